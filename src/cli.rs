@@ -1,0 +1,176 @@
+//! The command line: `run`, `validate`, `sandbox` and `demo`. Each command returns an exit
+//! code: 0 ok, 1 the run failed, 2 a usage or configuration error.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{load_job, process_env};
+use crate::error::Error;
+use crate::pipeline::{RunOptions, RunReport, run_job};
+
+/// Exit code of a run that did not commit everything.
+pub const EXIT_RUN_FAILED: u8 = 1;
+/// Exit code of a usage or configuration error.
+pub const EXIT_CONFIG: u8 = 2;
+
+/// funnelhouse — CRM leads, ad spend and survey answers into funnel, CPSQL, SAL and eNPS tables.
+#[derive(Debug, Parser)]
+#[command(name = "funnelhouse", version, about)]
+pub struct Cli {
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// What to do.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a job once now (what an external scheduler calls); exit 0 only if it committed.
+    Run {
+        /// The job file.
+        job: PathBuf,
+    },
+    /// Check a job file without touching the network; prints every mistake.
+    Validate {
+        /// The job file.
+        job: PathBuf,
+    },
+    /// Serve the local imitation of the vendor APIs.
+    Sandbox {
+        /// Port on 127.0.0.1 (0 picks a free one).
+        #[arg(long, default_value_t = 8787)]
+        port: u16,
+        /// Seed of the synthetic data.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Number of leads (spend and survey volume follow).
+        #[arg(long, default_value_t = 1000)]
+        scale: usize,
+        /// Make every Nth record of each vendor malformed (0 = none).
+        #[arg(long, default_value_t = 0)]
+        malformed_every: usize,
+    },
+    /// The one-command tour: start the sandbox, run jobs/demo.toml into ./warehouse, show it.
+    Demo {
+        /// The demo job file.
+        #[arg(long, default_value = "jobs/demo.toml")]
+        job: PathBuf,
+        /// Number of leads in the sandbox.
+        #[arg(long, default_value_t = 2000)]
+        scale: usize,
+    },
+}
+
+/// Run the parsed command line.
+pub async fn run(cli: Cli) -> ExitCode {
+    match cli.command {
+        Command::Run { job } => run_command(&job).await,
+        Command::Validate { job } => validate_command(&job),
+        Command::Sandbox {
+            port,
+            seed,
+            scale,
+            malformed_every,
+        } => crate::demo::sandbox_command(port, seed, scale, malformed_every).await,
+        Command::Demo { job, scale } => crate::demo::demo_command(&job, scale).await,
+    }
+}
+
+fn validate_command(path: &std::path::Path) -> ExitCode {
+    match load_job(path) {
+        Ok(job) => {
+            let kinds: Vec<String> = job
+                .sources
+                .iter()
+                .map(|s| format!("{} ({})", s.name(), s.kind()))
+                .collect();
+            println!(
+                "{}: job `{}` is valid: {} source(s): {}; warehouse {}",
+                path.display(),
+                job.name,
+                job.sources.len(),
+                kinds.join(", "),
+                job.warehouse.raw()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => report_error(&e),
+    }
+}
+
+async fn run_command(path: &std::path::Path) -> ExitCode {
+    let job = match load_job(path) {
+        Ok(job) => job,
+        Err(e) => return report_error(&e),
+    };
+    match run_job(&job, &process_env, RunOptions::default()).await {
+        Ok(report) => {
+            print_report(&report);
+            if report.succeeded() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(EXIT_RUN_FAILED)
+            }
+        }
+        Err(e) => report_error(&e),
+    }
+}
+
+/// Print an error and return its exit code.
+pub fn report_error(e: &Error) -> ExitCode {
+    eprintln!("error: {e}");
+    if e.is_config() {
+        ExitCode::from(EXIT_CONFIG)
+    } else {
+        ExitCode::from(EXIT_RUN_FAILED)
+    }
+}
+
+/// The table of what a run wrote: table, rows, files, bytes; then sources and status.
+pub fn print_report(report: &RunReport) {
+    use std::collections::BTreeMap;
+    let mut tables: BTreeMap<&str, (u64, u64, u64)> = BTreeMap::new();
+    for f in &report.files {
+        let entry = tables.entry(f.table.as_str()).or_default();
+        entry.0 += f.rows;
+        entry.1 += 1;
+        entry.2 += f.bytes;
+    }
+    println!(
+        "run {} of job `{}`: {}",
+        report.run_id, report.job, report.status
+    );
+    println!(
+        "{:<26} {:>10} {:>6} {:>12}",
+        "table", "rows", "files", "bytes"
+    );
+    for (table, (rows, files, bytes)) in &tables {
+        println!("{table:<26} {rows:>10} {files:>6} {bytes:>12}");
+    }
+    for s in &report.sources {
+        let outcome = s.error.as_deref().unwrap_or("ok");
+        println!(
+            "source {:<18} {:<12} requests {:>5} retries {:>3}  {}",
+            s.name, s.kind, s.requests, s.retries, outcome
+        );
+    }
+    println!(
+        "warehouse {} — {:.2} s",
+        report.warehouse,
+        report.elapsed.as_secs_f64()
+    );
+}

@@ -1,0 +1,471 @@
+//! Loading a job file: parse with spans, deserialize each part on its own so that every
+//! mistake is reported (not just the first), then run the semantic checks. Pure: the
+//! environment comes in as a lookup function and nothing touches the network.
+
+use std::ops::Range;
+use std::path::Path;
+
+use serde::de::{DeserializeOwned, IntoDeserializer};
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
+
+use super::model::{JobHeader, check_currency, check_name, cron_schedule};
+use super::{EnvLookup, JobConfig, SOURCE_KINDS, SourceConfig, process_env};
+use crate::error::{Error, Result};
+use crate::sink::WarehouseUrl;
+
+/// One problem in a job file, located by line, column and key path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column.
+    pub column: usize,
+    /// Dotted key path such as `sources[1].page_size`; empty for the whole file.
+    pub key_path: String,
+    /// What is wrong and, where useful, what to do.
+    pub message: String,
+}
+
+/// Read, parse and validate a job file against the process environment.
+pub fn load_job(path: &Path) -> Result<JobConfig> {
+    load_job_with(path, &process_env)
+}
+
+/// Read, parse and validate a job file against the given environment.
+pub fn load_job_with(path: &Path, env: EnvLookup<'_>) -> Result<JobConfig> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::config(path, format!("cannot read the file: {e}")))?;
+    parse_job(path, &text, env)
+        .map_err(|diags| Error::config(path, render_diagnostics(path, &diags)))
+}
+
+/// One line per diagnostic: `file:line:col: key: message`.
+pub fn render_diagnostics(path: &Path, diags: &[Diagnostic]) -> String {
+    diags
+        .iter()
+        .map(|d| {
+            let key = if d.key_path.is_empty() {
+                String::new()
+            } else {
+                format!("`{}`: ", d.key_path)
+            };
+            format!(
+                "  {}:{}:{}: {key}{}",
+                path.display(),
+                d.line,
+                d.column,
+                d.message
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Parse and validate job text; every problem found is returned at once.
+pub fn parse_job(
+    path: &Path,
+    text: &str,
+    env: EnvLookup<'_>,
+) -> std::result::Result<JobConfig, Vec<Diagnostic>> {
+    let mut diags = Diagnostics { text, list: vec![] };
+    let mut root = match DeTable::parse(text) {
+        Ok(root) => root,
+        Err(e) => {
+            let span = e.span().unwrap_or(0..0);
+            diags.push(span, "", e.message().to_string());
+            return Err(diags.list);
+        }
+    };
+    diags.check_env_references(root.get_ref(), "", env);
+
+    let sources_value = root.get_mut().remove("sources");
+    let root_value = Spanned::new(root.span(), DeValue::Table(root.into_inner()));
+    let header: Option<JobHeader> = diags.deserialize(&root_value, "");
+
+    let mut sources = Vec::new();
+    match sources_value {
+        None => diags.push(
+            0..0,
+            "sources",
+            "a job needs at least one [[sources]] entry".into(),
+        ),
+        Some(value) => match value.into_inner() {
+            DeValue::Array(items) => {
+                diags.check_duplicate_names(&items);
+                for (index, item) in items.iter().enumerate() {
+                    if let Some(source) = diags.source(index, item, env) {
+                        sources.push(source);
+                    }
+                }
+            }
+            _ => diags.push(
+                0..0,
+                "sources",
+                "must be an array of tables ([[sources]])".into(),
+            ),
+        },
+    }
+
+    let Some(header) = header else {
+        return Err(diags.list);
+    };
+    let timezone = diags.header_checks(&header, env);
+    if !diags.list.is_empty() {
+        return Err(diags.list);
+    }
+    Ok(JobConfig {
+        path: path.to_path_buf(),
+        name: header.name,
+        schedule: header.schedule,
+        timezone: timezone.unwrap_or(chrono_tz::UTC),
+        warehouse: header.warehouse,
+        reporting_currency: header.reporting_currency,
+        hash_key: header.hash_key,
+        batch_rows: header.batch_rows,
+        sources,
+    })
+}
+
+struct Diagnostics<'t> {
+    text: &'t str,
+    list: Vec<Diagnostic>,
+}
+
+impl Diagnostics<'_> {
+    fn push(&mut self, span: Range<usize>, key_path: &str, message: String) {
+        let (line, column) = line_column(self.text, span.start);
+        self.list.push(Diagnostic {
+            line,
+            column,
+            key_path: key_path.to_string(),
+            message,
+        });
+    }
+
+    /// Deserialize `value` as `T`; on each error record it, drop the offending key and try
+    /// again, so one pass reports every unknown key and wrong type in the table.
+    fn deserialize<T: DeserializeOwned>(
+        &mut self,
+        value: &Spanned<DeValue<'_>>,
+        base: &str,
+    ) -> Option<T> {
+        let mut working = value.clone();
+        let mut removed: Vec<String> = Vec::new();
+        let mut failed = false;
+        for _ in 0..64 {
+            let error = match T::deserialize(working.clone().into_deserializer()) {
+                Ok(parsed) => return (!failed).then_some(parsed),
+                Err(error) => error,
+            };
+            failed = true;
+            let message = error.message().to_string();
+            if let Some(field) = missing_field(&message)
+                && removed.iter().any(|r| r == field)
+            {
+                return None;
+            }
+            let span = error.span().unwrap_or_else(|| working.span());
+            match locate(&working, &span) {
+                Some(found) => {
+                    let path = join_path(base, &found.display);
+                    self.push(found.key_span, &path, tidy_message(&message));
+                    remove_key(&mut working, &found.table_keys);
+                    if let Some(last) = found.table_keys.last() {
+                        removed.push(last.clone());
+                    }
+                }
+                None => {
+                    self.push(span, base, tidy_message(&message));
+                    return None;
+                }
+            }
+        }
+        None
+    }
+
+    fn source(
+        &mut self,
+        index: usize,
+        item: &Spanned<DeValue<'_>>,
+        env: EnvLookup<'_>,
+    ) -> Option<SourceConfig> {
+        let base = format!("sources[{index}]");
+        let DeValue::Table(table) = item.get_ref() else {
+            self.push(item.span(), &base, "must be a table".into());
+            return None;
+        };
+        let Some(kind_value) = table.get("kind") else {
+            self.push(
+                item.span(),
+                &base,
+                format!("missing `kind`; one of {}", SOURCE_KINDS.join(", ")),
+            );
+            return None;
+        };
+        let kind = kind_value
+            .get_ref()
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let mut rest = table.clone();
+        rest.remove("kind");
+        let rest = Spanned::new(item.span(), DeValue::Table(rest));
+        let source = match kind.as_str() {
+            "hubspot" => self.deserialize(&rest, &base).map(SourceConfig::Hubspot),
+            "google_ads" => self.deserialize(&rest, &base).map(SourceConfig::GoogleAds),
+            "typeform" => self.deserialize(&rest, &base).map(SourceConfig::Typeform),
+            other => {
+                self.push(
+                    kind_value.span(),
+                    &format!("{base}.kind"),
+                    format!(
+                        "unknown source kind `{other}`; expected one of {}",
+                        SOURCE_KINDS.join(", ")
+                    ),
+                );
+                None
+            }
+        }?;
+        let key_span = |key: &str| {
+            table
+                .get_key_value(key)
+                .map(|(k, _)| k.span())
+                .unwrap_or_else(|| item.span())
+        };
+        let mut problems = Vec::new();
+        if let Err(e) = check_name(source.name()) {
+            problems.push(("name", e));
+        }
+        if let Some(problem) = check_http_url(source.base_url(), env) {
+            problems.push(("base_url", problem));
+        }
+        problems.extend(source.check());
+        for (key, problem) in problems {
+            self.push(key_span(key), &format!("{base}.{key}"), problem);
+        }
+        Some(source)
+    }
+
+    /// Source names must be unique: they name files and state. Checked on the raw tables so
+    /// a source with other mistakes still takes part.
+    fn check_duplicate_names(&mut self, items: &[Spanned<DeValue<'_>>]) {
+        let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+        for (index, item) in items.iter().enumerate() {
+            let Some((key, value)) = item
+                .get_ref()
+                .as_table()
+                .and_then(|t| t.get_key_value("name"))
+            else {
+                continue;
+            };
+            let Some(name) = value.get_ref().as_str() else {
+                continue;
+            };
+            if let Some(first) = seen.insert(name.to_string(), index) {
+                self.push(
+                    key.span(),
+                    &format!("sources[{index}].name"),
+                    format!("duplicate source name `{name}` (also sources[{first}]); names must be unique"),
+                );
+            }
+        }
+    }
+
+    fn header_checks(&mut self, header: &JobHeader, env: EnvLookup<'_>) -> Option<chrono_tz::Tz> {
+        let root = DeTable::parse(self.text).ok()?;
+        let span = |key: &str| {
+            root.get_ref()
+                .get_key_value(key)
+                .map(|(k, _)| k.span())
+                .unwrap_or(0..0)
+        };
+        if let Err(e) = check_name(&header.name) {
+            self.push(span("name"), "name", e);
+        }
+        if let Some(expr) = &header.schedule
+            && let Err(e) = cron_schedule(expr)
+        {
+            self.push(span("schedule"), "schedule", e);
+        }
+        let timezone = match header.timezone.parse::<chrono_tz::Tz>() {
+            Ok(tz) => Some(tz),
+            Err(_) => {
+                self.push(
+                    span("timezone"),
+                    "timezone",
+                    format!(
+                        "`{}` is not an IANA time zone like Europe/Berlin",
+                        header.timezone
+                    ),
+                );
+                None
+            }
+        };
+        if let Err(e) = check_currency(&header.reporting_currency) {
+            self.push(span("reporting_currency"), "reporting_currency", e);
+        }
+        if header.batch_rows == 0 || header.batch_rows > 1_000_000 {
+            self.push(
+                span("batch_rows"),
+                "batch_rows",
+                "must be between 1 and 1000000".into(),
+            );
+        }
+        if let Ok(url) = header.warehouse.resolve(env)
+            && let Err(e) = WarehouseUrl::parse(&url)
+        {
+            self.push(span("warehouse"), "warehouse", e);
+        }
+        timezone
+    }
+
+    /// Every string with `${…}` anywhere in the file: well-formed and set in the environment.
+    fn check_env_references(&mut self, table: &DeTable<'_>, base: &str, env: EnvLookup<'_>) {
+        for (key, value) in table.iter() {
+            let path = join_path(base, key.get_ref());
+            self.check_env_value(value, &path, key.span(), env);
+        }
+    }
+
+    fn check_env_value(
+        &mut self,
+        value: &Spanned<DeValue<'_>>,
+        path: &str,
+        key_span: Range<usize>,
+        env: EnvLookup<'_>,
+    ) {
+        match value.get_ref() {
+            DeValue::String(s) if s.contains("${") => {
+                match super::Template::new(s.to_string()).variables() {
+                    Err(e) => self.push(key_span, path, e),
+                    Ok(names) => {
+                        for name in names {
+                            if env(name).is_none() {
+                                self.push(
+                                    key_span.clone(),
+                                    path,
+                                    format!(
+                                        "environment variable `{name}` is not set (export it before running)"
+                                    ),
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+            DeValue::Table(t) => self.check_env_references(t, path, env),
+            DeValue::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    self.check_env_value(item, &format!("{path}[{i}]"), item.span(), env);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn check_http_url(template: &super::Template, env: EnvLookup<'_>) -> Option<String> {
+    let resolved = template.resolve(env).ok()?;
+    match url::Url::parse(&resolved) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => None,
+        Ok(u) => Some(format!(
+            "`{}` must be an http(s) URL, not `{}:`",
+            template.raw(),
+            u.scheme()
+        )),
+        Err(e) => Some(format!("`{}` is not a valid URL: {e}", template.raw())),
+    }
+}
+
+struct Located {
+    /// Keys of nested tables down to the offending key (what to remove to go on).
+    table_keys: Vec<String>,
+    /// The path for messages, array indices included.
+    display: String,
+    key_span: Range<usize>,
+}
+
+/// Find the deepest key whose key or value span holds `span`.
+fn locate(value: &Spanned<DeValue<'_>>, span: &Range<usize>) -> Option<Located> {
+    let DeValue::Table(table) = value.get_ref() else {
+        return None;
+    };
+    for (key, child) in table.iter() {
+        let key_hit = key.span() == *span;
+        let value_span = child.span();
+        let inside = value_span.start <= span.start && span.end <= value_span.end;
+        if !(key_hit || inside) {
+            continue;
+        }
+        let name = key.get_ref().to_string();
+        if !key_hit {
+            if let Some(mut deeper) = locate(child, span) {
+                deeper.table_keys.insert(0, name.clone());
+                deeper.display = join_path(&name, &deeper.display);
+                return Some(deeper);
+            }
+            if let DeValue::Array(items) = child.get_ref() {
+                for (i, item) in items.iter().enumerate() {
+                    let s = item.span();
+                    if s.start <= span.start && span.end <= s.end {
+                        return Some(Located {
+                            table_keys: vec![name.clone()],
+                            display: format!("{name}[{i}]"),
+                            key_span: key.span(),
+                        });
+                    }
+                }
+            }
+        }
+        return Some(Located {
+            table_keys: vec![name.clone()],
+            display: name,
+            key_span: key.span(),
+        });
+    }
+    None
+}
+
+fn remove_key(value: &mut Spanned<DeValue<'_>>, keys: &[String]) {
+    let DeValue::Table(table) = value.get_mut() else {
+        return;
+    };
+    match keys {
+        [] => {}
+        [last] => {
+            table.remove(last.as_str());
+        }
+        [first, rest @ ..] => {
+            if let Some(child) = table.get_mut(first.as_str()) {
+                remove_key(child, rest);
+            }
+        }
+    }
+}
+
+fn join_path(base: &str, key: &str) -> String {
+    match (base.is_empty(), key.is_empty()) {
+        (true, _) => key.to_string(),
+        (_, true) => base.to_string(),
+        _ => format!("{base}.{key}"),
+    }
+}
+
+fn missing_field(message: &str) -> Option<&str> {
+    let rest = message.strip_prefix("missing field `")?;
+    rest.split('`').next()
+}
+
+/// serde's messages are good; make unknown-key ones say "key" as job-file users expect.
+fn tidy_message(message: &str) -> String {
+    message.trim().replacen("unknown field", "unknown key", 1)
+}
+
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rfind('\n').map_or(offset, |nl| offset - nl - 1) + 1;
+    (line, column)
+}

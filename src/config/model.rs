@@ -1,0 +1,202 @@
+//! The typed job model: the job header, the closed set of source kinds, and the
+//! semantic checks that need no network (cron, time zone, currency, names).
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use super::Template;
+use crate::sources::{
+    google_ads::GoogleAdsConfig, hubspot::HubspotConfig, typeform::TypeformConfig,
+};
+
+/// Every source kind a job file may name in `kind = "…"`.
+pub const SOURCE_KINDS: &[&str] = &["hubspot", "google_ads", "typeform"];
+
+/// A parsed and validated job file.
+#[derive(Debug, Clone)]
+pub struct JobConfig {
+    /// Where the job was loaded from, for messages.
+    pub path: PathBuf,
+    /// Unique job name; names folders in `_raw/` and `_state/` and the files it writes.
+    pub name: String,
+    /// Cron expression (5 or 6 fields) used by the scheduler; `run` ignores it.
+    pub schedule: Option<String>,
+    /// Time zone the schedule is read in.
+    pub timezone: chrono_tz::Tz,
+    /// Warehouse root: a path, `file://`, `memory://` or `s3://` URL (may use `${VAR}`).
+    pub warehouse: Template,
+    /// ISO-4217 currency that money is reported in.
+    pub reporting_currency: String,
+    /// Key for the HMAC-SHA256 of e-mails and respondent ids (use `${VAR}`).
+    pub hash_key: Template,
+    /// Rows per Arrow batch while normalizing.
+    pub batch_rows: usize,
+    /// The sources, in file order.
+    pub sources: Vec<SourceConfig>,
+}
+
+/// The top-level keys of a job file other than `[[sources]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct JobHeader {
+    /// Unique job name.
+    pub name: String,
+    /// Cron schedule for `funnelhouse schedule`.
+    #[serde(default)]
+    pub schedule: Option<String>,
+    /// IANA time zone of the schedule.
+    #[serde(default = "default_timezone")]
+    pub timezone: String,
+    /// Warehouse root URL or path.
+    pub warehouse: Template,
+    /// Reporting currency.
+    #[serde(default = "default_reporting_currency")]
+    pub reporting_currency: String,
+    /// HMAC key for personal identifiers.
+    pub hash_key: Template,
+    /// Rows per Arrow batch.
+    #[serde(default = "default_batch_rows")]
+    pub batch_rows: usize,
+}
+
+fn default_timezone() -> String {
+    "UTC".to_string()
+}
+
+fn default_reporting_currency() -> String {
+    "EUR".to_string()
+}
+
+fn default_batch_rows() -> usize {
+    8192
+}
+
+/// One `[[sources]]` entry, by kind.
+#[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant, reason = "a handful per job, built once")]
+pub enum SourceConfig {
+    /// HubSpot CRM contacts → `leads`.
+    Hubspot(HubspotConfig),
+    /// Google Ads campaign spend → `spend`.
+    GoogleAds(GoogleAdsConfig),
+    /// Typeform survey responses → `survey_responses`.
+    Typeform(TypeformConfig),
+}
+
+impl SourceConfig {
+    /// The source's unique name within the job.
+    pub fn name(&self) -> &str {
+        match self {
+            SourceConfig::Hubspot(c) => &c.name,
+            SourceConfig::GoogleAds(c) => &c.name,
+            SourceConfig::Typeform(c) => &c.name,
+        }
+    }
+
+    /// The `kind` it was declared with.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SourceConfig::Hubspot(_) => "hubspot",
+            SourceConfig::GoogleAds(_) => "google_ads",
+            SourceConfig::Typeform(_) => "typeform",
+        }
+    }
+
+    /// The vendor base URL template.
+    pub fn base_url(&self) -> &Template {
+        match self {
+            SourceConfig::Hubspot(c) => &c.base_url,
+            SourceConfig::GoogleAds(c) => &c.base_url,
+            SourceConfig::Typeform(c) => &c.base_url,
+        }
+    }
+
+    /// HTTP settings.
+    pub fn http(&self) -> &crate::http::HttpSettings {
+        match self {
+            SourceConfig::Hubspot(c) => &c.http,
+            SourceConfig::GoogleAds(c) => &c.http,
+            SourceConfig::Typeform(c) => &c.http,
+        }
+    }
+
+    /// Credentials, by key, as templates (resolved per run, never printed).
+    pub fn secrets(&self) -> Vec<(&'static str, &Template)> {
+        match self {
+            SourceConfig::Hubspot(c) => vec![("token", &c.token)],
+            SourceConfig::GoogleAds(c) => {
+                vec![
+                    ("access_token", &c.access_token),
+                    ("developer_token", &c.developer_token),
+                ]
+            }
+            SourceConfig::Typeform(c) => vec![("token", &c.token)],
+        }
+    }
+
+    /// Kind-specific checks: `(key, problem)` pairs.
+    pub(super) fn check(&self) -> Vec<(&'static str, String)> {
+        match self {
+            SourceConfig::Hubspot(c) => c.check(),
+            SourceConfig::GoogleAds(c) => c.check(),
+            SourceConfig::Typeform(c) => c.check(),
+        }
+    }
+}
+
+/// Parse a cron expression: standard 5 fields (minute first) or 6 with seconds.
+pub fn cron_schedule(expr: &str) -> Result<cron::Schedule, String> {
+    let fields = expr.split_whitespace().count();
+    let full = match fields {
+        5 => format!("0 {expr}"),
+        6 | 7 => expr.to_string(),
+        n => {
+            return Err(format!(
+                "`{expr}` has {n} fields; expected 5 (min hour day month weekday)"
+            ));
+        }
+    };
+    full.parse::<cron::Schedule>()
+        .map_err(|e| format!("`{expr}` is not a valid cron expression: {e}"))
+}
+
+/// Is this usable as a job or source name (it becomes part of object paths)?
+pub(super) fn check_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.len() > 64 {
+        return Err("must be 1 to 64 characters".into());
+    }
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err(format!(
+            "`{name}` may only contain ASCII letters, digits, `-` and `_`"
+        ));
+    }
+    Ok(())
+}
+
+/// Is this an ISO-4217-shaped currency code?
+pub(super) fn check_currency(code: &str) -> Result<(), String> {
+    if code.len() == 3 && code.chars().all(|c| c.is_ascii_uppercase()) {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{code}` is not an ISO-4217 currency code like EUR"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cron_accepts_five_and_six_fields() {
+        assert!(cron_schedule("0 3 * * *").is_ok());
+        assert!(cron_schedule("0 0 3 * * *").is_ok());
+        assert!(cron_schedule("0 3 * *").is_err());
+        assert!(cron_schedule("61 3 * * *").is_err());
+    }
+}

@@ -1,0 +1,136 @@
+//! `funnelhouse sandbox` and `funnelhouse demo`: serve the vendor imitation, and the
+//! one-command tour that runs `jobs/demo.toml` against it into `./warehouse`.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::ExitCode;
+
+use crate::cli::{EXIT_RUN_FAILED, print_report, report_error};
+use crate::config::{load_job_with, process_env};
+use crate::normalize::DEMO_HASH_KEY;
+use crate::pipeline::{RunOptions, run_job};
+use crate::sandbox::{self, SandboxData, SandboxOptions};
+
+/// The variables a job file uses to reach the sandbox, with the sandbox's values.
+pub fn sandbox_env(base_url: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("FUNNELHOUSE_SANDBOX_URL", base_url.to_string()),
+        ("HUBSPOT_TOKEN", sandbox::HUBSPOT_TOKEN.to_string()),
+        (
+            "GOOGLE_ADS_ACCESS_TOKEN",
+            sandbox::GOOGLE_ADS_ACCESS_TOKEN.to_string(),
+        ),
+        (
+            "GOOGLE_ADS_DEVELOPER_TOKEN",
+            sandbox::GOOGLE_ADS_DEVELOPER_TOKEN.to_string(),
+        ),
+        ("TYPEFORM_TOKEN", sandbox::TYPEFORM_TOKEN.to_string()),
+    ]
+}
+
+/// Serve the sandbox on 127.0.0.1 until Ctrl-C.
+pub async fn sandbox_command(
+    port: u16,
+    seed: u64,
+    scale: usize,
+    malformed_every: usize,
+) -> ExitCode {
+    let options = SandboxOptions {
+        seed,
+        scale,
+        today: chrono::Utc::now().date_naive(),
+        malformed_every,
+    };
+    let data = std::sync::Arc::new(SandboxData::generate(&options));
+    let listener = match tokio::net::TcpListener::bind(("127.0.0.1", port)).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: cannot listen on 127.0.0.1:{port}: {e}");
+            return ExitCode::from(EXIT_RUN_FAILED);
+        }
+    };
+    let addr = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    let totals = data.totals();
+    println!(
+        "funnelhouse sandbox on http://{addr} (seed {seed}, scale {scale}): {} contacts, {} spend rows, {} survey responses",
+        totals.contacts, totals.spend_rows, totals.survey_responses
+    );
+    println!("# point a job at it (these are sandbox-only credentials):");
+    for (name, value) in sandbox_env(&format!("http://{addr}")) {
+        println!("export {name}={value}");
+    }
+    println!("export FUNNELHOUSE_HASH_KEY={DEMO_HASH_KEY}");
+    tokio::select! {
+        served = sandbox::serve(listener, data) => {
+            if let Err(e) = served {
+                eprintln!("error: sandbox stopped: {e}");
+                return ExitCode::from(EXIT_RUN_FAILED);
+            }
+            ExitCode::SUCCESS
+        }
+        _ = tokio::signal::ctrl_c() => ExitCode::SUCCESS,
+    }
+}
+
+/// Start the sandbox in-process, run the demo job into `./warehouse`, print what was written.
+pub async fn demo_command(job_path: &Path, scale: usize) -> ExitCode {
+    let options = SandboxOptions {
+        seed: 42,
+        scale,
+        today: chrono::Utc::now().date_naive(),
+        malformed_every: 500,
+    };
+    let running = match sandbox::start(options).await {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the sandbox on 127.0.0.1: {e}");
+            return ExitCode::from(EXIT_RUN_FAILED);
+        }
+    };
+    let mut overrides: HashMap<&str, String> =
+        sandbox_env(&running.base_url()).into_iter().collect();
+    if process_env("FUNNELHOUSE_HASH_KEY").is_none() {
+        tracing::warn!("FUNNELHOUSE_HASH_KEY is not set: the demo uses the documented demo key");
+        overrides.insert("FUNNELHOUSE_HASH_KEY", DEMO_HASH_KEY.to_string());
+    }
+    let env = move |name: &str| overrides.get(name).cloned().or_else(|| process_env(name));
+    let job = match load_job_with(job_path, &env) {
+        Ok(job) => job,
+        Err(e) => return report_error(&e),
+    };
+    println!(
+        "sandbox on {} — running {}",
+        running.base_url(),
+        job_path.display()
+    );
+    match run_job(&job, &env, RunOptions::default()).await {
+        Ok(report) => {
+            print_report(&report);
+            println!(
+                "query it:  duckdb -c \"SELECT channel, count(*) AS leads FROM read_parquet('{}/leads/*.parquet') GROUP BY ALL ORDER BY 2 DESC\"",
+                relative_warehouse(&report.warehouse)
+            );
+            if report.succeeded() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(EXIT_RUN_FAILED)
+            }
+        }
+        Err(e) => report_error(&e),
+    }
+}
+
+fn relative_warehouse(absolute: &str) -> String {
+    std::env::current_dir()
+        .ok()
+        .and_then(|cwd| {
+            Path::new(absolute)
+                .strip_prefix(cwd)
+                .ok()
+                .map(|p| p.display().to_string())
+        })
+        .unwrap_or_else(|| absolute.to_string())
+}

@@ -1,0 +1,420 @@
+//! The shared HTTP client every source pulls through: rustls, connect and request timeouts,
+//! retries with exponential backoff and full jitter on 429 / 5xx / connection errors
+//! (honouring `Retry-After`), a bounded number of attempts, per-source request counts, and
+//! URLs redacted (no query string, no credentials) wherever they reach an error or a log.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use reqwest::StatusCode;
+use reqwest::header::HeaderMap;
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+
+/// Per-source HTTP settings (`[sources.http]` in a job file).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSettings {
+    /// Seconds to wait for a TCP/TLS connection.
+    #[serde(default = "default_connect_timeout_secs")]
+    pub connect_timeout_secs: u64,
+    /// Seconds for a whole request, body included.
+    #[serde(default = "default_timeout_secs")]
+    pub timeout_secs: u64,
+    /// Attempts per request, the first included.
+    #[serde(default = "default_max_attempts")]
+    pub max_attempts: u32,
+    /// First backoff in milliseconds; doubles per retry, with full jitter.
+    #[serde(default = "default_initial_backoff_ms")]
+    pub initial_backoff_ms: u64,
+    /// Longest single wait in seconds (backoff or `Retry-After`); a longer `Retry-After`
+    /// fails the request rather than stall the run.
+    #[serde(default = "default_max_backoff_secs")]
+    pub max_backoff_secs: u64,
+}
+
+fn default_connect_timeout_secs() -> u64 {
+    10
+}
+fn default_timeout_secs() -> u64 {
+    60
+}
+fn default_max_attempts() -> u32 {
+    5
+}
+fn default_initial_backoff_ms() -> u64 {
+    500
+}
+fn default_max_backoff_secs() -> u64 {
+    120
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        HttpSettings {
+            connect_timeout_secs: default_connect_timeout_secs(),
+            timeout_secs: default_timeout_secs(),
+            max_attempts: default_max_attempts(),
+            initial_backoff_ms: default_initial_backoff_ms(),
+            max_backoff_secs: default_max_backoff_secs(),
+        }
+    }
+}
+
+impl HttpSettings {
+    /// `(key, problem)` pairs for out-of-range values.
+    pub fn check(&self) -> Vec<(&'static str, String)> {
+        let mut problems = Vec::new();
+        if self.max_attempts == 0 || self.max_attempts > 20 {
+            problems.push(("http", "max_attempts must be between 1 and 20".to_string()));
+        }
+        if self.timeout_secs == 0 || self.connect_timeout_secs == 0 {
+            problems.push(("http", "timeouts must be at least 1 second".to_string()));
+        }
+        problems
+    }
+}
+
+/// Counters for one source, shared with the run report.
+#[derive(Debug, Default)]
+pub struct HttpStats {
+    requests: AtomicU64,
+    retries: AtomicU64,
+    bytes: AtomicU64,
+}
+
+impl HttpStats {
+    /// Requests sent, retries included.
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+    /// Requests that were retries.
+    pub fn retries(&self) -> u64 {
+        self.retries.load(Ordering::Relaxed)
+    }
+    /// Response body bytes received.
+    pub fn bytes(&self) -> u64 {
+        self.bytes.load(Ordering::Relaxed)
+    }
+}
+
+/// What to do with a response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Use it.
+    Accept,
+    /// Try again, after this long if the server said so.
+    Retry(Option<Duration>),
+    /// Give up with this explanation (no secrets in it).
+    Fatal(String),
+}
+
+/// The default classification: 2xx accepted; 408, 429 and 5xx retried (after `Retry-After`
+/// when present); anything else fatal with the vendor's message.
+pub fn default_verdict(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Verdict {
+    if status.is_success() {
+        Verdict::Accept
+    } else if status == StatusCode::TOO_MANY_REQUESTS
+        || status == StatusCode::REQUEST_TIMEOUT
+        || status.is_server_error()
+    {
+        Verdict::Retry(retry_after(headers))
+    } else {
+        Verdict::Fatal(format!("HTTP {}: {}", status.as_u16(), body_excerpt(body)))
+    }
+}
+
+/// `Retry-After` as seconds (the form vendors send; an HTTP date is also accepted).
+pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let value = headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
+    if let Ok(secs) = value.parse::<f64>() {
+        return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs));
+    }
+    let when = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+    let wait = when
+        .signed_duration_since(chrono::Utc::now())
+        .to_std()
+        .ok()?;
+    Some(wait)
+}
+
+/// The first 300 characters of a body, on one line, for error messages.
+pub fn body_excerpt(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let one_line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    match one_line.char_indices().nth(300) {
+        Some((cut, _)) => format!("{}…", &one_line[..cut]),
+        None => one_line,
+    }
+}
+
+/// `scheme://host[:port]/path` of a URL: no query string (tokens hide there), no user info.
+pub fn redact_url(url: &reqwest::Url) -> String {
+    let mut shown = format!("{}://{}", url.scheme(), url.host_str().unwrap_or(""));
+    if let Some(port) = url.port() {
+        shown.push_str(&format!(":{port}"));
+    }
+    shown.push_str(url.path());
+    shown
+}
+
+/// A response body that was accepted.
+#[derive(Debug)]
+pub struct HttpResponse {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Response headers.
+    pub headers: HeaderMap,
+    /// The whole body.
+    pub body: Bytes,
+}
+
+/// One source's HTTP client.
+#[derive(Debug, Clone)]
+pub struct HttpClient {
+    source_name: String,
+    client: reqwest::Client,
+    settings: HttpSettings,
+    stats: Arc<HttpStats>,
+}
+
+impl HttpClient {
+    /// A client for the source named `source_name`.
+    pub fn new(source_name: &str, settings: &HttpSettings) -> Result<Self> {
+        let client = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(settings.connect_timeout_secs))
+            .timeout(Duration::from_secs(settings.timeout_secs))
+            .user_agent(concat!("funnelhouse/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| Error::Http {
+                source_name: source_name.to_string(),
+                url: String::new(),
+                message: format!("cannot build the HTTP client: {}", e.without_url()),
+                status: None,
+            })?;
+        Ok(HttpClient {
+            source_name: source_name.to_string(),
+            client,
+            settings: settings.clone(),
+            stats: Arc::new(HttpStats::default()),
+        })
+    }
+
+    /// The underlying client, to start building a request.
+    pub fn inner(&self) -> &reqwest::Client {
+        &self.client
+    }
+
+    /// This source's counters.
+    pub fn stats(&self) -> Arc<HttpStats> {
+        Arc::clone(&self.stats)
+    }
+
+    /// Send with the default classification.
+    pub async fn send(&self, request: reqwest::RequestBuilder) -> Result<HttpResponse> {
+        self.send_classified(request, &default_verdict).await
+    }
+
+    /// Send `request`, retrying as `classify` says, until it is accepted, is fatal, or the
+    /// attempts run out.
+    pub async fn send_classified(
+        &self,
+        request: reqwest::RequestBuilder,
+        classify: &(dyn Fn(StatusCode, &HeaderMap, &[u8]) -> Verdict + Sync),
+    ) -> Result<HttpResponse> {
+        let request = request
+            .build()
+            .map_err(|e| self.error("", e.without_url().to_string(), None))?;
+        let url = redact_url(request.url());
+        let mut attempt: u32 = 0;
+        loop {
+            attempt += 1;
+            let this_try = request
+                .try_clone()
+                .ok_or_else(|| self.error(&url, "request body cannot be retried".into(), None))?;
+            self.stats.requests.fetch_add(1, Ordering::Relaxed);
+            if attempt > 1 {
+                self.stats.retries.fetch_add(1, Ordering::Relaxed);
+            }
+            // Accepted and fatal responses return here; anything else is a failed attempt.
+            let (message, server_wait, status): (String, Option<Duration>, Option<StatusCode>) =
+                match self.client.execute(this_try).await {
+                    Ok(response) => {
+                        let status = response.status();
+                        let headers = response.headers().clone();
+                        match response.bytes().await {
+                            Ok(body) => {
+                                self.stats
+                                    .bytes
+                                    .fetch_add(body.len() as u64, Ordering::Relaxed);
+                                match classify(status, &headers, &body) {
+                                    Verdict::Accept => {
+                                        return Ok(HttpResponse {
+                                            status,
+                                            headers,
+                                            body,
+                                        });
+                                    }
+                                    Verdict::Fatal(message) => {
+                                        return Err(self.error(&url, message, Some(status)));
+                                    }
+                                    Verdict::Retry(wait) => (
+                                        format!(
+                                            "HTTP {}: {}",
+                                            status.as_u16(),
+                                            body_excerpt(&body)
+                                        ),
+                                        wait,
+                                        Some(status),
+                                    ),
+                                }
+                            }
+                            Err(e) => (
+                                format!("body cut off: {}", e.without_url()),
+                                None,
+                                Some(status),
+                            ),
+                        }
+                    }
+                    Err(e) => (describe_transport_error(&e), None, None),
+                };
+            if attempt >= self.settings.max_attempts {
+                return Err(self.error(
+                    &url,
+                    format!("gave up after {attempt} attempts; last: {message}"),
+                    status,
+                ));
+            }
+            let max_wait = Duration::from_secs(self.settings.max_backoff_secs);
+            let wait = match server_wait {
+                Some(wait) if wait > max_wait => {
+                    return Err(self.error(
+                        &url,
+                        format!(
+                            "rate limited for {}s, longer than max_backoff_secs ({}); last: {message}",
+                            wait.as_secs(),
+                            self.settings.max_backoff_secs
+                        ),
+                        status,
+                    ));
+                }
+                Some(wait) => wait,
+                None => self.backoff(attempt),
+            };
+            tracing::warn!(source = %self.source_name, %url, attempt, wait_ms = wait.as_millis() as u64, %message, "retrying request");
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// Full-jitter exponential backoff for the given attempt (1-based).
+    fn backoff(&self, attempt: u32) -> Duration {
+        let base = self.settings.initial_backoff_ms.max(1);
+        let cap_ms = self.settings.max_backoff_secs.saturating_mul(1000).max(1);
+        let exp = base
+            .saturating_mul(1u64 << (attempt - 1).min(20))
+            .min(cap_ms);
+        Duration::from_millis(jitter(exp))
+    }
+
+    fn error(&self, url: &str, message: String, status: Option<StatusCode>) -> Error {
+        Error::Http {
+            source_name: self.source_name.clone(),
+            url: url.to_string(),
+            message,
+            status: status.map(|s| s.as_u16()),
+        }
+    }
+}
+
+fn describe_transport_error(e: &reqwest::Error) -> String {
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "could not connect"
+    } else {
+        "transport error"
+    };
+    // `without_url` keeps token-bearing query strings out of the message.
+    let mut message = format!("{kind}: {}", clone_without_url(e));
+    let mut source = std::error::Error::source(e);
+    while let Some(inner) = source {
+        message.push_str(&format!(": {inner}"));
+        source = inner.source();
+    }
+    message
+}
+
+fn clone_without_url(e: &reqwest::Error) -> String {
+    let text = e.to_string();
+    match e.url() {
+        Some(url) => text.replace(url.as_str(), &redact_url(url)),
+        None => text,
+    }
+}
+
+/// A uniformly random value in `0..=max` (full jitter), from a cheap process-local generator.
+fn jitter(max: u64) -> u64 {
+    static STATE: AtomicU64 = AtomicU64::new(0);
+    let seed = STATE.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed)
+        ^ std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+    // splitmix64 finalizer
+    let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    z % (max + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redaction_drops_query_and_credentials() {
+        let url = reqwest::Url::parse(
+            "https://user:pw@graph.example.com:8443/v1/x?access_token=SECRET&a=1",
+        )
+        .unwrap();
+        assert_eq!(redact_url(&url), "https://graph.example.com:8443/v1/x");
+    }
+
+    #[test]
+    fn verdicts_follow_status_and_retry_after() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(
+            default_verdict(StatusCode::OK, &headers, b""),
+            Verdict::Accept
+        );
+        assert_eq!(
+            default_verdict(StatusCode::BAD_GATEWAY, &headers, b""),
+            Verdict::Retry(None)
+        );
+        headers.insert("retry-after", "3".parse().unwrap());
+        assert_eq!(
+            default_verdict(StatusCode::TOO_MANY_REQUESTS, &headers, b""),
+            Verdict::Retry(Some(Duration::from_secs(3)))
+        );
+        assert!(matches!(
+            default_verdict(StatusCode::UNAUTHORIZED, &headers, b"{\"message\":\"bad token\"}"),
+            Verdict::Fatal(m) if m.contains("401") && m.contains("bad token")
+        ));
+    }
+
+    #[test]
+    fn jitter_stays_in_range() {
+        for max in [0, 1, 10, 1000] {
+            for _ in 0..100 {
+                assert!(jitter(max) <= max);
+            }
+        }
+    }
+}

@@ -1,0 +1,16 @@
+//! funnelhouse: a nightly batch ETL for revenue operations. It pulls leads from CRMs, spend
+//! from ad platforms and answers from survey tools, normalizes them into canonical Arrow
+//! batches, and writes ZSTD Parquet tables that DuckDB, Spark and BI tools read directly.
+
+pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod error;
+pub mod http;
+pub mod normalize;
+pub mod pipeline;
+pub mod sandbox;
+pub mod sink;
+pub mod sources;
+
+pub use error::{Error, Result};

@@ -1,0 +1,263 @@
+//! Column kinds and the `canonical_table!` macro that declares a dataset once: its row
+//! struct, its Arrow schema and its batch builder, so the three can never drift apart.
+
+use std::sync::Arc;
+
+use arrow::array::{
+    ArrayBuilder, ArrayRef, BooleanBuilder, Date32Builder, Decimal128Builder, Int64Builder,
+    StringBuilder, TimestampMicrosecondArray, TimestampMicrosecondBuilder,
+};
+use arrow::datatypes::{DataType, TimeUnit};
+
+/// Precision and scale of every money column: `Decimal128(18, 6)`.
+pub const MONEY_PRECISION: u8 = 18;
+/// Scale of money columns (micros).
+pub const MONEY_SCALE: i8 = 6;
+
+/// The Arrow type of canonical timestamps.
+pub fn timestamp_type() -> DataType {
+    DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+}
+
+/// How one column kind maps to a Rust value, an Arrow type and a builder.
+pub trait ColumnKind {
+    /// The value a row holds for this column.
+    type Value;
+    /// The Arrow builder that collects it.
+    type Builder: ArrayBuilder;
+    /// The column's Arrow type.
+    fn data_type() -> DataType;
+    /// Whether the column may hold nulls.
+    fn nullable() -> bool;
+    /// A builder with room for `capacity` rows.
+    fn builder(capacity: usize) -> Self::Builder;
+    /// Append one value.
+    fn append(builder: &mut Self::Builder, value: Self::Value);
+}
+
+macro_rules! column_kind {
+    ($name:ident, $value:ty, $builder:ty, $dt:expr, $nullable:expr, $new:expr, |$b:ident, $v:ident| $append:expr) => {
+        #[doc = concat!("Column kind `", stringify!($name), "`.")]
+        #[derive(Debug)]
+        pub struct $name;
+        impl ColumnKind for $name {
+            type Value = $value;
+            type Builder = $builder;
+            fn data_type() -> DataType {
+                $dt
+            }
+            fn nullable() -> bool {
+                $nullable
+            }
+            fn builder(capacity: usize) -> Self::Builder {
+                $new(capacity)
+            }
+            fn append($b: &mut Self::Builder, $v: Self::Value) {
+                $append
+            }
+        }
+    };
+}
+
+column_kind!(
+    Str,
+    String,
+    StringBuilder,
+    DataType::Utf8,
+    false,
+    |c| StringBuilder::with_capacity(c, c * 8),
+    |b, v| b.append_value(v)
+);
+column_kind!(
+    OptStr,
+    Option<String>,
+    StringBuilder,
+    DataType::Utf8,
+    true,
+    |c| StringBuilder::with_capacity(c, c * 8),
+    |b, v| b.append_option(v)
+);
+column_kind!(
+    OptI64,
+    Option<i64>,
+    Int64Builder,
+    DataType::Int64,
+    true,
+    Int64Builder::with_capacity,
+    |b, v| b.append_option(v)
+);
+column_kind!(
+    I64,
+    i64,
+    Int64Builder,
+    DataType::Int64,
+    false,
+    Int64Builder::with_capacity,
+    |b, v| b.append_value(v)
+);
+column_kind!(
+    Bool,
+    bool,
+    BooleanBuilder,
+    DataType::Boolean,
+    false,
+    BooleanBuilder::with_capacity,
+    |b, v| b.append_value(v)
+);
+column_kind!(
+    OptBool,
+    Option<bool>,
+    BooleanBuilder,
+    DataType::Boolean,
+    true,
+    BooleanBuilder::with_capacity,
+    |b, v| b.append_option(v)
+);
+column_kind!(
+    OptTs,
+    Option<i64>,
+    TimestampMicrosecondBuilder,
+    timestamp_type(),
+    true,
+    |c| TimestampMicrosecondBuilder::with_capacity(c).with_timezone("UTC"),
+    |b, v| b.append_option(v)
+);
+column_kind!(
+    Money,
+    i128,
+    Decimal128Builder,
+    DataType::Decimal128(MONEY_PRECISION, MONEY_SCALE),
+    false,
+    |c| Decimal128Builder::with_capacity(c)
+        .with_precision_and_scale(MONEY_PRECISION, MONEY_SCALE)
+        .expect("18,6 is a valid decimal type"),
+    |b, v| b.append_value(v)
+);
+column_kind!(
+    Date,
+    i32,
+    Date32Builder,
+    DataType::Date32,
+    false,
+    Date32Builder::with_capacity,
+    |b, v| b.append_value(v)
+);
+
+/// The run context stamped on every row: `_run_id` and `_ingested_at`.
+#[derive(Debug, Clone)]
+pub struct BatchStamp {
+    /// The run that wrote the row.
+    pub run_id: String,
+    /// When the run started, in microseconds since the epoch (UTC).
+    pub ingested_at_micros: i64,
+}
+
+impl BatchStamp {
+    /// The two lineage columns for `rows` rows.
+    pub fn columns(&self, rows: usize) -> [ArrayRef; 2] {
+        let run_ids: arrow::array::StringArray =
+            std::iter::repeat_n(Some(self.run_id.as_str()), rows).collect();
+        let ingested = TimestampMicrosecondArray::from(vec![self.ingested_at_micros; rows])
+            .with_timezone("UTC");
+        [Arc::new(run_ids), Arc::new(ingested)]
+    }
+
+    /// The two lineage fields.
+    pub fn fields() -> [arrow::datatypes::Field; 2] {
+        [
+            arrow::datatypes::Field::new("_run_id", DataType::Utf8, false),
+            arrow::datatypes::Field::new("_ingested_at", timestamp_type(), false),
+        ]
+    }
+}
+
+/// What every dataset builder offers the pipeline, whatever its row type.
+pub trait TableRows {
+    /// The row type sources decode into.
+    type Row;
+    /// Append one fully decoded row (a row is decoded whole first, so a bad record never
+    /// leaves half a row behind).
+    fn push(&mut self, row: Self::Row);
+    /// Rows buffered so far.
+    fn len(&self) -> usize;
+    /// Nothing buffered?
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Take the buffered rows as a batch, stamped with the run's lineage columns.
+    fn finish(&mut self, stamp: &BatchStamp) -> arrow::record_batch::RecordBatch;
+}
+
+/// Declare a canonical dataset: row struct, schema function and builder.
+macro_rules! canonical_table {
+    (
+        $(#[$meta:meta])*
+        $row:ident, $builder:ident, $schema_fn:ident {
+            $( $(#[$fmeta:meta])* $field:ident : $kind:ident ),+ $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq)]
+        pub struct $row {
+            $( $(#[$fmeta])* pub $field: <$crate::normalize::columns::$kind as $crate::normalize::columns::ColumnKind>::Value, )+
+        }
+
+        /// The dataset's Arrow schema, lineage columns last.
+        pub fn $schema_fn() -> arrow::datatypes::SchemaRef {
+            use $crate::normalize::columns::ColumnKind;
+            let mut fields = vec![
+                $( arrow::datatypes::Field::new(
+                    stringify!($field),
+                    $crate::normalize::columns::$kind::data_type(),
+                    $crate::normalize::columns::$kind::nullable(),
+                ), )+
+            ];
+            fields.extend($crate::normalize::columns::BatchStamp::fields());
+            std::sync::Arc::new(arrow::datatypes::Schema::new(fields))
+        }
+
+        /// Collects rows column by column into Arrow builders.
+        #[derive(Debug)]
+        pub struct $builder {
+            rows: usize,
+            $( $field: <$crate::normalize::columns::$kind as $crate::normalize::columns::ColumnKind>::Builder, )+
+        }
+
+        impl $builder {
+            /// A builder sized for `capacity` rows per batch.
+            pub fn new(capacity: usize) -> Self {
+                use $crate::normalize::columns::ColumnKind;
+                Self {
+                    rows: 0,
+                    $( $field: $crate::normalize::columns::$kind::builder(capacity), )+
+                }
+            }
+        }
+
+        impl $crate::normalize::columns::TableRows for $builder {
+            type Row = $row;
+
+            fn push(&mut self, row: $row) {
+                use $crate::normalize::columns::ColumnKind;
+                $( $crate::normalize::columns::$kind::append(&mut self.$field, row.$field); )+
+                self.rows += 1;
+            }
+
+            fn len(&self) -> usize {
+                self.rows
+            }
+
+            fn finish(&mut self, stamp: &$crate::normalize::columns::BatchStamp) -> arrow::record_batch::RecordBatch {
+                let rows = std::mem::take(&mut self.rows);
+                let mut columns: Vec<arrow::array::ArrayRef> = vec![
+                    $( arrow::array::ArrayBuilder::finish(&mut self.$field), )+
+                ];
+                columns.extend(stamp.columns(rows));
+                arrow::record_batch::RecordBatch::try_new($schema_fn(), columns)
+                    .expect("builders follow the declared schema")
+            }
+        }
+    };
+}
+
+pub(crate) use canonical_table;

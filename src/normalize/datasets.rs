@@ -1,0 +1,114 @@
+//! The canonical datasets of design §4, each declared once.
+
+use super::columns::canonical_table;
+
+/// The canonical datasets sources normalize into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Dataset {
+    /// CRM contacts and leads.
+    Leads,
+    /// Ad platform spend per day and campaign.
+    Spend,
+    /// Employee survey responses.
+    SurveyResponses,
+}
+
+impl Dataset {
+    /// The table (folder) name.
+    pub fn table(self) -> &'static str {
+        match self {
+            Dataset::Leads => "leads",
+            Dataset::Spend => "spend",
+            Dataset::SurveyResponses => "survey_responses",
+        }
+    }
+}
+
+canonical_table! {
+    /// One CRM lead or contact as the CRM currently has it.
+    LeadRow, LeadsBuilder, leads_schema {
+        /// The CRM: `hubspot`, `salesforce`.
+        source_system: Str,
+        /// The CRM's record id.
+        lead_id: Str,
+        /// HMAC-SHA256 of the lower-cased e-mail address.
+        email_hash: OptStr,
+        /// Domain part of the e-mail address (not personal on its own).
+        email_domain: OptStr,
+        company: OptStr,
+        job_title: OptStr,
+        /// ISO-3166 alpha-2 where the CRM gives one.
+        country: OptStr,
+        owner_id: OptStr,
+        /// Acquisition channel, snake_case (`paid_search`, `organic_search`, …).
+        channel: OptStr,
+        /// Ad campaign id the lead is attributed to.
+        campaign_id: OptStr,
+        lifecycle_stage_raw: OptStr,
+        lead_status_raw: OptStr,
+        vendor_score: OptI64,
+        demo_requested: OptBool,
+        content_downloads: OptI64,
+        web_visits: OptI64,
+        email_engagements: OptI64,
+        budget_confirmed: OptBool,
+        /// `decision_maker`, `influencer` or `none`.
+        authority: OptStr,
+        need_confirmed: OptBool,
+        timeline_confirmed: OptBool,
+        created_at: OptTs,
+        updated_at: OptTs,
+        mql_at: OptTs,
+        sal_at: OptTs,
+        sal_rejected_at: OptTs,
+        rejection_reason: OptStr,
+        sql_at: OptTs,
+        opportunity_at: OptTs,
+        customer_at: OptTs,
+        first_contacted_at: OptTs,
+        /// Archived or deleted in the CRM.
+        is_deleted: Bool,
+    }
+}
+
+canonical_table! {
+    /// Spend of one campaign on one day.
+    SpendRow, SpendBuilder, spend_schema {
+        /// Days since 1970-01-01 in the ad account's time zone.
+        date: Date,
+        /// `google_ads`, `meta_ads`, `linkedin_ads`.
+        platform: Str,
+        account_id: Str,
+        campaign_id: Str,
+        campaign_name: OptStr,
+        /// Channel, snake_case (`paid_search`, `display`, …).
+        channel: OptStr,
+        /// ISO-4217 currency of `spend`.
+        currency: Str,
+        /// Exact amount in `currency`, 6 decimals.
+        spend: Money,
+        impressions: I64,
+        clicks: I64,
+    }
+}
+
+canonical_table! {
+    /// One survey response, scored on the eNPS question.
+    SurveyResponseRow, SurveyResponsesBuilder, survey_responses_schema {
+        /// `typeform`, `surveymonkey`.
+        source_system: Str,
+        /// Form or survey id.
+        survey_id: Str,
+        response_id: Str,
+        /// HMAC-SHA256 of the respondent identifier (e-mail, employee id or network id).
+        respondent_hash: OptStr,
+        submitted_at: OptTs,
+        /// The eNPS question's field ref, as configured.
+        question_ref: Str,
+        /// The eNPS answer; null when the question was not answered.
+        score: OptI64,
+        department: OptStr,
+        team: OptStr,
+        location: OptStr,
+    }
+}

@@ -1,0 +1,16 @@
+//! Canonical datasets (design §4): one declared Arrow schema per dataset, typed rows that
+//! sources decode into, batch builders, value parsers, the personal-data hasher and rejects.
+
+mod columns;
+pub mod datasets;
+mod hash;
+pub mod parse;
+mod rejects;
+
+pub use columns::{BatchStamp, TableRows};
+pub use datasets::{
+    Dataset, LeadRow, LeadsBuilder, SpendBuilder, SpendRow, SurveyResponseRow,
+    SurveyResponsesBuilder, leads_schema, spend_schema, survey_responses_schema,
+};
+pub use hash::{DEMO_HASH_KEY, PersonalDataHasher, hash_key_is_demo};
+pub use rejects::{RejectRow, RejectsBuilder, RunRow, RunsBuilder, rejects_schema, runs_schema};

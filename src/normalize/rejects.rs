@@ -1,0 +1,46 @@
+//! The `_rejects` table (records that could not be normalized, with the reason) and the
+//! `_runs` table (one row per run with its accounting).
+
+use super::columns::canonical_table;
+
+canonical_table! {
+    /// A record that could not be normalized. Personal fields in `record` are hashed first.
+    RejectRow, RejectsBuilder, rejects_schema {
+        /// The dataset it was meant for.
+        dataset: Str,
+        /// The source name in the job file.
+        source: Str,
+        /// Where in the pull it came from (endpoint and page number).
+        location: Str,
+        /// The raw record as JSON, personal identifiers replaced by their keyed hash.
+        record: Str,
+        /// Why it was rejected.
+        reason: Str,
+    }
+}
+
+canonical_table! {
+    /// One run of a job and its accounting.
+    RunRow, RunsBuilder, runs_schema {
+        run_id: Str,
+        job: Str,
+        /// `succeeded`, `partial` (some sources failed; the others committed) or `failed`.
+        status: Str,
+        started_at: OptTs,
+        finished_at: OptTs,
+        /// Which sources failed and why; null when all succeeded.
+        error: OptStr,
+        leads_read: I64,
+        leads_written: I64,
+        leads_rejected: I64,
+        spend_read: I64,
+        spend_written: I64,
+        spend_rejected: I64,
+        survey_responses_read: I64,
+        survey_responses_written: I64,
+        survey_responses_rejected: I64,
+        requests: I64,
+        retries: I64,
+        bytes_received: I64,
+    }
+}

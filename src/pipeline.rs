@@ -1,0 +1,379 @@
+//! One run of a job: open the warehouse, finish any interrupted publish, pull every source
+//! (concurrently) into staged files, publish what succeeded in one commit, and write the
+//! `_rejects` and `_runs` rows. Returns a `RunReport`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+use object_store::ObjectStore;
+
+use crate::config::{EnvLookup, JobConfig, SourceConfig, Template};
+use crate::error::{Error, Result};
+use crate::http::{HttpClient, HttpStats};
+use crate::normalize::{
+    BatchStamp, Dataset, PersonalDataHasher, RejectRow, RejectsBuilder, RunRow, RunsBuilder,
+    TableRows, hash_key_is_demo, rejects_schema, runs_schema,
+};
+use crate::sink::{
+    OutputSummary, OutputTarget, PendingCommit, StagedFile, Warehouse, WarehouseUrl,
+    discard_staging, publish, rejects_path, roll_forward, runs_path, write_batches,
+};
+use crate::sources::{self, ResolvedSecrets, SourceContext};
+
+/// Options of one run that do not come from the job file.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// The run's clock ("now"); tests pin it.
+    pub now: DateTime<Utc>,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions { now: Utc::now() }
+    }
+}
+
+/// Per-dataset accounting: read = written + rejected.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DatasetCounts {
+    /// Records received from vendors.
+    pub read: u64,
+    /// Rows written to the dataset's table.
+    pub written: u64,
+    /// Records sent to `_rejects`.
+    pub rejected: u64,
+}
+
+/// How one source did.
+#[derive(Debug, Clone)]
+pub struct SourceReport {
+    /// Source name.
+    pub name: String,
+    /// Source kind.
+    pub kind: &'static str,
+    /// `None` when it succeeded; else why it failed (its data was not committed).
+    pub error: Option<String>,
+    /// Requests sent, retries included.
+    pub requests: u64,
+    /// Retries.
+    pub retries: u64,
+    /// Body bytes received.
+    pub bytes: u64,
+}
+
+/// What a run did.
+#[derive(Debug, Clone)]
+pub struct RunReport {
+    /// The job.
+    pub job: String,
+    /// The run id.
+    pub run_id: String,
+    /// `succeeded`, `partial` or `failed`.
+    pub status: &'static str,
+    /// Per dataset.
+    pub datasets: BTreeMap<Dataset, DatasetCounts>,
+    /// Per source.
+    pub sources: Vec<SourceReport>,
+    /// Every file the run published (tables, `_rejects`, `_runs`).
+    pub files: Vec<StagedFile>,
+    /// Wall time.
+    pub elapsed: std::time::Duration,
+    /// Where the warehouse is.
+    pub warehouse: String,
+}
+
+impl RunReport {
+    /// Did every source succeed?
+    pub fn succeeded(&self) -> bool {
+        self.status == "succeeded"
+    }
+}
+
+/// Run `job` once, resolving `${VAR}`s through `env`.
+pub async fn run_job(
+    job: &JobConfig,
+    env: EnvLookup<'_>,
+    options: RunOptions,
+) -> Result<RunReport> {
+    let started = Instant::now();
+    let resolve = |t: &Template, what: &str| {
+        t.resolve(env).map_err(|var| {
+            Error::config(
+                &job.path,
+                format!("{what}: environment variable `{var}` is not set"),
+            )
+        })
+    };
+    let warehouse_url = WarehouseUrl::parse(&resolve(&job.warehouse, "warehouse")?)
+        .map_err(|e| Error::config(&job.path, e))?;
+    let warehouse = Warehouse::open(warehouse_url)?;
+    run_job_in(job, env, options, &warehouse, started).await
+}
+
+/// Run `job` against an already open warehouse.
+pub async fn run_job_in(
+    job: &JobConfig,
+    env: EnvLookup<'_>,
+    options: RunOptions,
+    warehouse: &Warehouse,
+    started: Instant,
+) -> Result<RunReport> {
+    let store = &warehouse.store;
+    let hash_key = job.hash_key.resolve(env).map_err(|var| {
+        Error::config(
+            &job.path,
+            format!("hash_key: environment variable `{var}` is not set"),
+        )
+    })?;
+    if hash_key_is_demo(&hash_key) {
+        tracing::warn!(job = %job.name, "hash_key is the documented demo key: fine for the sandbox, never for real personal data");
+    }
+    let hasher = PersonalDataHasher::new(hash_key.as_bytes());
+
+    let rolled = roll_forward(store, &job.name).await?;
+    if rolled > 0 {
+        tracing::info!(job = %job.name, rolled, "finished interrupted publishes");
+    }
+
+    let run_id = new_run_id(options.now);
+    let stamp = BatchStamp {
+        run_id: run_id.clone(),
+        ingested_at_micros: options.now.timestamp_micros(),
+    };
+    let span = tracing::info_span!("run", job = %job.name, run_id = %run_id);
+    let _entered = span.enter();
+    tracing::info!(sources = job.sources.len(), warehouse = %warehouse.describe(), "run started");
+
+    let pulls = job.sources.iter().map(|source| {
+        pull_source(
+            job,
+            source,
+            env,
+            &hasher,
+            store,
+            &stamp,
+            options.now.date_naive(),
+        )
+    });
+    let outcomes = futures::future::join_all(pulls).await;
+
+    let mut datasets: BTreeMap<Dataset, DatasetCounts> = BTreeMap::new();
+    let mut reports = Vec::new();
+    let mut files = Vec::new();
+    let mut rejects: Vec<RejectRow> = Vec::new();
+    for (source, (outcome, stats)) in job.sources.iter().zip(outcomes) {
+        let mut report = SourceReport {
+            name: source.name().to_string(),
+            kind: source.kind(),
+            error: None,
+            requests: stats.as_ref().map_or(0, |s| s.requests()),
+            retries: stats.as_ref().map_or(0, |s| s.retries()),
+            bytes: stats.as_ref().map_or(0, |s| s.bytes()),
+        };
+        match outcome {
+            Ok(summary) => {
+                let counts = datasets.entry(summary.dataset).or_default();
+                counts.read += summary.read;
+                counts.written += summary.written;
+                counts.rejected += summary.rejects.len() as u64;
+                tracing::info!(source = %summary.source, read = summary.read, written = summary.written,
+                    rejected = summary.rejects.len(), requests = report.requests, retries = report.retries, "source pulled");
+                files.extend(summary.files);
+                rejects.extend(summary.rejects);
+            }
+            Err(e) => {
+                tracing::error!(source = %source.name(), error = %e, "source failed; its data is not committed");
+                report.error = Some(e.to_string());
+            }
+        }
+        reports.push(report);
+    }
+
+    let failed: Vec<&SourceReport> = reports.iter().filter(|r| r.error.is_some()).collect();
+    let status = match failed.len() {
+        0 => "succeeded",
+        n if n == reports.len() => "failed",
+        _ => "partial",
+    };
+
+    // The rejects file is part of the commit: it appears with the rows it accounts for.
+    let rejects_target = rejects_path(&job.name, &run_id);
+    let rejects_staged = crate::sink::staging_path(&job.name, &run_id, &rejects_target);
+    let rejects_rows = rejects.len() as u64;
+    let mut builder = RejectsBuilder::new(rejects.len());
+    for row in rejects {
+        builder.push(row);
+    }
+    let batch = builder.finish(&stamp);
+    write_batches(store, &rejects_staged, rejects_schema(), &[batch]).await?;
+    files.push(
+        staged_file(
+            store,
+            "_rejects",
+            rejects_staged.to_string(),
+            rejects_target.to_string(),
+            rejects_rows,
+        )
+        .await?,
+    );
+
+    let commit = PendingCommit {
+        job: job.name.clone(),
+        run_id: run_id.clone(),
+        files,
+    };
+    if let Err(e) = publish(store, &commit).await {
+        discard_staging(store, &job.name, &run_id).await.ok();
+        return Err(e);
+    }
+    let mut files = commit.files;
+
+    let error = (!failed.is_empty()).then(|| {
+        failed
+            .iter()
+            .map(|r| format!("{}: {}", r.name, r.error.as_deref().unwrap_or("")))
+            .collect::<Vec<_>>()
+            .join("; ")
+    });
+    let count = |d: Dataset| datasets.get(&d).cloned().unwrap_or_default();
+    let (leads, spend, surveys) = (
+        count(Dataset::Leads),
+        count(Dataset::Spend),
+        count(Dataset::SurveyResponses),
+    );
+    let as_i64 = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+    let run_row = RunRow {
+        run_id: run_id.clone(),
+        job: job.name.clone(),
+        status: status.to_string(),
+        started_at: Some(options.now.timestamp_micros()),
+        finished_at: Some(Utc::now().timestamp_micros()),
+        error,
+        leads_read: as_i64(leads.read),
+        leads_written: as_i64(leads.written),
+        leads_rejected: as_i64(leads.rejected),
+        spend_read: as_i64(spend.read),
+        spend_written: as_i64(spend.written),
+        spend_rejected: as_i64(spend.rejected),
+        survey_responses_read: as_i64(surveys.read),
+        survey_responses_written: as_i64(surveys.written),
+        survey_responses_rejected: as_i64(surveys.rejected),
+        requests: as_i64(reports.iter().map(|r| r.requests).sum()),
+        retries: as_i64(reports.iter().map(|r| r.retries).sum()),
+        bytes_received: as_i64(reports.iter().map(|r| r.bytes).sum()),
+    };
+    let mut runs = RunsBuilder::new(1);
+    runs.push(run_row);
+    let runs_target = runs_path(&job.name, &run_id);
+    write_batches(store, &runs_target, runs_schema(), &[runs.finish(&stamp)]).await?;
+    files.push(
+        staged_file(
+            store,
+            "_runs",
+            runs_target.to_string(),
+            runs_target.to_string(),
+            1,
+        )
+        .await?,
+    );
+
+    let report = RunReport {
+        job: job.name.clone(),
+        run_id,
+        status,
+        datasets,
+        sources: reports,
+        files,
+        elapsed: started.elapsed(),
+        warehouse: warehouse.describe(),
+    };
+    tracing::info!(
+        status,
+        elapsed_ms = report.elapsed.as_millis() as u64,
+        "run finished"
+    );
+    Ok(report)
+}
+
+async fn staged_file(
+    store: &Arc<dyn ObjectStore>,
+    table: &str,
+    staged: String,
+    target: String,
+    rows: u64,
+) -> Result<StagedFile> {
+    use object_store::ObjectStoreExt;
+    let path = object_store::path::Path::from(staged.as_str());
+    let bytes = store
+        .head(&path)
+        .await
+        .map_err(|e| Error::storage(staged.clone(), e))?
+        .size;
+    Ok(StagedFile {
+        table: table.to_string(),
+        staged,
+        target,
+        rows,
+        bytes,
+    })
+}
+
+type PullOutcome = (Result<OutputSummary>, Option<Arc<HttpStats>>);
+
+async fn pull_source(
+    job: &JobConfig,
+    source: &SourceConfig,
+    env: EnvLookup<'_>,
+    hasher: &PersonalDataHasher,
+    store: &Arc<dyn ObjectStore>,
+    stamp: &BatchStamp,
+    today: chrono::NaiveDate,
+) -> PullOutcome {
+    let http = match HttpClient::new(source.name(), source.http()) {
+        Ok(h) => h,
+        Err(e) => return (Err(e), None),
+    };
+    let stats = http.stats();
+    let ctx = SourceContext {
+        source_name: source.name().to_string(),
+        http,
+        hasher: hasher.clone(),
+        today,
+    };
+    let target = OutputTarget {
+        store: Arc::clone(store),
+        job: job.name.clone(),
+        source: source.name().to_string(),
+        stamp: stamp.clone(),
+        batch_rows: job.batch_rows,
+    };
+    let result = async {
+        let resolved = ResolvedSecrets::resolve(job, source, env)?;
+        sources::pull(source, &resolved, &ctx, target).await
+    }
+    .await;
+    (result, Some(stats))
+}
+
+/// `YYYYMMDDTHHMMSSZ-xxxxxx`: sortable by start time, unique even for runs started in the
+/// same second (process id, wall-clock nanoseconds and a counter feed the suffix).
+fn new_run_id(now: DateTime<Utc>) -> String {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u32(std::process::id());
+    hasher.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    format!(
+        "{}-{:06x}",
+        now.format("%Y%m%dT%H%M%SZ"),
+        hasher.finish() & 0xff_ffff
+    )
+}

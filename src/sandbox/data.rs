@@ -1,0 +1,269 @@
+//! The sandbox's synthetic data set: options, the immutable [`SandboxData`] shared by all
+//! handlers, and the [`Totals`] tests compare a pipeline's output against.
+//!
+//! Everything is a pure function of `(seed, scale, today, malformed_every)`.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use chrono::{Datelike, NaiveDate};
+
+use super::contacts::ContactModel;
+use super::spend::{self, Customer};
+use super::survey::Survey;
+
+/// Bearer token the HubSpot imitation accepts.
+pub const HUBSPOT_TOKEN: &str = "sandbox-hubspot-token";
+/// OAuth access token (`Authorization: Bearer`) the Google Ads imitation accepts.
+pub const GOOGLE_ADS_ACCESS_TOKEN: &str = "sandbox-google-ads-token";
+/// `developer-token` header value the Google Ads imitation accepts.
+pub const GOOGLE_ADS_DEVELOPER_TOKEN: &str = "sandbox-developer-token";
+/// Bearer token the Typeform imitation accepts.
+pub const TYPEFORM_TOKEN: &str = "sandbox-typeform-token";
+/// Google Ads accounts served: `(customer id, currency)`.
+pub const GOOGLE_ADS_CUSTOMERS: &[(&str, &str)] = &[("1112223334", "EUR"), ("5556667778", "USD")];
+/// The one Typeform form served.
+pub const TYPEFORM_FORM_ID: &str = "pulse2026";
+/// Rows per Google Ads `search` page (as the real API); `?sandbox_page_size=N` overrides.
+pub const GOOGLE_ADS_PAGE_SIZE: usize = 10_000;
+
+/// Days from 0001-01-01 (CE day 1) to 1970-01-01.
+const UNIX_EPOCH_FROM_CE: i64 = 719_163;
+
+/// What to generate.
+#[derive(Debug, Clone)]
+pub struct SandboxOptions {
+    /// Seed of every random choice.
+    pub seed: u64,
+    /// Number of CRM contacts (leads); spend grows mildly with it, survey responses are
+    /// about `scale / 5` (at least 30).
+    pub scale: usize,
+    /// The day the job runs; all data ends the day before (UTC).
+    pub today: NaiveDate,
+    /// `0` = no malformed records; `N` = every Nth record of each vendor is malformed.
+    pub malformed_every: usize,
+}
+
+impl Default for SandboxOptions {
+    fn default() -> Self {
+        Self {
+            seed: 42,
+            scale: 1_000,
+            today: NaiveDate::from_ymd_opt(2026, 11, 20).unwrap_or_default(),
+            malformed_every: 0,
+        }
+    }
+}
+
+/// Counts of what the sandbox serves, for tests to check a pipeline against.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Totals {
+    /// All contacts served (valid + malformed).
+    pub contacts: usize,
+    /// Contacts whose `createdate` is `"not-a-date"`.
+    pub contacts_malformed: usize,
+    /// All Google Ads rows, all customers (valid + malformed).
+    pub spend_rows: usize,
+    /// Rows whose `costMicros` is `"12x5"`.
+    pub spend_rows_malformed: usize,
+    /// All completed Typeform responses served.
+    pub survey_responses: usize,
+    /// Responses whose eNPS answer is out of range (14).
+    pub survey_responses_malformed: usize,
+    /// Responses with a valid eNPS answer (0–10), malformed ones excluded.
+    pub survey_scored: usize,
+    /// Valid eNPS answers per score 0..=10.
+    pub enps_distribution: [usize; 11],
+    /// Every raw e-mail, network id and employee id in the Typeform data.
+    pub survey_raw_identifiers: Vec<String>,
+    /// Every raw contact e-mail served.
+    pub contact_emails: Vec<String>,
+}
+
+/// The generated data, immutable once built and shared by every request handler.
+pub struct SandboxData {
+    pub(crate) options: SandboxOptions,
+    /// `today` in days since the epoch.
+    pub(crate) today_days: i64,
+    pub(crate) contacts: ContactModel,
+    pub(crate) customers: Vec<Customer>,
+    pub(crate) survey: Survey,
+    totals: Totals,
+    requests: AtomicU64,
+}
+
+impl fmt::Debug for SandboxData {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SandboxData")
+            .field("options", &self.options)
+            .field("contacts", &self.totals.contacts)
+            .field("spend_rows", &self.totals.spend_rows)
+            .field("survey_responses", &self.totals.survey_responses)
+            .field("requests_served", &self.requests_served())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SandboxData {
+    /// Builds the data set (a million contacts take about a second: contacts are
+    /// regenerated per page, only their e-mails are kept for [`Totals`]).
+    pub fn generate(opts: &SandboxOptions) -> SandboxData {
+        let today_days = i64::from(opts.today.num_days_from_ce()) - UNIX_EPOCH_FROM_CE;
+        let end_ms = today_days * 86_400_000;
+        let customers = spend::generate(
+            opts.seed,
+            opts.scale,
+            today_days,
+            opts.malformed_every,
+            GOOGLE_ADS_CUSTOMERS,
+        );
+        let search_campaigns = customers
+            .iter()
+            .flat_map(|c| c.campaigns.iter())
+            .filter(|c| c.channel == "SEARCH")
+            .map(|c| c.id)
+            .collect();
+        let contacts = ContactModel::new(
+            opts.seed,
+            opts.scale,
+            end_ms,
+            opts.malformed_every,
+            search_campaigns,
+        );
+        let survey = Survey::generate(opts.seed, opts.scale, end_ms / 1_000, opts.malformed_every);
+        let totals = Self::count(&contacts, &customers, &survey);
+        SandboxData {
+            options: opts.clone(),
+            today_days,
+            contacts,
+            customers,
+            survey,
+            totals,
+            requests: AtomicU64::new(0),
+        }
+    }
+
+    fn count(contacts: &ContactModel, customers: &[Customer], survey: &Survey) -> Totals {
+        let rows = customers.iter().flat_map(|c| c.rows.iter());
+        let mut enps_distribution = [0usize; 11];
+        for response in survey.responses.iter().filter(|r| !r.malformed) {
+            if let Some(score) = response.enps.filter(|&s| s <= 10) {
+                enps_distribution[usize::from(score)] += 1;
+            }
+        }
+        Totals {
+            contacts: contacts.count(),
+            contacts_malformed: (0..contacts.count())
+                .filter(|&i| contacts.is_malformed(i))
+                .count(),
+            spend_rows: rows.clone().count(),
+            spend_rows_malformed: rows.filter(|r| r.malformed).count(),
+            survey_responses: survey.responses.len(),
+            survey_responses_malformed: survey.responses.iter().filter(|r| r.malformed).count(),
+            survey_scored: enps_distribution.iter().sum(),
+            enps_distribution,
+            survey_raw_identifiers: survey.raw_identifiers(),
+            contact_emails: (0..contacts.count()).map(|i| contacts.email(i)).collect(),
+        }
+    }
+
+    /// What the sandbox serves, counted.
+    pub fn totals(&self) -> Totals {
+        self.totals.clone()
+    }
+
+    /// Requests answered so far (every route, including 401s and 404s).
+    pub fn requests_served(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn count_request(&self) {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn options(&self) -> &SandboxOptions {
+        &self.options
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_options_are_documented_ones() {
+        let o = SandboxOptions::default();
+        assert_eq!((o.seed, o.scale, o.malformed_every), (42, 1_000, 0));
+        assert_eq!(o.today.to_string(), "2026-11-20");
+    }
+
+    #[test]
+    fn generation_is_deterministic() {
+        let opts = SandboxOptions {
+            malformed_every: 13,
+            scale: 400,
+            ..SandboxOptions::default()
+        };
+        let a = SandboxData::generate(&opts);
+        let b = SandboxData::generate(&opts);
+        assert_eq!(a.totals(), b.totals());
+        assert_eq!(a.today_days, 20_777);
+        for i in [0, 17, 399] {
+            assert_eq!(
+                format!("{:?}", a.contacts.contact(i)),
+                format!("{:?}", b.contacts.contact(i))
+            );
+        }
+        let other = SandboxData::generate(&SandboxOptions { seed: 7, ..opts });
+        assert_ne!(a.totals(), other.totals());
+    }
+
+    /// `cargo test -- --ignored generates_a_million` (about 2 s in a debug build).
+    #[test]
+    #[ignore = "takes seconds and ~100 MB; run on demand"]
+    fn generates_a_million_contacts_quickly() {
+        let started = std::time::Instant::now();
+        let data = SandboxData::generate(&SandboxOptions {
+            scale: 1_000_000,
+            malformed_every: 1_000,
+            ..SandboxOptions::default()
+        });
+        let totals = data.totals();
+        let elapsed = started.elapsed();
+        assert_eq!(totals.contacts, 1_000_000);
+        assert!(
+            totals.survey_responses > 150_000,
+            "{}",
+            totals.survey_responses
+        );
+        assert!(elapsed.as_secs() < 10, "{elapsed:?}");
+        let page_started = std::time::Instant::now();
+        let contacts: Vec<_> = (999_900..1_000_000)
+            .map(|i| data.contacts.contact(i))
+            .collect();
+        assert_eq!(contacts.len(), 100);
+        eprintln!(
+            "generated in {elapsed:?}; last page of 100 contacts in {:?}",
+            page_started.elapsed()
+        );
+    }
+
+    #[test]
+    fn totals_add_up() {
+        let opts = SandboxOptions {
+            malformed_every: 10,
+            scale: 300,
+            ..SandboxOptions::default()
+        };
+        let t = SandboxData::generate(&opts).totals();
+        assert_eq!(t.contacts, 300);
+        assert_eq!(t.contacts_malformed, 30);
+        assert_eq!(t.contact_emails.len(), 300);
+        assert_eq!(t.spend_rows_malformed, t.spend_rows / 10);
+        assert_eq!(t.survey_responses_malformed, t.survey_responses / 10);
+        assert!(t.survey_scored <= t.survey_responses - t.survey_responses_malformed);
+        assert!(t.survey_scored * 10 > (t.survey_responses - t.survey_responses_malformed) * 8);
+        assert!(t.survey_raw_identifiers.iter().any(|s| s.starts_with('E')));
+        assert!(t.survey_raw_identifiers.iter().any(|s| s.contains('@')));
+    }
+}

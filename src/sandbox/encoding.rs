@@ -1,0 +1,182 @@
+//! Text encodings the sandbox serves: base64url for opaque paging cursors, and UTC
+//! timestamps/dates from integer epoch values (infallible, no `Option` in request paths).
+
+const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+/// base64url (RFC 4648 §5) with `=` padding.
+pub(crate) fn base64url_encode(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(B64[((n >> (18 - 6 * i)) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// Inverse of [`base64url_encode`]; `None` for anything that is not canonical padded
+/// base64url.
+pub(crate) fn base64url_decode(text: &str) -> Option<Vec<u8>> {
+    let bytes = text.as_bytes();
+    if bytes.is_empty() || !bytes.len().is_multiple_of(4) {
+        return None;
+    }
+    let value = |c: u8| B64.iter().position(|&x| x == c).map(|p| p as u32);
+    let mut out = Vec::with_capacity(bytes.len() / 4 * 3);
+    let quads = bytes.len() / 4;
+    for (qi, quad) in bytes.chunks(4).enumerate() {
+        let pad = quad.iter().rev().take_while(|&&c| c == b'=').count();
+        if pad > 2 || (pad > 0 && qi + 1 != quads) {
+            return None;
+        }
+        let mut n = 0u32;
+        for &c in &quad[..4 - pad] {
+            n = (n << 6) | value(c)?;
+        }
+        n <<= 6 * pad as u32;
+        let decoded = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
+        out.extend_from_slice(&decoded[..3 - pad]);
+    }
+    // Reject non-canonical encodings (stray low bits), so an altered cursor never decodes.
+    (base64url_encode(&out) == text).then_some(out)
+}
+
+/// Days since 1970-01-01 for a proleptic Gregorian date (H. Hinnant's algorithm).
+pub(crate) fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let m = i64::from(month);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// `(year, month, day)` for days since 1970-01-01.
+pub(crate) fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+pub(crate) const MS_PER_SEC: i64 = 1_000;
+pub(crate) const MS_PER_HOUR: i64 = 3_600_000;
+pub(crate) const MS_PER_DAY: i64 = 86_400_000;
+
+/// `YYYY-MM-DD` for days since 1970-01-01.
+pub(crate) fn format_date(days: i64) -> String {
+    let (y, m, d) = civil_from_days(days);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+fn format_time(ms: i64, millis: bool) -> String {
+    let days = ms.div_euclid(MS_PER_DAY);
+    let in_day = ms.rem_euclid(MS_PER_DAY);
+    let (h, mi, s, frac) = (
+        in_day / MS_PER_HOUR,
+        in_day / 60_000 % 60,
+        in_day / 1_000 % 60,
+        in_day % 1_000,
+    );
+    if millis {
+        format!("{}T{h:02}:{mi:02}:{s:02}.{frac:03}Z", format_date(days))
+    } else {
+        format!("{}T{h:02}:{mi:02}:{s:02}Z", format_date(days))
+    }
+}
+
+/// `2026-10-01T12:34:56.789Z` for epoch milliseconds.
+pub(crate) fn format_iso_millis(ms: i64) -> String {
+    format_time(ms, true)
+}
+
+/// `2026-10-01T12:34:56Z` for epoch milliseconds (the fraction is dropped).
+pub(crate) fn format_iso_seconds(ms: i64) -> String {
+    format_time(ms, false)
+}
+
+/// A UUID-shaped lowercase hex id (8-4-4-4-12) from two 64-bit values.
+pub(crate) fn uuid_like(a: u64, b: u64) -> String {
+    format!(
+        "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
+        a >> 32,
+        (a >> 16) & 0xffff,
+        a & 0x0fff,
+        0x8000 | ((b >> 48) & 0x3fff),
+        b & 0xffff_ffff_ffff
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{DateTime, NaiveDate};
+
+    #[test]
+    fn base64url_round_trips_and_rejects_noise() {
+        for len in 1..40 {
+            let bytes: Vec<u8> = (0..len).map(|i| (i * 37 + 11) as u8).collect();
+            let text = base64url_encode(&bytes);
+            assert_eq!(base64url_decode(&text).as_deref(), Some(&bytes[..]));
+        }
+        assert_eq!(base64url_encode(b"100"), "MTAw");
+        assert_eq!(base64url_encode(b"1000"), "MTAwMA==");
+        assert!(base64url_decode("MTAw%3D").is_none());
+        assert!(base64url_decode("MTAwMQ=").is_none());
+        assert!(
+            base64url_decode("MTAwMR==").is_none(),
+            "non-canonical tail bits"
+        );
+        assert!(base64url_decode("").is_none());
+    }
+
+    #[test]
+    fn civil_dates_match_chrono() {
+        let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date");
+        for days in (-719_000..2_900_000).step_by(997) {
+            let date = epoch + chrono::Duration::days(days);
+            assert_eq!(format_date(days), date.format("%Y-%m-%d").to_string());
+            let (y, m, d) = civil_from_days(days);
+            assert_eq!(days_from_civil(y, m, d), days);
+        }
+    }
+
+    #[test]
+    fn timestamps_match_chrono() {
+        for ms in [0_i64, 1_795_000_123_456, 1_790_000_000_000, 86_399_999] {
+            let dt = DateTime::from_timestamp_millis(ms).expect("in range");
+            assert_eq!(
+                format_iso_millis(ms),
+                dt.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+            );
+            assert_eq!(
+                format_iso_seconds(ms),
+                dt.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+            );
+        }
+    }
+
+    #[test]
+    fn uuid_like_has_uuid_shape() {
+        let id = uuid_like(0x0123_4567_89ab_cdef, 0xfedc_ba98_7654_3210);
+        let lens: Vec<usize> = id.split('-').map(str::len).collect();
+        assert_eq!(lens, [8, 4, 4, 4, 12]);
+    }
+}

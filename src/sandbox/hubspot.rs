@@ -1,0 +1,265 @@
+//! The HubSpot CRM v3 imitation: `GET /hubspot/crm/v3/objects/contacts` with bearer auth,
+//! `limit`/`properties`/`archived`, opaque `after` cursors that must be echoed byte for
+//! byte, and HubSpot-shaped error bodies.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use super::contacts::{Contact, DEFAULT_PROPERTIES};
+use super::data::{HUBSPOT_TOKEN, SandboxData};
+use super::encoding::{base64url_decode, base64url_encode, uuid_like};
+use super::rng::hash_bytes;
+use super::server::{bearer_token, query_pairs};
+
+/// Path of the list endpoint, under the sandbox root.
+pub(crate) const CONTACTS_PATH: &str = "/hubspot/crm/v3/objects/contacts";
+const DEFAULT_LIMIT: usize = 10;
+const MAX_LIMIT: usize = 100;
+const CURSOR_KEY: u64 = 0x4855_4253_504f_5421;
+
+#[derive(Serialize)]
+struct ErrorBody {
+    status: &'static str,
+    message: String,
+    #[serde(rename = "correlationId")]
+    correlation_id: String,
+    category: &'static str,
+}
+
+#[derive(Serialize)]
+struct Record {
+    id: String,
+    properties: BTreeMap<String, Option<String>>,
+    #[serde(rename = "createdAt")]
+    created_at: String,
+    #[serde(rename = "updatedAt")]
+    updated_at: String,
+    archived: bool,
+}
+
+#[derive(Serialize)]
+struct Next {
+    after: String,
+    link: String,
+}
+
+#[derive(Serialize)]
+struct Paging {
+    next: Next,
+}
+
+#[derive(Serialize)]
+struct Page {
+    results: Vec<Record>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    paging: Option<Paging>,
+}
+
+fn error(
+    status: StatusCode,
+    category: &'static str,
+    message: String,
+    correlation: String,
+) -> Response {
+    let body = ErrorBody {
+        status: "error",
+        message,
+        correlation_id: correlation,
+        category,
+    };
+    (status, Json(body)).into_response()
+}
+
+/// The cursor for "continue at position `pos`": base64url of a fixed-width payload with a
+/// checksum, its `=` padding percent-encoded (`…%3D%3D`), as HubSpot's cursors can be.
+pub(crate) fn encode_cursor(seed: u64, pos: usize) -> String {
+    let check = hash_bytes(seed ^ CURSOR_KEY, &(pos as u64).to_le_bytes());
+    let payload = format!("{pos:012}{check:016x}");
+    base64url_encode(payload.as_bytes()).replace('=', "%3D")
+}
+
+/// Inverse of [`encode_cursor`] applied to the *decoded* query value (`…==`). `None` for
+/// anything altered, including a cursor whose `%3D` was encoded again (`%253D`).
+pub(crate) fn decode_cursor(seed: u64, text: &str) -> Option<usize> {
+    let bytes = base64url_decode(text)?;
+    let payload = std::str::from_utf8(&bytes).ok()?;
+    if payload.len() != 28 || !payload.is_ascii() {
+        return None;
+    }
+    let (pos_text, check_text) = payload.split_at(12);
+    let pos: usize = pos_text.parse().ok()?;
+    let check = u64::from_str_radix(check_text, 16).ok()?;
+    (check == hash_bytes(seed ^ CURSOR_KEY, &(pos as u64).to_le_bytes())).then_some(pos)
+}
+
+/// `GET /hubspot/crm/v3/objects/contacts`.
+pub(crate) async fn list_contacts(
+    State(data): State<Arc<SandboxData>>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let raw = query.unwrap_or_default();
+    let seed = data.options().seed;
+    let request_hash = hash_bytes(seed, raw.as_bytes());
+    let correlation = uuid_like(
+        request_hash,
+        hash_bytes(request_hash, CONTACTS_PATH.as_bytes()),
+    );
+
+    if bearer_token(&headers) != Some(HUBSPOT_TOKEN) {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "INVALID_AUTHENTICATION",
+            "Authentication credentials not found. This API supports OAuth 2.0 authentication \
+             and you can find more details at https://developers.hubspot.com/docs/methods/auth/oauth-overview"
+                .to_owned(),
+            correlation,
+        );
+    }
+
+    let mut limit = DEFAULT_LIMIT;
+    let mut after = None;
+    let mut archived = false;
+    let mut properties: Vec<String> = Vec::new();
+    for (key, value) in query_pairs(&raw) {
+        match key.as_str() {
+            "limit" => match value.parse::<usize>() {
+                Ok(n) if (1..=MAX_LIMIT).contains(&n) => limit = n,
+                _ => {
+                    return error(
+                        StatusCode::BAD_REQUEST,
+                        "VALIDATION_ERROR",
+                        format!(
+                            "limit must be an integer between 1 and {MAX_LIMIT} (got '{value}')"
+                        ),
+                        correlation,
+                    );
+                }
+            },
+            "after" => after = Some(value),
+            "archived" => match value.as_str() {
+                "true" => archived = true,
+                "false" => archived = false,
+                _ => {
+                    return error(
+                        StatusCode::BAD_REQUEST,
+                        "VALIDATION_ERROR",
+                        format!("archived must be true or false (got '{value}')"),
+                        correlation,
+                    );
+                }
+            },
+            "properties" => {
+                for name in value.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+                    if !properties.iter().any(|p| p == name) {
+                        properties.push(name.to_owned());
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    if properties.is_empty() {
+        properties = DEFAULT_PROPERTIES.iter().map(|&p| p.to_owned()).collect();
+    }
+
+    let total = data.contacts.count();
+    let start = match after {
+        None => 0,
+        Some(text) => match decode_cursor(seed, &text) {
+            Some(pos) if pos < total => pos,
+            _ => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "VALIDATION_ERROR",
+                    format!(
+                        "Invalid 'after' value '{text}': send the paging.next.after of the \
+                         previous page unchanged (it is already URL-encoded)"
+                    ),
+                    correlation,
+                );
+            }
+        },
+    };
+    if archived {
+        // No contact is archived yet.
+        return (
+            StatusCode::OK,
+            Json(Page {
+                results: Vec::new(),
+                paging: None,
+            }),
+        )
+            .into_response();
+    }
+
+    let end = (start + limit).min(total);
+    let results = (start..end)
+        .map(|i| record(&data.contacts.contact(i), &properties))
+        .collect();
+    let paging = (end < total).then(|| {
+        let cursor = encode_cursor(seed, end);
+        let host = headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("127.0.0.1");
+        let kept: Vec<&str> = raw
+            .split('&')
+            .filter(|pair| !pair.is_empty() && pair.split('=').next() != Some("after"))
+            .collect();
+        let mut query = kept.join("&");
+        if !query.is_empty() {
+            query.push('&');
+        }
+        query.push_str("after=");
+        query.push_str(&cursor);
+        Paging {
+            next: Next {
+                link: format!("http://{host}{CONTACTS_PATH}?{query}"),
+                after: cursor,
+            },
+        }
+    });
+    (StatusCode::OK, Json(Page { results, paging })).into_response()
+}
+
+fn record(contact: &Contact, properties: &[String]) -> Record {
+    Record {
+        id: contact.id.to_string(),
+        properties: properties
+            .iter()
+            .map(|name| (name.clone(), contact.property(name)))
+            .collect(),
+        created_at: contact.created_at(),
+        updated_at: contact.updated_at(),
+        archived: false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_carry_a_percent_escape() {
+        for pos in [0usize, 1, 10, 100, 99_999, 1_000_000] {
+            let cursor = encode_cursor(42, pos);
+            assert!(cursor.ends_with("%3D%3D"), "{cursor}");
+            assert!(cursor.parse::<u64>().is_err());
+            let sent = cursor.replace("%3D", "=");
+            assert_eq!(decode_cursor(42, &sent), Some(pos));
+            assert_eq!(decode_cursor(43, &sent), None, "other data set");
+            assert_eq!(decode_cursor(42, &cursor), None, "double-encoded");
+        }
+        let mut altered = encode_cursor(42, 100).replace("%3D", "=").into_bytes();
+        altered[3] = if altered[3] == b'A' { b'B' } else { b'A' };
+        let altered = String::from_utf8(altered).unwrap_or_default();
+        assert_eq!(decode_cursor(42, &altered), None);
+    }
+}

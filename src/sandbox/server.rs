@@ -1,0 +1,128 @@
+//! The sandbox HTTP server: the axum router over all vendor routes, request counting,
+//! shared request helpers (bearer token, query pairs), and starting/serving on a socket.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::json;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+use super::data::{SandboxData, SandboxOptions};
+use super::{google_ads, hubspot, typeform};
+
+/// The token of an `Authorization: Bearer <token>` header (scheme case-insensitive).
+pub(crate) fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+/// Decoded `key=value` pairs of a raw query string, repeated keys kept in order.
+pub(crate) fn query_pairs(raw: &str) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(raw.as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+async fn count_requests(
+    State(data): State<Arc<SandboxData>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    data.count_request();
+    next.run(request).await
+}
+
+async fn not_found(request: Request) -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        axum::Json(json!({
+            "error": "not_found",
+            "message": format!(
+                "no sandbox route for {} {}; vendors live under /hubspot, /google_ads and /typeform",
+                request.method(),
+                request.uri().path()
+            ),
+        })),
+    )
+        .into_response()
+}
+
+/// All vendor routes over `data`; every request (including 401s and 404s) is counted in
+/// [`SandboxData::requests_served`].
+pub fn router(data: Arc<SandboxData>) -> Router {
+    Router::new()
+        .route(hubspot::CONTACTS_PATH, get(hubspot::list_contacts))
+        .route(
+            "/google_ads/{version}/customers/{customer_id}/googleAds:search",
+            post(google_ads::search),
+        )
+        .route(
+            "/google_ads/{version}/customers/{customer_id}/googleAds:searchStream",
+            post(google_ads::search_stream),
+        )
+        .route(
+            "/typeform/forms/{form_id}/responses",
+            get(typeform::list_responses),
+        )
+        .route("/typeform/forms/{form_id}", get(typeform::form_definition))
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(data.clone(), count_requests))
+        .with_state(data)
+}
+
+/// Serves the sandbox on `listener` until the task is dropped or aborted.
+pub async fn serve(listener: TcpListener, data: Arc<SandboxData>) -> std::io::Result<()> {
+    axum::serve(listener, router(data)).await
+}
+
+/// A sandbox serving on 127.0.0.1; dropping it stops the server.
+#[derive(Debug)]
+pub struct RunningSandbox {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// What it serves (totals, request counter).
+    pub data: Arc<SandboxData>,
+    task: JoinHandle<()>,
+}
+
+impl RunningSandbox {
+    /// `http://127.0.0.1:PORT`; vendor base URLs are this plus `/hubspot`, `/google_ads`,
+    /// `/typeform`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+impl Drop for RunningSandbox {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Generates the data for `opts` and serves it on an ephemeral port of 127.0.0.1.
+pub async fn start(opts: SandboxOptions) -> std::io::Result<RunningSandbox> {
+    let data = tokio::task::spawn_blocking(move || SandboxData::generate(&opts))
+        .await
+        .map_err(std::io::Error::other)?;
+    let data = Arc::new(data);
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
+    let addr = listener.local_addr()?;
+    let served = data.clone();
+    let task = tokio::spawn(async move {
+        if let Err(error) = serve(listener, served).await {
+            tracing::error!(%error, "sandbox server stopped");
+        }
+    });
+    Ok(RunningSandbox { addr, data, task })
+}

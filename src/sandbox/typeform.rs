@@ -1,0 +1,344 @@
+//! The Typeform Responses API imitation: `GET /typeform/forms/{form_id}/responses` (bearer
+//! auth, `page_size`, `before` token paging newest first, `since`/`until`,
+//! `response_type`) and the form definition `GET /typeform/forms/{form_id}`, with
+//! Typeform's `{code, description}` error bodies.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, NaiveDateTime};
+use serde_json::{Value as JsonValue, json};
+
+use super::data::{SandboxData, TYPEFORM_FORM_ID, TYPEFORM_TOKEN};
+use super::encoding::{MS_PER_SEC, format_iso_seconds};
+use super::server::{bearer_token, query_pairs};
+use super::survey::{COMMENTS, SurveyResponse};
+
+const DEFAULT_PAGE_SIZE: usize = 25;
+const MAX_PAGE_SIZE: usize = 1_000;
+
+/// `(ref, field id, field type, title)` in the order answers are listed (workload first:
+/// a second 0–10 question that must not be taken for eNPS).
+const FIELDS: [(&str, &str, &str, &str); 5] = [
+    (
+        "workload",
+        "Wk7LQp2xNf0a",
+        "opinion_scale",
+        "How manageable was your workload this month?",
+    ),
+    (
+        "enps",
+        "eN9sPq4TzR1b",
+        "opinion_scale",
+        "How likely are you to recommend Brightloom as a place to work?",
+    ),
+    (
+        "manager_support",
+        "Mg3vHs8KdY2c",
+        "rating",
+        "How well did your manager support you?",
+    ),
+    (
+        "comment",
+        "Cm5tRx1WqJ3d",
+        "long_text",
+        "Anything else you want to tell us?",
+    ),
+    (
+        "work_email",
+        "Em2kZu6BvP4e",
+        "email",
+        "Your work e-mail (optional, if you want a follow-up)",
+    ),
+];
+
+fn error(status: StatusCode, code: &str, description: String) -> Response {
+    (
+        status,
+        Json(json!({ "code": code, "description": description })),
+    )
+        .into_response()
+}
+
+fn validation(field: &str, description: String) -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        Json(json!({
+            "code": "VALIDATION_ERROR",
+            "description": description,
+            "details": [{ "code": "invalid_value", "description": description, "field": field, "in": "query" }],
+        })),
+    )
+        .into_response()
+}
+
+/// The error response for a wrong token or an unknown form, if any.
+fn rejection(headers: &HeaderMap, form_id: &str) -> Option<Response> {
+    if bearer_token(headers) != Some(TYPEFORM_TOKEN) {
+        return Some(error(
+            StatusCode::UNAUTHORIZED,
+            "AUTHENTICATION_FAILED",
+            "Authentication credentials not found on the Request Headers".to_owned(),
+        ));
+    }
+    if form_id != TYPEFORM_FORM_ID {
+        return Some(error(
+            StatusCode::NOT_FOUND,
+            "FORM_NOT_FOUND",
+            format!("Non existing form with uid {form_id}"),
+        ));
+    }
+    None
+}
+
+/// `2026-11-01T00:00:00Z` (also `+00:00`, or no zone = UTC) or epoch seconds → epoch seconds.
+fn parse_time(text: &str) -> Option<i64> {
+    if let Ok(seconds) = text.parse::<i64>() {
+        return Some(seconds);
+    }
+    if let Ok(dt) = DateTime::parse_from_rfc3339(text) {
+        return Some(dt.timestamp());
+    }
+    NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S")
+        .ok()
+        .map(|dt| dt.and_utc().timestamp())
+}
+
+/// `GET /typeform/forms/{form_id}/responses`.
+pub(crate) async fn list_responses(
+    State(data): State<Arc<SandboxData>>,
+    Path(form_id): Path<String>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    if let Some(response) = rejection(&headers, &form_id) {
+        return response;
+    }
+    let mut page_size = DEFAULT_PAGE_SIZE;
+    let (mut since, mut until, mut before, mut sorted) = (None, None, None, false);
+    let mut completed_wanted = true;
+    for (key, value) in query_pairs(raw.as_deref().unwrap_or("")) {
+        match key.as_str() {
+            "page_size" => match value.parse::<usize>() {
+                Ok(n) if (1..=MAX_PAGE_SIZE).contains(&n) => page_size = n,
+                _ => {
+                    return validation(
+                        "page_size",
+                        format!("page_size must be between 1 and {MAX_PAGE_SIZE}, got '{value}'"),
+                    );
+                }
+            },
+            "since" | "until" => {
+                let Some(t) = parse_time(&value) else {
+                    return validation(
+                        &key,
+                        format!(
+                            "{key} must be an ISO 8601 UTC date-time or epoch seconds, got '{value}'"
+                        ),
+                    );
+                };
+                if key == "since" {
+                    since = Some(t);
+                } else {
+                    until = Some(t);
+                }
+            }
+            "before" => before = Some(value),
+            "sort" => {
+                if value != "submitted_at,desc" {
+                    return validation(
+                        "sort",
+                        format!("the sandbox supports sort=submitted_at,desc only, got '{value}'"),
+                    );
+                }
+                sorted = true;
+            }
+            "response_type" => {
+                let kinds: Vec<&str> = value.split(',').map(str::trim).collect();
+                if let Some(bad) = kinds
+                    .iter()
+                    .find(|k| !matches!(**k, "started" | "partial" | "completed"))
+                {
+                    return validation(
+                        "response_type",
+                        format!(
+                            "response_type must list started, partial or completed, got '{bad}'"
+                        ),
+                    );
+                }
+                // Every sandbox response is completed.
+                completed_wanted = kinds.contains(&"completed");
+            }
+            "completed" => completed_wanted = value != "false",
+            "after"
+            | "query"
+            | "fields"
+            | "answered_fields"
+            | "included_response_ids"
+            | "excluded_response_ids" => {
+                return validation(
+                    &key,
+                    format!("the sandbox does not implement '{key}'; page with 'before'"),
+                );
+            }
+            _ => {}
+        }
+    }
+    if sorted && before.is_some() {
+        return validation(
+            "sort",
+            "before/after cannot be combined with sort".to_owned(),
+        );
+    }
+
+    let responses = &data.survey.responses;
+    // Newest first: `until` cuts the front, `since` the back.
+    let mut start = until.map_or(0, |u| responses.partition_point(|r| r.submitted_s > u));
+    let end = since.map_or(responses.len(), |s| {
+        responses.partition_point(|r| r.submitted_s >= s)
+    });
+    if let Some(token) = before {
+        match data.survey.position(&token) {
+            Some(pos) => start = start.max(pos + 1),
+            None => {
+                return validation(
+                    "before",
+                    format!("'{token}' is not the token of a response of this form"),
+                );
+            }
+        }
+    }
+    let selected = if completed_wanted && start < end {
+        &responses[start..end]
+    } else {
+        &responses[0..0]
+    };
+    let items: Vec<JsonValue> = selected
+        .iter()
+        .take(page_size)
+        .map(|r| item(&data, r))
+        .collect();
+    let total = selected.len();
+    (
+        StatusCode::OK,
+        Json(json!({
+            "total_items": total,
+            "page_count": total.div_ceil(page_size),
+            "items": items,
+        })),
+    )
+        .into_response()
+}
+
+fn answer(index: usize, kind: &str, value: JsonValue) -> JsonValue {
+    let (reference, id, field_type, _) = FIELDS[index];
+    let mut answer = json!({
+        "field": { "id": id, "type": field_type, "ref": reference },
+        "type": kind,
+    });
+    if let Some(obj) = answer.as_object_mut() {
+        obj.insert(kind.to_owned(), value);
+    }
+    answer
+}
+
+fn item(data: &SandboxData, r: &SurveyResponse) -> JsonValue {
+    let employee = &data.survey.employees[r.employee];
+    let mut answers = Vec::new();
+    if let Some(v) = r.workload {
+        answers.push(answer(0, "number", json!(v)));
+    }
+    if let Some(v) = r.enps {
+        answers.push(answer(1, "number", json!(v)));
+    }
+    if let Some(v) = r.manager_support {
+        answers.push(answer(2, "number", json!(v)));
+    }
+    if let Some(c) = r.comment {
+        answers.push(answer(3, "text", json!(COMMENTS[c % COMMENTS.len()])));
+    }
+    if r.work_email {
+        answers.push(answer(4, "email", json!(employee.email())));
+    }
+    let token = r.token_str();
+    json!({
+        "landing_id": token,
+        "token": token,
+        "response_id": token,
+        "landed_at": format_iso_seconds(r.landed_s * MS_PER_SEC),
+        "submitted_at": format_iso_seconds(r.submitted_s * MS_PER_SEC),
+        "metadata": {
+            "user_agent": r.user_agent(),
+            "platform": "other",
+            "referer": format!("https://brightloom.typeform.com/to/{TYPEFORM_FORM_ID}"),
+            "network_id": employee.network_id_hex(),
+            "browser": "default",
+        },
+        "hidden": {
+            "department": employee.department_name(),
+            "team": employee.team,
+            "location": employee.location_name(),
+            "employee_id": employee.employee_id(),
+        },
+        "calculated": { "score": 0 },
+        "variables": [],
+        "answers": answers,
+    })
+}
+
+/// `GET /typeform/forms/{form_id}`: the form definition (fields with id, ref, type).
+pub(crate) async fn form_definition(Path(form_id): Path<String>, headers: HeaderMap) -> Response {
+    if let Some(response) = rejection(&headers, &form_id) {
+        return response;
+    }
+    let fields: Vec<JsonValue> = FIELDS
+        .iter()
+        .map(|&(reference, id, field_type, title)| {
+            let properties = match field_type {
+                "opinion_scale" => json!({
+                    "steps": 11,
+                    "start_at_one": false,
+                    "labels": { "left": "Not at all", "right": "Extremely" },
+                }),
+                "rating" => json!({ "steps": 5, "shape": "star" }),
+                _ => json!({}),
+            };
+            json!({
+                "id": id,
+                "title": title,
+                "ref": reference,
+                "type": field_type,
+                "properties": properties,
+                "validations": { "required": false },
+            })
+        })
+        .collect();
+    (
+        StatusCode::OK,
+        Json(json!({
+            "id": TYPEFORM_FORM_ID,
+            "title": "Monthly pulse 2026",
+            "type": "form",
+            "fields": fields,
+            "hidden": ["department", "team", "location", "employee_id"],
+        })),
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_typeform_time_forms() {
+        assert_eq!(parse_time("2026-11-01T00:00:00Z"), Some(1_793_491_200));
+        assert_eq!(parse_time("2026-11-01T00:00:00"), Some(1_793_491_200));
+        assert_eq!(parse_time("2026-11-01T01:00:00+01:00"), Some(1_793_491_200));
+        assert_eq!(parse_time("1793491200"), Some(1_793_491_200));
+        assert_eq!(parse_time("yesterday"), None);
+    }
+}

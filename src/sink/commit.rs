@@ -1,0 +1,182 @@
+//! Publishing a run: every file is staged under `_staging/`, then a commit record listing
+//! them is written, then each staged object is renamed onto its final name (an atomic
+//! replace per object), then the record is removed. A run that dies before the record
+//! changes nothing readers see; one that dies while publishing is rolled forward by the
+//! next start of the job.
+
+use std::sync::Arc;
+
+use futures::TryStreamExt;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use serde::{Deserialize, Serialize};
+
+use super::layout::{commit_path, commits_prefix};
+use crate::error::{Error, Result};
+
+/// A file staged by a run, and where it goes.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct StagedFile {
+    /// The table it belongs to.
+    pub table: String,
+    /// Where it was staged.
+    pub staged: String,
+    /// Its final name.
+    pub target: String,
+    /// Rows in the file.
+    pub rows: u64,
+    /// Size in bytes.
+    pub bytes: u64,
+}
+
+/// The commit record of a run: what to publish.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PendingCommit {
+    /// The job.
+    pub job: String,
+    /// The run.
+    pub run_id: String,
+    /// Every file to publish.
+    pub files: Vec<StagedFile>,
+}
+
+/// Write the commit record, publish every file, then remove the record and the staging area.
+pub async fn publish(store: &Arc<dyn ObjectStore>, commit: &PendingCommit) -> Result<()> {
+    let record_path = commit_path(&commit.job, &commit.run_id);
+    let record = serde_json::to_vec_pretty(commit)
+        .map_err(|e| Error::storage(record_path.to_string(), e))?;
+    store
+        .put(&record_path, PutPayload::from(record))
+        .await
+        .map_err(|e| Error::storage(record_path.to_string(), e))?;
+    finish_publish(store, commit).await
+}
+
+async fn finish_publish(store: &Arc<dyn ObjectStore>, commit: &PendingCommit) -> Result<()> {
+    for file in &commit.files {
+        let staged = Path::from(file.staged.as_str());
+        let target = Path::from(file.target.as_str());
+        match store.rename(&staged, &target).await {
+            Ok(()) => {}
+            // Already moved by an earlier, interrupted publish of this same commit.
+            Err(object_store::Error::NotFound { .. }) if store.head(&target).await.is_ok() => {}
+            Err(e) => return Err(Error::storage(file.target.clone(), e)),
+        }
+    }
+    let record_path = commit_path(&commit.job, &commit.run_id);
+    store
+        .delete(&record_path)
+        .await
+        .map_err(|e| Error::storage(record_path.to_string(), e))?;
+    discard_staging(store, &commit.job, &commit.run_id).await
+}
+
+/// Remove whatever a run left under `_staging/<job>/<run_id>/`.
+pub async fn discard_staging(store: &Arc<dyn ObjectStore>, job: &str, run_id: &str) -> Result<()> {
+    let prefix = Path::from(format!("_staging/{job}/{run_id}"));
+    let leftovers: Vec<_> = store
+        .list(Some(&prefix))
+        .try_collect()
+        .await
+        .map_err(|e| Error::storage(prefix.to_string(), e))?;
+    for meta in leftovers {
+        match store.delete(&meta.location).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+            Err(e) => return Err(Error::storage(meta.location.to_string(), e)),
+        }
+    }
+    Ok(())
+}
+
+/// Finish any publish of this job that a killed run left half done; returns how many.
+pub async fn roll_forward(store: &Arc<dyn ObjectStore>, job: &str) -> Result<usize> {
+    let prefix = commits_prefix(job);
+    let records: Vec<_> = store
+        .list(Some(&prefix))
+        .try_collect()
+        .await
+        .map_err(|e| Error::storage(prefix.to_string(), e))?;
+    let mut finished = 0;
+    for meta in records {
+        let bytes = store
+            .get(&meta.location)
+            .await
+            .map_err(|e| Error::storage(meta.location.to_string(), e))?
+            .bytes()
+            .await
+            .map_err(|e| Error::storage(meta.location.to_string(), e))?;
+        let commit: PendingCommit = serde_json::from_slice(&bytes).map_err(|e| {
+            Error::storage(
+                meta.location.to_string(),
+                format!("unreadable commit record: {e}"),
+            )
+        })?;
+        tracing::warn!(job, run_id = %commit.run_id, "rolling forward an interrupted publish");
+        finish_publish(store, &commit).await?;
+        finished += 1;
+    }
+    Ok(finished)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use object_store::memory::InMemory;
+
+    #[tokio::test]
+    async fn publish_moves_files_and_roll_forward_finishes_a_half_publish() {
+        let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+        let file = |n: &str| StagedFile {
+            table: "t".into(),
+            staged: format!("_staging/j/r1/t/{n}"),
+            target: format!("t/{n}"),
+            rows: 1,
+            bytes: 1,
+        };
+        for n in ["a", "b"] {
+            store
+                .put(
+                    &Path::from(format!("_staging/j/r1/t/{n}")),
+                    PutPayload::from_static(b"new"),
+                )
+                .await
+                .unwrap();
+        }
+        let commit = PendingCommit {
+            job: "j".into(),
+            run_id: "r1".into(),
+            files: vec![file("a"), file("b")],
+        };
+        // Simulate a run killed after the record and the first rename.
+        store
+            .put(
+                &commit_path("j", "r1"),
+                PutPayload::from(serde_json::to_vec(&commit).unwrap()),
+            )
+            .await
+            .unwrap();
+        store
+            .rename(&Path::from("_staging/j/r1/t/a"), &Path::from("t/a"))
+            .await
+            .unwrap();
+
+        assert_eq!(roll_forward(&store, "j").await.unwrap(), 1);
+        for n in ["a", "b"] {
+            let got = store
+                .get(&Path::from(format!("t/{n}")))
+                .await
+                .unwrap()
+                .bytes()
+                .await
+                .unwrap();
+            assert_eq!(&got[..], b"new");
+        }
+        let left: Vec<_> = store.list(None).try_collect().await.unwrap();
+        assert_eq!(
+            left.len(),
+            2,
+            "only the two published files remain: {left:?}"
+        );
+        assert_eq!(roll_forward(&store, "j").await.unwrap(), 0);
+    }
+}

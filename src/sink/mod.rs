@@ -1,0 +1,14 @@
+//! The warehouse: the object store built from the job's URL, ZSTD Parquet writing, the table
+//! layout, staged outputs per dataset, and the commit that publishes a run's files.
+
+mod commit;
+mod layout;
+mod output;
+mod parquet;
+mod store;
+
+pub use commit::{PendingCommit, StagedFile, discard_staging, publish, roll_forward};
+pub use layout::{rejects_path, runs_path, staging_path, table_file};
+pub use output::{DatasetOutput, OutputSummary, OutputTarget, PartitionFn};
+pub use parquet::{read_parquet_rows, write_batches, writer_properties};
+pub use store::{Warehouse, WarehouseUrl};

@@ -1,0 +1,114 @@
+//! Parquet settings in one place and the streaming writer: batches go through
+//! `AsyncArrowWriter` onto object_store's `BufWriter` (a multipart upload), so a file is
+//! visible only once complete and memory holds at most one row group.
+
+use std::sync::Arc;
+
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
+use object_store::buffered::BufWriter;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt};
+use parquet::arrow::AsyncArrowWriter;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+
+use crate::error::{Error, Result};
+
+/// Rows per row group: large enough for good compression, small enough to bound memory.
+pub const ROW_GROUP_ROWS: usize = 131_072;
+
+/// The Parquet settings every table uses: ZSTD level 3, bounded row groups, statistics.
+pub fn writer_properties() -> WriterProperties {
+    WriterProperties::builder()
+        .set_compression(Compression::ZSTD(
+            ZstdLevel::try_new(3).expect("3 is a valid zstd level"),
+        ))
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        .set_created_by(concat!("funnelhouse ", env!("CARGO_PKG_VERSION")).to_string())
+        .build()
+}
+
+/// A Parquet file being written to the store.
+pub struct ParquetFile {
+    path: Path,
+    writer: AsyncArrowWriter<BufWriter>,
+    rows: u64,
+}
+
+impl std::fmt::Debug for ParquetFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ParquetFile")
+            .field("path", &self.path)
+            .field("rows", &self.rows)
+            .finish()
+    }
+}
+
+impl ParquetFile {
+    /// Start a file at `path` with `schema`.
+    pub fn create(store: &Arc<dyn ObjectStore>, path: Path, schema: SchemaRef) -> Result<Self> {
+        let sink = BufWriter::new(Arc::clone(store), path.clone());
+        let writer = AsyncArrowWriter::try_new(sink, schema, Some(writer_properties()))
+            .map_err(|e| Error::encode(path.to_string(), e))?;
+        Ok(ParquetFile {
+            path,
+            writer,
+            rows: 0,
+        })
+    }
+
+    /// Append a batch.
+    pub async fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        self.rows += batch.num_rows() as u64;
+        self.writer
+            .write(batch)
+            .await
+            .map_err(|e| Error::encode(self.path.to_string(), e))
+    }
+
+    /// Finish the file; returns its path and row count.
+    pub async fn close(self) -> Result<(Path, u64)> {
+        let ParquetFile { path, writer, rows } = self;
+        writer
+            .close()
+            .await
+            .map_err(|e| Error::encode(path.to_string(), e))?;
+        Ok((path, rows))
+    }
+}
+
+/// Write `batches` as one Parquet file at `path`; returns the row count.
+pub async fn write_batches(
+    store: &Arc<dyn ObjectStore>,
+    path: &Path,
+    schema: SchemaRef,
+    batches: &[RecordBatch],
+) -> Result<u64> {
+    let mut file = ParquetFile::create(store, path.clone(), schema)?;
+    for batch in batches {
+        file.write(batch).await?;
+    }
+    Ok(file.close().await?.1)
+}
+
+/// Read a whole Parquet object back into batches (small tables, tests).
+pub async fn read_parquet_rows(
+    store: &Arc<dyn ObjectStore>,
+    path: &Path,
+) -> Result<Vec<RecordBatch>> {
+    let bytes = store
+        .get(path)
+        .await
+        .map_err(|e| Error::storage(path.to_string(), e))?
+        .bytes()
+        .await
+        .map_err(|e| Error::storage(path.to_string(), e))?;
+    let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
+        .and_then(|b| b.build())
+        .map_err(|e| Error::encode(path.to_string(), e))?;
+    reader
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| Error::encode(path.to_string(), e))
+}

@@ -1,0 +1,159 @@
+//! Building the warehouse's `Arc<dyn ObjectStore>` from one URL: a plain or relative path,
+//! `file://`, `memory://` or `s3://bucket/prefix` (credentials and endpoint from the
+//! environment, as object_store reads them).
+
+use std::sync::Arc;
+
+use object_store::ObjectStore;
+use object_store::local::LocalFileSystem;
+use object_store::memory::InMemory;
+use object_store::prefix::PrefixStore;
+
+use crate::error::{Error, Result};
+
+/// Where a warehouse lives, parsed from the job's `warehouse` value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WarehouseUrl {
+    /// A local directory (absolute once parsed).
+    Local(std::path::PathBuf),
+    /// A process-local in-memory store (tests).
+    Memory,
+    /// An S3 (or S3-compatible) bucket and key prefix.
+    S3 {
+        /// The original `s3://…` URL.
+        url: String,
+        /// Key prefix inside the bucket (no leading or trailing `/`).
+        prefix: String,
+    },
+}
+
+impl WarehouseUrl {
+    /// Parse a path or URL; relative paths resolve against the working directory.
+    pub fn parse(text: &str) -> std::result::Result<Self, String> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Err("warehouse must not be empty".into());
+        }
+        if let Some(rest) = text.strip_prefix("file://") {
+            return Ok(WarehouseUrl::Local(absolute(rest)?));
+        }
+        if text == "memory://" || text.starts_with("memory://") {
+            return Ok(WarehouseUrl::Memory);
+        }
+        if text.starts_with("s3://") {
+            let url =
+                url::Url::parse(text).map_err(|e| format!("`{text}` is not a valid URL: {e}"))?;
+            if url.host_str().unwrap_or("").is_empty() {
+                return Err(format!("`{text}` names no bucket"));
+            }
+            let prefix = url.path().trim_matches('/').to_string();
+            return Ok(WarehouseUrl::S3 {
+                url: text.to_string(),
+                prefix,
+            });
+        }
+        if let Some((scheme, _)) = text.split_once("://") {
+            return Err(format!(
+                "warehouse scheme `{scheme}://` is not supported; use a path, file://, memory:// or s3://"
+            ));
+        }
+        Ok(WarehouseUrl::Local(absolute(text)?))
+    }
+}
+
+fn absolute(path: &str) -> std::result::Result<std::path::PathBuf, String> {
+    let p = std::path::Path::new(path);
+    if p.is_absolute() {
+        Ok(p.to_path_buf())
+    } else {
+        std::env::current_dir()
+            .map(|cwd| {
+                cwd.join(p)
+                    .components()
+                    .filter(|c| !matches!(c, std::path::Component::CurDir))
+                    .collect()
+            })
+            .map_err(|e| format!("cannot resolve `{path}` against the working directory: {e}"))
+    }
+}
+
+/// An open warehouse: the store (rooted at the warehouse prefix) and where it is.
+#[derive(Debug, Clone)]
+pub struct Warehouse {
+    /// The object store, with paths relative to the warehouse root.
+    pub store: Arc<dyn ObjectStore>,
+    /// What it was opened from.
+    pub url: WarehouseUrl,
+}
+
+impl Warehouse {
+    /// Open (and for a local path, create) the warehouse.
+    pub fn open(url: WarehouseUrl) -> Result<Self> {
+        let store: Arc<dyn ObjectStore> = match &url {
+            WarehouseUrl::Local(dir) => {
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    Error::io(format!("creating warehouse directory {}", dir.display()), e)
+                })?;
+                let fs = LocalFileSystem::new_with_prefix(dir)
+                    .map_err(|e| Error::storage(dir.display().to_string(), e))?;
+                Arc::new(fs)
+            }
+            WarehouseUrl::Memory => Arc::new(InMemory::new()),
+            WarehouseUrl::S3 { url: text, prefix } => {
+                let s3 = object_store::aws::AmazonS3Builder::from_env()
+                    .with_url(text.as_str())
+                    .build()
+                    .map_err(|e| Error::storage(text.clone(), e))?;
+                if prefix.is_empty() {
+                    Arc::new(s3)
+                } else {
+                    Arc::new(PrefixStore::new(s3, prefix.as_str()))
+                }
+            }
+        };
+        Ok(Warehouse { store, url })
+    }
+
+    /// A warehouse over an existing store (tests, or an embedding application).
+    pub fn from_store(store: Arc<dyn ObjectStore>) -> Self {
+        Warehouse {
+            store,
+            url: WarehouseUrl::Memory,
+        }
+    }
+
+    /// Human-readable location, for messages.
+    pub fn describe(&self) -> String {
+        match &self.url {
+            WarehouseUrl::Local(dir) => dir.display().to_string(),
+            WarehouseUrl::Memory => "memory://".to_string(),
+            WarehouseUrl::S3 { url, .. } => url.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_paths_and_urls() {
+        assert!(
+            matches!(WarehouseUrl::parse("./warehouse"), Ok(WarehouseUrl::Local(p)) if p.is_absolute() && p.ends_with("warehouse"))
+        );
+        assert_eq!(
+            WarehouseUrl::parse("file:///tmp/w"),
+            Ok(WarehouseUrl::Local("/tmp/w".into()))
+        );
+        assert_eq!(WarehouseUrl::parse("memory://"), Ok(WarehouseUrl::Memory));
+        assert_eq!(
+            WarehouseUrl::parse("s3://bucket/a/b/"),
+            Ok(WarehouseUrl::S3 {
+                url: "s3://bucket/a/b/".into(),
+                prefix: "a/b".into()
+            })
+        );
+        assert!(WarehouseUrl::parse("ftp://x/y").is_err());
+        assert!(WarehouseUrl::parse("").is_err());
+    }
+}

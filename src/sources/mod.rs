@@ -1,0 +1,171 @@
+//! Vendor connectors, one module per source kind. Each turns its vendor's pages into
+//! canonical rows and rejects; the shared HTTP client does retries and counting.
+
+pub mod google_ads;
+pub mod hubspot;
+pub mod typeform;
+
+use std::collections::HashMap;
+
+use chrono::NaiveDate;
+use serde_json::Value;
+
+use crate::config::{EnvLookup, JobConfig, Secret, SourceConfig, Template};
+use crate::error::{Error, Result};
+use crate::http::HttpClient;
+use crate::normalize::{
+    Dataset, LeadsBuilder, PersonalDataHasher, SpendBuilder, SpendRow, SurveyResponsesBuilder,
+    leads_schema, spend_schema, survey_responses_schema,
+};
+use crate::sink::{DatasetOutput, OutputSummary, OutputTarget};
+
+/// A source's base URL and credentials, resolved from the environment for this run only.
+#[derive(Debug)]
+pub struct ResolvedSecrets {
+    /// The vendor base URL.
+    pub base_url: String,
+    secrets: HashMap<&'static str, Secret>,
+}
+
+impl ResolvedSecrets {
+    /// Resolve the source's base URL and every credential it declares.
+    pub fn resolve(job: &JobConfig, source: &SourceConfig, env: EnvLookup<'_>) -> Result<Self> {
+        let resolve = |key: &str, t: &Template| {
+            t.resolve(env).map_err(|var| {
+                Error::config(
+                    &job.path,
+                    format!(
+                        "source `{}`: {key}: environment variable `{var}` is not set",
+                        source.name()
+                    ),
+                )
+            })
+        };
+        let mut secrets = HashMap::new();
+        for (key, template) in source.secrets() {
+            secrets.insert(key, Secret::new(resolve(key, template)?));
+        }
+        Ok(ResolvedSecrets {
+            base_url: resolve("base_url", source.base_url())?,
+            secrets,
+        })
+    }
+
+    /// The credential declared under `key`.
+    pub fn secret(&self, key: &str) -> &Secret {
+        &self.secrets[key]
+    }
+}
+
+/// Pull one source into its dataset's staged output.
+pub async fn pull(
+    source: &SourceConfig,
+    resolved: &ResolvedSecrets,
+    ctx: &SourceContext,
+    target: OutputTarget,
+) -> Result<OutputSummary> {
+    let base_url = resolved.base_url.as_str();
+    match source {
+        SourceConfig::Hubspot(cfg) => {
+            let mut out = DatasetOutput::new(
+                target,
+                Dataset::Leads,
+                leads_schema(),
+                LeadsBuilder::new,
+                |_| None,
+            );
+            hubspot::pull(cfg, base_url, resolved.secret("token"), ctx, &mut out).await?;
+            out.finish().await
+        }
+        SourceConfig::GoogleAds(cfg) => {
+            let mut out = DatasetOutput::new(
+                target,
+                Dataset::Spend,
+                spend_schema(),
+                SpendBuilder::new,
+                spend_partition,
+            );
+            let (access, developer) = (
+                resolved.secret("access_token"),
+                resolved.secret("developer_token"),
+            );
+            google_ads::pull(cfg, base_url, access, developer, ctx, &mut out).await?;
+            out.finish().await
+        }
+        SourceConfig::Typeform(cfg) => {
+            let mut out = DatasetOutput::new(
+                target,
+                Dataset::SurveyResponses,
+                survey_responses_schema(),
+                SurveyResponsesBuilder::new,
+                |_| None,
+            );
+            typeform::pull(cfg, base_url, resolved.secret("token"), ctx, &mut out).await?;
+            out.finish().await
+        }
+    }
+}
+
+/// `date=YYYY-MM-DD`, the Hive partition of a spend row.
+pub fn spend_partition(row: &SpendRow) -> Option<String> {
+    let date = NaiveDate::from_ymd_opt(1970, 1, 1)
+        .and_then(|epoch| epoch.checked_add_signed(chrono::Duration::days(i64::from(row.date))))?;
+    Some(format!("date={date}"))
+}
+
+/// What a source needs from the run.
+#[derive(Debug, Clone)]
+pub struct SourceContext {
+    /// The source's name in the job file.
+    pub source_name: String,
+    /// Its HTTP client (retries, counters).
+    pub http: HttpClient,
+    /// Keyed hasher for personal identifiers.
+    pub hasher: PersonalDataHasher,
+    /// The run's "today" (UTC), for date windows.
+    pub today: NaiveDate,
+}
+
+impl SourceContext {
+    /// Parse a response body as JSON, or explain which URL sent what.
+    pub fn parse_json(&self, url: &str, body: &[u8]) -> Result<Value> {
+        serde_json::from_slice(body).map_err(|e| Error::Protocol {
+            source_name: self.source_name.clone(),
+            url: url.to_string(),
+            message: format!(
+                "body is not JSON ({e}): {}",
+                crate::http::body_excerpt(body)
+            ),
+        })
+    }
+
+    /// A protocol error for this source.
+    pub fn protocol(&self, url: &str, message: impl Into<String>) -> Error {
+        Error::Protocol {
+            source_name: self.source_name.clone(),
+            url: url.to_string(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Join a base URL and a path without doubling or dropping the `/`.
+pub fn join_url(base: &str, path: &str) -> String {
+    format!(
+        "{}/{}",
+        base.trim_end_matches('/'),
+        path.trim_start_matches('/')
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn joins_urls() {
+        assert_eq!(
+            super::join_url("http://h/hubspot/", "/crm/v3"),
+            "http://h/hubspot/crm/v3"
+        );
+        assert_eq!(super::join_url("http://h", "x"), "http://h/x");
+    }
+}

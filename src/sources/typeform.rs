@@ -1,0 +1,314 @@
+//! Typeform responses → `survey_responses`: `page_size` pages, newest first, the next page
+//! asked for with `before=<last token>`, stopping on a short page (Typeform sends no end
+//! signal). The eNPS answer is chosen by its field ref, never by position; respondent
+//! identifiers are hashed; free text is dropped.
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::{SourceContext, join_url};
+use crate::config::{Secret, Template};
+use crate::error::Result;
+use crate::http::HttpSettings;
+use crate::normalize::parse::{opt_str, opt_timestamp};
+use crate::normalize::{PersonalDataHasher, SurveyResponseRow, SurveyResponsesBuilder};
+use crate::sink::DatasetOutput;
+
+/// `[[sources]] kind = "typeform"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TypeformConfig {
+    /// Unique source name.
+    pub name: String,
+    /// API root; the real one by default.
+    #[serde(default = "default_base_url")]
+    pub base_url: Template,
+    /// Personal access token, e.g. `"${TYPEFORM_TOKEN}"`.
+    pub token: Template,
+    /// Form ids to pull.
+    pub form_ids: Vec<String>,
+    /// Responses per page (at most 1000).
+    #[serde(default = "default_page_size")]
+    pub page_size: u32,
+    /// Field ref of the eNPS question.
+    #[serde(default = "default_enps_ref")]
+    pub enps_ref: String,
+    /// Answer scale of the eNPS question.
+    #[serde(default)]
+    pub scale: Scale,
+    /// Hidden fields holding the grouping attributes and the respondent identifier.
+    #[serde(default)]
+    pub hidden_fields: TypeformHiddenFields,
+    /// Timeouts and retries.
+    #[serde(default)]
+    pub http: HttpSettings,
+}
+
+/// The eNPS answer scale.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+pub enum Scale {
+    /// 0 to 10 (the standard).
+    #[default]
+    #[serde(rename = "0-10")]
+    ZeroToTen,
+    /// 1 to 10 (some tools).
+    #[serde(rename = "1-10")]
+    OneToTen,
+}
+
+impl Scale {
+    /// The lowest valid answer.
+    pub fn min(self) -> i64 {
+        match self {
+            Scale::ZeroToTen => 0,
+            Scale::OneToTen => 1,
+        }
+    }
+}
+
+/// Names of the hidden fields funnelhouse reads.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TypeformHiddenFields {
+    pub department: String,
+    pub team: String,
+    pub location: String,
+    /// Identifies the respondent (hashed before writing); `metadata.network_id` otherwise.
+    pub respondent: String,
+}
+
+impl Default for TypeformHiddenFields {
+    fn default() -> Self {
+        TypeformHiddenFields {
+            department: "department".into(),
+            team: "team".into(),
+            location: "location".into(),
+            respondent: "employee_id".into(),
+        }
+    }
+}
+
+fn default_base_url() -> Template {
+    Template::new("https://api.typeform.com")
+}
+
+fn default_page_size() -> u32 {
+    1000
+}
+
+fn default_enps_ref() -> String {
+    "enps".to_string()
+}
+
+impl TypeformConfig {
+    pub(crate) fn check(&self) -> Vec<(&'static str, String)> {
+        let mut problems = self.http.check();
+        if self.page_size == 0 || self.page_size > 1000 {
+            problems.push((
+                "page_size",
+                format!(
+                    "{} is out of range: Typeform pages hold 1 to 1000 responses",
+                    self.page_size
+                ),
+            ));
+        }
+        if self.form_ids.is_empty() {
+            problems.push(("form_ids", "list at least one form id".to_string()));
+        }
+        if self.enps_ref.is_empty() {
+            problems.push(("enps_ref", "name the eNPS question's field ref".to_string()));
+        }
+        problems
+    }
+}
+
+/// Pull every completed response of every form into `out`.
+pub async fn pull(
+    cfg: &TypeformConfig,
+    base_url: &str,
+    token: &Secret,
+    ctx: &SourceContext,
+    out: &mut DatasetOutput<SurveyResponsesBuilder>,
+) -> Result<()> {
+    for form in &cfg.form_ids {
+        let url = join_url(base_url, &format!("forms/{form}/responses"));
+        let mut before: Option<String> = None;
+        let mut page = 0u64;
+        loop {
+            page += 1;
+            let mut request_url =
+                reqwest::Url::parse(&url).map_err(|e| ctx.protocol(&url, e.to_string()))?;
+            request_url
+                .query_pairs_mut()
+                .append_pair("page_size", &cfg.page_size.to_string())
+                .append_pair("response_type", "completed");
+            if let Some(cursor) = &before {
+                request_url.query_pairs_mut().append_pair("before", cursor);
+            }
+            let request = ctx
+                .http
+                .inner()
+                .get(request_url)
+                .bearer_auth(token.expose());
+            let response = ctx.http.send(request).await?;
+            let body = ctx.parse_json(&url, &response.body)?;
+            let items = body
+                .get("items")
+                .and_then(Value::as_array)
+                .ok_or_else(|| ctx.protocol(&url, "no `items` array"))?;
+            let location = format!("form {form} page {page}");
+            for item in items {
+                match decode_response(item, form, cfg, &ctx.hasher) {
+                    Ok(row) => out.push(row).await?,
+                    Err(reason) => out.reject(&location, &redact(item, cfg, &ctx.hasher), reason),
+                }
+            }
+            // No end signal: a short page is the last one.
+            if items.len() < cfg.page_size as usize {
+                break;
+            }
+            before = items.last().and_then(|i| opt_str(i.get("token")));
+            if before.is_none() {
+                return Err(ctx.protocol(&url, "a full page whose last item has no `token`"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One response as a `survey_responses` row, or why not.
+pub fn decode_response(
+    item: &Value,
+    form: &str,
+    cfg: &TypeformConfig,
+    hasher: &PersonalDataHasher,
+) -> std::result::Result<SurveyResponseRow, String> {
+    let response_id = opt_str(item.get("response_id"))
+        .or_else(|| opt_str(item.get("token")))
+        .ok_or("response has no `token`")?;
+    let hidden = item.get("hidden");
+    let hidden_field = |name: &str| opt_str(hidden.and_then(|h| h.get(name)));
+    let respondent = hidden_field(&cfg.hidden_fields.respondent)
+        .or_else(|| opt_str(item.pointer("/metadata/network_id")));
+    let score = enps_answer(item, &cfg.enps_ref)?;
+    if let Some(s) = score
+        && !(cfg.scale.min()..=10).contains(&s)
+    {
+        return Err(format!(
+            "eNPS answer {s} is outside the {}-10 scale",
+            cfg.scale.min()
+        ));
+    }
+    Ok(SurveyResponseRow {
+        source_system: "typeform".into(),
+        survey_id: form.to_string(),
+        response_id,
+        respondent_hash: respondent.map(|r| hasher.hash(&r)),
+        submitted_at: opt_timestamp(item.get("submitted_at"), "submitted_at")?,
+        question_ref: cfg.enps_ref.clone(),
+        score,
+        department: hidden_field(&cfg.hidden_fields.department),
+        team: hidden_field(&cfg.hidden_fields.team),
+        location: hidden_field(&cfg.hidden_fields.location),
+    })
+}
+
+/// The number answered to the field with `field_ref`; `None` when not answered.
+fn enps_answer(item: &Value, field_ref: &str) -> std::result::Result<Option<i64>, String> {
+    let Some(answers) = item.get("answers").and_then(Value::as_array) else {
+        return Ok(None);
+    };
+    let Some(answer) = answers
+        .iter()
+        .find(|a| a.pointer("/field/ref").and_then(Value::as_str) == Some(field_ref))
+    else {
+        return Ok(None);
+    };
+    match answer.get("number") {
+        Some(Value::Number(n)) => n
+            .as_i64()
+            .map(Some)
+            .ok_or_else(|| format!("eNPS answer `{n}` is not a whole number")),
+        Some(Value::Null) | None => Ok(None),
+        Some(other) => Err(format!("eNPS answer `{other}` is not a number")),
+    }
+}
+
+/// The response as it may be kept in `_rejects`: identifiers hashed, free text dropped.
+fn redact(item: &Value, cfg: &TypeformConfig, hasher: &PersonalDataHasher) -> Value {
+    let mut copy = item.clone();
+    let hash_in_place = |v: &mut Value| {
+        if let Value::String(s) = v {
+            *s = format!("hmac:{}", hasher.hash(s));
+        }
+    };
+    if let Some(v) = copy.pointer_mut(&format!("/hidden/{}", cfg.hidden_fields.respondent)) {
+        hash_in_place(v);
+    }
+    if let Some(v) = copy.pointer_mut("/metadata/network_id") {
+        hash_in_place(v);
+    }
+    if let Some(Value::Array(answers)) = copy.get_mut("answers") {
+        for answer in answers.iter_mut() {
+            if let Some(v) = answer.get_mut("email") {
+                hash_in_place(v);
+            }
+            if answer.get("text").is_some() {
+                answer["text"] = Value::Null;
+            }
+        }
+    }
+    copy
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn config() -> TypeformConfig {
+        toml::from_str(
+            r#"name = "pulse"
+token = "t"
+form_ids = ["f"]"#,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn picks_enps_by_ref_not_position_and_hashes_identifiers() {
+        let hasher = PersonalDataHasher::new(b"k");
+        let item = json!({
+            "token": "tok1", "response_id": "tok1", "submitted_at": "2026-11-01T09:00:00Z",
+            "metadata": {"network_id": "abc123"},
+            "hidden": {"department": "Sales", "team": "EMEA", "location": "Berlin", "employee_id": "E0042"},
+            "answers": [
+                {"field": {"id": "w", "type": "opinion_scale", "ref": "workload"}, "type": "number", "number": 2},
+                {"field": {"id": "e", "type": "opinion_scale", "ref": "enps"}, "type": "number", "number": 9},
+                {"field": {"id": "c", "type": "long_text", "ref": "comment"}, "type": "text", "text": "hi"}
+            ]
+        });
+        let row = decode_response(&item, "f", &config(), &hasher).unwrap();
+        assert_eq!(row.score, Some(9));
+        assert_eq!(row.department.as_deref(), Some("Sales"));
+        assert_eq!(
+            row.respondent_hash.as_deref(),
+            Some(hasher.hash("E0042").as_str())
+        );
+
+        let mut unanswered = item.clone();
+        unanswered["answers"].as_array_mut().unwrap().remove(1);
+        assert_eq!(
+            decode_response(&unanswered, "f", &config(), &hasher)
+                .unwrap()
+                .score,
+            None
+        );
+
+        let mut out_of_range = item.clone();
+        out_of_range["answers"][1]["number"] = json!(14);
+        assert!(decode_response(&out_of_range, "f", &config(), &hasher).is_err());
+        let kept = redact(&out_of_range, &config(), &hasher).to_string();
+        assert!(!kept.contains("E0042") && !kept.contains("abc123") && !kept.contains("\"hi\""));
+    }
+}

@@ -1,0 +1,131 @@
+//! Shared helpers: the sandbox with a pinned date, job files in temp dirs, the environment
+//! a job sees, and DuckDB (from the test virtualenv) as the independent reader.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use chrono::{NaiveDate, TimeZone, Utc};
+use funnelhouse::config::{JobConfig, parse_job};
+use funnelhouse::pipeline::RunOptions;
+use funnelhouse::sandbox::{RunningSandbox, SandboxOptions};
+use serde_json::Value;
+
+/// The date the sandbox data ends at (the day before), pinned so totals never drift.
+pub fn today() -> NaiveDate {
+    NaiveDate::from_ymd_opt(2026, 11, 20).expect("valid date")
+}
+
+/// A run clock on `today()`.
+pub fn run_options() -> RunOptions {
+    RunOptions {
+        now: Utc.from_utc_datetime(&today().and_hms_opt(4, 0, 0).expect("valid time")),
+    }
+}
+
+/// Start a sandbox with the pinned date.
+pub async fn sandbox(scale: usize, malformed_every: usize) -> RunningSandbox {
+    funnelhouse::sandbox::start(SandboxOptions {
+        seed: 7,
+        scale,
+        today: today(),
+        malformed_every,
+    })
+    .await
+    .expect("sandbox starts on 127.0.0.1")
+}
+
+/// The variables a job needs to reach `sandbox`.
+pub fn env_for(sandbox: &RunningSandbox) -> HashMap<String, String> {
+    let mut env: HashMap<String, String> = funnelhouse::demo::sandbox_env(&sandbox.base_url())
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+    env.insert("FUNNELHOUSE_HASH_KEY".into(), "test-hash-key".into());
+    env
+}
+
+/// `jobs/<name>` of the repository.
+pub fn repo_job(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("jobs")
+        .join(name)
+}
+
+/// The demo job with its warehouse moved into `warehouse`.
+pub fn demo_job_into(warehouse: &Path, env: &HashMap<String, String>) -> JobConfig {
+    let path = repo_job("demo.toml");
+    let text = std::fs::read_to_string(&path).expect("jobs/demo.toml is readable");
+    let text = text.replace(
+        "warehouse = \"./warehouse\"",
+        &format!("warehouse = {:?}", warehouse.display().to_string()),
+    );
+    let lookup = |name: &str| env.get(name).cloned();
+    parse_job(&path, &text, &lookup).unwrap_or_else(|d| panic!("demo job is valid: {d:?}"))
+}
+
+/// The Python of the test virtualenv that has DuckDB (made by the README's test command).
+fn python() -> PathBuf {
+    if let Ok(p) = std::env::var("FUNNELHOUSE_TEST_PYTHON") {
+        return PathBuf::from(p);
+    }
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
+    assert!(
+        venv.exists(),
+        "DuckDB's Python package is needed: run `./scripts/test` (it creates .venv), or set FUNNELHOUSE_TEST_PYTHON"
+    );
+    venv
+}
+
+const DUCKDB_QUERY: &str = r#"
+import duckdb, json, sys
+con = duckdb.connect()
+rows = con.execute(sys.argv[1]).fetchall()
+print(json.dumps([list(r) for r in rows], default=str))
+"#;
+
+/// Run SQL in DuckDB; each row as a JSON array.
+pub fn duckdb(sql: &str) -> Vec<Vec<Value>> {
+    let out = Command::new(python())
+        .args(["-c", DUCKDB_QUERY, sql])
+        .output()
+        .expect("python runs");
+    assert!(
+        out.status.success(),
+        "duckdb failed on {sql}:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("duckdb helper prints JSON")
+}
+
+/// A single integer from DuckDB.
+pub fn duckdb_count(sql: &str) -> i64 {
+    let rows = duckdb(sql);
+    rows[0][0]
+        .as_i64()
+        .unwrap_or_else(|| panic!("{sql} returned {rows:?}"))
+}
+
+/// `read_parquet` over every file of a table.
+pub fn table(warehouse: &Path, name: &str) -> String {
+    format!(
+        "read_parquet('{}/{name}/**/*.parquet', hive_partitioning = true, union_by_name = true)",
+        warehouse.display()
+    )
+}
+
+/// Column name → DuckDB type of a table.
+pub fn column_types(warehouse: &Path, name: &str) -> HashMap<String, String> {
+    duckdb(&format!(
+        "SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM {})",
+        table(warehouse, name)
+    ))
+    .into_iter()
+    .map(|r| {
+        (
+            r[0].as_str().unwrap_or_default().to_string(),
+            r[1].as_str().unwrap_or_default().to_string(),
+        )
+    })
+    .collect()
+}
