@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand};
 
 use crate::config::{load_job, process_env};
 use crate::error::Error;
-use crate::pipeline::{RunOptions, RunReport, run_job};
+use crate::pipeline::{Replay, RunOptions, RunReport, open_warehouse, run_job, run_job_in};
 
 /// Exit code of a run that did not commit everything.
 pub const EXIT_RUN_FAILED: u8 = 1;
@@ -43,6 +43,19 @@ pub enum Command {
     Run {
         /// The job file.
         job: PathBuf,
+        /// Replay recorded pages from this directory (`<source>/<endpoint>/page-NNNNNN.json[.zst]`)
+        /// instead of calling the vendors; no network is used and watermarks stay put.
+        #[arg(long, value_name = "DIR")]
+        replay: Option<PathBuf>,
+    },
+    /// Re-run a landed run from its raw pages in the warehouse (`_raw/<job>/<run_id>/`), to
+    /// re-apply fixed normalization or metric rules without calling the vendors.
+    Reprocess {
+        /// The job file.
+        job: PathBuf,
+        /// The run id whose pages to replay (see `_runs`).
+        #[arg(long = "run", value_name = "RUN_ID")]
+        run_id: String,
     },
     /// Check a job file without touching the network; prints every mistake.
     Validate {
@@ -78,7 +91,8 @@ pub enum Command {
 /// Run the parsed command line.
 pub async fn run(cli: Cli) -> ExitCode {
     match cli.command {
-        Command::Run { job } => run_command(&job).await,
+        Command::Run { job, replay } => run_command(&job, replay.as_deref()).await,
+        Command::Reprocess { job, run_id } => reprocess_command(&job, &run_id).await,
         Command::Validate { job } => validate_command(&job),
         Command::Sandbox {
             port,
@@ -112,12 +126,52 @@ fn validate_command(path: &std::path::Path) -> ExitCode {
     }
 }
 
-async fn run_command(path: &std::path::Path) -> ExitCode {
+async fn run_command(path: &std::path::Path, replay_dir: Option<&std::path::Path>) -> ExitCode {
     let job = match load_job(path) {
         Ok(job) => job,
         Err(e) => return report_error(&e),
     };
-    match run_job(&job, &process_env, RunOptions::default()).await {
+    let replay = match replay_dir.map(Replay::directory).transpose() {
+        Ok(replay) => replay,
+        Err(e) => return report_error(&e),
+    };
+    let options = RunOptions {
+        replay,
+        ..RunOptions::default()
+    };
+    finish(run_job(&job, &process_env, options).await)
+}
+
+async fn reprocess_command(path: &std::path::Path, run_id: &str) -> ExitCode {
+    let job = match load_job(path) {
+        Ok(job) => job,
+        Err(e) => return report_error(&e),
+    };
+    let root = format!("_raw/{}/{run_id}", job.name);
+    let run = async {
+        let warehouse = open_warehouse(&job, &process_env)?;
+        let replay = Replay {
+            store: std::sync::Arc::clone(&warehouse.store),
+            root,
+        };
+        let options = RunOptions {
+            replay: Some(replay),
+            ..RunOptions::default()
+        };
+        run_job_in(
+            &job,
+            &process_env,
+            options,
+            &warehouse,
+            std::time::Instant::now(),
+        )
+        .await
+    };
+    finish(run.await)
+}
+
+fn finish(outcome: crate::error::Result<RunReport>) -> ExitCode {
+    match outcome {
         Ok(report) => {
             print_report(&report);
             if report.succeeded() {

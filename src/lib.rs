@@ -12,5 +12,6 @@ pub mod pipeline;
 pub mod sandbox;
 pub mod sink;
 pub mod sources;
+pub mod state;
 
 pub use error::{Error, Result};

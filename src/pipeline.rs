@@ -9,7 +9,7 @@ use std::time::Instant;
 use chrono::{DateTime, Utc};
 use object_store::ObjectStore;
 
-use crate::config::{EnvLookup, JobConfig, SourceConfig, Template};
+use crate::config::{EnvLookup, JobConfig, SourceConfig};
 use crate::error::{Error, Result};
 use crate::http::{HttpClient, HttpStats};
 use crate::normalize::{
@@ -20,18 +20,54 @@ use crate::sink::{
     OutputSummary, OutputTarget, PendingCommit, StagedFile, Warehouse, WarehouseUrl,
     discard_staging, publish, rejects_path, roll_forward, runs_path, write_batches,
 };
+use crate::sources::pages::{Pages, RawLanding, ReplaySource};
 use crate::sources::{self, ResolvedSecrets, SourceContext};
+use crate::state::SourceState;
 
 /// Options of one run that do not come from the job file.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
     /// The run's clock ("now"); tests pin it.
     pub now: DateTime<Utc>,
+    /// Replay recorded pages instead of calling the vendors.
+    pub replay: Option<Replay>,
 }
 
 impl Default for RunOptions {
     fn default() -> Self {
-        RunOptions { now: Utc::now() }
+        RunOptions {
+            now: Utc::now(),
+            replay: None,
+        }
+    }
+}
+
+/// Recorded pages in the design §9 layout: `<root>/<source>/<endpoint>/page-NNNNNN.json[.zst]`.
+#[derive(Debug, Clone)]
+pub struct Replay {
+    /// The store holding the recording (a local directory or the warehouse).
+    pub store: Arc<dyn ObjectStore>,
+    /// The root folder inside that store (`""` for the store's root).
+    pub root: String,
+}
+
+impl Replay {
+    /// Replay a local directory.
+    pub fn directory(dir: &std::path::Path) -> Result<Self> {
+        let fs = object_store::local::LocalFileSystem::new_with_prefix(dir)
+            .map_err(|e| Error::storage(dir.display().to_string(), e))?;
+        Ok(Replay {
+            store: Arc::new(fs),
+            root: String::new(),
+        })
+    }
+
+    fn source_prefix(&self, source: &str) -> String {
+        if self.root.is_empty() {
+            source.to_string()
+        } else {
+            format!("{}/{source}", self.root)
+        }
     }
 }
 
@@ -98,18 +134,19 @@ pub async fn run_job(
     options: RunOptions,
 ) -> Result<RunReport> {
     let started = Instant::now();
-    let resolve = |t: &Template, what: &str| {
-        t.resolve(env).map_err(|var| {
-            Error::config(
-                &job.path,
-                format!("{what}: environment variable `{var}` is not set"),
-            )
-        })
-    };
-    let warehouse_url = WarehouseUrl::parse(&resolve(&job.warehouse, "warehouse")?)
-        .map_err(|e| Error::config(&job.path, e))?;
-    let warehouse = Warehouse::open(warehouse_url)?;
+    let warehouse = open_warehouse(job, env)?;
     run_job_in(job, env, options, &warehouse, started).await
+}
+
+/// Open the job's warehouse.
+pub fn open_warehouse(job: &JobConfig, env: EnvLookup<'_>) -> Result<Warehouse> {
+    let url = job.warehouse.resolve(env).map_err(|var| {
+        Error::config(
+            &job.path,
+            format!("warehouse: environment variable `{var}` is not set"),
+        )
+    })?;
+    Warehouse::open(WarehouseUrl::parse(&url).map_err(|e| Error::config(&job.path, e))?)
 }
 
 /// Run `job` against an already open warehouse.
@@ -146,24 +183,18 @@ pub async fn run_job_in(
     let _entered = span.enter();
     tracing::info!(sources = job.sources.len(), warehouse = %warehouse.describe(), "run started");
 
-    let pulls = job.sources.iter().map(|source| {
-        pull_source(
-            job,
-            source,
-            env,
-            &hasher,
-            store,
-            &stamp,
-            options.now.date_naive(),
-        )
-    });
+    let pulls = job
+        .sources
+        .iter()
+        .map(|source| pull_source(job, source, env, &hasher, store, &stamp, &options));
     let outcomes = futures::future::join_all(pulls).await;
 
     let mut datasets: BTreeMap<Dataset, DatasetCounts> = BTreeMap::new();
     let mut reports = Vec::new();
     let mut files = Vec::new();
     let mut rejects: Vec<RejectRow> = Vec::new();
-    for (source, (outcome, stats)) in job.sources.iter().zip(outcomes) {
+    let mut next_states = Vec::new();
+    for (source, (outcome, stats, next_state)) in job.sources.iter().zip(outcomes) {
         let mut report = SourceReport {
             name: source.name().to_string(),
             kind: source.kind(),
@@ -179,9 +210,13 @@ pub async fn run_job_in(
                 counts.written += summary.written;
                 counts.rejected += summary.rejects.len() as u64;
                 tracing::info!(source = %summary.source, read = summary.read, written = summary.written,
-                    rejected = summary.rejects.len(), requests = report.requests, retries = report.retries, "source pulled");
+                    rejected = summary.rejects.len(), carried = summary.carried, duplicates = summary.duplicates,
+                    requests = report.requests, retries = report.retries, "source pulled");
                 files.extend(summary.files);
                 rejects.extend(summary.rejects);
+                if let Some(state) = next_state {
+                    next_states.push((source.name().to_string(), state));
+                }
             }
             Err(e) => {
                 tracing::error!(source = %source.name(), error = %e, "source failed; its data is not committed");
@@ -229,6 +264,20 @@ pub async fn run_job_in(
         return Err(e);
     }
     let mut files = commit.files;
+
+    // Watermarks move only now that the data they cover is published; a replay re-applies
+    // rules to old pages and never moves them.
+    if options.replay.is_none() {
+        for (source, state) in &next_states {
+            crate::state::save(store, &job.name, source, state).await?;
+        }
+        if job.raw_retention_days > 0 {
+            let pruned = prune_raw(store, &job.name, options.now, job.raw_retention_days).await?;
+            if pruned > 0 {
+                tracing::info!(pruned, "removed raw pages past their retention");
+            }
+        }
+    }
 
     let error = (!failed.is_empty()).then(|| {
         failed
@@ -320,7 +369,11 @@ async fn staged_file(
     })
 }
 
-type PullOutcome = (Result<OutputSummary>, Option<Arc<HttpStats>>);
+type PullOutcome = (
+    Result<OutputSummary>,
+    Option<Arc<HttpStats>>,
+    Option<SourceState>,
+);
 
 async fn pull_source(
     job: &JobConfig,
@@ -329,18 +382,56 @@ async fn pull_source(
     hasher: &PersonalDataHasher,
     store: &Arc<dyn ObjectStore>,
     stamp: &BatchStamp,
-    today: chrono::NaiveDate,
+    options: &RunOptions,
 ) -> PullOutcome {
     let http = match HttpClient::new(source.name(), source.http()) {
         Ok(h) => h,
-        Err(e) => return (Err(e), None),
+        Err(e) => return (Err(e), None, None),
     };
     let stats = http.stats();
-    let ctx = SourceContext {
-        source_name: source.name().to_string(),
-        http,
-        hasher: hasher.clone(),
-        today,
+    let started = async {
+        // A replay starts from the state the recorded run started from, so it merges or
+        // replaces exactly as that run did.
+        let (pages, previous) = match &options.replay {
+            Some(replay) => {
+                let prefix = replay.source_prefix(source.name());
+                let previous = load_recorded_state(&replay.store, &prefix).await?;
+                (
+                    Pages::replay(
+                        source.name(),
+                        ReplaySource {
+                            store: Arc::clone(&replay.store),
+                            prefix,
+                        },
+                    ),
+                    previous,
+                )
+            }
+            None => {
+                let previous = crate::state::load(store, &job.name, source.name()).await?;
+                let landing = (job.raw_retention_days > 0).then(|| RawLanding {
+                    store: Arc::clone(store),
+                    prefix: format!("_raw/{}/{}/{}", job.name, stamp.run_id, source.name()),
+                });
+                if let Some(landing) = &landing {
+                    record_state(landing, &previous).await?;
+                }
+                (Pages::live(source.name(), http.clone(), landing), previous)
+            }
+        };
+        Ok::<_, Error>(SourceContext::new(
+            source.name(),
+            http,
+            pages,
+            hasher.clone(),
+            options.now.date_naive(),
+            previous,
+        ))
+    }
+    .await;
+    let ctx = match started {
+        Ok(ctx) => ctx,
+        Err(e) => return (Err(e), Some(stats), None),
     };
     let target = OutputTarget {
         store: Arc::clone(store),
@@ -354,7 +445,79 @@ async fn pull_source(
         sources::pull(source, &resolved, &ctx, target).await
     }
     .await;
-    (result, Some(stats))
+    let next = result.is_ok().then(|| ctx.next_state());
+    (result, Some(stats), next)
+}
+
+/// A landed run keeps the state it started from beside its pages, for faithful replays.
+async fn record_state(landing: &RawLanding, state: &SourceState) -> Result<()> {
+    use object_store::ObjectStoreExt;
+    let path = object_store::path::Path::from(format!("{}/_state.json", landing.prefix));
+    let body = serde_json::to_vec_pretty(state).map_err(|e| Error::storage(path.to_string(), e))?;
+    landing
+        .store
+        .put(&path, object_store::PutPayload::from(body))
+        .await
+        .map_err(|e| Error::storage(path.to_string(), e))?;
+    Ok(())
+}
+
+async fn load_recorded_state(store: &Arc<dyn ObjectStore>, prefix: &str) -> Result<SourceState> {
+    use object_store::ObjectStoreExt;
+    let path = object_store::path::Path::from(format!("{prefix}/_state.json"));
+    match store.get(&path).await {
+        Ok(got) => {
+            let bytes = got
+                .bytes()
+                .await
+                .map_err(|e| Error::storage(path.to_string(), e))?;
+            serde_json::from_slice(&bytes).map_err(|e| Error::storage(path.to_string(), e))
+        }
+        Err(object_store::Error::NotFound { .. }) => Ok(SourceState::default()),
+        Err(e) => Err(Error::storage(path.to_string(), e)),
+    }
+}
+
+/// Delete landed runs (`_raw/<job>/<run_id>/`) older than `keep_days`; returns how many.
+async fn prune_raw(
+    store: &Arc<dyn ObjectStore>,
+    job: &str,
+    now: DateTime<Utc>,
+    keep_days: u32,
+) -> Result<usize> {
+    use futures::TryStreamExt;
+    use object_store::ObjectStoreExt;
+    let root = object_store::path::Path::from(format!("_raw/{job}"));
+    let listing = store
+        .list_with_delimiter(Some(&root))
+        .await
+        .map_err(|e| Error::storage(root.to_string(), e))?;
+    let cutoff = now - chrono::Duration::days(i64::from(keep_days));
+    let mut pruned = 0;
+    for run in listing.common_prefixes {
+        let Some(run_id) = run.filename() else {
+            continue;
+        };
+        let started = run_id
+            .get(..16)
+            .and_then(|t| chrono::NaiveDateTime::parse_from_str(t, "%Y%m%dT%H%M%SZ").ok());
+        if started.is_none_or(|t| t.and_utc() >= cutoff) {
+            continue;
+        }
+        let objects: Vec<_> = store
+            .list(Some(&run))
+            .try_collect()
+            .await
+            .map_err(|e| Error::storage(run.to_string(), e))?;
+        for meta in objects {
+            store
+                .delete(&meta.location)
+                .await
+                .map_err(|e| Error::storage(meta.location.to_string(), e))?;
+        }
+        pruned += 1;
+    }
+    Ok(pruned)
 }
 
 /// `YYYYMMDDTHHMMSSZ-xxxxxx`: sortable by start time, unique even for runs started in the

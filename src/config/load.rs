@@ -123,6 +123,7 @@ pub fn parse_job(
         reporting_currency: header.reporting_currency,
         hash_key: header.hash_key,
         batch_rows: header.batch_rows,
+        raw_retention_days: header.raw_retention_days,
         sources,
     })
 }

@@ -32,6 +32,8 @@ pub struct JobConfig {
     pub hash_key: Template,
     /// Rows per Arrow batch while normalizing.
     pub batch_rows: usize,
+    /// Days to keep every response body under `_raw/` (0 = don't land raw pages).
+    pub raw_retention_days: u32,
     /// The sources, in file order.
     pub sources: Vec<SourceConfig>,
 }
@@ -58,6 +60,13 @@ pub(super) struct JobHeader {
     /// Rows per Arrow batch.
     #[serde(default = "default_batch_rows")]
     pub batch_rows: usize,
+    /// Days to keep raw response bodies (0 = off).
+    #[serde(default = "default_raw_retention_days")]
+    pub raw_retention_days: u32,
+}
+
+fn default_raw_retention_days() -> u32 {
+    7
 }
 
 fn default_timezone() -> String {

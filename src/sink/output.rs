@@ -38,6 +38,13 @@ pub struct OutputTarget {
     pub batch_rows: usize,
 }
 
+/// How an incremental pull merges into the table: rows keyed by one string column, the
+/// newest version of a key wins, and the previous file's other rows are kept.
+struct MergeKey<R> {
+    column: &'static str,
+    key_of: fn(&R) -> String,
+}
+
 /// The staged output of one source for one dataset.
 pub struct DatasetOutput<B: TableRows> {
     store: Arc<dyn ObjectStore>,
@@ -52,6 +59,9 @@ pub struct DatasetOutput<B: TableRows> {
     parts: BTreeMap<Option<String>, Part<B>>,
     rejects: Vec<RejectRow>,
     read: u64,
+    merge_key: Option<MergeKey<B::Row>>,
+    /// Merging: the pulled rows by key (later pulls of a key replace earlier ones).
+    merging: Option<BTreeMap<String, B::Row>>,
 }
 
 impl<B: TableRows> std::fmt::Debug for DatasetOutput<B> {
@@ -71,10 +81,14 @@ pub struct OutputSummary {
     pub dataset: Dataset,
     /// The source name.
     pub source: String,
-    /// Records read from the vendor.
+    /// Distinct records read from the vendor.
     pub read: u64,
-    /// Rows written to the dataset.
+    /// Records pulled more than once in this run (overlapping windows) and kept once.
+    pub duplicates: u64,
+    /// Rows of this pull written (read = written + rejects).
     pub written: u64,
+    /// Rows of the previous file kept by an incremental merge.
+    pub carried: u64,
     /// The staged files.
     pub files: Vec<StagedFile>,
     /// Records that could not be normalized.
@@ -103,12 +117,37 @@ impl<B: TableRows> DatasetOutput<B> {
             parts: BTreeMap::new(),
             rejects: Vec::new(),
             read: 0,
+            merge_key: None,
+            merging: None,
+        }
+    }
+
+    /// Declare the table's key so incremental pulls can merge into it.
+    pub fn with_merge_key(mut self, column: &'static str, key_of: fn(&B::Row) -> String) -> Self {
+        self.merge_key = Some(MergeKey { column, key_of });
+        self
+    }
+
+    /// This pull is incremental: keep the previous file's rows whose keys were not pulled
+    /// again, and de-duplicate the pulled rows by key (the last pulled version wins). Pulled
+    /// rows are held until `finish`, which an incremental pull's size allows.
+    pub fn merge_with_previous(&mut self) {
+        if self.merge_key.is_some() && self.merging.is_none() {
+            self.merging = Some(BTreeMap::new());
         }
     }
 
     /// Add one decoded row; writes a batch out when the builder is full.
     pub async fn push(&mut self, row: B::Row) -> Result<()> {
         self.read += 1;
+        if let (Some(merging), Some(merge_key)) = (self.merging.as_mut(), self.merge_key.as_ref()) {
+            merging.insert((merge_key.key_of)(&row), row);
+            return Ok(());
+        }
+        self.append(row).await
+    }
+
+    async fn append(&mut self, row: B::Row) -> Result<()> {
         let key = (self.partition_of)(&row);
         let batch_rows = self.batch_rows;
         let new_builder = self.new_builder;
@@ -147,10 +186,75 @@ impl<B: TableRows> DatasetOutput<B> {
         });
     }
 
+    /// Write the pulled rows, then the previous file's rows with other keys. Returns how
+    /// many pulled records repeated a key pulled earlier in this run, and how many previous
+    /// rows were carried over.
+    async fn merge(&mut self, pulled: BTreeMap<String, B::Row>) -> Result<(u64, u64)> {
+        let merge_key = self
+            .merge_key
+            .as_ref()
+            .expect("merging implies a merge key");
+        let column = merge_key.column;
+        let repeats = self.read - self.rejects.len() as u64 - pulled.len() as u64;
+        // A record re-read by an overlapping window counts once.
+        self.read -= repeats;
+        let keys: std::collections::HashSet<String> = pulled.keys().cloned().collect();
+        for row in pulled.into_values() {
+            self.append(row).await?;
+        }
+        let previous = table_file(self.dataset.table(), None, &self.job, &self.source);
+        let batches = match crate::sink::read_parquet_rows(&self.store, &previous).await {
+            Ok(batches) => batches,
+            Err(Error::Storage { .. }) if self.store.head(&previous).await.is_err() => Vec::new(),
+            Err(e) => return Err(e),
+        };
+        let mut carried = 0;
+        for batch in batches {
+            let kept = keep_other_keys(&batch, column, &keys)
+                .map_err(|e| Error::encode(previous.to_string(), e))?;
+            if kept.num_rows() == 0 {
+                continue;
+            }
+            carried += kept.num_rows() as u64;
+            let part = self.parts.entry(None).or_insert_with(|| Part {
+                builder: (self.new_builder)(1),
+                file: None,
+            });
+            flush(
+                &self.store,
+                &self.job,
+                &self.source,
+                self.dataset,
+                &self.schema,
+                &self.stamp,
+                &None,
+                part,
+            )
+            .await?;
+            if part.file.is_none() {
+                let staged = staging_path(&self.job, &self.stamp.run_id, &previous);
+                part.file = Some(ParquetFile::create(
+                    &self.store,
+                    staged,
+                    Arc::clone(&self.schema),
+                )?);
+            }
+            if let Some(file) = part.file.as_mut() {
+                // Previous rows keep their own `_run_id` and `_ingested_at` lineage.
+                file.write(&kept).await?;
+            }
+        }
+        Ok((repeats, carried))
+    }
+
     /// Flush what is buffered and close every file.
     pub async fn finish(mut self) -> Result<OutputSummary> {
         let mut files = Vec::new();
         let mut written = 0;
+        let (mut duplicates, mut carried) = (0, 0);
+        if let Some(merging) = self.merging.take() {
+            (duplicates, carried) = self.merge(merging).await?;
+        }
         let parts = std::mem::take(&mut self.parts);
         for (key, mut part) in parts {
             flush(
@@ -191,7 +295,9 @@ impl<B: TableRows> DatasetOutput<B> {
             dataset: self.dataset,
             source: self.source,
             read: self.read,
-            written,
+            duplicates,
+            carried,
+            written: written - carried,
             files,
             rejects: self.rejects,
         })
@@ -225,4 +331,23 @@ async fn flush<B: TableRows>(
         file.write(&batch).await?;
     }
     Ok(())
+}
+
+/// The rows of `batch` whose `column` value is not in `keys`.
+fn keep_other_keys(
+    batch: &arrow::record_batch::RecordBatch,
+    column: &str,
+    keys: &std::collections::HashSet<String>,
+) -> std::result::Result<arrow::record_batch::RecordBatch, arrow::error::ArrowError> {
+    use arrow::array::{Array, BooleanArray, StringArray};
+    let values = batch
+        .column_by_name(column)
+        .and_then(|c| c.as_any().downcast_ref::<StringArray>())
+        .ok_or_else(|| {
+            arrow::error::ArrowError::SchemaError(format!("no string column `{column}`"))
+        })?;
+    let keep: BooleanArray = (0..values.len())
+        .map(|i| Some(values.is_null(i) || !keys.contains(values.value(i))))
+        .collect();
+    arrow::compute::filter_record_batch(batch, &keep)
 }

@@ -138,8 +138,8 @@ pub async fn pull(
             if let Some(manager) = &cfg.login_customer_id {
                 request = request.header("login-customer-id", manager);
             }
-            let response = ctx.http.send(request).await?;
-            let parsed = ctx.parse_json(&url, &response.body)?;
+            let page_body = ctx.pages.fetch("google_ads/search", request).await?;
+            let parsed = ctx.parse_json(&url, &page_body)?;
             let location = format!("customer {customer} page {page}");
             if let Some(results) = parsed.get("results") {
                 let rows = results

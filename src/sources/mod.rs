@@ -3,6 +3,7 @@
 
 pub mod google_ads;
 pub mod hubspot;
+pub mod pages;
 pub mod typeform;
 
 use std::collections::HashMap;
@@ -18,6 +19,8 @@ use crate::normalize::{
     leads_schema, spend_schema, survey_responses_schema,
 };
 use crate::sink::{DatasetOutput, OutputSummary, OutputTarget};
+use crate::state::SourceState;
+use pages::Pages;
 
 /// A source's base URL and credentials, resolved from the environment for this run only.
 #[derive(Debug)]
@@ -99,7 +102,8 @@ pub async fn pull(
                 survey_responses_schema(),
                 SurveyResponsesBuilder::new,
                 |_| None,
-            );
+            )
+            .with_merge_key("response_id", |row| row.response_id.clone());
             typeform::pull(cfg, base_url, resolved.secret("token"), ctx, &mut out).await?;
             out.finish().await
         }
@@ -114,19 +118,59 @@ pub fn spend_partition(row: &SpendRow) -> Option<String> {
 }
 
 /// What a source needs from the run.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct SourceContext {
     /// The source's name in the job file.
     pub source_name: String,
-    /// Its HTTP client (retries, counters).
+    /// Its HTTP client, to build requests (sending goes through `pages`).
     pub http: HttpClient,
+    /// Where pages come from: live HTTP (landed raw) or a replay.
+    pub pages: Pages,
     /// Keyed hasher for personal identifiers.
     pub hasher: PersonalDataHasher,
     /// The run's "today" (UTC), for date windows.
     pub today: NaiveDate,
+    /// The state the last committed run left.
+    pub previous: SourceState,
+    next: std::sync::Mutex<SourceState>,
 }
 
 impl SourceContext {
+    /// A context starting from `previous` state.
+    pub fn new(
+        source_name: &str,
+        http: HttpClient,
+        pages: Pages,
+        hasher: PersonalDataHasher,
+        today: NaiveDate,
+        previous: SourceState,
+    ) -> Self {
+        SourceContext {
+            source_name: source_name.to_string(),
+            http,
+            pages,
+            hasher,
+            today,
+            next: std::sync::Mutex::new(previous.clone()),
+            previous,
+        }
+    }
+
+    /// Move `stream`'s watermark to `watermark`; it is saved only if the run commits.
+    pub fn advance(&self, stream: &str, watermark: String) {
+        if let Ok(mut next) = self.next.lock() {
+            next.set_watermark(stream, watermark);
+        }
+    }
+
+    /// The state to save after the commit.
+    pub fn next_state(&self) -> SourceState {
+        self.next
+            .lock()
+            .map(|s| s.clone())
+            .unwrap_or_else(|p| p.into_inner().clone())
+    }
+
     /// Parse a response body as JSON, or explain which URL sent what.
     pub fn parse_json(&self, url: &str, body: &[u8]) -> Result<Value> {
         serde_json::from_slice(body).map_err(|e| Error::Protocol {

@@ -122,7 +122,14 @@ impl TypeformConfig {
     }
 }
 
-/// Pull every completed response of every form into `out`.
+/// The state stream of one form.
+fn stream_of(form: &str) -> String {
+    format!("responses:{form}")
+}
+
+/// Pull the completed responses of every form into `out`: all of them the first time, then
+/// those submitted at or after the form's watermark (`since` is inclusive, so ties are
+/// re-read and merged by response id rather than lost).
 pub async fn pull(
     cfg: &TypeformConfig,
     base_url: &str,
@@ -132,6 +139,12 @@ pub async fn pull(
 ) -> Result<()> {
     for form in &cfg.form_ids {
         let url = join_url(base_url, &format!("forms/{form}/responses"));
+        let stream = stream_of(form);
+        let since = ctx.previous.watermark(&stream).map(str::to_string);
+        if since.is_some() {
+            out.merge_with_previous();
+        }
+        let mut newest: Option<i64> = None;
         let mut before: Option<String> = None;
         let mut page = 0u64;
         loop {
@@ -142,6 +155,9 @@ pub async fn pull(
                 .query_pairs_mut()
                 .append_pair("page_size", &cfg.page_size.to_string())
                 .append_pair("response_type", "completed");
+            if let Some(since) = &since {
+                request_url.query_pairs_mut().append_pair("since", since);
+            }
             if let Some(cursor) = &before {
                 request_url.query_pairs_mut().append_pair("before", cursor);
             }
@@ -150,8 +166,8 @@ pub async fn pull(
                 .inner()
                 .get(request_url)
                 .bearer_auth(token.expose());
-            let response = ctx.http.send(request).await?;
-            let body = ctx.parse_json(&url, &response.body)?;
+            let page_body = ctx.pages.fetch("typeform/responses", request).await?;
+            let body = ctx.parse_json(&url, &page_body)?;
             let items = body
                 .get("items")
                 .and_then(Value::as_array)
@@ -159,7 +175,10 @@ pub async fn pull(
             let location = format!("form {form} page {page}");
             for item in items {
                 match decode_response(item, form, cfg, &ctx.hasher) {
-                    Ok(row) => out.push(row).await?,
+                    Ok(row) => {
+                        newest = newest.max(row.submitted_at);
+                        out.push(row).await?;
+                    }
                     Err(reason) => out.reject(&location, &redact(item, cfg, &ctx.hasher), reason),
                 }
             }
@@ -170,6 +189,13 @@ pub async fn pull(
             before = items.last().and_then(|i| opt_str(i.get("token")));
             if before.is_none() {
                 return Err(ctx.protocol(&url, "a full page whose last item has no `token`"));
+            }
+        }
+        if let Some(micros) = newest {
+            let seconds = chrono::DateTime::from_timestamp_micros(micros)
+                .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string());
+            if let Some(watermark) = seconds.filter(|w| since.as_deref() < Some(w.as_str())) {
+                ctx.advance(&stream, watermark);
             }
         }
     }

@@ -1,0 +1,248 @@
+//! How a source gets its pages. Live: over HTTP through the shared client, each body also
+//! landed zstd-compressed under `_raw/<job>/<run_id>/<source>/<endpoint>/page-NNNNNN.json.zst`
+//! when raw landing is on. Replay: from recorded pages in that same layout (plain `.json` or
+//! `.json.zst`), read in name order with no network at all — so a fixed rule can be re-applied
+//! without spending vendor quota. Sources run the same loop either way: replay hands back the
+//! next recorded body of the endpoint instead of sending the request.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bytes::Bytes;
+use futures::TryStreamExt;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use reqwest::StatusCode;
+use reqwest::header::HeaderMap;
+use tokio::sync::Mutex;
+
+use crate::error::{Error, Result};
+use crate::http::{HttpClient, Verdict, default_verdict};
+
+/// Where recorded pages are written during a live run.
+#[derive(Debug, Clone)]
+pub struct RawLanding {
+    /// The warehouse store.
+    pub store: Arc<dyn ObjectStore>,
+    /// `_raw/<job>/<run_id>/<source>`.
+    pub prefix: String,
+}
+
+/// Recorded pages to replay, rooted at a directory (or warehouse prefix) in the §9 layout.
+#[derive(Debug, Clone)]
+pub struct ReplaySource {
+    /// The store holding the pages.
+    pub store: Arc<dyn ObjectStore>,
+    /// `<root>/<source>`, the folder holding `<endpoint>/page-…` files.
+    pub prefix: String,
+}
+
+/// The page channel of one source in one run.
+#[derive(Debug)]
+pub struct Pages {
+    source_name: String,
+    mode: Mode,
+    /// Next page number per endpoint (1-based), for landing and replay alike.
+    counters: Mutex<HashMap<String, usize>>,
+    /// Replay: the sorted file list per endpoint, listed once.
+    listings: Mutex<HashMap<String, Vec<Path>>>,
+    pages: AtomicU64,
+}
+
+#[derive(Debug)]
+enum Mode {
+    Live {
+        http: HttpClient,
+        landing: Option<RawLanding>,
+    },
+    Replay(ReplaySource),
+}
+
+impl Pages {
+    /// Pages from the vendor over HTTP, optionally landed raw.
+    pub fn live(source_name: &str, http: HttpClient, landing: Option<RawLanding>) -> Self {
+        Self::new(source_name, Mode::Live { http, landing })
+    }
+
+    /// Pages from a recording.
+    pub fn replay(source_name: &str, replay: ReplaySource) -> Self {
+        Self::new(source_name, Mode::Replay(replay))
+    }
+
+    fn new(source_name: &str, mode: Mode) -> Self {
+        Pages {
+            source_name: source_name.to_string(),
+            mode,
+            counters: Mutex::new(HashMap::new()),
+            listings: Mutex::new(HashMap::new()),
+            pages: AtomicU64::new(0),
+        }
+    }
+
+    /// Is this a replay (no network)?
+    pub fn is_replay(&self) -> bool {
+        matches!(self.mode, Mode::Replay(_))
+    }
+
+    /// Pages fetched or replayed so far.
+    pub fn count(&self) -> u64 {
+        self.pages.load(Ordering::Relaxed)
+    }
+
+    /// The next page of `endpoint` (a fixed name such as `hubspot/contacts`): sends `request`
+    /// live, or returns the next recorded body when replaying.
+    pub async fn fetch(&self, endpoint: &str, request: reqwest::RequestBuilder) -> Result<Bytes> {
+        self.fetch_classified(endpoint, request, &default_verdict)
+            .await
+    }
+
+    /// Like [`Pages::fetch`] with the vendor's own classification of responses.
+    pub async fn fetch_classified(
+        &self,
+        endpoint: &str,
+        request: reqwest::RequestBuilder,
+        classify: &(dyn Fn(StatusCode, &HeaderMap, &[u8]) -> Verdict + Sync),
+    ) -> Result<Bytes> {
+        let number = {
+            let mut counters = self.counters.lock().await;
+            let n = counters.entry(endpoint.to_string()).or_insert(0);
+            *n += 1;
+            *n
+        };
+        self.pages.fetch_add(1, Ordering::Relaxed);
+        match &self.mode {
+            Mode::Live { http, landing } => {
+                let response = http.send_classified(request, classify).await?;
+                if let Some(landing) = landing {
+                    land(landing, endpoint, number, &response.body).await?;
+                }
+                Ok(response.body)
+            }
+            Mode::Replay(replay) => self.replayed(replay, endpoint, number).await,
+        }
+    }
+
+    async fn replayed(
+        &self,
+        replay: &ReplaySource,
+        endpoint: &str,
+        number: usize,
+    ) -> Result<Bytes> {
+        let folder = Path::from(format!("{}/{endpoint}", replay.prefix));
+        let path = {
+            let mut listings = self.listings.lock().await;
+            if !listings.contains_key(endpoint) {
+                let mut files: Vec<Path> = replay
+                    .store
+                    .list(Some(&folder))
+                    .map_ok(|meta| meta.location)
+                    .try_collect()
+                    .await
+                    .map_err(|e| Error::storage(folder.to_string(), e))?;
+                files.retain(|p| {
+                    let name = p.filename().unwrap_or("");
+                    name.starts_with("page-")
+                        && (name.ends_with(".json") || name.ends_with(".json.zst"))
+                });
+                files.sort_by(|a, b| a.as_ref().cmp(b.as_ref()));
+                listings.insert(endpoint.to_string(), files);
+            }
+            listings[endpoint].get(number - 1).cloned()
+        };
+        let Some(path) = path else {
+            return Err(Error::Protocol {
+                source_name: self.source_name.clone(),
+                url: folder.to_string(),
+                message: format!(
+                    "the recording has no page {number} for `{endpoint}`: the recorded pull ended earlier than this job asks (different job settings?)"
+                ),
+            });
+        };
+        let bytes = replay
+            .store
+            .get(&path)
+            .await
+            .map_err(|e| Error::storage(path.to_string(), e))?
+            .bytes()
+            .await
+            .map_err(|e| Error::storage(path.to_string(), e))?;
+        if path.as_ref().ends_with(".zst") {
+            zstd::decode_all(&bytes[..])
+                .map(Bytes::from)
+                .map_err(|e| Error::storage(path.to_string(), format!("not zstd: {e}")))
+        } else {
+            Ok(bytes)
+        }
+    }
+}
+
+/// The file name of page `number` (1-based).
+pub fn page_file_name(number: usize, compressed: bool) -> String {
+    format!(
+        "page-{number:06}.json{}",
+        if compressed { ".zst" } else { "" }
+    )
+}
+
+async fn land(landing: &RawLanding, endpoint: &str, number: usize, body: &[u8]) -> Result<()> {
+    let path = Path::from(format!(
+        "{}/{endpoint}/{}",
+        landing.prefix,
+        page_file_name(number, true)
+    ));
+    let compressed = zstd::encode_all(body, 3).map_err(|e| Error::storage(path.to_string(), e))?;
+    landing
+        .store
+        .put(&path, PutPayload::from(compressed))
+        .await
+        .map_err(|e| Error::storage(path.to_string(), e))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use object_store::memory::InMemory;
+
+    #[tokio::test]
+    async fn replays_plain_and_compressed_pages_in_name_order() {
+        let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+        let put = |name: &str, body: Vec<u8>| {
+            let store = Arc::clone(&store);
+            let path = Path::from(format!("rec/src/v/items/{name}"));
+            async move { store.put(&path, PutPayload::from(body)).await.unwrap() }
+        };
+        put(
+            "page-000002.json.zst",
+            zstd::encode_all(&b"{\"n\":2}"[..], 3).unwrap(),
+        )
+        .await;
+        put("page-000001.json", b"{\"n\":1}".to_vec()).await;
+        put("notes.txt", b"ignored".to_vec()).await;
+        let pages = Pages::replay(
+            "src",
+            ReplaySource {
+                store,
+                prefix: "rec/src".into(),
+            },
+        );
+        let http = reqwest::Client::new();
+        let request = || http.get("http://127.0.0.1:9/never-sent");
+        assert_eq!(
+            &pages.fetch("v/items", request()).await.unwrap()[..],
+            b"{\"n\":1}"
+        );
+        assert_eq!(
+            &pages.fetch("v/items", request()).await.unwrap()[..],
+            b"{\"n\":2}"
+        );
+        let end = pages
+            .fetch("v/items", request())
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(end.contains("no page 3"), "{end}");
+        assert!(pages.is_replay());
+    }
+}

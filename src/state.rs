@@ -1,0 +1,101 @@
+//! Incremental state: one JSON object per job and source at `_state/<job>/<source>.json`,
+//! holding a watermark per stream. It is read at the start of a run and written only after
+//! the run's commit, so a failed run leaves every watermark where it was.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// The state of one source: a watermark per stream.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceState {
+    /// Stream name (e.g. `contacts`, `responses:<form>`) → its state.
+    #[serde(default)]
+    pub streams: BTreeMap<String, StreamState>,
+}
+
+/// Where one stream has got to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamState {
+    /// The vendor-shaped watermark (an RFC 3339 timestamp or a date), inclusive.
+    pub watermark: String,
+}
+
+impl SourceState {
+    /// The watermark of `stream`, if any run has committed one.
+    pub fn watermark(&self, stream: &str) -> Option<&str> {
+        self.streams.get(stream).map(|s| s.watermark.as_str())
+    }
+
+    /// Set the watermark of `stream`.
+    pub fn set_watermark(&mut self, stream: &str, watermark: String) {
+        self.streams
+            .insert(stream.to_string(), StreamState { watermark });
+    }
+}
+
+/// `_state/<job>/<source>.json`.
+pub fn state_path(job: &str, source: &str) -> Path {
+    Path::from(format!("_state/{job}/{source}.json"))
+}
+
+/// The committed state of a source (empty when it never committed).
+pub async fn load(store: &Arc<dyn ObjectStore>, job: &str, source: &str) -> Result<SourceState> {
+    let path = state_path(job, source);
+    let bytes = match store.get(&path).await {
+        Ok(got) => got
+            .bytes()
+            .await
+            .map_err(|e| Error::storage(path.to_string(), e))?,
+        Err(object_store::Error::NotFound { .. }) => return Ok(SourceState::default()),
+        Err(e) => return Err(Error::storage(path.to_string(), e)),
+    };
+    serde_json::from_slice(&bytes).map_err(|e| {
+        Error::storage(
+            path.to_string(),
+            format!("unreadable state ({e}); fix or delete it to re-pull in full"),
+        )
+    })
+}
+
+/// Replace the state of a source (one atomic put).
+pub async fn save(
+    store: &Arc<dyn ObjectStore>,
+    job: &str,
+    source: &str,
+    state: &SourceState,
+) -> Result<()> {
+    let path = state_path(job, source);
+    let body = serde_json::to_vec_pretty(state).map_err(|e| Error::storage(path.to_string(), e))?;
+    store
+        .put(&path, PutPayload::from(body))
+        .await
+        .map_err(|e| Error::storage(path.to_string(), e))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use object_store::memory::InMemory;
+
+    #[tokio::test]
+    async fn round_trips_and_defaults_to_empty() {
+        let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+        assert_eq!(
+            load(&store, "j", "s").await.unwrap(),
+            SourceState::default()
+        );
+        let mut state = SourceState::default();
+        state.set_watermark("responses:f", "2026-11-01T00:00:00Z".into());
+        save(&store, "j", "s", &state).await.unwrap();
+        let back = load(&store, "j", "s").await.unwrap();
+        assert_eq!(back.watermark("responses:f"), Some("2026-11-01T00:00:00Z"));
+        assert_eq!(back.watermark("other"), None);
+    }
+}
