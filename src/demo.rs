@@ -25,6 +25,10 @@ pub fn sandbox_env(base_url: &str) -> Vec<(&'static str, String)> {
             sandbox::GOOGLE_ADS_DEVELOPER_TOKEN.to_string(),
         ),
         ("TYPEFORM_TOKEN", sandbox::TYPEFORM_TOKEN.to_string()),
+        (
+            "SURVEYMONKEY_TOKEN",
+            sandbox::SURVEYMONKEY_TOKEN.to_string(),
+        ),
     ]
 }
 

@@ -412,6 +412,7 @@ async fn pull_source(
                 let landing = (job.raw_retention_days > 0).then(|| RawLanding {
                     store: Arc::clone(store),
                     prefix: format!("_raw/{}/{}/{}", job.name, stamp.run_id, source.name()),
+                    hasher: hasher.clone(),
                 });
                 if let Some(landing) = &landing {
                     record_state(landing, &previous).await?;

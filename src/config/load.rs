@@ -216,6 +216,9 @@ impl Diagnostics<'_> {
             "hubspot" => self.deserialize(&rest, &base).map(SourceConfig::Hubspot),
             "google_ads" => self.deserialize(&rest, &base).map(SourceConfig::GoogleAds),
             "typeform" => self.deserialize(&rest, &base).map(SourceConfig::Typeform),
+            "surveymonkey" => self
+                .deserialize(&rest, &base)
+                .map(SourceConfig::SurveyMonkey),
             other => {
                 self.push(
                     kind_value.span(),

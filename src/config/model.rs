@@ -7,11 +7,12 @@ use serde::Deserialize;
 
 use super::Template;
 use crate::sources::{
-    google_ads::GoogleAdsConfig, hubspot::HubspotConfig, typeform::TypeformConfig,
+    google_ads::GoogleAdsConfig, hubspot::HubspotConfig, surveymonkey::SurveyMonkeyConfig,
+    typeform::TypeformConfig,
 };
 
 /// Every source kind a job file may name in `kind = "…"`.
-pub const SOURCE_KINDS: &[&str] = &["hubspot", "google_ads", "typeform"];
+pub const SOURCE_KINDS: &[&str] = &["hubspot", "google_ads", "typeform", "surveymonkey"];
 
 /// A parsed and validated job file.
 #[derive(Debug, Clone)]
@@ -91,6 +92,8 @@ pub enum SourceConfig {
     GoogleAds(GoogleAdsConfig),
     /// Typeform survey responses → `survey_responses`.
     Typeform(TypeformConfig),
+    /// SurveyMonkey survey responses → `survey_responses`.
+    SurveyMonkey(SurveyMonkeyConfig),
 }
 
 impl SourceConfig {
@@ -100,6 +103,7 @@ impl SourceConfig {
             SourceConfig::Hubspot(c) => &c.name,
             SourceConfig::GoogleAds(c) => &c.name,
             SourceConfig::Typeform(c) => &c.name,
+            SourceConfig::SurveyMonkey(c) => &c.name,
         }
     }
 
@@ -109,6 +113,7 @@ impl SourceConfig {
             SourceConfig::Hubspot(_) => "hubspot",
             SourceConfig::GoogleAds(_) => "google_ads",
             SourceConfig::Typeform(_) => "typeform",
+            SourceConfig::SurveyMonkey(_) => "surveymonkey",
         }
     }
 
@@ -118,6 +123,7 @@ impl SourceConfig {
             SourceConfig::Hubspot(c) => &c.base_url,
             SourceConfig::GoogleAds(c) => &c.base_url,
             SourceConfig::Typeform(c) => &c.base_url,
+            SourceConfig::SurveyMonkey(c) => &c.base_url,
         }
     }
 
@@ -127,6 +133,7 @@ impl SourceConfig {
             SourceConfig::Hubspot(c) => &c.http,
             SourceConfig::GoogleAds(c) => &c.http,
             SourceConfig::Typeform(c) => &c.http,
+            SourceConfig::SurveyMonkey(c) => &c.http,
         }
     }
 
@@ -141,6 +148,7 @@ impl SourceConfig {
                 ]
             }
             SourceConfig::Typeform(c) => vec![("token", &c.token)],
+            SourceConfig::SurveyMonkey(c) => vec![("token", &c.token)],
         }
     }
 
@@ -150,6 +158,7 @@ impl SourceConfig {
             SourceConfig::Hubspot(c) => c.check(),
             SourceConfig::GoogleAds(c) => c.check(),
             SourceConfig::Typeform(c) => c.check(),
+            SourceConfig::SurveyMonkey(c) => c.check(),
         }
     }
 }

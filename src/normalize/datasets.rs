@@ -105,10 +105,16 @@ canonical_table! {
         submitted_at: OptTs,
         /// The eNPS question's field ref, as configured.
         question_ref: Str,
-        /// The eNPS answer; null when the question was not answered.
+        /// The eNPS answer; null when not answered or the response is partial.
         score: OptI64,
+        /// `completed` or `partial` (partial responses are counted, never scored).
+        response_status: OptStr,
         department: OptStr,
         team: OptStr,
         location: OptStr,
+        /// Other rating answers the job keeps, as a JSON object `{"ref": score}`.
+        extra_scores: OptStr,
+        /// Free-text answers the job explicitly keeps, as a JSON object `{"ref": "text"}`.
+        kept_text: OptStr,
     }
 }

@@ -32,8 +32,13 @@ impl PersonalDataHasher {
         }
     }
 
-    /// Lower-case hex HMAC-SHA256 of the trimmed, lower-cased identifier.
+    /// Lower-case hex HMAC-SHA256 of the trimmed, lower-cased identifier. A value already
+    /// scrubbed by [`scrub_personal_data`] (`hmac:<hex>` or `hmac:<hex>@domain`) passes
+    /// through as its hash, so replaying landed pages yields the same hashes as the live run.
     pub fn hash(&self, identifier: &str) -> String {
+        if let Some(hex) = already_hashed(identifier) {
+            return hex.to_string();
+        }
         let mut mac = self.keyed.clone();
         mac.update(identifier.trim().to_lowercase().as_bytes());
         let digest = mac.finalize().into_bytes();
@@ -44,6 +49,81 @@ impl PersonalDataHasher {
         }
         out
     }
+}
+
+/// The hash inside a scrubbed value, if it is one.
+fn already_hashed(value: &str) -> Option<&str> {
+    let hex = value.trim().strip_prefix("hmac:")?.get(..64)?;
+    hex.bytes().all(|b| b.is_ascii_hexdigit()).then_some(hex)
+}
+
+/// Object keys whose string values identify a person (compared case-insensitively).
+const PERSONAL_KEYS: &[&str] = &[
+    "email",
+    "email_address",
+    "work_email",
+    "firstname",
+    "lastname",
+    "first_name",
+    "last_name",
+    "name",
+    "phone",
+    "mobilephone",
+    "ip_address",
+    "network_id",
+    "employee_id",
+    "respondent_id",
+    "recipient_id",
+];
+
+/// Replace personal identifiers in a vendor body by their keyed hash, before it is stored:
+/// values under personal keys, and any string shaped like an e-mail address anywhere. An
+/// e-mail keeps its domain (`hmac:<hex>@example.com`) so `email_domain` survives a replay.
+pub fn scrub_personal_data(value: &mut serde_json::Value, hasher: &PersonalDataHasher) {
+    use serde_json::Value;
+    match value {
+        Value::Object(map) => {
+            for (key, child) in map.iter_mut() {
+                let personal = PERSONAL_KEYS.iter().any(|k| k.eq_ignore_ascii_case(key));
+                match child {
+                    Value::String(s) if personal && !s.is_empty() => *s = scrubbed(s, hasher),
+                    _ => scrub_personal_data(child, hasher),
+                }
+            }
+        }
+        Value::Array(items) => items
+            .iter_mut()
+            .for_each(|item| scrub_personal_data(item, hasher)),
+        Value::String(s) if looks_like_email(s) => *s = scrubbed(s, hasher),
+        _ => {}
+    }
+}
+
+fn scrubbed(value: &str, hasher: &PersonalDataHasher) -> String {
+    if already_hashed(value).is_some() {
+        return value.to_string();
+    }
+    let hash = hasher.hash(value);
+    match value.trim().rsplit_once('@') {
+        Some((_, domain)) if looks_like_email(value) => {
+            format!("hmac:{hash}@{}", domain.to_lowercase())
+        }
+        _ => format!("hmac:{hash}"),
+    }
+}
+
+fn looks_like_email(value: &str) -> bool {
+    let v = value.trim();
+    let Some((local, domain)) = v.split_once('@') else {
+        return false;
+    };
+    !local.is_empty()
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !domain.contains('@')
+        && !v.contains(char::is_whitespace)
+        && !v.contains(['/', ':'])
 }
 
 #[cfg(test)]

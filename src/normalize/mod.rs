@@ -12,5 +12,5 @@ pub use datasets::{
     Dataset, LeadRow, LeadsBuilder, SpendBuilder, SpendRow, SurveyResponseRow,
     SurveyResponsesBuilder, leads_schema, spend_schema, survey_responses_schema,
 };
-pub use hash::{DEMO_HASH_KEY, PersonalDataHasher, hash_key_is_demo};
+pub use hash::{DEMO_HASH_KEY, PersonalDataHasher, hash_key_is_demo, scrub_personal_data};
 pub use rejects::{RejectRow, RejectsBuilder, RunRow, RunsBuilder, rejects_schema, runs_schema};

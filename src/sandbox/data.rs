@@ -4,13 +4,14 @@
 //! Everything is a pure function of `(seed, scale, today, malformed_every)`.
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use chrono::{Datelike, NaiveDate};
 
 use super::contacts::ContactModel;
 use super::spend::{self, Customer};
 use super::survey::Survey;
+use super::surveymonkey;
 
 /// Bearer token the HubSpot imitation accepts.
 pub const HUBSPOT_TOKEN: &str = "sandbox-hubspot-token";
@@ -24,6 +25,10 @@ pub const TYPEFORM_TOKEN: &str = "sandbox-typeform-token";
 pub const GOOGLE_ADS_CUSTOMERS: &[(&str, &str)] = &[("1112223334", "EUR"), ("5556667778", "USD")];
 /// The one Typeform form served.
 pub const TYPEFORM_FORM_ID: &str = "pulse2026";
+/// The SurveyMonkey token the sandbox accepts.
+pub const SURVEYMONKEY_TOKEN: &str = "sandbox-surveymonkey-token";
+/// The one SurveyMonkey survey the sandbox serves.
+pub const SURVEYMONKEY_SURVEY_ID: &str = "318842756";
 /// Rows per Google Ads `search` page (as the real API); `?sandbox_page_size=N` overrides.
 pub const GOOGLE_ADS_PAGE_SIZE: usize = 10_000;
 
@@ -55,6 +60,23 @@ impl Default for SandboxOptions {
     }
 }
 
+/// What the SurveyMonkey twin serves (the same pulse, SurveyMonkey-shaped, with partials).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SurveyMonkeyTotals {
+    /// All responses served, partial ones included.
+    pub responses: usize,
+    /// Responses with `response_status = partial` (never scored).
+    pub partial: usize,
+    /// Completed responses whose eNPS choice id is not in the survey (rejects).
+    pub malformed: usize,
+    /// Completed, well-formed responses with an eNPS answer.
+    pub scored: usize,
+    /// eNPS answers per score 0..=10.
+    pub enps_distribution: [usize; 11],
+    /// Every raw e-mail and employee id the SurveyMonkey data contains.
+    pub raw_identifiers: Vec<String>,
+}
+
 /// Counts of what the sandbox serves, for tests to check a pipeline against.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Totals {
@@ -78,6 +100,8 @@ pub struct Totals {
     pub survey_raw_identifiers: Vec<String>,
     /// Every raw contact e-mail served.
     pub contact_emails: Vec<String>,
+    /// The SurveyMonkey twin.
+    pub surveymonkey: SurveyMonkeyTotals,
 }
 
 /// The generated data, immutable once built and shared by every request handler.
@@ -90,6 +114,9 @@ pub struct SandboxData {
     pub(crate) survey: Survey,
     totals: Totals,
     requests: AtomicU64,
+    surveymonkey_requests: AtomicU64,
+    /// Survey responses submitted after this (epoch seconds) are not served yet.
+    survey_cutoff: AtomicI64,
 }
 
 impl fmt::Debug for SandboxData {
@@ -140,6 +167,8 @@ impl SandboxData {
             survey,
             totals,
             requests: AtomicU64::new(0),
+            surveymonkey_requests: AtomicU64::new(0),
+            survey_cutoff: AtomicI64::new(i64::MAX),
         }
     }
 
@@ -164,7 +193,69 @@ impl SandboxData {
             enps_distribution,
             survey_raw_identifiers: survey.raw_identifiers(),
             contact_emails: (0..contacts.count()).map(|i| contacts.email(i)).collect(),
+            surveymonkey: Self::count_surveymonkey(survey, i64::MAX),
         }
+    }
+
+    fn count_surveymonkey(survey: &Survey, cutoff: i64) -> SurveyMonkeyTotals {
+        let mut totals = SurveyMonkeyTotals::default();
+        let mut identifiers = std::collections::BTreeSet::new();
+        for r in survey.responses.iter().filter(|r| r.submitted_s <= cutoff) {
+            totals.responses += 1;
+            let employee = &survey.employees[r.employee];
+            identifiers.insert(employee.email());
+            identifiers.insert(employee.employee_id());
+            if surveymonkey::is_partial(r) {
+                totals.partial += 1;
+            } else if r.malformed {
+                totals.malformed += 1;
+            } else if let Some(score) = r.enps.filter(|&s| s <= 10) {
+                totals.scored += 1;
+                totals.enps_distribution[usize::from(score)] += 1;
+            }
+        }
+        totals.raw_identifiers = identifiers.into_iter().collect();
+        totals
+    }
+
+    /// Hide survey responses submitted after `cutoff_s` (epoch seconds) from both survey
+    /// twins until [`SandboxData::release_survey_responses`]: "responses added between runs".
+    pub fn hold_survey_responses_after(&self, cutoff_s: i64) {
+        self.survey_cutoff.store(cutoff_s, Ordering::Relaxed);
+    }
+
+    /// Serve every survey response again.
+    pub fn release_survey_responses(&self) {
+        self.survey_cutoff.store(i64::MAX, Ordering::Relaxed);
+    }
+
+    /// Survey responses submitted after this are held back (epoch seconds).
+    pub fn survey_cutoff(&self) -> i64 {
+        self.survey_cutoff.load(Ordering::Relaxed)
+    }
+
+    /// Typeform responses served under the current cutoff.
+    pub fn visible_typeform_responses(&self) -> usize {
+        let cutoff = self.survey_cutoff();
+        self.survey
+            .responses
+            .iter()
+            .filter(|r| r.submitted_s <= cutoff)
+            .count()
+    }
+
+    /// What the SurveyMonkey twin serves under the current cutoff.
+    pub fn visible_surveymonkey(&self) -> SurveyMonkeyTotals {
+        Self::count_surveymonkey(&self.survey, self.survey_cutoff())
+    }
+
+    /// Requests the SurveyMonkey twin answered (drives its rate-limit headers).
+    pub fn surveymonkey_requests(&self) -> u64 {
+        self.surveymonkey_requests.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn count_surveymonkey_request(&self) {
+        self.surveymonkey_requests.fetch_add(1, Ordering::Relaxed);
     }
 
     /// What the sandbox serves, counted.

@@ -28,6 +28,7 @@ mod rng;
 mod server;
 mod spend;
 mod survey;
+mod surveymonkey;
 mod typeform;
 
 #[cfg(test)]
@@ -36,7 +37,8 @@ mod tests;
 pub use contacts::HUBSPOT_CONTACT_PROPERTIES;
 pub use data::{
     GOOGLE_ADS_ACCESS_TOKEN, GOOGLE_ADS_CUSTOMERS, GOOGLE_ADS_DEVELOPER_TOKEN,
-    GOOGLE_ADS_PAGE_SIZE, HUBSPOT_TOKEN, SandboxData, SandboxOptions, TYPEFORM_FORM_ID,
-    TYPEFORM_TOKEN, Totals,
+    GOOGLE_ADS_PAGE_SIZE, HUBSPOT_TOKEN, SURVEYMONKEY_SURVEY_ID, SURVEYMONKEY_TOKEN, SandboxData,
+    SandboxOptions, SurveyMonkeyTotals, TYPEFORM_FORM_ID, TYPEFORM_TOKEN, Totals,
 };
 pub use server::{RunningSandbox, router, serve, start};
+pub use surveymonkey::ENPS_QUESTION_ID as SURVEYMONKEY_ENPS_QUESTION_ID;

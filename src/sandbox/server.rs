@@ -15,7 +15,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use super::data::{SandboxData, SandboxOptions};
-use super::{google_ads, hubspot, typeform};
+use super::{google_ads, hubspot, surveymonkey, typeform};
 
 /// The token of an `Authorization: Bearer <token>` header (scheme case-insensitive).
 pub(crate) fn bearer_token(headers: &HeaderMap) -> Option<&str> {
@@ -76,6 +76,14 @@ pub fn router(data: Arc<SandboxData>) -> Router {
             get(typeform::list_responses),
         )
         .route("/typeform/forms/{form_id}", get(typeform::form_definition))
+        .route(
+            "/surveymonkey/v3/surveys/{survey_id}/details",
+            get(surveymonkey::details),
+        )
+        .route(
+            "/surveymonkey/v3/surveys/{survey_id}/responses/bulk",
+            get(surveymonkey::bulk),
+        )
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(data.clone(), count_requests))
         .with_state(data)

@@ -195,7 +195,8 @@ pub(crate) async fn list_responses(
     }
 
     let responses = &data.survey.responses;
-    // Newest first: `until` cuts the front, `since` the back.
+    // Newest first: `until` (and responses not yet submitted) cut the front, `since` the back.
+    let until = Some(until.unwrap_or(i64::MAX).min(data.survey_cutoff()));
     let mut start = until.map_or(0, |u| responses.partition_point(|r| r.submitted_s > u));
     let end = since.map_or(responses.len(), |s| {
         responses.partition_point(|r| r.submitted_s >= s)

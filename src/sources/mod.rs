@@ -4,6 +4,8 @@
 pub mod google_ads;
 pub mod hubspot;
 pub mod pages;
+pub mod survey;
+pub mod surveymonkey;
 pub mod typeform;
 
 use std::collections::HashMap;
@@ -105,6 +107,18 @@ pub async fn pull(
             )
             .with_merge_key("response_id", |row| row.response_id.clone());
             typeform::pull(cfg, base_url, resolved.secret("token"), ctx, &mut out).await?;
+            out.finish().await
+        }
+        SourceConfig::SurveyMonkey(cfg) => {
+            let mut out = DatasetOutput::new(
+                target,
+                Dataset::SurveyResponses,
+                survey_responses_schema(),
+                SurveyResponsesBuilder::new,
+                |_| None,
+            )
+            .with_merge_key("response_id", |row| row.response_id.clone());
+            surveymonkey::pull(cfg, base_url, resolved.secret("token"), ctx, &mut out).await?;
             out.finish().await
         }
     }

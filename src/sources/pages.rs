@@ -19,6 +19,7 @@ use tokio::sync::Mutex;
 
 use crate::error::{Error, Result};
 use crate::http::{HttpClient, Verdict, default_verdict};
+use crate::normalize::{PersonalDataHasher, scrub_personal_data};
 
 /// Where recorded pages are written during a live run.
 #[derive(Debug, Clone)]
@@ -27,6 +28,8 @@ pub struct RawLanding {
     pub store: Arc<dyn ObjectStore>,
     /// `_raw/<job>/<run_id>/<source>`.
     pub prefix: String,
+    /// Personal identifiers in a body are replaced by their keyed hash before it is stored.
+    pub hasher: PersonalDataHasher,
 }
 
 /// Recorded pages to replay, rooted at a directory (or warehouse prefix) in the §9 layout.
@@ -51,6 +54,7 @@ pub struct Pages {
 }
 
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant, reason = "one per source per run")]
 enum Mode {
     Live {
         http: HttpClient,
@@ -104,6 +108,17 @@ impl Pages {
         request: reqwest::RequestBuilder,
         classify: &(dyn Fn(StatusCode, &HeaderMap, &[u8]) -> Verdict + Sync),
     ) -> Result<Bytes> {
+        Ok(self.fetch_page(endpoint, request, classify).await?.body)
+    }
+
+    /// The next page with its response headers (rate-limit headers drive some vendors'
+    /// pacing); a replayed page has no headers.
+    pub async fn fetch_page(
+        &self,
+        endpoint: &str,
+        request: reqwest::RequestBuilder,
+        classify: &(dyn Fn(StatusCode, &HeaderMap, &[u8]) -> Verdict + Sync),
+    ) -> Result<Page> {
         let number = {
             let mut counters = self.counters.lock().await;
             let n = counters.entry(endpoint.to_string()).or_insert(0);
@@ -117,9 +132,15 @@ impl Pages {
                 if let Some(landing) = landing {
                     land(landing, endpoint, number, &response.body).await?;
                 }
-                Ok(response.body)
+                Ok(Page {
+                    body: response.body,
+                    headers: response.headers,
+                })
             }
-            Mode::Replay(replay) => self.replayed(replay, endpoint, number).await,
+            Mode::Replay(replay) => Ok(Page {
+                body: self.replayed(replay, endpoint, number).await?,
+                headers: HeaderMap::new(),
+            }),
         }
     }
 
@@ -177,6 +198,15 @@ impl Pages {
     }
 }
 
+/// One page: the body and, when live, the response headers.
+#[derive(Debug)]
+pub struct Page {
+    /// The response body exactly as received.
+    pub body: Bytes,
+    /// Response headers (empty on replay).
+    pub headers: HeaderMap,
+}
+
 /// The file name of page `number` (1-based).
 pub fn page_file_name(number: usize, compressed: bool) -> String {
     format!(
@@ -191,7 +221,17 @@ async fn land(landing: &RawLanding, endpoint: &str, number: usize, body: &[u8]) 
         landing.prefix,
         page_file_name(number, true)
     ));
-    let compressed = zstd::encode_all(body, 3).map_err(|e| Error::storage(path.to_string(), e))?;
+    // Bodies are kept as received except for personal identifiers, which are hashed the
+    // same way the normalizers hash them; a body that is not JSON is kept as is.
+    let scrubbed = match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(mut value) => {
+            scrub_personal_data(&mut value, &landing.hasher);
+            serde_json::to_vec(&value).map_err(|e| Error::storage(path.to_string(), e))?
+        }
+        Err(_) => body.to_vec(),
+    };
+    let compressed =
+        zstd::encode_all(&scrubbed[..], 3).map_err(|e| Error::storage(path.to_string(), e))?;
     landing
         .store
         .put(&path, PutPayload::from(compressed))

@@ -6,6 +6,9 @@
 use serde::Deserialize;
 use serde_json::Value;
 
+use std::collections::BTreeMap;
+
+use super::survey::{Scale, json_column};
 use super::{SourceContext, join_url};
 use crate::config::{Secret, Template};
 use crate::error::Result;
@@ -39,31 +42,15 @@ pub struct TypeformConfig {
     /// Hidden fields holding the grouping attributes and the respondent identifier.
     #[serde(default)]
     pub hidden_fields: TypeformHiddenFields,
+    /// Refs of other number questions to keep in `extra_scores` (never read as eNPS).
+    #[serde(default)]
+    pub extra_score_refs: Vec<String>,
+    /// Refs of free-text questions to keep in `kept_text`; all other text is dropped.
+    #[serde(default)]
+    pub keep_text_refs: Vec<String>,
     /// Timeouts and retries.
     #[serde(default)]
     pub http: HttpSettings,
-}
-
-/// The eNPS answer scale.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-pub enum Scale {
-    /// 0 to 10 (the standard).
-    #[default]
-    #[serde(rename = "0-10")]
-    ZeroToTen,
-    /// 1 to 10 (some tools).
-    #[serde(rename = "1-10")]
-    OneToTen,
-}
-
-impl Scale {
-    /// The lowest valid answer.
-    pub fn min(self) -> i64 {
-        match self {
-            Scale::ZeroToTen => 0,
-            Scale::OneToTen => 1,
-        }
-    }
 }
 
 /// Names of the hidden fields funnelhouse reads.
@@ -117,6 +104,12 @@ impl TypeformConfig {
         }
         if self.enps_ref.is_empty() {
             problems.push(("enps_ref", "name the eNPS question's field ref".to_string()));
+        }
+        if self.extra_score_refs.contains(&self.enps_ref) {
+            problems.push((
+                "extra_score_refs",
+                format!("`{}` is the eNPS question", self.enps_ref),
+            ));
         }
         problems
     }
@@ -216,14 +209,20 @@ pub fn decode_response(
     let hidden_field = |name: &str| opt_str(hidden.and_then(|h| h.get(name)));
     let respondent = hidden_field(&cfg.hidden_fields.respondent)
         .or_else(|| opt_str(item.pointer("/metadata/network_id")));
-    let score = enps_answer(item, &cfg.enps_ref)?;
-    if let Some(s) = score
-        && !(cfg.scale.min()..=10).contains(&s)
-    {
-        return Err(format!(
-            "eNPS answer {s} is outside the {}-10 scale",
-            cfg.scale.min()
-        ));
+    let score = number_answer(item, &cfg.enps_ref)?
+        .map(|s| cfg.scale.check(s))
+        .transpose()?;
+    let mut extra = BTreeMap::new();
+    for field_ref in &cfg.extra_score_refs {
+        if let Some(value) = number_answer(item, field_ref)? {
+            extra.insert(field_ref.clone(), value);
+        }
+    }
+    let mut kept = BTreeMap::new();
+    for field_ref in &cfg.keep_text_refs {
+        if let Some(text) = answer_of(item, field_ref).and_then(|a| opt_str(a.get("text"))) {
+            kept.insert(field_ref.clone(), text);
+        }
     }
     Ok(SurveyResponseRow {
         source_system: "typeform".into(),
@@ -233,30 +232,37 @@ pub fn decode_response(
         submitted_at: opt_timestamp(item.get("submitted_at"), "submitted_at")?,
         question_ref: cfg.enps_ref.clone(),
         score,
+        response_status: Some("completed".into()),
         department: hidden_field(&cfg.hidden_fields.department),
         team: hidden_field(&cfg.hidden_fields.team),
         location: hidden_field(&cfg.hidden_fields.location),
+        extra_scores: json_column(extra),
+        kept_text: json_column(kept),
     })
 }
 
-/// The number answered to the field with `field_ref`; `None` when not answered.
-fn enps_answer(item: &Value, field_ref: &str) -> std::result::Result<Option<i64>, String> {
-    let Some(answers) = item.get("answers").and_then(Value::as_array) else {
-        return Ok(None);
-    };
-    let Some(answer) = answers
+/// The answer to the field with `field_ref` (selected by ref, never by position).
+fn answer_of<'a>(item: &'a Value, field_ref: &str) -> Option<&'a Value> {
+    item.get("answers")?
+        .as_array()?
         .iter()
         .find(|a| a.pointer("/field/ref").and_then(Value::as_str) == Some(field_ref))
-    else {
+}
+
+/// The number answered to the field with `field_ref`; `None` when not answered.
+fn number_answer(item: &Value, field_ref: &str) -> std::result::Result<Option<i64>, String> {
+    let Some(answer) = answer_of(item, field_ref) else {
         return Ok(None);
     };
     match answer.get("number") {
         Some(Value::Number(n)) => n
             .as_i64()
             .map(Some)
-            .ok_or_else(|| format!("eNPS answer `{n}` is not a whole number")),
+            .ok_or_else(|| format!("answer to `{field_ref}` (`{n}`) is not a whole number")),
         Some(Value::Null) | None => Ok(None),
-        Some(other) => Err(format!("eNPS answer `{other}` is not a number")),
+        Some(other) => Err(format!(
+            "answer to `{field_ref}` (`{other}`) is not a number"
+        )),
     }
 }
 
@@ -279,6 +285,7 @@ fn redact(item: &Value, cfg: &TypeformConfig, hasher: &PersonalDataHasher) -> Va
             if let Some(v) = answer.get_mut("email") {
                 hash_in_place(v);
             }
+            // Free text is dropped in rejects too, whatever the job keeps.
             if answer.get("text").is_some() {
                 answer["text"] = Value::Null;
             }
@@ -316,6 +323,19 @@ form_ids = ["f"]"#,
         });
         let row = decode_response(&item, "f", &config(), &hasher).unwrap();
         assert_eq!(row.score, Some(9));
+        assert_eq!(row.extra_scores, None, "extras only when configured");
+        assert_eq!(row.kept_text, None, "free text dropped unless kept");
+        let mut keeping = config();
+        keeping.extra_score_refs = vec!["workload".into()];
+        keeping.keep_text_refs = vec!["comment".into()];
+        let kept = decode_response(&item, "f", &keeping, &hasher).unwrap();
+        assert_eq!(
+            kept.score,
+            Some(9),
+            "the workload answer never becomes the eNPS score"
+        );
+        assert_eq!(kept.extra_scores.as_deref(), Some(r#"{"workload":2}"#));
+        assert_eq!(kept.kept_text.as_deref(), Some(r#"{"comment":"hi"}"#));
         assert_eq!(row.department.as_deref(), Some("Sales"));
         assert_eq!(
             row.respondent_hash.as_deref(),

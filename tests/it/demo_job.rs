@@ -51,18 +51,19 @@ async fn demo_job_writes_tables_duckdb_reads() {
         ]
     );
 
+    // Typeform here; SurveyMonkey has its own test (tests/it/surveys.rs).
     let responses = duckdb_count(&format!(
-        "SELECT count(*) FROM {}",
+        "SELECT count(*) FROM {} WHERE source_system = 'typeform'",
         table(&warehouse, "survey_responses")
     ));
     assert_eq!(responses as usize, totals.survey_responses);
     let scored = duckdb_count(&format!(
-        "SELECT count(score) FROM {}",
+        "SELECT count(score) FROM {} WHERE source_system = 'typeform'",
         table(&warehouse, "survey_responses")
     ));
     assert_eq!(scored as usize, totals.survey_scored);
     let distribution = duckdb(&format!(
-        "SELECT score, count(*) FROM {} WHERE score IS NOT NULL GROUP BY 1 ORDER BY 1",
+        "SELECT score, count(*) FROM {} WHERE score IS NOT NULL AND source_system = 'typeform' GROUP BY 1 ORDER BY 1",
         table(&warehouse, "survey_responses")
     ));
     for row in distribution {

@@ -5,3 +5,4 @@ mod demo_job;
 mod job_files;
 mod rejects;
 mod support;
+mod surveys;

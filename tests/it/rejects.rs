@@ -36,7 +36,7 @@ async fn malformed_records_are_rejected_and_the_rest_written() {
         totals.spend_rows - totals.spend_rows_malformed
     );
     let responses = duckdb_count(&format!(
-        "SELECT count(*) FROM {}",
+        "SELECT count(*) FROM {} WHERE source_system = 'typeform'",
         table(&warehouse, "survey_responses")
     ));
     assert_eq!(
@@ -71,13 +71,13 @@ async fn malformed_records_are_rejected_and_the_rest_written() {
     );
     assert_eq!(
         by_dataset["survey_responses"].0 as usize,
-        totals.survey_responses_malformed
+        totals.survey_responses_malformed + totals.surveymonkey.malformed
     );
-    assert!(
-        by_dataset["survey_responses"]
-            .1
-            .contains("outside the 0-10 scale")
-    );
+    let off_scale = duckdb_count(&format!(
+        "SELECT count(*) FROM {} WHERE source = 'pulse' AND reason LIKE '%outside the 0-10 scale%'",
+        table(&warehouse, "_rejects")
+    ));
+    assert_eq!(off_scale as usize, totals.survey_responses_malformed);
 
     // The raw record is kept for inspection, with the e-mail hashed.
     let records = duckdb(&format!(

@@ -1,0 +1,387 @@
+//! The SurveyMonkey API v3 imitation over the same employee pulse as the Typeform twin:
+//! `GET /surveymonkey/v3/surveys/{id}/details` (pages → questions → choices, the eNPS as an
+//! NPS matrix with −100/0/+100 weights — scores come from choice position, not weight) and
+//! `GET /surveymonkey/v3/surveys/{id}/responses/bulk` (`page`/`per_page`, `links.next` absent
+//! on the last page, `start_modified_at`, `sort_by=date_modified`, ascending), with
+//! partial responses, rate-limit headers on every answer and SurveyMonkey's error envelope.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::NaiveDateTime;
+use serde_json::{Value as JsonValue, json};
+
+use super::data::{SURVEYMONKEY_SURVEY_ID, SURVEYMONKEY_TOKEN, SandboxData};
+use super::encoding::{MS_PER_SEC, format_iso_seconds};
+use super::rng::hash_bytes;
+use super::server::{bearer_token, query_pairs};
+use super::survey::{COMMENTS, SurveyResponse};
+
+const DEFAULT_PER_PAGE: usize = 50;
+const MAX_PER_PAGE: usize = 100;
+/// The app limits the headers advertise (draft apps: 120 per minute, 500 per day).
+const MINUTE_LIMIT: u64 = 120;
+const DAY_LIMIT: u64 = 500;
+
+/// Question ids; the eNPS and the workload question are both 0–10 ratings.
+pub const ENPS_QUESTION_ID: &str = "640001001";
+const WORKLOAD_QUESTION_ID: &str = "640001002";
+const MANAGER_QUESTION_ID: &str = "640001003";
+const COMMENT_QUESTION_ID: &str = "640001004";
+const PAGE_ID: &str = "59000001";
+/// A choice id no question has: what a malformed response carries.
+pub(crate) const UNKNOWN_CHOICE_ID: &str = "64999999999";
+
+fn choice_id(question: &str, position: usize) -> String {
+    // position is 1-based, as SurveyMonkey numbers choices.
+    format!("{question}{position:02}")
+}
+
+fn row_id(question: &str) -> String {
+    format!("{question}99")
+}
+
+/// Is this response one the respondent left unfinished (SurveyMonkey-only: Typeform serves
+/// completed responses)? About one in ten.
+pub(crate) fn is_partial(r: &SurveyResponse) -> bool {
+    hash_bytes(0x5301, &r.token).is_multiple_of(10)
+}
+
+/// The numeric response id SurveyMonkey would give the response.
+fn response_id(r: &SurveyResponse) -> String {
+    format!("11{:09}", hash_bytes(0x5302, &r.token) % 1_000_000_000)
+}
+
+fn error(status: StatusCode, id: &str, name: &str, message: &str) -> Response {
+    (
+        status,
+        Json(json!({
+            "error": {
+                "id": id,
+                "name": name,
+                "docs": "https://developer.surveymonkey.com/api/v3/#error-codes",
+                "message": message,
+                "http_status_code": status.as_u16(),
+            }
+        })),
+    )
+        .into_response()
+}
+
+fn rejection(headers: &HeaderMap, survey_id: &str) -> Option<Response> {
+    match bearer_token(headers) {
+        None => Some(error(
+            StatusCode::UNAUTHORIZED,
+            "1010",
+            "Authorization Error",
+            "The authorization token was not provided.",
+        )),
+        Some(token) if token != SURVEYMONKEY_TOKEN => Some(error(
+            StatusCode::UNAUTHORIZED,
+            "1011",
+            "Authorization Error",
+            "The authorization token provided was invalid.",
+        )),
+        Some(_) if survey_id != SURVEYMONKEY_SURVEY_ID => Some(error(
+            StatusCode::NOT_FOUND,
+            "1020",
+            "Resource Not Found",
+            &format!("There was an error retrieving the requested resource: survey {survey_id}"),
+        )),
+        Some(_) => None,
+    }
+}
+
+/// Rate-limit headers as SurveyMonkey sends them on every response.
+fn with_limits(data: &SandboxData, mut response: Response) -> Response {
+    let used = data.surveymonkey_requests();
+    let headers = response.headers_mut();
+    let mut put = |name: &'static str, value: u64| {
+        if let Ok(v) = HeaderValue::from_str(&value.to_string()) {
+            headers.insert(name, v);
+        }
+    };
+    put("x-ratelimit-app-global-minute-limit", MINUTE_LIMIT);
+    put(
+        "x-ratelimit-app-global-minute-remaining",
+        MINUTE_LIMIT.saturating_sub(used % MINUTE_LIMIT),
+    );
+    put("x-ratelimit-app-global-minute-reset", 60);
+    put("x-ratelimit-app-global-day-limit", DAY_LIMIT);
+    put(
+        "x-ratelimit-app-global-day-remaining",
+        DAY_LIMIT.saturating_sub(used),
+    );
+    put("x-ratelimit-app-global-day-reset", 86_400);
+    response
+}
+
+fn scale_question(id: &str, heading: &str, weights: bool) -> JsonValue {
+    let choices: Vec<JsonValue> = (0..=10)
+        .map(|score: i64| {
+            let mut choice = json!({
+                "id": choice_id(id, score as usize + 1),
+                "text": score.to_string(),
+                "position": score + 1,
+                "visible": true,
+            });
+            if weights {
+                choice["weight"] = json!(match score {
+                    9..=10 => 100,
+                    7..=8 => 0,
+                    _ => -100,
+                });
+            }
+            choice
+        })
+        .collect();
+    json!({
+        "id": id,
+        "family": "matrix",
+        "subtype": "rating",
+        "headings": [{ "heading": heading }],
+        "answers": {
+            "rows": [{ "id": row_id(id), "text": "", "position": 1, "visible": true }],
+            "choices": choices,
+        },
+    })
+}
+
+/// `GET /surveymonkey/v3/surveys/{id}/details`.
+pub(crate) async fn details(
+    State(data): State<Arc<SandboxData>>,
+    Path(survey_id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    data.count_surveymonkey_request();
+    if let Some(response) = rejection(&headers, &survey_id) {
+        return with_limits(&data, response);
+    }
+    let manager_choices: Vec<JsonValue> = (1..=5)
+        .map(|n: usize| json!({ "id": choice_id(MANAGER_QUESTION_ID, n), "text": n.to_string(), "position": n }))
+        .collect();
+    let body = json!({
+        "id": SURVEYMONKEY_SURVEY_ID,
+        "title": "Monthly pulse 2026 (SurveyMonkey)",
+        "question_count": 4,
+        "page_count": 1,
+        "pages": [{
+            "id": PAGE_ID,
+            "position": 1,
+            "questions": [
+                scale_question(WORKLOAD_QUESTION_ID, "How manageable was your workload this month?", false),
+                scale_question(ENPS_QUESTION_ID, "How likely are you to recommend Brightloom as a place to work?", true),
+                {
+                    "id": MANAGER_QUESTION_ID,
+                    "family": "single_choice",
+                    "subtype": "vertical",
+                    "headings": [{ "heading": "How well did your manager support you?" }],
+                    "answers": { "choices": manager_choices },
+                },
+                {
+                    "id": COMMENT_QUESTION_ID,
+                    "family": "open_ended",
+                    "subtype": "essay",
+                    "headings": [{ "heading": "Anything else you want to tell us?" }],
+                },
+            ],
+        }],
+    });
+    with_limits(&data, (StatusCode::OK, Json(body)).into_response())
+}
+
+fn response_json(data: &SandboxData, r: &SurveyResponse, base: &str) -> JsonValue {
+    let employee = &data.survey.employees[r.employee];
+    let partial = is_partial(r);
+    let mut questions = Vec::new();
+    if let Some(v) = r.workload {
+        questions.push(json!({ "id": WORKLOAD_QUESTION_ID, "answers": [
+            { "choice_id": choice_id(WORKLOAD_QUESTION_ID, usize::from(v) + 1), "row_id": row_id(WORKLOAD_QUESTION_ID) }
+        ]}));
+    }
+    if !partial {
+        if r.malformed {
+            questions.push(json!({ "id": ENPS_QUESTION_ID, "answers": [
+                { "choice_id": UNKNOWN_CHOICE_ID, "row_id": row_id(ENPS_QUESTION_ID) }
+            ]}));
+        } else if let Some(v) = r.enps {
+            questions.push(json!({ "id": ENPS_QUESTION_ID, "answers": [
+                { "choice_id": choice_id(ENPS_QUESTION_ID, usize::from(v) + 1), "row_id": row_id(ENPS_QUESTION_ID) }
+            ]}));
+        }
+        if let Some(v) = r.manager_support {
+            questions.push(json!({ "id": MANAGER_QUESTION_ID, "answers": [
+                { "choice_id": choice_id(MANAGER_QUESTION_ID, usize::from(v)) }
+            ]}));
+        }
+        if let Some(c) = r.comment {
+            questions.push(json!({ "id": COMMENT_QUESTION_ID, "answers": [
+                { "text": COMMENTS[c % COMMENTS.len()] }
+            ]}));
+        }
+    }
+    let id = response_id(r);
+    json!({
+        "id": id,
+        "recipient_id": "",
+        "collection_mode": "default",
+        "response_status": if partial { "partial" } else { "completed" },
+        "custom_value": "",
+        "first_name": "",
+        "last_name": "",
+        "email_address": employee.email(),
+        "ip_address": format!("10.{}.{}.{}", employee.number % 250, r.token[0] % 250, r.token[1] % 250),
+        "logic_path": {},
+        "metadata": { "contact": {} },
+        "page_path": [],
+        "collector_id": "431200777",
+        "survey_id": SURVEYMONKEY_SURVEY_ID,
+        "custom_variables": {
+            "department": employee.department_name(),
+            "team": employee.team,
+            "location": employee.location_name(),
+            "employee_id": employee.employee_id(),
+        },
+        "edit_url": format!("{base}/r/edit/{id}"),
+        "analyze_url": format!("{base}/analyze/browse/{id}"),
+        "total_time": r.submitted_s - r.landed_s,
+        "date_modified": format_iso_seconds(r.submitted_s * MS_PER_SEC).replace('Z', "+00:00"),
+        "date_created": format_iso_seconds(r.landed_s * MS_PER_SEC).replace('Z', "+00:00"),
+        "href": format!("{base}/v3/surveys/{SURVEYMONKEY_SURVEY_ID}/responses/{id}"),
+        "pages": [{ "id": PAGE_ID, "questions": questions }],
+    })
+}
+
+fn parse_modified(text: &str) -> Option<i64> {
+    NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S")
+        .ok()
+        .map(|t| t.and_utc().timestamp())
+}
+
+/// `GET /surveymonkey/v3/surveys/{id}/responses/bulk`.
+pub(crate) async fn bulk(
+    State(data): State<Arc<SandboxData>>,
+    Path(survey_id): Path<String>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    data.count_surveymonkey_request();
+    if let Some(response) = rejection(&headers, &survey_id) {
+        return with_limits(&data, response);
+    }
+    let bad = |message: String| error(StatusCode::BAD_REQUEST, "1002", "Bad Request", &message);
+    let (mut page, mut per_page, mut since, mut status) = (1usize, DEFAULT_PER_PAGE, None, None);
+    let mut ascending = true;
+    for (key, value) in query_pairs(raw.as_deref().unwrap_or("")) {
+        match key.as_str() {
+            "page" => match value.parse::<usize>() {
+                Ok(n) if n >= 1 => page = n,
+                _ => return with_limits(&data, bad(format!("Invalid page '{value}'"))),
+            },
+            "per_page" => match value.parse::<usize>() {
+                Ok(n) if (1..=MAX_PER_PAGE).contains(&n) => per_page = n,
+                _ => {
+                    return with_limits(
+                        &data,
+                        bad(format!(
+                            "per_page must be 1 to {MAX_PER_PAGE}, got '{value}'"
+                        )),
+                    );
+                }
+            },
+            "start_modified_at" => match parse_modified(&value) {
+                Some(t) => since = Some(t),
+                None => {
+                    return with_limits(
+                        &data,
+                        bad(format!(
+                            "start_modified_at must be YYYY-MM-DDTHH:MM:SS, got '{value}'"
+                        )),
+                    );
+                }
+            },
+            "status" => status = Some(value),
+            "sort_order" => ascending = !value.eq_ignore_ascii_case("DESC"),
+            _ => {}
+        }
+    }
+    let cutoff = data.survey_cutoff();
+    // Oldest first (ascending date_modified); the model stores newest first.
+    let mut selected: Vec<&SurveyResponse> = data
+        .survey
+        .responses
+        .iter()
+        .rev()
+        .filter(|r| r.submitted_s <= cutoff)
+        .filter(|r| since.is_none_or(|s| r.submitted_s >= s))
+        .filter(|r| match status.as_deref() {
+            Some("completed") => !is_partial(r),
+            Some("partial") => is_partial(r),
+            _ => true,
+        })
+        .collect();
+    if !ascending {
+        selected.reverse();
+    }
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("127.0.0.1");
+    let base = format!("http://{host}/surveymonkey");
+    let total = selected.len();
+    let start = (page - 1).saturating_mul(per_page).min(total);
+    let end = (start + per_page).min(total);
+    let items: Vec<JsonValue> = selected[start..end]
+        .iter()
+        .map(|r| response_json(&data, r, &base))
+        .collect();
+    let query: Vec<String> = query_pairs(raw.as_deref().unwrap_or(""))
+        .into_iter()
+        .filter(|(k, _)| k != "page")
+        .map(|(k, v)| format!("{k}={}", url_escape(&v)))
+        .collect();
+    let link = |p: usize| {
+        let mut params = query.clone();
+        params.push(format!("page={p}"));
+        format!(
+            "{base}/v3/surveys/{SURVEYMONKEY_SURVEY_ID}/responses/bulk?{}",
+            params.join("&")
+        )
+    };
+    let last_page = total.div_ceil(per_page).max(1);
+    let mut links = json!({ "self": link(page), "last": link(last_page) });
+    if end < total {
+        links["next"] = json!(link(page + 1));
+    }
+    let body = json!({ "data": items, "per_page": per_page, "page": page, "total": total, "links": links });
+    with_limits(&data, (StatusCode::OK, Json(body)).into_response())
+}
+
+fn url_escape(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                char::from(b).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn choice_ids_encode_question_and_position() {
+        assert_eq!(choice_id(ENPS_QUESTION_ID, 1), "64000100101");
+        assert_eq!(choice_id(ENPS_QUESTION_ID, 11), "64000100111");
+        assert_eq!(choice_id(WORKLOAD_QUESTION_ID, 11), "64000100211");
+        assert_ne!(choice_id(ENPS_QUESTION_ID, 5), UNKNOWN_CHOICE_ID);
+        assert_eq!(url_escape("2026-11-01T00:00:00"), "2026-11-01T00%3A00%3A00");
+    }
+}

@@ -1,0 +1,79 @@
+//! What the survey connectors share: the eNPS answer scale, and the JSON columns that keep
+//! extra rating answers and explicitly kept free text apart from the eNPS score.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+/// The eNPS answer scale.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+pub enum Scale {
+    /// 0 to 10 (the standard).
+    #[default]
+    #[serde(rename = "0-10")]
+    ZeroToTen,
+    /// 1 to 10 (some tools).
+    #[serde(rename = "1-10")]
+    OneToTen,
+}
+
+impl Scale {
+    /// The lowest valid answer.
+    pub fn min(self) -> i64 {
+        match self {
+            Scale::ZeroToTen => 0,
+            Scale::OneToTen => 1,
+        }
+    }
+
+    /// `Err` with a reject reason when `score` is off the scale.
+    pub fn check(self, score: i64) -> Result<i64, String> {
+        if (self.min()..=10).contains(&score) {
+            Ok(score)
+        } else {
+            Err(format!(
+                "eNPS answer {score} is outside the {}-10 scale",
+                self.min()
+            ))
+        }
+    }
+
+    /// The score of a choice at 1-based `position` in a list of answer choices: the
+    /// 0-based index on a 0–10 scale, the position itself on a 1–10 scale.
+    pub fn score_of_position(self, position: i64) -> i64 {
+        match self {
+            Scale::ZeroToTen => position - 1,
+            Scale::OneToTen => position,
+        }
+    }
+}
+
+/// A JSON object column (`{"ref": value}`), or null when empty; keys sorted so reruns
+/// write identical bytes.
+pub fn json_column<V: serde::Serialize>(values: BTreeMap<String, V>) -> Option<String> {
+    if values.is_empty() {
+        None
+    } else {
+        serde_json::to_string(&values).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_map_to_scores_per_scale() {
+        assert_eq!(Scale::ZeroToTen.score_of_position(1), 0);
+        assert_eq!(Scale::ZeroToTen.score_of_position(11), 10);
+        assert_eq!(Scale::OneToTen.score_of_position(10), 10);
+        assert!(Scale::OneToTen.check(0).is_err());
+        assert_eq!(Scale::ZeroToTen.check(0), Ok(0));
+        assert!(Scale::ZeroToTen.check(11).is_err());
+        let mut m = BTreeMap::new();
+        assert_eq!(json_column::<i64>(m.clone()), None);
+        m.insert("b".to_string(), 2);
+        m.insert("a".to_string(), 1);
+        assert_eq!(json_column(m).as_deref(), Some(r#"{"a":1,"b":2}"#));
+    }
+}

@@ -1,0 +1,613 @@
+//! SurveyMonkey API v3 → `survey_responses`. Per survey and run, the survey's details
+//! (pages → questions → choices) are fetched once to turn a chosen choice id into its score
+//! (choice position, 0-based on a 0–10 scale; never the NPS weight); responses come from
+//! `responses/bulk` in ascending `date_modified`, following `links.next` verbatim,
+//! incrementally from the last committed `date_modified`. Partial responses are kept with a
+//! null score; the `X-Ratelimit-App-Global-*` headers pace the requests.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use reqwest::header::HeaderMap;
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::survey::{Scale, json_column};
+use super::{SourceContext, join_url};
+use crate::config::{Secret, Template};
+use crate::error::Result;
+use crate::http::{HttpSettings, Verdict, body_excerpt};
+use crate::normalize::parse::{opt_str, opt_timestamp};
+use crate::normalize::{PersonalDataHasher, SurveyResponseRow, SurveyResponsesBuilder};
+use crate::sink::DatasetOutput;
+
+/// `[[sources]] kind = "surveymonkey"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SurveyMonkeyConfig {
+    /// Unique source name.
+    pub name: String,
+    /// API root; the real one by default (EU accounts: `https://api.eu.surveymonkey.com`).
+    #[serde(default = "default_base_url")]
+    pub base_url: Template,
+    /// Access token, e.g. `"${SURVEYMONKEY_TOKEN}"`.
+    pub token: Template,
+    /// Survey ids to pull.
+    pub survey_ids: Vec<String>,
+    /// Question id of the eNPS question (from the survey's details).
+    pub enps_question_id: String,
+    /// Responses per page (at most 100).
+    #[serde(default = "default_per_page")]
+    pub per_page: u32,
+    /// Answer scale of the eNPS question.
+    #[serde(default)]
+    pub scale: Scale,
+    /// Custom variables holding the groups and the respondent identifier.
+    #[serde(default)]
+    pub custom_variables: SurveyMonkeyVariables,
+    /// Other rating question ids to keep in `extra_scores` (never read as eNPS).
+    #[serde(default)]
+    pub extra_score_question_ids: Vec<String>,
+    /// Open-ended question ids whose text to keep in `kept_text`; other text is dropped.
+    #[serde(default)]
+    pub keep_text_question_ids: Vec<String>,
+    /// Keep partial responses (unscored, counted); `false` asks for completed ones only.
+    #[serde(default = "default_true")]
+    pub include_partial: bool,
+    /// Timeouts and retries.
+    #[serde(default)]
+    pub http: HttpSettings,
+}
+
+/// Names of the custom variables funnelhouse reads.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SurveyMonkeyVariables {
+    pub department: String,
+    pub team: String,
+    pub location: String,
+    /// Identifies the respondent (hashed); the response's `email_address` otherwise.
+    pub respondent: String,
+}
+
+impl Default for SurveyMonkeyVariables {
+    fn default() -> Self {
+        SurveyMonkeyVariables {
+            department: "department".into(),
+            team: "team".into(),
+            location: "location".into(),
+            respondent: "employee_id".into(),
+        }
+    }
+}
+
+fn default_base_url() -> Template {
+    Template::new("https://api.surveymonkey.com")
+}
+
+fn default_per_page() -> u32 {
+    100
+}
+
+fn default_true() -> bool {
+    true
+}
+
+impl SurveyMonkeyConfig {
+    pub(crate) fn check(&self) -> Vec<(&'static str, String)> {
+        let mut problems = self.http.check();
+        if self.per_page == 0 || self.per_page > 100 {
+            problems.push((
+                "per_page",
+                format!(
+                    "{} is out of range: SurveyMonkey pages hold 1 to 100 responses",
+                    self.per_page
+                ),
+            ));
+        }
+        if self.survey_ids.is_empty() {
+            problems.push(("survey_ids", "list at least one survey id".to_string()));
+        }
+        if self.enps_question_id.is_empty() {
+            problems.push((
+                "enps_question_id",
+                "name the eNPS question's id".to_string(),
+            ));
+        }
+        if self
+            .extra_score_question_ids
+            .contains(&self.enps_question_id)
+        {
+            problems.push((
+                "extra_score_question_ids",
+                format!("`{}` is the eNPS question", self.enps_question_id),
+            ));
+        }
+        problems
+    }
+}
+
+/// A choice of a closed question, from the survey's details.
+#[derive(Debug, Clone)]
+struct Choice {
+    question_id: String,
+    /// 1-based position among the question's choices.
+    position: i64,
+}
+
+/// Choice id → choice, for one survey.
+type Catalogue = HashMap<String, Choice>;
+
+fn catalogue(details: &Value) -> Catalogue {
+    let mut choices = HashMap::new();
+    let questions = details
+        .get("pages")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|page| page.get("questions").and_then(Value::as_array))
+        .flatten();
+    for question in questions {
+        let Some(question_id) = opt_str(question.get("id")) else {
+            continue;
+        };
+        let listed = question
+            .pointer("/answers/choices")
+            .and_then(Value::as_array);
+        for (index, choice) in listed.into_iter().flatten().enumerate() {
+            let Some(id) = opt_str(choice.get("id")) else {
+                continue;
+            };
+            let position = choice
+                .get("position")
+                .and_then(Value::as_i64)
+                .unwrap_or(index as i64 + 1);
+            choices.insert(
+                id,
+                Choice {
+                    question_id: question_id.clone(),
+                    position,
+                },
+            );
+        }
+    }
+    choices
+}
+
+/// SurveyMonkey's rate limits: a spent day budget stops the source; a minute limit waits
+/// for its reset; 5xx retry.
+fn classify(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Verdict {
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        if header_u64(headers, "x-ratelimit-app-global-day-remaining") == Some(0) {
+            let reset = header_u64(headers, "x-ratelimit-app-global-day-reset").unwrap_or(0);
+            return Verdict::Fatal(format!(
+                "the daily request budget is spent; it resets in {reset} s"
+            ));
+        }
+        let wait =
+            header_u64(headers, "x-ratelimit-app-global-minute-reset").map(Duration::from_secs);
+        return Verdict::Retry(wait);
+    }
+    if status.is_success() {
+        return Verdict::Accept;
+    }
+    if status.is_server_error() {
+        return Verdict::Retry(None);
+    }
+    Verdict::Fatal(format!("HTTP {}: {}", status.as_u16(), body_excerpt(body)))
+}
+
+fn header_u64(headers: &HeaderMap, name: &str) -> Option<u64> {
+    headers.get(name)?.to_str().ok()?.trim().parse().ok()
+}
+
+/// Pull every survey's responses into `out`.
+pub async fn pull(
+    cfg: &SurveyMonkeyConfig,
+    base_url: &str,
+    token: &Secret,
+    ctx: &SourceContext,
+    out: &mut DatasetOutput<SurveyResponsesBuilder>,
+) -> Result<()> {
+    for survey in &cfg.survey_ids {
+        let details_url = join_url(base_url, &format!("v3/surveys/{survey}/details"));
+        let request = ctx
+            .http
+            .inner()
+            .get(&details_url)
+            .bearer_auth(token.expose());
+        let details = ctx
+            .pages
+            .fetch_classified("surveymonkey/survey_details", request, &classify)
+            .await?;
+        let choices = catalogue(&ctx.parse_json(&details_url, &details)?);
+        if !choices
+            .values()
+            .any(|c| c.question_id == cfg.enps_question_id)
+        {
+            return Err(ctx.protocol(
+                &details_url,
+                format!(
+                    "survey {survey} has no closed question `{}` (enps_question_id)",
+                    cfg.enps_question_id
+                ),
+            ));
+        }
+
+        let stream = format!("responses:{survey}");
+        let since = ctx.previous.watermark(&stream).map(str::to_string);
+        if since.is_some() {
+            out.merge_with_previous();
+        }
+        let mut url = reqwest::Url::parse(&join_url(
+            base_url,
+            &format!("v3/surveys/{survey}/responses/bulk"),
+        ))
+        .map_err(|e| ctx.protocol(base_url, e.to_string()))?;
+        url.query_pairs_mut()
+            .append_pair("per_page", &cfg.per_page.to_string())
+            .append_pair("sort_by", "date_modified")
+            .append_pair("sort_order", "ASC");
+        if !cfg.include_partial {
+            url.query_pairs_mut().append_pair("status", "completed");
+        }
+        if let Some(since) = &since {
+            url.query_pairs_mut()
+                .append_pair("start_modified_at", since);
+        }
+        let mut newest: Option<String> = None;
+        let mut page = 0u64;
+        let mut next = Some(url);
+        while let Some(request_url) = next.take() {
+            page += 1;
+            let shown = crate::http::redact_url(&request_url);
+            let request = ctx
+                .http
+                .inner()
+                .get(request_url)
+                .bearer_auth(token.expose());
+            let fetched = ctx
+                .pages
+                .fetch_page("surveymonkey/responses", request, &classify)
+                .await?;
+            let body = ctx.parse_json(&shown, &fetched.body)?;
+            let data = body
+                .get("data")
+                .and_then(Value::as_array)
+                .ok_or_else(|| ctx.protocol(&shown, "no `data` array"))?;
+            let location = format!("survey {survey} page {page}");
+            for response in data {
+                match decode_response(response, survey, cfg, &choices, &ctx.hasher) {
+                    Ok(row) => {
+                        if let Some(modified) = modified_watermark(response)
+                            && newest.as_deref() < Some(modified.as_str())
+                        {
+                            newest = Some(modified);
+                        }
+                        out.push(row).await?;
+                    }
+                    Err(reason) => out.reject(&location, &redact(response, &ctx.hasher), reason),
+                }
+            }
+            next = match body.pointer("/links/next").and_then(Value::as_str) {
+                Some(link) => Some(
+                    reqwest::Url::parse(link)
+                        .map_err(|e| ctx.protocol(&shown, format!("bad links.next: {e}")))?,
+                ),
+                None => None,
+            };
+            if next.is_some() {
+                pace(&fetched.headers).await;
+            }
+        }
+        if let Some(watermark) = newest.filter(|w| since.as_deref() < Some(w.as_str())) {
+            ctx.advance(&stream, watermark);
+        }
+    }
+    Ok(())
+}
+
+/// Wait out the minute window when the headers say it is used up.
+async fn pace(headers: &HeaderMap) {
+    if header_u64(headers, "x-ratelimit-app-global-minute-remaining") == Some(0) {
+        let reset = header_u64(headers, "x-ratelimit-app-global-minute-reset")
+            .unwrap_or(60)
+            .min(120);
+        tracing::info!(
+            wait_secs = reset,
+            "SurveyMonkey minute limit reached; waiting for the reset"
+        );
+        tokio::time::sleep(Duration::from_secs(reset)).await;
+    }
+}
+
+/// `date_modified` as SurveyMonkey's `start_modified_at` wants it: `YYYY-MM-DDTHH:MM:SS`, UTC.
+fn modified_watermark(response: &Value) -> Option<String> {
+    let micros = opt_timestamp(response.get("date_modified"), "date_modified").ok()??;
+    chrono::DateTime::from_timestamp_micros(micros)
+        .map(|t| t.format("%Y-%m-%dT%H:%M:%S").to_string())
+}
+
+/// The 1-based position of the choice answered to `question_id`, if answered.
+fn chosen_position(
+    response: &Value,
+    question_id: &str,
+    choices: &Catalogue,
+) -> std::result::Result<Option<i64>, String> {
+    let Some(answer) = answers_of(response, question_id).and_then(|a| a.first()) else {
+        return Ok(None);
+    };
+    let Some(choice_id) = opt_str(answer.get("choice_id")) else {
+        return Ok(None);
+    };
+    match choices.get(&choice_id) {
+        Some(choice) if choice.question_id == question_id => Ok(Some(choice.position)),
+        _ => Err(format!(
+            "choice {choice_id} is not a choice of question {question_id} in the survey's details"
+        )),
+    }
+}
+
+fn answers_of<'a>(response: &'a Value, question_id: &str) -> Option<&'a Vec<Value>> {
+    response
+        .get("pages")?
+        .as_array()?
+        .iter()
+        .filter_map(|p| p.get("questions").and_then(Value::as_array))
+        .flatten()
+        .find(|q| opt_str(q.get("id")).as_deref() == Some(question_id))?
+        .get("answers")?
+        .as_array()
+}
+
+/// One response as a `survey_responses` row, or why not.
+fn decode_response(
+    response: &Value,
+    survey: &str,
+    cfg: &SurveyMonkeyConfig,
+    choices: &Catalogue,
+    hasher: &PersonalDataHasher,
+) -> std::result::Result<SurveyResponseRow, String> {
+    let id = opt_str(response.get("id")).ok_or("response has no `id`")?;
+    let status = opt_str(response.get("response_status")).unwrap_or_else(|| "completed".into());
+    let completed = status == "completed";
+    let enps = chosen_position(response, &cfg.enps_question_id, choices)?
+        .map(|position| cfg.scale.check(cfg.scale.score_of_position(position)))
+        .transpose()?;
+    let mut extra = BTreeMap::new();
+    for question in &cfg.extra_score_question_ids {
+        if let Some(position) = chosen_position(response, question, choices)? {
+            extra.insert(question.clone(), cfg.scale.score_of_position(position));
+        }
+    }
+    let mut kept = BTreeMap::new();
+    for question in &cfg.keep_text_question_ids {
+        let text = answers_of(response, question)
+            .into_iter()
+            .flatten()
+            .find_map(|a| opt_str(a.get("text")));
+        if let Some(text) = text {
+            kept.insert(question.clone(), text);
+        }
+    }
+    let variables = response.get("custom_variables");
+    let variable = |name: &str| opt_str(variables.and_then(|v| v.get(name)));
+    let respondent = variable(&cfg.custom_variables.respondent)
+        .or_else(|| opt_str(response.get("email_address")));
+    Ok(SurveyResponseRow {
+        source_system: "surveymonkey".into(),
+        survey_id: survey.to_string(),
+        response_id: id,
+        respondent_hash: respondent.map(|r| hasher.hash(&r)),
+        submitted_at: opt_timestamp(response.get("date_modified"), "date_modified")?,
+        question_ref: cfg.enps_question_id.clone(),
+        // A partial response is counted but never scored.
+        score: if completed { enps } else { None },
+        response_status: Some(status),
+        department: variable(&cfg.custom_variables.department),
+        team: variable(&cfg.custom_variables.team),
+        location: variable(&cfg.custom_variables.location),
+        extra_scores: json_column(extra),
+        kept_text: json_column(kept),
+    })
+}
+
+/// The response as it may be kept in `_rejects`: identifiers hashed, names, addresses and
+/// free text removed.
+fn redact(response: &Value, hasher: &PersonalDataHasher) -> Value {
+    let mut copy = response.clone();
+    if let Some(obj) = copy.as_object_mut() {
+        for key in ["email_address", "ip_address"] {
+            if let Some(Value::String(v)) = obj.get_mut(key)
+                && !v.is_empty()
+            {
+                *v = format!("hmac:{}", hasher.hash(v));
+            }
+        }
+        for key in [
+            "first_name",
+            "last_name",
+            "edit_url",
+            "analyze_url",
+            "recipient_id",
+        ] {
+            obj.remove(key);
+        }
+        if let Some(Value::Object(vars)) = obj.get_mut("custom_variables") {
+            for value in vars.values_mut() {
+                if let Value::String(v) = value {
+                    *v = format!("hmac:{}", hasher.hash(v));
+                }
+            }
+        }
+        if let Some(Value::Array(pages)) = obj.get_mut("pages") {
+            for question in pages
+                .iter_mut()
+                .filter_map(|p| p.get_mut("questions"))
+                .filter_map(Value::as_array_mut)
+                .flatten()
+            {
+                if let Some(Value::Array(answers)) = question.get_mut("answers") {
+                    for answer in answers.iter_mut().filter_map(Value::as_object_mut) {
+                        answer.remove("text");
+                    }
+                }
+            }
+        }
+    }
+    copy
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn config() -> SurveyMonkeyConfig {
+        toml::from_str(
+            r#"name = "sm"
+token = "t"
+survey_ids = ["1"]
+enps_question_id = "q1""#,
+        )
+        .unwrap()
+    }
+
+    fn details() -> Value {
+        let scale = |q: &str| -> Vec<Value> {
+            (0..=10).map(|s| json!({"id": format!("{q}-{s}"), "text": s.to_string(), "position": s + 1, "weight": if s >= 9 { 100 } else if s >= 7 { 0 } else { -100 }})).collect()
+        };
+        json!({"pages": [{"questions": [
+            {"id": "q2", "answers": {"choices": scale("q2")}},
+            {"id": "q1", "answers": {"choices": scale("q1")}},
+            {"id": "q3", "family": "open_ended"}
+        ]}]})
+    }
+
+    fn response(status: &str, enps_choice: &str) -> Value {
+        json!({
+            "id": "77", "response_status": status, "date_modified": "2026-11-02T09:30:00+00:00",
+            "email_address": "ann@example.com", "first_name": "Ann",
+            "custom_variables": {"department": "Sales", "location": "Berlin", "employee_id": "E0007"},
+            "pages": [{"questions": [
+                {"id": "q2", "answers": [{"choice_id": "q2-3", "row_id": "r"}]},
+                {"id": "q1", "answers": [{"choice_id": enps_choice, "row_id": "r"}]},
+                {"id": "q3", "answers": [{"text": "free text"}]}
+            ]}]
+        })
+    }
+
+    #[test]
+    fn scores_by_choice_position_not_weight_and_never_scores_partials() {
+        let hasher = PersonalDataHasher::new(b"k");
+        let choices = catalogue(&details());
+        let row = decode_response(
+            &response("completed", "q1-9"),
+            "1",
+            &config(),
+            &choices,
+            &hasher,
+        )
+        .unwrap();
+        assert_eq!(
+            row.score,
+            Some(9),
+            "position 10 on a 0-10 scale is 9; its weight is 100"
+        );
+        assert_eq!(row.response_status.as_deref(), Some("completed"));
+        assert_eq!(
+            row.respondent_hash.as_deref(),
+            Some(hasher.hash("E0007").as_str())
+        );
+        assert_eq!(row.department.as_deref(), Some("Sales"));
+        assert_eq!(row.kept_text, None);
+        assert_eq!(row.submitted_at, Some(1_793_611_800_000_000));
+
+        let partial = decode_response(
+            &response("partial", "q1-9"),
+            "1",
+            &config(),
+            &choices,
+            &hasher,
+        )
+        .unwrap();
+        assert_eq!(partial.score, None);
+        assert_eq!(partial.response_status.as_deref(), Some("partial"));
+
+        let mut one_to_ten = config();
+        one_to_ten.scale = Scale::OneToTen;
+        assert_eq!(
+            decode_response(
+                &response("completed", "q1-9"),
+                "1",
+                &one_to_ten,
+                &choices,
+                &hasher
+            )
+            .unwrap()
+            .score,
+            Some(10)
+        );
+        let off_scale = decode_response(
+            &response("completed", "q1-10"),
+            "1",
+            &one_to_ten,
+            &choices,
+            &hasher,
+        );
+        assert!(off_scale.unwrap_err().contains("outside the 1-10 scale"));
+
+        let unknown = decode_response(
+            &response("completed", "q2-4"),
+            "1",
+            &config(),
+            &choices,
+            &hasher,
+        )
+        .unwrap_err();
+        assert!(unknown.contains("not a choice of question q1"), "{unknown}");
+
+        let mut keeping = config();
+        keeping.extra_score_question_ids = vec!["q2".into()];
+        keeping.keep_text_question_ids = vec!["q3".into()];
+        let kept = decode_response(
+            &response("completed", "q1-9"),
+            "1",
+            &keeping,
+            &choices,
+            &hasher,
+        )
+        .unwrap();
+        assert_eq!(kept.score, Some(9));
+        assert_eq!(kept.extra_scores.as_deref(), Some(r#"{"q2":3}"#));
+        assert_eq!(kept.kept_text.as_deref(), Some(r#"{"q3":"free text"}"#));
+
+        let shown = redact(&response("completed", "bad"), &hasher).to_string();
+        assert!(
+            !shown.contains("ann@example.com")
+                && !shown.contains("E0007")
+                && !shown.contains("free text")
+                && !shown.contains("Ann")
+        );
+    }
+
+    #[test]
+    fn day_budget_stops_minute_limit_waits() {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-ratelimit-app-global-minute-reset", "7".parse().unwrap());
+        assert_eq!(
+            classify(StatusCode::TOO_MANY_REQUESTS, &headers, b""),
+            Verdict::Retry(Some(Duration::from_secs(7)))
+        );
+        headers.insert("x-ratelimit-app-global-day-remaining", "0".parse().unwrap());
+        headers.insert("x-ratelimit-app-global-day-reset", "3600".parse().unwrap());
+        assert!(
+            matches!(classify(StatusCode::TOO_MANY_REQUESTS, &headers, b""), Verdict::Fatal(m) if m.contains("3600"))
+        );
+        assert!(matches!(
+            classify(StatusCode::UNAUTHORIZED, &headers, b"{}"),
+            Verdict::Fatal(_)
+        ));
+    }
+}
