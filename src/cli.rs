@@ -76,6 +76,13 @@ pub enum Command {
         /// Make every Nth record of each vendor malformed (0 = none).
         #[arg(long, default_value_t = 0)]
         malformed_every: usize,
+        /// Instead of serving: pull everything `--job` asks for from an in-process sandbox
+        /// and write each response body to DIR/<source>/<endpoint>/page-NNNNNN.json.
+        #[arg(long, value_name = "DIR")]
+        record: Option<PathBuf>,
+        /// The job whose pull `--record` records.
+        #[arg(long, default_value = "jobs/demo.toml")]
+        job: PathBuf,
     },
     /// The one-command tour: start the sandbox, run jobs/demo.toml into ./warehouse, show it.
     Demo {
@@ -95,10 +102,19 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Reprocess { job, run_id } => reprocess_command(&job, &run_id).await,
         Command::Validate { job } => validate_command(&job),
         Command::Sandbox {
+            record: Some(dir),
+            seed,
+            scale,
+            malformed_every,
+            job,
+            ..
+        } => crate::demo::record_command(&dir, &job, seed, scale, malformed_every).await,
+        Command::Sandbox {
             port,
             seed,
             scale,
             malformed_every,
+            ..
         } => crate::demo::sandbox_command(port, seed, scale, malformed_every).await,
         Command::Demo { job, scale } => crate::demo::demo_command(&job, scale).await,
     }
@@ -222,8 +238,11 @@ pub fn print_report(report: &RunReport) {
             s.name, s.kind, s.requests, s.retries, outcome
         );
     }
+    let peak = crate::pipeline::peak_rss_bytes()
+        .map(|b| format!(", peak memory {:.0} MiB", b as f64 / 1_048_576.0))
+        .unwrap_or_default();
     println!(
-        "warehouse {} — {:.2} s",
+        "warehouse {} — {:.2} s{peak}",
         report.warehouse,
         report.elapsed.as_secs_f64()
     );

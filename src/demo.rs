@@ -8,8 +8,9 @@ use std::process::ExitCode;
 use crate::cli::{EXIT_RUN_FAILED, print_report, report_error};
 use crate::config::{load_job_with, process_env};
 use crate::normalize::DEMO_HASH_KEY;
-use crate::pipeline::{RunOptions, run_job};
+use crate::pipeline::{Replay, RunOptions, run_job, run_job_in};
 use crate::sandbox::{self, SandboxData, SandboxOptions};
+use crate::sink::Warehouse;
 
 /// The variables a job file uses to reach the sandbox, with the sandbox's values.
 pub fn sandbox_env(base_url: &str) -> Vec<(&'static str, String)> {
@@ -137,4 +138,72 @@ fn relative_warehouse(absolute: &str) -> String {
                 .map(|p| p.display().to_string())
         })
         .unwrap_or_else(|| absolute.to_string())
+}
+
+/// `funnelhouse sandbox --record DIR`: pull what `job_path` asks for from an in-process
+/// sandbox and keep every body, exactly as received, in the design §9 layout under `dir`.
+/// The job's tables go to a throwaway in-memory warehouse.
+pub async fn record_command(
+    dir: &Path,
+    job_path: &Path,
+    seed: u64,
+    scale: usize,
+    malformed_every: usize,
+) -> ExitCode {
+    let options = SandboxOptions {
+        seed,
+        scale,
+        today: chrono::Utc::now().date_naive(),
+        malformed_every,
+    };
+    let running = match sandbox::start(options).await {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the sandbox on 127.0.0.1: {e}");
+            return ExitCode::from(EXIT_RUN_FAILED);
+        }
+    };
+    let overrides: HashMap<&str, String> = sandbox_env(&running.base_url())
+        .into_iter()
+        .chain([("FUNNELHOUSE_HASH_KEY", DEMO_HASH_KEY.to_string())])
+        .collect();
+    let env = move |name: &str| overrides.get(name).cloned().or_else(|| process_env(name));
+    let job = match load_job_with(job_path, &env) {
+        Ok(job) => job,
+        Err(e) => return report_error(&e),
+    };
+    if let Err(e) = std::fs::create_dir_all(dir) {
+        eprintln!("error: cannot create {}: {e}", dir.display());
+        return ExitCode::from(EXIT_RUN_FAILED);
+    }
+    let record = match Replay::directory(dir) {
+        Ok(r) => r,
+        Err(e) => return report_error(&e),
+    };
+    let warehouse =
+        Warehouse::from_store(std::sync::Arc::new(object_store::memory::InMemory::new()));
+    let started = std::time::Instant::now();
+    let options = RunOptions {
+        record: Some(record),
+        ..RunOptions::default()
+    };
+    match run_job_in(&job, &env, options, &warehouse, started).await {
+        Ok(report) => {
+            let bytes: u64 = report.sources.iter().map(|s| s.bytes).sum();
+            let pages: u64 = report.sources.iter().map(|s| s.requests).sum();
+            let secs = report.elapsed.as_secs_f64();
+            println!(
+                "recorded {pages} pages, {bytes} bytes of JSON into {} in {secs:.2} s ({:.1} MB/s over HTTP incl. normalizing and writing)",
+                dir.display(),
+                bytes as f64 / 1e6 / secs.max(1e-9)
+            );
+            if report.succeeded() {
+                ExitCode::SUCCESS
+            } else {
+                print_report(&report);
+                ExitCode::from(EXIT_RUN_FAILED)
+            }
+        }
+        Err(e) => report_error(&e),
+    }
 }

@@ -31,6 +31,9 @@ pub struct RunOptions {
     pub now: DateTime<Utc>,
     /// Replay recorded pages instead of calling the vendors.
     pub replay: Option<Replay>,
+    /// Record every page exactly as received (plain `.json`, not scrubbed) into this
+    /// location instead of landing it under `_raw/` — `funnelhouse sandbox --record`.
+    pub record: Option<Replay>,
 }
 
 impl Default for RunOptions {
@@ -38,6 +41,7 @@ impl Default for RunOptions {
         RunOptions {
             now: Utc::now(),
             replay: None,
+            record: None,
         }
     }
 }
@@ -409,11 +413,20 @@ async fn pull_source(
             }
             None => {
                 let previous = crate::state::load(store, &job.name, source.name()).await?;
-                let landing = (job.raw_retention_days > 0).then(|| RawLanding {
-                    store: Arc::clone(store),
-                    prefix: format!("_raw/{}/{}/{}", job.name, stamp.run_id, source.name()),
-                    hasher: hasher.clone(),
-                });
+                let landing = match &options.record {
+                    Some(record) => Some(RawLanding {
+                        store: Arc::clone(&record.store),
+                        prefix: record.source_prefix(source.name()),
+                        hasher: hasher.clone(),
+                        verbatim: true,
+                    }),
+                    None => (job.raw_retention_days > 0).then(|| RawLanding {
+                        store: Arc::clone(store),
+                        prefix: format!("_raw/{}/{}/{}", job.name, stamp.run_id, source.name()),
+                        hasher: hasher.clone(),
+                        verbatim: false,
+                    }),
+                };
                 if let Some(landing) = &landing {
                     record_state(landing, &previous).await?;
                 }
@@ -540,4 +553,12 @@ fn new_run_id(now: DateTime<Utc>) -> String {
         now.format("%Y%m%dT%H%M%SZ"),
         hasher.finish() & 0xff_ffff
     )
+}
+
+/// Peak resident memory of this process (Linux `VmHWM`), for run summaries and benchmarks.
+pub fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
 }

@@ -40,10 +40,12 @@ pub fn load_job_with(path: &Path, env: EnvLookup<'_>) -> Result<JobConfig> {
         .map_err(|diags| Error::config(path, render_diagnostics(path, &diags)))
 }
 
-/// One line per diagnostic: `file:line:col: key: message`.
+/// One line per diagnostic, in file order: `file:line:col: key: message`.
 pub fn render_diagnostics(path: &Path, diags: &[Diagnostic]) -> String {
-    diags
-        .iter()
+    let mut sorted: Vec<&Diagnostic> = diags.iter().collect();
+    sorted.sort_by_key(|d| (d.line, d.column));
+    sorted
+        .into_iter()
         .map(|d| {
             let key = if d.key_path.is_empty() {
                 String::new()

@@ -30,6 +30,9 @@ pub struct RawLanding {
     pub prefix: String,
     /// Personal identifiers in a body are replaced by their keyed hash before it is stored.
     pub hasher: PersonalDataHasher,
+    /// Store bodies exactly as received, uncompressed (recording synthetic sandbox pages
+    /// for benchmarks and fixtures); never for real vendor data.
+    pub verbatim: bool,
 }
 
 /// Recorded pages to replay, rooted at a directory (or warehouse prefix) in the §9 layout.
@@ -219,8 +222,16 @@ async fn land(landing: &RawLanding, endpoint: &str, number: usize, body: &[u8]) 
     let path = Path::from(format!(
         "{}/{endpoint}/{}",
         landing.prefix,
-        page_file_name(number, true)
+        page_file_name(number, !landing.verbatim)
     ));
+    if landing.verbatim {
+        landing
+            .store
+            .put(&path, PutPayload::from(Bytes::copy_from_slice(body)))
+            .await
+            .map_err(|e| Error::storage(path.to_string(), e))?;
+        return Ok(());
+    }
     // Bodies are kept as received except for personal identifiers, which are hashed the
     // same way the normalizers hash them; a body that is not JSON is kept as is.
     let scrubbed = match serde_json::from_slice::<serde_json::Value>(body) {

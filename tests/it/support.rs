@@ -19,8 +19,8 @@ pub fn today() -> NaiveDate {
 /// A run clock on `today()`.
 pub fn run_options() -> RunOptions {
     RunOptions {
-        replay: None,
         now: Utc.from_utc_datetime(&today().and_hms_opt(4, 0, 0).expect("valid time")),
+        ..RunOptions::default()
     }
 }
 
