@@ -124,6 +124,9 @@ pub fn parse_job(
         hash_key: header.hash_key,
         batch_rows: header.batch_rows,
         sources,
+        stages: header.stages,
+        metrics: header.metrics,
+        fx: header.fx,
     })
 }
 
@@ -316,6 +319,12 @@ impl Diagnostics<'_> {
             && let Err(e) = WarehouseUrl::parse(&url)
         {
             self.push(span("warehouse"), "warehouse", e);
+        }
+        for (key, problem) in
+            crate::metrics::config::check(&header.stages, &header.metrics, &header.fx)
+        {
+            let top = key.split('.').next().unwrap_or_default().to_string();
+            self.push(span(&top), &key, problem);
         }
         timezone
     }

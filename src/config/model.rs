@@ -34,6 +34,12 @@ pub struct JobConfig {
     pub batch_rows: usize,
     /// The sources, in file order.
     pub sources: Vec<SourceConfig>,
+    /// `[stages]`: stage rules and lead scoring.
+    pub stages: crate::metrics::StagesConfig,
+    /// `[metrics]`: SAL, eNPS and CPSQL settings.
+    pub metrics: crate::metrics::MetricsConfig,
+    /// `[fx]`: exchange rates into `reporting_currency`.
+    pub fx: crate::metrics::FxConfig,
 }
 
 /// The top-level keys of a job file other than `[[sources]]`.
@@ -58,6 +64,15 @@ pub(super) struct JobHeader {
     /// Rows per Arrow batch.
     #[serde(default = "default_batch_rows")]
     pub batch_rows: usize,
+    /// Stage rules and lead scoring.
+    #[serde(default)]
+    pub stages: crate::metrics::StagesConfig,
+    /// Metric settings.
+    #[serde(default)]
+    pub metrics: crate::metrics::MetricsConfig,
+    /// Exchange rates.
+    #[serde(default)]
+    pub fx: crate::metrics::FxConfig,
 }
 
 fn default_timezone() -> String {
