@@ -237,6 +237,15 @@ pub async fn run_job_in(
         _ => "partial",
     };
 
+    // Metrics over the current input tables, staged to publish in the same commit.
+    match crate::metrics::stage_metrics(job, env, store, &stamp, options.now, &mut files).await {
+        Ok(metric_files) => files.extend(metric_files),
+        Err(e) => {
+            discard_staging(store, &job.name, &run_id).await.ok();
+            return Err(e);
+        }
+    }
+
     // The rejects file is part of the commit: it appears with the rows it accounts for.
     let rejects_target = rejects_path(&job.name, &run_id);
     let rejects_staged = crate::sink::staging_path(&job.name, &run_id, &rejects_target);

@@ -127,6 +127,9 @@ pub fn parse_job(
         batch_rows: header.batch_rows,
         raw_retention_days: header.raw_retention_days,
         sources,
+        stages: header.stages,
+        metrics: header.metrics,
+        fx: header.fx,
     })
 }
 
@@ -322,6 +325,12 @@ impl Diagnostics<'_> {
             && let Err(e) = WarehouseUrl::parse(&url)
         {
             self.push(span("warehouse"), "warehouse", e);
+        }
+        for (key, problem) in
+            crate::metrics::config::check(&header.stages, &header.metrics, &header.fx)
+        {
+            let top = key.split('.').next().unwrap_or_default().to_string();
+            self.push(span(&top), &key, problem);
         }
         timezone
     }

@@ -37,6 +37,12 @@ pub struct JobConfig {
     pub raw_retention_days: u32,
     /// The sources, in file order.
     pub sources: Vec<SourceConfig>,
+    /// `[stages]`: stage rules and lead scoring.
+    pub stages: crate::metrics::StagesConfig,
+    /// `[metrics]`: SAL, eNPS and CPSQL settings.
+    pub metrics: crate::metrics::MetricsConfig,
+    /// `[fx]`: exchange rates into `reporting_currency`.
+    pub fx: crate::metrics::FxConfig,
 }
 
 /// The top-level keys of a job file other than `[[sources]]`.
@@ -64,6 +70,15 @@ pub(super) struct JobHeader {
     /// Days to keep raw response bodies (0 = off).
     #[serde(default = "default_raw_retention_days")]
     pub raw_retention_days: u32,
+    /// Stage rules and lead scoring.
+    #[serde(default)]
+    pub stages: crate::metrics::StagesConfig,
+    /// Metric settings.
+    #[serde(default)]
+    pub metrics: crate::metrics::MetricsConfig,
+    /// Exchange rates.
+    #[serde(default)]
+    pub fx: crate::metrics::FxConfig,
 }
 
 fn default_raw_retention_days() -> u32 {

@@ -66,6 +66,9 @@ canonical_table! {
         opportunity_at: OptTs,
         customer_at: OptTs,
         first_contacted_at: OptTs,
+        /// Latest sign of new intent (a form conversion, a demo request) the CRM recorded;
+        /// a rejected or disqualified lead with intent after its rejection is recycled.
+        last_intent_at: OptTs,
         /// Archived or deleted in the CRM.
         is_deleted: Bool,
     }

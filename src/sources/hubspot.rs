@@ -91,6 +91,7 @@ pub struct HubspotProperties {
     pub opportunity_at: String,
     pub customer_at: String,
     pub first_contacted_at: String,
+    pub last_intent_at: String,
 }
 
 impl Default for HubspotProperties {
@@ -125,6 +126,7 @@ impl Default for HubspotProperties {
             opportunity_at: s("hs_lifecyclestage_opportunity_date"),
             customer_at: s("hs_lifecyclestage_customer_date"),
             first_contacted_at: s("hs_sa_first_engagement_date"),
+            last_intent_at: s("recent_conversion_date"),
         }
     }
 }
@@ -161,6 +163,7 @@ impl HubspotProperties {
             &self.opportunity_at,
             &self.customer_at,
             &self.first_contacted_at,
+            &self.last_intent_at,
         ];
         let mut out: Vec<&str> = Vec::with_capacity(all.len());
         for p in all {
@@ -292,6 +295,7 @@ pub fn decode_contact(
         opportunity_at: ts(&props.opportunity_at)?,
         customer_at: ts(&props.customer_at)?,
         first_contacted_at: ts(&props.first_contacted_at)?,
+        last_intent_at: ts(&props.last_intent_at)?,
         is_deleted: record
             .get("archived")
             .and_then(Value::as_bool)

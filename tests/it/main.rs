@@ -3,6 +3,7 @@
 
 mod demo_job;
 mod job_files;
+mod metrics;
 mod rejects;
 mod support;
 mod surveys;

@@ -1,0 +1,193 @@
+//! Typed access to the columns of canonical batches by name, with errors that name the
+//! table and column (a file written by an older or foreign writer must fail clearly, not
+//! panic), and small builders shared by the metric tables.
+
+use std::sync::Arc;
+
+use arrow::array::{
+    Array, ArrayRef, BooleanArray, Date32Array, Decimal128Array, Int64Array, StringArray,
+    TimestampMicrosecondArray,
+};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::record_batch::RecordBatch;
+
+use crate::error::{Error, Result};
+use crate::normalize::BatchStamp;
+
+fn column<'a, T: Array + 'static>(
+    batch: &'a RecordBatch,
+    name: &str,
+    table: &str,
+    expected: &str,
+) -> Result<&'a T> {
+    let array = batch
+        .column_by_name(name)
+        .ok_or_else(|| Error::encode(table, format!("input has no `{name}` column")))?;
+    array.as_any().downcast_ref::<T>().ok_or_else(|| {
+        Error::encode(
+            table,
+            format!(
+                "column `{name}` is {} where {expected} was expected",
+                array.data_type()
+            ),
+        )
+    })
+}
+
+/// A `Utf8` column.
+pub fn str_col<'a>(batch: &'a RecordBatch, name: &str, table: &str) -> Result<&'a StringArray> {
+    column(batch, name, table, "Utf8")
+}
+
+/// A `Utf8` column that older files may lack.
+pub fn opt_str_col<'a>(
+    batch: &'a RecordBatch,
+    name: &str,
+    table: &str,
+) -> Result<Option<&'a StringArray>> {
+    if batch.column_by_name(name).is_none() {
+        return Ok(None);
+    }
+    str_col(batch, name, table).map(Some)
+}
+
+/// An `Int64` column.
+pub fn i64_col<'a>(batch: &'a RecordBatch, name: &str, table: &str) -> Result<&'a Int64Array> {
+    column(batch, name, table, "Int64")
+}
+
+/// A `Boolean` column.
+pub fn bool_col<'a>(batch: &'a RecordBatch, name: &str, table: &str) -> Result<&'a BooleanArray> {
+    column(batch, name, table, "Boolean")
+}
+
+/// A `Date32` column.
+pub fn date_col<'a>(batch: &'a RecordBatch, name: &str, table: &str) -> Result<&'a Date32Array> {
+    column(batch, name, table, "Date32")
+}
+
+/// A `Decimal128` column.
+pub fn decimal_col<'a>(
+    batch: &'a RecordBatch,
+    name: &str,
+    table: &str,
+) -> Result<&'a Decimal128Array> {
+    column(batch, name, table, "Decimal128")
+}
+
+/// A microsecond timestamp column.
+pub fn ts_col<'a>(
+    batch: &'a RecordBatch,
+    name: &str,
+    table: &str,
+) -> Result<&'a TimestampMicrosecondArray> {
+    column(batch, name, table, "Timestamp(µs)")
+}
+
+/// A microsecond timestamp column that older files may lack.
+pub fn opt_ts_col<'a>(
+    batch: &'a RecordBatch,
+    name: &str,
+    table: &str,
+) -> Result<Option<&'a TimestampMicrosecondArray>> {
+    if batch.column_by_name(name).is_none() {
+        return Ok(None);
+    }
+    ts_col(batch, name, table).map(Some)
+}
+
+/// The value at `i`, or `None` when null.
+pub fn get_str(a: &StringArray, i: usize) -> Option<&str> {
+    (!a.is_null(i)).then(|| a.value(i))
+}
+
+/// The value at `i`, or `None` when null.
+pub fn get_i64(a: &Int64Array, i: usize) -> Option<i64> {
+    (!a.is_null(i)).then(|| a.value(i))
+}
+
+/// The value at `i`, or `None` when null.
+pub fn get_bool(a: &BooleanArray, i: usize) -> Option<bool> {
+    (!a.is_null(i)).then(|| a.value(i))
+}
+
+/// The value at `i`, or `None` when null.
+pub fn get_ts(a: &TimestampMicrosecondArray, i: usize) -> Option<i64> {
+    (!a.is_null(i)).then(|| a.value(i))
+}
+
+/// A metric table's schema: its fields, then the lineage columns `_run_id`, `_ingested_at`.
+pub fn metric_schema(fields: Vec<Field>) -> SchemaRef {
+    let mut fields = fields;
+    fields.extend(BatchStamp::fields());
+    Arc::new(Schema::new(fields))
+}
+
+/// A batch of `schema` from its columns plus the run's lineage columns.
+pub fn metric_batch(
+    table: &str,
+    schema: &SchemaRef,
+    mut columns: Vec<ArrayRef>,
+    stamp: &BatchStamp,
+) -> Result<RecordBatch> {
+    let rows = columns.first().map_or(0, |c| c.len());
+    columns.extend(stamp.columns(rows));
+    RecordBatch::try_new(Arc::clone(schema), columns).map_err(|e| Error::encode(table, e))
+}
+
+/// Canonical timestamps: UTC microseconds.
+pub fn timestamp_type() -> DataType {
+    DataType::Timestamp(arrow::datatypes::TimeUnit::Microsecond, Some("UTC".into()))
+}
+
+/// The money type `DECIMAL(18,6)`.
+pub fn money_type() -> DataType {
+    DataType::Decimal128(super::fx::MONEY.0, super::fx::MONEY.1)
+}
+
+/// A money array from micros.
+pub fn money_array(values: Vec<Option<i128>>, table: &str) -> Result<ArrayRef> {
+    Decimal128Array::from(values)
+        .with_precision_and_scale(super::fx::MONEY.0, super::fx::MONEY.1)
+        .map(|a| Arc::new(a) as ArrayRef)
+        .map_err(|e| Error::encode(table, e))
+}
+
+/// A UTC microsecond timestamp array.
+pub fn ts_array(values: Vec<Option<i64>>) -> ArrayRef {
+    Arc::new(TimestampMicrosecondArray::from(values).with_timezone("UTC"))
+}
+
+/// Microseconds per day.
+pub const MICROS_PER_DAY: i64 = 86_400_000_000;
+/// Microseconds per hour.
+pub const MICROS_PER_HOUR: i64 = 3_600_000_000;
+
+/// The UTC day (days since epoch) of a timestamp.
+pub fn day_of(micros: i64) -> i32 {
+    i32::try_from(micros.div_euclid(MICROS_PER_DAY)).unwrap_or(i32::MAX)
+}
+
+/// The first day of the UTC month of a timestamp, as days since epoch.
+pub fn month_of(micros: i64) -> i32 {
+    month_of_day(day_of(micros))
+}
+
+/// The first day of the month of a day.
+pub fn month_of_day(day: i32) -> i32 {
+    use chrono::Datelike;
+    let date = super::fx::from_epoch_days(day);
+    super::fx::epoch_days(date.with_day(1).unwrap_or(date))
+}
+
+/// The first day of the month after `month`.
+pub fn next_month(month: i32) -> i32 {
+    use chrono::Datelike;
+    let date = super::fx::from_epoch_days(month);
+    let (y, m) = if date.month() == 12 {
+        (date.year() + 1, 1)
+    } else {
+        (date.year(), date.month() + 1)
+    };
+    chrono::NaiveDate::from_ymd_opt(y, m, 1).map_or(month + 31, super::fx::epoch_days)
+}

@@ -1,0 +1,681 @@
+//! The job-file sections that drive the metrics: `[stages]` (stage rules, lead scoring),
+//! `[metrics.sal]`, `[metrics.enps]`, `[metrics.cpsql]` and `[fx]`. Every section has
+//! defaults, so a job without them still gets every metric table (design §5 defaults).
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+/// A lead stage. `lead → warm → mql → sal → sql → customer` is the path; `disqualified` and
+/// `recycled` sit beside it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    /// Any contact.
+    Lead,
+    /// Showed interest, not evaluated.
+    Warm,
+    /// Marketing qualified.
+    Mql,
+    /// Accepted by sales.
+    Sal,
+    /// Sales qualified.
+    Sql,
+    /// Won.
+    Customer,
+    /// Rejected by sales or disqualified.
+    Disqualified,
+    /// Disqualified or rejected, then showed new intent.
+    Recycled,
+}
+
+impl Stage {
+    /// The stage's name in tables.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Lead => "lead",
+            Stage::Warm => "warm",
+            Stage::Mql => "mql",
+            Stage::Sal => "sal",
+            Stage::Sql => "sql",
+            Stage::Customer => "customer",
+            Stage::Disqualified => "disqualified",
+            Stage::Recycled => "recycled",
+        }
+    }
+
+    /// Parse a stage name written by an earlier run.
+    pub fn parse(name: &str) -> Option<Stage> {
+        Some(match name {
+            "lead" => Stage::Lead,
+            "warm" => Stage::Warm,
+            "mql" => Stage::Mql,
+            "sal" => Stage::Sal,
+            "sql" => Stage::Sql,
+            "customer" => Stage::Customer,
+            "disqualified" => Stage::Disqualified,
+            "recycled" => Stage::Recycled,
+            _ => return None,
+        })
+    }
+
+    /// Position on the path (`lead` 0 … `customer` 5); `None` off the path.
+    pub fn path_index(self) -> Option<usize> {
+        PATH.iter().position(|s| *s == self)
+    }
+}
+
+/// The funnel path in order.
+pub const PATH: [Stage; 6] = [
+    Stage::Lead,
+    Stage::Warm,
+    Stage::Mql,
+    Stage::Sal,
+    Stage::Sql,
+    Stage::Customer,
+];
+
+/// A timestamp column of `leads` a condition can test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DateColumn {
+    CreatedAt,
+    MqlAt,
+    SalAt,
+    SalRejectedAt,
+    SqlAt,
+    OpportunityAt,
+    CustomerAt,
+    FirstContactedAt,
+    LastIntentAt,
+}
+
+/// A condition over one lead's canonical columns. Every key given must hold (AND); `any`
+/// holds when at least one of its conditions does. An empty condition always holds.
+/// String lists match case-insensitively, any value of the list.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Condition {
+    /// `source_system` is one of these (`hubspot`, `salesforce`).
+    pub source_system: Vec<String>,
+    /// `lifecycle_stage_raw` is one of these.
+    pub lifecycle_stage_raw: Vec<String>,
+    /// `lead_status_raw` is one of these.
+    pub lead_status_raw: Vec<String>,
+    /// `channel` is one of these.
+    pub channel: Vec<String>,
+    /// `country` is one of these.
+    pub country: Vec<String>,
+    /// `authority` is one of these (`decision_maker`, `influencer`, `none`).
+    pub authority: Vec<String>,
+    /// `job_title` contains one of these words.
+    pub job_title_contains: Vec<String>,
+    /// These date columns are all set.
+    pub set: Vec<DateColumn>,
+    /// These date columns are all unset.
+    pub unset: Vec<DateColumn>,
+    /// `demo_requested` is this (unknown counts as false).
+    pub demo_requested: Option<bool>,
+    /// `budget_confirmed` is this (unknown counts as false).
+    pub budget_confirmed: Option<bool>,
+    /// `need_confirmed` is this (unknown counts as false).
+    pub need_confirmed: Option<bool>,
+    /// `timeline_confirmed` is this (unknown counts as false).
+    pub timeline_confirmed: Option<bool>,
+    /// The lead score (from `[stages.scoring]`) is at least this.
+    pub min_score: Option<i64>,
+    /// The CRM's own score is at least this.
+    pub min_vendor_score: Option<i64>,
+    /// At least this many content downloads.
+    pub min_content_downloads: Option<i64>,
+    /// At least this many web visits.
+    pub min_web_visits: Option<i64>,
+    /// At least this many e-mail engagements.
+    pub min_email_engagements: Option<i64>,
+    /// The lead shows new intent (`last_intent_at`) after it was rejected by sales
+    /// (`sal_rejected_at`) or after a run observed it disqualified.
+    pub new_intent_after_rejection: Option<bool>,
+    /// At least one of these holds.
+    pub any: Vec<Condition>,
+}
+
+/// One stage rule: the first rule whose `when` holds decides the lead's stage.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StageRule {
+    /// Names the rule in `lead_stages.stage_reason`; `<stage>#<position>` when absent.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The stage this rule assigns.
+    pub stage: Stage,
+    /// When it applies.
+    #[serde(default)]
+    pub when: Condition,
+}
+
+/// Whether a scoring rule counts towards fit or intent (each has its own cap).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScoreKind {
+    /// Who the lead is: title, country, company.
+    Fit,
+    /// What the lead did: demo requests, downloads, visits, e-mail engagement.
+    Intent,
+}
+
+/// A count column a scoring rule can multiply its points by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CountColumn {
+    ContentDownloads,
+    WebVisits,
+    EmailEngagements,
+}
+
+/// Points for a lead when `when` holds (times `per` when given, at most `cap`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScoreRule {
+    /// For readers of the job file.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Fit or intent.
+    pub kind: ScoreKind,
+    /// Points (per unit of `per`, if given).
+    pub points: i64,
+    /// Multiply `points` by this count column.
+    #[serde(default)]
+    pub per: Option<CountColumn>,
+    /// At most this many points from this rule.
+    #[serde(default)]
+    pub cap: Option<i64>,
+    /// When the rule applies (always when absent).
+    #[serde(default)]
+    pub when: Condition,
+}
+
+/// `[stages.scoring]`: `score = min(fit, fit_cap) + min(intent, intent_cap)`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ScoringConfig {
+    /// Most points fit rules can give together.
+    pub fit_cap: i64,
+    /// Most points intent rules can give together.
+    pub intent_cap: i64,
+    /// The rules.
+    pub rules: Vec<ScoreRule>,
+}
+
+impl Default for ScoringConfig {
+    fn default() -> Self {
+        let words = |w: &[&str]| w.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let fit = |name: &str, points, when| ScoreRule {
+            name: Some(name.into()),
+            kind: ScoreKind::Fit,
+            points,
+            per: None,
+            cap: None,
+            when,
+        };
+        let per = |name: &str, points, per, cap| ScoreRule {
+            name: Some(name.into()),
+            kind: ScoreKind::Intent,
+            points,
+            per: Some(per),
+            cap: Some(cap),
+            when: Condition::default(),
+        };
+        ScoringConfig {
+            fit_cap: 40,
+            intent_cap: 60,
+            rules: vec![
+                fit(
+                    "senior_title",
+                    20,
+                    Condition {
+                        job_title_contains: words(&[
+                            "chief",
+                            "ceo",
+                            "cfo",
+                            "cto",
+                            "vp",
+                            "vice president",
+                            "head",
+                            "director",
+                            "founder",
+                        ]),
+                        ..Condition::default()
+                    },
+                ),
+                fit(
+                    "decision_authority",
+                    10,
+                    Condition {
+                        authority: words(&["decision_maker", "influencer"]),
+                        ..Condition::default()
+                    },
+                ),
+                fit(
+                    "known_country",
+                    10,
+                    Condition {
+                        country: words(&[
+                            "DE", "US", "GB", "FR", "NL", "SE", "EE", "FI", "DK", "AT", "CH",
+                        ]),
+                        ..Condition::default()
+                    },
+                ),
+                ScoreRule {
+                    name: Some("demo_requested".into()),
+                    kind: ScoreKind::Intent,
+                    points: 25,
+                    per: None,
+                    cap: None,
+                    when: Condition {
+                        demo_requested: Some(true),
+                        ..Condition::default()
+                    },
+                },
+                per("downloads", 5, CountColumn::ContentDownloads, 20),
+                per("web_visits", 1, CountColumn::WebVisits, 10),
+                per("email_engagements", 1, CountColumn::EmailEngagements, 10),
+            ],
+        }
+    }
+}
+
+/// `[stages]`: the stage rules (first match wins) and lead scoring.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StagesConfig {
+    /// Ordered rules; the HubSpot and Salesforce defaults when absent.
+    pub rules: Vec<StageRule>,
+    /// Lead scoring.
+    pub scoring: ScoringConfig,
+}
+
+impl Default for StagesConfig {
+    fn default() -> Self {
+        StagesConfig {
+            rules: default_stage_rules(),
+            scoring: ScoringConfig::default(),
+        }
+    }
+}
+
+/// The default rules: HubSpot lifecycle stages and lead statuses, Salesforce lead statuses,
+/// and the CRM-neutral stage dates. Order matters: first match wins.
+pub fn default_stage_rules() -> Vec<StageRule> {
+    let words = |w: &[&str]| w.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let rule = |name: &str, stage, when| StageRule {
+        name: Some(name.into()),
+        stage,
+        when,
+    };
+    let c = Condition::default;
+    vec![
+        rule(
+            "customer",
+            Stage::Customer,
+            Condition {
+                any: vec![
+                    Condition {
+                        set: vec![DateColumn::CustomerAt],
+                        ..c()
+                    },
+                    Condition {
+                        lifecycle_stage_raw: words(&["customer", "evangelist"]),
+                        ..c()
+                    },
+                    Condition {
+                        lead_status_raw: words(&["Closed - Won"]),
+                        ..c()
+                    },
+                ],
+                ..c()
+            },
+        ),
+        rule(
+            "recycled_new_intent",
+            Stage::Recycled,
+            Condition {
+                new_intent_after_rejection: Some(true),
+                ..c()
+            },
+        ),
+        rule(
+            "rejected_by_sales",
+            Stage::Disqualified,
+            Condition {
+                set: vec![DateColumn::SalRejectedAt],
+                unset: vec![DateColumn::SqlAt],
+                ..c()
+            },
+        ),
+        rule(
+            "disqualified_status",
+            Stage::Disqualified,
+            Condition {
+                lead_status_raw: words(&[
+                    "UNQUALIFIED",
+                    "BAD_TIMING",
+                    "Closed - Not Converted",
+                    "Unqualified",
+                ]),
+                unset: vec![DateColumn::SqlAt],
+                ..c()
+            },
+        ),
+        rule(
+            "sql_stage",
+            Stage::Sql,
+            Condition {
+                any: vec![
+                    Condition {
+                        set: vec![DateColumn::SqlAt],
+                        ..c()
+                    },
+                    Condition {
+                        set: vec![DateColumn::OpportunityAt],
+                        ..c()
+                    },
+                    Condition {
+                        lifecycle_stage_raw: words(&["salesqualifiedlead", "opportunity"]),
+                        ..c()
+                    },
+                    Condition {
+                        lead_status_raw: words(&["Closed - Converted", "Qualified"]),
+                        ..c()
+                    },
+                ],
+                ..c()
+            },
+        ),
+        rule(
+            "sales_accepted",
+            Stage::Sal,
+            Condition {
+                any: vec![
+                    Condition {
+                        set: vec![DateColumn::SalAt],
+                        ..c()
+                    },
+                    Condition {
+                        lead_status_raw: words(&["Working - Contacted", "Accepted"]),
+                        ..c()
+                    },
+                ],
+                ..c()
+            },
+        ),
+        rule(
+            "mql_stage",
+            Stage::Mql,
+            Condition {
+                any: vec![
+                    Condition {
+                        set: vec![DateColumn::MqlAt],
+                        ..c()
+                    },
+                    Condition {
+                        lifecycle_stage_raw: words(&["marketingqualifiedlead"]),
+                        ..c()
+                    },
+                    Condition {
+                        lead_status_raw: words(&["Marketing Qualified", "MQL"]),
+                        ..c()
+                    },
+                ],
+                ..c()
+            },
+        ),
+        rule(
+            "engaged",
+            Stage::Warm,
+            Condition {
+                any: vec![
+                    Condition {
+                        demo_requested: Some(true),
+                        ..c()
+                    },
+                    Condition {
+                        min_content_downloads: Some(1),
+                        ..c()
+                    },
+                    Condition {
+                        min_web_visits: Some(3),
+                        ..c()
+                    },
+                    Condition {
+                        min_email_engagements: Some(3),
+                        ..c()
+                    },
+                ],
+                ..c()
+            },
+        ),
+        rule("any_contact", Stage::Lead, c()),
+    ]
+}
+
+/// `[metrics]`: settings of the metric tables.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// `[metrics.sal]`.
+    pub sal: SalConfig,
+    /// `[metrics.enps]`.
+    pub enps: EnpsConfig,
+    /// `[metrics.cpsql]`.
+    pub cpsql: CpsqlConfig,
+}
+
+/// `[metrics.sal]`: acceptance target and contact SLA.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SalConfig {
+    /// Acceptance rate a month should reach (0–1).
+    pub target: f64,
+    /// `[first, second]` SLA bounds in hours from acceptance to first contact.
+    pub sla_hours: [i64; 2],
+}
+
+impl Default for SalConfig {
+    fn default() -> Self {
+        SalConfig {
+            target: 0.90,
+            sla_hours: [24, 48],
+        }
+    }
+}
+
+/// The answer scale of the eNPS question.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum EnpsScale {
+    /// 0–10 (detractors 0–6).
+    #[serde(rename = "0-10")]
+    ZeroToTen,
+    /// 1–10 (detractors 1–6).
+    #[serde(rename = "1-10")]
+    OneToTen,
+}
+
+/// The reporting period of eNPS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EnpsPeriod {
+    /// ISO weeks, `2026-W47`.
+    Week,
+    /// Calendar months, `2026-11`.
+    Month,
+    /// Calendar quarters, `2026-Q4`.
+    Quarter,
+}
+
+/// A grouping attribute of `survey_responses`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EnpsDimension {
+    Department,
+    Team,
+    Location,
+}
+
+impl EnpsDimension {
+    /// Its column name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EnpsDimension::Department => "department",
+            EnpsDimension::Team => "team",
+            EnpsDimension::Location => "location",
+        }
+    }
+}
+
+/// `[metrics.enps]`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EnpsConfig {
+    /// Answer scale; answers outside it are not scored.
+    pub scale: EnpsScale,
+    /// Only responses whose `question_ref` is this; every response when absent.
+    pub question_ref: Option<String>,
+    /// Groups with fewer scored respondents are suppressed.
+    pub anonymity_threshold: i64,
+    /// Reporting period.
+    pub period: EnpsPeriod,
+    /// Dimensions reported besides the overall row.
+    pub group_by: Vec<EnpsDimension>,
+}
+
+impl Default for EnpsConfig {
+    fn default() -> Self {
+        EnpsConfig {
+            scale: EnpsScale::ZeroToTen,
+            question_ref: None,
+            anonymity_threshold: 5,
+            period: EnpsPeriod::Month,
+            group_by: vec![
+                EnpsDimension::Department,
+                EnpsDimension::Team,
+                EnpsDimension::Location,
+            ],
+        }
+    }
+}
+
+/// `[metrics.cpsql]`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CpsqlConfig {
+    /// Spend `channel` → lead `channel`, for platforms that name channels differently
+    /// (`search = "paid_search"`); unmapped channels are used as they are.
+    pub channel_map: BTreeMap<String, String>,
+}
+
+impl CpsqlConfig {
+    /// The lead channel a spend channel counts towards.
+    pub fn lead_channel<'a>(&'a self, spend_channel: &'a str) -> &'a str {
+        self.channel_map
+            .get(spend_channel)
+            .map_or(spend_channel, String::as_str)
+    }
+}
+
+/// A rate as written in the job: a string (exact) or a TOML number.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum RateValue {
+    /// `"0.9213"`.
+    Text(String),
+    /// `0.9213`.
+    Number(f64),
+}
+
+impl RateValue {
+    /// The decimal text of the rate (a float through its shortest round-trip form).
+    pub fn text(&self) -> String {
+        match self {
+            RateValue::Text(s) => s.trim().to_string(),
+            RateValue::Number(n) => n.to_string(),
+        }
+    }
+}
+
+/// One inline `[[fx.rates]]` entry.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InlineRate {
+    /// First day the rate applies (`YYYY-MM-DD`); it carries forward until the next one.
+    pub date: String,
+    /// ISO-4217 code of the foreign currency.
+    pub currency: String,
+    /// Units of the reporting currency one unit of `currency` buys.
+    pub rate: RateValue,
+}
+
+/// `[fx]`: exchange rates into the reporting currency.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FxConfig {
+    /// A CSV (`date,currency,rate` header) or JSON (array of `{date, currency, rate}`) file:
+    /// a path (relative to the job file) or an `http(s)://` URL. May use `${VAR}`.
+    pub rates_file: Option<crate::config::Template>,
+    /// Inline rates, merged with the file's (inline wins on the same date and currency).
+    pub rates: Vec<InlineRate>,
+}
+
+/// Offline checks of the metric sections for `validate`: `(key path, problem)` pairs.
+pub fn check(
+    stages: &StagesConfig,
+    metrics: &MetricsConfig,
+    fx: &FxConfig,
+) -> Vec<(String, String)> {
+    let mut problems = Vec::new();
+    if stages.rules.is_empty() {
+        problems.push((
+            "stages.rules".to_string(),
+            "needs at least one rule (leave `rules` out for the defaults)".to_string(),
+        ));
+    }
+    for (key, cap) in [
+        ("stages.scoring.fit_cap", stages.scoring.fit_cap),
+        ("stages.scoring.intent_cap", stages.scoring.intent_cap),
+    ] {
+        if cap < 0 {
+            problems.push((key.to_string(), "must not be negative".to_string()));
+        }
+    }
+    let sal = &metrics.sal;
+    if !(sal.target > 0.0 && sal.target <= 1.0) {
+        problems.push((
+            "metrics.sal.target".to_string(),
+            format!("{} is not a rate in (0, 1], e.g. 0.90", sal.target),
+        ));
+    }
+    let [first, second] = sal.sla_hours;
+    if first <= 0 || second < first {
+        problems.push((
+            "metrics.sal.sla_hours".to_string(),
+            format!(
+                "[{first}, {second}] must be two positive hours, the second not below the first"
+            ),
+        ));
+    }
+    if metrics.enps.anonymity_threshold < 1 {
+        problems.push((
+            "metrics.enps.anonymity_threshold".to_string(),
+            "must be at least 1".to_string(),
+        ));
+    }
+    for (spend, lead) in &metrics.cpsql.channel_map {
+        if spend.is_empty() || lead.is_empty() {
+            problems.push((
+                "metrics.cpsql.channel_map".to_string(),
+                "channel names must not be empty".to_string(),
+            ));
+        }
+    }
+    problems.extend(super::fx::check_fx(fx));
+    problems
+}

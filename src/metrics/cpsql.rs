@@ -1,0 +1,331 @@
+//! `cpsql_monthly`: month × level (`total`, `channel`, `campaign`) — spend in the reporting
+//! currency, leads / MQLs / SALs / SQLs entering the stage that month, and the cost per each.
+//! Ad spend counts at every level (campaign by its id, channel by its channel mapped through
+//! `[metrics.cpsql.channel_map]`); non-ad costs count at the total level and, when they name
+//! a channel, at that channel. Zero SQLs → `cpsql` null, spend kept. An amount whose
+//! currency has no rate is left out of `spend` and the row says so: `complete = false`,
+//! `missing_currencies` lists them, and the cost-per figures are null rather than too low.
+//! Spend and costs are folded in batch by batch; memory holds one accumulator per row.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, BooleanArray, Date32Array, Int64Array, StringArray};
+use arrow::datatypes::{DataType, Field, SchemaRef};
+use arrow::record_batch::RecordBatch;
+
+use super::arrays::{
+    date_col, decimal_col, get_str, metric_batch, metric_schema, money_array, money_type, month_of,
+    month_of_day, next_month, opt_str_col, str_col,
+};
+use super::config::{CpsqlConfig, Stage};
+use super::fx::{FxRates, div_round, epoch_days};
+use super::stages::LeadStage;
+use crate::error::{Error, Result};
+use crate::normalize::BatchStamp;
+
+/// Money gathered for one output row.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Money {
+    /// Converted ad spend, micros of the reporting currency.
+    pub ad_spend: i128,
+    /// Converted non-ad costs.
+    pub other_costs: i128,
+    /// Currencies that had no rate.
+    pub missing: BTreeSet<String>,
+}
+
+impl Money {
+    fn add(&mut self, converted: Option<i128>, currency: &str, ad: bool) {
+        match converted {
+            Some(v) if ad => self.ad_spend += v,
+            Some(v) => self.other_costs += v,
+            None => {
+                self.missing.insert(currency.to_string());
+            }
+        }
+    }
+}
+
+/// The grain of a row.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    /// All spend and leads of the month.
+    Total,
+    /// One (lead) channel; `None` for leads without a channel.
+    Channel(Option<String>),
+    /// One campaign id.
+    Campaign(String),
+}
+
+#[derive(Debug, Clone, Default)]
+struct Row {
+    money: Money,
+    /// Leads, MQLs, SALs, SQLs entering the stage.
+    counts: [i64; 4],
+    /// Channel shown on campaign rows.
+    channel: Option<String>,
+}
+
+/// The accumulator: fold spend, costs and lead stages in, then `finish`.
+#[derive(Debug, Default)]
+pub struct Cpsql {
+    rows: BTreeMap<(i32, Level), Row>,
+}
+
+impl Cpsql {
+    fn row(&mut self, month: i32, level: Level) -> &mut Row {
+        self.rows.entry((month, level)).or_default()
+    }
+
+    /// Fold in a batch of `spend`.
+    pub fn add_spend(
+        &mut self,
+        batch: &RecordBatch,
+        fx: &FxRates,
+        cfg: &CpsqlConfig,
+    ) -> Result<()> {
+        let t = "spend";
+        let dates = date_col(batch, "date", t)?;
+        let campaigns = str_col(batch, "campaign_id", t)?;
+        let channels = str_col(batch, "channel", t)?;
+        let currencies = str_col(batch, "currency", t)?;
+        let amounts = decimal_col(batch, "spend", t)?;
+        let scale = decimal_scale(amounts.data_type());
+        for i in 0..batch.num_rows() {
+            if dates.is_null(i) || amounts.is_null(i) {
+                continue;
+            }
+            let day = dates.value(i);
+            let month = month_of_day(day);
+            let currency = get_str(currencies, i).unwrap_or("");
+            let converted = fx.convert(rescale(amounts.value(i), scale), currency, day);
+            let channel = get_str(channels, i).map(|c| cfg.lead_channel(c).to_string());
+            self.row(month, Level::Total)
+                .money
+                .add(converted, currency, true);
+            self.row(month, Level::Channel(channel.clone()))
+                .money
+                .add(converted, currency, true);
+            if let Some(campaign) = get_str(campaigns, i) {
+                let row = self.row(month, Level::Campaign(campaign.to_string()));
+                row.money.add(converted, currency, true);
+                if row.channel.is_none() {
+                    row.channel = channel;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Fold in a batch of `costs` (month, category, channel?, currency, amount).
+    pub fn add_costs(&mut self, batch: &RecordBatch, fx: &FxRates) -> Result<()> {
+        let t = "costs";
+        let months = months_of(batch, t)?;
+        let channels = opt_str_col(batch, "channel", t)?;
+        let currencies = str_col(batch, "currency", t)?;
+        let amounts = decimal_col(batch, "amount", t)?;
+        let scale = decimal_scale(amounts.data_type());
+        for (i, month) in months.into_iter().enumerate() {
+            let Some(month) = month else { continue };
+            if amounts.is_null(i) {
+                continue;
+            }
+            let currency = get_str(currencies, i).unwrap_or("");
+            // A monthly cost converts at the rate in effect on the month's first day.
+            let converted = fx.convert(rescale(amounts.value(i), scale), currency, month);
+            self.row(month, Level::Total)
+                .money
+                .add(converted, currency, false);
+            if let Some(channel) = channels.and_then(|c| get_str(c, i)) {
+                self.row(month, Level::Channel(Some(channel.to_string())))
+                    .money
+                    .add(converted, currency, false);
+            }
+        }
+        Ok(())
+    }
+
+    /// Count leads entering lead / MQL / SAL / SQL per month.
+    pub fn add_leads(&mut self, rows: &[LeadStage]) {
+        for r in rows {
+            for (i, stage) in [Stage::Lead, Stage::Mql, Stage::Sal, Stage::Sql]
+                .into_iter()
+                .enumerate()
+            {
+                let Some(at) = r.became(stage) else { continue };
+                let month = month_of(at);
+                self.row(month, Level::Total).counts[i] += 1;
+                self.row(month, Level::Channel(r.lead.channel.clone()))
+                    .counts[i] += 1;
+                if let Some(campaign) = &r.lead.campaign_id {
+                    let row = self.row(month, Level::Campaign(campaign.clone()));
+                    row.counts[i] += 1;
+                    if row.channel.is_none() {
+                        row.channel = r.lead.channel.clone();
+                    }
+                }
+            }
+        }
+    }
+
+    /// The table: total rows for every month from the first to the last with any data
+    /// (so an empty month shows as zeros), channel and campaign rows where there is data.
+    pub fn finish(mut self, reporting: &str, stamp: &BatchStamp) -> Result<RecordBatch> {
+        let months: Vec<i32> = self.rows.keys().map(|k| k.0).collect();
+        if let (Some(first), Some(last)) = (months.iter().min(), months.iter().max()) {
+            let mut m = *first;
+            while m <= *last {
+                self.row(m, Level::Total);
+                m = next_month(m);
+            }
+        }
+        let n = self.rows.len();
+        let mut month = Vec::with_capacity(n);
+        let mut level = Vec::with_capacity(n);
+        let mut channel = Vec::with_capacity(n);
+        let mut campaign = Vec::with_capacity(n);
+        let (mut ad, mut other, mut spend) = (vec![], vec![], vec![]);
+        let mut counts: [Vec<i64>; 4] = Default::default();
+        let mut per: [Vec<Option<i128>>; 4] = Default::default();
+        let (mut complete, mut missing) = (vec![], vec![]);
+        for ((m, lvl), row) in &self.rows {
+            month.push(*m);
+            let (name, ch, camp) = match lvl {
+                Level::Total => ("total", None, None),
+                Level::Channel(c) => ("channel", c.clone(), None),
+                Level::Campaign(c) => ("campaign", row.channel.clone(), Some(c.clone())),
+            };
+            level.push(name);
+            channel.push(ch);
+            campaign.push(camp);
+            let total = row.money.ad_spend + row.money.other_costs;
+            ad.push(Some(row.money.ad_spend));
+            other.push(Some(row.money.other_costs));
+            spend.push(Some(total));
+            let is_complete = row.money.missing.is_empty();
+            for i in 0..4 {
+                counts[i].push(row.counts[i]);
+                per[i].push(
+                    (is_complete && row.counts[i] > 0)
+                        .then(|| div_round(total, i128::from(row.counts[i]))),
+                );
+            }
+            complete.push(is_complete);
+            missing.push((!is_complete).then(|| {
+                row.money
+                    .missing
+                    .iter()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(",")
+            }));
+        }
+        let t = "cpsql_monthly";
+        let [leads, mqls, sals, sqls] = counts;
+        let [per_lead, per_mql, per_sal, per_sql] = per;
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(Date32Array::from(month)),
+            Arc::new(StringArray::from(level)),
+            Arc::new(StringArray::from(channel)),
+            Arc::new(StringArray::from(campaign)),
+            Arc::new(StringArray::from(vec![reporting; n])),
+            money_array(ad, t)?,
+            money_array(other, t)?,
+            money_array(spend, t)?,
+            Arc::new(Int64Array::from(leads)),
+            Arc::new(Int64Array::from(mqls)),
+            Arc::new(Int64Array::from(sals)),
+            Arc::new(Int64Array::from(sqls)),
+            money_array(per_lead, t)?,
+            money_array(per_mql, t)?,
+            money_array(per_sal, t)?,
+            money_array(per_sql, t)?,
+            Arc::new(BooleanArray::from(complete)),
+            Arc::new(StringArray::from(missing)),
+        ];
+        metric_batch(t, &schema(), columns, stamp)
+    }
+}
+
+/// The `cpsql_monthly` schema.
+pub fn schema() -> SchemaRef {
+    let money = |n: &str, null| Field::new(n, money_type(), null);
+    let count = |n: &str| Field::new(n, DataType::Int64, false);
+    metric_schema(vec![
+        Field::new("month", DataType::Date32, false),
+        Field::new("level", DataType::Utf8, false),
+        Field::new("channel", DataType::Utf8, true),
+        Field::new("campaign_id", DataType::Utf8, true),
+        Field::new("currency", DataType::Utf8, false),
+        money("ad_spend", false),
+        money("other_costs", false),
+        money("spend", false),
+        count("leads"),
+        count("mqls"),
+        count("sals"),
+        count("sqls"),
+        money("cost_per_lead", true),
+        money("cost_per_mql", true),
+        money("cost_per_sal", true),
+        money("cpsql", true),
+        Field::new("complete", DataType::Boolean, false),
+        Field::new("missing_currencies", DataType::Utf8, true),
+    ])
+}
+
+fn decimal_scale(t: &DataType) -> i8 {
+    match t {
+        DataType::Decimal128(_, s) => *s,
+        _ => super::fx::MONEY.1,
+    }
+}
+
+/// A decimal of `scale` as micros (scale 6).
+fn rescale(v: i128, scale: i8) -> i128 {
+    let target = super::fx::MONEY.1;
+    match scale.cmp(&target) {
+        std::cmp::Ordering::Equal => v,
+        std::cmp::Ordering::Less => v * 10_i128.pow(u32::from((target - scale).unsigned_abs())),
+        std::cmp::Ordering::Greater => {
+            div_round(v, 10_i128.pow(u32::from((scale - target).unsigned_abs())))
+        }
+    }
+}
+
+/// The first day of each row's `month`: a `Date32`, or text `YYYY-MM` / `YYYY-MM-DD`.
+fn months_of(batch: &RecordBatch, table: &str) -> Result<Vec<Option<i32>>> {
+    let column = batch
+        .column_by_name("month")
+        .ok_or_else(|| Error::encode(table, "input has no `month` column"))?;
+    match column.data_type() {
+        DataType::Date32 => {
+            let dates = date_col(batch, "month", table)?;
+            Ok((0..dates.len())
+                .map(|i| (!dates.is_null(i)).then(|| month_of_day(dates.value(i))))
+                .collect())
+        }
+        DataType::Utf8 => {
+            let text = str_col(batch, "month", table)?;
+            (0..text.len())
+                .map(|i| {
+                    let Some(s) = get_str(text, i) else {
+                        return Ok(None);
+                    };
+                    let full = if s.len() == 7 {
+                        format!("{s}-01")
+                    } else {
+                        s.to_string()
+                    };
+                    chrono::NaiveDate::parse_from_str(&full, "%Y-%m-%d")
+                        .map(|d| Some(month_of_day(epoch_days(d))))
+                        .map_err(|_| Error::encode(table, format!("month `{s}` is not YYYY-MM")))
+                })
+                .collect()
+        }
+        other => Err(Error::encode(
+            table,
+            format!("column `month` is {other}; expected Date32 or YYYY-MM text"),
+        )),
+    }
+}

@@ -1,0 +1,379 @@
+//! Currency conversion into the job's reporting currency: rates by (currency, first day they
+//! apply), from a CSV/JSON file or URL and inline `[[fx.rates]]`, the last known rate
+//! carried forward. Amounts stay exact: `DECIMAL(18,6)` micros times a rate with 10
+//! decimals, rounded half away from zero, never through a float. A currency without a rate
+//! on or before a date converts to null — callers say so instead of mixing it in.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, Decimal128Builder};
+use arrow::datatypes::{DataType, Field, Schema};
+use arrow::record_batch::RecordBatch;
+use chrono::NaiveDate;
+
+use super::arrays::{date_col, decimal_col, str_col};
+use super::config::{FxConfig, InlineRate, RateValue};
+use crate::error::{Error, Result};
+
+/// Decimal places of a parsed rate.
+const RATE_SCALE: u32 = 10;
+const RATE_ONE: i128 = 10_i128.pow(RATE_SCALE);
+/// Precision and scale of money columns.
+pub const MONEY: (u8, i8) = (18, 6);
+
+/// Exchange rates into one reporting currency.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FxRates {
+    reporting: String,
+    /// currency → (days since epoch → rate × 10^10).
+    rates: HashMap<String, BTreeMap<i32, i128>>,
+}
+
+/// Days since 1970-01-01 of a date.
+pub fn epoch_days(date: NaiveDate) -> i32 {
+    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
+    i32::try_from((date - epoch).num_days()).unwrap_or(i32::MAX)
+}
+
+/// The date of days since 1970-01-01.
+pub fn from_epoch_days(days: i32) -> NaiveDate {
+    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
+    epoch + chrono::Duration::days(i64::from(days))
+}
+
+/// Parse a non-negative decimal string into an integer scaled by 10^scale; more decimals
+/// than `scale` are an error rather than a silent rounding.
+pub fn parse_decimal(text: &str, scale: u32) -> std::result::Result<i128, String> {
+    let t = text.trim();
+    let (negative, digits) = match t.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, t.strip_prefix('+').unwrap_or(t)),
+    };
+    let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
+    let ok = |s: &str| s.chars().all(|c| c.is_ascii_digit());
+    if (int.is_empty() && frac.is_empty()) || !ok(int) || !ok(frac) {
+        return Err(format!("`{text}` is not a decimal number"));
+    }
+    if frac.len() > scale as usize {
+        return Err(format!("`{text}` has more than {scale} decimals"));
+    }
+    let mut value: i128 = 0;
+    for c in int.chars().chain(frac.chars()) {
+        value = value
+            .checked_mul(10)
+            .and_then(|v| v.checked_add(i128::from(c as u8 - b'0')))
+            .ok_or_else(|| format!("`{text}` is too large"))?;
+    }
+    value *= 10_i128.pow(scale - frac.len() as u32);
+    Ok(if negative { -value } else { value })
+}
+
+/// `a × b / 10^scale`, rounded half away from zero.
+pub fn mul_round(a: i128, b: i128, scale_one: i128) -> Option<i128> {
+    let product = a.checked_mul(b)?;
+    Some(div_round(product, scale_one))
+}
+
+/// `n / d` rounded half away from zero (`d > 0`).
+pub fn div_round(n: i128, d: i128) -> i128 {
+    let q = n / d;
+    let r = n % d;
+    if r.abs() * 2 >= d { q + n.signum() } else { q }
+}
+
+impl FxRates {
+    /// No rates: only the reporting currency converts.
+    pub fn new(reporting: &str) -> Self {
+        FxRates {
+            reporting: reporting.to_string(),
+            rates: HashMap::new(),
+        }
+    }
+
+    /// The reporting currency.
+    pub fn reporting(&self) -> &str {
+        &self.reporting
+    }
+
+    /// Add a rate: from `date` on, one `currency` is `rate` (decimal text) reporting units.
+    pub fn insert(
+        &mut self,
+        date: &str,
+        currency: &str,
+        rate: &str,
+    ) -> std::result::Result<(), String> {
+        let day = NaiveDate::parse_from_str(date.trim(), "%Y-%m-%d")
+            .map_err(|_| format!("date `{date}` is not YYYY-MM-DD"))?;
+        let currency = currency.trim();
+        if currency.len() != 3 || !currency.chars().all(|c| c.is_ascii_uppercase()) {
+            return Err(format!("`{currency}` is not an ISO-4217 code like USD"));
+        }
+        let scaled = parse_decimal(rate, RATE_SCALE)?;
+        if scaled <= 0 {
+            return Err(format!("rate `{rate}` must be greater than zero"));
+        }
+        self.rates
+            .entry(currency.to_string())
+            .or_default()
+            .insert(epoch_days(day), scaled);
+        Ok(())
+    }
+
+    /// The rate × 10^10 in effect for `currency` on `day` (the last one on or before it).
+    pub fn rate_on(&self, currency: &str, day: i32) -> Option<i128> {
+        if currency == self.reporting {
+            return Some(RATE_ONE);
+        }
+        self.rates
+            .get(currency)?
+            .range(..=day)
+            .next_back()
+            .map(|(_, r)| *r)
+    }
+
+    /// `amount` (micros of `currency`) in micros of the reporting currency, on `day`.
+    pub fn convert(&self, amount: i128, currency: &str, day: i32) -> Option<i128> {
+        mul_round(amount, self.rate_on(currency, day)?, RATE_ONE)
+    }
+
+    /// Parse a rates file's text: CSV with a `date,currency,rate` header (any column order)
+    /// or a JSON array of `{date, currency, rate}` objects.
+    pub fn add_text(&mut self, text: &str, origin: &str) -> std::result::Result<(), String> {
+        if text.trim_start().starts_with('[') {
+            let rows: Vec<serde_json::Value> = serde_json::from_str(text)
+                .map_err(|e| format!("{origin}: not a JSON array of rates: {e}"))?;
+            for (i, row) in rows.iter().enumerate() {
+                let field = |k: &str| match row.get(k) {
+                    Some(serde_json::Value::String(s)) => Ok(s.clone()),
+                    Some(serde_json::Value::Number(n)) => Ok(n.to_string()),
+                    _ => Err(format!("{origin}: entry {i} has no `{k}`")),
+                };
+                self.insert(&field("date")?, &field("currency")?, &field("rate")?)
+                    .map_err(|e| format!("{origin}: entry {i}: {e}"))?;
+            }
+            return Ok(());
+        }
+        let mut lines = text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty());
+        let Some((_, header)) = lines.next() else {
+            return Ok(());
+        };
+        let names: Vec<String> = header
+            .split(',')
+            .map(|h| h.trim().to_ascii_lowercase())
+            .collect();
+        let index = |k: &str| {
+            names
+                .iter()
+                .position(|n| n == k)
+                .ok_or_else(|| format!("{origin}: the header has no `{k}` column"))
+        };
+        let (d, c, r) = (index("date")?, index("currency")?, index("rate")?);
+        for (n, line) in lines {
+            let cells: Vec<&str> = line.split(',').collect();
+            let cell = |i: usize| cells.get(i).copied().unwrap_or("");
+            self.insert(cell(d), cell(c), cell(r))
+                .map_err(|e| format!("{origin}: line {}: {e}", n + 1))?;
+        }
+        Ok(())
+    }
+
+    /// Add inline rates.
+    pub fn add_inline(&mut self, rates: &[InlineRate]) -> std::result::Result<(), String> {
+        for (i, r) in rates.iter().enumerate() {
+            self.insert(&r.date, &r.currency, &r.rate.text())
+                .map_err(|e| format!("fx.rates[{i}]: {e}"))?;
+        }
+        Ok(())
+    }
+
+    /// Build the job's rates: the file (a path relative to `job_dir`, or an http(s) URL)
+    /// first, then inline rates over it.
+    pub async fn load(
+        cfg: &FxConfig,
+        reporting: &str,
+        job_path: &Path,
+        rates_file: Option<&str>,
+    ) -> Result<FxRates> {
+        let mut fx = FxRates::new(reporting);
+        if let Some(location) = rates_file {
+            let text = if location.starts_with("http://") || location.starts_with("https://") {
+                let shown = location.split('?').next().unwrap_or(location).to_string();
+                let response = reqwest::get(location)
+                    .await
+                    .and_then(|r| r.error_for_status())
+                    .map_err(|e| Error::config(job_path, format!("fx.rates_file {shown}: {e}")))?;
+                response
+                    .text()
+                    .await
+                    .map_err(|e| Error::config(job_path, format!("fx.rates_file {shown}: {e}")))?
+            } else {
+                let base = job_path.parent().unwrap_or(Path::new("."));
+                let path = base.join(location);
+                std::fs::read_to_string(&path).map_err(|e| {
+                    Error::config(
+                        job_path,
+                        format!("fx.rates_file {}: cannot read: {e}", path.display()),
+                    )
+                })?
+            };
+            fx.add_text(&text, "fx.rates_file")
+                .map_err(|e| Error::config(job_path, e))?;
+        }
+        fx.add_inline(&cfg.rates)
+            .map_err(|e| Error::config(job_path, e))?;
+        Ok(fx)
+    }
+}
+
+/// Offline checks of `[fx]` for `validate`: `(key, problem)` pairs.
+pub fn check_fx(cfg: &FxConfig) -> Vec<(String, String)> {
+    let mut fx = FxRates::new("XXX");
+    let mut problems = Vec::new();
+    for (i, r) in cfg.rates.iter().enumerate() {
+        if let Err(e) = fx.insert(&r.date, &r.currency, &r.rate.text()) {
+            problems.push((format!("fx.rates[{i}]"), e));
+        }
+        if let RateValue::Number(n) = r.rate
+            && !n.is_finite()
+        {
+            problems.push((format!("fx.rates[{i}].rate"), "must be finite".into()));
+        }
+    }
+    problems
+}
+
+/// `spend` with `spend_reporting` (the amount in the reporting currency, null without a
+/// rate) inserted after `spend`; the currencies that lacked a rate are returned.
+pub fn add_spend_reporting(
+    batch: &RecordBatch,
+    fx: &FxRates,
+) -> Result<(RecordBatch, BTreeSet<String>)> {
+    let table = "spend";
+    let dates = date_col(batch, "date", table)?;
+    let currencies = str_col(batch, "currency", table)?;
+    let amounts = decimal_col(batch, "spend", table)?;
+    let mut out = Decimal128Builder::with_capacity(batch.num_rows())
+        .with_precision_and_scale(MONEY.0, MONEY.1)
+        .map_err(|e| Error::encode(table, e))?;
+    let mut missing = BTreeSet::new();
+    for i in 0..batch.num_rows() {
+        if amounts.is_null(i) || currencies.is_null(i) || dates.is_null(i) {
+            out.append_null();
+            continue;
+        }
+        match fx.convert(amounts.value(i), currencies.value(i), dates.value(i)) {
+            Some(v) => out.append_value(v),
+            None => {
+                missing.insert(currencies.value(i).to_string());
+                out.append_null();
+            }
+        }
+    }
+    let converted: ArrayRef = Arc::new(out.finish());
+    let schema = batch.schema();
+    let mut fields: Vec<Field> = Vec::with_capacity(schema.fields().len() + 1);
+    let mut columns: Vec<ArrayRef> = Vec::with_capacity(fields.capacity());
+    for (i, field) in schema.fields().iter().enumerate() {
+        // Re-deriving an already enriched batch replaces the old conversion.
+        if field.name() == "spend_reporting" {
+            continue;
+        }
+        fields.push(field.as_ref().clone());
+        columns.push(Arc::clone(batch.column(i)));
+        if field.name() == "spend" {
+            fields.push(spend_reporting_field());
+            columns.push(Arc::clone(&converted));
+        }
+    }
+    let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
+        .map_err(|e| Error::encode(table, e))?;
+    Ok((batch, missing))
+}
+
+fn spend_reporting_field() -> Field {
+    Field::new(
+        "spend_reporting",
+        DataType::Decimal128(MONEY.0, MONEY.1),
+        true,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn day(s: &str) -> i32 {
+        epoch_days(NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap())
+    }
+
+    #[test]
+    fn rates_carry_forward_and_convert_exactly() {
+        let mut fx = FxRates::new("EUR");
+        fx.add_text(
+            "date,currency,rate\n2026-10-01,USD,0.9\n2026-10-15,USD,0.8\n",
+            "t",
+        )
+        .unwrap();
+        // Before the first rate: none.
+        assert_eq!(fx.convert(1_000_000, "USD", day("2026-09-30")), None);
+        // 12.345678 USD × 0.9 = 11.1111102 → 11.111110 (rounded to micros).
+        assert_eq!(
+            fx.convert(12_345_678, "USD", day("2026-10-01")),
+            Some(11_111_110)
+        );
+        // Carried forward to the 14th, replaced on the 15th: 10 USD × 0.8 = 8 EUR.
+        assert_eq!(
+            fx.convert(10_000_000, "USD", day("2026-10-14")),
+            Some(9_000_000)
+        );
+        assert_eq!(
+            fx.convert(10_000_000, "USD", day("2026-12-31")),
+            Some(8_000_000)
+        );
+        // The reporting currency converts at 1; an unknown currency does not convert.
+        assert_eq!(fx.convert(5, "EUR", 0), Some(5));
+        assert_eq!(fx.convert(5, "GBP", day("2026-10-20")), None);
+        // Half away from zero: 0.000001 × 0.5 = 0.0000005 → 0.000001.
+        fx.insert("2026-01-01", "SEK", "0.5").unwrap();
+        assert_eq!(fx.convert(1, "SEK", day("2026-02-01")), Some(1));
+    }
+
+    #[test]
+    fn json_and_inline_rates_and_bad_input() {
+        let mut fx = FxRates::new("EUR");
+        fx.add_text(
+            r#"[{"date":"2026-01-01","currency":"USD","rate":"0.5"},{"date":"2026-02-01","currency":"USD","rate":0.25}]"#,
+            "t",
+        )
+        .unwrap();
+        assert_eq!(
+            fx.convert(4_000_000, "USD", day("2026-02-02")),
+            Some(1_000_000)
+        );
+        assert!(
+            fx.insert("2026-13-01", "USD", "1")
+                .unwrap_err()
+                .contains("YYYY-MM-DD")
+        );
+        assert!(
+            fx.insert("2026-01-01", "usd", "1")
+                .unwrap_err()
+                .contains("ISO-4217")
+        );
+        assert!(
+            fx.insert("2026-01-01", "USD", "0")
+                .unwrap_err()
+                .contains("greater than zero")
+        );
+        assert!(fx.insert("2026-01-01", "USD", "1,2").is_err());
+        let err = FxRates::new("EUR")
+            .add_text("date,currency,rate\n2026-01-01,USD,x\n", "rates.csv")
+            .unwrap_err();
+        assert!(err.contains("rates.csv: line 2"), "{err}");
+    }
+}

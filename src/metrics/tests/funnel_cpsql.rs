@@ -1,0 +1,580 @@
+//! Funnel and CPSQL on a small hand-built data set: five leads over August–October 2026,
+//! spend in EUR, USD (with a rate that changes) and GBP (no rate), non-ad costs with and
+//! without a channel, September without SQLs, November empty, a lead without a campaign,
+//! and a late update that moves a lead into SQL.
+//!
+//! Leads (all HubSpot, default rules):
+//! - L1 paid_search / C1: created 08-05, MQL 08-10, SAL 08-11, SQL 08-20 → sql
+//! - L2 paid_search / C1: created 08-07, MQL 09-02 → mql
+//! - L3 organic_search / no campaign: created 08-15, MQL 08-16, SAL 08-17 → sal
+//! - L4 paid_search / C2: created 10-01, MQL 10-03, SAL 10-04, SQL 10-10, customer 10-30
+//! - L5 organic_search / no campaign: created 10-20 → lead
+//!
+//! Spend: C1 (paid_search, EUR) 100.00 on 08-10 and 50.00 on 09-05; C2 (paid_search, USD)
+//! 200.00 on 10-02; C3 (display, GBP) 10.00 on 10-03. Rates: USD 0.9 from 08-01, 0.8 from
+//! 10-01; no GBP. Costs: August salaries 1000.00 EUR (no channel), August events 200.00 USD
+//! for organic_search, December tools 30.00 EUR.
+
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, Decimal128Array, StringArray};
+use arrow::datatypes::{DataType, Field, Schema};
+use arrow::record_batch::RecordBatch;
+
+use super::{d, lead, money, stamp, t};
+use crate::metrics::config::{CpsqlConfig, StagesConfig};
+use crate::metrics::cpsql::Cpsql;
+use crate::metrics::funnel::{cohorts, daily};
+use crate::metrics::fx::FxRates;
+use crate::metrics::stages::{Lead, LeadStage, PreviousStages, compute};
+use crate::normalize::{SpendBuilder, SpendRow, TableRows};
+
+fn leads() -> Vec<Lead> {
+    let mk = |id: &str, channel: &str, campaign: Option<&str>, created: &str| Lead {
+        channel: Some(channel.into()),
+        campaign_id: campaign.map(str::to_string),
+        created_at: Some(t(&format!("2026-{created}T09:00:00Z"))),
+        ..lead(id)
+    };
+    let at = |s: &str| Some(t(&format!("2026-{s}T12:00:00Z")));
+    vec![
+        Lead {
+            mql_at: at("08-10"),
+            sal_at: at("08-11"),
+            sql_at: at("08-20"),
+            ..mk("L1", "paid_search", Some("C1"), "08-05")
+        },
+        Lead {
+            mql_at: at("09-02"),
+            ..mk("L2", "paid_search", Some("C1"), "08-07")
+        },
+        Lead {
+            mql_at: at("08-16"),
+            sal_at: at("08-17"),
+            ..mk("L3", "organic_search", None, "08-15")
+        },
+        Lead {
+            mql_at: at("10-03"),
+            sal_at: at("10-04"),
+            sql_at: at("10-10"),
+            customer_at: at("10-30"),
+            ..mk("L4", "paid_search", Some("C2"), "10-01")
+        },
+        mk("L5", "organic_search", None, "10-20"),
+    ]
+}
+
+fn stages_of(leads: Vec<Lead>) -> Vec<LeadStage> {
+    let now = t("2026-12-15T04:00:00Z");
+    compute(leads, &StagesConfig::default(), &PreviousStages::new(), now).0
+}
+
+fn spend() -> RecordBatch {
+    let row =
+        |date: &str, account: &str, campaign: &str, channel: &str, cur: &str, amount| SpendRow {
+            date: d(date),
+            platform: "google_ads".into(),
+            account_id: account.into(),
+            campaign_id: campaign.into(),
+            campaign_name: None,
+            channel: Some(channel.into()),
+            currency: cur.into(),
+            spend: money(amount),
+            impressions: 0,
+            clicks: 0,
+        };
+    let mut b = SpendBuilder::new(4);
+    b.push(row(
+        "2026-08-10",
+        "eur",
+        "C1",
+        "paid_search",
+        "EUR",
+        "100.00",
+    ));
+    b.push(row(
+        "2026-09-05",
+        "eur",
+        "C1",
+        "paid_search",
+        "EUR",
+        "50.00",
+    ));
+    b.push(row(
+        "2026-10-02",
+        "usd",
+        "C2",
+        "paid_search",
+        "USD",
+        "200.00",
+    ));
+    b.push(row("2026-10-03", "gbp", "C3", "display", "GBP", "10.00"));
+    b.finish(&stamp("r"))
+}
+
+/// `costs` as the costs source writes it: month, category, channel, currency, amount.
+fn costs() -> RecordBatch {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("month", DataType::Utf8, false),
+        Field::new("category", DataType::Utf8, false),
+        Field::new("channel", DataType::Utf8, true),
+        Field::new("currency", DataType::Utf8, false),
+        Field::new("amount", DataType::Decimal128(18, 6), false),
+    ]));
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from(vec!["2026-08", "2026-08", "2026-12"])),
+        Arc::new(StringArray::from(vec!["salaries", "events", "tools"])),
+        Arc::new(StringArray::from(vec![None, Some("organic_search"), None])),
+        Arc::new(StringArray::from(vec!["EUR", "USD", "EUR"])),
+        Arc::new(
+            Decimal128Array::from(vec![money("1000"), money("200"), money("30")])
+                .with_precision_and_scale(18, 6)
+                .unwrap(),
+        ),
+    ];
+    RecordBatch::try_new(schema, columns).unwrap()
+}
+
+fn fx() -> FxRates {
+    let mut fx = FxRates::new("EUR");
+    fx.add_text(
+        "date,currency,rate\n2026-08-01,USD,0.9\n2026-10-01,USD,0.8\n",
+        "test",
+    )
+    .unwrap();
+    fx
+}
+
+/// One `cpsql_monthly` row as text, for readable comparisons.
+type Row = (
+    String,         // month
+    String,         // level
+    Option<String>, // channel
+    Option<String>, // campaign
+    String,         // spend
+    [i64; 4],       // leads, mqls, sals, sqls
+    [Option<String>; 4],
+    bool,
+    Option<String>,
+);
+
+fn cpsql_rows(stages: &[LeadStage]) -> Vec<Row> {
+    use arrow::array::{Array, AsArray};
+    use arrow::datatypes::{Date32Type, Decimal128Type, DecimalType, Int64Type};
+    let fx = fx();
+    let mut acc = Cpsql::default();
+    acc.add_spend(&spend(), &fx, &CpsqlConfig::default())
+        .unwrap();
+    acc.add_costs(&costs(), &fx).unwrap();
+    acc.add_leads(stages);
+    let b = acc.finish("EUR", &stamp("r")).unwrap();
+    let col = |n: &str| b.column_by_name(n).unwrap().clone();
+    let s = |n: &str, i| {
+        let a = col(n);
+        let a = a.as_string::<i32>();
+        (!a.is_null(i)).then(|| a.value(i).to_string())
+    };
+    let m = |n: &str, i| {
+        let a = col(n);
+        let a = a.as_primitive::<Decimal128Type>();
+        (!a.is_null(i)).then(|| Decimal128Type::format_decimal(a.value(i), 18, 6))
+    };
+    let n = |name: &str, i| col(name).as_primitive::<Int64Type>().value(i);
+    (0..b.num_rows())
+        .map(|i| {
+            (
+                crate::metrics::fx::from_epoch_days(
+                    col("month").as_primitive::<Date32Type>().value(i),
+                )
+                .format("%Y-%m")
+                .to_string(),
+                s("level", i).unwrap(),
+                s("channel", i),
+                s("campaign_id", i),
+                m("spend", i).unwrap(),
+                [n("leads", i), n("mqls", i), n("sals", i), n("sqls", i)],
+                [
+                    m("cost_per_lead", i),
+                    m("cost_per_mql", i),
+                    m("cost_per_sal", i),
+                    m("cpsql", i),
+                ],
+                col("complete").as_boolean().value(i),
+                s("missing_currencies", i),
+            )
+        })
+        .collect()
+}
+
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one argument per column compared"
+)]
+fn row(
+    month: &str,
+    level: &str,
+    channel: Option<&str>,
+    campaign: Option<&str>,
+    spend: &str,
+    counts: [i64; 4],
+    per: [Option<&str>; 4],
+    missing: Option<&str>,
+) -> Row {
+    (
+        month.into(),
+        level.into(),
+        channel.map(Into::into),
+        campaign.map(Into::into),
+        spend.into(),
+        counts,
+        per.map(|p| p.map(Into::into)),
+        missing.is_none(),
+        missing.map(Into::into),
+    )
+}
+
+#[test]
+fn cpsql_by_month_and_level() {
+    let got = cpsql_rows(&stages_of(leads()));
+    let n = None;
+    let expected = vec![
+        // August: 100.00 ad + 1000.00 salaries + 200 USD × 0.9 events = 1280.00.
+        row(
+            "2026-08",
+            "total",
+            n,
+            n,
+            "1280.000000",
+            [3, 2, 2, 1],
+            [
+                Some("426.666667"),
+                Some("640.000000"),
+                Some("640.000000"),
+                Some("1280.000000"),
+            ],
+            n,
+        ),
+        // Non-ad costs with a channel count at that channel.
+        row(
+            "2026-08",
+            "channel",
+            Some("organic_search"),
+            n,
+            "180.000000",
+            [1, 1, 1, 0],
+            [
+                Some("180.000000"),
+                Some("180.000000"),
+                Some("180.000000"),
+                n,
+            ],
+            n,
+        ),
+        row(
+            "2026-08",
+            "channel",
+            Some("paid_search"),
+            n,
+            "100.000000",
+            [2, 1, 1, 1],
+            [
+                Some("50.000000"),
+                Some("100.000000"),
+                Some("100.000000"),
+                Some("100.000000"),
+            ],
+            n,
+        ),
+        // L3 has no campaign: it counts at total and channel, not here.
+        row(
+            "2026-08",
+            "campaign",
+            Some("paid_search"),
+            Some("C1"),
+            "100.000000",
+            [2, 1, 1, 1],
+            [
+                Some("50.000000"),
+                Some("100.000000"),
+                Some("100.000000"),
+                Some("100.000000"),
+            ],
+            n,
+        ),
+        // September: no SQLs → cpsql null, the spend kept.
+        row(
+            "2026-09",
+            "total",
+            n,
+            n,
+            "50.000000",
+            [0, 1, 0, 0],
+            [n, Some("50.000000"), n, n],
+            n,
+        ),
+        row(
+            "2026-09",
+            "channel",
+            Some("paid_search"),
+            n,
+            "50.000000",
+            [0, 1, 0, 0],
+            [n, Some("50.000000"), n, n],
+            n,
+        ),
+        row(
+            "2026-09",
+            "campaign",
+            Some("paid_search"),
+            Some("C1"),
+            "50.000000",
+            [0, 1, 0, 0],
+            [n, Some("50.000000"), n, n],
+            n,
+        ),
+        // October: 200 USD × 0.8 = 160.00 converts; 10 GBP has no rate → incomplete, the
+        // cost-per figures null rather than too low.
+        row(
+            "2026-10",
+            "total",
+            n,
+            n,
+            "160.000000",
+            [2, 1, 1, 1],
+            [n, n, n, n],
+            Some("GBP"),
+        ),
+        row(
+            "2026-10",
+            "channel",
+            Some("display"),
+            n,
+            "0.000000",
+            [0, 0, 0, 0],
+            [n, n, n, n],
+            Some("GBP"),
+        ),
+        row(
+            "2026-10",
+            "channel",
+            Some("organic_search"),
+            n,
+            "0.000000",
+            [1, 0, 0, 0],
+            [Some("0.000000"), n, n, n],
+            n,
+        ),
+        row(
+            "2026-10",
+            "channel",
+            Some("paid_search"),
+            n,
+            "160.000000",
+            [1, 1, 1, 1],
+            [
+                Some("160.000000"),
+                Some("160.000000"),
+                Some("160.000000"),
+                Some("160.000000"),
+            ],
+            n,
+        ),
+        row(
+            "2026-10",
+            "campaign",
+            Some("paid_search"),
+            Some("C2"),
+            "160.000000",
+            [1, 1, 1, 1],
+            [
+                Some("160.000000"),
+                Some("160.000000"),
+                Some("160.000000"),
+                Some("160.000000"),
+            ],
+            n,
+        ),
+        row(
+            "2026-10",
+            "campaign",
+            Some("display"),
+            Some("C3"),
+            "0.000000",
+            [0, 0, 0, 0],
+            [n, n, n, n],
+            Some("GBP"),
+        ),
+        // November: nothing at all, still a row.
+        row(
+            "2026-11",
+            "total",
+            n,
+            n,
+            "0.000000",
+            [0, 0, 0, 0],
+            [n, n, n, n],
+            n,
+        ),
+        // December: only a non-ad cost.
+        row(
+            "2026-12",
+            "total",
+            n,
+            n,
+            "30.000000",
+            [0, 0, 0, 0],
+            [n, n, n, n],
+            n,
+        ),
+    ];
+    assert_eq!(got.len(), expected.len(), "{got:#?}");
+    for (g, e) in got.iter().zip(&expected) {
+        assert_eq!(g, e);
+    }
+}
+
+#[test]
+fn late_update_moves_a_lead_into_sql() {
+    // The CRM later records L2 as SQL on 09-25: September now has one SQL at 50.00.
+    let mut updated = leads();
+    updated[1].sal_at = Some(t("2026-09-20T12:00:00Z"));
+    updated[1].sql_at = Some(t("2026-09-25T12:00:00Z"));
+    let got = cpsql_rows(&stages_of(updated));
+    let september: Vec<_> = got.iter().filter(|r| r.0 == "2026-09").collect();
+    let n = None;
+    assert_eq!(
+        september[0],
+        &row(
+            "2026-09",
+            "total",
+            n,
+            n,
+            "50.000000",
+            [0, 1, 1, 1],
+            [n, Some("50.000000"), Some("50.000000"), Some("50.000000")],
+            n
+        )
+    );
+}
+
+#[test]
+fn channel_map_joins_spend_to_lead_channels() {
+    let fx = fx();
+    let cfg: CpsqlConfig = toml::from_str("channel_map = { paid_search = \"search\" }").unwrap();
+    let mut acc = Cpsql::default();
+    acc.add_spend(&spend(), &fx, &cfg).unwrap();
+    let b = acc.finish("EUR", &stamp("r")).unwrap();
+    let channels =
+        arrow::compute::cast(b.column_by_name("channel").unwrap(), &DataType::Utf8).unwrap();
+    let channels = channels
+        .as_any()
+        .downcast_ref::<StringArray>()
+        .unwrap()
+        .iter()
+        .flatten()
+        .collect::<std::collections::BTreeSet<_>>();
+    assert!(
+        channels.contains("search") && !channels.contains("paid_search"),
+        "{channels:?}"
+    );
+}
+
+#[test]
+fn funnel_daily_and_cohorts() {
+    let stages = stages_of(leads());
+    let daily = daily(&stages);
+    let key = |day: &str, ch: &str, camp: Option<&str>| {
+        (d(day), Some(ch.to_string()), camp.map(str::to_string))
+    };
+    // new_leads, new_warm, new_mqls, new_sals, new_sqls, new_customers
+    assert_eq!(
+        daily[&key("2026-08-05", "paid_search", Some("C1"))],
+        [1, 0, 0, 0, 0, 0]
+    );
+    assert_eq!(
+        daily[&key("2026-08-10", "paid_search", Some("C1"))],
+        [0, 0, 1, 0, 0, 0]
+    );
+    assert_eq!(
+        daily[&key("2026-08-15", "organic_search", None)],
+        [1, 0, 0, 0, 0, 0]
+    );
+    assert_eq!(
+        daily[&key("2026-10-30", "paid_search", Some("C2"))],
+        [0, 0, 0, 0, 0, 1]
+    );
+    let total: [i64; 6] = daily.values().fold([0; 6], |mut acc, v| {
+        for i in 0..6 {
+            acc[i] += v[i];
+        }
+        acc
+    });
+    assert_eq!(total, [5, 0, 4, 3, 2, 1]);
+
+    let cohorts = cohorts(&stages);
+    let c = |month: &str, ch: &str| cohorts[&(d(month), Some(ch.to_string()))].reached;
+    // leads, warm, mql, sal, sql, customer reached so far
+    assert_eq!(c("2026-08-01", "paid_search"), [2, 2, 2, 1, 1, 0]);
+    assert_eq!(c("2026-08-01", "organic_search"), [1, 1, 1, 1, 0, 0]);
+    assert_eq!(c("2026-10-01", "paid_search"), [1, 1, 1, 1, 1, 1]);
+    assert_eq!(c("2026-10-01", "organic_search"), [1, 0, 0, 0, 0, 0]);
+    assert_eq!(cohorts.len(), 4);
+
+    // Rates: August paid_search lead→MQL 2/2, MQL→SAL 1/2, SAL→SQL 1/1, SQL→customer 0/1.
+    let batch = crate::metrics::funnel::cohort_batch(&stages, &stamp("r")).unwrap();
+    let rate = |name: &str, row: usize| {
+        let a = batch
+            .column_by_name(name)
+            .unwrap()
+            .as_any()
+            .downcast_ref::<arrow::array::Float64Array>()
+            .unwrap()
+            .clone();
+        arrow::array::Array::is_valid(&a, row).then(|| a.value(row))
+    };
+    // Rows are ordered by (month, channel): Aug organic, Aug paid, Oct organic, Oct paid.
+    assert_eq!(rate("lead_to_mql_rate", 1), Some(1.0));
+    assert_eq!(rate("mql_to_sal_rate", 1), Some(0.5));
+    assert_eq!(rate("sal_to_sql_rate", 1), Some(1.0));
+    assert_eq!(rate("sql_to_customer_rate", 1), Some(0.0));
+    assert_eq!(rate("sql_to_customer_rate", 0), None, "no SQLs: no rate");
+    assert_eq!(rate("lead_to_mql_rate", 2), Some(0.0));
+    assert_eq!(rate("mql_to_sal_rate", 2), None);
+}
+
+#[test]
+fn spend_reporting_column_is_added_after_spend() {
+    let (b, missing) = crate::metrics::fx::add_spend_reporting(&spend(), &fx()).unwrap();
+    let names: Vec<_> = b
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    let at = names.iter().position(|n| n == "spend").unwrap();
+    assert_eq!(names[at + 1], "spend_reporting");
+    let conv = b
+        .column_by_name("spend_reporting")
+        .unwrap()
+        .as_any()
+        .downcast_ref::<Decimal128Array>()
+        .unwrap()
+        .iter()
+        .collect::<Vec<_>>();
+    assert_eq!(
+        conv,
+        vec![
+            Some(money("100")),
+            Some(money("50")),
+            Some(money("160")),
+            None
+        ]
+    );
+    assert_eq!(
+        missing.into_iter().collect::<Vec<_>>(),
+        vec!["GBP".to_string()]
+    );
+    // Enriching again replaces the column instead of adding a second one.
+    let (again, _) = crate::metrics::fx::add_spend_reporting(&b, &fx()).unwrap();
+    assert_eq!(again.num_columns(), b.num_columns());
+}

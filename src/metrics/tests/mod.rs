@@ -1,0 +1,47 @@
+//! Metric tests with hand-computed expected values written in the test: every stage rule
+//! path, scoring and ranking, funnel and CPSQL on a small data set, SAL around its target
+//! and SLA bounds, eNPS anonymity.
+
+mod enps;
+mod funnel_cpsql;
+mod sal;
+mod stages;
+
+use chrono::{DateTime, NaiveDate};
+
+use super::stages::Lead;
+use crate::normalize::BatchStamp;
+
+/// µs since the epoch of an RFC 3339 time.
+pub fn t(s: &str) -> i64 {
+    DateTime::parse_from_rfc3339(s)
+        .unwrap_or_else(|e| panic!("{s}: {e}"))
+        .timestamp_micros()
+}
+
+/// Days since the epoch of a `YYYY-MM-DD` date.
+pub fn d(s: &str) -> i32 {
+    super::fx::epoch_days(NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap())
+}
+
+/// A HubSpot lead with only an id.
+pub fn lead(id: &str) -> Lead {
+    Lead {
+        source_system: "hubspot".into(),
+        lead_id: id.into(),
+        ..Lead::default()
+    }
+}
+
+/// A stamp for test batches.
+pub fn stamp(run: &str) -> BatchStamp {
+    BatchStamp {
+        run_id: run.into(),
+        ingested_at_micros: 0,
+    }
+}
+
+/// `12.345` as micros.
+pub fn money(text: &str) -> i128 {
+    super::fx::parse_decimal(text, 6).unwrap()
+}
