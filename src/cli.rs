@@ -1,4 +1,4 @@
-//! The command line: `run`, `validate`, `sandbox` and `demo`. Each command returns an exit
+//! The command line: `run`, `schedule`, `runs`, `validate`, `sandbox` and `demo`. Each command returns an exit
 //! code: 0 ok, 1 the run failed, 2 a usage or configuration error.
 
 use std::path::PathBuf;
@@ -44,6 +44,9 @@ pub enum Command {
         /// The job file.
         job: PathBuf,
     },
+    /// Long-running cron daemon: fires each job on its `schedule` in its time zone, never
+    /// overlaps two runs of a job, stops cleanly on SIGTERM/SIGINT.
+    Schedule(crate::scheduler::ScheduleArgs),
     /// Check a job file without touching the network; prints every mistake.
     Validate {
         /// The job file.
@@ -79,6 +82,7 @@ pub enum Command {
 pub async fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Run { job } => run_command(&job).await,
+        Command::Schedule(args) => crate::scheduler::schedule_command(args).await,
         Command::Validate { job } => validate_command(&job),
         Command::Sandbox {
             port,

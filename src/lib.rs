@@ -10,6 +10,7 @@ pub mod http;
 pub mod normalize;
 pub mod pipeline;
 pub mod sandbox;
+pub mod scheduler;
 pub mod sink;
 pub mod sources;
 
