@@ -47,6 +47,14 @@ pub enum Command {
     /// Long-running cron daemon: fires each job on its `schedule` in its time zone, never
     /// overlaps two runs of a job, stops cleanly on SIGTERM/SIGINT.
     Schedule(crate::scheduler::ScheduleArgs),
+    /// List a job's recent runs from `_runs` (newest first) and its current watermarks.
+    Runs {
+        /// The job file (only its name and warehouse are used).
+        job: PathBuf,
+        /// How many runs to list.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
     /// Check a job file without touching the network; prints every mistake.
     Validate {
         /// The job file.
@@ -83,6 +91,7 @@ pub async fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Run { job } => run_command(&job).await,
         Command::Schedule(args) => crate::scheduler::schedule_command(args).await,
+        Command::Runs { job, limit } => crate::ops::runs::runs_command(&job, limit).await,
         Command::Validate { job } => validate_command(&job),
         Command::Sandbox {
             port,
@@ -144,37 +153,7 @@ pub fn report_error(e: &Error) -> ExitCode {
     }
 }
 
-/// The table of what a run wrote: table, rows, files, bytes; then sources and status.
+/// The end-of-run summary (see `ops::summary`).
 pub fn print_report(report: &RunReport) {
-    use std::collections::BTreeMap;
-    let mut tables: BTreeMap<&str, (u64, u64, u64)> = BTreeMap::new();
-    for f in &report.files {
-        let entry = tables.entry(f.table.as_str()).or_default();
-        entry.0 += f.rows;
-        entry.1 += 1;
-        entry.2 += f.bytes;
-    }
-    println!(
-        "run {} of job `{}`: {}",
-        report.run_id, report.job, report.status
-    );
-    println!(
-        "{:<26} {:>10} {:>6} {:>12}",
-        "table", "rows", "files", "bytes"
-    );
-    for (table, (rows, files, bytes)) in &tables {
-        println!("{table:<26} {rows:>10} {files:>6} {bytes:>12}");
-    }
-    for s in &report.sources {
-        let outcome = s.error.as_deref().unwrap_or("ok");
-        println!(
-            "source {:<18} {:<12} requests {:>5} retries {:>3}  {}",
-            s.name, s.kind, s.requests, s.retries, outcome
-        );
-    }
-    println!(
-        "warehouse {} — {:.2} s",
-        report.warehouse,
-        report.elapsed.as_secs_f64()
-    );
+    print!("{}", crate::ops::summary::render(report));
 }

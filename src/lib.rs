@@ -8,6 +8,7 @@ pub mod demo;
 pub mod error;
 pub mod http;
 pub mod normalize;
+pub mod ops;
 pub mod pipeline;
 pub mod sandbox;
 pub mod scheduler;

@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use object_store::ObjectStore;
+use tracing::Instrument;
 
 use crate::config::{EnvLookup, JobConfig, SourceConfig, Template};
 use crate::error::{Error, Result};
@@ -44,6 +45,10 @@ pub struct DatasetCounts {
     pub written: u64,
     /// Records sent to `_rejects`.
     pub rejected: u64,
+    /// HTTP requests of the sources that fed it (a failed source's count only in the total).
+    pub requests: u64,
+    /// Retries among them.
+    pub retries: u64,
 }
 
 /// How one source did.
@@ -120,6 +125,22 @@ pub async fn run_job_in(
     warehouse: &Warehouse,
     started: Instant,
 ) -> Result<RunReport> {
+    // Instrumented rather than entered: an entered guard held across awaits would tag other
+    // tasks' events with this run when the scheduler runs several jobs at once.
+    let span = tracing::info_span!("run", job = %job.name, run_id = tracing::field::Empty);
+    run_in_span(job, env, options, warehouse, started, &span)
+        .instrument(span.clone())
+        .await
+}
+
+async fn run_in_span(
+    job: &JobConfig,
+    env: EnvLookup<'_>,
+    options: RunOptions,
+    warehouse: &Warehouse,
+    started: Instant,
+    span: &tracing::Span,
+) -> Result<RunReport> {
     let store = &warehouse.store;
     let hash_key = job.hash_key.resolve(env).map_err(|var| {
         Error::config(
@@ -142,11 +163,11 @@ pub async fn run_job_in(
         run_id: run_id.clone(),
         ingested_at_micros: options.now.timestamp_micros(),
     };
-    let span = tracing::info_span!("run", job = %job.name, run_id = %run_id);
-    let _entered = span.enter();
+    span.record("run_id", run_id.as_str());
     tracing::info!(sources = job.sources.len(), warehouse = %warehouse.describe(), "run started");
 
     let pulls = job.sources.iter().map(|source| {
+        let span = tracing::info_span!("source", source = %source.name(), kind = source.kind());
         pull_source(
             job,
             source,
@@ -156,6 +177,7 @@ pub async fn run_job_in(
             &stamp,
             options.now.date_naive(),
         )
+        .instrument(span)
     });
     let outcomes = futures::future::join_all(pulls).await;
 
@@ -178,6 +200,8 @@ pub async fn run_job_in(
                 counts.read += summary.read;
                 counts.written += summary.written;
                 counts.rejected += summary.rejects.len() as u64;
+                counts.requests += report.requests;
+                counts.retries += report.retries;
                 tracing::info!(source = %summary.source, read = summary.read, written = summary.written,
                     rejected = summary.rejects.len(), requests = report.requests, retries = report.retries, "source pulled");
                 files.extend(summary.files);
@@ -331,6 +355,7 @@ async fn pull_source(
     stamp: &BatchStamp,
     today: chrono::NaiveDate,
 ) -> PullOutcome {
+    tracing::info!("pulling");
     let http = match HttpClient::new(source.name(), source.http()) {
         Ok(h) => h,
         Err(e) => return (Err(e), None),

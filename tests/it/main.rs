@@ -3,5 +3,6 @@
 
 mod demo_job;
 mod job_files;
+mod ops;
 mod rejects;
 mod support;

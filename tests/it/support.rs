@@ -65,7 +65,7 @@ pub fn demo_job_into(warehouse: &Path, env: &HashMap<String, String>) -> JobConf
 }
 
 /// The Python of the test virtualenv that has DuckDB (made by the README's test command).
-fn python() -> PathBuf {
+pub fn python() -> PathBuf {
     if let Ok(p) = std::env::var("FUNNELHOUSE_TEST_PYTHON") {
         return PathBuf::from(p);
     }

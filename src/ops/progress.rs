@@ -1,0 +1,1 @@
+//! Per-source progress while a run pulls (filled in below).
