@@ -2,6 +2,7 @@
 //! 127.0.0.1 (the sandbox) and read what we wrote back with DuckDB.
 
 mod demo_job;
+mod deploy;
 mod job_files;
 mod ops;
 mod rejects;
