@@ -361,6 +361,14 @@ async fn pull_source(
         Err(e) => return (Err(e), None),
     };
     let stats = http.stats();
+    let records = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let _progress = crate::ops::progress::track(
+        source.name(),
+        crate::ops::progress::SourceCounters {
+            http: Arc::clone(&stats),
+            records: Arc::clone(&records),
+        },
+    );
     let ctx = SourceContext {
         source_name: source.name().to_string(),
         http,
@@ -373,6 +381,7 @@ async fn pull_source(
         source: source.name().to_string(),
         stamp: stamp.clone(),
         batch_rows: job.batch_rows,
+        records,
     };
     let result = async {
         let resolved = ResolvedSecrets::resolve(job, source, env)?;

@@ -36,6 +36,8 @@ pub struct OutputTarget {
     pub stamp: BatchStamp,
     /// Rows per batch.
     pub batch_rows: usize,
+    /// Live count of records read (rows and rejects), for progress display.
+    pub records: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// The staged output of one source for one dataset.
@@ -52,6 +54,7 @@ pub struct DatasetOutput<B: TableRows> {
     parts: BTreeMap<Option<String>, Part<B>>,
     rejects: Vec<RejectRow>,
     read: u64,
+    records: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl<B: TableRows> std::fmt::Debug for DatasetOutput<B> {
@@ -103,12 +106,15 @@ impl<B: TableRows> DatasetOutput<B> {
             parts: BTreeMap::new(),
             rejects: Vec::new(),
             read: 0,
+            records: target.records,
         }
     }
 
     /// Add one decoded row; writes a batch out when the builder is full.
     pub async fn push(&mut self, row: B::Row) -> Result<()> {
         self.read += 1;
+        self.records
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let key = (self.partition_of)(&row);
         let batch_rows = self.batch_rows;
         let new_builder = self.new_builder;
@@ -137,6 +143,8 @@ impl<B: TableRows> DatasetOutput<B> {
     /// Record a record that could not be normalized; the pull goes on.
     pub fn reject(&mut self, location: &str, record: &Value, reason: String) {
         self.read += 1;
+        self.records
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         tracing::debug!(source = %self.source, %location, %reason, "record rejected");
         self.rejects.push(RejectRow {
             dataset: self.dataset.table().to_string(),
