@@ -25,7 +25,9 @@ fn main() -> ExitCode {
     });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(progress::LogWriter);
+        .with_writer(progress::LogWriter)
+        // Colour codes only for a terminal; journald and log files get plain text.
+        .with_ansi(std::io::stderr().is_terminal());
     match cli.log_format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
