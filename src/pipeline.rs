@@ -49,6 +49,8 @@ pub struct DatasetCounts {
     pub requests: u64,
     /// Retries among them.
     pub retries: u64,
+    /// The longest pull among those sources (they pull concurrently).
+    pub elapsed: std::time::Duration,
 }
 
 /// How one source did.
@@ -66,6 +68,8 @@ pub struct SourceReport {
     pub retries: u64,
     /// Body bytes received.
     pub bytes: u64,
+    /// How long its pull took, staging included.
+    pub elapsed: std::time::Duration,
 }
 
 /// What a run did.
@@ -185,7 +189,7 @@ async fn run_in_span(
     let mut reports = Vec::new();
     let mut files = Vec::new();
     let mut rejects: Vec<RejectRow> = Vec::new();
-    for (source, (outcome, stats)) in job.sources.iter().zip(outcomes) {
+    for (source, (outcome, stats, elapsed)) in job.sources.iter().zip(outcomes) {
         let mut report = SourceReport {
             name: source.name().to_string(),
             kind: source.kind(),
@@ -193,6 +197,7 @@ async fn run_in_span(
             requests: stats.as_ref().map_or(0, |s| s.requests()),
             retries: stats.as_ref().map_or(0, |s| s.retries()),
             bytes: stats.as_ref().map_or(0, |s| s.bytes()),
+            elapsed,
         };
         match outcome {
             Ok(summary) => {
@@ -202,6 +207,7 @@ async fn run_in_span(
                 counts.rejected += summary.rejects.len() as u64;
                 counts.requests += report.requests;
                 counts.retries += report.retries;
+                counts.elapsed = counts.elapsed.max(elapsed);
                 tracing::info!(source = %summary.source, read = summary.read, written = summary.written,
                     rejected = summary.rejects.len(), requests = report.requests, retries = report.retries, "source pulled");
                 files.extend(summary.files);
@@ -344,7 +350,11 @@ async fn staged_file(
     })
 }
 
-type PullOutcome = (Result<OutputSummary>, Option<Arc<HttpStats>>);
+type PullOutcome = (
+    Result<OutputSummary>,
+    Option<Arc<HttpStats>>,
+    std::time::Duration,
+);
 
 async fn pull_source(
     job: &JobConfig,
@@ -356,9 +366,10 @@ async fn pull_source(
     today: chrono::NaiveDate,
 ) -> PullOutcome {
     tracing::info!("pulling");
+    let pull_started = Instant::now();
     let http = match HttpClient::new(source.name(), source.http()) {
         Ok(h) => h,
-        Err(e) => return (Err(e), None),
+        Err(e) => return (Err(e), None, pull_started.elapsed()),
     };
     let stats = http.stats();
     let records = Arc::new(std::sync::atomic::AtomicU64::new(0));
@@ -388,7 +399,7 @@ async fn pull_source(
         sources::pull(source, &resolved, &ctx, target).await
     }
     .await;
-    (result, Some(stats))
+    (result, Some(stats), pull_started.elapsed())
 }
 
 /// `YYYYMMDDTHHMMSSZ-xxxxxx`: sortable by start time, unique even for runs started in the

@@ -295,3 +295,105 @@ async fn list(path: &Path, limit: usize) -> Result<String> {
     let marks = watermarks(warehouse.store.as_ref(), &job.name).await?;
     Ok(render(&job.name, &warehouse.describe(), &runs, &marks))
 }
+
+#[cfg(test)]
+mod tests {
+    use object_store::memory::InMemory;
+
+    use super::*;
+    use crate::normalize::{BatchStamp, RunRow, RunsBuilder, TableRows, runs_schema};
+    use crate::sink::{runs_path, write_batches};
+
+    async fn put_run(store: &Arc<dyn ObjectStore>, job: &str, run_id: &str, status: &str) {
+        let mut rows = RunsBuilder::new(1);
+        rows.push(RunRow {
+            run_id: run_id.into(),
+            job: job.into(),
+            status: status.into(),
+            started_at: Some(1_764_000_000_000_000),
+            finished_at: Some(1_764_000_002_500_000),
+            error: (status != "succeeded").then(|| "ads: HTTP 401".to_string()),
+            leads_read: 10,
+            leads_written: 9,
+            leads_rejected: 1,
+            spend_read: 0,
+            spend_written: 0,
+            spend_rejected: 0,
+            survey_responses_read: 0,
+            survey_responses_written: 0,
+            survey_responses_rejected: 0,
+            requests: 4,
+            retries: 1,
+            bytes_received: 100,
+        });
+        let stamp = BatchStamp {
+            run_id: run_id.into(),
+            ingested_at_micros: 0,
+        };
+        write_batches(
+            store,
+            &runs_path(job, run_id),
+            runs_schema(),
+            &[rows.finish(&stamp)],
+        )
+        .await
+        .expect("run row written");
+    }
+
+    #[tokio::test]
+    async fn lists_only_this_jobs_runs_newest_first_with_watermarks() {
+        let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+        put_run(&store, "a", "20261124T030000Z-000001", "succeeded").await;
+        put_run(&store, "a", "20261125T030000Z-000002", "partial").await;
+        put_run(&store, "a-b", "20261125T040000Z-000003", "succeeded").await;
+        store
+            .put(
+                &ObjectPath::from("_state/a/hubspot.json"),
+                r#"{"streams": {"contacts": {"watermark": "2026-11-24T00:00:00Z"}, "archived": {}}}"#
+                    .into(),
+            )
+            .await
+            .expect("state written");
+
+        let runs = recent_runs(&store, "a", 20).await.expect("runs listed");
+        let ids: Vec<&str> = runs.iter().map(|r| r.run_id.as_str()).collect();
+        assert_eq!(ids, ["20261125T030000Z-000002", "20261124T030000Z-000001"]);
+        assert_eq!(runs[0].datasets["leads"], (10, 9, 1));
+        assert_eq!(runs[0].error.as_deref(), Some("ads: HTTP 401"));
+        assert_eq!(recent_runs(&store, "a", 1).await.expect("listed").len(), 1);
+
+        let marks = watermarks(store.as_ref(), "a").await.expect("state read");
+        assert_eq!(
+            marks,
+            [Watermark {
+                source: "hubspot".into(),
+                stream: "contacts".into(),
+                watermark: "2026-11-24T00:00:00Z".into()
+            }]
+        );
+        assert!(
+            watermarks(store.as_ref(), "a-b")
+                .await
+                .expect("no state")
+                .is_empty()
+        );
+
+        let text = render("a", "memory://", &runs, &marks);
+        assert!(text.contains("leads 10/9/1"), "{text}");
+        assert!(text.contains("2.5"), "duration in seconds: {text}");
+        assert!(text.contains("hubspot") && text.contains("2026-11-24T00:00:00Z"));
+    }
+
+    #[tokio::test]
+    async fn a_state_file_of_another_shape_is_an_error_naming_it() {
+        let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+        store
+            .put(&ObjectPath::from("_state/a/x.json"), "[1]".into())
+            .await
+            .expect("written");
+        let err = watermarks(store.as_ref(), "a")
+            .await
+            .expect_err("bad shape");
+        assert!(err.to_string().contains("_state/a/x.json"), "{err}");
+    }
+}

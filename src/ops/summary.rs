@@ -19,19 +19,20 @@ pub fn render(report: &RunReport) -> String {
     );
     let _ = writeln!(
         out,
-        "{:<18} {:>10} {:>10} {:>9} {:>9} {:>8}",
-        "dataset", "read", "written", "rejected", "requests", "retries"
+        "{:<18} {:>10} {:>10} {:>9} {:>9} {:>8} {:>9}",
+        "dataset", "read", "written", "rejected", "requests", "retries", "elapsed"
     );
     for (dataset, c) in &report.datasets {
         let _ = writeln!(
             out,
-            "{:<18} {:>10} {:>10} {:>9} {:>9} {:>8}",
+            "{:<18} {:>10} {:>10} {:>9} {:>9} {:>8} {:>8.2}s",
             dataset.table(),
             c.read,
             c.written,
             c.rejected,
             c.requests,
-            c.retries
+            c.retries,
+            c.elapsed.as_secs_f64()
         );
     }
     let total = |f: fn(&crate::pipeline::DatasetCounts) -> u64| -> u64 {
@@ -42,20 +43,27 @@ pub fn render(report: &RunReport) -> String {
     let retries: u64 = report.sources.iter().map(|s| s.retries).sum();
     let _ = writeln!(
         out,
-        "{:<18} {:>10} {:>10} {:>9} {:>9} {:>8}",
+        "{:<18} {:>10} {:>10} {:>9} {:>9} {:>8} {:>8.2}s",
         "total",
         total(|c| c.read),
         total(|c| c.written),
         total(|c| c.rejected),
         requests,
-        retries
+        retries,
+        report.elapsed.as_secs_f64()
     );
     for s in &report.sources {
         let outcome = s.error.as_deref().unwrap_or("ok");
         let _ = writeln!(
             out,
-            "source {:<16} {:<11} requests {:>5} retries {:>3} bytes {:>10}  {}",
-            s.name, s.kind, s.requests, s.retries, s.bytes, outcome
+            "source {:<16} {:<11} requests {:>5} retries {:>3} bytes {:>10} {:>7.2}s  {}",
+            s.name,
+            s.kind,
+            s.requests,
+            s.retries,
+            s.bytes,
+            s.elapsed.as_secs_f64(),
+            outcome
         );
     }
     let bytes: u64 = report.files.iter().map(|f| f.bytes).sum();
@@ -88,6 +96,7 @@ mod tests {
                 rejected: 2,
                 requests: 3,
                 retries: 1,
+                elapsed: std::time::Duration::from_millis(1200),
             },
         );
         let report = RunReport {
@@ -103,6 +112,7 @@ mod tests {
                     requests: 3,
                     retries: 1,
                     bytes: 100,
+                    elapsed: std::time::Duration::from_millis(1200),
                 },
                 SourceReport {
                     name: "ads".into(),
@@ -111,6 +121,7 @@ mod tests {
                     requests: 1,
                     retries: 0,
                     bytes: 20,
+                    elapsed: std::time::Duration::from_millis(300),
                 },
             ],
             files: Vec::new(),
@@ -124,7 +135,12 @@ mod tests {
             .expect("total row")
             .split_whitespace()
             .collect();
-        assert_eq!(total, ["total", "10", "8", "2", "4", "1"]);
+        assert_eq!(total, ["total", "10", "8", "2", "4", "1", "1.50s"]);
+        assert!(
+            text.lines()
+                .any(|l| l.split_whitespace().collect::<Vec<_>>()
+                    == ["leads", "10", "8", "2", "3", "1", "1.20s"])
+        );
         assert!(text.contains("partial in 1.50 s"));
         assert!(text.contains("HTTP 401"));
     }
