@@ -65,7 +65,16 @@ pub async fn schedule_command(args: ScheduleArgs) -> ExitCode {
         },
         None => None,
     };
-    let summary = daemon.run(termination()).await;
+    // Handlers are installed now, before the first fire: a signal during a run must reach
+    // the daemon, not the default action (which would kill it mid-run).
+    let shutdown = match termination() {
+        Ok(signal) => signal,
+        Err(e) => {
+            eprintln!("error: cannot install the SIGTERM/SIGINT handlers: {e}");
+            return ExitCode::from(EXIT_RUN_FAILED);
+        }
+    };
+    let summary = daemon.run(shutdown).await;
     if let Some(server) = server {
         server.abort();
     }
@@ -76,25 +85,27 @@ pub async fn schedule_command(args: ScheduleArgs) -> ExitCode {
     }
 }
 
-/// Resolves on SIGTERM (what Kubernetes and systemd send) or SIGINT (Ctrl-C).
-async fn termination() {
+/// A future resolving on SIGTERM (what Kubernetes and systemd send) or SIGINT (Ctrl-C); the
+/// handlers are installed when this is called, not when the future is first polled.
+fn termination() -> std::io::Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = term.recv() => tracing::info!(signal = "SIGTERM", "shutdown requested"),
-                    _ = tokio::signal::ctrl_c() => tracing::info!(signal = "SIGINT", "shutdown requested"),
-                }
-                return;
+        let mut term = signal(SignalKind::terminate())?;
+        let mut int = signal(SignalKind::interrupt())?;
+        Ok(async move {
+            tokio::select! {
+                _ = term.recv() => tracing::info!(signal = "SIGTERM", "shutdown requested"),
+                _ = int.recv() => tracing::info!(signal = "SIGINT", "shutdown requested"),
             }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops the daemon");
-            }
-        }
+        })
     }
-    if tokio::signal::ctrl_c().await.is_ok() {
-        tracing::info!(signal = "SIGINT", "shutdown requested");
+    #[cfg(not(unix))]
+    {
+        Ok(async {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                tracing::info!(signal = "SIGINT", "shutdown requested");
+            }
+        })
     }
 }

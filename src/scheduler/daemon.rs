@@ -201,6 +201,8 @@ impl Daemon {
                 None => Box::pin(futures::future::pending()),
             };
             tokio::select! {
+                // Shutdown first: a due fire must never starve the signal.
+                biased;
                 () = &mut shutdown => break,
                 Some(joined) = state.runs.join_next_with_id(), if !state.runs.is_empty() => {
                     self.finished(&mut state, joined);

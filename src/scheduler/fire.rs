@@ -41,13 +41,14 @@ impl FireSchedule {
     /// The first fire strictly after `after`, or `None` when the expression never fires again.
     pub fn next_after(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
         let local_after = after.with_timezone(&self.timezone).naive_local();
-        // The naive local times are stepped as if they were UTC: no gaps, no repeats.
-        // Starting one hour back finds a fire whose instant is after `after` although its
-        // local time is not (the repeated hour after the autumn change is read once).
-        let start = Utc.from_utc_datetime(&(local_after - Duration::hours(1)));
+        // The naive local times are stepped as if they were UTC: no gaps, no repeats. No
+        // fire with a local time at or before `local_after` can lie after `after`: a repeated
+        // time maps to its first occurrence and a time in a gap to the gap's end, both no
+        // later than `after` itself.
+        let start = Utc.from_utc_datetime(&local_after);
         self.schedule
             .after(&start)
-            // Bounded: a schedule has at most a few fires inside the one-hour look-back.
+            // Bounded: only the first fire whose first occurrence already passed is skipped.
             .take(10_000)
             .map(|naive| self.instant_of(naive.naive_utc()))
             .find(|instant| *instant > after)

@@ -116,6 +116,104 @@ print(json.dumps(out))
     serde_json::from_slice(&out.stdout).expect("parser prints JSON")
 }
 
+/// A `funnelhouse schedule` child process with JSON logs collected as they come; killed if the
+/// test fails before it stops.
+struct SpawnedDaemon {
+    child: Option<std::process::Child>,
+    lines: Arc<Mutex<Vec<String>>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl SpawnedDaemon {
+    fn start(job: &Path, flags: &[&str], env: &HashMap<String, String>) -> Self {
+        let mut child = binary()
+            .args(["--log-format", "json", "schedule"])
+            .arg(job)
+            .args(flags)
+            .envs(env)
+            .env("FUNNELHOUSE_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("daemon starts");
+        let stderr = child.stderr.take().expect("stderr piped");
+        let lines = Arc::new(Mutex::new(Vec::<String>::new()));
+        let reader = {
+            let lines = Arc::clone(&lines);
+            std::thread::spawn(move || {
+                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                    lines.lock().expect("lock").push(line);
+                }
+            })
+        };
+        SpawnedDaemon {
+            child: Some(child),
+            lines,
+            reader: Some(reader),
+        }
+    }
+
+    /// The first log line with this message, waiting for it until `deadline`.
+    async fn wait_for_line(&self, message: &str, deadline: Instant) -> Value {
+        loop {
+            let found = self.lines.lock().expect("lock").iter().find_map(|l| {
+                let v: Value = serde_json::from_str(l).ok()?;
+                (v["fields"]["message"] == message).then_some(v)
+            });
+            if let Some(v) = found {
+                return v;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no `{message}` log line in time: {:?}",
+                self.lines.lock().expect("lock")
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// SIGTERM, then wait (at most 30 s) for the exit; its status and all of stderr.
+    async fn terminate(mut self) -> (std::process::ExitStatus, String) {
+        let mut child = self.child.take().expect("running");
+        let killed = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(killed.success());
+        let status = tokio::task::spawn_blocking(move || {
+            let stop_deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                if let Some(status) = child.try_wait().expect("wait works") {
+                    return Some(status);
+                }
+                if Instant::now() > stop_deadline {
+                    child.kill().ok();
+                    child.wait().ok();
+                    return None;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        })
+        .await
+        .expect("waiter ran")
+        .expect("the daemon exits within 30 s of SIGTERM");
+        if let Some(reader) = self.reader.take() {
+            reader.join().expect("stderr reader");
+        }
+        let stderr = self.lines.lock().expect("lock").join("\n");
+        (status, stderr)
+    }
+}
+
+impl Drop for SpawnedDaemon {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.as_mut() {
+            child.kill().ok();
+            child.wait().ok();
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_daemon_runs_the_demo_on_its_schedule_serves_metrics_and_stops_on_sigterm() {
     let sandbox = sandbox(300, 50).await;
@@ -124,57 +222,18 @@ async fn the_daemon_runs_the_demo_on_its_schedule_serves_metrics_and_stops_on_si
     // Every 2 seconds (6 fields: seconds first), in Berlin time.
     let (job, warehouse) = write_demo_job(dir.path(), Some("*/2 * * * * *"));
 
-    let mut child = binary()
-        .args(["--log-format", "json", "schedule"])
-        .arg(&job)
-        .args(["--listen", "127.0.0.1:0", "--grace-secs", "20"])
-        .envs(&env)
-        .env("FUNNELHOUSE_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("daemon starts");
-    let pid = child.id();
-    // Kill the daemon whatever happens below, so a failing test leaves no process behind.
-    struct KillOnDrop(Option<std::process::Child>);
-    impl Drop for KillOnDrop {
-        fn drop(&mut self) {
-            if let Some(c) = self.0.as_mut() {
-                c.kill().ok();
-                c.wait().ok();
-            }
-        }
-    }
-    let stderr = child.stderr.take().expect("stderr piped");
-    let mut guard = KillOnDrop(Some(child));
-    let lines = Arc::new(Mutex::new(Vec::<String>::new()));
-    let reader = {
-        let lines = Arc::clone(&lines);
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                lines.lock().expect("lock").push(line);
-            }
-        })
-    };
-
+    let daemon = SpawnedDaemon::start(
+        &job,
+        &["--listen", "127.0.0.1:0", "--grace-secs", "20"],
+        &env,
+    );
     let deadline = Instant::now() + Duration::from_secs(60);
-    let addr = loop {
-        let found = lines.lock().expect("lock").iter().find_map(|l| {
-            let v: Value = serde_json::from_str(l).ok()?;
-            (v["fields"]["message"] == "serving /healthz and /metrics")
-                .then(|| v["fields"]["addr"].as_str().map(str::to_string))
-                .flatten()
-        });
-        if let Some(addr) = found {
-            break addr;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "daemon never said where it listens: {:?}",
-            lines.lock().expect("lock")
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let addr = daemon
+        .wait_for_line("serving /healthz and /metrics", deadline)
+        .await["fields"]["addr"]
+        .as_str()
+        .expect("the address is logged")
+        .to_string();
     let http = reqwest::Client::new();
     let health = http
         .get(format!("http://{addr}/healthz"))
@@ -213,33 +272,8 @@ async fn the_daemon_runs_the_demo_on_its_schedule_serves_metrics_and_stops_on_si
     assert!(metrics.contains_key("funnelhouse_next_fire_timestamp_seconds{job=\"demo\"}"));
 
     // SIGTERM: the daemon stops firing, lets a run in flight finish, exits 0.
-    let killed = Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status()
-        .expect("kill runs");
-    assert!(killed.success());
-    let mut child = guard.0.take().expect("child");
-    let status = tokio::task::spawn_blocking(move || {
-        let stop_deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(status) = child.try_wait().expect("wait works") {
-                return Some(status);
-            }
-            if Instant::now() > stop_deadline {
-                child.kill().ok();
-                child.wait().ok();
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    })
-    .await
-    .expect("waiter ran")
-    .expect("the daemon exits within 30 s of SIGTERM");
-    reader.join().expect("stderr reader");
+    let (status, stderr) = daemon.terminate().await;
     assert!(status.success(), "daemon exit status {status}");
-
-    let stderr = lines.lock().expect("lock").join("\n");
     let logs = assert_json_logs_without_tokens(&stderr);
     let messages: Vec<&str> = logs
         .iter()
@@ -391,6 +425,79 @@ async fn run_summary_matches_runs_row_and_json_logs_hold_no_tokens() {
             .any(|l| l.split_whitespace().collect::<Vec<_>>()
                 == ["hubspot", "contacts", "2026-11-19T23:59:59.999Z"]),
         "{listed}"
+    );
+    drop(sandbox);
+}
+
+/// Files of a table (or `_runs`) under the warehouse.
+fn parquet_files(warehouse: &Path, table: &str) -> usize {
+    fn walk(dir: &Path, n: &mut usize) {
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(&path, n);
+            } else if path.extension().is_some_and(|e| e == "parquet") {
+                *n += 1;
+            }
+        }
+    }
+    let mut n = 0;
+    walk(&warehouse.join(table), &mut n);
+    n
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_during_a_run_lets_it_commit_within_the_grace_period_or_aborts_it_uncommitted() {
+    // Big enough that a run is still pulling when the signal comes.
+    let sandbox = sandbox(4000, 0).await;
+    let env = env_for(&sandbox);
+
+    // A generous grace period: the run in flight finishes and commits, then the daemon exits 0.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (job, warehouse) = write_demo_job(dir.path(), Some("* * * * * *"));
+    let daemon = SpawnedDaemon::start(&job, &["--grace-secs", "60"], &env);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    daemon.wait_for_line("pulling", deadline).await;
+    let (status, stderr) = daemon.terminate().await;
+    assert!(status.success(), "exit {status}:\n{stderr}");
+    assert_json_logs_without_tokens(&stderr);
+    let position = |m: &str| {
+        stderr
+            .find(&format!("\"message\":\"{m}\""))
+            .unwrap_or_else(|| panic!("no `{m}` line:\n{stderr}"))
+    };
+    // The signal came while the run was going, and the run still finished.
+    assert!(position("shutdown requested") < position("scheduled run finished"));
+    assert!(!stderr.contains("run aborted"), "{stderr}");
+    assert_eq!(parquet_files(&warehouse, "_runs"), 1, "{stderr}");
+    assert_eq!(
+        duckdb_count(&format!(
+            "SELECT count(*) FROM {}",
+            table(&warehouse, "leads")
+        )),
+        4000
+    );
+
+    // No grace: the run is aborted, nothing of it is published, and the exit code says so.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (job, warehouse) = write_demo_job(dir.path(), Some("* * * * * *"));
+    let daemon = SpawnedDaemon::start(&job, &["--grace-secs", "0"], &env);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    daemon.wait_for_line("pulling", deadline).await;
+    let (status, stderr) = daemon.terminate().await;
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("run aborted at shutdown"), "{stderr}");
+    for t in ["_runs", "leads", "spend", "survey_responses", "_rejects"] {
+        assert_eq!(
+            parquet_files(&warehouse, t),
+            0,
+            "{t} was published by an aborted run"
+        );
+    }
+    assert!(
+        !warehouse.join("_commits/demo").exists()
+            || std::fs::read_dir(warehouse.join("_commits/demo")).map_or(0, |d| d.count()) == 0,
+        "an aborted run left a commit record"
     );
     drop(sandbox);
 }
