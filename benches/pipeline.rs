@@ -166,6 +166,7 @@ fn main() {
         let rows = |table: &str| -> u64 {
             stdout
                 .lines()
+                .skip_while(|l| l.split_whitespace().next() != Some("table"))
                 .find(|l| l.split_whitespace().next() == Some(table))
                 .and_then(|l| l.split_whitespace().nth(1))
                 .and_then(|n| n.parse().ok())

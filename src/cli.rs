@@ -1,4 +1,4 @@
-//! The command line: `run`, `validate`, `sandbox` and `demo`. Each command returns an exit
+//! The command line: `run`, `schedule`, `runs`, `validate`, `sandbox` and `demo`. Each command returns an exit
 //! code: 0 ok, 1 the run failed, 2 a usage or configuration error.
 
 use std::path::PathBuf;
@@ -57,6 +57,17 @@ pub enum Command {
         #[arg(long = "run", value_name = "RUN_ID")]
         run_id: String,
     },
+    /// Long-running cron daemon: fires each job on its `schedule` in its time zone, never
+    /// overlaps two runs of a job, stops cleanly on SIGTERM/SIGINT.
+    Schedule(crate::scheduler::ScheduleArgs),
+    /// List a job's recent runs from `_runs` (newest first) and its current watermarks.
+    Runs {
+        /// The job file (only its name and warehouse are used).
+        job: PathBuf,
+        /// How many runs to list.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
     /// Check a job file without touching the network; prints every mistake.
     Validate {
         /// The job file.
@@ -100,6 +111,8 @@ pub async fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Run { job, replay } => run_command(&job, replay.as_deref()).await,
         Command::Reprocess { job, run_id } => reprocess_command(&job, &run_id).await,
+        Command::Schedule(args) => crate::scheduler::schedule_command(args).await,
+        Command::Runs { job, limit } => crate::ops::runs::runs_command(&job, limit).await,
         Command::Validate { job } => validate_command(&job),
         Command::Sandbox {
             record: Some(dir),
@@ -210,40 +223,7 @@ pub fn report_error(e: &Error) -> ExitCode {
     }
 }
 
-/// The table of what a run wrote: table, rows, files, bytes; then sources and status.
+/// The end-of-run summary (see `ops::summary`).
 pub fn print_report(report: &RunReport) {
-    use std::collections::BTreeMap;
-    let mut tables: BTreeMap<&str, (u64, u64, u64)> = BTreeMap::new();
-    for f in &report.files {
-        let entry = tables.entry(f.table.as_str()).or_default();
-        entry.0 += f.rows;
-        entry.1 += 1;
-        entry.2 += f.bytes;
-    }
-    println!(
-        "run {} of job `{}`: {}",
-        report.run_id, report.job, report.status
-    );
-    println!(
-        "{:<26} {:>10} {:>6} {:>12}",
-        "table", "rows", "files", "bytes"
-    );
-    for (table, (rows, files, bytes)) in &tables {
-        println!("{table:<26} {rows:>10} {files:>6} {bytes:>12}");
-    }
-    for s in &report.sources {
-        let outcome = s.error.as_deref().unwrap_or("ok");
-        println!(
-            "source {:<18} {:<12} requests {:>5} retries {:>3}  {}",
-            s.name, s.kind, s.requests, s.retries, outcome
-        );
-    }
-    let peak = crate::pipeline::peak_rss_bytes()
-        .map(|b| format!(", peak memory {:.0} MiB", b as f64 / 1_048_576.0))
-        .unwrap_or_default();
-    println!(
-        "warehouse {} — {:.2} s{peak}",
-        report.warehouse,
-        report.elapsed.as_secs_f64()
-    );
+    print!("{}", crate::ops::summary::render(report));
 }

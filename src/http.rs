@@ -82,6 +82,7 @@ impl HttpSettings {
 #[derive(Debug, Default)]
 pub struct HttpStats {
     requests: AtomicU64,
+    pages: AtomicU64,
     retries: AtomicU64,
     bytes: AtomicU64,
 }
@@ -90,6 +91,10 @@ impl HttpStats {
     /// Requests sent, retries included.
     pub fn requests(&self) -> u64 {
         self.requests.load(Ordering::Relaxed)
+    }
+    /// Responses accepted (pages received), for progress.
+    pub fn pages(&self) -> u64 {
+        self.pages.load(Ordering::Relaxed)
     }
     /// Requests that were retries.
     pub fn retries(&self) -> u64 {
@@ -256,6 +261,7 @@ impl HttpClient {
                                     .fetch_add(body.len() as u64, Ordering::Relaxed);
                                 match classify(status, &headers, &body) {
                                     Verdict::Accept => {
+                                        self.stats.pages.fetch_add(1, Ordering::Relaxed);
                                         return Ok(HttpResponse {
                                             status,
                                             headers,

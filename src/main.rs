@@ -16,9 +16,18 @@ fn main() -> ExitCode {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("FUNNELHOUSE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Bars only for a person at a terminal; JSON logs go to shippers, which want lines.
+    use funnelhouse::ops::progress::{self, ProgressMode};
+    use std::io::IsTerminal;
+    progress::init(match cli.log_format {
+        LogFormat::Text if std::io::stderr().is_terminal() => ProgressMode::Bars,
+        _ => ProgressMode::Lines,
+    });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(progress::LogWriter)
+        // Colour codes only for a terminal; journald and log files get plain text.
+        .with_ansi(std::io::stderr().is_terminal());
     match cli.log_format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),

@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use object_store::ObjectStore;
+use tracing::Instrument;
 
 use crate::config::{EnvLookup, JobConfig, SourceConfig};
 use crate::error::{Error, Result};
@@ -84,6 +85,12 @@ pub struct DatasetCounts {
     pub written: u64,
     /// Records sent to `_rejects`.
     pub rejected: u64,
+    /// HTTP requests of the sources that fed it (a failed source's count only in the total).
+    pub requests: u64,
+    /// Retries among them.
+    pub retries: u64,
+    /// The longest pull among those sources (they pull concurrently).
+    pub elapsed: std::time::Duration,
 }
 
 /// How one source did.
@@ -101,6 +108,8 @@ pub struct SourceReport {
     pub retries: u64,
     /// Body bytes received.
     pub bytes: u64,
+    /// How long its pull took, staging included.
+    pub elapsed: std::time::Duration,
 }
 
 /// What a run did.
@@ -161,6 +170,22 @@ pub async fn run_job_in(
     warehouse: &Warehouse,
     started: Instant,
 ) -> Result<RunReport> {
+    // Instrumented rather than entered: an entered guard held across awaits would tag other
+    // tasks' events with this run when the scheduler runs several jobs at once.
+    let span = tracing::info_span!("run", job = %job.name, run_id = tracing::field::Empty);
+    run_in_span(job, env, options, warehouse, started, &span)
+        .instrument(span.clone())
+        .await
+}
+
+async fn run_in_span(
+    job: &JobConfig,
+    env: EnvLookup<'_>,
+    options: RunOptions,
+    warehouse: &Warehouse,
+    started: Instant,
+    span: &tracing::Span,
+) -> Result<RunReport> {
     let store = &warehouse.store;
     let hash_key = job.hash_key.resolve(env).map_err(|var| {
         Error::config(
@@ -183,14 +208,13 @@ pub async fn run_job_in(
         run_id: run_id.clone(),
         ingested_at_micros: options.now.timestamp_micros(),
     };
-    let span = tracing::info_span!("run", job = %job.name, run_id = %run_id);
-    let _entered = span.enter();
+    span.record("run_id", run_id.as_str());
     tracing::info!(sources = job.sources.len(), warehouse = %warehouse.describe(), "run started");
 
-    let pulls = job
-        .sources
-        .iter()
-        .map(|source| pull_source(job, source, env, &hasher, store, &stamp, &options));
+    let pulls = job.sources.iter().map(|source| {
+        let span = tracing::info_span!("source", source = %source.name(), kind = source.kind());
+        pull_source(job, source, env, &hasher, store, &stamp, &options).instrument(span)
+    });
     let outcomes = futures::future::join_all(pulls).await;
 
     let mut datasets: BTreeMap<Dataset, DatasetCounts> = BTreeMap::new();
@@ -198,7 +222,7 @@ pub async fn run_job_in(
     let mut files = Vec::new();
     let mut rejects: Vec<RejectRow> = Vec::new();
     let mut next_states = Vec::new();
-    for (source, (outcome, stats, next_state)) in job.sources.iter().zip(outcomes) {
+    for (source, (outcome, stats, next_state, elapsed)) in job.sources.iter().zip(outcomes) {
         let mut report = SourceReport {
             name: source.name().to_string(),
             kind: source.kind(),
@@ -206,6 +230,7 @@ pub async fn run_job_in(
             requests: stats.as_ref().map_or(0, |s| s.requests()),
             retries: stats.as_ref().map_or(0, |s| s.retries()),
             bytes: stats.as_ref().map_or(0, |s| s.bytes()),
+            elapsed,
         };
         match outcome {
             Ok(summary) => {
@@ -213,6 +238,9 @@ pub async fn run_job_in(
                 counts.read += summary.read;
                 counts.written += summary.written;
                 counts.rejected += summary.rejects.len() as u64;
+                counts.requests += report.requests;
+                counts.retries += report.retries;
+                counts.elapsed = counts.elapsed.max(elapsed);
                 tracing::info!(source = %summary.source, read = summary.read, written = summary.written,
                     rejected = summary.rejects.len(), carried = summary.carried, duplicates = summary.duplicates,
                     requests = report.requests, retries = report.retries, "source pulled");
@@ -386,6 +414,7 @@ type PullOutcome = (
     Result<OutputSummary>,
     Option<Arc<HttpStats>>,
     Option<SourceState>,
+    std::time::Duration,
 );
 
 async fn pull_source(
@@ -397,11 +426,21 @@ async fn pull_source(
     stamp: &BatchStamp,
     options: &RunOptions,
 ) -> PullOutcome {
+    tracing::info!("pulling");
+    let pull_started = Instant::now();
     let http = match HttpClient::new(source.name(), source.http()) {
         Ok(h) => h,
-        Err(e) => return (Err(e), None, None),
+        Err(e) => return (Err(e), None, None, pull_started.elapsed()),
     };
     let stats = http.stats();
+    let records = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let _progress = crate::ops::progress::track(
+        source.name(),
+        crate::ops::progress::SourceCounters {
+            http: Arc::clone(&stats),
+            records: Arc::clone(&records),
+        },
+    );
     let started = async {
         // A replay starts from the state the recorded run started from, so it merges or
         // replaces exactly as that run did.
@@ -454,7 +493,7 @@ async fn pull_source(
     .await;
     let ctx = match started {
         Ok(ctx) => ctx,
-        Err(e) => return (Err(e), Some(stats), None),
+        Err(e) => return (Err(e), Some(stats), None, pull_started.elapsed()),
     };
     let target = OutputTarget {
         store: Arc::clone(store),
@@ -462,6 +501,7 @@ async fn pull_source(
         source: source.name().to_string(),
         stamp: stamp.clone(),
         batch_rows: job.batch_rows,
+        records,
     };
     let result = async {
         let resolved = ResolvedSecrets::resolve(job, source, env)?;
@@ -469,7 +509,7 @@ async fn pull_source(
     }
     .await;
     let next = result.is_ok().then(|| ctx.next_state());
-    (result, Some(stats), next)
+    (result, Some(stats), next, pull_started.elapsed())
 }
 
 /// A landed run keeps the state it started from beside its pages, for faithful replays.

@@ -6,5 +6,5 @@ mod model;
 mod template;
 
 pub use load::{Diagnostic, load_job, load_job_with, parse_job, render_diagnostics};
-pub use model::{JobConfig, SOURCE_KINDS, SourceConfig};
+pub use model::{JobConfig, SOURCE_KINDS, SourceConfig, cron_schedule};
 pub use template::{EnvLookup, Secret, Template, process_env};

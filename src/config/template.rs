@@ -4,7 +4,8 @@
 use serde::Deserialize;
 
 /// How templates look up environment variables; tests pass their own.
-pub type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+/// `Sync` so a run holding it stays `Send` (the scheduler runs jobs on the worker threads).
+pub type EnvLookup<'a> = &'a (dyn Fn(&str) -> Option<String> + Sync);
 
 /// Looks variables up in the process environment.
 pub fn process_env(name: &str) -> Option<String> {

@@ -36,6 +36,8 @@ pub struct OutputTarget {
     pub stamp: BatchStamp,
     /// Rows per batch.
     pub batch_rows: usize,
+    /// Live count of records read (rows and rejects), for progress display.
+    pub records: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// How an incremental pull merges into the table: rows keyed by one string column, the
@@ -62,6 +64,7 @@ pub struct DatasetOutput<B: TableRows> {
     merge_key: Option<MergeKey<B::Row>>,
     /// Merging: the pulled rows by key (later pulls of a key replace earlier ones).
     merging: Option<BTreeMap<String, B::Row>>,
+    records: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl<B: TableRows> std::fmt::Debug for DatasetOutput<B> {
@@ -119,6 +122,7 @@ impl<B: TableRows> DatasetOutput<B> {
             read: 0,
             merge_key: None,
             merging: None,
+            records: target.records,
         }
     }
 
@@ -140,6 +144,8 @@ impl<B: TableRows> DatasetOutput<B> {
     /// Add one decoded row; writes a batch out when the builder is full.
     pub async fn push(&mut self, row: B::Row) -> Result<()> {
         self.read += 1;
+        self.records
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         if let (Some(merging), Some(merge_key)) = (self.merging.as_mut(), self.merge_key.as_ref()) {
             merging.insert((merge_key.key_of)(&row), row);
             return Ok(());
@@ -176,6 +182,8 @@ impl<B: TableRows> DatasetOutput<B> {
     /// Record a record that could not be normalized; the pull goes on.
     pub fn reject(&mut self, location: &str, record: &Value, reason: String) {
         self.read += 1;
+        self.records
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         tracing::debug!(source = %self.source, %location, %reason, "record rejected");
         self.rejects.push(RejectRow {
             dataset: self.dataset.table().to_string(),

@@ -2,8 +2,10 @@
 //! 127.0.0.1 (the sandbox) and read what we wrote back with DuckDB.
 
 mod demo_job;
+mod deploy;
 mod job_files;
 mod metrics;
+mod ops;
 mod rejects;
 mod support;
 mod surveys;

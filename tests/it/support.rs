@@ -66,7 +66,7 @@ pub fn demo_job_into(warehouse: &Path, env: &HashMap<String, String>) -> JobConf
 }
 
 /// The Python of the test virtualenv that has DuckDB (made by the README's test command).
-fn python() -> PathBuf {
+pub fn python() -> PathBuf {
     if let Ok(p) = std::env::var("FUNNELHOUSE_TEST_PYTHON") {
         return PathBuf::from(p);
     }
@@ -129,4 +129,19 @@ pub fn column_types(warehouse: &Path, name: &str) -> HashMap<String, String> {
         )
     })
     .collect()
+}
+
+/// Copy the files `jobs/*.toml` refer to by relative path (FX rates…) into `dir`, so a
+/// job file written there resolves them as it does in `jobs/`.
+pub fn copy_job_assets(dir: &Path) {
+    let jobs = Path::new(env!("CARGO_MANIFEST_DIR")).join("jobs");
+    for entry in std::fs::read_dir(&jobs)
+        .expect("jobs/ is readable")
+        .flatten()
+    {
+        let path = entry.path();
+        if path.is_file() && path.extension().is_some_and(|e| e != "toml") {
+            std::fs::copy(&path, dir.join(entry.file_name())).expect("job asset copied");
+        }
+    }
 }

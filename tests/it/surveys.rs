@@ -35,8 +35,7 @@ async fn both_survey_tools_match_the_sandbox_and_never_write_identifiers() {
             &format!("warehouse = {:?}", warehouse.display().to_string()),
         );
     std::fs::write(&job_path, job).unwrap();
-    // The demo job reads its FX rates from a file beside it.
-    std::fs::copy(repo_job("fx-rates.csv"), dir.path().join("fx-rates.csv")).unwrap();
+    copy_job_assets(dir.path());
 
     // Through the binary, at debug level, so every log line can be scanned.
     let out = Command::new(env!("CARGO_BIN_EXE_funnelhouse"))

@@ -1,0 +1,205 @@
+//! Per-source progress while a run pulls: pages, records, bytes and rate. On a terminal
+//! each source gets an indicatif line that redraws in place (log lines are printed above the
+//! bars, never through them); anywhere else — a pod, a systemd journal, a test — a plain
+//! `progress` log line every few seconds, so a long pull still shows it is moving.
+
+use std::io::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use tracing::Instrument;
+
+use crate::http::HttpStats;
+
+/// How progress is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProgressMode {
+    /// indicatif bars on stderr (an interactive terminal).
+    Bars,
+    /// A `progress` log line per source every `LINE_INTERVAL`.
+    Lines,
+    /// Nothing beyond the start and end lines.
+    Off,
+}
+
+/// Period of the plain progress lines.
+pub const LINE_INTERVAL: Duration = Duration::from_secs(10);
+/// Redraw period of the bars.
+const BAR_INTERVAL: Duration = Duration::from_millis(200);
+
+static MODE: OnceLock<ProgressMode> = OnceLock::new();
+static BARS: OnceLock<MultiProgress> = OnceLock::new();
+
+/// Choose the mode once, at start-up (the binary does; library users get `Lines`).
+pub fn init(mode: ProgressMode) {
+    MODE.set(mode).ok();
+}
+
+/// The mode in force.
+pub fn mode() -> ProgressMode {
+    MODE.get().copied().unwrap_or(ProgressMode::Lines)
+}
+
+fn bars() -> &'static MultiProgress {
+    BARS.get_or_init(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()))
+}
+
+/// A `tracing` writer for stderr that hides the bars while a log line is printed, so
+/// lines and bars never interleave on the terminal.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LogWriter;
+
+impl Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if mode() == ProgressMode::Bars {
+            bars().suspend(|| std::io::stderr().write(buf))
+        } else {
+            std::io::stderr().write(buf)
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogWriter {
+    type Writer = LogWriter;
+    fn make_writer(&'a self) -> Self::Writer {
+        LogWriter
+    }
+}
+
+/// The live counters of one source's pull.
+#[derive(Debug, Clone)]
+pub struct SourceCounters {
+    /// The HTTP client's counters (pages accepted, requests, bytes).
+    pub http: Arc<HttpStats>,
+    /// Records decoded so far (rows and rejects).
+    pub records: Arc<AtomicU64>,
+}
+
+/// Shows a source's progress until dropped.
+#[derive(Debug)]
+pub struct ProgressGuard {
+    ticker: Option<tokio::task::JoinHandle<()>>,
+    bar: Option<ProgressBar>,
+    counters: SourceCounters,
+    started: Instant,
+}
+
+/// Start showing `source`'s progress in the current mode; the lines carry the current span.
+pub fn track(source: &str, counters: SourceCounters) -> ProgressGuard {
+    let started = Instant::now();
+    let mode = mode();
+    let bar = (mode == ProgressMode::Bars).then(|| {
+        let bar = bars().add(ProgressBar::new_spinner());
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {prefix:<14} {elapsed:>4} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
+        bar.set_prefix(source.to_string());
+        bar
+    });
+    let ticker = match mode {
+        ProgressMode::Off => None,
+        ProgressMode::Bars => {
+            let (bar, counters) = (bar.clone(), counters.clone());
+            Some(tokio::spawn(async move {
+                let mut tick = tokio::time::interval(BAR_INTERVAL);
+                loop {
+                    tick.tick().await;
+                    if let Some(bar) = &bar {
+                        bar.set_message(describe(&counters, started.elapsed()));
+                        bar.tick();
+                    }
+                }
+            }))
+        }
+        ProgressMode::Lines => {
+            let counters = counters.clone();
+            Some(tokio::spawn(
+                async move {
+                    let mut tick = tokio::time::interval(LINE_INTERVAL);
+                    tick.tick().await; // the first tick is immediate: nothing to say yet
+                    loop {
+                        tick.tick().await;
+                        let (pages, records, bytes) = snapshot(&counters);
+                        tracing::info!(
+                            pages,
+                            records,
+                            bytes,
+                            records_per_sec = rate(records, started.elapsed()),
+                            "progress"
+                        );
+                    }
+                }
+                .instrument(tracing::Span::current()),
+            ))
+        }
+    };
+    ProgressGuard {
+        ticker,
+        bar,
+        counters,
+        started,
+    }
+}
+
+impl Drop for ProgressGuard {
+    fn drop(&mut self) {
+        if let Some(ticker) = self.ticker.take() {
+            ticker.abort();
+        }
+        if let Some(bar) = self.bar.take() {
+            bar.finish_with_message(describe(&self.counters, self.started.elapsed()));
+        }
+    }
+}
+
+fn snapshot(c: &SourceCounters) -> (u64, u64, u64) {
+    (
+        c.http.pages(),
+        c.records.load(Ordering::Relaxed),
+        c.http.bytes(),
+    )
+}
+
+fn rate(records: u64, elapsed: Duration) -> u64 {
+    let secs = elapsed.as_secs_f64();
+    if secs > 0.0 {
+        (records as f64 / secs).round() as u64
+    } else {
+        0
+    }
+}
+
+/// `12 pages, 1200 records, 340/s, 1.2 MiB` — what a bar shows.
+fn describe(c: &SourceCounters, elapsed: Duration) -> String {
+    let (pages, records, bytes) = snapshot(c);
+    format!(
+        "{pages} pages, {records} records, {}/s, {}",
+        rate(records, elapsed),
+        indicatif::HumanBytes(bytes)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn describes_pages_records_rate_and_bytes() {
+        let counters = SourceCounters {
+            http: Arc::new(HttpStats::default()),
+            records: Arc::new(AtomicU64::new(1500)),
+        };
+        assert_eq!(
+            describe(&counters, Duration::from_secs(3)),
+            "0 pages, 1500 records, 500/s, 0 B"
+        );
+        assert_eq!(rate(10, Duration::ZERO), 0);
+    }
+}

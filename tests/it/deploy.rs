@@ -1,0 +1,527 @@
+//! The deployment files in `deploy/`: each parses (YAML through PyYAML, unit files through
+//! a strict reader and `systemd-analyze verify`, the Dockerfile's instructions), keeps the
+//! promises the README makes (non-root, Forbid, secrets from a Secret, S3 warehouse), and
+//! every funnelhouse command line in them exists in `funnelhouse --help` and parses.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use clap::Parser;
+use serde_json::Value;
+
+use crate::support::*;
+
+fn deploy(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("deploy")
+        .join(path)
+}
+
+fn help(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_funnelhouse"))
+        .args(args)
+        .arg("--help")
+        .output()
+        .expect("funnelhouse --help runs");
+    assert!(out.status.success(), "{args:?} --help failed");
+    String::from_utf8(out.stdout).expect("help is UTF-8")
+}
+
+/// `args` (without the program name) is a funnelhouse command line: its subcommand and every
+/// flag appear in the help text, and the CLI itself accepts it.
+fn assert_command_exists(args: &[String], origin: &str) {
+    let top = help(&[]);
+    let mut sub: Option<&str> = None;
+    let mut i = 0;
+    while i < args.len() {
+        let a = args[i].as_str();
+        if let Some(flag) = a.strip_prefix("--") {
+            let flag = flag.split('=').next().unwrap_or(flag);
+            let text = match sub {
+                Some(s) => help(&[s]),
+                None => top.clone(),
+            };
+            assert!(
+                text.contains(&format!("--{flag}")),
+                "{origin}: `--{flag}` is not in `funnelhouse {} --help`",
+                sub.unwrap_or("")
+            );
+            // Every flag these files use takes a value.
+            i += 2;
+            continue;
+        }
+        if sub.is_none() {
+            assert!(
+                top.lines().any(|l| l.split_whitespace().next() == Some(a)),
+                "{origin}: `{a}` is not a command in `funnelhouse --help`"
+            );
+            sub = Some(a);
+        }
+        i += 1;
+    }
+    assert!(sub.is_some(), "{origin}: no subcommand in {args:?}");
+    let argv = std::iter::once("funnelhouse".to_string()).chain(args.iter().cloned());
+    if let Err(e) = funnelhouse::cli::Cli::try_parse_from(argv) {
+        panic!("{origin}: funnelhouse refuses {args:?}: {e}");
+    }
+}
+
+/// Every document of a YAML file, parsed by PyYAML, as JSON.
+fn yaml_documents(path: &Path) -> Vec<Value> {
+    const LOAD: &str = "import json, sys, yaml\nprint(json.dumps([d for d in yaml.safe_load_all(open(sys.argv[1])) if d is not None]))";
+    let out = Command::new(python())
+        .args(["-c", LOAD])
+        .arg(path)
+        .output()
+        .expect("python runs");
+    assert!(
+        out.status.success(),
+        "{} is not valid YAML:\n{}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("loader prints JSON")
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .expect("a list")
+        .iter()
+        .map(|s| s.as_str().expect("a string").to_string())
+        .collect()
+}
+
+/// Checks shared by the CronJob's and the Deployment's pod spec.
+fn check_pod(pod: &Value, origin: &str) -> Vec<String> {
+    assert_eq!(pod["securityContext"]["runAsNonRoot"], true, "{origin}");
+    assert!(
+        pod["securityContext"]["runAsUser"].as_u64().unwrap_or(0) > 0,
+        "{origin}"
+    );
+    let container = &pod["containers"][0];
+    assert!(
+        container["envFrom"]
+            .as_array()
+            .expect("envFrom")
+            .iter()
+            .any(|e| e["secretRef"]["name"] == "funnelhouse-secrets"),
+        "{origin}: credentials must come from the funnelhouse-secrets Secret"
+    );
+    // No credential is written into the manifest itself.
+    for env in container["env"].as_array().into_iter().flatten() {
+        let name = env["name"].as_str().unwrap_or_default();
+        assert!(
+            !name.contains("TOKEN") && !name.contains("SECRET") && !name.contains("KEY"),
+            "{origin}: {name} belongs in the Secret"
+        );
+    }
+    let args = strings(&container["args"]);
+    assert_command_exists(&args, origin);
+    let mount = container["volumeMounts"][0]["mountPath"]
+        .as_str()
+        .expect("job files are mounted");
+    // The job file the command names is a key of the mounted ConfigMap.
+    let job_arg = args
+        .iter()
+        .find(|a| a.ends_with(".toml"))
+        .expect("a job file argument");
+    assert!(
+        job_arg.starts_with(mount),
+        "{origin}: {job_arg} is not under {mount}"
+    );
+    assert_eq!(pod["volumes"][0]["configMap"]["name"], "funnelhouse-jobs");
+    args
+}
+
+fn configmap_jobs() -> BTreeMap<String, String> {
+    let docs = yaml_documents(&deploy("kubernetes/configmap.yaml"));
+    let cm = docs
+        .iter()
+        .find(|d| d["kind"] == "ConfigMap")
+        .expect("a ConfigMap");
+    cm["data"]
+        .as_object()
+        .expect("data")
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_str().expect("text").to_string()))
+        .collect()
+}
+
+#[test]
+fn kubernetes_manifests_parse_and_run_commands_that_exist() {
+    let jobs = configmap_jobs();
+    let placeholder = |_: &str| Some("placeholder".to_string());
+    for (key, text) in &jobs {
+        let job = funnelhouse::config::parse_job(Path::new(key), text, &placeholder)
+            .unwrap_or_else(|d| panic!("configmap job {key} is invalid: {d:?}"));
+        assert!(
+            job.warehouse.raw().starts_with("s3://"),
+            "{key}: the Kubernetes job writes to S3"
+        );
+        assert!(job.schedule.is_some(), "{key}: the daemon needs a schedule");
+    }
+
+    let cron = yaml_documents(&deploy("kubernetes/cronjob.yaml"));
+    let cron = cron
+        .iter()
+        .find(|d| d["kind"] == "CronJob")
+        .expect("a CronJob");
+    assert_eq!(cron["apiVersion"], "batch/v1");
+    assert_eq!(cron["spec"]["concurrencyPolicy"], "Forbid");
+    let schedule = cron["spec"]["schedule"].as_str().expect("schedule");
+    funnelhouse::config::cron_schedule(schedule).expect("the CronJob's schedule is valid cron");
+    let zone = cron["spec"]["timeZone"].as_str().expect("timeZone");
+    zone.parse::<chrono_tz::Tz>().expect("an IANA zone");
+    let pod = &cron["spec"]["jobTemplate"]["spec"]["template"]["spec"];
+    assert_eq!(pod["restartPolicy"], "Never");
+    let args = check_pod(pod, "cronjob.yaml");
+    assert!(args.contains(&"run".to_string()));
+    let job_file = args
+        .iter()
+        .find(|a| a.ends_with(".toml"))
+        .expect("job file");
+    let key = Path::new(job_file)
+        .file_name()
+        .and_then(|f| f.to_str())
+        .expect("name");
+    assert!(
+        jobs.contains_key(key),
+        "cronjob.yaml runs {key}, which the ConfigMap lacks"
+    );
+
+    let deployment = yaml_documents(&deploy("kubernetes/deployment.yaml"));
+    let deployment = deployment
+        .iter()
+        .find(|d| d["kind"] == "Deployment")
+        .expect("a Deployment");
+    assert_eq!(deployment["apiVersion"], "apps/v1");
+    assert_eq!(
+        deployment["spec"]["replicas"], 1,
+        "one daemon, or jobs fire twice"
+    );
+    assert_eq!(deployment["spec"]["strategy"]["type"], "Recreate");
+    let pod = &deployment["spec"]["template"]["spec"];
+    let args = check_pod(pod, "deployment.yaml");
+    assert!(args.contains(&"schedule".to_string()));
+    // The kubelet must wait longer than the daemon's grace period.
+    let grace: u64 = args
+        .iter()
+        .position(|a| a == "--grace-secs")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|g| g.parse().ok())
+        .expect("--grace-secs given");
+    assert!(pod["terminationGracePeriodSeconds"].as_u64().expect("set") > grace);
+    let container = &pod["containers"][0];
+    assert_eq!(container["livenessProbe"]["httpGet"]["path"], "/healthz");
+    let listen = args
+        .iter()
+        .position(|a| a == "--listen")
+        .and_then(|i| args.get(i + 1))
+        .expect("--listen given");
+    let port = container["ports"][0]["containerPort"]
+        .as_u64()
+        .expect("port");
+    assert!(listen.ends_with(&format!(":{port}")));
+
+    let secret = yaml_documents(&deploy("kubernetes/secret.example.yaml"));
+    let secret = secret
+        .iter()
+        .find(|d| d["kind"] == "Secret")
+        .expect("a Secret");
+    assert_eq!(secret["metadata"]["name"], "funnelhouse-secrets");
+    for (key, text) in &jobs {
+        // Every `${VAR}` the job uses is a key of the Secret.
+        for var in text.split("${").skip(1).filter_map(|s| s.split('}').next()) {
+            assert!(
+                secret["stringData"].get(var).is_some(),
+                "{key} uses ${{{var}}}, which the Secret does not hold"
+            );
+        }
+    }
+}
+
+/// A unit file as sections of `key=value` lines; anything else fails the test.
+fn unit_sections(path: &Path) -> BTreeMap<String, Vec<(String, String)>> {
+    let text = std::fs::read_to_string(path).expect("unit file readable");
+    let mut sections: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
+    let mut current: Option<String> = None;
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
+            continue;
+        }
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            current = Some(name.to_string());
+            sections.entry(name.to_string()).or_default();
+            continue;
+        }
+        let (key, value) = line
+            .split_once('=')
+            .unwrap_or_else(|| panic!("{}:{}: not `key=value`: {line}", path.display(), n + 1));
+        let section = current
+            .as_ref()
+            .unwrap_or_else(|| panic!("{}:{}: key before any [section]", path.display(), n + 1));
+        assert!(
+            key.chars().all(|c| c.is_ascii_alphanumeric()),
+            "{}:{}: bad key `{key}`",
+            path.display(),
+            n + 1
+        );
+        sections
+            .get_mut(section)
+            .expect("section exists")
+            .push((key.to_string(), value.to_string()));
+    }
+    sections
+}
+
+fn value<'a>(
+    sections: &'a BTreeMap<String, Vec<(String, String)>>,
+    section: &str,
+    key: &str,
+) -> &'a str {
+    sections
+        .get(section)
+        .and_then(|s| s.iter().find(|(k, _)| k == key))
+        .map(|(_, v)| v.as_str())
+        .unwrap_or_else(|| panic!("no {key}= in [{section}]"))
+}
+
+/// `ExecStart=` of a service: the program, then the funnelhouse arguments.
+fn exec_args(sections: &BTreeMap<String, Vec<(String, String)>>, instance: &str) -> Vec<String> {
+    let exec = value(sections, "Service", "ExecStart").replace("%i", instance);
+    let mut words = exec.split_whitespace().map(str::to_string);
+    let program = words.next().expect("a program");
+    assert!(
+        program.ends_with("/funnelhouse"),
+        "ExecStart runs {program}"
+    );
+    words.collect()
+}
+
+#[test]
+fn systemd_units_parse_verify_and_run_commands_that_exist() {
+    let service = unit_sections(&deploy("systemd/funnelhouse@.service"));
+    assert_eq!(value(&service, "Service", "Type"), "oneshot");
+    assert_ne!(value(&service, "Service", "User"), "root");
+    let args = exec_args(&service, "nightly-revenue");
+    assert_command_exists(&args, "funnelhouse@.service");
+    assert!(args.contains(&"run".to_string()));
+    // Secrets come from a root-owned environment file, not the unit.
+    value(&service, "Service", "EnvironmentFile");
+
+    let timer = unit_sections(&deploy("systemd/funnelhouse@.timer"));
+    assert_eq!(value(&timer, "Timer", "Unit"), "funnelhouse@%i.service");
+    assert_eq!(value(&timer, "Install", "WantedBy"), "timers.target");
+    let calendar = value(&timer, "Timer", "OnCalendar").to_string();
+
+    let daemon = unit_sections(&deploy("systemd/funnelhouse-scheduler.service"));
+    assert_ne!(value(&daemon, "Service", "User"), "root");
+    let args = exec_args(&daemon, "");
+    assert_command_exists(&args, "funnelhouse-scheduler.service");
+    assert!(args.contains(&"schedule".to_string()));
+    let grace: u64 = args
+        .iter()
+        .position(|a| a == "--grace-secs")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|g| g.parse().ok())
+        .expect("--grace-secs given");
+    let stop: u64 = value(&daemon, "Service", "TimeoutStopSec")
+        .parse()
+        .expect("TimeoutStopSec in seconds");
+    assert!(
+        stop > grace,
+        "systemd must wait longer than the grace period"
+    );
+
+    // systemd's own checker, on copies pointing at the binary just built (it insists the
+    // program exists); any complaint, even one it only warns about, fails the test.
+    if Command::new("systemd-analyze")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("systemd-analyze is not installed: checked with the unit reader only");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let binary = env!("CARGO_BIN_EXE_funnelhouse");
+    let mut units = Vec::new();
+    for (from, to) in [
+        (
+            "funnelhouse@.service",
+            "funnelhouse@nightly-revenue.service",
+        ),
+        ("funnelhouse@.timer", "funnelhouse@nightly-revenue.timer"),
+        (
+            "funnelhouse-scheduler.service",
+            "funnelhouse-scheduler.service",
+        ),
+    ] {
+        let text = std::fs::read_to_string(deploy(&format!("systemd/{from}")))
+            .expect("unit readable")
+            .replace("/usr/local/bin/funnelhouse", binary);
+        let path = dir.path().join(to);
+        std::fs::write(&path, text).expect("copy written");
+        units.push(path);
+    }
+    let out = Command::new("systemd-analyze")
+        .arg("verify")
+        .args(&units)
+        .output()
+        .expect("systemd-analyze runs");
+    let complaints = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && complaints.trim().is_empty(),
+        "systemd-analyze verify: {}\n{complaints}",
+        out.status
+    );
+    let out = Command::new("systemd-analyze")
+        .args(["calendar", &calendar])
+        .output()
+        .expect("systemd-analyze runs");
+    assert!(
+        out.status.success(),
+        "OnCalendar={calendar} is not a calendar spec"
+    );
+}
+
+#[test]
+fn dockerfile_is_multi_stage_non_root_and_runs_a_command_that_exists() {
+    let text = std::fs::read_to_string(deploy("Dockerfile")).expect("Dockerfile readable");
+    // Instructions, with `\` continuations joined and comments dropped.
+    let mut instructions: Vec<(String, String)> = Vec::new();
+    let mut pending = String::new();
+    for line in text.lines() {
+        let trimmed = line.trim();
+        if pending.is_empty() && (trimmed.is_empty() || trimmed.starts_with('#')) {
+            continue;
+        }
+        if let Some(body) = trimmed.strip_suffix('\\') {
+            pending.push_str(body);
+            pending.push(' ');
+            continue;
+        }
+        pending.push_str(trimmed);
+        let (op, rest) = pending.split_once(' ').expect("instruction with arguments");
+        instructions.push((op.to_string(), rest.trim().to_string()));
+        pending.clear();
+    }
+    assert!(pending.is_empty(), "Dockerfile ends in a continuation");
+    const KNOWN: &[&str] = &[
+        "FROM",
+        "RUN",
+        "COPY",
+        "ADD",
+        "WORKDIR",
+        "USER",
+        "ENV",
+        "ARG",
+        "ENTRYPOINT",
+        "CMD",
+        "EXPOSE",
+        "LABEL",
+        "VOLUME",
+        "HEALTHCHECK",
+        "STOPSIGNAL",
+        "SHELL",
+    ];
+    for (op, _) in &instructions {
+        assert!(KNOWN.contains(&op.as_str()), "unknown instruction {op}");
+    }
+    let stages: Vec<&String> = instructions
+        .iter()
+        .filter(|(op, _)| op == "FROM")
+        .map(|(_, rest)| rest)
+        .collect();
+    assert!(stages.len() >= 2, "multi-stage: {stages:?}");
+    let toolchain =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("rust-toolchain.toml"))
+            .expect("rust-toolchain.toml");
+    let channel = toolchain
+        .lines()
+        .find_map(|l| l.strip_prefix("channel = "))
+        .map(|c| c.trim_matches('"'))
+        .expect("pinned channel");
+    let minor = channel
+        .rsplit_once('.')
+        .map(|(minor, _)| minor)
+        .expect("x.y");
+    assert!(
+        stages[0].starts_with(&format!("rust:{minor}")) && stages[0].contains(" AS build"),
+        "the build stage uses the pinned toolchain {channel}: {}",
+        stages[0]
+    );
+    let runtime_start = instructions
+        .iter()
+        .rposition(|(op, _)| op == "FROM")
+        .expect("a runtime stage");
+    let runtime = &instructions[runtime_start..];
+    assert!(
+        runtime[0].1.contains("slim")
+            || runtime[0].1.contains("distroless")
+            || runtime[0].1.starts_with("scratch"),
+        "slim or static runtime: {}",
+        runtime[0].1
+    );
+    assert!(
+        runtime
+            .iter()
+            .any(|(op, rest)| op == "COPY" && rest.starts_with("--from=build")),
+        "the runtime copies the binary from the build stage"
+    );
+    let user = runtime
+        .iter()
+        .rev()
+        .find(|(op, _)| op == "USER")
+        .map(|(_, u)| u.split(':').next().unwrap_or_default().to_string())
+        .expect("a USER in the runtime stage");
+    assert!(user != "root" && user != "0", "runs as {user}");
+    // What the build copies exists in the repository.
+    for (op, rest) in &instructions {
+        if op != "COPY" || rest.starts_with("--from") {
+            continue;
+        }
+        let mut parts: Vec<&str> = rest.split_whitespace().collect();
+        parts.pop();
+        for source in parts {
+            assert!(
+                Path::new(env!("CARGO_MANIFEST_DIR")).join(source).exists(),
+                "COPY {source}: not in the repository"
+            );
+        }
+    }
+    let json_list = |op: &str| -> Vec<String> {
+        let (_, rest) = instructions
+            .iter()
+            .rev()
+            .find(|(o, _)| o == op)
+            .unwrap_or_else(|| panic!("no {op}"));
+        serde_json::from_str(rest)
+            .unwrap_or_else(|e| panic!("{op} is not a JSON list ({e}): {rest}"))
+    };
+    let entrypoint = json_list("ENTRYPOINT");
+    assert!(
+        entrypoint == ["/usr/local/bin/funnelhouse"],
+        "{entrypoint:?}"
+    );
+    assert_command_exists(&json_list("CMD"), "Dockerfile CMD");
+    // The example job the default command runs is one the image contains.
+    let cmd = json_list("CMD");
+    let job = cmd
+        .iter()
+        .find(|a| a.ends_with(".toml"))
+        .expect("a job file");
+    let name = job
+        .strip_prefix("/etc/funnelhouse/jobs/")
+        .expect("under the copied jobs");
+    assert!(repo_job(name).exists(), "{name} is not in jobs/");
+    assert!(
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(".dockerignore"))
+            .expect(".dockerignore")
+            .lines()
+            .any(|l| l.trim() == "target/"),
+        "the build context leaves target/ out"
+    );
+}
