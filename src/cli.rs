@@ -1,5 +1,5 @@
-//! The command line: `run`, `schedule`, `runs`, `validate`, `sandbox` and `demo`. Each command returns an exit
-//! code: 0 ok, 1 the run failed, 2 a usage or configuration error.
+//! The command line: `run`, `schedule`, `runs`, `validate`, `sandbox` and `demo`. Each
+//! command returns an exit code: 0 ok, 1 the run failed, 2 a usage or configuration error.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
