@@ -44,8 +44,10 @@ pub enum Command {
         /// The job file.
         job: PathBuf,
     },
-    /// Long-running cron daemon: fires each job on its `schedule` in its time zone, never
-    /// overlaps two runs of a job, stops cleanly on SIGTERM/SIGINT.
+    /// Cron daemon: run each job on its `schedule` until SIGTERM or SIGINT.
+    ///
+    /// Fires in each job's time zone (DST neither skips nor doubles a run), never overlaps two
+    /// runs of a job, and on SIGTERM/SIGINT lets runs in flight finish within --grace-secs.
     Schedule(crate::scheduler::ScheduleArgs),
     /// List a job's recent runs from `_runs` (newest first) and its current watermarks.
     Runs {
