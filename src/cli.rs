@@ -1,5 +1,5 @@
-//! The command line: `run`, `schedule`, `runs`, `validate`, `sandbox` and `demo`. Each command returns an exit
-//! code: 0 ok, 1 the run failed, 2 a usage or configuration error.
+//! The command line: `run`, `schedule`, `runs`, `validate`, `sandbox` and `demo`. Each
+//! command returns an exit code: 0 ok, 1 the run failed, 2 a usage or configuration error.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -57,8 +57,10 @@ pub enum Command {
         #[arg(long = "run", value_name = "RUN_ID")]
         run_id: String,
     },
-    /// Long-running cron daemon: fires each job on its `schedule` in its time zone, never
-    /// overlaps two runs of a job, stops cleanly on SIGTERM/SIGINT.
+    /// Cron daemon: run each job on its `schedule` until SIGTERM or SIGINT.
+    ///
+    /// Fires in each job's time zone (DST neither skips nor doubles a run), never overlaps two
+    /// runs of a job, and on SIGTERM/SIGINT lets runs in flight finish within --grace-secs.
     Schedule(crate::scheduler::ScheduleArgs),
     /// List a job's recent runs from `_runs` (newest first) and its current watermarks.
     Runs {

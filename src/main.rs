@@ -16,11 +16,13 @@ fn main() -> ExitCode {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("FUNNELHOUSE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    // Bars only for a person at a terminal; JSON logs go to shippers, which want lines.
+    // Bars only for a person watching one run at a terminal; JSON logs go to shippers and the
+    // daemon runs for days, both of which want lines.
     use funnelhouse::ops::progress::{self, ProgressMode};
     use std::io::IsTerminal;
+    let daemon = matches!(cli.command, funnelhouse::cli::Command::Schedule(_));
     progress::init(match cli.log_format {
-        LogFormat::Text if std::io::stderr().is_terminal() => ProgressMode::Bars,
+        LogFormat::Text if std::io::stderr().is_terminal() && !daemon => ProgressMode::Bars,
         _ => ProgressMode::Lines,
     });
     let builder = tracing_subscriber::fmt()

@@ -67,14 +67,14 @@ pub async fn schedule_command(args: ScheduleArgs) -> ExitCode {
     };
     // Handlers are installed now, before the first fire: a signal during a run must reach
     // the daemon, not the default action (which would kill it mid-run).
-    let shutdown = match termination() {
-        Ok(signal) => signal,
+    let (shutdown, force) = match termination() {
+        Ok(signals) => signals,
         Err(e) => {
             eprintln!("error: cannot install the SIGTERM/SIGINT handlers: {e}");
             return ExitCode::from(EXIT_RUN_FAILED);
         }
     };
-    let summary = daemon.run(shutdown).await;
+    let summary = daemon.run_until(shutdown, force).await;
     if let Some(server) = server {
         server.abort();
     }
@@ -85,27 +85,55 @@ pub async fn schedule_command(args: ScheduleArgs) -> ExitCode {
     }
 }
 
-/// A future resolving on SIGTERM (what Kubernetes and systemd send) or SIGINT (Ctrl-C); the
-/// handlers are installed when this is called, not when the future is first polled.
-fn termination() -> std::io::Result<impl std::future::Future<Output = ()>> {
+/// Two futures: the first resolves on the first SIGTERM (what Kubernetes and systemd send) or
+/// SIGINT (Ctrl-C), the second on the next one. The handlers are installed when this is
+/// called, not when a future is first polled.
+type Signalled = futures::future::BoxFuture<'static, ()>;
+
+fn termination() -> std::io::Result<(Signalled, Signalled)> {
+    let (first_tx, first_rx) = tokio::sync::oneshot::channel::<()>();
+    let (second_tx, second_rx) = tokio::sync::oneshot::channel::<()>();
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
         let mut term = signal(SignalKind::terminate())?;
         let mut int = signal(SignalKind::interrupt())?;
-        Ok(async move {
-            tokio::select! {
-                _ = term.recv() => tracing::info!(signal = "SIGTERM", "shutdown requested"),
-                _ = int.recv() => tracing::info!(signal = "SIGINT", "shutdown requested"),
+        tokio::spawn(async move {
+            let mut senders = [Some(first_tx), Some(second_tx)].into_iter().flatten();
+            loop {
+                let name = tokio::select! {
+                    _ = term.recv() => "SIGTERM",
+                    _ = int.recv() => "SIGINT",
+                };
+                match senders.next() {
+                    Some(tx) => {
+                        tracing::info!(signal = name, "shutdown requested");
+                        tx.send(()).ok();
+                    }
+                    None => tracing::info!(signal = name, "already stopping"),
+                }
             }
-        })
+        });
     }
     #[cfg(not(unix))]
     {
-        Ok(async {
+        tokio::spawn(async move {
             if tokio::signal::ctrl_c().await.is_ok() {
                 tracing::info!(signal = "SIGINT", "shutdown requested");
+                first_tx.send(()).ok();
+            }
+            if tokio::signal::ctrl_c().await.is_ok() {
+                second_tx.send(()).ok();
+            }
+        });
+    }
+    // A dropped sender (the task ended) must not read as a signal.
+    let wait = |rx: tokio::sync::oneshot::Receiver<()>| -> Signalled {
+        Box::pin(async move {
+            if rx.await.is_err() {
+                futures::future::pending::<()>().await;
             }
         })
-    }
+    };
+    Ok((wait(first_rx), wait(second_rx)))
 }

@@ -158,6 +158,16 @@ impl Daemon {
 
     /// Fire jobs until `shutdown` resolves, then wind down as described in the module doc.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> DaemonSummary {
+        self.run_until(shutdown, futures::future::pending()).await
+    }
+
+    /// As `run`; `force` resolving during the grace period aborts the runs at once (a second
+    /// Ctrl-C from an operator who will not wait).
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()>,
+        force: impl Future<Output = ()>,
+    ) -> DaemonSummary {
         let mut state = LoopState {
             running: HashSet::new(),
             task_job: HashMap::new(),
@@ -234,14 +244,22 @@ impl Daemon {
             "stopping: no new runs; waiting for the runs in flight"
         );
         let deadline = tokio::time::Instant::now() + self.options.grace;
+        let mut force = std::pin::pin!(force);
         while !state.runs.is_empty() {
-            match tokio::time::timeout_at(deadline, state.runs.join_next_with_id()).await {
+            let joined = tokio::select! {
+                biased;
+                () = &mut force => Err("asked again to stop"),
+                joined = tokio::time::timeout_at(deadline, state.runs.join_next_with_id()) => {
+                    joined.map_err(|_| "grace period over")
+                }
+            };
+            match joined {
                 Ok(Some(joined)) => self.finished(&mut state, joined),
                 Ok(None) => break,
-                Err(_) => {
+                Err(why) => {
                     tracing::warn!(
                         running = state.runs.len(),
-                        "grace period over: aborting the runs still going"
+                        "{why}: aborting the runs still going"
                     );
                     state.runs.abort_all();
                     while let Some(joined) = state.runs.join_next_with_id().await {

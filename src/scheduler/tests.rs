@@ -398,3 +398,57 @@ fn a_job_without_a_schedule_or_twice_the_same_name_is_a_config_error() {
     );
     assert!(twice.is_err_and(|e| e.is_config()));
 }
+
+#[tokio::test]
+async fn a_second_stop_request_aborts_at_once_despite_the_grace_period() {
+    let clock = ManualClock::new(utc("2026-11-25T02:59:59Z"));
+    let metrics = Metrics::default();
+    let (tx, mut started) = mpsc::unbounded_channel();
+    let daemon = Daemon::new(
+        vec![job("slow", "0 3 * * *", "UTC")],
+        Arc::new(clock.clone()),
+        Arc::new(GatedRunner { started: tx }),
+        metrics.clone(),
+        DaemonOptions {
+            max_concurrent: 1,
+            grace: Duration::from_secs(3600),
+        },
+    )
+    .expect("valid");
+    let (stop, stopped) = oneshot::channel::<()>();
+    let (force, forced) = oneshot::channel::<()>();
+    let running = tokio::spawn(daemon.run_until(
+        async move {
+            stopped.await.ok();
+        },
+        async move {
+            forced.await.ok();
+        },
+    ));
+    // The daemon reads the clock on start; only then may the clock move.
+    let deadline = tokio::time::Instant::now() + BOUND;
+    while !metrics
+        .render()
+        .contains("funnelhouse_next_fire_timestamp_seconds{job=\"slow\"}")
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "daemon never started"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    clock.set(utc("2026-11-25T03:00:00Z"));
+    let _run = tokio::time::timeout(BOUND, started.recv())
+        .await
+        .expect("fired")
+        .expect("alive");
+    stop.send(()).ok();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(!running.is_finished(), "waits out the grace period");
+    force.send(()).ok();
+    let summary = tokio::time::timeout(BOUND, running)
+        .await
+        .expect("stops at once")
+        .expect("ran");
+    assert_eq!(summary.aborted, 1);
+}
