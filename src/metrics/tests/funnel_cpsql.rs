@@ -578,3 +578,48 @@ fn spend_reporting_column_is_added_after_spend() {
     let (again, _) = crate::metrics::fx::add_spend_reporting(&b, &fx()).unwrap();
     assert_eq!(again.num_columns(), b.num_columns());
 }
+
+#[test]
+fn costs_from_another_writer_date_months_and_other_scales() {
+    // A costs file with `month` as a DATE and amounts as DECIMAL(10,2): 1234.56 EUR.
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("month", DataType::Date32, false),
+        Field::new("category", DataType::Utf8, false),
+        Field::new("currency", DataType::Utf8, false),
+        Field::new("amount", DataType::Decimal128(10, 2), false),
+    ]));
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(arrow::array::Date32Array::from(vec![d("2026-08-14")])),
+        Arc::new(StringArray::from(vec!["tools"])),
+        Arc::new(StringArray::from(vec!["EUR"])),
+        Arc::new(
+            Decimal128Array::from(vec![123_456_i128])
+                .with_precision_and_scale(10, 2)
+                .unwrap(),
+        ),
+    ];
+    let batch = RecordBatch::try_new(schema, columns).unwrap();
+    let mut acc = Cpsql::default();
+    acc.add_costs(&batch, &fx()).unwrap();
+    let b = acc.finish("EUR", &stamp("r")).unwrap();
+    let other = b
+        .column_by_name("other_costs")
+        .unwrap()
+        .as_any()
+        .downcast_ref::<Decimal128Array>()
+        .unwrap()
+        .value(0);
+    assert_eq!(other, money("1234.56"));
+    let month = b
+        .column_by_name("month")
+        .unwrap()
+        .as_any()
+        .downcast_ref::<arrow::array::Date32Array>()
+        .unwrap()
+        .value(0);
+    assert_eq!(
+        month,
+        d("2026-08-01"),
+        "a date anywhere in the month is that month"
+    );
+}
