@@ -276,7 +276,11 @@ pub fn schema() -> SchemaRef {
 
 /// A money column as `Decimal128` micros, whatever decimal or integer type another writer
 /// chose (`Decimal64`, a different scale): arrow's cast kernel rescales exactly.
-fn money_values(batch: &RecordBatch, name: &str, table: &str) -> Result<Decimal128Array> {
+pub(crate) fn money_values(
+    batch: &RecordBatch,
+    name: &str,
+    table: &str,
+) -> Result<Decimal128Array> {
     let column = batch
         .column_by_name(name)
         .ok_or_else(|| Error::encode(table, format!("input has no `{name}` column")))?;
@@ -294,7 +298,7 @@ fn money_values(batch: &RecordBatch, name: &str, table: &str) -> Result<Decimal1
 }
 
 /// The first day of each row's `month`: a `Date32`, or text `YYYY-MM` / `YYYY-MM-DD`.
-fn months_of(batch: &RecordBatch, table: &str) -> Result<Vec<Option<i32>>> {
+pub(crate) fn months_of(batch: &RecordBatch, table: &str) -> Result<Vec<Option<i32>>> {
     let column = batch
         .column_by_name("month")
         .ok_or_else(|| Error::encode(table, "input has no `month` column"))?;

@@ -623,3 +623,39 @@ fn costs_from_another_writer_date_months_and_other_scales() {
         "a date anywhere in the month is that month"
     );
 }
+
+#[test]
+fn costs_gain_amount_reporting_at_the_months_rate() {
+    let (b, missing) = crate::metrics::fx::add_costs_reporting(&costs(), &fx()).unwrap();
+    let names: Vec<_> = b
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "month",
+            "category",
+            "channel",
+            "currency",
+            "amount",
+            "amount_reporting"
+        ]
+    );
+    let conv = b
+        .column_by_name("amount_reporting")
+        .unwrap()
+        .as_any()
+        .downcast_ref::<Decimal128Array>()
+        .unwrap()
+        .iter()
+        .collect::<Vec<_>>();
+    // 200 USD in August at 0.9 (the rate of 1 August).
+    assert_eq!(
+        conv,
+        vec![Some(money("1000")), Some(money("180")), Some(money("30"))]
+    );
+    assert!(missing.is_empty());
+}
