@@ -5,6 +5,7 @@
 //! a channel, at that channel. Zero SQLs → `cpsql` null, spend kept. An amount whose
 //! currency has no rate is left out of `spend` and the row says so: `complete = false`,
 //! `missing_currencies` lists them, and the cost-per figures are null rather than too low.
+//! A month with no spend or cost rows at all has null cost-per figures too (unknown ≠ 0).
 //! Spend and costs are folded in batch by batch; memory holds one accumulator per row.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -35,10 +36,13 @@ pub struct Money {
     pub other_costs: i128,
     /// Currencies that had no rate.
     pub missing: BTreeSet<String>,
+    /// Whether any spend or cost row counted here at all.
+    pub any: bool,
 }
 
 impl Money {
     fn add(&mut self, converted: Option<i128>, currency: &str, ad: bool) {
+        self.any = true;
         match converted {
             Some(v) if ad => self.ad_spend += v,
             Some(v) => self.other_costs += v,
@@ -180,6 +184,14 @@ impl Cpsql {
                 m = next_month(m);
             }
         }
+        // A month without a single spend or cost row (say, before the spend sources'
+        // look-back) has no known cost: its cost-per figures are null, not zero.
+        let months_with_money: BTreeSet<i32> = self
+            .rows
+            .iter()
+            .filter(|((_, level), row)| *level == Level::Total && row.money.any)
+            .map(|((month, _), _)| *month)
+            .collect();
         let n = self.rows.len();
         let mut month = Vec::with_capacity(n);
         let mut level = Vec::with_capacity(n);
@@ -204,10 +216,11 @@ impl Cpsql {
             other.push(Some(row.money.other_costs));
             spend.push(Some(total));
             let is_complete = row.money.missing.is_empty();
+            let known = is_complete && months_with_money.contains(m);
             for i in 0..4 {
                 counts[i].push(row.counts[i]);
                 per[i].push(
-                    (is_complete && row.counts[i] > 0)
+                    (known && row.counts[i] > 0)
                         .then(|| div_round(total, i128::from(row.counts[i]))),
                 );
             }

@@ -659,3 +659,24 @@ fn costs_gain_amount_reporting_at_the_months_rate() {
     );
     assert!(missing.is_empty());
 }
+
+#[test]
+fn months_without_any_spend_data_have_no_cost_per_figures() {
+    // Leads only (say, older than the spend look-back): spend 0, but unknown, so null.
+    let mut acc = Cpsql::default();
+    acc.add_leads(&stages_of(leads()));
+    let b = acc.finish("EUR", &stamp("r")).unwrap();
+    for name in ["cost_per_lead", "cost_per_mql", "cost_per_sal", "cpsql"] {
+        let column = b.column_by_name(name).unwrap();
+        assert_eq!(column.null_count(), b.num_rows(), "{name}");
+    }
+    // August total: 3 leads, spend 0.
+    let leads = b
+        .column_by_name("leads")
+        .unwrap()
+        .as_any()
+        .downcast_ref::<arrow::array::Int64Array>()
+        .unwrap()
+        .value(0);
+    assert_eq!(leads, 3);
+}
