@@ -111,6 +111,19 @@ pub fn parse_job(
         return Err(diags.list);
     };
     let timezone = diags.header_checks(&header, env);
+    if let Some(problem) = header
+        .fx
+        .rates_file
+        .as_ref()
+        .and_then(|t| t.resolve(env).ok())
+        .and_then(|location| crate::metrics::fx::check_local_rates_file(path, &location))
+    {
+        let at = DeTable::parse(text)
+            .ok()
+            .and_then(|root| path_span(root.get_ref(), "fx.rates_file"))
+            .unwrap_or(0..0);
+        diags.push(at, "fx.rates_file", problem);
+    }
     if !diags.list.is_empty() {
         return Err(diags.list);
     }

@@ -230,6 +230,19 @@ impl FxRates {
     }
 }
 
+/// For `validate`: a local rates file (relative to the job file) must exist and parse; URLs
+/// are left to the run (no network while validating).
+pub fn check_local_rates_file(job_path: &Path, location: &str) -> Option<String> {
+    if location.starts_with("http://") || location.starts_with("https://") {
+        return None;
+    }
+    let path = job_path.parent().unwrap_or(Path::new(".")).join(location);
+    match std::fs::read_to_string(&path) {
+        Err(e) => Some(format!("cannot read {}: {e}", path.display())),
+        Ok(text) => FxRates::new("XXX").add_text(&text, location).err(),
+    }
+}
+
 /// Offline checks of `[fx]` for `validate`: `(key, problem)` pairs.
 pub fn check_fx(cfg: &FxConfig) -> Vec<(String, String)> {
     let mut fx = FxRates::new("XXX");

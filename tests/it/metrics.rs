@@ -204,6 +204,21 @@ async fn demo_job_writes_every_metric_table() {
             ],
         ]
     );
+    // Months before the spend look-back have leads but no spend data: no cost-per figures.
+    assert!(
+        count(&format!(
+            "SELECT count(*) FROM {} WHERE level = 'total' AND ad_spend = 0 AND other_costs = 0 AND leads > 0",
+            t("cpsql_monthly")
+        )) > 0
+    );
+    assert_eq!(
+        count(&format!(
+            "SELECT count(*) FROM {} WHERE level = 'total' AND ad_spend = 0 AND other_costs = 0
+               AND (cost_per_lead IS NOT NULL OR cpsql IS NOT NULL)",
+            t("cpsql_monthly")
+        )),
+        0
+    );
     // Paid-search campaign rows join spend and leads on the campaign id.
     assert!(
         count(&format!(

@@ -95,3 +95,23 @@ rates = [{ date = "2026-11-01", currency = "USD", rate = "0.9" }, { date = "2026
         "{got:#?}"
     );
 }
+
+#[test]
+fn a_local_rates_file_is_checked_by_validate() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("rates.csv"),
+        "date,currency,rate\n2026-01-01,USD,0.9\n2026-02-01,USD,abc\n",
+    )
+    .unwrap();
+    let text = format!("{HEAD}\n[fx]\nrates_file = \"rates.csv\"\n");
+    let env = |_: &str| None;
+    let err = parse_job(&dir.path().join("j.toml"), &text, &env).unwrap_err();
+    assert_eq!(err.len(), 1, "{err:#?}");
+    assert_eq!(err[0].key_path, "fx.rates_file");
+    assert!(err[0].message.contains("rates.csv: line 3"), "{err:#?}");
+
+    let text = format!("{HEAD}\n[fx]\nrates_file = \"missing.csv\"\n");
+    let err = parse_job(&dir.path().join("j.toml"), &text, &env).unwrap_err();
+    assert!(err[0].message.contains("cannot read"), "{err:#?}");
+}
