@@ -118,6 +118,10 @@ pub async fn demo_command(job_path: &Path, scale: usize) -> ExitCode {
                 "query it:  duckdb -c \"SELECT channel, count(*) AS leads FROM read_parquet('{}/leads/*.parquet') GROUP BY ALL ORDER BY 2 DESC\"",
                 relative_warehouse(&report.warehouse)
             );
+            println!(
+                "metrics:   duckdb -c \"SELECT month, spend, leads, sqls, cpsql, complete FROM read_parquet('{}/cpsql_monthly/*.parquet') WHERE level = 'total' ORDER BY month\"",
+                relative_warehouse(&report.warehouse)
+            );
             if report.succeeded() {
                 ExitCode::SUCCESS
             } else {

@@ -113,6 +113,19 @@ pub fn parse_job(
         return Err(diags.list);
     };
     let timezone = diags.header_checks(&header, env);
+    if let Some(problem) = header
+        .fx
+        .rates_file
+        .as_ref()
+        .and_then(|t| t.resolve(env).ok())
+        .and_then(|location| crate::metrics::fx::check_local_rates_file(path, &location))
+    {
+        let at = DeTable::parse(text)
+            .ok()
+            .and_then(|root| path_span(root.get_ref(), "fx.rates_file"))
+            .unwrap_or(0..0);
+        diags.push(at, "fx.rates_file", problem);
+    }
     if !diags.list.is_empty() {
         return Err(diags.list);
     }
@@ -175,10 +188,10 @@ impl Diagnostics<'_> {
             match locate(&working, &span) {
                 Some(found) => {
                     let path = join_path(base, &found.display);
-                    self.push(found.key_span, &path, tidy_message(&message));
-                    remove_key(&mut working, &found.table_keys);
-                    if let Some(last) = found.table_keys.last() {
-                        removed.push(last.clone());
+                    self.push(found.key_span.clone(), &path, tidy_message(&message));
+                    remove_key(&mut working, &found.steps);
+                    if let Some(last) = found.last_key() {
+                        removed.push(last.to_string());
                     }
                 }
                 None => {
@@ -329,8 +342,8 @@ impl Diagnostics<'_> {
         for (key, problem) in
             crate::metrics::config::check(&header.stages, &header.metrics, &header.fx)
         {
-            let top = key.split('.').next().unwrap_or_default().to_string();
-            self.push(span(&top), &key, problem);
+            let at = path_span(root.get_ref(), &key).unwrap_or(0..0);
+            self.push(at, &key, problem);
         }
         timezone
     }
@@ -393,70 +406,150 @@ fn check_http_url(template: &super::Template, env: EnvLookup<'_>) -> Option<Stri
     }
 }
 
+/// One step down a TOML value: a table key or an array position.
+#[derive(Debug, Clone)]
+enum Step {
+    Key(String),
+    Index(usize),
+}
+
 struct Located {
-    /// Keys of nested tables down to the offending key (what to remove to go on).
-    table_keys: Vec<String>,
+    /// Keys and array positions down to the offending key (what to remove to go on).
+    steps: Vec<Step>,
     /// The path for messages, array indices included.
     display: String,
     key_span: Range<usize>,
 }
 
-/// Find the deepest key whose key or value span holds `span`.
-fn locate(value: &Spanned<DeValue<'_>>, span: &Range<usize>) -> Option<Located> {
-    let DeValue::Table(table) = value.get_ref() else {
-        return None;
-    };
-    for (key, child) in table.iter() {
-        let key_hit = key.span() == *span;
-        let value_span = child.span();
-        let inside = value_span.start <= span.start && span.end <= value_span.end;
-        if !(key_hit || inside) {
-            continue;
-        }
-        let name = key.get_ref().to_string();
-        if !key_hit {
-            if let Some(mut deeper) = locate(child, span) {
-                deeper.table_keys.insert(0, name.clone());
-                deeper.display = join_path(&name, &deeper.display);
-                return Some(deeper);
-            }
-            if let DeValue::Array(items) = child.get_ref() {
-                for (i, item) in items.iter().enumerate() {
-                    let s = item.span();
-                    if s.start <= span.start && span.end <= s.end {
-                        return Some(Located {
-                            table_keys: vec![name.clone()],
-                            display: format!("{name}[{i}]"),
-                            key_span: key.span(),
-                        });
-                    }
-                }
-            }
-        }
-        return Some(Located {
-            table_keys: vec![name.clone()],
-            display: name,
-            key_span: key.span(),
-        });
+impl Located {
+    /// The last table key on the way (for "missing field" bookkeeping).
+    fn last_key(&self) -> Option<&str> {
+        self.steps.iter().rev().find_map(|s| match s {
+            Step::Key(k) => Some(k.as_str()),
+            Step::Index(_) => None,
+        })
     }
-    None
 }
 
-fn remove_key(value: &mut Spanned<DeValue<'_>>, keys: &[String]) {
-    let DeValue::Table(table) = value.get_mut() else {
+fn contains(outer: &Range<usize>, inner: &Range<usize>) -> bool {
+    outer.start <= inner.start && inner.end <= outer.end && outer.start < outer.end
+}
+
+/// Find the deepest key or array item whose key or value span holds `span`. Children are
+/// searched whatever their parent's span says: tables made implicitly by a header such as
+/// `[[stages.rules]]` do not span their contents.
+fn locate(value: &Spanned<DeValue<'_>>, span: &Range<usize>) -> Option<Located> {
+    match value.get_ref() {
+        DeValue::Table(table) => {
+            for (key, child) in table.iter() {
+                let name = key.get_ref().to_string();
+                if key.span() == *span {
+                    return Some(Located {
+                        steps: vec![Step::Key(name.clone())],
+                        display: name,
+                        key_span: key.span(),
+                    });
+                }
+                if let Some(mut deeper) = locate(child, span) {
+                    deeper.steps.insert(0, Step::Key(name.clone()));
+                    deeper.display = if deeper.display.starts_with('[') {
+                        format!("{name}{}", deeper.display)
+                    } else {
+                        join_path(&name, &deeper.display)
+                    };
+                    return Some(deeper);
+                }
+                if contains(&child.span(), span) {
+                    return Some(Located {
+                        steps: vec![Step::Key(name.clone())],
+                        display: name,
+                        key_span: key.span(),
+                    });
+                }
+            }
+            None
+        }
+        DeValue::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                if let Some(mut deeper) = locate(item, span) {
+                    deeper.steps.insert(0, Step::Index(i));
+                    deeper.display = if deeper.display.starts_with('[') {
+                        format!("[{i}]{}", deeper.display)
+                    } else {
+                        format!("[{i}].{}", deeper.display)
+                    };
+                    return Some(deeper);
+                }
+                if contains(&item.span(), span) {
+                    return Some(Located {
+                        steps: vec![Step::Index(i)],
+                        display: format!("[{i}]"),
+                        key_span: item.span(),
+                    });
+                }
+            }
+            None
+        }
+        _ => None,
+    }
+}
+
+/// Remove the key at `steps`; an array item cannot be removed on its own, so a bad item
+/// removes the whole array (its other items' mistakes show on the next validate).
+fn remove_key(value: &mut Spanned<DeValue<'_>>, steps: &[Step]) {
+    let steps = match steps.split_last() {
+        Some((Step::Index(_), parent)) => parent,
+        _ => steps,
+    };
+    let Some((first, rest)) = steps.split_first() else {
         return;
     };
-    match keys {
-        [] => {}
-        [last] => {
-            table.remove(last.as_str());
-        }
-        [first, rest @ ..] => {
-            if let Some(child) = table.get_mut(first.as_str()) {
+    match (value.get_mut(), first) {
+        (DeValue::Table(table), Step::Key(key)) => {
+            if rest.is_empty() {
+                table.remove(key.as_str());
+            } else if let Some(child) = table.get_mut(key.as_str()) {
                 remove_key(child, rest);
             }
         }
+        (DeValue::Array(items), Step::Index(i)) => {
+            if let Some(child) = items.get_mut(*i) {
+                remove_key(child, rest);
+            }
+        }
+        _ => {}
     }
+}
+
+/// The span of the key at a dotted path such as `fx.rates[0].date` (the deepest part found).
+fn path_span(table: &DeTable<'_>, path: &str) -> Option<Range<usize>> {
+    let mut current = table;
+    let mut found = None;
+    for part in path.split('.') {
+        let (name, index) = match part.split_once('[') {
+            Some((name, rest)) => (name, rest.trim_end_matches(']').parse::<usize>().ok()),
+            None => (part, None),
+        };
+        let Some((key, value)) = current.get_key_value(name) else {
+            break;
+        };
+        found = Some(key.span());
+        let value = match (value.get_ref(), index) {
+            (DeValue::Array(items), Some(i)) => match items.get(i) {
+                Some(item) => {
+                    found = Some(item.span());
+                    item
+                }
+                None => break,
+            },
+            _ => value,
+        };
+        match value.get_ref() {
+            DeValue::Table(t) => current = t,
+            _ => break,
+        }
+    }
+    found
 }
 
 fn join_path(base: &str, key: &str) -> String {

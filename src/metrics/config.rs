@@ -133,7 +133,8 @@ pub struct Condition {
     /// At least this many e-mail engagements.
     pub min_email_engagements: Option<i64>,
     /// The lead shows new intent (`last_intent_at`) after it was rejected by sales
-    /// (`sal_rejected_at`) or after a run observed it disqualified.
+    /// (`sal_rejected_at`) or after a run observed it disqualified, and has not moved on
+    /// since (no `sql_at`, no `sal_at` after the rejection).
     pub new_intent_after_rejection: Option<bool>,
     /// At least one of these holds.
     pub any: Vec<Condition>,

@@ -5,17 +5,20 @@
 //! a channel, at that channel. Zero SQLs → `cpsql` null, spend kept. An amount whose
 //! currency has no rate is left out of `spend` and the row says so: `complete = false`,
 //! `missing_currencies` lists them, and the cost-per figures are null rather than too low.
+//! A month with no spend or cost rows at all has null cost-per figures too (unknown ≠ 0).
 //! Spend and costs are folded in batch by batch; memory holds one accumulator per row.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, BooleanArray, Date32Array, Int64Array, StringArray};
+use arrow::array::{
+    Array, ArrayRef, BooleanArray, Date32Array, Decimal128Array, Int64Array, StringArray,
+};
 use arrow::datatypes::{DataType, Field, SchemaRef};
 use arrow::record_batch::RecordBatch;
 
 use super::arrays::{
-    date_col, decimal_col, get_str, metric_batch, metric_schema, money_array, money_type, month_of,
+    date_col, get_str, metric_batch, metric_schema, money_array, money_type, month_of,
     month_of_day, next_month, opt_str_col, str_col,
 };
 use super::config::{CpsqlConfig, Stage};
@@ -33,10 +36,13 @@ pub struct Money {
     pub other_costs: i128,
     /// Currencies that had no rate.
     pub missing: BTreeSet<String>,
+    /// Whether any spend or cost row counted here at all.
+    pub any: bool,
 }
 
 impl Money {
     fn add(&mut self, converted: Option<i128>, currency: &str, ad: bool) {
+        self.any = true;
         match converted {
             Some(v) if ad => self.ad_spend += v,
             Some(v) => self.other_costs += v,
@@ -90,8 +96,7 @@ impl Cpsql {
         let campaigns = str_col(batch, "campaign_id", t)?;
         let channels = str_col(batch, "channel", t)?;
         let currencies = str_col(batch, "currency", t)?;
-        let amounts = decimal_col(batch, "spend", t)?;
-        let scale = decimal_scale(amounts.data_type());
+        let amounts = money_values(batch, "spend", t)?;
         for i in 0..batch.num_rows() {
             if dates.is_null(i) || amounts.is_null(i) {
                 continue;
@@ -99,7 +104,7 @@ impl Cpsql {
             let day = dates.value(i);
             let month = month_of_day(day);
             let currency = get_str(currencies, i).unwrap_or("");
-            let converted = fx.convert(rescale(amounts.value(i), scale), currency, day);
+            let converted = fx.convert(amounts.value(i), currency, day);
             let channel = get_str(channels, i).map(|c| cfg.lead_channel(c).to_string());
             self.row(month, Level::Total)
                 .money
@@ -124,8 +129,7 @@ impl Cpsql {
         let months = months_of(batch, t)?;
         let channels = opt_str_col(batch, "channel", t)?;
         let currencies = str_col(batch, "currency", t)?;
-        let amounts = decimal_col(batch, "amount", t)?;
-        let scale = decimal_scale(amounts.data_type());
+        let amounts = money_values(batch, "amount", t)?;
         for (i, month) in months.into_iter().enumerate() {
             let Some(month) = month else { continue };
             if amounts.is_null(i) {
@@ -133,7 +137,7 @@ impl Cpsql {
             }
             let currency = get_str(currencies, i).unwrap_or("");
             // A monthly cost converts at the rate in effect on the month's first day.
-            let converted = fx.convert(rescale(amounts.value(i), scale), currency, month);
+            let converted = fx.convert(amounts.value(i), currency, month);
             self.row(month, Level::Total)
                 .money
                 .add(converted, currency, false);
@@ -180,6 +184,14 @@ impl Cpsql {
                 m = next_month(m);
             }
         }
+        // A month without a single spend or cost row (say, before the spend sources'
+        // look-back) has no known cost: its cost-per figures are null, not zero.
+        let months_with_money: BTreeSet<i32> = self
+            .rows
+            .iter()
+            .filter(|((_, level), row)| *level == Level::Total && row.money.any)
+            .map(|((month, _), _)| *month)
+            .collect();
         let n = self.rows.len();
         let mut month = Vec::with_capacity(n);
         let mut level = Vec::with_capacity(n);
@@ -204,10 +216,11 @@ impl Cpsql {
             other.push(Some(row.money.other_costs));
             spend.push(Some(total));
             let is_complete = row.money.missing.is_empty();
+            let known = is_complete && months_with_money.contains(m);
             for i in 0..4 {
                 counts[i].push(row.counts[i]);
                 per[i].push(
-                    (is_complete && row.counts[i] > 0)
+                    (known && row.counts[i] > 0)
                         .then(|| div_round(total, i128::from(row.counts[i]))),
                 );
             }
@@ -274,27 +287,31 @@ pub fn schema() -> SchemaRef {
     ])
 }
 
-fn decimal_scale(t: &DataType) -> i8 {
-    match t {
-        DataType::Decimal128(_, s) => *s,
-        _ => super::fx::MONEY.1,
-    }
-}
-
-/// A decimal of `scale` as micros (scale 6).
-fn rescale(v: i128, scale: i8) -> i128 {
-    let target = super::fx::MONEY.1;
-    match scale.cmp(&target) {
-        std::cmp::Ordering::Equal => v,
-        std::cmp::Ordering::Less => v * 10_i128.pow(u32::from((target - scale).unsigned_abs())),
-        std::cmp::Ordering::Greater => {
-            div_round(v, 10_i128.pow(u32::from((scale - target).unsigned_abs())))
-        }
-    }
+/// A money column as `Decimal128` micros, whatever decimal or integer type another writer
+/// chose (`Decimal64`, a different scale): arrow's cast kernel rescales exactly.
+pub(crate) fn money_values(
+    batch: &RecordBatch,
+    name: &str,
+    table: &str,
+) -> Result<Decimal128Array> {
+    let column = batch
+        .column_by_name(name)
+        .ok_or_else(|| Error::encode(table, format!("input has no `{name}` column")))?;
+    let target = DataType::Decimal128(38, super::fx::MONEY.1);
+    let cast = match column.data_type() {
+        DataType::Decimal128(_, s) if *s == super::fx::MONEY.1 => Arc::clone(column),
+        _ => arrow::compute::cast(column, &target).map_err(|e| {
+            Error::encode(table, format!("column `{name}` is not a money amount: {e}"))
+        })?,
+    };
+    cast.as_any()
+        .downcast_ref::<Decimal128Array>()
+        .cloned()
+        .ok_or_else(|| Error::encode(table, format!("column `{name}` is not a decimal")))
 }
 
 /// The first day of each row's `month`: a `Date32`, or text `YYYY-MM` / `YYYY-MM-DD`.
-fn months_of(batch: &RecordBatch, table: &str) -> Result<Vec<Option<i32>>> {
+pub(crate) fn months_of(batch: &RecordBatch, table: &str) -> Result<Vec<Option<i32>>> {
     let column = batch
         .column_by_name("month")
         .ok_or_else(|| Error::encode(table, "input has no `month` column"))?;

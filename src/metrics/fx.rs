@@ -230,6 +230,19 @@ impl FxRates {
     }
 }
 
+/// For `validate`: a local rates file (relative to the job file) must exist and parse; URLs
+/// are left to the run (no network while validating).
+pub fn check_local_rates_file(job_path: &Path, location: &str) -> Option<String> {
+    if location.starts_with("http://") || location.starts_with("https://") {
+        return None;
+    }
+    let path = job_path.parent().unwrap_or(Path::new(".")).join(location);
+    match std::fs::read_to_string(&path) {
+        Err(e) => Some(format!("cannot read {}: {e}", path.display())),
+        Ok(text) => FxRates::new("XXX").add_text(&text, location).err(),
+    }
+}
+
 /// Offline checks of `[fx]` for `validate`: `(key, problem)` pairs.
 pub fn check_fx(cfg: &FxConfig) -> Vec<(String, String)> {
     let mut fx = FxRates::new("XXX");
@@ -247,26 +260,58 @@ pub fn check_fx(cfg: &FxConfig) -> Vec<(String, String)> {
     problems
 }
 
-/// `spend` with `spend_reporting` (the amount in the reporting currency, null without a
-/// rate) inserted after `spend`; the currencies that lacked a rate are returned.
+/// `spend` with `spend_reporting` (the amount in the reporting currency at the day's rate,
+/// null without a rate) inserted after `spend`; the currencies that lacked a rate are
+/// returned.
 pub fn add_spend_reporting(
     batch: &RecordBatch,
     fx: &FxRates,
 ) -> Result<(RecordBatch, BTreeSet<String>)> {
-    let table = "spend";
-    let dates = date_col(batch, "date", table)?;
+    let dates = date_col(batch, "date", "spend")?;
+    let days: Vec<Option<i32>> = (0..dates.len())
+        .map(|i| (!dates.is_null(i)).then(|| dates.value(i)))
+        .collect();
+    let amounts = decimal_col(batch, "spend", "spend")?;
+    add_reporting(batch, fx, "spend", amounts, "spend", &days)
+}
+
+/// `costs` with `amount_reporting` (at the rate of the month's first day) inserted after
+/// `amount`.
+pub fn add_costs_reporting(
+    batch: &RecordBatch,
+    fx: &FxRates,
+) -> Result<(RecordBatch, BTreeSet<String>)> {
+    let months = super::cpsql::months_of(batch, "costs")?;
+    let amounts = super::cpsql::money_values(batch, "amount", "costs")?;
+    add_reporting(batch, fx, "costs", &amounts, "amount", &months)
+}
+
+/// Insert `<amount>_reporting` after the `amount` column: `amounts` (micros) converted by
+/// each row's day; a column of that name already there is replaced.
+fn add_reporting(
+    batch: &RecordBatch,
+    fx: &FxRates,
+    table: &str,
+    amounts: &arrow::array::Decimal128Array,
+    amount: &str,
+    days: &[Option<i32>],
+) -> Result<(RecordBatch, BTreeSet<String>)> {
     let currencies = str_col(batch, "currency", table)?;
-    let amounts = decimal_col(batch, "spend", table)?;
+    let out_name = if amount == "spend" {
+        "spend_reporting".to_string()
+    } else {
+        format!("{amount}_reporting")
+    };
     let mut out = Decimal128Builder::with_capacity(batch.num_rows())
         .with_precision_and_scale(MONEY.0, MONEY.1)
         .map_err(|e| Error::encode(table, e))?;
     let mut missing = BTreeSet::new();
-    for i in 0..batch.num_rows() {
-        if amounts.is_null(i) || currencies.is_null(i) || dates.is_null(i) {
+    for (i, day) in days.iter().enumerate() {
+        let (Some(day), false, false) = (day, amounts.is_null(i), currencies.is_null(i)) else {
             out.append_null();
             continue;
-        }
-        match fx.convert(amounts.value(i), currencies.value(i), dates.value(i)) {
+        };
+        match fx.convert(amounts.value(i), currencies.value(i), *day) {
             Some(v) => out.append_value(v),
             None => {
                 missing.insert(currencies.value(i).to_string());
@@ -280,13 +325,13 @@ pub fn add_spend_reporting(
     let mut columns: Vec<ArrayRef> = Vec::with_capacity(fields.capacity());
     for (i, field) in schema.fields().iter().enumerate() {
         // Re-deriving an already enriched batch replaces the old conversion.
-        if field.name() == "spend_reporting" {
+        if *field.name() == out_name {
             continue;
         }
         fields.push(field.as_ref().clone());
         columns.push(Arc::clone(batch.column(i)));
-        if field.name() == "spend" {
-            fields.push(spend_reporting_field());
+        if field.name() == amount {
+            fields.push(reporting_field(&out_name));
             columns.push(Arc::clone(&converted));
         }
     }
@@ -295,12 +340,8 @@ pub fn add_spend_reporting(
     Ok((batch, missing))
 }
 
-fn spend_reporting_field() -> Field {
-    Field::new(
-        "spend_reporting",
-        DataType::Decimal128(MONEY.0, MONEY.1),
-        true,
-    )
+fn reporting_field(name: &str) -> Field {
+    Field::new(name, DataType::Decimal128(MONEY.0, MONEY.1), true)
 }
 
 #[cfg(test)]

@@ -2,7 +2,8 @@
 //! **current** state of the input tables — for each of the job's files, the replacement this
 //! run staged if there is one, else the published file — compute every metric table and
 //! stage it as `<table>/<job>.parquet`, so it publishes in the same commit as its inputs.
-//! Spend files staged by this run are rewritten with `spend_reporting` on the way.
+//! Spend and costs files staged by this run are rewritten with `spend_reporting` /
+//! `amount_reporting` on the way.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -14,7 +15,7 @@ use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 
 use super::cpsql::Cpsql;
-use super::fx::{FxRates, add_spend_reporting};
+use super::fx::{FxRates, add_costs_reporting, add_spend_reporting};
 use super::{Inputs, Settings, compute};
 use crate::config::{EnvLookup, JobConfig};
 use crate::error::{Error, Result};
@@ -138,15 +139,30 @@ pub async fn stage_metrics(
             files[index].bytes = object_size(store, &path).await?;
         }
     }
-    if !unconverted.is_empty() {
-        tracing::warn!(currencies = ?unconverted, reporting = %fx.reporting(),
-            "no FX rate for some spend: spend_reporting is null there and cpsql_monthly marks it incomplete");
-    }
+    // Costs (written by the costs source when the job has one): the same, with
+    // `amount_reporting` at the rate of the month's first day.
     let costs_files = current_files(store, "costs", &job.name, files).await?;
     for location in costs_files.values() {
-        for batch in read_parquet_rows(store, &Path::from(location.as_str())).await? {
-            cpsql.add_costs(&batch, &fx)?;
+        let path = Path::from(location.as_str());
+        let batches = read_parquet_rows(store, &path).await?;
+        let staged_here = files.iter().position(|f| f.staged == *location);
+        let mut enriched = Vec::with_capacity(batches.len());
+        for batch in &batches {
+            cpsql.add_costs(batch, &fx)?;
+            if staged_here.is_some() {
+                let (with_reporting, missing) = add_costs_reporting(batch, &fx)?;
+                unconverted.extend(missing);
+                enriched.push(with_reporting);
+            }
         }
+        if let (Some(index), Some(first)) = (staged_here, enriched.first()) {
+            write_batches(store, &path, first.schema(), &enriched).await?;
+            files[index].bytes = object_size(store, &path).await?;
+        }
+    }
+    if !unconverted.is_empty() {
+        tracing::warn!(currencies = ?unconverted, reporting = %fx.reporting(),
+            "no FX rate for some amounts: their *_reporting is null and cpsql_monthly marks them incomplete");
     }
 
     let leads = read_all(

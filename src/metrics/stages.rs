@@ -259,11 +259,20 @@ fn at_least(min: Option<i64>, value: Option<i64>) -> bool {
     min.is_none_or(|m| value.is_some_and(|v| v >= m))
 }
 
-/// New intent after a rejection by sales, or after a run observed the lead disqualified.
+/// New intent after a rejection by sales, or after a run observed the lead disqualified —
+/// unless the lead has moved on since (an SQL date, or accepted again after the rejection):
+/// then the later rules place it.
 fn new_intent_after_rejection(lead: &Lead, previous: Option<&PreviousStage>) -> bool {
     let Some(intent) = lead.last_intent_at else {
         return false;
     };
+    let accepted_again = match (lead.sal_at, lead.sal_rejected_at) {
+        (Some(accepted), Some(rejected)) => accepted > rejected,
+        _ => false,
+    };
+    if lead.sql_at.is_some() || accepted_again {
+        return false;
+    }
     if lead.sal_rejected_at.is_some_and(|r| intent > r) {
         return true;
     }

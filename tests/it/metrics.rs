@@ -26,6 +26,17 @@ async fn demo_job_writes_every_metric_table() {
     let env = env_for(&sandbox);
     let job = demo_job_into(&warehouse, &env);
     let lookup = |name: &str| env.get(name).cloned();
+    // Non-ad costs as another writer (the costs source) leaves them: CPSQL reads the table
+    // when it exists. 1000.50 EUR salaries, 200 USD events for paid_search in October.
+    std::fs::create_dir_all(warehouse.join("costs")).unwrap();
+    duckdb(&format!(
+        "COPY (SELECT * FROM (VALUES
+            (DATE '2026-10-01', 'salaries', NULL::VARCHAR, 'EUR', 1000.50::DECIMAL(18,6)),
+            (DATE '2026-10-01', 'events', 'paid_search', 'USD', 200::DECIMAL(18,6)))
+          t(month, category, channel, currency, amount))
+         TO '{}/costs/demo.costs.parquet' (FORMAT parquet, COMPRESSION zstd)",
+        warehouse.display()
+    ));
     let report = funnelhouse::pipeline::run_job(&job, &lookup, run_options())
         .await
         .expect("run completes");
@@ -171,6 +182,42 @@ async fn demo_job_writes_every_metric_table() {
         )),
         0,
         "zero SQLs → cpsql null"
+    );
+    // Non-ad costs: at the total level, and at their channel (200 USD × 0.8710 = 174.20 EUR).
+    let october = q(&format!(
+        "SELECT level, coalesce(channel, ''), other_costs::VARCHAR FROM {}
+         WHERE month = DATE '2026-10-01' AND other_costs > 0 ORDER BY 1, 2",
+        t("cpsql_monthly")
+    ));
+    assert_eq!(
+        october,
+        vec![
+            vec![
+                Value::from("channel"),
+                Value::from("paid_search"),
+                Value::from("174.200000")
+            ],
+            vec![
+                Value::from("total"),
+                Value::from(""),
+                Value::from("1174.700000")
+            ],
+        ]
+    );
+    // Months before the spend look-back have leads but no spend data: no cost-per figures.
+    assert!(
+        count(&format!(
+            "SELECT count(*) FROM {} WHERE level = 'total' AND ad_spend = 0 AND other_costs = 0 AND leads > 0",
+            t("cpsql_monthly")
+        )) > 0
+    );
+    assert_eq!(
+        count(&format!(
+            "SELECT count(*) FROM {} WHERE level = 'total' AND ad_spend = 0 AND other_costs = 0
+               AND (cost_per_lead IS NOT NULL OR cpsql IS NOT NULL)",
+            t("cpsql_monthly")
+        )),
+        0
     );
     // Paid-search campaign rows join spend and leads on the campaign id.
     assert!(

@@ -578,3 +578,105 @@ fn spend_reporting_column_is_added_after_spend() {
     let (again, _) = crate::metrics::fx::add_spend_reporting(&b, &fx()).unwrap();
     assert_eq!(again.num_columns(), b.num_columns());
 }
+
+#[test]
+fn costs_from_another_writer_date_months_and_other_scales() {
+    // A costs file with `month` as a DATE and amounts as DECIMAL(10,2): 1234.56 EUR.
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("month", DataType::Date32, false),
+        Field::new("category", DataType::Utf8, false),
+        Field::new("currency", DataType::Utf8, false),
+        Field::new("amount", DataType::Decimal128(10, 2), false),
+    ]));
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(arrow::array::Date32Array::from(vec![d("2026-08-14")])),
+        Arc::new(StringArray::from(vec!["tools"])),
+        Arc::new(StringArray::from(vec!["EUR"])),
+        Arc::new(
+            Decimal128Array::from(vec![123_456_i128])
+                .with_precision_and_scale(10, 2)
+                .unwrap(),
+        ),
+    ];
+    let batch = RecordBatch::try_new(schema, columns).unwrap();
+    let mut acc = Cpsql::default();
+    acc.add_costs(&batch, &fx()).unwrap();
+    let b = acc.finish("EUR", &stamp("r")).unwrap();
+    let other = b
+        .column_by_name("other_costs")
+        .unwrap()
+        .as_any()
+        .downcast_ref::<Decimal128Array>()
+        .unwrap()
+        .value(0);
+    assert_eq!(other, money("1234.56"));
+    let month = b
+        .column_by_name("month")
+        .unwrap()
+        .as_any()
+        .downcast_ref::<arrow::array::Date32Array>()
+        .unwrap()
+        .value(0);
+    assert_eq!(
+        month,
+        d("2026-08-01"),
+        "a date anywhere in the month is that month"
+    );
+}
+
+#[test]
+fn costs_gain_amount_reporting_at_the_months_rate() {
+    let (b, missing) = crate::metrics::fx::add_costs_reporting(&costs(), &fx()).unwrap();
+    let names: Vec<_> = b
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "month",
+            "category",
+            "channel",
+            "currency",
+            "amount",
+            "amount_reporting"
+        ]
+    );
+    let conv = b
+        .column_by_name("amount_reporting")
+        .unwrap()
+        .as_any()
+        .downcast_ref::<Decimal128Array>()
+        .unwrap()
+        .iter()
+        .collect::<Vec<_>>();
+    // 200 USD in August at 0.9 (the rate of 1 August).
+    assert_eq!(
+        conv,
+        vec![Some(money("1000")), Some(money("180")), Some(money("30"))]
+    );
+    assert!(missing.is_empty());
+}
+
+#[test]
+fn months_without_any_spend_data_have_no_cost_per_figures() {
+    // Leads only (say, older than the spend look-back): spend 0, but unknown, so null.
+    let mut acc = Cpsql::default();
+    acc.add_leads(&stages_of(leads()));
+    let b = acc.finish("EUR", &stamp("r")).unwrap();
+    for name in ["cost_per_lead", "cost_per_mql", "cost_per_sal", "cpsql"] {
+        let column = b.column_by_name(name).unwrap();
+        assert_eq!(column.null_count(), b.num_rows(), "{name}");
+    }
+    // August total: 3 leads, spend 0.
+    let leads = b
+        .column_by_name("leads")
+        .unwrap()
+        .as_any()
+        .downcast_ref::<arrow::array::Int64Array>()
+        .unwrap()
+        .value(0);
+    assert_eq!(leads, 3);
+}

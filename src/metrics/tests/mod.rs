@@ -2,6 +2,7 @@
 //! path, scoring and ranking, funnel and CPSQL on a small data set, SAL around its target
 //! and SLA bounds, eNPS anonymity.
 
+mod config;
 mod enps;
 mod funnel_cpsql;
 mod sal;

@@ -45,6 +45,13 @@ fn default_rules_every_path() {
     l.lead_status_raw = Some("OPEN".into());
     assert_eq!(stage_of(&l), is(Stage::Recycled, "recycled_new_intent"));
 
+    // Moved on since: an SQL date puts it in SQL, not recycled.
+    let moved_on = Lead {
+        sql_at: Some(t("2026-10-20T00:00:00Z")),
+        ..l.clone()
+    };
+    assert_eq!(stage_of(&moved_on), is(Stage::Sql, "sql_stage"));
+
     // Intent before the rejection is not new: disqualified.
     l.last_intent_at = Some(t("2026-09-01T12:00:00Z"));
     l.lifecycle_stage_raw = Some("other".into());
