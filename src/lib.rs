@@ -9,6 +9,7 @@ pub mod error;
 pub mod http;
 pub mod normalize;
 pub mod pipeline;
+pub mod ratelimit;
 pub mod sandbox;
 pub mod sink;
 pub mod sources;
