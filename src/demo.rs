@@ -25,6 +25,18 @@ pub fn sandbox_env(base_url: &str) -> Vec<(&'static str, String)> {
             sandbox::GOOGLE_ADS_DEVELOPER_TOKEN.to_string(),
         ),
         ("TYPEFORM_TOKEN", sandbox::TYPEFORM_TOKEN.to_string()),
+        (
+            "SALESFORCE_CLIENT_ID",
+            sandbox::SALESFORCE_CLIENT_ID.to_string(),
+        ),
+        (
+            "SALESFORCE_CLIENT_SECRET",
+            sandbox::SALESFORCE_CLIENT_SECRET.to_string(),
+        ),
+        (
+            "SALESFORCE_REFRESH_TOKEN",
+            sandbox::SALESFORCE_REFRESH_TOKEN.to_string(),
+        ),
     ]
 }
 

@@ -169,6 +169,9 @@ fn validate_prints_a_summary_and_exits_zero() {
         .env("GOOGLE_ADS_ACCESS_TOKEN", "x")
         .env("GOOGLE_ADS_DEVELOPER_TOKEN", "x")
         .env("TYPEFORM_TOKEN", "x")
+        .env("SALESFORCE_CLIENT_ID", "x")
+        .env("SALESFORCE_CLIENT_SECRET", "x")
+        .env("SALESFORCE_REFRESH_TOKEN", "x")
         .env("FUNNELHOUSE_HASH_KEY", "x")
         .output()
         .unwrap();
@@ -180,7 +183,7 @@ fn validate_prints_a_summary_and_exits_zero() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
-        stdout.contains("job `demo` is valid: 3 source(s)"),
+        stdout.contains("job `demo` is valid: 4 source(s)"),
         "{stdout}"
     );
     assert_eq!(stdout.lines().count(), 1);
