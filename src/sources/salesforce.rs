@@ -686,7 +686,7 @@ mod tests {
     #[test]
     fn decodes_a_lead_page_ignoring_attributes() {
         let hasher = PersonalDataHasher::new(b"k");
-        let page = fixture("query_page_1.json");
+        let page = fixture("replay/salesforce/salesforce/query/page-000001.json");
         assert_eq!(page["done"], false);
         assert!(
             page["nextRecordsUrl"]
@@ -727,7 +727,7 @@ mod tests {
         );
         assert_eq!(b.company, None, "null is null");
 
-        let deleted = fixture("query_all_deleted.json");
+        let deleted = fixture("replay/salesforce/salesforce/query_all/page-000001.json");
         let row = decode_lead(&deleted["records"][0], &fields, &hasher).unwrap();
         assert!(row.is_deleted);
     }

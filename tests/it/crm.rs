@@ -466,3 +466,67 @@ async fn salesforce_request_limit_fails_the_source_others_commit_exit_code_1() {
             .contains("REQUEST_LIMIT_EXCEEDED")
     );
 }
+
+/// Replays the hand-written pages under `tests/fixtures/<vendor>/replay` (design §9 layout).
+async fn replay_fixtures(vendor: &str, sources: &str) -> (RunReport, PathBuf, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let env: HashMap<String, String> = [
+        ("FUNNELHOUSE_SANDBOX_URL", "http://127.0.0.1:9"),
+        ("FUNNELHOUSE_HASH_KEY", "test-hash-key"),
+        ("HUBSPOT_TOKEN", "unused"),
+        ("SALESFORCE_CLIENT_ID", "unused"),
+        ("SALESFORCE_CLIENT_SECRET", "unused"),
+        ("SALESFORCE_REFRESH_TOKEN", "unused"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let (job, warehouse) = crm_job(dir.path(), sources, &env);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(vendor)
+        .join("replay");
+    let mut options = at(0);
+    options.replay = Some(funnelhouse::pipeline::Replay::directory(&root).unwrap());
+    (run(&job, &env, options).await, warehouse, dir)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recorded_vendor_pages_replay_into_leads() {
+    // HubSpot: an incremental search whose first page is short yet has a next cursor, then
+    // the archived sweep.
+    let (report, warehouse, _dir) = replay_fixtures("hubspot", HUBSPOT).await;
+    assert!(report.succeeded(), "{report:#?}");
+    let rows = duckdb(&format!(
+        "SELECT lead_id, is_deleted, lead_status_raw, vendor_score FROM {} ORDER BY lead_id",
+        table(&warehouse, "leads")
+    ));
+    let ids: Vec<&str> = rows.iter().map(|r| r[0].as_str().unwrap()).collect();
+    assert_eq!(
+        ids,
+        ["151", "152", "160", "171"],
+        "the short page did not end the pull"
+    );
+    assert_eq!(rows[3][1], true, "archived → is_deleted");
+    assert!(rows[0][2].is_null(), "\"\" is null");
+    assert_eq!(rows[1][3], 80);
+
+    let (report, warehouse, _dir) = replay_fixtures("salesforce", SALESFORCE).await;
+    assert!(report.succeeded(), "{report:#?}");
+    let rows = duckdb(&format!(
+        "SELECT lead_id, is_deleted, lifecycle_stage_raw, vendor_score, owner_id FROM {} ORDER BY lead_id",
+        table(&warehouse, "leads")
+    ));
+    assert_eq!(rows.len(), 4);
+    let deleted: Vec<&str> = rows
+        .iter()
+        .filter(|r| r[1] == true)
+        .map(|r| r[0].as_str().unwrap())
+        .collect();
+    assert_eq!(deleted, ["00Q5g00000AbCdQRST"]);
+    assert!(rows.iter().any(|r| r[2] == "converted"));
+    assert!(
+        rows.iter().any(|r| r[4] == "00G5g00000QueueAAA"),
+        "queue owners kept"
+    );
+}
