@@ -109,6 +109,8 @@ impl Default for SalesforceFaults {
 /// A Salesforce query cursor: the matching leads, fixed when the query ran.
 #[derive(Debug, Clone)]
 pub(crate) struct Locator {
+    /// `Lead` or `Contact`.
+    pub(crate) object: String,
     pub(crate) fields: Vec<String>,
     pub(crate) rows: Vec<usize>,
     pub(crate) batch: usize,

@@ -55,6 +55,23 @@ pub const SALESFORCE_LEAD_FIELDS: &[&str] = &[
     "Demo_Requested__c",
 ];
 
+/// Every Contact field the imitation serves; contacts are the converted leads.
+pub const SALESFORCE_CONTACT_FIELDS: &[&str] = &[
+    "Id",
+    "FirstName",
+    "LastName",
+    "Email",
+    "Title",
+    "MailingCountry",
+    "OwnerId",
+    "LeadSource",
+    "CreatedDate",
+    "LastModifiedDate",
+    "SystemModstamp",
+    "IsDeleted",
+    "Account.Name",
+];
+
 const BASE62: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
 /// The 18-character id of lead number `n`: `00Q` key prefix, a 15-character case-sensitive
@@ -79,6 +96,12 @@ pub(crate) fn lead_id(n: u64) -> String {
         suffix.push(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"[bits] as char);
     }
     id15 + &suffix
+}
+
+/// The 18-character id of the contact a converted lead became (`003` key prefix).
+pub(crate) fn contact_id(n: u64) -> String {
+    let id = lead_id(n);
+    format!("003{}", &id[3..])
 }
 
 fn user_id(n: u64) -> String {
@@ -119,7 +142,7 @@ fn field(lead: &Contact, deleted: bool, name: &str) -> Value {
         "Email" => json!(lead.email),
         "Company" => json!(lead.company_name().unwrap_or("[not provided]")),
         "Title" => json!(lead.title()),
-        "Country" => json!(lead.country_code()),
+        "Country" | "MailingCountry" => json!(lead.country_code()),
         "OwnerId" => json!(lead.owner().map(user_id)),
         "Status" => json!(match lead.stage {
             Stage::Subscriber | Stage::Lead => "Open - Not Contacted",
@@ -157,15 +180,44 @@ fn field(lead: &Contact, deleted: bool, name: &str) -> Value {
     }
 }
 
-fn record(lead: &Contact, deleted: bool, fields: &[String], version: &str) -> Value {
-    let id = lead_id(lead.id);
+/// Does this lead exist as a Contact (it was converted)?
+fn is_contact(lead: &Contact) -> bool {
+    matches!(
+        lead.stage,
+        Stage::Sql | Stage::Opportunity | Stage::Customer
+    )
+}
+
+fn record(lead: &Contact, deleted: bool, object: &str, fields: &[String], version: &str) -> Value {
+    let id = if object == "Contact" {
+        contact_id(lead.id)
+    } else {
+        lead_id(lead.id)
+    };
     let mut map = Map::new();
     map.insert(
         "attributes".into(),
-        json!({"type": "Lead", "url": format!("/services/data/{version}/sobjects/Lead/{id}")}),
+        json!({"type": object, "url": format!("/services/data/{version}/sobjects/{object}/{id}")}),
     );
     for name in fields {
-        map.insert(name.clone(), field(lead, deleted, name));
+        match name.as_str() {
+            "Id" => {
+                map.insert(name.clone(), json!(id));
+            }
+            // A parent's field arrives nested, with the parent's own attributes.
+            "Account.Name" => {
+                let account = lead.company_name().map(|company| {
+                    json!({
+                        "attributes": {"type": "Account", "url": format!("/services/data/{version}/sobjects/Account/001{}", &id[3..])},
+                        "Name": company
+                    })
+                });
+                map.insert("Account".into(), account.unwrap_or(Value::Null));
+            }
+            _ => {
+                map.insert(name.clone(), field(lead, deleted, name));
+            }
+        }
     }
     Value::Object(map)
 }
@@ -238,6 +290,7 @@ pub(crate) async fn token(
 #[derive(Debug, PartialEq)]
 struct Soql {
     fields: Vec<String>,
+    object: String,
     /// `SystemModstamp >= ms` (or `>`, as ms + 1000).
     from_ms: Option<i64>,
     is_deleted: Option<bool>,
@@ -267,22 +320,29 @@ fn parse_soql(q: &str) -> Result<Soql, (&'static str, String)> {
         .get(from + 1)
         .ok_or_else(|| malformed("unexpected end after FROM".into()))?
         .to_string();
-    if object != "Lead" {
-        return Err((
-            "INVALID_TYPE",
-            format!("sObject type '{object}' is not supported by the sandbox (Lead only)."),
-        ));
-    }
+    let known = match object.as_str() {
+        "Lead" => SALESFORCE_LEAD_FIELDS,
+        "Contact" => SALESFORCE_CONTACT_FIELDS,
+        _ => {
+            return Err((
+                "INVALID_TYPE",
+                format!(
+                    "sObject type '{object}' is not supported by the sandbox (Lead and Contact only)."
+                ),
+            ));
+        }
+    };
     for f in &fields {
-        if !SALESFORCE_LEAD_FIELDS.contains(&f.as_str()) {
+        if !known.contains(&f.as_str()) {
             return Err((
                 "INVALID_FIELD",
-                format!("No such column '{f}' on entity 'Lead'."),
+                format!("No such column '{f}' on entity '{object}'."),
             ));
         }
     }
     let mut soql = Soql {
         fields,
+        object,
         from_ms: None,
         is_deleted: None,
     };
@@ -415,6 +475,8 @@ pub(crate) async fn query(
         .crm
         .salesforce_leads()
         .into_iter()
+        .filter(|(_, lead, _)| soql.object == "Lead" || is_contact(lead))
+        .map(|(i, lead, deleted)| (i, lead, deleted && soql.object == "Lead"))
         .filter(|(_, _, deleted)| all || !deleted)
         .filter(|(_, _, deleted)| soql.is_deleted.is_none_or(|want| want == *deleted))
         .map(|(i, lead, _)| {
@@ -428,6 +490,7 @@ pub(crate) async fn query(
         .collect();
     rows.sort();
     let locator = Locator {
+        object: soql.object,
         fields: soql.fields,
         rows: rows.into_iter().map(|(_, _, i)| i).collect(),
         batch: batch_size(&headers),
@@ -489,7 +552,8 @@ fn page(
         .iter()
         .map(|&i| {
             let (lead, deleted) = data.crm.salesforce_lead(i);
-            record(&lead, deleted, &locator.fields, version)
+            let deleted = deleted && locator.object == "Lead";
+            record(&lead, deleted, &locator.object, &locator.fields, version)
         })
         .collect();
     let mut body = json!({ "totalSize": total, "done": end >= total, "records": records });

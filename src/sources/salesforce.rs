@@ -9,6 +9,7 @@
 //! `Sforce-Limit-Info` header is logged as the org's API usage. Field mapping is job
 //! configuration; the `attributes` object of each record is metadata and ignored.
 
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use reqwest::StatusCode;
@@ -48,12 +49,19 @@ pub struct SalesforceConfig {
     /// Records per batch asked for with `Sforce-Query-Options: batchSize=N` (200–2000; a hint).
     #[serde(default = "default_batch_size")]
     pub batch_size: u32,
-    /// Pull deleted leads (`queryAll … IsDeleted = true`) as `is_deleted = true` rows.
+    /// Pull deleted records (`queryAll … IsDeleted = true`) as `is_deleted = true` rows.
     #[serde(default = "default_true")]
     pub include_deleted: bool,
+    /// Objects to pull into `leads`: `Lead`, and optionally `Contact`.
+    #[serde(default = "default_objects")]
+    pub objects: Vec<SalesforceObject>,
     /// Which Lead field feeds each canonical column.
     #[serde(default)]
     pub fields: SalesforceFields,
+    /// Changes to the Contact field mapping (same keys as `fields`; see
+    /// [`SalesforceFields::contact_defaults`]).
+    #[serde(default)]
+    pub contact_fields: BTreeMap<String, String>,
     /// Timeouts and retries.
     #[serde(default)]
     pub http: HttpSettings,
@@ -70,6 +78,28 @@ fn default_batch_size() -> u32 {
 }
 fn default_true() -> bool {
     true
+}
+fn default_objects() -> Vec<SalesforceObject> {
+    vec![SalesforceObject::Lead]
+}
+
+/// A Salesforce object pulled into `leads`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum SalesforceObject {
+    /// Leads (the default).
+    Lead,
+    /// Contacts (people who are not, or no longer, leads — e.g. converted ones).
+    Contact,
+}
+
+impl SalesforceObject {
+    /// The API name, also the state stream of its watermark.
+    pub fn api_name(self) -> &'static str {
+        match self {
+            SalesforceObject::Lead => "Lead",
+            SalesforceObject::Contact => "Contact",
+        }
+    }
 }
 
 impl SalesforceConfig {
@@ -100,7 +130,28 @@ impl SalesforceConfig {
                 format!("`{}` is not like v62.0", self.api_version),
             ));
         }
-        for (column, field) in self.fields.mapped() {
+        if self.objects.is_empty() {
+            problems.push((
+                "objects",
+                "list at least one object: Lead or Contact".into(),
+            ));
+        }
+        for (i, o) in self.objects.iter().enumerate() {
+            if self.objects[..i].contains(o) {
+                problems.push(("objects", format!("{} is listed twice", o.api_name())));
+            }
+        }
+        let mut contact = SalesforceFields::contact_defaults();
+        for (column, field) in &self.contact_fields {
+            match contact.slot(column) {
+                Some(slot) => *slot = field.clone(),
+                None => problems.push((
+                    "contact_fields",
+                    format!("`{column}` is not a leads column"),
+                )),
+            }
+        }
+        for (column, field) in self.fields.mapped().into_iter().chain(contact.mapped()) {
             if !field
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
@@ -112,6 +163,22 @@ impl SalesforceConfig {
             }
         }
         problems
+    }
+
+    /// The field mapping of `object`.
+    pub fn fields_of(&self, object: SalesforceObject) -> SalesforceFields {
+        match object {
+            SalesforceObject::Lead => self.fields.clone(),
+            SalesforceObject::Contact => {
+                let mut fields = SalesforceFields::contact_defaults();
+                for (column, field) in &self.contact_fields {
+                    if let Some(slot) = fields.slot(column) {
+                        *slot = field.clone();
+                    }
+                }
+                fields
+            }
+        }
     }
 }
 
@@ -191,6 +258,57 @@ impl Default for SalesforceFields {
 }
 
 impl SalesforceFields {
+    /// The standard Contact fields: the company is the parent Account's name, the country
+    /// the mailing country; Contacts have no status, rating or conversion.
+    pub fn contact_defaults() -> Self {
+        let s = |v: &str| v.to_string();
+        SalesforceFields {
+            company: s("Account.Name"),
+            country: s("MailingCountry"),
+            lifecycle_stage: s(""),
+            is_converted: s(""),
+            lead_status: s(""),
+            sql_at: s(""),
+            ..SalesforceFields::default()
+        }
+    }
+
+    /// The mapping of `column`, to change it.
+    pub fn slot(&mut self, column: &str) -> Option<&mut String> {
+        Some(match column {
+            "email" => &mut self.email,
+            "company" => &mut self.company,
+            "job_title" => &mut self.job_title,
+            "country" => &mut self.country,
+            "owner_id" => &mut self.owner_id,
+            "channel" => &mut self.channel,
+            "campaign_id" => &mut self.campaign_id,
+            "lifecycle_stage" => &mut self.lifecycle_stage,
+            "is_converted" => &mut self.is_converted,
+            "lead_status" => &mut self.lead_status,
+            "vendor_score" => &mut self.vendor_score,
+            "demo_requested" => &mut self.demo_requested,
+            "content_downloads" => &mut self.content_downloads,
+            "web_visits" => &mut self.web_visits,
+            "email_engagements" => &mut self.email_engagements,
+            "budget_confirmed" => &mut self.budget_confirmed,
+            "authority" => &mut self.authority,
+            "need_confirmed" => &mut self.need_confirmed,
+            "timeline_confirmed" => &mut self.timeline_confirmed,
+            "created_at" => &mut self.created_at,
+            "updated_at" => &mut self.updated_at,
+            "mql_at" => &mut self.mql_at,
+            "sal_at" => &mut self.sal_at,
+            "sal_rejected_at" => &mut self.sal_rejected_at,
+            "rejection_reason" => &mut self.rejection_reason,
+            "sql_at" => &mut self.sql_at,
+            "opportunity_at" => &mut self.opportunity_at,
+            "customer_at" => &mut self.customer_at,
+            "first_contacted_at" => &mut self.first_contacted_at,
+            _ => return None,
+        })
+    }
+
     /// `(column, field)` for every mapped column.
     pub fn mapped(&self) -> Vec<(&'static str, &str)> {
         let all: [(&'static str, &String); 29] = [
@@ -242,8 +360,6 @@ impl SalesforceFields {
     }
 }
 
-/// The state stream of Lead (`SystemModstamp`, whole seconds, RFC 3339 `Z`).
-const STREAM: &str = "Lead";
 /// Times one pull re-runs a query whose cursor became invalid.
 const MAX_QUERY_RESTARTS: u32 = 3;
 
@@ -273,7 +389,8 @@ struct Signals {
     api_usage: Option<String>,
 }
 
-/// Pull leads (and deleted leads) into `out`.
+/// Pull every configured object (and its deleted records) into `out`; each object keeps
+/// its own watermark (state stream `Lead` / `Contact`: `SystemModstamp`, whole seconds).
 pub async fn pull(
     cfg: &SalesforceConfig,
     login_url: &str,
@@ -290,67 +407,76 @@ pub async fn pull(
     } else {
         authorize(cfg, login_url, credentials, ctx).await?
     };
-    let watermark = ctx.previous.watermark(STREAM).map(str::to_string);
-    if watermark.is_some() {
+    // Incremental as soon as any object has a watermark: rows merge into the table.
+    if cfg
+        .objects
+        .iter()
+        .any(|o| ctx.previous.watermark(o.api_name()).is_some())
+    {
         out.merge_with_previous();
     }
-    let fields = cfg.fields.select_list().join(", ");
-    let since = watermark
-        .as_deref()
-        .map(|w| format!("SystemModstamp >= {w}"));
-    let live = format!(
-        "SELECT {fields} FROM Lead{} ORDER BY SystemModstamp, Id",
-        since
-            .as_deref()
-            .map(|s| format!(" WHERE {s}"))
-            .unwrap_or_default()
-    );
     let mut usage = None;
-    let mut newest = run_query(
-        cfg,
-        login_url,
-        credentials,
-        ctx,
-        &mut session,
-        ("salesforce/query", "query"),
-        &live,
-        &mut usage,
-        out,
-    )
-    .await?;
-    if cfg.include_deleted {
-        let deleted = format!(
-            "SELECT {fields} FROM Lead WHERE IsDeleted = true{} ORDER BY SystemModstamp, Id",
+    for &object in &cfg.objects {
+        let name = object.api_name();
+        let fields = cfg.fields_of(object);
+        let select = fields.select_list().join(", ");
+        let watermark = ctx.previous.watermark(name).map(str::to_string);
+        let since = watermark
+            .as_deref()
+            .map(|w| format!("SystemModstamp >= {w}"));
+        let live = format!(
+            "SELECT {select} FROM {name}{} ORDER BY SystemModstamp, Id",
             since
                 .as_deref()
-                .map(|s| format!(" AND {s}"))
+                .map(|s| format!(" WHERE {s}"))
                 .unwrap_or_default()
         );
-        let newest_deleted = run_query(
+        let mut newest = run_query(
             cfg,
             login_url,
             credentials,
             ctx,
             &mut session,
-            ("salesforce/query_all", "queryAll"),
-            &deleted,
+            ("salesforce/query", "query"),
+            (&live, &fields),
             &mut usage,
             out,
         )
         .await?;
-        newest = newest.max(newest_deleted);
+        if cfg.include_deleted {
+            let deleted = format!(
+                "SELECT {select} FROM {name} WHERE IsDeleted = true{} ORDER BY SystemModstamp, Id",
+                since
+                    .as_deref()
+                    .map(|s| format!(" AND {s}"))
+                    .unwrap_or_default()
+            );
+            let newest_deleted = run_query(
+                cfg,
+                login_url,
+                credentials,
+                ctx,
+                &mut session,
+                ("salesforce/query_all", "queryAll"),
+                (&deleted, &fields),
+                &mut usage,
+                out,
+            )
+            .await?;
+            newest = newest.max(newest_deleted);
+        }
+        let previous = watermark
+            .as_deref()
+            .and_then(|w| chrono::DateTime::parse_from_rfc3339(w).ok())
+            .map(|t| t.timestamp_micros());
+        if let Some(micros) = newest.filter(|n| previous.is_none_or(|p| *n > p))
+            && let Some(t) = chrono::DateTime::from_timestamp_micros(micros)
+        {
+            ctx.advance(name, t.format("%Y-%m-%dT%H:%M:%SZ").to_string());
+        }
     }
     if let Some(usage) = usage {
         tracing::info!(source = %ctx.source_name, api_usage = %usage, "Salesforce API usage (Sforce-Limit-Info, rolling 24 hours)");
-    }
-    let previous = watermark
-        .as_deref()
-        .and_then(|w| chrono::DateTime::parse_from_rfc3339(w).ok())
-        .map(|t| t.timestamp_micros());
-    if let Some(micros) = newest.filter(|n| previous.is_none_or(|p| *n > p))
-        && let Some(t) = chrono::DateTime::from_timestamp_micros(micros)
-    {
-        ctx.advance(STREAM, t.format("%Y-%m-%dT%H:%M:%SZ").to_string());
     }
     Ok(())
 }
@@ -411,7 +537,7 @@ async fn run_query(
     ctx: &SourceContext,
     session: &mut Session,
     (page_endpoint, resource): (&str, &str),
-    soql: &str,
+    (soql, fields): (&str, &SalesforceFields),
     usage: &mut Option<String>,
     out: &mut DatasetOutput<LeadsBuilder>,
 ) -> Result<Option<i64>> {
@@ -484,10 +610,10 @@ async fn run_query(
                     .get("SystemModstamp")
                     .and_then(|v| opt_timestamp(Some(v), "SystemModstamp").ok().flatten());
                 newest = newest.max(modstamp);
-                match decode_lead(record, &cfg.fields, &ctx.hasher) {
+                match decode_lead(record, fields, &ctx.hasher) {
                     Ok(row) => out.push(row).await?,
                     Err(reason) => {
-                        out.reject(&location, &redact(record, &cfg.fields, &ctx.hasher), reason)
+                        out.reject(&location, &redact(record, fields, &ctx.hasher), reason)
                     }
                 }
             }
@@ -784,6 +910,46 @@ mod tests {
             oauth_verdict(StatusCode::BAD_REQUEST, &HeaderMap::new(), &token),
             Verdict::Fatal(m) if m.contains("invalid_grant") && m.contains("re-authorize")
         ));
+    }
+
+    #[test]
+    fn contact_mapping_starts_from_contact_defaults() {
+        let cfg: SalesforceConfig = toml::from_str(
+            r#"name = "sf"
+client_id = "a"
+client_secret = "b"
+refresh_token = "c"
+objects = ["Lead", "Contact"]
+[contact_fields]
+vendor_score = "Contact_Score__c"
+"#,
+        )
+        .unwrap();
+        assert!(cfg.check().is_empty(), "{:?}", cfg.check());
+        let contact = cfg.fields_of(SalesforceObject::Contact);
+        assert_eq!(contact.company, "Account.Name");
+        assert_eq!(contact.vendor_score, "Contact_Score__c");
+        assert_eq!(contact.lead_status, "");
+        assert_eq!(cfg.fields_of(SalesforceObject::Lead).company, "Company");
+        let nested =
+            serde_json::json!({"Id": "003x", "Account": {"attributes": {}, "Name": "Acme"}});
+        let row = decode_lead(&nested, &contact, &PersonalDataHasher::new(b"k")).unwrap();
+        assert_eq!(row.company.as_deref(), Some("Acme"));
+
+        let bad: SalesforceConfig = toml::from_str(
+            r#"name = "sf"
+client_id = "a"
+client_secret = "b"
+refresh_token = "c"
+objects = ["Lead", "Lead"]
+batch_size = 50
+[contact_fields]
+nope = "X"
+"#,
+        )
+        .unwrap();
+        let keys: Vec<&str> = bad.check().iter().map(|(k, _)| *k).collect();
+        assert_eq!(keys, ["batch_size", "objects", "contact_fields"]);
     }
 
     #[test]

@@ -530,3 +530,42 @@ async fn recorded_vendor_pages_replay_into_leads() {
         "queue owners kept"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn salesforce_contacts_join_leads_with_their_account_name() {
+    let sandbox = sandbox(400, 0).await;
+    let totals = sandbox.data.totals();
+    let dir = tempfile::tempdir().unwrap();
+    let env = env_for(&sandbox);
+    let sources = SALESFORCE.replace(
+        "batch_size = 200\n",
+        "batch_size = 200\nobjects = [\"Lead\", \"Contact\"]\n",
+    );
+    let (job, warehouse) = crm_job(dir.path(), &sources, &env);
+    let report = run(&job, &env, at(0)).await;
+    assert!(report.succeeded(), "{report:#?}");
+    let leads = table(&warehouse, "leads");
+    let by_prefix = duckdb(&format!(
+        "SELECT left(lead_id, 3), count(*), count(company) FROM {leads} GROUP BY 1 ORDER BY 1"
+    ));
+    let converted = duckdb_count(&format!(
+        "SELECT count(*) FROM {leads} WHERE lifecycle_stage_raw = 'converted'"
+    ));
+    assert!(converted > 0);
+    assert_eq!(by_prefix.len(), 2, "{by_prefix:?}");
+    assert_eq!(by_prefix[0][0], "003");
+    assert_eq!(
+        by_prefix[0][1], converted,
+        "every converted lead is a contact"
+    );
+    assert!(
+        by_prefix[0][2].as_i64().unwrap() > 0,
+        "Account.Name feeds company"
+    );
+    assert_eq!(by_prefix[1][0], "00Q");
+    assert_eq!(by_prefix[1][1], totals.salesforce_leads as i64);
+    let streams = &state(&warehouse, "salesforce")["streams"];
+    assert!(
+        streams["Lead"]["watermark"].is_string() && streams["Contact"]["watermark"].is_string()
+    );
+}

@@ -211,7 +211,10 @@ impl Session<'_> {
                 let offset: u64 = next.parse().map_err(|_| {
                     ctx.protocol(&url, format!("search cursor `{next}` is not an offset"))
                 })?;
-                if offset + limit > SEARCH_CEILING {
+                // Near the ceiling, and the query matches more than it can page through:
+                // start a new query rather than ask for a page HubSpot refuses.
+                let total = response.get("total").and_then(Value::as_u64);
+                if offset + limit > SEARCH_CEILING && total.is_none_or(|t| t > SEARCH_CEILING) {
                     break;
                 }
             }
