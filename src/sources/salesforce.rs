@@ -506,7 +506,9 @@ async fn authorize(
         .body(form);
     // The token answer holds the access token: it is never landed with the pages.
     let response = ctx.http.send_classified(request, &oauth_verdict).await?;
-    let body = ctx.parse_json(&url, &response.body)?;
+    // Never quote this body in an error: it carries the access token.
+    let body: Value = serde_json::from_slice(&response.body)
+        .map_err(|e| ctx.protocol(&url, format!("the token answer is not JSON ({e})")))?;
     let access_token = body
         .get("access_token")
         .and_then(Value::as_str)
@@ -676,13 +678,14 @@ fn verdict(
             Verdict::Retry(None)
         }
         (403, "REQUEST_LIMIT_EXCEEDED") => Verdict::Fatal(format!(
-            "HTTP 403 REQUEST_LIMIT_EXCEEDED: the org's API request allocation is spent{}: {message}. \
+            "HTTP 403 REQUEST_LIMIT_EXCEEDED: the org's API request allocation is spent{}: {}. \
              It is a rolling 24-hour limit: run again once usage drops, or raise the allocation",
             signals
                 .api_usage
                 .as_deref()
                 .map(|u| format!(" ({u})"))
-                .unwrap_or_default()
+                .unwrap_or_default(),
+            message.trim_end_matches('.')
         )),
         (s, code) if (400..500).contains(&s) && s != 408 && s != 429 => {
             Verdict::Fatal(format!("HTTP {s} {code}: {message}"))
