@@ -36,6 +36,8 @@ mod survey;
 mod typeform;
 
 #[cfg(test)]
+mod crm_tests;
+#[cfg(test)]
 mod tests;
 
 pub use contacts::HUBSPOT_CONTACT_PROPERTIES;
