@@ -30,6 +30,18 @@ pub fn sandbox_env(base_url: &str) -> Vec<(&'static str, String)> {
             "SURVEYMONKEY_TOKEN",
             sandbox::SURVEYMONKEY_TOKEN.to_string(),
         ),
+        (
+            "SALESFORCE_CLIENT_ID",
+            sandbox::SALESFORCE_CLIENT_ID.to_string(),
+        ),
+        (
+            "SALESFORCE_CLIENT_SECRET",
+            sandbox::SALESFORCE_CLIENT_SECRET.to_string(),
+        ),
+        (
+            "SALESFORCE_REFRESH_TOKEN",
+            sandbox::SALESFORCE_REFRESH_TOKEN.to_string(),
+        ),
     ]
 }
 

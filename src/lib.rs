@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod normalize;
 pub mod ops;
 pub mod pipeline;
+pub mod ratelimit;
 pub mod sandbox;
 pub mod scheduler;
 pub mod sink;

@@ -232,6 +232,7 @@ impl Diagnostics<'_> {
         let rest = Spanned::new(item.span(), DeValue::Table(rest));
         let source = match kind.as_str() {
             "hubspot" => self.deserialize(&rest, &base).map(SourceConfig::Hubspot),
+            "salesforce" => self.deserialize(&rest, &base).map(SourceConfig::Salesforce),
             "google_ads" => self.deserialize(&rest, &base).map(SourceConfig::GoogleAds),
             "typeform" => self.deserialize(&rest, &base).map(SourceConfig::Typeform),
             "surveymonkey" => self

@@ -7,12 +7,18 @@ use serde::Deserialize;
 
 use super::Template;
 use crate::sources::{
-    google_ads::GoogleAdsConfig, hubspot::HubspotConfig, surveymonkey::SurveyMonkeyConfig,
-    typeform::TypeformConfig,
+    google_ads::GoogleAdsConfig, hubspot::HubspotConfig, salesforce::SalesforceConfig,
+    surveymonkey::SurveyMonkeyConfig, typeform::TypeformConfig,
 };
 
 /// Every source kind a job file may name in `kind = "…"`.
-pub const SOURCE_KINDS: &[&str] = &["hubspot", "google_ads", "typeform", "surveymonkey"];
+pub const SOURCE_KINDS: &[&str] = &[
+    "hubspot",
+    "salesforce",
+    "google_ads",
+    "typeform",
+    "surveymonkey",
+];
 
 /// A parsed and validated job file.
 #[derive(Debug, Clone)]
@@ -103,6 +109,8 @@ fn default_batch_rows() -> usize {
 pub enum SourceConfig {
     /// HubSpot CRM contacts → `leads`.
     Hubspot(HubspotConfig),
+    /// Salesforce Leads → `leads`.
+    Salesforce(SalesforceConfig),
     /// Google Ads campaign spend → `spend`.
     GoogleAds(GoogleAdsConfig),
     /// Typeform survey responses → `survey_responses`.
@@ -116,6 +124,7 @@ impl SourceConfig {
     pub fn name(&self) -> &str {
         match self {
             SourceConfig::Hubspot(c) => &c.name,
+            SourceConfig::Salesforce(c) => &c.name,
             SourceConfig::GoogleAds(c) => &c.name,
             SourceConfig::Typeform(c) => &c.name,
             SourceConfig::SurveyMonkey(c) => &c.name,
@@ -126,6 +135,7 @@ impl SourceConfig {
     pub fn kind(&self) -> &'static str {
         match self {
             SourceConfig::Hubspot(_) => "hubspot",
+            SourceConfig::Salesforce(_) => "salesforce",
             SourceConfig::GoogleAds(_) => "google_ads",
             SourceConfig::Typeform(_) => "typeform",
             SourceConfig::SurveyMonkey(_) => "surveymonkey",
@@ -136,6 +146,7 @@ impl SourceConfig {
     pub fn base_url(&self) -> &Template {
         match self {
             SourceConfig::Hubspot(c) => &c.base_url,
+            SourceConfig::Salesforce(c) => &c.base_url,
             SourceConfig::GoogleAds(c) => &c.base_url,
             SourceConfig::Typeform(c) => &c.base_url,
             SourceConfig::SurveyMonkey(c) => &c.base_url,
@@ -146,6 +157,7 @@ impl SourceConfig {
     pub fn http(&self) -> &crate::http::HttpSettings {
         match self {
             SourceConfig::Hubspot(c) => &c.http,
+            SourceConfig::Salesforce(c) => &c.http,
             SourceConfig::GoogleAds(c) => &c.http,
             SourceConfig::Typeform(c) => &c.http,
             SourceConfig::SurveyMonkey(c) => &c.http,
@@ -156,6 +168,11 @@ impl SourceConfig {
     pub fn secrets(&self) -> Vec<(&'static str, &Template)> {
         match self {
             SourceConfig::Hubspot(c) => vec![("token", &c.token)],
+            SourceConfig::Salesforce(c) => vec![
+                ("client_id", &c.client_id),
+                ("client_secret", &c.client_secret),
+                ("refresh_token", &c.refresh_token),
+            ],
             SourceConfig::GoogleAds(c) => {
                 vec![
                     ("access_token", &c.access_token),
@@ -171,6 +188,7 @@ impl SourceConfig {
     pub(super) fn check(&self) -> Vec<(&'static str, String)> {
         match self {
             SourceConfig::Hubspot(c) => c.check(),
+            SourceConfig::Salesforce(c) => c.check(),
             SourceConfig::GoogleAds(c) => c.check(),
             SourceConfig::Typeform(c) => c.check(),
             SourceConfig::SurveyMonkey(c) => c.check(),

@@ -859,6 +859,43 @@ impl Contact {
     }
 }
 
+/// Read access for the Salesforce twin, and the edits the CRM admin endpoint makes.
+impl Contact {
+    pub(crate) fn first_name(&self) -> &'static str {
+        self.first
+    }
+    pub(crate) fn last_name(&self) -> &'static str {
+        self.last
+    }
+    pub(crate) fn company_name(&self) -> Option<&str> {
+        self.company.as_deref()
+    }
+    pub(crate) fn title(&self) -> Option<&'static str> {
+        self.job_title
+    }
+    pub(crate) fn country_code(&self) -> Option<&'static str> {
+        self.country
+    }
+    pub(crate) fn owner(&self) -> Option<u64> {
+        self.owner
+    }
+    pub(crate) fn score(&self) -> i64 {
+        self.score
+    }
+    pub(crate) fn demo(&self) -> bool {
+        self.demo_requested
+    }
+
+    /// The contact as changed by `times` simulated updates, the last at `modified_ms`:
+    /// the score rises and the lead status moves to `IN_PROGRESS`.
+    pub(crate) fn touched(mut self, modified_ms: i64, times: u32) -> Contact {
+        self.modified_ms = modified_ms.max(self.modified_ms);
+        self.score = (self.score + 5 * i64::from(times)).min(100);
+        self.lead_status = Some("IN_PROGRESS");
+        self
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use chrono::{Datelike, NaiveDate};
 
 use super::contacts::ContactModel;
+use super::crm::CrmState;
 use super::spend::{self, Customer};
 use super::survey::Survey;
 use super::surveymonkey;
@@ -102,6 +103,10 @@ pub struct Totals {
     pub contact_emails: Vec<String>,
     /// The SurveyMonkey twin.
     pub surveymonkey: SurveyMonkeyTotals,
+    /// Salesforce leads served (`scale / 2`, at least 20), before any simulated deletes.
+    pub salesforce_leads: usize,
+    /// Salesforce leads whose `CreatedDate` is `"not-a-date"`.
+    pub salesforce_leads_malformed: usize,
 }
 
 /// The generated data, immutable once built and shared by every request handler.
@@ -112,6 +117,8 @@ pub struct SandboxData {
     pub(crate) contacts: ContactModel,
     pub(crate) customers: Vec<Customer>,
     pub(crate) survey: Survey,
+    /// The CRM twins' simulated edits, limits and sessions.
+    pub(crate) crm: CrmState,
     totals: Totals,
     requests: AtomicU64,
     surveymonkey_requests: AtomicU64,
@@ -158,13 +165,26 @@ impl SandboxData {
             search_campaigns,
         );
         let survey = Survey::generate(opts.seed, opts.scale, end_ms / 1_000, opts.malformed_every);
-        let totals = Self::count(&contacts, &customers, &survey);
+        let leads = ContactModel::new(
+            opts.seed ^ super::salesforce::SEED_XOR,
+            (opts.scale / 2).max(20),
+            end_ms,
+            opts.malformed_every,
+            Vec::new(),
+        );
+        let mut totals = Self::count(&contacts, &customers, &survey);
+        totals.salesforce_leads = leads.count();
+        totals.salesforce_leads_malformed = (0..leads.count())
+            .filter(|&i| leads.is_malformed(i))
+            .count();
+        let crm = CrmState::new(opts.seed, leads, end_ms);
         SandboxData {
             options: opts.clone(),
             today_days,
             contacts,
             customers,
             survey,
+            crm,
             totals,
             requests: AtomicU64::new(0),
             surveymonkey_requests: AtomicU64::new(0),
@@ -194,6 +214,8 @@ impl SandboxData {
             survey_raw_identifiers: survey.raw_identifiers(),
             contact_emails: (0..contacts.count()).map(|i| contacts.email(i)).collect(),
             surveymonkey: Self::count_surveymonkey(survey, i64::MAX),
+            salesforce_leads: 0,
+            salesforce_leads_malformed: 0,
         }
     }
 

@@ -12,7 +12,9 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use super::contacts::{Contact, DEFAULT_PROPERTIES};
+use super::crm::{HubspotUsage, Refusal};
 use super::data::{HUBSPOT_TOKEN, SandboxData};
+use super::encoding::format_iso_millis;
 use super::encoding::{base64url_decode, base64url_encode, uuid_like};
 use super::rng::hash_bytes;
 use super::server::{bearer_token, query_pairs};
@@ -33,7 +35,7 @@ struct ErrorBody {
 }
 
 #[derive(Serialize)]
-struct Record {
+pub(crate) struct Record {
     id: String,
     properties: BTreeMap<String, Option<String>>,
     #[serde(rename = "createdAt")]
@@ -41,6 +43,8 @@ struct Record {
     #[serde(rename = "updatedAt")]
     updated_at: String,
     archived: bool,
+    #[serde(rename = "archivedAt", skip_serializing_if = "Option::is_none")]
+    archived_at: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -61,7 +65,7 @@ struct Page {
     paging: Option<Paging>,
 }
 
-fn error(
+pub(crate) fn error(
     status: StatusCode,
     category: &'static str,
     message: String,
@@ -169,40 +173,52 @@ pub(crate) async fn list_contacts(
         properties = DEFAULT_PROPERTIES.iter().map(|&p| p.to_owned()).collect();
     }
 
-    let total = data.contacts.count();
+    let usage = match data.crm.hubspot_admit(request_hash) {
+        Ok(usage) => usage,
+        Err((refusal, usage)) => return rate_limited(refusal, usage, correlation),
+    };
+    let archived_records = archived.then(|| data.crm.hubspot_archived(&data.contacts));
+    let total = match &archived_records {
+        Some(list) => list.len(),
+        None => data.crm.hubspot_live_count(&data.contacts),
+    };
     let start = match after {
         None => 0,
         Some(text) => match decode_cursor(seed, &text) {
             Some(pos) if pos < total => pos,
             _ => {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    "VALIDATION_ERROR",
-                    format!(
-                        "Invalid 'after' value '{text}': send the paging.next.after of the \
-                         previous page unchanged (it is already URL-encoded)"
+                return with_usage(
+                    error(
+                        StatusCode::BAD_REQUEST,
+                        "VALIDATION_ERROR",
+                        format!(
+                            "Invalid 'after' value '{text}': send the paging.next.after of the \
+                             previous page unchanged (it is already URL-encoded)"
+                        ),
+                        correlation,
                     ),
-                    correlation,
+                    usage,
                 );
             }
         },
     };
-    if archived {
-        // No contact is archived yet.
-        return (
-            StatusCode::OK,
-            Json(Page {
-                results: Vec::new(),
-                paging: None,
-            }),
-        )
-            .into_response();
-    }
-
     let end = (start + limit).min(total);
-    let results = (start..end)
-        .map(|i| record(&data.contacts.contact(i), &properties))
-        .collect();
+    let results = match &archived_records {
+        Some(list) => list[start..end]
+            .iter()
+            .map(|(contact, at)| {
+                let mut r = record(contact, &properties);
+                r.archived = true;
+                r.archived_at = Some(format_iso_millis(*at));
+                r
+            })
+            .collect(),
+        None => (start..end)
+            .filter_map(|pos| data.crm.hubspot_live_index(&data.contacts, pos))
+            .filter_map(|i| data.crm.hubspot_contact(&data.contacts, i))
+            .map(|c| record(&c, &properties))
+            .collect(),
+    };
     let paging = (end < total).then(|| {
         let cursor = encode_cursor(seed, end);
         let host = headers
@@ -226,10 +242,63 @@ pub(crate) async fn list_contacts(
             },
         }
     });
-    (StatusCode::OK, Json(Page { results, paging })).into_response()
+    with_usage(
+        (StatusCode::OK, Json(Page { results, paging })).into_response(),
+        usage,
+    )
 }
 
-fn record(contact: &Contact, properties: &[String]) -> Record {
+/// HubSpot's 429: the burst policy (retry after the interval) or the daily one (stop).
+pub(crate) fn rate_limited(refusal: Refusal, usage: HubspotUsage, correlation: String) -> Response {
+    let (message, policy) = match refusal {
+        Refusal::Burst => (
+            format!(
+                "You have reached your ten_secondly_rolling limit ({} requests per {} ms).",
+                usage.limits.burst, usage.limits.interval_ms
+            ),
+            "TEN_SECONDLY_ROLLING",
+        ),
+        Refusal::Daily => (
+            format!(
+                "You have reached your daily limit of {} requests.",
+                usage.limits.daily
+            ),
+            "DAILY",
+        ),
+    };
+    let body = serde_json::json!({
+        "status": "error",
+        "message": message,
+        "errorType": "RATE_LIMIT",
+        "correlationId": correlation,
+        "policyName": policy,
+    });
+    with_usage(
+        (StatusCode::TOO_MANY_REQUESTS, Json(body)).into_response(),
+        usage,
+    )
+}
+
+/// Adds the `X-HubSpot-RateLimit-*` headers.
+pub(crate) fn with_usage(mut response: Response, usage: HubspotUsage) -> Response {
+    let headers = response.headers_mut();
+    let mut set = |name: &'static str, value: u64| {
+        if let Ok(v) = axum::http::HeaderValue::from_str(&value.to_string()) {
+            headers.insert(name, v);
+        }
+    };
+    set("x-hubspot-ratelimit-max", u64::from(usage.limits.burst));
+    set("x-hubspot-ratelimit-remaining", usage.remaining);
+    set(
+        "x-hubspot-ratelimit-interval-milliseconds",
+        usage.limits.interval_ms,
+    );
+    set("x-hubspot-ratelimit-daily", usage.limits.daily);
+    set("x-hubspot-ratelimit-daily-remaining", usage.daily_remaining);
+    response
+}
+
+pub(crate) fn record(contact: &Contact, properties: &[String]) -> Record {
     Record {
         id: contact.id.to_string(),
         properties: properties
@@ -239,6 +308,7 @@ fn record(contact: &Contact, properties: &[String]) -> Record {
         created_at: contact.created_at(),
         updated_at: contact.updated_at(),
         archived: false,
+        archived_at: None,
     }
 }
 

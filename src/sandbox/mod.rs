@@ -1,5 +1,6 @@
 //! The sandbox: a local HTTP server imitating the vendor APIs funnelhouse pulls from —
-//! HubSpot CRM contacts (`/hubspot`), Google Ads `googleAds:search` (`/google_ads`) and
+//! HubSpot CRM contacts, list and search (`/hubspot`), Salesforce OAuth and SOQL over Lead
+//! (`/salesforce`), Google Ads `googleAds:search` (`/google_ads`) and
 //! Typeform responses (`/typeform`) — over deterministic synthetic data, with the vendors'
 //! auth, paging, error bodies and traps (opaque cursors, int64 strings, omitted rows,
 //! malformed records on demand).
@@ -18,13 +19,17 @@
 //! The data is a pure function of [`SandboxOptions`]; [`SandboxData::totals`] says what a
 //! pipeline should find.
 
+mod admin;
 mod contacts;
+mod crm;
 mod data;
 mod encoding;
 mod gaql;
 mod google_ads;
 mod hubspot;
+mod hubspot_search;
 mod rng;
+mod salesforce;
 mod server;
 mod spend;
 mod survey;
@@ -32,13 +37,21 @@ mod surveymonkey;
 mod typeform;
 
 #[cfg(test)]
+mod crm_tests;
+#[cfg(test)]
 mod tests;
 
 pub use contacts::HUBSPOT_CONTACT_PROPERTIES;
+pub use crm::{HubspotLimits, Mutation, MutationReport, SalesforceFaults};
 pub use data::{
     GOOGLE_ADS_ACCESS_TOKEN, GOOGLE_ADS_CUSTOMERS, GOOGLE_ADS_DEVELOPER_TOKEN,
     GOOGLE_ADS_PAGE_SIZE, HUBSPOT_TOKEN, SURVEYMONKEY_SURVEY_ID, SURVEYMONKEY_TOKEN, SandboxData,
     SandboxOptions, SurveyMonkeyTotals, TYPEFORM_FORM_ID, TYPEFORM_TOKEN, Totals,
+};
+pub use hubspot_search::SEARCH_CEILING;
+pub use salesforce::{
+    SALESFORCE_CLIENT_ID, SALESFORCE_CLIENT_SECRET, SALESFORCE_LEAD_FIELDS,
+    SALESFORCE_REFRESH_TOKEN,
 };
 pub use server::{RunningSandbox, router, serve, start};
 pub use surveymonkey::ENPS_QUESTION_ID as SURVEYMONKEY_ENPS_QUESTION_ID;

@@ -15,7 +15,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use super::data::{SandboxData, SandboxOptions};
-use super::{google_ads, hubspot, surveymonkey, typeform};
+use super::{admin, google_ads, hubspot, hubspot_search, salesforce, surveymonkey, typeform};
 
 /// The token of an `Authorization: Bearer <token>` header (scheme case-insensitive).
 pub(crate) fn bearer_token(headers: &HeaderMap) -> Option<&str> {
@@ -49,7 +49,7 @@ async fn not_found(request: Request) -> Response {
         axum::Json(json!({
             "error": "not_found",
             "message": format!(
-                "no sandbox route for {} {}; vendors live under /hubspot, /google_ads and /typeform",
+                "no sandbox route for {} {}; vendors live under /hubspot, /salesforce, /google_ads and /typeform",
                 request.method(),
                 request.uri().path()
             ),
@@ -63,6 +63,23 @@ async fn not_found(request: Request) -> Response {
 pub fn router(data: Arc<SandboxData>) -> Router {
     Router::new()
         .route(hubspot::CONTACTS_PATH, get(hubspot::list_contacts))
+        .route(
+            hubspot_search::SEARCH_PATH,
+            post(hubspot_search::search_contacts),
+        )
+        .route("/salesforce/services/oauth2/token", post(salesforce::token))
+        .route(
+            "/salesforce/services/data/{version}/{endpoint}",
+            get(salesforce::query),
+        )
+        .route(
+            "/salesforce/services/data/{version}/{endpoint}/{cursor}",
+            get(salesforce::query_more),
+        )
+        .route("/_admin/crm/mutate", post(admin::mutate))
+        .route("/_admin/crm/hubspot_limits", post(admin::hubspot_limits))
+        .route("/_admin/crm/salesforce", post(admin::salesforce_faults))
+        .route("/_admin/crm/stats", get(admin::stats))
         .route(
             "/google_ads/{version}/customers/{customer_id}/googleAds:search",
             post(google_ads::search),

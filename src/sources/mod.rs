@@ -4,6 +4,7 @@
 pub mod google_ads;
 pub mod hubspot;
 pub mod pages;
+pub mod salesforce;
 pub mod survey;
 pub mod surveymonkey;
 pub mod typeform;
@@ -78,8 +79,26 @@ pub async fn pull(
                 leads_schema(),
                 LeadsBuilder::new,
                 |_| None,
-            );
+            )
+            .with_merge_key("lead_id", |row| row.lead_id.clone());
             hubspot::pull(cfg, base_url, resolved.secret("token"), ctx, &mut out).await?;
+            out.finish().await
+        }
+        SourceConfig::Salesforce(cfg) => {
+            let mut out = DatasetOutput::new(
+                target,
+                Dataset::Leads,
+                leads_schema(),
+                LeadsBuilder::new,
+                |_| None,
+            )
+            .with_merge_key("lead_id", |row| row.lead_id.clone());
+            let credentials = salesforce::Credentials {
+                client_id: resolved.secret("client_id"),
+                client_secret: resolved.secret("client_secret"),
+                refresh_token: resolved.secret("refresh_token"),
+            };
+            salesforce::pull(cfg, base_url, &credentials, ctx, &mut out).await?;
             out.finish().await
         }
         SourceConfig::GoogleAds(cfg) => {

@@ -22,7 +22,7 @@ async fn demo_job_writes_tables_duckdb_reads() {
         "SELECT count(*) FROM {}",
         table(&warehouse, "leads")
     ));
-    assert_eq!(leads as usize, totals.contacts);
+    assert_eq!(leads as usize, totals.contacts + totals.salesforce_leads);
     let distinct = duckdb_count(&format!(
         "SELECT count(DISTINCT (source_system, lead_id)) FROM {}",
         table(&warehouse, "leads")

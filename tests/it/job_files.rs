@@ -170,6 +170,9 @@ fn validate_prints_a_summary_and_exits_zero() {
         .env("GOOGLE_ADS_DEVELOPER_TOKEN", "x")
         .env("TYPEFORM_TOKEN", "x")
         .env("SURVEYMONKEY_TOKEN", "x")
+        .env("SALESFORCE_CLIENT_ID", "x")
+        .env("SALESFORCE_CLIENT_SECRET", "x")
+        .env("SALESFORCE_REFRESH_TOKEN", "x")
         .env("FUNNELHOUSE_HASH_KEY", "x")
         .output()
         .unwrap();
@@ -181,7 +184,7 @@ fn validate_prints_a_summary_and_exits_zero() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
-        stdout.contains("job `demo` is valid: 4 source(s)"),
+        stdout.contains("job `demo` is valid: 5 source(s)"),
         "{stdout}"
     );
     assert_eq!(stdout.lines().count(), 1);

@@ -473,7 +473,7 @@ async fn sigterm_during_a_run_lets_it_commit_within_the_grace_period_or_aborts_i
     assert_eq!(parquet_files(&warehouse, "_runs"), 1, "{stderr}");
     assert_eq!(
         duckdb_count(&format!(
-            "SELECT count(*) FROM {}",
+            "SELECT count(*) FROM {} WHERE source_system = 'hubspot'",
             table(&warehouse, "leads")
         )),
         4000

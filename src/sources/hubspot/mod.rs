@@ -1,16 +1,25 @@
-//! HubSpot CRM v3 contacts → `leads`. Full sync through the contacts list endpoint:
-//! bearer token, `limit`, `properties`, and the opaque `after` cursor sent back exactly as
-//! received until `paging.next` is absent. Every property arrives as a string or null.
+//! HubSpot CRM v3 contacts → `leads`. The first run syncs fully through the contacts list
+//! endpoint (bearer token, `limit`, `properties`, the opaque `after` cursor sent back exactly
+//! as received until `paging.next` is absent); later runs search for contacts whose
+//! `lastmodifieddate` is at or after the watermark minus a look-back, ascending, and merge
+//! them into the table by id. Every run sweeps the archived list, whose contacts become rows
+//! with `is_deleted = true` (archiving does not move `lastmodifieddate`). Every property
+//! arrives as a string or null.
+
+mod sync;
+
+pub use sync::SEARCH_CEILING;
 
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{SourceContext, join_url};
+use super::SourceContext;
 use crate::config::{Secret, Template};
 use crate::error::Result;
 use crate::http::HttpSettings;
 use crate::normalize::parse::{opt_bool, opt_i64, opt_str, opt_timestamp, snake_case};
 use crate::normalize::{LeadRow, LeadsBuilder, PersonalDataHasher};
+use crate::ratelimit::{RateLimitSettings, RateLimiter};
 use crate::sink::DatasetOutput;
 
 /// `[[sources]] kind = "hubspot"`.
@@ -27,12 +36,37 @@ pub struct HubspotConfig {
     /// Contacts per page (`limit`, at most 100).
     #[serde(default = "default_page_size")]
     pub page_size: u32,
+    /// Contacts per search page (`limit`, at most 200), for incremental runs.
+    #[serde(default = "default_search_page_size")]
+    pub search_page_size: u32,
+    /// Incremental searches start this many minutes before the watermark: the search
+    /// index lags behind writes.
+    #[serde(default = "default_lookback_minutes")]
+    pub lookback_minutes: u32,
+    /// Sweep the archived contacts on every run (they become `is_deleted = true` rows).
+    #[serde(default = "default_true")]
+    pub sweep_archived: bool,
+    /// The account's request limits (burst window and daily budget).
+    #[serde(default)]
+    pub rate_limit: RateLimitSettings,
     /// Which HubSpot property feeds each canonical column.
     #[serde(default)]
     pub properties: HubspotProperties,
     /// Timeouts and retries.
     #[serde(default)]
     pub http: HttpSettings,
+}
+
+fn default_search_page_size() -> u32 {
+    200
+}
+
+fn default_lookback_minutes() -> u32 {
+    10
+}
+
+fn default_true() -> bool {
+    true
 }
 
 fn default_base_url() -> Template {
@@ -46,6 +80,22 @@ fn default_page_size() -> u32 {
 impl HubspotConfig {
     pub(crate) fn check(&self) -> Vec<(&'static str, String)> {
         let mut problems = self.http.check();
+        problems.extend(self.rate_limit.check());
+        if self.search_page_size == 0 || self.search_page_size > 200 {
+            problems.push((
+                "search_page_size",
+                format!(
+                    "{} is out of range: HubSpot search pages hold 1 to 200 contacts",
+                    self.search_page_size
+                ),
+            ));
+        }
+        if self.properties.updated_at.is_empty() {
+            problems.push((
+                "properties",
+                "updated_at must name a property: incremental search filters on it".to_string(),
+            ));
+        }
         if self.page_size == 0 || self.page_size > 100 {
             problems.push((
                 "page_size",
@@ -91,6 +141,7 @@ pub struct HubspotProperties {
     pub opportunity_at: String,
     pub customer_at: String,
     pub first_contacted_at: String,
+    /// Latest new-intent signal (recycled leads).
     pub last_intent_at: String,
 }
 
@@ -175,7 +226,15 @@ impl HubspotProperties {
     }
 }
 
-/// Pull every contact into `out`.
+/// State stream of the contacts watermark (`lastmodifieddate`, RFC 3339 with ms).
+const STREAM: &str = "contacts";
+/// State stream recording whether the last full sync was cut short by the daily limit.
+const FULL_SYNC_STREAM: &str = "contacts_full_sync";
+
+/// Pull contacts into `out`: the full list the first time, then an incremental search from
+/// the watermark; then the archived sweep. A daily rate limit ends the pull early without
+/// failing it: what was pulled commits and the watermark moves to the last record read
+/// (search pages ascend by modification time), so the next run resumes from there.
 pub async fn pull(
     cfg: &HubspotConfig,
     base_url: &str,
@@ -183,55 +242,71 @@ pub async fn pull(
     ctx: &SourceContext,
     out: &mut DatasetOutput<LeadsBuilder>,
 ) -> Result<()> {
-    let url = join_url(base_url, "crm/v3/objects/contacts");
-    let properties = cfg.properties.requested().join(",");
-    let mut after: Option<String> = None;
-    let mut page = 0u64;
-    loop {
-        page += 1;
-        let mut request_url =
-            reqwest::Url::parse(&url).map_err(|e| ctx.protocol(&url, e.to_string()))?;
-        request_url
-            .query_pairs_mut()
-            .append_pair("limit", &cfg.page_size.to_string())
-            .append_pair("properties", &properties)
-            .append_pair("archived", "false");
-        if let Some(cursor) = &after {
-            // The cursor is opaque and may already be percent-encoded: append it verbatim.
-            let query = format!("{}&after={cursor}", request_url.query().unwrap_or(""));
-            request_url.set_query(Some(&query));
+    let session = sync::Session {
+        cfg,
+        base_url,
+        token,
+        ctx,
+        limiter: RateLimiter::new(&cfg.rate_limit),
+    };
+    let started_ms = chrono::Utc::now().timestamp_millis();
+    let watermark = ctx
+        .previous
+        .watermark(STREAM)
+        .and_then(|w| opt_timestamp(Some(&Value::String(w.to_string())), STREAM).ok()?)
+        .map(|micros| micros.div_euclid(1_000));
+    let (progress, full) = match watermark {
+        Some(wm) => {
+            out.merge_with_previous();
+            let from = wm - i64::from(cfg.lookback_minutes) * 60_000;
+            (session.search(from, out).await?, false)
         }
-        let request = ctx
-            .http
-            .inner()
-            .get(request_url)
-            .bearer_auth(token.expose());
-        let page_body = ctx.pages.fetch("hubspot/contacts", request).await?;
-        let body = ctx.parse_json(&url, &page_body)?;
-        let results = body
-            .get("results")
-            .and_then(Value::as_array)
-            .ok_or_else(|| ctx.protocol(&url, "no `results` array"))?;
-        let location = format!("contacts page {page}");
-        for record in results {
-            match decode_contact(record, &cfg.properties, &ctx.hasher) {
-                Ok(row) => out.push(row).await?,
-                Err(reason) => out.reject(
-                    &location,
-                    &redact(record, &cfg.properties, &ctx.hasher),
-                    reason,
-                ),
+        None => {
+            // A full sync cut short last time left a partial table: merge into it.
+            if ctx.previous.watermark(FULL_SYNC_STREAM) == Some("incomplete") {
+                out.merge_with_previous();
+            }
+            (session.list(false, out).await?, true)
+        }
+    };
+    let mut stopped = progress.stopped.clone();
+    if stopped.is_none() && cfg.sweep_archived {
+        stopped = session.list(true, out).await?.stopped;
+    }
+    let format_ms = |ms: i64| {
+        chrono::DateTime::from_timestamp_millis(ms)
+            .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
+    };
+    if full {
+        if progress.stopped.is_some() {
+            ctx.advance(FULL_SYNC_STREAM, "incomplete".into());
+        } else {
+            ctx.advance(FULL_SYNC_STREAM, "complete".into());
+            // Contacts changed during the listing may have been listed before the change.
+            if let Some(w) = progress
+                .newest_ms
+                .map(|n| n.min(started_ms))
+                .and_then(format_ms)
+            {
+                ctx.advance(STREAM, w);
             }
         }
-        after = match body.pointer("/paging/next/after") {
-            Some(Value::String(cursor)) => Some(cursor.clone()),
-            Some(Value::Number(n)) => Some(n.to_string()),
-            _ => None,
-        };
-        if after.is_none() {
-            return Ok(());
-        }
+    } else if let Some(w) = progress
+        .newest_ms
+        .filter(|n| watermark.is_some_and(|wm| *n > wm))
+        .and_then(format_ms)
+    {
+        ctx.advance(STREAM, w);
     }
+    if let Some(reason) = stopped {
+        let next_midnight = (chrono::Utc::now().date_naive() + chrono::Days::new(1))
+            .and_hms_opt(0, 0, 0)
+            .map(|t| t.and_utc().to_rfc3339())
+            .unwrap_or_default();
+        tracing::warn!(source = %ctx.source_name, %reason, resets = %next_midnight,
+            "HubSpot daily request limit reached: committing what was pulled; the limit resets at midnight in the account's time zone (next UTC midnight shown), and the next run resumes from the watermark");
+    }
+    Ok(())
 }
 
 /// One contact as a `leads` row, or why not.
@@ -304,7 +379,11 @@ pub fn decode_contact(
 }
 
 /// The record as it may be kept in `_rejects`: the e-mail replaced by its keyed hash.
-fn redact(record: &Value, props: &HubspotProperties, hasher: &PersonalDataHasher) -> Value {
+pub(super) fn redact(
+    record: &Value,
+    props: &HubspotProperties,
+    hasher: &PersonalDataHasher,
+) -> Value {
     let mut copy = record.clone();
     if let Some(Value::String(email)) = copy.pointer_mut(&format!("/properties/{}", props.email)) {
         *email = format!("hmac:{}", hasher.hash(email));

@@ -1,0 +1,385 @@
+//! How HubSpot contacts are fetched: the list endpoint (full sync, and the archived sweep),
+//! the search endpoint (incremental, ascending on `lastmodifieddate`, restarted below the
+//! 10,000-result ceiling), and the rate limits — the per-source limiter before each
+//! request, a burst 429 retried after the window, a daily 429 ending the pull early with
+//! what was pulled kept.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use reqwest::header::HeaderMap;
+use serde_json::{Value, json};
+
+use super::{HubspotConfig, decode_contact, redact};
+use crate::config::Secret;
+use crate::error::Result;
+use crate::http::{Verdict, body_excerpt, default_verdict, retry_after};
+use crate::normalize::LeadsBuilder;
+use crate::normalize::parse::timestamp_micros;
+use crate::ratelimit::RateLimiter;
+use crate::sink::DatasetOutput;
+use crate::sources::{SourceContext, join_url};
+
+/// Results one search query can page through; past it HubSpot answers 400.
+pub const SEARCH_CEILING: u64 = 10_000;
+
+/// How a fetch went.
+enum Fetched {
+    /// The page's JSON body.
+    Page(Value),
+    /// The day's requests are spent (HubSpot's `DAILY` 429 or the source's own budget).
+    DailyLimit(String),
+}
+
+/// What a pull loop saw.
+#[derive(Debug, Default)]
+pub(super) struct Progress {
+    /// Newest `lastmodifieddate` of a record read, epoch ms.
+    pub(super) newest_ms: Option<i64>,
+    /// Set when the daily limit ended the loop early: why.
+    pub(super) stopped: Option<String>,
+}
+
+/// One pull's connection to HubSpot.
+pub(super) struct Session<'a> {
+    pub(super) cfg: &'a HubspotConfig,
+    pub(super) base_url: &'a str,
+    pub(super) token: &'a Secret,
+    pub(super) ctx: &'a SourceContext,
+    pub(super) limiter: RateLimiter,
+}
+
+impl Session<'_> {
+    async fn fetch(
+        &self,
+        endpoint: &str,
+        url: &str,
+        request: reqwest::RequestBuilder,
+    ) -> Result<Fetched> {
+        if !self.ctx.pages.is_replay()
+            && let Err(spent) = self.limiter.acquire().await
+        {
+            return Ok(Fetched::DailyLimit(format!(
+                "this source's daily_budget of {} requests is spent",
+                spent.budget
+            )));
+        }
+        let daily: Mutex<Option<String>> = Mutex::new(None);
+        let classify = |status: StatusCode, headers: &HeaderMap, body: &[u8]| {
+            verdict(status, headers, body, &daily)
+        };
+        match self
+            .ctx
+            .pages
+            .fetch_classified(endpoint, request, &classify)
+            .await
+        {
+            Ok(body) => Ok(Fetched::Page(self.ctx.parse_json(url, &body)?)),
+            Err(e) => match daily.lock().ok().and_then(|mut d| d.take()) {
+                Some(message) => Ok(Fetched::DailyLimit(message)),
+                None => Err(e),
+            },
+        }
+    }
+
+    /// Every page of the contacts list (`archived=true`: the archived ones) into `out`.
+    pub(super) async fn list(
+        &self,
+        archived: bool,
+        out: &mut DatasetOutput<LeadsBuilder>,
+    ) -> Result<Progress> {
+        let ctx = self.ctx;
+        let url = join_url(self.base_url, "crm/v3/objects/contacts");
+        let endpoint = if archived {
+            "hubspot/contacts_archived"
+        } else {
+            "hubspot/contacts"
+        };
+        let properties = self.cfg.properties.requested().join(",");
+        let mut progress = Progress::default();
+        let mut after: Option<String> = None;
+        let mut page = 0u64;
+        loop {
+            page += 1;
+            let mut request_url =
+                reqwest::Url::parse(&url).map_err(|e| ctx.protocol(&url, e.to_string()))?;
+            request_url
+                .query_pairs_mut()
+                .append_pair("limit", &self.cfg.page_size.to_string())
+                .append_pair("properties", &properties)
+                .append_pair("archived", if archived { "true" } else { "false" });
+            if let Some(cursor) = &after {
+                // The cursor is opaque and may already be percent-encoded: append it verbatim.
+                let query = format!("{}&after={cursor}", request_url.query().unwrap_or(""));
+                request_url.set_query(Some(&query));
+            }
+            let request = ctx
+                .http
+                .inner()
+                .get(request_url)
+                .bearer_auth(self.token.expose());
+            let body = match self.fetch(endpoint, &url, request).await? {
+                Fetched::Page(body) => body,
+                Fetched::DailyLimit(message) => {
+                    progress.stopped = Some(message);
+                    return Ok(progress);
+                }
+            };
+            let location = format!(
+                "{} page {page}",
+                if archived {
+                    "archived contacts"
+                } else {
+                    "contacts"
+                }
+            );
+            self.push_results(&url, &body, &location, &mut progress, out)
+                .await?;
+            after = match body.pointer("/paging/next/after") {
+                Some(Value::String(cursor)) => Some(cursor.clone()),
+                Some(Value::Number(n)) => Some(n.to_string()),
+                _ => None,
+            };
+            if after.is_none() {
+                return Ok(progress);
+            }
+        }
+    }
+
+    /// Contacts modified at or after `from_ms`, ascending, into `out`. A query that reaches
+    /// the ceiling is started again from the last `lastmodifieddate` it returned (`GTE`:
+    /// contacts sharing that value are read again and merged by id, none is skipped).
+    pub(super) async fn search(
+        &self,
+        from_ms: i64,
+        out: &mut DatasetOutput<LeadsBuilder>,
+    ) -> Result<Progress> {
+        let ctx = self.ctx;
+        let url = join_url(self.base_url, "crm/v3/objects/contacts/search");
+        let modified = self.cfg.properties.updated_at.as_str();
+        let properties = self.cfg.properties.requested();
+        let limit = u64::from(self.cfg.search_page_size);
+        let mut progress = Progress::default();
+        let mut from = from_ms;
+        let mut page = 0u64;
+        loop {
+            let mut after: Option<String> = None;
+            let mut last_ms: Option<i64> = None;
+            loop {
+                page += 1;
+                let mut body = json!({
+                    "filterGroups": [{"filters": [
+                        {"propertyName": modified, "operator": "GTE", "value": from.to_string()}
+                    ]}],
+                    "sorts": [{"propertyName": modified, "direction": "ASCENDING"}],
+                    "properties": properties,
+                    "limit": limit,
+                });
+                if let Some(after) = &after {
+                    body["after"] = json!(after);
+                }
+                let request = ctx
+                    .http
+                    .inner()
+                    .post(&url)
+                    .bearer_auth(self.token.expose())
+                    .json(&body);
+                let response = match self.fetch("hubspot/contacts_search", &url, request).await? {
+                    Fetched::Page(body) => body,
+                    Fetched::DailyLimit(message) => {
+                        progress.stopped = Some(message);
+                        return Ok(progress);
+                    }
+                };
+                let location = format!("contacts search page {page}");
+                let newest = self
+                    .push_results(&url, &response, &location, &mut progress, out)
+                    .await?;
+                if newest.is_some() {
+                    last_ms = newest;
+                }
+                // Follow the cursor even after a short or empty page; stop only without one.
+                after = match response.pointer("/paging/next/after") {
+                    Some(Value::String(s)) => Some(s.clone()),
+                    Some(Value::Number(n)) => Some(n.to_string()),
+                    _ => None,
+                };
+                let Some(next) = &after else {
+                    return Ok(progress);
+                };
+                let offset: u64 = next.parse().map_err(|_| {
+                    ctx.protocol(&url, format!("search cursor `{next}` is not an offset"))
+                })?;
+                // Near the ceiling, and the query matches more than it can page through:
+                // start a new query rather than ask for a page HubSpot refuses.
+                let total = response.get("total").and_then(Value::as_u64);
+                if offset + limit > SEARCH_CEILING && total.is_none_or(|t| t > SEARCH_CEILING) {
+                    break;
+                }
+            }
+            // The ceiling: a new query from the last value seen.
+            match last_ms {
+                Some(last) if last > from => {
+                    tracing::debug!(source = %ctx.source_name, from_ms = last, "search reached its 10,000-result ceiling; restarting from the last lastmodifieddate seen");
+                    from = last;
+                }
+                _ => {
+                    return Err(ctx.protocol(
+                        &url,
+                        format!(
+                            "more than {SEARCH_CEILING} contacts share {modified} {from}: the search cannot page past them"
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+
+    /// Decode and push a page's `results`; returns the newest `lastmodifieddate` on it.
+    async fn push_results(
+        &self,
+        url: &str,
+        body: &Value,
+        location: &str,
+        progress: &mut Progress,
+        out: &mut DatasetOutput<LeadsBuilder>,
+    ) -> Result<Option<i64>> {
+        let results = body
+            .get("results")
+            .and_then(Value::as_array)
+            .ok_or_else(|| self.ctx.protocol(url, "no `results` array"))?;
+        let props = &self.cfg.properties;
+        let mut newest = None;
+        for record in results {
+            let modified_ms = record
+                .pointer(&format!("/properties/{}", props.updated_at))
+                .and_then(Value::as_str)
+                .or_else(|| record.get("updatedAt").and_then(Value::as_str))
+                .and_then(|t| timestamp_micros(t).ok())
+                .map(|micros| micros.div_euclid(1_000));
+            newest = newest.max(modified_ms);
+            match decode_contact(record, props, &self.ctx.hasher) {
+                Ok(row) => out.push(row).await?,
+                Err(reason) => {
+                    out.reject(location, &redact(record, props, &self.ctx.hasher), reason)
+                }
+            }
+        }
+        progress.newest_ms = progress.newest_ms.max(newest);
+        Ok(newest)
+    }
+}
+
+/// HubSpot's classification: burst-policy 429s wait for the window (its length from
+/// `X-HubSpot-RateLimit-Interval-Milliseconds`), a `DAILY` 429 is recorded in `daily` and
+/// not retried, other 4xx (400 validation, 401 authentication, 403 scopes) are fatal, 5xx
+/// retried.
+fn verdict(
+    status: StatusCode,
+    headers: &HeaderMap,
+    body: &[u8],
+    daily: &Mutex<Option<String>>,
+) -> Verdict {
+    let parsed: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let message = parsed
+        .get("message")
+        .and_then(Value::as_str)
+        .map_or_else(|| body_excerpt(body), str::to_owned);
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        let policy = parsed
+            .get("policyName")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        if policy.eq_ignore_ascii_case("DAILY") {
+            if let Ok(mut d) = daily.lock() {
+                *d = Some(message.clone());
+            }
+            return Verdict::Fatal(format!("HTTP 429 daily limit: {message}"));
+        }
+        let window = headers
+            .get("x-hubspot-ratelimit-interval-milliseconds")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_millis);
+        return Verdict::Retry(
+            retry_after(headers)
+                .or(window)
+                .or(Some(Duration::from_secs(10))),
+        );
+    }
+    if status.is_client_error() && status != StatusCode::REQUEST_TIMEOUT {
+        let category = parsed
+            .get("category")
+            .and_then(Value::as_str)
+            .unwrap_or("error");
+        return Verdict::Fatal(format!("HTTP {}: {category}: {message}", status.as_u16()));
+    }
+    default_verdict(status, headers, body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, v.parse().unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn burst_429_waits_for_the_window_daily_429_stops_4xx_is_fatal() {
+        let fixture = |name: &str| {
+            std::fs::read(format!(
+                "{}/tests/fixtures/hubspot/{name}",
+                env!("CARGO_MANIFEST_DIR")
+            ))
+            .unwrap()
+        };
+        let daily = Mutex::new(None);
+        let h = headers(&[("x-hubspot-ratelimit-interval-milliseconds", "10000")]);
+        assert_eq!(
+            verdict(
+                StatusCode::TOO_MANY_REQUESTS,
+                &h,
+                &fixture("rate_limit_secondly.json"),
+                &daily
+            ),
+            Verdict::Retry(Some(Duration::from_secs(10)))
+        );
+        assert!(daily.lock().unwrap().is_none());
+        let v = verdict(
+            StatusCode::TOO_MANY_REQUESTS,
+            &h,
+            &fixture("rate_limit_daily.json"),
+            &daily,
+        );
+        assert!(matches!(v, Verdict::Fatal(m) if m.contains("daily")));
+        assert!(
+            daily
+                .lock()
+                .unwrap()
+                .as_deref()
+                .unwrap()
+                .contains("daily limit")
+        );
+        let daily = Mutex::new(None);
+        for (status, name) in [
+            (StatusCode::UNAUTHORIZED, "error_401.json"),
+            (StatusCode::BAD_REQUEST, "error_400_ceiling.json"),
+        ] {
+            let v = verdict(status, &HeaderMap::new(), &fixture(name), &daily);
+            assert!(
+                matches!(&v, Verdict::Fatal(m) if m.contains(&status.as_u16().to_string())),
+                "{v:?}"
+            );
+        }
+        assert_eq!(
+            verdict(StatusCode::BAD_GATEWAY, &HeaderMap::new(), b"", &daily),
+            Verdict::Retry(None)
+        );
+    }
+}

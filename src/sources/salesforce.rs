@@ -1,0 +1,972 @@
+//! Salesforce Lead → `leads`, through the REST API. OAuth 2.0 refresh-token grant against the
+//! configured login server gives an access token and the org's `instance_url` (a 401
+//! `INVALID_SESSION_ID` refreshes once and retries). SOQL runs through
+//! `/services/data/vNN.N/query`, following the relative `nextRecordsUrl` until `done`; later
+//! runs ask for `SystemModstamp >= <watermark>` (an unquoted datetime literal; the overlap is
+//! merged by `Id`), and deleted leads come from `queryAll … IsDeleted = true` as rows with
+//! `is_deleted = true`. An `INVALID_QUERY_LOCATOR` re-runs the query from the watermark; a
+//! spent allocation (`403 REQUEST_LIMIT_EXCEEDED`) fails the source with that message. The
+//! `Sforce-Limit-Info` header is logged as the org's API usage. Field mapping is job
+//! configuration; the `attributes` object of each record is metadata and ignored.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use reqwest::StatusCode;
+use reqwest::header::HeaderMap;
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::{SourceContext, join_url};
+use crate::config::{Secret, Template};
+use crate::error::Result;
+use crate::http::{HttpSettings, Verdict, body_excerpt, default_verdict};
+use crate::normalize::parse::{opt_bool, opt_i64, opt_str, opt_timestamp, snake_case};
+use crate::normalize::{LeadRow, LeadsBuilder, PersonalDataHasher};
+use crate::sink::DatasetOutput;
+
+/// `[[sources]] kind = "salesforce"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SalesforceConfig {
+    /// Unique source name.
+    pub name: String,
+    /// The OAuth login server: `https://login.salesforce.com` (production, the default),
+    /// `https://test.salesforce.com` (sandbox orgs), or the funnelhouse sandbox. The token
+    /// endpoint is `<base_url>/services/oauth2/token`; data calls go to the `instance_url`
+    /// it returns.
+    #[serde(default = "default_base_url")]
+    pub base_url: Template,
+    /// Connected app consumer key, e.g. `"${SALESFORCE_CLIENT_ID}"`.
+    pub client_id: Template,
+    /// Connected app consumer secret, e.g. `"${SALESFORCE_CLIENT_SECRET}"`.
+    pub client_secret: Template,
+    /// Refresh token of the integration user, e.g. `"${SALESFORCE_REFRESH_TOKEN}"`.
+    pub refresh_token: Template,
+    /// REST API version path segment.
+    #[serde(default = "default_api_version")]
+    pub api_version: String,
+    /// Records per batch asked for with `Sforce-Query-Options: batchSize=N` (200–2000; a hint).
+    #[serde(default = "default_batch_size")]
+    pub batch_size: u32,
+    /// Pull deleted records (`queryAll … IsDeleted = true`) as `is_deleted = true` rows.
+    #[serde(default = "default_true")]
+    pub include_deleted: bool,
+    /// Objects to pull into `leads`: `Lead`, and optionally `Contact`.
+    #[serde(default = "default_objects")]
+    pub objects: Vec<SalesforceObject>,
+    /// Which Lead field feeds each canonical column.
+    #[serde(default)]
+    pub fields: SalesforceFields,
+    /// Changes to the Contact field mapping (same keys as `fields`; see
+    /// [`SalesforceFields::contact_defaults`]).
+    #[serde(default)]
+    pub contact_fields: BTreeMap<String, String>,
+    /// Timeouts and retries.
+    #[serde(default)]
+    pub http: HttpSettings,
+}
+
+fn default_base_url() -> Template {
+    Template::new("https://login.salesforce.com")
+}
+fn default_api_version() -> String {
+    "v62.0".to_string()
+}
+fn default_batch_size() -> u32 {
+    2_000
+}
+fn default_true() -> bool {
+    true
+}
+fn default_objects() -> Vec<SalesforceObject> {
+    vec![SalesforceObject::Lead]
+}
+
+/// A Salesforce object pulled into `leads`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum SalesforceObject {
+    /// Leads (the default).
+    Lead,
+    /// Contacts (people who are not, or no longer, leads — e.g. converted ones).
+    Contact,
+}
+
+impl SalesforceObject {
+    /// The API name, also the state stream of its watermark.
+    pub fn api_name(self) -> &'static str {
+        match self {
+            SalesforceObject::Lead => "Lead",
+            SalesforceObject::Contact => "Contact",
+        }
+    }
+}
+
+impl SalesforceConfig {
+    pub(crate) fn check(&self) -> Vec<(&'static str, String)> {
+        let mut problems = self.http.check();
+        if !(200..=2_000).contains(&self.batch_size) {
+            problems.push((
+                "batch_size",
+                format!(
+                    "{} is out of range: Salesforce batches hold 200 to 2000 records",
+                    self.batch_size
+                ),
+            ));
+        }
+        let version_ok = self
+            .api_version
+            .strip_prefix('v')
+            .and_then(|v| v.split_once('.'))
+            .is_some_and(|(major, minor)| {
+                !major.is_empty()
+                    && !minor.is_empty()
+                    && major.bytes().all(|b| b.is_ascii_digit())
+                    && minor.bytes().all(|b| b.is_ascii_digit())
+            });
+        if !version_ok {
+            problems.push((
+                "api_version",
+                format!("`{}` is not like v62.0", self.api_version),
+            ));
+        }
+        if self.objects.is_empty() {
+            problems.push((
+                "objects",
+                "list at least one object: Lead or Contact".into(),
+            ));
+        }
+        for (i, o) in self.objects.iter().enumerate() {
+            if self.objects[..i].contains(o) {
+                problems.push(("objects", format!("{} is listed twice", o.api_name())));
+            }
+        }
+        let mut contact = SalesforceFields::contact_defaults();
+        for (column, field) in &self.contact_fields {
+            match contact.slot(column) {
+                Some(slot) => *slot = field.clone(),
+                None => problems.push((
+                    "contact_fields",
+                    format!("`{column}` is not a leads column"),
+                )),
+            }
+        }
+        for (column, field) in self.fields.mapped().into_iter().chain(contact.mapped()) {
+            if !field
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+            {
+                problems.push((
+                    "fields",
+                    format!("{column} = `{field}` is not a Salesforce field name"),
+                ));
+            }
+        }
+        problems
+    }
+
+    /// The field mapping of `object`.
+    pub fn fields_of(&self, object: SalesforceObject) -> SalesforceFields {
+        match object {
+            SalesforceObject::Lead => self.fields.clone(),
+            SalesforceObject::Contact => {
+                let mut fields = SalesforceFields::contact_defaults();
+                for (column, field) in &self.contact_fields {
+                    if let Some(slot) = fields.slot(column) {
+                        *slot = field.clone();
+                    }
+                }
+                fields
+            }
+        }
+    }
+}
+
+/// Lead field names (API names; `Relationship.Field` for parents) for each canonical
+/// `leads` column; `""` leaves the column null. Custom fields (`…__c`) welcome.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SalesforceFields {
+    pub email: String,
+    pub company: String,
+    pub job_title: String,
+    pub country: String,
+    pub owner_id: String,
+    pub channel: String,
+    pub campaign_id: String,
+    /// Salesforce Leads have no lifecycle stage; `Rating` (Hot / Warm / Cold) by default.
+    pub lifecycle_stage: String,
+    /// A boolean field: when true, `lifecycle_stage_raw` is `converted`.
+    pub is_converted: String,
+    pub lead_status: String,
+    pub vendor_score: String,
+    pub demo_requested: String,
+    pub content_downloads: String,
+    pub web_visits: String,
+    pub email_engagements: String,
+    pub budget_confirmed: String,
+    pub authority: String,
+    pub need_confirmed: String,
+    pub timeline_confirmed: String,
+    pub created_at: String,
+    pub updated_at: String,
+    pub mql_at: String,
+    pub sal_at: String,
+    pub sal_rejected_at: String,
+    pub rejection_reason: String,
+    pub sql_at: String,
+    pub opportunity_at: String,
+    pub customer_at: String,
+    pub first_contacted_at: String,
+    /// Latest new-intent signal (recycled leads); unmapped by default.
+    pub last_intent_at: String,
+}
+
+impl Default for SalesforceFields {
+    fn default() -> Self {
+        let s = |v: &str| v.to_string();
+        SalesforceFields {
+            email: s("Email"),
+            company: s("Company"),
+            job_title: s("Title"),
+            country: s("Country"),
+            owner_id: s("OwnerId"),
+            channel: s("LeadSource"),
+            campaign_id: s(""),
+            lifecycle_stage: s("Rating"),
+            is_converted: s("IsConverted"),
+            lead_status: s("Status"),
+            vendor_score: s(""),
+            demo_requested: s(""),
+            content_downloads: s(""),
+            web_visits: s(""),
+            email_engagements: s(""),
+            budget_confirmed: s(""),
+            authority: s(""),
+            need_confirmed: s(""),
+            timeline_confirmed: s(""),
+            created_at: s("CreatedDate"),
+            updated_at: s("SystemModstamp"),
+            mql_at: s(""),
+            sal_at: s(""),
+            sal_rejected_at: s(""),
+            rejection_reason: s(""),
+            sql_at: s("ConvertedDate"),
+            opportunity_at: s(""),
+            customer_at: s(""),
+            first_contacted_at: s(""),
+            last_intent_at: s(""),
+        }
+    }
+}
+
+impl SalesforceFields {
+    /// The standard Contact fields: the company is the parent Account's name, the country
+    /// the mailing country; Contacts have no status, rating or conversion.
+    pub fn contact_defaults() -> Self {
+        let s = |v: &str| v.to_string();
+        SalesforceFields {
+            company: s("Account.Name"),
+            country: s("MailingCountry"),
+            lifecycle_stage: s(""),
+            is_converted: s(""),
+            lead_status: s(""),
+            sql_at: s(""),
+            ..SalesforceFields::default()
+        }
+    }
+
+    /// The mapping of `column`, to change it.
+    pub fn slot(&mut self, column: &str) -> Option<&mut String> {
+        Some(match column {
+            "email" => &mut self.email,
+            "company" => &mut self.company,
+            "job_title" => &mut self.job_title,
+            "country" => &mut self.country,
+            "owner_id" => &mut self.owner_id,
+            "channel" => &mut self.channel,
+            "campaign_id" => &mut self.campaign_id,
+            "lifecycle_stage" => &mut self.lifecycle_stage,
+            "is_converted" => &mut self.is_converted,
+            "lead_status" => &mut self.lead_status,
+            "vendor_score" => &mut self.vendor_score,
+            "demo_requested" => &mut self.demo_requested,
+            "content_downloads" => &mut self.content_downloads,
+            "web_visits" => &mut self.web_visits,
+            "email_engagements" => &mut self.email_engagements,
+            "budget_confirmed" => &mut self.budget_confirmed,
+            "authority" => &mut self.authority,
+            "need_confirmed" => &mut self.need_confirmed,
+            "timeline_confirmed" => &mut self.timeline_confirmed,
+            "created_at" => &mut self.created_at,
+            "updated_at" => &mut self.updated_at,
+            "mql_at" => &mut self.mql_at,
+            "sal_at" => &mut self.sal_at,
+            "sal_rejected_at" => &mut self.sal_rejected_at,
+            "rejection_reason" => &mut self.rejection_reason,
+            "sql_at" => &mut self.sql_at,
+            "opportunity_at" => &mut self.opportunity_at,
+            "customer_at" => &mut self.customer_at,
+            "first_contacted_at" => &mut self.first_contacted_at,
+            "last_intent_at" => &mut self.last_intent_at,
+            _ => return None,
+        })
+    }
+
+    /// `(column, field)` for every mapped column.
+    pub fn mapped(&self) -> Vec<(&'static str, &str)> {
+        let all: [(&'static str, &String); 30] = [
+            ("email", &self.email),
+            ("company", &self.company),
+            ("job_title", &self.job_title),
+            ("country", &self.country),
+            ("owner_id", &self.owner_id),
+            ("channel", &self.channel),
+            ("campaign_id", &self.campaign_id),
+            ("lifecycle_stage", &self.lifecycle_stage),
+            ("is_converted", &self.is_converted),
+            ("lead_status", &self.lead_status),
+            ("vendor_score", &self.vendor_score),
+            ("demo_requested", &self.demo_requested),
+            ("content_downloads", &self.content_downloads),
+            ("web_visits", &self.web_visits),
+            ("email_engagements", &self.email_engagements),
+            ("budget_confirmed", &self.budget_confirmed),
+            ("authority", &self.authority),
+            ("need_confirmed", &self.need_confirmed),
+            ("timeline_confirmed", &self.timeline_confirmed),
+            ("created_at", &self.created_at),
+            ("updated_at", &self.updated_at),
+            ("mql_at", &self.mql_at),
+            ("sal_at", &self.sal_at),
+            ("sal_rejected_at", &self.sal_rejected_at),
+            ("rejection_reason", &self.rejection_reason),
+            ("sql_at", &self.sql_at),
+            ("opportunity_at", &self.opportunity_at),
+            ("customer_at", &self.customer_at),
+            ("first_contacted_at", &self.first_contacted_at),
+            ("last_intent_at", &self.last_intent_at),
+        ];
+        all.into_iter()
+            .filter(|(_, f)| !f.is_empty())
+            .map(|(c, f)| (c, f.as_str()))
+            .collect()
+    }
+
+    /// The SELECT list: `Id`, `SystemModstamp`, `IsDeleted`, then every mapped field once.
+    pub fn select_list(&self) -> Vec<&str> {
+        let mut out = vec!["Id", "SystemModstamp", "IsDeleted"];
+        for (_, field) in self.mapped() {
+            if !out.contains(&field) {
+                out.push(field);
+            }
+        }
+        out
+    }
+}
+
+/// Times one pull re-runs a query whose cursor became invalid.
+const MAX_QUERY_RESTARTS: u32 = 3;
+
+/// The credentials of one pull.
+#[derive(Debug)]
+pub struct Credentials<'a> {
+    /// Consumer key.
+    pub client_id: &'a Secret,
+    /// Consumer secret.
+    pub client_secret: &'a Secret,
+    /// Refresh token.
+    pub refresh_token: &'a Secret,
+}
+
+/// A session: the access token and where the org lives.
+#[derive(Debug)]
+struct Session {
+    access_token: Secret,
+    instance_url: String,
+}
+
+/// What a classified response told us besides its verdict.
+#[derive(Debug, Default)]
+struct Signals {
+    session_expired: bool,
+    locator_invalid: bool,
+    api_usage: Option<String>,
+}
+
+/// Pull every configured object (and its deleted records) into `out`; each object keeps
+/// its own watermark (state stream `Lead` / `Contact`: `SystemModstamp`, whole seconds).
+pub async fn pull(
+    cfg: &SalesforceConfig,
+    login_url: &str,
+    credentials: &Credentials<'_>,
+    ctx: &SourceContext,
+    out: &mut DatasetOutput<LeadsBuilder>,
+) -> Result<()> {
+    let mut session = if ctx.pages.is_replay() {
+        // Replays never reach the network: no token needed.
+        Session {
+            access_token: Secret::new(String::new()),
+            instance_url: "http://replay.invalid".into(),
+        }
+    } else {
+        authorize(cfg, login_url, credentials, ctx).await?
+    };
+    // Incremental as soon as any object has a watermark: rows merge into the table.
+    if cfg
+        .objects
+        .iter()
+        .any(|o| ctx.previous.watermark(o.api_name()).is_some())
+    {
+        out.merge_with_previous();
+    }
+    let mut usage = None;
+    for &object in &cfg.objects {
+        let name = object.api_name();
+        let fields = cfg.fields_of(object);
+        let select = fields.select_list().join(", ");
+        let watermark = ctx.previous.watermark(name).map(str::to_string);
+        let since = watermark
+            .as_deref()
+            .map(|w| format!("SystemModstamp >= {w}"));
+        let live = format!(
+            "SELECT {select} FROM {name}{} ORDER BY SystemModstamp, Id",
+            since
+                .as_deref()
+                .map(|s| format!(" WHERE {s}"))
+                .unwrap_or_default()
+        );
+        let mut newest = run_query(
+            cfg,
+            login_url,
+            credentials,
+            ctx,
+            &mut session,
+            ("salesforce/query", "query"),
+            (&live, &fields),
+            &mut usage,
+            out,
+        )
+        .await?;
+        if cfg.include_deleted {
+            let deleted = format!(
+                "SELECT {select} FROM {name} WHERE IsDeleted = true{} ORDER BY SystemModstamp, Id",
+                since
+                    .as_deref()
+                    .map(|s| format!(" AND {s}"))
+                    .unwrap_or_default()
+            );
+            let newest_deleted = run_query(
+                cfg,
+                login_url,
+                credentials,
+                ctx,
+                &mut session,
+                ("salesforce/query_all", "queryAll"),
+                (&deleted, &fields),
+                &mut usage,
+                out,
+            )
+            .await?;
+            newest = newest.max(newest_deleted);
+        }
+        let previous = watermark
+            .as_deref()
+            .and_then(|w| chrono::DateTime::parse_from_rfc3339(w).ok())
+            .map(|t| t.timestamp_micros());
+        if let Some(micros) = newest.filter(|n| previous.is_none_or(|p| *n > p))
+            && let Some(t) = chrono::DateTime::from_timestamp_micros(micros)
+        {
+            ctx.advance(name, t.format("%Y-%m-%dT%H:%M:%SZ").to_string());
+        }
+    }
+    if let Some(usage) = usage {
+        tracing::info!(source = %ctx.source_name, api_usage = %usage, "Salesforce API usage (Sforce-Limit-Info, rolling 24 hours)");
+    }
+    Ok(())
+}
+
+/// The refresh-token grant: a new access token and the instance URL.
+async fn authorize(
+    cfg: &SalesforceConfig,
+    login_url: &str,
+    credentials: &Credentials<'_>,
+    ctx: &SourceContext,
+) -> Result<Session> {
+    let url = join_url(login_url, "services/oauth2/token");
+    let form = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("grant_type", "refresh_token")
+        .append_pair("client_id", credentials.client_id.expose())
+        .append_pair("client_secret", credentials.client_secret.expose())
+        .append_pair("refresh_token", credentials.refresh_token.expose())
+        .finish();
+    let request = ctx
+        .http
+        .inner()
+        .post(&url)
+        .header(
+            reqwest::header::CONTENT_TYPE,
+            "application/x-www-form-urlencoded",
+        )
+        .body(form);
+    // The token answer holds the access token: it is never landed with the pages.
+    let response = ctx.http.send_classified(request, &oauth_verdict).await?;
+    // Never quote this body in an error: it carries the access token.
+    let body: Value = serde_json::from_slice(&response.body)
+        .map_err(|e| ctx.protocol(&url, format!("the token answer is not JSON ({e})")))?;
+    let access_token = body
+        .get("access_token")
+        .and_then(Value::as_str)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| ctx.protocol(&url, "the token answer has no `access_token`"))?;
+    let instance_url = body
+        .get("instance_url")
+        .and_then(Value::as_str)
+        .filter(|u| u.starts_with("http"))
+        .ok_or_else(|| ctx.protocol(&url, "the token answer has no `instance_url`"))?;
+    tracing::debug!(source = %cfg.name, "Salesforce session refreshed");
+    Ok(Session {
+        access_token: Secret::new(access_token.to_string()),
+        instance_url: instance_url.trim_end_matches('/').to_string(),
+    })
+}
+
+/// One SOQL query through `endpoint` (`query` / `queryAll`), every batch into `out`;
+/// returns the newest `SystemModstamp` read (µs).
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the pull's parts, borrowed for one query"
+)]
+async fn run_query(
+    cfg: &SalesforceConfig,
+    login_url: &str,
+    credentials: &Credentials<'_>,
+    ctx: &SourceContext,
+    session: &mut Session,
+    (page_endpoint, resource): (&str, &str),
+    (soql, fields): (&str, &SalesforceFields),
+    usage: &mut Option<String>,
+    out: &mut DatasetOutput<LeadsBuilder>,
+) -> Result<Option<i64>> {
+    let mut newest: Option<i64> = None;
+    let mut restarts = 0;
+    'query: loop {
+        let mut next = {
+            let mut url = reqwest::Url::parse(&join_url(
+                &session.instance_url,
+                &format!("services/data/{}/{resource}", cfg.api_version),
+            ))
+            .map_err(|e| ctx.protocol(&session.instance_url, e.to_string()))?;
+            url.query_pairs_mut().append_pair("q", soql);
+            url
+        };
+        let mut batch = 0u64;
+        loop {
+            batch += 1;
+            let shown = crate::http::redact_url(&next);
+            let mut refreshed = false;
+            let body = loop {
+                let signals = Mutex::new(Signals::default());
+                let classify = |status: StatusCode, headers: &HeaderMap, body: &[u8]| {
+                    verdict(status, headers, body, &signals)
+                };
+                let request = ctx
+                    .http
+                    .inner()
+                    .get(next.clone())
+                    .bearer_auth(session.access_token.expose())
+                    .header(
+                        "Sforce-Query-Options",
+                        format!("batchSize={}", cfg.batch_size),
+                    );
+                let result = ctx
+                    .pages
+                    .fetch_classified(page_endpoint, request, &classify)
+                    .await;
+                let signals = signals.into_inner().unwrap_or_else(|p| p.into_inner());
+                if let Some(u) = signals.api_usage {
+                    tracing::debug!(source = %ctx.source_name, api_usage = %u, "Sforce-Limit-Info");
+                    *usage = Some(u);
+                }
+                match result {
+                    Ok(body) => break body,
+                    Err(_) if signals.session_expired && !refreshed => {
+                        tracing::info!(source = %ctx.source_name, "Salesforce session expired (INVALID_SESSION_ID); refreshing once");
+                        *session = authorize(cfg, login_url, credentials, ctx).await?;
+                        refreshed = true;
+                    }
+                    Err(e) if signals.locator_invalid => {
+                        if restarts >= MAX_QUERY_RESTARTS {
+                            return Err(e);
+                        }
+                        restarts += 1;
+                        tracing::warn!(source = %ctx.source_name, restarts, "query locator no longer valid (INVALID_QUERY_LOCATOR); re-running the query from the watermark");
+                        continue 'query;
+                    }
+                    Err(e) => return Err(e),
+                }
+            };
+            let body = ctx.parse_json(&shown, &body)?;
+            let records = body
+                .get("records")
+                .and_then(Value::as_array)
+                .ok_or_else(|| ctx.protocol(&shown, "no `records` array"))?;
+            let location = format!("{resource} batch {batch}");
+            for record in records {
+                let modstamp = record
+                    .get("SystemModstamp")
+                    .and_then(|v| opt_timestamp(Some(v), "SystemModstamp").ok().flatten());
+                newest = newest.max(modstamp);
+                match decode_lead(record, fields, &ctx.hasher) {
+                    Ok(row) => out.push(row).await?,
+                    Err(reason) => {
+                        out.reject(&location, &redact(record, fields, &ctx.hasher), reason)
+                    }
+                }
+            }
+            let done = body.get("done").and_then(Value::as_bool).unwrap_or(true);
+            let next_url = body.get("nextRecordsUrl").and_then(Value::as_str);
+            match (done, next_url) {
+                (true, _) => break 'query,
+                (false, Some(path)) => {
+                    // Relative to the instance, followed verbatim.
+                    next = reqwest::Url::parse(&format!("{}{path}", session.instance_url))
+                        .map_err(|e| ctx.protocol(&shown, format!("bad nextRecordsUrl: {e}")))?;
+                }
+                (false, None) => {
+                    return Err(
+                        ctx.protocol(&shown, "`done` is false but there is no `nextRecordsUrl`")
+                    );
+                }
+            }
+        }
+    }
+    Ok(newest)
+}
+
+/// Salesforce's classification of data calls. The body of an error is a JSON array of
+/// `{message, errorCode}`.
+fn verdict(
+    status: StatusCode,
+    headers: &HeaderMap,
+    body: &[u8],
+    signals: &Mutex<Signals>,
+) -> Verdict {
+    let mut signals = signals.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(u) = headers
+        .get("sforce-limit-info")
+        .and_then(|v| v.to_str().ok())
+    {
+        signals.api_usage = Some(u.to_string());
+    }
+    if status.is_success() {
+        return Verdict::Accept;
+    }
+    let parsed: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let first = parsed.get(0).unwrap_or(&parsed);
+    let code = first.get("errorCode").and_then(Value::as_str).unwrap_or("");
+    let message = first
+        .get("message")
+        .and_then(Value::as_str)
+        .map_or_else(|| body_excerpt(body), str::to_owned);
+    match (status.as_u16(), code) {
+        (401, "INVALID_SESSION_ID") => {
+            signals.session_expired = true;
+            Verdict::Fatal(format!("HTTP 401 INVALID_SESSION_ID: {message}"))
+        }
+        (400, "INVALID_QUERY_LOCATOR") => {
+            signals.locator_invalid = true;
+            Verdict::Fatal(format!("HTTP 400 INVALID_QUERY_LOCATOR: {message}"))
+        }
+        // The concurrent long-request cap shares the code; it clears in seconds.
+        (403, "REQUEST_LIMIT_EXCEEDED") if message.to_ascii_lowercase().contains("concurrent") => {
+            Verdict::Retry(None)
+        }
+        (403, "REQUEST_LIMIT_EXCEEDED") => Verdict::Fatal(format!(
+            "HTTP 403 REQUEST_LIMIT_EXCEEDED: the org's API request allocation is spent{}: {}. \
+             It is a rolling 24-hour limit: run again once usage drops, or raise the allocation",
+            signals
+                .api_usage
+                .as_deref()
+                .map(|u| format!(" ({u})"))
+                .unwrap_or_default(),
+            message.trim_end_matches('.')
+        )),
+        (s, code) if (400..500).contains(&s) && s != 408 && s != 429 => {
+            Verdict::Fatal(format!("HTTP {s} {code}: {message}"))
+        }
+        _ => default_verdict(status, headers, body),
+    }
+}
+
+/// The token endpoint's classification: `{error, error_description}` bodies.
+fn oauth_verdict(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Verdict {
+    if status.is_client_error() {
+        let parsed: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+        let error = parsed.get("error").and_then(Value::as_str).unwrap_or("");
+        let description = parsed
+            .get("error_description")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        return Verdict::Fatal(format!(
+            "OAuth token refresh refused (HTTP {} {error}: {description}); check client_id, client_secret and refresh_token{}",
+            status.as_u16(),
+            if error == "invalid_grant" {
+                ", and re-authorize the connected app if the refresh token was revoked"
+            } else {
+                ""
+            }
+        ));
+    }
+    default_verdict(status, headers, body)
+}
+
+/// The value at a field path (`Owner.Name` walks the nested parent record).
+fn at<'a>(record: &'a Value, path: &str) -> Option<&'a Value> {
+    if path.is_empty() {
+        return None;
+    }
+    path.split('.').try_fold(record, |v, part| v.get(part))
+}
+
+/// One Lead record as a `leads` row, or why not.
+pub fn decode_lead(
+    record: &Value,
+    f: &SalesforceFields,
+    hasher: &PersonalDataHasher,
+) -> std::result::Result<LeadRow, String> {
+    let id = opt_str(record.get("Id")).ok_or("lead has no `Id`")?;
+    let get = |path: &str| at(record, path);
+    let ts = |path: &str| opt_timestamp(get(path), path);
+    let email = opt_str(get(&f.email));
+    let converted = opt_bool(get(&f.is_converted), &f.is_converted)?.unwrap_or(false);
+    let lifecycle = if converted {
+        Some("converted".to_string())
+    } else {
+        opt_str(get(&f.lifecycle_stage))
+    };
+    Ok(LeadRow {
+        source_system: "salesforce".into(),
+        lead_id: id,
+        email_hash: email.as_deref().map(|e| hasher.hash(e)),
+        email_domain: email
+            .as_deref()
+            .and_then(|e| e.rsplit_once('@'))
+            .map(|(_, domain)| domain.trim().to_lowercase()),
+        company: opt_str(get(&f.company)),
+        job_title: opt_str(get(&f.job_title)),
+        country: opt_str(get(&f.country)),
+        owner_id: opt_str(get(&f.owner_id)),
+        channel: opt_str(get(&f.channel)).map(|c| snake_case(&c)),
+        campaign_id: opt_str(get(&f.campaign_id)),
+        lifecycle_stage_raw: lifecycle,
+        lead_status_raw: opt_str(get(&f.lead_status)),
+        vendor_score: opt_i64(get(&f.vendor_score), &f.vendor_score)?,
+        demo_requested: opt_bool(get(&f.demo_requested), &f.demo_requested)?,
+        content_downloads: opt_i64(get(&f.content_downloads), &f.content_downloads)?,
+        web_visits: opt_i64(get(&f.web_visits), &f.web_visits)?,
+        email_engagements: opt_i64(get(&f.email_engagements), &f.email_engagements)?,
+        budget_confirmed: opt_bool(get(&f.budget_confirmed), &f.budget_confirmed)?,
+        authority: opt_str(get(&f.authority)).map(|a| snake_case(&a)),
+        need_confirmed: opt_bool(get(&f.need_confirmed), &f.need_confirmed)?,
+        timeline_confirmed: opt_bool(get(&f.timeline_confirmed), &f.timeline_confirmed)?,
+        created_at: ts(&f.created_at)?,
+        updated_at: ts(&f.updated_at)?,
+        mql_at: ts(&f.mql_at)?,
+        sal_at: ts(&f.sal_at)?,
+        sal_rejected_at: ts(&f.sal_rejected_at)?,
+        rejection_reason: opt_str(get(&f.rejection_reason)),
+        sql_at: ts(&f.sql_at)?,
+        opportunity_at: ts(&f.opportunity_at)?,
+        customer_at: ts(&f.customer_at)?,
+        first_contacted_at: ts(&f.first_contacted_at)?,
+        last_intent_at: ts(&f.last_intent_at)?,
+        is_deleted: opt_bool(record.get("IsDeleted"), "IsDeleted")?.unwrap_or(false),
+    })
+}
+
+/// The record as it may be kept in `_rejects`: e-mail hashed, names and phones dropped.
+fn redact(record: &Value, f: &SalesforceFields, hasher: &PersonalDataHasher) -> Value {
+    let mut copy = record.clone();
+    if let Some(Value::String(email)) = copy.get_mut(&f.email) {
+        *email = format!("hmac:{}", hasher.hash(email));
+    }
+    for name in [
+        "FirstName",
+        "LastName",
+        "Name",
+        "Phone",
+        "MobilePhone",
+        "Street",
+    ] {
+        if let Some(v) = copy.get_mut(name) {
+            *v = Value::Null;
+        }
+    }
+    copy
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(name: &str) -> Value {
+        let path = format!(
+            "{}/tests/fixtures/salesforce/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn decodes_a_lead_page_ignoring_attributes() {
+        let hasher = PersonalDataHasher::new(b"k");
+        let page = fixture("replay/salesforce/salesforce/query/page-000001.json");
+        assert_eq!(page["done"], false);
+        assert!(
+            page["nextRecordsUrl"]
+                .as_str()
+                .unwrap()
+                .starts_with("/services/data/")
+        );
+        let fields = SalesforceFields {
+            vendor_score: "Lead_Score__c".into(),
+            demo_requested: "Demo_Requested__c".into(),
+            ..SalesforceFields::default()
+        };
+        let rows: Vec<LeadRow> = page["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| decode_lead(r, &fields, &hasher).unwrap())
+            .collect();
+        assert_eq!(rows.len(), 2);
+        let a = &rows[0];
+        assert_eq!(a.lead_id, "00Q5g00000AbCdEFGH");
+        assert_eq!(a.source_system, "salesforce");
+        assert_eq!(a.email_domain.as_deref(), Some("example.com"));
+        assert_eq!(a.lead_status_raw.as_deref(), Some("Working - Contacted"));
+        assert_eq!(a.lifecycle_stage_raw.as_deref(), Some("Warm"));
+        assert_eq!(a.channel.as_deref(), Some("partner_referral"));
+        assert_eq!(a.vendor_score, Some(42), "a JSON double");
+        assert_eq!(a.demo_requested, Some(true));
+        // 2026-11-19T10:00:00.000+0000: no colon in the offset.
+        assert_eq!(a.updated_at, Some(1_795_082_400_000_000));
+        assert!(!a.is_deleted);
+        let b = &rows[1];
+        assert_eq!(b.lifecycle_stage_raw.as_deref(), Some("converted"));
+        assert_eq!(
+            b.sql_at,
+            Some(1_794_960_000_000_000),
+            "date-only ConvertedDate"
+        );
+        assert_eq!(b.company, None, "null is null");
+
+        let deleted = fixture("replay/salesforce/salesforce/query_all/page-000001.json");
+        let row = decode_lead(&deleted["records"][0], &fields, &hasher).unwrap();
+        assert!(row.is_deleted);
+    }
+
+    #[test]
+    fn classifies_salesforce_errors() {
+        let signals = Mutex::new(Signals::default());
+        let body = |name: &str| serde_json::to_vec(&fixture(name)).unwrap();
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "sforce-limit-info",
+            "api-usage=15000/15000".parse().unwrap(),
+        );
+        let v = verdict(
+            StatusCode::FORBIDDEN,
+            &headers,
+            &body("error_request_limit.json"),
+            &signals,
+        );
+        assert!(
+            matches!(&v, Verdict::Fatal(m) if m.contains("REQUEST_LIMIT_EXCEEDED") && m.contains("api-usage=15000/15000")),
+            "{v:?}"
+        );
+        let v = verdict(
+            StatusCode::UNAUTHORIZED,
+            &HeaderMap::new(),
+            &body("error_invalid_session.json"),
+            &signals,
+        );
+        assert!(matches!(v, Verdict::Fatal(_)));
+        let v = verdict(
+            StatusCode::BAD_REQUEST,
+            &HeaderMap::new(),
+            &body("error_invalid_locator.json"),
+            &signals,
+        );
+        assert!(matches!(v, Verdict::Fatal(_)));
+        let s = signals.lock().unwrap();
+        assert!(s.session_expired && s.locator_invalid);
+        assert_eq!(s.api_usage.as_deref(), Some("api-usage=15000/15000"));
+        drop(s);
+        let concurrent = br#"[{"message":"ConcurrentPerOrgLongTxn Limit exceeded.","errorCode":"REQUEST_LIMIT_EXCEEDED"}]"#;
+        assert_eq!(
+            verdict(
+                StatusCode::FORBIDDEN,
+                &HeaderMap::new(),
+                concurrent,
+                &signals
+            ),
+            Verdict::Retry(None)
+        );
+        let token = serde_json::to_vec(&fixture("token_invalid_grant.json")).unwrap();
+        assert!(matches!(
+            oauth_verdict(StatusCode::BAD_REQUEST, &HeaderMap::new(), &token),
+            Verdict::Fatal(m) if m.contains("invalid_grant") && m.contains("re-authorize")
+        ));
+    }
+
+    #[test]
+    fn contact_mapping_starts_from_contact_defaults() {
+        let cfg: SalesforceConfig = toml::from_str(
+            r#"name = "sf"
+client_id = "a"
+client_secret = "b"
+refresh_token = "c"
+objects = ["Lead", "Contact"]
+[contact_fields]
+vendor_score = "Contact_Score__c"
+"#,
+        )
+        .unwrap();
+        assert!(cfg.check().is_empty(), "{:?}", cfg.check());
+        let contact = cfg.fields_of(SalesforceObject::Contact);
+        assert_eq!(contact.company, "Account.Name");
+        assert_eq!(contact.vendor_score, "Contact_Score__c");
+        assert_eq!(contact.lead_status, "");
+        assert_eq!(cfg.fields_of(SalesforceObject::Lead).company, "Company");
+        let nested =
+            serde_json::json!({"Id": "003x", "Account": {"attributes": {}, "Name": "Acme"}});
+        let row = decode_lead(&nested, &contact, &PersonalDataHasher::new(b"k")).unwrap();
+        assert_eq!(row.company.as_deref(), Some("Acme"));
+
+        let bad: SalesforceConfig = toml::from_str(
+            r#"name = "sf"
+client_id = "a"
+client_secret = "b"
+refresh_token = "c"
+objects = ["Lead", "Lead"]
+batch_size = 50
+[contact_fields]
+nope = "X"
+"#,
+        )
+        .unwrap();
+        let keys: Vec<&str> = bad.check().iter().map(|(k, _)| *k).collect();
+        assert_eq!(keys, ["batch_size", "objects", "contact_fields"]);
+    }
+
+    #[test]
+    fn selects_each_mapped_field_once() {
+        let fields = SalesforceFields::default();
+        let list = fields.select_list();
+        assert_eq!(&list[..3], &["Id", "SystemModstamp", "IsDeleted"]);
+        assert_eq!(list.iter().filter(|f| **f == "SystemModstamp").count(), 1);
+        assert!(list.contains(&"Status") && list.contains(&"ConvertedDate"));
+    }
+}
