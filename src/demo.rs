@@ -25,6 +25,23 @@ pub fn sandbox_env(base_url: &str) -> Vec<(&'static str, String)> {
             sandbox::GOOGLE_ADS_DEVELOPER_TOKEN.to_string(),
         ),
         ("TYPEFORM_TOKEN", sandbox::TYPEFORM_TOKEN.to_string()),
+        (
+            "GOOGLE_ADS_REFRESH_TOKEN",
+            sandbox::GOOGLE_ADS_REFRESH_TOKEN.to_string(),
+        ),
+        (
+            "GOOGLE_ADS_CLIENT_ID",
+            sandbox::GOOGLE_ADS_CLIENT_ID.to_string(),
+        ),
+        (
+            "GOOGLE_ADS_CLIENT_SECRET",
+            sandbox::GOOGLE_ADS_CLIENT_SECRET.to_string(),
+        ),
+        ("META_ACCESS_TOKEN", sandbox::META_ACCESS_TOKEN.to_string()),
+        (
+            "LINKEDIN_ACCESS_TOKEN",
+            sandbox::LINKEDIN_ACCESS_TOKEN.to_string(),
+        ),
     ]
 }
 

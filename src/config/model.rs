@@ -7,11 +7,19 @@ use serde::Deserialize;
 
 use super::Template;
 use crate::sources::{
-    google_ads::GoogleAdsConfig, hubspot::HubspotConfig, typeform::TypeformConfig,
+    costs::CostsConfig, google_ads::GoogleAdsConfig, hubspot::HubspotConfig,
+    linkedin_ads::LinkedinAdsConfig, meta_ads::MetaAdsConfig, typeform::TypeformConfig,
 };
 
 /// Every source kind a job file may name in `kind = "…"`.
-pub const SOURCE_KINDS: &[&str] = &["hubspot", "google_ads", "typeform"];
+pub const SOURCE_KINDS: &[&str] = &[
+    "hubspot",
+    "google_ads",
+    "typeform",
+    "meta_ads",
+    "linkedin_ads",
+    "costs",
+];
 
 /// A parsed and validated job file.
 #[derive(Debug, Clone)]
@@ -91,6 +99,12 @@ pub enum SourceConfig {
     GoogleAds(GoogleAdsConfig),
     /// Typeform survey responses → `survey_responses`.
     Typeform(TypeformConfig),
+    /// Meta Ads insights → `spend`.
+    MetaAds(MetaAdsConfig),
+    /// LinkedIn ad analytics → `spend`.
+    LinkedinAds(LinkedinAdsConfig),
+    /// Non-ad costs from a CSV or JSON file → `costs`.
+    Costs(CostsConfig),
 }
 
 impl SourceConfig {
@@ -100,6 +114,9 @@ impl SourceConfig {
             SourceConfig::Hubspot(c) => &c.name,
             SourceConfig::GoogleAds(c) => &c.name,
             SourceConfig::Typeform(c) => &c.name,
+            SourceConfig::MetaAds(c) => &c.name,
+            SourceConfig::LinkedinAds(c) => &c.name,
+            SourceConfig::Costs(c) => &c.name,
         }
     }
 
@@ -109,6 +126,9 @@ impl SourceConfig {
             SourceConfig::Hubspot(_) => "hubspot",
             SourceConfig::GoogleAds(_) => "google_ads",
             SourceConfig::Typeform(_) => "typeform",
+            SourceConfig::MetaAds(_) => "meta_ads",
+            SourceConfig::LinkedinAds(_) => "linkedin_ads",
+            SourceConfig::Costs(_) => "costs",
         }
     }
 
@@ -118,6 +138,10 @@ impl SourceConfig {
             SourceConfig::Hubspot(c) => &c.base_url,
             SourceConfig::GoogleAds(c) => &c.base_url,
             SourceConfig::Typeform(c) => &c.base_url,
+            SourceConfig::MetaAds(c) => &c.base_url,
+            SourceConfig::LinkedinAds(c) => &c.base_url,
+            // The file's URL plays the base URL's part (resolved the same way).
+            SourceConfig::Costs(c) => &c.url,
         }
     }
 
@@ -127,6 +151,9 @@ impl SourceConfig {
             SourceConfig::Hubspot(c) => &c.http,
             SourceConfig::GoogleAds(c) => &c.http,
             SourceConfig::Typeform(c) => &c.http,
+            SourceConfig::MetaAds(c) => &c.http,
+            SourceConfig::LinkedinAds(c) => &c.http,
+            SourceConfig::Costs(c) => &c.http,
         }
     }
 
@@ -134,13 +161,11 @@ impl SourceConfig {
     pub fn secrets(&self) -> Vec<(&'static str, &Template)> {
         match self {
             SourceConfig::Hubspot(c) => vec![("token", &c.token)],
-            SourceConfig::GoogleAds(c) => {
-                vec![
-                    ("access_token", &c.access_token),
-                    ("developer_token", &c.developer_token),
-                ]
-            }
+            SourceConfig::GoogleAds(c) => c.secrets(),
             SourceConfig::Typeform(c) => vec![("token", &c.token)],
+            SourceConfig::MetaAds(c) => vec![("access_token", &c.access_token)],
+            SourceConfig::LinkedinAds(c) => vec![("access_token", &c.access_token)],
+            SourceConfig::Costs(_) => vec![],
         }
     }
 
@@ -150,6 +175,9 @@ impl SourceConfig {
             SourceConfig::Hubspot(c) => c.check(),
             SourceConfig::GoogleAds(c) => c.check(),
             SourceConfig::Typeform(c) => c.check(),
+            SourceConfig::MetaAds(c) => c.check(),
+            SourceConfig::LinkedinAds(c) => c.check(),
+            SourceConfig::Costs(c) => c.check(),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The sandbox: a local HTTP server imitating the vendor APIs funnelhouse pulls from —
-//! HubSpot CRM contacts (`/hubspot`), Google Ads `googleAds:search` (`/google_ads`) and
-//! Typeform responses (`/typeform`) — over deterministic synthetic data, with the vendors'
+//! HubSpot CRM contacts (`/hubspot`), Google Ads `googleAds:search` and `:searchStream`
+//! (`/google_ads`, OAuth token endpoint at `/google_oauth/token`), Meta Ads insights
+//! (`/meta`), LinkedIn ad analytics (`/linkedin`) and Typeform responses (`/typeform`) — over deterministic synthetic data, with the vendors'
 //! auth, paging, error bodies and traps (opaque cursors, int64 strings, omitted rows,
 //! malformed records on demand).
 //!
@@ -18,12 +19,15 @@
 //! The data is a pure function of [`SandboxOptions`]; [`SandboxData::totals`] says what a
 //! pipeline should find.
 
+mod ads;
 mod contacts;
 mod data;
 mod encoding;
 mod gaql;
 mod google_ads;
 mod hubspot;
+mod linkedin;
+mod meta;
 mod rng;
 mod server;
 mod spend;
@@ -33,6 +37,11 @@ mod typeform;
 #[cfg(test)]
 mod tests;
 
+pub use ads::{
+    GOOGLE_ADS_CLIENT_ID, GOOGLE_ADS_CLIENT_SECRET, GOOGLE_ADS_REFRESH_TOKEN,
+    LINKEDIN_ACCESS_TOKEN, LINKEDIN_ACCOUNTS, META_ACCESS_TOKEN, META_ACCOUNTS, SpendControl,
+    SpendFact,
+};
 pub use contacts::HUBSPOT_CONTACT_PROPERTIES;
 pub use data::{
     GOOGLE_ADS_ACCESS_TOKEN, GOOGLE_ADS_CUSTOMERS, GOOGLE_ADS_DEVELOPER_TOKEN,

@@ -15,7 +15,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use super::data::{SandboxData, SandboxOptions};
-use super::{google_ads, hubspot, typeform};
+use super::{ads, google_ads, hubspot, linkedin, meta, typeform};
 
 /// The token of an `Authorization: Bearer <token>` header (scheme case-insensitive).
 pub(crate) fn bearer_token(headers: &HeaderMap) -> Option<&str> {
@@ -49,7 +49,7 @@ async fn not_found(request: Request) -> Response {
         axum::Json(json!({
             "error": "not_found",
             "message": format!(
-                "no sandbox route for {} {}; vendors live under /hubspot, /google_ads and /typeform",
+                "no sandbox route for {} {}; vendors live under /hubspot, /google_ads, /google_oauth, /meta, /linkedin and /typeform",
                 request.method(),
                 request.uri().path()
             ),
@@ -76,6 +76,12 @@ pub fn router(data: Arc<SandboxData>) -> Router {
             get(typeform::list_responses),
         )
         .route("/typeform/forms/{form_id}", get(typeform::form_definition))
+        .route("/google_oauth/token", post(google_ads::token))
+        .route("/meta/{version}/{account}/insights", get(meta::insights))
+        .route("/linkedin/rest/adAccounts/{id}", get(linkedin::ad_account))
+        .route("/linkedin/rest/adAnalytics", get(linkedin::ad_analytics))
+        .route("/_admin/restate", post(ads::restate))
+        .route("/_admin/faults", post(ads::faults))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(data.clone(), count_requests))
         .with_state(data)

@@ -104,6 +104,20 @@ impl Pages {
         request: reqwest::RequestBuilder,
         classify: &(dyn Fn(StatusCode, &HeaderMap, &[u8]) -> Verdict + Sync),
     ) -> Result<Bytes> {
+        self.fetch_scrubbed(endpoint, request, classify, &|body| body.clone())
+            .await
+    }
+
+    /// Like [`Pages::fetch_classified`], landing `scrub(body)` instead of the body itself
+    /// (Meta's `paging.next` links embed the access token: it must never reach `_raw/`).
+    /// The caller gets the body as received.
+    pub async fn fetch_scrubbed(
+        &self,
+        endpoint: &str,
+        request: reqwest::RequestBuilder,
+        classify: &(dyn Fn(StatusCode, &HeaderMap, &[u8]) -> Verdict + Sync),
+        scrub: &(dyn Fn(&Bytes) -> Bytes + Sync),
+    ) -> Result<Bytes> {
         let number = {
             let mut counters = self.counters.lock().await;
             let n = counters.entry(endpoint.to_string()).or_insert(0);
@@ -115,7 +129,7 @@ impl Pages {
             Mode::Live { http, landing } => {
                 let response = http.send_classified(request, classify).await?;
                 if let Some(landing) = landing {
-                    land(landing, endpoint, number, &response.body).await?;
+                    land(landing, endpoint, number, &scrub(&response.body)).await?;
                 }
                 Ok(response.body)
             }

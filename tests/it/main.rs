@@ -4,4 +4,5 @@
 mod demo_job;
 mod job_files;
 mod rejects;
+mod spend;
 mod support;
