@@ -26,6 +26,9 @@ pub const META_ACCOUNTS: &[(&str, &str)] =
 pub const LINKEDIN_ACCESS_TOKEN: &str = "sandbox-linkedin-token";
 /// LinkedIn sponsored accounts served: `(id, currency)`.
 pub const LINKEDIN_ACCOUNTS: &[(&str, &str)] = &[("508123456", "USD"), ("508654321", "EUR")];
+/// The manager account of the Google Ads customers; a `login-customer-id` naming any other
+/// account is denied.
+pub const GOOGLE_ADS_MANAGER_ID: &str = "9990001112";
 /// OAuth client id the Google token endpoint imitation accepts.
 pub const GOOGLE_ADS_CLIENT_ID: &str = "sandbox-client-id.apps.googleusercontent.com";
 /// OAuth client secret the Google token endpoint imitation accepts.

@@ -389,7 +389,13 @@ fn prepare<'a>(
             format!("Invalid customer ID '{customer_id}': 10 digits, no dashes."),
         ));
     }
-    let Some(customer_index) = data.customers.iter().position(|c| c.id == customer_id) else {
+    // Through a manager: `login-customer-id` must name the manager of the customers served.
+    let login = headers
+        .get("login-customer-id")
+        .and_then(|v| v.to_str().ok());
+    let wrong_manager = login.is_some_and(|id| id != super::ads::GOOGLE_ADS_MANAGER_ID);
+    let found = data.customers.iter().position(|c| c.id == customer_id);
+    let Some(customer_index) = found.filter(|_| !wrong_manager) else {
         return Err(GoogleError {
             http: StatusCode::FORBIDDEN,
             status: "PERMISSION_DENIED",

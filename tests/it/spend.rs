@@ -550,3 +550,68 @@ async fn a_bad_costs_line_is_rejected_with_its_line_number() {
     );
     assert!(rejects[0][4].as_str().unwrap().contains("12x5"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn google_login_customer_id_names_the_manager() {
+    let sandbox = sandbox(200, 0).await;
+    let env = env_for(&sandbox);
+    let dir = tempfile::tempdir().unwrap();
+    let through = |manager: &str| {
+        with_fast_http(&GOOGLE.replace(
+            "name = \"google\"",
+            &format!("name = \"google\"\nlogin_customer_id = \"{manager}\""),
+        ))
+    };
+    let report = run(
+        &job(
+            &dir.path().join("a"),
+            &through(funnelhouse::sandbox::GOOGLE_ADS_MANAGER_ID),
+            &env,
+        ),
+        &env,
+    )
+    .await;
+    assert!(report.succeeded(), "{report:#?}");
+    let report = run(
+        &job(&dir.path().join("b"), &through("1234567890"), &env),
+        &env,
+    )
+    .await;
+    let s = source(&report, "google");
+    let error = s.error.as_deref().unwrap_or_default();
+    assert!(
+        error.contains("USER_PERMISSION_DENIED") && error.contains("login_customer_id"),
+        "{error}"
+    );
+    assert_eq!(s.retries, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_split_meta_pull_replays_identically_from_its_landed_pages() {
+    let sandbox = sandbox(200, 0).await;
+    let env = env_for(&sandbox);
+    let dir = tempfile::tempdir().unwrap();
+    let (live, replayed) = (dir.path().join("live"), dir.path().join("replayed"));
+    sandbox.data.control().meta_max_range_days(6);
+    let job_live = job(&live, META, &env);
+    let report = run(&job_live, &env).await;
+    assert!(report.succeeded(), "{report:#?}");
+    let served = sandbox.data.requests_served();
+
+    let recording = live.join("_raw/spendtest").join(&report.run_id);
+    let lookup = |name: &str| env.get(name).cloned();
+    let options = funnelhouse::pipeline::RunOptions {
+        replay: Some(funnelhouse::pipeline::Replay::directory(&recording).unwrap()),
+        ..run_options()
+    };
+    let again = run_job(&job(&replayed, META, &env), &lookup, options)
+        .await
+        .expect("replay completes");
+    assert!(again.succeeded(), "{again:#?}");
+    assert_eq!(
+        sandbox.data.requests_served(),
+        served,
+        "a replay sends nothing"
+    );
+    assert_eq!(actual_by_currency(&replayed), actual_by_currency(&live));
+}
