@@ -549,6 +549,18 @@ async fn a_bad_costs_line_is_rejected_with_its_line_number() {
         rejects[0]
     );
     assert!(rejects[0][4].as_str().unwrap().contains("12x5"));
+    let runs = duckdb(&format!(
+        "SELECT costs_read, costs_written, costs_rejected FROM {}",
+        table(&warehouse, "_runs")
+    ));
+    assert_eq!(
+        runs,
+        vec![vec![
+            serde_json::json!(5),
+            serde_json::json!(4),
+            serde_json::json!(1)
+        ]]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -614,4 +626,53 @@ async fn a_split_meta_pull_replays_identically_from_its_landed_pages() {
         "a replay sends nothing"
     );
     assert_eq!(actual_by_currency(&replayed), actual_by_currency(&live));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_costs_file_over_http_loads_and_is_landed_raw() {
+    let body = std::fs::read_to_string(fixture("with_bad_line.csv")).unwrap();
+    let app = axum::Router::new().route(
+        "/exports/costs.csv",
+        axum::routing::get(move || {
+            let body = body.clone();
+            async move { body }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let env: HashMap<String, String> =
+        [("FUNNELHOUSE_HASH_KEY".to_string(), "k".to_string())].into();
+    let dir = tempfile::tempdir().unwrap();
+    let warehouse = dir.path().join("w");
+    let sources = format!(
+        "\n[[sources]]\nname = \"costs\"\nkind = \"costs\"\nurl = \"http://{addr}/exports/costs.csv?signature=SECRET\"\n"
+    );
+    let report = run(&job(&warehouse, &sources, &env), &env).await;
+    server.abort();
+    assert!(report.succeeded(), "{report:#?}");
+    assert_eq!(
+        duckdb_count(&format!(
+            "SELECT count(*) FROM {}",
+            table(&warehouse, "costs")
+        )),
+        4
+    );
+    let location = duckdb(&format!(
+        "SELECT location FROM {}",
+        table(&warehouse, "_rejects")
+    ));
+    assert_eq!(
+        location,
+        vec![vec![serde_json::json!(format!(
+            "http://{addr}/exports/costs.csv:4"
+        ))]],
+        "the line is named, the signed query string is not"
+    );
+    let landed = walk(&warehouse.join("_raw"))
+        .into_iter()
+        .filter(|p| p.to_string_lossy().contains("costs/file/page-000001"))
+        .count();
+    assert_eq!(landed, 1);
 }
