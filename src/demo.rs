@@ -42,6 +42,18 @@ pub fn sandbox_env(base_url: &str) -> Vec<(&'static str, String)> {
             "LINKEDIN_ACCESS_TOKEN",
             sandbox::LINKEDIN_ACCESS_TOKEN.to_string(),
         ),
+        (
+            "LINKEDIN_REFRESH_TOKEN",
+            sandbox::LINKEDIN_REFRESH_TOKEN.to_string(),
+        ),
+        (
+            "LINKEDIN_CLIENT_ID",
+            sandbox::LINKEDIN_CLIENT_ID.to_string(),
+        ),
+        (
+            "LINKEDIN_CLIENT_SECRET",
+            sandbox::LINKEDIN_CLIENT_SECRET.to_string(),
+        ),
     ]
 }
 

@@ -164,7 +164,7 @@ impl SourceConfig {
             SourceConfig::GoogleAds(c) => c.secrets(),
             SourceConfig::Typeform(c) => vec![("token", &c.token)],
             SourceConfig::MetaAds(c) => vec![("access_token", &c.access_token)],
-            SourceConfig::LinkedinAds(c) => vec![("access_token", &c.access_token)],
+            SourceConfig::LinkedinAds(c) => c.secrets(),
             SourceConfig::Costs(_) => vec![],
         }
     }

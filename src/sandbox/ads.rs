@@ -26,6 +26,12 @@ pub const META_ACCOUNTS: &[(&str, &str)] =
 pub const LINKEDIN_ACCESS_TOKEN: &str = "sandbox-linkedin-token";
 /// LinkedIn sponsored accounts served: `(id, currency)`.
 pub const LINKEDIN_ACCOUNTS: &[(&str, &str)] = &[("508123456", "USD"), ("508654321", "EUR")];
+/// OAuth client id the LinkedIn token endpoint imitation accepts.
+pub const LINKEDIN_CLIENT_ID: &str = "sandbox-linkedin-client";
+/// OAuth client secret the LinkedIn token endpoint imitation accepts.
+pub const LINKEDIN_CLIENT_SECRET: &str = "sandbox-linkedin-secret";
+/// Refresh token the LinkedIn token endpoint imitation accepts.
+pub const LINKEDIN_REFRESH_TOKEN: &str = "sandbox-linkedin-refresh-token";
 /// The manager account of the Google Ads customers; a `login-customer-id` naming any other
 /// account is denied.
 pub const GOOGLE_ADS_MANAGER_ID: &str = "9990001112";

@@ -242,3 +242,51 @@ pub(crate) async fn ad_analytics(
     }))
     .into_response()
 }
+
+/// `POST /linkedin/oauth/v2/accessToken`: the refresh-token grant, answered as LinkedIn does.
+pub(crate) async fn access_token(body: axum::body::Bytes) -> Response {
+    let form = super::server::query_pairs(std::str::from_utf8(&body).unwrap_or(""));
+    let get = |k: &str| {
+        form.iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.as_str())
+    };
+    let bad = |status: StatusCode, error: &str, description: &str| {
+        (
+            status,
+            axum::Json(json!({ "error": error, "error_description": description })),
+        )
+            .into_response()
+    };
+    if get("grant_type") != Some("refresh_token") {
+        return bad(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "A required parameter \"grant_type\" is missing or invalid",
+        );
+    }
+    if get("client_id") != Some(super::ads::LINKEDIN_CLIENT_ID)
+        || get("client_secret") != Some(super::ads::LINKEDIN_CLIENT_SECRET)
+    {
+        return bad(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            "Client authentication failed",
+        );
+    }
+    if get("refresh_token") != Some(super::ads::LINKEDIN_REFRESH_TOKEN) {
+        return bad(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "The provided authorization grant or refresh token is invalid, expired or revoked",
+        );
+    }
+    axum::Json(json!({
+        "access_token": LINKEDIN_ACCESS_TOKEN,
+        "expires_in": 5_184_000,
+        "refresh_token": super::ads::LINKEDIN_REFRESH_TOKEN,
+        "refresh_token_expires_in": 31_536_000,
+        "scope": "r_ads_reporting",
+    }))
+    .into_response()
+}

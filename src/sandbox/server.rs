@@ -80,6 +80,10 @@ pub fn router(data: Arc<SandboxData>) -> Router {
         .route("/meta/{version}/{account}/insights", get(meta::insights))
         .route("/linkedin/rest/adAccounts/{id}", get(linkedin::ad_account))
         .route("/linkedin/rest/adAnalytics", get(linkedin::ad_analytics))
+        .route(
+            "/linkedin/oauth/v2/accessToken",
+            post(linkedin::access_token),
+        )
         .route("/_admin/restate", post(ads::restate))
         .route("/_admin/faults", post(ads::faults))
         .fallback(not_found)

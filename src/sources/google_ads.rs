@@ -132,20 +132,13 @@ impl GoogleAdsConfig {
     /// Credentials by key: `developer_token`, then `access_token` and/or the refresh trio.
     pub fn secrets(&self) -> Vec<(&'static str, &Template)> {
         let mut out = vec![("developer_token", &self.developer_token)];
-        for (key, value) in [
-            ("access_token", &self.access_token),
-            ("refresh_token", &self.refresh_token),
-            ("client_id", &self.client_id),
-            ("client_secret", &self.client_secret),
-        ] {
-            if let Some(t) = value {
-                out.push((key, t));
-            }
-        }
-        if self.refresh_token.is_some() {
-            // Resolved like a credential (it may name the sandbox through `${…}`).
-            out.push(("token_url", &self.token_url));
-        }
+        out.extend(super::oauth::declared_secrets(
+            &self.access_token,
+            &self.refresh_token,
+            &self.client_id,
+            &self.client_secret,
+            &self.token_url,
+        ));
         out
     }
 
@@ -177,20 +170,12 @@ impl GoogleAdsConfig {
                 format!("`{}` is not a version like v21", self.api_version),
             ));
         }
-        let refresh = [&self.refresh_token, &self.client_id, &self.client_secret];
-        let given = refresh.iter().filter(|t| t.is_some()).count();
-        if given != 0 && given != 3 {
-            problems.push((
-                "refresh_token",
-                "refresh_token, client_id and client_secret go together".to_string(),
-            ));
-        }
-        if self.access_token.is_none() && given == 0 {
-            problems.push((
-                "access_token",
-                "set access_token, or refresh_token with client_id and client_secret".to_string(),
-            ));
-        }
+        problems.extend(super::oauth::check_credentials(
+            &self.access_token,
+            &self.refresh_token,
+            &self.client_id,
+            &self.client_secret,
+        ));
         problems
     }
 }

@@ -3,7 +3,8 @@
 //! timeGranularity=DAILY` per account and date chunk (the API has no paging: chunks are the
 //! paging). The Rest.li 2.0 query (`dateRange=(start:(…))`, `List(urn%3Ali%3A…)`) is built
 //! by hand and sent literally — never re-encoded. `costInLocalCurrency` is parsed as an
-//! exact decimal (long float tails round at the sixth decimal). The daily application
+//! exact decimal (long float tails round at the sixth decimal). Auth is a bearer token,
+//! fixed or refreshed from an OAuth refresh token (again once after a 401). The daily application
 //! limit fails the source at once with the reset time (00:00 UTC).
 
 use chrono::{Datelike, Duration, NaiveDate, Utc};
@@ -12,9 +13,10 @@ use reqwest::header::HeaderMap;
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::oauth::OAuthToken;
 use super::spend_window::{Window, WindowSettings};
 use super::{SourceContext, join_url};
-use crate::config::{Secret, Template};
+use crate::config::Template;
 use crate::error::Result;
 use crate::http::{HttpSettings, Verdict, body_excerpt, retry_after};
 use crate::normalize::parse::{decimal_micros, opt_i64, opt_str};
@@ -35,8 +37,23 @@ pub struct LinkedinAdsConfig {
     pub api_version: String,
     /// Sponsored ad account ids (digits).
     pub account_ids: Vec<String>,
-    /// OAuth access token with `r_ads_reporting`, e.g. `"${LINKEDIN_ACCESS_TOKEN}"`.
-    pub access_token: Template,
+    /// OAuth access token with `r_ads_reporting`, e.g. `"${LINKEDIN_ACCESS_TOKEN}"` (or use
+    /// a refresh token).
+    #[serde(default)]
+    pub access_token: Option<Template>,
+    /// OAuth refresh token; with `client_id` and `client_secret`, access tokens are fetched
+    /// from `token_url` at the start of the pull and again after a 401.
+    #[serde(default)]
+    pub refresh_token: Option<Template>,
+    /// OAuth client id (with `refresh_token`).
+    #[serde(default)]
+    pub client_id: Option<Template>,
+    /// OAuth client secret (with `refresh_token`).
+    #[serde(default)]
+    pub client_secret: Option<Template>,
+    /// OAuth token endpoint.
+    #[serde(default = "default_token_url")]
+    pub token_url: Template,
     /// Days before today the first run pulls.
     #[serde(default = "default_initial_days")]
     pub initial_days: u32,
@@ -53,6 +70,10 @@ pub struct LinkedinAdsConfig {
 
 fn default_base_url() -> Template {
     Template::new("https://api.linkedin.com")
+}
+
+fn default_token_url() -> Template {
+    Template::new("https://www.linkedin.com/oauth/v2/accessToken")
 }
 
 fn default_api_version() -> String {
@@ -81,9 +102,26 @@ impl LinkedinAdsConfig {
         }
     }
 
+    /// Credentials by key: `access_token` and/or the refresh trio (with `token_url`).
+    pub fn secrets(&self) -> Vec<(&'static str, &Template)> {
+        super::oauth::declared_secrets(
+            &self.access_token,
+            &self.refresh_token,
+            &self.client_id,
+            &self.client_secret,
+            &self.token_url,
+        )
+    }
+
     pub(crate) fn check(&self) -> Vec<(&'static str, String)> {
         let mut problems = self.http.check();
         problems.extend(self.window().check(366));
+        problems.extend(super::oauth::check_credentials(
+            &self.access_token,
+            &self.refresh_token,
+            &self.client_id,
+            &self.client_secret,
+        ));
         if self.account_ids.is_empty() {
             problems.push(("account_ids", "list at least one ad account id".to_string()));
         }
@@ -130,33 +168,35 @@ pub fn analytics_url(base_url: &str, account: &str, from: NaiveDate, to: NaiveDa
 pub async fn pull(
     cfg: &LinkedinAdsConfig,
     base_url: &str,
-    token: &Secret,
+    token: &OAuthToken,
     ctx: &SourceContext,
     out: &mut DatasetOutput<SpendBuilder>,
 ) -> Result<()> {
     let window = Window::for_run(&cfg.window(), ctx);
-    let get = |url: &str| {
+    let get = |url: &str, access: &str| {
         ctx.http
             .inner()
             .get(url)
-            .bearer_auth(token.expose())
+            .bearer_auth(access)
             .header("LinkedIn-Version", cfg.api_version.as_str())
             .header("X-Restli-Protocol-Version", "2.0.0")
     };
     for account in &cfg.account_ids {
         let account_url = join_url(base_url, &format!("rest/adAccounts/{account}"));
-        let body = ctx
-            .pages
-            .fetch_classified("linkedin_ads/ad_account", get(&account_url), &verdict)
+        let body = token
+            .fetch(ctx, "linkedin_ads/ad_account", &verdict, |access| {
+                get(&account_url, access)
+            })
             .await?;
         let parsed = ctx.parse_json(&account_url, &body)?;
         let currency = opt_str(parsed.get("currency"))
             .ok_or_else(|| ctx.protocol(&account_url, "the ad account has no `currency`"))?;
         for (from, to) in window.chunks(cfg.chunk_days) {
             let url = analytics_url(base_url, account, from, to);
-            let body = ctx
-                .pages
-                .fetch_classified("linkedin_ads/ad_analytics", get(&url), &verdict)
+            let body = token
+                .fetch(ctx, "linkedin_ads/ad_analytics", &verdict, |access| {
+                    get(&url, access)
+                })
                 .await?;
             let parsed = ctx.parse_json(&url, &body)?;
             let elements = parsed

@@ -92,7 +92,7 @@ pub async fn pull(
         }
         SourceConfig::GoogleAds(cfg) => {
             let mut out = spend_output(target);
-            let token = google_ads_token(resolved)?;
+            let token = oauth::from_resolved(resolved);
             let developer = resolved.secret("developer_token");
             google_ads::pull(cfg, base_url, &token, developer, ctx, &mut out).await?;
             out.finish().await
@@ -111,8 +111,8 @@ pub async fn pull(
         }
         SourceConfig::LinkedinAds(cfg) => {
             let mut out = spend_output(target);
-            let token = resolved.secret("access_token");
-            linkedin_ads::pull(cfg, base_url, token, ctx, &mut out).await?;
+            let token = oauth::from_resolved(resolved);
+            linkedin_ads::pull(cfg, base_url, &token, ctx, &mut out).await?;
             out.finish().await
         }
         SourceConfig::Costs(cfg) => {
@@ -150,31 +150,6 @@ fn spend_output(target: OutputTarget) -> DatasetOutput<SpendBuilder> {
         SpendBuilder::new,
         spend_partition,
     )
-}
-
-/// Google's bearer token: the fixed one, and/or the refresh grant at `token_url`.
-fn google_ads_token(resolved: &ResolvedSecrets) -> Result<oauth::OAuthToken> {
-    let copy = |key: &str| {
-        resolved
-            .optional_secret(key)
-            .map(|s| Secret::new(s.expose().to_string()))
-    };
-    let grant = match (
-        copy("refresh_token"),
-        copy("client_id"),
-        copy("client_secret"),
-    ) {
-        (Some(refresh_token), Some(client_id), Some(client_secret)) => Some(oauth::RefreshGrant {
-            token_url: copy("token_url")
-                .map(|u| u.expose().to_string())
-                .unwrap_or_default(),
-            client_id,
-            client_secret,
-            refresh_token,
-        }),
-        _ => None,
-    };
-    Ok(oauth::OAuthToken::new(copy("access_token"), grant))
 }
 
 /// `date=YYYY-MM-DD`, the Hive partition of a spend row.

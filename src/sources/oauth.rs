@@ -152,3 +152,82 @@ fn token_verdict(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Verdic
         status.as_u16()
     ))
 }
+
+/// The credential keys of a source with OAuth: `access_token` and/or the refresh trio, plus
+/// `token_url` (resolved like a credential, since it may name the sandbox through `${…}`).
+pub fn declared_secrets<'a>(
+    access_token: &'a Option<crate::config::Template>,
+    refresh_token: &'a Option<crate::config::Template>,
+    client_id: &'a Option<crate::config::Template>,
+    client_secret: &'a Option<crate::config::Template>,
+    token_url: &'a crate::config::Template,
+) -> Vec<(&'static str, &'a crate::config::Template)> {
+    let mut out = Vec::new();
+    for (key, value) in [
+        ("access_token", access_token),
+        ("refresh_token", refresh_token),
+        ("client_id", client_id),
+        ("client_secret", client_secret),
+    ] {
+        if let Some(t) = value {
+            out.push((key, t));
+        }
+    }
+    if refresh_token.is_some() {
+        out.push(("token_url", token_url));
+    }
+    out
+}
+
+/// `(key, problem)` when the OAuth settings are incomplete.
+pub fn check_credentials(
+    access_token: &Option<crate::config::Template>,
+    refresh_token: &Option<crate::config::Template>,
+    client_id: &Option<crate::config::Template>,
+    client_secret: &Option<crate::config::Template>,
+) -> Vec<(&'static str, String)> {
+    let mut problems = Vec::new();
+    let given = [refresh_token, client_id, client_secret]
+        .iter()
+        .filter(|t| t.is_some())
+        .count();
+    if given != 0 && given != 3 {
+        problems.push((
+            "refresh_token",
+            "refresh_token, client_id and client_secret go together".to_string(),
+        ));
+    }
+    if access_token.is_none() && given == 0 {
+        problems.push((
+            "access_token",
+            "set access_token, or refresh_token with client_id and client_secret".to_string(),
+        ));
+    }
+    problems
+}
+
+/// The token source of a source whose credentials were resolved under the keys of
+/// [`declared_secrets`].
+pub fn from_resolved(resolved: &super::ResolvedSecrets) -> OAuthToken {
+    let copy = |key: &str| {
+        resolved
+            .optional_secret(key)
+            .map(|s| Secret::new(s.expose().to_string()))
+    };
+    let grant = match (
+        copy("refresh_token"),
+        copy("client_id"),
+        copy("client_secret"),
+    ) {
+        (Some(refresh_token), Some(client_id), Some(client_secret)) => Some(RefreshGrant {
+            token_url: copy("token_url")
+                .map(|u| u.expose().to_string())
+                .unwrap_or_default(),
+            client_id,
+            client_secret,
+            refresh_token,
+        }),
+        _ => None,
+    };
+    OAuthToken::new(copy("access_token"), grant)
+}

@@ -676,3 +676,33 @@ async fn a_costs_file_over_http_loads_and_is_landed_raw() {
         .count();
     assert_eq!(landed, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_linkedin_token_is_refreshed_once() {
+    let sandbox = sandbox(200, 0).await;
+    let env = env_for(&sandbox);
+    let linkedin = LINKEDIN.replace(
+        "access_token = \"${LINKEDIN_ACCESS_TOKEN}\"",
+        "access_token = \"expired-linkedin-token\"\nrefresh_token = \"${LINKEDIN_REFRESH_TOKEN}\"\n\
+         client_id = \"${LINKEDIN_CLIENT_ID}\"\nclient_secret = \"${LINKEDIN_CLIENT_SECRET}\"\n\
+         token_url = \"${FUNNELHOUSE_SANDBOX_URL}/linkedin/oauth/v2/accessToken\"",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let warehouse = dir.path().join("w");
+    let report = run(&job(&warehouse, &linkedin, &env), &env).await;
+    assert!(report.succeeded(), "{report:#?}");
+    let only_linkedin: BTreeMap<_, _> = expected_by_currency(&sandbox)
+        .into_iter()
+        .filter(|((p, _), _)| p == "linkedin_ads")
+        .collect();
+    assert_eq!(actual_by_currency(&warehouse), only_linkedin);
+    // A revoked refresh token fails cleanly (invalid grant), without retries.
+    let mut env = env;
+    env.insert("LINKEDIN_REFRESH_TOKEN".into(), "revoked".into());
+    let report = run(&job(&dir.path().join("b"), &linkedin, &env), &env).await;
+    let s = source(&report, "linkedin");
+    let error = s.error.as_deref().unwrap_or_default();
+    assert!(error.contains("token refresh failed"), "{error}");
+    assert!(!error.contains("revoked"), "{error}");
+    assert_eq!((s.requests, s.retries), (2, 0), "{error}");
+}
