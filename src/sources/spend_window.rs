@@ -138,6 +138,47 @@ mod tests {
         NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
     }
 
+    fn ctx(today: &str, watermark: Option<&str>) -> SourceContext {
+        let http =
+            crate::http::HttpClient::new("s", &crate::http::HttpSettings::default()).unwrap();
+        let mut previous = crate::state::SourceState::default();
+        if let Some(w) = watermark {
+            previous.set_watermark(SPEND_STREAM, w.to_string());
+        }
+        SourceContext::new(
+            "s",
+            http.clone(),
+            super::super::pages::Pages::live("s", http, None),
+            crate::normalize::PersonalDataHasher::new(b"k"),
+            d(today),
+            previous,
+        )
+    }
+
+    #[test]
+    fn first_run_reaches_back_then_runs_re_pull_the_look_back() {
+        let settings = WindowSettings {
+            initial_days: 90,
+            lookback_days: 7,
+            chunk_days: 31,
+        };
+        let first = Window::for_run(&settings, &ctx("2026-11-20", None));
+        assert_eq!((first.from, first.to), (d("2026-08-22"), d("2026-11-20")));
+        // Ran yesterday: the last 7 days again.
+        let next = Window::for_run(&settings, &ctx("2026-11-21", Some("2026-11-20")));
+        assert_eq!((next.from, next.to), (d("2026-11-14"), d("2026-11-21")));
+        // Last ran three weeks ago: catch up from the day after.
+        let late = Window::for_run(&settings, &ctx("2026-11-21", Some("2026-10-31")));
+        assert_eq!(late.from, d("2026-11-01"));
+        // No look-back: only what is new (today is re-read, it was partial).
+        let none = WindowSettings {
+            lookback_days: 0,
+            ..settings
+        };
+        let w = Window::for_run(&none, &ctx("2026-11-21", Some("2026-11-21")));
+        assert_eq!((w.from, w.to), (d("2026-11-21"), d("2026-11-21")));
+    }
+
     #[test]
     fn chunks_cover_the_window_without_overlap() {
         let w = Window {
