@@ -86,6 +86,24 @@ fn cases() -> Vec<Case> {
             ],
         },
         Case {
+            name: "spend_and_costs_settings",
+            text: GOOD.to_string()
+                + "\n[[sources]]\nname = \"meta\"\nkind = \"meta_ads\"\naccount_ids = [\"act_x1\"]\n\
+                   access_token = \"${META_ACCESS_TOKEN}\"\napi_version = \"v23\"\nchunk_days = 0\n\
+                   \n[[sources]]\nname = \"li\"\nkind = \"linkedin_ads\"\naccount_ids = [\"5\"]\n\
+                   refresh_token = \"${LINKEDIN_REFRESH_TOKEN}\"\napi_version = \"2026-10\"\n\
+                   \n[[sources]]\nname = \"costs\"\nkind = \"costs\"\nurl = \"costs.xlsx\"\n",
+            expect: vec![
+                "sources[1].chunk_days",
+                "sources[1].account_ids",
+                "sources[1].api_version",
+                "sources[2].refresh_token",
+                "go together",
+                "sources[2].api_version",
+                "sources[3].format",
+            ],
+        },
+        Case {
             name: "every_mistake_at_once",
             text: GOOD
                 .replace(
