@@ -42,6 +42,35 @@ pub fn sandbox_env(base_url: &str) -> Vec<(&'static str, String)> {
             "SALESFORCE_REFRESH_TOKEN",
             sandbox::SALESFORCE_REFRESH_TOKEN.to_string(),
         ),
+        (
+            "GOOGLE_ADS_REFRESH_TOKEN",
+            sandbox::GOOGLE_ADS_REFRESH_TOKEN.to_string(),
+        ),
+        (
+            "GOOGLE_ADS_CLIENT_ID",
+            sandbox::GOOGLE_ADS_CLIENT_ID.to_string(),
+        ),
+        (
+            "GOOGLE_ADS_CLIENT_SECRET",
+            sandbox::GOOGLE_ADS_CLIENT_SECRET.to_string(),
+        ),
+        ("META_ACCESS_TOKEN", sandbox::META_ACCESS_TOKEN.to_string()),
+        (
+            "LINKEDIN_ACCESS_TOKEN",
+            sandbox::LINKEDIN_ACCESS_TOKEN.to_string(),
+        ),
+        (
+            "LINKEDIN_REFRESH_TOKEN",
+            sandbox::LINKEDIN_REFRESH_TOKEN.to_string(),
+        ),
+        (
+            "LINKEDIN_CLIENT_ID",
+            sandbox::LINKEDIN_CLIENT_ID.to_string(),
+        ),
+        (
+            "LINKEDIN_CLIENT_SECRET",
+            sandbox::LINKEDIN_CLIENT_SECRET.to_string(),
+        ),
     ]
 }
 

@@ -238,6 +238,11 @@ impl Diagnostics<'_> {
             "surveymonkey" => self
                 .deserialize(&rest, &base)
                 .map(SourceConfig::SurveyMonkey),
+            "meta_ads" => self.deserialize(&rest, &base).map(SourceConfig::MetaAds),
+            "linkedin_ads" => self
+                .deserialize(&rest, &base)
+                .map(SourceConfig::LinkedinAds),
+            "costs" => self.deserialize(&rest, &base).map(SourceConfig::Costs),
             other => {
                 self.push(
                     kind_value.span(),
@@ -260,7 +265,10 @@ impl Diagnostics<'_> {
         if let Err(e) = check_name(source.name()) {
             problems.push(("name", e));
         }
-        if let Some(problem) = check_http_url(source.base_url(), env) {
+        // A costs file may be a local path or an object-store URL, not only http(s).
+        if !matches!(source, SourceConfig::Costs(_))
+            && let Some(problem) = check_http_url(source.base_url(), env)
+        {
             problems.push(("base_url", problem));
         }
         problems.extend(source.check());

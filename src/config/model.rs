@@ -7,7 +7,8 @@ use serde::Deserialize;
 
 use super::Template;
 use crate::sources::{
-    google_ads::GoogleAdsConfig, hubspot::HubspotConfig, salesforce::SalesforceConfig,
+    costs::CostsConfig, google_ads::GoogleAdsConfig, hubspot::HubspotConfig,
+    linkedin_ads::LinkedinAdsConfig, meta_ads::MetaAdsConfig, salesforce::SalesforceConfig,
     surveymonkey::SurveyMonkeyConfig, typeform::TypeformConfig,
 };
 
@@ -18,6 +19,9 @@ pub const SOURCE_KINDS: &[&str] = &[
     "google_ads",
     "typeform",
     "surveymonkey",
+    "meta_ads",
+    "linkedin_ads",
+    "costs",
 ];
 
 /// A parsed and validated job file.
@@ -117,6 +121,12 @@ pub enum SourceConfig {
     Typeform(TypeformConfig),
     /// SurveyMonkey survey responses → `survey_responses`.
     SurveyMonkey(SurveyMonkeyConfig),
+    /// Meta Ads insights → `spend`.
+    MetaAds(MetaAdsConfig),
+    /// LinkedIn ad analytics → `spend`.
+    LinkedinAds(LinkedinAdsConfig),
+    /// Non-ad costs from a CSV or JSON file → `costs`.
+    Costs(CostsConfig),
 }
 
 impl SourceConfig {
@@ -128,6 +138,9 @@ impl SourceConfig {
             SourceConfig::GoogleAds(c) => &c.name,
             SourceConfig::Typeform(c) => &c.name,
             SourceConfig::SurveyMonkey(c) => &c.name,
+            SourceConfig::MetaAds(c) => &c.name,
+            SourceConfig::LinkedinAds(c) => &c.name,
+            SourceConfig::Costs(c) => &c.name,
         }
     }
 
@@ -139,6 +152,9 @@ impl SourceConfig {
             SourceConfig::GoogleAds(_) => "google_ads",
             SourceConfig::Typeform(_) => "typeform",
             SourceConfig::SurveyMonkey(_) => "surveymonkey",
+            SourceConfig::MetaAds(_) => "meta_ads",
+            SourceConfig::LinkedinAds(_) => "linkedin_ads",
+            SourceConfig::Costs(_) => "costs",
         }
     }
 
@@ -150,6 +166,10 @@ impl SourceConfig {
             SourceConfig::GoogleAds(c) => &c.base_url,
             SourceConfig::Typeform(c) => &c.base_url,
             SourceConfig::SurveyMonkey(c) => &c.base_url,
+            SourceConfig::MetaAds(c) => &c.base_url,
+            SourceConfig::LinkedinAds(c) => &c.base_url,
+            // The file's URL plays the base URL's part (resolved the same way).
+            SourceConfig::Costs(c) => &c.url,
         }
     }
 
@@ -161,6 +181,9 @@ impl SourceConfig {
             SourceConfig::GoogleAds(c) => &c.http,
             SourceConfig::Typeform(c) => &c.http,
             SourceConfig::SurveyMonkey(c) => &c.http,
+            SourceConfig::MetaAds(c) => &c.http,
+            SourceConfig::LinkedinAds(c) => &c.http,
+            SourceConfig::Costs(c) => &c.http,
         }
     }
 
@@ -173,14 +196,12 @@ impl SourceConfig {
                 ("client_secret", &c.client_secret),
                 ("refresh_token", &c.refresh_token),
             ],
-            SourceConfig::GoogleAds(c) => {
-                vec![
-                    ("access_token", &c.access_token),
-                    ("developer_token", &c.developer_token),
-                ]
-            }
+            SourceConfig::GoogleAds(c) => c.secrets(),
             SourceConfig::Typeform(c) => vec![("token", &c.token)],
             SourceConfig::SurveyMonkey(c) => vec![("token", &c.token)],
+            SourceConfig::MetaAds(c) => vec![("access_token", &c.access_token)],
+            SourceConfig::LinkedinAds(c) => c.secrets(),
+            SourceConfig::Costs(_) => vec![],
         }
     }
 
@@ -192,6 +213,9 @@ impl SourceConfig {
             SourceConfig::GoogleAds(c) => c.check(),
             SourceConfig::Typeform(c) => c.check(),
             SourceConfig::SurveyMonkey(c) => c.check(),
+            SourceConfig::MetaAds(c) => c.check(),
+            SourceConfig::LinkedinAds(c) => c.check(),
+            SourceConfig::Costs(c) => c.check(),
         }
     }
 }

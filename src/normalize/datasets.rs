@@ -11,6 +11,8 @@ pub enum Dataset {
     Spend,
     /// Employee survey responses.
     SurveyResponses,
+    /// Non-ad marketing and sales costs per month.
+    Costs,
 }
 
 impl Dataset {
@@ -20,6 +22,7 @@ impl Dataset {
             Dataset::Leads => "leads",
             Dataset::Spend => "spend",
             Dataset::SurveyResponses => "survey_responses",
+            Dataset::Costs => "costs",
         }
     }
 }
@@ -119,5 +122,21 @@ canonical_table! {
         extra_scores: OptStr,
         /// Free-text answers the job explicitly keeps, as a JSON object `{"ref": "text"}`.
         kept_text: OptStr,
+    }
+}
+
+canonical_table! {
+    /// A non-ad marketing or sales cost (salaries, tools, events, agencies) of one month.
+    CostRow, CostsBuilder, costs_schema {
+        /// First day of the month, as days since 1970-01-01.
+        month: Date,
+        /// Free-form cost category, as the file names it.
+        category: Str,
+        /// Channel the cost is attributable to, snake_case; null for overheads.
+        channel: OptStr,
+        /// ISO-4217 currency of `amount`.
+        currency: Str,
+        /// Exact amount in `currency`, 6 decimals.
+        amount: Money,
     }
 }

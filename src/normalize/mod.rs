@@ -9,8 +9,9 @@ mod rejects;
 
 pub use columns::{BatchStamp, TableRows};
 pub use datasets::{
-    Dataset, LeadRow, LeadsBuilder, SpendBuilder, SpendRow, SurveyResponseRow,
-    SurveyResponsesBuilder, leads_schema, spend_schema, survey_responses_schema,
+    CostRow, CostsBuilder, Dataset, LeadRow, LeadsBuilder, SpendBuilder, SpendRow,
+    SurveyResponseRow, SurveyResponsesBuilder, costs_schema, leads_schema, spend_schema,
+    survey_responses_schema,
 };
 pub use hash::{DEMO_HASH_KEY, PersonalDataHasher, hash_key_is_demo, scrub_personal_data};
 pub use rejects::{RejectRow, RejectsBuilder, RunRow, RunsBuilder, rejects_schema, runs_schema};

@@ -85,7 +85,7 @@ pub struct Totals {
     pub contacts: usize,
     /// Contacts whose `createdate` is `"not-a-date"`.
     pub contacts_malformed: usize,
-    /// All Google Ads rows, all customers (valid + malformed).
+    /// All ad spend rows, all platforms and accounts (valid + malformed).
     pub spend_rows: usize,
     /// Rows whose `costMicros` is `"12x5"`.
     pub spend_rows_malformed: usize,
@@ -116,6 +116,9 @@ pub struct SandboxData {
     pub(crate) today_days: i64,
     pub(crate) contacts: ContactModel,
     pub(crate) customers: Vec<Customer>,
+    pub(crate) meta_accounts: Vec<Customer>,
+    pub(crate) linkedin_accounts: Vec<Customer>,
+    pub(crate) control: super::ads::SpendControl,
     pub(crate) survey: Survey,
     /// The CRM twins' simulated edits, limits and sessions.
     pub(crate) crm: CrmState,
@@ -151,6 +154,20 @@ impl SandboxData {
             opts.malformed_every,
             GOOGLE_ADS_CUSTOMERS,
         );
+        let meta_accounts = spend::generate(
+            opts.seed ^ 0x4d45_5441,
+            opts.scale,
+            today_days,
+            opts.malformed_every,
+            super::ads::META_ACCOUNTS,
+        );
+        let linkedin_accounts = spend::generate(
+            opts.seed ^ 0x4c49_4e4b,
+            opts.scale,
+            today_days,
+            opts.malformed_every,
+            super::ads::LINKEDIN_ACCOUNTS,
+        );
         let search_campaigns = customers
             .iter()
             .flat_map(|c| c.campaigns.iter())
@@ -165,6 +182,12 @@ impl SandboxData {
             search_campaigns,
         );
         let survey = Survey::generate(opts.seed, opts.scale, end_ms / 1_000, opts.malformed_every);
+        let all_accounts: Vec<&Customer> = customers
+            .iter()
+            .chain(&meta_accounts)
+            .chain(&linkedin_accounts)
+            .collect();
+        let mut totals = Self::count(&contacts, &all_accounts, &survey);
         let leads = ContactModel::new(
             opts.seed ^ super::salesforce::SEED_XOR,
             (opts.scale / 2).max(20),
@@ -172,7 +195,6 @@ impl SandboxData {
             opts.malformed_every,
             Vec::new(),
         );
-        let mut totals = Self::count(&contacts, &customers, &survey);
         totals.salesforce_leads = leads.count();
         totals.salesforce_leads_malformed = (0..leads.count())
             .filter(|&i| leads.is_malformed(i))
@@ -183,6 +205,9 @@ impl SandboxData {
             today_days,
             contacts,
             customers,
+            meta_accounts,
+            linkedin_accounts,
+            control: super::ads::SpendControl::default(),
             survey,
             crm,
             totals,
@@ -192,7 +217,7 @@ impl SandboxData {
         }
     }
 
-    fn count(contacts: &ContactModel, customers: &[Customer], survey: &Survey) -> Totals {
+    fn count(contacts: &ContactModel, customers: &[&Customer], survey: &Survey) -> Totals {
         let rows = customers.iter().flat_map(|c| c.rows.iter());
         let mut enps_distribution = [0usize; 11];
         for response in survey.responses.iter().filter(|r| !r.malformed) {
@@ -278,6 +303,16 @@ impl SandboxData {
 
     pub(crate) fn count_surveymonkey_request(&self) {
         self.surveymonkey_requests.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Restatement and faults of the ad platforms, switched at run time.
+    pub fn control(&self) -> &super::ads::SpendControl {
+        &self.control
+    }
+
+    /// Every ad spend row as served now (restatements applied), for tests to total.
+    pub fn spend_facts(&self) -> Vec<super::ads::SpendFact> {
+        super::ads::facts(self)
     }
 
     /// What the sandbox serves, counted.
@@ -372,7 +407,19 @@ mod tests {
         assert_eq!(t.contacts, 300);
         assert_eq!(t.contacts_malformed, 30);
         assert_eq!(t.contact_emails.len(), 300);
-        assert_eq!(t.spend_rows_malformed, t.spend_rows / 10);
+        // Every 10th row of each platform, counted per platform.
+        let data = SandboxData::generate(&opts);
+        let per_platform: usize = ["google_ads", "meta_ads", "linkedin_ads"]
+            .iter()
+            .map(|p| {
+                data.spend_facts()
+                    .iter()
+                    .filter(|f| f.platform == *p)
+                    .count()
+                    / 10
+            })
+            .sum();
+        assert_eq!(t.spend_rows_malformed, per_platform);
         assert_eq!(t.survey_responses_malformed, t.survey_responses / 10);
         assert!(t.survey_scored <= t.survey_responses - t.survey_responses_malformed);
         assert!(t.survey_scored * 10 > (t.survey_responses - t.survey_responses_malformed) * 8);

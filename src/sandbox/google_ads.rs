@@ -195,6 +195,9 @@ pub(crate) async fn search(
     body: Bytes,
 ) -> Response {
     let request_id = request_id(&data, &customer_id, &body);
+    if let Some(fault) = injected_fault(&data, &version, &request_id, false) {
+        return fault;
+    }
     let prepared = prepare(
         &data,
         &version,
@@ -219,6 +222,9 @@ pub(crate) async fn search_stream(
     body: Bytes,
 ) -> Response {
     let request_id = request_id(&data, &customer_id, &body);
+    if let Some(fault) = injected_fault(&data, &version, &request_id, true) {
+        return fault;
+    }
     match prepare(
         &data,
         &version,
@@ -231,6 +237,88 @@ pub(crate) async fn search_stream(
         Ok(p) => (StatusCode::OK, Json(stream_batches(&p, &request_id))).into_response(),
         Err(e) => e.respond(&version, &request_id, true),
     }
+}
+
+/// Versions served; an older well-formed one is answered as Google answers a sunset version.
+const SUPPORTED_VERSIONS: std::ops::RangeInclusive<u32> = 19..=22;
+
+/// A sunset API version, or a quota error switched on through the sandbox control.
+fn injected_fault(
+    data: &SandboxData,
+    version: &str,
+    request_id: &str,
+    stream: bool,
+) -> Option<Response> {
+    let wrap = |body: JsonValue| if stream { json!([body]) } else { body };
+    if let Some(n) = version
+        .strip_prefix('v')
+        .and_then(|v| v.parse::<u32>().ok())
+        && !SUPPORTED_VERSIONS.contains(&n)
+    {
+        let body = json!({ "error": {
+            "code": 501,
+            "message": format!("GRPC target method can't be resolved. (Google Ads API {version} has been sunset; the oldest available version is v{}.)", SUPPORTED_VERSIONS.start()),
+            "status": "UNIMPLEMENTED",
+        }});
+        return Some((StatusCode::NOT_IMPLEMENTED, Json(wrap(body))).into_response());
+    }
+    let delay = data.control.take_google_quota_error()?;
+    let body = json!({ "error": {
+        "code": 429,
+        "message": "Resource has been exhausted (e.g. check quota).",
+        "status": "RESOURCE_EXHAUSTED",
+        "details": [{
+            "@type": format!("type.googleapis.com/google.ads.googleads.{version}.errors.GoogleAdsFailure"),
+            "errors": [{
+                "errorCode": { "quotaError": "RESOURCE_TEMPORARILY_EXHAUSTED" },
+                "message": "Too many requests. Retry in the time specified by retryDelay.",
+                "details": { "quotaErrorDetails": {
+                    "rateScope": "DEVELOPER", "rateName": "Number of operations for explorer access", "retryDelay": delay,
+                }},
+            }],
+            "requestId": request_id,
+        }],
+    }});
+    Some((StatusCode::TOO_MANY_REQUESTS, Json(wrap(body))).into_response())
+}
+
+/// `POST /google_oauth/token`: the refresh-token grant, answered as Google's endpoint does.
+pub(crate) async fn token(body: Bytes) -> Response {
+    let form = query_pairs(std::str::from_utf8(&body).unwrap_or(""));
+    let get = |k: &str| {
+        form.iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.as_str())
+    };
+    let bad = |status: StatusCode, error: &str, description: &str| {
+        (
+            status,
+            Json(json!({ "error": error, "error_description": description })),
+        )
+            .into_response()
+    };
+    if get("grant_type") != Some("refresh_token") {
+        return bad(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            "Invalid grant_type: ",
+        );
+    }
+    if get("client_id") != Some(super::ads::GOOGLE_ADS_CLIENT_ID)
+        || get("client_secret") != Some(super::ads::GOOGLE_ADS_CLIENT_SECRET)
+    {
+        return bad(StatusCode::UNAUTHORIZED, "invalid_client", "Unauthorized");
+    }
+    if get("refresh_token") != Some(super::ads::GOOGLE_ADS_REFRESH_TOKEN) {
+        return bad(StatusCode::BAD_REQUEST, "invalid_grant", "Bad Request");
+    }
+    Json(json!({
+        "access_token": GOOGLE_ADS_ACCESS_TOKEN,
+        "expires_in": 3599,
+        "scope": "https://www.googleapis.com/auth/adwords",
+        "token_type": "Bearer",
+    }))
+    .into_response()
 }
 
 fn request_id(data: &SandboxData, customer_id: &str, body: &[u8]) -> String {
@@ -301,7 +389,13 @@ fn prepare<'a>(
             format!("Invalid customer ID '{customer_id}': 10 digits, no dashes."),
         ));
     }
-    let Some(customer_index) = data.customers.iter().position(|c| c.id == customer_id) else {
+    // Through a manager: `login-customer-id` must name the manager of the customers served.
+    let login = headers
+        .get("login-customer-id")
+        .and_then(|v| v.to_str().ok());
+    let wrong_manager = login.is_some_and(|id| id != super::ads::GOOGLE_ADS_MANAGER_ID);
+    let found = data.customers.iter().position(|c| c.id == customer_id);
+    let Some(customer_index) = found.filter(|_| !wrong_manager) else {
         return Err(GoogleError {
             http: StatusCode::FORBIDDEN,
             status: "PERMISSION_DENIED",
@@ -387,7 +481,8 @@ fn prepare<'a>(
     let query = gaql::parse(text, data.today_days)
         .map_err(|e| GoogleError::invalid("queryError", e.code, e.message))?;
     let query_hash = hash_bytes(data.options().seed ^ customer_index as u64, text.as_bytes());
-    let rows = select_rows(customer, &query);
+    let restate = |day: i64, m: (i64, i64, i64)| data.control.restated(data.today_days, day, m);
+    let rows = select_rows(customer, &query, &restate);
     Ok(Prepared {
         customer,
         customer_index,
@@ -400,19 +495,27 @@ fn prepare<'a>(
 }
 
 /// Filters, aggregates (without `segments.date`), drops all-zero rows, orders and limits.
-fn select_rows(customer: &Customer, query: &Query) -> Vec<OutRow> {
+fn select_rows(
+    customer: &Customer,
+    query: &Query,
+    restate: &dyn Fn(i64, (i64, i64, i64)) -> (i64, i64, i64),
+) -> Vec<OutRow> {
     let (metric_conditions, row_conditions): (Vec<_>, Vec<_>) =
         query.conditions.iter().partition(|c| c.field().is_metric());
     let raw = customer
         .rows
         .iter()
-        .map(|r| OutRow {
-            campaign: r.campaign,
-            day: Some(r.day),
-            cost_micros: r.cost_micros,
-            impressions: r.impressions,
-            clicks: r.clicks,
-            malformed: r.malformed,
+        .map(|r| {
+            let (cost_micros, impressions, clicks) =
+                restate(r.day, (r.cost_micros, r.impressions, r.clicks));
+            OutRow {
+                campaign: r.campaign,
+                day: Some(r.day),
+                cost_micros,
+                impressions,
+                clicks,
+                malformed: r.malformed,
+            }
         })
         .filter(|row| {
             row_conditions

@@ -1,7 +1,9 @@
 //! The sandbox: a local HTTP server imitating the vendor APIs funnelhouse pulls from —
 //! HubSpot CRM contacts, list and search (`/hubspot`), Salesforce OAuth and SOQL over Lead
-//! (`/salesforce`), Google Ads `googleAds:search` (`/google_ads`) and
-//! Typeform responses (`/typeform`) — over deterministic synthetic data, with the vendors'
+//! (`/salesforce`), Google Ads `googleAds:search` and `:searchStream` (`/google_ads`, OAuth
+//! token endpoint at `/google_oauth/token`), Meta Ads insights (`/meta`), LinkedIn ad
+//! analytics (`/linkedin`), Typeform responses (`/typeform`) and SurveyMonkey
+//! (`/surveymonkey`) — over deterministic synthetic data, with the vendors'
 //! auth, paging, error bodies and traps (opaque cursors, int64 strings, omitted rows,
 //! malformed records on demand).
 //!
@@ -20,6 +22,7 @@
 //! pipeline should find.
 
 mod admin;
+mod ads;
 mod contacts;
 mod crm;
 mod data;
@@ -28,6 +31,8 @@ mod gaql;
 mod google_ads;
 mod hubspot;
 mod hubspot_search;
+mod linkedin;
+mod meta;
 mod rng;
 mod salesforce;
 mod server;
@@ -41,6 +46,12 @@ mod crm_tests;
 #[cfg(test)]
 mod tests;
 
+pub use ads::{
+    GOOGLE_ADS_CLIENT_ID, GOOGLE_ADS_CLIENT_SECRET, GOOGLE_ADS_MANAGER_ID,
+    GOOGLE_ADS_REFRESH_TOKEN, LINKEDIN_ACCESS_TOKEN, LINKEDIN_ACCOUNTS, LINKEDIN_CLIENT_ID,
+    LINKEDIN_CLIENT_SECRET, LINKEDIN_REFRESH_TOKEN, META_ACCESS_TOKEN, META_ACCOUNTS, SpendControl,
+    SpendFact,
+};
 pub use contacts::HUBSPOT_CONTACT_PROPERTIES;
 pub use crm::{HubspotLimits, Mutation, MutationReport, SalesforceFaults};
 pub use data::{

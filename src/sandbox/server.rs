@@ -15,7 +15,10 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use super::data::{SandboxData, SandboxOptions};
-use super::{admin, google_ads, hubspot, hubspot_search, salesforce, surveymonkey, typeform};
+use super::{
+    admin, ads, google_ads, hubspot, hubspot_search, linkedin, meta, salesforce, surveymonkey,
+    typeform,
+};
 
 /// The token of an `Authorization: Bearer <token>` header (scheme case-insensitive).
 pub(crate) fn bearer_token(headers: &HeaderMap) -> Option<&str> {
@@ -49,7 +52,7 @@ async fn not_found(request: Request) -> Response {
         axum::Json(json!({
             "error": "not_found",
             "message": format!(
-                "no sandbox route for {} {}; vendors live under /hubspot, /salesforce, /google_ads and /typeform",
+                "no sandbox route for {} {}; vendors live under /hubspot, /salesforce, /google_ads, /google_oauth, /meta, /linkedin, /typeform and /surveymonkey",
                 request.method(),
                 request.uri().path()
             ),
@@ -101,6 +104,16 @@ pub fn router(data: Arc<SandboxData>) -> Router {
             "/surveymonkey/v3/surveys/{survey_id}/responses/bulk",
             get(surveymonkey::bulk),
         )
+        .route("/google_oauth/token", post(google_ads::token))
+        .route("/meta/{version}/{account}/insights", get(meta::insights))
+        .route("/linkedin/rest/adAccounts/{id}", get(linkedin::ad_account))
+        .route("/linkedin/rest/adAnalytics", get(linkedin::ad_analytics))
+        .route(
+            "/linkedin/oauth/v2/accessToken",
+            post(linkedin::access_token),
+        )
+        .route("/_admin/restate", post(ads::restate))
+        .route("/_admin/faults", post(ads::faults))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(data.clone(), count_requests))
         .with_state(data)

@@ -179,6 +179,16 @@ impl<B: TableRows> DatasetOutput<B> {
         Ok(())
     }
 
+    /// Declare that this pull covers partition `key` even if no row lands in it: `finish`
+    /// then writes an empty file there, replacing whatever an earlier run wrote.
+    pub fn cover_partition(&mut self, key: String) {
+        let new_builder = self.new_builder;
+        self.parts.entry(Some(key)).or_insert_with(|| Part {
+            builder: new_builder(1),
+            file: None,
+        });
+    }
+
     /// Record a record that could not be normalized; the pull goes on.
     pub fn reject(&mut self, location: &str, record: &Value, reason: String) {
         self.read += 1;
@@ -276,6 +286,23 @@ impl<B: TableRows> DatasetOutput<B> {
                 &mut part,
             )
             .await?;
+            if part.file.is_none()
+                && let Some(partition) = key.as_deref()
+            {
+                // A covered partition with no rows: an empty file replaces the old one.
+                let target = table_file(
+                    self.dataset.table(),
+                    Some(partition),
+                    &self.job,
+                    &self.source,
+                );
+                let staged = staging_path(&self.job, &self.stamp.run_id, &target);
+                part.file = Some(ParquetFile::create(
+                    &self.store,
+                    staged,
+                    Arc::clone(&self.schema),
+                )?);
+            }
             let Some(file) = part.file else { continue };
             let (staged, rows) = file.close().await?;
             let final_path = table_file(

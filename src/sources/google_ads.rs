@@ -1,18 +1,39 @@
-//! Google Ads campaign spend → `spend`, through `googleAds:search`: one GAQL query per
-//! customer over a date window, `nextPageToken` paging with the identical query, int64s as
-//! strings, cost in micros (exactly `Decimal128(18, 6)`), currency from the customer.
+//! Google Ads campaign spend → `spend`, through `googleAds:searchStream` (one JSON array of
+//! batches per request) or `googleAds:search` (`nextPageToken` paging with the identical
+//! query): one GAQL query per customer and date chunk, int64s as strings, cost in micros
+//! (exactly `Decimal128(18, 6)`), currency from the customer. Auth is a bearer token —
+//! static, or refreshed from an OAuth refresh token — plus `developer-token` and, through a
+//! manager, `login-customer-id`. Errors come as Google's `GoogleAdsFailure` (array-wrapped
+//! for searchStream): quota errors wait their `retryDelay`, query, auth and permission
+//! errors are fatal.
 
-use chrono::{Duration, NaiveDate};
+use std::time::Duration as StdDuration;
+
+use chrono::NaiveDate;
+use reqwest::StatusCode;
+use reqwest::header::HeaderMap;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::oauth::OAuthToken;
+use super::spend_window::{Window, WindowSettings};
 use super::{SourceContext, join_url};
-use crate::config::{Secret, Template};
+use crate::config::Template;
 use crate::error::Result;
-use crate::http::HttpSettings;
+use crate::http::{HttpSettings, Verdict, body_excerpt, retry_after};
 use crate::normalize::parse::{date_days, opt_i64, opt_str};
 use crate::normalize::{SpendBuilder, SpendRow};
 use crate::sink::DatasetOutput;
+
+/// Which GoogleAdsService method to query through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GoogleAdsMethod {
+    /// `googleAds:searchStream`: all rows of a query in one response.
+    SearchStream,
+    /// `googleAds:search`: 10,000-row pages linked by `nextPageToken`.
+    Search,
+}
 
 /// `[[sources]] kind = "google_ads"`.
 #[derive(Debug, Clone, Deserialize)]
@@ -26,6 +47,9 @@ pub struct GoogleAdsConfig {
     /// API version path segment (Google sunsets one roughly every year).
     #[serde(default = "default_api_version")]
     pub api_version: String,
+    /// `search_stream` (default) or `search`.
+    #[serde(default = "default_method")]
+    pub method: GoogleAdsMethod,
     /// Customer ids to pull, 10 digits without dashes.
     pub customer_ids: Vec<String>,
     /// Manager account id sent as `login-customer-id`, when going through a manager.
@@ -33,11 +57,31 @@ pub struct GoogleAdsConfig {
     pub login_customer_id: Option<String>,
     /// `developer-token` header, e.g. `"${GOOGLE_ADS_DEVELOPER_TOKEN}"`.
     pub developer_token: Template,
-    /// OAuth access token, e.g. `"${GOOGLE_ADS_ACCESS_TOKEN}"`.
-    pub access_token: Template,
-    /// Days before today to pull (inclusive window ending today).
+    /// A fixed OAuth access token, e.g. `"${GOOGLE_ADS_ACCESS_TOKEN}"` (or use a refresh token).
+    #[serde(default)]
+    pub access_token: Option<Template>,
+    /// OAuth refresh token; with `client_id` and `client_secret`, access tokens are fetched
+    /// from `token_url` at the start of the pull and again after a 401.
+    #[serde(default)]
+    pub refresh_token: Option<Template>,
+    /// OAuth client id (with `refresh_token`).
+    #[serde(default)]
+    pub client_id: Option<Template>,
+    /// OAuth client secret (with `refresh_token`).
+    #[serde(default)]
+    pub client_secret: Option<Template>,
+    /// OAuth token endpoint.
+    #[serde(default = "default_token_url")]
+    pub token_url: Template,
+    /// Days before today the first run pulls.
+    #[serde(default = "default_initial_days")]
+    pub initial_days: u32,
+    /// Days before today every later run re-pulls (restated conversions and costs).
     #[serde(default = "default_lookback_days")]
     pub lookback_days: u32,
+    /// Days per query (searchStream cannot resume, so keep windows small).
+    #[serde(default = "default_chunk_days")]
+    pub chunk_days: u32,
     /// Timeouts and retries.
     #[serde(default)]
     pub http: HttpSettings,
@@ -47,12 +91,28 @@ fn default_base_url() -> Template {
     Template::new("https://googleads.googleapis.com")
 }
 
+fn default_token_url() -> Template {
+    Template::new("https://oauth2.googleapis.com/token")
+}
+
 fn default_api_version() -> String {
     "v21".to_string()
 }
 
-fn default_lookback_days() -> u32 {
+fn default_method() -> GoogleAdsMethod {
+    GoogleAdsMethod::SearchStream
+}
+
+fn default_initial_days() -> u32 {
     90
+}
+
+fn default_lookback_days() -> u32 {
+    7
+}
+
+fn default_chunk_days() -> u32 {
+    31
 }
 
 fn is_customer_id(id: &str) -> bool {
@@ -60,8 +120,31 @@ fn is_customer_id(id: &str) -> bool {
 }
 
 impl GoogleAdsConfig {
+    /// The look-back settings.
+    pub fn window(&self) -> WindowSettings {
+        WindowSettings {
+            initial_days: self.initial_days,
+            lookback_days: self.lookback_days,
+            chunk_days: self.chunk_days,
+        }
+    }
+
+    /// Credentials by key: `developer_token`, then `access_token` and/or the refresh trio.
+    pub fn secrets(&self) -> Vec<(&'static str, &Template)> {
+        let mut out = vec![("developer_token", &self.developer_token)];
+        out.extend(super::oauth::declared_secrets(
+            &self.access_token,
+            &self.refresh_token,
+            &self.client_id,
+            &self.client_secret,
+            &self.token_url,
+        ));
+        out
+    }
+
     pub(crate) fn check(&self) -> Vec<(&'static str, String)> {
         let mut problems = self.http.check();
+        problems.extend(self.window().check(366));
         if self.customer_ids.is_empty() {
             problems.push(("customer_ids", "list at least one customer id".to_string()));
         }
@@ -87,9 +170,12 @@ impl GoogleAdsConfig {
                 format!("`{}` is not a version like v21", self.api_version),
             ));
         }
-        if self.lookback_days == 0 || self.lookback_days > 3650 {
-            problems.push(("lookback_days", "must be between 1 and 3650".to_string()));
-        }
+        problems.extend(super::oauth::check_credentials(
+            &self.access_token,
+            &self.refresh_token,
+            &self.client_id,
+            &self.client_secret,
+        ));
         problems
     }
 }
@@ -107,62 +193,204 @@ pub fn gaql(from: NaiveDate, to: NaiveDate) -> String {
 pub async fn pull(
     cfg: &GoogleAdsConfig,
     base_url: &str,
-    access_token: &Secret,
-    developer_token: &Secret,
+    token: &OAuthToken,
+    developer_token: &crate::config::Secret,
     ctx: &SourceContext,
     out: &mut DatasetOutput<SpendBuilder>,
 ) -> Result<()> {
-    let to = ctx.today;
-    let from = to - Duration::days(i64::from(cfg.lookback_days));
-    let query = gaql(from, to);
+    let window = Window::for_run(&cfg.window(), ctx);
+    let method = match cfg.method {
+        GoogleAdsMethod::SearchStream => "searchStream",
+        GoogleAdsMethod::Search => "search",
+    };
     for customer in &cfg.customer_ids {
         let url = join_url(
             base_url,
-            &format!("{}/customers/{customer}/googleAds:search", cfg.api_version),
+            &format!(
+                "{}/customers/{customer}/googleAds:{method}",
+                cfg.api_version
+            ),
         );
-        let mut page_token: Option<String> = None;
-        let mut page = 0u64;
-        loop {
-            page += 1;
-            let mut body = json!({ "query": query });
-            if let Some(token) = &page_token {
-                body["pageToken"] = Value::String(token.clone());
-            }
-            let mut request = ctx
-                .http
-                .inner()
-                .post(&url)
-                .bearer_auth(access_token.expose())
-                .header("developer-token", developer_token.expose())
-                .json(&body);
-            if let Some(manager) = &cfg.login_customer_id {
-                request = request.header("login-customer-id", manager);
-            }
-            let page_body = ctx.pages.fetch("google_ads/search", request).await?;
-            let parsed = ctx.parse_json(&url, &page_body)?;
-            let location = format!("customer {customer} page {page}");
-            if let Some(results) = parsed.get("results") {
-                let rows = results
-                    .as_array()
-                    .ok_or_else(|| ctx.protocol(&url, "`results` is not an array"))?;
-                for result in rows {
-                    match decode_row(result, customer) {
-                        Ok(row) => out.push(row).await?,
-                        Err(reason) => out.reject(&location, result, reason),
+        for (from, to) in window.chunks(cfg.chunk_days) {
+            let query = gaql(from, to);
+            let mut page_token: Option<String> = None;
+            let mut page = 0u64;
+            loop {
+                page += 1;
+                let mut body = json!({ "query": query });
+                if let Some(next) = &page_token {
+                    body["pageToken"] = Value::String(next.clone());
+                }
+                let page_body = token
+                    .fetch(ctx, "google_ads/search", &verdict, |access| {
+                        let mut request = ctx
+                            .http
+                            .inner()
+                            .post(&url)
+                            .bearer_auth(access)
+                            .header("developer-token", developer_token.expose())
+                            .json(&body);
+                        if let Some(manager) = &cfg.login_customer_id {
+                            request = request.header("login-customer-id", manager);
+                        }
+                        request
+                    })
+                    .await?;
+                let parsed = ctx.parse_json(&url, &page_body)?;
+                let location = format!("customer {customer} {from}..{to} page {page}");
+                // searchStream: an array of batches; search: one page object.
+                let batches: Vec<&Value> = match &parsed {
+                    Value::Array(items) => items.iter().collect(),
+                    other => vec![other],
+                };
+                for batch in batches {
+                    let Some(results) = batch.get("results") else {
+                        continue;
+                    };
+                    let rows = results
+                        .as_array()
+                        .ok_or_else(|| ctx.protocol(&url, "`results` is not an array"))?;
+                    for result in rows {
+                        match decode_row(result, customer) {
+                            Ok(row) => out.push(row).await?,
+                            Err(reason) => out.reject(&location, result, reason),
+                        }
                     }
                 }
-            }
-            page_token = parsed
-                .get("nextPageToken")
-                .and_then(Value::as_str)
-                .filter(|t| !t.is_empty())
-                .map(str::to_string);
-            if page_token.is_none() {
-                break;
+                page_token = parsed
+                    .get("nextPageToken")
+                    .and_then(Value::as_str)
+                    .filter(|t| !t.is_empty())
+                    .map(str::to_string);
+                if page_token.is_none() {
+                    break;
+                }
             }
         }
     }
-    Ok(())
+    window.cover(ctx, out)
+}
+
+/// Google's error classification: quota errors (429 `RESOURCE_EXHAUSTED`) wait their
+/// `retryDelay`; 500/503/504 retry; query, auth and permission errors are fatal with the
+/// failure's error code and message.
+pub fn verdict(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Verdict {
+    if status.is_success() {
+        return Verdict::Accept;
+    }
+    let failure = GoogleFailure::parse(body);
+    if status == StatusCode::TOO_MANY_REQUESTS || failure.as_ref().is_some_and(|f| f.is_quota()) {
+        let delay = failure
+            .as_ref()
+            .and_then(|f| f.retry_delay)
+            .or_else(|| retry_after(headers));
+        return Verdict::Retry(delay);
+    }
+    // A sunset version answers 501 UNIMPLEMENTED: retrying cannot help.
+    let unimplemented = status == StatusCode::NOT_IMPLEMENTED
+        || failure
+            .as_ref()
+            .is_some_and(|f| f.status == "UNIMPLEMENTED");
+    if status.is_server_error() && !unimplemented {
+        return Verdict::Retry(retry_after(headers));
+    }
+    let what = failure
+        .map(|f| f.describe())
+        .unwrap_or_else(|| body_excerpt(body));
+    let hint = match status.as_u16() {
+        401 => " (the access token is invalid or expired: refresh it or set refresh_token)",
+        403 => " (check the customer id, and login_customer_id when going through a manager)",
+        404 | 501 => " (this API version is not served, or the path is wrong: check api_version)",
+        _ => "",
+    };
+    Verdict::Fatal(format!("HTTP {}: {what}{hint}", status.as_u16()))
+}
+
+/// The parts of a Google Ads error body the classification needs.
+#[derive(Debug, Clone, PartialEq)]
+struct GoogleFailure {
+    status: String,
+    message: String,
+    /// `(kind, enum)` of each `errorCode`, e.g. `("quotaError", "RESOURCE_EXHAUSTED")`.
+    codes: Vec<(String, String)>,
+    retry_delay: Option<StdDuration>,
+}
+
+impl GoogleFailure {
+    fn parse(body: &[u8]) -> Option<GoogleFailure> {
+        let value: Value = serde_json::from_slice(body).ok()?;
+        // searchStream wraps the error in an array.
+        let error = match &value {
+            Value::Array(items) => items.iter().find_map(|i| i.get("error"))?,
+            other => other.get("error")?,
+        };
+        let mut failure = GoogleFailure {
+            status: opt_str(error.get("status")).unwrap_or_default(),
+            message: opt_str(error.get("message")).unwrap_or_default(),
+            codes: Vec::new(),
+            retry_delay: None,
+        };
+        let details = error.get("details").and_then(Value::as_array);
+        for detail in details.into_iter().flatten() {
+            let errors = detail.get("errors").and_then(Value::as_array);
+            for e in errors.into_iter().flatten() {
+                if let Some(Value::Object(code)) = e.get("errorCode") {
+                    for (kind, name) in code {
+                        failure
+                            .codes
+                            .push((kind.clone(), name.as_str().unwrap_or_default().to_string()));
+                    }
+                }
+                if let Some(message) = opt_str(e.get("message")) {
+                    failure.message = message;
+                }
+                if let Some(delay) = e
+                    .pointer("/details/quotaErrorDetails/retryDelay")
+                    .and_then(Value::as_str)
+                    .and_then(parse_duration)
+                {
+                    failure.retry_delay = Some(delay);
+                }
+            }
+        }
+        Some(failure)
+    }
+
+    fn is_quota(&self) -> bool {
+        self.status == "RESOURCE_EXHAUSTED" || self.codes.iter().any(|(k, _)| k == "quotaError")
+    }
+
+    fn describe(&self) -> String {
+        let codes = self
+            .codes
+            .iter()
+            .map(|(k, v)| format!("{k}.{v}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        if codes.is_empty() {
+            format!("{}: {}", self.status, self.message)
+        } else {
+            format!("{} {codes}: {}", self.status, self.message)
+        }
+    }
+}
+
+/// A protobuf `Duration` in JSON: `"3s"`, `"0.5s"`, `"1.000340012s"`.
+pub fn parse_duration(text: &str) -> Option<StdDuration> {
+    let secs = text.trim().strip_suffix('s')?;
+    let (whole, frac) = secs.split_once('.').unwrap_or((secs, ""));
+    if whole.is_empty()
+        || !whole.bytes().all(|b| b.is_ascii_digit())
+        || !frac.bytes().all(|b| b.is_ascii_digit())
+    {
+        return None;
+    }
+    let whole: u64 = whole.parse().ok()?;
+    let mut nanos: u32 = 0;
+    for (i, b) in frac.bytes().take(9).enumerate() {
+        nanos += u32::from(b - b'0') * 10u32.pow(8 - i as u32);
+    }
+    Some(StdDuration::new(whole, nanos))
 }
 
 /// `advertisingChannelType` as our channel names.
@@ -235,6 +463,35 @@ mod tests {
             "1112223334",
         );
         assert!(bad.unwrap_err().contains("12x5"));
+    }
+
+    #[test]
+    fn errors_are_classified_by_failure() {
+        let quota = br#"[{"error":{"code":429,"message":"Resource has been exhausted.","status":"RESOURCE_EXHAUSTED",
+            "details":[{"@type":"type.googleapis.com/google.ads.googleads.v21.errors.GoogleAdsFailure",
+            "errors":[{"errorCode":{"quotaError":"RESOURCE_TEMPORARILY_EXHAUSTED"},"message":"Too many requests.",
+            "details":{"quotaErrorDetails":{"rateScope":"DEVELOPER","rateName":"Requests","retryDelay":"1.5s"}}}]}]}}]"#;
+        assert_eq!(
+            verdict(StatusCode::TOO_MANY_REQUESTS, &HeaderMap::new(), quota),
+            Verdict::Retry(Some(StdDuration::from_millis(1500)))
+        );
+        let query = br#"{"error":{"code":400,"message":"Request contains an invalid argument.","status":"INVALID_ARGUMENT",
+            "details":[{"errors":[{"errorCode":{"queryError":"UNRECOGNIZED_FIELD"},"message":"Unrecognized field."}]}]}}"#;
+        assert!(matches!(
+            verdict(StatusCode::BAD_REQUEST, &HeaderMap::new(), query),
+            Verdict::Fatal(m) if m.contains("queryError.UNRECOGNIZED_FIELD") && m.contains("Unrecognized field")
+        ));
+        assert!(matches!(
+            verdict(StatusCode::FORBIDDEN, &HeaderMap::new(), b"[]"),
+            Verdict::Fatal(m) if m.contains("login_customer_id")
+        ));
+        assert_eq!(
+            verdict(StatusCode::SERVICE_UNAVAILABLE, &HeaderMap::new(), b""),
+            Verdict::Retry(None)
+        );
+        assert_eq!(parse_duration("3s"), Some(StdDuration::from_secs(3)));
+        assert_eq!(parse_duration("0.25s"), Some(StdDuration::from_millis(250)));
+        assert_eq!(parse_duration("x"), None);
     }
 
     #[test]

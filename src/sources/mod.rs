@@ -1,10 +1,15 @@
 //! Vendor connectors, one module per source kind. Each turns its vendor's pages into
 //! canonical rows and rejects; the shared HTTP client does retries and counting.
 
+pub mod costs;
 pub mod google_ads;
 pub mod hubspot;
+pub mod linkedin_ads;
+pub mod meta_ads;
+pub mod oauth;
 pub mod pages;
 pub mod salesforce;
+pub mod spend_window;
 pub mod survey;
 pub mod surveymonkey;
 pub mod typeform;
@@ -18,8 +23,8 @@ use crate::config::{EnvLookup, JobConfig, Secret, SourceConfig, Template};
 use crate::error::{Error, Result};
 use crate::http::HttpClient;
 use crate::normalize::{
-    Dataset, LeadsBuilder, PersonalDataHasher, SpendBuilder, SpendRow, SurveyResponsesBuilder,
-    leads_schema, spend_schema, survey_responses_schema,
+    CostsBuilder, Dataset, LeadsBuilder, PersonalDataHasher, SpendBuilder, SpendRow,
+    SurveyResponsesBuilder, costs_schema, leads_schema, spend_schema, survey_responses_schema,
 };
 use crate::sink::{DatasetOutput, OutputSummary, OutputTarget};
 use crate::state::SourceState;
@@ -60,6 +65,11 @@ impl ResolvedSecrets {
     /// The credential declared under `key`.
     pub fn secret(&self, key: &str) -> &Secret {
         &self.secrets[key]
+    }
+
+    /// The credential declared under `key`, when the source declared it (optional ones).
+    pub fn optional_secret(&self, key: &str) -> Option<&Secret> {
+        self.secrets.get(key)
     }
 }
 
@@ -102,18 +112,39 @@ pub async fn pull(
             out.finish().await
         }
         SourceConfig::GoogleAds(cfg) => {
+            let mut out = spend_output(target);
+            let token = oauth::from_resolved(resolved);
+            let developer = resolved.secret("developer_token");
+            google_ads::pull(cfg, base_url, &token, developer, ctx, &mut out).await?;
+            out.finish().await
+        }
+        SourceConfig::MetaAds(cfg) => {
+            let mut out = spend_output(target);
+            meta_ads::pull(
+                cfg,
+                base_url,
+                resolved.secret("access_token"),
+                ctx,
+                &mut out,
+            )
+            .await?;
+            out.finish().await
+        }
+        SourceConfig::LinkedinAds(cfg) => {
+            let mut out = spend_output(target);
+            let token = oauth::from_resolved(resolved);
+            linkedin_ads::pull(cfg, base_url, &token, ctx, &mut out).await?;
+            out.finish().await
+        }
+        SourceConfig::Costs(cfg) => {
             let mut out = DatasetOutput::new(
                 target,
-                Dataset::Spend,
-                spend_schema(),
-                SpendBuilder::new,
-                spend_partition,
+                Dataset::Costs,
+                costs_schema(),
+                CostsBuilder::new,
+                |_| None,
             );
-            let (access, developer) = (
-                resolved.secret("access_token"),
-                resolved.secret("developer_token"),
-            );
-            google_ads::pull(cfg, base_url, access, developer, ctx, &mut out).await?;
+            costs::pull(cfg, base_url, ctx, &mut out).await?;
             out.finish().await
         }
         SourceConfig::Typeform(cfg) => {
@@ -141,6 +172,17 @@ pub async fn pull(
             out.finish().await
         }
     }
+}
+
+/// A spend source's output: Hive-partitioned by day, each day's file replaced whole.
+fn spend_output(target: OutputTarget) -> DatasetOutput<SpendBuilder> {
+    DatasetOutput::new(
+        target,
+        Dataset::Spend,
+        spend_schema(),
+        SpendBuilder::new,
+        spend_partition,
+    )
 }
 
 /// `date=YYYY-MM-DD`, the Hive partition of a spend row.

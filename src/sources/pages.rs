@@ -114,6 +114,22 @@ impl Pages {
         Ok(self.fetch_page(endpoint, request, classify).await?.body)
     }
 
+    /// Like [`Pages::fetch_classified`], landing `scrub(body)` instead of the body itself
+    /// (Meta's `paging.next` links embed the access token: it must never reach `_raw/`).
+    /// The caller gets the body as received.
+    pub async fn fetch_scrubbed(
+        &self,
+        endpoint: &str,
+        request: reqwest::RequestBuilder,
+        classify: &(dyn Fn(StatusCode, &HeaderMap, &[u8]) -> Verdict + Sync),
+        scrub: &(dyn Fn(&Bytes) -> Bytes + Sync),
+    ) -> Result<Bytes> {
+        Ok(self
+            .fetch_page_scrubbed(endpoint, request, classify, scrub)
+            .await?
+            .body)
+    }
+
     /// The next page with its response headers (rate-limit headers drive some vendors'
     /// pacing); a replayed page has no headers.
     pub async fn fetch_page(
@@ -121,6 +137,17 @@ impl Pages {
         endpoint: &str,
         request: reqwest::RequestBuilder,
         classify: &(dyn Fn(StatusCode, &HeaderMap, &[u8]) -> Verdict + Sync),
+    ) -> Result<Page> {
+        self.fetch_page_scrubbed(endpoint, request, classify, &|body| body.clone())
+            .await
+    }
+
+    async fn fetch_page_scrubbed(
+        &self,
+        endpoint: &str,
+        request: reqwest::RequestBuilder,
+        classify: &(dyn Fn(StatusCode, &HeaderMap, &[u8]) -> Verdict + Sync),
+        scrub: &(dyn Fn(&Bytes) -> Bytes + Sync),
     ) -> Result<Page> {
         let number = {
             let mut counters = self.counters.lock().await;
@@ -133,7 +160,7 @@ impl Pages {
             Mode::Live { http, landing } => {
                 let response = http.send_classified(request, classify).await?;
                 if let Some(landing) = landing {
-                    land(landing, endpoint, number, &response.body).await?;
+                    land(landing, endpoint, number, &scrub(&response.body)).await?;
                 }
                 Ok(Page {
                     body: response.body,

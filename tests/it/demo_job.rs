@@ -47,8 +47,28 @@ async fn demo_job_writes_tables_duckdb_reads() {
         currencies,
         vec![
             vec![serde_json::json!("EUR")],
+            vec![serde_json::json!("GBP")],
             vec![serde_json::json!("USD")]
         ]
+    );
+    let platforms = duckdb(&format!(
+        "SELECT DISTINCT platform FROM {} ORDER BY 1",
+        table(&warehouse, "spend")
+    ));
+    assert_eq!(
+        platforms,
+        vec![
+            vec![serde_json::json!("google_ads")],
+            vec![serde_json::json!("linkedin_ads")],
+            vec![serde_json::json!("meta_ads")]
+        ]
+    );
+    assert!(
+        duckdb_count(&format!(
+            "SELECT count(*) FROM {}",
+            table(&warehouse, "costs")
+        )) > 0,
+        "the demo's costs file is loaded"
     );
 
     // Typeform here; SurveyMonkey has its own test (tests/it/surveys.rs).

@@ -86,6 +86,24 @@ fn cases() -> Vec<Case> {
             ],
         },
         Case {
+            name: "spend_and_costs_settings",
+            text: GOOD.to_string()
+                + "\n[[sources]]\nname = \"meta\"\nkind = \"meta_ads\"\naccount_ids = [\"act_x1\"]\n\
+                   access_token = \"${META_ACCESS_TOKEN}\"\napi_version = \"v23\"\nchunk_days = 0\n\
+                   \n[[sources]]\nname = \"li\"\nkind = \"linkedin_ads\"\naccount_ids = [\"5\"]\n\
+                   refresh_token = \"${LINKEDIN_REFRESH_TOKEN}\"\napi_version = \"2026-10\"\n\
+                   \n[[sources]]\nname = \"costs\"\nkind = \"costs\"\nurl = \"costs.xlsx\"\n",
+            expect: vec![
+                "sources[1].chunk_days",
+                "sources[1].account_ids",
+                "sources[1].api_version",
+                "sources[2].refresh_token",
+                "go together",
+                "sources[2].api_version",
+                "sources[3].format",
+            ],
+        },
+        Case {
             name: "every_mistake_at_once",
             text: GOOD
                 .replace(
@@ -164,15 +182,12 @@ async fn bad_job_files_are_refused_before_any_request() {
 fn validate_prints_a_summary_and_exits_zero() {
     let out = Command::new(env!("CARGO_BIN_EXE_funnelhouse"))
         .args(["validate", repo_job("demo.toml").to_str().unwrap()])
+        .envs(
+            funnelhouse::demo::sandbox_env("http://127.0.0.1:9")
+                .into_iter()
+                .map(|(k, _)| (k, "x".to_string())),
+        )
         .env("FUNNELHOUSE_SANDBOX_URL", "http://127.0.0.1:9")
-        .env("HUBSPOT_TOKEN", "x")
-        .env("GOOGLE_ADS_ACCESS_TOKEN", "x")
-        .env("GOOGLE_ADS_DEVELOPER_TOKEN", "x")
-        .env("TYPEFORM_TOKEN", "x")
-        .env("SURVEYMONKEY_TOKEN", "x")
-        .env("SALESFORCE_CLIENT_ID", "x")
-        .env("SALESFORCE_CLIENT_SECRET", "x")
-        .env("SALESFORCE_REFRESH_TOKEN", "x")
         .env("FUNNELHOUSE_HASH_KEY", "x")
         .output()
         .unwrap();
@@ -184,7 +199,7 @@ fn validate_prints_a_summary_and_exits_zero() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
-        stdout.contains("job `demo` is valid: 5 source(s)"),
+        stdout.contains("job `demo` is valid: 8 source(s)"),
         "{stdout}"
     );
     assert_eq!(stdout.lines().count(), 1);

@@ -8,5 +8,6 @@ mod job_files;
 mod metrics;
 mod ops;
 mod rejects;
+mod spend;
 mod support;
 mod surveys;

@@ -24,7 +24,9 @@ async fn demo_job_writes_every_metric_table() {
     let dir = tempfile::tempdir().unwrap();
     let warehouse = dir.path().join("metrics wh");
     let env = env_for(&sandbox);
-    let job = demo_job_into(&warehouse, &env);
+    let mut job = demo_job_into(&warehouse, &env);
+    // This test writes its own hand-made costs file in place of the demo's costs source.
+    job.sources.retain(|s| s.kind() != "costs");
     let lookup = |name: &str| env.get(name).cloned();
     // Non-ad costs as another writer (the costs source) leaves them: CPSQL reads the table
     // when it exists. 1000.50 EUR salaries, 200 USD events for paid_search in October.
@@ -150,11 +152,13 @@ async fn demo_job_writes_every_metric_table() {
         "cohorts narrow down the funnel"
     );
 
-    // spend_reporting: EUR as is, USD at the demo's rates (file, then the inline 1 Nov rate).
+    // spend_reporting: EUR as is, GBP and USD at the demo's rates (file, then the inline 1 Nov
+    // USD rate).
     assert_eq!(
         count(&format!(
             "SELECT count(*) FROM {} WHERE spend_reporting IS DISTINCT FROM
                CASE currency WHEN 'EUR' THEN spend
+                 WHEN 'GBP' THEN round(spend * 1.1700, 6)
                  ELSE round(spend * CASE WHEN date >= DATE '2026-11-01' THEN 0.8650
                                          WHEN date >= DATE '2026-10-01' THEN 0.8710
                                          WHEN date >= DATE '2026-07-01' THEN 0.8620

@@ -1,0 +1,363 @@
+//! LinkedIn Marketing API ad analytics → `spend`: the currency of each ad account from
+//! `GET /rest/adAccounts/{id}`, then `GET /rest/adAnalytics?q=analytics&pivot=CAMPAIGN&
+//! timeGranularity=DAILY` per account and date chunk (the API has no paging: chunks are the
+//! paging). The Rest.li 2.0 query (`dateRange=(start:(…))`, `List(urn%3Ali%3A…)`) is built
+//! by hand and sent literally — never re-encoded. `costInLocalCurrency` is parsed as an
+//! exact decimal (long float tails round at the sixth decimal). Auth is a bearer token,
+//! fixed or refreshed from an OAuth refresh token (again once after a 401). The daily application
+//! limit fails the source at once with the reset time (00:00 UTC).
+
+use chrono::{Datelike, Duration, NaiveDate, Utc};
+use reqwest::StatusCode;
+use reqwest::header::HeaderMap;
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::oauth::OAuthToken;
+use super::spend_window::{Window, WindowSettings};
+use super::{SourceContext, join_url};
+use crate::config::Template;
+use crate::error::Result;
+use crate::http::{HttpSettings, Verdict, body_excerpt, retry_after};
+use crate::normalize::parse::{decimal_micros, opt_i64, opt_str};
+use crate::normalize::{SpendBuilder, SpendRow};
+use crate::sink::DatasetOutput;
+
+/// `[[sources]] kind = "linkedin_ads"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkedinAdsConfig {
+    /// Unique source name.
+    pub name: String,
+    /// API root; the real one by default.
+    #[serde(default = "default_base_url")]
+    pub base_url: Template,
+    /// `LinkedIn-Version` header, `YYYYMM` (versions retire after about a year).
+    #[serde(default = "default_api_version")]
+    pub api_version: String,
+    /// Sponsored ad account ids (digits).
+    pub account_ids: Vec<String>,
+    /// OAuth access token with `r_ads_reporting`, e.g. `"${LINKEDIN_ACCESS_TOKEN}"` (or use
+    /// a refresh token).
+    #[serde(default)]
+    pub access_token: Option<Template>,
+    /// OAuth refresh token; with `client_id` and `client_secret`, access tokens are fetched
+    /// from `token_url` at the start of the pull and again after a 401.
+    #[serde(default)]
+    pub refresh_token: Option<Template>,
+    /// OAuth client id (with `refresh_token`).
+    #[serde(default)]
+    pub client_id: Option<Template>,
+    /// OAuth client secret (with `refresh_token`).
+    #[serde(default)]
+    pub client_secret: Option<Template>,
+    /// OAuth token endpoint.
+    #[serde(default = "default_token_url")]
+    pub token_url: Template,
+    /// Days before today the first run pulls.
+    #[serde(default = "default_initial_days")]
+    pub initial_days: u32,
+    /// Days before today every later run re-pulls.
+    #[serde(default = "default_lookback_days")]
+    pub lookback_days: u32,
+    /// Days per adAnalytics request (responses are capped, not paged).
+    #[serde(default = "default_chunk_days")]
+    pub chunk_days: u32,
+    /// Timeouts and retries.
+    #[serde(default)]
+    pub http: HttpSettings,
+}
+
+fn default_base_url() -> Template {
+    Template::new("https://api.linkedin.com")
+}
+
+fn default_token_url() -> Template {
+    Template::new("https://www.linkedin.com/oauth/v2/accessToken")
+}
+
+fn default_api_version() -> String {
+    "202610".to_string()
+}
+
+fn default_initial_days() -> u32 {
+    90
+}
+
+fn default_lookback_days() -> u32 {
+    7
+}
+
+fn default_chunk_days() -> u32 {
+    30
+}
+
+impl LinkedinAdsConfig {
+    /// The look-back settings.
+    pub fn window(&self) -> WindowSettings {
+        WindowSettings {
+            initial_days: self.initial_days,
+            lookback_days: self.lookback_days,
+            chunk_days: self.chunk_days,
+        }
+    }
+
+    /// Credentials by key: `access_token` and/or the refresh trio (with `token_url`).
+    pub fn secrets(&self) -> Vec<(&'static str, &Template)> {
+        super::oauth::declared_secrets(
+            &self.access_token,
+            &self.refresh_token,
+            &self.client_id,
+            &self.client_secret,
+            &self.token_url,
+        )
+    }
+
+    pub(crate) fn check(&self) -> Vec<(&'static str, String)> {
+        let mut problems = self.http.check();
+        problems.extend(self.window().check(366));
+        problems.extend(super::oauth::check_credentials(
+            &self.access_token,
+            &self.refresh_token,
+            &self.client_id,
+            &self.client_secret,
+        ));
+        if self.account_ids.is_empty() {
+            problems.push(("account_ids", "list at least one ad account id".to_string()));
+        }
+        for id in &self.account_ids {
+            if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
+                problems.push((
+                    "account_ids",
+                    format!("`{id}` is not a numeric sponsored account id"),
+                ));
+            }
+        }
+        let v = &self.api_version;
+        let month_ok = v.len() == 6
+            && v.bytes().all(|b| b.is_ascii_digit())
+            && (1..=12).contains(&v[4..].parse::<u32>().unwrap_or(0));
+        if !month_ok {
+            problems.push((
+                "api_version",
+                format!("`{v}` is not a LinkedIn-Version like 202610 (YYYYMM)"),
+            ));
+        }
+        problems
+    }
+}
+
+/// `(year:Y,month:M,day:D)`.
+fn restli_date(d: NaiveDate) -> String {
+    format!("(year:{},month:{},day:{})", d.year(), d.month(), d.day())
+}
+
+/// The adAnalytics URL for one account and range, Rest.li 2.0 encoded by hand.
+pub fn analytics_url(base_url: &str, account: &str, from: NaiveDate, to: NaiveDate) -> String {
+    format!(
+        "{}?q=analytics&pivot=CAMPAIGN&timeGranularity=DAILY&dateRange=(start:{},end:{})\
+         &accounts=List(urn%3Ali%3AsponsoredAccount%3A{account})\
+         &fields=dateRange,pivotValues,impressions,clicks,costInLocalCurrency",
+        join_url(base_url, "rest/adAnalytics"),
+        restli_date(from),
+        restli_date(to),
+    )
+}
+
+/// Pull the window for every account into `out`.
+pub async fn pull(
+    cfg: &LinkedinAdsConfig,
+    base_url: &str,
+    token: &OAuthToken,
+    ctx: &SourceContext,
+    out: &mut DatasetOutput<SpendBuilder>,
+) -> Result<()> {
+    let window = Window::for_run(&cfg.window(), ctx);
+    let get = |url: &str, access: &str| {
+        ctx.http
+            .inner()
+            .get(url)
+            .bearer_auth(access)
+            .header("LinkedIn-Version", cfg.api_version.as_str())
+            .header("X-Restli-Protocol-Version", "2.0.0")
+    };
+    for account in &cfg.account_ids {
+        let account_url = join_url(base_url, &format!("rest/adAccounts/{account}"));
+        let body = token
+            .fetch(ctx, "linkedin_ads/ad_account", &verdict, |access| {
+                get(&account_url, access)
+            })
+            .await?;
+        let parsed = ctx.parse_json(&account_url, &body)?;
+        let currency = opt_str(parsed.get("currency"))
+            .ok_or_else(|| ctx.protocol(&account_url, "the ad account has no `currency`"))?;
+        for (from, to) in window.chunks(cfg.chunk_days) {
+            let url = analytics_url(base_url, account, from, to);
+            let body = token
+                .fetch(ctx, "linkedin_ads/ad_analytics", &verdict, |access| {
+                    get(&url, access)
+                })
+                .await?;
+            let parsed = ctx.parse_json(&url, &body)?;
+            let elements = parsed
+                .get("elements")
+                .and_then(Value::as_array)
+                .ok_or_else(|| ctx.protocol(&url, "no `elements` array"))?;
+            let location = format!("account {account} {from}..{to}");
+            for element in elements {
+                match decode_row(element, account, &currency) {
+                    Ok(row) => out.push(row).await?,
+                    Err(reason) => out.reject(&location, element, reason),
+                }
+            }
+        }
+    }
+    window.cover(ctx, out)
+}
+
+/// One analytics element as a `spend` row, or why not.
+pub fn decode_row(
+    element: &Value,
+    account: &str,
+    currency: &str,
+) -> std::result::Result<SpendRow, String> {
+    let start = element
+        .pointer("/dateRange/start")
+        .ok_or("element has no dateRange.start")?;
+    let part = |k: &str| {
+        start
+            .get(k)
+            .and_then(Value::as_u64)
+            .ok_or_else(|| format!("dateRange.start.{k} is missing"))
+    };
+    let date = NaiveDate::from_ymd_opt(
+        part("year")? as i32,
+        part("month")? as u32,
+        part("day")? as u32,
+    )
+    .ok_or("dateRange.start is not a date")?;
+    let urn = element
+        .pointer("/pivotValues/0")
+        .and_then(Value::as_str)
+        .ok_or("element has no pivotValues")?;
+    let campaign_id = urn
+        .strip_prefix("urn:li:sponsoredCampaign:")
+        .ok_or_else(|| format!("`{urn}` is not a sponsoredCampaign URN"))?;
+    let spend = match opt_str(element.get("costInLocalCurrency")) {
+        None => 0,
+        Some(text) => decimal_micros(&text).map_err(|e| format!("costInLocalCurrency: {e}"))?,
+    };
+    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
+    Ok(SpendRow {
+        date: (date - epoch).num_days() as i32,
+        platform: "linkedin_ads".into(),
+        account_id: account.to_string(),
+        campaign_id: campaign_id.to_string(),
+        campaign_name: None,
+        channel: Some("paid_social".into()),
+        currency: currency.to_string(),
+        spend,
+        impressions: opt_i64(element.get("impressions"), "impressions")?.unwrap_or(0),
+        clicks: opt_i64(element.get("clicks"), "clicks")?.unwrap_or(0),
+    })
+}
+
+/// LinkedIn's classification: the daily limit (429, `serviceErrorCode` 101 or a "DAY
+/// limit" message) is fatal with the reset time; other 429s and 5xx retry; 426 names the
+/// retired version; other errors are fatal with the vendor's message.
+pub fn verdict(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Verdict {
+    if status.is_success() {
+        return Verdict::Accept;
+    }
+    let error = serde_json::from_slice::<Value>(body).ok();
+    let message = error
+        .as_ref()
+        .and_then(|e| opt_str(e.get("message")))
+        .unwrap_or_else(|| body_excerpt(body));
+    let code = error.as_ref().and_then(|e| opt_str(e.get("code")));
+    match status.as_u16() {
+        429 => {
+            let daily = message.to_ascii_uppercase().contains("DAY")
+                || error
+                    .as_ref()
+                    .and_then(|e| e.get("serviceErrorCode"))
+                    .and_then(Value::as_i64)
+                    == Some(101);
+            if daily {
+                let reset = (Utc::now().date_naive() + Duration::days(1))
+                    .and_hms_opt(0, 0, 0)
+                    .map(|t| t.and_utc().to_rfc3339())
+                    .unwrap_or_default();
+                Verdict::Fatal(format!(
+                    "daily API limit reached: {message} — the limit resets at {reset}; run again after that"
+                ))
+            } else {
+                Verdict::Retry(retry_after(headers))
+            }
+        }
+        426 => Verdict::Fatal(format!(
+            "LinkedIn-Version not active ({}): {message} — set api_version to a current YYYYMM",
+            code.unwrap_or_default()
+        )),
+        401 => Verdict::Fatal(format!(
+            "HTTP 401: {message} — the access token is invalid or expired"
+        )),
+        s if s >= 500 => Verdict::Retry(retry_after(headers)),
+        s => Verdict::Fatal(format!("HTTP {s}: {message}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn restli_query_is_literal() {
+        let url = analytics_url(
+            "https://api.linkedin.com",
+            "508123456",
+            NaiveDate::from_ymd_opt(2026, 10, 1).unwrap(),
+            NaiveDate::from_ymd_opt(2026, 10, 30).unwrap(),
+        );
+        assert!(url.contains(
+            "dateRange=(start:(year:2026,month:10,day:1),end:(year:2026,month:10,day:30))"
+        ));
+        assert!(url.contains("accounts=List(urn%3Ali%3AsponsoredAccount%3A508123456)"));
+        // reqwest keeps it as is.
+        let parsed = reqwest::Url::parse(&url).unwrap();
+        assert_eq!(parsed.as_str(), url);
+    }
+
+    #[test]
+    fn cost_tails_round_last() {
+        let row = decode_row(
+            &json!({"dateRange": {"start": {"year": 2026, "month": 11, "day": 3}, "end": {"year": 2026, "month": 11, "day": 3}},
+                    "pivotValues": ["urn:li:sponsoredCampaign:61234567"], "impressions": 1200,
+                    "costInLocalCurrency": "6.300000000000001"}),
+            "508123456",
+            "USD",
+        )
+        .unwrap();
+        assert_eq!(row.spend, 6_300_000);
+        assert_eq!(row.clicks, 0);
+        assert_eq!(row.campaign_id, "61234567");
+    }
+
+    #[test]
+    fn daily_limit_is_fatal_with_the_reset_time() {
+        let body = br#"{"status":429,"serviceErrorCode":101,"code":"TOO_MANY_REQUESTS","message":"Resource level throttle APPLICATION DAY limit for calls to this resource is reached."}"#;
+        assert!(matches!(
+            verdict(StatusCode::TOO_MANY_REQUESTS, &HeaderMap::new(), body),
+            Verdict::Fatal(m) if m.contains("resets at") && m.contains("T00:00:00")
+        ));
+        assert_eq!(
+            verdict(
+                StatusCode::TOO_MANY_REQUESTS,
+                &HeaderMap::new(),
+                br#"{"status":429,"message":"Too many requests"}"#
+            ),
+            Verdict::Retry(None)
+        );
+    }
+}

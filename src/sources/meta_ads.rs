@@ -1,0 +1,447 @@
+//! Meta (Facebook) Ads Insights → `spend`: `GET /{version}/act_{id}/insights` at campaign
+//! level with `time_increment=1` over date chunks, following `paging.next` verbatim until it
+//! is absent or `data` is empty. Spend is a decimal string in the account currency (parsed
+//! exactly), a missing `clicks` is 0. Throttles (codes 4, 17, 32, 613, 80000-range) wait the
+//! `estimated_time_to_regain_access` of the usage headers; code 1 ("reduce the amount of
+//! data") splits the date range in halves and pulls each; an invalid or expired token (190)
+//! fails the source at once. `next` links carry the access token: they are followed but
+//! never logged, and redacted before a body is landed raw.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use chrono::NaiveDate;
+use reqwest::StatusCode;
+use reqwest::header::HeaderMap;
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::spend_window::{Window, WindowSettings, halve};
+use super::{SourceContext, join_url};
+use crate::config::{Secret, Template};
+use crate::error::Result;
+use crate::http::{HttpSettings, Verdict, body_excerpt, retry_after};
+use crate::normalize::parse::{date_days, decimal_micros, opt_i64, opt_str};
+use crate::normalize::{SpendBuilder, SpendRow};
+use crate::sink::DatasetOutput;
+
+/// `[[sources]] kind = "meta_ads"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetaAdsConfig {
+    /// Unique source name.
+    pub name: String,
+    /// Graph API root; the real one by default.
+    #[serde(default = "default_base_url")]
+    pub base_url: Template,
+    /// Graph API version path segment, e.g. `v23.0`.
+    #[serde(default = "default_api_version")]
+    pub api_version: String,
+    /// Ad account ids, digits with or without the `act_` prefix.
+    pub account_ids: Vec<String>,
+    /// System-user or long-lived user token with `ads_read`, e.g. `"${META_ACCESS_TOKEN}"`.
+    pub access_token: Template,
+    /// Days before today the first run pulls.
+    #[serde(default = "default_initial_days")]
+    pub initial_days: u32,
+    /// Days before today every later run re-pulls (attribution restates up to 28 days).
+    #[serde(default = "default_lookback_days")]
+    pub lookback_days: u32,
+    /// Days per insights request before any split.
+    #[serde(default = "default_chunk_days")]
+    pub chunk_days: u32,
+    /// Rows per page (`limit`).
+    #[serde(default = "default_page_size")]
+    pub page_size: u32,
+    /// Timeouts and retries.
+    #[serde(default)]
+    pub http: HttpSettings,
+}
+
+fn default_base_url() -> Template {
+    Template::new("https://graph.facebook.com")
+}
+
+fn default_api_version() -> String {
+    "v23.0".to_string()
+}
+
+fn default_initial_days() -> u32 {
+    90
+}
+
+fn default_lookback_days() -> u32 {
+    7
+}
+
+fn default_chunk_days() -> u32 {
+    31
+}
+
+fn default_page_size() -> u32 {
+    500
+}
+
+/// The digits of an ad account id (`act_123` or `123`).
+pub fn account_digits(id: &str) -> &str {
+    id.strip_prefix("act_").unwrap_or(id)
+}
+
+impl MetaAdsConfig {
+    /// The look-back settings.
+    pub fn window(&self) -> WindowSettings {
+        WindowSettings {
+            initial_days: self.initial_days,
+            lookback_days: self.lookback_days,
+            chunk_days: self.chunk_days,
+        }
+    }
+
+    pub(crate) fn check(&self) -> Vec<(&'static str, String)> {
+        let mut problems = self.http.check();
+        problems.extend(self.window().check(93));
+        if self.account_ids.is_empty() {
+            problems.push(("account_ids", "list at least one ad account id".to_string()));
+        }
+        for id in &self.account_ids {
+            let digits = account_digits(id);
+            if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                problems.push((
+                    "account_ids",
+                    format!("`{id}` is not an ad account id like act_1234567890"),
+                ));
+            }
+        }
+        let version_ok = self
+            .api_version
+            .strip_prefix('v')
+            .and_then(|v| v.split_once('.'))
+            .is_some_and(|(major, minor)| {
+                major.parse::<u32>().is_ok() && minor.parse::<u32>().is_ok()
+            });
+        if !version_ok {
+            problems.push((
+                "api_version",
+                format!(
+                    "`{}` is not a Graph API version like v23.0",
+                    self.api_version
+                ),
+            ));
+        }
+        if self.page_size == 0 || self.page_size > 5000 {
+            problems.push(("page_size", "must be between 1 and 5000".to_string()));
+        }
+        problems
+    }
+}
+
+const FIELDS: &str = "account_currency,campaign_id,campaign_name,spend,impressions,clicks";
+
+/// What one request for a date range brought back.
+enum RangeOutcome {
+    /// Every page of the range: decoded rows and rejects.
+    Done(Vec<std::result::Result<SpendRow, (String, Value, String)>>),
+    /// Code 1: ask for less.
+    TooMuchData(String),
+}
+
+/// Pull the window for every account into `out`.
+pub async fn pull(
+    cfg: &MetaAdsConfig,
+    base_url: &str,
+    token: &Secret,
+    ctx: &SourceContext,
+    out: &mut DatasetOutput<SpendBuilder>,
+) -> Result<()> {
+    let window = Window::for_run(&cfg.window(), ctx);
+    for account in &cfg.account_ids {
+        let account = account_digits(account);
+        let url = join_url(
+            base_url,
+            &format!("{}/act_{account}/insights", cfg.api_version),
+        );
+        for chunk in window.chunks(cfg.chunk_days) {
+            // Ranges still to pull, first on top; code 1 replaces a range by its halves.
+            let mut pending = vec![chunk];
+            while let Some((from, to)) = pending.pop() {
+                match pull_range(cfg, &url, account, token, ctx, from, to).await? {
+                    RangeOutcome::Done(rows) => {
+                        for row in rows {
+                            match row {
+                                Ok(row) => out.push(row).await?,
+                                Err((location, record, reason)) => {
+                                    out.reject(&location, &record, reason)
+                                }
+                            }
+                        }
+                    }
+                    RangeOutcome::TooMuchData(message) => match halve(from, to) {
+                        Some((first, second)) => {
+                            tracing::info!(source = %ctx.source_name, account, %from, %to,
+                                "Meta asks for less data (code 1); splitting the date range");
+                            pending.push(second);
+                            pending.push(first);
+                        }
+                        None => {
+                            return Err(ctx.protocol(
+                                &url,
+                                format!("Meta asks for less data even for the single day {from} (code 1): {message}; lower page_size"),
+                            ));
+                        }
+                    },
+                }
+            }
+        }
+    }
+    window.cover(ctx, out)
+}
+
+/// All pages of one account and range; rows are held until the range is complete, so a
+/// code 1 on a later page never leaves half a range behind.
+async fn pull_range(
+    cfg: &MetaAdsConfig,
+    url: &str,
+    account: &str,
+    token: &Secret,
+    ctx: &SourceContext,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<RangeOutcome> {
+    let time_range = format!(r#"{{"since":"{from}","until":"{to}"}}"#);
+    let limit = cfg.page_size.to_string();
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("level", "campaign")
+        .append_pair("fields", FIELDS)
+        .append_pair("time_range", &time_range)
+        .append_pair("time_increment", "1")
+        .append_pair("limit", &limit)
+        .finish();
+    let mut request = ctx.http.inner().get(format!("{url}?{query}"));
+    let mut rows = Vec::new();
+    let mut page = 0u64;
+    loop {
+        page += 1;
+        let body = ctx
+            .pages
+            .fetch_scrubbed(
+                "meta_ads/insights",
+                request.bearer_auth(token.expose()),
+                &verdict,
+                &scrub_tokens,
+            )
+            .await?;
+        let parsed = ctx.parse_json(url, &body)?;
+        if let Some(error) = parsed.get("error") {
+            if error.get("code").and_then(Value::as_i64) == Some(1) {
+                let message = opt_str(error.get("message")).unwrap_or_default();
+                return Ok(RangeOutcome::TooMuchData(message));
+            }
+            return Err(ctx.protocol(url, format!("error body: {}", body_excerpt(&body))));
+        }
+        let data = parsed
+            .get("data")
+            .and_then(Value::as_array)
+            .ok_or_else(|| ctx.protocol(url, "no `data` array"))?;
+        let location = format!("act_{account} {from}..{to} page {page}");
+        for record in data {
+            rows.push(
+                decode_row(record, account)
+                    .map_err(|reason| (location.clone(), record.clone(), reason)),
+            );
+        }
+        let next = parsed
+            .pointer("/paging/next")
+            .and_then(Value::as_str)
+            .filter(|n| !n.is_empty());
+        match next {
+            Some(next) if !data.is_empty() => {
+                // Verbatim: the cursor is opaque; the link is never logged (it holds the token).
+                request = ctx.http.inner().get(next);
+            }
+            _ => return Ok(RangeOutcome::Done(rows)),
+        }
+    }
+}
+
+/// One insights row as a `spend` row, or why not.
+pub fn decode_row(record: &Value, account: &str) -> std::result::Result<SpendRow, String> {
+    let date = record
+        .get("date_start")
+        .and_then(Value::as_str)
+        .ok_or("row has no date_start")?;
+    let campaign_id = opt_str(record.get("campaign_id")).ok_or("row has no campaign_id")?;
+    let currency = opt_str(record.get("account_currency"))
+        .ok_or("row has no account_currency (request the field)")?;
+    let spend = match opt_str(record.get("spend")) {
+        None => 0,
+        Some(text) => decimal_micros(&text).map_err(|e| format!("spend: {e}"))?,
+    };
+    Ok(SpendRow {
+        date: date_days(date)?,
+        platform: "meta_ads".into(),
+        account_id: account.to_string(),
+        campaign_id,
+        campaign_name: opt_str(record.get("campaign_name")),
+        channel: Some("paid_social".into()),
+        currency,
+        spend,
+        impressions: opt_i64(record.get("impressions"), "impressions")?.unwrap_or(0),
+        clicks: opt_i64(record.get("clicks"), "clicks")?.unwrap_or(0),
+    })
+}
+
+/// Meta's classification (errors come as HTTP 400 or 500 with `{"error": {code, …}}`).
+pub fn verdict(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Verdict {
+    if status.is_success() {
+        return Verdict::Accept;
+    }
+    let error = serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|v| v.get("error").cloned());
+    let Some(error) = error else {
+        return crate::http::default_verdict(status, headers, body);
+    };
+    let code = error.get("code").and_then(Value::as_i64);
+    let subcode = error.get("error_subcode").and_then(Value::as_i64);
+    let message = opt_str(error.get("message")).unwrap_or_default();
+    let transient = error.get("is_transient").and_then(Value::as_bool) == Some(true);
+    let code_text = match (code, subcode) {
+        (Some(c), Some(s)) => format!("code {c}, subcode {s}"),
+        (Some(c), None) => format!("code {c}"),
+        _ => "no code".to_string(),
+    };
+    match code {
+        // The caller splits the range.
+        Some(1) => Verdict::Accept,
+        Some(4 | 17 | 32 | 613) | Some(80_000..=80_099) => {
+            Verdict::Retry(regain_access_wait(headers).or_else(|| retry_after(headers)))
+        }
+        Some(2) => Verdict::Retry(None),
+        _ if transient => Verdict::Retry(None),
+        Some(190) => Verdict::Fatal(format!(
+            "the access token is invalid or expired ({code_text}): {message} — issue a new token"
+        )),
+        Some(2635) => Verdict::Fatal(format!(
+            "API version not served ({code_text}): {message} — set api_version"
+        )),
+        Some(10) | Some(200..=299) => Verdict::Fatal(format!(
+            "permission denied ({code_text}): {message} — the token needs ads_read on the account"
+        )),
+        _ if status.is_server_error() => Verdict::Retry(None),
+        _ => Verdict::Fatal(format!("HTTP {} ({code_text}): {message}", status.as_u16())),
+    }
+}
+
+/// The longest `estimated_time_to_regain_access` (minutes) in `X-Business-Use-Case-Usage`
+/// or `X-Ad-Account-Usage`; `None` when absent or zero.
+pub fn regain_access_wait(headers: &HeaderMap) -> Option<Duration> {
+    let mut minutes: f64 = 0.0;
+    for name in ["x-business-use-case-usage", "x-ad-account-usage"] {
+        let Some(value) = headers.get(name).and_then(|v| v.to_str().ok()) else {
+            continue;
+        };
+        let Ok(json) = serde_json::from_str::<Value>(value) else {
+            continue;
+        };
+        collect_regain(&json, &mut minutes);
+    }
+    (minutes > 0.0 && minutes.is_finite()).then(|| Duration::from_secs_f64(minutes * 60.0))
+}
+
+fn collect_regain(value: &Value, minutes: &mut f64) {
+    match value {
+        Value::Object(map) => {
+            for (key, v) in map {
+                if key == "estimated_time_to_regain_access" {
+                    if let Some(m) = v.as_f64() {
+                        *minutes = minutes.max(m);
+                    }
+                } else {
+                    collect_regain(v, minutes);
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|i| collect_regain(i, minutes)),
+        _ => {}
+    }
+}
+
+/// The body with every `access_token=…` query value replaced, for raw landing.
+pub fn scrub_tokens(body: &Bytes) -> Bytes {
+    const KEY: &str = "access_token=";
+    let text = String::from_utf8_lossy(body);
+    if !text.contains(KEY) {
+        return body.clone();
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text.as_ref();
+    while let Some(at) = rest.find(KEY) {
+        out.push_str(&rest[..at + KEY.len()]);
+        out.push_str("REDACTED");
+        rest = &rest[at + KEY.len()..];
+        let end = rest
+            .find(|c: char| matches!(c, '&' | '"' | '\\' | '#') || c.is_whitespace())
+            .unwrap_or(rest.len());
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    Bytes::from(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn spend_is_exact_and_missing_clicks_are_zero() {
+        let row = decode_row(
+            &json!({"date_start": "2026-11-01", "date_stop": "2026-11-01", "campaign_id": "120210000000001",
+                    "campaign_name": "Prospecting", "spend": "1234.5", "impressions": "1000",
+                    "account_currency": "GBP"}),
+            "101",
+        )
+        .unwrap();
+        assert_eq!(row.spend, 1_234_500_000);
+        assert_eq!(row.clicks, 0);
+        assert_eq!(row.currency, "GBP");
+        assert!(decode_row(&json!({"date_start": "2026-11-01", "campaign_id": "1", "account_currency": "GBP", "spend": "1,5"}), "1").is_err());
+    }
+
+    #[test]
+    fn errors_are_classified_by_code() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "x-business-use-case-usage",
+            r#"{"101":[{"type":"ads_insights","call_count":100,"total_cputime":20,"total_time":30,"estimated_time_to_regain_access":2}]}"#
+                .parse()
+                .unwrap(),
+        );
+        let throttle = br#"{"error":{"message":"(#80000) There have been too many calls","type":"OAuthException","code":80000,"error_subcode":2446079,"fbtrace_id":"A"}}"#;
+        assert_eq!(
+            verdict(StatusCode::BAD_REQUEST, &headers, throttle),
+            Verdict::Retry(Some(Duration::from_secs(120)))
+        );
+        let expired = br#"{"error":{"message":"Error validating access token: Session has expired","type":"OAuthException","code":190,"error_subcode":463}}"#;
+        assert!(matches!(
+            verdict(StatusCode::BAD_REQUEST, &HeaderMap::new(), expired),
+            Verdict::Fatal(m) if m.contains("190") && m.contains("expired")
+        ));
+        let reduce = br#"{"error":{"message":"Please reduce the amount of data you're asking for, then retry your request","code":1}}"#;
+        assert_eq!(
+            verdict(StatusCode::INTERNAL_SERVER_ERROR, &HeaderMap::new(), reduce),
+            Verdict::Accept
+        );
+    }
+
+    #[test]
+    fn tokens_are_scrubbed_from_landed_bodies() {
+        let body = Bytes::from_static(
+            br#"{"paging":{"next":"https://graph.facebook.com/v23.0/act_1/insights?access_token=EAAB123&after=QVFI"}}"#,
+        );
+        let scrubbed = scrub_tokens(&body);
+        let text = std::str::from_utf8(&scrubbed).unwrap();
+        assert!(!text.contains("EAAB123"));
+        assert!(text.contains("access_token=REDACTED&after=QVFI"));
+    }
+}
