@@ -76,6 +76,10 @@ pub enum Command {
         /// Make every Nth record of each vendor malformed (0 = none).
         #[arg(long, default_value_t = 0)]
         malformed_every: usize,
+        /// Inject faults: `chaos`, or `errors=0.1,storm=40x3,resets=0.05,truncate=0.05,
+        /// slow=0.03,slow_ms=1500,repeat=0.05,seed=1` (shares per request).
+        #[arg(long, value_name = "PROFILE", value_parser = crate::sandbox::FaultProfile::parse)]
+        faults: Option<crate::sandbox::FaultProfile>,
     },
     /// The one-command tour: start the sandbox, run jobs/demo.toml into ./warehouse, show it.
     Demo {
@@ -99,7 +103,8 @@ pub async fn run(cli: Cli) -> ExitCode {
             seed,
             scale,
             malformed_every,
-        } => crate::demo::sandbox_command(port, seed, scale, malformed_every).await,
+            faults,
+        } => crate::demo::sandbox_command(port, seed, scale, malformed_every, faults).await,
         Command::Demo { job, scale } => crate::demo::demo_command(&job, scale).await,
     }
 }

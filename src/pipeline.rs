@@ -12,6 +12,7 @@ use object_store::ObjectStore;
 use crate::config::{EnvLookup, JobConfig, SourceConfig};
 use crate::error::{Error, Result};
 use crate::http::{HttpClient, HttpStats};
+use crate::lock::JobLock;
 use crate::normalize::{
     BatchStamp, Dataset, PersonalDataHasher, RejectRow, RejectsBuilder, RunRow, RunsBuilder,
     TableRows, hash_key_is_demo, rejects_schema, runs_schema,
@@ -169,12 +170,36 @@ pub async fn run_job_in(
     }
     let hasher = PersonalDataHasher::new(hash_key.as_bytes());
 
+    // Nothing is written before the job's lock is ours: a second run stops here untouched.
+    let run_id = new_run_id(options.now);
+    let lease = std::time::Duration::from_secs(job.lock_lease_secs);
+    let lock = JobLock::acquire(store, &job.name, &run_id, lease).await?;
+    let outcome = run_locked(job, env, options, warehouse, started, &hasher, run_id).await;
+    let released = lock.release().await;
+    let report = outcome?;
+    released?;
+    Ok(report)
+}
+
+async fn run_locked(
+    job: &JobConfig,
+    env: EnvLookup<'_>,
+    options: RunOptions,
+    warehouse: &Warehouse,
+    started: Instant,
+    hasher: &PersonalDataHasher,
+    run_id: String,
+) -> Result<RunReport> {
+    let store = &warehouse.store;
     let rolled = roll_forward(store, &job.name).await?;
     if rolled > 0 {
         tracing::info!(job = %job.name, rolled, "finished interrupted publishes");
     }
+    let abandoned = crate::sink::discard_abandoned_staging(store, &job.name).await?;
+    if abandoned > 0 {
+        tracing::info!(job = %job.name, abandoned, "removed files staged by runs that died before their commit");
+    }
 
-    let run_id = new_run_id(options.now);
     let stamp = BatchStamp {
         run_id: run_id.clone(),
         ingested_at_micros: options.now.timestamp_micros(),
@@ -186,7 +211,7 @@ pub async fn run_job_in(
     let pulls = job
         .sources
         .iter()
-        .map(|source| pull_source(job, source, env, &hasher, store, &stamp, &options));
+        .map(|source| pull_source(job, source, env, hasher, store, &stamp, &options));
     let outcomes = futures::future::join_all(pulls).await;
 
     let mut datasets: BTreeMap<Dataset, DatasetCounts> = BTreeMap::new();
@@ -254,6 +279,7 @@ pub async fn run_job_in(
         .await?,
     );
 
+    crate::pause::point("write").await;
     let commit = PendingCommit {
         job: job.name.clone(),
         run_id: run_id.clone(),

@@ -124,6 +124,7 @@ pub fn parse_job(
         hash_key: header.hash_key,
         batch_rows: header.batch_rows,
         raw_retention_days: header.raw_retention_days,
+        lock_lease_secs: header.lock_lease_secs,
         sources,
     })
 }
@@ -311,6 +312,13 @@ impl Diagnostics<'_> {
                 span("batch_rows"),
                 "batch_rows",
                 "must be between 1 and 1000000".into(),
+            );
+        }
+        if header.lock_lease_secs == 0 || header.lock_lease_secs > 86_400 {
+            self.push(
+                span("lock_lease_secs"),
+                "lock_lease_secs",
+                "must be between 1 and 86400".into(),
             );
         }
         if let Ok(url) = header.warehouse.resolve(env)

@@ -34,6 +34,9 @@ pub struct JobConfig {
     pub batch_rows: usize,
     /// Days to keep every response body under `_raw/` (0 = don't land raw pages).
     pub raw_retention_days: u32,
+    /// Lease of the job lock in seconds: renewed every third while a run lives; a lock
+    /// whose lease ran out (its run was killed) is taken over by the next run.
+    pub lock_lease_secs: u64,
     /// The sources, in file order.
     pub sources: Vec<SourceConfig>,
 }
@@ -63,6 +66,13 @@ pub(super) struct JobHeader {
     /// Days to keep raw response bodies (0 = off).
     #[serde(default = "default_raw_retention_days")]
     pub raw_retention_days: u32,
+    /// Job-lock lease in seconds.
+    #[serde(default = "default_lock_lease_secs")]
+    pub lock_lease_secs: u64,
+}
+
+fn default_lock_lease_secs() -> u64 {
+    300
 }
 
 fn default_raw_retention_days() -> u32 {

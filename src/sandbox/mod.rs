@@ -21,6 +21,7 @@
 mod contacts;
 mod data;
 mod encoding;
+mod faults;
 mod gaql;
 mod google_ads;
 mod hubspot;
@@ -39,4 +40,7 @@ pub use data::{
     GOOGLE_ADS_PAGE_SIZE, HUBSPOT_TOKEN, SandboxData, SandboxOptions, TYPEFORM_FORM_ID,
     TYPEFORM_TOKEN, Totals,
 };
-pub use server::{RunningSandbox, router, serve, start};
+pub use faults::{FaultCounts, FaultProfile, Faults};
+pub use server::{
+    RunningSandbox, router, router_with_faults, serve, serve_with_faults, start, start_with_faults,
+};

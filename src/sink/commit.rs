@@ -62,6 +62,7 @@ async fn finish_publish(store: &Arc<dyn ObjectStore>, commit: &PendingCommit) ->
             Err(object_store::Error::NotFound { .. }) if store.head(&target).await.is_ok() => {}
             Err(e) => return Err(Error::storage(file.target.clone(), e)),
         }
+        crate::pause::point("publish").await;
     }
     let record_path = commit_path(&commit.job, &commit.run_id);
     store
@@ -86,6 +87,25 @@ pub async fn discard_staging(store: &Arc<dyn ObjectStore>, job: &str, run_id: &s
         }
     }
     Ok(())
+}
+
+/// Remove every staging area of `job`: called under the job's lock after
+/// [`roll_forward`], when anything still staged belongs to a run that died before its commit
+/// record and will never be published. Returns how many objects were removed.
+pub async fn discard_abandoned_staging(store: &Arc<dyn ObjectStore>, job: &str) -> Result<usize> {
+    let prefix = Path::from(format!("_staging/{job}"));
+    let leftovers: Vec<_> = store
+        .list(Some(&prefix))
+        .try_collect()
+        .await
+        .map_err(|e| Error::storage(prefix.to_string(), e))?;
+    for meta in &leftovers {
+        match store.delete(&meta.location).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+            Err(e) => return Err(Error::storage(meta.location.to_string(), e)),
+        }
+    }
+    Ok(leftovers.len())
 }
 
 /// Finish any publish of this job that a killed run left half done; returns how many.

@@ -198,16 +198,14 @@ pub async fn pull(
             let query = format!("{}&after={cursor}", request_url.query().unwrap_or(""));
             request_url.set_query(Some(&query));
         }
-        let response = ctx
+        // Through the page channel: landed raw when live, read back when replaying.
+        let request = ctx
             .http
-            .send(
-                ctx.http
-                    .inner()
-                    .get(request_url)
-                    .bearer_auth(token.expose()),
-            )
-            .await?;
-        let body = ctx.parse_json(&url, &response.body)?;
+            .inner()
+            .get(request_url)
+            .bearer_auth(token.expose());
+        let page_body = ctx.pages.fetch("hubspot/contacts", request).await?;
+        let body = ctx.parse_json(&url, &page_body)?;
         let results = body
             .get("results")
             .and_then(Value::as_array)

@@ -76,7 +76,8 @@ pub async fn pull(
                 leads_schema(),
                 LeadsBuilder::new,
                 |_| None,
-            );
+            )
+            .with_key(|row| row.lead_id.clone());
             hubspot::pull(cfg, base_url, resolved.secret("token"), ctx, &mut out).await?;
             out.finish().await
         }
@@ -87,7 +88,13 @@ pub async fn pull(
                 spend_schema(),
                 SpendBuilder::new,
                 spend_partition,
-            );
+            )
+            .with_key(|row| {
+                format!(
+                    "{}|{}|{}|{}",
+                    row.date, row.platform, row.account_id, row.campaign_id
+                )
+            });
             let (access, developer) = (
                 resolved.secret("access_token"),
                 resolved.secret("developer_token"),

@@ -117,6 +117,7 @@ impl Pages {
                 if let Some(landing) = landing {
                     land(landing, endpoint, number, &response.body).await?;
                 }
+                crate::pause::point("pull").await;
                 Ok(response.body)
             }
             Mode::Replay(replay) => self.replayed(replay, endpoint, number).await,
