@@ -1,7 +1,13 @@
 //! Integration tests: one binary, a module per area. They run against real servers on
-//! 127.0.0.1 (the sandbox) and read what we wrote back with DuckDB.
+//! 127.0.0.1 (the sandbox, an S3-compatible server) and read what we wrote back with DuckDB.
 
+mod crash;
 mod demo_job;
+mod faults;
+mod guarantees;
+mod harness;
 mod job_files;
 mod rejects;
+mod secrets;
+mod stores;
 mod support;
