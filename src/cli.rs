@@ -1,4 +1,4 @@
-//! The command line: `run`, `validate`, `sandbox` and `demo`. Each command returns an exit
+//! The command line: `run`, `reprocess`, `backfill`, `validate`, `sandbox` and `demo`. Each command returns an exit
 //! code: 0 ok, 1 the run failed, 2 a usage or configuration error.
 
 use std::path::PathBuf;
@@ -57,6 +57,18 @@ pub enum Command {
         #[arg(long = "run", value_name = "RUN_ID")]
         run_id: String,
     },
+    /// Re-pull a date range for the sources that support it (Google Ads) and rebuild exactly
+    /// the day partitions in it; idempotent; watermarks stay where they are.
+    Backfill {
+        /// The job file.
+        job: PathBuf,
+        /// First day, `YYYY-MM-DD`.
+        #[arg(long, value_name = "DATE")]
+        from: chrono::NaiveDate,
+        /// Last day (inclusive), `YYYY-MM-DD`.
+        #[arg(long, value_name = "DATE")]
+        to: chrono::NaiveDate,
+    },
     /// Check a job file without touching the network; prints every mistake.
     Validate {
         /// The job file.
@@ -97,6 +109,7 @@ pub async fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Run { job, replay } => run_command(&job, replay.as_deref()).await,
         Command::Reprocess { job, run_id } => reprocess_command(&job, &run_id).await,
+        Command::Backfill { job, from, to } => backfill_command(&job, from, to).await,
         Command::Validate { job } => validate_command(&job),
         Command::Sandbox {
             port,
@@ -145,6 +158,23 @@ async fn run_command(path: &std::path::Path, replay_dir: Option<&std::path::Path
         ..RunOptions::default()
     };
     finish(run_job(&job, &process_env, options).await)
+}
+
+async fn backfill_command(
+    path: &std::path::Path,
+    from: chrono::NaiveDate,
+    to: chrono::NaiveDate,
+) -> ExitCode {
+    let job = match load_job(path) {
+        Ok(job) => job,
+        Err(e) => return report_error(&e),
+    };
+    if from > to {
+        eprintln!("error: --from {from} is after --to {to}");
+        return ExitCode::from(EXIT_CONFIG);
+    }
+    let range = crate::pipeline::Backfill { from, to };
+    finish(crate::pipeline::backfill_job(&job, &process_env, RunOptions::default(), range).await)
 }
 
 async fn reprocess_command(path: &std::path::Path, run_id: &str) -> ExitCode {

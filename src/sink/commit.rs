@@ -38,6 +38,10 @@ pub struct PendingCommit {
     pub run_id: String,
     /// Every file to publish.
     pub files: Vec<StagedFile>,
+    /// Objects to remove once every file is published: partitions a backfill rebuilt to
+    /// nothing (the vendor now has no rows for that day).
+    #[serde(default)]
+    pub deletes: Vec<String>,
 }
 
 /// Write the commit record, publish every file, then remove the record and the staging area.
@@ -63,6 +67,12 @@ async fn finish_publish(store: &Arc<dyn ObjectStore>, commit: &PendingCommit) ->
             Err(e) => return Err(Error::storage(file.target.clone(), e)),
         }
         crate::pause::point("publish").await;
+    }
+    for stale in &commit.deletes {
+        match store.delete(&Path::from(stale.as_str())).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+            Err(e) => return Err(Error::storage(stale.clone(), e)),
+        }
     }
     let record_path = commit_path(&commit.job, &commit.run_id);
     store
@@ -166,6 +176,7 @@ mod tests {
             job: "j".into(),
             run_id: "r1".into(),
             files: vec![file("a"), file("b")],
+            deletes: vec![],
         };
         // Simulate a run killed after the record and the first rename.
         store

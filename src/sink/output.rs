@@ -95,6 +95,8 @@ pub struct OutputSummary {
     pub written: u64,
     /// Rows of the previous file kept by an incremental merge.
     pub carried: u64,
+    /// Was this an incremental pull (merged into the previous file) rather than a full one?
+    pub incremental: bool,
     /// The staged files.
     pub files: Vec<StagedFile>,
     /// Records that could not be normalized.
@@ -284,6 +286,7 @@ impl<B: TableRows> DatasetOutput<B> {
         let mut files = Vec::new();
         let mut written = 0;
         let (mut duplicates, mut carried) = (0, 0);
+        let incremental = self.merging.is_some();
         if let Some(merging) = self.merging.take() {
             (duplicates, carried) = self.merge(merging).await?;
         }
@@ -330,6 +333,7 @@ impl<B: TableRows> DatasetOutput<B> {
             read: self.read,
             duplicates,
             carried,
+            incremental,
             written: written - carried,
             files,
             rejects: self.rejects,

@@ -112,8 +112,13 @@ pub async fn pull(
     ctx: &SourceContext,
     out: &mut DatasetOutput<SpendBuilder>,
 ) -> Result<()> {
-    let to = ctx.today;
-    let from = to - Duration::days(i64::from(cfg.lookback_days));
+    // A backfill names its range; a nightly run pulls `lookback_days` up to today.
+    let (from, to) = ctx.window.unwrap_or_else(|| {
+        (
+            ctx.today - Duration::days(i64::from(cfg.lookback_days)),
+            ctx.today,
+        )
+    });
     let query = gaql(from, to);
     for customer in &cfg.customer_ids {
         let url = join_url(

@@ -139,6 +139,8 @@ pub struct SourceContext {
     pub today: NaiveDate,
     /// The state the last committed run left.
     pub previous: SourceState,
+    /// A backfill's inclusive date range, replacing the source's own window.
+    pub window: Option<(NaiveDate, NaiveDate)>,
     next: std::sync::Mutex<SourceState>,
 }
 
@@ -158,9 +160,16 @@ impl SourceContext {
             pages,
             hasher,
             today,
+            window: None,
             next: std::sync::Mutex::new(previous.clone()),
             previous,
         }
+    }
+
+    /// Pull exactly `from ..= to` (a backfill) instead of the source's own window.
+    pub fn with_window(mut self, window: Option<(NaiveDate, NaiveDate)>) -> Self {
+        self.window = window;
+        self
     }
 
     /// Move `stream`'s watermark to `watermark`; it is saved only if the run commits.

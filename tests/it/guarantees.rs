@@ -274,3 +274,43 @@ async fn a_second_run_is_refused_and_a_killed_runs_lock_expires() {
     assert_eq!(assert_runs_add_up(&warehouse).len(), 1);
     assert_clean(&warehouse);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_pull_far_smaller_than_the_table_is_flagged() {
+    let dir = tempfile::tempdir().unwrap();
+    let warehouse = dir.path().join("w");
+    let warnings = || {
+        duckdb(&format!(
+            "SELECT warnings FROM {} ORDER BY finished_at",
+            table(&warehouse, "_runs")
+        ))
+        .into_iter()
+        .map(|r| r[0].as_str().map(str::to_string))
+        .collect::<Vec<_>>()
+    };
+    for (scale, runs) in [(300, 1), (260, 2), (100, 3)] {
+        let sandbox = sandbox(scale, 0).await;
+        let env = env_for(&sandbox);
+        let job = load(
+            &write_job(dir.path(), &warehouse.display().to_string(), "", &[]),
+            &env,
+        );
+        let lookup = |name: &str| env.get(name).cloned();
+        let report = funnelhouse::pipeline::run_job(&job, &lookup, run_options())
+            .await
+            .unwrap();
+        assert!(report.succeeded(), "a warning does not fail the run");
+        assert_eq!(warnings().len(), runs);
+    }
+    let recorded = warnings();
+    assert_eq!(recorded[0], None, "first pull: nothing to compare with");
+    assert_eq!(recorded[1], None, "260 of 300 is above the 0.5 ratio");
+    let flagged = recorded[2].as_deref().expect("100 of 260 is flagged");
+    assert!(
+        flagged.starts_with("hubspot:")
+            && flagged.contains("returned 100 leads rows")
+            && flagged.contains("held 260"),
+        "{flagged}"
+    );
+    assert_runs_add_up(&warehouse);
+}

@@ -1,6 +1,7 @@
 //! Integration tests: one binary, a module per area. They run against real servers on
 //! 127.0.0.1 (the sandbox, an S3-compatible server) and read what we wrote back with DuckDB.
 
+mod backfill;
 mod crash;
 mod demo_job;
 mod faults;

@@ -87,6 +87,7 @@ async fn suite(warehouse: Warehouse) {
         job: "j".into(),
         run_id: "r1".into(),
         files: vec![file("a"), file("b")],
+        deletes: vec![],
     };
     store
         .put(
