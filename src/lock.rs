@@ -121,7 +121,8 @@ impl JobLock {
     /// Stop renewing and remove the lock, if it is still ours.
     pub async fn release(self) -> Result<()> {
         self.renewer.abort();
-        let _ = self.version.lock().await;
+        // Wait out a renewal in flight, and keep the renewer's state locked meanwhile.
+        let _held = self.version.lock().await;
         match read(&self.store, &self.path).await? {
             Some((current, _)) if current.run_id == self.record.run_id => {
                 match self.store.delete(&self.path).await {

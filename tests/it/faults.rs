@@ -103,3 +103,37 @@ async fn a_run_under_faults_ends_with_the_clean_runs_tables() {
     assert_runs_add_up(&faulty_wh);
     assert_clean(&faulty_wh);
 }
+
+#[test]
+fn the_sandbox_command_takes_a_fault_profile() {
+    use std::io::{BufRead, BufReader};
+    let env = std::collections::HashMap::new();
+    let out = run_binary(&env, &["sandbox", "--port", "0", "--faults", "bogus=1"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown fault `bogus`"));
+
+    let mut child = binary(&env)
+        .args([
+            "sandbox",
+            "--port",
+            "0",
+            "--scale",
+            "50",
+            "--faults",
+            "chaos,errors=0.5",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let announced = BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+        .take(12)
+        .find(|l| l.starts_with("# faults injected"));
+    child.kill().ok();
+    child.wait().ok();
+    let announced = announced.expect("the sandbox announces its faults");
+    assert!(announced.contains("errors: 0.5"), "{announced}");
+}
