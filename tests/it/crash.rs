@@ -1,7 +1,8 @@
 //! kill -9 at three points of a run — while pulling, after staging (before the commit
 //! record), and halfway through publishing — each time after a committed run: the previous
 //! tables stay intact and readable by DuckDB, and the next run (once the killed run's lock
-//! lease has run out) completes with the same contents and no duplicates.
+//! lease has run out) completes with the same contents and no duplicates. Then three more
+//! kills at fixed delays after start, wherever the run is.
 
 use std::time::Duration;
 
@@ -63,6 +64,35 @@ async fn killed_runs_leave_tables_intact_and_the_next_run_recovers() {
         assert_eq!(leads[0][0], leads[0][1], "no duplicate leads");
         assert_clean(&warehouse);
     }
-    // Four committed runs; the killed ones left no `_runs` row.
-    assert_eq!(assert_runs_add_up(&warehouse).len(), 4);
+    // Then kills at fixed delays after start, wherever the run happens to be.
+    let mut completed = 0;
+    for delay_ms in [60, 180, 400] {
+        let mut child = binary(&env)
+            .args(["run", &job_arg])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        child.kill().ok();
+        if child.wait().unwrap().success() {
+            completed += 1;
+        }
+        assert_eq!(
+            all_contents(&warehouse),
+            committed,
+            "killed {delay_ms} ms in: tables changed"
+        );
+        std::thread::sleep(Duration::from_millis(1200));
+        let out = run_binary(&env, &["run", &job_arg]);
+        assert!(
+            out.status.success(),
+            "run after a kill {delay_ms} ms in: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(all_contents(&warehouse), committed);
+        assert_clean(&warehouse);
+    }
+    // Four committed runs plus the recoveries; killed runs left no `_runs` row.
+    assert_eq!(assert_runs_add_up(&warehouse).len(), 4 + 3 + completed);
 }
