@@ -1,5 +1,6 @@
-//! The command line: `run`, `schedule`, `runs`, `validate`, `sandbox` and `demo`. Each
-//! command returns an exit code: 0 ok, 1 the run failed, 2 a usage or configuration error.
+//! The command line: `run`, `reprocess`, `backfill`, `schedule`, `runs`, `validate`,
+//! `sandbox` and `demo`. Each command returns an exit code: 0 ok, 1 the run failed, 2 a
+//! usage or configuration error.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -70,6 +71,18 @@ pub enum Command {
         #[arg(long, default_value_t = 20)]
         limit: usize,
     },
+    /// Re-pull a date range for the sources that support it (Google Ads) and rebuild exactly
+    /// the day partitions in it; idempotent; watermarks stay where they are.
+    Backfill {
+        /// The job file.
+        job: PathBuf,
+        /// First day, `YYYY-MM-DD`.
+        #[arg(long, value_name = "DATE")]
+        from: chrono::NaiveDate,
+        /// Last day (inclusive), `YYYY-MM-DD`.
+        #[arg(long, value_name = "DATE")]
+        to: chrono::NaiveDate,
+    },
     /// Check a job file without touching the network; prints every mistake.
     Validate {
         /// The job file.
@@ -96,6 +109,10 @@ pub enum Command {
         /// The job whose pull `--record` records.
         #[arg(long, default_value = "jobs/demo.toml")]
         job: PathBuf,
+        /// Inject faults: `chaos`, or `errors=0.1,storm=40x3,resets=0.05,truncate=0.05,
+        /// slow=0.03,slow_ms=1500,repeat=0.05,seed=1` (shares per request).
+        #[arg(long, value_name = "PROFILE", value_parser = crate::sandbox::FaultProfile::parse)]
+        faults: Option<crate::sandbox::FaultProfile>,
     },
     /// The one-command tour: start the sandbox, run jobs/demo.toml into ./warehouse, show it.
     Demo {
@@ -115,6 +132,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Reprocess { job, run_id } => reprocess_command(&job, &run_id).await,
         Command::Schedule(args) => crate::scheduler::schedule_command(args).await,
         Command::Runs { job, limit } => crate::ops::runs::runs_command(&job, limit).await,
+        Command::Backfill { job, from, to } => backfill_command(&job, from, to).await,
         Command::Validate { job } => validate_command(&job),
         Command::Sandbox {
             record: Some(dir),
@@ -129,8 +147,9 @@ pub async fn run(cli: Cli) -> ExitCode {
             seed,
             scale,
             malformed_every,
+            faults,
             ..
-        } => crate::demo::sandbox_command(port, seed, scale, malformed_every).await,
+        } => crate::demo::sandbox_command(port, seed, scale, malformed_every, faults).await,
         Command::Demo { job, scale } => crate::demo::demo_command(&job, scale).await,
     }
 }
@@ -171,6 +190,23 @@ async fn run_command(path: &std::path::Path, replay_dir: Option<&std::path::Path
         ..RunOptions::default()
     };
     finish(run_job(&job, &process_env, options).await)
+}
+
+async fn backfill_command(
+    path: &std::path::Path,
+    from: chrono::NaiveDate,
+    to: chrono::NaiveDate,
+) -> ExitCode {
+    let job = match load_job(path) {
+        Ok(job) => job,
+        Err(e) => return report_error(&e),
+    };
+    if from > to {
+        eprintln!("error: --from {from} is after --to {to}");
+        return ExitCode::from(EXIT_CONFIG);
+    }
+    let range = crate::pipeline::Backfill { from, to };
+    finish(crate::pipeline::backfill_job(&job, &process_env, RunOptions::default(), range).await)
 }
 
 async fn reprocess_command(path: &std::path::Path, run_id: &str) -> ExitCode {

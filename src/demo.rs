@@ -80,6 +80,7 @@ pub async fn sandbox_command(
     seed: u64,
     scale: usize,
     malformed_every: usize,
+    faults: Option<sandbox::FaultProfile>,
 ) -> ExitCode {
     let options = SandboxOptions {
         seed,
@@ -109,8 +110,17 @@ pub async fn sandbox_command(
         println!("export {name}={value}");
     }
     println!("export FUNNELHOUSE_HASH_KEY={DEMO_HASH_KEY}");
+    let serving = async {
+        match faults {
+            Some(profile) => {
+                println!("# faults injected: {profile:?}");
+                sandbox::serve_with_faults(listener, data, sandbox::Faults::new(profile)).await
+            }
+            None => sandbox::serve(listener, data).await,
+        }
+    };
     tokio::select! {
-        served = sandbox::serve(listener, data) => {
+        served = serving => {
             if let Err(e) = served {
                 eprintln!("error: sandbox stopped: {e}");
                 return ExitCode::from(EXIT_RUN_FAILED);

@@ -42,6 +42,12 @@ pub enum Error {
     #[error("job `{job}`: {message}")]
     Run { job: String, message: String },
 
+    /// Another run of the same job holds the job's lock; this run wrote nothing.
+    #[error(
+        "job `{job}` is already running: {holder}. This run stopped without touching the warehouse; if that run was killed, its lock expires when the lease runs out"
+    )]
+    Locked { job: String, holder: String },
+
     /// A local file or socket operation failed.
     #[error("{context}: {source}")]
     Io {

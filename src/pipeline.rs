@@ -6,13 +6,14 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use object_store::ObjectStore;
 use tracing::Instrument;
 
 use crate::config::{EnvLookup, JobConfig, SourceConfig};
 use crate::error::{Error, Result};
 use crate::http::{HttpClient, HttpStats};
+use crate::lock::JobLock;
 use crate::normalize::{
     BatchStamp, Dataset, PersonalDataHasher, RejectRow, RejectsBuilder, RunRow, RunsBuilder,
     TableRows, hash_key_is_demo, rejects_schema, runs_schema,
@@ -162,6 +163,20 @@ pub fn open_warehouse(job: &JobConfig, env: EnvLookup<'_>) -> Result<Warehouse> 
     Warehouse::open(WarehouseUrl::parse(&url).map_err(|e| Error::config(&job.path, e))?)
 }
 
+/// An inclusive date range to re-pull (`funnelhouse backfill`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backfill {
+    /// First day.
+    pub from: NaiveDate,
+    /// Last day (inclusive).
+    pub to: NaiveDate,
+}
+
+/// Can this source re-pull a date range? (Its table is partitioned by day.)
+pub fn supports_backfill(source: &SourceConfig) -> bool {
+    matches!(source, SourceConfig::GoogleAds(_))
+}
+
 /// Run `job` against an already open warehouse.
 pub async fn run_job_in(
     job: &JobConfig,
@@ -170,22 +185,63 @@ pub async fn run_job_in(
     warehouse: &Warehouse,
     started: Instant,
 ) -> Result<RunReport> {
+    run_job_with(job, env, options, warehouse, started, None).await
+}
+
+/// Backfill `range`: re-pull it for every source that supports it and rebuild exactly the
+/// partitions in the range (a day the vendor now has no rows for loses its file); other
+/// sources are not run, and watermarks stay where they are.
+pub async fn backfill_job(
+    job: &JobConfig,
+    env: EnvLookup<'_>,
+    options: RunOptions,
+    range: Backfill,
+) -> Result<RunReport> {
+    let started = Instant::now();
+    let warehouse = open_warehouse(job, env)?;
+    run_job_with(job, env, options, &warehouse, started, Some(range)).await
+}
+
+async fn run_job_with(
+    job: &JobConfig,
+    env: EnvLookup<'_>,
+    options: RunOptions,
+    warehouse: &Warehouse,
+    started: Instant,
+    backfill: Option<Backfill>,
+) -> Result<RunReport> {
     // Instrumented rather than entered: an entered guard held across awaits would tag other
     // tasks' events with this run when the scheduler runs several jobs at once.
     let span = tracing::info_span!("run", job = %job.name, run_id = tracing::field::Empty);
-    run_in_span(job, env, options, warehouse, started, &span)
+    run_in_span(job, env, options, warehouse, started, backfill, &span)
         .instrument(span.clone())
         .await
 }
 
+#[allow(clippy::too_many_arguments, reason = "one call site; the run's pieces")]
 async fn run_in_span(
     job: &JobConfig,
     env: EnvLookup<'_>,
     options: RunOptions,
     warehouse: &Warehouse,
     started: Instant,
+    backfill: Option<Backfill>,
     span: &tracing::Span,
 ) -> Result<RunReport> {
+    if let Some(range) = backfill {
+        if range.from > range.to {
+            return Err(Error::Run {
+                job: job.name.clone(),
+                message: format!("backfill range {} .. {} is empty", range.from, range.to),
+            });
+        }
+        if !job.sources.iter().any(supports_backfill) {
+            return Err(Error::Run {
+                job: job.name.clone(),
+                message: "no source of this job can re-pull a date range (google_ads can)".into(),
+            });
+        }
+    }
     let store = &warehouse.store;
     let hash_key = job.hash_key.resolve(env).map_err(|var| {
         Error::config(
@@ -198,22 +254,62 @@ async fn run_in_span(
     }
     let hasher = PersonalDataHasher::new(hash_key.as_bytes());
 
+    // Nothing is written before the job's lock is ours: a second run stops here untouched.
+    let run_id = new_run_id(options.now);
+    let lease = std::time::Duration::from_secs(job.lock_lease_secs);
+    let lock = JobLock::acquire(store, &job.name, &run_id, lease).await?;
+    let outcome = run_locked(
+        job, env, options, warehouse, started, &hasher, run_id, backfill, span,
+    )
+    .await;
+    let released = lock.release().await;
+    let report = outcome?;
+    released?;
+    Ok(report)
+}
+
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one call site; the run's pieces, not a config"
+)]
+async fn run_locked(
+    job: &JobConfig,
+    env: EnvLookup<'_>,
+    options: RunOptions,
+    warehouse: &Warehouse,
+    started: Instant,
+    hasher: &PersonalDataHasher,
+    run_id: String,
+    backfill: Option<Backfill>,
+    span: &tracing::Span,
+) -> Result<RunReport> {
+    let store = &warehouse.store;
     let rolled = roll_forward(store, &job.name).await?;
     if rolled > 0 {
         tracing::info!(job = %job.name, rolled, "finished interrupted publishes");
     }
+    let abandoned = crate::sink::discard_abandoned_staging(store, &job.name).await?;
+    if abandoned > 0 {
+        tracing::info!(job = %job.name, abandoned, "removed files staged by runs that died before their commit");
+    }
 
-    let run_id = new_run_id(options.now);
     let stamp = BatchStamp {
         run_id: run_id.clone(),
         ingested_at_micros: options.now.timestamp_micros(),
     };
     span.record("run_id", run_id.as_str());
-    tracing::info!(sources = job.sources.len(), warehouse = %warehouse.describe(), "run started");
+    // A backfill runs only the sources that can re-pull a date range.
+    let sources: Vec<&SourceConfig> = job
+        .sources
+        .iter()
+        .filter(|s| backfill.is_none() || supports_backfill(s))
+        .collect();
+    tracing::info!(sources = sources.len(), warehouse = %warehouse.describe(), backfill = ?backfill, "run started");
 
-    let pulls = job.sources.iter().map(|source| {
+    let window = backfill.map(|b| (b.from, b.to));
+    let pulls = sources.iter().map(|source| {
         let span = tracing::info_span!("source", source = %source.name(), kind = source.kind());
-        pull_source(job, source, env, &hasher, store, &stamp, &options).instrument(span)
+        pull_source(job, source, env, hasher, store, &stamp, &options, window).instrument(span)
     });
     let outcomes = futures::future::join_all(pulls).await;
 
@@ -222,7 +318,9 @@ async fn run_in_span(
     let mut files = Vec::new();
     let mut rejects: Vec<RejectRow> = Vec::new();
     let mut next_states = Vec::new();
-    for (source, (outcome, stats, next_state, elapsed)) in job.sources.iter().zip(outcomes) {
+    let mut deletes = Vec::new();
+    let mut warnings: Vec<String> = Vec::new();
+    for (source, (outcome, stats, next_state, elapsed)) in sources.iter().zip(outcomes) {
         let mut report = SourceReport {
             name: source.name().to_string(),
             kind: source.kind(),
@@ -244,7 +342,31 @@ async fn run_in_span(
                 tracing::info!(source = %summary.source, read = summary.read, written = summary.written,
                     rejected = summary.rejects.len(), carried = summary.carried, duplicates = summary.duplicates,
                     requests = report.requests, retries = report.retries, "source pulled");
-                files.extend(summary.files);
+                let full_pull = !summary.incremental
+                    && backfill.is_none()
+                    && options.replay.is_none()
+                    && job.shrink_warn_ratio > 0.0
+                    && summary.dataset != Dataset::Spend;
+                if full_pull
+                    && let Some(warning) =
+                        shrink_warning(store, job, &summary, job.shrink_warn_ratio).await?
+                {
+                    tracing::warn!(source = %summary.source, "{warning}");
+                    warnings.push(warning);
+                }
+                // A day the vendor now has no rows for: its old file is deleted rather than
+                // replaced by an empty one.
+                let (emptied, staged): (Vec<StagedFile>, Vec<StagedFile>) = summary
+                    .files
+                    .into_iter()
+                    .partition(|f| f.rows == 0 && f.target.contains("/date="));
+                deletes.extend(emptied.into_iter().map(|f| f.target));
+                if let Some(range) = backfill {
+                    deletes.extend(
+                        emptied_partitions(store, job, source.name(), range, &staged).await?,
+                    );
+                }
+                files.extend(staged);
                 rejects.extend(summary.rejects);
                 if let Some(state) = next_state {
                     next_states.push((source.name().to_string(), state));
@@ -295,10 +417,12 @@ async fn run_in_span(
         .await?,
     );
 
+    crate::pause::point("write").await;
     let commit = PendingCommit {
         job: job.name.clone(),
         run_id: run_id.clone(),
         files,
+        deletes,
     };
     if let Err(e) = publish(store, &commit).await {
         discard_staging(store, &job.name, &run_id).await.ok();
@@ -308,7 +432,7 @@ async fn run_in_span(
 
     // Watermarks move only now that the data they cover is published; a replay re-applies
     // rules to old pages and never moves them.
-    if options.replay.is_none() {
+    if options.replay.is_none() && backfill.is_none() {
         for (source, state) in &next_states {
             crate::state::save(store, &job.name, source, state).await?;
         }
@@ -341,6 +465,7 @@ async fn run_in_span(
         started_at: Some(options.now.timestamp_micros()),
         finished_at: Some(Utc::now().timestamp_micros()),
         error,
+        warnings: (!warnings.is_empty()).then(|| warnings.join("; ")),
         leads_read: as_i64(leads.read),
         leads_written: as_i64(leads.written),
         leads_rejected: as_i64(leads.rejected),
@@ -420,6 +545,10 @@ type PullOutcome = (
     std::time::Duration,
 );
 
+#[allow(
+    clippy::too_many_arguments,
+    reason = "borrows the run's pieces; one call site"
+)]
 async fn pull_source(
     job: &JobConfig,
     source: &SourceConfig,
@@ -428,6 +557,7 @@ async fn pull_source(
     store: &Arc<dyn ObjectStore>,
     stamp: &BatchStamp,
     options: &RunOptions,
+    window: Option<(NaiveDate, NaiveDate)>,
 ) -> PullOutcome {
     tracing::info!("pulling");
     let pull_started = Instant::now();
@@ -484,14 +614,17 @@ async fn pull_source(
                 (Pages::live(source.name(), http.clone(), landing), previous)
             }
         };
-        Ok::<_, Error>(SourceContext::new(
-            source.name(),
-            http,
-            pages,
-            hasher.clone(),
-            options.now.date_naive(),
-            previous,
-        ))
+        Ok::<_, Error>(
+            SourceContext::new(
+                source.name(),
+                http,
+                pages,
+                hasher.clone(),
+                options.now.date_naive(),
+                previous,
+            )
+            .with_window(window),
+        )
     }
     .await;
     let ctx = match started {
@@ -513,6 +646,78 @@ async fn pull_source(
     .await;
     let next = result.is_ok().then(|| ctx.next_state());
     (result, Some(stats), next, pull_started.elapsed())
+}
+
+/// A warning when a full pull wrote fewer than `ratio` × the rows the source's (unpartitioned)
+/// table file held before this run.
+async fn shrink_warning(
+    store: &Arc<dyn ObjectStore>,
+    job: &JobConfig,
+    summary: &OutputSummary,
+    ratio: f64,
+) -> Result<Option<String>> {
+    use object_store::ObjectStoreExt;
+    use parquet::file::reader::FileReader;
+    let table = summary.dataset.table();
+    let path = crate::sink::table_file(table, None, &job.name, &summary.source);
+    let bytes = match store.get(&path).await {
+        Ok(got) => got
+            .bytes()
+            .await
+            .map_err(|e| Error::storage(path.to_string(), e))?,
+        Err(object_store::Error::NotFound { .. }) => return Ok(None),
+        Err(e) => return Err(Error::storage(path.to_string(), e)),
+    };
+    let reader = parquet::file::serialized_reader::SerializedFileReader::new(bytes)
+        .map_err(|e| Error::encode(path.to_string(), e))?;
+    let held = u64::try_from(reader.metadata().file_metadata().num_rows()).unwrap_or(0);
+    let now = summary.written;
+    Ok(((now as f64) < ratio * held as f64).then(|| {
+        format!(
+            "{}: a full pull returned {now} {table} rows, but the table held {held} (below shrink_warn_ratio {ratio}); check the source (filters, permissions, vendor outage) before trusting it",
+            summary.source
+        )
+    }))
+}
+
+/// The day partitions of `source`'s table inside `range` that exist in the warehouse but
+/// that the backfill produced no file for: the vendor has no rows for those days any more.
+async fn emptied_partitions(
+    store: &Arc<dyn ObjectStore>,
+    job: &JobConfig,
+    source: &str,
+    range: Backfill,
+    staged: &[StagedFile],
+) -> Result<Vec<String>> {
+    let table = Dataset::Spend.table();
+    let root = object_store::path::Path::from(table);
+    let listing = store
+        .list_with_delimiter(Some(&root))
+        .await
+        .map_err(|e| Error::storage(root.to_string(), e))?;
+    let mut emptied = Vec::new();
+    for partition in listing.common_prefixes {
+        let Some(day) = partition
+            .filename()
+            .and_then(|f| f.strip_prefix("date="))
+            .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+        else {
+            continue;
+        };
+        if day < range.from || day > range.to {
+            continue;
+        }
+        let file = crate::sink::table_file(table, Some(&format!("date={day}")), &job.name, source);
+        let target = file.to_string();
+        if staged.iter().any(|f| f.target == target) {
+            continue;
+        }
+        use object_store::ObjectStoreExt;
+        if store.head(&file).await.is_ok() {
+            emptied.push(target);
+        }
+    }
+    Ok(emptied)
 }
 
 /// A landed run keeps the state it started from beside its pages, for faithful replays.

@@ -139,6 +139,8 @@ pub fn parse_job(
         hash_key: header.hash_key,
         batch_rows: header.batch_rows,
         raw_retention_days: header.raw_retention_days,
+        lock_lease_secs: header.lock_lease_secs,
+        shrink_warn_ratio: header.shrink_warn_ratio,
         sources,
         stages: header.stages,
         metrics: header.metrics,
@@ -341,6 +343,20 @@ impl Diagnostics<'_> {
                 span("batch_rows"),
                 "batch_rows",
                 "must be between 1 and 1000000".into(),
+            );
+        }
+        if !(0.0..=1.0).contains(&header.shrink_warn_ratio) {
+            self.push(
+                span("shrink_warn_ratio"),
+                "shrink_warn_ratio",
+                "must be between 0 and 1 (0 = off)".into(),
+            );
+        }
+        if header.lock_lease_secs == 0 || header.lock_lease_secs > 86_400 {
+            self.push(
+                span("lock_lease_secs"),
+                "lock_lease_secs",
+                "must be between 1 and 86400".into(),
             );
         }
         if let Ok(url) = header.warehouse.resolve(env)

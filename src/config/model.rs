@@ -45,6 +45,12 @@ pub struct JobConfig {
     pub batch_rows: usize,
     /// Days to keep every response body under `_raw/` (0 = don't land raw pages).
     pub raw_retention_days: u32,
+    /// Lease of the job lock in seconds: renewed every third while a run lives; a lock
+    /// whose lease ran out (its run was killed) is taken over by the next run.
+    pub lock_lease_secs: u64,
+    /// A full pull returning fewer rows than this share of what the source's table held
+    /// logs a warning and records it in `_runs.warnings` (0 = off).
+    pub shrink_warn_ratio: f64,
     /// The sources, in file order.
     pub sources: Vec<SourceConfig>,
     /// `[stages]`: stage rules and lead scoring.
@@ -89,6 +95,20 @@ pub(super) struct JobHeader {
     /// Exchange rates.
     #[serde(default)]
     pub fx: crate::metrics::FxConfig,
+    /// Job-lock lease in seconds.
+    #[serde(default = "default_lock_lease_secs")]
+    pub lock_lease_secs: u64,
+    /// Share of the previous row count below which a full pull is suspicious.
+    #[serde(default = "default_shrink_warn_ratio")]
+    pub shrink_warn_ratio: f64,
+}
+
+fn default_shrink_warn_ratio() -> f64 {
+    0.5
+}
+
+fn default_lock_lease_secs() -> u64 {
+    300
 }
 
 fn default_raw_retention_days() -> u32 {

@@ -66,7 +66,7 @@ const PERSONAL_KEYS: &[&str] = &[
     "lastname",
     "first_name",
     "last_name",
-    "name",
+    // Not "name": vendors use it for campaigns, forms and accounts.
     "phone",
     "mobilephone",
     "ip_address",

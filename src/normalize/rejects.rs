@@ -30,6 +30,9 @@ canonical_table! {
         finished_at: OptTs,
         /// Which sources failed and why; null when all succeeded.
         error: OptStr,
+        /// Warnings an operator should see (a full pull far smaller than the table); null
+        /// when none.
+        warnings: OptStr,
         leads_read: I64,
         leads_written: I64,
         leads_rejected: I64,

@@ -325,6 +325,7 @@ mod tests {
             costs_read: 0,
             costs_written: 0,
             costs_rejected: 0,
+            warnings: None,
             requests: 4,
             retries: 1,
             bytes_received: 100,

@@ -27,6 +27,7 @@ mod contacts;
 mod crm;
 mod data;
 mod encoding;
+mod faults;
 mod gaql;
 mod google_ads;
 mod hubspot;
@@ -59,10 +60,13 @@ pub use data::{
     GOOGLE_ADS_PAGE_SIZE, HUBSPOT_TOKEN, SURVEYMONKEY_SURVEY_ID, SURVEYMONKEY_TOKEN, SandboxData,
     SandboxOptions, SurveyMonkeyTotals, TYPEFORM_FORM_ID, TYPEFORM_TOKEN, Totals,
 };
+pub use faults::{FaultCounts, FaultProfile, Faults};
 pub use hubspot_search::SEARCH_CEILING;
 pub use salesforce::{
     SALESFORCE_CLIENT_ID, SALESFORCE_CLIENT_SECRET, SALESFORCE_LEAD_FIELDS,
     SALESFORCE_REFRESH_TOKEN,
 };
-pub use server::{RunningSandbox, router, serve, start};
+pub use server::{
+    RunningSandbox, router, router_with_faults, serve, serve_with_faults, start, start_with_faults,
+};
 pub use surveymonkey::ENPS_QUESTION_ID as SURVEYMONKEY_ENPS_QUESTION_ID;

@@ -15,6 +15,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use super::data::{SandboxData, SandboxOptions};
+use super::faults::{FaultProfile, Faults};
 use super::{
     admin, ads, google_ads, hubspot, hubspot_search, linkedin, meta, salesforce, surveymonkey,
     typeform,
@@ -64,6 +65,21 @@ async fn not_found(request: Request) -> Response {
 /// All vendor routes over `data`; every request (including 401s and 404s) is counted in
 /// [`SandboxData::requests_served`].
 pub fn router(data: Arc<SandboxData>) -> Router {
+    routes(data)
+}
+
+/// [`router`] with `faults` injected in front of every route (after request counting).
+pub fn router_with_faults(data: Arc<SandboxData>, faults: Arc<Faults>) -> Router {
+    let inner = routes(Arc::clone(&data)).layer(middleware::from_fn_with_state(
+        faults,
+        super::faults::inject,
+    ));
+    Router::new()
+        .merge(inner)
+        .layer(middleware::from_fn_with_state(data, count_requests))
+}
+
+fn routes(data: Arc<SandboxData>) -> Router {
     Router::new()
         .route(hubspot::CONTACTS_PATH, get(hubspot::list_contacts))
         .route(
@@ -124,6 +140,15 @@ pub async fn serve(listener: TcpListener, data: Arc<SandboxData>) -> std::io::Re
     axum::serve(listener, router(data)).await
 }
 
+/// Serves the sandbox with `faults` on `listener`.
+pub async fn serve_with_faults(
+    listener: TcpListener,
+    data: Arc<SandboxData>,
+    faults: Arc<Faults>,
+) -> std::io::Result<()> {
+    axum::serve(listener, router_with_faults(data, faults)).await
+}
+
 /// A sandbox serving on 127.0.0.1; dropping it stops the server.
 #[derive(Debug)]
 pub struct RunningSandbox {
@@ -131,6 +156,8 @@ pub struct RunningSandbox {
     pub addr: SocketAddr,
     /// What it serves (totals, request counter).
     pub data: Arc<SandboxData>,
+    /// The faults injected, when started with a profile.
+    pub faults: Option<Arc<Faults>>,
     task: JoinHandle<()>,
 }
 
@@ -150,6 +177,14 @@ impl Drop for RunningSandbox {
 
 /// Generates the data for `opts` and serves it on an ephemeral port of 127.0.0.1.
 pub async fn start(opts: SandboxOptions) -> std::io::Result<RunningSandbox> {
+    start_with_faults(opts, None).await
+}
+
+/// Like [`start`], with a fault profile in force when `profile` is given.
+pub async fn start_with_faults(
+    opts: SandboxOptions,
+    profile: Option<FaultProfile>,
+) -> std::io::Result<RunningSandbox> {
     let data = tokio::task::spawn_blocking(move || SandboxData::generate(&opts))
         .await
         .map_err(std::io::Error::other)?;
@@ -157,10 +192,21 @@ pub async fn start(opts: SandboxOptions) -> std::io::Result<RunningSandbox> {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
     let addr = listener.local_addr()?;
     let served = data.clone();
+    let faults = profile.map(Faults::new);
+    let injected = faults.clone();
     let task = tokio::spawn(async move {
-        if let Err(error) = serve(listener, served).await {
+        let served = match injected {
+            Some(faults) => serve_with_faults(listener, served, faults).await,
+            None => serve(listener, served).await,
+        };
+        if let Err(error) = served {
             tracing::error!(%error, "sandbox server stopped");
         }
     });
-    Ok(RunningSandbox { addr, data, task })
+    Ok(RunningSandbox {
+        addr,
+        data,
+        faults,
+        task,
+    })
 }

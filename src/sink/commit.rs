@@ -38,6 +38,10 @@ pub struct PendingCommit {
     pub run_id: String,
     /// Every file to publish.
     pub files: Vec<StagedFile>,
+    /// Objects to remove once every file is published: partitions a backfill rebuilt to
+    /// nothing (the vendor now has no rows for that day).
+    #[serde(default)]
+    pub deletes: Vec<String>,
 }
 
 /// Write the commit record, publish every file, then remove the record and the staging area.
@@ -61,6 +65,13 @@ async fn finish_publish(store: &Arc<dyn ObjectStore>, commit: &PendingCommit) ->
             // Already moved by an earlier, interrupted publish of this same commit.
             Err(object_store::Error::NotFound { .. }) if store.head(&target).await.is_ok() => {}
             Err(e) => return Err(Error::storage(file.target.clone(), e)),
+        }
+        crate::pause::point("publish").await;
+    }
+    for stale in &commit.deletes {
+        match store.delete(&Path::from(stale.as_str())).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+            Err(e) => return Err(Error::storage(stale.clone(), e)),
         }
     }
     let record_path = commit_path(&commit.job, &commit.run_id);
@@ -86,6 +97,25 @@ pub async fn discard_staging(store: &Arc<dyn ObjectStore>, job: &str, run_id: &s
         }
     }
     Ok(())
+}
+
+/// Remove every staging area of `job`: called under the job's lock after
+/// [`roll_forward`], when anything still staged belongs to a run that died before its commit
+/// record and will never be published. Returns how many objects were removed.
+pub async fn discard_abandoned_staging(store: &Arc<dyn ObjectStore>, job: &str) -> Result<usize> {
+    let prefix = Path::from(format!("_staging/{job}"));
+    let leftovers: Vec<_> = store
+        .list(Some(&prefix))
+        .try_collect()
+        .await
+        .map_err(|e| Error::storage(prefix.to_string(), e))?;
+    for meta in &leftovers {
+        match store.delete(&meta.location).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+            Err(e) => return Err(Error::storage(meta.location.to_string(), e)),
+        }
+    }
+    Ok(leftovers.len())
 }
 
 /// Finish any publish of this job that a killed run left half done; returns how many.
@@ -146,6 +176,7 @@ mod tests {
             job: "j".into(),
             run_id: "r1".into(),
             files: vec![file("a"), file("b")],
+            deletes: vec![],
         };
         // Simulate a run killed after the record and the first rename.
         store

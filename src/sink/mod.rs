@@ -7,7 +7,9 @@ mod output;
 mod parquet;
 mod store;
 
-pub use commit::{PendingCommit, StagedFile, discard_staging, publish, roll_forward};
+pub use commit::{
+    PendingCommit, StagedFile, discard_abandoned_staging, discard_staging, publish, roll_forward,
+};
 pub use layout::{rejects_path, runs_path, staging_path, table_file};
 pub use output::{DatasetOutput, OutputSummary, OutputTarget, PartitionFn};
 pub use parquet::{read_parquet_rows, write_batches, writer_properties};

@@ -65,6 +65,12 @@ pub struct DatasetOutput<B: TableRows> {
     /// Merging: the pulled rows by key (later pulls of a key replace earlier ones).
     merging: Option<BTreeMap<String, B::Row>>,
     records: Arc<std::sync::atomic::AtomicU64>,
+    /// The table's key, to keep a record the vendor served twice (a repeated page) once.
+    key_of: Option<fn(&B::Row) -> String>,
+    /// Keys written so far by a full (non-merging) pull.
+    seen: std::collections::HashSet<String>,
+    /// Records of a full pull dropped as repeats of a key already written.
+    repeats: u64,
 }
 
 impl<B: TableRows> std::fmt::Debug for DatasetOutput<B> {
@@ -92,6 +98,8 @@ pub struct OutputSummary {
     pub written: u64,
     /// Rows of the previous file kept by an incremental merge.
     pub carried: u64,
+    /// Was this an incremental pull (merged into the previous file) rather than a full one?
+    pub incremental: bool,
     /// The staged files.
     pub files: Vec<StagedFile>,
     /// Records that could not be normalized.
@@ -123,12 +131,24 @@ impl<B: TableRows> DatasetOutput<B> {
             merge_key: None,
             merging: None,
             records: target.records,
+            key_of: None,
+            seen: std::collections::HashSet::new(),
+            repeats: 0,
         }
+    }
+
+    /// Declare the table's key: a record whose key was already pulled in this run (a page the
+    /// vendor served twice) is counted as a duplicate and written once (the first version).
+    /// Holds one key string per row of the run.
+    pub fn with_key(mut self, key_of: fn(&B::Row) -> String) -> Self {
+        self.key_of = Some(key_of);
+        self
     }
 
     /// Declare the table's key so incremental pulls can merge into it.
     pub fn with_merge_key(mut self, column: &'static str, key_of: fn(&B::Row) -> String) -> Self {
         self.merge_key = Some(MergeKey { column, key_of });
+        self.key_of = Some(key_of);
         self
     }
 
@@ -143,13 +163,21 @@ impl<B: TableRows> DatasetOutput<B> {
 
     /// Add one decoded row; writes a batch out when the builder is full.
     pub async fn push(&mut self, row: B::Row) -> Result<()> {
-        self.read += 1;
         self.records
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         if let (Some(merging), Some(merge_key)) = (self.merging.as_mut(), self.merge_key.as_ref()) {
+            self.read += 1;
             merging.insert((merge_key.key_of)(&row), row);
             return Ok(());
         }
+        if let Some(key_of) = self.key_of
+            && !self.seen.insert(key_of(&row))
+        {
+            // Read = distinct records: a repeat is counted apart, like the merge path does.
+            self.repeats += 1;
+            return Ok(());
+        }
+        self.read += 1;
         self.append(row).await
     }
 
@@ -191,6 +219,12 @@ impl<B: TableRows> DatasetOutput<B> {
 
     /// Record a record that could not be normalized; the pull goes on.
     pub fn reject(&mut self, location: &str, record: &Value, reason: String) {
+        let text = record.to_string();
+        if self.key_of.is_some() && !self.seen.insert(format!("reject\u{0}{text}")) {
+            // The same malformed record served again (a repeated page) is rejected once.
+            self.repeats += 1;
+            return;
+        }
         self.read += 1;
         self.records
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -199,7 +233,7 @@ impl<B: TableRows> DatasetOutput<B> {
             dataset: self.dataset.table().to_string(),
             source: self.source.clone(),
             location: location.to_string(),
-            record: record.to_string(),
+            record: text,
             reason,
         });
     }
@@ -270,9 +304,11 @@ impl<B: TableRows> DatasetOutput<B> {
         let mut files = Vec::new();
         let mut written = 0;
         let (mut duplicates, mut carried) = (0, 0);
+        let incremental = self.merging.is_some();
         if let Some(merging) = self.merging.take() {
             (duplicates, carried) = self.merge(merging).await?;
         }
+        duplicates += self.repeats;
         let parts = std::mem::take(&mut self.parts);
         for (key, mut part) in parts {
             flush(
@@ -332,6 +368,7 @@ impl<B: TableRows> DatasetOutput<B> {
             read: self.read,
             duplicates,
             carried,
+            incremental,
             written: written - carried,
             files,
             rejects: self.rejects,

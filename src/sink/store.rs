@@ -46,7 +46,8 @@ impl WarehouseUrl {
             if url.host_str().unwrap_or("").is_empty() {
                 return Err(format!("`{text}` names no bucket"));
             }
-            let prefix = url.path().trim_matches('/').to_string();
+            // The key prefix as written: `s3://b/pre fix ü` means the keys `pre fix ü/…`.
+            let prefix = percent_decode(url.path().trim_matches('/'))?;
             return Ok(WarehouseUrl::S3 {
                 url: text.to_string(),
                 prefix,
@@ -59,6 +60,27 @@ impl WarehouseUrl {
         }
         Ok(WarehouseUrl::Local(absolute(text)?))
     }
+}
+
+/// `%XX` escapes of a URL path back to the UTF-8 text they stand for.
+fn percent_decode(text: &str) -> std::result::Result<String, String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = text
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+                .ok_or_else(|| format!("`{text}` has a bad %-escape"))?;
+            out.push(hex);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).map_err(|_| format!("`{text}` is not UTF-8 once decoded"))
 }
 
 fn absolute(path: &str) -> std::result::Result<std::path::PathBuf, String> {
@@ -107,7 +129,11 @@ impl Warehouse {
                 if prefix.is_empty() {
                     Arc::new(s3)
                 } else {
-                    Arc::new(PrefixStore::new(s3, prefix.as_str()))
+                    // `Path::parse` keeps spaces and unicode as they are (`Path::from` would
+                    // percent-encode them into different keys).
+                    let prefix = object_store::path::Path::parse(prefix.as_str())
+                        .map_err(|e| Error::storage(text.clone(), e))?;
+                    Arc::new(PrefixStore::new(s3, prefix))
                 }
             }
         };
@@ -151,6 +177,13 @@ mod tests {
             Ok(WarehouseUrl::S3 {
                 url: "s3://bucket/a/b/".into(),
                 prefix: "a/b".into()
+            })
+        );
+        assert_eq!(
+            WarehouseUrl::parse("s3://bucket/pre fix ü/w"),
+            Ok(WarehouseUrl::S3 {
+                url: "s3://bucket/pre fix ü/w".into(),
+                prefix: "pre fix ü/w".into()
             })
         );
         assert!(WarehouseUrl::parse("ftp://x/y").is_err());

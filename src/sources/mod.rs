@@ -90,6 +90,7 @@ pub async fn pull(
                 LeadsBuilder::new,
                 |_| None,
             )
+            .with_key(|row| row.lead_id.clone())
             .with_merge_key("lead_id", |row| row.lead_id.clone());
             hubspot::pull(cfg, base_url, resolved.secret("token"), ctx, &mut out).await?;
             out.finish().await
@@ -102,6 +103,7 @@ pub async fn pull(
                 LeadsBuilder::new,
                 |_| None,
             )
+            .with_key(|row| row.lead_id.clone())
             .with_merge_key("lead_id", |row| row.lead_id.clone());
             let credentials = salesforce::Credentials {
                 client_id: resolved.secret("client_id"),
@@ -155,6 +157,7 @@ pub async fn pull(
                 SurveyResponsesBuilder::new,
                 |_| None,
             )
+            .with_key(|row| row.response_id.clone())
             .with_merge_key("response_id", |row| row.response_id.clone());
             typeform::pull(cfg, base_url, resolved.secret("token"), ctx, &mut out).await?;
             out.finish().await
@@ -167,6 +170,7 @@ pub async fn pull(
                 SurveyResponsesBuilder::new,
                 |_| None,
             )
+            .with_key(|row| row.response_id.clone())
             .with_merge_key("response_id", |row| row.response_id.clone());
             surveymonkey::pull(cfg, base_url, resolved.secret("token"), ctx, &mut out).await?;
             out.finish().await
@@ -183,6 +187,13 @@ fn spend_output(target: OutputTarget) -> DatasetOutput<SpendBuilder> {
         SpendBuilder::new,
         spend_partition,
     )
+    // A repeated page must not repeat a day's campaign row.
+    .with_key(|row| {
+        format!(
+            "{}|{}|{}|{}",
+            row.date, row.platform, row.account_id, row.campaign_id
+        )
+    })
 }
 
 /// `date=YYYY-MM-DD`, the Hive partition of a spend row.
@@ -207,6 +218,8 @@ pub struct SourceContext {
     pub today: NaiveDate,
     /// The state the last committed run left.
     pub previous: SourceState,
+    /// A backfill's inclusive date range, replacing the source's own window.
+    pub window: Option<(NaiveDate, NaiveDate)>,
     next: std::sync::Mutex<SourceState>,
 }
 
@@ -226,9 +239,16 @@ impl SourceContext {
             pages,
             hasher,
             today,
+            window: None,
             next: std::sync::Mutex::new(previous.clone()),
             previous,
         }
+    }
+
+    /// Pull exactly `from ..= to` (a backfill) instead of the source's own window.
+    pub fn with_window(mut self, window: Option<(NaiveDate, NaiveDate)>) -> Self {
+        self.window = window;
+        self
     }
 
     /// Move `stream`'s watermark to `watermark`; it is saved only if the run commits.

@@ -162,6 +162,7 @@ impl Pages {
                 if let Some(landing) = landing {
                     land(landing, endpoint, number, &scrub(&response.body)).await?;
                 }
+                crate::pause::point("pull").await;
                 Ok(Page {
                     body: response.body,
                     headers: response.headers,

@@ -64,10 +64,15 @@ pub struct Window {
 }
 
 impl Window {
-    /// The window for this run: `today - initial_days ..= today` without a watermark,
+    /// The window for this run: a backfill's range when there is one; else
+    /// `today - initial_days ..= today` without a watermark,
     /// else from the day after the watermark or `today - lookback_days`, whichever is
     /// earlier, to today.
     pub fn for_run(settings: &WindowSettings, ctx: &SourceContext) -> Window {
+        // A backfill names its range and replaces the source's own window.
+        if let Some((from, to)) = ctx.window {
+            return Window { from, to };
+        }
         let to = ctx.today;
         let initial = to - Duration::days(i64::from(settings.initial_days));
         let watermark = ctx

@@ -1,13 +1,20 @@
 //! Integration tests: one binary, a module per area. They run against real servers on
-//! 127.0.0.1 (the sandbox) and read what we wrote back with DuckDB.
+//! 127.0.0.1 (the sandbox, an S3-compatible server) and read what we wrote back with DuckDB.
 
+mod backfill;
+mod crash;
 mod crm;
 mod demo_job;
 mod deploy;
+mod faults;
+mod guarantees;
+mod harness;
 mod job_files;
 mod metrics;
 mod ops;
 mod rejects;
+mod secrets;
 mod spend;
+mod stores;
 mod support;
 mod surveys;

@@ -1,0 +1,246 @@
+//! Helpers for the guarantee tests: job files on disk (for the binary), the binary itself,
+//! table contents without lineage columns, `_runs` accounting, and walking the warehouse.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::support::{copy_job_assets, duckdb, repo_job, table};
+
+/// The canonical tables a demo run fills.
+pub const TABLES: [&str; 3] = ["leads", "spend", "survey_responses"];
+
+/// `jobs/demo.toml` with its warehouse moved to `warehouse`, `header` lines added to the
+/// top level, and each `(from, to)` text replacement applied; written into `dir`.
+pub fn write_job(
+    dir: &Path,
+    warehouse: &str,
+    header: &str,
+    replacements: &[(&str, &str)],
+) -> PathBuf {
+    let mut text = only_core_sources(
+        &std::fs::read_to_string(repo_job("demo.toml")).expect("demo job readable"),
+    );
+    text = text.replace(
+        "warehouse = \"./warehouse\"",
+        &format!("warehouse = {warehouse:?}\n{header}"),
+    );
+    for (from, to) in replacements {
+        assert!(text.contains(from), "demo.toml has `{from}`");
+        text = text.replace(from, to);
+    }
+    let path = dir.join("job.toml");
+    std::fs::write(&path, text).expect("job file written");
+    copy_job_assets(dir);
+    path
+}
+
+/// The job as the library sees it, with `env` as its environment.
+pub fn load(path: &Path, env: &HashMap<String, String>) -> funnelhouse::config::JobConfig {
+    let lookup = |name: &str| env.get(name).cloned();
+    funnelhouse::config::load_job_with(path, &lookup).expect("job file is valid")
+}
+
+/// The `funnelhouse` binary with exactly `env` (plus PATH) as its environment.
+pub fn binary(env: &HashMap<String, String>) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_funnelhouse"));
+    cmd.env_clear()
+        .envs(env)
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .stdin(Stdio::null());
+    cmd
+}
+
+/// Run the binary to the end, bounded in time.
+pub fn run_binary(env: &HashMap<String, String>, args: &[&str]) -> Output {
+    let mut child = binary(env)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("binary starts");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        if child.try_wait().expect("wait works").is_some() {
+            return child.wait_with_output().expect("output");
+        }
+        if Instant::now() > deadline {
+            child.kill().ok();
+            panic!("funnelhouse {args:?} ran longer than 120 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Start `funnelhouse run job` paused at `point` (see `funnelhouse::pause`); returns once
+/// it has reached the point.
+pub fn spawn_paused(env: &HashMap<String, String>, job: &Path, point: &str) -> Child {
+    let mut child = binary(env)
+        .args(["run", &job.display().to_string()])
+        .env(funnelhouse::pause::PAUSE_ENV, point)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("binary starts");
+    let stderr = child.stderr.take().expect("stderr piped");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut seen = Vec::new();
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains("funnelhouse: paused at") {
+                tx.send(Ok(())).ok();
+            }
+            seen.push(line);
+        }
+        tx.send(Err(seen.join("\n"))).ok();
+    });
+    match rx.recv_timeout(Duration::from_secs(60)) {
+        Ok(Ok(())) => child,
+        other => {
+            child.kill().ok();
+            panic!("run never reached pause point `{point}`: {other:?}");
+        }
+    }
+}
+
+/// `kill -9` and reap.
+pub fn kill9(mut child: Child) {
+    child.kill().expect("SIGKILL sent");
+    let status = child.wait().expect("reaped");
+    assert!(!status.success(), "killed run must not exit cleanly");
+}
+
+/// Every row of a table without the lineage columns (`_run_id`, `_ingested_at`), sorted:
+/// what "the same table contents" means across runs.
+pub fn contents(warehouse: &Path, name: &str) -> Vec<Vec<Value>> {
+    duckdb(&format!(
+        "SELECT COLUMNS(* EXCLUDE (_run_id, _ingested_at))::VARCHAR FROM {} ORDER BY ALL",
+        table(warehouse, name)
+    ))
+}
+
+/// The contents of every canonical table.
+pub fn all_contents(warehouse: &Path) -> Vec<Vec<Vec<Value>>> {
+    TABLES.iter().map(|t| contents(warehouse, t)).collect()
+}
+
+/// Assert two `all_contents` are equal, naming the table and a few rows that differ.
+pub fn assert_same_contents(got: &[Vec<Vec<Value>>], want: &[Vec<Vec<Value>>], what: &str) {
+    for (name, (g, w)) in TABLES.iter().zip(got.iter().zip(want)) {
+        let extra: Vec<_> = g.iter().filter(|r| !w.contains(r)).take(2).collect();
+        let missing: Vec<_> = w.iter().filter(|r| !g.contains(r)).take(2).collect();
+        assert!(
+            extra.is_empty() && missing.is_empty() && g.len() == w.len(),
+            "{what}: {name} has {} rows, expected {}; unexpected {extra:?}; missing {missing:?}",
+            g.len(),
+            w.len()
+        );
+    }
+}
+
+/// `_runs` adds up for every run: read = written + rejected, per dataset. Returns the rows
+/// as `(run_id, status, error)`.
+pub fn assert_runs_add_up(warehouse: &Path) -> Vec<(String, String, Option<String>)> {
+    let rows = duckdb(&format!(
+        "SELECT run_id, status, error,
+                leads_read - leads_written - leads_rejected,
+                spend_read - spend_written - spend_rejected,
+                survey_responses_read - survey_responses_written - survey_responses_rejected
+         FROM {} ORDER BY run_id",
+        table(warehouse, "_runs")
+    ));
+    rows.into_iter()
+        .map(|r| {
+            for (i, dataset) in TABLES.iter().enumerate() {
+                assert_eq!(
+                    r[3 + i].as_i64(),
+                    Some(0),
+                    "run {}: {dataset} read != written + rejected",
+                    r[0]
+                );
+            }
+            (
+                r[0].as_str().unwrap_or_default().to_string(),
+                r[1].as_str().unwrap_or_default().to_string(),
+                r[2].as_str().map(str::to_string),
+            )
+        })
+        .collect()
+}
+
+/// Every file under `dir`.
+pub fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Path and bytes of every file under `dir`, for "touched nothing" checks.
+pub fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    walk(dir)
+        .into_iter()
+        .map(|p| {
+            let bytes = std::fs::read(&p).unwrap_or_default();
+            (p, bytes)
+        })
+        .collect()
+}
+
+/// No commit record, staging file or lock left behind.
+pub fn assert_clean(warehouse: &Path) {
+    for leftover in ["_staging", "_commits", "_locks"] {
+        let files = walk(&warehouse.join(leftover));
+        assert!(files.is_empty(), "{leftover} left behind: {files:?}");
+    }
+}
+
+/// The demo job with HubSpot, Google Ads, Typeform and the costs file: the guarantee tests
+/// check tables against those sources' totals; the other connectors have their own tests.
+fn only_core_sources(text: &str) -> String {
+    const OTHERS: [&str; 4] = ["salesforce", "surveymonkey", "meta_ads", "linkedin_ads"];
+    let mut out = String::new();
+    for (i, block) in text.split("\n[[sources]]\n").enumerate() {
+        if i == 0 {
+            out.push_str(block);
+            continue;
+        }
+        let kind = block
+            .lines()
+            .find_map(|l| l.strip_prefix("kind = "))
+            .map(|k| k.trim().trim_matches('"').to_string())
+            .unwrap_or_default();
+        if OTHERS.contains(&kind.as_str()) {
+            // Keep what follows the source's own keys (sections like [stages] come after
+            // the last source).
+            let mut offset = 0;
+            for line in block.split_inclusive('\n') {
+                if line.starts_with('[') && !line.starts_with("[sources.") {
+                    out.push('\n');
+                    out.push_str(&block[offset..]);
+                    break;
+                }
+                offset += line.len();
+            }
+            continue;
+        }
+        out.push_str("\n[[sources]]\n");
+        // The sandbox's whole spend history on the first run.
+        out.push_str(&block.replace("initial_days = 90", "initial_days = 120"));
+    }
+    out
+}
