@@ -83,28 +83,12 @@ pub async fn pull(
     let base_url = resolved.base_url.as_str();
     match source {
         SourceConfig::Hubspot(cfg) => {
-            let mut out = DatasetOutput::new(
-                target,
-                Dataset::Leads,
-                leads_schema(),
-                LeadsBuilder::new,
-                |_| None,
-            )
-            .with_key(|row| row.lead_id.clone())
-            .with_merge_key("lead_id", |row| row.lead_id.clone());
+            let mut out = leads_output(target);
             hubspot::pull(cfg, base_url, resolved.secret("token"), ctx, &mut out).await?;
             out.finish().await
         }
         SourceConfig::Salesforce(cfg) => {
-            let mut out = DatasetOutput::new(
-                target,
-                Dataset::Leads,
-                leads_schema(),
-                LeadsBuilder::new,
-                |_| None,
-            )
-            .with_key(|row| row.lead_id.clone())
-            .with_merge_key("lead_id", |row| row.lead_id.clone());
+            let mut out = leads_output(target);
             let credentials = salesforce::Credentials {
                 client_id: resolved.secret("client_id"),
                 client_secret: resolved.secret("client_secret"),
@@ -150,32 +134,43 @@ pub async fn pull(
             out.finish().await
         }
         SourceConfig::Typeform(cfg) => {
-            let mut out = DatasetOutput::new(
-                target,
-                Dataset::SurveyResponses,
-                survey_responses_schema(),
-                SurveyResponsesBuilder::new,
-                |_| None,
-            )
-            .with_key(|row| row.response_id.clone())
-            .with_merge_key("response_id", |row| row.response_id.clone());
+            let mut out = survey_output(target);
             typeform::pull(cfg, base_url, resolved.secret("token"), ctx, &mut out).await?;
             out.finish().await
         }
         SourceConfig::SurveyMonkey(cfg) => {
-            let mut out = DatasetOutput::new(
-                target,
-                Dataset::SurveyResponses,
-                survey_responses_schema(),
-                SurveyResponsesBuilder::new,
-                |_| None,
-            )
-            .with_key(|row| row.response_id.clone())
-            .with_merge_key("response_id", |row| row.response_id.clone());
+            let mut out = survey_output(target);
             surveymonkey::pull(cfg, base_url, resolved.secret("token"), ctx, &mut out).await?;
             out.finish().await
         }
     }
+}
+
+/// A CRM's output: current state keyed by lead id (a repeated page keeps one row; an
+/// incremental pull merges into the previous file).
+fn leads_output(target: OutputTarget) -> DatasetOutput<LeadsBuilder> {
+    DatasetOutput::new(
+        target,
+        Dataset::Leads,
+        leads_schema(),
+        LeadsBuilder::new,
+        |_| None,
+    )
+    .with_key(|row| row.lead_id.clone())
+    .with_merge_key("lead_id", |row| row.lead_id.clone())
+}
+
+/// A survey tool's output: one row per response id, merged like leads.
+fn survey_output(target: OutputTarget) -> DatasetOutput<SurveyResponsesBuilder> {
+    DatasetOutput::new(
+        target,
+        Dataset::SurveyResponses,
+        survey_responses_schema(),
+        SurveyResponsesBuilder::new,
+        |_| None,
+    )
+    .with_key(|row| row.response_id.clone())
+    .with_merge_key("response_id", |row| row.response_id.clone())
 }
 
 /// A spend source's output: Hive-partitioned by day, each day's file replaced whole.
