@@ -6,6 +6,7 @@ pub mod datasets;
 mod hash;
 pub mod parse;
 mod rejects;
+pub mod scalar;
 
 pub use columns::{BatchStamp, TableRows};
 pub use datasets::{

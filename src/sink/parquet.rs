@@ -30,12 +30,26 @@ pub fn writer_properties() -> WriterProperties {
         .build()
 }
 
-/// A Parquet file being written to the store.
+/// A Parquet file being written to the store. Encoding and compression run on a task of
+/// their own, fed through a short queue, so a source decodes its next pages while the
+/// previous batch is compressed; memory holds at most the queue and one row group.
 pub struct ParquetFile {
     path: Path,
-    writer: AsyncArrowWriter<BufWriter>,
     rows: u64,
+    queue: Option<tokio::sync::mpsc::Sender<Message>>,
+    encoder: Option<tokio::task::JoinHandle<Result<()>>>,
 }
+
+/// What the encoding task is sent.
+enum Message {
+    Batch(RecordBatch),
+    /// Complete the file. A queue closed without it (the run failed) abandons the upload
+    /// instead, so no half-written file appears.
+    Finish,
+}
+
+/// Batches waiting to be encoded.
+const QUEUED_BATCHES: usize = 2;
 
 impl std::fmt::Debug for ParquetFile {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -50,32 +64,69 @@ impl ParquetFile {
     /// Start a file at `path` with `schema`.
     pub fn create(store: &Arc<dyn ObjectStore>, path: Path, schema: SchemaRef) -> Result<Self> {
         let sink = BufWriter::new(Arc::clone(store), path.clone());
-        let writer = AsyncArrowWriter::try_new(sink, schema, Some(writer_properties()))
+        let mut writer = AsyncArrowWriter::try_new(sink, schema, Some(writer_properties()))
             .map_err(|e| Error::encode(path.to_string(), e))?;
+        let (queue, mut received) = tokio::sync::mpsc::channel(QUEUED_BATCHES);
+        let at = path.to_string();
+        let encoder = tokio::spawn(async move {
+            while let Some(message) = received.recv().await {
+                match message {
+                    Message::Batch(batch) => writer
+                        .write(&batch)
+                        .await
+                        .map_err(|e| Error::encode(at.clone(), e))?,
+                    Message::Finish => {
+                        writer.close().await.map_err(|e| Error::encode(at, e))?;
+                        return Ok(());
+                    }
+                }
+            }
+            Ok(())
+        });
         Ok(ParquetFile {
             path,
-            writer,
             rows: 0,
+            queue: Some(queue),
+            encoder: Some(encoder),
         })
     }
 
     /// Append a batch.
     pub async fn write(&mut self, batch: &RecordBatch) -> Result<()> {
         self.rows += batch.num_rows() as u64;
-        self.writer
-            .write(batch)
-            .await
-            .map_err(|e| Error::encode(self.path.to_string(), e))
+        self.send(Message::Batch(batch.clone())).await
+    }
+
+    async fn send(&mut self, message: Message) -> Result<()> {
+        let sent = match &self.queue {
+            Some(queue) => queue.send(message).await.is_ok(),
+            None => false,
+        };
+        if sent {
+            return Ok(());
+        }
+        // The encoder stopped early: its error says why.
+        self.queue = None;
+        Err(self.stopped_encoder().await.err().unwrap_or_else(|| {
+            Error::encode(self.path.to_string(), "the Parquet encoder stopped early")
+        }))
+    }
+
+    async fn stopped_encoder(&mut self) -> Result<()> {
+        match self.encoder.take() {
+            Some(handle) => handle
+                .await
+                .map_err(|e| Error::encode(self.path.to_string(), e))?,
+            None => Ok(()),
+        }
     }
 
     /// Finish the file; returns its path and row count.
-    pub async fn close(self) -> Result<(Path, u64)> {
-        let ParquetFile { path, writer, rows } = self;
-        writer
-            .close()
-            .await
-            .map_err(|e| Error::encode(path.to_string(), e))?;
-        Ok((path, rows))
+    pub async fn close(mut self) -> Result<(Path, u64)> {
+        self.send(Message::Finish).await?;
+        self.queue = None;
+        self.stopped_encoder().await?;
+        Ok((self.path.clone(), self.rows))
     }
 }
 

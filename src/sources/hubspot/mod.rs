@@ -6,6 +6,7 @@
 //! with `is_deleted = true` (archiving does not move `lastmodifieddate`). Every property
 //! arrives as a string or null.
 
+mod page;
 mod sync;
 
 pub use sync::SEARCH_CEILING;
@@ -17,10 +18,14 @@ use super::SourceContext;
 use crate::config::{Secret, Template};
 use crate::error::Result;
 use crate::http::HttpSettings;
-use crate::normalize::parse::{opt_bool, opt_i64, opt_str, opt_timestamp, snake_case};
+use crate::normalize::parse::{
+    Scalar, opt_bool, opt_i64, opt_str, opt_timestamp, snake_case, timestamp_micros,
+};
+use crate::normalize::scalar::Fields;
 use crate::normalize::{LeadRow, LeadsBuilder, PersonalDataHasher};
 use crate::ratelimit::{RateLimitSettings, RateLimiter};
 use crate::sink::DatasetOutput;
+use page::{Contact, PropertyIndex, column};
 
 /// `[[sources]] kind = "hubspot"`.
 #[derive(Debug, Clone, Deserialize)]
@@ -183,9 +188,9 @@ impl Default for HubspotProperties {
 }
 
 impl HubspotProperties {
-    /// Every property to request, in a stable order, without duplicates.
-    pub fn requested(&self) -> Vec<&str> {
-        let all = [
+    /// The property feeding each canonical column, in `page::column` order.
+    pub fn columns(&self) -> [&str; page::column::COUNT] {
+        [
             &self.email,
             &self.company,
             &self.job_title,
@@ -215,10 +220,14 @@ impl HubspotProperties {
             &self.customer_at,
             &self.first_contacted_at,
             &self.last_intent_at,
-        ];
-        let mut out: Vec<&str> = Vec::with_capacity(all.len());
-        for p in all {
-            if !p.is_empty() && !out.contains(&p.as_str()) {
+        ]
+    }
+
+    /// Every property to request, in a stable order, without duplicates.
+    pub fn requested(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::with_capacity(page::column::COUNT);
+        for p in self.columns() {
+            if !p.is_empty() && !out.contains(&p) {
                 out.push(p);
             }
         }
@@ -248,6 +257,7 @@ pub async fn pull(
         token,
         ctx,
         limiter: RateLimiter::new(&cfg.rate_limit),
+        index: PropertyIndex::new(&cfg.properties),
     };
     let started_ms = chrono::Utc::now().timestamp_millis();
     let watermark = ctx
@@ -309,73 +319,94 @@ pub async fn pull(
     Ok(())
 }
 
-/// One contact as a `leads` row, or why not.
+/// One contact as a `leads` row, or why not; and its `lastmodifieddate` (else
+/// `updatedAt`) in epoch ms whether or not it decodes, for the watermark.
 pub fn decode_contact(
-    record: &Value,
-    props: &HubspotProperties,
+    contact: &Contact<'_>,
+    index: &mut PropertyIndex,
     hasher: &PersonalDataHasher,
-) -> std::result::Result<LeadRow, String> {
-    let id = match record.get("id") {
-        Some(Value::String(s)) if !s.is_empty() => s.clone(),
-        Some(Value::Number(n)) => n.to_string(),
-        _ => return Err("contact has no `id`".into()),
+) -> (std::result::Result<LeadRow, String>, Option<i64>) {
+    let Contact::Record {
+        id,
+        properties,
+        created_at: created_at_member,
+        updated_at: updated_at_member,
+        archived,
+    } = contact
+    else {
+        return (Err("contact is not a JSON object".into()), None);
     };
-    let p = record
-        .get("properties")
-        .filter(|p| p.is_object())
-        .ok_or_else(|| format!("contact {id} has no `properties` object"))?;
-    let get = |name: &str| if name.is_empty() { None } else { p.get(name) };
-    let ts = |name: &str| opt_timestamp(get(name), name);
-    let email = opt_str(get(&props.email));
-    let created_at = match ts(&props.created_at)? {
-        Some(t) => Some(t),
-        None => opt_timestamp(record.get("createdAt"), "createdAt")?,
-    };
-    let updated_at = match ts(&props.updated_at)? {
-        Some(t) => Some(t),
-        None => opt_timestamp(record.get("updatedAt"), "updatedAt")?,
-    };
-    Ok(LeadRow {
-        source_system: "hubspot".into(),
-        lead_id: id,
-        email_hash: email.as_deref().map(|e| hasher.hash(e)),
-        email_domain: email
-            .as_deref()
-            .and_then(|e| e.rsplit_once('@'))
-            .map(|(_, domain)| domain.trim().to_lowercase()),
-        company: opt_str(get(&props.company)),
-        job_title: opt_str(get(&props.job_title)),
-        country: opt_str(get(&props.country)),
-        owner_id: opt_str(get(&props.owner_id)),
-        channel: opt_str(get(&props.channel)).map(|c| snake_case(&c)),
-        campaign_id: opt_str(get(&props.campaign_id)),
-        lifecycle_stage_raw: opt_str(get(&props.lifecycle_stage)),
-        lead_status_raw: opt_str(get(&props.lead_status)),
-        vendor_score: opt_i64(get(&props.vendor_score), &props.vendor_score)?,
-        demo_requested: opt_bool(get(&props.demo_requested), &props.demo_requested)?,
-        content_downloads: opt_i64(get(&props.content_downloads), &props.content_downloads)?,
-        web_visits: opt_i64(get(&props.web_visits), &props.web_visits)?,
-        email_engagements: opt_i64(get(&props.email_engagements), &props.email_engagements)?,
-        budget_confirmed: opt_bool(get(&props.budget_confirmed), &props.budget_confirmed)?,
-        authority: opt_str(get(&props.authority)).map(|a| snake_case(&a)),
-        need_confirmed: opt_bool(get(&props.need_confirmed), &props.need_confirmed)?,
-        timeline_confirmed: opt_bool(get(&props.timeline_confirmed), &props.timeline_confirmed)?,
-        created_at,
-        updated_at,
-        mql_at: ts(&props.mql_at)?,
-        sal_at: ts(&props.sal_at)?,
-        sal_rejected_at: ts(&props.sal_rejected_at)?,
-        rejection_reason: opt_str(get(&props.rejection_reason)),
-        sql_at: ts(&props.sql_at)?,
-        opportunity_at: ts(&props.opportunity_at)?,
-        customer_at: ts(&props.customer_at)?,
-        first_contacted_at: ts(&props.first_contacted_at)?,
-        last_intent_at: ts(&props.last_intent_at)?,
-        is_deleted: record
-            .get("archived")
-            .and_then(Value::as_bool)
-            .unwrap_or(false),
-    })
+    let none = Fields::Other(Scalar::Null);
+    let values = index.resolve(properties.as_ref().unwrap_or(&none));
+    let modified_ms = values[column::UPDATED_AT]
+        .and_then(Scalar::as_str)
+        .or_else(|| updated_at_member.as_ref().and_then(Scalar::as_str))
+        .and_then(|t| timestamp_micros(t).ok())
+        .map(|micros| micros.div_euclid(1_000));
+    let row = (|| {
+        let id = match id {
+            Some(Scalar::Str(s)) if !s.is_empty() => s.to_string(),
+            Some(Scalar::Number(n)) => n.to_string(),
+            _ => return Err("contact has no `id`".to_string()),
+        };
+        if !matches!(properties, Some(Fields::Object(_))) {
+            return Err(format!("contact {id} has no `properties` object"));
+        }
+        let get = |column: usize| values[column];
+        let name = |column: usize| index.name(column);
+        let ts = |column: usize| opt_timestamp(get(column), name(column));
+        let int = |column: usize| opt_i64(get(column), name(column));
+        let flag = |column: usize| opt_bool(get(column), name(column));
+        let text = |column: usize| opt_str(get(column));
+        let email = text(column::EMAIL);
+        let created_at = match ts(column::CREATED_AT)? {
+            Some(t) => Some(t),
+            None => opt_timestamp(created_at_member.as_ref(), "createdAt")?,
+        };
+        let updated_at = match ts(column::UPDATED_AT)? {
+            Some(t) => Some(t),
+            None => opt_timestamp(updated_at_member.as_ref(), "updatedAt")?,
+        };
+        Ok(LeadRow {
+            source_system: "hubspot".into(),
+            lead_id: id,
+            email_hash: email.as_deref().map(|e| hasher.hash(e)),
+            email_domain: email
+                .as_deref()
+                .and_then(|e| e.rsplit_once('@'))
+                .map(|(_, domain)| domain.trim().to_lowercase()),
+            company: text(column::COMPANY),
+            job_title: text(column::JOB_TITLE),
+            country: text(column::COUNTRY),
+            owner_id: text(column::OWNER_ID),
+            channel: text(column::CHANNEL).map(|c| snake_case(&c)),
+            campaign_id: text(column::CAMPAIGN_ID),
+            lifecycle_stage_raw: text(column::LIFECYCLE_STAGE),
+            lead_status_raw: text(column::LEAD_STATUS),
+            vendor_score: int(column::VENDOR_SCORE)?,
+            demo_requested: flag(column::DEMO_REQUESTED)?,
+            content_downloads: int(column::CONTENT_DOWNLOADS)?,
+            web_visits: int(column::WEB_VISITS)?,
+            email_engagements: int(column::EMAIL_ENGAGEMENTS)?,
+            budget_confirmed: flag(column::BUDGET_CONFIRMED)?,
+            authority: text(column::AUTHORITY).map(|a| snake_case(&a)),
+            need_confirmed: flag(column::NEED_CONFIRMED)?,
+            timeline_confirmed: flag(column::TIMELINE_CONFIRMED)?,
+            created_at,
+            updated_at,
+            mql_at: ts(column::MQL_AT)?,
+            sal_at: ts(column::SAL_AT)?,
+            sal_rejected_at: ts(column::SAL_REJECTED_AT)?,
+            rejection_reason: text(column::REJECTION_REASON),
+            sql_at: ts(column::SQL_AT)?,
+            opportunity_at: ts(column::OPPORTUNITY_AT)?,
+            customer_at: ts(column::CUSTOMER_AT)?,
+            first_contacted_at: ts(column::FIRST_CONTACTED_AT)?,
+            last_intent_at: ts(column::LAST_INTENT_AT)?,
+            is_deleted: matches!(archived, Some(Scalar::Bool(true))),
+        })
+    })();
+    (row, modified_ms)
 }
 
 /// The record as it may be kept in `_rejects`: the e-mail replaced by its keyed hash.
@@ -415,7 +446,15 @@ mod tests {
                 "hs_lifecyclestage_marketingqualifiedlead_date": "2026-10-03T08:30:00.500Z"
             }
         });
-        let row = decode_contact(&record, &props, &hasher).unwrap();
+        let decode = |record: &Value| {
+            let text = record.to_string();
+            let contact: Contact<'_> = serde_json::from_str(&text).unwrap();
+            let mut index = PropertyIndex::new(&props);
+            decode_contact(&contact, &mut index, &hasher)
+        };
+        let (row, modified_ms) = decode(&record);
+        let row = row.unwrap();
+        assert_eq!(modified_ms, Some(1_790_935_200_000), "updatedAt, in ms");
         assert_eq!(row.lead_id, "101");
         assert_eq!(
             row.email_hash.as_deref(),
@@ -435,11 +474,22 @@ mod tests {
 
         let mut bad = record.clone();
         bad["properties"]["createdate"] = json!("not-a-date");
-        let reason = decode_contact(&bad, &props, &hasher).unwrap_err();
+        let reason = decode(&bad).0.unwrap_err();
         assert!(
             reason.contains("createdate") && reason.contains("not-a-date"),
             "{reason}"
         );
+        for (broken, why) in [
+            (json!({"properties": {}}), "no `id`"),
+            (
+                json!({"id": 7, "properties": "x"}),
+                "contact 7 has no `properties` object",
+            ),
+            (json!("text"), "not a JSON object"),
+        ] {
+            let reason = decode(&broken).0.unwrap_err();
+            assert!(reason.contains(why), "{reason}");
+        }
         let kept = redact(&bad, &props, &hasher);
         assert!(!kept.to_string().contains("Ann@Example.com"));
     }

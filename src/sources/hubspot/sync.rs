@@ -4,19 +4,22 @@
 //! request, a burst 429 retried after the window, a daily 429 ending the pull early with
 //! what was pulled kept.
 
+use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use bytes::Bytes;
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
+use tokio::task::JoinHandle;
 
-use super::{HubspotConfig, decode_contact, redact};
+use super::HubspotConfig;
+use super::page::{DecodedPage, PropertyIndex, decode_page, peek_paging};
 use crate::config::Secret;
 use crate::error::Result;
 use crate::http::{Verdict, body_excerpt, default_verdict, retry_after};
 use crate::normalize::LeadsBuilder;
-use crate::normalize::parse::timestamp_micros;
 use crate::ratelimit::RateLimiter;
 use crate::sink::DatasetOutput;
 use crate::sources::{SourceContext, join_url};
@@ -24,10 +27,17 @@ use crate::sources::{SourceContext, join_url};
 /// Results one search query can page through; past it HubSpot answers 400.
 pub const SEARCH_CEILING: u64 = 10_000;
 
+/// Pages decoded ahead of the one being written: enough to keep both cores busy, few
+/// enough that memory holds a handful of pages, not the pull.
+const DECODE_AHEAD: usize = 4;
+
+/// A page handed to a decoding thread, with where it came from (for rejects and errors).
+type InFlight = VecDeque<(String, JoinHandle<std::result::Result<DecodedPage, String>>)>;
+
 /// How a fetch went.
 enum Fetched {
-    /// The page's JSON body.
-    Page(Value),
+    /// The page's body.
+    Page(Bytes),
     /// The day's requests are spent (HubSpot's `DAILY` 429 or the source's own budget).
     DailyLimit(String),
 }
@@ -48,15 +58,12 @@ pub(super) struct Session<'a> {
     pub(super) token: &'a Secret,
     pub(super) ctx: &'a SourceContext,
     pub(super) limiter: RateLimiter,
+    /// The job's property names resolved to columns (cloned for each decoding thread).
+    pub(super) index: PropertyIndex,
 }
 
 impl Session<'_> {
-    async fn fetch(
-        &self,
-        endpoint: &str,
-        url: &str,
-        request: reqwest::RequestBuilder,
-    ) -> Result<Fetched> {
+    async fn fetch(&self, endpoint: &str, request: reqwest::RequestBuilder) -> Result<Fetched> {
         if !self.ctx.pages.is_replay()
             && let Err(spent) = self.limiter.acquire().await
         {
@@ -75,7 +82,7 @@ impl Session<'_> {
             .fetch_classified(endpoint, request, &classify)
             .await
         {
-            Ok(body) => Ok(Fetched::Page(self.ctx.parse_json(url, &body)?)),
+            Ok(body) => Ok(Fetched::Page(body)),
             Err(e) => match daily.lock().ok().and_then(|mut d| d.take()) {
                 Some(message) => Ok(Fetched::DailyLimit(message)),
                 None => Err(e),
@@ -100,6 +107,7 @@ impl Session<'_> {
         let mut progress = Progress::default();
         let mut after: Option<String> = None;
         let mut page = 0u64;
+        let mut in_flight = InFlight::new();
         loop {
             page += 1;
             let mut request_url =
@@ -119,11 +127,11 @@ impl Session<'_> {
                 .inner()
                 .get(request_url)
                 .bearer_auth(self.token.expose());
-            let body = match self.fetch(endpoint, &url, request).await? {
+            let body = match self.fetch(endpoint, request).await? {
                 Fetched::Page(body) => body,
                 Fetched::DailyLimit(message) => {
                     progress.stopped = Some(message);
-                    return Ok(progress);
+                    break;
                 }
             };
             let location = format!(
@@ -134,17 +142,23 @@ impl Session<'_> {
                     "contacts"
                 }
             );
-            self.push_results(&url, &body, &location, &mut progress, out)
-                .await?;
-            after = match body.pointer("/paging/next/after") {
-                Some(Value::String(cursor)) => Some(cursor.clone()),
-                Some(Value::Number(n)) => Some(n.to_string()),
-                _ => None,
-            };
+            // Only the cursor is read here; the contacts decode on another thread while
+            // the next pages are fetched.
+            (after, _) = self.peek(&url, &body)?;
+            in_flight.push_back((location, self.decode_on_a_thread(body)));
+            if in_flight.len() >= DECODE_AHEAD {
+                self.write_oldest(&url, &mut in_flight, &mut progress, out)
+                    .await?;
+            }
             if after.is_none() {
-                return Ok(progress);
+                break;
             }
         }
+        while !in_flight.is_empty() {
+            self.write_oldest(&url, &mut in_flight, &mut progress, out)
+                .await?;
+        }
+        Ok(progress)
     }
 
     /// Contacts modified at or after `from_ms`, ascending, into `out`. A query that reaches
@@ -185,7 +199,7 @@ impl Session<'_> {
                     .post(&url)
                     .bearer_auth(self.token.expose())
                     .json(&body);
-                let response = match self.fetch("hubspot/contacts_search", &url, request).await? {
+                let response = match self.fetch("hubspot/contacts_search", request).await? {
                     Fetched::Page(body) => body,
                     Fetched::DailyLimit(message) => {
                         progress.stopped = Some(message);
@@ -193,18 +207,18 @@ impl Session<'_> {
                     }
                 };
                 let location = format!("contacts search page {page}");
+                // Follow the cursor even after a short or empty page; stop only without one.
+                let total;
+                (after, total) = self.peek(&url, &response)?;
+                // A restart needs this page's newest date: decode it before going on.
+                let mut one = InFlight::new();
+                one.push_back((location, self.decode_on_a_thread(response)));
                 let newest = self
-                    .push_results(&url, &response, &location, &mut progress, out)
+                    .write_oldest(&url, &mut one, &mut progress, out)
                     .await?;
                 if newest.is_some() {
                     last_ms = newest;
                 }
-                // Follow the cursor even after a short or empty page; stop only without one.
-                after = match response.pointer("/paging/next/after") {
-                    Some(Value::String(s)) => Some(s.clone()),
-                    Some(Value::Number(n)) => Some(n.to_string()),
-                    _ => None,
-                };
                 let Some(next) = &after else {
                     return Ok(progress);
                 };
@@ -213,7 +227,6 @@ impl Session<'_> {
                 })?;
                 // Near the ceiling, and the query matches more than it can page through:
                 // start a new query rather than ask for a page HubSpot refuses.
-                let total = response.get("total").and_then(Value::as_u64);
                 if offset + limit > SEARCH_CEILING && total.is_none_or(|t| t > SEARCH_CEILING) {
                     break;
                 }
@@ -236,38 +249,54 @@ impl Session<'_> {
         }
     }
 
-    /// Decode and push a page's `results`; returns the newest `lastmodifieddate` on it.
-    async fn push_results(
+    /// A page's cursor and total.
+    fn peek(&self, url: &str, body: &[u8]) -> Result<(Option<String>, Option<u64>)> {
+        peek_paging(body).map_err(|e| {
+            self.ctx.protocol(
+                url,
+                format!("body is not JSON ({e}): {}", body_excerpt(body)),
+            )
+        })
+    }
+
+    /// Decode a page body on a blocking thread.
+    fn decode_on_a_thread(
+        &self,
+        body: Bytes,
+    ) -> JoinHandle<std::result::Result<DecodedPage, String>> {
+        let props = self.cfg.properties.clone();
+        let mut index = self.index.clone();
+        let hasher = self.ctx.hasher.clone();
+        tokio::task::spawn_blocking(move || decode_page(&body, &props, &mut index, &hasher))
+    }
+
+    /// Wait for the oldest page in flight and push its rows and rejects, in page order;
+    /// returns the newest `lastmodifieddate` on it.
+    async fn write_oldest(
         &self,
         url: &str,
-        body: &Value,
-        location: &str,
+        in_flight: &mut InFlight,
         progress: &mut Progress,
         out: &mut DatasetOutput<LeadsBuilder>,
     ) -> Result<Option<i64>> {
-        let results = body
-            .get("results")
-            .and_then(Value::as_array)
-            .ok_or_else(|| self.ctx.protocol(url, "no `results` array"))?;
-        let props = &self.cfg.properties;
-        let mut newest = None;
-        for record in results {
-            let modified_ms = record
-                .pointer(&format!("/properties/{}", props.updated_at))
-                .and_then(Value::as_str)
-                .or_else(|| record.get("updatedAt").and_then(Value::as_str))
-                .and_then(|t| timestamp_micros(t).ok())
-                .map(|micros| micros.div_euclid(1_000));
-            newest = newest.max(modified_ms);
-            match decode_contact(record, props, &self.ctx.hasher) {
-                Ok(row) => out.push(row).await?,
-                Err(reason) => {
-                    out.reject(location, &redact(record, props, &self.ctx.hasher), reason)
-                }
-            }
+        let Some((location, handle)) = in_flight.pop_front() else {
+            return Ok(None);
+        };
+        let decoded = handle
+            .await
+            .map_err(|e| {
+                self.ctx
+                    .protocol(url, format!("{location}: decoding stopped: {e}"))
+            })?
+            .map_err(|message| self.ctx.protocol(url, format!("{location}: {message}")))?;
+        for row in decoded.rows {
+            out.push(row).await?;
         }
-        progress.newest_ms = progress.newest_ms.max(newest);
-        Ok(newest)
+        for (record, reason) in decoded.rejects {
+            out.reject(&location, &record, reason);
+        }
+        progress.newest_ms = progress.newest_ms.max(decoded.newest_ms);
+        Ok(decoded.newest_ms)
     }
 }
 

@@ -1,0 +1,321 @@
+//! A HubSpot contacts page decoded straight into `leads` rows: the body is parsed into
+//! borrowed [`Contact`]s (no `serde_json::Value` tree), each contact's properties are
+//! matched to the job's property names once per member, and the rows, rejects and newest
+//! `lastmodifieddate` of the page come back together. It runs on a blocking thread while
+//! the source fetches the next pages ([`peek_paging`] reads only the cursor).
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::fmt;
+
+use serde::Deserialize;
+use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde_json::Value;
+
+use super::{HubspotProperties, decode_contact, redact};
+use crate::normalize::parse::Scalar;
+use crate::normalize::scalar::Fields;
+use crate::normalize::{LeadRow, PersonalDataHasher};
+
+/// One element of `results`.
+#[derive(Debug)]
+pub enum Contact<'a> {
+    /// An object, with the members a contact is read from.
+    Record {
+        /// `id`.
+        id: Option<Scalar<'a>>,
+        /// `properties` (every value a string or null).
+        properties: Option<Fields<'a>>,
+        /// `createdAt`.
+        created_at: Option<Scalar<'a>>,
+        /// `updatedAt`.
+        updated_at: Option<Scalar<'a>>,
+        /// `archived`.
+        archived: Option<Scalar<'a>>,
+    },
+    /// Anything else (rejected).
+    Malformed(Scalar<'a>),
+}
+
+impl Contact<'_> {
+    /// The contact as JSON, for `_rejects` (members a contact is not read from are absent).
+    pub fn to_value(&self) -> Value {
+        match self {
+            Contact::Record {
+                id,
+                properties,
+                created_at,
+                updated_at,
+                archived,
+            } => {
+                let mut object = serde_json::Map::new();
+                let mut put = |key: &str, value: Option<Value>| {
+                    if let Some(v) = value {
+                        object.insert(key.to_string(), v);
+                    }
+                };
+                put("id", id.as_ref().map(Scalar::to_value));
+                put("properties", properties.as_ref().map(Fields::to_value));
+                put("createdAt", created_at.as_ref().map(Scalar::to_value));
+                put("updatedAt", updated_at.as_ref().map(Scalar::to_value));
+                put("archived", archived.as_ref().map(Scalar::to_value));
+                Value::Object(object)
+            }
+            Contact::Malformed(other) => other.to_value(),
+        }
+    }
+}
+
+struct ContactVisitor;
+
+impl<'de> Visitor<'de> for ContactVisitor {
+    type Value = Contact<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a contact object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let (mut id, mut properties, mut created_at, mut updated_at, mut archived) =
+            (None, None, None, None, None);
+        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            match key.as_ref() {
+                "id" => id = Some(map.next_value()?),
+                "properties" => properties = Some(map.next_value()?),
+                "createdAt" => created_at = Some(map.next_value()?),
+                "updatedAt" => updated_at = Some(map.next_value()?),
+                "archived" => archived = Some(map.next_value()?),
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(Contact::Record {
+            id,
+            properties,
+            created_at,
+            updated_at,
+            archived,
+        })
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+        Ok(Contact::Malformed(Scalar::Null))
+    }
+    fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(Contact::Malformed(Scalar::Bool(v)))
+    }
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(Contact::Malformed(Scalar::Number(v.into())))
+    }
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(Contact::Malformed(Scalar::Number(v.into())))
+    }
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Self::Value, E> {
+        Ok(Contact::Malformed(
+            serde_json::Number::from_f64(v).map_or(Scalar::Null, Scalar::Number),
+        ))
+    }
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Contact::Malformed(Scalar::Str(Cow::Owned(v.to_string()))))
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        Value::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))
+            .map(|v| Contact::Malformed(Scalar::Nested(v)))
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Contact<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(ContactVisitor)
+    }
+}
+
+/// A contacts page (list or search); its paging is read by [`peek_paging`].
+#[derive(Debug, Deserialize)]
+pub struct ContactsPage<'a> {
+    /// The contacts; a page without them is a protocol error.
+    #[serde(borrow, default)]
+    pub results: Option<Vec<Contact<'a>>>,
+}
+
+/// Only the paging members of a page (the contacts are skipped over, not built).
+#[derive(Debug, Deserialize)]
+pub struct Paging<'a> {
+    /// `paging`.
+    #[serde(borrow, default)]
+    pub paging: Option<Scalar<'a>>,
+    /// `total`.
+    #[serde(borrow, default)]
+    pub total: Option<Scalar<'a>>,
+}
+
+impl Paging<'_> {
+    /// `paging.next.after`: a string as is, a number as its text.
+    pub fn after(&self) -> Option<String> {
+        match &self.paging {
+            Some(Scalar::Nested(v)) => match v.pointer("/next/after") {
+                Some(Value::String(s)) => Some(s.clone()),
+                Some(Value::Number(n)) => Some(n.to_string()),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// `total` when it is a whole number.
+    pub fn total(&self) -> Option<u64> {
+        match &self.total {
+            Some(Scalar::Number(n)) => n.as_u64(),
+            _ => None,
+        }
+    }
+}
+
+/// The cursor and total of a page body, skipping over its contacts.
+pub fn peek_paging(body: &[u8]) -> serde_json::Result<(Option<String>, Option<u64>)> {
+    let paging: Paging<'_> = serde_json::from_slice(body)?;
+    Ok((paging.after(), paging.total()))
+}
+
+/// Which `leads` columns each HubSpot property name feeds, resolved once per source; plus
+/// the member order of the last contact seen (contacts of one portal list their properties
+/// in the same order, so most members are matched by one string comparison, not a hash).
+#[derive(Debug, Clone)]
+pub struct PropertyIndex {
+    columns_of: HashMap<String, Vec<usize>>,
+    last_order: Vec<(String, Option<usize>)>,
+    /// Property names as `HubspotProperties::columns` orders them.
+    names: Vec<String>,
+}
+
+/// Fixed positions of the canonical columns in [`HubspotProperties::columns`].
+pub mod column {
+    pub const EMAIL: usize = 0;
+    pub const COMPANY: usize = 1;
+    pub const JOB_TITLE: usize = 2;
+    pub const COUNTRY: usize = 3;
+    pub const OWNER_ID: usize = 4;
+    pub const CHANNEL: usize = 5;
+    pub const CAMPAIGN_ID: usize = 6;
+    pub const LIFECYCLE_STAGE: usize = 7;
+    pub const LEAD_STATUS: usize = 8;
+    pub const VENDOR_SCORE: usize = 9;
+    pub const DEMO_REQUESTED: usize = 10;
+    pub const CONTENT_DOWNLOADS: usize = 11;
+    pub const WEB_VISITS: usize = 12;
+    pub const EMAIL_ENGAGEMENTS: usize = 13;
+    pub const BUDGET_CONFIRMED: usize = 14;
+    pub const AUTHORITY: usize = 15;
+    pub const NEED_CONFIRMED: usize = 16;
+    pub const TIMELINE_CONFIRMED: usize = 17;
+    pub const CREATED_AT: usize = 18;
+    pub const UPDATED_AT: usize = 19;
+    pub const MQL_AT: usize = 20;
+    pub const SAL_AT: usize = 21;
+    pub const SAL_REJECTED_AT: usize = 22;
+    pub const REJECTION_REASON: usize = 23;
+    pub const SQL_AT: usize = 24;
+    pub const OPPORTUNITY_AT: usize = 25;
+    pub const CUSTOMER_AT: usize = 26;
+    pub const FIRST_CONTACTED_AT: usize = 27;
+    pub const LAST_INTENT_AT: usize = 28;
+    /// How many there are.
+    pub const COUNT: usize = 29;
+}
+
+/// A contact's property values by canonical column.
+pub type ColumnValues<'p, 'a> = [Option<&'p Scalar<'a>>; column::COUNT];
+
+impl PropertyIndex {
+    /// The index for a job's property names.
+    pub fn new(props: &HubspotProperties) -> Self {
+        let names: Vec<String> = props.columns().iter().map(|s| s.to_string()).collect();
+        let mut columns_of: HashMap<String, Vec<usize>> = HashMap::new();
+        for (column, name) in names.iter().enumerate() {
+            if !name.is_empty() {
+                columns_of.entry(name.clone()).or_default().push(column);
+            }
+        }
+        PropertyIndex {
+            columns_of,
+            last_order: Vec::new(),
+            names,
+        }
+    }
+
+    /// The property name feeding `column`.
+    pub fn name(&self, column: usize) -> &str {
+        &self.names[column]
+    }
+
+    /// Spread `fields` over the canonical columns (a repeated member: the last one wins).
+    pub fn resolve<'p, 'a>(&mut self, fields: &'p Fields<'a>) -> ColumnValues<'p, 'a> {
+        let mut values: ColumnValues<'p, 'a> = [None; column::COUNT];
+        for (position, (key, value)) in fields.members().iter().enumerate() {
+            let first = match self.last_order.get(position) {
+                Some((seen, first)) if seen == key => *first,
+                _ => {
+                    let first = self.columns_of.get(key.as_ref()).map(|c| c[0]);
+                    if position < self.last_order.len() {
+                        self.last_order[position] = (key.to_string(), first);
+                    } else if position == self.last_order.len() {
+                        self.last_order.push((key.to_string(), first));
+                    }
+                    first
+                }
+            };
+            let Some(first) = first else { continue };
+            values[first] = Some(value);
+            // A property mapped to several columns (rare): fill the others too.
+            if let Some(more) = self.columns_of.get(key.as_ref()).filter(|c| c.len() > 1) {
+                for &column in &more[1..] {
+                    values[column] = Some(value);
+                }
+            }
+        }
+        values
+    }
+}
+
+/// A decoded page.
+#[derive(Debug, Default)]
+pub struct DecodedPage {
+    /// Rows, in page order.
+    pub rows: Vec<LeadRow>,
+    /// Rejected contacts (redacted) with the reason.
+    pub rejects: Vec<(Value, String)>,
+    /// Newest `lastmodifieddate` (or `updatedAt`) on the page, epoch ms.
+    pub newest_ms: Option<i64>,
+}
+
+/// Decode a page body: `Err` names what is wrong with the page as a whole.
+pub fn decode_page(
+    body: &[u8],
+    props: &HubspotProperties,
+    index: &mut PropertyIndex,
+    hasher: &PersonalDataHasher,
+) -> Result<DecodedPage, String> {
+    let page: ContactsPage<'_> = serde_json::from_slice(body).map_err(|e| {
+        format!(
+            "body is not a contacts page ({e}): {}",
+            crate::http::body_excerpt(body)
+        )
+    })?;
+    let results = page.results.ok_or("no `results` array")?;
+    let mut out = DecodedPage {
+        rows: Vec::with_capacity(results.len()),
+        ..DecodedPage::default()
+    };
+    for contact in &results {
+        let (decoded, modified_ms) = decode_contact(contact, index, hasher);
+        out.newest_ms = out.newest_ms.max(modified_ms);
+        match decoded {
+            Ok(row) => out.rows.push(row),
+            Err(reason) => out
+                .rejects
+                .push((redact(&contact.to_value(), props, hasher), reason)),
+        }
+    }
+    Ok(out)
+}
