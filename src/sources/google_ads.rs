@@ -236,7 +236,7 @@ pub async fn pull(
                         request
                     })
                     .await?;
-                let parsed = ctx.parse_json(&url, &page_body)?;
+                let parsed = ctx.parse_json(&url, &page_body).await?;
                 let location = format!("customer {customer} {from}..{to} page {page}");
                 // searchStream: an array of batches; search: one page object.
                 let batches: Vec<&Value> = match &parsed {

@@ -188,7 +188,7 @@ pub async fn pull(
                 get(&account_url, access)
             })
             .await?;
-        let parsed = ctx.parse_json(&account_url, &body)?;
+        let parsed = ctx.parse_json(&account_url, &body).await?;
         let currency = opt_str(parsed.get("currency"))
             .ok_or_else(|| ctx.protocol(&account_url, "the ad account has no `currency`"))?;
         for (from, to) in window.chunks(cfg.chunk_days) {
@@ -198,7 +198,7 @@ pub async fn pull(
                     get(&url, access)
                 })
                 .await?;
-            let parsed = ctx.parse_json(&url, &body)?;
+            let parsed = ctx.parse_json(&url, &body).await?;
             let elements = parsed
                 .get("elements")
                 .and_then(Value::as_array)

@@ -230,7 +230,7 @@ async fn pull_range(
                 &scrub_tokens,
             )
             .await?;
-        let parsed = ctx.parse_json(url, &body)?;
+        let parsed = ctx.parse_json(url, &body).await?;
         if let Some(error) = parsed.get("error") {
             if error.get("code").and_then(Value::as_i64) == Some(1) {
                 let message = opt_str(error.get("message")).unwrap_or_default();

@@ -262,8 +262,19 @@ impl SourceContext {
     }
 
     /// Parse a response body as JSON, or explain which URL sent what.
-    pub fn parse_json(&self, url: &str, body: &[u8]) -> Result<Value> {
-        serde_json::from_slice(body).map_err(|e| Error::Protocol {
+    pub async fn parse_json(&self, url: &str, body: &bytes::Bytes) -> Result<Value> {
+        // A large page parses on a blocking thread, so the run's other sources (polled on
+        // the same task) go on meanwhile; a small one is not worth the hand-off.
+        const OFF_THREAD_BYTES: usize = 64 * 1024;
+        let parsed = if body.len() >= OFF_THREAD_BYTES {
+            let owned = body.clone();
+            tokio::task::spawn_blocking(move || serde_json::from_slice::<Value>(&owned))
+                .await
+                .map_err(|e| self.protocol(url, format!("parsing stopped: {e}")))?
+        } else {
+            serde_json::from_slice(body)
+        };
+        parsed.map_err(|e| Error::Protocol {
             source_name: self.source_name.clone(),
             url: url.to_string(),
             message: format!(

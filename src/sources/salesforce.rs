@@ -606,7 +606,7 @@ async fn run_query(
                     Err(e) => return Err(e),
                 }
             };
-            let body = ctx.parse_json(&shown, &body)?;
+            let body = ctx.parse_json(&shown, &body).await?;
             let records = body
                 .get("records")
                 .and_then(Value::as_array)

@@ -221,7 +221,7 @@ pub async fn pull(
             .pages
             .fetch_classified("surveymonkey/survey_details", request, &classify)
             .await?;
-        let choices = catalogue(&ctx.parse_json(&details_url, &details)?);
+        let choices = catalogue(&ctx.parse_json(&details_url, &details).await?);
         if !choices
             .values()
             .any(|c| c.question_id == cfg.enps_question_id)
@@ -271,7 +271,7 @@ pub async fn pull(
                 .pages
                 .fetch_page("surveymonkey/responses", request, &classify)
                 .await?;
-            let body = ctx.parse_json(&shown, &fetched.body)?;
+            let body = ctx.parse_json(&shown, &fetched.body).await?;
             let data = body
                 .get("data")
                 .and_then(Value::as_array)

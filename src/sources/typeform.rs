@@ -160,7 +160,7 @@ pub async fn pull(
                 .get(request_url)
                 .bearer_auth(token.expose());
             let page_body = ctx.pages.fetch("typeform/responses", request).await?;
-            let body = ctx.parse_json(&url, &page_body)?;
+            let body = ctx.parse_json(&url, &page_body).await?;
             let items = body
                 .get("items")
                 .and_then(Value::as_array)
