@@ -67,8 +67,12 @@ pub struct DatasetOutput<B: TableRows> {
     records: Arc<std::sync::atomic::AtomicU64>,
     /// The table's key, to keep a record the vendor served twice (a repeated page) once.
     key_of: Option<fn(&B::Row) -> String>,
-    /// Keys written so far by a full (non-merging) pull.
-    seen: std::collections::HashSet<String>,
+    /// Keys written so far by a full (non-merging) pull, as 128-bit keyed fingerprints:
+    /// 16 bytes a row instead of the key string (a collision among 10^9 keys has odds
+    /// below 10^-20).
+    seen: std::collections::HashSet<u128>,
+    /// The fingerprint's two keyed hashes (random per run).
+    fingerprint: [std::hash::RandomState; 2],
     /// Records of a full pull dropped as repeats of a key already written.
     repeats: u64,
 }
@@ -133,6 +137,7 @@ impl<B: TableRows> DatasetOutput<B> {
             records: target.records,
             key_of: None,
             seen: std::collections::HashSet::new(),
+            fingerprint: [std::hash::RandomState::new(), std::hash::RandomState::new()],
             repeats: 0,
         }
     }
@@ -171,7 +176,9 @@ impl<B: TableRows> DatasetOutput<B> {
             return Ok(());
         }
         if let Some(key_of) = self.key_of
-            && !self.seen.insert(key_of(&row))
+            && !self
+                .seen
+                .insert(fingerprint(&self.fingerprint, &key_of(&row)))
         {
             // Read = distinct records: a repeat is counted apart, like the merge path does.
             self.repeats += 1;
@@ -220,7 +227,12 @@ impl<B: TableRows> DatasetOutput<B> {
     /// Record a record that could not be normalized; the pull goes on.
     pub fn reject(&mut self, location: &str, record: &Value, reason: String) {
         let text = record.to_string();
-        if self.key_of.is_some() && !self.seen.insert(format!("reject\u{0}{text}")) {
+        if self.key_of.is_some()
+            && !self.seen.insert(fingerprint(
+                &self.fingerprint,
+                &format!("reject\u{0}{text}"),
+            ))
+        {
             // The same malformed record served again (a repeated page) is rejected once.
             self.repeats += 1;
             return;
@@ -403,6 +415,12 @@ async fn flush<B: TableRows>(
         file.write(&batch).await?;
     }
     Ok(())
+}
+
+/// A 128-bit fingerprint of `key` from two independently keyed hashes.
+fn fingerprint(states: &[std::hash::RandomState; 2], key: &str) -> u128 {
+    use std::hash::BuildHasher;
+    (u128::from(states[0].hash_one(key)) << 64) | u128::from(states[1].hash_one(key))
 }
 
 /// The rows of `batch` whose `column` value is not in `keys`.

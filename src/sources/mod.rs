@@ -284,6 +284,34 @@ impl SourceContext {
         })
     }
 
+    /// Parse a page and decode it with `decode`, both on a blocking thread when the page is
+    /// large: the `Value` tree is built, read and dropped there, and the run's other
+    /// sources go on meanwhile. `decode`'s `Err` is a protocol error about the page.
+    pub async fn decode_json<T: Send + 'static>(
+        &self,
+        url: &str,
+        body: &bytes::Bytes,
+        decode: impl FnOnce(Value) -> std::result::Result<T, String> + Send + 'static,
+    ) -> Result<T> {
+        const OFF_THREAD_BYTES: usize = 64 * 1024;
+        let run = move |body: &[u8]| match serde_json::from_slice::<Value>(body) {
+            Ok(value) => decode(value).map_err(Some),
+            Err(e) => Err(Some(format!(
+                "body is not JSON ({e}): {}",
+                crate::http::body_excerpt(body)
+            ))),
+        };
+        let decoded = if body.len() >= OFF_THREAD_BYTES {
+            let owned = body.clone();
+            tokio::task::spawn_blocking(move || run(&owned))
+                .await
+                .unwrap_or_else(|e| Err(Some(format!("decoding stopped: {e}"))))
+        } else {
+            run(body)
+        };
+        decoded.map_err(|message| self.protocol(url, message.unwrap_or_default()))
+    }
+
     /// A protocol error for this source.
     pub fn protocol(&self, url: &str, message: impl Into<String>) -> Error {
         Error::Protocol {
@@ -291,6 +319,34 @@ impl SourceContext {
             url: url.to_string(),
             message: message.into(),
         }
+    }
+}
+
+/// A page decoded off the source's task: its rows and its rejected records (redacted, with
+/// the reason) in page order, plus what the source's paging needs (`next`).
+#[derive(Debug)]
+pub struct DecodedPage<R, N> {
+    /// Rows, in page order.
+    pub rows: Vec<R>,
+    /// Rejected records, redacted, with why.
+    pub rejects: Vec<(Value, String)>,
+    /// Whatever the source reads next from the page (cursor, newest date, counts).
+    pub next: N,
+}
+
+impl<R, N> DecodedPage<R, N> {
+    /// Push the rows, then record the rejects, into `out`; hands back `next`.
+    pub async fn write<B>(self, out: &mut DatasetOutput<B>, location: &str) -> Result<N>
+    where
+        B: crate::normalize::TableRows<Row = R>,
+    {
+        for row in self.rows {
+            out.push(row).await?;
+        }
+        for (record, reason) in self.rejects {
+            out.reject(location, &record, reason);
+        }
+        Ok(self.next)
     }
 }
 

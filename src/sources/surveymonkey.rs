@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::survey::{Scale, json_column};
-use super::{SourceContext, join_url};
+use super::{DecodedPage, SourceContext, join_url};
 use crate::config::{Secret, Template};
 use crate::error::Result;
 use crate::http::{HttpSettings, Verdict, body_excerpt};
@@ -271,28 +271,25 @@ pub async fn pull(
                 .pages
                 .fetch_page("surveymonkey/responses", request, &classify)
                 .await?;
-            let body = ctx.parse_json(&shown, &fetched.body).await?;
-            let data = body
-                .get("data")
-                .and_then(Value::as_array)
-                .ok_or_else(|| ctx.protocol(&shown, "no `data` array"))?;
+            let (survey_id, page_cfg, page_choices, hasher) = (
+                survey.clone(),
+                cfg.clone(),
+                choices.clone(),
+                ctx.hasher.clone(),
+            );
+            let decoded = ctx
+                .decode_json(&shown, &fetched.body, move |body| {
+                    decode_page(&body, &survey_id, &page_cfg, &page_choices, &hasher)
+                })
+                .await?;
             let location = format!("survey {survey} page {page}");
-            for response in data {
-                match decode_response(response, survey, cfg, &choices, &ctx.hasher) {
-                    Ok(row) => {
-                        if let Some(modified) = modified_watermark(response)
-                            && newest.as_deref() < Some(modified.as_str())
-                        {
-                            newest = Some(modified);
-                        }
-                        out.push(row).await?;
-                    }
-                    Err(reason) => out.reject(&location, &redact(response, &ctx.hasher), reason),
-                }
+            let (next_link, page_newest) = decoded.write(out, &location).await?;
+            if page_newest.is_some() && newest < page_newest {
+                newest = page_newest;
             }
-            next = match body.pointer("/links/next").and_then(Value::as_str) {
+            next = match next_link {
                 Some(link) => Some(
-                    reqwest::Url::parse(link)
+                    reqwest::Url::parse(&link)
                         .map_err(|e| ctx.protocol(&shown, format!("bad links.next: {e}")))?,
                 ),
                 None => None,
@@ -306,6 +303,46 @@ pub async fn pull(
         }
     }
     Ok(())
+}
+
+/// A responses page: its rows and rejects, then (`links.next`, the newest `date_modified`
+/// of its rows as a watermark).
+type ResponsesPage = DecodedPage<SurveyResponseRow, (Option<String>, Option<String>)>;
+
+fn decode_page(
+    body: &Value,
+    survey: &str,
+    cfg: &SurveyMonkeyConfig,
+    choices: &Catalogue,
+    hasher: &PersonalDataHasher,
+) -> std::result::Result<ResponsesPage, String> {
+    let data = body
+        .get("data")
+        .and_then(Value::as_array)
+        .ok_or("no `data` array")?;
+    let next_link = body
+        .pointer("/links/next")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let mut page = DecodedPage {
+        rows: Vec::with_capacity(data.len()),
+        rejects: Vec::new(),
+        next: (next_link, None),
+    };
+    for response in data {
+        match decode_response(response, survey, cfg, choices, hasher) {
+            Ok(row) => {
+                if let Some(modified) = modified_watermark(response)
+                    && page.next.1.as_deref() < Some(modified.as_str())
+                {
+                    page.next.1 = Some(modified);
+                }
+                page.rows.push(row);
+            }
+            Err(reason) => page.rejects.push((redact(response, hasher), reason)),
+        }
+    }
+    Ok(page)
 }
 
 /// Wait out the minute window when the headers say it is used up.

@@ -9,7 +9,7 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 
 use super::survey::{Scale, json_column};
-use super::{SourceContext, join_url};
+use super::{DecodedPage, SourceContext, join_url};
 use crate::config::{Secret, Template};
 use crate::error::Result;
 use crate::http::HttpSettings;
@@ -160,26 +160,20 @@ pub async fn pull(
                 .get(request_url)
                 .bearer_auth(token.expose());
             let page_body = ctx.pages.fetch("typeform/responses", request).await?;
-            let body = ctx.parse_json(&url, &page_body).await?;
-            let items = body
-                .get("items")
-                .and_then(Value::as_array)
-                .ok_or_else(|| ctx.protocol(&url, "no `items` array"))?;
+            let (form_id, page_cfg, hasher) = (form.clone(), cfg.clone(), ctx.hasher.clone());
+            let decoded = ctx
+                .decode_json(&url, &page_body, move |body| {
+                    decode_page(&body, &form_id, &page_cfg, &hasher)
+                })
+                .await?;
             let location = format!("form {form} page {page}");
-            for item in items {
-                match decode_response(item, form, cfg, &ctx.hasher) {
-                    Ok(row) => {
-                        newest = newest.max(row.submitted_at);
-                        out.push(row).await?;
-                    }
-                    Err(reason) => out.reject(&location, &redact(item, cfg, &ctx.hasher), reason),
-                }
-            }
+            let (items, last_token, page_newest) = decoded.write(out, &location).await?;
+            newest = newest.max(page_newest);
             // No end signal: a short page is the last one.
-            if items.len() < cfg.page_size as usize {
+            if items < cfg.page_size as usize {
                 break;
             }
-            before = items.last().and_then(|i| opt_str(i.get("token")));
+            before = last_token;
             if before.is_none() {
                 return Err(ctx.protocol(&url, "a full page whose last item has no `token`"));
             }
@@ -193,6 +187,41 @@ pub async fn pull(
         }
     }
     Ok(())
+}
+
+/// A responses page: its rows and rejects, then (items on the page, the last item's
+/// `token`, the newest `submitted_at` of its rows).
+type TypeformPage = DecodedPage<SurveyResponseRow, (usize, Option<String>, Option<i64>)>;
+
+fn decode_page(
+    body: &Value,
+    form: &str,
+    cfg: &TypeformConfig,
+    hasher: &PersonalDataHasher,
+) -> std::result::Result<TypeformPage, String> {
+    let items = body
+        .get("items")
+        .and_then(Value::as_array)
+        .ok_or("no `items` array")?;
+    let mut page = DecodedPage {
+        rows: Vec::with_capacity(items.len()),
+        rejects: Vec::new(),
+        next: (
+            items.len(),
+            items.last().and_then(|i| opt_str(i.get("token"))),
+            None,
+        ),
+    };
+    for item in items {
+        match decode_response(item, form, cfg, hasher) {
+            Ok(row) => {
+                page.next.2 = page.next.2.max(row.submitted_at);
+                page.rows.push(row);
+            }
+            Err(reason) => page.rejects.push((redact(item, cfg, hasher), reason)),
+        }
+    }
+    Ok(page)
 }
 
 /// One response as a `survey_responses` row, or why not.

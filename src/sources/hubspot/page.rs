@@ -16,6 +16,7 @@ use super::{HubspotProperties, decode_contact, redact};
 use crate::normalize::parse::Scalar;
 use crate::normalize::scalar::Fields;
 use crate::normalize::{LeadRow, PersonalDataHasher};
+use crate::sources::DecodedPage;
 
 /// One element of `results`.
 #[derive(Debug)]
@@ -278,16 +279,8 @@ impl PropertyIndex {
     }
 }
 
-/// A decoded page.
-#[derive(Debug, Default)]
-pub struct DecodedPage {
-    /// Rows, in page order.
-    pub rows: Vec<LeadRow>,
-    /// Rejected contacts (redacted) with the reason.
-    pub rejects: Vec<(Value, String)>,
-    /// Newest `lastmodifieddate` (or `updatedAt`) on the page, epoch ms.
-    pub newest_ms: Option<i64>,
-}
+/// A decoded page; `next` is the newest `lastmodifieddate` (or `updatedAt`) on it, epoch ms.
+pub type ContactsDecoded = DecodedPage<LeadRow, Option<i64>>;
 
 /// Decode a page body: `Err` names what is wrong with the page as a whole.
 pub fn decode_page(
@@ -295,7 +288,7 @@ pub fn decode_page(
     props: &HubspotProperties,
     index: &mut PropertyIndex,
     hasher: &PersonalDataHasher,
-) -> Result<DecodedPage, String> {
+) -> Result<ContactsDecoded, String> {
     let page: ContactsPage<'_> = serde_json::from_slice(body).map_err(|e| {
         format!(
             "body is not a contacts page ({e}): {}",
@@ -305,11 +298,12 @@ pub fn decode_page(
     let results = page.results.ok_or("no `results` array")?;
     let mut out = DecodedPage {
         rows: Vec::with_capacity(results.len()),
-        ..DecodedPage::default()
+        rejects: Vec::new(),
+        next: None,
     };
     for contact in &results {
         let (decoded, modified_ms) = decode_contact(contact, index, hasher);
-        out.newest_ms = out.newest_ms.max(modified_ms);
+        out.next = out.next.max(modified_ms);
         match decoded {
             Ok(row) => out.rows.push(row),
             Err(reason) => out

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 
 use super::HubspotConfig;
-use super::page::{DecodedPage, PropertyIndex, decode_page, peek_paging};
+use super::page::{ContactsDecoded, PropertyIndex, decode_page, peek_paging};
 use crate::config::Secret;
 use crate::error::Result;
 use crate::http::{Verdict, body_excerpt, default_verdict, retry_after};
@@ -32,7 +32,10 @@ pub const SEARCH_CEILING: u64 = 10_000;
 const DECODE_AHEAD: usize = 4;
 
 /// A page handed to a decoding thread, with where it came from (for rejects and errors).
-type InFlight = VecDeque<(String, JoinHandle<std::result::Result<DecodedPage, String>>)>;
+type InFlight = VecDeque<(
+    String,
+    JoinHandle<std::result::Result<ContactsDecoded, String>>,
+)>;
 
 /// How a fetch went.
 enum Fetched {
@@ -263,7 +266,7 @@ impl Session<'_> {
     fn decode_on_a_thread(
         &self,
         body: Bytes,
-    ) -> JoinHandle<std::result::Result<DecodedPage, String>> {
+    ) -> JoinHandle<std::result::Result<ContactsDecoded, String>> {
         let props = self.cfg.properties.clone();
         let mut index = self.index.clone();
         let hasher = self.ctx.hasher.clone();
@@ -289,14 +292,9 @@ impl Session<'_> {
                     .protocol(url, format!("{location}: decoding stopped: {e}"))
             })?
             .map_err(|message| self.ctx.protocol(url, format!("{location}: {message}")))?;
-        for row in decoded.rows {
-            out.push(row).await?;
-        }
-        for (record, reason) in decoded.rejects {
-            out.reject(&location, &record, reason);
-        }
-        progress.newest_ms = progress.newest_ms.max(decoded.newest_ms);
-        Ok(decoded.newest_ms)
+        let newest = decoded.write(out, &location).await?;
+        progress.newest_ms = progress.newest_ms.max(newest);
+        Ok(newest)
     }
 }
 
