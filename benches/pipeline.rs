@@ -1,18 +1,54 @@
-//! The end-to-end benchmark: records a full pull of the sandbox's vendor pages once per
-//! scale (`funnelhouse sandbox --record`, design §9 layout), then measures, per phase —
-//! reading the files, parsing the JSON alone (one core, a floor), and the whole pipeline
-//! replayed from the pages by the release binary (parse, normalize, write ZSTD Parquet and
-//! everything else a run does) — wall time, records/s, MB/s of JSON, and the peak resident
-//! memory of the run's process. It checks the row counts against the sandbox's own totals,
-//! so a fast wrong pipeline cannot pass.
+//! The end-to-end benchmark. Per scale (number of leads in the sandbox):
+//!
+//! 1. **Recording**: a full pull of the sandbox's vendor pages, once per scale and seed
+//!    (`funnelhouse sandbox --record`, design §9 layout), cached under `target/bench-pages`.
+//! 2. **Floors**: reading the files, and parsing the JSON alone (one core, `serde_json::Value`).
+//! 3. **Whole run, replayed**: `funnelhouse run jobs/bench.toml --replay DIR` by the release
+//!    binary — parse, normalize, write ZSTD Parquet and everything else a run does — with wall
+//!    time, records/s, MB/s of JSON and the peak resident memory of the run's process; then its
+//!    phases, timed by the run's JSON log lines (`FUNNELHOUSE_LOG=info --log-format json`):
+//!    pull (`run started` → last `source pulled`: read, parse, normalize and write every
+//!    source), metrics (→ last `metric table staged`), commit (→ `run finished`: rejects,
+//!    publish, watermarks, `_runs`), and the process's start-up and exit (the remainder).
+//! 4. **HTTP pull**: `funnelhouse sandbox` started as a child process on a free port, and the
+//!    same job run live against it into `target/bench-warehouse`: wall, MB/s of JSON received
+//!    over HTTP (the run summary's per-source bytes), requests, peak memory, and the phases.
+//!    The sandbox serves from the same 2 cores, so this is pessimistic.
+//! 5. **Incremental run, nothing changed**: the live job once more against the same sandbox;
+//!    its requests per source, and per stream where the job file says how many streams a
+//!    source pulls.
+//!
+//! Once per invocation, at 20,000 leads whatever `--scale` says:
+//!
+//! 6. **Rate-limited pull**: a sandbox whose HubSpot allows 100 requests per rolling second
+//!    (`POST /_admin/crm/hubspot_limits`), and `jobs/bench-ratelimit.toml` (HubSpot alone,
+//!    client limited to the same): the pull's wall against pages ÷ rate, and the sandbox's
+//!    count of refused requests (`GET /_admin/crm/stats`); none may be refused twice.
+//!
+//! Every run's row counts are checked against the sandbox's own totals, so a fast wrong
+//! pipeline cannot pass. Each scale ends with a table of measure, result and target.
 //!
 //! `cargo bench --bench pipeline -- --scale 100000 --scale 1000000`
 
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::Instant;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
+use chrono::{DateTime, FixedOffset};
 use funnelhouse::sandbox::{SandboxData, SandboxOptions};
+use serde_json::Value;
+
+/// The job every scale runs, replayed and live.
+const JOB: &str = "jobs/bench.toml";
+/// The rate-limited pull's job: HubSpot alone, limited to [`RATE_LIMIT_PER_SECOND`].
+const RATE_LIMIT_JOB: &str = "jobs/bench-ratelimit.toml";
+/// Leads in the rate-limited pull's sandbox, whatever `--scale` says.
+const RATE_LIMIT_SCALE: usize = 20_000;
+/// HubSpot requests per rolling second, in that sandbox and in [`RATE_LIMIT_JOB`].
+const RATE_LIMIT_PER_SECOND: u64 = 100;
 
 struct Args {
     scales: Vec<usize>,
@@ -56,8 +92,9 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// The environment a replay of `jobs/bench.toml` needs: no network is used, but the job
-/// file names its credentials.
+/// The environment the bench's jobs need: logs at `info` (the phases are timed by them), and
+/// the credentials the job files name; a replay uses no network, a live run points the
+/// variables at a sandbox (see [`Sandbox::point`]).
 fn job_env(cmd: &mut Command) -> &mut Command {
     cmd.env("FUNNELHOUSE_SANDBOX_URL", "http://127.0.0.1:9")
         .env("FUNNELHOUSE_HASH_KEY", "bench-key")
@@ -66,7 +103,7 @@ fn job_env(cmd: &mut Command) -> &mut Command {
         .env("GOOGLE_ADS_DEVELOPER_TOKEN", "unused")
         .env("TYPEFORM_TOKEN", "unused")
         .env("SURVEYMONKEY_TOKEN", "unused")
-        .env("FUNNELHOUSE_LOG", "warn")
+        .env("FUNNELHOUSE_LOG", "info")
 }
 
 fn record(bin: &str, dir: &Path, scale: usize, seed: u64) -> String {
@@ -84,7 +121,7 @@ fn record(bin: &str, dir: &Path, scale: usize, seed: u64) -> String {
             "--seed",
             &seed.to_string(),
             "--job",
-            "jobs/bench.toml",
+            JOB,
         ])
         .output()
         .expect("funnelhouse runs");
@@ -102,12 +139,651 @@ fn record(bin: &str, dir: &Path, scale: usize, seed: u64) -> String {
     line
 }
 
-fn row(phase: &str, secs: f64, records: u64, bytes: u64, note: &str) {
+/// `n ÷ unit` per second over `secs` with `decimals`, or a dash when there is nothing to count.
+fn per_second(n: Option<u64>, unit: f64, secs: f64, decimals: usize) -> String {
+    n.map_or("—".into(), |n| {
+        format!("{:.decimals$}", n as f64 / unit / secs.max(1e-9))
+    })
+}
+
+fn row(phase: &str, secs: f64, records: Option<u64>, bytes: Option<u64>, note: &str) {
     println!(
-        "{phase:<34} {secs:>8.2} s {:>12.0} rec/s {:>9.1} MB/s  {note}",
-        records as f64 / secs.max(1e-9),
-        bytes as f64 / 1e6 / secs.max(1e-9)
+        "{phase:<38} {secs:>8.2} s {:>12} rec/s {:>9} MB/s  {note}",
+        per_second(records, 1.0, secs, 0),
+        per_second(bytes, 1e6, secs, 1)
     );
+}
+
+/// What the recorded pages hold, and how long reading and parsing them alone takes.
+struct Pages {
+    files: usize,
+    bytes: u64,
+    records: u64,
+    read_secs: f64,
+    parse_secs: f64,
+}
+
+fn read_and_parse(dir: &Path) -> Pages {
+    let files = files_under(dir);
+    let started = Instant::now();
+    let bodies: Vec<Vec<u8>> = files
+        .iter()
+        .map(|f| std::fs::read(f).expect("page readable"))
+        .collect();
+    let read_secs = started.elapsed().as_secs_f64();
+
+    let started = Instant::now();
+    let mut records = 0u64;
+    for body in &bodies {
+        let value: Value = serde_json::from_slice(body).expect("page is JSON");
+        for key in ["results", "items", "data"] {
+            records += value
+                .get(key)
+                .and_then(|v| v.as_array())
+                .map_or(0, |a| a.len() as u64);
+        }
+    }
+    Pages {
+        files: files.len(),
+        bytes: bodies.iter().map(|b| b.len() as u64).sum(),
+        records,
+        read_secs,
+        parse_secs: started.elapsed().as_secs_f64(),
+    }
+}
+
+/// One `funnelhouse run` process: its wall, its summary (stdout) and its JSON log (stderr).
+struct Run {
+    secs: f64,
+    stdout: String,
+    stderr: String,
+}
+
+/// Run `job` with the bench's environment; `setup` adds the replay or the sandbox.
+fn run_job(bin: &str, job: &str, setup: impl FnOnce(&mut Command)) -> Run {
+    let mut cmd = Command::new(bin);
+    job_env(&mut cmd).args(["--log-format", "json", "run", job]);
+    setup(&mut cmd);
+    let started = Instant::now();
+    let out = cmd.output().expect("funnelhouse runs");
+    let run = Run {
+        secs: started.elapsed().as_secs_f64(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    assert!(
+        out.status.success(),
+        "{job} failed:\n{}\n{}",
+        run.stdout,
+        run.stderr
+    );
+    run
+}
+
+/// A source's line of the run summary (`source <name> <kind> requests N retries R bytes B
+/// 1.23s ok`).
+struct SourceLine {
+    name: String,
+    requests: u64,
+    retries: u64,
+    bytes: u64,
+    secs: f64,
+}
+
+/// A run's phases, timed by its JSON log lines.
+struct Phases {
+    pull: f64,
+    metrics: f64,
+    commit: f64,
+    /// Records the sources read (`source pulled` `read`).
+    records: u64,
+    /// Rows of the metric tables (`metric table staged` `rows`).
+    metric_rows: u64,
+}
+
+impl Run {
+    /// Rows the summary says `table` received.
+    fn rows(&self, table: &str) -> u64 {
+        self.stdout
+            .lines()
+            .skip_while(|l| l.split_whitespace().next() != Some("table"))
+            .find(|l| l.split_whitespace().next() == Some(table))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// The run's peak resident memory as the summary prints it (`249 MiB`).
+    fn peak(&self) -> String {
+        self.stdout
+            .lines()
+            .find_map(|l| l.split("peak memory ").nth(1))
+            .unwrap_or("?")
+            .to_string()
+    }
+
+    fn sources(&self) -> Vec<SourceLine> {
+        self.stdout
+            .lines()
+            .filter_map(|line| {
+                let fields: Vec<&str> = line.split_whitespace().collect();
+                let [
+                    "source",
+                    name,
+                    _kind,
+                    "requests",
+                    requests,
+                    "retries",
+                    retries,
+                    "bytes",
+                    bytes,
+                    secs,
+                    ..,
+                ] = fields.as_slice()
+                else {
+                    return None;
+                };
+                Some(SourceLine {
+                    name: name.to_string(),
+                    requests: requests.parse().ok()?,
+                    retries: retries.parse().ok()?,
+                    bytes: bytes.parse().ok()?,
+                    secs: secs.trim_end_matches('s').parse().ok()?,
+                })
+            })
+            .collect()
+    }
+
+    fn source(&self, name: &str) -> SourceLine {
+        self.sources()
+            .into_iter()
+            .find(|s| s.name == name)
+            .unwrap_or_else(|| panic!("no `source {name}` line in the summary:\n{}", self.stdout))
+    }
+
+    fn phases(&self) -> Phases {
+        let mut at: BTreeMap<&str, DateTime<FixedOffset>> = BTreeMap::new();
+        let (mut records, mut metric_rows) = (0, 0);
+        for event in self
+            .stderr
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        {
+            let fields = &event["fields"];
+            let (Some(message), Some(time)) = (
+                fields["message"].as_str(),
+                event["timestamp"]
+                    .as_str()
+                    .and_then(|t| DateTime::parse_from_rfc3339(t).ok()),
+            ) else {
+                continue;
+            };
+            let key = match message {
+                "run started" => "started",
+                "source pulled" => {
+                    records += fields["read"].as_u64().unwrap_or(0);
+                    "pulled"
+                }
+                "metric table staged" => {
+                    metric_rows += fields["rows"].as_u64().unwrap_or(0);
+                    "staged"
+                }
+                "run finished" => "finished",
+                _ => continue,
+            };
+            at.insert(key, time); // the last of each
+        }
+        let time = |key: &str| {
+            *at.get(key)
+                .unwrap_or_else(|| panic!("no `{key}` log line:\n{}", self.stderr))
+        };
+        let secs = |from: DateTime<FixedOffset>, to: DateTime<FixedOffset>| {
+            (to - from).num_microseconds().unwrap_or(0) as f64 / 1e6
+        };
+        let pulled = time("pulled");
+        // A job without metric tables goes straight from its sources to the commit.
+        let staged = at.get("staged").copied().unwrap_or(pulled);
+        Phases {
+            pull: secs(time("started"), pulled),
+            metrics: secs(pulled, staged),
+            commit: secs(staged, time("finished")),
+            records,
+            metric_rows,
+        }
+    }
+
+    /// Print one row per phase; `json_bytes` is the JSON the pull read.
+    fn print_phases(&self, phases: &Phases, json_bytes: u64) {
+        row(
+            "  pull (read, parse, normalize, write)",
+            phases.pull,
+            Some(phases.records),
+            Some(json_bytes),
+            "records read; MB of JSON",
+        );
+        row(
+            "  metrics",
+            phases.metrics,
+            Some(phases.metric_rows),
+            None,
+            "metric rows",
+        );
+        row(
+            "  commit (rejects, publish, _runs)",
+            phases.commit,
+            None,
+            None,
+            "",
+        );
+        row(
+            "  process start-up and exit",
+            self.secs - phases.pull - phases.metrics - phases.commit,
+            None,
+            None,
+            "the rest of the wall",
+        );
+    }
+}
+
+/// The rows a correct run of [`JOB`] writes, from the sandbox generator's own totals.
+struct Expected {
+    leads: u64,
+    spend: u64,
+    surveys: u64,
+}
+
+impl Expected {
+    fn new(seed: u64, scale: usize) -> Expected {
+        let data = SandboxData::generate(&SandboxOptions {
+            seed,
+            scale,
+            ..SandboxOptions::default()
+        });
+        let totals = data.totals();
+        // Of the ad platforms the sandbox serves, the bench job pulls Google Ads.
+        let spend = data
+            .spend_facts()
+            .iter()
+            .filter(|f| f.platform == "google_ads")
+            .count();
+        Expected {
+            leads: totals.contacts as u64,
+            spend: spend as u64,
+            surveys: (totals.survey_responses + totals.surveymonkey.responses) as u64,
+        }
+    }
+
+    fn check(&self, run: &Run, what: &str) {
+        assert_eq!(run.rows("leads"), self.leads, "{what}: leads rows");
+        assert_eq!(run.rows("spend"), self.spend, "{what}: spend rows");
+        assert_eq!(
+            run.rows("survey_responses"),
+            self.surveys,
+            "{what}: survey rows"
+        );
+    }
+}
+
+/// A `funnelhouse sandbox` child process on a free port; killed when dropped, panics included.
+struct Sandbox {
+    child: Child,
+    addr: String,
+}
+
+impl Sandbox {
+    fn start(bin: &str, scale: usize, seed: u64) -> Sandbox {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let child = Command::new(bin)
+            .args(["sandbox", "--port", &port.to_string()])
+            .args(["--scale", &scale.to_string(), "--seed", &seed.to_string()])
+            .env("FUNNELHOUSE_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("the sandbox starts");
+        let mut sandbox = Sandbox {
+            child,
+            addr: format!("127.0.0.1:{port}"),
+        };
+        sandbox.wait_until_listening();
+        sandbox
+    }
+
+    /// The sandbox generates its data before it listens: minutes at a million leads.
+    fn wait_until_listening(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(600);
+        while TcpStream::connect(&self.addr).is_err() {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("the sandbox exited before listening: {status}");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the sandbox is not listening on {}",
+                self.addr
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Point a run's job file at this sandbox, with the sandbox's credentials.
+    fn point(&self, cmd: &mut Command) {
+        for (name, value) in funnelhouse::demo::sandbox_env(&format!("http://{}", self.addr)) {
+            cmd.env(name, value);
+        }
+    }
+
+    /// One request to the sandbox's `/_admin` API; its JSON answer.
+    fn admin(&self, method: &str, path: &str, body: &str) -> Value {
+        let mut stream = TcpStream::connect(&self.addr).expect("sandbox reachable");
+        write!(
+            stream,
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            self.addr,
+            body.len()
+        )
+        .expect("request sent");
+        let mut response = String::new();
+        stream.read_to_string(&mut response).expect("answer read");
+        let (head, body) = response.split_once("\r\n\r\n").unwrap_or_default();
+        assert!(head.starts_with("HTTP/1.1 200"), "{method} {path}: {head}");
+        serde_json::from_str(body).unwrap_or_else(|e| panic!("{method} {path}: {e}: {body}"))
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        self.child.kill().ok();
+        self.child.wait().ok();
+    }
+}
+
+/// The live job's first run (full pull over HTTP) and its second (nothing changed).
+struct Live {
+    secs: f64,
+    pull_secs: f64,
+    bytes: u64,
+    requests: u64,
+    peak: String,
+    incremental: Vec<(SourceLine, Option<u64>)>,
+}
+
+fn live_runs(bin: &str, root: &Path, scale: usize, seed: u64, expected: &Expected) -> Live {
+    std::fs::remove_dir_all(root.join("target/bench-warehouse")).ok();
+    let sandbox = Sandbox::start(bin, scale, seed);
+    let first = run_job(bin, JOB, |cmd| sandbox.point(cmd));
+    let second = run_job(bin, JOB, |cmd| sandbox.point(cmd));
+    drop(sandbox);
+    expected.check(&first, "live run");
+
+    let sources = first.sources();
+    let bytes = sources.iter().map(|s| s.bytes).sum();
+    let requests = sources.iter().map(|s| s.requests).sum();
+    let retries: u64 = sources.iter().map(|s| s.retries).sum();
+    let phases = first.phases();
+    row(
+        "whole run, live over HTTP",
+        first.secs,
+        Some(phases.records),
+        Some(bytes),
+        &format!(
+            "{requests} requests, {retries} retries, peak memory {}",
+            first.peak()
+        ),
+    );
+    first.print_phases(&phases, bytes);
+
+    let streams = streams(JOB);
+    let incremental: Vec<(SourceLine, Option<u64>)> = second
+        .sources()
+        .into_iter()
+        .map(|s| {
+            let n = streams.get(&s.name).copied().flatten();
+            (s, n)
+        })
+        .collect();
+    println!(
+        "incremental run, nothing changed: {:.2} s (target ≤ 2 requests per stream)",
+        second.secs
+    );
+    for (source, streams) in &incremental {
+        let per_stream = streams.map_or("streams unknown".into(), |n| {
+            format!(
+                "{n} stream(s), {:.1} per stream",
+                source.requests as f64 / n as f64
+            )
+        });
+        println!(
+            "  {:<36} {:>6} requests  {per_stream}",
+            source.name, source.requests
+        );
+    }
+    Live {
+        secs: first.secs,
+        pull_secs: phases.pull,
+        bytes,
+        requests,
+        peak: first.peak(),
+        incremental,
+    }
+}
+
+/// Streams each source of `job` pulls on an incremental run, where the job file says:
+/// HubSpot searches for changed contacts and sweeps the archived ones; Google Ads, Typeform
+/// and SurveyMonkey pull one stream per customer, form or survey.
+fn streams(job: &str) -> BTreeMap<String, Option<u64>> {
+    let text = std::fs::read_to_string(job).expect("job file readable");
+    let table: toml::Table = toml::from_str(&text).expect("job file is TOML");
+    let sources = table["sources"].as_array().expect("[[sources]]");
+    sources
+        .iter()
+        .map(|source| {
+            let ids = |key: &str| source.get(key)?.as_array().map(|a| a.len() as u64);
+            let n = match source["kind"].as_str() {
+                Some("hubspot") => Some(2),
+                Some("google_ads") => ids("customer_ids"),
+                Some("typeform") => ids("form_ids"),
+                Some("surveymonkey") => ids("survey_ids"),
+                _ => None,
+            };
+            (source["name"].as_str().unwrap_or("?").to_string(), n)
+        })
+        .collect()
+}
+
+/// The rate-limited pull's figures.
+struct RateLimited {
+    requests: u64,
+    retries: u64,
+    pull_secs: f64,
+    refused: u64,
+    refused_repeatedly: u64,
+}
+
+impl RateLimited {
+    /// Pages ÷ allowed rate: the pull's wall if it kept exactly to the limit.
+    fn ideal_secs(&self) -> f64 {
+        self.requests as f64 / RATE_LIMIT_PER_SECOND as f64
+    }
+}
+
+fn rate_limited_pull(bin: &str, root: &Path, seed: u64) -> RateLimited {
+    println!(
+        "\n== rate-limited pull: HubSpot alone, {RATE_LIMIT_SCALE} leads, \
+         {RATE_LIMIT_PER_SECOND} requests per rolling second"
+    );
+    std::fs::remove_dir_all(root.join("target/bench-ratelimit-warehouse")).ok();
+    let sandbox = Sandbox::start(bin, RATE_LIMIT_SCALE, seed);
+    sandbox.admin(
+        "POST",
+        "/_admin/crm/hubspot_limits",
+        &format!(r#"{{"burst": {RATE_LIMIT_PER_SECOND}, "interval_ms": 1000, "daily": 10000000}}"#),
+    );
+    let run = run_job(bin, RATE_LIMIT_JOB, |cmd| sandbox.point(cmd));
+    let stats = sandbox.admin("GET", "/_admin/crm/stats", "");
+    drop(sandbox);
+    assert_eq!(
+        run.rows("leads"),
+        Expected::new(seed, RATE_LIMIT_SCALE).leads,
+        "rate-limited run: leads rows"
+    );
+    let hubspot = run.source("hubspot");
+    let result = RateLimited {
+        requests: hubspot.requests,
+        retries: hubspot.retries,
+        pull_secs: hubspot.secs,
+        refused: stats["hubspot_refused"].as_u64().expect("hubspot_refused"),
+        refused_repeatedly: stats["hubspot_refused_repeatedly"]
+            .as_u64()
+            .expect("hubspot_refused_repeatedly"),
+    };
+    println!(
+        "{} requests ({} retries): pages ÷ rate {:.2} s, pull {:.2} s = {:.3}× (target ≤ 1.05×); \
+         sandbox refused {}, {} of them more than once (target 0)",
+        result.requests,
+        result.retries,
+        result.ideal_secs(),
+        result.pull_secs,
+        result.pull_secs / result.ideal_secs(),
+        result.refused,
+        result.refused_repeatedly
+    );
+    assert_eq!(
+        result.refused_repeatedly, 0,
+        "a HubSpot request was refused twice"
+    );
+    result
+}
+
+/// The scale's figures against the performance issue's targets.
+fn print_targets(scale: usize, pages: &Pages, replay: &Run, live: &Live, rate: &RateLimited) {
+    let known: Vec<(f64, &str)> = live
+        .incremental
+        .iter()
+        .filter_map(|(s, n)| Some((s.requests as f64 / (*n)? as f64, s.name.as_str())))
+        .collect();
+    let worst = known.iter().max_by(|a, b| a.0.total_cmp(&b.0));
+    let incremental = format!(
+        "{} requests; worst {} (streams known for {} of {} sources)",
+        live.incremental
+            .iter()
+            .map(|(s, _)| s.requests)
+            .sum::<u64>(),
+        worst.map_or("?".into(), |(n, name)| format!(
+            "{n:.1} per stream ({name})"
+        )),
+        known.len(),
+        live.incremental.len()
+    );
+    let rows = [
+        [
+            "whole run, replayed".to_string(),
+            format!(
+                "{:.0} MB/s of JSON, {:.2} s at {scale} leads",
+                pages.bytes as f64 / 1e6 / replay.secs,
+                replay.secs
+            ),
+            "≥ 240 MB/s (≤ 4 s at 1M leads)".to_string(),
+        ],
+        [
+            "peak memory, replayed run".to_string(),
+            replay.peak(),
+            "≤ 256 MiB".to_string(),
+        ],
+        [
+            "peak memory, live run".to_string(),
+            live.peak.clone(),
+            "≤ 256 MiB".to_string(),
+        ],
+        [
+            "HTTP pull (live run's pull phase)".to_string(),
+            format!(
+                "{:.0} MB/s, {:.1} MB in {:.2} s ({} requests; whole run {:.2} s)",
+                live.bytes as f64 / 1e6 / live.pull_secs,
+                live.bytes as f64 / 1e6,
+                live.pull_secs,
+                live.requests,
+                live.secs
+            ),
+            "≥ 150 MB/s".to_string(),
+        ],
+        [
+            format!("rate-limited pull ({RATE_LIMIT_SCALE} leads)"),
+            format!(
+                "{:.3}× pages ÷ rate; refused {}, twice {}",
+                rate.pull_secs / rate.ideal_secs(),
+                rate.refused,
+                rate.refused_repeatedly
+            ),
+            "≤ 1.05×, no request refused twice".to_string(),
+        ],
+        [
+            "incremental, nothing changed".to_string(),
+            incremental,
+            "≤ 2 requests per stream".to_string(),
+        ],
+    ];
+    let width = |i: usize| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0);
+    let (w0, w1) = (width(0), width(1));
+    println!("\n{:<w0$} | {:<w1$} | target", "measure", "result");
+    println!(
+        "{}-|-{}-|-{}",
+        "-".repeat(w0),
+        "-".repeat(w1),
+        "-".repeat(6)
+    );
+    for [measure, result, target] in &rows {
+        println!("{measure:<w0$} | {result:<w1$} | {target}");
+    }
+}
+
+fn bench_scale(bin: &str, root: &Path, seed: u64, scale: usize, rate: &RateLimited) {
+    let dir = root.join(format!("target/bench-pages/seed{seed}-scale{scale}"));
+    println!(
+        "\n== {scale} leads (seed {seed}) — pages in {}",
+        dir.display()
+    );
+    let recorded = record(bin, &dir, scale, seed);
+    println!("recording (in-process sandbox): {recorded}");
+    let pages = read_and_parse(&dir);
+    let expected = Expected::new(seed, scale);
+
+    let warehouse = root.join("target/bench-warehouse");
+    std::fs::remove_dir_all(&warehouse).ok();
+    let replay = run_job(bin, JOB, |cmd| {
+        cmd.arg("--replay").arg(&dir);
+    });
+    expected.check(&replay, "replay");
+
+    println!(
+        "{} pages, {:.1} MB of JSON, {} records",
+        pages.files,
+        pages.bytes as f64 / 1e6,
+        pages.records
+    );
+    let (records, bytes) = (Some(pages.records), Some(pages.bytes));
+    row("read files", pages.read_secs, records, bytes, "");
+    row(
+        "parse JSON only (1 core, floor)",
+        pages.parse_secs,
+        records,
+        bytes,
+        "serde_json::Value",
+    );
+    row(
+        "whole run, replayed (release)",
+        replay.secs,
+        records,
+        bytes,
+        &format!("peak memory {}", replay.peak()),
+    );
+    replay.print_phases(&replay.phases(), pages.bytes);
+
+    let live = live_runs(bin, root, scale, seed, &expected);
+    println!("row counts of the replayed and the live run match the sandbox's totals");
+    print_targets(scale, &pages, &replay, &live, rate);
 }
 
 fn main() {
@@ -115,109 +791,8 @@ fn main() {
     let bin = env!("CARGO_BIN_EXE_funnelhouse");
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     std::env::set_current_dir(root).expect("cd to the package root");
+    let rate = rate_limited_pull(bin, root, args.seed);
     for &scale in &args.scales {
-        let dir = root.join(format!("target/bench-pages/seed{}-scale{scale}", args.seed));
-        println!(
-            "\n== {scale} leads (seed {}) — pages in {}",
-            args.seed,
-            dir.display()
-        );
-        let recorded = record(bin, &dir, scale, args.seed);
-        println!("HTTP pull from the sandbox: {recorded}");
-
-        let files = files_under(&dir);
-        let started = Instant::now();
-        let bodies: Vec<Vec<u8>> = files
-            .iter()
-            .map(|f| std::fs::read(f).expect("page readable"))
-            .collect();
-        let read_secs = started.elapsed().as_secs_f64();
-        let bytes: u64 = bodies.iter().map(|b| b.len() as u64).sum();
-
-        let started = Instant::now();
-        let mut records = 0u64;
-        for body in &bodies {
-            let value: serde_json::Value = serde_json::from_slice(body).expect("page is JSON");
-            for key in ["results", "items", "data"] {
-                records += value
-                    .get(key)
-                    .and_then(|v| v.as_array())
-                    .map_or(0, |a| a.len() as u64);
-            }
-        }
-        let parse_secs = started.elapsed().as_secs_f64();
-        drop(bodies);
-
-        let warehouse = root.join("target/bench-warehouse");
-        std::fs::remove_dir_all(&warehouse).ok();
-        let started = Instant::now();
-        let out = job_env(&mut Command::new(bin))
-            .args(["run", "jobs/bench.toml", "--replay"])
-            .arg(&dir)
-            .output()
-            .expect("funnelhouse runs");
-        let run_secs = started.elapsed().as_secs_f64();
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success(),
-            "replay failed:\n{stdout}\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let rows = |table: &str| -> u64 {
-            stdout
-                .lines()
-                .skip_while(|l| l.split_whitespace().next() != Some("table"))
-                .find(|l| l.split_whitespace().next() == Some(table))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|n| n.parse().ok())
-                .unwrap_or(0)
-        };
-        let peak = stdout
-            .lines()
-            .find_map(|l| l.split("peak memory ").nth(1))
-            .unwrap_or("?")
-            .to_string();
-
-        let data = SandboxData::generate(&SandboxOptions {
-            seed: args.seed,
-            scale,
-            ..SandboxOptions::default()
-        });
-        let totals = data.totals();
-        // Of the ad platforms the sandbox serves, the bench job pulls Google Ads.
-        let google_rows = data
-            .spend_facts()
-            .iter()
-            .filter(|f| f.platform == "google_ads")
-            .count();
-        assert_eq!(rows("leads") as usize, totals.contacts, "leads rows");
-        assert_eq!(rows("spend") as usize, google_rows, "spend rows");
-        assert_eq!(
-            rows("survey_responses") as usize,
-            totals.survey_responses + totals.surveymonkey.responses,
-            "survey rows"
-        );
-
-        println!(
-            "{} pages, {:.1} MB of JSON, {records} records",
-            files.len(),
-            bytes as f64 / 1e6
-        );
-        row("read files", read_secs, records, bytes, "");
-        row(
-            "parse JSON only (1 core, floor)",
-            parse_secs,
-            records,
-            bytes,
-            "serde_json::Value",
-        );
-        row(
-            "whole run, replayed (release)",
-            run_secs,
-            records,
-            bytes,
-            &format!("peak memory {peak}"),
-        );
-        println!("row counts match the sandbox's totals");
+        bench_scale(bin, root, args.seed, scale, &rate);
     }
 }
