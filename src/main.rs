@@ -5,12 +5,6 @@ use std::process::ExitCode;
 use clap::Parser;
 use funnelhouse::cli::{Cli, EXIT_CONFIG, LogFormat};
 
-/// Pages are decoded on worker threads and their rows freed on another; glibc's malloc
-/// fragments and consolidates under that pattern (a sixth of a run's CPU at a million
-/// leads, and memory that grows with the pull). mimalloc's per-thread heaps do not.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
