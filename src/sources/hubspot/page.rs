@@ -313,3 +313,56 @@ pub fn decode_page(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_page_decodes_to_rows_rejects_and_its_newest_modification() {
+        let body = br#"{"results":[
+            {"id":"1","archived":false,"properties":{"email":"Ann@Example.com","lastmodifieddate":"2026-11-02T10:00:00Z","hubspotscore":"7"}},
+            {"id":"2","properties":{"email":"bob@example.com","lastmodifieddate":"2026-11-03T10:00:00Z","createdate":"soon"}},
+            42
+        ],"paging":{"next":{"after":"200","link":"x"}}}"#;
+        let props = HubspotProperties::default();
+        let hasher = PersonalDataHasher::new(b"k");
+        let mut index = PropertyIndex::new(&props);
+        let page = decode_page(body, &props, &mut index, &hasher).unwrap();
+        assert_eq!(page.rows.len(), 1);
+        assert_eq!(page.rows[0].vendor_score, Some(7));
+        assert_eq!(page.rejects.len(), 2);
+        let (record, reason) = &page.rejects[0];
+        assert!(reason.contains("createdate"), "{reason}");
+        let kept = record.to_string();
+        assert!(
+            !kept.contains("bob@example.com") && kept.contains("hmac:"),
+            "{kept}"
+        );
+        assert!(page.rejects[1].1.contains("not a JSON object"));
+        // The rejected contact's date still counts toward the watermark.
+        assert_eq!(page.next, Some(1_793_700_000_000), "2026-11-03T10:00:00Z");
+        assert_eq!(peek_paging(body).unwrap(), (Some("200".to_string()), None));
+        assert_eq!(
+            peek_paging(br#"{"total":12000,"results":[],"paging":{"next":{"after":7}}}"#).unwrap(),
+            (Some("7".to_string()), Some(12_000))
+        );
+        assert!(decode_page(b"{\"paging\":{}}", &props, &mut index, &hasher).is_err());
+    }
+
+    #[test]
+    fn properties_in_a_new_order_still_reach_their_columns() {
+        let props = HubspotProperties::default();
+        let mut index = PropertyIndex::new(&props);
+        let first: Fields<'_> =
+            serde_json::from_str(r#"{"company":"A","country":"DE","jobtitle":"CTO"}"#).unwrap();
+        let second: Fields<'_> =
+            serde_json::from_str(r#"{"country":"FR","zzz":"1","company":"B"}"#).unwrap();
+        let values = index.resolve(&first);
+        assert_eq!(values[column::COUNTRY].and_then(Scalar::as_str), Some("DE"));
+        let values = index.resolve(&second);
+        assert_eq!(values[column::COUNTRY].and_then(Scalar::as_str), Some("FR"));
+        assert_eq!(values[column::COMPANY].and_then(Scalar::as_str), Some("B"));
+        assert_eq!(values[column::JOB_TITLE], None);
+    }
+}
