@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use super::{HubspotProperties, decode_contact, redact};
 use crate::normalize::parse::Scalar;
-use crate::normalize::scalar::Fields;
+use crate::normalize::scalar::{Fields, Key};
 use crate::normalize::{LeadRow, PersonalDataHasher};
 use crate::sources::DecodedPage;
 
@@ -79,7 +79,7 @@ impl<'de> Visitor<'de> for ContactVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let (mut id, mut properties, mut created_at, mut updated_at, mut archived) =
             (None, None, None, None, None);
-        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+        while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
             match key.as_ref() {
                 "id" => id = Some(map.next_value()?),
                 "properties" => properties = Some(map.next_value()?),
