@@ -2,9 +2,10 @@
 //! month × level (`total`, `owner`, `channel`): accepted (`became_sal_at` set), rejected
 //! (`sal_rejected_at` set and never accepted), pending (neither); the acceptance rate
 //! `accepted / (accepted + rejected)` against the job's target; the median hours from
-//! hand-off to acceptance; and the contact SLA from acceptance to first contact.
+//! hand-off to acceptance; and the contact SLA from acceptance to first contact. Leads are
+//! folded in one at a time (`Sal`); the median keeps the hours of each row's accepted leads.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, BooleanArray, Date32Array, Float64Array, Int64Array, StringArray};
@@ -14,6 +15,7 @@ use arrow::record_batch::RecordBatch;
 use super::arrays::{MICROS_PER_HOUR, metric_batch, metric_schema, month_of};
 use super::config::{SalConfig, Stage};
 use super::funnel::rate;
+use super::intern::Interner;
 use super::stages::LeadStage;
 use crate::error::Result;
 use crate::normalize::BatchStamp;
@@ -50,27 +52,53 @@ pub struct Acceptance {
     pub open: i64,
 }
 
-/// The rows, by (hand-off month, level).
-pub fn acceptance(
-    rows: &[LeadStage],
-    cfg: &SalConfig,
+/// `Level` with its owner or channel interned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum LevelId {
+    Total,
+    Owner(Option<usize>),
+    Channel(Option<usize>),
+}
+
+/// The SAL accumulator: fold staged leads in one at a time, then read the rows.
+#[derive(Debug)]
+pub struct Sal {
+    /// The SLA bounds, µs.
+    bounds: [i64; 2],
     now: i64,
-) -> BTreeMap<(i32, Level), Acceptance> {
-    let [first, second] = cfg.sla_hours.map(|h| h.saturating_mul(MICROS_PER_HOUR));
-    let mut out: BTreeMap<(i32, Level), Acceptance> = BTreeMap::new();
-    for r in rows {
+    /// Owners and channels.
+    names: Interner,
+    rows: HashMap<(i32, LevelId), Acceptance>,
+}
+
+impl Sal {
+    /// An empty accumulator for the job's SLA and the run's clock (µs).
+    pub fn new(cfg: &SalConfig, now: i64) -> Self {
+        Sal {
+            bounds: cfg.sla_hours.map(|h| h.saturating_mul(MICROS_PER_HOUR)),
+            now,
+            names: Interner::default(),
+            rows: HashMap::new(),
+        }
+    }
+
+    /// Count one staged lead, if it was handed off.
+    pub fn add(&mut self, r: &LeadStage) {
+        let [first, second] = self.bounds;
         let Some(handoff) = r.became(Stage::Mql) else {
-            continue;
+            return;
         };
         let month = month_of(handoff);
         let accepted_at = r.became(Stage::Sal);
         let rejected = accepted_at.is_none() && r.lead.sal_rejected_at.is_some();
+        let owner = self.names.opt(r.lead.owner_id.as_deref());
+        let channel = self.names.opt(r.lead.channel.as_deref());
         for level in [
-            Level::Total,
-            Level::Owner(r.lead.owner_id.clone()),
-            Level::Channel(r.lead.channel.clone()),
+            LevelId::Total,
+            LevelId::Owner(owner),
+            LevelId::Channel(channel),
         ] {
-            let a = out.entry((month, level)).or_default();
+            let a = self.rows.entry((month, level)).or_default();
             a.handed_off += 1;
             let Some(accepted) = accepted_at else {
                 if rejected {
@@ -95,12 +123,49 @@ pub fn acceptance(
                         a.breached += 1;
                     }
                 }
-                None if now - accepted > second => a.breached += 1,
+                None if self.now - accepted > second => a.breached += 1,
                 None => a.open += 1,
             }
         }
     }
-    out
+
+    /// The rows, by (hand-off month, level).
+    pub fn rows(self) -> BTreeMap<(i32, Level), Acceptance> {
+        let names = self.names;
+        self.rows
+            .into_iter()
+            .map(|((month, level), a)| {
+                let level = match level {
+                    LevelId::Total => Level::Total,
+                    LevelId::Owner(o) => Level::Owner(names.owned(o)),
+                    LevelId::Channel(c) => Level::Channel(names.owned(c)),
+                };
+                ((month, level), a)
+            })
+            .collect()
+    }
+
+    /// `sal_acceptance_monthly` as one batch.
+    pub fn batch(self, cfg: &SalConfig, stamp: &BatchStamp) -> Result<RecordBatch> {
+        table(self.rows(), cfg, stamp)
+    }
+}
+
+fn fold(rows: &[LeadStage], cfg: &SalConfig, now: i64) -> Sal {
+    let mut sal = Sal::new(cfg, now);
+    for r in rows {
+        sal.add(r);
+    }
+    sal
+}
+
+/// The rows, by (hand-off month, level).
+pub fn acceptance(
+    rows: &[LeadStage],
+    cfg: &SalConfig,
+    now: i64,
+) -> BTreeMap<(i32, Level), Acceptance> {
+    fold(rows, cfg, now).rows()
 }
 
 /// The median of `values` (the mean of the middle two for an even count); null when empty.
@@ -149,7 +214,14 @@ pub fn batch(
     now: i64,
     stamp: &BatchStamp,
 ) -> Result<RecordBatch> {
-    let mut agg = acceptance(rows, cfg, now);
+    fold(rows, cfg, now).batch(cfg, stamp)
+}
+
+fn table(
+    mut agg: BTreeMap<(i32, Level), Acceptance>,
+    cfg: &SalConfig,
+    stamp: &BatchStamp,
+) -> Result<RecordBatch> {
     let n = agg.len();
     let keys: Vec<(i32, Level)> = agg.keys().cloned().collect();
     let rates: Vec<Option<f64>> = agg
