@@ -450,7 +450,28 @@ struct Context<'a> {
 
 fn one_of(list: &[String], value: Option<&str>) -> bool {
     list.is_empty()
-        || value.is_some_and(|v| list.iter().any(|w| w.trim().eq_ignore_ascii_case(v.trim())))
+        || value.is_some_and(|v| {
+            let v = v.trim();
+            list.iter().any(|w| w.trim().eq_ignore_ascii_case(v))
+        })
+}
+
+/// Does `title` contain one of `words`, ignoring case? ASCII text (the usual case) is
+/// compared in place, without lowercased copies; anything else is lowercased first.
+fn contains_any_word(title: &str, words: &[String]) -> bool {
+    if title.is_ascii() && words.iter().all(|w| w.is_ascii()) {
+        let title = title.as_bytes();
+        return words.iter().any(|w| {
+            !w.is_empty()
+                && title
+                    .windows(w.len())
+                    .any(|part| part.eq_ignore_ascii_case(w.as_bytes()))
+        });
+    }
+    let title = title.to_lowercase();
+    words
+        .iter()
+        .any(|w| !w.is_empty() && title.contains(&w.to_lowercase()))
 }
 
 fn flag(want: Option<bool>, value: Option<bool>) -> bool {
@@ -493,12 +514,10 @@ fn matches(c: &Condition, lead: &Lead, ctx: &Context<'_>) -> bool {
         && one_of(&c.country, lead.country.as_deref())
         && one_of(&c.authority, lead.authority.as_deref())
         && (c.job_title_contains.is_empty()
-            || lead.job_title.as_deref().is_some_and(|t| {
-                let t = t.to_lowercase();
-                c.job_title_contains
-                    .iter()
-                    .any(|w| !w.is_empty() && t.contains(&w.to_lowercase()))
-            }))
+            || lead
+                .job_title
+                .as_deref()
+                .is_some_and(|t| contains_any_word(t, &c.job_title_contains)))
         && c.set.iter().all(|d| lead.date(*d).is_some())
         && c.unset.iter().all(|d| lead.date(*d).is_none())
         && flag(c.demo_requested, lead.demo_requested)

@@ -397,3 +397,29 @@ fn deleted_leads_are_left_out() {
     assert_eq!(leads[0].channel.as_deref(), Some("paid_search"));
     assert_eq!(leads[0].last_intent_at, Some(t("2026-10-02T00:00:00Z")));
 }
+
+#[test]
+fn job_title_words_match_ignoring_case_in_any_script() {
+    let cfg: StagesConfig = toml::from_str(
+        r#"
+        [[rules]]
+        name = "boss"
+        stage = "mql"
+        when = { job_title_contains = ["führer", "Head of", ""] }
+        [[rules]]
+        stage = "lead"
+        "#,
+    )
+    .unwrap();
+    let title = |t: &str| {
+        let mut l = lead(t);
+        l.job_title = Some(t.into());
+        classify(&l, &cfg, 0, None).0
+    };
+    assert_eq!(title("Geschäftsführer"), Stage::Mql);
+    assert_eq!(title("GESCHÄFTSFÜHRER"), Stage::Mql, "Unicode case");
+    assert_eq!(title("head OF Sales"), Stage::Mql, "ASCII case");
+    assert_eq!(title("Headof Sales"), Stage::Lead);
+    assert_eq!(title("CEO"), Stage::Lead, "an empty word matches nothing");
+    assert_eq!(title(""), Stage::Lead);
+}
