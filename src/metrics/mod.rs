@@ -6,7 +6,8 @@
 //!   per-owner score counts, and folds survey responses into eNPS counts (their
 //!   `enps_responses` rows come out batch by batch);
 //! - pass 2 (`LeadRows`) reads the leads again, stages them again and emits `lead_stages`
-//!   (now with `priority_rank`) and this run's `lead_stage_transitions` batch by batch.
+//!   (now with `priority_rank`) and this run's `lead_stage_transitions` batch by batch, and
+//!   finds the SAL medians.
 //!
 //! `compute` runs both passes over batches in memory (tests); `stage_metrics` runs them
 //! over the warehouse's files and stages the outputs for the run's commit.
@@ -143,8 +144,7 @@ impl<'a> Accumulator<'a> {
     }
 
     /// End pass 1: the aggregate tables (`funnel_daily`, `funnel_cohort_monthly`,
-    /// `cpsql_monthly`, `sal_acceptance_monthly`, `enps`) and the second pass over the
-    /// leads.
+    /// `cpsql_monthly`, `enps`) and the second pass over the leads.
     pub fn finish(self, stamp: &BatchStamp) -> Result<(LeadRows<'a>, Vec<MetricTable>)> {
         let Accumulator {
             settings,
@@ -179,19 +179,16 @@ impl<'a> Accumulator<'a> {
                 cpsql.finish(settings.reporting_currency, stamp)?,
             ),
             one(
-                "sal_acceptance_monthly",
-                sal::schema(),
-                sal.batch(&settings.metrics.sal, stamp)?,
-            ),
-            one(
                 "enps",
                 enps::schema(),
                 enps::batch(&enps.rows(enps_cfg), enps_cfg, stamp)?,
             ),
         ];
         let rows = LeadRows {
+            settings,
             stager,
             ranks: owners.ranks(),
+            sal: sal.medians(),
             expected: leads,
             seen: 0,
         };
@@ -200,11 +197,14 @@ impl<'a> Accumulator<'a> {
 }
 
 /// Pass 2 over the `leads` batches, in any order: their `lead_stages` rows, ranked with the
-/// owner counts of pass 1, and this run's `lead_stage_transitions` rows.
+/// owner counts of pass 1, this run's `lead_stage_transitions` rows, and at the end
+/// `sal_acceptance_monthly` with its medians.
 #[derive(Debug)]
 pub struct LeadRows<'a> {
+    settings: Settings<'a>,
     stager: stages::Stager<'a>,
     ranks: stages::OwnerRanks,
+    sal: sal::SalMedians,
     /// Leads pass 1 staged.
     expected: u64,
     seen: u64,
@@ -221,6 +221,7 @@ impl LeadRows<'_> {
         let LeadRows {
             stager,
             ranks,
+            sal,
             seen,
             ..
         } = self;
@@ -228,6 +229,7 @@ impl LeadRows<'_> {
         let mut transitions = stages::TransitionsBuilder::new(0);
         stager.stage_batch(batch, |row, change| {
             *seen += 1;
+            sal.add(row);
             stages.push_ranked(row, ranks.rank(row)?);
             if let Some(change) = change {
                 transitions.push_change(row, change);
@@ -237,11 +239,15 @@ impl LeadRows<'_> {
         Ok((stages.finish(stamp)?, transitions.finish(stamp)?))
     }
 
-    /// End pass 2: an error when it did not see the leads pass 1 saw (the table changed
-    /// between the passes).
-    pub fn finish(self) -> Result<()> {
+    /// End pass 2: `sal_acceptance_monthly`; an error when it did not see the leads pass 1
+    /// saw (the table changed between the passes).
+    pub fn finish(self, stamp: &BatchStamp) -> Result<MetricTable> {
         if self.seen == self.expected {
-            return Ok(());
+            return Ok(MetricTable {
+                table: "sal_acceptance_monthly",
+                schema: sal::schema(),
+                batches: vec![self.sal.batch(&self.settings.metrics.sal, stamp)?],
+            });
         }
         Err(crate::Error::encode(
             "lead_stages",
@@ -287,9 +293,10 @@ pub fn compute(
         lead_stages.push(stages);
         transitions.push(changes);
     }
-    pass2.finish()?;
+    let sal = pass2.finish(stamp)?;
 
     let mut tables = aggregates;
+    tables.push(sal);
     tables.push(MetricTable {
         table: "lead_stages",
         schema: stages::lead_stages_schema(),

@@ -23,7 +23,7 @@ use object_store::{ObjectStore, ObjectStoreExt};
 use super::cpsql::Cpsql;
 use super::fx::{FxRates, add_costs_reporting, add_spend_reporting};
 use super::stages::{LEAD_COLUMNS, PREVIOUS_COLUMNS, PreviousStages};
-use super::{Accumulator, Settings, enps, stages};
+use super::{Accumulator, MetricTable, Settings, enps, stages};
 use crate::config::{EnvLookup, JobConfig};
 use crate::error::{Error, Result};
 use crate::normalize::BatchStamp;
@@ -139,6 +139,20 @@ impl MetricFile {
             bytes: object_size(store, &path).await?,
         })
     }
+}
+
+/// Stage a small table computed in memory.
+async fn stage_table(
+    store: &Arc<dyn ObjectStore>,
+    job: &str,
+    stamp: &BatchStamp,
+    table: MetricTable,
+) -> Result<StagedFile> {
+    let mut file = MetricFile::create(store, job, stamp, table.table, table.schema)?;
+    for batch in &table.batches {
+        file.write(batch).await?;
+    }
+    file.close(store).await
 }
 
 /// Compute and stage every metric table for this run; `files` are the run's staged source
@@ -262,14 +276,11 @@ pub async fn stage_metrics(
     staged.push(responses.close(store).await?);
     let (mut pass2, aggregates) = pass1.finish(stamp)?;
     for table in aggregates {
-        let mut file = MetricFile::create(store, &job.name, stamp, table.table, table.schema)?;
-        for batch in &table.batches {
-            file.write(batch).await?;
-        }
-        staged.push(file.close(store).await?);
+        staged.push(stage_table(store, &job.name, stamp, table).await?);
     }
 
-    // Pass 2: lead_stages, and the transitions — the earlier ones, then this run's.
+    // Pass 2: lead_stages, the transitions — the earlier ones, then this run's — and the
+    // SAL medians.
     let mut lead_stages = MetricFile::create(
         store,
         &job.name,
@@ -305,9 +316,10 @@ pub async fn stage_metrics(
             transitions.write(&changes).await?;
         }
     }
-    pass2.finish()?;
+    let sal = pass2.finish(stamp)?;
     staged.push(lead_stages.close(store).await?);
     staged.push(transitions.close(store).await?);
+    staged.push(stage_table(store, &job.name, stamp, sal).await?);
 
     // The staged files in the order the tables are listed.
     staged.sort_by_key(|f| METRIC_TABLES.iter().position(|t| *t == f.table));

@@ -317,7 +317,7 @@ fn a_second_pass_over_different_leads_is_an_error() {
         for b in &batches {
             pass2.rows(b, &stamp("r"))?;
         }
-        pass2.finish()
+        pass2.finish(&stamp("r")).map(|_| ())
     };
     assert!(pass2(&batches).is_ok());
     // Pass 1 missed a batch: pass 2 meets an owner's score pass 1 never counted.
