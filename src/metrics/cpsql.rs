@@ -8,7 +8,7 @@
 //! A month with no spend or cost rows at all has null cost-per figures too (unknown ≠ 0).
 //! Spend and costs are folded in batch by batch; memory holds one accumulator per row.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use arrow::array::{
@@ -23,7 +23,7 @@ use super::arrays::{
 };
 use super::config::{CpsqlConfig, Stage};
 use super::fx::{FxRates, div_round, epoch_days};
-use super::intern::Interner;
+use super::intern::{FastMap, Interner};
 use super::stages::LeadStage;
 use crate::error::{Error, Result};
 use crate::normalize::BatchStamp;
@@ -87,7 +87,7 @@ struct Row {
 pub struct Cpsql {
     /// Channels and campaigns.
     names: Interner,
-    rows: HashMap<(i32, LevelId), Row>,
+    rows: FastMap<(i32, LevelId), Row>,
 }
 
 impl Cpsql {

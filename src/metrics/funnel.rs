@@ -5,7 +5,7 @@
 //! stage-to-stage conversion rates. Both hold one accumulator per output row, folded in one
 //! lead at a time (`Funnel`).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, Date32Array, Float64Array, Int64Array, StringArray};
@@ -14,7 +14,7 @@ use arrow::record_batch::RecordBatch;
 
 use super::arrays::{day_of, metric_batch, metric_schema, month_of};
 use super::config::PATH;
-use super::intern::Interner;
+use super::intern::{FastMap, Interner};
 use super::stages::LeadStage;
 use crate::error::Result;
 use crate::normalize::BatchStamp;
@@ -37,9 +37,9 @@ pub struct Funnel {
     /// Channels and campaigns.
     names: Interner,
     /// (day, channel, campaign) → leads entering each stage that day.
-    daily: HashMap<(i32, Option<usize>, Option<usize>), [i64; 6]>,
+    daily: FastMap<(i32, Option<usize>, Option<usize>), [i64; 6]>,
     /// (creation month, channel) → cohort.
-    cohorts: HashMap<(i32, Option<usize>), Cohort>,
+    cohorts: FastMap<(i32, Option<usize>), Cohort>,
 }
 
 impl Funnel {

@@ -10,7 +10,7 @@
 //! those buckets. Memory holds per row a few hundred bucket counts and a slice of its
 //! hours, not one number per accepted lead.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, BooleanArray, Date32Array, Float64Array, Int64Array, StringArray};
@@ -20,7 +20,7 @@ use arrow::record_batch::RecordBatch;
 use super::arrays::{MICROS_PER_HOUR, metric_batch, metric_schema, month_of};
 use super::config::{SalConfig, Stage};
 use super::funnel::rate;
-use super::intern::Interner;
+use super::intern::{FastMap, Interner};
 use super::stages::LeadStage;
 use crate::error::Result;
 use crate::normalize::BatchStamp;
@@ -179,7 +179,7 @@ pub struct Sal {
     now: i64,
     /// Owners and channels.
     names: Interner,
-    rows: HashMap<(i32, LevelId), Row>,
+    rows: FastMap<(i32, LevelId), Row>,
 }
 
 impl Sal {
@@ -189,7 +189,7 @@ impl Sal {
             bounds: cfg.sla_hours.map(|h| h.saturating_mul(MICROS_PER_HOUR)),
             now,
             names: Interner::default(),
-            rows: HashMap::new(),
+            rows: FastMap::default(),
         }
     }
 
