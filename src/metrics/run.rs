@@ -22,7 +22,7 @@ use object_store::{ObjectStore, ObjectStoreExt};
 
 use super::cpsql::Cpsql;
 use super::fx::{FxRates, add_costs_reporting, add_spend_reporting};
-use super::stages::{LEAD_COLUMNS, PREVIOUS_COLUMNS, PreviousStages};
+use super::stages::{LEAD_COLUMNS, PREVIOUS_COLUMNS, PreviousStagesBuilder};
 use super::{Accumulator, MetricTable, Settings, enps, stages};
 use crate::config::{EnvLookup, JobConfig};
 use crate::error::{Error, Result};
@@ -236,12 +236,13 @@ pub async fn stage_metrics(
         reporting_currency: &job.reporting_currency,
         now_micros: now.timestamp_micros(),
     };
-    let mut previous = PreviousStages::new();
+    let mut previous = PreviousStagesBuilder::new();
     let previous_path = metric_path("lead_stages", &job.name);
     let mut batches = stream_file(store, &previous_path, Some(&PREVIOUS_COLUMNS), true).await?;
     while let Some(batch) = batches.try_next().await? {
         previous.add_batch(&batch)?;
     }
+    let previous = previous.finish();
     let leads_files = current_files(store, "leads", &job.name, files).await?;
     let mut staged = Vec::with_capacity(METRIC_TABLES.len());
 

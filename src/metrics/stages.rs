@@ -4,8 +4,9 @@
 //! it has one, else the first run that observed the stage (from the previous `lead_stages`).
 //! A lead whose stage differs from the previous run's is a transition.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::hash::{BuildHasher, RandomState};
 use std::sync::Arc;
 
 use arrow::array::{
@@ -114,48 +115,35 @@ pub struct PreviousStage {
     pub became: [Option<i64>; 5],
 }
 
-/// A `PreviousStage` as the map holds it: the six dates behind a presence mask instead of
-/// six `Option<i64>` (16 bytes each), as the map has an entry for every lead of the job.
+/// One lead in `PreviousStages`: 24 bytes, its dates in the shared date list.
 #[derive(Debug, Clone, Copy)]
-struct PackedStage {
+struct Entry {
+    /// The 128-bit hash of (source_system, lead_id).
+    key: [u64; 2],
+    /// Where its dates start in `PreviousStages::dates`.
+    first_date: u32,
     stage: Stage,
-    /// Bit 0: `entered_at`; bit 1 + i: `became[i]`.
+    /// Which dates it has: bit 0 `entered_at`, bit 1 + i `became[i]`; the dates follow in
+    /// that order.
     present: u8,
-    /// `entered_at`, then `became`.
-    dates: [i64; 6],
 }
 
-impl PackedStage {
-    fn pack(p: &PreviousStage) -> Self {
-        let mut packed = PackedStage {
-            stage: p.stage,
-            present: 0,
-            dates: [0; 6],
-        };
-        for (i, date) in std::iter::once(p.entered_at).chain(p.became).enumerate() {
-            if let Some(d) = date {
-                packed.present |= 1 << i;
-                packed.dates[i] = d;
-            }
-        }
-        packed
-    }
-
-    fn unpack(&self) -> PreviousStage {
-        let date = |i: usize| (self.present & (1 << i) != 0).then_some(self.dates[i]);
-        PreviousStage {
-            stage: self.stage,
-            entered_at: date(0),
-            became: std::array::from_fn(|i| date(i + 1)),
-        }
-    }
-}
-
-/// Previous state by (source_system, lead_id). Keyed by system, then id, so that a lookup
-/// with the borrowed strings of a lead allocates nothing.
+/// Previous state by (source_system, lead_id). The table has an entry for every lead of the
+/// job, so it is kept compact — 24 bytes a lead plus 8 per date it has, rather than two
+/// owned strings and six `Option<i64>` in a hash table (~200 MiB at a million leads):
+/// entries are keyed by a 128-bit hash of (system, id), two independently keyed SipHashes
+/// (two of ten million leads share a key with a chance of ~1e-25), sorted by it, and found
+/// through a directory of the hash's top bits and a binary search among a few entries.
+/// Build it with `PreviousStagesBuilder`.
 #[derive(Debug, Clone, Default)]
 pub struct PreviousStages {
-    by_system: HashMap<Box<str>, HashMap<Box<str>, PackedStage>>,
+    hashers: [RandomState; 2],
+    /// Sorted by key, one per key.
+    entries: Vec<Entry>,
+    dates: Vec<i64>,
+    /// `entries[directory[b]..directory[b + 1]]` are those whose key's top `bits` bits are b.
+    directory: Vec<u32>,
+    bits: u32,
 }
 
 impl PreviousStages {
@@ -164,35 +152,89 @@ impl PreviousStages {
         Self::default()
     }
 
-    /// Record a lead's previous state; a later entry for the same lead replaces it.
-    pub fn insert(&mut self, source_system: &str, lead_id: &str, stage: &PreviousStage) {
-        let packed = PackedStage::pack(stage);
-        if let Some(ids) = self.by_system.get_mut(source_system) {
-            ids.insert(lead_id.into(), packed);
-            return;
-        }
-        self.by_system
-            .entry(source_system.into())
-            .or_default()
-            .insert(lead_id.into(), packed);
+    fn key(hashers: &[RandomState; 2], source_system: &str, lead_id: &str) -> [u64; 2] {
+        hashers
+            .each_ref()
+            .map(|h| h.hash_one((source_system, lead_id)))
     }
 
     /// A lead's previous state.
     pub fn get(&self, source_system: &str, lead_id: &str) -> Option<PreviousStage> {
-        self.by_system
-            .get(source_system)
-            .and_then(|ids| ids.get(lead_id))
-            .map(PackedStage::unpack)
+        if self.entries.is_empty() {
+            return None;
+        }
+        let key = Self::key(&self.hashers, source_system, lead_id);
+        let bucket = key[0].checked_shr(64 - self.bits).unwrap_or(0) as usize;
+        let (from, to) = (self.directory[bucket], self.directory[bucket + 1]);
+        let candidates = &self.entries[from as usize..to as usize];
+        let i = candidates.binary_search_by(|e| e.key.cmp(&key)).ok()?;
+        let e = &candidates[i];
+        let mut dates = self.dates[e.first_date as usize..].iter();
+        let mut date = |bit: usize| {
+            (e.present & (1 << bit) != 0)
+                .then(|| dates.next().copied())
+                .flatten()
+        };
+        let entered_at = date(0);
+        let became = std::array::from_fn(|i| date(i + 1));
+        Some(PreviousStage {
+            stage: e.stage,
+            entered_at,
+            became,
+        })
     }
 
     /// Leads with a previous state.
     pub fn len(&self) -> usize {
-        self.by_system.values().map(HashMap::len).sum()
+        self.entries.len()
     }
 
     /// Is there no previous state at all?
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.entries.is_empty()
+    }
+}
+
+/// Builds `PreviousStages` from the previous run's `lead_stages`, batch by batch.
+#[derive(Debug, Default)]
+pub struct PreviousStagesBuilder {
+    hashers: [RandomState; 2],
+    entries: Vec<Entry>,
+    dates: Vec<i64>,
+}
+
+impl PreviousStagesBuilder {
+    /// An empty builder.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Record a lead's previous state; a later entry for the same lead replaces it.
+    pub fn insert(
+        &mut self,
+        source_system: &str,
+        lead_id: &str,
+        stage: &PreviousStage,
+    ) -> Result<()> {
+        let first_date = u32::try_from(self.dates.len())
+            .map_err(|_| Error::encode("lead_stages", "too many previous stage dates"))?;
+        let mut present = 0;
+        for (bit, date) in std::iter::once(stage.entered_at)
+            .chain(stage.became)
+            .enumerate()
+        {
+            if let Some(d) = date {
+                present |= 1 << bit;
+                self.dates.push(d);
+            }
+        }
+        self.entries.push(Entry {
+            key: PreviousStages::key(&self.hashers, source_system, lead_id),
+            first_date,
+            stage: stage.stage,
+            present,
+        });
+        Ok(())
     }
 
     /// Fold in a batch of the previous run's `lead_stages`.
@@ -226,13 +268,53 @@ impl PreviousStages {
                     entered_at: get_ts(entered, i),
                     became: dates,
                 },
-            );
+            )?;
         }
         Ok(())
     }
+
+    /// The finished table.
+    pub fn finish(self) -> PreviousStages {
+        let PreviousStagesBuilder {
+            hashers,
+            mut entries,
+            mut dates,
+        } = self;
+        // Stable: of a lead's entries, the last inserted ends up last and is kept.
+        entries.sort_by_key(|e| e.key);
+        entries.dedup_by(|later, kept| {
+            let same = later.key == kept.key;
+            if same {
+                *kept = *later;
+            }
+            same
+        });
+        entries.shrink_to_fit();
+        dates.shrink_to_fit();
+        // About four entries a bucket.
+        let bits = (entries.len() / 4)
+            .next_power_of_two()
+            .trailing_zeros()
+            .min(24);
+        let mut directory = vec![0_u32; (1 << bits) + 1];
+        for e in &entries {
+            let bucket = e.key[0].checked_shr(64 - bits).unwrap_or(0) as usize;
+            directory[bucket + 1] += 1;
+        }
+        for b in 1..directory.len() {
+            directory[b] += directory[b - 1];
+        }
+        PreviousStages {
+            hashers,
+            entries,
+            dates,
+            directory,
+            bits,
+        }
+    }
 }
 
-/// The `lead_stages` columns `PreviousStages::add_batch` reads (a projection for readers).
+/// The `lead_stages` columns `PreviousStagesBuilder::add_batch` reads (a projection for readers).
 pub const PREVIOUS_COLUMNS: [&str; 9] = [
     "source_system",
     "lead_id",
@@ -247,11 +329,11 @@ pub const PREVIOUS_COLUMNS: [&str; 9] = [
 
 /// Read the previous run's `lead_stages` batches.
 pub fn previous_stages(batches: &[RecordBatch]) -> Result<PreviousStages> {
-    let mut out = PreviousStages::new();
+    let mut out = PreviousStagesBuilder::new();
     for b in batches {
         out.add_batch(b)?;
     }
-    Ok(out)
+    Ok(out.finish())
 }
 
 /// The `leads` columns the metrics read (a projection for readers: the rest is not decoded).

@@ -423,3 +423,42 @@ fn job_title_words_match_ignoring_case_in_any_script() {
     assert_eq!(title("CEO"), Stage::Lead, "an empty word matches nothing");
     assert_eq!(title(""), Stage::Lead);
 }
+
+#[test]
+fn previous_stages_round_trip_every_date_and_keep_the_last_entry() {
+    use crate::metrics::stages::PreviousStagesBuilder;
+    let stages = [Stage::Lead, Stage::Mql, Stage::Recycled, Stage::Customer];
+    // Every combination of present dates, on 10,000 leads in two systems.
+    let state = |k: usize| PreviousStage {
+        stage: stages[k % stages.len()],
+        entered_at: (k & 1 != 0).then_some(k as i64 * 1_000),
+        became: std::array::from_fn(|i| (k & (2 << i) != 0).then_some(-(k as i64) - i as i64)),
+    };
+    let system = |k: usize| {
+        if k.is_multiple_of(3) {
+            "salesforce"
+        } else {
+            "hubspot"
+        }
+    };
+    let mut b = PreviousStagesBuilder::new();
+    for k in 0..10_000 {
+        b.insert(system(k), &format!("lead-{k}"), &state(k))
+            .unwrap();
+    }
+    // A lead listed twice: the later entry counts.
+    b.insert("hubspot", "lead-1", &state(62)).unwrap();
+    let previous = b.finish();
+    assert_eq!(previous.len(), 10_000);
+    for k in (0..10_000).filter(|k| *k != 1) {
+        assert_eq!(
+            previous.get(system(k), &format!("lead-{k}")),
+            Some(state(k)),
+            "{k}"
+        );
+    }
+    assert_eq!(previous.get("hubspot", "lead-1"), Some(state(62)));
+    assert_eq!(previous.get("salesforce", "lead-1"), None, "another system");
+    assert_eq!(previous.get("hubspot", "lead-10000"), None);
+    assert_eq!(PreviousStages::new().get("hubspot", "lead-1"), None);
+}
