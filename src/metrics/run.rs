@@ -31,7 +31,7 @@ use crate::sink::{
     ParquetFile, StagedFile, read_parquet_rows, staging_path, stream_parquet_rows, write_batches,
 };
 
-/// Every table the metrics step writes, in the order it writes them.
+/// Every table the metrics step writes, in the order it lists their staged files.
 pub const METRIC_TABLES: [&str; 8] = [
     "lead_stages",
     "lead_stage_transitions",

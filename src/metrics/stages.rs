@@ -3,6 +3,10 @@
 //! rules, ranked within its owner, with the time it became each stage — the CRM's date where
 //! it has one, else the first run that observed the stage (from the previous `lead_stages`).
 //! A lead whose stage differs from the previous run's is a transition.
+//!
+//! Leads are staged one at a time from their batches (`Stager`), so no table of leads is
+//! ever held; `priority_rank` needs all of an owner's leads, so it takes two passes
+//! (`OwnerScores`, then `OwnerRanks`). Only the previous run's state is kept per lead, packed.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
