@@ -8,7 +8,7 @@
 //! A month with no spend or cost rows at all has null cost-per figures too (unknown ≠ 0).
 //! Spend and costs are folded in batch by batch; memory holds one accumulator per row.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use arrow::array::{
@@ -23,6 +23,7 @@ use super::arrays::{
 };
 use super::config::{CpsqlConfig, Stage};
 use super::fx::{FxRates, div_round, epoch_days};
+use super::intern::{FastMap, Interner};
 use super::stages::LeadStage;
 use crate::error::{Error, Result};
 use crate::normalize::BatchStamp;
@@ -64,23 +65,33 @@ pub enum Level {
     Campaign(String),
 }
 
+/// `Level` with its channel or campaign interned, so that folding a row allocates nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum LevelId {
+    Total,
+    Channel(Option<usize>),
+    Campaign(usize),
+}
+
 #[derive(Debug, Clone, Default)]
 struct Row {
     money: Money,
     /// Leads, MQLs, SALs, SQLs entering the stage.
     counts: [i64; 4],
-    /// Channel shown on campaign rows.
-    channel: Option<String>,
+    /// Channel shown on campaign rows (interned).
+    channel: Option<usize>,
 }
 
 /// The accumulator: fold spend, costs and lead stages in, then `finish`.
 #[derive(Debug, Default)]
 pub struct Cpsql {
-    rows: BTreeMap<(i32, Level), Row>,
+    /// Channels and campaigns.
+    names: Interner,
+    rows: FastMap<(i32, LevelId), Row>,
 }
 
 impl Cpsql {
-    fn row(&mut self, month: i32, level: Level) -> &mut Row {
+    fn row(&mut self, month: i32, level: LevelId) -> &mut Row {
         self.rows.entry((month, level)).or_default()
     }
 
@@ -105,15 +116,16 @@ impl Cpsql {
             let month = month_of_day(day);
             let currency = get_str(currencies, i).unwrap_or("");
             let converted = fx.convert(amounts.value(i), currency, day);
-            let channel = get_str(channels, i).map(|c| cfg.lead_channel(c).to_string());
-            self.row(month, Level::Total)
+            let channel = get_str(channels, i).map(|c| self.names.id(cfg.lead_channel(c)));
+            self.row(month, LevelId::Total)
                 .money
                 .add(converted, currency, true);
-            self.row(month, Level::Channel(channel.clone()))
+            self.row(month, LevelId::Channel(channel))
                 .money
                 .add(converted, currency, true);
             if let Some(campaign) = get_str(campaigns, i) {
-                let row = self.row(month, Level::Campaign(campaign.to_string()));
+                let campaign = self.names.id(campaign);
+                let row = self.row(month, LevelId::Campaign(campaign));
                 row.money.add(converted, currency, true);
                 if row.channel.is_none() {
                     row.channel = channel;
@@ -138,11 +150,12 @@ impl Cpsql {
             let currency = get_str(currencies, i).unwrap_or("");
             // A monthly cost converts at the rate in effect on the month's first day.
             let converted = fx.convert(amounts.value(i), currency, month);
-            self.row(month, Level::Total)
+            self.row(month, LevelId::Total)
                 .money
                 .add(converted, currency, false);
             if let Some(channel) = channels.and_then(|c| get_str(c, i)) {
-                self.row(month, Level::Channel(Some(channel.to_string())))
+                let channel = self.names.id(channel);
+                self.row(month, LevelId::Channel(Some(channel)))
                     .money
                     .add(converted, currency, false);
             }
@@ -153,21 +166,27 @@ impl Cpsql {
     /// Count leads entering lead / MQL / SAL / SQL per month.
     pub fn add_leads(&mut self, rows: &[LeadStage]) {
         for r in rows {
-            for (i, stage) in [Stage::Lead, Stage::Mql, Stage::Sal, Stage::Sql]
-                .into_iter()
-                .enumerate()
-            {
-                let Some(at) = r.became(stage) else { continue };
-                let month = month_of(at);
-                self.row(month, Level::Total).counts[i] += 1;
-                self.row(month, Level::Channel(r.lead.channel.clone()))
-                    .counts[i] += 1;
-                if let Some(campaign) = &r.lead.campaign_id {
-                    let row = self.row(month, Level::Campaign(campaign.clone()));
-                    row.counts[i] += 1;
-                    if row.channel.is_none() {
-                        row.channel = r.lead.channel.clone();
-                    }
+            self.add_lead(r);
+        }
+    }
+
+    /// Count one lead entering lead / MQL / SAL / SQL.
+    pub fn add_lead(&mut self, r: &LeadStage) {
+        let channel = self.names.opt(r.lead.channel.as_deref());
+        let campaign = self.names.opt(r.lead.campaign_id.as_deref());
+        for (i, stage) in [Stage::Lead, Stage::Mql, Stage::Sal, Stage::Sql]
+            .into_iter()
+            .enumerate()
+        {
+            let Some(at) = r.became(stage) else { continue };
+            let month = month_of(at);
+            self.row(month, LevelId::Total).counts[i] += 1;
+            self.row(month, LevelId::Channel(channel)).counts[i] += 1;
+            if let Some(campaign) = campaign {
+                let row = self.row(month, LevelId::Campaign(campaign));
+                row.counts[i] += 1;
+                if row.channel.is_none() {
+                    row.channel = channel;
                 }
             }
         }
@@ -176,11 +195,12 @@ impl Cpsql {
     /// The table: total rows for every month from the first to the last with any data
     /// (so an empty month shows as zeros), channel and campaign rows where there is data.
     pub fn finish(mut self, reporting: &str, stamp: &BatchStamp) -> Result<RecordBatch> {
-        let months: Vec<i32> = self.rows.keys().map(|k| k.0).collect();
-        if let (Some(first), Some(last)) = (months.iter().min(), months.iter().max()) {
-            let mut m = *first;
-            while m <= *last {
-                self.row(m, Level::Total);
+        let first = self.rows.keys().map(|k| k.0).min();
+        let last = self.rows.keys().map(|k| k.0).max();
+        if let (Some(first), Some(last)) = (first, last) {
+            let mut m = first;
+            while m <= last {
+                self.row(m, LevelId::Total);
                 m = next_month(m);
             }
         }
@@ -189,10 +209,25 @@ impl Cpsql {
         let months_with_money: BTreeSet<i32> = self
             .rows
             .iter()
-            .filter(|((_, level), row)| *level == Level::Total && row.money.any)
+            .filter(|((_, level), row)| *level == LevelId::Total && row.money.any)
             .map(|((month, _), _)| *month)
             .collect();
-        let n = self.rows.len();
+        // The output is ordered by (month, level) with the names themselves.
+        let names = &self.names;
+        let mut rows: Vec<((i32, Level), &Row)> = self
+            .rows
+            .iter()
+            .map(|((month, level), row)| {
+                let level = match *level {
+                    LevelId::Total => Level::Total,
+                    LevelId::Channel(c) => Level::Channel(names.owned(c)),
+                    LevelId::Campaign(c) => Level::Campaign(names.name(c).to_string()),
+                };
+                ((*month, level), row)
+            })
+            .collect();
+        rows.sort_by(|a, b| a.0.cmp(&b.0));
+        let n = rows.len();
         let mut month = Vec::with_capacity(n);
         let mut level = Vec::with_capacity(n);
         let mut channel = Vec::with_capacity(n);
@@ -201,12 +236,12 @@ impl Cpsql {
         let mut counts: [Vec<i64>; 4] = Default::default();
         let mut per: [Vec<Option<i128>>; 4] = Default::default();
         let (mut complete, mut missing) = (vec![], vec![]);
-        for ((m, lvl), row) in &self.rows {
-            month.push(*m);
+        for ((m, lvl), row) in rows {
+            month.push(m);
             let (name, ch, camp) = match lvl {
                 Level::Total => ("total", None, None),
-                Level::Channel(c) => ("channel", c.clone(), None),
-                Level::Campaign(c) => ("campaign", row.channel.clone(), Some(c.clone())),
+                Level::Channel(c) => ("channel", c, None),
+                Level::Campaign(c) => ("campaign", names.owned(row.channel), Some(c)),
             };
             level.push(name);
             channel.push(ch);
@@ -216,7 +251,7 @@ impl Cpsql {
             other.push(Some(row.money.other_costs));
             spend.push(Some(total));
             let is_complete = row.money.missing.is_empty();
-            let known = is_complete && months_with_money.contains(m);
+            let known = is_complete && months_with_money.contains(&m);
             for i in 0..4 {
                 counts[i].push(row.counts[i]);
                 per[i].push(

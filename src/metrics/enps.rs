@@ -118,6 +118,20 @@ impl Response {
     }
 }
 
+/// The `survey_responses` columns `responses` reads (a projection for readers).
+pub const RESPONSE_COLUMNS: [&str; 10] = [
+    "source_system",
+    "survey_id",
+    "response_id",
+    "respondent_hash",
+    "question_ref",
+    "department",
+    "team",
+    "location",
+    "submitted_at",
+    "score",
+];
+
 /// The responses of `survey_responses` batches on the configured question, bucketed.
 pub fn responses(batches: &[RecordBatch], cfg: &EnpsConfig) -> Result<Vec<Response>> {
     let t = "survey_responses";
@@ -204,18 +218,33 @@ pub struct EnpsRow {
     pub suppressed: bool,
 }
 
-/// The `enps` rows: every period from a survey's first to its last (a period without
-/// responses has an overall row with no respondents, suppressed), each configured dimension's
-/// groups where there are responses.
-pub fn aggregate(responses: &[Response], cfg: &EnpsConfig) -> Vec<EnpsRow> {
-    type Groups = BTreeMap<Option<String>, Counts>;
-    let mut by_period: BTreeMap<(String, i32), (Counts, Vec<Groups>)> = BTreeMap::new();
-    let dims = &cfg.group_by;
-    for r in responses {
+type Groups = BTreeMap<Option<String>, Counts>;
+
+/// The `enps` accumulator: fold responses in one at a time (one count per survey × period ×
+/// group, not per response), then read the rows.
+#[derive(Debug)]
+pub struct Enps {
+    dims: Vec<EnpsDimension>,
+    by_period: BTreeMap<(String, i32), (Counts, Vec<Groups>)>,
+}
+
+impl Enps {
+    /// An empty accumulator for the job's dimensions.
+    pub fn new(cfg: &EnpsConfig) -> Self {
+        Enps {
+            dims: cfg.group_by.clone(),
+            by_period: BTreeMap::new(),
+        }
+    }
+
+    /// Count one response (unscored and undated ones count nowhere).
+    pub fn add(&mut self, r: &Response) {
         let (Some(start), Some(b)) = (r.period_start, r.bucket) else {
-            continue;
+            return;
         };
-        let entry = by_period
+        let dims = &self.dims;
+        let entry = self
+            .by_period
             .entry((r.survey_id.clone(), start))
             .or_insert_with(|| (Counts::default(), vec![Groups::new(); dims.len()]));
         entry.0.add(b);
@@ -226,60 +255,80 @@ pub fn aggregate(responses: &[Response], cfg: &EnpsConfig) -> Vec<EnpsRow> {
                 .add(b);
         }
     }
-    // Fill the gaps so a period with no responses is visible.
-    let mut spans: BTreeMap<String, (i32, i32)> = BTreeMap::new();
-    for (survey, start) in by_period.keys() {
-        let span = spans.entry(survey.clone()).or_insert((*start, *start));
-        span.0 = span.0.min(*start);
-        span.1 = span.1.max(*start);
-    }
-    for (survey, (first, last)) in spans {
-        let mut p = first;
-        while p < last {
-            by_period
-                .entry((survey.clone(), p))
-                .or_insert_with(|| (Counts::default(), vec![Groups::new(); dims.len()]));
-            p = next_period(p, cfg.period);
-        }
-    }
 
-    let threshold = cfg.anonymity_threshold;
-    let mut out = Vec::new();
-    for ((survey, start), (overall, groups)) in by_period {
-        out.push(EnpsRow {
-            survey_id: survey.clone(),
-            period_start: start,
-            dimension: "overall",
-            group: None,
-            counts: overall,
-            suppressed: overall.respondents < threshold,
-        });
-        for (dim, groups) in dims.iter().zip(groups) {
-            let mut rows: Vec<EnpsRow> = groups
-                .into_iter()
-                .map(|(group, counts)| EnpsRow {
-                    survey_id: survey.clone(),
-                    period_start: start,
-                    dimension: dim.as_str(),
-                    group,
-                    counts,
-                    suppressed: counts.respondents < threshold,
-                })
-                .collect();
-            if rows.iter().filter(|r| r.suppressed).count() == 1 {
-                // Complementary suppression: hide the smallest other group as well.
-                if let Some(next) = rows
-                    .iter_mut()
-                    .filter(|r| !r.suppressed)
-                    .min_by_key(|r| r.counts.respondents)
-                {
-                    next.suppressed = true;
-                }
-            }
-            out.extend(rows);
+    /// The `enps` rows: every period from a survey's first to its last (a period without
+    /// responses has an overall row with no respondents, suppressed), each configured
+    /// dimension's groups where there are responses.
+    pub fn rows(self, cfg: &EnpsConfig) -> Vec<EnpsRow> {
+        let Enps {
+            dims,
+            mut by_period,
+        } = self;
+        let dims = &dims;
+        // Fill the gaps so a period with no responses is visible.
+        let mut spans: BTreeMap<String, (i32, i32)> = BTreeMap::new();
+        for (survey, start) in by_period.keys() {
+            let span = spans.entry(survey.clone()).or_insert((*start, *start));
+            span.0 = span.0.min(*start);
+            span.1 = span.1.max(*start);
         }
+        for (survey, (first, last)) in spans {
+            let mut p = first;
+            while p < last {
+                by_period
+                    .entry((survey.clone(), p))
+                    .or_insert_with(|| (Counts::default(), vec![Groups::new(); dims.len()]));
+                p = next_period(p, cfg.period);
+            }
+        }
+
+        let threshold = cfg.anonymity_threshold;
+        let mut out = Vec::new();
+        for ((survey, start), (overall, groups)) in by_period {
+            out.push(EnpsRow {
+                survey_id: survey.clone(),
+                period_start: start,
+                dimension: "overall",
+                group: None,
+                counts: overall,
+                suppressed: overall.respondents < threshold,
+            });
+            for (dim, groups) in dims.iter().zip(groups) {
+                let mut rows: Vec<EnpsRow> = groups
+                    .into_iter()
+                    .map(|(group, counts)| EnpsRow {
+                        survey_id: survey.clone(),
+                        period_start: start,
+                        dimension: dim.as_str(),
+                        group,
+                        counts,
+                        suppressed: counts.respondents < threshold,
+                    })
+                    .collect();
+                if rows.iter().filter(|r| r.suppressed).count() == 1 {
+                    // Complementary suppression: hide the smallest other group as well.
+                    if let Some(next) = rows
+                        .iter_mut()
+                        .filter(|r| !r.suppressed)
+                        .min_by_key(|r| r.counts.respondents)
+                    {
+                        next.suppressed = true;
+                    }
+                }
+                out.extend(rows);
+            }
+        }
+        out
     }
-    out
+}
+
+/// The `enps` rows of `responses` (see `Enps::rows`).
+pub fn aggregate(responses: &[Response], cfg: &EnpsConfig) -> Vec<EnpsRow> {
+    let mut enps = Enps::new(cfg);
+    for r in responses {
+        enps.add(r);
+    }
+    enps.rows(cfg)
 }
 
 /// The `enps_responses` schema.

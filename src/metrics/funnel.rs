@@ -2,7 +2,8 @@
 //! UTC day × channel × campaign (a lead enters a stage at its `became_<stage>_at`, and the
 //! `lead` stage at `created_at`); `funnel_cohort_monthly` follows the leads created in a
 //! month (× channel) and counts how many have reached each stage so far, with the
-//! stage-to-stage conversion rates. Both hold one accumulator per output row.
+//! stage-to-stage conversion rates. Both hold one accumulator per output row, folded in one
+//! lead at a time (`Funnel`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -13,6 +14,7 @@ use arrow::record_batch::RecordBatch;
 
 use super::arrays::{day_of, metric_batch, metric_schema, month_of};
 use super::config::PATH;
+use super::intern::{FastMap, Interner};
 use super::stages::LeadStage;
 use crate::error::Result;
 use crate::normalize::BatchStamp;
@@ -29,21 +31,89 @@ const DAILY_COUNTS: [&str; 6] = [
 
 type DailyKey = (i32, Option<String>, Option<String>);
 
-/// `funnel_daily` rows: (day, channel, campaign) → leads entering each stage that day.
-pub fn daily(rows: &[LeadStage]) -> BTreeMap<DailyKey, [i64; 6]> {
-    let mut out: BTreeMap<DailyKey, [i64; 6]> = BTreeMap::new();
-    for r in rows {
+/// The funnel accumulator: fold staged leads in one at a time, then read the tables.
+#[derive(Debug, Default)]
+pub struct Funnel {
+    /// Channels and campaigns.
+    names: Interner,
+    /// (day, channel, campaign) → leads entering each stage that day.
+    daily: FastMap<(i32, Option<usize>, Option<usize>), [i64; 6]>,
+    /// (creation month, channel) → cohort.
+    cohorts: FastMap<(i32, Option<usize>), Cohort>,
+}
+
+impl Funnel {
+    /// Count one staged lead.
+    pub fn add(&mut self, r: &LeadStage) {
+        let channel = self.names.opt(r.lead.channel.as_deref());
+        let campaign = self.names.opt(r.lead.campaign_id.as_deref());
         for (i, stage) in PATH.iter().enumerate() {
             let Some(at) = r.became(*stage) else { continue };
-            let key = (
-                day_of(at),
-                r.lead.channel.clone(),
-                r.lead.campaign_id.clone(),
-            );
-            out.entry(key).or_default()[i] += 1;
+            self.daily
+                .entry((day_of(at), channel, campaign))
+                .or_default()[i] += 1;
+        }
+        // Leads without a creation date belong to no cohort.
+        if let Some(created) = r.lead.created_at {
+            let cohort = self
+                .cohorts
+                .entry((month_of(created), channel))
+                .or_default();
+            for (i, stage) in PATH.iter().enumerate() {
+                if r.reached(*stage) {
+                    cohort.reached[i] += 1;
+                }
+            }
         }
     }
-    out
+
+    /// `funnel_daily` rows: (day, channel, campaign) → leads entering each stage that day.
+    pub fn daily(&self) -> BTreeMap<DailyKey, [i64; 6]> {
+        self.daily
+            .iter()
+            .map(|((day, channel, campaign), counts)| {
+                (
+                    (
+                        *day,
+                        self.names.owned(*channel),
+                        self.names.owned(*campaign),
+                    ),
+                    *counts,
+                )
+            })
+            .collect()
+    }
+
+    /// `funnel_cohort_monthly` rows: (creation month, channel) → cohort.
+    pub fn cohorts(&self) -> BTreeMap<(i32, Option<String>), Cohort> {
+        self.cohorts
+            .iter()
+            .map(|((month, channel), cohort)| ((*month, self.names.owned(*channel)), *cohort))
+            .collect()
+    }
+
+    /// `funnel_daily` as one batch.
+    pub fn daily_batch(&self, stamp: &BatchStamp) -> Result<RecordBatch> {
+        daily_table(&self.daily(), stamp)
+    }
+
+    /// `funnel_cohort_monthly` as one batch.
+    pub fn cohort_batch(&self, stamp: &BatchStamp) -> Result<RecordBatch> {
+        cohort_table(&self.cohorts(), stamp)
+    }
+}
+
+fn fold(rows: &[LeadStage]) -> Funnel {
+    let mut funnel = Funnel::default();
+    for r in rows {
+        funnel.add(r);
+    }
+    funnel
+}
+
+/// `funnel_daily` rows: (day, channel, campaign) → leads entering each stage that day.
+pub fn daily(rows: &[LeadStage]) -> BTreeMap<DailyKey, [i64; 6]> {
+    fold(rows).daily()
 }
 
 /// The `funnel_daily` schema.
@@ -59,7 +129,10 @@ pub fn daily_schema() -> SchemaRef {
 
 /// `funnel_daily` as one batch.
 pub fn daily_batch(rows: &[LeadStage], stamp: &BatchStamp) -> Result<RecordBatch> {
-    let agg = daily(rows);
+    fold(rows).daily_batch(stamp)
+}
+
+fn daily_table(agg: &BTreeMap<DailyKey, [i64; 6]>, stamp: &BatchStamp) -> Result<RecordBatch> {
     let mut columns: Vec<ArrayRef> = vec![
         Arc::new(Date32Array::from(
             agg.keys().map(|k| k.0).collect::<Vec<_>>(),
@@ -83,21 +156,7 @@ pub struct Cohort {
 /// `funnel_cohort_monthly` rows: (creation month, channel) → cohort. Leads without a
 /// creation date belong to no cohort.
 pub fn cohorts(rows: &[LeadStage]) -> BTreeMap<(i32, Option<String>), Cohort> {
-    let mut out: BTreeMap<(i32, Option<String>), Cohort> = BTreeMap::new();
-    for r in rows {
-        let Some(created) = r.lead.created_at else {
-            continue;
-        };
-        let cohort = out
-            .entry((month_of(created), r.lead.channel.clone()))
-            .or_default();
-        for (i, stage) in PATH.iter().enumerate() {
-            if r.reached(*stage) {
-                cohort.reached[i] += 1;
-            }
-        }
-    }
-    out
+    fold(rows).cohorts()
 }
 
 /// `part / whole`, null when `whole` is 0.
@@ -128,7 +187,13 @@ pub fn cohort_schema() -> SchemaRef {
 
 /// `funnel_cohort_monthly` as one batch.
 pub fn cohort_batch(rows: &[LeadStage], stamp: &BatchStamp) -> Result<RecordBatch> {
-    let agg = cohorts(rows);
+    fold(rows).cohort_batch(stamp)
+}
+
+fn cohort_table(
+    agg: &BTreeMap<(i32, Option<String>), Cohort>,
+    stamp: &BatchStamp,
+) -> Result<RecordBatch> {
     let mut columns: Vec<ArrayRef> = vec![
         Arc::new(Date32Array::from(
             agg.keys().map(|k| k.0).collect::<Vec<_>>(),

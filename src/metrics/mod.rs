@@ -1,7 +1,16 @@
-//! The metric tables of design §5, each a pure function from canonical batches (and its
-//! job settings) to output batches: lead stages and transitions, the funnel, CPSQL, SAL
-//! acceptance and eNPS, plus currency conversion. `compute` runs them all; `stage` reads
-//! the current input tables of a run and stages the outputs for its commit.
+//! The metric tables of design §5: lead stages and transitions, the funnel, CPSQL, SAL
+//! acceptance and eNPS, plus currency conversion. Each is computed streaming, one input
+//! batch at a time, so memory follows the batch size rather than the table size:
+//!
+//! - pass 1 (`Accumulator`) stages every lead and folds it into the funnel, CPSQL, SAL and
+//!   per-owner score counts, and folds survey responses into eNPS counts (their
+//!   `enps_responses` rows come out batch by batch);
+//! - pass 2 (`LeadRows`) reads the leads again, stages them again and emits `lead_stages`
+//!   (now with `priority_rank`) and this run's `lead_stage_transitions` batch by batch, and
+//!   finds the SAL medians.
+//!
+//! `compute` runs both passes over batches in memory (tests); `stage_metrics` runs them
+//! over the warehouse's files and stages the outputs for the run's commit.
 
 pub mod arrays;
 pub mod config;
@@ -9,6 +18,7 @@ pub mod cpsql;
 pub mod enps;
 pub mod funnel;
 pub mod fx;
+mod intern;
 mod run;
 pub mod sal;
 pub mod stages;
@@ -60,78 +70,250 @@ pub struct MetricTable {
     pub batches: Vec<RecordBatch>,
 }
 
-/// Compute every metric table. `spend` is the CPSQL accumulator with the spend and costs
-/// already folded in (they are streamed file by file).
+/// Pass 1 over the inputs: every aggregate metric folded one batch at a time. Feed it all
+/// `leads` batches (`add_leads`) and all `survey_responses` batches (`add_responses`), then
+/// `finish` it for the aggregate tables and the second pass.
+#[derive(Debug)]
+pub struct Accumulator<'a> {
+    settings: Settings<'a>,
+    stager: stages::Stager<'a>,
+    /// Leads staged, for the second pass to check it saw the same.
+    leads: u64,
+    funnel: funnel::Funnel,
+    cpsql: cpsql::Cpsql,
+    sal: sal::Sal,
+    owners: stages::OwnerScores,
+    enps: enps::Enps,
+}
+
+impl<'a> Accumulator<'a> {
+    /// Start pass 1. `spend` is the CPSQL accumulator with the spend and costs already
+    /// folded in (they are streamed file by file); `previous` is the previous run's
+    /// `lead_stages` (empty on the first run).
+    pub fn new(
+        settings: Settings<'a>,
+        previous: &'a stages::PreviousStages,
+        spend: cpsql::Cpsql,
+    ) -> Self {
+        Accumulator {
+            settings,
+            stager: stages::Stager::new(settings.stages, previous, settings.now_micros),
+            leads: 0,
+            funnel: funnel::Funnel::default(),
+            cpsql: spend,
+            sal: sal::Sal::new(&settings.metrics.sal, settings.now_micros),
+            owners: stages::OwnerScores::default(),
+            enps: enps::Enps::new(&settings.metrics.enps),
+        }
+    }
+
+    /// Fold in a batch of the current `leads` table.
+    pub fn add_leads(&mut self, batch: &RecordBatch) -> Result<()> {
+        let Accumulator {
+            stager,
+            leads,
+            funnel,
+            cpsql,
+            sal,
+            owners,
+            ..
+        } = self;
+        stager.stage_batch(batch, |row, _| {
+            *leads += 1;
+            funnel.add(row);
+            cpsql.add_lead(row);
+            sal.add(row);
+            owners.add(row);
+            Ok(())
+        })
+    }
+
+    /// Fold in a batch of the current `survey_responses` table; returns its
+    /// `enps_responses` rows.
+    pub fn add_responses(
+        &mut self,
+        batch: &RecordBatch,
+        stamp: &BatchStamp,
+    ) -> Result<RecordBatch> {
+        let cfg = &self.settings.metrics.enps;
+        let responses = enps::responses(std::slice::from_ref(batch), cfg)?;
+        for r in &responses {
+            self.enps.add(r);
+        }
+        enps::responses_batch(&responses, cfg, stamp)
+    }
+
+    /// End pass 1: the aggregate tables (`funnel_daily`, `funnel_cohort_monthly`,
+    /// `cpsql_monthly`, `enps`) and the second pass over the leads.
+    pub fn finish(self, stamp: &BatchStamp) -> Result<(LeadRows<'a>, Vec<MetricTable>)> {
+        let Accumulator {
+            settings,
+            stager,
+            leads,
+            funnel,
+            cpsql,
+            sal,
+            owners,
+            enps,
+        } = self;
+        let one = |table, schema, batch| MetricTable {
+            table,
+            schema,
+            batches: vec![batch],
+        };
+        let enps_cfg = &settings.metrics.enps;
+        let tables = vec![
+            one(
+                "funnel_daily",
+                funnel::daily_schema(),
+                funnel.daily_batch(stamp)?,
+            ),
+            one(
+                "funnel_cohort_monthly",
+                funnel::cohort_schema(),
+                funnel.cohort_batch(stamp)?,
+            ),
+            one(
+                "cpsql_monthly",
+                cpsql::schema(),
+                cpsql.finish(settings.reporting_currency, stamp)?,
+            ),
+            one(
+                "enps",
+                enps::schema(),
+                enps::batch(&enps.rows(enps_cfg), enps_cfg, stamp)?,
+            ),
+        ];
+        let rows = LeadRows {
+            settings,
+            stager,
+            ranks: owners.ranks(),
+            sal: sal.medians(),
+            expected: leads,
+            seen: 0,
+        };
+        Ok((rows, tables))
+    }
+}
+
+/// Pass 2 over the `leads` batches, in any order: their `lead_stages` rows, ranked with the
+/// owner counts of pass 1, this run's `lead_stage_transitions` rows, and at the end
+/// `sal_acceptance_monthly` with its medians.
+#[derive(Debug)]
+pub struct LeadRows<'a> {
+    settings: Settings<'a>,
+    stager: stages::Stager<'a>,
+    ranks: stages::OwnerRanks,
+    sal: sal::SalMedians,
+    /// Leads pass 1 staged.
+    expected: u64,
+    seen: u64,
+}
+
+impl LeadRows<'_> {
+    /// The `lead_stages` rows of a batch of leads, and its leads' `lead_stage_transitions`
+    /// rows (empty when none changed stage).
+    pub fn rows(
+        &mut self,
+        batch: &RecordBatch,
+        stamp: &BatchStamp,
+    ) -> Result<(RecordBatch, RecordBatch)> {
+        let LeadRows {
+            stager,
+            ranks,
+            sal,
+            seen,
+            ..
+        } = self;
+        let mut stages = stages::LeadStagesBuilder::new(batch.num_rows());
+        let mut transitions = stages::TransitionsBuilder::new(0);
+        stager.stage_batch(batch, |row, change| {
+            *seen += 1;
+            sal.add(row);
+            stages.push_ranked(row, ranks.rank(row)?);
+            if let Some(change) = change {
+                transitions.push_change(row, change);
+            }
+            Ok(())
+        })?;
+        Ok((stages.finish(stamp)?, transitions.finish(stamp)?))
+    }
+
+    /// End pass 2: `sal_acceptance_monthly`; an error when it did not see the leads pass 1
+    /// saw (the table changed between the passes).
+    pub fn finish(self, stamp: &BatchStamp) -> Result<MetricTable> {
+        if self.seen == self.expected {
+            return Ok(MetricTable {
+                table: "sal_acceptance_monthly",
+                schema: sal::schema(),
+                batches: vec![self.sal.batch(&self.settings.metrics.sal, stamp)?],
+            });
+        }
+        Err(crate::Error::encode(
+            "lead_stages",
+            format!(
+                "the first pass over `leads` staged {} leads, the second {}: the table changed \
+                 while the metrics read it",
+                self.expected, self.seen
+            ),
+        ))
+    }
+}
+
+/// Compute every metric table from batches in memory: both passes, as `stage_metrics` runs
+/// them over files. `spend` is the CPSQL accumulator with the spend and costs already
+/// folded in. The tables come in `METRIC_TABLES` order.
 pub fn compute(
     inputs: Inputs<'_>,
-    mut spend: cpsql::Cpsql,
+    spend: cpsql::Cpsql,
     settings: Settings<'_>,
     stamp: &BatchStamp,
 ) -> Result<Vec<MetricTable>> {
-    let now = settings.now_micros;
     let previous = stages::previous_stages(inputs.previous_stages)?;
-    let leads = stages::leads_from_batches(inputs.leads)?;
-    let (lead_stages, transitions) = stages::compute(leads, settings.stages, &previous, now);
+    let mut pass1 = Accumulator::new(settings, &previous, spend);
+    for batch in inputs.leads {
+        pass1.add_leads(batch)?;
+    }
+    let enps_responses = inputs
+        .survey_responses
+        .iter()
+        .map(|b| pass1.add_responses(b, stamp))
+        .collect::<Result<Vec<_>>>()?;
+    let (mut pass2, aggregates) = pass1.finish(stamp)?;
 
     let transitions_schema = stages::transitions_schema();
-    let mut all_transitions = inputs
+    let mut transitions = inputs
         .previous_transitions
         .iter()
         .map(|b| stages::conform(b, &transitions_schema, "lead_stage_transitions"))
         .collect::<Result<Vec<_>>>()?;
-    all_transitions.push(stages::transitions_batch(&transitions, stamp)?);
+    let mut lead_stages = Vec::new();
+    for batch in inputs.leads {
+        let (stages, changes) = pass2.rows(batch, stamp)?;
+        lead_stages.push(stages);
+        transitions.push(changes);
+    }
+    let sal = pass2.finish(stamp)?;
 
-    spend.add_leads(&lead_stages);
-    let responses = enps::responses(inputs.survey_responses, &settings.metrics.enps)?;
-    let enps_rows = enps::aggregate(&responses, &settings.metrics.enps);
-
-    let one = |table, schema, batch| MetricTable {
-        table,
-        schema,
-        batches: vec![batch],
-    };
-    Ok(vec![
-        one(
-            "lead_stages",
-            stages::lead_stages_schema(),
-            stages::lead_stages_batch(&lead_stages, stamp)?,
-        ),
-        MetricTable {
-            table: "lead_stage_transitions",
-            schema: transitions_schema,
-            batches: all_transitions,
-        },
-        one(
-            "funnel_daily",
-            funnel::daily_schema(),
-            funnel::daily_batch(&lead_stages, stamp)?,
-        ),
-        one(
-            "funnel_cohort_monthly",
-            funnel::cohort_schema(),
-            funnel::cohort_batch(&lead_stages, stamp)?,
-        ),
-        one(
-            "cpsql_monthly",
-            cpsql::schema(),
-            spend.finish(settings.reporting_currency, stamp)?,
-        ),
-        one(
-            "sal_acceptance_monthly",
-            sal::schema(),
-            sal::batch(&lead_stages, &settings.metrics.sal, now, stamp)?,
-        ),
-        one(
-            "enps_responses",
-            enps::responses_schema(),
-            enps::responses_batch(&responses, &settings.metrics.enps, stamp)?,
-        ),
-        one(
-            "enps",
-            enps::schema(),
-            enps::batch(&enps_rows, &settings.metrics.enps, stamp)?,
-        ),
-    ])
+    let mut tables = aggregates;
+    tables.push(sal);
+    tables.push(MetricTable {
+        table: "lead_stages",
+        schema: stages::lead_stages_schema(),
+        batches: lead_stages,
+    });
+    tables.push(MetricTable {
+        table: "lead_stage_transitions",
+        schema: transitions_schema,
+        batches: transitions,
+    });
+    tables.push(MetricTable {
+        table: "enps_responses",
+        schema: enps::responses_schema(),
+        batches: enps_responses,
+    });
+    tables.sort_by_key(|t| METRIC_TABLES.iter().position(|name| *name == t.table));
+    Ok(tables)
 }
 
 #[cfg(test)]

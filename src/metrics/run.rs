@@ -4,25 +4,34 @@
 //! stage it as `<table>/<job>.parquet`, so it publishes in the same commit as its inputs.
 //! Spend and costs files staged by this run are rewritten with `spend_reporting` /
 //! `amount_reporting` on the way.
+//!
+//! Every input is streamed batch by batch and every large output (`lead_stages`,
+//! `lead_stage_transitions`, `enps_responses`) is written as it is produced, so memory holds
+//! batches and per-row aggregates, never a whole table: the leads are read twice (see
+//! `super::Accumulator` and `super::LeadRows`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use chrono::{DateTime, Utc};
-use futures::TryStreamExt;
+use futures::stream::{BoxStream, StreamExt, TryStreamExt};
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 
 use super::cpsql::Cpsql;
 use super::fx::{FxRates, add_costs_reporting, add_spend_reporting};
-use super::{Inputs, Settings, compute};
+use super::stages::{LEAD_COLUMNS, PREVIOUS_COLUMNS, PreviousStagesBuilder};
+use super::{Accumulator, MetricTable, Settings, enps, stages};
 use crate::config::{EnvLookup, JobConfig};
 use crate::error::{Error, Result};
 use crate::normalize::BatchStamp;
-use crate::sink::{StagedFile, read_parquet_rows, staging_path, write_batches};
+use crate::sink::{
+    ParquetFile, StagedFile, read_parquet_rows, staging_path, stream_parquet_rows, write_batches,
+};
 
-/// Every table the metrics step writes, in the order it writes them.
+/// Every table the metrics step writes, in the order it lists their staged files.
 pub const METRIC_TABLES: [&str; 8] = [
     "lead_stages",
     "lead_stage_transitions",
@@ -71,23 +80,79 @@ async fn current_files(
     Ok(files)
 }
 
-async fn read_optional(store: &Arc<dyn ObjectStore>, path: &Path) -> Result<Vec<RecordBatch>> {
+/// The batches of a Parquet object, streamed (only `columns` when given); an empty stream
+/// when `optional` and the object does not exist.
+async fn stream_file(
+    store: &Arc<dyn ObjectStore>,
+    path: &Path,
+    columns: Option<&[&str]>,
+    optional: bool,
+) -> Result<BoxStream<'static, Result<RecordBatch>>> {
     match store.head(path).await {
-        Ok(_) => read_parquet_rows(store, path).await,
-        Err(object_store::Error::NotFound { .. }) => Ok(Vec::new()),
+        Ok(meta) => stream_parquet_rows(store, path, meta.size, columns).await,
+        Err(object_store::Error::NotFound { .. }) if optional => {
+            Ok(futures::stream::empty().boxed())
+        }
         Err(e) => Err(Error::storage(path.to_string(), e)),
     }
 }
 
-async fn read_all(
-    store: &Arc<dyn ObjectStore>,
-    files: &BTreeMap<String, String>,
-) -> Result<Vec<RecordBatch>> {
-    let mut out = Vec::new();
-    for location in files.values() {
-        out.extend(read_parquet_rows(store, &Path::from(location.as_str())).await?);
+/// A metric table being written to its staging path.
+struct MetricFile {
+    table: &'static str,
+    target: Path,
+    file: ParquetFile,
+}
+
+impl MetricFile {
+    fn create(
+        store: &Arc<dyn ObjectStore>,
+        job: &str,
+        stamp: &BatchStamp,
+        table: &'static str,
+        schema: SchemaRef,
+    ) -> Result<Self> {
+        let target = metric_path(table, job);
+        let path = staging_path(job, &stamp.run_id, &target);
+        Ok(MetricFile {
+            table,
+            target,
+            file: ParquetFile::create(store, path, schema)?,
+        })
     }
-    Ok(out)
+
+    async fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        self.file.write(batch).await
+    }
+
+    async fn close(self, store: &Arc<dyn ObjectStore>) -> Result<StagedFile> {
+        let (path, rows) = self.file.close().await?;
+        tracing::info!(table = self.table, rows, "metric table staged");
+        Ok(StagedFile {
+            table: self.table.to_string(),
+            staged: path.to_string(),
+            target: self.target.to_string(),
+            rows,
+            bytes: object_size(store, &path).await?,
+        })
+    }
+}
+
+/// Stage a small table computed in memory.
+async fn stage_table(
+    store: &Arc<dyn ObjectStore>,
+    job: &str,
+    stamp: &BatchStamp,
+    table: MetricTable,
+) -> Result<StagedFile> {
+    let mut file = MetricFile::create(store, job, stamp, table.table, table.schema)?;
+    for batch in &table.batches {
+        file.write(batch).await?;
+    }
+    file.close(store).await
 }
 
 /// Compute and stage every metric table for this run; `files` are the run's staged source
@@ -165,51 +230,100 @@ pub async fn stage_metrics(
             "no FX rate for some amounts: their *_reporting is null and cpsql_monthly marks them incomplete");
     }
 
-    let leads = read_all(
-        store,
-        &current_files(store, "leads", &job.name, files).await?,
-    )
-    .await?;
-    let surveys = read_all(
-        store,
-        &current_files(store, "survey_responses", &job.name, files).await?,
-    )
-    .await?;
-    let previous_stages = read_optional(store, &metric_path("lead_stages", &job.name)).await?;
-    let previous_transitions =
-        read_optional(store, &metric_path("lead_stage_transitions", &job.name)).await?;
-
-    let tables = compute(
-        Inputs {
-            leads: &leads,
-            previous_stages: &previous_stages,
-            previous_transitions: &previous_transitions,
-            survey_responses: &surveys,
-        },
-        cpsql,
-        Settings {
-            stages: &job.stages,
-            metrics: &job.metrics,
-            reporting_currency: &job.reporting_currency,
-            now_micros: now.timestamp_micros(),
-        },
-        stamp,
-    )?;
-
-    let mut staged = Vec::with_capacity(tables.len());
-    for table in tables {
-        let target = metric_path(table.table, &job.name);
-        let path = staging_path(&job.name, &stamp.run_id, &target);
-        let rows = write_batches(store, &path, table.schema, &table.batches).await?;
-        tracing::info!(table = table.table, rows, "metric table staged");
-        staged.push(StagedFile {
-            table: table.table.to_string(),
-            staged: path.to_string(),
-            target: target.to_string(),
-            rows,
-            bytes: object_size(store, &path).await?,
-        });
+    let settings = Settings {
+        stages: &job.stages,
+        metrics: &job.metrics,
+        reporting_currency: &job.reporting_currency,
+        now_micros: now.timestamp_micros(),
+    };
+    let mut previous = PreviousStagesBuilder::new();
+    let previous_path = metric_path("lead_stages", &job.name);
+    let mut batches = stream_file(store, &previous_path, Some(&PREVIOUS_COLUMNS), true).await?;
+    while let Some(batch) = batches.try_next().await? {
+        previous.add_batch(&batch)?;
     }
+    let previous = previous.finish();
+    let leads_files = current_files(store, "leads", &job.name, files).await?;
+    let mut staged = Vec::with_capacity(METRIC_TABLES.len());
+
+    // Pass 1: the aggregates, and enps_responses written as the responses are read.
+    let mut pass1 = Accumulator::new(settings, &previous, cpsql);
+    for location in leads_files.values() {
+        let path = Path::from(location.as_str());
+        let mut batches = stream_file(store, &path, Some(&LEAD_COLUMNS), false).await?;
+        while let Some(batch) = batches.try_next().await? {
+            pass1.add_leads(&batch)?;
+        }
+    }
+    let mut responses = MetricFile::create(
+        store,
+        &job.name,
+        stamp,
+        "enps_responses",
+        enps::responses_schema(),
+    )?;
+    for location in current_files(store, "survey_responses", &job.name, files)
+        .await?
+        .values()
+    {
+        let path = Path::from(location.as_str());
+        let mut batches = stream_file(store, &path, Some(&enps::RESPONSE_COLUMNS), false).await?;
+        while let Some(batch) = batches.try_next().await? {
+            responses
+                .write(&pass1.add_responses(&batch, stamp)?)
+                .await?;
+        }
+    }
+    staged.push(responses.close(store).await?);
+    let (mut pass2, aggregates) = pass1.finish(stamp)?;
+    for table in aggregates {
+        staged.push(stage_table(store, &job.name, stamp, table).await?);
+    }
+
+    // Pass 2: lead_stages, the transitions — the earlier ones, then this run's — and the
+    // SAL medians.
+    let mut lead_stages = MetricFile::create(
+        store,
+        &job.name,
+        stamp,
+        "lead_stages",
+        stages::lead_stages_schema(),
+    )?;
+    let transitions_schema = stages::transitions_schema();
+    let mut transitions = MetricFile::create(
+        store,
+        &job.name,
+        stamp,
+        "lead_stage_transitions",
+        Arc::clone(&transitions_schema),
+    )?;
+    let earlier = metric_path("lead_stage_transitions", &job.name);
+    let names: Vec<&str> = transitions_schema
+        .fields()
+        .iter()
+        .map(|f| f.name().as_str())
+        .collect();
+    let mut batches = stream_file(store, &earlier, Some(&names), true).await?;
+    while let Some(batch) = batches.try_next().await? {
+        let conformed = stages::conform(&batch, &transitions_schema, "lead_stage_transitions")?;
+        transitions.write(&conformed).await?;
+    }
+    for location in leads_files.values() {
+        let path = Path::from(location.as_str());
+        let mut batches = stream_file(store, &path, Some(&LEAD_COLUMNS), false).await?;
+        while let Some(batch) = batches.try_next().await? {
+            let (rows, changes) = pass2.rows(&batch, stamp)?;
+            lead_stages.write(&rows).await?;
+            transitions.write(&changes).await?;
+        }
+    }
+    let sal = pass2.finish(stamp)?;
+    staged.push(lead_stages.close(store).await?);
+    staged.push(transitions.close(store).await?);
+    staged.push(stage_table(store, &job.name, stamp, sal).await?);
+
+    // The staged files in the order the tables are listed.
+    staged.sort_by_key(|f| METRIC_TABLES.iter().position(|t| *t == f.table));
     Ok(staged)
 }
 

@@ -3,6 +3,12 @@
 //! (`sal_rejected_at` set and never accepted), pending (neither); the acceptance rate
 //! `accepted / (accepted + rejected)` against the job's target; the median hours from
 //! hand-off to acceptance; and the contact SLA from acceptance to first contact.
+//!
+//! Leads are folded in one at a time, in two passes (`Sal`, then `SalMedians`): the counts
+//! need one, the exact median a second — pass 1 counts each row's hours per value bucket,
+//! which tells the bucket and position of the middle values; pass 2 keeps only the hours in
+//! those buckets. Memory holds per row a few hundred bucket counts and a slice of its
+//! hours, not one number per accepted lead.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -14,6 +20,7 @@ use arrow::record_batch::RecordBatch;
 use super::arrays::{MICROS_PER_HOUR, metric_batch, metric_schema, month_of};
 use super::config::{SalConfig, Stage};
 use super::funnel::rate;
+use super::intern::{FastMap, Interner};
 use super::stages::LeadStage;
 use crate::error::Result;
 use crate::normalize::BatchStamp;
@@ -36,8 +43,8 @@ pub struct Acceptance {
     pub accepted: i64,
     pub rejected: i64,
     pub pending: i64,
-    /// Hours from hand-off to acceptance, one per accepted lead.
-    pub hours_to_accept: Vec<f64>,
+    /// Median hours from hand-off to acceptance; `None` without accepted leads.
+    pub median_hours_to_accept: Option<f64>,
     /// Accepted and first contacted within the first SLA bound (inclusive).
     pub within_first: i64,
     /// Accepted and first contacted within the second SLA bound (inclusive; includes the
@@ -50,29 +57,161 @@ pub struct Acceptance {
     pub open: i64,
 }
 
-/// The rows, by (hand-off month, level).
-pub fn acceptance(
-    rows: &[LeadStage],
-    cfg: &SalConfig,
-    now: i64,
-) -> BTreeMap<(i32, Level), Acceptance> {
-    let [first, second] = cfg.sla_hours.map(|h| h.saturating_mul(MICROS_PER_HOUR));
-    let mut out: BTreeMap<(i32, Level), Acceptance> = BTreeMap::new();
-    for r in rows {
-        let Some(handoff) = r.became(Stage::Mql) else {
-            continue;
+/// `Level` with its owner or channel interned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum LevelId {
+    Total,
+    Owner(Option<usize>),
+    Channel(Option<usize>),
+}
+
+/// A lead as the rows see it: hand-off month, hand-off and acceptance time.
+struct Handoff {
+    month: i32,
+    at: i64,
+    accepted: Option<i64>,
+}
+
+impl Handoff {
+    /// `None` when the lead was never handed off.
+    fn of(r: &LeadStage) -> Option<Self> {
+        let at = r.became(Stage::Mql)?;
+        Some(Handoff {
+            month: month_of(at),
+            at,
+            accepted: r.became(Stage::Sal),
+        })
+    }
+
+    /// Hours from hand-off to acceptance, if accepted.
+    fn hours(&self) -> Option<f64> {
+        self.accepted
+            .map(|accepted| (accepted - self.at) as f64 / MICROS_PER_HOUR as f64)
+    }
+}
+
+/// The bucket of an hours value: the top 16 bits of its `f64::total_cmp` key (sign,
+/// exponent, 4 mantissa bits), so buckets sort as the values do and each spans at most
+/// 1/16 of an octave. Hours between a microsecond and millennia fall in ~1,800 buckets.
+fn bucket(hours: f64) -> u16 {
+    let bits = hours.to_bits() as i64;
+    // total_cmp's order as a signed key, then as an unsigned one.
+    let key = bits ^ ((((bits >> 63) as u64) >> 1) as i64);
+    (((key as u64) ^ (1 << 63)) >> 48) as u16
+}
+
+/// The exact median of one row's hours without keeping them all.
+#[derive(Debug, Default)]
+struct MedianSearch {
+    /// Pass 1: hours per bucket.
+    counts: BTreeMap<u16, u64>,
+    /// Pass 2: each middle value (one, or two for an even count) as (bucket, position among
+    /// the bucket's values in order).
+    middle: Vec<(u16, usize)>,
+    /// Pass 2: the hours of the buckets holding a middle value.
+    kept: BTreeMap<u16, Vec<f64>>,
+}
+
+impl MedianSearch {
+    fn count(&mut self, hours: f64) {
+        *self.counts.entry(bucket(hours)).or_default() += 1;
+    }
+
+    /// Between the passes: locate the middle values.
+    fn locate(&mut self) {
+        let counts = std::mem::take(&mut self.counts);
+        let n: u64 = counts.values().sum();
+        if n == 0 {
+            return;
+        }
+        let mut wanted = if n.is_multiple_of(2) {
+            vec![n / 2 - 1, n / 2]
+        } else {
+            vec![n / 2]
         };
-        let month = month_of(handoff);
-        let accepted_at = r.became(Stage::Sal);
-        let rejected = accepted_at.is_none() && r.lead.sal_rejected_at.is_some();
+        wanted.reverse();
+        let mut before = 0;
+        for (b, count) in counts {
+            while let Some(rank) = wanted.last().copied().filter(|r| *r < before + count) {
+                let position = usize::try_from(rank - before).unwrap_or(usize::MAX);
+                self.middle.push((b, position));
+                self.kept.entry(b).or_default();
+                wanted.pop();
+            }
+            before += count;
+        }
+    }
+
+    fn keep(&mut self, hours: f64) {
+        if let Some(values) = self.kept.get_mut(&bucket(hours)) {
+            values.push(hours);
+        }
+    }
+
+    /// After pass 2: the median (the mean of the middle two for an even count), as `median`
+    /// computes it over all the values.
+    fn median(mut self) -> Option<f64> {
+        for values in self.kept.values_mut() {
+            values.sort_by(f64::total_cmp);
+        }
+        let value = |(b, i): (u16, usize)| self.kept.get(&b).and_then(|v| v.get(i)).copied();
+        match *self.middle.as_slice() {
+            [one] => value(one),
+            [low, high] => Some((value(low)? + value(high)?) / 2.0),
+            _ => None,
+        }
+    }
+}
+
+/// One row being accumulated.
+#[derive(Debug, Default)]
+struct Row {
+    counts: Acceptance,
+    median: MedianSearch,
+}
+
+/// The SAL accumulator, pass 1: fold staged leads in one at a time, then `medians` for the
+/// second pass.
+#[derive(Debug)]
+pub struct Sal {
+    /// The SLA bounds, µs.
+    bounds: [i64; 2],
+    now: i64,
+    /// Owners and channels.
+    names: Interner,
+    rows: FastMap<(i32, LevelId), Row>,
+}
+
+impl Sal {
+    /// An empty accumulator for the job's SLA and the run's clock (µs).
+    pub fn new(cfg: &SalConfig, now: i64) -> Self {
+        Sal {
+            bounds: cfg.sla_hours.map(|h| h.saturating_mul(MICROS_PER_HOUR)),
+            now,
+            names: Interner::default(),
+            rows: FastMap::default(),
+        }
+    }
+
+    /// Count one staged lead, if it was handed off.
+    pub fn add(&mut self, r: &LeadStage) {
+        let [first, second] = self.bounds;
+        let Some(handoff) = Handoff::of(r) else {
+            return;
+        };
+        let hours = handoff.hours();
+        let rejected = handoff.accepted.is_none() && r.lead.sal_rejected_at.is_some();
+        let owner = self.names.opt(r.lead.owner_id.as_deref());
+        let channel = self.names.opt(r.lead.channel.as_deref());
         for level in [
-            Level::Total,
-            Level::Owner(r.lead.owner_id.clone()),
-            Level::Channel(r.lead.channel.clone()),
+            LevelId::Total,
+            LevelId::Owner(owner),
+            LevelId::Channel(channel),
         ] {
-            let a = out.entry((month, level)).or_default();
+            let row = self.rows.entry((handoff.month, level)).or_default();
+            let a = &mut row.counts;
             a.handed_off += 1;
-            let Some(accepted) = accepted_at else {
+            let (Some(accepted), Some(hours)) = (handoff.accepted, hours) else {
                 if rejected {
                     a.rejected += 1;
                 } else {
@@ -81,8 +220,7 @@ pub fn acceptance(
                 continue;
             };
             a.accepted += 1;
-            a.hours_to_accept
-                .push((accepted - handoff) as f64 / MICROS_PER_HOUR as f64);
+            row.median.count(hours);
             match r.lead.first_contacted_at {
                 Some(contacted) => {
                     let waited = contacted - accepted;
@@ -95,12 +233,105 @@ pub fn acceptance(
                         a.breached += 1;
                     }
                 }
-                None if now - accepted > second => a.breached += 1,
+                None if self.now - accepted > second => a.breached += 1,
                 None => a.open += 1,
             }
         }
     }
-    out
+
+    /// End pass 1: the second pass, which finds the medians.
+    pub fn medians(mut self) -> SalMedians {
+        for row in self.rows.values_mut() {
+            row.median.locate();
+        }
+        SalMedians { sal: self }
+    }
+}
+
+/// The SAL accumulator, pass 2: fold the same staged leads in again for the medians, then
+/// read the rows.
+#[derive(Debug)]
+pub struct SalMedians {
+    sal: Sal,
+}
+
+impl SalMedians {
+    /// Keep the hours of one staged lead where a median needs them.
+    pub fn add(&mut self, r: &LeadStage) {
+        let Some(handoff) = Handoff::of(r) else {
+            return;
+        };
+        let Some(hours) = handoff.hours() else {
+            return;
+        };
+        let names = &self.sal.names;
+        // A name pass 1 never saw has no row to keep hours for.
+        let id = |name: Option<&str>| match name {
+            Some(name) => names.get(name).map(Some),
+            None => Some(None),
+        };
+        let (Some(owner), Some(channel)) = (
+            id(r.lead.owner_id.as_deref()),
+            id(r.lead.channel.as_deref()),
+        ) else {
+            return;
+        };
+        for level in [
+            LevelId::Total,
+            LevelId::Owner(owner),
+            LevelId::Channel(channel),
+        ] {
+            if let Some(row) = self.sal.rows.get_mut(&(handoff.month, level)) {
+                row.median.keep(hours);
+            }
+        }
+    }
+
+    /// The rows, by (hand-off month, level).
+    pub fn rows(self) -> BTreeMap<(i32, Level), Acceptance> {
+        let names = self.sal.names;
+        self.sal
+            .rows
+            .into_iter()
+            .map(|((month, level), row)| {
+                let level = match level {
+                    LevelId::Total => Level::Total,
+                    LevelId::Owner(o) => Level::Owner(names.owned(o)),
+                    LevelId::Channel(c) => Level::Channel(names.owned(c)),
+                };
+                let mut a = row.counts;
+                a.median_hours_to_accept = row.median.median();
+                ((month, level), a)
+            })
+            .collect()
+    }
+
+    /// `sal_acceptance_monthly` as one batch.
+    pub fn batch(self, cfg: &SalConfig, stamp: &BatchStamp) -> Result<RecordBatch> {
+        table(self.rows(), cfg, stamp)
+    }
+}
+
+/// Both passes over `rows`.
+fn fold(rows: &[LeadStage], cfg: &SalConfig, now: i64) -> SalMedians {
+    let mut sal = Sal::new(cfg, now);
+    for r in rows {
+        sal.add(r);
+    }
+    let mut medians = sal.medians();
+    for r in rows {
+        medians.add(r);
+    }
+    medians
+}
+
+/// The rows, by (hand-off month, level).
+pub fn acceptance(
+    rows: &[LeadStage],
+    cfg: &SalConfig,
+    now: i64,
+) -> BTreeMap<(i32, Level), Acceptance> {
+    fold(rows, cfg, now).rows()
 }
 
 /// The median of `values` (the mean of the middle two for an even count); null when empty.
@@ -149,17 +380,21 @@ pub fn batch(
     now: i64,
     stamp: &BatchStamp,
 ) -> Result<RecordBatch> {
-    let mut agg = acceptance(rows, cfg, now);
+    fold(rows, cfg, now).batch(cfg, stamp)
+}
+
+fn table(
+    agg: BTreeMap<(i32, Level), Acceptance>,
+    cfg: &SalConfig,
+    stamp: &BatchStamp,
+) -> Result<RecordBatch> {
     let n = agg.len();
     let keys: Vec<(i32, Level)> = agg.keys().cloned().collect();
     let rates: Vec<Option<f64>> = agg
         .values()
         .map(|a| rate(a.accepted, a.accepted + a.rejected))
         .collect();
-    let medians: Vec<Option<f64>> = agg
-        .values_mut()
-        .map(|a| median(&mut a.hours_to_accept))
-        .collect();
+    let medians: Vec<Option<f64>> = agg.values().map(|a| a.median_hours_to_accept).collect();
     let count = |f: &dyn Fn(&Acceptance) -> i64| -> ArrayRef {
         Arc::new(agg.values().map(f).collect::<Int64Array>())
     };

@@ -3,21 +3,31 @@
 //! rules, ranked within its owner, with the time it became each stage — the CRM's date where
 //! it has one, else the first run that observed the stage (from the previous `lead_stages`).
 //! A lead whose stage differs from the previous run's is a transition.
+//!
+//! Leads are staged one at a time from their batches (`Stager`), so no table of leads is
+//! ever held; `priority_rank` needs all of an owner's leads, so it takes two passes
+//! (`OwnerScores`, then `OwnerRanks`). Only the previous run's state is kept per lead, packed.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::hash::{BuildHasher, RandomState};
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, Int64Array, StringArray};
+use arrow::array::{
+    ArrayBuilder, ArrayRef, BooleanArray, Int64Array, Int64Builder, StringArray, StringBuilder,
+    TimestampMicrosecondArray, TimestampMicrosecondBuilder,
+};
 use arrow::datatypes::{DataType, Field, SchemaRef};
 use arrow::record_batch::RecordBatch;
 
 use super::arrays::{
     MICROS_PER_DAY, bool_col, get_bool, get_i64, get_str, get_ts, i64_col, metric_batch,
-    metric_schema, opt_ts_col, str_col, timestamp_type, ts_array, ts_col,
+    metric_schema, opt_ts_col, str_col, timestamp_type, ts_col,
 };
 use super::config::{
     Condition, CountColumn, DateColumn, PATH, ScoreKind, ScoringConfig, Stage, StagesConfig,
 };
+use super::intern::Interner;
 use crate::error::{Error, Result};
 use crate::normalize::BatchStamp;
 
@@ -99,7 +109,7 @@ impl Lead {
 }
 
 /// What the previous run wrote for one lead.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PreviousStage {
     /// Its stage then.
     pub stage: Stage,
@@ -109,14 +119,131 @@ pub struct PreviousStage {
     pub became: [Option<i64>; 5],
 }
 
-/// Previous state by (source_system, lead_id).
-pub type PreviousStages = HashMap<(String, String), PreviousStage>;
+/// One lead in `PreviousStages`: 24 bytes, its dates in the shared date list.
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    /// The 128-bit hash of (source_system, lead_id).
+    key: [u64; 2],
+    /// Where its dates start in `PreviousStages::dates`.
+    first_date: u32,
+    stage: Stage,
+    /// Which dates it has: bit 0 `entered_at`, bit 1 + i `became[i]`; the dates follow in
+    /// that order.
+    present: u8,
+}
 
-/// Read the previous run's `lead_stages` batches.
-pub fn previous_stages(batches: &[RecordBatch]) -> Result<PreviousStages> {
-    let t = "lead_stages";
-    let mut out = PreviousStages::new();
-    for b in batches {
+/// Previous state by (source_system, lead_id). The table has an entry for every lead of the
+/// job, so it is kept compact — 24 bytes a lead plus 8 per date it has, rather than two
+/// owned strings and six `Option<i64>` in a hash table (~200 MiB at a million leads):
+/// entries are keyed by a 128-bit hash of (system, id), two independently keyed SipHashes
+/// (two of ten million leads share a key with a chance of ~1e-25), sorted by it, and found
+/// through a directory of the hash's top bits and a binary search among a few entries.
+/// Build it with `PreviousStagesBuilder`.
+#[derive(Debug, Clone, Default)]
+pub struct PreviousStages {
+    hashers: [RandomState; 2],
+    /// Sorted by key, one per key.
+    entries: Vec<Entry>,
+    dates: Vec<i64>,
+    /// `entries[directory[b]..directory[b + 1]]` are those whose key's top `bits` bits are b.
+    directory: Vec<u32>,
+    bits: u32,
+}
+
+impl PreviousStages {
+    /// No previous state (a first run).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn key(hashers: &[RandomState; 2], source_system: &str, lead_id: &str) -> [u64; 2] {
+        hashers
+            .each_ref()
+            .map(|h| h.hash_one((source_system, lead_id)))
+    }
+
+    /// A lead's previous state.
+    pub fn get(&self, source_system: &str, lead_id: &str) -> Option<PreviousStage> {
+        if self.entries.is_empty() {
+            return None;
+        }
+        let key = Self::key(&self.hashers, source_system, lead_id);
+        let bucket = key[0].checked_shr(64 - self.bits).unwrap_or(0) as usize;
+        let (from, to) = (self.directory[bucket], self.directory[bucket + 1]);
+        let candidates = &self.entries[from as usize..to as usize];
+        let i = candidates.binary_search_by(|e| e.key.cmp(&key)).ok()?;
+        let e = &candidates[i];
+        let mut dates = self.dates[e.first_date as usize..].iter();
+        let mut date = |bit: usize| {
+            (e.present & (1 << bit) != 0)
+                .then(|| dates.next().copied())
+                .flatten()
+        };
+        let entered_at = date(0);
+        let became = std::array::from_fn(|i| date(i + 1));
+        Some(PreviousStage {
+            stage: e.stage,
+            entered_at,
+            became,
+        })
+    }
+
+    /// Leads with a previous state.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Is there no previous state at all?
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+/// Builds `PreviousStages` from the previous run's `lead_stages`, batch by batch.
+#[derive(Debug, Default)]
+pub struct PreviousStagesBuilder {
+    hashers: [RandomState; 2],
+    entries: Vec<Entry>,
+    dates: Vec<i64>,
+}
+
+impl PreviousStagesBuilder {
+    /// An empty builder.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Record a lead's previous state; a later entry for the same lead replaces it.
+    pub fn insert(
+        &mut self,
+        source_system: &str,
+        lead_id: &str,
+        stage: &PreviousStage,
+    ) -> Result<()> {
+        let first_date = u32::try_from(self.dates.len())
+            .map_err(|_| Error::encode("lead_stages", "too many previous stage dates"))?;
+        let mut present = 0;
+        for (bit, date) in std::iter::once(stage.entered_at)
+            .chain(stage.became)
+            .enumerate()
+        {
+            if let Some(d) = date {
+                present |= 1 << bit;
+                self.dates.push(d);
+            }
+        }
+        self.entries.push(Entry {
+            key: PreviousStages::key(&self.hashers, source_system, lead_id),
+            first_date,
+            stage: stage.stage,
+            present,
+        });
+        Ok(())
+    }
+
+    /// Fold in a batch of the previous run's `lead_stages`.
+    pub fn add_batch(&mut self, b: &RecordBatch) -> Result<()> {
+        let t = "lead_stages";
         let system = str_col(b, "source_system", t)?;
         let id = str_col(b, "lead_id", t)?;
         let stage = str_col(b, "stage", t)?;
@@ -137,104 +264,265 @@ pub fn previous_stages(batches: &[RecordBatch]) -> Result<PreviousStages> {
             for (slot, column) in dates.iter_mut().zip(&became) {
                 *slot = get_ts(column, i);
             }
-            out.insert(
-                (system.to_string(), id.to_string()),
-                PreviousStage {
+            self.insert(
+                system,
+                id,
+                &PreviousStage {
                     stage,
                     entered_at: get_ts(entered, i),
                     became: dates,
                 },
-            );
+            )?;
+        }
+        Ok(())
+    }
+
+    /// The finished table.
+    pub fn finish(self) -> PreviousStages {
+        let PreviousStagesBuilder {
+            hashers,
+            mut entries,
+            mut dates,
+        } = self;
+        // Stable: of a lead's entries, the last inserted ends up last and is kept.
+        entries.sort_by_key(|e| e.key);
+        entries.dedup_by(|later, kept| {
+            let same = later.key == kept.key;
+            if same {
+                *kept = *later;
+            }
+            same
+        });
+        entries.shrink_to_fit();
+        dates.shrink_to_fit();
+        // About four entries a bucket.
+        let bits = (entries.len() / 4)
+            .next_power_of_two()
+            .trailing_zeros()
+            .min(24);
+        let mut directory = vec![0_u32; (1 << bits) + 1];
+        for e in &entries {
+            let bucket = e.key[0].checked_shr(64 - bits).unwrap_or(0) as usize;
+            directory[bucket + 1] += 1;
+        }
+        for b in 1..directory.len() {
+            directory[b] += directory[b - 1];
+        }
+        PreviousStages {
+            hashers,
+            entries,
+            dates,
+            directory,
+            bits,
         }
     }
-    Ok(out)
+}
+
+/// The `lead_stages` columns `PreviousStagesBuilder::add_batch` reads (a projection for readers).
+pub const PREVIOUS_COLUMNS: [&str; 9] = [
+    "source_system",
+    "lead_id",
+    "stage",
+    "stage_entered_at",
+    "became_warm_at",
+    "became_mql_at",
+    "became_sal_at",
+    "became_sql_at",
+    "became_customer_at",
+];
+
+/// Read the previous run's `lead_stages` batches.
+pub fn previous_stages(batches: &[RecordBatch]) -> Result<PreviousStages> {
+    let mut out = PreviousStagesBuilder::new();
+    for b in batches {
+        out.add_batch(b)?;
+    }
+    Ok(out.finish())
+}
+
+/// The `leads` columns the metrics read (a projection for readers: the rest is not decoded).
+pub const LEAD_COLUMNS: [&str; 28] = [
+    "source_system",
+    "lead_id",
+    "owner_id",
+    "channel",
+    "campaign_id",
+    "country",
+    "job_title",
+    "authority",
+    "lifecycle_stage_raw",
+    "lead_status_raw",
+    "vendor_score",
+    "content_downloads",
+    "web_visits",
+    "email_engagements",
+    "demo_requested",
+    "budget_confirmed",
+    "need_confirmed",
+    "timeline_confirmed",
+    "is_deleted",
+    "created_at",
+    "mql_at",
+    "sal_at",
+    "sal_rejected_at",
+    "sql_at",
+    "opportunity_at",
+    "customer_at",
+    "first_contacted_at",
+    "last_intent_at",
+];
+
+/// The columns of one `leads` batch, looked up and typed once per batch.
+#[derive(Debug)]
+pub struct LeadColumns<'a> {
+    rows: usize,
+    system: &'a StringArray,
+    id: &'a StringArray,
+    owner: &'a StringArray,
+    channel: &'a StringArray,
+    campaign: &'a StringArray,
+    country: &'a StringArray,
+    title: &'a StringArray,
+    authority: &'a StringArray,
+    lifecycle: &'a StringArray,
+    status: &'a StringArray,
+    vendor_score: &'a Int64Array,
+    downloads: &'a Int64Array,
+    visits: &'a Int64Array,
+    emails: &'a Int64Array,
+    demo: &'a BooleanArray,
+    budget: &'a BooleanArray,
+    need: &'a BooleanArray,
+    timeline: &'a BooleanArray,
+    deleted: &'a BooleanArray,
+    created: &'a TimestampMicrosecondArray,
+    mql: &'a TimestampMicrosecondArray,
+    sal: &'a TimestampMicrosecondArray,
+    rejected: &'a TimestampMicrosecondArray,
+    sql: &'a TimestampMicrosecondArray,
+    opportunity: &'a TimestampMicrosecondArray,
+    customer: &'a TimestampMicrosecondArray,
+    contacted: &'a TimestampMicrosecondArray,
+    /// Files written before the column existed have no intent date.
+    intent: Option<&'a TimestampMicrosecondArray>,
+}
+
+/// Overwrite `slot` with `value`, reusing its buffer.
+fn set(slot: &mut String, value: &str) {
+    slot.clear();
+    slot.push_str(value);
+}
+
+/// Overwrite `slot` with `value`, reusing its buffer when both are set.
+fn set_opt(slot: &mut Option<String>, value: Option<&str>) {
+    match (slot.as_mut(), value) {
+        (Some(s), Some(v)) => set(s, v),
+        (_, v) => *slot = v.map(str::to_string),
+    }
+}
+
+impl<'a> LeadColumns<'a> {
+    /// The columns of `b`, or an error naming the first missing or mistyped one.
+    pub fn new(b: &'a RecordBatch) -> Result<Self> {
+        let t = "leads";
+        let s = |n: &str| str_col(b, n, t);
+        let n = |name: &str| i64_col(b, name, t);
+        let f = |name: &str| bool_col(b, name, t);
+        let d = |name: &str| ts_col(b, name, t);
+        Ok(LeadColumns {
+            rows: b.num_rows(),
+            system: s("source_system")?,
+            id: s("lead_id")?,
+            owner: s("owner_id")?,
+            channel: s("channel")?,
+            campaign: s("campaign_id")?,
+            country: s("country")?,
+            title: s("job_title")?,
+            authority: s("authority")?,
+            lifecycle: s("lifecycle_stage_raw")?,
+            status: s("lead_status_raw")?,
+            vendor_score: n("vendor_score")?,
+            downloads: n("content_downloads")?,
+            visits: n("web_visits")?,
+            emails: n("email_engagements")?,
+            demo: f("demo_requested")?,
+            budget: f("budget_confirmed")?,
+            need: f("need_confirmed")?,
+            timeline: f("timeline_confirmed")?,
+            deleted: f("is_deleted")?,
+            created: d("created_at")?,
+            mql: d("mql_at")?,
+            sal: d("sal_at")?,
+            rejected: d("sal_rejected_at")?,
+            sql: d("sql_at")?,
+            opportunity: d("opportunity_at")?,
+            customer: d("customer_at")?,
+            contacted: d("first_contacted_at")?,
+            intent: opt_ts_col(b, "last_intent_at", t)?,
+        })
+    }
+
+    /// Rows in the batch.
+    pub fn len(&self) -> usize {
+        self.rows
+    }
+
+    /// Is the batch empty?
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0
+    }
+
+    /// Overwrite `lead` with row `i`, reusing its string buffers (no allocation per lead
+    /// once they are warm). False, leaving `lead` unspecified, when the row is no lead:
+    /// deleted, or without a source system or id.
+    pub fn fill(&self, i: usize, lead: &mut Lead) -> bool {
+        if get_bool(self.deleted, i).unwrap_or(false) {
+            return false;
+        }
+        let (Some(system), Some(id)) = (get_str(self.system, i), get_str(self.id, i)) else {
+            return false;
+        };
+        set(&mut lead.source_system, system);
+        set(&mut lead.lead_id, id);
+        set_opt(&mut lead.owner_id, get_str(self.owner, i));
+        set_opt(&mut lead.channel, get_str(self.channel, i));
+        set_opt(&mut lead.campaign_id, get_str(self.campaign, i));
+        set_opt(&mut lead.country, get_str(self.country, i));
+        set_opt(&mut lead.job_title, get_str(self.title, i));
+        set_opt(&mut lead.authority, get_str(self.authority, i));
+        set_opt(&mut lead.lifecycle_stage_raw, get_str(self.lifecycle, i));
+        set_opt(&mut lead.lead_status_raw, get_str(self.status, i));
+        lead.vendor_score = get_i64(self.vendor_score, i);
+        lead.demo_requested = get_bool(self.demo, i);
+        lead.content_downloads = get_i64(self.downloads, i);
+        lead.web_visits = get_i64(self.visits, i);
+        lead.email_engagements = get_i64(self.emails, i);
+        lead.budget_confirmed = get_bool(self.budget, i);
+        lead.need_confirmed = get_bool(self.need, i);
+        lead.timeline_confirmed = get_bool(self.timeline, i);
+        lead.created_at = get_ts(self.created, i);
+        lead.mql_at = get_ts(self.mql, i);
+        lead.sal_at = get_ts(self.sal, i);
+        lead.sal_rejected_at = get_ts(self.rejected, i);
+        lead.sql_at = get_ts(self.sql, i);
+        lead.opportunity_at = get_ts(self.opportunity, i);
+        lead.customer_at = get_ts(self.customer, i);
+        lead.first_contacted_at = get_ts(self.contacted, i);
+        lead.last_intent_at = self.intent.and_then(|a| get_ts(a, i));
+        true
+    }
 }
 
 /// The non-deleted leads of `leads` batches.
 pub fn leads_from_batches(batches: &[RecordBatch]) -> Result<Vec<Lead>> {
-    let t = "leads";
     let mut out = Vec::new();
     for b in batches {
-        let s = |n: &str| str_col(b, n, t);
-        let (system, id, owner, channel, campaign) = (
-            s("source_system")?,
-            s("lead_id")?,
-            s("owner_id")?,
-            s("channel")?,
-            s("campaign_id")?,
-        );
-        let (country, title, authority, lifecycle, status) = (
-            s("country")?,
-            s("job_title")?,
-            s("authority")?,
-            s("lifecycle_stage_raw")?,
-            s("lead_status_raw")?,
-        );
-        let n = |name: &str| i64_col(b, name, t);
-        let (vendor_score, downloads, visits, emails) = (
-            n("vendor_score")?,
-            n("content_downloads")?,
-            n("web_visits")?,
-            n("email_engagements")?,
-        );
-        let f = |name: &str| bool_col(b, name, t);
-        let (demo, budget, need, timeline, deleted) = (
-            f("demo_requested")?,
-            f("budget_confirmed")?,
-            f("need_confirmed")?,
-            f("timeline_confirmed")?,
-            f("is_deleted")?,
-        );
-        let d = |name: &str| ts_col(b, name, t);
-        let (created, mql, sal, rejected, sql, opportunity, customer, contacted) = (
-            d("created_at")?,
-            d("mql_at")?,
-            d("sal_at")?,
-            d("sal_rejected_at")?,
-            d("sql_at")?,
-            d("opportunity_at")?,
-            d("customer_at")?,
-            d("first_contacted_at")?,
-        );
-        // Files written before the column existed have no intent date.
-        let intent = opt_ts_col(b, "last_intent_at", t)?;
-        let owned = |a: &StringArray, i| get_str(a, i).map(str::to_string);
-        for i in 0..b.num_rows() {
-            if get_bool(deleted, i).unwrap_or(false) {
-                continue;
+        let columns = LeadColumns::new(b)?;
+        for i in 0..columns.len() {
+            let mut lead = Lead::default();
+            if columns.fill(i, &mut lead) {
+                out.push(lead);
             }
-            let (Some(system), Some(id)) = (get_str(system, i), get_str(id, i)) else {
-                continue;
-            };
-            out.push(Lead {
-                source_system: system.to_string(),
-                lead_id: id.to_string(),
-                owner_id: owned(owner, i),
-                channel: owned(channel, i),
-                campaign_id: owned(campaign, i),
-                country: owned(country, i),
-                job_title: owned(title, i),
-                authority: owned(authority, i),
-                lifecycle_stage_raw: owned(lifecycle, i),
-                lead_status_raw: owned(status, i),
-                vendor_score: get_i64(vendor_score, i),
-                demo_requested: get_bool(demo, i),
-                content_downloads: get_i64(downloads, i),
-                web_visits: get_i64(visits, i),
-                email_engagements: get_i64(emails, i),
-                budget_confirmed: get_bool(budget, i),
-                need_confirmed: get_bool(need, i),
-                timeline_confirmed: get_bool(timeline, i),
-                created_at: get_ts(created, i),
-                mql_at: get_ts(mql, i),
-                sal_at: get_ts(sal, i),
-                sal_rejected_at: get_ts(rejected, i),
-                sql_at: get_ts(sql, i),
-                opportunity_at: get_ts(opportunity, i),
-                customer_at: get_ts(customer, i),
-                first_contacted_at: get_ts(contacted, i),
-                last_intent_at: intent.and_then(|a| get_ts(a, i)),
-            });
         }
     }
     Ok(out)
@@ -248,7 +536,28 @@ struct Context<'a> {
 
 fn one_of(list: &[String], value: Option<&str>) -> bool {
     list.is_empty()
-        || value.is_some_and(|v| list.iter().any(|w| w.trim().eq_ignore_ascii_case(v.trim())))
+        || value.is_some_and(|v| {
+            let v = v.trim();
+            list.iter().any(|w| w.trim().eq_ignore_ascii_case(v))
+        })
+}
+
+/// Does `title` contain one of `words`, ignoring case? ASCII text (the usual case) is
+/// compared in place, without lowercased copies; anything else is lowercased first.
+fn contains_any_word(title: &str, words: &[String]) -> bool {
+    if title.is_ascii() && words.iter().all(|w| w.is_ascii()) {
+        let title = title.as_bytes();
+        return words.iter().any(|w| {
+            !w.is_empty()
+                && title
+                    .windows(w.len())
+                    .any(|part| part.eq_ignore_ascii_case(w.as_bytes()))
+        });
+    }
+    let title = title.to_lowercase();
+    words
+        .iter()
+        .any(|w| !w.is_empty() && title.contains(&w.to_lowercase()))
 }
 
 fn flag(want: Option<bool>, value: Option<bool>) -> bool {
@@ -291,12 +600,10 @@ fn matches(c: &Condition, lead: &Lead, ctx: &Context<'_>) -> bool {
         && one_of(&c.country, lead.country.as_deref())
         && one_of(&c.authority, lead.authority.as_deref())
         && (c.job_title_contains.is_empty()
-            || lead.job_title.as_deref().is_some_and(|t| {
-                let t = t.to_lowercase();
-                c.job_title_contains
-                    .iter()
-                    .any(|w| !w.is_empty() && t.contains(&w.to_lowercase()))
-            }))
+            || lead
+                .job_title
+                .as_deref()
+                .is_some_and(|t| contains_any_word(t, &c.job_title_contains)))
         && c.set.iter().all(|d| lead.date(*d).is_some())
         && c.unset.iter().all(|d| lead.date(*d).is_none())
         && flag(c.demo_requested, lead.demo_requested)
@@ -340,6 +647,37 @@ pub fn score(
     (fit + intent, fit, intent)
 }
 
+/// The index of the rule that decides a lead's stage (first match wins); `None` when no
+/// rule matches.
+fn deciding_rule(
+    lead: &Lead,
+    cfg: &StagesConfig,
+    score: i64,
+    previous: Option<&PreviousStage>,
+) -> Option<usize> {
+    let ctx = Context { score, previous };
+    cfg.rules
+        .iter()
+        .position(|rule| matches(&rule.when, lead, &ctx))
+}
+
+/// Write the `stage_reason` of the deciding rule into `out`: the rule's name, else its stage
+/// and position.
+fn write_reason(cfg: &StagesConfig, rule: Option<usize>, out: &mut String) {
+    out.clear();
+    match rule {
+        Some(i) => match &cfg.rules[i].name {
+            Some(name) => out.push_str(name),
+            None => {
+                // Writing to a String cannot fail.
+                let _ = write!(out, "{}#{}", cfg.rules[i].stage.as_str(), i + 1);
+            }
+        },
+        // No rule matched: every contact is at least a lead.
+        None => out.push_str("no_rule_matched"),
+    }
+}
+
 /// The stage of a lead and the rule that decided it (first match wins).
 pub fn classify(
     lead: &Lead,
@@ -347,18 +685,10 @@ pub fn classify(
     score: i64,
     previous: Option<&PreviousStage>,
 ) -> (Stage, String) {
-    let ctx = Context { score, previous };
-    for (i, rule) in cfg.rules.iter().enumerate() {
-        if matches(&rule.when, lead, &ctx) {
-            let reason = rule
-                .name
-                .clone()
-                .unwrap_or_else(|| format!("{}#{}", rule.stage.as_str(), i + 1));
-            return (rule.stage, reason);
-        }
-    }
-    // No rule matched: every contact is at least a lead.
-    (Stage::Lead, "no_rule_matched".to_string())
+    let rule = deciding_rule(lead, cfg, score, previous);
+    let mut reason = String::new();
+    write_reason(cfg, rule, &mut reason);
+    (rule.map_or(Stage::Lead, |i| cfg.rules[i].stage), reason)
 }
 
 /// One row of `lead_stages`.
@@ -378,6 +708,22 @@ pub struct LeadStage {
 }
 
 impl LeadStage {
+    /// A row for `lead`, not yet staged.
+    fn new(lead: Lead) -> Self {
+        LeadStage {
+            lead,
+            stage: Stage::Lead,
+            stage_reason: String::new(),
+            stage_entered_at: 0,
+            days_in_stage: 0,
+            score: 0,
+            fit_score: 0,
+            intent_score: 0,
+            priority_rank: None,
+            became: [None; 5],
+        }
+    }
+
     /// When the lead became `stage` (`lead` is its creation).
     pub fn became(&self, stage: Stage) -> Option<i64> {
         if stage == Stage::Lead {
@@ -400,6 +746,11 @@ impl LeadStage {
         self.stage.path_index().is_some_and(|i| i >= from)
             || PATH[from..].iter().any(|s| self.became(*s).is_some())
     }
+
+    /// Is the lead open, so ranked within its owner (not customer, not disqualified)?
+    pub fn is_open(&self) -> bool {
+        !matches!(self.stage, Stage::Customer | Stage::Disqualified)
+    }
 }
 
 /// A stage change observed by this run.
@@ -413,7 +764,112 @@ pub struct Transition {
     pub changed_at: i64,
 }
 
-/// Classify, score and date every lead; `now` is the run's clock (µs).
+/// A lead whose stage differs from the previous run's: the stage it left (`None` when seen
+/// for the first time). It changed to `row.stage` at `row.stage_entered_at`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Change {
+    pub from: Option<Stage>,
+}
+
+/// Classify, score and date the lead of `row` — everything but `priority_rank`, which needs
+/// all of its owner's leads. `now` is the run's clock (µs). Returns the change when the
+/// stage differs from the previous run's.
+fn stage_row(
+    row: &mut LeadStage,
+    cfg: &StagesConfig,
+    prev: Option<&PreviousStage>,
+    now: i64,
+) -> Option<Change> {
+    let lead = &row.lead;
+    let (total, fit, intent) = score(lead, &cfg.scoring, prev);
+    let rule = deciding_rule(lead, cfg, total, prev);
+    let stage = rule.map_or(Stage::Lead, |i| cfg.rules[i].stage);
+    write_reason(cfg, rule, &mut row.stage_reason);
+    let mut became = [None; 5];
+    for (slot, (i, s)) in became.iter_mut().zip(BECAME.iter().enumerate()) {
+        // A CRM date counts only once the rules agree the lead got there (a job's
+        // stricter SQL criteria must not be overruled by the CRM's SQL date); leads
+        // off the path (disqualified, recycled) keep the dates of how far they got.
+        let reached = stage
+            .path_index()
+            .is_none_or(|p| s.path_index().is_some_and(|q| p >= q));
+        let vendor = if reached {
+            lead.vendor_became(*s)
+        } else {
+            None
+        };
+        *slot = vendor
+            .or_else(|| prev.and_then(|p| p.became[i]))
+            .or((stage == *s).then_some(now));
+    }
+    let vendor_entered = match stage {
+        Stage::Lead => lead.created_at,
+        Stage::Disqualified => lead.sal_rejected_at,
+        Stage::Recycled => lead.last_intent_at,
+        s => BECAME.iter().position(|b| *b == s).and_then(|i| became[i]),
+    };
+    let entered = vendor_entered
+        .or_else(|| prev.filter(|p| p.stage == stage).and_then(|p| p.entered_at))
+        .unwrap_or(now);
+    row.stage = stage;
+    row.stage_entered_at = entered;
+    row.days_in_stage = (now - entered).max(0) / MICROS_PER_DAY;
+    row.score = total;
+    row.fit_score = fit;
+    row.intent_score = intent;
+    row.priority_rank = None;
+    row.became = became;
+    prev.is_none_or(|p| p.stage != stage).then(|| Change {
+        from: prev.map(|p| p.stage),
+    })
+}
+
+/// Stages the leads of `leads` batches one at a time through one reused row, so a batch
+/// costs no allocation per lead once the row's buffers are warm. Both passes over the leads
+/// use it: classification is deterministic, so the second pass sees what the first did.
+#[derive(Debug)]
+pub struct Stager<'a> {
+    cfg: &'a StagesConfig,
+    previous: &'a PreviousStages,
+    now: i64,
+    row: LeadStage,
+}
+
+impl<'a> Stager<'a> {
+    /// A stager for the job's rules, the previous run's state and the run's clock (µs).
+    pub fn new(cfg: &'a StagesConfig, previous: &'a PreviousStages, now: i64) -> Self {
+        Stager {
+            cfg,
+            previous,
+            now,
+            row: LeadStage::new(Lead::default()),
+        }
+    }
+
+    /// Stage every lead of a `leads` batch in order, handing each row (its `priority_rank`
+    /// unset) and its change, if any, to `each`.
+    pub fn stage_batch(
+        &mut self,
+        batch: &RecordBatch,
+        mut each: impl FnMut(&LeadStage, Option<Change>) -> Result<()>,
+    ) -> Result<()> {
+        let columns = LeadColumns::new(batch)?;
+        for i in 0..columns.len() {
+            if !columns.fill(i, &mut self.row.lead) {
+                continue;
+            }
+            let prev = self
+                .previous
+                .get(&self.row.lead.source_system, &self.row.lead.lead_id);
+            let change = stage_row(&mut self.row, self.cfg, prev.as_ref(), self.now);
+            each(&self.row, change)?;
+        }
+        Ok(())
+    }
+}
+
+/// Classify, score, date and rank every lead; `now` is the run's clock (µs). The in-memory
+/// form of the two passes the metrics step makes over the `leads` table.
 pub fn compute(
     leads: Vec<Lead>,
     cfg: &StagesConfig,
@@ -422,83 +878,114 @@ pub fn compute(
 ) -> (Vec<LeadStage>, Vec<Transition>) {
     let mut rows = Vec::with_capacity(leads.len());
     let mut transitions = Vec::new();
+    let mut owners = OwnerScores::default();
     for lead in leads {
-        let prev = previous.get(&(lead.source_system.clone(), lead.lead_id.clone()));
-        let (total, fit, intent) = score(&lead, &cfg.scoring, prev);
-        let (stage, reason) = classify(&lead, cfg, total, prev);
-        let mut became = [None; 5];
-        for (slot, (i, s)) in became.iter_mut().zip(BECAME.iter().enumerate()) {
-            // A CRM date counts only once the rules agree the lead got there (a job's
-            // stricter SQL criteria must not be overruled by the CRM's SQL date); leads
-            // off the path (disqualified, recycled) keep the dates of how far they got.
-            let reached = stage
-                .path_index()
-                .is_none_or(|p| s.path_index().is_some_and(|q| p >= q));
-            let vendor = if reached {
-                lead.vendor_became(*s)
-            } else {
-                None
-            };
-            *slot = vendor
-                .or_else(|| prev.and_then(|p| p.became[i]))
-                .or((stage == *s).then_some(now));
-        }
-        let vendor_entered = match stage {
-            Stage::Lead => lead.created_at,
-            Stage::Disqualified => lead.sal_rejected_at,
-            Stage::Recycled => lead.last_intent_at,
-            s => BECAME.iter().position(|b| *b == s).and_then(|i| became[i]),
-        };
-        let entered = vendor_entered
-            .or_else(|| prev.filter(|p| p.stage == stage).and_then(|p| p.entered_at))
-            .unwrap_or(now);
-        if prev.is_none_or(|p| p.stage != stage) {
+        let prev = previous.get(&lead.source_system, &lead.lead_id);
+        let mut row = LeadStage::new(lead);
+        if let Some(change) = stage_row(&mut row, cfg, prev.as_ref(), now) {
             transitions.push(Transition {
-                source_system: lead.source_system.clone(),
-                lead_id: lead.lead_id.clone(),
-                from_stage: prev.map(|p| p.stage),
-                to_stage: stage,
-                changed_at: entered,
+                source_system: row.lead.source_system.clone(),
+                lead_id: row.lead.lead_id.clone(),
+                from_stage: change.from,
+                to_stage: row.stage,
+                changed_at: row.stage_entered_at,
             });
         }
-        rows.push(LeadStage {
-            stage,
-            stage_reason: reason,
-            stage_entered_at: entered,
-            days_in_stage: (now - entered).max(0) / MICROS_PER_DAY,
-            score: total,
-            fit_score: fit,
-            intent_score: intent,
-            priority_rank: None,
-            became,
-            lead,
-        });
+        owners.add(&row);
+        rows.push(row);
     }
-    rank_within_owner(&mut rows);
+    let ranks = owners.ranks();
+    for row in &mut rows {
+        // Every open lead was counted just above: the rank is always there.
+        row.priority_rank = ranks.rank(row).ok().flatten();
+    }
     (rows, transitions)
 }
 
-/// `priority_rank`: 1 for the highest score among an owner's open leads (not customer, not
-/// disqualified); equal scores share a rank and the next rank skips (1, 1, 3). Leads without
-/// an owner are ranked together.
-fn rank_within_owner(rows: &mut [LeadStage]) {
-    let mut by_owner: HashMap<Option<String>, Vec<usize>> = HashMap::new();
-    for (i, r) in rows.iter().enumerate() {
-        if matches!(r.stage, Stage::Customer | Stage::Disqualified) {
-            continue;
+/// `priority_rank`, first pass: per owner, how many open leads have each score. Scores are
+/// small integers, so this stays a few entries per owner however many leads there are.
+/// Leads without an owner are ranked together.
+#[derive(Debug, Default)]
+pub struct OwnerScores {
+    owners: Interner,
+    /// By owner id.
+    owned: Vec<BTreeMap<i64, u64>>,
+    unowned: BTreeMap<i64, u64>,
+}
+
+impl OwnerScores {
+    /// Count a staged lead (closed leads are not ranked).
+    pub fn add(&mut self, row: &LeadStage) {
+        if !row.is_open() {
+            return;
         }
-        by_owner.entry(r.lead.owner_id.clone()).or_default().push(i);
-    }
-    for (_, mut members) in by_owner {
-        members.sort_by_key(|i| std::cmp::Reverse(rows[*i].score));
-        let mut rank = 0;
-        let mut last = None;
-        for (position, i) in members.iter().enumerate() {
-            if last != Some(rows[*i].score) {
-                rank = position as i64 + 1;
-                last = Some(rows[*i].score);
+        let counts = match row.lead.owner_id.as_deref() {
+            Some(owner) => {
+                let id = self.owners.id(owner);
+                if id == self.owned.len() {
+                    self.owned.push(BTreeMap::new());
+                }
+                &mut self.owned[id]
             }
-            rows[*i].priority_rank = Some(rank);
+            None => &mut self.unowned,
+        };
+        *counts.entry(row.score).or_default() += 1;
+    }
+
+    /// The ranks: 1 for the highest score among an owner's open leads; equal scores share a
+    /// rank and the next rank skips (1, 1, 3) — a score's rank is 1 + the number of the
+    /// owner's open leads with a strictly higher score.
+    pub fn ranks(self) -> OwnerRanks {
+        fn ranked(counts: BTreeMap<i64, u64>) -> BTreeMap<i64, i64> {
+            let mut above = 0_u64;
+            let mut out = BTreeMap::new();
+            for (score, n) in counts.into_iter().rev() {
+                out.insert(
+                    score,
+                    i64::try_from(above).unwrap_or(i64::MAX).saturating_add(1),
+                );
+                above += n;
+            }
+            out
+        }
+        OwnerRanks {
+            owners: self.owners,
+            owned: self.owned.into_iter().map(ranked).collect(),
+            unowned: ranked(self.unowned),
+        }
+    }
+}
+
+/// `priority_rank`, second pass: the rank of each (owner, score) among the owner's open leads.
+#[derive(Debug)]
+pub struct OwnerRanks {
+    owners: Interner,
+    owned: Vec<BTreeMap<i64, i64>>,
+    unowned: BTreeMap<i64, i64>,
+}
+
+impl OwnerRanks {
+    /// A staged lead's `priority_rank`: `None` for closed leads. An error when the first
+    /// pass did not count an open lead with this owner and score — the leads changed between
+    /// the passes.
+    pub fn rank(&self, row: &LeadStage) -> Result<Option<i64>> {
+        if !row.is_open() {
+            return Ok(None);
+        }
+        let ranks = match row.lead.owner_id.as_deref() {
+            Some(owner) => self.owners.get(owner).map(|id| &self.owned[id]),
+            None => Some(&self.unowned),
+        };
+        match ranks.and_then(|r| r.get(&row.score)) {
+            Some(rank) => Ok(Some(*rank)),
+            None => Err(Error::encode(
+                "lead_stages",
+                format!(
+                    "lead {}/{} (owner {:?}, score {}) was not seen by the first pass over \
+                     `leads`: the table changed while the metrics read it",
+                    row.lead.source_system, row.lead.lead_id, row.lead.owner_id, row.score
+                ),
+            )),
         }
     }
 }
@@ -535,40 +1022,118 @@ pub fn lead_stages_schema() -> SchemaRef {
     metric_schema(fields)
 }
 
+/// A UTC microsecond timestamp column from its builder.
+fn finish_ts(b: &mut TimestampMicrosecondBuilder) -> ArrayRef {
+    Arc::new(b.finish().with_timezone("UTC"))
+}
+
+/// `lead_stages` rows appended one at a time (the reused row of the second pass), then
+/// finished into a batch.
+#[derive(Debug)]
+pub struct LeadStagesBuilder {
+    strs: [StringBuilder; 5],
+    created: TimestampMicrosecondBuilder,
+    stage: StringBuilder,
+    reason: StringBuilder,
+    entered: TimestampMicrosecondBuilder,
+    /// days_in_stage, score, fit_score, intent_score, priority_rank.
+    ints: [Int64Builder; 5],
+    became: [TimestampMicrosecondBuilder; 5],
+    /// sal_rejected_at, first_contacted_at, last_intent_at.
+    tail: [TimestampMicrosecondBuilder; 3],
+}
+
+impl LeadStagesBuilder {
+    /// A builder for about `rows` rows.
+    pub fn new(rows: usize) -> Self {
+        let strs = || StringBuilder::with_capacity(rows, rows * 16);
+        let ts = || TimestampMicrosecondBuilder::with_capacity(rows);
+        let ints = || Int64Builder::with_capacity(rows);
+        LeadStagesBuilder {
+            strs: std::array::from_fn(|_| strs()),
+            created: ts(),
+            stage: strs(),
+            reason: strs(),
+            entered: ts(),
+            ints: std::array::from_fn(|_| ints()),
+            became: std::array::from_fn(|_| ts()),
+            tail: std::array::from_fn(|_| ts()),
+        }
+    }
+
+    /// Append a row.
+    pub fn push(&mut self, r: &LeadStage) {
+        self.push_ranked(r, r.priority_rank);
+    }
+
+    /// Append a row with its `priority_rank` (the second pass's reused row has none).
+    pub fn push_ranked(&mut self, r: &LeadStage, priority_rank: Option<i64>) {
+        let l = &r.lead;
+        let [system, id, owner, channel, campaign] = &mut self.strs;
+        system.append_value(&l.source_system);
+        id.append_value(&l.lead_id);
+        owner.append_option(l.owner_id.as_deref());
+        channel.append_option(l.channel.as_deref());
+        campaign.append_option(l.campaign_id.as_deref());
+        self.created.append_option(l.created_at);
+        self.stage.append_value(r.stage.as_str());
+        self.reason.append_value(&r.stage_reason);
+        self.entered.append_value(r.stage_entered_at);
+        let [days, score, fit, intent, rank] = &mut self.ints;
+        days.append_value(r.days_in_stage);
+        score.append_value(r.score);
+        fit.append_value(r.fit_score);
+        intent.append_value(r.intent_score);
+        rank.append_option(priority_rank);
+        for (b, v) in self.became.iter_mut().zip(r.became) {
+            b.append_option(v);
+        }
+        let [rejected, contacted, intent_at] = &mut self.tail;
+        rejected.append_option(l.sal_rejected_at);
+        contacted.append_option(l.first_contacted_at);
+        intent_at.append_option(l.last_intent_at);
+    }
+
+    /// Rows appended since the last `finish`.
+    pub fn len(&self) -> usize {
+        self.stage.len()
+    }
+
+    /// Are there none?
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The rows appended so far as a batch; the builder starts over.
+    pub fn finish(&mut self, stamp: &BatchStamp) -> Result<RecordBatch> {
+        let mut columns: Vec<ArrayRef> = Vec::with_capacity(25);
+        columns.extend(
+            self.strs
+                .iter_mut()
+                .map(|b| Arc::new(b.finish()) as ArrayRef),
+        );
+        columns.push(finish_ts(&mut self.created));
+        columns.push(Arc::new(self.stage.finish()));
+        columns.push(Arc::new(self.reason.finish()));
+        columns.push(finish_ts(&mut self.entered));
+        columns.extend(
+            self.ints
+                .iter_mut()
+                .map(|b| Arc::new(b.finish()) as ArrayRef),
+        );
+        columns.extend(self.became.iter_mut().map(finish_ts));
+        columns.extend(self.tail.iter_mut().map(finish_ts));
+        metric_batch("lead_stages", &lead_stages_schema(), columns, stamp)
+    }
+}
+
 /// `lead_stages` as one batch.
 pub fn lead_stages_batch(rows: &[LeadStage], stamp: &BatchStamp) -> Result<RecordBatch> {
-    let strs = |f: &dyn Fn(&LeadStage) -> Option<&str>| -> ArrayRef {
-        Arc::new(rows.iter().map(f).collect::<StringArray>())
-    };
-    let ints = |f: &dyn Fn(&LeadStage) -> Option<i64>| -> ArrayRef {
-        Arc::new(rows.iter().map(f).collect::<Int64Array>())
-    };
-    let times = |f: &dyn Fn(&LeadStage) -> Option<i64>| ts_array(rows.iter().map(f).collect());
-    let mut columns = vec![
-        strs(&|r| Some(&r.lead.source_system)),
-        strs(&|r| Some(&r.lead.lead_id)),
-        strs(&|r| r.lead.owner_id.as_deref()),
-        strs(&|r| r.lead.channel.as_deref()),
-        strs(&|r| r.lead.campaign_id.as_deref()),
-        times(&|r| r.lead.created_at),
-        strs(&|r| Some(r.stage.as_str())),
-        strs(&|r| Some(&r.stage_reason)),
-        times(&|r| Some(r.stage_entered_at)),
-        ints(&|r| Some(r.days_in_stage)),
-        ints(&|r| Some(r.score)),
-        ints(&|r| Some(r.fit_score)),
-        ints(&|r| Some(r.intent_score)),
-        ints(&|r| r.priority_rank),
-    ];
-    for i in 0..BECAME.len() {
-        columns.push(times(&|r| r.became[i]));
+    let mut b = LeadStagesBuilder::new(rows.len());
+    for r in rows {
+        b.push(r);
     }
-    columns.extend([
-        times(&|r| r.lead.sal_rejected_at),
-        times(&|r| r.lead.first_contacted_at),
-        times(&|r| r.lead.last_intent_at),
-    ]);
-    metric_batch("lead_stages", &lead_stages_schema(), columns, stamp)
+    b.finish(stamp)
 }
 
 /// The `lead_stage_transitions` schema.
@@ -583,42 +1148,100 @@ pub fn transitions_schema() -> SchemaRef {
     ])
 }
 
+/// `lead_stage_transitions` rows appended one at a time, then finished into a batch.
+#[derive(Debug)]
+pub struct TransitionsBuilder {
+    system: StringBuilder,
+    id: StringBuilder,
+    from: StringBuilder,
+    to: StringBuilder,
+    changed: TimestampMicrosecondBuilder,
+}
+
+impl TransitionsBuilder {
+    /// A builder for about `rows` rows.
+    pub fn new(rows: usize) -> Self {
+        let strs = || StringBuilder::with_capacity(rows, rows * 8);
+        TransitionsBuilder {
+            system: strs(),
+            id: strs(),
+            from: strs(),
+            to: strs(),
+            changed: TimestampMicrosecondBuilder::with_capacity(rows),
+        }
+    }
+
+    /// Append a change of the lead `system`/`id`.
+    pub fn push(
+        &mut self,
+        system: &str,
+        id: &str,
+        from: Option<Stage>,
+        to: Stage,
+        changed_at: i64,
+    ) {
+        self.system.append_value(system);
+        self.id.append_value(id);
+        self.from.append_option(from.map(Stage::as_str));
+        self.to.append_value(to.as_str());
+        self.changed.append_value(changed_at);
+    }
+
+    /// Append the change of a staged row.
+    pub fn push_change(&mut self, row: &LeadStage, change: Change) {
+        self.push(
+            &row.lead.source_system,
+            &row.lead.lead_id,
+            change.from,
+            row.stage,
+            row.stage_entered_at,
+        );
+    }
+
+    /// Rows appended since the last `finish`.
+    pub fn len(&self) -> usize {
+        self.to.len()
+    }
+
+    /// Are there none?
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The rows appended so far as a batch of this run; the builder starts over.
+    pub fn finish(&mut self, stamp: &BatchStamp) -> Result<RecordBatch> {
+        let rows = self.to.len();
+        let run_id: StringArray = std::iter::repeat_n(Some(stamp.run_id.as_str()), rows).collect();
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(self.system.finish()),
+            Arc::new(self.id.finish()),
+            Arc::new(self.from.finish()),
+            Arc::new(self.to.finish()),
+            finish_ts(&mut self.changed),
+            Arc::new(run_id),
+        ];
+        metric_batch(
+            "lead_stage_transitions",
+            &transitions_schema(),
+            columns,
+            stamp,
+        )
+    }
+}
+
 /// This run's transitions as one batch.
 pub fn transitions_batch(rows: &[Transition], stamp: &BatchStamp) -> Result<RecordBatch> {
-    let columns: Vec<ArrayRef> = vec![
-        Arc::new(
-            rows.iter()
-                .map(|r| Some(r.source_system.as_str()))
-                .collect::<StringArray>(),
-        ),
-        Arc::new(
-            rows.iter()
-                .map(|r| Some(r.lead_id.as_str()))
-                .collect::<StringArray>(),
-        ),
-        Arc::new(
-            rows.iter()
-                .map(|r| r.from_stage.map(Stage::as_str))
-                .collect::<StringArray>(),
-        ),
-        Arc::new(
-            rows.iter()
-                .map(|r| Some(r.to_stage.as_str()))
-                .collect::<StringArray>(),
-        ),
-        ts_array(rows.iter().map(|r| Some(r.changed_at)).collect()),
-        Arc::new(
-            rows.iter()
-                .map(|_| Some(stamp.run_id.as_str()))
-                .collect::<StringArray>(),
-        ),
-    ];
-    metric_batch(
-        "lead_stage_transitions",
-        &transitions_schema(),
-        columns,
-        stamp,
-    )
+    let mut b = TransitionsBuilder::new(rows.len());
+    for r in rows {
+        b.push(
+            &r.source_system,
+            &r.lead_id,
+            r.from_stage,
+            r.to_stage,
+            r.changed_at,
+        );
+    }
+    b.finish(stamp)
 }
 
 /// Earlier transitions (read back) in the current schema, so they can be rewritten with

@@ -12,5 +12,7 @@ pub use commit::{
 };
 pub use layout::{rejects_path, runs_path, staging_path, table_file};
 pub use output::{DatasetOutput, OutputSummary, OutputTarget, PartitionFn};
-pub use parquet::{read_parquet_rows, write_batches, writer_properties};
+pub use parquet::{
+    ParquetFile, read_parquet_rows, stream_parquet_rows, write_batches, writer_properties,
+};
 pub use store::{Warehouse, WarehouseUrl};

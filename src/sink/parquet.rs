@@ -1,23 +1,34 @@
-//! Parquet settings in one place and the streaming writer: batches go through
-//! `AsyncArrowWriter` onto object_store's `BufWriter` (a multipart upload), so a file is
-//! visible only once complete and memory holds at most one row group.
+//! Parquet settings in one place, the streaming writer and the streaming reader. Batches go
+//! through `AsyncArrowWriter` onto object_store's `BufWriter` (a multipart upload), so a file
+//! is visible only once complete and memory holds at most one row group; reading back streams
+//! one row group's column chunks at a time, decoded in batches of bounded size.
 
 use std::sync::Arc;
 
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
+use bytes::Bytes;
+use futures::future::{BoxFuture, FutureExt, TryFutureExt};
+use futures::stream::{BoxStream, StreamExt, TryStreamExt};
 use object_store::buffered::BufWriter;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
-use parquet::arrow::AsyncArrowWriter;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
+use parquet::arrow::async_reader::AsyncFileReader;
+use parquet::arrow::{AsyncArrowWriter, ParquetRecordBatchStreamBuilder, ProjectionMask};
 use parquet::basic::{Compression, ZstdLevel};
+use parquet::errors::ParquetError;
+use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
 use parquet::file::properties::WriterProperties;
 
 use crate::error::{Error, Result};
 
 /// Rows per row group: large enough for good compression, small enough to bound memory.
 pub const ROW_GROUP_ROWS: usize = 131_072;
+
+/// Rows per batch when a file is streamed back: a decoded batch of the widest table stays a
+/// few MiB.
+pub const READ_BATCH_ROWS: usize = 16_384;
 
 /// The Parquet settings every table uses: ZSTD level 3, bounded row groups, statistics.
 pub fn writer_properties() -> WriterProperties {
@@ -162,4 +173,87 @@ pub async fn read_parquet_rows(
     reader
         .collect::<std::result::Result<Vec<_>, _>>()
         .map_err(|e| Error::encode(path.to_string(), e))
+}
+
+/// The reader's view of an object: byte ranges fetched from the store on demand. (parquet's
+/// own `ParquetObjectReader` is deprecated in favour of implementing this trait.)
+#[derive(Debug)]
+struct ObjectReader {
+    store: Arc<dyn ObjectStore>,
+    path: Path,
+    size: u64,
+}
+
+fn parquet_error(e: object_store::Error) -> ParquetError {
+    ParquetError::External(Box::new(e))
+}
+
+impl AsyncFileReader for ObjectReader {
+    fn get_bytes(
+        &mut self,
+        range: std::ops::Range<u64>,
+    ) -> BoxFuture<'_, parquet::errors::Result<Bytes>> {
+        self.store
+            .get_range(&self.path, range)
+            .map_err(parquet_error)
+            .boxed()
+    }
+
+    fn get_byte_ranges(
+        &mut self,
+        ranges: Vec<std::ops::Range<u64>>,
+    ) -> BoxFuture<'_, parquet::errors::Result<Vec<Bytes>>> {
+        async move {
+            self.store
+                .get_ranges(&self.path, &ranges)
+                .await
+                .map_err(parquet_error)
+        }
+        .boxed()
+    }
+
+    fn get_metadata<'a>(
+        &'a mut self,
+        options: Option<&'a ArrowReaderOptions>,
+    ) -> BoxFuture<'a, parquet::errors::Result<Arc<ParquetMetaData>>> {
+        async move {
+            let size = self.size;
+            let metadata = ParquetMetaDataReader::new()
+                .with_metadata_options(options.map(|o| o.metadata_options().clone()))
+                .load_and_finish(self, size)
+                .await?;
+            Ok(Arc::new(metadata))
+        }
+        .boxed()
+    }
+}
+
+/// Stream a Parquet object back in batches of at most `READ_BATCH_ROWS` rows, decoding only
+/// `columns` when given (names the file lacks are skipped: the reader of the batches reports
+/// what it misses). `size` is the object's size, from a listing or `head`.
+pub async fn stream_parquet_rows(
+    store: &Arc<dyn ObjectStore>,
+    path: &Path,
+    size: u64,
+    columns: Option<&[&str]>,
+) -> Result<BoxStream<'static, Result<RecordBatch>>> {
+    let name = path.to_string();
+    let reader = ObjectReader {
+        store: Arc::clone(store),
+        path: path.clone(),
+        size,
+    };
+    let builder = ParquetRecordBatchStreamBuilder::new(reader)
+        .await
+        .map_err(|e| Error::encode(&name, e))?;
+    let projection = match columns {
+        Some(names) => ProjectionMask::columns(builder.parquet_schema(), names.iter().copied()),
+        None => ProjectionMask::all(),
+    };
+    let stream = builder
+        .with_batch_size(READ_BATCH_ROWS)
+        .with_projection(projection)
+        .build()
+        .map_err(|e| Error::encode(&name, e))?;
+    Ok(stream.map_err(move |e| Error::encode(&name, e)).boxed())
 }

@@ -44,7 +44,7 @@ fn response(
     }
 }
 
-fn survey() -> arrow::record_batch::RecordBatch {
+pub(super) fn survey() -> arrow::record_batch::RecordBatch {
     let mut rows = Vec::new();
     let oct = "2026-10-10T10:00:00Z";
     let mut id = 0;

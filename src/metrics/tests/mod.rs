@@ -1,12 +1,13 @@
 //! Metric tests with hand-computed expected values written in the test: every stage rule
 //! path, scoring and ranking, funnel and CPSQL on a small data set, SAL around its target
-//! and SLA bounds, eNPS anonymity.
+//! and SLA bounds, eNPS anonymity, and streaming: many small batches give what one gives.
 
 mod config;
 mod enps;
 mod funnel_cpsql;
 mod sal;
 mod stages;
+mod streaming;
 
 use chrono::{DateTime, NaiveDate};
 

@@ -11,8 +11,8 @@
 
 use super::{lead, stamp, t};
 use crate::metrics::arrays::MICROS_PER_HOUR;
-use crate::metrics::config::{SalConfig, StagesConfig};
-use crate::metrics::sal::{Level, acceptance, batch};
+use crate::metrics::config::{SalConfig, Stage, StagesConfig};
+use crate::metrics::sal::{Level, acceptance, batch, median};
 use crate::metrics::stages::{Lead, LeadStage, PreviousStages, compute};
 
 const H: i64 = MICROS_PER_HOUR;
@@ -161,4 +161,57 @@ fn sla_hours_are_configuration() {
     // B12 accepted 47 h ago, not contacted: past 24 h, breached now.
     let nov = &agg[&(super::d("2026-11-01"), Level::Total)];
     assert_eq!((nov.breached, nov.open), (1, 0));
+}
+
+#[test]
+fn medians_in_two_passes_equal_the_median_of_all_hours() {
+    // Hours of every kind: whole and fractional, equal, zero, negative (accepted before the
+    // hand-off), a microsecond, decades; odd and even counts per owner.
+    let oct = t("2026-10-01T00:00:00Z");
+    let mut seed = 42_u64;
+    let mut next = move || {
+        seed = seed
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        seed >> 33
+    };
+    let mut leads = Vec::new();
+    for k in 0..2_001_i64 {
+        let after = match k % 7 {
+            0 => 0,
+            1 => 1,
+            2 => -((next() % 100) as i64) * H,
+            3 => 5 * H,
+            4 => (next() % 1_000_000_000) as i64,
+            5 => (next() % 200_000) as i64 * H,
+            _ => (next() % 72) as i64 * H + (next() % 3_600) as i64 * 1_000_000,
+        };
+        leads.push(Lead {
+            owner_id: Some(format!("o{}", k % 4)),
+            mql_at: Some(oct),
+            sal_at: Some(oct + after),
+            ..lead(&format!("L{k}"))
+        });
+    }
+    let now = t("2026-11-20T12:00:00Z");
+    let rows = compute(leads, &StagesConfig::default(), &PreviousStages::new(), now).0;
+    let agg = acceptance(&rows, &SalConfig::default(), now);
+    let hours = |owner: Option<&str>| -> Vec<f64> {
+        rows.iter()
+            .filter(|r| owner.is_none() || r.lead.owner_id.as_deref() == owner)
+            .map(|r| (r.became(Stage::Sal).unwrap() - oct) as f64 / H as f64)
+            .collect()
+    };
+    let month = super::d("2026-10-01");
+    let total = &agg[&(month, Level::Total)];
+    assert_eq!(total.accepted, 2_001);
+    assert_eq!(total.median_hours_to_accept, median(&mut hours(None)));
+    for o in ["o0", "o1", "o2", "o3"] {
+        let row = &agg[&(month, Level::Owner(Some(o.into())))];
+        assert_eq!(
+            row.median_hours_to_accept,
+            median(&mut hours(Some(o))),
+            "{o}"
+        );
+    }
 }

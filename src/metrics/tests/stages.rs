@@ -397,3 +397,68 @@ fn deleted_leads_are_left_out() {
     assert_eq!(leads[0].channel.as_deref(), Some("paid_search"));
     assert_eq!(leads[0].last_intent_at, Some(t("2026-10-02T00:00:00Z")));
 }
+
+#[test]
+fn job_title_words_match_ignoring_case_in_any_script() {
+    let cfg: StagesConfig = toml::from_str(
+        r#"
+        [[rules]]
+        name = "boss"
+        stage = "mql"
+        when = { job_title_contains = ["führer", "Head of", ""] }
+        [[rules]]
+        stage = "lead"
+        "#,
+    )
+    .unwrap();
+    let title = |t: &str| {
+        let mut l = lead(t);
+        l.job_title = Some(t.into());
+        classify(&l, &cfg, 0, None).0
+    };
+    assert_eq!(title("Geschäftsführer"), Stage::Mql);
+    assert_eq!(title("GESCHÄFTSFÜHRER"), Stage::Mql, "Unicode case");
+    assert_eq!(title("head OF Sales"), Stage::Mql, "ASCII case");
+    assert_eq!(title("Headof Sales"), Stage::Lead);
+    assert_eq!(title("CEO"), Stage::Lead, "an empty word matches nothing");
+    assert_eq!(title(""), Stage::Lead);
+}
+
+#[test]
+fn previous_stages_round_trip_every_date_and_keep_the_last_entry() {
+    use crate::metrics::stages::PreviousStagesBuilder;
+    let stages = [Stage::Lead, Stage::Mql, Stage::Recycled, Stage::Customer];
+    // Every combination of present dates, on 10,000 leads in two systems.
+    let state = |k: usize| PreviousStage {
+        stage: stages[k % stages.len()],
+        entered_at: (k & 1 != 0).then_some(k as i64 * 1_000),
+        became: std::array::from_fn(|i| (k & (2 << i) != 0).then_some(-(k as i64) - i as i64)),
+    };
+    let system = |k: usize| {
+        if k.is_multiple_of(3) {
+            "salesforce"
+        } else {
+            "hubspot"
+        }
+    };
+    let mut b = PreviousStagesBuilder::new();
+    for k in 0..10_000 {
+        b.insert(system(k), &format!("lead-{k}"), &state(k))
+            .unwrap();
+    }
+    // A lead listed twice: the later entry counts.
+    b.insert("hubspot", "lead-1", &state(62)).unwrap();
+    let previous = b.finish();
+    assert_eq!(previous.len(), 10_000);
+    for k in (0..10_000).filter(|k| *k != 1) {
+        assert_eq!(
+            previous.get(system(k), &format!("lead-{k}")),
+            Some(state(k)),
+            "{k}"
+        );
+    }
+    assert_eq!(previous.get("hubspot", "lead-1"), Some(state(62)));
+    assert_eq!(previous.get("salesforce", "lead-1"), None, "another system");
+    assert_eq!(previous.get("hubspot", "lead-10000"), None);
+    assert_eq!(PreviousStages::new().get("hubspot", "lead-1"), None);
+}
