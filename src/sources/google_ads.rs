@@ -215,6 +215,7 @@ pub async fn pull(
             let query = gaql(from, to);
             let mut page_token: Option<String> = None;
             let mut page = 0u64;
+            let mut answers_about_other_dates = 0u32;
             loop {
                 page += 1;
                 let mut body = json!({ "query": query });
@@ -237,6 +238,22 @@ pub async fn pull(
                     })
                     .await?;
                 let parsed = ctx.parse_json(&url, &page_body).await?;
+                // Rows dated outside the query's window: this is not the answer to this
+                // query (a cache or the API serving an earlier response again). Keeping it
+                // would lose the window's real rows, so ask again.
+                if let Some(date) = date_outside(&parsed, from, to) {
+                    answers_about_other_dates += 1;
+                    if answers_about_other_dates > MAX_ANSWERS_ABOUT_OTHER_DATES {
+                        return Err(ctx.protocol(
+                            &url,
+                            format!("the answers to the query for {from}..{to} keep holding rows of {date}"),
+                        ));
+                    }
+                    tracing::warn!(source = %ctx.source_name, %customer, %from, %to, %date,
+                        "a response holds rows outside the query's dates; asking again");
+                    page -= 1;
+                    continue;
+                }
                 let location = format!("customer {customer} {from}..{to} page {page}");
                 // searchStream: an array of batches; search: one page object.
                 let batches: Vec<&Value> = match &parsed {
@@ -269,6 +286,26 @@ pub async fn pull(
         }
     }
     window.cover(ctx, out)
+}
+
+/// Times a window's query is asked again for an answer about other dates before the pull fails.
+const MAX_ANSWERS_ABOUT_OTHER_DATES: u32 = 5;
+
+/// The first `segments.date` of a response (searchStream batches or a search page) outside
+/// `from..=to`.
+fn date_outside(parsed: &Value, from: NaiveDate, to: NaiveDate) -> Option<String> {
+    let (from, to) = (from.to_string(), to.to_string());
+    let batches: Vec<&Value> = match parsed {
+        Value::Array(items) => items.iter().collect(),
+        other => vec![other],
+    };
+    batches
+        .iter()
+        .filter_map(|batch| batch.get("results")?.as_array())
+        .flatten()
+        .filter_map(|row| row.pointer("/segments/date")?.as_str())
+        .find(|date| *date < from.as_str() || *date > to.as_str())
+        .map(str::to_string)
 }
 
 /// Google's error classification: quota errors (429 `RESOURCE_EXHAUSTED`) wait their
@@ -440,6 +477,30 @@ pub fn decode_row(result: &Value, customer: &str) -> std::result::Result<SpendRo
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_answer_about_other_dates_is_noticed() {
+        let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+        let row = |date: &str| json!({"segments": {"date": date}});
+        let stream = json!([{"results": [row("2026-10-01"), row("2026-10-31")]}]);
+        assert_eq!(
+            date_outside(&stream, d("2026-10-01"), d("2026-10-31")),
+            None
+        );
+        assert_eq!(
+            date_outside(&stream, d("2026-10-02"), d("2026-10-31")).as_deref(),
+            Some("2026-10-01")
+        );
+        let page = json!({"results": [row("2026-11-01")], "nextPageToken": "x"});
+        assert_eq!(
+            date_outside(&page, d("2026-10-01"), d("2026-10-31")).as_deref(),
+            Some("2026-11-01")
+        );
+        assert_eq!(
+            date_outside(&json!([{}]), d("2026-10-01"), d("2026-10-31")),
+            None
+        );
+    }
 
     #[test]
     fn micros_are_exact_and_missing_metrics_are_zero() {

@@ -131,13 +131,27 @@ pub fn all_contents(warehouse: &Path) -> Vec<Vec<Vec<Value>>> {
 /// Assert two `all_contents` are equal, naming the table and a few rows that differ.
 pub fn assert_same_contents(got: &[Vec<Vec<Value>>], want: &[Vec<Vec<Value>>], what: &str) {
     for (name, (g, w)) in TABLES.iter().zip(got.iter().zip(want)) {
-        let extra: Vec<_> = g.iter().filter(|r| !w.contains(r)).take(2).collect();
-        let missing: Vec<_> = w.iter().filter(|r| !g.contains(r)).take(2).collect();
+        let extra: Vec<_> = g.iter().filter(|r| !w.contains(r)).collect();
+        let missing: Vec<_> = w.iter().filter(|r| !g.contains(r)).collect();
+        // Where the differences are, by the first two columns (day and source for spend).
+        let by_start = |rows: &[&Vec<Value>]| {
+            let mut counts = std::collections::BTreeMap::<String, usize>::new();
+            for r in rows {
+                *counts
+                    .entry(format!("{:?}", &r[..r.len().min(2)]))
+                    .or_default() += 1;
+            }
+            counts
+        };
         assert!(
             extra.is_empty() && missing.is_empty() && g.len() == w.len(),
-            "{what}: {name} has {} rows, expected {}; unexpected {extra:?}; missing {missing:?}",
+            "{what}: {name} has {} rows, expected {}; unexpected {:?} by {:?}; missing {:?} by {:?}",
             g.len(),
-            w.len()
+            w.len(),
+            &extra[..extra.len().min(2)],
+            by_start(&extra),
+            &missing[..missing.len().min(2)],
+            by_start(&missing),
         );
     }
 }
