@@ -261,32 +261,16 @@ impl SourceContext {
             .unwrap_or_else(|p| p.into_inner().clone())
     }
 
-    /// Parse a response body as JSON, or explain which URL sent what.
+    /// Parse a response body as JSON, or explain which URL sent what (on a blocking thread
+    /// when the body is large, see [`SourceContext::decode_json`]).
     pub async fn parse_json(&self, url: &str, body: &bytes::Bytes) -> Result<Value> {
-        // A large page parses on a blocking thread, so the run's other sources (polled on
-        // the same task) go on meanwhile; a small one is not worth the hand-off.
-        const OFF_THREAD_BYTES: usize = 64 * 1024;
-        let parsed = if body.len() >= OFF_THREAD_BYTES {
-            let owned = body.clone();
-            tokio::task::spawn_blocking(move || serde_json::from_slice::<Value>(&owned))
-                .await
-                .map_err(|e| self.protocol(url, format!("parsing stopped: {e}")))?
-        } else {
-            serde_json::from_slice(body)
-        };
-        parsed.map_err(|e| Error::Protocol {
-            source_name: self.source_name.clone(),
-            url: url.to_string(),
-            message: format!(
-                "body is not JSON ({e}): {}",
-                crate::http::body_excerpt(body)
-            ),
-        })
+        self.decode_json(url, body, Ok).await
     }
 
     /// Parse a page and decode it with `decode`, both on a blocking thread when the page is
     /// large: the `Value` tree is built, read and dropped there, and the run's other
-    /// sources go on meanwhile. `decode`'s `Err` is a protocol error about the page.
+    /// sources (polled on the same task) go on meanwhile; a small page is not worth the
+    /// hand-off. `decode`'s `Err` is a protocol error about the page.
     pub async fn decode_json<T: Send + 'static>(
         &self,
         url: &str,
@@ -295,21 +279,21 @@ impl SourceContext {
     ) -> Result<T> {
         const OFF_THREAD_BYTES: usize = 64 * 1024;
         let run = move |body: &[u8]| match serde_json::from_slice::<Value>(body) {
-            Ok(value) => decode(value).map_err(Some),
-            Err(e) => Err(Some(format!(
+            Ok(value) => decode(value),
+            Err(e) => Err(format!(
                 "body is not JSON ({e}): {}",
                 crate::http::body_excerpt(body)
-            ))),
+            )),
         };
         let decoded = if body.len() >= OFF_THREAD_BYTES {
             let owned = body.clone();
             tokio::task::spawn_blocking(move || run(&owned))
                 .await
-                .unwrap_or_else(|e| Err(Some(format!("decoding stopped: {e}"))))
+                .unwrap_or_else(|e| Err(format!("decoding stopped: {e}")))
         } else {
             run(body)
         };
-        decoded.map_err(|message| self.protocol(url, message.unwrap_or_default()))
+        decoded.map_err(|message| self.protocol(url, message))
     }
 
     /// A protocol error for this source.
