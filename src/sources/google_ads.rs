@@ -215,7 +215,21 @@ pub async fn pull(
             let query = gaql(from, to);
             let mut page_token: Option<String> = None;
             let mut page = 0u64;
-            let mut answers_about_other_dates = 0u32;
+            // Rows dated outside the query's window: this is not the answer to this query
+            // (a cache or the API serving an earlier response again). Keeping it would lose
+            // the window's real rows, so it is retried like a 5xx, and never landed: a
+            // replay sees only accepted answers.
+            let classify = |status: StatusCode, headers: &HeaderMap, body: &[u8]| {
+                if status.is_success()
+                    && let Ok(parsed) = serde_json::from_slice::<Value>(body)
+                    && let Some(date) = date_outside(&parsed, from, to)
+                {
+                    tracing::warn!(source = %ctx.source_name, %customer, %from, %to, %date,
+                        "a response holds rows outside the query's dates; asking again");
+                    return Verdict::Retry(None);
+                }
+                verdict(status, headers, body)
+            };
             loop {
                 page += 1;
                 let mut body = json!({ "query": query });
@@ -223,7 +237,7 @@ pub async fn pull(
                     body["pageToken"] = Value::String(next.clone());
                 }
                 let page_body = token
-                    .fetch(ctx, "google_ads/search", &verdict, |access| {
+                    .fetch(ctx, "google_ads/search", &classify, |access| {
                         let mut request = ctx
                             .http
                             .inner()
@@ -238,22 +252,6 @@ pub async fn pull(
                     })
                     .await?;
                 let parsed = ctx.parse_json(&url, &page_body).await?;
-                // Rows dated outside the query's window: this is not the answer to this
-                // query (a cache or the API serving an earlier response again). Keeping it
-                // would lose the window's real rows, so ask again.
-                if let Some(date) = date_outside(&parsed, from, to) {
-                    answers_about_other_dates += 1;
-                    if answers_about_other_dates > MAX_ANSWERS_ABOUT_OTHER_DATES {
-                        return Err(ctx.protocol(
-                            &url,
-                            format!("the answers to the query for {from}..{to} keep holding rows of {date}"),
-                        ));
-                    }
-                    tracing::warn!(source = %ctx.source_name, %customer, %from, %to, %date,
-                        "a response holds rows outside the query's dates; asking again");
-                    page -= 1;
-                    continue;
-                }
                 let location = format!("customer {customer} {from}..{to} page {page}");
                 // searchStream: an array of batches; search: one page object.
                 let batches: Vec<&Value> = match &parsed {
@@ -287,9 +285,6 @@ pub async fn pull(
     }
     window.cover(ctx, out)
 }
-
-/// Times a window's query is asked again for an answer about other dates before the pull fails.
-const MAX_ANSWERS_ABOUT_OTHER_DATES: u32 = 5;
 
 /// The first `segments.date` of a response (searchStream batches or a search page) outside
 /// `from..=to`.
