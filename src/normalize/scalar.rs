@@ -55,7 +55,8 @@ impl Scalar<'_> {
     }
 }
 
-struct ScalarVisitor;
+/// Builds a [`Scalar`]; other visitors delegate their non-object cases to it.
+pub(crate) struct ScalarVisitor;
 
 impl<'de> Visitor<'de> for ScalarVisitor {
     type Value = Scalar<'de>;

@@ -409,14 +409,11 @@ pub fn decode_contact(
     (row, modified_ms)
 }
 
-/// The record as it may be kept in `_rejects`: the e-mail replaced by its keyed hash.
-pub(super) fn redact(
-    record: &Value,
-    props: &HubspotProperties,
-    hasher: &PersonalDataHasher,
-) -> Value {
+/// The record as it may be kept in `_rejects`: the e-mail (property `email_property`)
+/// replaced by its keyed hash.
+pub(super) fn redact(record: &Value, email_property: &str, hasher: &PersonalDataHasher) -> Value {
     let mut copy = record.clone();
-    if let Some(Value::String(email)) = copy.pointer_mut(&format!("/properties/{}", props.email)) {
+    if let Some(Value::String(email)) = copy.pointer_mut(&format!("/properties/{email_property}")) {
         *email = format!("hmac:{}", hasher.hash(email));
     }
     for name in ["firstname", "lastname", "phone", "mobilephone"] {
@@ -490,7 +487,7 @@ mod tests {
             let reason = decode(&broken).0.unwrap_err();
             assert!(reason.contains(why), "{reason}");
         }
-        let kept = redact(&bad, &props, &hasher);
+        let kept = redact(&bad, &props.email, &hasher);
         assert!(!kept.to_string().contains("Ann@Example.com"));
     }
 }

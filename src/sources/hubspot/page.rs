@@ -4,9 +4,9 @@
 //! `lastmodifieddate` of the page come back together. It runs on a blocking thread while
 //! the source fetches the next pages ([`peek_paging`] reads only the cursor).
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::Arc;
 
 use serde::Deserialize;
 use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use super::{HubspotProperties, decode_contact, redact};
 use crate::normalize::parse::Scalar;
-use crate::normalize::scalar::{Fields, Key};
+use crate::normalize::scalar::{Fields, Key, ScalarVisitor};
 use crate::normalize::{LeadRow, PersonalDataHasher};
 use crate::sources::DecodedPage;
 
@@ -100,29 +100,27 @@ impl<'de> Visitor<'de> for ContactVisitor {
         })
     }
 
+    // Anything but an object is kept whole (and rejected), as a Scalar would keep it.
     fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
-        Ok(Contact::Malformed(Scalar::Null))
+        ScalarVisitor.visit_unit().map(Contact::Malformed)
     }
     fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Self::Value, E> {
-        Ok(Contact::Malformed(Scalar::Bool(v)))
+        ScalarVisitor.visit_bool(v).map(Contact::Malformed)
     }
     fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Self::Value, E> {
-        Ok(Contact::Malformed(Scalar::Number(v.into())))
+        ScalarVisitor.visit_i64(v).map(Contact::Malformed)
     }
     fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Self::Value, E> {
-        Ok(Contact::Malformed(Scalar::Number(v.into())))
+        ScalarVisitor.visit_u64(v).map(Contact::Malformed)
     }
     fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Self::Value, E> {
-        Ok(Contact::Malformed(
-            serde_json::Number::from_f64(v).map_or(Scalar::Null, Scalar::Number),
-        ))
+        ScalarVisitor.visit_f64(v).map(Contact::Malformed)
     }
     fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
-        Ok(Contact::Malformed(Scalar::Str(Cow::Owned(v.to_string()))))
+        ScalarVisitor.visit_str(v).map(Contact::Malformed)
     }
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
-        Value::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))
-            .map(|v| Contact::Malformed(Scalar::Nested(v)))
+        ScalarVisitor.visit_seq(seq).map(Contact::Malformed)
     }
 }
 
@@ -181,13 +179,22 @@ pub fn peek_paging(body: &[u8]) -> serde_json::Result<(Option<String>, Option<u6
     Ok((paging.after(), paging.total()))
 }
 
-/// Which `leads` columns each HubSpot property name feeds, resolved once per source; plus
-/// the member order of the last contact seen (contacts of one portal list their properties
-/// in the same order, so most members are matched by one string comparison, not a hash).
+/// Which `leads` columns each HubSpot property name feeds, resolved once per source and
+/// shared by the decoding threads; plus, per clone, the member order of the last contact
+/// seen (contacts of one portal list their properties in the same order, so most members
+/// are matched by one string comparison, not a hash).
 #[derive(Debug, Clone)]
 pub struct PropertyIndex {
-    columns_of: HashMap<String, Vec<usize>>,
+    resolved: Arc<Resolved>,
     last_order: Vec<(String, Option<usize>)>,
+}
+
+#[derive(Debug)]
+struct Resolved {
+    /// Property name → its group of columns.
+    group_of: HashMap<String, usize>,
+    /// The columns each group feeds (one, unless a property is mapped twice).
+    groups: Vec<Vec<usize>>,
     /// Property names as `HubspotProperties::columns` orders them.
     names: Vec<String>,
 }
@@ -234,45 +241,51 @@ impl PropertyIndex {
     /// The index for a job's property names.
     pub fn new(props: &HubspotProperties) -> Self {
         let names: Vec<String> = props.columns().iter().map(|s| s.to_string()).collect();
-        let mut columns_of: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut group_of: HashMap<String, usize> = HashMap::new();
+        let mut groups: Vec<Vec<usize>> = Vec::new();
         for (column, name) in names.iter().enumerate() {
-            if !name.is_empty() {
-                columns_of.entry(name.clone()).or_default().push(column);
+            if name.is_empty() {
+                continue;
             }
+            let group = *group_of.entry(name.clone()).or_insert_with(|| {
+                groups.push(Vec::new());
+                groups.len() - 1
+            });
+            groups[group].push(column);
         }
         PropertyIndex {
-            columns_of,
+            resolved: Arc::new(Resolved {
+                group_of,
+                groups,
+                names,
+            }),
             last_order: Vec::new(),
-            names,
         }
     }
 
     /// The property name feeding `column`.
     pub fn name(&self, column: usize) -> &str {
-        &self.names[column]
+        &self.resolved.names[column]
     }
 
     /// Spread `fields` over the canonical columns (a repeated member: the last one wins).
     pub fn resolve<'p, 'a>(&mut self, fields: &'p Fields<'a>) -> ColumnValues<'p, 'a> {
         let mut values: ColumnValues<'p, 'a> = [None; column::COUNT];
         for (position, (key, value)) in fields.members().iter().enumerate() {
-            let first = match self.last_order.get(position) {
-                Some((seen, first)) if seen == key => *first,
+            let group = match self.last_order.get(position) {
+                Some((seen, group)) if seen == key => *group,
                 _ => {
-                    let first = self.columns_of.get(key.as_ref()).map(|c| c[0]);
+                    let group = self.resolved.group_of.get(key.as_ref()).copied();
                     if position < self.last_order.len() {
-                        self.last_order[position] = (key.to_string(), first);
+                        self.last_order[position] = (key.to_string(), group);
                     } else if position == self.last_order.len() {
-                        self.last_order.push((key.to_string(), first));
+                        self.last_order.push((key.to_string(), group));
                     }
-                    first
+                    group
                 }
             };
-            let Some(first) = first else { continue };
-            values[first] = Some(value);
-            // A property mapped to several columns (rare): fill the others too.
-            if let Some(more) = self.columns_of.get(key.as_ref()).filter(|c| c.len() > 1) {
-                for &column in &more[1..] {
+            if let Some(group) = group {
+                for &column in &self.resolved.groups[group] {
                     values[column] = Some(value);
                 }
             }
@@ -287,7 +300,6 @@ pub type ContactsDecoded = DecodedPage<LeadRow, Option<i64>>;
 /// Decode a page body: `Err` names what is wrong with the page as a whole.
 pub fn decode_page(
     body: &[u8],
-    props: &HubspotProperties,
     index: &mut PropertyIndex,
     hasher: &PersonalDataHasher,
 ) -> Result<ContactsDecoded, String> {
@@ -309,9 +321,10 @@ pub fn decode_page(
         out.next = out.next.max(modified_ms);
         match decoded {
             Ok(row) => out.rows.push(row),
-            Err(reason) => out
-                .rejects
-                .push((redact(&contact.to_value(), props, hasher), reason)),
+            Err(reason) => out.rejects.push((
+                redact(&contact.to_value(), index.name(column::EMAIL), hasher),
+                reason,
+            )),
         }
     }
     Ok(out)
@@ -331,7 +344,7 @@ mod tests {
         let props = HubspotProperties::default();
         let hasher = PersonalDataHasher::new(b"k");
         let mut index = PropertyIndex::new(&props);
-        let page = decode_page(body, &props, &mut index, &hasher).unwrap();
+        let page = decode_page(body, &mut index, &hasher).unwrap();
         assert_eq!(page.rows.len(), 1);
         assert_eq!(page.rows[0].vendor_score, Some(7));
         assert_eq!(page.rejects.len(), 2);
@@ -350,8 +363,8 @@ mod tests {
             peek_paging(br#"{"total":12000,"results":[],"paging":{"next":{"after":7}}}"#).unwrap(),
             (Some("7".to_string()), Some(12_000))
         );
-        assert!(decode_page(b"{\"paging\":{}}", &props, &mut index, &hasher).is_err());
-        assert!(decode_page(b"{\"results\":[", &props, &mut index, &hasher).is_err());
+        assert!(decode_page(b"{\"paging\":{}}", &mut index, &hasher).is_err());
+        assert!(decode_page(b"{\"results\":[", &mut index, &hasher).is_err());
         for (body, expected) in [
             (&br#"{"results":[],"paging":null}"#[..], (None, None)),
             (

@@ -267,10 +267,10 @@ impl Session<'_> {
         &self,
         body: Bytes,
     ) -> JoinHandle<std::result::Result<ContactsDecoded, String>> {
-        let props = self.cfg.properties.clone();
+        // Cheap: the resolved names are shared, only the member-order cache is per page.
         let mut index = self.index.clone();
         let hasher = self.ctx.hasher.clone();
-        tokio::task::spawn_blocking(move || decode_page(&body, &props, &mut index, &hasher))
+        tokio::task::spawn_blocking(move || decode_page(&body, &mut index, &hasher))
     }
 
     /// Wait for the oldest page in flight and push its rows and rejects, in page order;
