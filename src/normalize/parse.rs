@@ -15,7 +15,7 @@ pub enum Leaf<'v> {
     /// `true` / `false`.
     Bool(bool),
     /// A number, as JSON wrote it.
-    Number(&'v serde_json::Number),
+    Number(serde_json::Number),
     /// A string.
     Str(&'v str),
     /// An object or array, as JSON text.
@@ -33,9 +33,32 @@ impl JsonLeaf for Value {
         match self {
             Value::Null => Leaf::Null,
             Value::Bool(b) => Leaf::Bool(*b),
-            Value::Number(n) => Leaf::Number(n),
+            Value::Number(n) => Leaf::Number(n.clone()),
             Value::String(s) => Leaf::Str(s),
             other => Leaf::Nested(other.to_string()),
+        }
+    }
+}
+
+/// Pages parsed by sonic-rs into its own (arena-backed, much cheaper to build) tree.
+impl JsonLeaf for sonic_rs::Value {
+    fn leaf(&self) -> Leaf<'_> {
+        use sonic_rs::{JsonType, JsonValueTrait};
+        match self.get_type() {
+            JsonType::Null => Leaf::Null,
+            JsonType::Boolean => Leaf::Bool(self.is_true()),
+            JsonType::String => Leaf::Str(self.as_str().unwrap_or_default()),
+            JsonType::Number => {
+                let number = if let Some(i) = self.as_i64() {
+                    Some(serde_json::Number::from(i))
+                } else if let Some(u) = self.as_u64() {
+                    Some(serde_json::Number::from(u))
+                } else {
+                    self.as_f64().and_then(serde_json::Number::from_f64)
+                };
+                number.map_or(Leaf::Null, Leaf::Number)
+            }
+            JsonType::Array | JsonType::Object => Leaf::Nested(self.to_string()),
         }
     }
 }
@@ -45,7 +68,7 @@ impl JsonLeaf for Scalar<'_> {
         match self {
             Scalar::Null => Leaf::Null,
             Scalar::Bool(b) => Leaf::Bool(*b),
-            Scalar::Number(n) => Leaf::Number(n),
+            Scalar::Number(n) => Leaf::Number(n.clone()),
             Scalar::Str(s) => Leaf::Str(s),
             Scalar::Nested(v) => Leaf::Nested(v.to_string()),
         }
@@ -411,5 +434,43 @@ mod tests {
         assert!(opt_bool(Some(&json!("maybe")), "x").is_err());
         assert_eq!(date_days("1970-01-02"), Ok(1));
         assert_eq!(snake_case("PAID_SEARCH"), "paid_search");
+    }
+
+    #[test]
+    fn a_sonic_rs_tree_reads_like_a_serde_json_one() {
+        let texts = [
+            "null",
+            "true",
+            "\"\"",
+            "\"a\\\"b\"",
+            "\"2026-11-02T09:30:00+00:00\"",
+            "\"42\"",
+            "-7",
+            "18446744073709551615",
+            "3.0",
+            "2.5",
+            "[1,2]",
+            "{\"a\":null}",
+        ];
+        for text in texts {
+            let serde: Value = serde_json::from_str(text).unwrap();
+            let sonic: sonic_rs::Value = sonic_rs::from_str(text).unwrap();
+            assert_eq!(opt_str(Some(&sonic)), opt_str(Some(&serde)), "{text}");
+            assert_eq!(
+                opt_i64(Some(&sonic), "f"),
+                opt_i64(Some(&serde), "f"),
+                "{text}"
+            );
+            assert_eq!(
+                opt_bool(Some(&sonic), "f"),
+                opt_bool(Some(&serde), "f"),
+                "{text}"
+            );
+            assert_eq!(
+                opt_timestamp(Some(&sonic), "f"),
+                opt_timestamp(Some(&serde), "f"),
+                "{text}"
+            );
+        }
     }
 }

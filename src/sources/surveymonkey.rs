@@ -12,6 +12,7 @@ use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use serde::Deserialize;
 use serde_json::Value;
+use sonic_rs::{Array as PageArray, JsonContainerTrait, JsonValueTrait, Value as PageValue};
 
 use super::survey::{Scale, json_column};
 use super::{DecodedPage, SourceContext, join_url};
@@ -310,7 +311,7 @@ pub async fn pull(
 type ResponsesPage = DecodedPage<SurveyResponseRow, (Option<String>, Option<String>)>;
 
 fn decode_page(
-    body: &Value,
+    body: &PageValue,
     survey: &str,
     cfg: &SurveyMonkeyConfig,
     choices: &Catalogue,
@@ -318,12 +319,9 @@ fn decode_page(
 ) -> std::result::Result<ResponsesPage, String> {
     let data = body
         .get("data")
-        .and_then(Value::as_array)
+        .and_then(PageValue::as_array)
         .ok_or("no `data` array")?;
-    let next_link = body
-        .pointer("/links/next")
-        .and_then(Value::as_str)
-        .map(str::to_string);
+    let next_link = body.get("links").get("next").as_str().map(str::to_string);
     let mut page = DecodedPage {
         rows: Vec::with_capacity(data.len()),
         rejects: Vec::new(),
@@ -360,7 +358,7 @@ async fn pace(headers: &HeaderMap) {
 }
 
 /// `date_modified` as SurveyMonkey's `start_modified_at` wants it: `YYYY-MM-DDTHH:MM:SS`, UTC.
-fn modified_watermark(response: &Value) -> Option<String> {
+fn modified_watermark(response: &PageValue) -> Option<String> {
     let micros = opt_timestamp(response.get("date_modified"), "date_modified").ok()??;
     chrono::DateTime::from_timestamp_micros(micros)
         .map(|t| t.format("%Y-%m-%dT%H:%M:%S").to_string())
@@ -368,7 +366,7 @@ fn modified_watermark(response: &Value) -> Option<String> {
 
 /// The 1-based position of the choice answered to `question_id`, if answered.
 fn chosen_position(
-    response: &Value,
+    response: &PageValue,
     question_id: &str,
     choices: &Catalogue,
 ) -> std::result::Result<Option<i64>, String> {
@@ -386,12 +384,12 @@ fn chosen_position(
     }
 }
 
-fn answers_of<'a>(response: &'a Value, question_id: &str) -> Option<&'a Vec<Value>> {
+fn answers_of<'a>(response: &'a PageValue, question_id: &str) -> Option<&'a PageArray> {
     response
         .get("pages")?
         .as_array()?
         .iter()
-        .filter_map(|p| p.get("questions").and_then(Value::as_array))
+        .filter_map(|p| p.get("questions").and_then(PageValue::as_array))
         .flatten()
         .find(|q| opt_str(q.get("id")).as_deref() == Some(question_id))?
         .get("answers")?
@@ -400,7 +398,7 @@ fn answers_of<'a>(response: &'a Value, question_id: &str) -> Option<&'a Vec<Valu
 
 /// One response as a `survey_responses` row, or why not.
 fn decode_response(
-    response: &Value,
+    response: &PageValue,
     survey: &str,
     cfg: &SurveyMonkeyConfig,
     choices: &Catalogue,
@@ -429,7 +427,7 @@ fn decode_response(
         }
     }
     let variables = response.get("custom_variables");
-    let variable = |name: &str| opt_str(variables.and_then(|v| v.get(name)));
+    let variable = |name: &str| opt_str(variables.get(name));
     let respondent = variable(&cfg.custom_variables.respondent)
         .or_else(|| opt_str(response.get("email_address")));
     Ok(SurveyResponseRow {
@@ -452,8 +450,8 @@ fn decode_response(
 
 /// The response as it may be kept in `_rejects`: identifiers hashed, names, addresses and
 /// free text removed.
-fn redact(response: &Value, hasher: &PersonalDataHasher) -> Value {
-    let mut copy = response.clone();
+fn redact(response: &PageValue, hasher: &PersonalDataHasher) -> Value {
+    let mut copy = super::to_serde_json(response);
     if let Some(obj) = copy.as_object_mut() {
         for key in ["email_address", "ip_address"] {
             if let Some(Value::String(v)) = obj.get_mut(key)
@@ -522,8 +520,8 @@ enps_question_id = "q1""#,
         ]}]})
     }
 
-    fn response(status: &str, enps_choice: &str) -> Value {
-        json!({
+    fn response(status: &str, enps_choice: &str) -> PageValue {
+        sonic_rs::to_value(&json!({
             "id": "77", "response_status": status, "date_modified": "2026-11-02T09:30:00+00:00",
             "email_address": "ann@example.com", "first_name": "Ann",
             "custom_variables": {"department": "Sales", "location": "Berlin", "employee_id": "E0007"},
@@ -532,7 +530,8 @@ enps_question_id = "q1""#,
                 {"id": "q1", "answers": [{"choice_id": enps_choice, "row_id": "r"}]},
                 {"id": "q3", "answers": [{"text": "free text"}]}
             ]}]
-        })
+        }))
+        .unwrap()
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 use serde::Deserialize;
 use serde_json::Value;
+use sonic_rs::{JsonContainerTrait, JsonValueTrait, Value as PageValue};
 
 use std::collections::BTreeMap;
 
@@ -194,21 +195,21 @@ pub async fn pull(
 type TypeformPage = DecodedPage<SurveyResponseRow, (usize, Option<String>, Option<i64>)>;
 
 fn decode_page(
-    body: &Value,
+    body: &PageValue,
     form: &str,
     cfg: &TypeformConfig,
     hasher: &PersonalDataHasher,
 ) -> std::result::Result<TypeformPage, String> {
     let items = body
         .get("items")
-        .and_then(Value::as_array)
+        .and_then(PageValue::as_array)
         .ok_or("no `items` array")?;
     let mut page = DecodedPage {
         rows: Vec::with_capacity(items.len()),
         rejects: Vec::new(),
         next: (
             items.len(),
-            items.last().and_then(|i| opt_str(i.get("token"))),
+            items.iter().last().and_then(|i| opt_str(i.get("token"))),
             None,
         ),
     };
@@ -226,7 +227,7 @@ fn decode_page(
 
 /// One response as a `survey_responses` row, or why not.
 pub fn decode_response(
-    item: &Value,
+    item: &PageValue,
     form: &str,
     cfg: &TypeformConfig,
     hasher: &PersonalDataHasher,
@@ -235,9 +236,9 @@ pub fn decode_response(
         .or_else(|| opt_str(item.get("token")))
         .ok_or("response has no `token`")?;
     let hidden = item.get("hidden");
-    let hidden_field = |name: &str| opt_str(hidden.and_then(|h| h.get(name)));
+    let hidden_field = |name: &str| opt_str(hidden.get(name));
     let respondent = hidden_field(&cfg.hidden_fields.respondent)
-        .or_else(|| opt_str(item.pointer("/metadata/network_id")));
+        .or_else(|| opt_str(item.get("metadata").get("network_id")));
     let score = number_answer(item, &cfg.enps_ref)?
         .map(|s| cfg.scale.check(s))
         .transpose()?;
@@ -271,24 +272,25 @@ pub fn decode_response(
 }
 
 /// The answer to the field with `field_ref` (selected by ref, never by position).
-fn answer_of<'a>(item: &'a Value, field_ref: &str) -> Option<&'a Value> {
+fn answer_of<'a>(item: &'a PageValue, field_ref: &str) -> Option<&'a PageValue> {
     item.get("answers")?
         .as_array()?
         .iter()
-        .find(|a| a.pointer("/field/ref").and_then(Value::as_str) == Some(field_ref))
+        .find(|a| a.get("field").get("ref").as_str() == Some(field_ref))
 }
 
 /// The number answered to the field with `field_ref`; `None` when not answered.
-fn number_answer(item: &Value, field_ref: &str) -> std::result::Result<Option<i64>, String> {
+fn number_answer(item: &PageValue, field_ref: &str) -> std::result::Result<Option<i64>, String> {
     let Some(answer) = answer_of(item, field_ref) else {
         return Ok(None);
     };
     match answer.get("number") {
-        Some(Value::Number(n)) => n
+        Some(n) if n.is_number() => n
             .as_i64()
             .map(Some)
             .ok_or_else(|| format!("answer to `{field_ref}` (`{n}`) is not a whole number")),
-        Some(Value::Null) | None => Ok(None),
+        Some(n) if n.is_null() => Ok(None),
+        None => Ok(None),
         Some(other) => Err(format!(
             "answer to `{field_ref}` (`{other}`) is not a number"
         )),
@@ -296,8 +298,8 @@ fn number_answer(item: &Value, field_ref: &str) -> std::result::Result<Option<i6
 }
 
 /// The response as it may be kept in `_rejects`: identifiers hashed, free text dropped.
-fn redact(item: &Value, cfg: &TypeformConfig, hasher: &PersonalDataHasher) -> Value {
-    let mut copy = item.clone();
+fn redact(item: &PageValue, cfg: &TypeformConfig, hasher: &PersonalDataHasher) -> Value {
+    let mut copy = super::to_serde_json(item);
     let hash_in_place = |v: &mut Value| {
         if let Value::String(s) = v {
             *s = format!("hmac:{}", hasher.hash(s));
@@ -327,6 +329,7 @@ fn redact(item: &Value, cfg: &TypeformConfig, hasher: &PersonalDataHasher) -> Va
 mod tests {
     use super::*;
     use serde_json::json;
+    use sonic_rs::JsonValueMutTrait;
 
     fn config() -> TypeformConfig {
         toml::from_str(
@@ -340,7 +343,7 @@ form_ids = ["f"]"#,
     #[test]
     fn picks_enps_by_ref_not_position_and_hashes_identifiers() {
         let hasher = PersonalDataHasher::new(b"k");
-        let item = json!({
+        let item: PageValue = sonic_rs::to_value(&json!({
             "token": "tok1", "response_id": "tok1", "submitted_at": "2026-11-01T09:00:00Z",
             "metadata": {"network_id": "abc123"},
             "hidden": {"department": "Sales", "team": "EMEA", "location": "Berlin", "employee_id": "E0042"},
@@ -349,7 +352,8 @@ form_ids = ["f"]"#,
                 {"field": {"id": "e", "type": "opinion_scale", "ref": "enps"}, "type": "number", "number": 9},
                 {"field": {"id": "c", "type": "long_text", "ref": "comment"}, "type": "text", "text": "hi"}
             ]
-        });
+        }))
+        .unwrap();
         let row = decode_response(&item, "f", &config(), &hasher).unwrap();
         assert_eq!(row.score, Some(9));
         assert_eq!(row.extra_scores, None, "extras only when configured");
@@ -381,7 +385,7 @@ form_ids = ["f"]"#,
         );
 
         let mut out_of_range = item.clone();
-        out_of_range["answers"][1]["number"] = json!(14);
+        out_of_range["answers"][1]["number"] = sonic_rs::json!(14);
         assert!(decode_response(&out_of_range, "f", &config(), &hasher).is_err());
         let kept = redact(&out_of_range, &config(), &hasher).to_string();
         assert!(!kept.contains("E0042") && !kept.contains("abc123") && !kept.contains("\"hi\""));
