@@ -847,14 +847,51 @@ impl<'a> Stager<'a> {
     }
 
     /// Stage every lead of a `leads` batch in order, handing each row (its `priority_rank`
-    /// unset) and its change, if any, to `each`.
+    /// unset) and its change, if any, to `each`. A large batch is staged by two threads:
+    /// this one stages its first half and hands those rows on as they come, a scoped
+    /// helper stages the second half into owned rows meanwhile (classification is most of
+    /// the metrics' work, and the two passes would otherwise run it on one core).
     pub fn stage_batch(
         &mut self,
         batch: &RecordBatch,
         mut each: impl FnMut(&LeadStage, Option<Change>) -> Result<()>,
     ) -> Result<()> {
         let columns = LeadColumns::new(batch)?;
-        for i in 0..columns.len() {
+        let rows = columns.len();
+        if rows < SPLIT_BATCH_ROWS {
+            return self.stage_range(&columns, 0..rows, &mut each);
+        }
+        let half = rows / 2;
+        let (cfg, previous, now) = (self.cfg, self.previous, self.now);
+        std::thread::scope(|scope| {
+            let second_half = scope.spawn(|| {
+                let mut helper = Stager::new(cfg, previous, now);
+                let mut staged = Vec::with_capacity(rows - half);
+                helper.stage_range(&columns, half..rows, &mut |row, change| {
+                    staged.push((row.clone(), change));
+                    Ok(())
+                })?;
+                Ok::<_, crate::Error>(staged)
+            });
+            self.stage_range(&columns, 0..half, &mut each)?;
+            let staged = second_half
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+            for (row, change) in &staged {
+                each(row, *change)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Stage the leads of `columns` at `range`, in order, through the reused row.
+    fn stage_range(
+        &mut self,
+        columns: &LeadColumns<'_>,
+        range: std::ops::Range<usize>,
+        each: &mut impl FnMut(&LeadStage, Option<Change>) -> Result<()>,
+    ) -> Result<()> {
+        for i in range {
             if !columns.fill(i, &mut self.row.lead) {
                 continue;
             }
@@ -867,6 +904,10 @@ impl<'a> Stager<'a> {
         Ok(())
     }
 }
+
+/// Leads a batch needs before [`Stager::stage_batch`] splits it across two threads: below
+/// it, starting a thread costs more than it saves.
+const SPLIT_BATCH_ROWS: usize = 4_096;
 
 /// Classify, score, date and rank every lead; `now` is the run's clock (µs). The in-memory
 /// form of the two passes the metrics step makes over the `leads` table.

@@ -258,7 +258,9 @@ pub async fn stream_parquet_rows(
         .with_projection(projection)
         .build()
         .map_err(|e| Error::encode(&name, e))?;
-    Ok(read_ahead(stream.map_err(move |e| Error::encode(&name, e)).boxed()))
+    Ok(read_ahead(
+        stream.map_err(move |e| Error::encode(&name, e)).boxed(),
+    ))
 }
 
 /// Batches decoded ahead of their reader, by a task of their own: decompressing and

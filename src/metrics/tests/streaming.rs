@@ -100,6 +100,19 @@ fn row(id: &str, owner: Option<&str>, visits: i64) -> LeadRow {
 
 /// The leads of the first run as one batch, in the order of the module doc.
 fn leads(second_run: bool) -> RecordBatch {
+    batch_of(lead_rows(second_run))
+}
+
+fn batch_of(rows: Vec<LeadRow>) -> RecordBatch {
+    let mut b = LeadsBuilder::new(rows.len());
+    for r in rows {
+        b.push(r);
+    }
+    b.finish(&stamp("pull"))
+}
+
+/// The rows of [`leads`].
+fn lead_rows(second_run: bool) -> Vec<LeadRow> {
     let won = |mut r: LeadRow| {
         r.lifecycle_stage_raw = Some("customer".into());
         r.customer_at = Some(t("2026-10-20T00:00:00Z"));
@@ -117,7 +130,7 @@ fn leads(second_run: bool) -> RecordBatch {
         a40.mql_at = Some(t("2026-10-05T00:00:00Z"));
         a40.web_visits = Some(80);
     }
-    let rows = vec![
+    vec![
         row("a50", Some("A"), 50),
         row("a70", Some("A"), 70),
         gone,
@@ -129,12 +142,7 @@ fn leads(second_run: bool) -> RecordBatch {
         row("none30", None, 30),
         row("b10b", Some("B"), 10),
         mql,
-    ];
-    let mut b = LeadsBuilder::new(rows.len());
-    for r in rows {
-        b.push(r);
-    }
-    b.finish(&stamp("pull"))
+    ]
 }
 
 fn split(batch: &RecordBatch, size: usize) -> Vec<RecordBatch> {
@@ -294,6 +302,65 @@ fn many_small_batches_equal_one_batch_across_two_runs() {
         (text("lead_id"), text("from_stage"), text("to_stage")),
         (Some("a40".into()), Some("lead".into()), Some("mql".into()))
     );
+}
+
+/// A batch large enough for `Stager::stage_batch` to split across two threads gives the
+/// tables that batches too small to split give, on a first and a second run: the rows of the
+/// module doc, 600 times over (6,600 leads; ranks tie across the halves).
+#[test]
+fn a_batch_staged_by_two_threads_equals_small_batches() {
+    let cfg = stages_config();
+    let metrics = MetricsConfig::default();
+    let copies = |second_run: bool| {
+        let rows = (0..600).flat_map(|copy| {
+            lead_rows(second_run).into_iter().map(move |mut r| {
+                r.lead_id = format!("{}-{copy}", r.lead_id);
+                r
+            })
+        });
+        batch_of(rows.collect())
+    };
+    let (run1, run2) = ("2026-11-01T04:00:00Z", "2026-11-02T04:00:00Z");
+    let one = copies(false);
+    assert_eq!(one.num_rows(), 6_600);
+    let first = |leads: &[RecordBatch]| {
+        let inputs = Inputs {
+            leads,
+            previous_stages: &[],
+            previous_transitions: &[],
+            survey_responses: &[],
+        };
+        run(&cfg, &metrics, inputs, run1)
+    };
+    let big = first(std::slice::from_ref(&one));
+    assert_eq!(big, first(&split(&one, 1_000)));
+    assert_eq!(
+        table(&big, "lead_stages").num_rows(),
+        6_000,
+        "deleted leads left out"
+    );
+    assert_eq!(table(&big, "lead_stage_transitions").num_rows(), 6_000);
+
+    let previous_stages = table(&big, "lead_stages").clone();
+    let previous_transitions = table(&big, "lead_stage_transitions").clone();
+    let two = copies(true);
+    let second = |leads: &[RecordBatch]| {
+        run(
+            &cfg,
+            &metrics,
+            Inputs {
+                leads,
+                previous_stages: std::slice::from_ref(&previous_stages),
+                previous_transitions: std::slice::from_ref(&previous_transitions),
+                survey_responses: &[],
+            },
+            run2,
+        )
+    };
+    let big = second(std::slice::from_ref(&two));
+    assert_eq!(big, second(&split(&two, 1_000)));
+    // Every copy of a40 moves from lead to MQL.
+    assert_eq!(table(&big, "lead_stage_transitions").num_rows(), 6_600);
 }
 
 #[test]
