@@ -20,6 +20,7 @@ use parquet::basic::{Compression, ZstdLevel};
 use parquet::errors::ParquetError;
 use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
 use parquet::file::properties::WriterProperties;
+use parquet::schema::types::ColumnPath;
 
 use crate::error::{Error, Result};
 
@@ -33,14 +34,36 @@ pub const READ_BATCH_ROWS: usize = 16_384;
 /// Batches a reader's stream decodes ahead of it (see `read_ahead`).
 const READ_AHEAD_BATCHES: usize = 2;
 
-/// The Parquet settings every table uses: ZSTD level 3, bounded row groups, statistics.
+/// Columns whose values are (nearly) unique per row: ids, the e-mail hash and event times.
+/// A dictionary for them is built only to be thrown away (Parquet falls back to plain
+/// encoding once it outgrows its page, row group after row group) and costs a hash and a
+/// comparison per value, so they are written plain; ZSTD compresses them as well either
+/// way. Every other column keeps dictionary encoding, which is what the low-cardinality
+/// ones (stages, channels, countries, owners, run ids) want.
+const UNIQUE_COLUMNS: [&str; 7] = [
+    "lead_id",
+    "email_hash",
+    "response_id",
+    "created_at",
+    "updated_at",
+    "last_intent_at",
+    "submitted_at",
+];
+
+/// The Parquet settings every table uses: ZSTD level 3, bounded row groups, statistics,
+/// dictionaries for all but [`UNIQUE_COLUMNS`].
 pub fn writer_properties() -> WriterProperties {
-    WriterProperties::builder()
+    let builder = WriterProperties::builder()
         .set_compression(Compression::ZSTD(
             ZstdLevel::try_new(3).expect("3 is a valid zstd level"),
         ))
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
-        .set_created_by(concat!("funnelhouse ", env!("CARGO_PKG_VERSION")).to_string())
+        .set_created_by(concat!("funnelhouse ", env!("CARGO_PKG_VERSION")).to_string());
+    UNIQUE_COLUMNS
+        .iter()
+        .fold(builder, |b, column| {
+            b.set_column_dictionary_enabled(ColumnPath::from(*column), false)
+        })
         .build()
 }
 
@@ -282,4 +305,42 @@ fn read_ahead(
         received.recv().await.map(|batch| (batch, received))
     })
     .boxed()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{ArrayRef, StringArray};
+    use parquet::basic::Encoding;
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+
+    /// Unique ids are written plain, repeated values with a dictionary; both read back.
+    #[tokio::test]
+    async fn ids_are_plain_and_repeated_strings_have_a_dictionary() {
+        let store: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
+        let ids: Vec<String> = (0..1_000).map(|i| format!("lead-{i}")).collect();
+        let channels: Vec<&str> = (0..1_000)
+            .map(|i| ["paid_search", "organic"][i % 2])
+            .collect();
+        let batch = RecordBatch::try_from_iter([
+            ("lead_id", Arc::new(StringArray::from(ids)) as ArrayRef),
+            ("channel", Arc::new(StringArray::from(channels)) as ArrayRef),
+        ])
+        .unwrap();
+        let path = Path::from("t/f.parquet");
+        write_batches(&store, &path, batch.schema(), std::slice::from_ref(&batch))
+            .await
+            .unwrap();
+        assert_eq!(read_parquet_rows(&store, &path).await.unwrap(), vec![batch]);
+
+        let bytes = store.get(&path).await.unwrap().bytes().await.unwrap();
+        let reader = SerializedFileReader::new(bytes).unwrap();
+        let group = reader.metadata().row_group(0);
+        let encodings = |i: usize| group.column(i).encodings().collect::<Vec<_>>();
+        let dictionary = |e: &[Encoding]| {
+            e.contains(&Encoding::RLE_DICTIONARY) || e.contains(&Encoding::PLAIN_DICTIONARY)
+        };
+        assert!(!dictionary(&encodings(0)), "lead_id: {:?}", encodings(0));
+        assert!(dictionary(&encodings(1)), "channel: {:?}", encodings(1));
+    }
 }
