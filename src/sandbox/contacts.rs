@@ -343,6 +343,12 @@ pub(crate) struct Contact {
     pub(crate) first_engagement_ms: Option<i64>,
 }
 
+/// The id of contact `index`, the first draw of its identity stream: strictly increasing
+/// with gaps, like a portal where some contacts were deleted.
+fn draw_id(r: &mut Rng, index: usize) -> u64 {
+    101 + 3 * index as u64 + r.below(3)
+}
+
 fn tri(r: &mut Rng, p_true: f64, p_false: f64) -> Option<bool> {
     let u = r.f64();
     if u < p_true {
@@ -419,11 +425,16 @@ impl ContactModel {
         )
     }
 
+    /// The id (`hs_object_id`) of contact `index`, alone.
+    pub(crate) fn id(&self, index: usize) -> u64 {
+        let mut r = Rng::for_record(self.seed, STREAM_IDENTITY, index as u64);
+        draw_id(&mut r, index)
+    }
+
     /// Id, names, company and e-mail of contact `index` (cheap: used for totals).
     fn identity(&self, index: usize) -> (u64, Name, Name, Company, String) {
         let mut r = Rng::for_record(self.seed, STREAM_IDENTITY, index as u64);
-        // Strictly increasing ids with gaps, like a portal where some contacts were deleted.
-        let id = 101 + 3 * index as u64 + r.below(3);
+        let id = draw_id(&mut r, index);
         let first = *r.pick(FIRST_NAMES);
         let last = *r.pick(LAST_NAMES);
         let company = *r.pick(&self.companies);
@@ -914,6 +925,7 @@ mod tests {
         for i in 0..m.count() {
             let c = m.contact(i);
             assert!(c.id > last);
+            assert_eq!(c.id, m.id(i));
             last = c.id;
             assert_eq!(c.email, m.email(i));
             assert!(emails.insert(c.email.clone()), "duplicate {}", c.email);

@@ -92,6 +92,74 @@ async fn hubspot_search_pages_short_and_stops_at_the_ceiling() {
 }
 
 #[tokio::test]
+async fn hubspot_search_pages_one_instant_by_numeric_id() {
+    // Ids run from 101 to about 1,300: the tie crosses from three digits to four.
+    let sandbox = start(options(400)).await.expect("start");
+    let tied = sandbox.data.mutate(Mutation {
+        updates: 300,
+        removals: 0,
+    });
+    let at_ms = chrono::DateTime::parse_from_rfc3339(&tied.modified_at)
+        .expect("modified_at")
+        .timestamp_millis();
+    let mut expected: Vec<u64> = tied
+        .hubspot_updated
+        .iter()
+        .map(|id| id.parse().expect("numeric id"))
+        .collect();
+    expected.sort_unstable();
+    assert!(expected[0] < 1_000 && expected[expected.len() - 1] >= 1_000);
+    let client = Client::new();
+    let base = sandbox.base_url();
+    let query = |above: Option<u64>, after: Option<String>| {
+        let mut filters = vec![
+            json!({"propertyName": "lastmodifieddate", "operator": "EQ", "value": at_ms.to_string()}),
+        ];
+        if let Some(id) = above {
+            filters.push(
+                json!({"propertyName": "hs_object_id", "operator": "GT", "value": id.to_string()}),
+            );
+        }
+        let mut body = json!({
+            "filterGroups": [{"filters": filters}],
+            "sorts": [{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
+            "properties": ["lastmodifieddate"],
+            "limit": 200,
+        });
+        if let Some(after) = after {
+            body["after"] = json!(after);
+        }
+        body
+    };
+    // Every contact of the instant, once, in numeric id order, whatever the filter's floor.
+    for above in [None, Some(999)] {
+        let mut ids: Vec<u64> = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let (status, page) = search(&client, &base, &query(above, after)).await;
+            assert_eq!(status, StatusCode::OK, "{page}");
+            for r in page["results"].as_array().unwrap() {
+                assert_eq!(r["properties"]["lastmodifieddate"], tied.modified_at);
+                ids.push(r["id"].as_str().unwrap().parse().unwrap());
+            }
+            after = page
+                .pointer("/paging/next/after")
+                .and_then(Value::as_str)
+                .map(str::to_string);
+            if after.is_none() {
+                break;
+            }
+        }
+        let wanted: Vec<u64> = expected
+            .iter()
+            .copied()
+            .filter(|&id| above.is_none_or(|above| id > above))
+            .collect();
+        assert_eq!(ids, wanted, "above {above:?}");
+    }
+}
+
+#[tokio::test]
 async fn archived_contacts_leave_the_list_for_the_archived_list() {
     let sandbox = start(options(120)).await.expect("start");
     let changed = sandbox.data.mutate(Mutation {

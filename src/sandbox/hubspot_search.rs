@@ -1,5 +1,6 @@
-//! The HubSpot CRM search imitation: `POST /hubspot/crm/v3/objects/contacts/search` with a
-//! `lastmodifieddate` `GTE`/`GT` filter, an ascending sort, `limit` ≤ 200 and the offset
+//! The HubSpot CRM search imitation: `POST /hubspot/crm/v3/objects/contacts/search` with
+//! `lastmodifieddate` `GTE`/`GT`/`EQ` and `hs_object_id` `GTE`/`GT` filters (one group, ANDed;
+//! ids compare as numbers), one ascending sort on either, `limit` ≤ 200 and the offset
 //! `after`, over the live (not archived) contacts with their simulated edits. Its traps are
 //! HubSpot's: some pages come back short while still carrying `paging.next` (and the last
 //! one may be followed by an empty page), and no query pages past 10,000 results — asking
@@ -28,17 +29,54 @@ pub const SEARCH_CEILING: usize = 10_000;
 const MAX_LIMIT: usize = 200;
 const DEFAULT_LIMIT: usize = 10;
 
-/// The filter the sandbox understands: `lastmodifieddate` from a lower bound.
-fn lower_bound(body: &Value) -> Result<i64, String> {
-    let groups = match body.get("filterGroups") {
-        None => return Ok(i64::MIN),
+/// The contact property every search may sort and filter on as the contact's id.
+const OBJECT_ID: &str = "hs_object_id";
+
+/// A search as the sandbox understands it: the filters of one group (ANDed) narrowed to a
+/// `lastmodifieddate` range and an `hs_object_id` floor, and its one ascending sort.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Query {
+    /// `lastmodifieddate` at or after, epoch ms.
+    from_ms: i64,
+    /// `lastmodifieddate` at or before, epoch ms (only `EQ` sets it).
+    to_ms: i64,
+    /// `hs_object_id` at or above.
+    min_id: u64,
+    /// Sorted by `hs_object_id` (as a number) rather than by `lastmodifieddate`.
+    by_id: bool,
+}
+
+/// A filter's `value`, a string or a number, as text.
+fn filter_value(filter: &Value, property: &str) -> Result<String, String> {
+    filter
+        .get("value")
+        .and_then(|v| {
+            v.as_str()
+                .map(str::to_owned)
+                .or_else(|| v.as_u64().map(|n| n.to_string()))
+                .or_else(|| v.as_i64().map(|n| n.to_string()))
+        })
+        .ok_or_else(|| format!("a {property} filter needs a `value`"))
+}
+
+/// The filters and sort the sandbox understands: `lastmodifieddate` `GTE`/`GT`/`EQ`,
+/// `hs_object_id` `GTE`/`GT` (numeric), and one sort, `lastmodifieddate` or `hs_object_id`,
+/// `ASCENDING`.
+fn parse_query(body: &Value) -> Result<Query, String> {
+    let mut query = Query {
+        from_ms: i64::MIN,
+        to_ms: i64::MAX,
+        min_id: 0,
+        by_id: false,
+    };
+    let groups: &[Value] = match body.get("filterGroups") {
+        None => &[],
         Some(Value::Array(groups)) => groups,
         Some(_) => return Err("filterGroups must be an array".into()),
     };
     if groups.len() > 1 {
         return Err("the sandbox searches with at most one filter group".into());
     }
-    let mut from = i64::MIN;
     for filter in groups
         .iter()
         .filter_map(|g| g.get("filters").and_then(Value::as_array))
@@ -46,38 +84,68 @@ fn lower_bound(body: &Value) -> Result<i64, String> {
     {
         let property = filter.get("propertyName").and_then(Value::as_str);
         let operator = filter.get("operator").and_then(Value::as_str);
-        if property != Some("lastmodifieddate") {
-            return Err(format!(
-                "the sandbox filters on lastmodifieddate only (got {property:?})"
-            ));
-        }
-        let value = filter
-            .get("value")
-            .and_then(|v| {
-                v.as_str()
-                    .map(str::to_owned)
-                    .or_else(|| v.as_i64().map(|n| n.to_string()))
-            })
-            .ok_or("a lastmodifieddate filter needs a `value`")?;
-        let ms = crate::normalize::parse::timestamp_micros(&value)
-            .map(|micros| micros.div_euclid(1_000))
-            .map_err(|e| format!("Invalid value for lastmodifieddate: {e}"))?;
-        from = from.max(match operator {
-            Some("GTE") => ms,
-            Some("GT") => ms + 1,
-            other => return Err(format!("unsupported operator {other:?} (use GTE or GT)")),
-        });
-    }
-    if let Some(Value::Array(sorts)) = body.get("sorts") {
-        for sort in sorts {
-            let property = sort.get("propertyName").and_then(Value::as_str);
-            let direction = sort.get("direction").and_then(Value::as_str);
-            if property != Some("lastmodifieddate") || direction != Some("ASCENDING") {
-                return Err("the sandbox sorts by lastmodifieddate ASCENDING only".into());
+        match property {
+            Some("lastmodifieddate") => {
+                let value = filter_value(filter, "lastmodifieddate")?;
+                let ms = crate::normalize::parse::timestamp_micros(&value)
+                    .map(|micros| micros.div_euclid(1_000))
+                    .map_err(|e| format!("Invalid value for lastmodifieddate: {e}"))?;
+                let (from, to) = match operator {
+                    Some("GTE") => (ms, i64::MAX),
+                    Some("GT") => (ms.saturating_add(1), i64::MAX),
+                    Some("EQ") => (ms, ms),
+                    other => {
+                        return Err(format!(
+                            "unsupported operator {other:?} on lastmodifieddate (use GTE, GT or EQ)"
+                        ));
+                    }
+                };
+                query.from_ms = query.from_ms.max(from);
+                query.to_ms = query.to_ms.min(to);
+            }
+            Some(OBJECT_ID) => {
+                let value = filter_value(filter, OBJECT_ID)?;
+                let id: u64 = value
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("Invalid value for {OBJECT_ID}: {value:?}"))?;
+                query.min_id = query.min_id.max(match operator {
+                    Some("GTE") => id,
+                    Some("GT") => id.saturating_add(1),
+                    other => {
+                        return Err(format!(
+                            "unsupported operator {other:?} on {OBJECT_ID} (use GTE or GT)"
+                        ));
+                    }
+                });
+            }
+            other => {
+                return Err(format!(
+                    "the sandbox filters on lastmodifieddate and {OBJECT_ID} only (got {other:?})"
+                ));
             }
         }
     }
-    Ok(from)
+    if let Some(sorts) = body.get("sorts") {
+        let sorts = sorts.as_array().ok_or("sorts must be an array")?;
+        if sorts.len() > 1 {
+            return Err("a search takes one sort rule".into());
+        }
+        for sort in sorts {
+            let property = sort.get("propertyName").and_then(Value::as_str);
+            let direction = sort.get("direction").and_then(Value::as_str);
+            query.by_id = match (property, direction) {
+                (Some("lastmodifieddate"), Some("ASCENDING")) => false,
+                (Some(OBJECT_ID), Some("ASCENDING")) => true,
+                _ => {
+                    return Err(format!(
+                        "the sandbox sorts by lastmodifieddate or {OBJECT_ID} ASCENDING only"
+                    ));
+                }
+            };
+        }
+    }
+    Ok(query)
 }
 
 /// `POST /hubspot/crm/v3/objects/contacts/search`.
@@ -118,8 +186,8 @@ pub(crate) async fn search_contacts(
     let Ok(request) = serde_json::from_slice::<Value>(&body) else {
         return invalid("Invalid input JSON: the body is not JSON".into());
     };
-    let from = match lower_bound(&request) {
-        Ok(from) => from,
+    let query = match parse_query(&request) {
+        Ok(query) => query,
         Err(message) => return invalid(message),
     };
     let limit = match request.get("limit") {
@@ -161,7 +229,11 @@ pub(crate) async fn search_contacts(
         properties = DEFAULT_PROPERTIES.iter().map(|&p| p.to_owned()).collect();
     }
 
-    let hits = data.crm.hubspot_search(&data.contacts, from);
+    let mut hits = data.crm.hubspot_search(&data.contacts, query.from_ms);
+    hits.retain(|&(ms, i)| ms <= query.to_ms && data.contacts.id(i) >= query.min_id);
+    if query.by_id {
+        hits.sort_by_cached_key(|&(_, i)| data.contacts.id(i));
+    }
     let total = hits.len();
     let reachable = total.min(SEARCH_CEILING);
     // Every fourth page (by offset) is short, yet the cursor goes on.
@@ -195,17 +267,77 @@ mod tests {
     use super::*;
 
     #[test]
-    fn understands_gte_and_gt_on_lastmodifieddate_only() {
+    fn understands_lastmodifieddate_ranges_id_floors_and_one_ascending_sort() {
+        let parse = |body: Value| parse_query(&body);
+        let by_date = |from_ms, to_ms, min_id| Query {
+            from_ms,
+            to_ms,
+            min_id,
+            by_id: false,
+        };
         let body = json!({"filterGroups": [{"filters": [
             {"propertyName": "lastmodifieddate", "operator": "GTE", "value": "1700000000000"}]}],
             "sorts": [{"propertyName": "lastmodifieddate", "direction": "ASCENDING"}]});
-        assert_eq!(lower_bound(&body), Ok(1_700_000_000_000));
+        assert_eq!(parse(body), Ok(by_date(1_700_000_000_000, i64::MAX, 0)));
         let gt = json!({"filterGroups": [{"filters": [
             {"propertyName": "lastmodifieddate", "operator": "GT", "value": "2023-11-14T22:13:20Z"}]}]});
-        assert_eq!(lower_bound(&gt), Ok(1_700_000_000_001));
-        let other = json!({"filterGroups": [{"filters": [
-            {"propertyName": "email", "operator": "EQ", "value": "x"}]}]});
-        assert!(lower_bound(&other).is_err());
-        assert_eq!(lower_bound(&json!({})), Ok(i64::MIN));
+        assert_eq!(parse(gt), Ok(by_date(1_700_000_000_001, i64::MAX, 0)));
+        assert_eq!(parse(json!({})), Ok(by_date(i64::MIN, i64::MAX, 0)));
+        // One instant, paged by id: the id compares as a number, string or not.
+        let tie = json!({"filterGroups": [{"filters": [
+            {"propertyName": "lastmodifieddate", "operator": "EQ", "value": "1700000000000"},
+            {"propertyName": "hs_object_id", "operator": "GT", "value": "999"}]}],
+            "sorts": [{"propertyName": "hs_object_id", "direction": "ASCENDING"}]});
+        assert_eq!(
+            parse(tie),
+            Ok(Query {
+                from_ms: 1_700_000_000_000,
+                to_ms: 1_700_000_000_000,
+                min_id: 1_000,
+                by_id: true,
+            })
+        );
+        let gte = json!({"filterGroups": [{"filters": [
+            {"propertyName": "hs_object_id", "operator": "GTE", "value": 1000}]}]});
+        assert_eq!(parse(gte), Ok(by_date(i64::MIN, i64::MAX, 1_000)));
+
+        let date = |operator: &str| json!({"propertyName": "lastmodifieddate", "operator": operator, "value": "1700000000000"});
+        let id = |operator: &str, value: Value| json!({"propertyName": "hs_object_id", "operator": operator, "value": value});
+        let sort = |property: &str, direction: &str| json!({"propertyName": property, "direction": direction});
+        for (filters, sorts, why) in [
+            (
+                json!([{"propertyName": "email", "operator": "EQ", "value": "x"}]),
+                json!([]),
+                "only lastmodifieddate and hs_object_id",
+            ),
+            (json!([date("LT")]), json!([]), "LT"),
+            (json!([id("EQ", json!("5"))]), json!([]), "id EQ"),
+            (json!([id("LT", json!("5"))]), json!([]), "id LT"),
+            (json!([id("GT", json!("5a"))]), json!([]), "not a number"),
+            (json!([id("GT", json!(-5))]), json!([]), "negative"),
+            (
+                json!([date("GTE")]),
+                json!([sort("hs_object_id", "DESCENDING")]),
+                "descending",
+            ),
+            (
+                json!([date("GTE")]),
+                json!([sort("email", "ASCENDING")]),
+                "other sort",
+            ),
+            (
+                json!([date("GTE")]),
+                json!([
+                    sort("lastmodifieddate", "ASCENDING"),
+                    sort("hs_object_id", "ASCENDING")
+                ]),
+                "two sorts",
+            ),
+        ] {
+            let body = json!({"filterGroups": [{"filters": filters}], "sorts": sorts});
+            assert!(parse(body).is_err(), "{why}");
+        }
+        let two_groups = json!({"filterGroups": [{"filters": [date("GTE")]}, {"filters": []}]});
+        assert!(parse(two_groups).is_err());
     }
 }

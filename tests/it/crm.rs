@@ -1,6 +1,7 @@
 //! The CRM connectors against their sandbox twins: HubSpot full then incremental (search,
-//! archived sweep), the 10,000-result search ceiling, rate limits (burst and daily), and
-//! Salesforce's expired session, invalid query locator and spent request allocation.
+//! archived sweep), the 10,000-result search ceiling (and more contacts than that sharing
+//! one `lastmodifieddate`), rate limits (burst and daily), and Salesforce's expired session,
+//! invalid query locator and spent request allocation.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -244,6 +245,87 @@ async fn search_past_the_ceiling_loses_no_contact_and_keeps_ties() {
         )),
         100,
         "every contact sharing the timestamp is kept"
+    );
+    assert_eq!(
+        state(&warehouse, "hubspot")["streams"]["contacts"]["watermark"],
+        tied.modified_at
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn more_contacts_than_the_ceiling_sharing_one_date_are_read_by_id() {
+    // The bug this pins: a restart from the last `lastmodifieddate` made no progress when
+    // more than 10,000 contacts shared it, and the incremental run failed every time.
+    let ceiling = funnelhouse::sandbox::SEARCH_CEILING;
+    let scale = ceiling + 300;
+    let sandbox = sandbox(scale, 0).await;
+    // 10,100 contacts share one modification time, the newest (a bulk import); 200 keep
+    // their older ones. Ids run from 101 to about 31,000, across digit counts.
+    let tied = sandbox.data.mutate(Mutation {
+        updates: ceiling + 100,
+        removals: 0,
+    });
+    assert_eq!(tied.hubspot_updated.len(), ceiling + 100);
+    let dir = tempfile::tempdir().unwrap();
+    let env = env_for(&sandbox);
+    let sources = format!(
+        "{HUBSPOT}search_page_size = 200\n[sources.rate_limit]\nrequests_per_window = 1000\n"
+    );
+    let (job, warehouse) = crm_job(dir.path(), &sources, &env);
+    // An old watermark: the incremental search must return every contact.
+    let lookup = |name: &str| env.get(name).cloned();
+    let store = funnelhouse::pipeline::open_warehouse(&job, &lookup)
+        .unwrap()
+        .store;
+    let mut old = funnelhouse::state::SourceState::default();
+    old.set_watermark("contacts", "2000-01-01T00:00:00.000Z".into());
+    funnelhouse::state::save(&store, "crm", "hubspot", &old)
+        .await
+        .unwrap();
+
+    let report = run(&job, &env, at(0)).await;
+    assert!(report.succeeded(), "{report:#?}");
+    // Search pages hold 200 contacts, or 100 when the sandbox serves a short one; whether a
+    // page is short depends only on its offset, so every query that reaches the ceiling
+    // reads the same P pages, 50 ≤ P ≤ 99 (it stops once the next offset passes 9,800):
+    //   1. `GTE` the old watermark: 200 older contacts then the tie, ceiling: P pages;
+    //   2. `GTE` the tied time (the last date seen), ceiling with no progress: P pages;
+    //   3. the tie by id: `EQ` the tied time, ceiling: P pages;
+    //   4. the tie `hs_object_id GT` the largest id read: the last 100 or 200 (offsets are
+    //      sums of 100s and 200s, so 3 stopped at 9,900 or 10,000), to the end: 1 to 3 pages
+    //      (a short page, and an empty one after a short last page);
+    //   5. `GT` the tied time: 1 empty page;
+    //   6. the archived sweep: 1 page.
+    // 3 × 50 + 1 + 1 + 1 = 153 to 3 × 99 + 3 + 1 + 1 = 302.
+    let source = &report.sources[0];
+    assert_eq!(source.retries, 0);
+    assert!(
+        (153..=302).contains(&source.requests),
+        "{} requests for {scale} contacts",
+        source.requests
+    );
+    let leads = table(&warehouse, "leads");
+    assert_eq!(
+        duckdb_count(&format!("SELECT count(*) FROM {leads}")) as usize,
+        scale
+    );
+    assert_eq!(
+        duckdb_count(&format!("SELECT count(DISTINCT lead_id) FROM {leads}")) as usize,
+        scale
+    );
+    // Ten thousand ids are too many for a command line: DuckDB reads them from a file.
+    let ids = dir.path().join("tied_ids.csv");
+    std::fs::write(&ids, tied.hubspot_updated.join("\n")).unwrap();
+    let modified = chrono::DateTime::parse_from_rfc3339(&tied.modified_at).unwrap();
+    assert_eq!(
+        duckdb_count(&format!(
+            "SELECT count(*) FROM {leads} WHERE epoch_ms(updated_at) = {} AND lead_id IN \
+             (SELECT id FROM read_csv('{}', header = false, columns = {{'id': 'VARCHAR'}}))",
+            modified.timestamp_millis(),
+            ids.display()
+        )) as usize,
+        ceiling + 100,
+        "every contact sharing the timestamp is kept, with it"
     );
     assert_eq!(
         state(&warehouse, "hubspot")["streams"]["contacts"]["watermark"],

@@ -2,7 +2,11 @@
 //! endpoint (bearer token, `limit`, `properties`, the opaque `after` cursor sent back exactly
 //! as received until `paging.next` is absent); later runs search for contacts whose
 //! `lastmodifieddate` is at or after the watermark minus a look-back, ascending, and merge
-//! them into the table by id. Every run sweeps the archived list, whose contacts become rows
+//! them into the table by id. A search cannot page past 10,000 results, so a query that gets
+//! there starts again from the last `lastmodifieddate` it read; when more than 10,000
+//! contacts share that instant (a bulk import), they are read by ascending numeric
+//! `hs_object_id`, each query starting after the largest id read, and the search then goes
+//! on after that instant. Every run sweeps the archived list, whose contacts become rows
 //! with `is_deleted = true` (archiving does not move `lastmodifieddate`). Every property
 //! arrives as a string or null.
 

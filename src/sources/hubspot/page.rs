@@ -1,8 +1,9 @@
 //! A HubSpot contacts page decoded straight into `leads` rows: the body is parsed into
 //! borrowed [`Contact`]s (no `serde_json::Value` tree), each contact's properties are
-//! matched to the job's property names once per member, and the rows, rejects and newest
-//! `lastmodifieddate` of the page come back together. It runs on a blocking thread while
-//! the source fetches the next pages ([`peek_paging`] reads only the cursor).
+//! matched to the job's property names once per member, and the rows, rejects, newest
+//! `lastmodifieddate` and largest numeric id of the page come back together. It runs on a
+//! blocking thread while the source fetches the next pages ([`peek_paging`] reads only the
+//! cursor).
 
 use std::collections::HashMap;
 use std::fmt;
@@ -294,8 +295,33 @@ impl PropertyIndex {
     }
 }
 
-/// A decoded page; `next` is the newest `lastmodifieddate` (or `updatedAt`) on it, epoch ms.
-pub type ContactsDecoded = DecodedPage<LeadRow, Option<i64>>;
+/// How far a page reached, over every contact on it (rejected ones included).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Reached {
+    /// The newest `lastmodifieddate` (or `updatedAt`), epoch ms.
+    pub modified_ms: Option<i64>,
+    /// The largest `id` (= `hs_object_id`), compared as a number: ids sort as numbers in
+    /// HubSpot's search, and "999" > "1000" as text.
+    pub id: Option<u64>,
+}
+
+/// A decoded page; `next` is how far it reached.
+pub type ContactsDecoded = DecodedPage<LeadRow, Reached>;
+
+/// A contact's `id` as a number (HubSpot sends a string of digits).
+fn numeric_id(contact: &Contact<'_>) -> Option<u64> {
+    match contact {
+        Contact::Record {
+            id: Some(Scalar::Str(s)),
+            ..
+        } => s.parse().ok(),
+        Contact::Record {
+            id: Some(Scalar::Number(n)),
+            ..
+        } => n.as_u64(),
+        _ => None,
+    }
+}
 
 /// Decode a page body: `Err` names what is wrong with the page as a whole.
 pub fn decode_page(
@@ -314,11 +340,12 @@ pub fn decode_page(
     let mut out = DecodedPage {
         rows: Vec::with_capacity(results.len()),
         rejects: Vec::new(),
-        next: None,
+        next: Reached::default(),
     };
     for contact in &results {
         let (decoded, modified_ms) = decode_contact(contact, index, hasher);
-        out.next = out.next.max(modified_ms);
+        out.next.modified_ms = out.next.modified_ms.max(modified_ms);
+        out.next.id = out.next.id.max(numeric_id(contact));
         match decoded {
             Ok(row) => out.rows.push(row),
             Err(reason) => out.rejects.push((
@@ -356,13 +383,24 @@ mod tests {
             "{kept}"
         );
         assert!(page.rejects[1].1.contains("not a JSON object"));
-        // The rejected contact's date still counts toward the watermark.
-        assert_eq!(page.next, Some(1_793_700_000_000), "2026-11-03T10:00:00Z");
+        // The rejected contact's date and id still count.
+        assert_eq!(
+            page.next,
+            Reached {
+                modified_ms: Some(1_793_700_000_000), // 2026-11-03T10:00:00Z
+                id: Some(2),
+            }
+        );
         assert_eq!(peek_paging(body).unwrap(), (Some("200".to_string()), None));
         assert_eq!(
             peek_paging(br#"{"total":12000,"results":[],"paging":{"next":{"after":7}}}"#).unwrap(),
             (Some("7".to_string()), Some(12_000))
         );
+        // Ids compare as numbers, whether sent as strings or numbers; others are skipped.
+        let ids = br#"{"results":[{"id":"1000","properties":{}},{"id":"999","properties":{}},
+            {"id":"x7","properties":{}},{"id":998,"properties":{}}]}"#;
+        let page = decode_page(ids, &mut index, &hasher).unwrap();
+        assert_eq!(page.next.id, Some(1000));
         assert!(decode_page(b"{\"paging\":{}}", &mut index, &hasher).is_err());
         assert!(decode_page(b"{\"results\":[", &mut index, &hasher).is_err());
         for (body, expected) in [

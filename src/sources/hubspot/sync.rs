@@ -1,8 +1,10 @@
 //! How HubSpot contacts are fetched: the list endpoint (full sync, and the archived sweep),
 //! the search endpoint (incremental, ascending on `lastmodifieddate`, restarted below the
-//! 10,000-result ceiling), and the rate limits — the per-source limiter before each
-//! request, a burst 429 retried after the window, a daily 429 ending the pull early with
-//! what was pulled kept.
+//! 10,000-result ceiling from the last date seen; more than 10,000 contacts sharing one
+//! date are read by ascending numeric `hs_object_id`, restarted after the largest id seen,
+//! before the search goes on past that date), and the rate limits — the per-source limiter
+//! before each request, a burst 429 retried after the window, a daily 429 ending the pull
+//! early with what was pulled kept.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -15,7 +17,7 @@ use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 
 use super::HubspotConfig;
-use super::page::{ContactsDecoded, PropertyIndex, decode_page, peek_paging};
+use super::page::{ContactsDecoded, PropertyIndex, Reached, decode_page, peek_paging};
 use crate::config::Secret;
 use crate::error::Result;
 use crate::http::{Verdict, body_excerpt, default_verdict, retry_after};
@@ -37,11 +39,24 @@ type InFlight = VecDeque<(
     JoinHandle<std::result::Result<ContactsDecoded, String>>,
 )>;
 
+/// The property every contact's `id` is: unique, numeric, sortable in a search.
+const OBJECT_ID: &str = "hs_object_id";
+
 /// How a fetch went.
 enum Fetched {
     /// The page's body.
     Page(Bytes),
     /// The day's requests are spent (HubSpot's `DAILY` 429 or the source's own budget).
+    DailyLimit(String),
+}
+
+/// How one search query ended.
+enum QueryEnd {
+    /// Its cursor ended: every contact it matches was read.
+    Done,
+    /// It neared the ceiling with more to read; how far it got.
+    Ceiling(Reached),
+    /// The day's requests are spent.
     DailyLimit(String),
 }
 
@@ -166,88 +181,170 @@ impl Session<'_> {
 
     /// Contacts modified at or after `from_ms`, ascending, into `out`. A query that reaches
     /// the ceiling is started again from the last `lastmodifieddate` it returned (`GTE`:
-    /// contacts sharing that value are read again and merged by id, none is skipped).
+    /// contacts sharing that value are read again and merged by id, none is skipped). When
+    /// that value is the query's own lower bound, more contacts share it than one query can
+    /// page through: they are read by id ([`Session::search_tie`]) and the search goes on
+    /// after that instant.
     pub(super) async fn search(
         &self,
         from_ms: i64,
         out: &mut DatasetOutput<LeadsBuilder>,
     ) -> Result<Progress> {
-        let ctx = self.ctx;
         let url = join_url(self.base_url, "crm/v3/objects/contacts/search");
         let modified = self.cfg.properties.updated_at.as_str();
-        let properties = self.cfg.properties.requested();
-        let limit = u64::from(self.cfg.search_page_size);
         let mut progress = Progress::default();
+        let mut pages = 0u64;
         let mut from = from_ms;
-        let mut page = 0u64;
         loop {
-            let mut after: Option<String> = None;
-            let mut last_ms: Option<i64> = None;
-            loop {
-                page += 1;
-                let mut body = json!({
-                    "filterGroups": [{"filters": [
-                        {"propertyName": modified, "operator": "GTE", "value": from.to_string()}
-                    ]}],
-                    "sorts": [{"propertyName": modified, "direction": "ASCENDING"}],
-                    "properties": properties,
-                    "limit": limit,
-                });
-                if let Some(after) = &after {
-                    body["after"] = json!(after);
+            let filters =
+                json!([{"propertyName": modified, "operator": "GTE", "value": from.to_string()}]);
+            let reached = match self
+                .query(&url, filters, modified, &mut pages, &mut progress, out)
+                .await?
+            {
+                QueryEnd::Done => return Ok(progress),
+                QueryEnd::DailyLimit(message) => {
+                    progress.stopped = Some(message);
+                    return Ok(progress);
                 }
-                let request = ctx
-                    .http
-                    .inner()
-                    .post(&url)
-                    .bearer_auth(self.token.expose())
-                    .json(&body);
-                let response = match self.fetch("hubspot/contacts_search", request).await? {
-                    Fetched::Page(body) => body,
-                    Fetched::DailyLimit(message) => {
+                QueryEnd::Ceiling(reached) => reached,
+            };
+            match reached.modified_ms {
+                Some(last) if last > from => {
+                    tracing::debug!(source = %self.ctx.source_name, from_ms = last, "search reached its 10,000-result ceiling; restarting from the last lastmodifieddate seen");
+                    from = last;
+                }
+                Some(last) if last == from => {
+                    tracing::debug!(source = %self.ctx.source_name, at_ms = last, "more contacts share one lastmodifieddate than a search can page through; reading them by id");
+                    if let Some(message) = self
+                        .search_tie(&url, last, &mut pages, &mut progress, out)
+                        .await?
+                    {
                         progress.stopped = Some(message);
                         return Ok(progress);
                     }
-                };
-                let location = format!("contacts search page {page}");
-                // Follow the cursor even after a short or empty page; stop only without one.
-                let total;
-                (after, total) = self.peek(&url, &response)?;
-                // A restart needs this page's newest date: decode it before going on.
-                let mut one = InFlight::new();
-                one.push_back((location, self.decode_on_a_thread(response)));
-                let newest = self
-                    .write_oldest(&url, &mut one, &mut progress, out)
-                    .await?;
-                if newest.is_some() {
-                    last_ms = newest;
+                    // `GT last`: the tie is read whole.
+                    from = last + 1;
                 }
-                let Some(next) = &after else {
-                    return Ok(progress);
-                };
-                let offset: u64 = next.parse().map_err(|_| {
-                    ctx.protocol(&url, format!("search cursor `{next}` is not an offset"))
-                })?;
-                // Near the ceiling, and the query matches more than it can page through:
-                // start a new query rather than ask for a page HubSpot refuses.
-                if offset + limit > SEARCH_CEILING && total.is_none_or(|t| t > SEARCH_CEILING) {
-                    break;
-                }
-            }
-            // The ceiling: a new query from the last value seen.
-            match last_ms {
-                Some(last) if last > from => {
-                    tracing::debug!(source = %ctx.source_name, from_ms = last, "search reached its 10,000-result ceiling; restarting from the last lastmodifieddate seen");
-                    from = last;
-                }
-                _ => {
-                    return Err(ctx.protocol(
+                other => {
+                    let newest = other.map_or_else(|| "none".to_string(), |ms| ms.to_string());
+                    return Err(self.ctx.protocol(
                         &url,
                         format!(
-                            "more than {SEARCH_CEILING} contacts share {modified} {from}: the search cannot page past them"
+                            "a search for {modified} >= {from} reached the {SEARCH_CEILING}-result ceiling, but the newest {modified} it returned is {newest}: it cannot be resumed"
                         ),
                     ));
                 }
+            }
+        }
+    }
+
+    /// Every contact whose `lastmodifieddate` is `at_ms`, by ascending `hs_object_id`; a
+    /// query that reaches the ceiling is started again after the largest id it returned.
+    /// `Some(why)` when the daily limit ended it early.
+    async fn search_tie(
+        &self,
+        url: &str,
+        at_ms: i64,
+        pages: &mut u64,
+        progress: &mut Progress,
+        out: &mut DatasetOutput<LeadsBuilder>,
+    ) -> Result<Option<String>> {
+        let modified = self.cfg.properties.updated_at.as_str();
+        let mut above: Option<u64> = None;
+        loop {
+            let mut filters = vec![
+                json!({"propertyName": modified, "operator": "EQ", "value": at_ms.to_string()}),
+            ];
+            if let Some(id) = above {
+                filters.push(
+                    json!({"propertyName": OBJECT_ID, "operator": "GT", "value": id.to_string()}),
+                );
+            }
+            let reached = match self
+                .query(url, json!(filters), OBJECT_ID, pages, progress, out)
+                .await?
+            {
+                QueryEnd::Done => return Ok(None),
+                QueryEnd::DailyLimit(message) => return Ok(Some(message)),
+                QueryEnd::Ceiling(reached) => reached,
+            };
+            match reached.id {
+                Some(id) if above.is_none_or(|above| id > above) => above = Some(id),
+                other => {
+                    let text = |id: Option<u64>| {
+                        id.map_or_else(|| "none".to_string(), |id| id.to_string())
+                    };
+                    return Err(self.ctx.protocol(
+                        url,
+                        format!(
+                            "a search for {modified} = {at_ms} with {OBJECT_ID} > {} reached the {SEARCH_CEILING}-result ceiling, but the largest numeric id it returned is {}: it cannot be resumed",
+                            text(above),
+                            text(other),
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+
+    /// One search query (`filters` ANDed, ascending on `sort_by`) into `out`, page after
+    /// page, until its cursor ends or it nears the ceiling with more to read.
+    async fn query(
+        &self,
+        url: &str,
+        filters: Value,
+        sort_by: &str,
+        pages: &mut u64,
+        progress: &mut Progress,
+        out: &mut DatasetOutput<LeadsBuilder>,
+    ) -> Result<QueryEnd> {
+        let limit = u64::from(self.cfg.search_page_size);
+        let mut reached = Reached::default();
+        let mut after: Option<String> = None;
+        loop {
+            *pages += 1;
+            let mut body = json!({
+                "filterGroups": [{"filters": filters}],
+                "sorts": [{"propertyName": sort_by, "direction": "ASCENDING"}],
+                "properties": self.cfg.properties.requested(),
+                "limit": limit,
+            });
+            if let Some(after) = &after {
+                body["after"] = json!(after);
+            }
+            let request = self
+                .ctx
+                .http
+                .inner()
+                .post(url)
+                .bearer_auth(self.token.expose())
+                .json(&body);
+            let response = match self.fetch("hubspot/contacts_search", request).await? {
+                Fetched::Page(body) => body,
+                Fetched::DailyLimit(message) => return Ok(QueryEnd::DailyLimit(message)),
+            };
+            let location = format!("contacts search page {pages}");
+            // Follow the cursor even after a short or empty page; stop only without one.
+            let total;
+            (after, total) = self.peek(url, &response)?;
+            // A restart needs this page's newest date and largest id: decode it first.
+            let mut one = InFlight::new();
+            one.push_back((location, self.decode_on_a_thread(response)));
+            let page = self.write_oldest(url, &mut one, progress, out).await?;
+            reached.modified_ms = reached.modified_ms.max(page.modified_ms);
+            reached.id = reached.id.max(page.id);
+            let Some(next) = &after else {
+                return Ok(QueryEnd::Done);
+            };
+            let offset: u64 = next.parse().map_err(|_| {
+                self.ctx
+                    .protocol(url, format!("search cursor `{next}` is not an offset"))
+            })?;
+            // Near the ceiling, and the query matches more than it can page through:
+            // start a new query rather than ask for a page HubSpot refuses.
+            if offset + limit > SEARCH_CEILING && total.is_none_or(|t| t > SEARCH_CEILING) {
+                return Ok(QueryEnd::Ceiling(reached));
             }
         }
     }
@@ -274,16 +371,16 @@ impl Session<'_> {
     }
 
     /// Wait for the oldest page in flight and push its rows and rejects, in page order;
-    /// returns the newest `lastmodifieddate` on it.
+    /// returns how far the page reached (newest `lastmodifieddate`, largest id).
     async fn write_oldest(
         &self,
         url: &str,
         in_flight: &mut InFlight,
         progress: &mut Progress,
         out: &mut DatasetOutput<LeadsBuilder>,
-    ) -> Result<Option<i64>> {
+    ) -> Result<Reached> {
         let Some((location, handle)) = in_flight.pop_front() else {
-            return Ok(None);
+            return Ok(Reached::default());
         };
         let decoded = handle
             .await
@@ -292,9 +389,9 @@ impl Session<'_> {
                     .protocol(url, format!("{location}: decoding stopped: {e}"))
             })?
             .map_err(|message| self.ctx.protocol(url, format!("{location}: {message}")))?;
-        let newest = decoded.write(out, &location).await?;
-        progress.newest_ms = progress.newest_ms.max(newest);
-        Ok(newest)
+        let reached = decoded.write(out, &location).await?;
+        progress.newest_ms = progress.newest_ms.max(reached.modified_ms);
+        Ok(reached)
     }
 }
 
