@@ -2,12 +2,19 @@
 //! limits: a burst window (at most N requests in any rolling window, e.g. 100 per 10 s) and a
 //! daily request budget for the run. Sources call [`RateLimiter::acquire`] before each
 //! request; it waits until the window has room, or says the budget is spent.
+//!
+//! A request counts in the window from when it is granted until a window after its answer
+//! came back (the [`Grant`] is dropped). The vendor counts it when it arrives, which is
+//! somewhere between those two instants, so a request sent once that window has passed
+//! can never be counted together with it — whatever the latency — and no fixed safety
+//! margin is spent on every window.
 
 use std::collections::VecDeque;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use serde::Deserialize;
-use tokio::sync::Mutex;
+use tokio::sync::Notify;
 use tokio::time::Instant;
 
 /// `[sources.rate_limit]`: the account's limits, as the vendor publishes them.
@@ -83,14 +90,40 @@ pub struct BudgetSpent {
 pub struct RateLimiter {
     settings: RateLimitSettings,
     state: Mutex<LimiterState>,
+    /// Held by the caller waiting for room, so callers are granted in the order they came.
+    queue: tokio::sync::Mutex<()>,
+    /// Signalled when an answer comes back.
+    answered: Notify,
 }
 
 #[derive(Debug, Default)]
 struct LimiterState {
-    /// Send times of the requests inside the current window, oldest first.
-    sent: VecDeque<Instant>,
+    /// The requests that still count in the window, oldest first: their grant number and
+    /// when their answer came back (`None` while in flight).
+    sent: VecDeque<(u64, Option<Instant>)>,
     /// Requests granted this run.
     granted: u64,
+}
+
+/// Room for one request in the window; drop it when the request's answer has come back
+/// (or the request failed).
+#[derive(Debug)]
+#[must_use = "the request counts as in flight until the grant is dropped"]
+pub struct Grant<'a> {
+    limiter: &'a RateLimiter,
+    number: u64,
+}
+
+impl Drop for Grant<'_> {
+    fn drop(&mut self) {
+        let now = Instant::now();
+        let mut state = self.limiter.lock();
+        if let Some(slot) = state.sent.iter_mut().find(|(n, _)| *n == self.number) {
+            slot.1 = Some(now);
+        }
+        drop(state);
+        self.limiter.answered.notify_one();
+    }
 }
 
 impl RateLimiter {
@@ -99,47 +132,60 @@ impl RateLimiter {
         RateLimiter {
             settings: settings.clone(),
             state: Mutex::new(LimiterState::default()),
+            queue: tokio::sync::Mutex::new(()),
+            answered: Notify::new(),
         }
     }
 
+    fn lock(&self) -> std::sync::MutexGuard<'_, LimiterState> {
+        // The state is a queue of instants: still consistent if a holder panicked.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// Requests granted so far.
-    pub async fn granted(&self) -> u64 {
-        self.state.lock().await.granted
+    pub fn granted(&self) -> u64 {
+        self.lock().granted
     }
 
     /// Wait until one more request fits in the burst window, then count it; or say the
     /// run's budget is spent (without waiting).
-    pub async fn acquire(&self) -> Result<(), BudgetSpent> {
+    pub async fn acquire(&self) -> Result<Grant<'_>, BudgetSpent> {
         let window = self.settings.window();
         let max = self.settings.requests_per_window.max(1) as usize;
-        let mut state = self.state.lock().await;
-        if self.settings.daily_budget > 0 && state.granted >= self.settings.daily_budget {
-            return Err(BudgetSpent {
-                budget: self.settings.daily_budget,
-            });
-        }
+        let _turn = self.queue.lock().await;
         loop {
-            let now = Instant::now();
-            while state
-                .sent
-                .front()
-                .is_some_and(|&t| now.duration_since(t) >= window)
-            {
-                state.sent.pop_front();
+            let wait_until = {
+                let mut state = self.lock();
+                if self.settings.daily_budget > 0 && state.granted >= self.settings.daily_budget {
+                    return Err(BudgetSpent {
+                        budget: self.settings.daily_budget,
+                    });
+                }
+                let now = Instant::now();
+                while state
+                    .sent
+                    .front()
+                    .is_some_and(|&(_, answered)| answered.is_some_and(|t| now >= t + window))
+                {
+                    state.sent.pop_front();
+                }
+                if state.sent.len() < max {
+                    state.granted += 1;
+                    let number = state.granted;
+                    state.sent.push_back((number, None));
+                    return Ok(Grant {
+                        limiter: self,
+                        number,
+                    });
+                }
+                state.sent.front().and_then(|&(_, answered)| answered)
+            };
+            match wait_until {
+                Some(answered) => tokio::time::sleep_until(answered + window).await,
+                // The oldest is still in flight: its answer starts its last window.
+                None => self.answered.notified().await,
             }
-            if state.sent.len() < max {
-                break;
-            }
-            let oldest = state.sent.front().copied().unwrap_or(now);
-            // The vendor counts a request when it arrives, a little after we send it: wait
-            // a margin (5% of the window, at least 20 ms) past the window's end. Holding
-            // the lock while waiting keeps concurrent callers in order.
-            let margin = (window / 20).max(Duration::from_millis(20));
-            tokio::time::sleep_until(oldest + window + margin).await;
         }
-        state.sent.push_back(Instant::now());
-        state.granted += 1;
-        Ok(())
     }
 }
 
@@ -156,7 +202,7 @@ mod tests {
         });
         let start = Instant::now();
         for _ in 0..7 {
-            limiter.acquire().await.unwrap();
+            drop(limiter.acquire().await.unwrap());
         }
         // 3 at t=0, 3 at t=200ms, 1 at t=400ms.
         let elapsed = start.elapsed();
@@ -164,8 +210,39 @@ mod tests {
             elapsed >= Duration::from_millis(400) && elapsed < Duration::from_millis(1_500),
             "{elapsed:?}"
         );
-        assert_eq!(limiter.acquire().await, Err(BudgetSpent { budget: 7 }));
-        assert_eq!(limiter.granted().await, 7);
+        assert_eq!(
+            limiter.acquire().await.err(),
+            Some(BudgetSpent { budget: 7 })
+        );
+        assert_eq!(limiter.granted(), 7);
+    }
+
+    /// A request counts until a window after its answer: a slow answer delays the next
+    /// grant, and the grant after an answer that never comes waits for it.
+    #[tokio::test]
+    async fn a_request_counts_until_a_window_after_its_answer() {
+        let limiter = RateLimiter::new(&RateLimitSettings {
+            requests_per_window: 2,
+            window_ms: 200,
+            daily_budget: 0,
+        });
+        let start = Instant::now();
+        let first = limiter.acquire().await.unwrap();
+        drop(limiter.acquire().await.unwrap());
+        let third = async {
+            let grant = limiter.acquire().await.unwrap();
+            (start.elapsed(), grant)
+        };
+        let answer_first = async {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            drop(first);
+        };
+        let ((elapsed, _third), ()) = tokio::join!(third, answer_first);
+        // The second's window ended at 200 ms, but the first answered at 100 ms: 300 ms.
+        assert!(
+            elapsed >= Duration::from_millis(295) && elapsed < Duration::from_millis(1_500),
+            "{elapsed:?}"
+        );
     }
 
     #[test]

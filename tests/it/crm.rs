@@ -413,7 +413,9 @@ async fn a_small_burst_limit_is_respected_and_refusals_are_never_repeated() {
     );
     let (refused, repeated) = sandbox.data.hubspot_refusals();
     assert_eq!(repeated, 0, "no request refused twice");
-    assert!(refused <= 2, "{refused} refusals with a matching limiter");
+    // The limiter counts a request until a window after its answer, so the vendor's count
+    // (taken on arrival, before the answer) never sees it and the next one together.
+    assert_eq!(refused, 0, "a matching limiter is never refused");
 
     // A client that ignores the limit is refused, waits for the window, and is accepted.
     let dir2 = tempfile::tempdir().unwrap();

@@ -82,14 +82,20 @@ pub(super) struct Session<'a> {
 
 impl Session<'_> {
     async fn fetch(&self, endpoint: &str, request: reqwest::RequestBuilder) -> Result<Fetched> {
-        if !self.ctx.pages.is_replay()
-            && let Err(spent) = self.limiter.acquire().await
-        {
-            return Ok(Fetched::DailyLimit(format!(
-                "this source's daily_budget of {} requests is spent",
-                spent.budget
-            )));
-        }
+        // Held until the answer is in: the request counts in the window until then.
+        let _grant = if self.ctx.pages.is_replay() {
+            None
+        } else {
+            match self.limiter.acquire().await {
+                Ok(grant) => Some(grant),
+                Err(spent) => {
+                    return Ok(Fetched::DailyLimit(format!(
+                        "this source's daily_budget of {} requests is spent",
+                        spent.budget
+                    )));
+                }
+            }
+        };
         let daily: Mutex<Option<String>> = Mutex::new(None);
         let classify = |status: StatusCode, headers: &HeaderMap, body: &[u8]| {
             verdict(status, headers, body, &daily)
