@@ -4,6 +4,7 @@
 //! Everything is a pure function of `(seed, scale, today, malformed_every)`.
 
 use std::fmt;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use chrono::{Datelike, NaiveDate};
@@ -127,6 +128,8 @@ pub struct SandboxData {
     surveymonkey_requests: AtomicU64,
     /// Survey responses submitted after this (epoch seconds) are not served yet.
     survey_cutoff: AtomicI64,
+    /// SurveyMonkey's partial responses counted over `survey.responses`, built on first use.
+    pub(crate) surveymonkey_partials: OnceLock<surveymonkey::PartialCounts>,
 }
 
 impl fmt::Debug for SandboxData {
@@ -214,6 +217,7 @@ impl SandboxData {
             requests: AtomicU64::new(0),
             surveymonkey_requests: AtomicU64::new(0),
             survey_cutoff: AtomicI64::new(i64::MAX),
+            surveymonkey_partials: OnceLock::new(),
         }
     }
 

@@ -50,6 +50,125 @@ pub(crate) fn is_partial(r: &SurveyResponse) -> bool {
     hash_bytes(0x5301, &r.token).is_multiple_of(10)
 }
 
+/// How many of the survey's responses (newest first) before each position are partial:
+/// `counts[i]` for `responses[..i]`, so any run of responses counts its partial ones in O(1).
+#[derive(Debug)]
+pub(crate) struct PartialCounts(Vec<u32>);
+
+impl PartialCounts {
+    fn of(responses: &[SurveyResponse]) -> Self {
+        let mut counts = Vec::with_capacity(responses.len() + 1);
+        let mut partial = 0u32;
+        counts.push(0);
+        for r in responses {
+            partial += u32::from(is_partial(r));
+            counts.push(partial);
+        }
+        PartialCounts(counts)
+    }
+}
+
+/// The responses a bulk query selects: those served by now (`survey_cutoff`), modified at
+/// or after `since`, of the asked status (`Some(true)`: partial only). In the model's
+/// newest-first order they are the matching ones of `responses[newest..oldest_end]`, so a
+/// page is found by binary search and read in place: a page costs its own size, not the
+/// survey's (a million-lead survey has hundreds of thousands of responses).
+struct Selection<'a> {
+    responses: &'a [SurveyResponse],
+    partials: &'a PartialCounts,
+    newest: usize,
+    oldest_end: usize,
+    status: Option<bool>,
+}
+
+impl<'a> Selection<'a> {
+    fn new(data: &'a SandboxData, since: Option<i64>, status: Option<bool>) -> Self {
+        let responses = &data.survey.responses[..];
+        let cutoff = data.survey_cutoff();
+        let newest = responses.partition_point(|r| r.submitted_s > cutoff);
+        let oldest_end = since.map_or(responses.len(), |s| {
+            responses.partition_point(|r| r.submitted_s >= s)
+        });
+        Selection {
+            responses,
+            partials: data
+                .surveymonkey_partials
+                .get_or_init(|| PartialCounts::of(responses)),
+            newest,
+            oldest_end: oldest_end.max(newest),
+            status,
+        }
+    }
+
+    fn matches(&self, r: &SurveyResponse) -> bool {
+        self.status.is_none_or(|partial| is_partial(r) == partial)
+    }
+
+    /// Matching responses in `responses[from..to]`.
+    fn count(&self, from: usize, to: usize) -> usize {
+        let partial = (self.partials.0[to] - self.partials.0[from]) as usize;
+        match self.status {
+            None => to - from,
+            Some(true) => partial,
+            Some(false) => to - from - partial,
+        }
+    }
+
+    fn total(&self) -> usize {
+        self.count(self.newest, self.oldest_end)
+    }
+
+    /// Up to `per_page` selected responses from the `skip`-th on: oldest first when
+    /// `ascending` (SurveyMonkey's `sort_order=ASC`), else newest first.
+    fn page(&self, skip: usize, per_page: usize, ascending: bool) -> Vec<&'a SurveyResponse> {
+        let (lo, hi) = (self.newest, self.oldest_end);
+        if skip >= self.total() {
+            return Vec::new();
+        }
+        let mut page = Vec::with_capacity(per_page);
+        if ascending {
+            // The `skip`-th from the old end sits at the largest `i` with more than `skip`
+            // matches in `i..hi`.
+            let at = first_where(lo, hi, |i| self.count(i, hi) <= skip) - 1;
+            for r in self.responses[lo..=at].iter().rev() {
+                if page.len() == per_page {
+                    break;
+                }
+                if self.matches(r) {
+                    page.push(r);
+                }
+            }
+        } else {
+            // The `skip`-th from the new end sits at the smallest `i` with more than `skip`
+            // matches in `lo..=i`.
+            let first = first_where(lo, hi, |i| self.count(lo, i + 1) > skip);
+            for r in &self.responses[first..hi] {
+                if page.len() == per_page {
+                    break;
+                }
+                if self.matches(r) {
+                    page.push(r);
+                }
+            }
+        }
+        page
+    }
+}
+
+/// The smallest `i` in `lo..hi` for which `holds(i)`, or `hi`; `holds` must turn from
+/// false to true at most once as `i` grows.
+fn first_where(mut lo: usize, mut hi: usize, holds: impl Fn(usize) -> bool) -> usize {
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if holds(mid) {
+            hi = mid;
+        } else {
+            lo = mid + 1;
+        }
+    }
+    lo
+}
+
 /// The numeric response id SurveyMonkey would give the response.
 fn response_id(r: &SurveyResponse) -> String {
     // The whole 64-bit hash: nine digits collided at a million leads (~200k responses).
@@ -309,36 +428,25 @@ pub(crate) async fn bulk(
             _ => {}
         }
     }
-    let cutoff = data.survey_cutoff();
-    // Oldest first (ascending date_modified); the model stores newest first.
-    let mut selected: Vec<&SurveyResponse> = data
-        .survey
-        .responses
-        .iter()
-        .rev()
-        .filter(|r| r.submitted_s <= cutoff)
-        .filter(|r| since.is_none_or(|s| r.submitted_s >= s))
-        .filter(|r| match status.as_deref() {
-            Some("completed") => !is_partial(r),
-            Some("partial") => is_partial(r),
-            _ => true,
-        })
-        .collect();
-    if !ascending {
-        selected.reverse();
-    }
+    let status = match status.as_deref() {
+        Some("completed") => Some(false),
+        Some("partial") => Some(true),
+        _ => None,
+    };
+    let selection = Selection::new(&data, since, status);
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .unwrap_or("127.0.0.1");
     let base = format!("http://{host}/surveymonkey");
-    let total = selected.len();
+    let total = selection.total();
     let start = (page - 1).saturating_mul(per_page).min(total);
-    let end = (start + per_page).min(total);
-    let items: Vec<JsonValue> = selected[start..end]
-        .iter()
+    let items: Vec<JsonValue> = selection
+        .page(start, per_page, ascending)
+        .into_iter()
         .map(|r| response_json(&data, r, &base))
         .collect();
+    let end = start + items.len();
     let query: Vec<String> = query_pairs(raw.as_deref().unwrap_or(""))
         .into_iter()
         .filter(|(k, _)| k != "page")
@@ -376,6 +484,64 @@ fn url_escape(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every page a query selects, found by binary search, is the page a plain filter over
+    /// all responses gives: both orders, each status, with and without `since` and a
+    /// cutoff, at page sizes that do and do not divide the total.
+    #[test]
+    fn pages_found_by_search_equal_a_full_filter() {
+        let data = SandboxData::generate(&crate::sandbox::SandboxOptions {
+            scale: 3_000,
+            ..Default::default()
+        });
+        let all = &data.survey.responses;
+        assert!(all.len() > 500, "{}", all.len());
+        let middle = all[all.len() / 2].submitted_s;
+        let late = all[all.len() / 5].submitted_s;
+        let mut pages_read = 0;
+        for cutoff in [i64::MAX, late] {
+            data.hold_survey_responses_after(cutoff);
+            for since in [None, Some(middle)] {
+                for status in [None, Some(false), Some(true)] {
+                    let expected: Vec<&SurveyResponse> = all
+                        .iter()
+                        .rev()
+                        .filter(|r| r.submitted_s <= cutoff)
+                        .filter(|r| since.is_none_or(|s| r.submitted_s >= s))
+                        .filter(|r| status.is_none_or(|partial| is_partial(r) == partial))
+                        .collect();
+                    let selection = Selection::new(&data, since, status);
+                    assert_eq!(selection.total(), expected.len());
+                    for per_page in [1, 7, 100] {
+                        for ascending in [true, false] {
+                            let mut want = expected.clone();
+                            if !ascending {
+                                want.reverse();
+                            }
+                            let mut got = Vec::new();
+                            loop {
+                                let page = selection.page(got.len(), per_page, ascending);
+                                pages_read += 1;
+                                if page.is_empty() {
+                                    break;
+                                }
+                                assert!(page.len() <= per_page);
+                                got.extend(page);
+                            }
+                            let same = got.len() == want.len()
+                                && got.iter().zip(&want).all(|(a, b)| std::ptr::eq(*a, *b));
+                            assert!(
+                                same,
+                                "cutoff {cutoff} since {since:?} status {status:?} \
+                                 per_page {per_page} ascending {ascending}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        assert!(pages_read > 1_000);
+    }
 
     #[test]
     fn choice_ids_encode_question_and_position() {
