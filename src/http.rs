@@ -150,12 +150,16 @@ pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     Some(wait)
 }
 
-/// The first 300 characters of a body, on one line, for error messages.
+/// The first 300 characters of a body, on one line, for error messages. Only the body's
+/// first few KiB are read: an excerpt of a megabyte page costs no more than of a short one.
 pub fn body_excerpt(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
+    const SHOWN: usize = 300;
+    let read = &body[..body.len().min(SHOWN * 16)];
+    let text = String::from_utf8_lossy(read);
     let one_line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    match one_line.char_indices().nth(300) {
+    match one_line.char_indices().nth(SHOWN) {
         Some((cut, _)) => format!("{}…", &one_line[..cut]),
+        None if read.len() < body.len() => format!("{one_line}…"),
         None => one_line,
     }
 }
@@ -383,6 +387,24 @@ fn jitter(max: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn excerpts_are_one_line_and_cut_at_300_characters() {
+        assert_eq!(
+            body_excerpt(b"  <html>\n  <b>Bad\tgateway</b> "),
+            "<html> <b>Bad gateway</b>"
+        );
+        let long = "é".repeat(400);
+        assert_eq!(
+            body_excerpt(long.as_bytes()),
+            format!("{}…", "é".repeat(300))
+        );
+        // A huge body is read only as far as its excerpt needs.
+        let mut huge = b"{\"message\": \"quota\"}".to_vec();
+        huge.resize(1_000_000, b' ');
+        assert_eq!(body_excerpt(&huge), "{\"message\": \"quota\"}…");
+        assert_eq!(body_excerpt(b"\xff ok"), "\u{fffd} ok");
+    }
 
     #[test]
     fn redaction_drops_query_and_credentials() {

@@ -411,6 +411,10 @@ fn verdict(
     body: &[u8],
     daily: &Mutex<Option<String>>,
 ) -> Verdict {
+    // A page is accepted as is: only an error body is worth parsing for its message.
+    if status.is_success() {
+        return Verdict::Accept;
+    }
     let parsed: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
     let message = parsed
         .get("message")
