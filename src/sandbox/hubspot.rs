@@ -2,7 +2,6 @@
 //! `limit`/`properties`/`archived`, opaque `after` cursors that must be echoed byte for
 //! byte, and HubSpot-shaped error bodies.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::Json;
@@ -35,9 +34,9 @@ struct ErrorBody {
 }
 
 #[derive(Serialize)]
-pub(crate) struct Record {
+pub(crate) struct Record<'a> {
     id: String,
-    properties: BTreeMap<String, Option<String>>,
+    properties: Properties<'a>,
     #[serde(rename = "createdAt")]
     created_at: String,
     #[serde(rename = "updatedAt")]
@@ -45,6 +44,16 @@ pub(crate) struct Record {
     archived: bool,
     #[serde(rename = "archivedAt", skip_serializing_if = "Option::is_none")]
     archived_at: Option<String>,
+}
+
+/// A record's properties in name order (what a sorted map gives), borrowing the names from
+/// the request instead of copying them into a map per contact.
+pub(crate) struct Properties<'a>(Vec<(&'a str, Option<String>)>);
+
+impl Serialize for Properties<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.0.iter().map(|(name, value)| (name, value)))
+    }
 }
 
 #[derive(Serialize)]
@@ -59,8 +68,8 @@ struct Paging {
 }
 
 #[derive(Serialize)]
-struct Page {
-    results: Vec<Record>,
+struct Page<'a> {
+    results: Vec<Record<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     paging: Option<Paging>,
 }
@@ -100,6 +109,17 @@ pub(crate) fn decode_cursor(seed: u64, text: &str) -> Option<usize> {
     let pos: usize = pos_text.parse().ok()?;
     let check = u64::from_str_radix(check_text, 16).ok()?;
     (check == hash_bytes(seed ^ CURSOR_KEY, &(pos as u64).to_le_bytes())).then_some(pos)
+}
+
+/// The requested property names in the order HubSpot's JSON lists them (by name), once
+/// each; the defaults when none were asked for.
+pub(crate) fn sorted_properties(mut properties: Vec<String>) -> Vec<String> {
+    if properties.is_empty() {
+        properties = DEFAULT_PROPERTIES.iter().map(|&p| p.to_owned()).collect();
+    }
+    properties.sort_unstable();
+    properties.dedup();
+    properties
 }
 
 /// `GET /hubspot/crm/v3/objects/contacts`.
@@ -169,9 +189,7 @@ pub(crate) async fn list_contacts(
             _ => {}
         }
     }
-    if properties.is_empty() {
-        properties = DEFAULT_PROPERTIES.iter().map(|&p| p.to_owned()).collect();
-    }
+    let properties = sorted_properties(properties);
 
     let usage = match data.crm.hubspot_admit(request_hash) {
         Ok(usage) => usage,
@@ -298,13 +316,17 @@ pub(crate) fn with_usage(mut response: Response, usage: HubspotUsage) -> Respons
     response
 }
 
-pub(crate) fn record(contact: &Contact, properties: &[String]) -> Record {
+/// `contact` as HubSpot returns it; `properties` sorted and without repeats (see
+/// [`sorted_properties`]).
+pub(crate) fn record<'a>(contact: &Contact, properties: &'a [String]) -> Record<'a> {
     Record {
         id: contact.id.to_string(),
-        properties: properties
-            .iter()
-            .map(|name| (name.clone(), contact.property(name)))
-            .collect(),
+        properties: Properties(
+            properties
+                .iter()
+                .map(|name| (name.as_str(), contact.property(name)))
+                .collect(),
+        ),
         created_at: contact.created_at(),
         updated_at: contact.updated_at(),
         archived: false,

@@ -15,7 +15,6 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::contacts::DEFAULT_PROPERTIES;
 use super::data::{HUBSPOT_TOKEN, SandboxData};
 use super::encoding::uuid_like;
 use super::hubspot::{error, rate_limited, record, with_usage};
@@ -215,7 +214,7 @@ pub(crate) async fn search_contacts(
              (e.g. restart from the last lastmodifieddate seen) instead of paging further"
         ));
     }
-    let mut properties: Vec<String> = request
+    let properties: Vec<String> = request
         .get("properties")
         .and_then(Value::as_array)
         .map(|a| {
@@ -225,9 +224,7 @@ pub(crate) async fn search_contacts(
                 .collect()
         })
         .unwrap_or_default();
-    if properties.is_empty() {
-        properties = DEFAULT_PROPERTIES.iter().map(|&p| p.to_owned()).collect();
-    }
+    let properties = super::hubspot::sorted_properties(properties);
 
     let mut hits = data.crm.hubspot_search(&data.contacts, query.from_ms);
     hits.retain(|&(ms, i)| ms <= query.to_ms && data.contacts.id(i) >= query.min_id);
