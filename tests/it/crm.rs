@@ -11,7 +11,7 @@ use chrono::{TimeZone, Utc};
 use funnelhouse::config::{JobConfig, parse_job};
 use funnelhouse::normalize::Dataset;
 use funnelhouse::pipeline::{RunOptions, RunReport};
-use funnelhouse::sandbox::{HubspotLimits, Mutation, SalesforceFaults};
+use funnelhouse::sandbox::{HubspotLimits, Mutation, RunningSandbox, SalesforceFaults};
 
 use crate::support::*;
 
@@ -193,6 +193,26 @@ async fn full_then_incremental_updates_in_place_and_marks_deletions() {
     );
 }
 
+/// One HubSpot run whose watermark is far in the past, so its incremental search must
+/// return every contact (searches of 200, a generous client limit); its report and warehouse.
+async fn search_everything(sandbox: &RunningSandbox, dir: &Path) -> (RunReport, PathBuf) {
+    let env = env_for(sandbox);
+    let sources = format!(
+        "{HUBSPOT}search_page_size = 200\n[sources.rate_limit]\nrequests_per_window = 1000\n"
+    );
+    let (job, warehouse) = crm_job(dir, &sources, &env);
+    let lookup = |name: &str| env.get(name).cloned();
+    let store = funnelhouse::pipeline::open_warehouse(&job, &lookup)
+        .unwrap()
+        .store;
+    let mut old = funnelhouse::state::SourceState::default();
+    old.set_watermark("contacts", "2000-01-01T00:00:00.000Z".into());
+    funnelhouse::state::save(&store, "crm", "hubspot", &old)
+        .await
+        .unwrap();
+    (run(&job, &env, at(0)).await, warehouse)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn search_past_the_ceiling_loses_no_contact_and_keeps_ties() {
     let scale = funnelhouse::sandbox::SEARCH_CEILING + 50;
@@ -204,23 +224,7 @@ async fn search_past_the_ceiling_loses_no_contact_and_keeps_ties() {
         removals: 0,
     });
     let dir = tempfile::tempdir().unwrap();
-    let env = env_for(&sandbox);
-    let sources = format!(
-        "{HUBSPOT}search_page_size = 200\n[sources.rate_limit]\nrequests_per_window = 1000\n"
-    );
-    let (job, warehouse) = crm_job(dir.path(), &sources, &env);
-    // An old watermark: the incremental search must return every contact.
-    let lookup = |name: &str| env.get(name).cloned();
-    let store = funnelhouse::pipeline::open_warehouse(&job, &lookup)
-        .unwrap()
-        .store;
-    let mut old = funnelhouse::state::SourceState::default();
-    old.set_watermark("contacts", "2000-01-01T00:00:00.000Z".into());
-    funnelhouse::state::save(&store, "crm", "hubspot", &old)
-        .await
-        .unwrap();
-
-    let report = run(&job, &env, at(0)).await;
+    let (report, warehouse) = search_everything(&sandbox, dir.path()).await;
     assert!(report.succeeded(), "{report:#?}");
     let requests = report.sources[0].requests;
     assert!(
@@ -267,23 +271,7 @@ async fn more_contacts_than_the_ceiling_sharing_one_date_are_read_by_id() {
     });
     assert_eq!(tied.hubspot_updated.len(), ceiling + 100);
     let dir = tempfile::tempdir().unwrap();
-    let env = env_for(&sandbox);
-    let sources = format!(
-        "{HUBSPOT}search_page_size = 200\n[sources.rate_limit]\nrequests_per_window = 1000\n"
-    );
-    let (job, warehouse) = crm_job(dir.path(), &sources, &env);
-    // An old watermark: the incremental search must return every contact.
-    let lookup = |name: &str| env.get(name).cloned();
-    let store = funnelhouse::pipeline::open_warehouse(&job, &lookup)
-        .unwrap()
-        .store;
-    let mut old = funnelhouse::state::SourceState::default();
-    old.set_watermark("contacts", "2000-01-01T00:00:00.000Z".into());
-    funnelhouse::state::save(&store, "crm", "hubspot", &old)
-        .await
-        .unwrap();
-
-    let report = run(&job, &env, at(0)).await;
+    let (report, warehouse) = search_everything(&sandbox, dir.path()).await;
     assert!(report.succeeded(), "{report:#?}");
     // Search pages hold 200 contacts, or 100 when the sandbox serves a short one; whether a
     // page is short depends only on its offset, so every query that reaches the ceiling
