@@ -5,6 +5,7 @@ mod commit;
 mod layout;
 mod output;
 mod parquet;
+mod seen;
 mod store;
 
 pub use commit::{

@@ -12,6 +12,7 @@ use serde_json::Value;
 use super::commit::StagedFile;
 use super::layout::{staging_path, table_file};
 use super::parquet::ParquetFile;
+use super::seen::SeenKeys;
 use crate::error::{Error, Result};
 use crate::normalize::{BatchStamp, Dataset, RejectRow, TableRows};
 
@@ -67,10 +68,12 @@ pub struct DatasetOutput<B: TableRows> {
     records: Arc<std::sync::atomic::AtomicU64>,
     /// The table's key, to keep a record the vendor served twice (a repeated page) once.
     key_of: Option<fn(&B::Row) -> String>,
-    /// Keys written so far by a full (non-merging) pull, as 128-bit keyed fingerprints:
-    /// 16 bytes a row instead of the key string (a collision among 10^9 keys has odds
-    /// below 10^-20).
-    seen: std::collections::HashSet<u128>,
+    /// Keys written so far by a full (non-merging) pull, as 128-bit keyed fingerprints (a
+    /// collision among 10^9 keys has odds below 10^-20), in bounded memory (see
+    /// [`SeenKeys`]).
+    seen: SeenKeys,
+    /// Rejected records of a full pull, by fingerprint of their text (rejects are few).
+    seen_rejects: std::collections::HashSet<u128>,
     /// The fingerprint's two keyed hashes (random per run).
     fingerprint: [std::hash::RandomState; 2],
     /// Records of a full pull dropped as repeats of a key already written.
@@ -136,7 +139,8 @@ impl<B: TableRows> DatasetOutput<B> {
             merging: None,
             records: target.records,
             key_of: None,
-            seen: std::collections::HashSet::new(),
+            seen: SeenKeys::default(),
+            seen_rejects: std::collections::HashSet::new(),
             fingerprint: [std::hash::RandomState::new(), std::hash::RandomState::new()],
             repeats: 0,
         }
@@ -179,6 +183,16 @@ impl<B: TableRows> DatasetOutput<B> {
             && !self
                 .seen
                 .insert(fingerprint(&self.fingerprint, &key_of(&row)))
+                .map_err(|e| {
+                    Error::io(
+                        format!(
+                            "{} {}: spilling the keys already written",
+                            self.source,
+                            self.dataset.table()
+                        ),
+                        e,
+                    )
+                })?
         {
             // Read = distinct records: a repeat is counted apart, like the merge path does.
             self.repeats += 1;
@@ -228,10 +242,9 @@ impl<B: TableRows> DatasetOutput<B> {
     pub fn reject(&mut self, location: &str, record: &Value, reason: String) {
         let text = record.to_string();
         if self.key_of.is_some()
-            && !self.seen.insert(fingerprint(
-                &self.fingerprint,
-                &format!("reject\u{0}{text}"),
-            ))
+            && !self
+                .seen_rejects
+                .insert(fingerprint(&self.fingerprint, &text))
         {
             // The same malformed record served again (a repeated page) is rejected once.
             self.repeats += 1;
