@@ -186,7 +186,7 @@ impl<B: TableRows> DatasetOutput<B> {
                 .map_err(|e| {
                     Error::io(
                         format!(
-                            "{} {}: spilling the keys already written",
+                            "{} {}: spilling the keys already written to the temporary directory (TMPDIR)",
                             self.source,
                             self.dataset.table()
                         ),
