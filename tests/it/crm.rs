@@ -193,6 +193,20 @@ async fn full_then_incremental_updates_in_place_and_marks_deletions() {
     );
 }
 
+/// Assert the `leads` table holds `scale` rows, one per lead id; the table for DuckDB.
+fn each_contact_once(warehouse: &Path, scale: usize) -> String {
+    let leads = table(warehouse, "leads");
+    assert_eq!(
+        duckdb_count(&format!("SELECT count(*) FROM {leads}")) as usize,
+        scale
+    );
+    assert_eq!(
+        duckdb_count(&format!("SELECT count(DISTINCT lead_id) FROM {leads}")) as usize,
+        scale
+    );
+    leads
+}
+
 /// One HubSpot run whose watermark is far in the past, so its incremental search must
 /// return every contact (searches of 200, a generous client limit); its report and warehouse.
 async fn search_everything(sandbox: &RunningSandbox, dir: &Path) -> (RunReport, PathBuf) {
@@ -231,15 +245,7 @@ async fn search_past_the_ceiling_loses_no_contact_and_keeps_ties() {
         (50..=80).contains(&requests),
         "{requests} requests for {scale} contacts"
     );
-    let leads = table(&warehouse, "leads");
-    assert_eq!(
-        duckdb_count(&format!("SELECT count(DISTINCT lead_id) FROM {leads}")) as usize,
-        scale
-    );
-    assert_eq!(
-        duckdb_count(&format!("SELECT count(*) FROM {leads}")) as usize,
-        scale
-    );
+    let leads = each_contact_once(&warehouse, scale);
     let modified = chrono::DateTime::parse_from_rfc3339(&tied.modified_at).unwrap();
     assert_eq!(
         duckdb_count(&format!(
@@ -292,15 +298,7 @@ async fn more_contacts_than_the_ceiling_sharing_one_date_are_read_by_id() {
         "{} requests for {scale} contacts",
         source.requests
     );
-    let leads = table(&warehouse, "leads");
-    assert_eq!(
-        duckdb_count(&format!("SELECT count(*) FROM {leads}")) as usize,
-        scale
-    );
-    assert_eq!(
-        duckdb_count(&format!("SELECT count(DISTINCT lead_id) FROM {leads}")) as usize,
-        scale
-    );
+    let leads = each_contact_once(&warehouse, scale);
     // Ten thousand ids are too many for a command line: DuckDB reads them from a file.
     let ids = dir.path().join("tied_ids.csv");
     std::fs::write(&ids, tied.hubspot_updated.join("\n")).unwrap();
