@@ -347,6 +347,9 @@ async fn run_locked(
                     && options.replay.is_none()
                     && job.shrink_warn_ratio > 0.0
                     && summary.dataset != Dataset::Spend;
+                for warning in &summary.warnings {
+                    warnings.push(format!("{}: {warning}", summary.source));
+                }
                 if full_pull
                     && let Some(warning) =
                         shrink_warning(store, job, &summary, job.shrink_warn_ratio).await?

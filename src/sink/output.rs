@@ -111,6 +111,9 @@ pub struct OutputSummary {
     pub files: Vec<StagedFile>,
     /// Records that could not be normalized.
     pub rejects: Vec<RejectRow>,
+    /// What the source says the run should know (kept in `_runs.warnings`), e.g. that a
+    /// vendor's daily limit ended its pull early.
+    pub warnings: Vec<String>,
 }
 
 impl<B: TableRows> DatasetOutput<B> {
@@ -397,6 +400,7 @@ impl<B: TableRows> DatasetOutput<B> {
             written: written - carried,
             files,
             rejects: self.rejects,
+            warnings: Vec::new(),
         })
     }
 }

@@ -81,7 +81,7 @@ pub async fn pull(
     target: OutputTarget,
 ) -> Result<OutputSummary> {
     let base_url = resolved.base_url.as_str();
-    match source {
+    let mut summary = match source {
         SourceConfig::Hubspot(cfg) => {
             let mut out = leads_output(target);
             hubspot::pull(cfg, base_url, resolved.secret("token"), ctx, &mut out).await?;
@@ -143,7 +143,9 @@ pub async fn pull(
             surveymonkey::pull(cfg, base_url, resolved.secret("token"), ctx, &mut out).await?;
             out.finish().await
         }
-    }
+    }?;
+    summary.warnings = ctx.take_warnings();
+    Ok(summary)
 }
 
 /// A CRM's output: current state keyed by lead id (a repeated page keeps one row; an
@@ -216,6 +218,8 @@ pub struct SourceContext {
     /// A backfill's inclusive date range, replacing the source's own window.
     pub window: Option<(NaiveDate, NaiveDate)>,
     next: std::sync::Mutex<SourceState>,
+    /// Warnings for `_runs` (see [`SourceContext::warn`]).
+    warnings: std::sync::Mutex<Vec<String>>,
 }
 
 impl SourceContext {
@@ -236,6 +240,7 @@ impl SourceContext {
             today,
             window: None,
             next: std::sync::Mutex::new(previous.clone()),
+            warnings: std::sync::Mutex::new(Vec::new()),
             previous,
         }
     }
@@ -251,6 +256,19 @@ impl SourceContext {
         if let Ok(mut next) = self.next.lock() {
             next.set_watermark(stream, watermark);
         }
+    }
+
+    /// Something the run's record should carry (`_runs.warnings`) besides the log: the
+    /// pull succeeded, but not as a normal one.
+    pub fn warn(&self, message: impl Into<String>) {
+        self.warnings
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(message.into());
+    }
+
+    fn take_warnings(&self) -> Vec<String> {
+        std::mem::take(&mut *self.warnings.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
     /// The state to save after the commit.

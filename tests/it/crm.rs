@@ -343,6 +343,17 @@ async fn daily_limit_commits_what_was_pulled_and_the_next_run_resumes() {
         "the daily limit is not a failure: {cut:#?}"
     );
     assert_eq!(cut.sources[0].retries, 0, "a daily 429 is not retried");
+    // The run's record says the source stopped early, not only the log.
+    let warnings = duckdb(&format!(
+        "SELECT warnings FROM {} WHERE run_id = '{}'",
+        table(&warehouse, "_runs"),
+        cut.run_id
+    ));
+    let warning = warnings[0][0].as_str().unwrap_or_default();
+    assert!(
+        warning.starts_with("hubspot: stopped early by the daily request limit"),
+        "{warnings:?}"
+    );
     let leads = table(&warehouse, "leads");
     let updated = |warehouse: &Path| {
         let _ = warehouse;

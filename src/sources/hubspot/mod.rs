@@ -319,6 +319,9 @@ pub async fn pull(
             .unwrap_or_default();
         tracing::warn!(source = %ctx.source_name, %reason, resets = %next_midnight,
             "HubSpot daily request limit reached: committing what was pulled; the limit resets at midnight in the account's time zone (next UTC midnight shown), and the next run resumes from the watermark");
+        ctx.warn(format!(
+            "stopped early by the daily request limit ({reason}); what was pulled is committed and the next run resumes from the watermark"
+        ));
     }
     Ok(())
 }
