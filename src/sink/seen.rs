@@ -159,7 +159,7 @@ impl Spilled {
         if !self.filter.may_contain(key) {
             return Ok(false);
         }
-        let mut block = vec![0u8; BLOCK_KEYS * 16];
+        let mut block = [0u8; BLOCK_KEYS * 16];
         for run in &self.runs {
             let after = run.firsts.partition_point(|first| *first <= key);
             let Some(b) = after.checked_sub(1) else {

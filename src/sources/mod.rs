@@ -346,7 +346,7 @@ pub fn to_serde_json(record: &sonic_rs::Value) -> Value {
 }
 
 /// Why a body is not JSON, with its start.
-fn not_json(error: &dyn std::fmt::Display, body: &[u8]) -> String {
+pub(crate) fn not_json(error: &dyn std::fmt::Display, body: &[u8]) -> String {
     format!(
         "body is not JSON ({error}): {}",
         crate::http::body_excerpt(body)

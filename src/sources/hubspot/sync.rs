@@ -24,7 +24,7 @@ use crate::http::{Verdict, body_excerpt, default_verdict, retry_after};
 use crate::normalize::LeadsBuilder;
 use crate::ratelimit::RateLimiter;
 use crate::sink::DatasetOutput;
-use crate::sources::{SourceContext, join_url};
+use crate::sources::{SourceContext, join_url, not_json};
 
 /// Results one search query can page through; past it HubSpot answers 400.
 pub const SEARCH_CEILING: u64 = 10_000;
@@ -306,6 +306,7 @@ impl Session<'_> {
         out: &mut DatasetOutput<LeadsBuilder>,
     ) -> Result<QueryEnd> {
         let limit = u64::from(self.cfg.search_page_size);
+        let properties = self.cfg.properties.requested();
         let mut reached = Reached::default();
         let mut after: Option<String> = None;
         loop {
@@ -313,7 +314,7 @@ impl Session<'_> {
             let mut body = json!({
                 "filterGroups": [{"filters": filters}],
                 "sorts": [{"propertyName": sort_by, "direction": "ASCENDING"}],
-                "properties": self.cfg.properties.requested(),
+                "properties": properties,
                 "limit": limit,
             });
             if let Some(after) = &after {
@@ -357,12 +358,7 @@ impl Session<'_> {
 
     /// A page's cursor and total.
     fn peek(&self, url: &str, body: &[u8]) -> Result<(Option<String>, Option<u64>)> {
-        peek_paging(body).map_err(|e| {
-            self.ctx.protocol(
-                url,
-                format!("body is not JSON ({e}): {}", body_excerpt(body)),
-            )
-        })
+        peek_paging(body).map_err(|e| self.ctx.protocol(url, not_json(&e, body)))
     }
 
     /// Decode a page body on a blocking thread.
