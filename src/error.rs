@@ -30,6 +30,16 @@ pub enum Error {
         message: String,
     },
 
+    /// A recording being replayed cannot stand for what the run would have received: a
+    /// page is missing, or a page is not the answer to the request it stands for.
+    #[error("source `{source_name}`: the recording of `{endpoint}` {message}")]
+    Recording {
+        source_name: String,
+        /// The endpoint's fixed name, e.g. `hubspot/contacts`.
+        endpoint: String,
+        message: String,
+    },
+
     /// Reading or writing the warehouse failed.
     #[error("warehouse object `{path}`: {message}")]
     Storage { path: String, message: String },

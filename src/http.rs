@@ -275,6 +275,16 @@ impl HttpClient {
                                     Verdict::Fatal(message) => {
                                         return Err(self.error(&url, message, Some(status)));
                                     }
+                                    // A 2xx retried is a data page that is not this
+                                    // request's answer: its body is records, never quoted.
+                                    Verdict::Retry(wait) if status.is_success() => (
+                                        format!(
+                                            "HTTP {}: the answer is not this request's (a repeated or stale page)",
+                                            status.as_u16()
+                                        ),
+                                        wait,
+                                        Some(status),
+                                    ),
                                     Verdict::Retry(wait) => (
                                         format!(
                                             "HTTP {}: {}",

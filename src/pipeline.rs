@@ -391,7 +391,12 @@ async fn run_locked(
     };
 
     // Metrics over the current input tables, staged to publish in the same commit.
-    match crate::metrics::stage_metrics(job, env, store, &stamp, options.now, &mut files).await {
+    // A replay computes metrics as of the recorded run (days in stage, SLA ages).
+    let metrics_now = match &options.replay {
+        Some(replay) => replay_clock(replay, &sources, options.now).await?,
+        None => options.now,
+    };
+    match crate::metrics::stage_metrics(job, env, store, &stamp, metrics_now, &mut files).await {
         Ok(metric_files) => files.extend(metric_files),
         Err(e) => {
             discard_staging(store, &job.name, &run_id).await.ok();
@@ -577,13 +582,20 @@ async fn pull_source(
             records: Arc::clone(&records),
         },
     );
+    let (mut today, mut window) = (options.now.date_naive(), window);
     let started = async {
         // A replay starts from the state the recorded run started from, so it merges or
-        // replaces exactly as that run did.
+        // replaces exactly as that run did…
         let (pages, previous) = match &options.replay {
             Some(replay) => {
                 let prefix = replay.source_prefix(source.name());
                 let previous = load_recorded_state(&replay.store, &prefix).await?;
+                // …and on the recorded run's clock and window, so a replay on a later day
+                // pulls (and covers) exactly the days that run did.
+                if let Some(clock) = load_recorded_clock(&replay.store, &prefix).await? {
+                    today = clock.now.date_naive();
+                    window = clock.window;
+                }
                 (
                     Pages::replay(
                         source.name(),
@@ -613,20 +625,18 @@ async fn pull_source(
                 };
                 if let Some(landing) = &landing {
                     record_state(landing, &previous).await?;
+                    let clock = RecordedClock {
+                        now: options.now,
+                        window,
+                    };
+                    record_clock(landing, &clock).await?;
                 }
                 (Pages::live(source.name(), http.clone(), landing), previous)
             }
         };
         Ok::<_, Error>(
-            SourceContext::new(
-                source.name(),
-                http,
-                pages,
-                hasher.clone(),
-                options.now.date_naive(),
-                previous,
-            )
-            .with_window(window),
+            SourceContext::new(source.name(), http, pages, hasher.clone(), today, previous)
+                .with_window(window),
         )
     }
     .await;
@@ -734,6 +744,68 @@ async fn record_state(landing: &RawLanding, state: &SourceState) -> Result<()> {
         .await
         .map_err(|e| Error::storage(path.to_string(), e))?;
     Ok(())
+}
+
+/// The clock and window a landed run pulled with, kept beside its `_state.json` as
+/// `_clock.json`: a replay on a later day uses them rather than its own clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct RecordedClock {
+    /// The recorded run's "now".
+    now: DateTime<Utc>,
+    /// A backfill's range, when the recorded run was one.
+    window: Option<(NaiveDate, NaiveDate)>,
+}
+
+async fn record_clock(landing: &RawLanding, clock: &RecordedClock) -> Result<()> {
+    use object_store::ObjectStoreExt;
+    let path = object_store::path::Path::from(format!("{}/_clock.json", landing.prefix));
+    let body = serde_json::to_vec_pretty(clock).map_err(|e| Error::storage(path.to_string(), e))?;
+    landing
+        .store
+        .put(&path, object_store::PutPayload::from(body))
+        .await
+        .map_err(|e| Error::storage(path.to_string(), e))?;
+    Ok(())
+}
+
+/// The recorded clock of one source's pages; `None` for recordings made before clocks were
+/// kept (and hand-written ones): those replay on the current clock.
+async fn load_recorded_clock(
+    store: &Arc<dyn ObjectStore>,
+    prefix: &str,
+) -> Result<Option<RecordedClock>> {
+    use object_store::ObjectStoreExt;
+    let path = object_store::path::Path::from(format!("{prefix}/_clock.json"));
+    match store.get(&path).await {
+        Ok(got) => {
+            let bytes = got
+                .bytes()
+                .await
+                .map_err(|e| Error::storage(path.to_string(), e))?;
+            serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| Error::storage(path.to_string(), e))
+        }
+        Err(object_store::Error::NotFound { .. }) => Ok(None),
+        Err(e) => Err(Error::storage(path.to_string(), e)),
+    }
+}
+
+/// The clock the replayed run's metrics use: the latest recorded clock of the sources
+/// replayed, or this run's own when none was recorded.
+async fn replay_clock(
+    replay: &Replay,
+    sources: &[&SourceConfig],
+    own: DateTime<Utc>,
+) -> Result<DateTime<Utc>> {
+    let mut latest: Option<DateTime<Utc>> = None;
+    for source in sources {
+        let prefix = replay.source_prefix(source.name());
+        if let Some(clock) = load_recorded_clock(&replay.store, &prefix).await? {
+            latest = latest.max(Some(clock.now));
+        }
+    }
+    Ok(latest.unwrap_or(own))
 }
 
 async fn load_recorded_state(store: &Arc<dyn ObjectStore>, prefix: &str) -> Result<SourceState> {

@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 
 use super::oauth::OAuthToken;
 use super::spend_window::{Window, WindowSettings};
-use super::{SourceContext, join_url};
+use super::{SourceContext, answer, join_url};
 use crate::config::Template;
 use crate::error::Result;
 use crate::http::{HttpSettings, Verdict, body_excerpt, retry_after};
@@ -216,20 +216,12 @@ pub async fn pull(
             let mut page_token: Option<String> = None;
             let mut page = 0u64;
             // Rows dated outside the query's window: this is not the answer to this query
-            // (a cache or the API serving an earlier response again). Keeping it would lose
-            // the window's real rows, so it is retried like a 5xx, and never landed: a
-            // replay sees only accepted answers.
-            let classify = |status: StatusCode, headers: &HeaderMap, body: &[u8]| {
-                if status.is_success()
-                    && let Ok(parsed) = serde_json::from_slice::<Value>(body)
-                    && let Some(date) = date_outside(&parsed, from, to)
-                {
-                    tracing::warn!(source = %ctx.source_name, %customer, %from, %to, %date,
-                        "a response holds rows outside the query's dates; asking again");
-                    return Verdict::Retry(None);
-                }
-                verdict(status, headers, body)
+            // (a cache or the API serving an earlier response again); see `answer.rs`.
+            let ours = |body: &[u8]| match serde_json::from_slice::<Value>(body) {
+                Ok(parsed) => answer::days_within(result_dates(&parsed), from, to),
+                Err(_) => Ok(()),
             };
+            let classify = answer::checked(ctx, "google_ads/search", &verdict, ours);
             loop {
                 page += 1;
                 let mut body = json!({ "query": query });
@@ -286,21 +278,17 @@ pub async fn pull(
     window.cover(ctx, out)
 }
 
-/// The first `segments.date` of a response (searchStream batches or a search page) outside
-/// `from..=to`.
-fn date_outside(parsed: &Value, from: NaiveDate, to: NaiveDate) -> Option<String> {
-    let (from, to) = (from.to_string(), to.to_string());
+/// Every `segments.date` of a response (searchStream batches or a search page).
+fn result_dates(parsed: &Value) -> impl Iterator<Item = &str> {
     let batches: Vec<&Value> = match parsed {
         Value::Array(items) => items.iter().collect(),
         other => vec![other],
     };
     batches
-        .iter()
+        .into_iter()
         .filter_map(|batch| batch.get("results")?.as_array())
         .flatten()
         .filter_map(|row| row.pointer("/segments/date")?.as_str())
-        .find(|date| *date < from.as_str() || *date > to.as_str())
-        .map(str::to_string)
 }
 
 /// Google's error classification: quota errors (429 `RESOURCE_EXHAUSTED`) wait their
@@ -478,23 +466,18 @@ mod tests {
         let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
         let row = |date: &str| json!({"segments": {"date": date}});
         let stream = json!([{"results": [row("2026-10-01"), row("2026-10-31")]}]);
-        assert_eq!(
-            date_outside(&stream, d("2026-10-01"), d("2026-10-31")),
-            None
-        );
-        assert_eq!(
-            date_outside(&stream, d("2026-10-02"), d("2026-10-31")).as_deref(),
-            Some("2026-10-01")
+        let outside = |v: &Value, from: &str, to: &str| {
+            answer::days_within(result_dates(v), d(from), d(to)).err()
+        };
+        assert_eq!(outside(&stream, "2026-10-01", "2026-10-31"), None);
+        assert!(
+            outside(&stream, "2026-10-02", "2026-10-31").is_some_and(|e| e.contains("2026-10-01"))
         );
         let page = json!({"results": [row("2026-11-01")], "nextPageToken": "x"});
-        assert_eq!(
-            date_outside(&page, d("2026-10-01"), d("2026-10-31")).as_deref(),
-            Some("2026-11-01")
+        assert!(
+            outside(&page, "2026-10-01", "2026-10-31").is_some_and(|e| e.contains("2026-11-01"))
         );
-        assert_eq!(
-            date_outside(&json!([{}]), d("2026-10-01"), d("2026-10-31")),
-            None
-        );
+        assert_eq!(outside(&json!([{}]), "2026-10-01", "2026-10-31"), None);
     }
 
     #[test]

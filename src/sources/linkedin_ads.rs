@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use super::oauth::OAuthToken;
 use super::spend_window::{Window, WindowSettings};
-use super::{SourceContext, join_url};
+use super::{SourceContext, answer, join_url};
 use crate::config::Template;
 use crate::error::Result;
 use crate::http::{HttpSettings, Verdict, body_excerpt, retry_after};
@@ -181,10 +181,16 @@ pub async fn pull(
             .header("LinkedIn-Version", cfg.api_version.as_str())
             .header("X-Restli-Protocol-Version", "2.0.0")
     };
+    // The analytics route is one for every account and chunk, and its elements do not
+    // name their account: an answer repeated for the next account is caught by being the
+    // same bytes as the previous, different request's.
+    let last_analytics = answer::LastAnswer::default();
     for account in &cfg.account_ids {
         let account_url = join_url(base_url, &format!("rest/adAccounts/{account}"));
+        let ours = |body: &[u8]| account_belongs(body, account);
+        let classify = answer::checked(ctx, "linkedin_ads/ad_account", &verdict, ours);
         let body = token
-            .fetch(ctx, "linkedin_ads/ad_account", &verdict, |access| {
+            .fetch(ctx, "linkedin_ads/ad_account", &classify, |access| {
                 get(&account_url, access)
             })
             .await?;
@@ -193,11 +199,14 @@ pub async fn pull(
             .ok_or_else(|| ctx.protocol(&account_url, "the ad account has no `currency`"))?;
         for (from, to) in window.chunks(cfg.chunk_days) {
             let url = analytics_url(base_url, account, from, to);
+            let ours = |body: &[u8]| analytics_belong(body, from, to, &url, &last_analytics);
+            let classify = answer::checked(ctx, "linkedin_ads/ad_analytics", &verdict, ours);
             let body = token
-                .fetch(ctx, "linkedin_ads/ad_analytics", &verdict, |access| {
+                .fetch(ctx, "linkedin_ads/ad_analytics", &classify, |access| {
                     get(&url, access)
                 })
                 .await?;
+            last_analytics.accepted(&url, &body);
             let parsed = ctx.parse_json(&url, &body).await?;
             let elements = parsed
                 .get("elements")
@@ -213,6 +222,53 @@ pub async fn pull(
         }
     }
     window.cover(ctx, out)
+}
+
+/// Is this the ad account asked for? (Its `id`, when the answer has one.)
+fn account_belongs(body: &[u8], account: &str) -> std::result::Result<(), String> {
+    let Ok(parsed) = serde_json::from_slice::<Value>(body) else {
+        return Ok(());
+    };
+    match opt_str(parsed.get("id")) {
+        Some(id) if id != account => Err(format!(
+            "it describes ad account {id}, not the one requested"
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Is this analytics answer the one for `url` (`from..=to` of one account)? Every element
+/// starts inside the range, and an answer with elements is not the previous, different
+/// request's answer again.
+fn analytics_belong(
+    body: &[u8],
+    from: NaiveDate,
+    to: NaiveDate,
+    url: &str,
+    last: &answer::LastAnswer,
+) -> std::result::Result<(), String> {
+    let Ok(parsed) = serde_json::from_slice::<Value>(body) else {
+        return Ok(());
+    };
+    let elements = parsed
+        .get("elements")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let days: Vec<String> = elements
+        .iter()
+        .filter_map(|element| {
+            let part = |k: &str| element.pointer(&format!("/dateRange/start/{k}"))?.as_i64();
+            let day = NaiveDate::from_ymd_opt(
+                i32::try_from(part("year")?).ok()?,
+                u32::try_from(part("month")?).ok()?,
+                u32::try_from(part("day")?).ok()?,
+            )?;
+            Some(day.to_string())
+        })
+        .collect();
+    answer::days_within(days.iter().map(String::as_str), from, to)?;
+    last.check(url, body, !elements.is_empty())
 }
 
 /// One analytics element as a `spend` row, or why not.

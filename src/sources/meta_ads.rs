@@ -17,7 +17,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::spend_window::{Window, WindowSettings, halve};
-use super::{SourceContext, join_url};
+use super::{SourceContext, answer, join_url};
 use crate::config::{Secret, Template};
 use crate::error::Result;
 use crate::http::{HttpSettings, Verdict, body_excerpt, retry_after};
@@ -217,19 +217,24 @@ async fn pull_range(
         .append_pair("limit", &limit)
         .finish();
     let mut request = ctx.http.inner().get(format!("{url}?{query}"));
+    // The `after` cursor the request is sent with (none on a range's first page).
+    let mut sent_after: Option<String> = None;
     let mut rows = Vec::new();
     let mut page = 0u64;
     loop {
         page += 1;
-        let body = ctx
-            .pages
-            .fetch_scrubbed(
-                "meta_ads/insights",
-                request.bearer_auth(token.expose()),
-                &verdict,
-                &scrub_tokens,
-            )
-            .await?;
+        let body = {
+            let ours = |body: &[u8]| belongs(body, from, to, sent_after.as_deref());
+            let classify = answer::checked(ctx, "meta_ads/insights", &verdict, ours);
+            ctx.pages
+                .fetch_scrubbed(
+                    "meta_ads/insights",
+                    request.bearer_auth(token.expose()),
+                    &classify,
+                    &scrub_tokens,
+                )
+                .await?
+        };
         let parsed = ctx.parse_json(url, &body).await?;
         if let Some(error) = parsed.get("error") {
             if error.get("code").and_then(Value::as_i64) == Some(1) {
@@ -257,10 +262,40 @@ async fn pull_range(
             Some(next) if !data.is_empty() => {
                 // Verbatim: the cursor is opaque; the link is never logged (it holds the token).
                 request = ctx.http.inner().get(next);
+                sent_after = reqwest::Url::parse(next).ok().and_then(|link| {
+                    link.query_pairs()
+                        .find(|(k, _)| k == "after")
+                        .map(|(_, v)| v.into_owned())
+                });
             }
             _ => return Ok(RangeOutcome::Done(rows)),
         }
     }
+}
+
+/// Is this insights answer the one asked for: every row dated inside `from..=to`, and a
+/// page after cursor `sent_after` ending somewhere else? (The last page of the previous
+/// date range served again would otherwise end this range with no rows of its own.)
+fn belongs(
+    body: &[u8],
+    from: NaiveDate,
+    to: NaiveDate,
+    sent_after: Option<&str>,
+) -> std::result::Result<(), String> {
+    let Ok(parsed) = serde_json::from_slice::<Value>(body) else {
+        return Ok(());
+    };
+    let rows = parsed.get("data").and_then(Value::as_array);
+    let days = rows
+        .into_iter()
+        .flatten()
+        .flat_map(|row| [row.get("date_start"), row.get("date_stop")])
+        .filter_map(|day| day?.as_str());
+    answer::days_within(days, from, to)?;
+    let after = parsed
+        .pointer("/paging/cursors/after")
+        .and_then(Value::as_str);
+    answer::cursor_advanced(sent_after, after)
 }
 
 /// One insights row as a `spend` row, or why not.
@@ -432,6 +467,24 @@ mod tests {
             verdict(StatusCode::INTERNAL_SERVER_ERROR, &HeaderMap::new(), reduce),
             Verdict::Accept
         );
+    }
+
+    #[test]
+    fn an_answer_for_another_range_or_the_page_before_is_not_accepted() {
+        let (from, to) = (
+            NaiveDate::from_ymd_opt(2026, 10, 1).unwrap(),
+            NaiveDate::from_ymd_opt(2026, 10, 31).unwrap(),
+        );
+        let page = |day: &str, after: &str| {
+            serde_json::to_vec(&json!({"data": [{"date_start": day, "date_stop": day}],
+                "paging": {"cursors": {"after": after}}}))
+            .unwrap()
+        };
+        assert!(belongs(&page("2026-10-02", "b"), from, to, None).is_ok());
+        assert!(belongs(&page("2026-10-02", "b"), from, to, Some("a")).is_ok());
+        assert!(belongs(&page("2026-09-30", "b"), from, to, None).is_err());
+        assert!(belongs(&page("2026-10-02", "a"), from, to, Some("a")).is_err());
+        assert!(belongs(br#"{"error":{"code":1}}"#, from, to, Some("a")).is_ok());
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Vendor connectors, one module per source kind. Each turns its vendor's pages into
 //! canonical rows and rejects; the shared HTTP client does retries and counting.
 
+pub mod answer;
 pub mod costs;
 pub mod google_ads;
 pub mod hubspot;
@@ -145,6 +146,17 @@ pub async fn pull(
         }
     }?;
     summary.warnings = ctx.take_warnings();
+    if summary.dataset == Dataset::Spend && summary.duplicates > 0 {
+        // A day's campaign comes once per pull: a second copy means an answer came twice.
+        // Every answer is checked to belong to its request (`answer.rs`), so this should not
+        // happen; kept once, but never silently, as a missing chunk may hide behind it.
+        let warning = format!(
+            "{} spend rows came more than once for the same day and campaign and were kept once: a vendor answer was served twice; compare the spend table with the vendor",
+            summary.duplicates
+        );
+        tracing::warn!(source = %ctx.source_name, duplicates = summary.duplicates, "{warning}");
+        summary.warnings.push(warning);
+    }
     Ok(summary)
 }
 

@@ -168,10 +168,27 @@ impl Pages {
                     headers: response.headers,
                 })
             }
-            Mode::Replay(replay) => Ok(Page {
-                body: self.replayed(replay, endpoint, number).await?,
-                headers: HeaderMap::new(),
-            }),
+            Mode::Replay(replay) => {
+                let body = self.replayed(replay, endpoint, number).await?;
+                // A recorded page stands for a 200 answer: the vendor's own checks that an
+                // answer belongs to its request (see `answer.rs`) hold for it too.
+                match classify(StatusCode::OK, &HeaderMap::new(), &body) {
+                    Verdict::Accept => {}
+                    Verdict::Retry(_) | Verdict::Fatal(_) => {
+                        return Err(Error::Recording {
+                            source_name: self.source_name.clone(),
+                            endpoint: endpoint.to_string(),
+                            message: format!(
+                                "has a page {number} that is not the answer to this request (a page out of place or of another recording)"
+                            ),
+                        });
+                    }
+                }
+                Ok(Page {
+                    body,
+                    headers: HeaderMap::new(),
+                })
+            }
         }
     }
 
@@ -198,6 +215,7 @@ impl Pages {
                         && (name.ends_with(".json") || name.ends_with(".json.zst"))
                 });
                 files.sort_by(|a, b| a.as_ref().cmp(b.as_ref()));
+                self.check_numbering(endpoint, &files)?;
                 listings.insert(endpoint.to_string(), files);
             }
             listings[endpoint].get(number - 1).cloned()
@@ -226,6 +244,37 @@ impl Pages {
         } else {
             Ok(bytes)
         }
+    }
+}
+
+impl Pages {
+    /// A recording is pages 1, 2, … n of an endpoint with none missing or twice: replaying
+    /// past a gap would silently lose the missing page's records (and a cursor-paged
+    /// vendor's pages would no longer follow each other).
+    fn check_numbering(&self, endpoint: &str, files: &[Path]) -> Result<()> {
+        for (index, path) in files.iter().enumerate() {
+            let expected = index + 1;
+            let number = path
+                .filename()
+                .and_then(|name| name.strip_prefix("page-"))
+                .and_then(|rest| rest.split('.').next())
+                .and_then(|digits| digits.parse::<usize>().ok());
+            let message = match number {
+                Some(n) if n == expected => continue,
+                Some(n) if n > expected => format!(
+                    "has no page {expected} ({}) although page {n} follows: a recording with a gap cannot be replayed",
+                    page_file_name(expected, false)
+                ),
+                Some(n) => format!("has page {n} twice"),
+                None => format!("has a page file `{path}` that is not page-NNNNNN.json[.zst]"),
+            };
+            return Err(Error::Recording {
+                source_name: self.source_name.clone(),
+                endpoint: endpoint.to_string(),
+                message,
+            });
+        }
+        Ok(())
     }
 }
 
@@ -323,5 +372,68 @@ mod tests {
             .to_string();
         assert!(end.contains("no page 3"), "{end}");
         assert!(pages.is_replay());
+    }
+
+    #[tokio::test]
+    async fn a_recording_with_a_gap_or_a_page_twice_is_an_error() {
+        let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+        for name in [
+            "a/page-000001.json",
+            "a/page-000003.json",
+            "b/page-000001.json",
+            "b/page-000002.json",
+            "b/page-000002.json.zst",
+        ] {
+            let path = Path::from(format!("rec/src/{name}"));
+            store
+                .put(&path, PutPayload::from(b"{}".to_vec()))
+                .await
+                .unwrap();
+        }
+        let pages = Pages::replay(
+            "src",
+            ReplaySource {
+                store,
+                prefix: "rec/src".into(),
+            },
+        );
+        let http = reqwest::Client::new();
+        let request = || http.get("http://127.0.0.1:9/never-sent");
+        // The gap is found before any page is used, naming the source, endpoint and page.
+        let gap = pages.fetch("a", request()).await.unwrap_err().to_string();
+        assert!(
+            gap.contains("`src`") && gap.contains("`a`") && gap.contains("no page 2"),
+            "{gap}"
+        );
+        let twice = pages.fetch("b", request()).await.unwrap_err().to_string();
+        assert!(twice.contains("page 2 twice"), "{twice}");
+    }
+
+    #[tokio::test]
+    async fn a_replayed_page_is_checked_like_a_live_answer() {
+        let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+        let path = Path::from("rec/src/a/page-000001.json");
+        store
+            .put(
+                &path,
+                PutPayload::from(b"{\"day\":\"2026-01-01\"}".to_vec()),
+            )
+            .await
+            .unwrap();
+        let pages = Pages::replay(
+            "src",
+            ReplaySource {
+                store,
+                prefix: "rec/src".into(),
+            },
+        );
+        let http = reqwest::Client::new();
+        let stale = |_: StatusCode, _: &HeaderMap, _: &[u8]| Verdict::Retry(None);
+        let err = pages
+            .fetch_classified("a", http.get("http://127.0.0.1:9/x"), &stale)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not the answer to this request"), "{err}");
     }
 }

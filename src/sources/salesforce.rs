@@ -17,7 +17,7 @@ use reqwest::header::HeaderMap;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{SourceContext, join_url};
+use super::{SourceContext, answer, join_url};
 use crate::config::{Secret, Template};
 use crate::error::Result;
 use crate::http::{HttpSettings, Verdict, body_excerpt, default_verdict};
@@ -443,7 +443,7 @@ pub async fn pull(
             ctx,
             &mut session,
             ("salesforce/query", "query"),
-            (&live, &fields),
+            (name, &live, &fields),
             &mut usage,
             out,
         )
@@ -463,7 +463,7 @@ pub async fn pull(
                 ctx,
                 &mut session,
                 ("salesforce/query_all", "queryAll"),
-                (&deleted, &fields),
+                (name, &deleted, &fields),
                 &mut usage,
                 out,
             )
@@ -544,7 +544,7 @@ async fn run_query(
     ctx: &SourceContext,
     session: &mut Session,
     (page_endpoint, resource): (&str, &str),
-    (soql, fields): (&str, &SalesforceFields),
+    (object, soql, fields): (&str, &str, &SalesforceFields),
     usage: &mut Option<String>,
     out: &mut DatasetOutput<LeadsBuilder>,
 ) -> Result<Option<i64>> {
@@ -570,6 +570,10 @@ async fn run_query(
                 let classify = |status: StatusCode, headers: &HeaderMap, body: &[u8]| {
                     verdict(status, headers, body, &signals)
                 };
+                // `query` and `queryAll` serve every object on one path: the last batch of
+                // the Lead query served again would stand for the first of the Contacts.
+                let ours = |body: &[u8]| records_belong(body, object);
+                let classify = answer::checked(ctx, page_endpoint, &classify, ours);
                 let request = ctx
                     .http
                     .inner()
@@ -583,6 +587,7 @@ async fn run_query(
                     .pages
                     .fetch_classified(page_endpoint, request, &classify)
                     .await;
+                drop(classify);
                 let signals = signals.into_inner().unwrap_or_else(|p| p.into_inner());
                 if let Some(u) = signals.api_usage {
                     tracing::debug!(source = %ctx.source_name, api_usage = %u, "Sforce-Limit-Info");
@@ -642,6 +647,41 @@ async fn run_query(
         }
     }
     Ok(newest)
+}
+
+/// What ties a query batch to its query: the object type of each record.
+#[derive(Deserialize)]
+struct Batch {
+    #[serde(default)]
+    records: Vec<BatchRecord>,
+}
+
+#[derive(Deserialize)]
+struct BatchRecord {
+    #[serde(default)]
+    attributes: Option<RecordAttributes>,
+}
+
+#[derive(Deserialize)]
+struct RecordAttributes {
+    #[serde(default, rename = "type")]
+    kind: Option<String>,
+}
+
+/// Is this batch of the object queried? (A record says its type in `attributes.type`.)
+fn records_belong(body: &[u8], object: &str) -> std::result::Result<(), String> {
+    let Ok(batch) = serde_json::from_slice::<Batch>(body) else {
+        return Ok(());
+    };
+    match batch
+        .records
+        .iter()
+        .filter_map(|r| r.attributes.as_ref()?.kind.as_deref())
+        .find(|kind| *kind != object)
+    {
+        Some(kind) => Err(format!("it holds {kind} records for a query of {object}")),
+        None => Ok(()),
+    }
 }
 
 /// Salesforce's classification of data calls. The body of an error is a JSON array of

@@ -141,3 +141,94 @@ fn the_sandbox_command_takes_a_fault_profile() {
     let announced = announced.expect("the sandbox announces its faults");
     assert!(announced.contains("errors: 0.5"), "{announced}");
 }
+
+/// Issue 15 item 1: a third of the answers are a page served again — the last page of one
+/// date chunk for the next chunk's first request (Meta, LinkedIn and Google Ads share one
+/// route per account across chunks), the page before for the next one, the live list's last
+/// page for the archived sweep's first, the Lead query's last batch for the next query.
+/// Every source of the demo job, Meta and LinkedIn over a 90-day window of three chunks
+/// included, still ends with the clean run's rows, spend compared row for row.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_served_twice_leave_every_source_as_a_clean_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo_run = |warehouse: std::path::PathBuf, env: HashMap<String, String>| async move {
+        // Meta in pages of 40 rows: several pages per date chunk, so a page served again
+        // lands inside a chunk as well as at a chunk's start.
+        let path = repo_job("demo.toml");
+        let text = std::fs::read_to_string(&path).unwrap().replace(
+            "warehouse = \"./warehouse\"",
+            &format!("warehouse = {:?}", warehouse.display().to_string()),
+        );
+        let meta_token = "access_token = \"${META_ACCESS_TOKEN}\"";
+        assert!(text.contains(meta_token));
+        let text = text.replace(meta_token, &format!("{meta_token}\npage_size = 40"));
+        let lookup = |name: &str| env.get(name).cloned();
+        let job = funnelhouse::config::parse_job(&path, &text, &lookup).expect("valid job");
+        funnelhouse::pipeline::run_job(&job, &lookup, run_options())
+            .await
+            .expect("run completes")
+    };
+    let clean = start_with_faults(options(), None).await.unwrap();
+    let clean_wh = dir.path().join("clean");
+    let report = demo_run(clean_wh.clone(), env_for(&clean)).await;
+    assert!(report.succeeded(), "{report:#?}");
+    let clean_url = clean.base_url();
+    drop(clean);
+
+    let profile = FaultProfile::parse("seed=11,repeat=0.5").unwrap();
+    let faulty = start_with_faults(options(), Some(profile)).await.unwrap();
+    let faulty_wh = dir.path().join("faulty");
+    let report = demo_run(faulty_wh.clone(), env_for(&faulty)).await;
+    let injected = faulty.faults.as_ref().unwrap().counts();
+    assert!(report.succeeded(), "{report:#?}\ninjected: {injected:?}");
+    assert!(
+        injected.repeated >= 12,
+        "pages were served twice: {injected:?}"
+    );
+
+    // Meta and LinkedIn span more than one 31-day chunk: a lost chunk would show here.
+    let days = |wh: &Path| {
+        duckdb(&format!(
+            "SELECT platform, count(DISTINCT date), count(*) FROM {} GROUP BY 1 ORDER BY 1",
+            table(wh, "spend")
+        ))
+    };
+    let clean_days = days(&clean_wh);
+    for platform in ["google_ads", "linkedin_ads", "meta_ads"] {
+        assert!(
+            clean_days
+                .iter()
+                .any(|r| r[0] == platform && r[1].as_i64().unwrap_or(0) > 62),
+            "{platform} spans three chunks: {clean_days:?}"
+        );
+    }
+    assert_eq!(days(&faulty_wh), clean_days, "spend per platform");
+    assert_eq!(
+        contents(&faulty_wh, "spend"),
+        contents(&clean_wh, "spend"),
+        "spend row for row"
+    );
+    assert_same_contents(
+        &all_contents(&faulty_wh),
+        &all_contents(&clean_wh),
+        "pages served twice",
+    );
+    // SurveyMonkey's records name the server they came from: compare without it.
+    let rejects_from = |wh: &Path, url: &str| {
+        rejects(wh)
+            .iter()
+            .map(|r| format!("{r:?}").replace(url, "SANDBOX"))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        rejects_from(&faulty_wh, &faulty.base_url()),
+        rejects_from(&clean_wh, &clean_url)
+    );
+    // No repeated spend row was kept once in silence: none came through at all.
+    let warnings = duckdb(&format!(
+        "SELECT warnings FROM {} WHERE warnings IS NOT NULL",
+        table(&faulty_wh, "_runs")
+    ));
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_runs_add_up(&faulty_wh);
+}

@@ -329,3 +329,131 @@ async fn a_full_pull_far_smaller_than_the_table_is_flagged() {
     );
     assert_runs_add_up(&warehouse);
 }
+
+/// Issue 15 item 8: a run reprocessed a week after it ran pulls on its own clock. Run A a
+/// week before the sandbox's today, run B today (it re-pulls the last week of spend), then
+/// reprocess A today: its window is A's (not today's), so B's last week of spend — days
+/// with no rows in A's recording — is neither covered nor deleted, and the tables are
+/// those B left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reprocessing_a_run_a_week_later_leaves_the_same_tables() {
+    use chrono::TimeZone;
+    let sandbox = sandbox(300, 0).await;
+    let dir = tempfile::tempdir().unwrap();
+    let warehouse = dir.path().join("warehouse");
+    let env = env_for(&sandbox);
+    let job = load(
+        &write_job(dir.path(), &warehouse.display().to_string(), "", &[]),
+        &env,
+    );
+    let lookup = |name: &str| env.get(name).cloned();
+    let at = |days_before: i64, hour: u32| funnelhouse::pipeline::RunOptions {
+        now: chrono::Utc.from_utc_datetime(
+            &(today() - chrono::Duration::days(days_before))
+                .and_hms_opt(hour, 0, 0)
+                .unwrap(),
+        ),
+        ..funnelhouse::pipeline::RunOptions::default()
+    };
+    let a = funnelhouse::pipeline::run_job(&job, &lookup, at(7, 5))
+        .await
+        .expect("run a week ago");
+    assert!(a.succeeded(), "{a:#?}");
+    let b = funnelhouse::pipeline::run_job(&job, &lookup, at(0, 4))
+        .await
+        .expect("run today");
+    assert!(b.succeeded(), "{b:#?}");
+    let want = all_contents(&warehouse);
+    let last_week = duckdb_count(&format!(
+        "SELECT count(*) FROM {} WHERE date > DATE '{}'",
+        table(&warehouse, "spend"),
+        today() - chrono::Duration::days(7)
+    ));
+    assert!(last_week > 0, "run B wrote the last week's spend");
+
+    let opened = funnelhouse::pipeline::open_warehouse(&job, &lookup).unwrap();
+    let replay = funnelhouse::pipeline::Replay {
+        store: std::sync::Arc::clone(&opened.store),
+        root: format!("_raw/{}/{}", job.name, a.run_id),
+    };
+    let options = funnelhouse::pipeline::RunOptions {
+        replay: Some(replay),
+        ..at(0, 6)
+    };
+    let again = funnelhouse::pipeline::run_job_in(
+        &job,
+        &lookup,
+        options,
+        &opened,
+        std::time::Instant::now(),
+    )
+    .await
+    .expect("reprocess completes");
+    assert!(again.succeeded(), "{again:#?}");
+    assert_same_contents(
+        &all_contents(&warehouse),
+        &want,
+        "reprocessing a week later changed a table",
+    );
+}
+
+/// Issue 15 item 9: a recording with a page missing is an error for its source, naming the
+/// source, the endpoint and the page; that source commits nothing, the others do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recording_with_a_missing_page_fails_its_source_by_name() {
+    let sandbox = sandbox(300, 0).await;
+    let dir = tempfile::tempdir().unwrap();
+    let warehouse = dir.path().join("warehouse");
+    let env = env_for(&sandbox);
+    let job_path = write_job(
+        dir.path(),
+        &warehouse.display().to_string(),
+        "",
+        &[("page_size = 100", "page_size = 50")],
+    );
+    let job = load(&job_path, &env);
+    let lookup = |name: &str| env.get(name).cloned();
+    let first = funnelhouse::pipeline::run_job(&job, &lookup, run_options())
+        .await
+        .expect("first run");
+    assert!(first.succeeded(), "{first:#?}");
+    let leads = contents(&warehouse, "leads");
+
+    let recording = warehouse.join("_raw/demo").join(&first.run_id);
+    let contacts = recording.join("hubspot/hubspot/contacts");
+    assert!(contacts.join("page-000003.json.zst").exists());
+    std::fs::remove_file(contacts.join("page-000002.json.zst")).unwrap();
+    let out = run_binary(
+        &env,
+        &[
+            "run",
+            &job_path.display().to_string(),
+            "--replay",
+            &recording.display().to_string(),
+        ],
+    );
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains("`hubspot`")
+            && said.contains("`hubspot/contacts`")
+            && said.contains("no page 2"),
+        "{said}"
+    );
+    assert_eq!(
+        contents(&warehouse, "leads"),
+        leads,
+        "nothing half-replayed"
+    );
+    let runs = assert_runs_add_up(&warehouse);
+    let (_, status, error) = runs.last().unwrap();
+    assert_eq!(status, "partial");
+    assert!(
+        error.as_deref().is_some_and(|e| e.contains("no page 2")),
+        "{error:?}"
+    );
+}

@@ -24,7 +24,7 @@ use crate::http::{Verdict, body_excerpt, default_verdict, retry_after};
 use crate::normalize::LeadsBuilder;
 use crate::ratelimit::RateLimiter;
 use crate::sink::DatasetOutput;
-use crate::sources::{SourceContext, join_url, not_json};
+use crate::sources::{SourceContext, answer, join_url, not_json};
 
 /// Results one search query can page through; past it HubSpot answers 400.
 pub const SEARCH_CEILING: u64 = 10_000;
@@ -81,7 +81,14 @@ pub(super) struct Session<'a> {
 }
 
 impl Session<'_> {
-    async fn fetch(&self, endpoint: &str, request: reqwest::RequestBuilder) -> Result<Fetched> {
+    /// Send `request`; `belongs` tells whether a 200 answer is this request's (see
+    /// `sources/answer.rs`), else it is asked for again.
+    async fn fetch(
+        &self,
+        endpoint: &str,
+        request: reqwest::RequestBuilder,
+        belongs: &(dyn Fn(&[u8]) -> std::result::Result<(), String> + Sync),
+    ) -> Result<Fetched> {
         // Held until the answer is in: the request counts in the window until then.
         let _grant = if self.ctx.pages.is_replay() {
             None
@@ -100,6 +107,7 @@ impl Session<'_> {
         let classify = |status: StatusCode, headers: &HeaderMap, body: &[u8]| {
             verdict(status, headers, body, &daily)
         };
+        let classify = answer::checked(self.ctx, endpoint, &classify, belongs);
         match self
             .ctx
             .pages
@@ -151,7 +159,9 @@ impl Session<'_> {
                 .inner()
                 .get(request_url)
                 .bearer_auth(self.token.expose());
-            let body = match self.fetch(endpoint, request).await? {
+            let sent = after.clone();
+            let ours = |body: &[u8]| list_page_belongs(body, archived, sent.as_deref());
+            let body = match self.fetch(endpoint, request, &ours).await? {
                 Fetched::Page(body) => body,
                 Fetched::DailyLimit(message) => {
                     progress.stopped = Some(message);
@@ -327,7 +337,12 @@ impl Session<'_> {
                 .post(url)
                 .bearer_auth(self.token.expose())
                 .json(&body);
-            let response = match self.fetch("hubspot/contacts_search", request).await? {
+            let sent: u64 = after.as_deref().and_then(|a| a.parse().ok()).unwrap_or(0);
+            let ours = |body: &[u8]| search_page_belongs(body, sent, limit);
+            let response = match self
+                .fetch("hubspot/contacts_search", request, &ours)
+                .await?
+            {
                 Fetched::Page(body) => body,
                 Fetched::DailyLimit(message) => return Ok(QueryEnd::DailyLimit(message)),
             };
@@ -394,6 +409,69 @@ impl Session<'_> {
         let reached = decoded.write(out, &location).await?;
         progress.newest_ms = progress.newest_ms.max(reached.modified_ms);
         Ok(reached)
+    }
+}
+
+/// What ties a list page to its request: each contact's `archived` flag and the cursor.
+#[derive(serde::Deserialize)]
+struct ListPage {
+    #[serde(default)]
+    results: Vec<Listed>,
+    #[serde(default)]
+    paging: Option<Value>,
+}
+
+#[derive(serde::Deserialize)]
+struct Listed {
+    #[serde(default)]
+    archived: Option<bool>,
+}
+
+/// Is this list page the one asked for: contacts of the list asked for (the live and the
+/// archived list share one path, so the last live page served again would end the archived
+/// sweep with no archived contact), and a cursor that moved on from `sent`?
+fn list_page_belongs(
+    body: &[u8],
+    archived: bool,
+    sent: Option<&str>,
+) -> std::result::Result<(), String> {
+    let Ok(page) = serde_json::from_slice::<ListPage>(body) else {
+        return Ok(());
+    };
+    if let Some(other) = page
+        .results
+        .iter()
+        .filter_map(|c| c.archived)
+        .find(|a| *a != archived)
+    {
+        return Err(format!(
+            "it lists contacts with archived={other} for a request with archived={archived}"
+        ));
+    }
+    let next = page
+        .paging
+        .as_ref()
+        .and_then(|p| match p.pointer("/next/after") {
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(Value::Number(n)) => Some(n.to_string()),
+            _ => None,
+        });
+    answer::cursor_advanced(sent, next.as_deref())
+}
+
+/// Is this search page the one asked for? Search cursors are offsets: the answer to a
+/// request at offset `sent` points on to an offset after it and at most `limit` further
+/// (the previous page again points to `sent`; a page of another query, e.g. the last page
+/// of the query before a restart, points far beyond).
+fn search_page_belongs(body: &[u8], sent: u64, limit: u64) -> std::result::Result<(), String> {
+    let Ok((Some(next), _)) = peek_paging(body) else {
+        return Ok(());
+    };
+    match next.parse::<u64>() {
+        Ok(next) if next <= sent || next > sent + limit => Err(format!(
+            "its next offset {next} does not follow the requested offset {sent} (page size {limit})"
+        )),
+        _ => Ok(()),
     }
 }
 
