@@ -73,36 +73,62 @@ pub fn cursor_advanced(sent: Option<&str>, next: Option<&str>) -> Result<(), Str
     }
 }
 
-/// Remembers the last answer of one endpoint, for vendors whose answers carry nothing that
-/// names their request (LinkedIn's analytics elements name campaigns, not the account): an
-/// answer with data that is byte for byte the previous answer, to a different request, is
-/// that request's answer served again.
+/// Remembers the last answer a source used, for answers that carry nothing naming their
+/// request (LinkedIn's analytics elements name campaigns, not the account; an empty page
+/// names nothing at all). An answer that is byte for byte the previous, different request's
+/// is that answer served again: one with rows is never accepted; an empty one is asked for
+/// once more and believed when it comes back the same (two requests may both have nothing).
 #[derive(Debug, Default)]
 pub struct LastAnswer {
-    last: Mutex<Option<(String, u64)>>,
+    state: Mutex<LastState>,
+}
+
+#[derive(Debug, Default)]
+struct LastState {
+    /// The request key and body hash of the last answer used.
+    last: Option<(String, u64)>,
+    /// An empty answer already asked for again once: request key and body hash.
+    doubted: Option<(String, u64)>,
+}
+
+fn hash_of(body: &[u8]) -> u64 {
+    use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+    BuildHasherDefault::<DefaultHasher>::default().hash_one(body)
 }
 
 impl LastAnswer {
-    /// `Err` when `body` (to the request `request`) repeats the previous, different
-    /// request's answer; `has_data` tells an answer with rows from an empty one (two empty
-    /// answers are legitimately the same).
+    /// `Err` when `body`, the answer to the request `request` (any key naming it), repeats
+    /// the previous, different request's answer; `has_data` tells an answer with rows from
+    /// an empty one.
     pub fn check(&self, request: &str, body: &[u8], has_data: bool) -> Result<(), String> {
-        use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
-        let hash = BuildHasherDefault::<DefaultHasher>::default().hash_one(body);
-        let last = self.last.lock().unwrap_or_else(|p| p.into_inner());
-        match last.as_ref() {
-            Some((previous, h)) if has_data && *h == hash && previous != request => {
-                Err("it is byte for byte the answer to the previous, different request".to_string())
-            }
-            _ => Ok(()),
+        let hash = hash_of(body);
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let repeated =
+            matches!(&state.last, Some((previous, h)) if *h == hash && previous != request);
+        if !repeated {
+            return Ok(());
         }
+        if has_data {
+            return Err(
+                "it is byte for byte the answer to the previous, different request".to_string(),
+            );
+        }
+        let asked_again = Some((request.to_string(), hash));
+        if state.doubted == asked_again {
+            return Ok(());
+        }
+        state.doubted = asked_again;
+        Err(
+            "it is empty and byte for byte the answer to the previous, different request; asking once more"
+                .to_string(),
+        )
     }
 
     /// Remember `body` as the answer to `request` (once it was accepted and used).
     pub fn accepted(&self, request: &str, body: &[u8]) {
-        use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
-        let hash = BuildHasherDefault::<DefaultHasher>::default().hash_one(body);
-        *self.last.lock().unwrap_or_else(|p| p.into_inner()) = Some((request.to_string(), hash));
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        state.last = Some((request.to_string(), hash_of(body)));
+        state.doubted = None;
     }
 }
 
@@ -140,6 +166,11 @@ mod tests {
         assert!(last.check("a", b"{\"rows\":[1]}", true).is_ok());
         assert!(last.check("b", b"{\"rows\":[]}", false).is_ok());
         assert!(last.check("b", b"{\"rows\":[1]}", true).is_err());
+        assert!(last.check("b", b"{\"rows\":[1]}", true).is_err());
         assert!(last.check("b", b"{\"rows\":[2]}", true).is_ok());
+        // An empty answer the same as the previous request's: asked once more, then believed.
+        last.accepted("b", b"{\"rows\":[]}");
+        assert!(last.check("c", b"{\"rows\":[]}", false).is_err());
+        assert!(last.check("c", b"{\"rows\":[]}", false).is_ok());
     }
 }

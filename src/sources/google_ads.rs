@@ -203,6 +203,7 @@ pub async fn pull(
         GoogleAdsMethod::SearchStream => "searchStream",
         GoogleAdsMethod::Search => "search",
     };
+    let last = answer::LastAnswer::default();
     for customer in &cfg.customer_ids {
         let url = join_url(
             base_url,
@@ -215,19 +216,28 @@ pub async fn pull(
             let query = gaql(from, to);
             let mut page_token: Option<String> = None;
             let mut page = 0u64;
-            // Rows dated outside the query's window: this is not the answer to this query
-            // (a cache or the API serving an earlier response again); see `answer.rs`.
-            let ours = |body: &[u8]| match serde_json::from_slice::<Value>(body) {
-                Ok(parsed) => answer::days_within(result_dates(&parsed), from, to),
-                Err(_) => Ok(()),
-            };
-            let classify = answer::checked(ctx, "google_ads/search", &verdict, ours);
             loop {
                 page += 1;
                 let mut body = json!({ "query": query });
                 if let Some(next) = &page_token {
                     body["pageToken"] = Value::String(next.clone());
                 }
+                let key = format!(
+                    "{customer} {from}..{to} {}",
+                    page_token.as_deref().unwrap_or("")
+                );
+                // Rows dated outside the query's window, or an empty answer the same as the
+                // previous query's: maybe not the answer to this query (a cache or the API
+                // serving an earlier response again); see `answer.rs`.
+                let ours = |body: &[u8]| match serde_json::from_slice::<Value>(body) {
+                    Ok(parsed) => {
+                        answer::days_within(result_dates(&parsed), from, to)?;
+                        let has_data = result_dates(&parsed).next().is_some();
+                        last.check(&key, body, has_data)
+                    }
+                    Err(_) => Ok(()),
+                };
+                let classify = answer::checked(ctx, "google_ads/search", &verdict, ours);
                 let page_body = token
                     .fetch(ctx, "google_ads/search", &classify, |access| {
                         let mut request = ctx
@@ -243,6 +253,8 @@ pub async fn pull(
                         request
                     })
                     .await?;
+                drop(classify);
+                last.accepted(&key, &page_body);
                 let parsed = ctx.parse_json(&url, &page_body).await?;
                 let location = format!("customer {customer} {from}..{to} page {page}");
                 // searchStream: an array of batches; search: one page object.

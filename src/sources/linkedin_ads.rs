@@ -416,4 +416,18 @@ mod tests {
             Verdict::Retry(None)
         );
     }
+
+    #[test]
+    fn analytics_of_other_dates_or_repeated_for_another_request_are_not_accepted() {
+        let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+        let body = br#"{"elements":[{"dateRange":{"start":{"year":2026,"month":10,"day":3}}}]}"#;
+        let last = answer::LastAnswer::default();
+        assert!(analytics_belong(body, d("2026-10-01"), d("2026-10-31"), "a", &last).is_ok());
+        assert!(analytics_belong(body, d("2026-11-01"), d("2026-11-30"), "b", &last).is_err());
+        last.accepted("a", body);
+        // The same dates for the next account: the very same bytes are the last answer again.
+        assert!(analytics_belong(body, d("2026-10-01"), d("2026-10-31"), "b", &last).is_err());
+        assert!(account_belongs(br#"{"id":508123456,"currency":"USD"}"#, "508123456").is_ok());
+        assert!(account_belongs(br#"{"id":508654321,"currency":"USD"}"#, "508123456").is_err());
+    }
 }

@@ -154,6 +154,7 @@ pub async fn pull(
     out: &mut DatasetOutput<SpendBuilder>,
 ) -> Result<()> {
     let window = Window::for_run(&cfg.window(), ctx);
+    let last = answer::LastAnswer::default();
     for account in &cfg.account_ids {
         let account = account_digits(account);
         let url = join_url(
@@ -164,7 +165,7 @@ pub async fn pull(
             // Ranges still to pull, first on top; code 1 replaces a range by its halves.
             let mut pending = vec![chunk];
             while let Some((from, to)) = pending.pop() {
-                match pull_range(cfg, &url, account, token, ctx, from, to).await? {
+                match pull_range(cfg, (&url, account), token, ctx, (from, to), &last).await? {
                     RangeOutcome::Done(rows) => {
                         for row in rows {
                             match row {
@@ -200,12 +201,11 @@ pub async fn pull(
 /// code 1 on a later page never leaves half a range behind.
 async fn pull_range(
     cfg: &MetaAdsConfig,
-    url: &str,
-    account: &str,
+    (url, account): (&str, &str),
     token: &Secret,
     ctx: &SourceContext,
-    from: NaiveDate,
-    to: NaiveDate,
+    (from, to): (NaiveDate, NaiveDate),
+    last: &answer::LastAnswer,
 ) -> Result<RangeOutcome> {
     let time_range = format!(r#"{{"since":"{from}","until":"{to}"}}"#);
     let limit = cfg.page_size.to_string();
@@ -224,7 +224,8 @@ async fn pull_range(
     loop {
         page += 1;
         let body = {
-            let ours = |body: &[u8]| belongs(body, from, to, sent_after.as_deref());
+            let key = request_key(account, (from, to), sent_after.as_deref());
+            let ours = |body: &[u8]| belongs(body, (from, to), sent_after.as_deref(), (&key, last));
             let classify = answer::checked(ctx, "meta_ads/insights", &verdict, ours);
             ctx.pages
                 .fetch_scrubbed(
@@ -235,6 +236,10 @@ async fn pull_range(
                 )
                 .await?
         };
+        last.accepted(
+            &request_key(account, (from, to), sent_after.as_deref()),
+            &body,
+        );
         let parsed = ctx.parse_json(url, &body).await?;
         if let Some(error) = parsed.get("error") {
             if error.get("code").and_then(Value::as_i64) == Some(1) {
@@ -276,11 +281,14 @@ async fn pull_range(
 /// Is this insights answer the one asked for: every row dated inside `from..=to`, and a
 /// page after cursor `sent_after` ending somewhere else? (The last page of the previous
 /// date range served again would otherwise end this range with no rows of its own.)
+///
+/// An empty page names nothing: one that repeats the previous, different request's answer
+/// (`last`; `key` names this request) is asked for once more.
 fn belongs(
     body: &[u8],
-    from: NaiveDate,
-    to: NaiveDate,
+    (from, to): (NaiveDate, NaiveDate),
     sent_after: Option<&str>,
+    (key, last): (&str, &answer::LastAnswer),
 ) -> std::result::Result<(), String> {
     let Ok(parsed) = serde_json::from_slice::<Value>(body) else {
         return Ok(());
@@ -295,7 +303,15 @@ fn belongs(
     let after = parsed
         .pointer("/paging/cursors/after")
         .and_then(Value::as_str);
-    answer::cursor_advanced(sent_after, after)
+    answer::cursor_advanced(sent_after, after)?;
+    let has_data = rows.is_some_and(|r| !r.is_empty());
+    last.check(key, body, has_data)
+}
+
+/// What names an insights request: account, range and cursor (never the `next` link, which
+/// holds the token).
+fn request_key(account: &str, (from, to): (NaiveDate, NaiveDate), after: Option<&str>) -> String {
+    format!("act_{account} {from}..{to} after {}", after.unwrap_or(""))
 }
 
 /// One insights row as a `spend` row, or why not.
@@ -480,11 +496,18 @@ mod tests {
                 "paging": {"cursors": {"after": after}}}))
             .unwrap()
         };
-        assert!(belongs(&page("2026-10-02", "b"), from, to, None).is_ok());
-        assert!(belongs(&page("2026-10-02", "b"), from, to, Some("a")).is_ok());
-        assert!(belongs(&page("2026-09-30", "b"), from, to, None).is_err());
-        assert!(belongs(&page("2026-10-02", "a"), from, to, Some("a")).is_err());
-        assert!(belongs(br#"{"error":{"code":1}}"#, from, to, Some("a")).is_ok());
+        let last = answer::LastAnswer::default();
+        let (range, fresh) = ((from, to), ("k", &last));
+        assert!(belongs(&page("2026-10-02", "b"), range, None, fresh).is_ok());
+        assert!(belongs(&page("2026-10-02", "b"), range, Some("a"), fresh).is_ok());
+        assert!(belongs(&page("2026-09-30", "b"), range, None, fresh).is_err());
+        assert!(belongs(&page("2026-10-02", "a"), range, Some("a"), fresh).is_err());
+        assert!(belongs(br#"{"error":{"code":1}}"#, range, Some("a"), fresh).is_ok());
+        // The previous range's empty page again: asked for once more.
+        let empty = br#"{"data":[],"paging":{"cursors":{"after":"x"}}}"#;
+        last.accepted("k", empty);
+        assert!(belongs(empty, range, None, ("k2", &last)).is_err());
+        assert!(belongs(empty, range, None, ("k2", &last)).is_ok());
     }
 
     #[test]

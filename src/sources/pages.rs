@@ -171,8 +171,15 @@ impl Pages {
             Mode::Replay(replay) => {
                 let body = self.replayed(replay, endpoint, number).await?;
                 // A recorded page stands for a 200 answer: the vendor's own checks that an
-                // answer belongs to its request (see `answer.rs`) hold for it too.
-                match classify(StatusCode::OK, &HeaderMap::new(), &body) {
+                // answer belongs to its request (see `answer.rs`) hold for it too. A live run
+                // asks again after a retry verdict and may then accept the same answer (an
+                // empty page like the one before), so a page is offered twice here too.
+                let offer = || classify(StatusCode::OK, &HeaderMap::new(), &body);
+                let verdict = match offer() {
+                    Verdict::Retry(_) => offer(),
+                    verdict => verdict,
+                };
+                match verdict {
                     Verdict::Accept => {}
                     Verdict::Retry(_) | Verdict::Fatal(_) => {
                         return Err(Error::Recording {

@@ -1009,4 +1009,13 @@ nope = "X"
         assert_eq!(list.iter().filter(|f| **f == "SystemModstamp").count(), 1);
         assert!(list.contains(&"Status") && list.contains(&"ConvertedDate"));
     }
+
+    #[test]
+    fn a_batch_of_another_object_is_not_accepted() {
+        let batch =
+            br#"{"done":true,"records":[{"attributes":{"type":"Lead","url":"/x"},"Id":"1"}]}"#;
+        assert!(records_belong(batch, "Lead").is_ok());
+        assert!(records_belong(batch, "Contact").is_err());
+        assert!(records_belong(br#"{"done":true,"records":[]}"#, "Contact").is_ok());
+    }
 }

@@ -15,7 +15,7 @@ use serde_json::Value;
 use sonic_rs::{Array as PageArray, JsonContainerTrait, JsonValueTrait, Value as PageValue};
 
 use super::survey::{Scale, json_column};
-use super::{DecodedPage, SourceContext, join_url};
+use super::{DecodedPage, SourceContext, answer, join_url};
 use crate::config::{Secret, Template};
 use crate::error::Result;
 use crate::http::{HttpSettings, Verdict, body_excerpt};
@@ -263,15 +263,24 @@ pub async fn pull(
         while let Some(request_url) = next.take() {
             page += 1;
             let shown = crate::http::redact_url(&request_url);
+            // The page asked for (`links.next` names it; the first request names none).
+            let asked = request_url
+                .query_pairs()
+                .find(|(k, _)| k == "page")
+                .and_then(|(_, v)| v.parse::<u64>().ok())
+                .unwrap_or(1);
             let request = ctx
                 .http
                 .inner()
                 .get(request_url)
                 .bearer_auth(token.expose());
-            let fetched = ctx
-                .pages
-                .fetch_page("surveymonkey/responses", request, &classify)
-                .await?;
+            let fetched = {
+                let ours = |body: &[u8]| page_belongs(body, asked);
+                let checked = answer::checked(ctx, "surveymonkey/responses", &classify, ours);
+                ctx.pages
+                    .fetch_page("surveymonkey/responses", request, &checked)
+                    .await?
+            };
             let (survey_id, page_cfg, page_choices, hasher) = (
                 survey.clone(),
                 cfg.clone(),
@@ -309,6 +318,21 @@ pub async fn pull(
 /// A responses page: its rows and rejects, then (`links.next`, the newest `date_modified`
 /// of its rows as a watermark).
 type ResponsesPage = DecodedPage<SurveyResponseRow, (Option<String>, Option<String>)>;
+
+/// Is this the page asked for? A bulk page says its own number.
+fn page_belongs(body: &[u8], asked: u64) -> std::result::Result<(), String> {
+    #[derive(Deserialize)]
+    struct Numbered {
+        #[serde(default)]
+        page: Option<u64>,
+    }
+    match serde_json::from_slice::<Numbered>(body) {
+        Ok(Numbered { page: Some(page) }) if page != asked => {
+            Err(format!("it is page {page}, not the page {asked} asked for"))
+        }
+        _ => Ok(()),
+    }
+}
 
 fn decode_page(
     body: &PageValue,
@@ -645,5 +669,12 @@ enps_question_id = "q1""#,
             classify(StatusCode::UNAUTHORIZED, &headers, b"{}"),
             Verdict::Fatal(_)
         ));
+    }
+
+    #[test]
+    fn a_page_other_than_the_one_asked_for_is_not_accepted() {
+        assert!(page_belongs(br#"{"data":[],"page":2}"#, 2).is_ok());
+        assert!(page_belongs(br#"{"data":[],"page":1}"#, 2).is_err());
+        assert!(page_belongs(br#"{"data":[]}"#, 2).is_ok());
     }
 }

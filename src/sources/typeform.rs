@@ -10,7 +10,7 @@ use sonic_rs::{JsonContainerTrait, JsonValueTrait, Value as PageValue};
 use std::collections::BTreeMap;
 
 use super::survey::{Scale, json_column};
-use super::{DecodedPage, SourceContext, join_url};
+use super::{DecodedPage, SourceContext, answer, join_url};
 use crate::config::{Secret, Template};
 use crate::error::Result;
 use crate::http::HttpSettings;
@@ -160,7 +160,18 @@ pub async fn pull(
                 .inner()
                 .get(request_url)
                 .bearer_auth(token.expose());
-            let page_body = ctx.pages.fetch("typeform/responses", request).await?;
+            let page_body = {
+                let ours = |body: &[u8]| page_belongs(body, before.as_deref());
+                let classify = answer::checked(
+                    ctx,
+                    "typeform/responses",
+                    &crate::http::default_verdict,
+                    ours,
+                );
+                ctx.pages
+                    .fetch_classified("typeform/responses", request, &classify)
+                    .await?
+            };
             let (form_id, page_cfg, hasher) = (form.clone(), cfg.clone(), ctx.hasher.clone());
             let decoded = ctx
                 .decode_json(&url, &page_body, move |body| {
@@ -186,6 +197,32 @@ pub async fn pull(
                 ctx.advance(&stream, watermark);
             }
         }
+    }
+    Ok(())
+}
+
+/// Is this the page asked for? The answer to `before=T` holds responses older than T, never
+/// T itself (the page before served again ends with it).
+fn page_belongs(body: &[u8], before: Option<&str>) -> std::result::Result<(), String> {
+    #[derive(Deserialize)]
+    struct Items {
+        #[serde(default)]
+        items: Vec<Item>,
+    }
+    #[derive(Deserialize)]
+    struct Item {
+        #[serde(default)]
+        token: Option<String>,
+    }
+    let (Some(before), Ok(page)) = (before, serde_json::from_slice::<Items>(body)) else {
+        return Ok(());
+    };
+    if page
+        .items
+        .iter()
+        .any(|i| i.token.as_deref() == Some(before))
+    {
+        return Err("it holds the response this page was asked to start before".to_string());
     }
     Ok(())
 }
@@ -389,5 +426,13 @@ form_ids = ["f"]"#,
         assert!(decode_response(&out_of_range, "f", &config(), &hasher).is_err());
         let kept = redact(&out_of_range, &config(), &hasher).to_string();
         assert!(!kept.contains("E0042") && !kept.contains("abc123") && !kept.contains("\"hi\""));
+    }
+
+    #[test]
+    fn a_page_holding_its_own_cursor_is_the_page_before_again() {
+        let page = br#"{"items":[{"token":"a"},{"token":"b"}]}"#;
+        assert!(page_belongs(page, None).is_ok());
+        assert!(page_belongs(page, Some("c")).is_ok());
+        assert!(page_belongs(page, Some("b")).is_err());
     }
 }

@@ -590,4 +590,20 @@ mod tests {
             Verdict::Retry(None)
         );
     }
+
+    #[test]
+    fn list_and_search_pages_of_other_requests_are_not_accepted() {
+        let live = br#"{"results":[{"id":"1","archived":false}],"paging":{"next":{"after":"20"}}}"#;
+        assert!(list_page_belongs(live, false, Some("10")).is_ok());
+        // The live list's page for the archived sweep, or the page before again.
+        assert!(list_page_belongs(live, true, None).is_err());
+        assert!(list_page_belongs(live, false, Some("20")).is_err());
+        let search =
+            |after: &str| format!(r#"{{"results":[],"paging":{{"next":{{"after":"{after}"}}}}}}"#);
+        assert!(search_page_belongs(search("200").as_bytes(), 0, 200).is_ok());
+        assert!(search_page_belongs(search("400").as_bytes(), 200, 200).is_ok());
+        assert!(search_page_belongs(search("200").as_bytes(), 200, 200).is_err());
+        assert!(search_page_belongs(search("9800").as_bytes(), 0, 200).is_err());
+        assert!(search_page_belongs(br#"{"results":[]}"#, 200, 200).is_ok());
+    }
 }
