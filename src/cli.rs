@@ -110,7 +110,9 @@ pub enum Command {
         #[arg(long, default_value = "jobs/demo.toml")]
         job: PathBuf,
         /// Inject faults: `chaos`, or `errors=0.1,storm=40x3,resets=0.05,truncate=0.05,
-        /// slow=0.03,slow_ms=1500,repeat=0.05,seed=1` (shares per request).
+        /// slow=0.03,slow_ms=1500,repeat=0.05,seed=1` (shares per request); hostile bodies
+        /// from one vendor: `deep=hubspot` (nested 20,000 levels), `cut=typeform` (a 200 cut
+        /// in half).
         #[arg(long, value_name = "PROFILE", value_parser = crate::sandbox::FaultProfile::parse)]
         faults: Option<crate::sandbox::FaultProfile>,
     },

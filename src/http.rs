@@ -150,12 +150,23 @@ pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     Some(wait)
 }
 
-/// The first 300 characters of a body, on one line, for error messages. Only the body's
-/// first few KiB are read: an excerpt of a megabyte page costs no more than of a short one.
+/// The first 300 characters of a body, on one line, for error messages, with e-mail-like
+/// tokens and the values of personal keys (respondent ids) redacted: a body that is not
+/// JSON cannot be scrubbed as a tree, and an error travels to logs and `_runs`. Only the
+/// body's first few KiB are read: an excerpt of a megabyte page costs no more than of a
+/// short one.
 pub fn body_excerpt(body: &[u8]) -> String {
     const SHOWN: usize = 300;
-    let read = &body[..body.len().min(SHOWN * 16)];
-    let text = String::from_utf8_lossy(read);
+    let mut read = &body[..body.len().min(SHOWN * 16)];
+    if read.len() < body.len() {
+        // The window may end inside an e-mail address, before its `@`: drop its last word.
+        let keep = read
+            .iter()
+            .rposition(|b| b.is_ascii_whitespace() || b"\",;<>()[]{}".contains(b))
+            .map_or(0, |p| p + 1);
+        read = &read[..keep];
+    }
+    let text = crate::normalize::redact_text(&String::from_utf8_lossy(read));
     let one_line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
     match one_line.char_indices().nth(SHOWN) {
         Some((cut, _)) => format!("{}…", &one_line[..cut]),
@@ -337,7 +348,8 @@ impl HttpClient {
         Error::Http {
             source_name: self.source_name.clone(),
             url: url.to_string(),
-            message,
+            // A vendor's own message may name a person (`contact jane@… exists`).
+            message: crate::normalize::redact_text(&message),
             status: status.map(|s| s.as_u16()),
         }
     }
@@ -404,6 +416,23 @@ mod tests {
         huge.resize(1_000_000, b' ');
         assert_eq!(body_excerpt(&huge), "{\"message\": \"quota\"}…");
         assert_eq!(body_excerpt(b"\xff ok"), "\u{fffd} ok");
+    }
+
+    #[test]
+    fn excerpts_never_quote_emails_or_respondent_ids() {
+        let body = br#"{"results":[{"respondent_id":"R-1001","answers":[{"email":"jane.doe@corp.example"}]},{"note":"ask bob@corp.example"#;
+        let excerpt = body_excerpt(body);
+        for leak in ["R-1001", "jane", "bob"] {
+            assert!(!excerpt.contains(leak), "{excerpt}");
+        }
+        // An address cut by the excerpt's window is not shown in part either.
+        let mut long = vec![b' '; 300 * 16 - 4];
+        long.extend_from_slice(b"jane.doe@corp.example");
+        assert!(
+            !body_excerpt(&long).contains("jane"),
+            "{}",
+            body_excerpt(&long)
+        );
     }
 
     #[test]

@@ -142,7 +142,7 @@ impl FxRates {
     /// or a JSON array of `{date, currency, rate}` objects.
     pub fn add_text(&mut self, text: &str, origin: &str) -> std::result::Result<(), String> {
         if text.trim_start().starts_with('[') {
-            let rows: Vec<serde_json::Value> = serde_json::from_str(text)
+            let rows: Vec<serde_json::Value> = crate::json::from_str(text)
                 .map_err(|e| format!("{origin}: not a JSON array of rates: {e}"))?;
             for (i, row) in rows.iter().enumerate() {
                 let field = |k: &str| match row.get(k) {

@@ -255,7 +255,7 @@ fn json_records(text: &str) -> std::result::Result<Vec<(usize, Record)>, String>
         other => Err((other, "not a JSON object".to_string())),
     };
     if text.trim_start().starts_with('[') {
-        let items: Vec<Value> = serde_json::from_str(text)
+        let items: Vec<Value> = crate::json::from_str(text)
             .map_err(|e| format!("the JSON file is not an array of objects: {e}"))?;
         // Line of each item: JSON arrays in costs files put one object per line; count
         // from the item's position in a re-scan of top-level objects.
@@ -271,7 +271,7 @@ fn json_records(text: &str) -> std::result::Result<Vec<(usize, Record)>, String>
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
         .map(|(i, l)| {
-            let record = serde_json::from_str::<Value>(l)
+            let record = crate::json::from_str::<Value>(l)
                 .map_err(|e| (Value::String(l.to_string()), format!("not JSON: {e}")))
                 .and_then(object);
             (i + 1, record)

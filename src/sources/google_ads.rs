@@ -221,7 +221,7 @@ pub async fn pull(
             // replay sees only accepted answers.
             let classify = |status: StatusCode, headers: &HeaderMap, body: &[u8]| {
                 if status.is_success()
-                    && let Ok(parsed) = serde_json::from_slice::<Value>(body)
+                    && let Ok(parsed) = crate::json::from_slice::<Value>(body)
                     && let Some(date) = date_outside(&parsed, from, to)
                 {
                     tracing::warn!(source = %ctx.source_name, %customer, %from, %to, %date,
@@ -350,7 +350,7 @@ struct GoogleFailure {
 
 impl GoogleFailure {
     fn parse(body: &[u8]) -> Option<GoogleFailure> {
-        let value: Value = serde_json::from_slice(body).ok()?;
+        let value: Value = crate::json::from_slice(body).ok()?;
         // searchStream wraps the error in an array.
         let error = match &value {
             Value::Array(items) => items.iter().find_map(|i| i.get("error"))?,

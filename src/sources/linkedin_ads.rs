@@ -269,7 +269,7 @@ pub fn verdict(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Verdict 
     if status.is_success() {
         return Verdict::Accept;
     }
-    let error = serde_json::from_slice::<Value>(body).ok();
+    let error = crate::json::from_slice::<Value>(body).ok();
     let message = error
         .as_ref()
         .and_then(|e| opt_str(e.get("message")))

@@ -295,7 +295,7 @@ pub fn verdict(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Verdict 
     if status.is_success() {
         return Verdict::Accept;
     }
-    let error = serde_json::from_slice::<Value>(body)
+    let error = crate::json::from_slice::<Value>(body)
         .ok()
         .and_then(|v| v.get("error").cloned());
     let Some(error) = error else {
@@ -340,7 +340,7 @@ pub fn regain_access_wait(headers: &HeaderMap) -> Option<Duration> {
         let Some(value) = headers.get(name).and_then(|v| v.to_str().ok()) else {
             continue;
         };
-        let Ok(json) = serde_json::from_str::<Value>(value) else {
+        let Ok(json) = crate::json::from_str::<Value>(value) else {
             continue;
         };
         collect_regain(&json, &mut minutes);

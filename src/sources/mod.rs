@@ -283,7 +283,7 @@ impl SourceContext {
     /// when the body is large, see [`SourceContext::off_task`]).
     pub async fn parse_json(&self, url: &str, body: &bytes::Bytes) -> Result<Value> {
         self.off_task(url, body, |body| {
-            serde_json::from_slice::<Value>(body).map_err(|e| not_json(&e, body))
+            crate::json::from_slice::<Value>(body).map_err(|e| not_json(&e, body))
         })
         .await
     }
@@ -300,7 +300,7 @@ impl SourceContext {
         decode: impl FnOnce(sonic_rs::Value) -> std::result::Result<T, String> + Send + 'static,
     ) -> Result<T> {
         self.off_task(url, body, move |body| {
-            match sonic_rs::from_slice::<sonic_rs::Value>(body) {
+            match crate::json::sonic_from_slice::<sonic_rs::Value>(body) {
                 Ok(value) => decode(value),
                 Err(e) => Err(not_json(&e, body)),
             }
@@ -329,12 +329,13 @@ impl SourceContext {
         done.map_err(|message| self.protocol(url, message))
     }
 
-    /// A protocol error for this source.
+    /// A protocol error for this source; e-mails and personal values in the message are
+    /// redacted (it often quotes the page).
     pub fn protocol(&self, url: &str, message: impl Into<String>) -> Error {
         Error::Protocol {
             source_name: self.source_name.clone(),
             url: url.to_string(),
-            message: message.into(),
+            message: crate::normalize::redact_text(&message.into()),
         }
     }
 }
@@ -345,7 +346,8 @@ pub fn to_serde_json(record: &sonic_rs::Value) -> Value {
     serde_json::to_value(record).unwrap_or(Value::Null)
 }
 
-/// Why a body is not JSON, with its start.
+/// Why a body is not JSON (from [`crate::json`], so never quoting it), with its start,
+/// redacted.
 pub(crate) fn not_json(error: &dyn std::fmt::Display, body: &[u8]) -> String {
     format!(
         "body is not JSON ({error}): {}",

@@ -118,7 +118,7 @@ async fn refresh(ctx: &SourceContext, grant: &RefreshGrant) -> Result<Secret> {
     // Through the client (retries, counting) but never through raw landing: the body is a
     // credential.
     let response = ctx.http.send_classified(request, &token_verdict).await?;
-    let body: Value = serde_json::from_slice(&response.body).map_err(|_| Error::Protocol {
+    let body: Value = crate::json::from_slice(&response.body).map_err(|_| Error::Protocol {
         source_name: ctx.source_name.clone(),
         url: grant.token_url.clone(),
         message: "the token endpoint did not answer JSON".into(),
@@ -143,7 +143,7 @@ fn token_verdict(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Verdic
     if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
         return Verdict::Retry(crate::http::retry_after(headers));
     }
-    let code = serde_json::from_slice::<Value>(body)
+    let code = crate::json::from_slice::<Value>(body)
         .ok()
         .and_then(|v| v.get("error").and_then(Value::as_str).map(str::to_string))
         .unwrap_or_else(|| body_excerpt(body));

@@ -512,7 +512,7 @@ async fn authorize(
     // The token answer holds the access token: it is never landed with the pages.
     let response = ctx.http.send_classified(request, &oauth_verdict).await?;
     // Never quote this body in an error: it carries the access token.
-    let body: Value = serde_json::from_slice(&response.body)
+    let body: Value = crate::json::from_slice(&response.body)
         .map_err(|e| ctx.protocol(&url, format!("the token answer is not JSON ({e})")))?;
     let access_token = body
         .get("access_token")
@@ -662,7 +662,7 @@ fn verdict(
     if status.is_success() {
         return Verdict::Accept;
     }
-    let parsed: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let parsed: Value = crate::json::from_slice(body).unwrap_or(Value::Null);
     let first = parsed.get(0).unwrap_or(&parsed);
     let code = first.get("errorCode").and_then(Value::as_str).unwrap_or("");
     let message = first
@@ -702,7 +702,7 @@ fn verdict(
 /// The token endpoint's classification: `{error, error_description}` bodies.
 fn oauth_verdict(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Verdict {
     if status.is_client_error() {
-        let parsed: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+        let parsed: Value = crate::json::from_slice(body).unwrap_or(Value::Null);
         let error = parsed.get("error").and_then(Value::as_str).unwrap_or("");
         let description = parsed
             .get("error_description")

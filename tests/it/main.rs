@@ -9,6 +9,7 @@ mod deploy;
 mod faults;
 mod guarantees;
 mod harness;
+mod hostile;
 mod job_files;
 mod metrics;
 mod ops;

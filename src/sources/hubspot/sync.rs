@@ -411,11 +411,12 @@ fn verdict(
     if status.is_success() {
         return Verdict::Accept;
     }
-    let parsed: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let parsed: Value = crate::json::from_slice(body).unwrap_or(Value::Null);
     let message = parsed
         .get("message")
         .and_then(Value::as_str)
-        .map_or_else(|| body_excerpt(body), str::to_owned);
+        // Redacted here: a daily-limit message also reaches the log and `_runs.warnings`.
+        .map_or_else(|| body_excerpt(body), crate::normalize::redact_text);
     if status == StatusCode::TOO_MANY_REQUESTS {
         let policy = parsed
             .get("policyName")
