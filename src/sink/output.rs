@@ -243,6 +243,8 @@ impl<B: TableRows> DatasetOutput<B> {
 
     /// Record a record that could not be normalized; the pull goes on.
     pub fn reject(&mut self, location: &str, record: &Value, reason: String) {
+        // A reason may quote the offending value (`… is not a timestamp`): no raw e-mail.
+        let reason = crate::normalize::redact_text(&reason);
         let text = record.to_string();
         if self.key_of.is_some()
             && !self

@@ -3,7 +3,7 @@
 //! sources with a clear error, not the process. The run exits 1 with a `partial` `_runs`
 //! row naming them, every other source commits, the lock is released, and no e-mail
 //! address or respondent id is written anywhere: not in `_raw/`, not in `_runs.error`, not
-//! on stderr.
+//! on stderr. Replaying such a run fails the same way.
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -174,6 +174,17 @@ async fn a_deeply_nested_page_fails_its_source_not_the_run() {
     assert!(sandbox.faults.as_ref().unwrap().counts().hostile >= 3);
     assert_failed_alone(&out, &warehouse, "nested deeper than");
     assert_no_personal_data(&sandbox, &warehouse, &out);
+
+    // Replaying the landed pages meets the same (scrubbed, still too deep) bodies: the same
+    // clear failure, no crash.
+    let run_id = assert_runs_add_up(&warehouse)[0].0.clone();
+    let job = dir.path().join("job.toml").display().to_string();
+    let replayed = run_binary(&env_for(&sandbox), &["reprocess", &job, "--run", &run_id]);
+    let stderr = String::from_utf8_lossy(&replayed.stderr);
+    assert_eq!(replayed.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("nested deeper than"), "{stderr}");
+    assert_clean(&warehouse);
+    assert_no_personal_data(&sandbox, &warehouse, &replayed);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
