@@ -4,8 +4,8 @@
 //! come back —
 //! - `salesforce_token`: the OAuth token endpoint, `{"error": "rate_limit_exceeded", …}`
 //!   and no `Retry-After` (Salesforce sends none);
-//! - `meta`: Graph insights, a plain-text `Too Many Requests` (a proxy's or CDN's 429, no
-//!   Graph error envelope, no usage header);
+//! - `meta`: Graph insights, `{"error": "Too Many Requests", …}` (a proxy's or CDN's 429:
+//!   no Graph error object, no usage header);
 //! - `surveymonkey`: responses, error 1040 with `X-Ratelimit-App-Global-Minute-Remaining:
 //!   0` but no `…-Minute-Reset`.
 //!
@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use axum::Json;
 use axum::extract::{Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -128,8 +128,7 @@ pub(crate) async fn enforce(
             .into_response(),
         1 => (
             StatusCode::TOO_MANY_REQUESTS,
-            [(header::CONTENT_TYPE, "text/plain")],
-            "Too Many Requests",
+            Json(json!({"error": "Too Many Requests", "message": "rate limited at the edge"})),
         )
             .into_response(),
         _ => (
