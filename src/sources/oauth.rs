@@ -137,7 +137,7 @@ async fn refresh(ctx: &SourceContext, grant: &RefreshGrant) -> Result<Secret> {
 /// Token endpoint errors: `invalid_grant` / `invalid_client` (400/401) are fatal with the
 /// OAuth error code (its body holds no secret); a 429 waits out the endpoint's rate limit;
 /// 5xx retry.
-pub(crate) fn token_verdict(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Verdict {
+fn token_verdict(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Verdict {
     if status.is_success() {
         return Verdict::Accept;
     }
