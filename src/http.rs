@@ -34,6 +34,10 @@ pub struct HttpSettings {
     /// fails the request rather than stall the run.
     #[serde(default = "default_max_backoff_secs")]
     pub max_backoff_secs: u64,
+    /// Seconds to wait after a rate-limit answer that names no wait of its own (no
+    /// `Retry-After`, no vendor header): a vendor's window, not a backoff step.
+    #[serde(default = "default_rate_limit_wait_secs")]
+    pub rate_limit_wait_secs: u64,
 }
 
 fn default_connect_timeout_secs() -> u64 {
@@ -51,6 +55,11 @@ fn default_initial_backoff_ms() -> u64 {
 fn default_max_backoff_secs() -> u64 {
     120
 }
+/// A minute: the window most vendors count in (SurveyMonkey's minute limit, Google's and
+/// LinkedIn's per-minute quotas, Salesforce's token endpoint).
+fn default_rate_limit_wait_secs() -> u64 {
+    60
+}
 
 impl Default for HttpSettings {
     fn default() -> Self {
@@ -60,6 +69,7 @@ impl Default for HttpSettings {
             max_attempts: default_max_attempts(),
             initial_backoff_ms: default_initial_backoff_ms(),
             max_backoff_secs: default_max_backoff_secs(),
+            rate_limit_wait_secs: default_rate_limit_wait_secs(),
         }
     }
 }
@@ -70,6 +80,12 @@ impl HttpSettings {
         let mut problems = Vec::new();
         if self.max_attempts == 0 || self.max_attempts > 20 {
             problems.push(("http", "max_attempts must be between 1 and 20".to_string()));
+        }
+        if self.rate_limit_wait_secs == 0 {
+            problems.push((
+                "http",
+                "rate_limit_wait_secs must be at least 1".to_string(),
+            ));
         }
         if self.timeout_secs == 0 || self.connect_timeout_secs == 0 {
             problems.push(("http", "timeouts must be at least 1 second".to_string()));
@@ -113,19 +129,23 @@ pub enum Verdict {
     Accept,
     /// Try again, after this long if the server said so.
     Retry(Option<Duration>),
+    /// The vendor's rate limit: wait as long as it said, or, when it said nothing, the
+    /// source's `rate_limit_wait_secs` — never a short backoff that would spend every
+    /// attempt inside the same window.
+    RateLimited(Option<Duration>),
     /// Give up with this explanation (no secrets in it).
     Fatal(String),
 }
 
-/// The default classification: 2xx accepted; 408, 429 and 5xx retried (after `Retry-After`
-/// when present); anything else fatal with the vendor's message.
+/// The default classification: 2xx accepted; 429 rate-limited (waiting `Retry-After` or
+/// the rate-limit window); 408 and 5xx retried (after `Retry-After` when present);
+/// anything else fatal with the vendor's message.
 pub fn default_verdict(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Verdict {
     if status.is_success() {
         Verdict::Accept
-    } else if status == StatusCode::TOO_MANY_REQUESTS
-        || status == StatusCode::REQUEST_TIMEOUT
-        || status.is_server_error()
-    {
+    } else if status == StatusCode::TOO_MANY_REQUESTS {
+        Verdict::RateLimited(retry_after(headers))
+    } else if status == StatusCode::REQUEST_TIMEOUT || status.is_server_error() {
         Verdict::Retry(retry_after(headers))
     } else {
         Verdict::Fatal(format!("HTTP {}: {}", status.as_u16(), body_excerpt(body)))
@@ -295,6 +315,15 @@ impl HttpClient {
                                         wait,
                                         Some(status),
                                     ),
+                                    Verdict::RateLimited(wait) => (
+                                        format!(
+                                            "HTTP {} (rate limited): {}",
+                                            status.as_u16(),
+                                            body_excerpt(&body)
+                                        ),
+                                        Some(wait.unwrap_or_else(|| self.rate_limit_wait())),
+                                        Some(status),
+                                    ),
                                 }
                             }
                             Err(e) => (
@@ -332,6 +361,16 @@ impl HttpClient {
             tracing::warn!(source = %self.source_name, %url, attempt, wait_ms = wait.as_millis() as u64, %message, "retrying request");
             tokio::time::sleep(wait).await;
         }
+    }
+
+    /// The wait after a rate limit that named none: the source's window, within the
+    /// longest wait allowed.
+    fn rate_limit_wait(&self) -> Duration {
+        Duration::from_secs(
+            self.settings
+                .rate_limit_wait_secs
+                .clamp(1, self.settings.max_backoff_secs.max(1)),
+        )
     }
 
     /// Full-jitter exponential backoff for the given attempt (1-based).
@@ -455,10 +494,14 @@ mod tests {
             default_verdict(StatusCode::BAD_GATEWAY, &headers, b""),
             Verdict::Retry(None)
         );
+        assert_eq!(
+            default_verdict(StatusCode::TOO_MANY_REQUESTS, &headers, b""),
+            Verdict::RateLimited(None)
+        );
         headers.insert("retry-after", "3".parse().unwrap());
         assert_eq!(
             default_verdict(StatusCode::TOO_MANY_REQUESTS, &headers, b""),
-            Verdict::Retry(Some(Duration::from_secs(3)))
+            Verdict::RateLimited(Some(Duration::from_secs(3)))
         );
         assert!(matches!(
             default_verdict(StatusCode::UNAUTHORIZED, &headers, b"{\"message\":\"bad token\"}"),

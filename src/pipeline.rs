@@ -626,6 +626,7 @@ async fn pull_source(
                 options.now.date_naive(),
                 previous,
             )
+            .with_clock(options.now)
             .with_window(window),
         )
     }

@@ -1,6 +1,7 @@
 //! Canonical datasets (design §4): one declared Arrow schema per dataset, typed rows that
 //! sources decode into, batch builders, value parsers, the personal-data hasher and rejects.
 
+pub mod bounds;
 mod columns;
 pub mod datasets;
 mod hash;

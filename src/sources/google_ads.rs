@@ -316,7 +316,7 @@ pub fn verdict(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Verdict 
             .as_ref()
             .and_then(|f| f.retry_delay)
             .or_else(|| retry_after(headers));
-        return Verdict::Retry(delay);
+        return Verdict::RateLimited(delay);
     }
     // A sunset version answers 501 UNIMPLEMENTED: retrying cannot help.
     let unimplemented = status == StatusCode::NOT_IMPLEMENTED
@@ -529,7 +529,7 @@ mod tests {
             "details":{"quotaErrorDetails":{"rateScope":"DEVELOPER","rateName":"Requests","retryDelay":"1.5s"}}}]}]}}]"#;
         assert_eq!(
             verdict(StatusCode::TOO_MANY_REQUESTS, &HeaderMap::new(), quota),
-            Verdict::Retry(Some(StdDuration::from_millis(1500)))
+            Verdict::RateLimited(Some(StdDuration::from_millis(1500)))
         );
         let query = br#"{"error":{"code":400,"message":"Request contains an invalid argument.","status":"INVALID_ARGUMENT",
             "details":[{"errors":[{"errorCode":{"queryError":"UNRECOGNIZED_FIELD"},"message":"Unrecognized field."}]}]}}"#;

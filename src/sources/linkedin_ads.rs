@@ -292,7 +292,7 @@ pub fn verdict(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Verdict 
                     "daily API limit reached: {message} — the limit resets at {reset}; run again after that"
                 ))
             } else {
-                Verdict::Retry(retry_after(headers))
+                Verdict::RateLimited(retry_after(headers))
             }
         }
         426 => Verdict::Fatal(format!(
@@ -357,7 +357,7 @@ mod tests {
                 &HeaderMap::new(),
                 br#"{"status":429,"message":"Too many requests"}"#
             ),
-            Verdict::Retry(None)
+            Verdict::RateLimited(None)
         );
     }
 }

@@ -144,7 +144,10 @@ pub async fn pull(
             out.finish().await
         }
     }?;
-    summary.warnings = ctx.take_warnings();
+    // The source's own warnings first, then what normalization counted.
+    let mut warnings = ctx.take_warnings();
+    warnings.append(&mut summary.warnings);
+    summary.warnings = warnings;
     Ok(summary)
 }
 
@@ -217,6 +220,8 @@ pub struct SourceContext {
     pub previous: SourceState,
     /// A backfill's inclusive date range, replacing the source's own window.
     pub window: Option<(NaiveDate, NaiveDate)>,
+    /// The run's clock: no watermark moves past it (see [`SourceContext::advance`]).
+    clock: chrono::DateTime<chrono::Utc>,
     next: std::sync::Mutex<SourceState>,
     /// Warnings for `_runs` (see [`SourceContext::warn`]).
     warnings: std::sync::Mutex<Vec<String>>,
@@ -239,6 +244,10 @@ impl SourceContext {
             hasher,
             today,
             window: None,
+            // The end of `today` until the run sets its clock (`with_clock`).
+            clock: today
+                .and_hms_opt(23, 59, 59)
+                .map_or_else(chrono::Utc::now, |t| t.and_utc()),
             next: std::sync::Mutex::new(previous.clone()),
             warnings: std::sync::Mutex::new(Vec::new()),
             previous,
@@ -251,8 +260,26 @@ impl SourceContext {
         self
     }
 
-    /// Move `stream`'s watermark to `watermark`; it is saved only if the run commits.
+    /// The run's clock (`RunOptions::now`): watermarks never move past it.
+    pub fn with_clock(mut self, now: chrono::DateTime<chrono::Utc>) -> Self {
+        self.clock = now;
+        self
+    }
+
+    /// Move `stream`'s watermark to `watermark`; it is saved only if the run commits. Every
+    /// source's watermarks pass here, so none moves past the run's clock: one record dated
+    /// in the future (a vendor bug, a typo, year 9999) would otherwise make every later
+    /// incremental run ask only for changes after that date and silently find nothing. The
+    /// record itself is kept and flagged by normalization (`_runs.warnings`).
     pub fn advance(&self, stream: &str, watermark: String) {
+        let watermark = match crate::state::clamp_watermark(&watermark, self.clock) {
+            Some(clock) => {
+                tracing::info!(source = %self.source_name, stream, newest = %watermark, watermark = %clock,
+                    "the newest record read is dated after the run's clock: the watermark stops at the clock");
+                clock
+            }
+            None => watermark,
+        };
         if let Ok(mut next) = self.next.lock() {
             next.set_watermark(stream, watermark);
         }

@@ -135,12 +135,16 @@ async fn refresh(ctx: &SourceContext, grant: &RefreshGrant) -> Result<Secret> {
 }
 
 /// Token endpoint errors: `invalid_grant` / `invalid_client` (400/401) are fatal with the
-/// OAuth error code (its body holds no secret); 429 and 5xx retry.
+/// OAuth error code (its body holds no secret); a 429 waits out the endpoint's rate limit;
+/// 5xx retry.
 fn token_verdict(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Verdict {
     if status.is_success() {
         return Verdict::Accept;
     }
-    if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        return Verdict::RateLimited(crate::http::retry_after(headers));
+    }
+    if status.is_server_error() {
         return Verdict::Retry(crate::http::retry_after(headers));
     }
     let code = crate::json::from_slice::<Value>(body)

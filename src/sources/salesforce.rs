@@ -699,8 +699,12 @@ fn verdict(
     }
 }
 
-/// The token endpoint's classification: `{error, error_description}` bodies.
+/// The token endpoint's classification: `{error, error_description}` bodies. A 429 is the
+/// login server's rate limit, not a refused grant: it is waited out.
 fn oauth_verdict(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Verdict {
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        return Verdict::RateLimited(crate::http::retry_after(headers));
+    }
     if status.is_client_error() {
         let parsed: Value = crate::json::from_slice(body).unwrap_or(Value::Null);
         let error = parsed.get("error").and_then(Value::as_str).unwrap_or("");
@@ -913,6 +917,10 @@ mod tests {
                 &signals
             ),
             Verdict::Retry(None)
+        );
+        assert_eq!(
+            oauth_verdict(StatusCode::TOO_MANY_REQUESTS, &HeaderMap::new(), b"{}"),
+            Verdict::RateLimited(None)
         );
         let token = serde_json::to_vec(&fixture("token_invalid_grant.json")).unwrap();
         assert!(matches!(

@@ -2,6 +2,7 @@
 //! 127.0.0.1 (the sandbox, an S3-compatible server) and read what we wrote back with DuckDB.
 
 mod backfill;
+mod bounds;
 mod crash;
 mod crm;
 mod demo_job;

@@ -433,7 +433,7 @@ fn verdict(
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(Duration::from_millis);
-        return Verdict::Retry(
+        return Verdict::RateLimited(
             retry_after(headers)
                 .or(window)
                 .or(Some(Duration::from_secs(10))),
@@ -479,7 +479,7 @@ mod tests {
                 &fixture("rate_limit_secondly.json"),
                 &daily
             ),
-            Verdict::Retry(Some(Duration::from_secs(10)))
+            Verdict::RateLimited(Some(Duration::from_secs(10)))
         );
         assert!(daily.lock().unwrap().is_none());
         let v = verdict(
