@@ -12,6 +12,7 @@ mod harness;
 mod job_files;
 mod metrics;
 mod ops;
+mod readers;
 mod rejects;
 mod secrets;
 mod spend;
