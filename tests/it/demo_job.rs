@@ -290,6 +290,26 @@ fn the_demo_runs_from_an_empty_folder_and_shows_deletions_and_rejects() {
     ));
     assert!(rejected > 0, "the demo sandbox serves malformed records");
 
+    // The raw pages, as the README shows them: `<source>/<kind>/<stream>`, and DuckDB's
+    // read_json opens the zstd pages as they are.
+    let listed = duckdb_count(&format!(
+        "SELECT sum(len(results)) FROM read_json('{}/_raw/demo/*/hubspot/hubspot/contacts/*.json.zst')",
+        warehouse.display()
+    ));
+    let written = duckdb_count(&format!(
+        "SELECT count(*) FROM {} WHERE source_system = 'hubspot'",
+        table(&warehouse, "leads")
+    ));
+    let hubspot_rejects = duckdb_count(&format!(
+        "SELECT count(*) FROM {} WHERE source = 'hubspot'",
+        table(&warehouse, "_rejects")
+    ));
+    assert_eq!(
+        listed + 1,
+        written + hubspot_rejects,
+        "every HubSpot record read is in the landed list pages but the archived one"
+    );
+
     // The closing hint: no duckdb CLI assumed; deletions and _rejects named; and every
     // command it prints runs as printed.
     assert!(!stdout.contains("duckdb -c"), "{stdout}");
