@@ -116,11 +116,13 @@ pub enum Command {
         #[arg(long, value_name = "PROFILE", value_parser = crate::sandbox::FaultProfile::parse)]
         faults: Option<crate::sandbox::FaultProfile>,
     },
-    /// The one-command tour: start the sandbox, run jobs/demo.toml into ./warehouse, show it.
+    /// The one-command tour: start the sandbox, run the built-in demo job into ./warehouse,
+    /// show it. Needs no file on disk.
     Demo {
-        /// The demo job file.
-        #[arg(long, default_value = "jobs/demo.toml")]
-        job: PathBuf,
+        /// Run this job file against the sandbox instead of the built-in one (its warehouse,
+        /// like every relative path in it, is relative to the file).
+        #[arg(long)]
+        job: Option<PathBuf>,
         /// Number of leads in the sandbox.
         #[arg(long, default_value_t = 2000)]
         scale: usize,
@@ -152,7 +154,7 @@ pub async fn run(cli: Cli) -> ExitCode {
             faults,
             ..
         } => crate::demo::sandbox_command(port, seed, scale, malformed_every, faults).await,
-        Command::Demo { job, scale } => crate::demo::demo_command(&job, scale).await,
+        Command::Demo { job, scale } => crate::demo::demo_command(job.as_deref(), scale).await,
     }
 }
 

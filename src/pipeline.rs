@@ -160,6 +160,7 @@ pub fn open_warehouse(job: &JobConfig, env: EnvLookup<'_>) -> Result<Warehouse> 
             format!("warehouse: environment variable `{var}` is not set"),
         )
     })?;
+    let url = crate::config::resolve_job_path(&job.path, &url);
     Warehouse::open(WarehouseUrl::parse(&url).map_err(|e| Error::config(&job.path, e))?)
 }
 

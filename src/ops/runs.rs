@@ -289,6 +289,7 @@ async fn list(path: &Path, limit: usize) -> Result<String> {
             format!("warehouse: environment variable `{var}` is not set"),
         )
     })?;
+    let raw = crate::config::resolve_job_path(path, &raw);
     let url = WarehouseUrl::parse(&raw).map_err(|e| Error::config(path, e))?;
     let warehouse = Warehouse::open(url)?;
     let runs = recent_runs(&warehouse.store, &job.name, limit).await?;

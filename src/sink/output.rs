@@ -12,6 +12,7 @@ use serde_json::Value;
 use super::commit::StagedFile;
 use super::layout::{staging_path, table_file};
 use super::parquet::ParquetFile;
+use super::partition::{file_batch, file_schema};
 use super::seen::SeenKeys;
 use crate::error::{Error, Result};
 use crate::normalize::bounds::{Bounds, Flags, Plausible, RowJson};
@@ -388,7 +389,7 @@ impl<B: TableRows> DatasetOutput<B> {
                 part.file = Some(ParquetFile::create(
                     &self.store,
                     staged,
-                    Arc::clone(&self.schema),
+                    file_schema(&self.schema, target.as_ref()),
                 )?);
             }
             let Some(file) = part.file else { continue };
@@ -447,13 +448,18 @@ async fn flush<B: TableRows>(
         return Ok(());
     }
     let batch = part.builder.finish(stamp);
+    // A partition's column lives in its folder name only (Hive), not in the file.
+    let target = table_file(dataset.table(), key.as_deref(), job, source);
     if part.file.is_none() {
-        let target = table_file(dataset.table(), key.as_deref(), job, source);
         let staged = staging_path(job, &stamp.run_id, &target);
-        part.file = Some(ParquetFile::create(store, staged, Arc::clone(schema))?);
+        part.file = Some(ParquetFile::create(
+            store,
+            staged,
+            file_schema(schema, target.as_ref()),
+        )?);
     }
     if let Some(file) = part.file.as_mut() {
-        file.write(&batch).await?;
+        file.write(&file_batch(&batch, target.as_ref())?).await?;
     }
     Ok(())
 }

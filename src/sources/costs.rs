@@ -37,7 +37,7 @@ pub enum CostsFormat {
 pub struct CostsConfig {
     /// Unique source name.
     pub name: String,
-    /// Where the file is: a path (relative to the working directory), `file://…`,
+    /// Where the file is: a path (relative to the job file), `file://…`,
     /// `s3://bucket/key` or `http(s)://…`.
     pub url: Template,
     /// `csv` or `json`; by default from the file extension (`.csv`, `.json`, `.jsonl`).
@@ -137,7 +137,10 @@ async fn read(url: &str, ctx: &SourceContext) -> Result<bytes::Bytes> {
     tokio::fs::read(path)
         .await
         .map(bytes::Bytes::from)
-        .map_err(|e| Error::io(format!("reading costs file {path}"), e))
+        .map_err(|e| {
+            let problem = crate::config::file_problem(&e);
+            Error::io(format!("costs file {path} {problem}"), e)
+        })
 }
 
 type Record = std::result::Result<Map<String, Value>, (Value, String)>;

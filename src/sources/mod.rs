@@ -56,10 +56,12 @@ impl ResolvedSecrets {
         for (key, template) in source.secrets() {
             secrets.insert(key, Secret::new(resolve(key, template)?));
         }
-        Ok(ResolvedSecrets {
-            base_url: resolve("base_url", source.base_url())?,
-            secrets,
-        })
+        let mut base_url = resolve("base_url", source.base_url())?;
+        if matches!(source, SourceConfig::Costs(_)) {
+            // A costs `url` may be a path: relative to the job file, like every path in it.
+            base_url = crate::config::resolve_job_path(&job.path, &base_url);
+        }
+        Ok(ResolvedSecrets { base_url, secrets })
     }
 
     /// The credential declared under `key`.

@@ -14,6 +14,7 @@ mod hostile;
 mod job_files;
 mod metrics;
 mod ops;
+mod readers;
 mod rejects;
 mod secrets;
 mod spend;
