@@ -893,3 +893,17 @@ pub fn peak_rss_bytes() -> Option<u64> {
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib * 1024)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::closest;
+
+    #[test]
+    fn a_typo_of_a_source_name_finds_it_and_a_stranger_finds_nothing() {
+        let names = ["hubspot", "google_ads", "pulse"];
+        assert_eq!(closest("hubspott", &names), Some("hubspot"));
+        assert_eq!(closest("Google-Ads", &names), Some("google_ads"));
+        assert_eq!(closest("puls", &names), Some("pulse"));
+        assert_eq!(closest("salesforce", &names), None);
+    }
+}
