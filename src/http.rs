@@ -564,6 +564,65 @@ mod tests {
         assert!(stats.rate_limit_waited() >= Duration::from_millis(40));
     }
 
+    /// Serves `answers` (raw HTTP responses) one connection each on 127.0.0.1.
+    async fn serve(answers: Vec<&'static str>) -> std::net::SocketAddr {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("address");
+        tokio::spawn(async move {
+            for answer in answers {
+                let Ok((mut socket, _)) = listener.accept().await else {
+                    return;
+                };
+                let mut request = [0u8; 4096];
+                let _ = socket.read(&mut request).await;
+                let _ = socket.write_all(answer.as_bytes()).await;
+                let _ = socket.shutdown().await;
+            }
+        });
+        addr
+    }
+
+    /// What the source's progress shows half a second into a request whose first answer
+    /// is `first` (retried after one second), and the response in the end.
+    async fn seen_while_retrying(first: &'static str) -> Option<RateLimited> {
+        let ok = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}";
+        let addr = serve(vec![first, ok]).await;
+        let client = HttpClient::new("t", &HttpSettings::default()).expect("client");
+        let stats = client.stats();
+        let send = client.send(client.inner().get(format!("http://{addr}/x")));
+        let watch = async {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            stats.rate_limited()
+        };
+        let (response, seen) = tokio::join!(send, watch);
+        assert_eq!(response.expect("retried to success").status, StatusCode::OK);
+        assert_eq!(stats.rate_limited(), None, "no longer waiting");
+        seen
+    }
+
+    #[tokio::test]
+    async fn a_429_wait_shows_as_the_vendors_rate_limit_and_a_503_wait_does_not() {
+        let seen = seen_while_retrying(
+            "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        )
+        .await
+        .expect("the 429 wait is visible");
+        assert_eq!(seen.why, RateWait::Vendor);
+        assert!(
+            seen.remaining
+                .is_some_and(|r| r <= Duration::from_millis(600)),
+            "{seen:?}"
+        );
+        let seen = seen_while_retrying(
+            "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        )
+        .await;
+        assert_eq!(seen, None, "an outage is not a rate limit");
+    }
+
     #[test]
     fn jitter_stays_in_range() {
         for max in [0, 1, 10, 1000] {
