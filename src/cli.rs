@@ -48,6 +48,15 @@ pub enum Command {
         /// instead of calling the vendors; no network is used and watermarks stay put.
         #[arg(long, value_name = "DIR")]
         replay: Option<PathBuf>,
+        /// Run only this source (its name in the job file); repeat for several. The other
+        /// sources' tables and watermarks stay as they are; metrics are still computed over
+        /// every current table.
+        #[arg(long = "source", value_name = "NAME")]
+        sources: Vec<String>,
+        /// Ignore the stored watermarks and pull (the selected) sources in full; the
+        /// watermarks are rewritten when the run commits.
+        #[arg(long, conflicts_with = "replay")]
+        full_refresh: bool,
     },
     /// Re-run a landed run from its raw pages in the warehouse (`_raw/<job>/<run_id>/`), to
     /// re-apply fixed normalization or metric rules without calling the vendors.
@@ -70,6 +79,9 @@ pub enum Command {
         /// How many runs to list.
         #[arg(long, default_value_t = 20)]
         limit: usize,
+        /// Print one JSON document (runs, watermarks, lock) instead of tables.
+        #[arg(long)]
+        json: bool,
     },
     /// Re-pull a date range for the sources that support it (Google Ads) and rebuild exactly
     /// the day partitions in it; idempotent; watermarks stay where they are.
@@ -110,15 +122,19 @@ pub enum Command {
         #[arg(long, default_value = "jobs/demo.toml")]
         job: PathBuf,
         /// Inject faults: `chaos`, or `errors=0.1,storm=40x3,resets=0.05,truncate=0.05,
-        /// slow=0.03,slow_ms=1500,repeat=0.05,seed=1` (shares per request).
+        /// slow=0.03,slow_ms=1500,repeat=0.05,seed=1` (shares per request); hostile bodies
+        /// from one vendor: `deep=hubspot` (nested 20,000 levels), `cut=typeform` (a 200 cut
+        /// in half).
         #[arg(long, value_name = "PROFILE", value_parser = crate::sandbox::FaultProfile::parse)]
         faults: Option<crate::sandbox::FaultProfile>,
     },
-    /// The one-command tour: start the sandbox, run jobs/demo.toml into ./warehouse, show it.
+    /// The one-command tour: start the sandbox, run the built-in demo job into ./warehouse,
+    /// show it. Needs no file on disk.
     Demo {
-        /// The demo job file.
-        #[arg(long, default_value = "jobs/demo.toml")]
-        job: PathBuf,
+        /// Run this job file against the sandbox instead of the built-in one (its warehouse,
+        /// like every relative path in it, is relative to the file).
+        #[arg(long)]
+        job: Option<PathBuf>,
         /// Number of leads in the sandbox.
         #[arg(long, default_value_t = 2000)]
         scale: usize,
@@ -128,10 +144,17 @@ pub enum Command {
 /// Run the parsed command line.
 pub async fn run(cli: Cli) -> ExitCode {
     match cli.command {
-        Command::Run { job, replay } => run_command(&job, replay.as_deref()).await,
+        Command::Run {
+            job,
+            replay,
+            sources,
+            full_refresh,
+        } => run_command(&job, replay.as_deref(), sources, full_refresh).await,
         Command::Reprocess { job, run_id } => reprocess_command(&job, &run_id).await,
         Command::Schedule(args) => crate::scheduler::schedule_command(args).await,
-        Command::Runs { job, limit } => crate::ops::runs::runs_command(&job, limit).await,
+        Command::Runs { job, limit, json } => {
+            crate::ops::runs::runs_command(&job, limit, json).await
+        }
         Command::Backfill { job, from, to } => backfill_command(&job, from, to).await,
         Command::Validate { job } => validate_command(&job),
         Command::Sandbox {
@@ -150,7 +173,7 @@ pub async fn run(cli: Cli) -> ExitCode {
             faults,
             ..
         } => crate::demo::sandbox_command(port, seed, scale, malformed_every, faults).await,
-        Command::Demo { job, scale } => crate::demo::demo_command(&job, scale).await,
+        Command::Demo { job, scale } => crate::demo::demo_command(job.as_deref(), scale).await,
     }
 }
 
@@ -176,17 +199,28 @@ fn validate_command(path: &std::path::Path) -> ExitCode {
     }
 }
 
-async fn run_command(path: &std::path::Path, replay_dir: Option<&std::path::Path>) -> ExitCode {
+async fn run_command(
+    path: &std::path::Path,
+    replay_dir: Option<&std::path::Path>,
+    sources: Vec<String>,
+    full_refresh: bool,
+) -> ExitCode {
     let job = match load_job(path) {
         Ok(job) => job,
         Err(e) => return report_error(&e),
     };
+    if let Err(message) = crate::pipeline::check_source_names(&job, &sources) {
+        eprintln!("error: {message}");
+        return ExitCode::from(EXIT_CONFIG);
+    }
     let replay = match replay_dir.map(Replay::directory).transpose() {
         Ok(replay) => replay,
         Err(e) => return report_error(&e),
     };
     let options = RunOptions {
         replay,
+        sources,
+        full_refresh,
         ..RunOptions::default()
     };
     finish(run_job(&job, &process_env, options).await)

@@ -1,12 +1,13 @@
 //! `funnelhouse sandbox` and `funnelhouse demo`: serve the vendor imitation, and the
-//! one-command tour that runs `jobs/demo.toml` against it into `./warehouse`.
+//! one-command tour that runs the built-in demo job (`jobs/demo.toml`, compiled in with the
+//! files it names) against it into `./warehouse`, from any folder.
 
 use std::collections::HashMap;
 use std::path::Path;
 use std::process::ExitCode;
 
 use crate::cli::{EXIT_RUN_FAILED, print_report, report_error};
-use crate::config::{load_job_with, process_env};
+use crate::config::{Template, load_job_with, process_env};
 use crate::normalize::DEMO_HASH_KEY;
 use crate::pipeline::{Replay, RunOptions, run_job, run_job_in};
 use crate::sandbox::{self, SandboxData, SandboxOptions};
@@ -131,8 +132,65 @@ pub async fn sandbox_command(
     }
 }
 
-/// Start the sandbox in-process, run the demo job into `./warehouse`, print what was written.
-pub async fn demo_command(job_path: &Path, scale: usize) -> ExitCode {
+/// The demo job and the files it names, built into the binary so `funnelhouse demo` runs
+/// from any folder — an installed binary or the container image has no `jobs/` beside it.
+pub const DEMO_JOB: &str = include_str!("../jobs/demo.toml");
+
+/// The files [`DEMO_JOB`] names, by the relative path it names them with.
+pub const DEMO_FILES: [(&str, &[u8]); 2] = [
+    ("demo-costs.csv", include_bytes!("../jobs/demo-costs.csv")),
+    ("fx-rates.csv", include_bytes!("../jobs/fx-rates.csv")),
+];
+
+/// HubSpot contacts the demo archives and Salesforce leads it deletes in its sandbox before
+/// the run, so the tour shows deletions: each becomes a `leads` row with `is_deleted = true`.
+const DEMO_REMOVALS: usize = 1;
+
+/// The built-in demo job written out (with its files) into a fresh temporary folder, and the
+/// warehouse it is to write: `./warehouse` of the folder the demo was started in.
+struct BuiltInJob {
+    folder: tempfile::TempDir,
+    warehouse: std::path::PathBuf,
+}
+
+impl BuiltInJob {
+    fn write() -> std::io::Result<Self> {
+        let folder = tempfile::Builder::new()
+            .prefix("funnelhouse-demo-")
+            .tempdir()?;
+        std::fs::write(folder.path().join("demo.toml"), DEMO_JOB)?;
+        for (name, bytes) in DEMO_FILES {
+            std::fs::write(folder.path().join(name), bytes)?;
+        }
+        let warehouse = std::env::current_dir()?.join("warehouse");
+        Ok(BuiltInJob { folder, warehouse })
+    }
+
+    fn path(&self) -> std::path::PathBuf {
+        self.folder.path().join("demo.toml")
+    }
+}
+
+/// Start the sandbox in-process, run the demo job (the built-in one unless `job_path` is
+/// given) into `./warehouse`, print what was written and how to read it.
+pub async fn demo_command(job_path: Option<&Path>, scale: usize) -> ExitCode {
+    let built_in = match job_path {
+        Some(_) => None,
+        None => match BuiltInJob::write() {
+            Ok(b) => Some(b),
+            Err(e) => {
+                eprintln!(
+                    "error: cannot write the built-in demo job to the temporary folder (TMPDIR) or find the working folder: {e}"
+                );
+                return ExitCode::from(EXIT_RUN_FAILED);
+            }
+        },
+    };
+    let path = match (&built_in, job_path) {
+        (Some(b), _) => b.path(),
+        (None, Some(p)) => p.to_path_buf(),
+        (None, None) => unreachable!("either the built-in job or a given one"),
+    };
     let options = SandboxOptions {
         seed: 42,
         scale,
@@ -146,6 +204,10 @@ pub async fn demo_command(job_path: &Path, scale: usize) -> ExitCode {
             return ExitCode::from(EXIT_RUN_FAILED);
         }
     };
+    let removed = running.data.mutate(sandbox::Mutation {
+        updates: 0,
+        removals: DEMO_REMOVALS,
+    });
     let mut overrides: HashMap<&str, String> =
         sandbox_env(&running.base_url()).into_iter().collect();
     if process_env("FUNNELHOUSE_HASH_KEY").is_none() {
@@ -153,26 +215,33 @@ pub async fn demo_command(job_path: &Path, scale: usize) -> ExitCode {
         overrides.insert("FUNNELHOUSE_HASH_KEY", DEMO_HASH_KEY.to_string());
     }
     let env = move |name: &str| overrides.get(name).cloned().or_else(|| process_env(name));
-    let job = match load_job_with(job_path, &env) {
+    let mut job = match load_job_with(&path, &env) {
         Ok(job) => job,
         Err(e) => return report_error(&e),
     };
+    match &built_in {
+        Some(b) => {
+            job.warehouse = Template::new(b.warehouse.display().to_string());
+            println!(
+                "sandbox on {} — running the built-in demo job (jobs/demo.toml in the source; `--job FILE` runs another)",
+                running.base_url()
+            );
+        }
+        None => println!(
+            "sandbox on {} — running {}",
+            running.base_url(),
+            path.display()
+        ),
+    }
     println!(
-        "sandbox on {} — running {}",
-        running.base_url(),
-        job_path.display()
+        "the sandbox archived {} HubSpot contact(s) and deleted {} Salesforce lead(s) before the run",
+        removed.hubspot_archived.len(),
+        removed.salesforce_deleted.len()
     );
     match run_job(&job, &env, RunOptions::default()).await {
         Ok(report) => {
             print_report(&report);
-            println!(
-                "query it:  duckdb -c \"SELECT channel, count(*) AS leads FROM read_parquet('{}/leads/*.parquet') GROUP BY ALL ORDER BY 2 DESC\"",
-                relative_warehouse(&report.warehouse)
-            );
-            println!(
-                "metrics:   duckdb -c \"SELECT month, spend, leads, sqls, cpsql, complete FROM read_parquet('{}/cpsql_monthly/*.parquet') WHERE level = 'total' ORDER BY month\"",
-                relative_warehouse(&report.warehouse)
-            );
+            print!("{}", closing_hint(&report, &removed));
             if report.succeeded() {
                 ExitCode::SUCCESS
             } else {
@@ -183,6 +252,50 @@ pub async fn demo_command(job_path: &Path, scale: usize) -> ExitCode {
     }
 }
 
+/// How to look at what the demo wrote, without assuming any tool is installed: DuckDB from
+/// Python (or its CLI, or pandas), where the deleted leads are, where rejected records went.
+fn closing_hint(report: &crate::pipeline::RunReport, removed: &sandbox::MutationReport) -> String {
+    let w = relative_warehouse(&report.warehouse);
+    let rejected: u64 = report.datasets.values().map(|d| d.rejected).sum();
+    let query =
+        |sql: &str| format!("  python3 -c \"import duckdb; duckdb.sql(\\\"{sql}\\\").show()\"\n");
+    let mut out = format!(
+        "\nThe tables are Parquet files under {w}/, one folder per table (spend is partitioned by \
+         date=…). Read them with DuckDB from Python (`python3 -m pip install duckdb`), paste the \
+         SQL into the duckdb CLI if you have it, or use pandas: pd.read_parquet('{w}/leads').\n"
+    );
+    out.push_str("leads per channel:\n");
+    out.push_str(&query(&format!(
+        "SELECT channel, count(*) AS leads FROM '{w}/leads/*.parquet' GROUP BY ALL ORDER BY 2 DESC"
+    )));
+    out.push_str("cost per SQL by month:\n");
+    out.push_str(&query(&format!(
+        "SELECT month, spend, leads, sqls, cpsql, complete FROM '{w}/cpsql_monthly/*.parquet' WHERE level = 'total' ORDER BY month"
+    )));
+    out.push_str(&format!(
+        "deletions: {} archived HubSpot contact(s) and {} deleted Salesforce lead(s) are leads rows with is_deleted = true, left out of every metric:\n",
+        removed.hubspot_archived.len(),
+        removed.salesforce_deleted.len()
+    ));
+    out.push_str(&query(&format!(
+        "SELECT source_system, lead_id, updated_at FROM '{w}/leads/*.parquet' WHERE is_deleted"
+    )));
+    if rejected == 0 {
+        out.push_str(&format!(
+            "rejected: none; a record that cannot be normalized becomes a row of {w}/_rejects/ with the reason\n"
+        ));
+    } else {
+        out.push_str(&format!(
+            "rejected: {rejected} record(s) could not be normalized; each is a row of {w}/_rejects/ with the record (personal data hashed) and the reason:\n"
+        ));
+        out.push_str(&query(&format!(
+            "SELECT dataset, source, location, reason FROM '{w}/_rejects/*.parquet'"
+        )));
+    }
+    out
+}
+
+/// The warehouse as the user would type it: relative to the working folder when inside it.
 fn relative_warehouse(absolute: &str) -> String {
     std::env::current_dir()
         .ok()

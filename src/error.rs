@@ -11,6 +11,11 @@ pub enum Error {
     #[error("job file {path} is invalid:\n{report}")]
     Config { path: PathBuf, report: String },
 
+    /// The job file itself could not be read: missing, a folder, not readable. The path is
+    /// shown as given and, when relative, where it was looked for.
+    #[error("job file {path} {problem}")]
+    JobFileUnreadable { path: String, problem: String },
+
     /// A vendor API answered with an error that retrying will not fix, or retries ran out.
     #[error("source `{source_name}`: {message} ({url})")]
     Http {
@@ -94,7 +99,7 @@ impl Error {
 
     /// Is this a usage or configuration problem (exit code 2) rather than a failed run (1)?
     pub fn is_config(&self) -> bool {
-        matches!(self, Error::Config { .. })
+        matches!(self, Error::Config { .. } | Error::JobFileUnreadable { .. })
     }
 
     /// Path of a job file, for messages.

@@ -7,6 +7,7 @@ pub mod config;
 pub mod demo;
 pub mod error;
 pub mod http;
+pub mod json;
 pub mod lock;
 pub mod metrics;
 pub mod normalize;

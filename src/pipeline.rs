@@ -36,6 +36,12 @@ pub struct RunOptions {
     /// Record every page exactly as received (plain `.json`, not scrubbed) into this
     /// location instead of landing it under `_raw/` — `funnelhouse sandbox --record`.
     pub record: Option<Replay>,
+    /// Run only these sources (names in the job file); empty runs every source. The others'
+    /// tables and watermarks are left as they are; metrics still read every current table.
+    pub sources: Vec<String>,
+    /// Start the pulled sources from no watermark (a full pull) instead of the stored one;
+    /// the new watermark is saved when the run commits. Ignored by a replay.
+    pub full_refresh: bool,
 }
 
 impl Default for RunOptions {
@@ -44,8 +50,60 @@ impl Default for RunOptions {
             now: Utc::now(),
             replay: None,
             record: None,
+            sources: Vec::new(),
+            full_refresh: false,
         }
     }
+}
+
+/// `Err` with what to type instead when a name in `names` is not a source of `job`.
+pub fn check_source_names(job: &JobConfig, names: &[String]) -> std::result::Result<(), String> {
+    let known: Vec<&str> = job.sources.iter().map(|s| s.name()).collect();
+    for name in names {
+        if known.contains(&name.as_str()) {
+            continue;
+        }
+        let hint = closest(name, &known)
+            .map(|k| format!(" (did you mean `{k}`?)"))
+            .unwrap_or_default();
+        return Err(format!(
+            "--source `{name}`: job `{}` has no source of that name{hint}; its sources are {}",
+            job.name,
+            known
+                .iter()
+                .map(|k| format!("`{k}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    Ok(())
+}
+
+/// The candidate nearest to `name` by edit distance, if it is near enough to be a typo.
+fn closest<'a>(name: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    fn distance(a: &str, b: &str) -> usize {
+        let b: Vec<char> = b.chars().collect();
+        let mut row: Vec<usize> = (0..=b.len()).collect();
+        for (i, ca) in a.chars().enumerate() {
+            let mut diagonal = row[0];
+            row[0] = i + 1;
+            for (j, cb) in b.iter().enumerate() {
+                let above = row[j + 1];
+                row[j + 1] = (diagonal + usize::from(ca != *cb))
+                    .min(row[j] + 1)
+                    .min(above + 1);
+                diagonal = above;
+            }
+        }
+        row[b.len()]
+    }
+    let lower = name.to_lowercase();
+    candidates
+        .iter()
+        .map(|c| (distance(&lower, &c.to_lowercase()), *c))
+        .filter(|(d, c)| *d <= (c.chars().count() / 3).max(1))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
 }
 
 /// Recorded pages in the design §9 layout: `<root>/<source>/<endpoint>/page-NNNNNN.json[.zst]`.
@@ -160,6 +218,7 @@ pub fn open_warehouse(job: &JobConfig, env: EnvLookup<'_>) -> Result<Warehouse> 
             format!("warehouse: environment variable `{var}` is not set"),
         )
     })?;
+    let url = crate::config::resolve_job_path(&job.path, &url);
     Warehouse::open(WarehouseUrl::parse(&url).map_err(|e| Error::config(&job.path, e))?)
 }
 
@@ -228,6 +287,10 @@ async fn run_in_span(
     backfill: Option<Backfill>,
     span: &tracing::Span,
 ) -> Result<RunReport> {
+    check_source_names(job, &options.sources).map_err(|message| Error::Run {
+        job: job.name.clone(),
+        message,
+    })?;
     if let Some(range) = backfill {
         if range.from > range.to {
             return Err(Error::Run {
@@ -298,13 +361,16 @@ async fn run_locked(
         ingested_at_micros: options.now.timestamp_micros(),
     };
     span.record("run_id", run_id.as_str());
-    // A backfill runs only the sources that can re-pull a date range.
+    // A backfill runs only the sources that can re-pull a date range; `--source` only those
+    // named.
     let sources: Vec<&SourceConfig> = job
         .sources
         .iter()
         .filter(|s| backfill.is_none() || supports_backfill(s))
+        .filter(|s| options.sources.is_empty() || options.sources.iter().any(|n| n == s.name()))
         .collect();
-    tracing::info!(sources = sources.len(), warehouse = %warehouse.describe(), backfill = ?backfill, "run started");
+    tracing::info!(sources = sources.len(), warehouse = %warehouse.describe(), backfill = ?backfill,
+        full_refresh = options.full_refresh, "run started");
 
     let window = backfill.map(|b| (b.from, b.to));
     let pulls = sources.iter().map(|source| {
@@ -582,7 +648,7 @@ async fn pull_source(
             records: Arc::clone(&records),
         },
     );
-    let (mut today, mut window) = (options.now.date_naive(), window);
+    let (mut now, mut window) = (options.now, window);
     let started = async {
         // A replay starts from the state the recorded run started from, so it merges or
         // replaces exactly as that run did…
@@ -593,7 +659,7 @@ async fn pull_source(
                 // …and on the recorded run's clock and window, so a replay on a later day
                 // pulls (and covers) exactly the days that run did.
                 if let Some(clock) = load_recorded_clock(&replay.store, &prefix).await? {
-                    today = clock.now.date_naive();
+                    now = clock.now;
                     window = clock.window;
                 }
                 (
@@ -608,7 +674,13 @@ async fn pull_source(
                 )
             }
             None => {
-                let previous = crate::state::load(store, &job.name, source.name()).await?;
+                // A full refresh starts as if the source had never committed: a full pull
+                // that replaces its table, and a watermark written afresh on commit.
+                let previous = if options.full_refresh {
+                    SourceState::default()
+                } else {
+                    crate::state::load(store, &job.name, source.name()).await?
+                };
                 let landing = match &options.record {
                     Some(record) => Some(RawLanding {
                         store: Arc::clone(&record.store),
@@ -635,8 +707,16 @@ async fn pull_source(
             }
         };
         Ok::<_, Error>(
-            SourceContext::new(source.name(), http, pages, hasher.clone(), today, previous)
-                .with_window(window),
+            SourceContext::new(
+                source.name(),
+                http,
+                pages,
+                hasher.clone(),
+                now.date_naive(),
+                previous,
+            )
+            .with_clock(now)
+            .with_window(window),
         )
     }
     .await;
@@ -893,4 +973,18 @@ pub fn peak_rss_bytes() -> Option<u64> {
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib * 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::closest;
+
+    #[test]
+    fn a_typo_of_a_source_name_finds_it_and_a_stranger_finds_nothing() {
+        let names = ["hubspot", "google_ads", "pulse"];
+        assert_eq!(closest("hubspott", &names), Some("hubspot"));
+        assert_eq!(closest("Google-Ads", &names), Some("google_ads"));
+        assert_eq!(closest("puls", &names), Some("pulse"));
+        assert_eq!(closest("salesforce", &names), None);
+    }
 }

@@ -10,12 +10,14 @@
 //! margin is spent on every window.
 
 use std::collections::VecDeque;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::Deserialize;
 use tokio::sync::Notify;
 use tokio::time::Instant;
+
+use crate::http::{HttpStats, RateWait};
 
 /// `[sources.rate_limit]`: the account's limits, as the vendor publishes them.
 #[derive(Debug, Clone, Deserialize)]
@@ -94,6 +96,8 @@ pub struct RateLimiter {
     queue: tokio::sync::Mutex<()>,
     /// Signalled when an answer comes back.
     answered: Notify,
+    /// Where waits are reported, for the progress display.
+    stats: Option<Arc<HttpStats>>,
 }
 
 #[derive(Debug, Default)]
@@ -134,7 +138,15 @@ impl RateLimiter {
             state: Mutex::new(LimiterState::default()),
             queue: tokio::sync::Mutex::new(()),
             answered: Notify::new(),
+            stats: None,
         }
+    }
+
+    /// Report every wait for room to `stats` (the source's HTTP counters), so the source's
+    /// progress line says it is waiting on its rate limit rather than looking stuck.
+    pub fn reporting_to(mut self, stats: Arc<HttpStats>) -> Self {
+        self.stats = Some(stats);
+        self
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, LimiterState> {
@@ -180,6 +192,11 @@ impl RateLimiter {
                 }
                 state.sent.front().and_then(|&(_, answered)| answered)
             };
+            let _waiting = self.stats.as_ref().map(|stats| {
+                let left =
+                    wait_until.map(|a| (a + window).saturating_duration_since(Instant::now()));
+                stats.rate_limit_wait(RateWait::Window, left)
+            });
             match wait_until {
                 Some(answered) => tokio::time::sleep_until(answered + window).await,
                 // The oldest is still in flight: its answer starts its last window.
@@ -243,6 +260,36 @@ mod tests {
             elapsed >= Duration::from_millis(295) && elapsed < Duration::from_millis(1_500),
             "{elapsed:?}"
         );
+    }
+
+    /// The progress display learns of a wait for room while it lasts, and of nothing else.
+    #[tokio::test]
+    async fn waits_for_room_are_reported_while_they_last() {
+        let stats = Arc::new(HttpStats::default());
+        let limiter = RateLimiter::new(&RateLimitSettings {
+            requests_per_window: 1,
+            window_ms: 300,
+            daily_budget: 0,
+        })
+        .reporting_to(Arc::clone(&stats));
+        drop(limiter.acquire().await.unwrap());
+        assert_eq!(stats.rate_limited(), None, "the first request did not wait");
+        let second = limiter.acquire();
+        let watch = async {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            stats.rate_limited()
+        };
+        let (grant, seen) = tokio::join!(second, watch);
+        drop(grant.unwrap());
+        let seen = seen.expect("waiting was visible while it lasted");
+        assert_eq!(seen.why, RateWait::Window);
+        assert!(
+            seen.remaining
+                .is_some_and(|r| r <= Duration::from_millis(300)),
+            "{seen:?}"
+        );
+        assert_eq!(stats.rate_limited(), None, "no longer waiting");
+        assert!(stats.rate_limit_waited() >= Duration::from_millis(150));
     }
 
     #[test]

@@ -39,6 +39,41 @@ impl SourceState {
     }
 }
 
+/// `watermark` held to the run's clock `now`: a watermark past `now` (a record dated in the
+/// future) would make every later run ask for changes after that date and find none, so it
+/// becomes `now`, written in the watermark's own shape (vendors are asked for it back):
+/// RFC 3339 with or without milliseconds, with `Z` or `+00:00`, SurveyMonkey's zone-less
+/// `YYYY-MM-DDTHH:MM:SS`, or a date. `None` when it is not past `now` or is not a time
+/// (a stream's marker such as `complete`).
+pub fn clamp_watermark(watermark: &str, now: chrono::DateTime<chrono::Utc>) -> Option<String> {
+    use chrono::{NaiveDate, NaiveDateTime};
+    let text = watermark.trim();
+    if let Ok(date) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        let today = now.date_naive();
+        return (date > today).then(|| today.format("%Y-%m-%d").to_string());
+    }
+    let (at, zone) = if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
+        let zone = if text.ends_with('Z') || text.ends_with('z') {
+            "Z"
+        } else {
+            "+00:00"
+        };
+        (t.with_timezone(&chrono::Utc), zone)
+    } else if let Ok(t) = NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f") {
+        (t.and_utc(), "")
+    } else {
+        return None;
+    };
+    if at <= now {
+        return None;
+    }
+    let fraction = if text.contains('.') { "%.3f" } else { "" };
+    Some(
+        now.format(&format!("%Y-%m-%dT%H:%M:%S{fraction}{zone}"))
+            .to_string(),
+    )
+}
+
 /// `_state/<job>/<source>.json`.
 pub fn state_path(job: &str, source: &str) -> Path {
     Path::from(format!("_state/{job}/{source}.json"))
@@ -97,5 +132,41 @@ mod tests {
         let back = load(&store, "j", "s").await.unwrap();
         assert_eq!(back.watermark("responses:f"), Some("2026-11-01T00:00:00Z"));
         assert_eq!(back.watermark("other"), None);
+    }
+
+    #[test]
+    fn watermarks_past_the_clock_come_back_to_it_in_their_own_shape() {
+        let now = chrono::DateTime::parse_from_rfc3339("2026-12-02T07:00:00.250Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        let clamp = |w: &str| clamp_watermark(w, now);
+        // HubSpot, Salesforce/Typeform, SurveyMonkey, RFC 3339 with an offset, spend dates.
+        assert_eq!(
+            clamp("2099-01-01T00:00:00.000Z").as_deref(),
+            Some("2026-12-02T07:00:00.250Z")
+        );
+        assert_eq!(
+            clamp("2099-01-01T00:00:00Z").as_deref(),
+            Some("2026-12-02T07:00:00Z")
+        );
+        assert_eq!(
+            clamp("9999-12-31T23:59:59").as_deref(),
+            Some("2026-12-02T07:00:00")
+        );
+        assert_eq!(
+            clamp("2099-01-01T00:00:00+00:00").as_deref(),
+            Some("2026-12-02T07:00:00+00:00")
+        );
+        assert_eq!(clamp("2099-01-01").as_deref(), Some("2026-12-02"));
+        // Not past the clock, or not a time: left alone.
+        for kept in [
+            "2026-12-02T07:00:00.250Z",
+            "2026-12-01T23:00:00Z",
+            "2026-12-02",
+            "complete",
+            "",
+        ] {
+            assert_eq!(clamp(kept), None, "{kept}");
+        }
     }
 }

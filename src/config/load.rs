@@ -34,8 +34,18 @@ pub fn load_job(path: &Path) -> Result<JobConfig> {
 
 /// Read, parse and validate a job file against the given environment.
 pub fn load_job_with(path: &Path, env: EnvLookup<'_>) -> Result<JobConfig> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Error::config(path, format!("cannot read the file: {e}")))?;
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        let shown = match std::env::current_dir() {
+            Ok(cwd) if path.is_relative() => {
+                format!("{} ({})", path.display(), cwd.join(path).display())
+            }
+            _ => path.display().to_string(),
+        };
+        Error::JobFileUnreadable {
+            path: shown,
+            problem: super::file_problem(&e),
+        }
+    })?;
     parse_job(path, &text, env)
         .map_err(|diags| Error::config(path, render_diagnostics(path, &diags)))
 }

@@ -142,7 +142,7 @@ impl FxRates {
     /// or a JSON array of `{date, currency, rate}` objects.
     pub fn add_text(&mut self, text: &str, origin: &str) -> std::result::Result<(), String> {
         if text.trim_start().starts_with('[') {
-            let rows: Vec<serde_json::Value> = serde_json::from_str(text)
+            let rows: Vec<serde_json::Value> = crate::json::from_str(text)
                 .map_err(|e| format!("{origin}: not a JSON array of rates: {e}"))?;
             for (i, row) in rows.iter().enumerate() {
                 let field = |k: &str| match row.get(k) {
@@ -212,12 +212,11 @@ impl FxRates {
                     .await
                     .map_err(|e| Error::config(job_path, format!("fx.rates_file {shown}: {e}")))?
             } else {
-                let base = job_path.parent().unwrap_or(Path::new("."));
-                let path = base.join(location);
+                let path = crate::config::resolve_job_path(job_path, location);
                 std::fs::read_to_string(&path).map_err(|e| {
                     Error::config(
                         job_path,
-                        format!("fx.rates_file {}: cannot read: {e}", path.display()),
+                        format!("fx.rates_file: {path} {}", crate::config::file_problem(&e)),
                     )
                 })?
             };
@@ -236,10 +235,10 @@ pub fn check_local_rates_file(job_path: &Path, location: &str) -> Option<String>
     if location.starts_with("http://") || location.starts_with("https://") {
         return None;
     }
-    let path = job_path.parent().unwrap_or(Path::new(".")).join(location);
+    let path = crate::config::resolve_job_path(job_path, location);
     match std::fs::read_to_string(&path) {
-        Err(e) => Some(format!("cannot read {}: {e}", path.display())),
-        Ok(text) => FxRates::new("XXX").add_text(&text, location).err(),
+        Err(e) => Some(format!("{path} {}", crate::config::file_problem(&e))),
+        Ok(text) => FxRates::new("XXX").add_text(&text, &path).err(),
     }
 }
 

@@ -28,7 +28,8 @@ use crate::config::{EnvLookup, JobConfig};
 use crate::error::{Error, Result};
 use crate::normalize::BatchStamp;
 use crate::sink::{
-    ParquetFile, StagedFile, read_parquet_rows, staging_path, stream_parquet_rows, write_batches,
+    ParquetFile, StagedFile, file_batch, file_schema, read_parquet_rows, staging_path,
+    stream_parquet_rows, with_partition_columns, write_batches,
 };
 
 /// Every table the metrics step writes, in the order it lists their staged files.
@@ -185,6 +186,9 @@ pub async fn stage_metrics(
     // Spend, file by file: enrich what this run staged, fold everything into CPSQL.
     let mut cpsql = Cpsql::default();
     let mut unconverted = std::collections::BTreeSet::new();
+    // `date` is the file's `date=` folder (Hive), not one of its columns: it is put back
+    // for the day's rate, and left out again when the file is rewritten.
+    let spend_table = crate::normalize::spend_schema();
     let spend_files = current_files(store, "spend", &job.name, files).await?;
     for location in spend_files.values() {
         let path = Path::from(location.as_str());
@@ -192,15 +196,17 @@ pub async fn stage_metrics(
         let staged_here = files.iter().position(|f| f.staged == *location);
         let mut enriched = Vec::with_capacity(batches.len());
         for batch in &batches {
-            let (with_reporting, missing) = add_spend_reporting(batch, &fx)?;
+            let batch = with_partition_columns(batch, location, &spend_table)?;
+            let (with_reporting, missing) = add_spend_reporting(&batch, &fx)?;
             if staged_here.is_some() {
                 unconverted.extend(missing);
             }
             cpsql.add_spend(&with_reporting, &fx, &job.metrics.cpsql)?;
-            enriched.push(with_reporting);
+            enriched.push(file_batch(&with_reporting, location)?);
         }
         if let (Some(index), Some(first)) = (staged_here, enriched.first()) {
-            write_batches(store, &path, first.schema(), &enriched).await?;
+            let schema = file_schema(&first.schema(), location);
+            write_batches(store, &path, schema, &enriched).await?;
             files[index].bytes = object_size(store, &path).await?;
         }
     }

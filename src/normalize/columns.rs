@@ -143,6 +143,71 @@ column_kind!(
     |b, v| b.append_value(v)
 );
 
+/// A column value as JSON, for `_rejects.record` (timestamps and dates as text, money as
+/// an exact decimal string, long text cut).
+pub trait JsonCell: ColumnKind {
+    /// `value` as JSON.
+    fn json(value: &Self::Value) -> serde_json::Value;
+}
+
+fn ts_json(micros: i64) -> serde_json::Value {
+    chrono::DateTime::from_timestamp_micros(micros).map_or_else(
+        || serde_json::Value::from(micros),
+        |t| serde_json::Value::String(t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)),
+    )
+}
+
+impl JsonCell for Str {
+    fn json(value: &String) -> serde_json::Value {
+        super::bounds::json_text(value)
+    }
+}
+impl JsonCell for OptStr {
+    fn json(value: &Option<String>) -> serde_json::Value {
+        value
+            .as_deref()
+            .map_or(serde_json::Value::Null, super::bounds::json_text)
+    }
+}
+impl JsonCell for OptI64 {
+    fn json(value: &Option<i64>) -> serde_json::Value {
+        serde_json::Value::from(*value)
+    }
+}
+impl JsonCell for I64 {
+    fn json(value: &i64) -> serde_json::Value {
+        serde_json::Value::from(*value)
+    }
+}
+impl JsonCell for Bool {
+    fn json(value: &bool) -> serde_json::Value {
+        serde_json::Value::from(*value)
+    }
+}
+impl JsonCell for OptBool {
+    fn json(value: &Option<bool>) -> serde_json::Value {
+        serde_json::Value::from(*value)
+    }
+}
+impl JsonCell for OptTs {
+    fn json(value: &Option<i64>) -> serde_json::Value {
+        value.map_or(serde_json::Value::Null, ts_json)
+    }
+}
+impl JsonCell for Money {
+    fn json(value: &i128) -> serde_json::Value {
+        serde_json::Value::String(super::bounds::money_text(*value))
+    }
+}
+impl JsonCell for Date {
+    fn json(value: &i32) -> serde_json::Value {
+        ts_json(i64::from(*value) * 86_400 * 1_000_000)
+            .as_str()
+            .and_then(|t| t.get(..10))
+            .map_or(serde_json::Value::from(*value), serde_json::Value::from)
+    }
+}
+
 /// The run context stamped on every row: `_run_id` and `_ingested_at`.
 #[derive(Debug, Clone)]
 pub struct BatchStamp {
@@ -173,8 +238,8 @@ impl BatchStamp {
 
 /// What every dataset builder offers the pipeline, whatever its row type.
 pub trait TableRows {
-    /// The row type sources decode into.
-    type Row;
+    /// The row type sources decode into, with its plausibility rules.
+    type Row: super::bounds::Plausible;
     /// Append one fully decoded row (a row is decoded whole first, so a bad record never
     /// leaves half a row behind).
     fn push(&mut self, row: Self::Row);
@@ -200,6 +265,18 @@ macro_rules! canonical_table {
         #[derive(Debug, Clone, PartialEq)]
         pub struct $row {
             $( $(#[$fmeta])* pub $field: <$crate::normalize::columns::$kind as $crate::normalize::columns::ColumnKind>::Value, )+
+        }
+
+        impl $crate::normalize::bounds::RowJson for $row {
+            fn to_json(&self) -> serde_json::Value {
+                use $crate::normalize::columns::JsonCell;
+                let mut object = serde_json::Map::new();
+                $( object.insert(
+                    stringify!($field).to_string(),
+                    $crate::normalize::columns::$kind::json(&self.$field),
+                ); )+
+                serde_json::Value::Object(object)
+            }
         }
 
         /// The dataset's Arrow schema, lineage columns last.

@@ -58,7 +58,7 @@ fn already_hashed(value: &str) -> Option<&str> {
 }
 
 /// Object keys whose string values identify a person (compared case-insensitively).
-const PERSONAL_KEYS: &[&str] = &[
+pub(super) const PERSONAL_KEYS: &[&str] = &[
     "email",
     "email_address",
     "work_email",
@@ -99,7 +99,7 @@ pub fn scrub_personal_data(value: &mut serde_json::Value, hasher: &PersonalDataH
     }
 }
 
-fn scrubbed(value: &str, hasher: &PersonalDataHasher) -> String {
+pub(super) fn scrubbed(value: &str, hasher: &PersonalDataHasher) -> String {
     if already_hashed(value).is_some() {
         return value.to_string();
     }

@@ -1,10 +1,12 @@
 //! Canonical datasets (design §4): one declared Arrow schema per dataset, typed rows that
 //! sources decode into, batch builders, value parsers, the personal-data hasher and rejects.
 
+pub mod bounds;
 mod columns;
 pub mod datasets;
 mod hash;
 pub mod parse;
+mod redact;
 mod rejects;
 pub mod scalar;
 
@@ -15,4 +17,5 @@ pub use datasets::{
     survey_responses_schema,
 };
 pub use hash::{DEMO_HASH_KEY, PersonalDataHasher, hash_key_is_demo, scrub_personal_data};
+pub use redact::{redact_text, scrub_text};
 pub use rejects::{RejectRow, RejectsBuilder, RunRow, RunsBuilder, rejects_schema, runs_schema};

@@ -1,4 +1,6 @@
-//! Per-source progress while a run pulls: pages, records, bytes and rate. On a terminal
+//! Per-source progress while a run pulls: pages, records, bytes and rate, and whether the
+//! source is waiting on a rate limit (its own `rate_limit` window, or the vendor's 429) —
+//! a pull that has slowed to the limit says so instead of looking stuck. On a terminal
 //! each source gets an indicatif line that redraws in place (log lines are printed above the
 //! bars, never through them); anywhere else — a pod, a systemd journal, a test — a plain
 //! `progress` log line every few seconds, so a long pull still shows it is moving.
@@ -11,21 +13,33 @@ use std::time::{Duration, Instant};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tracing::Instrument;
 
-use crate::http::HttpStats;
+use crate::http::{HttpStats, RateWait};
 
 /// How progress is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProgressMode {
     /// indicatif bars on stderr (an interactive terminal).
     Bars,
-    /// A `progress` log line per source every `LINE_INTERVAL`.
+    /// A `progress` log line per source every [`line_interval`].
     Lines,
     /// Nothing beyond the start and end lines.
     Off,
 }
 
-/// Period of the plain progress lines.
+/// Default period of the plain progress lines.
 pub const LINE_INTERVAL: Duration = Duration::from_secs(10);
+/// Sets another period of the plain progress lines, in seconds.
+pub const LINE_INTERVAL_ENV: &str = "FUNNELHOUSE_PROGRESS_SECS";
+
+/// Period of the plain progress lines: `FUNNELHOUSE_PROGRESS_SECS` (a positive number of
+/// seconds) or [`LINE_INTERVAL`].
+pub fn line_interval() -> Duration {
+    std::env::var(LINE_INTERVAL_ENV)
+        .ok()
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s > 0.0)
+        .map_or(LINE_INTERVAL, Duration::from_secs_f64)
+}
 /// Redraw period of the bars.
 const BAR_INTERVAL: Duration = Duration::from_millis(200);
 
@@ -122,16 +136,23 @@ pub fn track(source: &str, counters: SourceCounters) -> ProgressGuard {
             let counters = counters.clone();
             Some(tokio::spawn(
                 async move {
-                    let mut tick = tokio::time::interval(LINE_INTERVAL);
+                    let mut tick = tokio::time::interval(line_interval());
                     tick.tick().await; // the first tick is immediate: nothing to say yet
                     loop {
                         tick.tick().await;
                         let (pages, records, bytes) = snapshot(&counters);
+                        let waiting = counters.http.rate_limited();
                         tracing::info!(
                             pages,
                             records,
                             bytes,
                             records_per_sec = rate(records, started.elapsed()),
+                            // Only while waiting: `rate_limit` (the job's window is full) or
+                            // `vendor_rate_limit` (a 429), and for how much longer.
+                            waiting = waiting.map(|w| w.why.as_str()),
+                            wait_secs_left =
+                                waiting.and_then(|w| w.remaining).map(|r| r.as_secs_f64()),
+                            rate_limited_secs = counters.http.rate_limit_waited().as_secs_f64(),
                             "progress"
                         );
                     }
@@ -176,14 +197,25 @@ fn rate(records: u64, elapsed: Duration) -> u64 {
     }
 }
 
-/// `12 pages, 1200 records, 340/s, 1.2 MiB` — what a bar shows.
+/// `12 pages, 1200 records, 340/s, 1.2 MiB` — what a bar shows — and, while the source
+/// waits on a rate limit, `— waiting on the vendor's rate limit (HTTP 429), 8 s left`.
 fn describe(c: &SourceCounters, elapsed: Duration) -> String {
     let (pages, records, bytes) = snapshot(c);
-    format!(
+    let mut text = format!(
         "{pages} pages, {records} records, {}/s, {}",
         rate(records, elapsed),
         indicatif::HumanBytes(bytes)
-    )
+    );
+    if let Some(waiting) = c.http.rate_limited() {
+        text.push_str(match waiting.why {
+            RateWait::Window => " — waiting on this source's rate_limit",
+            RateWait::Vendor => " — waiting on the vendor's rate limit (HTTP 429)",
+        });
+        if let Some(left) = waiting.remaining {
+            text.push_str(&format!(", {} left", super::format::duration(left)));
+        }
+    }
+    text
 }
 
 #[cfg(test)]
@@ -201,5 +233,35 @@ mod tests {
             "0 pages, 1500 records, 500/s, 0 B"
         );
         assert_eq!(rate(10, Duration::ZERO), 0);
+    }
+
+    #[test]
+    fn a_source_waiting_on_a_rate_limit_says_so() {
+        let counters = SourceCounters {
+            http: Arc::new(HttpStats::default()),
+            records: Arc::new(AtomicU64::new(0)),
+        };
+        {
+            let _wait = counters
+                .http
+                .rate_limit_wait(RateWait::Vendor, Some(Duration::from_secs(12)));
+            let text = describe(&counters, Duration::from_secs(1));
+            assert!(
+                text.starts_with("0 pages, 0 records, 0/s, 0 B — waiting on the vendor's rate limit (HTTP 429), 1"),
+                "{text}"
+            );
+            assert!(text.ends_with(" s left"), "{text}");
+        }
+        {
+            let _wait = counters.http.rate_limit_wait(RateWait::Window, None);
+            assert_eq!(
+                describe(&counters, Duration::from_secs(1)),
+                "0 pages, 0 records, 0/s, 0 B — waiting on this source's rate_limit"
+            );
+        }
+        assert_eq!(
+            describe(&counters, Duration::from_secs(1)),
+            "0 pages, 0 records, 0/s, 0 B"
+        );
     }
 }

@@ -1,5 +1,6 @@
-//! `funnelhouse runs JOB`: the job's recent runs from `_runs` (newest first) and, where the
-//! job keeps them, its current watermarks from `_state/<job>/<source>.json`.
+//! `funnelhouse runs JOB`: the job's recent runs from `_runs` (newest first), where the job
+//! keeps them its current watermarks from `_state/<job>/<source>.json`, and who holds the
+//! job's lock (`_locks/<job>.json`) — as tables, or with `--json` as one JSON document.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -9,15 +10,18 @@ use std::sync::Arc;
 
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{Int64Type, TimestampMicrosecondType};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 use futures::TryStreamExt;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt};
 use serde::Deserialize;
+use serde_json::{Value, json};
 
+use super::format::{self, table};
 use crate::cli::report_error;
 use crate::config::{Template, process_env};
 use crate::error::{Error, Result};
+use crate::lock::{LockRecord, lock_path};
 use crate::sink::{Warehouse, WarehouseUrl, read_parquet_rows};
 
 /// One `_runs` row, as listed.
@@ -33,12 +37,16 @@ pub struct RunSummary {
     pub finished_at: Option<DateTime<Utc>>,
     /// Which sources failed and why.
     pub error: Option<String>,
+    /// What the run flagged without failing (a shrunken full pull, a daily limit).
+    pub warnings: Option<String>,
     /// `<dataset>` → (read, written, rejected), for every `<dataset>_read` column present.
     pub datasets: BTreeMap<String, (i64, i64, i64)>,
     /// HTTP requests, retries included.
     pub requests: i64,
     /// Retries.
     pub retries: i64,
+    /// Response body bytes received.
+    pub bytes_received: i64,
 }
 
 /// A source's stream and the watermark it will resume from.
@@ -180,6 +188,7 @@ fn rows_of(batch: &RecordBatch) -> Vec<RunSummary> {
             started_at: time("started_at", row),
             finished_at: time("finished_at", row),
             error: string("error", row),
+            warnings: string("warnings", row),
             datasets: datasets
                 .iter()
                 .map(|d| {
@@ -195,69 +204,214 @@ fn rows_of(batch: &RecordBatch) -> Vec<RunSummary> {
                 .collect(),
             requests: int("requests", row),
             retries: int("retries", row),
+            bytes_received: int("bytes_received", row),
         })
         .collect()
 }
 
+/// Who holds the job's lock, as the lock object says; `None` when no run holds it.
+pub async fn lock_holder(store: &dyn ObjectStore, job: &str) -> Result<Option<LockRecord>> {
+    let path = lock_path(job);
+    let bytes = match store.get(&path).await {
+        Ok(got) => got
+            .bytes()
+            .await
+            .map_err(|e| Error::storage(path.to_string(), e))?,
+        Err(object_store::Error::NotFound { .. }) => return Ok(None),
+        Err(e) => return Err(Error::storage(path.to_string(), e)),
+    };
+    serde_json::from_slice(&bytes)
+        .map(Some)
+        .map_err(|e| Error::storage(path.to_string(), format!("unreadable job lock ({e})")))
+}
+
+/// What `runs` read: the job's recent runs, watermarks and lock, at `now`.
+#[derive(Debug, Clone)]
+pub struct Listing {
+    /// The job's name.
+    pub job: String,
+    /// The warehouse, as described in logs (no credentials).
+    pub warehouse: String,
+    /// Recent runs, newest first.
+    pub runs: Vec<RunSummary>,
+    /// Stored watermarks.
+    pub watermarks: Vec<Watermark>,
+    /// The lock object, if one exists (held, or left behind by a killed run).
+    pub lock: Option<LockRecord>,
+    /// When the listing was read (decides whether the lock's lease has run out).
+    pub now: DateTime<Utc>,
+}
+
+fn utc(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M:%S").to_string()
+}
+
+fn took(r: &RunSummary) -> Option<std::time::Duration> {
+    (r.finished_at? - r.started_at?).to_std().ok()
+}
+
 /// The text `funnelhouse runs` prints.
-pub fn render(job: &str, warehouse: &str, runs: &[RunSummary], marks: &[Watermark]) -> String {
+pub fn render(listing: &Listing) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "job `{job}` in {warehouse}: {} run(s), newest first",
-        runs.len()
+        "job `{}` in {}: {} run(s), newest first",
+        listing.job,
+        listing.warehouse,
+        listing.runs.len()
     );
-    if !runs.is_empty() {
-        let _ = writeln!(
-            out,
-            "{:<24} {:<9} {:<20} {:>8}  {:<40} {:>8} {:>7}  error",
-            "run_id",
-            "status",
-            "started (UTC)",
-            "secs",
-            "read/written/rejected",
-            "requests",
-            "retries"
+    if !listing.runs.is_empty() {
+        let mut runs = table(
+            &[
+                "run_id",
+                "status",
+                "started (UTC)",
+                "took",
+                "read/written/rejected",
+                "requests",
+                "retries",
+                "received",
+            ],
+            &["took", "requests", "retries", "received"],
         );
-    }
-    for r in runs {
-        let secs = match (r.started_at, r.finished_at) {
-            (Some(s), Some(f)) => format!("{:.1}", (f - s).num_milliseconds() as f64 / 1000.0),
-            _ => "-".into(),
-        };
-        let counts: Vec<String> = r
-            .datasets
-            .iter()
-            .filter(|(_, (read, _, _))| *read > 0)
-            .map(|(d, (read, written, rejected))| format!("{d} {read}/{written}/{rejected}"))
-            .collect();
-        let _ = writeln!(
-            out,
-            "{:<24} {:<9} {:<20} {:>8}  {:<40} {:>8} {:>7}  {}",
-            r.run_id,
-            r.status,
-            r.started_at
-                .map_or("-".into(), |t| t.format("%Y-%m-%d %H:%M:%S").to_string()),
-            secs,
-            if counts.is_empty() {
-                "-".into()
-            } else {
-                counts.join(", ")
-            },
-            r.requests,
-            r.retries,
-            r.error.as_deref().unwrap_or("")
-        );
-    }
-    if marks.is_empty() {
-        let _ = writeln!(out, "watermarks: none stored (full pulls)");
-    } else {
-        let _ = writeln!(out, "watermarks:");
-        for m in marks {
-            let _ = writeln!(out, "  {:<20} {:<24} {}", m.source, m.stream, m.watermark);
+        for r in &listing.runs {
+            let counts: Vec<String> = r
+                .datasets
+                .iter()
+                .filter(|(_, (read, _, _))| *read > 0)
+                .map(|(d, (read, written, rejected))| format!("{d} {read}/{written}/{rejected}"))
+                .collect();
+            runs.add_row(vec![
+                r.run_id.clone(),
+                r.status.clone(),
+                r.started_at.map_or("-".into(), utc),
+                took(r).map_or("-".into(), format::duration),
+                if counts.is_empty() {
+                    "-".into()
+                } else {
+                    counts.join(", ")
+                },
+                r.requests.to_string(),
+                r.retries.to_string(),
+                format::bytes(u64::try_from(r.bytes_received).unwrap_or(0)),
+            ]);
+        }
+        out.push_str(&format::render(&runs));
+        // Errors and warnings below the table: one can be a paragraph.
+        for r in &listing.runs {
+            if let Some(error) = &r.error {
+                let _ = writeln!(out, "  {} error: {error}", r.run_id);
+            }
+            if let Some(warnings) = &r.warnings {
+                let _ = writeln!(out, "  {} warnings: {warnings}", r.run_id);
+            }
         }
     }
+    out.push('\n');
+    if listing.watermarks.is_empty() {
+        let _ = writeln!(out, "watermarks: none stored (full pulls)");
+    } else {
+        let mut marks = table(&["source", "stream", "watermark"], &[]);
+        for m in &listing.watermarks {
+            marks.add_row(vec![
+                m.source.clone(),
+                m.stream.clone(),
+                m.watermark.clone(),
+            ]);
+        }
+        out.push_str(&format::render(&marks));
+    }
+    out.push('\n');
+    let _ = writeln!(out, "{}", describe_lock(listing.lock.as_ref(), listing.now));
     out
+}
+
+/// One line on the job's lock, for a person deciding whether a run is going.
+fn describe_lock(lock: Option<&LockRecord>, now: DateTime<Utc>) -> String {
+    let Some(lock) = lock else {
+        return "lock: free (no run of this job is going)".to_string();
+    };
+    let ago = |t: DateTime<Utc>| format::duration((now - t).to_std().unwrap_or_default());
+    let holder = format!(
+        "run {} on host {}, pid {}, since {} UTC ({} ago)",
+        lock.run_id,
+        lock.host,
+        lock.pid,
+        utc(lock.acquired_at),
+        ago(lock.acquired_at)
+    );
+    if lock.expires_at > now {
+        format!(
+            "lock: held by {holder}; lease until {} UTC (in {}, renewed while the run lives)",
+            utc(lock.expires_at),
+            format::duration((lock.expires_at - now).to_std().unwrap_or_default())
+        )
+    } else {
+        format!(
+            "lock: left by {holder}; its lease ran out at {} UTC ({} ago): that run was probably killed, and the next run takes the lock over",
+            utc(lock.expires_at),
+            ago(lock.expires_at)
+        )
+    }
+}
+
+fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+}
+
+/// What `funnelhouse runs --json` prints: one document with the runs, watermarks and lock.
+pub fn to_json(listing: &Listing) -> Value {
+    let runs: Vec<Value> = listing
+        .runs
+        .iter()
+        .map(|r| {
+            let datasets: serde_json::Map<String, Value> = r
+                .datasets
+                .iter()
+                .map(|(d, (read, written, rejected))| {
+                    (
+                        d.clone(),
+                        json!({"read": read, "written": written, "rejected": rejected}),
+                    )
+                })
+                .collect();
+            json!({
+                "run_id": r.run_id,
+                "status": r.status,
+                "started_at": r.started_at.map(rfc3339),
+                "finished_at": r.finished_at.map(rfc3339),
+                "duration_secs": took(r).map(|d| d.as_secs_f64()),
+                "error": r.error,
+                "warnings": r.warnings,
+                "datasets": datasets,
+                "requests": r.requests,
+                "retries": r.retries,
+                "bytes_received": r.bytes_received,
+            })
+        })
+        .collect();
+    let watermarks: Vec<Value> = listing
+        .watermarks
+        .iter()
+        .map(|m| json!({"source": m.source, "stream": m.stream, "watermark": m.watermark}))
+        .collect();
+    let lock = listing.lock.as_ref().map(|l| {
+        json!({
+            "run_id": l.run_id,
+            "host": l.host,
+            "pid": l.pid,
+            "acquired_at": rfc3339(l.acquired_at),
+            "expires_at": rfc3339(l.expires_at),
+            "expired": l.expires_at <= listing.now,
+        })
+    });
+    json!({
+        "job": listing.job,
+        "warehouse": listing.warehouse,
+        "runs": runs,
+        "watermarks": watermarks,
+        "lock": lock,
+    })
 }
 
 /// The two keys of a job file `runs` needs. Read on their own so that an operator can list
@@ -268,18 +422,22 @@ struct JobHeader {
     warehouse: Template,
 }
 
-/// `funnelhouse runs JOB [--limit N]`.
-pub async fn runs_command(path: &Path, limit: usize) -> ExitCode {
+/// `funnelhouse runs JOB [--limit N] [--json]`.
+pub async fn runs_command(path: &Path, limit: usize, json: bool) -> ExitCode {
     match list(path, limit).await {
-        Ok(text) => {
-            print!("{text}");
+        Ok(listing) if json => {
+            println!("{:#}", to_json(&listing));
+            ExitCode::SUCCESS
+        }
+        Ok(listing) => {
+            print!("{}", render(&listing));
             ExitCode::SUCCESS
         }
         Err(e) => report_error(&e),
     }
 }
 
-async fn list(path: &Path, limit: usize) -> Result<String> {
+async fn list(path: &Path, limit: usize) -> Result<Listing> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| Error::io(format!("reading job file {}", path.display()), e))?;
     let job: JobHeader = toml::from_str(&text).map_err(|e| Error::config(path, e.to_string()))?;
@@ -289,11 +447,20 @@ async fn list(path: &Path, limit: usize) -> Result<String> {
             format!("warehouse: environment variable `{var}` is not set"),
         )
     })?;
+    let raw = crate::config::resolve_job_path(path, &raw);
     let url = WarehouseUrl::parse(&raw).map_err(|e| Error::config(path, e))?;
     let warehouse = Warehouse::open(url)?;
     let runs = recent_runs(&warehouse.store, &job.name, limit).await?;
     let marks = watermarks(warehouse.store.as_ref(), &job.name).await?;
-    Ok(render(&job.name, &warehouse.describe(), &runs, &marks))
+    let lock = lock_holder(warehouse.store.as_ref(), &job.name).await?;
+    Ok(Listing {
+        job: job.name,
+        warehouse: warehouse.describe(),
+        runs,
+        watermarks: marks,
+        lock,
+        now: Utc::now(),
+    })
 }
 
 #[cfg(test)]
@@ -382,10 +549,63 @@ mod tests {
                 .is_empty()
         );
 
-        let text = render("a", "memory://", &runs, &marks);
+        let mut listing = Listing {
+            job: "a".into(),
+            warehouse: "memory://".into(),
+            runs,
+            watermarks: marks,
+            lock: None,
+            now: Utc::now(),
+        };
+        let text = render(&listing);
         assert!(text.contains("leads 10/9/1"), "{text}");
-        assert!(text.contains("2.5"), "duration in seconds: {text}");
-        assert!(text.contains("hubspot") && text.contains("2026-11-24T00:00:00Z"));
+        assert!(text.contains("2.5 s"), "duration in human units: {text}");
+        assert!(text.contains("100 B"), "bytes received: {text}");
+        assert!(text.contains("ads: HTTP 401"), "{text}");
+        assert!(
+            text.lines()
+                .any(|l| l.split_whitespace().collect::<Vec<_>>()
+                    == ["hubspot", "contacts", "2026-11-24T00:00:00Z"]),
+            "{text}"
+        );
+        assert!(text.contains("lock: free"), "{text}");
+
+        // A held lock names its holder and lease; one past its lease says so.
+        let now = listing.now;
+        let mut record = LockRecord {
+            job: "a".into(),
+            run_id: "20261125T050000Z-00000a".into(),
+            host: "etl-7".into(),
+            pid: 4242,
+            acquired_at: now - chrono::Duration::seconds(90),
+            expires_at: now + chrono::Duration::seconds(600),
+        };
+        listing.lock = Some(record.clone());
+        let text = render(&listing);
+        assert!(
+            text.contains("lock: held by run 20261125T050000Z-00000a on host etl-7, pid 4242"),
+            "{text}"
+        );
+        assert!(
+            text.contains("(1m 30s ago)") && text.contains("lease until"),
+            "{text}"
+        );
+        let doc = to_json(&listing);
+        assert_eq!(doc["lock"]["host"], "etl-7");
+        assert_eq!(doc["lock"]["pid"], 4242);
+        assert_eq!(doc["lock"]["expired"], false);
+        assert_eq!(doc["runs"][0]["run_id"], "20261125T030000Z-000002");
+        assert_eq!(doc["runs"][0]["datasets"]["leads"]["rejected"], 1);
+        assert_eq!(doc["runs"][0]["duration_secs"], 2.5);
+        assert_eq!(doc["watermarks"][0]["stream"], "contacts");
+        record.expires_at = now - chrono::Duration::seconds(30);
+        listing.lock = Some(record);
+        let text = render(&listing);
+        assert!(
+            text.contains("lock: left by run") && text.contains("lease ran out"),
+            "{text}"
+        );
+        assert_eq!(to_json(&listing)["lock"]["expired"], true);
     }
 
     #[tokio::test]

@@ -1,9 +1,10 @@
-//! The table printed at the end of every run: per dataset read, written, rejected and the
+//! The tables printed at the end of every run: per dataset read, written, rejected and the
 //! requests and retries of its sources; a total row with exactly the `_runs` row's numbers;
-//! each source's outcome; what was published.
+//! each source's outcome; what was published. Sizes and durations in human units.
 
 use std::fmt::Write as _;
 
+use super::format::{self, table};
 use crate::pipeline::RunReport;
 
 /// The summary of `report` as printed by `run`, `demo` and the daemon's runs.
@@ -11,29 +12,31 @@ pub fn render(report: &RunReport) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "run {} of job `{}`: {} in {:.2} s",
+        "run {} of job `{}`: {} in {}",
         report.run_id,
         report.job,
         report.status,
-        report.elapsed.as_secs_f64()
+        format::duration(report.elapsed)
     );
-    let _ = writeln!(
-        out,
-        "{:<18} {:>10} {:>10} {:>9} {:>9} {:>8} {:>9}",
-        "dataset", "read", "written", "rejected", "requests", "retries", "elapsed"
+    let numbers = [
+        "read", "written", "rejected", "requests", "retries", "elapsed",
+    ];
+    let mut datasets = table(
+        &[
+            "dataset", "read", "written", "rejected", "requests", "retries", "elapsed",
+        ],
+        &numbers,
     );
     for (dataset, c) in &report.datasets {
-        let _ = writeln!(
-            out,
-            "{:<18} {:>10} {:>10} {:>9} {:>9} {:>8} {:>8.2}s",
-            dataset.table(),
-            c.read,
-            c.written,
-            c.rejected,
-            c.requests,
-            c.retries,
-            c.elapsed.as_secs_f64()
-        );
+        datasets.add_row(vec![
+            dataset.table().to_string(),
+            c.read.to_string(),
+            c.written.to_string(),
+            c.rejected.to_string(),
+            c.requests.to_string(),
+            c.retries.to_string(),
+            format::duration(c.elapsed),
+        ]);
     }
     let total = |f: fn(&crate::pipeline::DatasetCounts) -> u64| -> u64 {
         report.datasets.values().map(f).sum()
@@ -41,31 +44,44 @@ pub fn render(report: &RunReport) -> String {
     // Requests and retries of every source, failed ones included, as `_runs` counts them.
     let requests: u64 = report.sources.iter().map(|s| s.requests).sum();
     let retries: u64 = report.sources.iter().map(|s| s.retries).sum();
-    let _ = writeln!(
-        out,
-        "{:<18} {:>10} {:>10} {:>9} {:>9} {:>8} {:>8.2}s",
-        "total",
-        total(|c| c.read),
-        total(|c| c.written),
-        total(|c| c.rejected),
-        requests,
-        retries,
-        report.elapsed.as_secs_f64()
+    datasets.add_row(vec![
+        "total".to_string(),
+        total(|c| c.read).to_string(),
+        total(|c| c.written).to_string(),
+        total(|c| c.rejected).to_string(),
+        requests.to_string(),
+        retries.to_string(),
+        format::duration(report.elapsed),
+    ]);
+    out.push_str(&format::render(&datasets));
+    out.push('\n');
+
+    let mut sources = table(
+        &[
+            "source", "kind", "outcome", "requests", "retries", "received", "elapsed",
+        ],
+        &["requests", "retries", "received", "elapsed"],
     );
     for s in &report.sources {
-        let outcome = s.error.as_deref().unwrap_or("ok");
-        let _ = writeln!(
-            out,
-            "source {:<16} {:<11} requests {:>5} retries {:>3} bytes {:>10} {:>7.2}s  {}",
-            s.name,
-            s.kind,
-            s.requests,
-            s.retries,
-            s.bytes,
-            s.elapsed.as_secs_f64(),
-            outcome
-        );
+        sources.add_row(vec![
+            s.name.clone(),
+            s.kind.to_string(),
+            if s.error.is_some() { "failed" } else { "ok" }.to_string(),
+            s.requests.to_string(),
+            s.retries.to_string(),
+            format::bytes(s.bytes),
+            format::duration(s.elapsed),
+        ]);
     }
+    out.push_str(&format::render(&sources));
+    // Errors below the table: one can be a paragraph, and would stretch every row.
+    for s in &report.sources {
+        if let Some(error) = &s.error {
+            let _ = writeln!(out, "  {} failed: {error}", s.name);
+        }
+    }
+    out.push('\n');
+
     // What each table received: the demo's tour of what was written.
     let mut tables: std::collections::BTreeMap<&str, (u64, u64, u64)> = Default::default();
     for f in &report.files {
@@ -74,23 +90,28 @@ pub fn render(report: &RunReport) -> String {
         entry.1 += 1;
         entry.2 += f.bytes;
     }
-    let _ = writeln!(
-        out,
-        "{:<26} {:>10} {:>6} {:>12}",
-        "table", "rows", "files", "bytes"
+    let mut published = table(
+        &["table", "rows", "files", "size"],
+        &["rows", "files", "size"],
     );
-    for (table, (rows, files, bytes)) in &tables {
-        let _ = writeln!(out, "{table:<26} {rows:>10} {files:>6} {bytes:>12}");
+    for (name, (rows, files, bytes)) in &tables {
+        published.add_row(vec![
+            name.to_string(),
+            rows.to_string(),
+            files.to_string(),
+            format::bytes(*bytes),
+        ]);
     }
+    out.push_str(&format::render(&published));
     let bytes: u64 = report.files.iter().map(|f| f.bytes).sum();
     let peak = crate::pipeline::peak_rss_bytes()
-        .map(|b| format!("; peak memory {:.0} MiB", b as f64 / 1_048_576.0))
+        .map(|b| format!("; peak memory {}", format::bytes(b)))
         .unwrap_or_default();
     let _ = writeln!(
         out,
-        "published {} file(s), {} bytes, into {}{peak}",
+        "published {} file(s), {}, into {}{peak}",
         report.files.len(),
-        bytes,
+        format::bytes(bytes),
         report.warehouse
     );
     out
@@ -154,13 +175,31 @@ mod tests {
             .expect("total row")
             .split_whitespace()
             .collect();
-        assert_eq!(total, ["total", "10", "8", "2", "4", "1", "1.50s"]);
+        assert_eq!(total, ["total", "10", "8", "2", "4", "1", "1.5", "s"]);
         assert!(
             text.lines()
                 .any(|l| l.split_whitespace().collect::<Vec<_>>()
-                    == ["leads", "10", "8", "2", "3", "1", "1.20s"])
+                    == ["leads", "10", "8", "2", "3", "1", "1.2", "s"]),
+            "{text}"
         );
-        assert!(text.contains("partial in 1.50 s"));
-        assert!(text.contains("HTTP 401"));
+        assert!(text.contains("partial in 1.5 s"), "{text}");
+        assert!(text.contains("ads failed: HTTP 401"), "{text}");
+        // Received bytes in human units, and a 10-character kind does not shift columns.
+        assert!(
+            text.lines()
+                .any(|l| l.split_whitespace().collect::<Vec<_>>()
+                    == [
+                        "ads",
+                        "google_ads",
+                        "failed",
+                        "1",
+                        "0",
+                        "20",
+                        "B",
+                        "300",
+                        "ms"
+                    ]),
+            "{text}"
+        );
     }
 }

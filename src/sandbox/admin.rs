@@ -10,7 +10,7 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use super::crm::{HubspotLimits, Mutation, MutationReport, SalesforceFaults};
+use super::crm::{HubspotLimits, HubspotRedate, Mutation, MutationReport, SalesforceFaults};
 use super::data::SandboxData;
 
 impl SandboxData {
@@ -18,6 +18,16 @@ impl SandboxData {
     /// archived, Salesforce leads deleted), all at one new modification time.
     pub fn mutate(&self, mutation: Mutation) -> MutationReport {
         self.crm.mutate(&self.contacts, mutation)
+    }
+
+    /// Date one HubSpot contact's last modification `redate.modified_at` (the future
+    /// included); its id, or why not.
+    pub fn redate_hubspot(&self, redate: &HubspotRedate) -> Result<String, String> {
+        let at = chrono::DateTime::parse_from_rfc3339(&redate.modified_at)
+            .map_err(|e| format!("modified_at: {e}"))?;
+        self.crm
+            .redate_hubspot(&self.contacts, redate.index, at.timestamp_millis())
+            .ok_or_else(|| format!("no contact at index {}", redate.index))
     }
 
     /// Enforce these HubSpot limits from now on (the counters restart).
@@ -52,6 +62,21 @@ pub(crate) async fn mutate(
     Json(mutation): Json<Mutation>,
 ) -> Response {
     Json(data.mutate(mutation)).into_response()
+}
+
+/// `POST /_admin/crm/hubspot_redate` `{"index": 3, "modified_at": "2099-01-01T00:00:00Z"}`.
+pub(crate) async fn hubspot_redate(
+    State(data): State<Arc<SandboxData>>,
+    Json(redate): Json<HubspotRedate>,
+) -> Response {
+    match data.redate_hubspot(&redate) {
+        Ok(id) => Json(json!({ "id": id })).into_response(),
+        Err(message) => (
+            axum::http::StatusCode::BAD_REQUEST,
+            Json(json!({ "error": message })),
+        )
+            .into_response(),
+    }
 }
 
 /// `POST /_admin/crm/hubspot_limits` `{"burst": 10, "interval_ms": 1000, "daily": 500000}`.

@@ -44,6 +44,18 @@ pub struct Mutation {
     pub removals: usize,
 }
 
+/// What `POST /_admin/crm/hubspot_redate` asks for: one HubSpot contact (by its position in
+/// the data) modified at `modified_at` — any RFC 3339 time, the future included (a vendor
+/// bug or a bad import dates a record in year 2099 or 9999).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HubspotRedate {
+    /// Index of the contact (0-based, list order).
+    pub index: usize,
+    /// Its new `lastmodifieddate`.
+    pub modified_at: String,
+}
+
 /// What a mutation changed, by vendor id.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct MutationReport {
@@ -227,6 +239,24 @@ impl CrmState {
                 .push(super::salesforce::lead_id(self.leads.contact(i).id));
         }
         report
+    }
+
+    /// Give HubSpot contact `index` the modification time `at_ms` (an update, so its values
+    /// change as any update's do); returns its id.
+    pub(crate) fn redate_hubspot(
+        &self,
+        contacts: &ContactModel,
+        index: usize,
+        at_ms: i64,
+    ) -> Option<String> {
+        if index >= contacts.count() {
+            return None;
+        }
+        let mut inner = self.lock();
+        let e = inner.hubspot.entry(index).or_default();
+        e.updates += 1;
+        e.modified_ms = at_ms;
+        Some(contacts.contact(index).id.to_string())
     }
 
     /// HubSpot contact `i` with its edits; `None` when archived.

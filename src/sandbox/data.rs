@@ -123,6 +123,8 @@ pub struct SandboxData {
     pub(crate) survey: Survey,
     /// The CRM twins' simulated edits, limits and sessions.
     pub(crate) crm: CrmState,
+    /// 429s in the vendors' terse shapes, armed on demand.
+    pub(crate) rate_limits: super::limits::RateLimitShapes,
     totals: Totals,
     requests: AtomicU64,
     surveymonkey_requests: AtomicU64,
@@ -213,6 +215,7 @@ impl SandboxData {
             control: super::ads::SpendControl::default(),
             survey,
             crm,
+            rate_limits: Default::default(),
             totals,
             requests: AtomicU64::new(0),
             surveymonkey_requests: AtomicU64::new(0),

@@ -12,6 +12,12 @@
 //! A profile is written as `key=value` pairs separated by commas, e.g.
 //! `errors=0.1,storm=40x3,resets=0.05,truncate=0.05,slow=0.03,slow_ms=1500,repeat=0.05`;
 //! `chaos` names a preset with all of them.
+//!
+//! Two hostile-body faults aim at one vendor (the first segment of its routes, e.g.
+//! `hubspot`), every successful answer of it, and may be given more than once:
+//! `deep=VENDOR` answers 200 with a page holding 100 e-mail addresses and nested 20,000
+//! levels deep; `cut=VENDOR` answers 200 with the first half of the real page as the whole
+//! body (its `Content-Length` matching, so no transport error reveals the cut).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -49,6 +55,10 @@ pub struct FaultProfile {
     /// Share of successful pages served a second time in place of the next page (the client
     /// then sees the same page twice, as when a vendor's cursor steps back).
     pub repeat: f64,
+    /// Vendors whose successful answers are replaced by a deeply nested page.
+    pub deep: Vec<String>,
+    /// Vendors whose successful answers are cut in half, delivered as complete 200s.
+    pub cut: Vec<String>,
 }
 
 impl Default for FaultProfile {
@@ -63,6 +73,8 @@ impl Default for FaultProfile {
             slow: 0.0,
             slow_ms: 0,
             repeat: 0.0,
+            deep: Vec::new(),
+            cut: Vec::new(),
         }
     }
 }
@@ -80,6 +92,8 @@ impl FaultProfile {
             slow: 0.03,
             slow_ms: 2_500,
             repeat: 0.05,
+            deep: Vec::new(),
+            cut: Vec::new(),
         }
     }
 
@@ -91,6 +105,8 @@ impl FaultProfile {
             || self.truncate > 0.0
             || (self.slow > 0.0 && self.slow_ms > 0)
             || self.repeat > 0.0
+            || !self.deep.is_empty()
+            || !self.cut.is_empty()
     }
 
     /// Parse `chaos`, `none`, or `key=value,…` (keys: seed, errors, storm=EVERYxLEN, resets,
@@ -129,6 +145,8 @@ impl FaultProfile {
                 "slow" => profile.slow = share()?,
                 "slow_ms" => profile.slow_ms = int()?,
                 "repeat" => profile.repeat = share()?,
+                "deep" => profile.deep.push(value.to_string()),
+                "cut" => profile.cut.push(value.to_string()),
                 "storm" => {
                     let (every, len) = value
                         .split_once('x')
@@ -138,7 +156,7 @@ impl FaultProfile {
                 }
                 other => {
                     return Err(format!(
-                        "unknown fault `{other}`; use errors, storm, resets, truncate, slow, slow_ms, repeat, seed or chaos"
+                        "unknown fault `{other}`; use errors, storm, resets, truncate, slow, slow_ms, repeat, deep, cut, seed or chaos"
                     ));
                 }
             }
@@ -162,6 +180,8 @@ pub struct FaultCounts {
     pub slow: u64,
     /// Pages served twice.
     pub repeated: u64,
+    /// Hostile bodies served (`deep` and `cut`).
+    pub hostile: u64,
 }
 
 /// A profile in force plus its bookkeeping; shared by the middleware.
@@ -275,10 +295,61 @@ fn broken_body(head: Bytes) -> Body {
     Body::from_stream(futures::stream::iter(chunks))
 }
 
+/// A 200 page nested [`DEEP_LEVELS`] levels deep, holding 100 e-mail addresses before the
+/// nesting starts (so a parser or a raw landing meets them first).
+fn deep_page() -> Bytes {
+    const DEEP_LEVELS: usize = 20_000;
+    let contacts: Vec<String> = (1..=100)
+        .map(|i| format!(r#"{{"id":"{i}","properties":{{"email":"jane.doe{i}@corp.example"}}}}"#))
+        .collect();
+    let mut body = format!(r#"{{"results":[{}],"paging":"#, contacts.join(","));
+    body.push_str(&"[".repeat(DEEP_LEVELS));
+    body.push_str(&"]".repeat(DEEP_LEVELS));
+    body.push('}');
+    Bytes::from(body)
+}
+
+/// Is a `deep` (`Some(true)`) or `cut` (`Some(false)`) fault aimed at `route`'s vendor?
+fn hostile_fault(profile: &FaultProfile, route: &str) -> Option<bool> {
+    let vendor = route
+        .trim_start_matches('/')
+        .split('/')
+        .next()
+        .unwrap_or("");
+    if profile.deep.iter().any(|v| v == vendor) {
+        Some(true)
+    } else {
+        profile.cut.iter().any(|v| v == vendor).then_some(false)
+    }
+}
+
+/// The successful answer replaced by a hostile body.
+async fn hostile(faults: &Faults, deep: bool, request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    if !response.status().is_success() {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    let body = if deep {
+        deep_page()
+    } else {
+        bytes.slice(..bytes.len() / 2)
+    };
+    faults.count(|c| c.hostile += 1);
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, Body::from(body))
+}
+
 /// The middleware: injects the profile's faults in front of the vendor routes.
 pub async fn inject(State(faults): State<Arc<Faults>>, request: Request, next: Next) -> Response {
     let n = faults.sequence.fetch_add(1, Ordering::SeqCst);
     let route = request.uri().path().to_string();
+    if let Some(deep) = hostile_fault(&faults.profile, &route) {
+        return hostile(&faults, deep, request, next).await;
+    }
     match choose(&faults, n) {
         Fault::None => {}
         Fault::Error(status) => {
@@ -372,6 +443,11 @@ mod tests {
         assert!(FaultProfile::parse("errors=2").is_err());
         assert!(FaultProfile::parse("bogus=1").is_err());
         assert!(!FaultProfile::parse("none").unwrap().is_active());
+        let p = FaultProfile::parse("deep=hubspot,deep=typeform,cut=surveymonkey").unwrap();
+        assert_eq!((p.deep.len(), p.cut.len()), (2, 1));
+        assert_eq!(hostile_fault(&p, "/typeform/forms/x/responses"), Some(true));
+        assert_eq!(hostile_fault(&p, "/surveymonkey/v3/surveys"), Some(false));
+        assert_eq!(hostile_fault(&p, "/meta/v21.0/act_1/insights"), None);
     }
 
     #[test]

@@ -32,6 +32,7 @@ mod gaql;
 mod google_ads;
 mod hubspot;
 mod hubspot_search;
+mod limits;
 mod linkedin;
 mod meta;
 mod rng;
@@ -54,7 +55,7 @@ pub use ads::{
     SpendFact,
 };
 pub use contacts::HUBSPOT_CONTACT_PROPERTIES;
-pub use crm::{HubspotLimits, Mutation, MutationReport, SalesforceFaults};
+pub use crm::{HubspotLimits, HubspotRedate, Mutation, MutationReport, SalesforceFaults};
 pub use data::{
     GOOGLE_ADS_ACCESS_TOKEN, GOOGLE_ADS_CUSTOMERS, GOOGLE_ADS_DEVELOPER_TOKEN,
     GOOGLE_ADS_PAGE_SIZE, HUBSPOT_TOKEN, SURVEYMONKEY_SURVEY_ID, SURVEYMONKEY_TOKEN, SandboxData,

@@ -130,7 +130,13 @@ fn routes(data: Arc<SandboxData>) -> Router {
         )
         .route("/_admin/restate", post(ads::restate))
         .route("/_admin/faults", post(ads::faults))
+        .route("/_admin/rate_limits", post(super::limits::arm))
+        .route("/_admin/crm/hubspot_redate", post(admin::hubspot_redate))
         .fallback(not_found)
+        .layer(middleware::from_fn_with_state(
+            data.clone(),
+            super::limits::enforce,
+        ))
         .layer(middleware::from_fn_with_state(data.clone(), count_requests))
         .with_state(data)
 }

@@ -5,6 +5,7 @@ mod commit;
 mod layout;
 mod output;
 mod parquet;
+mod partition;
 mod seen;
 mod store;
 
@@ -16,4 +17,5 @@ pub use output::{DatasetOutput, OutputSummary, OutputTarget, PartitionFn};
 pub use parquet::{
     ParquetFile, read_parquet_rows, stream_parquet_rows, write_batches, writer_properties,
 };
+pub use partition::{file_batch, file_schema, partition_values, with_partition_columns};
 pub use store::{Warehouse, WarehouseUrl};

@@ -12,9 +12,14 @@ use serde_json::Value;
 use super::commit::StagedFile;
 use super::layout::{staging_path, table_file};
 use super::parquet::ParquetFile;
+use super::partition::{file_batch, file_schema};
 use super::seen::SeenKeys;
 use crate::error::{Error, Result};
+use crate::normalize::bounds::{Bounds, Flags, Plausible, RowJson};
 use crate::normalize::{BatchStamp, Dataset, RejectRow, TableRows};
+
+/// `_rejects.location` of a record the plausibility rules rejected.
+pub const PLAUSIBILITY_LOCATION: &str = "plausibility check";
 
 /// Which Hive partition (`date=2026-11-21`) a row belongs to; `None` for unpartitioned tables.
 pub type PartitionFn<R> = fn(&R) -> Option<String>;
@@ -78,6 +83,10 @@ pub struct DatasetOutput<B: TableRows> {
     fingerprint: [std::hash::RandomState; 2],
     /// Records of a full pull dropped as repeats of a key already written.
     repeats: u64,
+    /// The run's clock, for the plausibility rules every row passes.
+    bounds: Bounds,
+    /// Records kept with an implausible value mended, for `_runs.warnings`.
+    flags: Flags,
 }
 
 impl<B: TableRows> std::fmt::Debug for DatasetOutput<B> {
@@ -125,6 +134,7 @@ impl<B: TableRows> DatasetOutput<B> {
         new_builder: fn(usize) -> B,
         partition_of: PartitionFn<B::Row>,
     ) -> Self {
+        let bounds = Bounds::new(target.stamp.ingested_at_micros);
         DatasetOutput {
             store: target.store,
             job: target.job,
@@ -146,6 +156,8 @@ impl<B: TableRows> DatasetOutput<B> {
             seen_rejects: std::collections::HashSet::new(),
             fingerprint: [std::hash::RandomState::new(), std::hash::RandomState::new()],
             repeats: 0,
+            bounds,
+            flags: Flags::default(),
         }
     }
 
@@ -173,8 +185,19 @@ impl<B: TableRows> DatasetOutput<B> {
         }
     }
 
-    /// Add one decoded row; writes a batch out when the builder is full.
-    pub async fn push(&mut self, row: B::Row) -> Result<()> {
+    /// Add one decoded row; writes a batch out when the builder is full. The row first
+    /// passes the dataset's plausibility rules (`normalize::bounds`): an impossible record
+    /// goes to the rejects with the reason, an implausible value is mended and counted.
+    pub async fn push(&mut self, mut row: B::Row) -> Result<()> {
+        let mut found = Vec::new();
+        if let Err(reason) = row.check(&self.bounds, &mut found) {
+            let record = row.to_json();
+            self.reject(PLAUSIBILITY_LOCATION, &record, reason);
+            return Ok(());
+        }
+        if !found.is_empty() {
+            self.flags.record(&row.record_id(), &found);
+        }
         self.records
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         if let (Some(merging), Some(merge_key)) = (self.merging.as_mut(), self.merge_key.as_ref()) {
@@ -243,6 +266,8 @@ impl<B: TableRows> DatasetOutput<B> {
 
     /// Record a record that could not be normalized; the pull goes on.
     pub fn reject(&mut self, location: &str, record: &Value, reason: String) {
+        // A reason may quote the offending value (`… is not a timestamp`): no raw e-mail.
+        let reason = crate::normalize::redact_text(&reason);
         let text = record.to_string();
         if self.key_of.is_some()
             && !self
@@ -364,7 +389,7 @@ impl<B: TableRows> DatasetOutput<B> {
                 part.file = Some(ParquetFile::create(
                     &self.store,
                     staged,
-                    Arc::clone(&self.schema),
+                    file_schema(&self.schema, target.as_ref()),
                 )?);
             }
             let Some(file) = part.file else { continue };
@@ -400,7 +425,7 @@ impl<B: TableRows> DatasetOutput<B> {
             written: written - carried,
             files,
             rejects: self.rejects,
-            warnings: Vec::new(),
+            warnings: self.flags.warnings(self.dataset.table()),
         })
     }
 }
@@ -423,13 +448,18 @@ async fn flush<B: TableRows>(
         return Ok(());
     }
     let batch = part.builder.finish(stamp);
+    // A partition's column lives in its folder name only (Hive), not in the file.
+    let target = table_file(dataset.table(), key.as_deref(), job, source);
     if part.file.is_none() {
-        let target = table_file(dataset.table(), key.as_deref(), job, source);
         let staged = staging_path(job, &stamp.run_id, &target);
-        part.file = Some(ParquetFile::create(store, staged, Arc::clone(schema))?);
+        part.file = Some(ParquetFile::create(
+            store,
+            staged,
+            file_schema(schema, target.as_ref()),
+        )?);
     }
     if let Some(file) = part.file.as_mut() {
-        file.write(&batch).await?;
+        file.write(&file_batch(&batch, target.as_ref())?).await?;
     }
     Ok(())
 }

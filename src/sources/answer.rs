@@ -42,23 +42,31 @@ pub fn checked<'a>(
     }
 }
 
-/// `Err` naming the first day of `days` (`YYYY-MM-DD…`; longer timestamps are cut to their
-/// date) outside `from..=to`: rows of another date range are another request's answer.
+/// `Err` when `days` (`YYYY-MM-DD…`; longer timestamps are cut to their date) has days but
+/// none inside `from..=to`: such rows are another date range's, the answer another
+/// request's. One odd date among rows of the range is a bad record, not a stale answer: it
+/// is left to normalization, which rejects or keeps it with a reason.
 pub fn days_within<'d>(
     days: impl IntoIterator<Item = &'d str>,
     from: NaiveDate,
     to: NaiveDate,
 ) -> Result<(), String> {
     let (first, last) = (from.to_string(), to.to_string());
+    let mut outside = None;
     for day in days {
         let day = day.get(..10).unwrap_or(day);
         if day < first.as_str() || day > last.as_str() {
-            return Err(format!(
-                "it holds rows dated {day}, outside the requested {from}..{to}"
-            ));
+            outside.get_or_insert_with(|| day.to_string());
+        } else {
+            return Ok(());
         }
     }
-    Ok(())
+    match outside {
+        Some(day) => Err(format!(
+            "its rows are dated outside the requested {from}..{to} (e.g. {day})"
+        )),
+        None => Ok(()),
+    }
 }
 
 /// `Err` when the answer to a request sent with cursor `sent` points on to that same cursor:
@@ -144,8 +152,10 @@ mod tests {
     fn rows_of_another_date_range_do_not_belong() {
         let (from, to) = (d("2026-10-01"), d("2026-10-31"));
         assert!(days_within(["2026-10-01", "2026-10-31T00:00:00Z"], from, to).is_ok());
-        let err = days_within(["2026-10-05", "2026-09-30"], from, to).unwrap_err();
-        assert!(err.contains("2026-09-30"), "{err}");
+        let err = days_within(["2026-09-29", "2026-09-30"], from, to).unwrap_err();
+        assert!(err.contains("2026-09-29"), "{err}");
+        // One odd date among the range's rows is a bad record, for normalization.
+        assert!(days_within(["2026-10-05", "9999-01-01"], from, to).is_ok());
         assert!(days_within([], from, to).is_ok());
     }
 

@@ -37,7 +37,7 @@ pub enum CostsFormat {
 pub struct CostsConfig {
     /// Unique source name.
     pub name: String,
-    /// Where the file is: a path (relative to the working directory), `file://…`,
+    /// Where the file is: a path (relative to the job file), `file://…`,
     /// `s3://bucket/key` or `http(s)://…`.
     pub url: Template,
     /// `csv` or `json`; by default from the file extension (`.csv`, `.json`, `.jsonl`).
@@ -137,7 +137,10 @@ async fn read(url: &str, ctx: &SourceContext) -> Result<bytes::Bytes> {
     tokio::fs::read(path)
         .await
         .map(bytes::Bytes::from)
-        .map_err(|e| Error::io(format!("reading costs file {path}"), e))
+        .map_err(|e| {
+            let problem = crate::config::file_problem(&e);
+            Error::io(format!("costs file {path} {problem}"), e)
+        })
 }
 
 type Record = std::result::Result<Map<String, Value>, (Value, String)>;
@@ -255,7 +258,7 @@ fn json_records(text: &str) -> std::result::Result<Vec<(usize, Record)>, String>
         other => Err((other, "not a JSON object".to_string())),
     };
     if text.trim_start().starts_with('[') {
-        let items: Vec<Value> = serde_json::from_str(text)
+        let items: Vec<Value> = crate::json::from_str(text)
             .map_err(|e| format!("the JSON file is not an array of objects: {e}"))?;
         // Line of each item: JSON arrays in costs files put one object per line; count
         // from the item's position in a re-scan of top-level objects.
@@ -271,7 +274,7 @@ fn json_records(text: &str) -> std::result::Result<Vec<(usize, Record)>, String>
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
         .map(|(i, l)| {
-            let record = serde_json::from_str::<Value>(l)
+            let record = crate::json::from_str::<Value>(l)
                 .map_err(|e| (Value::String(l.to_string()), format!("not JSON: {e}")))
                 .and_then(object);
             (i + 1, record)

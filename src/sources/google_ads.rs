@@ -229,7 +229,7 @@ pub async fn pull(
                 // Rows dated outside the query's window, or an empty answer the same as the
                 // previous query's: maybe not the answer to this query (a cache or the API
                 // serving an earlier response again); see `answer.rs`.
-                let ours = |body: &[u8]| match serde_json::from_slice::<Value>(body) {
+                let ours = |body: &[u8]| match crate::json::from_slice::<Value>(body) {
                     Ok(parsed) => {
                         answer::days_within(result_dates(&parsed), from, to)?;
                         let has_data = result_dates(&parsed).next().is_some();
@@ -316,7 +316,7 @@ pub fn verdict(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Verdict 
             .as_ref()
             .and_then(|f| f.retry_delay)
             .or_else(|| retry_after(headers));
-        return Verdict::Retry(delay);
+        return Verdict::RateLimited(delay);
     }
     // A sunset version answers 501 UNIMPLEMENTED: retrying cannot help.
     let unimplemented = status == StatusCode::NOT_IMPLEMENTED
@@ -350,7 +350,7 @@ struct GoogleFailure {
 
 impl GoogleFailure {
     fn parse(body: &[u8]) -> Option<GoogleFailure> {
-        let value: Value = serde_json::from_slice(body).ok()?;
+        let value: Value = crate::json::from_slice(body).ok()?;
         // searchStream wraps the error in an array.
         let error = match &value {
             Value::Array(items) => items.iter().find_map(|i| i.get("error"))?,
@@ -483,7 +483,7 @@ mod tests {
         };
         assert_eq!(outside(&stream, "2026-10-01", "2026-10-31"), None);
         assert!(
-            outside(&stream, "2026-10-02", "2026-10-31").is_some_and(|e| e.contains("2026-10-01"))
+            outside(&stream, "2026-11-01", "2026-11-30").is_some_and(|e| e.contains("2026-10-01"))
         );
         let page = json!({"results": [row("2026-11-01")], "nextPageToken": "x"});
         assert!(
@@ -524,7 +524,7 @@ mod tests {
             "details":{"quotaErrorDetails":{"rateScope":"DEVELOPER","rateName":"Requests","retryDelay":"1.5s"}}}]}]}}]"#;
         assert_eq!(
             verdict(StatusCode::TOO_MANY_REQUESTS, &HeaderMap::new(), quota),
-            Verdict::Retry(Some(StdDuration::from_millis(1500)))
+            Verdict::RateLimited(Some(StdDuration::from_millis(1500)))
         );
         let query = br#"{"error":{"code":400,"message":"Request contains an invalid argument.","status":"INVALID_ARGUMENT",
             "details":[{"errors":[{"errorCode":{"queryError":"UNRECOGNIZED_FIELD"},"message":"Unrecognized field."}]}]}}"#;

@@ -226,7 +226,7 @@ pub async fn pull(
 
 /// Is this the ad account asked for? (Its `id`, when the answer has one.)
 fn account_belongs(body: &[u8], account: &str) -> std::result::Result<(), String> {
-    let Ok(parsed) = serde_json::from_slice::<Value>(body) else {
+    let Ok(parsed) = crate::json::from_slice::<Value>(body) else {
         return Ok(());
     };
     match opt_str(parsed.get("id")) {
@@ -247,7 +247,7 @@ fn analytics_belong(
     url: &str,
     last: &answer::LastAnswer,
 ) -> std::result::Result<(), String> {
-    let Ok(parsed) = serde_json::from_slice::<Value>(body) else {
+    let Ok(parsed) = crate::json::from_slice::<Value>(body) else {
         return Ok(());
     };
     let elements = parsed
@@ -325,7 +325,7 @@ pub fn verdict(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Verdict 
     if status.is_success() {
         return Verdict::Accept;
     }
-    let error = serde_json::from_slice::<Value>(body).ok();
+    let error = crate::json::from_slice::<Value>(body).ok();
     let message = error
         .as_ref()
         .and_then(|e| opt_str(e.get("message")))
@@ -348,7 +348,7 @@ pub fn verdict(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Verdict 
                     "daily API limit reached: {message} — the limit resets at {reset}; run again after that"
                 ))
             } else {
-                Verdict::Retry(retry_after(headers))
+                Verdict::RateLimited(retry_after(headers))
             }
         }
         426 => Verdict::Fatal(format!(
@@ -413,7 +413,7 @@ mod tests {
                 &HeaderMap::new(),
                 br#"{"status":429,"message":"Too many requests"}"#
             ),
-            Verdict::Retry(None)
+            Verdict::RateLimited(None)
         );
     }
 

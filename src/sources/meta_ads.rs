@@ -290,7 +290,7 @@ fn belongs(
     sent_after: Option<&str>,
     (key, last): (&str, &answer::LastAnswer),
 ) -> std::result::Result<(), String> {
-    let Ok(parsed) = serde_json::from_slice::<Value>(body) else {
+    let Ok(parsed) = crate::json::from_slice::<Value>(body) else {
         return Ok(());
     };
     let rows = parsed.get("data").and_then(Value::as_array);
@@ -342,11 +342,17 @@ pub fn decode_row(record: &Value, account: &str) -> std::result::Result<SpendRow
 }
 
 /// Meta's classification (errors come as HTTP 400 or 500 with `{"error": {code, …}}`).
+/// Throttles wait the longest `estimated_time_to_regain_access`, else `Retry-After`, else
+/// the source's rate-limit window; so does any 429, whatever its body (a proxy's or a CDN's
+/// 429 is no Graph error, and no reason to give up).
 pub fn verdict(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Verdict {
     if status.is_success() {
         return Verdict::Accept;
     }
-    let error = serde_json::from_slice::<Value>(body)
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        return Verdict::RateLimited(regain_access_wait(headers).or_else(|| retry_after(headers)));
+    }
+    let error = crate::json::from_slice::<Value>(body)
         .ok()
         .and_then(|v| v.get("error").cloned());
     let Some(error) = error else {
@@ -365,7 +371,7 @@ pub fn verdict(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Verdict 
         // The caller splits the range.
         Some(1) => Verdict::Accept,
         Some(4 | 17 | 32 | 613) | Some(80_000..=80_099) => {
-            Verdict::Retry(regain_access_wait(headers).or_else(|| retry_after(headers)))
+            Verdict::RateLimited(regain_access_wait(headers).or_else(|| retry_after(headers)))
         }
         Some(2) => Verdict::Retry(None),
         _ if transient => Verdict::Retry(None),
@@ -391,7 +397,7 @@ pub fn regain_access_wait(headers: &HeaderMap) -> Option<Duration> {
         let Some(value) = headers.get(name).and_then(|v| v.to_str().ok()) else {
             continue;
         };
-        let Ok(json) = serde_json::from_str::<Value>(value) else {
+        let Ok(json) = crate::json::from_str::<Value>(value) else {
             continue;
         };
         collect_regain(&json, &mut minutes);
@@ -471,8 +477,15 @@ mod tests {
         let throttle = br#"{"error":{"message":"(#80000) There have been too many calls","type":"OAuthException","code":80000,"error_subcode":2446079,"fbtrace_id":"A"}}"#;
         assert_eq!(
             verdict(StatusCode::BAD_REQUEST, &headers, throttle),
-            Verdict::Retry(Some(Duration::from_secs(120)))
+            Verdict::RateLimited(Some(Duration::from_secs(120)))
         );
+        // A 429 that is no Graph error (a proxy's, a plain-text body) is still a rate limit.
+        for body in [&b"Too Many Requests"[..], br#"{"error":"rate_limited"}"#] {
+            assert_eq!(
+                verdict(StatusCode::TOO_MANY_REQUESTS, &HeaderMap::new(), body),
+                Verdict::RateLimited(None)
+            );
+        }
         let expired = br#"{"error":{"message":"Error validating access token: Session has expired","type":"OAuthException","code":190,"error_subcode":463}}"#;
         assert!(matches!(
             verdict(StatusCode::BAD_REQUEST, &HeaderMap::new(), expired),

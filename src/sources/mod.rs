@@ -57,10 +57,12 @@ impl ResolvedSecrets {
         for (key, template) in source.secrets() {
             secrets.insert(key, Secret::new(resolve(key, template)?));
         }
-        Ok(ResolvedSecrets {
-            base_url: resolve("base_url", source.base_url())?,
-            secrets,
-        })
+        let mut base_url = resolve("base_url", source.base_url())?;
+        if matches!(source, SourceConfig::Costs(_)) {
+            // A costs `url` may be a path: relative to the job file, like every path in it.
+            base_url = crate::config::resolve_job_path(&job.path, &base_url);
+        }
+        Ok(ResolvedSecrets { base_url, secrets })
     }
 
     /// The credential declared under `key`.
@@ -145,7 +147,10 @@ pub async fn pull(
             out.finish().await
         }
     }?;
-    summary.warnings = ctx.take_warnings();
+    // The source's own warnings first, then what normalization counted.
+    let mut warnings = ctx.take_warnings();
+    warnings.append(&mut summary.warnings);
+    summary.warnings = warnings;
     if summary.dataset == Dataset::Spend && summary.duplicates > 0 {
         // A day's campaign comes once per pull: a second copy means an answer came twice.
         // Every answer is checked to belong to its request (`answer.rs`), so this should not
@@ -229,6 +234,8 @@ pub struct SourceContext {
     pub previous: SourceState,
     /// A backfill's inclusive date range, replacing the source's own window.
     pub window: Option<(NaiveDate, NaiveDate)>,
+    /// The run's clock: no watermark moves past it (see [`SourceContext::advance`]).
+    clock: chrono::DateTime<chrono::Utc>,
     next: std::sync::Mutex<SourceState>,
     /// Warnings for `_runs` (see [`SourceContext::warn`]).
     warnings: std::sync::Mutex<Vec<String>>,
@@ -251,6 +258,10 @@ impl SourceContext {
             hasher,
             today,
             window: None,
+            // The end of `today` until the run sets its clock (`with_clock`).
+            clock: today
+                .and_hms_opt(23, 59, 59)
+                .map_or_else(chrono::Utc::now, |t| t.and_utc()),
             next: std::sync::Mutex::new(previous.clone()),
             warnings: std::sync::Mutex::new(Vec::new()),
             previous,
@@ -263,8 +274,26 @@ impl SourceContext {
         self
     }
 
-    /// Move `stream`'s watermark to `watermark`; it is saved only if the run commits.
+    /// The run's clock (`RunOptions::now`): watermarks never move past it.
+    pub fn with_clock(mut self, now: chrono::DateTime<chrono::Utc>) -> Self {
+        self.clock = now;
+        self
+    }
+
+    /// Move `stream`'s watermark to `watermark`; it is saved only if the run commits. Every
+    /// source's watermarks pass here, so none moves past the run's clock: one record dated
+    /// in the future (a vendor bug, a typo, year 9999) would otherwise make every later
+    /// incremental run ask only for changes after that date and silently find nothing. The
+    /// record itself is kept and flagged by normalization (`_runs.warnings`).
     pub fn advance(&self, stream: &str, watermark: String) {
+        let watermark = match crate::state::clamp_watermark(&watermark, self.clock) {
+            Some(clock) => {
+                tracing::info!(source = %self.source_name, stream, newest = %watermark, watermark = %clock,
+                    "the newest record read is dated after the run's clock: the watermark stops at the clock");
+                clock
+            }
+            None => watermark,
+        };
         if let Ok(mut next) = self.next.lock() {
             next.set_watermark(stream, watermark);
         }
@@ -295,7 +324,7 @@ impl SourceContext {
     /// when the body is large, see [`SourceContext::off_task`]).
     pub async fn parse_json(&self, url: &str, body: &bytes::Bytes) -> Result<Value> {
         self.off_task(url, body, |body| {
-            serde_json::from_slice::<Value>(body).map_err(|e| not_json(&e, body))
+            crate::json::from_slice::<Value>(body).map_err(|e| not_json(&e, body))
         })
         .await
     }
@@ -312,7 +341,7 @@ impl SourceContext {
         decode: impl FnOnce(sonic_rs::Value) -> std::result::Result<T, String> + Send + 'static,
     ) -> Result<T> {
         self.off_task(url, body, move |body| {
-            match sonic_rs::from_slice::<sonic_rs::Value>(body) {
+            match crate::json::sonic_from_slice::<sonic_rs::Value>(body) {
                 Ok(value) => decode(value),
                 Err(e) => Err(not_json(&e, body)),
             }
@@ -341,12 +370,13 @@ impl SourceContext {
         done.map_err(|message| self.protocol(url, message))
     }
 
-    /// A protocol error for this source.
+    /// A protocol error for this source; e-mails and personal values in the message are
+    /// redacted (it often quotes the page).
     pub fn protocol(&self, url: &str, message: impl Into<String>) -> Error {
         Error::Protocol {
             source_name: self.source_name.clone(),
             url: url.to_string(),
-            message: message.into(),
+            message: crate::normalize::redact_text(&message.into()),
         }
     }
 }
@@ -357,7 +387,8 @@ pub fn to_serde_json(record: &sonic_rs::Value) -> Value {
     serde_json::to_value(record).unwrap_or(Value::Null)
 }
 
-/// Why a body is not JSON, with its start.
+/// Why a body is not JSON (from [`crate::json`], so never quoting it), with its start,
+/// redacted.
 pub(crate) fn not_json(error: &dyn std::fmt::Display, body: &[u8]) -> String {
     format!(
         "body is not JSON ({error}): {}",

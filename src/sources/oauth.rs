@@ -118,7 +118,7 @@ async fn refresh(ctx: &SourceContext, grant: &RefreshGrant) -> Result<Secret> {
     // Through the client (retries, counting) but never through raw landing: the body is a
     // credential.
     let response = ctx.http.send_classified(request, &token_verdict).await?;
-    let body: Value = serde_json::from_slice(&response.body).map_err(|_| Error::Protocol {
+    let body: Value = crate::json::from_slice(&response.body).map_err(|_| Error::Protocol {
         source_name: ctx.source_name.clone(),
         url: grant.token_url.clone(),
         message: "the token endpoint did not answer JSON".into(),
@@ -135,15 +135,19 @@ async fn refresh(ctx: &SourceContext, grant: &RefreshGrant) -> Result<Secret> {
 }
 
 /// Token endpoint errors: `invalid_grant` / `invalid_client` (400/401) are fatal with the
-/// OAuth error code (its body holds no secret); 429 and 5xx retry.
+/// OAuth error code (its body holds no secret); a 429 waits out the endpoint's rate limit;
+/// 5xx retry.
 fn token_verdict(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Verdict {
     if status.is_success() {
         return Verdict::Accept;
     }
-    if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        return Verdict::RateLimited(crate::http::retry_after(headers));
+    }
+    if status.is_server_error() {
         return Verdict::Retry(crate::http::retry_after(headers));
     }
-    let code = serde_json::from_slice::<Value>(body)
+    let code = crate::json::from_slice::<Value>(body)
         .ok()
         .and_then(|v| v.get("error").and_then(Value::as_str).map(str::to_string))
         .unwrap_or_else(|| body_excerpt(body));

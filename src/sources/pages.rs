@@ -19,7 +19,7 @@ use tokio::sync::Mutex;
 
 use crate::error::{Error, Result};
 use crate::http::{HttpClient, Verdict, default_verdict};
-use crate::normalize::{PersonalDataHasher, scrub_personal_data};
+use crate::normalize::{PersonalDataHasher, scrub_personal_data, scrub_text};
 
 /// Where recorded pages are written during a live run.
 #[derive(Debug, Clone)]
@@ -181,7 +181,7 @@ impl Pages {
                 };
                 match verdict {
                     Verdict::Accept => {}
-                    Verdict::Retry(_) | Verdict::Fatal(_) => {
+                    Verdict::Retry(_) | Verdict::RateLimited(_) | Verdict::Fatal(_) => {
                         return Err(Error::Recording {
                             source_name: self.source_name.clone(),
                             endpoint: endpoint.to_string(),
@@ -317,13 +317,15 @@ async fn land(landing: &RawLanding, endpoint: &str, number: usize, body: &[u8]) 
         return Ok(());
     }
     // Bodies are kept as received except for personal identifiers, which are hashed the
-    // same way the normalizers hash them; a body that is not JSON is kept as is.
-    let scrubbed = match serde_json::from_slice::<serde_json::Value>(body) {
+    // same way the normalizers hash them. A body no parser reads (cut off, nested too deep,
+    // not JSON) is scrubbed as text instead: it stays as unreadable as it came, so a replay
+    // fails on it the same way, but no e-mail or respondent id in it is kept.
+    let scrubbed = match crate::json::from_slice::<serde_json::Value>(body) {
         Ok(mut value) => {
             scrub_personal_data(&mut value, &landing.hasher);
             serde_json::to_vec(&value).map_err(|e| Error::storage(path.to_string(), e))?
         }
-        Err(_) => body.to_vec(),
+        Err(_) => scrub_text(&String::from_utf8_lossy(body), &landing.hasher).into_bytes(),
     };
     let compressed =
         zstd::encode_all(&scrubbed[..], 3).map_err(|e| Error::storage(path.to_string(), e))?;

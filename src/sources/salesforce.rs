@@ -512,7 +512,7 @@ async fn authorize(
     // The token answer holds the access token: it is never landed with the pages.
     let response = ctx.http.send_classified(request, &oauth_verdict).await?;
     // Never quote this body in an error: it carries the access token.
-    let body: Value = serde_json::from_slice(&response.body)
+    let body: Value = crate::json::from_slice(&response.body)
         .map_err(|e| ctx.protocol(&url, format!("the token answer is not JSON ({e})")))?;
     let access_token = body
         .get("access_token")
@@ -670,7 +670,7 @@ struct RecordAttributes {
 
 /// Is this batch of the object queried? (A record says its type in `attributes.type`.)
 fn records_belong(body: &[u8], object: &str) -> std::result::Result<(), String> {
-    let Ok(batch) = serde_json::from_slice::<Batch>(body) else {
+    let Ok(batch) = crate::json::from_slice::<Batch>(body) else {
         return Ok(());
     };
     match batch
@@ -702,7 +702,7 @@ fn verdict(
     if status.is_success() {
         return Verdict::Accept;
     }
-    let parsed: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let parsed: Value = crate::json::from_slice(body).unwrap_or(Value::Null);
     let first = parsed.get(0).unwrap_or(&parsed);
     let code = first.get("errorCode").and_then(Value::as_str).unwrap_or("");
     let message = first
@@ -739,10 +739,14 @@ fn verdict(
     }
 }
 
-/// The token endpoint's classification: `{error, error_description}` bodies.
+/// The token endpoint's classification: `{error, error_description}` bodies. A 429 is the
+/// login server's rate limit, not a refused grant: it is waited out.
 fn oauth_verdict(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Verdict {
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        return Verdict::RateLimited(crate::http::retry_after(headers));
+    }
     if status.is_client_error() {
-        let parsed: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+        let parsed: Value = crate::json::from_slice(body).unwrap_or(Value::Null);
         let error = parsed.get("error").and_then(Value::as_str).unwrap_or("");
         let description = parsed
             .get("error_description")
@@ -953,6 +957,10 @@ mod tests {
                 &signals
             ),
             Verdict::Retry(None)
+        );
+        assert_eq!(
+            oauth_verdict(StatusCode::TOO_MANY_REQUESTS, &HeaderMap::new(), b"{}"),
+            Verdict::RateLimited(None)
         );
         let token = serde_json::to_vec(&fixture("token_invalid_grant.json")).unwrap();
         assert!(matches!(

@@ -186,9 +186,14 @@ fn classify(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Verdict {
                 "the daily request budget is spent; it resets in {reset} s"
             ));
         }
-        let wait =
-            header_u64(headers, "x-ratelimit-app-global-minute-reset").map(Duration::from_secs);
-        return Verdict::Retry(wait);
+        // The minute window's reset when the answer names it; else `Retry-After`; else the
+        // source's rate-limit window (a minute by default), never a short backoff: five
+        // retries inside the same spent minute would fail the source.
+        let wait = header_u64(headers, "x-ratelimit-app-global-minute-reset")
+            .filter(|s| *s > 0)
+            .map(Duration::from_secs)
+            .or_else(|| crate::http::retry_after(headers));
+        return Verdict::RateLimited(wait);
     }
     if status.is_success() {
         return Verdict::Accept;
@@ -326,7 +331,7 @@ fn page_belongs(body: &[u8], asked: u64) -> std::result::Result<(), String> {
         #[serde(default)]
         page: Option<u64>,
     }
-    match serde_json::from_slice::<Numbered>(body) {
+    match crate::json::from_slice::<Numbered>(body) {
         Ok(Numbered { page: Some(page) }) if page != asked => {
             Err(format!("it is page {page}, not the page {asked} asked for"))
         }
@@ -658,7 +663,17 @@ enps_question_id = "q1""#,
         headers.insert("x-ratelimit-app-global-minute-reset", "7".parse().unwrap());
         assert_eq!(
             classify(StatusCode::TOO_MANY_REQUESTS, &headers, b""),
-            Verdict::Retry(Some(Duration::from_secs(7)))
+            Verdict::RateLimited(Some(Duration::from_secs(7)))
+        );
+        // `Minute-Remaining: 0` with no reset: the window, not a backoff.
+        let mut spent = HeaderMap::new();
+        spent.insert(
+            "x-ratelimit-app-global-minute-remaining",
+            "0".parse().unwrap(),
+        );
+        assert_eq!(
+            classify(StatusCode::TOO_MANY_REQUESTS, &spent, b""),
+            Verdict::RateLimited(None)
         );
         headers.insert("x-ratelimit-app-global-day-remaining", "0".parse().unwrap());
         headers.insert("x-ratelimit-app-global-day-reset", "3600".parse().unwrap());

@@ -214,7 +214,7 @@ fn page_belongs(body: &[u8], before: Option<&str>) -> std::result::Result<(), St
         #[serde(default)]
         token: Option<String>,
     }
-    let (Some(before), Ok(page)) = (before, serde_json::from_slice::<Items>(body)) else {
+    let (Some(before), Ok(page)) = (before, crate::json::from_slice::<Items>(body)) else {
         return Ok(());
     };
     if page

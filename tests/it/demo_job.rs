@@ -1,5 +1,8 @@
 //! The demo job against the sandbox, read back with DuckDB: counts equal the sandbox's
-//! totals, no duplicates, canonical column types, personal data only as hashes.
+//! totals, no duplicates, canonical column types, personal data only as hashes. And
+//! `funnelhouse demo` as a new user meets it: the binary alone, started in an empty folder,
+//! showing deletions and where rejected records went; job files whose relative paths all
+//! resolve against their own folder; file errors that say which file and what is wrong.
 
 use crate::support::*;
 
@@ -197,4 +200,261 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
         }
     }
     out
+}
+
+/// `funnelhouse demo ARGS` run to the end in `cwd`, with nothing but `PATH` (the test
+/// virtualenv's `bin` first, so the `python3` the demo's hints name has DuckDB) and a
+/// `FUNNELHOUSE_LOG` of `warn` in its environment.
+pub(crate) fn run_demo_in(cwd: &std::path::Path, args: &[&str]) -> std::process::Output {
+    let venv_bin = python().parent().unwrap().to_path_buf();
+    let path = format!(
+        "{}:{}",
+        venv_bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_funnelhouse"))
+        .arg("demo")
+        .args(args)
+        .current_dir(cwd)
+        .env_clear()
+        .env("PATH", path)
+        .env("FUNNELHOUSE_LOG", "warn")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(180);
+    while child.try_wait().expect("wait works").is_none() {
+        if std::time::Instant::now() > deadline {
+            child.kill().ok();
+            panic!("funnelhouse demo {args:?} ran longer than 180 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.wait_with_output().expect("output")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn the_demo_runs_from_an_empty_folder_and_shows_deletions_and_rejects() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_demo_in(dir.path(), &["--scale", "600"]);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    // The binary alone: no job, costs or FX file beside it; it writes ./warehouse only.
+    let entries: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(entries, ["warehouse"], "{stdout}");
+    let warehouse = dir.path().join("warehouse");
+    assert!(
+        duckdb_count(&format!(
+            "SELECT count(*) FROM {}",
+            table(&warehouse, "costs")
+        )) > 0,
+        "the built-in costs file is loaded"
+    );
+
+    // Deletions: an archived HubSpot contact and a deleted Salesforce lead are rows with
+    // is_deleted, and left out of the metrics.
+    let deleted = duckdb(&format!(
+        "SELECT source_system, count(*) FROM {} WHERE is_deleted GROUP BY 1 ORDER BY 1",
+        table(&warehouse, "leads")
+    ));
+    assert_eq!(
+        deleted,
+        vec![
+            vec![serde_json::json!("hubspot"), serde_json::json!(1)],
+            vec![serde_json::json!("salesforce"), serde_json::json!(1)],
+        ]
+    );
+    let live = duckdb_count(&format!(
+        "SELECT count(*) FROM {} WHERE NOT is_deleted",
+        table(&warehouse, "leads")
+    ));
+    assert_eq!(
+        duckdb_count(&format!(
+            "SELECT count(*) FROM {}",
+            table(&warehouse, "lead_stages")
+        )),
+        live
+    );
+    let rejected = duckdb_count(&format!(
+        "SELECT count(*) FROM {}",
+        table(&warehouse, "_rejects")
+    ));
+    assert!(rejected > 0, "the demo sandbox serves malformed records");
+
+    // The raw pages, as the README shows them: `<source>/<kind>/<stream>`, and DuckDB's
+    // read_json opens the zstd pages as they are.
+    let listed = duckdb_count(&format!(
+        "SELECT sum(len(results)) FROM read_json('{}/_raw/demo/*/hubspot/hubspot/contacts/*.json.zst')",
+        warehouse.display()
+    ));
+    let written = duckdb_count(&format!(
+        "SELECT count(*) FROM {} WHERE source_system = 'hubspot'",
+        table(&warehouse, "leads")
+    ));
+    let hubspot_rejects = duckdb_count(&format!(
+        "SELECT count(*) FROM {} WHERE source = 'hubspot'",
+        table(&warehouse, "_rejects")
+    ));
+    assert_eq!(
+        listed + 1,
+        written + hubspot_rejects,
+        "every HubSpot record read is in the landed list pages but the archived one"
+    );
+
+    // The closing hint: no duckdb CLI assumed; deletions and _rejects named; and every
+    // command it prints runs as printed.
+    assert!(!stdout.contains("duckdb -c"), "{stdout}");
+    assert!(
+        stdout.contains("1 archived HubSpot contact(s) and 1 deleted Salesforce lead(s)"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("is_deleted"), "{stdout}");
+    assert!(
+        stdout.contains(&format!("rejected: {rejected} record(s)"))
+            && stdout.contains("warehouse/_rejects/"),
+        "{stdout}"
+    );
+    let commands: Vec<&str> = stdout
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("python3 -c "))
+        .collect();
+    assert_eq!(commands.len(), 4, "{stdout}");
+    for command in commands {
+        let ran = std::process::Command::new("sh")
+            .args(["-c", command])
+            .current_dir(dir.path())
+            .env(
+                "PATH",
+                format!(
+                    "{}:{}",
+                    python().parent().unwrap().display(),
+                    std::env::var("PATH").unwrap_or_default()
+                ),
+            )
+            .output()
+            .unwrap();
+        assert!(
+            ran.status.success() && !ran.stdout.is_empty(),
+            "{command}: {}",
+            text(&ran.stderr)
+        );
+    }
+    let shown = text(
+        &std::process::Command::new("sh")
+            .args([
+                "-c",
+                stdout
+                    .lines()
+                    .find(|l| l.contains("WHERE is_deleted"))
+                    .unwrap(),
+            ])
+            .current_dir(dir.path())
+            .env(
+                "PATH",
+                format!(
+                    "{}:{}",
+                    python().parent().unwrap().display(),
+                    std::env::var("PATH").unwrap_or_default()
+                ),
+            )
+            .output()
+            .unwrap()
+            .stdout,
+    );
+    assert!(
+        shown.contains("hubspot") && shown.contains("salesforce"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn every_relative_path_in_a_job_file_is_relative_to_the_file() {
+    // The job and its files in one folder, run from another by a relative path.
+    let dir = tempfile::tempdir().unwrap();
+    let jobs = dir.path().join("jobs");
+    let elsewhere = dir.path().join("elsewhere");
+    std::fs::create_dir_all(&jobs).unwrap();
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    std::fs::copy(repo_job("demo.toml"), jobs.join("demo.toml")).unwrap();
+
+    // Without its files: each error names the file and says it is missing, not invalid.
+    let missing = run_demo_in(&elsewhere, &["--job", "../jobs/nope.toml"]);
+    let stderr = text(&missing.stderr);
+    assert_eq!(missing.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("../jobs/nope.toml") && stderr.contains("does not exist"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("invalid"), "{stderr}");
+    let no_fx = run_demo_in(
+        &elsewhere,
+        &["--job", "../jobs/demo.toml", "--scale", "200"],
+    );
+    let stderr = text(&no_fx.stderr);
+    assert_eq!(no_fx.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "{} does not exist",
+            jobs.join("fx-rates.csv").display()
+        )),
+        "{stderr}"
+    );
+    std::fs::copy(repo_job("fx-rates.csv"), jobs.join("fx-rates.csv")).unwrap();
+    let no_costs = run_demo_in(
+        &elsewhere,
+        &["--job", "../jobs/demo.toml", "--scale", "200"],
+    );
+    let output = format!("{}{}", text(&no_costs.stdout), text(&no_costs.stderr));
+    assert_eq!(no_costs.status.code(), Some(1), "{output}");
+    assert!(
+        output.contains(&format!(
+            "costs file {} does not exist",
+            jobs.join("demo-costs.csv").display()
+        )),
+        "{output}"
+    );
+
+    // With them: the costs file, the FX rates and the warehouse all next to the job file.
+    copy_job_assets(&jobs);
+    let out = run_demo_in(
+        &elsewhere,
+        &["--job", "../jobs/demo.toml", "--scale", "200"],
+    );
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert!(
+        std::fs::read_dir(&elsewhere).unwrap().next().is_none(),
+        "nothing is written where the command ran"
+    );
+    let warehouse = jobs.join("warehouse");
+    assert_eq!(
+        duckdb_count(&format!(
+            "SELECT count(*) FROM {}",
+            table(&warehouse, "costs")
+        )),
+        18,
+        "every row of demo-costs.csv"
+    );
+    // Rates from fx-rates.csv (GBP is only there): no GBP spend left unconverted.
+    assert_eq!(
+        duckdb_count(&format!(
+            "SELECT count(*) FROM {} WHERE currency = 'GBP' AND spend_reporting IS NULL",
+            table(&warehouse, "spend")
+        )),
+        0
+    );
 }

@@ -2,6 +2,7 @@
 //! 127.0.0.1 (the sandbox, an S3-compatible server) and read what we wrote back with DuckDB.
 
 mod backfill;
+mod bounds;
 mod crash;
 mod crm;
 mod demo_job;
@@ -9,9 +10,11 @@ mod deploy;
 mod faults;
 mod guarantees;
 mod harness;
+mod hostile;
 mod job_files;
 mod metrics;
 mod ops;
+mod readers;
 mod rejects;
 mod secrets;
 mod spend;

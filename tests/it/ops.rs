@@ -1,7 +1,9 @@
 //! Operations, through the real binary against the sandbox on 127.0.0.1: the scheduler
 //! daemon running the demo job on a schedule, serving `/healthz` and a `/metrics` that the
 //! Prometheus client parses, stopping cleanly on SIGTERM; JSON log lines that parse and
-//! hold no token; the end-of-run summary agreeing with `_runs`; `funnelhouse runs`.
+//! hold no token; the end-of-run summary agreeing with `_runs`; `funnelhouse runs` (tables,
+//! `--json`, the lock's holder); `run --source` and `--full-refresh`; progress lines that say
+//! a source is waiting on its rate limit.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
@@ -359,7 +361,8 @@ async fn run_summary_matches_runs_row_and_json_logs_hold_no_tokens() {
         assert!(!stdout.contains(token));
     }
 
-    // The summary's rows against the `_runs` row, read by DuckDB.
+    // The summary's rows against the `_runs` row, read by DuckDB: read, written, rejected,
+    // requests and retries come first (the elapsed time after them is in human units).
     let row = |name: &str| -> Vec<u64> {
         stdout
             .lines()
@@ -367,10 +370,17 @@ async fn run_summary_matches_runs_row_and_json_logs_hold_no_tokens() {
             .unwrap_or_else(|| panic!("no `{name}` row in:\n{stdout}"))
             .split_whitespace()
             .skip(1)
-            .filter(|n| !n.ends_with('s'))
+            .take(5)
             .map(|n| n.parse().expect("a count"))
             .collect()
     };
+    // Sizes in human units, not raw byte counts.
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("published ") && l.contains("iB, into ")),
+        "{stdout}"
+    );
     let runs = duckdb(&format!(
         "SELECT leads_read, leads_written, leads_rejected, spend_read, spend_written, spend_rejected, \
          survey_responses_read, survey_responses_written, survey_responses_rejected, requests, retries, \
@@ -501,6 +511,279 @@ async fn sigterm_during_a_run_lets_it_commit_within_the_grace_period_or_aborts_i
         !warehouse.join("_commits/demo").exists()
             || std::fs::read_dir(warehouse.join("_commits/demo")).map_or(0, |d| d.count()) == 0,
         "an aborted run left a commit record"
+    );
+    drop(sandbox);
+}
+
+/// The newest `_runs` row of the warehouse, by column name.
+fn newest_run(warehouse: &Path) -> serde_json::Map<String, Value> {
+    const COLUMNS: [&str; 7] = [
+        "run_id",
+        "status",
+        "leads_read",
+        "spend_read",
+        "survey_responses_read",
+        "costs_read",
+        "requests",
+    ];
+    let row = duckdb(&format!(
+        "SELECT {} FROM {} ORDER BY run_id DESC LIMIT 1",
+        COLUMNS.join(", "),
+        table(warehouse, "_runs")
+    ))
+    .into_iter()
+    .next()
+    .expect("a run row");
+    COLUMNS.iter().map(|c| c.to_string()).zip(row).collect()
+}
+
+/// Every file under `warehouse` whose path contains one of `needles`, with its bytes.
+fn files_containing(warehouse: &Path, needles: &[&str]) -> Vec<(PathBuf, Vec<u8>)> {
+    crate::harness::snapshot(warehouse)
+        .into_iter()
+        .filter(|(p, _)| {
+            let p = p.display().to_string();
+            needles.iter().any(|n| p.contains(n))
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_source_pulls_only_the_named_sources_and_full_refresh_ignores_the_watermark() {
+    let sandbox = sandbox(300, 0).await;
+    let env = env_for(&sandbox);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let warehouse = dir.path().join("warehouse");
+    let job = crate::harness::write_job(dir.path(), &warehouse.display().to_string(), "", &[]);
+    let run = |extra: &[&str]| {
+        let args: Vec<String> = ["run", &job.display().to_string()]
+            .iter()
+            .chain(extra)
+            .map(|a| a.to_string())
+            .collect();
+        run_binary(args, env.clone())
+    };
+    let ok = |out: &Output| {
+        assert!(
+            out.status.success(),
+            "run failed:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let out = run(&[]).await;
+    ok(&out);
+    let first = newest_run(&warehouse);
+    let first_leads = first["leads_read"].as_i64().expect("count");
+    assert!(first_leads > 0 && first["spend_read"].as_i64() > Some(0));
+
+    // A typo is a usage error that names the source meant, and runs nothing.
+    let out = run(&["--source", "hubspott"]).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("did you mean `hubspot`?"), "{stderr}");
+    assert!(
+        stderr.contains("`google_ads`"),
+        "the sources are listed: {stderr}"
+    );
+    assert_eq!(parquet_files(&warehouse, "_runs"), 1);
+
+    // Only hubspot runs: every file and watermark of the other sources stays byte-identical.
+    let others = [
+        ".google_ads.",
+        ".costs.",
+        ".pulse.",
+        "/google_ads.json",
+        "/costs.json",
+        "/pulse.json",
+    ];
+    let before = files_containing(&warehouse, &others);
+    assert!(
+        before
+            .iter()
+            .any(|(p, _)| p.display().to_string().contains("/google_ads.json")),
+        "google_ads keeps a watermark: {:?}",
+        before.iter().map(|(p, _)| p).collect::<Vec<_>>()
+    );
+    let out = run(&["--source", "hubspot"]).await;
+    ok(&out);
+    let only = newest_run(&warehouse);
+    assert_eq!(only["status"], "succeeded");
+    for dataset in ["spend_read", "survey_responses_read", "costs_read"] {
+        assert_eq!(only[dataset].as_i64(), Some(0), "{dataset}: {only:?}");
+    }
+    assert_eq!(files_containing(&warehouse, &others), before);
+    // The metrics were recomputed by this run, over every current table: spend from the
+    // google_ads table this run did not touch, eNPS from the survey table.
+    let run_id = only["run_id"].as_str().expect("run id").to_string();
+    let cpsql = duckdb(&format!(
+        "SELECT _run_id, sum(ad_spend) > 0 FROM {} WHERE level = 'total' GROUP BY 1",
+        table(&warehouse, "cpsql_monthly")
+    ));
+    assert_eq!(
+        cpsql,
+        vec![vec![Value::from(run_id.clone()), Value::from(true)]]
+    );
+    assert!(
+        duckdb_count(&format!(
+            "SELECT count(*) FROM {} WHERE _run_id = '{run_id}' AND respondents > 0",
+            table(&warehouse, "enps")
+        )) > 0
+    );
+
+    // A watermark in the future: an incremental pull finds nothing…
+    let state = warehouse.join("_state/demo/hubspot.json");
+    let future = "2099-01-01T00:00:00Z";
+    let mut held: Value =
+        serde_json::from_slice(&std::fs::read(&state).expect("hubspot state")).expect("JSON");
+    for stream in held["streams"]
+        .as_object_mut()
+        .expect("streams")
+        .values_mut()
+    {
+        stream["watermark"] = Value::from(future);
+    }
+    std::fs::write(&state, serde_json::to_vec(&held).expect("JSON")).expect("state written");
+    let out = run(&["--source", "hubspot"]).await;
+    ok(&out);
+    let stale = newest_run(&warehouse)["leads_read"]
+        .as_i64()
+        .expect("count");
+    assert!(stale < first_leads, "{stale} of {first_leads}");
+    // …and `--full-refresh` ignores it: everything is pulled again, and the watermark is
+    // rewritten from what was pulled.
+    let out = run(&["--source", "hubspot", "--full-refresh"]).await;
+    ok(&out);
+    let refreshed = newest_run(&warehouse);
+    assert_eq!(
+        refreshed["leads_read"].as_i64(),
+        Some(first_leads),
+        "{refreshed:?}"
+    );
+    let after: Value =
+        serde_json::from_slice(&std::fs::read(&state).expect("hubspot state")).expect("JSON");
+    let mark = after["streams"]["contacts"]["watermark"]
+        .as_str()
+        .expect("a contacts watermark");
+    assert!(mark.starts_with("20") && mark < future, "{after}");
+    assert_eq!(files_containing(&warehouse, &others), before);
+    assert_eq!(
+        duckdb_count(&format!(
+            "SELECT count(*) FROM {} WHERE source_system = 'hubspot'",
+            table(&warehouse, "leads")
+        )),
+        duckdb_count(&format!(
+            "SELECT count(DISTINCT lead_id) FROM {} WHERE source_system = 'hubspot'",
+            table(&warehouse, "leads")
+        ))
+    );
+
+    // `runs --json`: one document, newest run first, with the watermarks.
+    let json_runs = || {
+        run_binary(
+            vec!["runs".into(), job.display().to_string(), "--json".into()],
+            HashMap::new(),
+        )
+    };
+    let out = json_runs().await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: Value =
+        serde_json::from_slice(&out.stdout).expect("runs --json prints one JSON document");
+    assert_eq!(doc["job"], "demo");
+    assert_eq!(doc["runs"].as_array().map(Vec::len), Some(4));
+    assert_eq!(doc["runs"][0]["run_id"], refreshed["run_id"]);
+    assert_eq!(doc["runs"][0]["datasets"]["leads"]["read"], first_leads);
+    assert!(
+        doc["watermarks"]
+            .as_array()
+            .expect("watermarks")
+            .iter()
+            .any(|w| w["source"] == "hubspot"
+                && w["stream"] == "contacts"
+                && w["watermark"] == mark)
+    );
+    assert_eq!(doc["lock"], Value::Null);
+
+    // While a run holds the job's lock, `runs` names it: host, pid, since, lease.
+    let paused = crate::harness::spawn_paused(&env, &job, "write");
+    let pid = paused.id();
+    let out = json_runs().await;
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    assert_eq!(doc["lock"]["pid"], pid, "{doc}");
+    assert_eq!(doc["lock"]["host"], host.trim(), "{doc}");
+    assert_eq!(doc["lock"]["expired"], false);
+    assert!(doc["lock"]["expires_at"].as_str() > doc["lock"]["acquired_at"].as_str());
+    let out = run_binary(
+        vec!["runs".into(), job.display().to_string()],
+        HashMap::new(),
+    )
+    .await;
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        text.contains("lock: held by run ") && text.contains(&format!("pid {pid}, since ")),
+        "{text}"
+    );
+    assert!(text.contains("lease until"), "{text}");
+    crate::harness::kill9(paused);
+    drop(sandbox);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn progress_lines_say_when_a_source_waits_on_its_rate_limit() {
+    let sandbox = sandbox(300, 0).await;
+    let mut env = env_for(&sandbox);
+    // Progress every half second, and room for one HubSpot request per 0.7 s.
+    env.insert(
+        funnelhouse::ops::progress::LINE_INTERVAL_ENV.into(),
+        "0.5".into(),
+    );
+    let dir = tempfile::tempdir().expect("temp dir");
+    let warehouse = dir.path().join("warehouse");
+    let job = crate::harness::write_job(
+        dir.path(),
+        &warehouse.display().to_string(),
+        "",
+        &[
+            ("requests_per_window = 190", "requests_per_window = 1"),
+            ("window_ms = 10000", "window_ms = 700"),
+        ],
+    );
+    let out = run_binary(
+        vec![
+            "--log-format".into(),
+            "json".into(),
+            "run".into(),
+            job.display().to_string(),
+            "--source".into(),
+            "hubspot".into(),
+        ],
+        env,
+    )
+    .await;
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "{stderr}");
+    let progress: Vec<Value> = assert_json_logs_without_tokens(&stderr)
+        .into_iter()
+        .filter(|v| v["fields"]["message"] == "progress")
+        .collect();
+    assert!(
+        progress
+            .iter()
+            .any(|v| v["fields"]["waiting"] == "rate_limit" && v["span"]["source"] == "hubspot"),
+        "no progress line says hubspot waits on its rate limit:\n{stderr}"
+    );
+    let waited = progress
+        .iter()
+        .filter_map(|v| v["fields"]["rate_limited_secs"].as_f64())
+        .fold(0.0, f64::max);
+    assert!(
+        waited >= 0.5,
+        "time spent waiting is counted: {waited}\n{stderr}"
     );
     drop(sandbox);
 }

@@ -63,9 +63,13 @@ fn fixture(name: &str) -> PathBuf {
 }
 
 fn costs_source(file: &str) -> String {
+    costs_source_at(fixture(file))
+}
+
+fn costs_source_at(path: PathBuf) -> String {
     format!(
         "\n[[sources]]\nname = \"costs\"\nkind = \"costs\"\nurl = {:?}\n",
-        fixture(file).display().to_string()
+        path.display().to_string()
     )
 }
 
@@ -176,7 +180,10 @@ async fn every_platform_and_costs_match_the_sandbox_exactly() {
     let env = env_for(&sandbox);
     let dir = tempfile::tempdir().unwrap();
     let warehouse = dir.path().join("w");
-    let sources = format!("{GOOGLE}{META}{LINKEDIN}{}", costs_source("demo.csv"));
+    let sources = format!(
+        "{GOOGLE}{META}{LINKEDIN}{}",
+        costs_source_at(repo_job("demo-costs.csv"))
+    );
     let report = run(&job(&warehouse, &sources, &env), &env).await;
     assert!(report.succeeded(), "{report:#?}");
 
@@ -218,7 +225,7 @@ async fn every_platform_and_costs_match_the_sandbox_exactly() {
     );
 
     // Costs: what DuckDB reads from the CSV itself, per currency.
-    let csv = fixture("demo.csv").display().to_string();
+    let csv = repo_job("demo-costs.csv").display().to_string();
     let from_csv = duckdb(&format!(
         "SELECT currency, count(*), CAST(sum(amount) AS VARCHAR) FROM read_csv('{csv}', header = true, \
          types = {{'amount': 'DECIMAL(18,6)'}}) GROUP BY 1 ORDER BY 1"

@@ -260,7 +260,7 @@ pub async fn pull(
         base_url,
         token,
         ctx,
-        limiter: RateLimiter::new(&cfg.rate_limit),
+        limiter: RateLimiter::new(&cfg.rate_limit).reporting_to(ctx.http.stats()),
         index: PropertyIndex::new(&cfg.properties),
     };
     let started_ms = chrono::Utc::now().timestamp_millis();

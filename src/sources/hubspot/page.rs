@@ -175,8 +175,10 @@ impl Paging<'_> {
 /// The cursor and total of a page body, skipping over its contacts (validated, not built:
 /// serde_json's skipping is cheaper here than sonic-rs's lazy lookups, which scan the page
 /// once per path).
-pub fn peek_paging(body: &[u8]) -> serde_json::Result<(Option<String>, Option<u64>)> {
-    let paging: Paging<'_> = serde_json::from_slice(body)?;
+pub fn peek_paging(
+    body: &[u8],
+) -> std::result::Result<(Option<String>, Option<u64>), crate::json::JsonError> {
+    let paging: Paging<'_> = crate::json::from_slice(body)?;
     Ok((paging.after(), paging.total()))
 }
 
@@ -330,7 +332,7 @@ pub fn decode_page(
     hasher: &PersonalDataHasher,
 ) -> Result<ContactsDecoded, String> {
     // sonic-rs: the same serde types, a third faster than serde_json on these pages.
-    let page: ContactsPage<'_> = sonic_rs::from_slice(body).map_err(|e| {
+    let page: ContactsPage<'_> = crate::json::sonic_from_slice(body).map_err(|e| {
         format!(
             "body is not a contacts page ({e}): {}",
             crate::http::body_excerpt(body)

@@ -435,7 +435,7 @@ fn list_page_belongs(
     archived: bool,
     sent: Option<&str>,
 ) -> std::result::Result<(), String> {
-    let Ok(page) = serde_json::from_slice::<ListPage>(body) else {
+    let Ok(page) = crate::json::from_slice::<ListPage>(body) else {
         return Ok(());
     };
     if let Some(other) = page
@@ -489,11 +489,12 @@ fn verdict(
     if status.is_success() {
         return Verdict::Accept;
     }
-    let parsed: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let parsed: Value = crate::json::from_slice(body).unwrap_or(Value::Null);
     let message = parsed
         .get("message")
         .and_then(Value::as_str)
-        .map_or_else(|| body_excerpt(body), str::to_owned);
+        // Redacted here: a daily-limit message also reaches the log and `_runs.warnings`.
+        .map_or_else(|| body_excerpt(body), crate::normalize::redact_text);
     if status == StatusCode::TOO_MANY_REQUESTS {
         let policy = parsed
             .get("policyName")
@@ -510,7 +511,7 @@ fn verdict(
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(Duration::from_millis);
-        return Verdict::Retry(
+        return Verdict::RateLimited(
             retry_after(headers)
                 .or(window)
                 .or(Some(Duration::from_secs(10))),
@@ -556,7 +557,7 @@ mod tests {
                 &fixture("rate_limit_secondly.json"),
                 &daily
             ),
-            Verdict::Retry(Some(Duration::from_secs(10)))
+            Verdict::RateLimited(Some(Duration::from_secs(10)))
         );
         assert!(daily.lock().unwrap().is_none());
         let v = verdict(

@@ -1,0 +1,176 @@
+//! The one door every vendor body goes through on its way into a JSON parser: a page, an
+//! error body a retry classification reads, a token answer, a costs or rates file, a landed
+//! page being scrubbed, a recorded page being replayed.
+//!
+//! Both parsers we use recurse once per level of nesting, and so do the trees they build
+//! (when walked, scrubbed or dropped): a hostile or broken body nested thousands of levels
+//! deep would overflow the stack and abort the whole run, whatever the other sources did.
+//! serde_json stops at 128 levels on its own, sonic-rs's tree does not. So before any parser
+//! sees a body, [`check_depth`] scans its bytes once, without recursion, and refuses one
+//! nested deeper than [`MAX_DEPTH`]: the page (and its source) fails with a clear error, the
+//! run goes on. Vendor pages are a handful of levels deep.
+//!
+//! A parse error never quotes the body: sonic-rs's message carries a fragment of the input
+//! around the error, serde_json's names a mistyped value; both are cut and redacted here
+//! ([`crate::normalize::redact_text`]), so an e-mail in a broken body stays out of errors.
+
+use crate::normalize::redact_text;
+
+/// The deepest nesting of arrays and objects a body may have: far beyond any vendor page,
+/// and below both parsers' own limits (serde_json 128, sonic-rs's serde path 255), so this
+/// check, not a parser, decides.
+pub const MAX_DEPTH: usize = 100;
+
+/// Why a body was not parsed. The message never quotes the body.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JsonError {
+    /// Nested deeper than [`MAX_DEPTH`].
+    #[error(
+        "nested deeper than {limit} levels (at byte {offset}): refused before parsing, a vendor page is never this deep"
+    )]
+    TooDeep {
+        /// The limit exceeded.
+        limit: usize,
+        /// Where the limit was crossed.
+        offset: usize,
+    },
+    /// Not JSON, or not the expected shape (the parser's message, redacted).
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Refuse `body` if its arrays and objects nest deeper than [`MAX_DEPTH`]. One pass over
+/// the bytes with a counter (brackets inside strings do not count), so it cannot itself
+/// run out of stack, whatever the body holds; a cut-off or malformed body is left for the
+/// parser to judge.
+pub fn check_depth(body: &[u8]) -> Result<(), JsonError> {
+    check_depth_within(body, MAX_DEPTH)
+}
+
+fn check_depth_within(body: &[u8], limit: usize) -> Result<(), JsonError> {
+    let mut depth = 0usize;
+    let mut i = 0;
+    while i < body.len() {
+        match body[i] {
+            b'"' => {
+                // Skip the string: to the next quote not escaped by a backslash.
+                i += 1;
+                while i < body.len() {
+                    match body[i] {
+                        b'\\' => i += 2,
+                        b'"' => break,
+                        _ => i += 1,
+                    }
+                }
+            }
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > limit {
+                    return Err(JsonError::TooDeep { limit, offset: i });
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        i += 1;
+    }
+    Ok(())
+}
+
+/// serde_json's `from_slice` behind the depth check, its error redacted.
+pub fn from_slice<'a, T: serde::Deserialize<'a>>(body: &'a [u8]) -> Result<T, JsonError> {
+    check_depth(body)?;
+    serde_json::from_slice(body).map_err(|e| invalid(&e))
+}
+
+/// [`from_slice`] of a text.
+pub fn from_str<'a, T: serde::Deserialize<'a>>(text: &'a str) -> Result<T, JsonError> {
+    from_slice(text.as_bytes())
+}
+
+/// sonic-rs's `from_slice` (its tree, or borrowed serde types) behind the depth check, its
+/// error redacted.
+pub fn sonic_from_slice<'a, T: serde::Deserialize<'a>>(body: &'a [u8]) -> Result<T, JsonError> {
+    check_depth(body)?;
+    sonic_rs::from_slice(body).map_err(|e| invalid(&e))
+}
+
+/// A parser's message without the input it may quote: sonic-rs appends the bytes around the
+/// error after a blank line; a mistyped value (`invalid type: string "…"`) is redacted.
+fn invalid(error: &dyn std::fmt::Display) -> JsonError {
+    let text = error.to_string();
+    let message = text.split("\n\n").next().unwrap_or_default().trim();
+    JsonError::Invalid(redact_text(message))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nested(levels: usize) -> Vec<u8> {
+        let mut body = b"{\"a\":".to_vec();
+        body.extend(std::iter::repeat_n(b'[', levels - 1));
+        body.extend(std::iter::repeat_n(b']', levels - 1));
+        body.push(b'}');
+        body
+    }
+
+    #[test]
+    fn refuses_deep_nesting_before_any_parser_recurses() {
+        assert!(check_depth(&nested(MAX_DEPTH)).is_ok());
+        assert!(matches!(
+            check_depth(&nested(MAX_DEPTH + 1)),
+            Err(JsonError::TooDeep {
+                limit: MAX_DEPTH,
+                ..
+            })
+        ));
+        // Far deeper than any stack holds: refused, by every entry point, without a crash.
+        let hostile = nested(1_000_000);
+        assert!(from_slice::<serde_json::Value>(&hostile).is_err());
+        assert!(sonic_from_slice::<sonic_rs::Value>(&hostile).is_err());
+        // Opened and never closed, as a cut-off body would be.
+        assert!(check_depth(&vec![b'['; 500]).is_err());
+    }
+
+    #[test]
+    fn brackets_inside_strings_do_not_count() {
+        let text = format!(
+            "{{\"a\":\"{}\\\"{}\",\"b\":[1]}}",
+            "[".repeat(500),
+            "{".repeat(500)
+        );
+        assert!(check_depth(text.as_bytes()).is_ok());
+        let value: serde_json::Value = from_str(&text).unwrap();
+        assert_eq!(value["b"][0], 1);
+    }
+
+    #[test]
+    fn errors_never_quote_the_body() {
+        let body = br#"{"results":[{"email":"jane.doe@corp.example","n":tru"#;
+        for message in [
+            from_slice::<serde_json::Value>(body)
+                .unwrap_err()
+                .to_string(),
+            sonic_from_slice::<sonic_rs::Value>(body)
+                .unwrap_err()
+                .to_string(),
+        ] {
+            assert!(!message.contains("jane"), "{message}");
+            assert!(!message.contains('\n'), "{message}");
+        }
+        #[derive(Debug, serde::Deserialize)]
+        struct Typed {
+            #[allow(dead_code, reason = "only the error is read")]
+            n: u64,
+        }
+        let mistyped = br#"{"n":"jane.doe@corp.example"}"#;
+        for message in [
+            from_slice::<Typed>(mistyped).unwrap_err().to_string(),
+            sonic_from_slice::<Typed>(mistyped).unwrap_err().to_string(),
+        ] {
+            assert!(message.contains("invalid type"), "{message}");
+            assert!(!message.contains("jane"), "{message}");
+        }
+    }
+}
