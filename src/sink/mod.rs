@@ -5,6 +5,7 @@ mod commit;
 mod layout;
 mod output;
 mod parquet;
+mod recover;
 mod seen;
 mod store;
 
@@ -16,4 +17,5 @@ pub use output::{DatasetOutput, OutputSummary, OutputTarget, PartitionFn};
 pub use parquet::{
     ParquetFile, read_parquet_rows, stream_parquet_rows, write_batches, writer_properties,
 };
+pub use recover::{Swept, remove_prefix, sweep_leftovers};
 pub use store::{Warehouse, WarehouseUrl};
