@@ -304,8 +304,7 @@ async fn run_locked(
             .strip_prefix(&format!("_raw/{}/", job.name))
             .map(str::to_string)
     });
-    let lease = std::time::Duration::from_secs(job.lock_lease_secs);
-    match crate::sink::sweep_leftovers(warehouse, &job.name, reprocessed.as_deref(), lease).await {
+    match crate::sink::sweep_leftovers(warehouse, &job.name, reprocessed.as_deref()).await {
         Ok(swept) if swept != crate::sink::Swept::default() => {
             tracing::info!(job = %job.name, raw_runs = swept.raw_runs, temporary = swept.temporary,
                 "removed what killed runs left: raw pages of runs that never committed, temporary files");

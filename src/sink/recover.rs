@@ -8,7 +8,6 @@
 
 use std::collections::HashSet;
 use std::path::{Path as FsPath, PathBuf};
-use std::time::{Duration, SystemTime};
 
 use futures::TryStreamExt;
 use object_store::path::Path;
@@ -29,13 +28,14 @@ pub struct Swept {
 /// Remove the job's leftovers: raw run folders with no `_runs` row (the run never committed;
 /// `keep` names a run whose pages are still wanted, e.g. the one being reprocessed) and,
 /// on a local warehouse, temporary files under the job's folders and among its files in
-/// shared folders. A temporary file of the job's lock is removed only once older than
-/// `lease`: another start of the job may be writing it this moment.
+/// shared folders. Called by the lock's holder, so every such file belongs to a run that
+/// died (or lost the lock). The one writer that may be live is another start of the job
+/// creating the lock this instant; losing its temporary file fails that start with a
+/// storage error instead of "already running", and it would have been refused anyway.
 pub async fn sweep_leftovers(
     warehouse: &Warehouse,
     job: &str,
     keep: Option<&str>,
-    lease: Duration,
 ) -> Result<Swept> {
     let store = &warehouse.store;
     let committed = committed_runs(store, job).await?;
@@ -57,7 +57,7 @@ pub async fn sweep_leftovers(
     }
     if let WarehouseUrl::Local(dir) = &warehouse.url {
         let (dir, job) = (dir.clone(), job.to_string());
-        swept.temporary = tokio::task::spawn_blocking(move || sweep_temporary(&dir, &job, lease))
+        swept.temporary = tokio::task::spawn_blocking(move || sweep_temporary(&dir, &job))
             .await
             .map_err(|e| Error::io("sweeping temporary files", std::io::Error::other(e)))?;
     }
@@ -134,7 +134,7 @@ fn is_temporary(name: &str) -> bool {
 /// Temporary files of `job` in a local warehouse: anywhere under a `_<folder>/<job>/`, and
 /// among the `<job>.…` files directly in a `_<folder>/` (`_runs`, `_rejects`, `_locks`).
 /// Folders under `_<folder>/<job>/` left empty are removed too. Returns how many files.
-fn sweep_temporary(root: &FsPath, job: &str, lease: Duration) -> usize {
+fn sweep_temporary(root: &FsPath, job: &str) -> usize {
     let mut removed = 0;
     let Ok(top) = std::fs::read_dir(root) else {
         return 0;
@@ -155,14 +155,11 @@ fn sweep_temporary(root: &FsPath, job: &str, lease: Duration) -> usize {
                 if file == job {
                     removed += sweep_tree(&path);
                 }
-            } else if file.starts_with(&own) && is_temporary(&file) {
-                // A start of this job may be creating its lock right now.
-                if name == "_locks" && !older_than(&path, lease) {
-                    continue;
-                }
-                if std::fs::remove_file(&path).is_ok() {
-                    removed += 1;
-                }
+            } else if file.starts_with(&own)
+                && is_temporary(&file)
+                && std::fs::remove_file(&path).is_ok()
+            {
+                removed += 1;
             }
         }
     }
@@ -188,14 +185,6 @@ fn sweep_tree(dir: &FsPath) -> usize {
         }
     }
     removed
-}
-
-fn older_than(path: &FsPath, age: Duration) -> bool {
-    std::fs::metadata(path)
-        .and_then(|m| m.modified())
-        .ok()
-        .and_then(|t| SystemTime::now().duration_since(t).ok())
-        .is_some_and(|a| a > age)
 }
 
 #[cfg(test)]
@@ -237,19 +226,14 @@ mod tests {
         ] {
             write(rel);
         }
-        let swept = sweep_leftovers(
-            &warehouse,
-            "j",
-            Some("reprocessed"),
-            Duration::from_secs(60),
-        )
-        .await
-        .unwrap();
+        let swept = sweep_leftovers(&warehouse, "j", Some("reprocessed"))
+            .await
+            .unwrap();
         assert_eq!(
             swept,
             Swept {
                 raw_runs: 2,
-                temporary: 3
+                temporary: 4
             }
         );
         let mut left: Vec<String> = walk(&root)
@@ -260,7 +244,6 @@ mod tests {
         assert_eq!(
             left,
             [
-                "_locks/j.json#1",
                 "_raw/j/committed/hs/contacts/page-000001.json.zst",
                 "_raw/j/reprocessed/hs/contacts/page-000001.json.zst",
                 "_raw/other/killed/hs/contacts/page-000001.json.zst",
