@@ -1,6 +1,6 @@
 //! The command line: `run`, `reprocess`, `backfill`, `schedule`, `runs`, `validate`,
 //! `sandbox` and `demo`. Each command returns an exit code: 0 ok, 1 the run failed, 2 a
-//! usage or configuration error.
+//! usage or configuration error, 143 / 130 a run stopped by SIGTERM / SIGINT (see `cancel`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -217,13 +217,30 @@ async fn run_command(
         Ok(replay) => replay,
         Err(e) => return report_error(&e),
     };
+    let Some(cancel) = stop_on_signals() else {
+        return ExitCode::from(EXIT_RUN_FAILED);
+    };
     let options = RunOptions {
         replay,
         sources,
         full_refresh,
+        cancel: cancel.clone(),
         ..RunOptions::default()
     };
-    finish(run_job(&job, &process_env, options).await)
+    finish(run_job(&job, &process_env, options).await, &cancel)
+}
+
+/// A stop request that SIGTERM and SIGINT make; `None` (after saying why) when the handlers
+/// cannot be installed.
+fn stop_on_signals() -> Option<crate::cancel::Cancel> {
+    let cancel = crate::cancel::Cancel::new();
+    match crate::cancel::stop_on_signals(&cancel) {
+        Ok(()) => Some(cancel),
+        Err(e) => {
+            eprintln!("error: cannot install the SIGTERM/SIGINT handlers: {e}");
+            None
+        }
+    }
 }
 
 async fn backfill_command(
@@ -240,7 +257,17 @@ async fn backfill_command(
         return ExitCode::from(EXIT_CONFIG);
     }
     let range = crate::pipeline::Backfill { from, to };
-    finish(crate::pipeline::backfill_job(&job, &process_env, RunOptions::default(), range).await)
+    let Some(cancel) = stop_on_signals() else {
+        return ExitCode::from(EXIT_RUN_FAILED);
+    };
+    let options = RunOptions {
+        cancel: cancel.clone(),
+        ..RunOptions::default()
+    };
+    finish(
+        crate::pipeline::backfill_job(&job, &process_env, options, range).await,
+        &cancel,
+    )
 }
 
 async fn reprocess_command(path: &std::path::Path, run_id: &str) -> ExitCode {
@@ -249,6 +276,9 @@ async fn reprocess_command(path: &std::path::Path, run_id: &str) -> ExitCode {
         Err(e) => return report_error(&e),
     };
     let root = format!("_raw/{}/{run_id}", job.name);
+    let Some(cancel) = stop_on_signals() else {
+        return ExitCode::from(EXIT_RUN_FAILED);
+    };
     let run = async {
         let warehouse = open_warehouse(&job, &process_env)?;
         let replay = Replay {
@@ -257,6 +287,7 @@ async fn reprocess_command(path: &std::path::Path, run_id: &str) -> ExitCode {
         };
         let options = RunOptions {
             replay: Some(replay),
+            cancel: cancel.clone(),
             ..RunOptions::default()
         };
         run_job_in(
@@ -268,11 +299,20 @@ async fn reprocess_command(path: &std::path::Path, run_id: &str) -> ExitCode {
         )
         .await
     };
-    finish(run.await)
+    finish(run.await, &cancel)
 }
 
-fn finish(outcome: crate::error::Result<RunReport>) -> ExitCode {
+fn finish(outcome: crate::error::Result<RunReport>, cancel: &crate::cancel::Cancel) -> ExitCode {
     match outcome {
+        Ok(report) if report.status == "aborted" => {
+            let stop = cancel.stopped().unwrap_or(crate::cancel::Stop::Terminate);
+            eprintln!(
+                "run {} stopped by {} before its commit: nothing was published, `_runs` records it as aborted, the lock is released",
+                report.run_id,
+                stop.describe()
+            );
+            ExitCode::from(stop.exit_code())
+        }
         Ok(report) => {
             print_report(&report);
             if report.succeeded() {

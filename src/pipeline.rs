@@ -42,6 +42,9 @@ pub struct RunOptions {
     /// Start the pulled sources from no watermark (a full pull) instead of the stored one;
     /// the new watermark is saved when the run commits. Ignored by a replay.
     pub full_refresh: bool,
+    /// Asks the run to stop (SIGTERM/SIGINT, the scheduler's shutdown): before its commit
+    /// record it stops pulling, publishes nothing and records itself as `aborted`.
+    pub cancel: crate::cancel::Cancel,
 }
 
 impl Default for RunOptions {
@@ -52,6 +55,7 @@ impl Default for RunOptions {
             record: None,
             sources: Vec::new(),
             full_refresh: false,
+            cancel: crate::cancel::Cancel::new(),
         }
     }
 }
@@ -178,7 +182,8 @@ pub struct RunReport {
     pub job: String,
     /// The run id.
     pub run_id: String,
-    /// `succeeded`, `partial` or `failed`.
+    /// `succeeded`, `partial`, `failed`, or `aborted` (asked to stop before its commit:
+    /// nothing published).
     pub status: &'static str,
     /// Per dataset.
     pub datasets: BTreeMap<Dataset, DatasetCounts>,
@@ -355,6 +360,23 @@ async fn run_locked(
     if abandoned > 0 {
         tracing::info!(job = %job.name, abandoned, "removed files staged by runs that died before their commit");
     }
+    // Raw pages of runs that never committed, and temporary files of cut-short writes. Not
+    // data: a failure to remove them is worth a warning, not the run.
+    let reprocessed = options.replay.as_ref().and_then(|r| {
+        r.root
+            .strip_prefix(&format!("_raw/{}/", job.name))
+            .map(str::to_string)
+    });
+    match crate::sink::sweep_leftovers(warehouse, &job.name, reprocessed.as_deref()).await {
+        Ok(swept) if swept != crate::sink::Swept::default() => {
+            tracing::info!(job = %job.name, raw_runs = swept.raw_runs, temporary = swept.temporary,
+                "removed what killed runs left: raw pages of runs that never committed, temporary files");
+        }
+        Ok(_) => {}
+        Err(e) => {
+            tracing::warn!(job = %job.name, error = %e, "could not remove what killed runs left")
+        }
+    }
 
     let stamp = BatchStamp {
         run_id: run_id.clone(),
@@ -377,7 +399,15 @@ async fn run_locked(
         let span = tracing::info_span!("source", source = %source.name(), kind = source.kind());
         pull_source(job, source, env, hasher, store, &stamp, &options, window).instrument(span)
     });
-    let outcomes = futures::future::join_all(pulls).await;
+    // A stop drops every pull where it stands: no request is sent after it.
+    let outcomes = match options
+        .cancel
+        .or_stop(futures::future::join_all(pulls))
+        .await
+    {
+        Ok(outcomes) => outcomes,
+        Err(stop) => return abort_run(warehouse, job, &stamp, options.now, started, stop).await,
+    };
 
     let mut datasets: BTreeMap<Dataset, DatasetCounts> = BTreeMap::new();
     let mut reports = Vec::new();
@@ -462,9 +492,11 @@ async fn run_locked(
         Some(replay) => replay_clock(replay, &sources, options.now).await?,
         None => options.now,
     };
-    match crate::metrics::stage_metrics(job, env, store, &stamp, metrics_now, &mut files).await {
-        Ok(metric_files) => files.extend(metric_files),
-        Err(e) => {
+    let metrics = crate::metrics::stage_metrics(job, env, store, &stamp, metrics_now, &mut files);
+    match options.cancel.or_stop(metrics).await {
+        Err(stop) => return abort_run(warehouse, job, &stamp, options.now, started, stop).await,
+        Ok(Ok(metric_files)) => files.extend(metric_files),
+        Ok(Err(e)) => {
             discard_staging(store, &job.name, &run_id).await.ok();
             return Err(e);
         }
@@ -490,33 +522,6 @@ async fn run_locked(
         )
         .await?,
     );
-
-    crate::pause::point("write").await;
-    let commit = PendingCommit {
-        job: job.name.clone(),
-        run_id: run_id.clone(),
-        files,
-        deletes,
-    };
-    if let Err(e) = publish(store, &commit).await {
-        discard_staging(store, &job.name, &run_id).await.ok();
-        return Err(e);
-    }
-    let mut files = commit.files;
-
-    // Watermarks move only now that the data they cover is published; a replay re-applies
-    // rules to old pages and never moves them.
-    if options.replay.is_none() && backfill.is_none() {
-        for (source, state) in &next_states {
-            crate::state::save(store, &job.name, source, state).await?;
-        }
-        if job.raw_retention_days > 0 {
-            let pruned = prune_raw(store, &job.name, options.now, job.raw_retention_days).await?;
-            if pruned > 0 {
-                tracing::info!(pruned, "removed raw pages past their retention");
-            }
-        }
-    }
 
     let error = (!failed.is_empty()).then(|| {
         failed
@@ -558,18 +563,51 @@ async fn run_locked(
     };
     let mut runs = RunsBuilder::new(1);
     runs.push(run_row);
+    // Staged and published with the rest: a run that committed is in `_runs`, also when it is
+    // killed after its commit record and the next start rolls it forward.
     let runs_target = runs_path(&job.name, &run_id);
-    write_batches(store, &runs_target, runs_schema(), &[runs.finish(&stamp)]).await?;
+    let runs_staged = crate::sink::staging_path(&job.name, &run_id, &runs_target);
+    write_batches(store, &runs_staged, runs_schema(), &[runs.finish(&stamp)]).await?;
     files.push(
         staged_file(
             store,
             "_runs",
-            runs_target.to_string(),
+            runs_staged.to_string(),
             runs_target.to_string(),
             1,
         )
         .await?,
     );
+
+    // The last moment a stop can take effect: past the commit record the run publishes.
+    if let Err(stop) = options.cancel.or_stop(crate::pause::point("write")).await {
+        return abort_run(warehouse, job, &stamp, options.now, started, stop).await;
+    }
+    let commit = PendingCommit {
+        job: job.name.clone(),
+        run_id: run_id.clone(),
+        files,
+        deletes,
+    };
+    if let Err(e) = publish(store, &commit).await {
+        discard_staging(store, &job.name, &run_id).await.ok();
+        return Err(e);
+    }
+    let files = commit.files;
+
+    // Watermarks move only now that the data they cover is published; a replay re-applies
+    // rules to old pages and never moves them.
+    if options.replay.is_none() && backfill.is_none() {
+        for (source, state) in &next_states {
+            crate::state::save(store, &job.name, source, state).await?;
+        }
+        if job.raw_retention_days > 0 {
+            let pruned = prune_raw(store, &job.name, options.now, job.raw_retention_days).await?;
+            if pruned > 0 {
+                tracing::info!(pruned, "removed raw pages past their retention");
+            }
+        }
+    }
 
     let report = RunReport {
         job: job.name.clone(),
@@ -587,6 +625,74 @@ async fn run_locked(
         "run finished"
     );
     Ok(report)
+}
+
+/// A run asked to stop before its commit record: nothing of it is published. What it staged
+/// and the pages it landed are removed (the pages first: a kill in between leaves a raw folder
+/// without a `_runs` row, which the next start removes), then a `_runs` row records it as
+/// `aborted` with the reason. The caller releases the lock.
+async fn abort_run(
+    warehouse: &Warehouse,
+    job: &JobConfig,
+    stamp: &BatchStamp,
+    now: DateTime<Utc>,
+    started: Instant,
+    stop: crate::cancel::Stop,
+) -> Result<RunReport> {
+    let store = &warehouse.store;
+    let run_id = &stamp.run_id;
+    tracing::warn!(
+        reason = stop.describe(),
+        "run stopped before its commit: nothing is published"
+    );
+    crate::sink::remove_prefix(
+        warehouse,
+        &object_store::path::Path::from(format!("_raw/{}/{run_id}", job.name)),
+    )
+    .await?;
+    discard_staging(store, &job.name, run_id).await?;
+    let row = RunRow {
+        run_id: run_id.clone(),
+        job: job.name.clone(),
+        status: "aborted".to_string(),
+        started_at: Some(now.timestamp_micros()),
+        finished_at: Some(Utc::now().timestamp_micros()),
+        error: Some(format!(
+            "stopped by {} before its commit; nothing was published",
+            stop.describe()
+        )),
+        warnings: None,
+        leads_read: 0,
+        leads_written: 0,
+        leads_rejected: 0,
+        spend_read: 0,
+        spend_written: 0,
+        spend_rejected: 0,
+        survey_responses_read: 0,
+        survey_responses_written: 0,
+        survey_responses_rejected: 0,
+        costs_read: 0,
+        costs_written: 0,
+        costs_rejected: 0,
+        requests: 0,
+        retries: 0,
+        bytes_received: 0,
+    };
+    let mut runs = RunsBuilder::new(1);
+    runs.push(row);
+    let target = runs_path(&job.name, run_id);
+    write_batches(store, &target, runs_schema(), &[runs.finish(stamp)]).await?;
+    let file = staged_file(store, "_runs", target.to_string(), target.to_string(), 1).await?;
+    Ok(RunReport {
+        job: job.name.clone(),
+        run_id: run_id.clone(),
+        status: "aborted",
+        datasets: BTreeMap::new(),
+        sources: Vec::new(),
+        files: vec![file],
+        elapsed: started.elapsed(),
+        warehouse: warehouse.describe(),
+    })
 }
 
 async fn staged_file(

@@ -107,8 +107,11 @@ fn default_shrink_warn_ratio() -> f64 {
     0.5
 }
 
+/// Short, because it is renewed every third of it: a retry a minute after a kill on another
+/// host (a rescheduled pod) finds the lease run out; on the same host a dead holder's lock is
+/// taken over at once.
 fn default_lock_lease_secs() -> u64 {
-    300
+    60
 }
 
 fn default_raw_retention_days() -> u32 {

@@ -24,7 +24,8 @@ canonical_table! {
     RunRow, RunsBuilder, runs_schema {
         run_id: Str,
         job: Str,
-        /// `succeeded`, `partial` (some sources failed; the others committed) or `failed`.
+        /// `succeeded`, `partial` (some sources failed; the others committed), `failed`, or
+        /// `aborted` (stopped by a signal or the scheduler before its commit; nothing published).
         status: Str,
         started_at: OptTs,
         finished_at: OptTs,

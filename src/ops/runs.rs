@@ -579,6 +579,7 @@ mod tests {
             pid: 4242,
             acquired_at: now - chrono::Duration::seconds(90),
             expires_at: now + chrono::Duration::seconds(600),
+            process: None,
         };
         listing.lock = Some(record.clone());
         let text = render(&listing);

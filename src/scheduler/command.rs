@@ -46,6 +46,7 @@ pub async fn schedule_command(args: ScheduleArgs) -> ExitCode {
         DaemonOptions {
             max_concurrent: args.max_concurrent,
             grace: Duration::from_secs(args.grace_secs),
+            ..DaemonOptions::default()
         },
     ) {
         Ok(d) => d,

@@ -1,9 +1,11 @@
 //! The `funnelhouse schedule` loop: fires every job at its next cron time, never starts a
 //! job while its previous run is still going (that fire is skipped and logged), runs
 //! different jobs side by side up to a limit, and on shutdown stops firing, gives the runs
-//! in flight a grace period, then aborts the rest. Aborting drops the run's future: a run
-//! dropped before its commit record leaves nothing published, and one dropped while
-//! publishing is rolled forward by the job's next start (see `sink::roll_forward`).
+//! in flight a grace period, then aborts the rest. Aborting first asks each run to stop (see
+//! `cancel`): one before its commit record publishes nothing, records itself in `_runs` as
+//! `aborted` and releases its lock; one already publishing finishes. A run that has not
+//! stopped within `stop_window` is dropped (its lock is removed in the background and, if the
+//! process exits first, taken over by the next start on this host: its holder is gone).
 //!
 //! Which runs are going is tracked here, in-process, so no overlap holds whatever lock
 //! the warehouse offers.
@@ -21,17 +23,19 @@ use tokio::task::JoinSet;
 use super::clock::Clock;
 use super::fire::FireSchedule;
 use super::metrics::{Metrics, RunOutcome};
+use crate::cancel::{Cancel, Stop};
 use crate::config::JobConfig;
 use crate::error::{Error, Result};
 use crate::pipeline::{RunOptions, RunReport};
 
 /// Starts one run of a job; the daemon owns when and whether.
 pub trait JobRunner: Send + Sync + std::fmt::Debug {
-    /// One run of `job`, fired for `scheduled_for`.
+    /// One run of `job`, fired for `scheduled_for`; it stops early when `cancel` asks.
     fn run(
         &self,
         job: Arc<JobConfig>,
         scheduled_for: DateTime<Utc>,
+        cancel: Cancel,
     ) -> BoxFuture<'static, Result<RunReport>>;
 }
 
@@ -45,9 +49,14 @@ impl JobRunner for PipelineRunner {
         &self,
         job: Arc<JobConfig>,
         _scheduled_for: DateTime<Utc>,
+        cancel: Cancel,
     ) -> BoxFuture<'static, Result<RunReport>> {
         Box::pin(async move {
-            crate::pipeline::run_job(&job, &crate::config::process_env, RunOptions::default()).await
+            let options = RunOptions {
+                cancel,
+                ..RunOptions::default()
+            };
+            crate::pipeline::run_job(&job, &crate::config::process_env, options).await
         })
     }
 }
@@ -86,6 +95,9 @@ pub struct DaemonOptions {
     pub max_concurrent: usize,
     /// How long runs in flight may take to finish after shutdown is asked for.
     pub grace: Duration,
+    /// After the grace period, how long runs asked to stop get to record themselves and
+    /// release their lock before they are dropped.
+    pub stop_window: Duration,
 }
 
 impl Default for DaemonOptions {
@@ -93,6 +105,7 @@ impl Default for DaemonOptions {
         DaemonOptions {
             max_concurrent: 2,
             grace: Duration::from_secs(300),
+            stop_window: Duration::from_secs(15),
         }
     }
 }
@@ -171,6 +184,7 @@ impl Daemon {
         let mut state = LoopState {
             running: HashSet::new(),
             task_job: HashMap::new(),
+            cancels: HashMap::new(),
             runs: JoinSet::new(),
             permits: Arc::new(Semaphore::new(self.options.max_concurrent)),
             summary: DaemonSummary::default(),
@@ -259,8 +273,24 @@ impl Daemon {
                 Err(why) => {
                     tracing::warn!(
                         running = state.runs.len(),
-                        "{why}: aborting the runs still going"
+                        "{why}: asking the runs still going to stop"
                     );
+                    for cancel in state.cancels.values() {
+                        cancel.stop(Stop::Shutdown);
+                    }
+                    let dropped_at = tokio::time::Instant::now() + self.options.stop_window;
+                    while let Ok(Some(joined)) =
+                        tokio::time::timeout_at(dropped_at, state.runs.join_next_with_id()).await
+                    {
+                        self.finished(&mut state, joined);
+                    }
+                    if !state.runs.is_empty() {
+                        tracing::warn!(
+                            running = state.runs.len(),
+                            stop_window_secs = self.options.stop_window.as_secs(),
+                            "runs did not stop in time: dropping them"
+                        );
+                    }
                     state.runs.abort_all();
                     while let Some(joined) = state.runs.join_next_with_id().await {
                         self.finished(&mut state, joined);
@@ -292,7 +322,10 @@ impl Daemon {
         state.summary.started += 1;
         self.metrics.set_running(&job.name, true);
         let permits = Arc::clone(&state.permits);
-        let run = self.runner.run(Arc::clone(job), scheduled_for);
+        let cancel = Cancel::new();
+        let run = self
+            .runner
+            .run(Arc::clone(job), scheduled_for, cancel.clone());
         let name = job.name.clone();
         let handle = state.runs.spawn(async move {
             let _permit = match Arc::clone(&permits).try_acquire_owned() {
@@ -309,6 +342,7 @@ impl Daemon {
             run.await
         });
         state.task_job.insert(handle.id(), index);
+        state.cancels.insert(handle.id(), cancel);
     }
 
     fn finished(&self, state: &mut LoopState, joined: Joined) {
@@ -316,6 +350,7 @@ impl Daemon {
             Ok((id, result)) => (id, Ok(result)),
             Err(e) => (e.id(), Err(e)),
         };
+        state.cancels.remove(&id);
         let Some(index) = state.task_job.remove(&id) else {
             return;
         };
@@ -323,6 +358,11 @@ impl Daemon {
         let job = &self.jobs[index].job.name;
         self.metrics.set_running(job, false);
         match outcome {
+            Ok(Ok(report)) if report.status == "aborted" => {
+                state.summary.aborted += 1;
+                tracing::warn!(job = %job, run_id = %report.run_id, "run stopped at shutdown before its commit: nothing published, recorded in _runs as aborted, lock released");
+                self.metrics.record_outcome(job, RunOutcome::Aborted);
+            }
             Ok(Ok(report)) => {
                 state.summary.finished += 1;
                 let written: u64 = report.datasets.values().map(|c| c.written).sum();
@@ -353,6 +393,7 @@ impl Daemon {
 struct LoopState {
     running: HashSet<usize>,
     task_job: HashMap<tokio::task::Id, usize>,
+    cancels: HashMap<tokio::task::Id, Cancel>,
     runs: JoinSet<Result<RunReport>>,
     permits: Arc<Semaphore>,
     summary: DaemonSummary,

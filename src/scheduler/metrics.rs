@@ -51,6 +51,7 @@ impl RunOutcome {
         match report.status {
             "succeeded" => RunOutcome::Succeeded,
             "partial" => RunOutcome::Partial,
+            "aborted" => RunOutcome::Aborted,
             _ => RunOutcome::Failed,
         }
     }

@@ -40,10 +40,12 @@ struct Started {
     finish: oneshot::Sender<()>,
 }
 
-/// A runner whose runs last until the test says so (or forever, if the sender is kept).
+/// A runner whose runs last until the test says so (or forever, if the sender is kept), or
+/// until they are asked to stop — unless `stubborn`, which ignores that.
 #[derive(Debug)]
 struct GatedRunner {
     started: mpsc::UnboundedSender<Started>,
+    stubborn: bool,
 }
 
 impl std::fmt::Debug for Started {
@@ -57,8 +59,10 @@ impl JobRunner for GatedRunner {
         &self,
         job: Arc<JobConfig>,
         scheduled_for: DateTime<Utc>,
+        cancel: crate::cancel::Cancel,
     ) -> BoxFuture<'static, Result<RunReport>> {
         let started = self.started.clone();
+        let stubborn = self.stubborn;
         Box::pin(async move {
             let (finish, finished) = oneshot::channel();
             started
@@ -68,11 +72,16 @@ impl JobRunner for GatedRunner {
                     finish,
                 })
                 .ok();
-            finished.await.ok();
+            let stopped = if stubborn {
+                finished.await.ok();
+                false
+            } else {
+                cancel.or_stop(finished).await.is_err()
+            };
             Ok(RunReport {
                 job: job.name.clone(),
                 run_id: format!("{}-test", scheduled_for.format("%Y%m%dT%H%M%SZ")),
-                status: "succeeded",
+                status: if stopped { "aborted" } else { "succeeded" },
                 datasets: BTreeMap::new(),
                 sources: Vec::new(),
                 files: Vec::new(),
@@ -92,6 +101,15 @@ struct Harness {
 }
 
 async fn start(jobs: Vec<ScheduledJob>, at: &str, options: DaemonOptions) -> Harness {
+    start_with(jobs, at, options, false).await
+}
+
+async fn start_with(
+    jobs: Vec<ScheduledJob>,
+    at: &str,
+    options: DaemonOptions,
+    stubborn: bool,
+) -> Harness {
     let jobs_count = jobs.len();
     let clock = ManualClock::new(utc(at));
     let metrics = Metrics::default();
@@ -99,7 +117,10 @@ async fn start(jobs: Vec<ScheduledJob>, at: &str, options: DaemonOptions) -> Har
     let daemon = Daemon::new(
         jobs,
         Arc::new(clock.clone()),
-        Arc::new(GatedRunner { started: tx }),
+        Arc::new(GatedRunner {
+            started: tx,
+            stubborn,
+        }),
         metrics.clone(),
         options,
     )
@@ -285,6 +306,7 @@ async fn different_jobs_share_the_run_slots() {
         DaemonOptions {
             max_concurrent: 1,
             grace: Duration::from_secs(5),
+            ..DaemonOptions::default()
         },
     )
     .await;
@@ -319,6 +341,7 @@ async fn shutdown_lets_runs_finish_within_the_grace_period() {
         DaemonOptions {
             max_concurrent: 2,
             grace: Duration::from_secs(5),
+            ..DaemonOptions::default()
         },
     )
     .await;
@@ -357,6 +380,7 @@ async fn runs_still_going_after_the_grace_period_are_aborted() {
         DaemonOptions {
             max_concurrent: 2,
             grace: Duration::from_millis(200),
+            ..DaemonOptions::default()
         },
     )
     .await;
@@ -384,6 +408,34 @@ async fn runs_still_going_after_the_grace_period_are_aborted() {
     );
 }
 
+#[tokio::test]
+async fn a_run_that_ignores_the_stop_request_is_dropped_after_the_stop_window() {
+    let mut h = start_with(
+        vec![job("stubborn", "0 3 * * *", "UTC")],
+        "2026-11-25T02:59:00Z",
+        DaemonOptions {
+            max_concurrent: 2,
+            grace: Duration::from_millis(100),
+            stop_window: Duration::from_millis(300),
+        },
+        true,
+    )
+    .await;
+    h.clock.set(utc("2026-11-25T03:00:00Z"));
+    let _run = h.next_start().await;
+    let metrics = h.metrics.clone();
+    let began = std::time::Instant::now();
+    let summary = tokio::time::timeout(BOUND, h.stop())
+        .await
+        .expect("dropped within the bound");
+    assert!(
+        began.elapsed() >= Duration::from_millis(400),
+        "grace + stop window"
+    );
+    assert_eq!((summary.finished, summary.aborted), (0, 1));
+    assert_eq!(count(&metrics, "stubborn", "aborted"), 1);
+}
+
 #[test]
 fn a_job_without_a_schedule_or_twice_the_same_name_is_a_config_error() {
     let text = "name = \"x\"\nwarehouse = \"memory://\"\nhash_key = \"k\"\n[[sources]]\nname = \"hs\"\nkind = \"hubspot\"\ntoken = \"t\"\n";
@@ -407,11 +459,15 @@ async fn a_second_stop_request_aborts_at_once_despite_the_grace_period() {
     let daemon = Daemon::new(
         vec![job("slow", "0 3 * * *", "UTC")],
         Arc::new(clock.clone()),
-        Arc::new(GatedRunner { started: tx }),
+        Arc::new(GatedRunner {
+            started: tx,
+            stubborn: false,
+        }),
         metrics.clone(),
         DaemonOptions {
             max_concurrent: 1,
             grace: Duration::from_secs(3600),
+            ..DaemonOptions::default()
         },
     )
     .expect("valid");

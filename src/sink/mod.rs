@@ -6,6 +6,7 @@ mod layout;
 mod output;
 mod parquet;
 mod partition;
+mod recover;
 mod seen;
 mod store;
 
@@ -18,4 +19,5 @@ pub use parquet::{
     ParquetFile, read_parquet_rows, stream_parquet_rows, write_batches, writer_properties,
 };
 pub use partition::{file_batch, file_schema, partition_values, with_partition_columns};
+pub use recover::{Swept, remove_prefix, sweep_leftovers};
 pub use store::{Warehouse, WarehouseUrl};

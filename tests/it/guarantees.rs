@@ -54,10 +54,18 @@ async fn reruns_reprocess_and_replay_leave_the_same_tables() {
         );
     }
 
-    // A landed run from long ago is pruned by the next live run (retention 7 days).
+    // A landed run from long ago is pruned by the next live run (retention 7 days). It has a
+    // `_runs` file (a copy, removed again below), so it counts as committed: the raw pages of
+    // runs that never committed are removed at every start, whatever their age.
     let old = warehouse.join("_raw/demo/20200101T000000Z-0000aa/hubspot/hubspot/contacts");
     std::fs::create_dir_all(&old).unwrap();
     std::fs::write(old.join("page-000001.json.zst"), b"old").unwrap();
+    let old_row = warehouse.join("_runs/demo.20200101T000000Z-0000aa.parquet");
+    std::fs::copy(
+        warehouse.join(format!("_runs/demo.{}.parquet", first.run_id)),
+        &old_row,
+    )
+    .unwrap();
 
     // Idempotent: the same run again leaves the same contents (lineage columns aside).
     let second = funnelhouse::pipeline::run_job(&job, &lookup, run_options())
@@ -73,6 +81,7 @@ async fn reruns_reprocess_and_replay_leave_the_same_tables() {
         walk(&warehouse.join("_raw/demo/20200101T000000Z-0000aa")).is_empty(),
         "raw pages past their retention are pruned"
     );
+    std::fs::remove_file(&old_row).unwrap();
     assert!(raw.exists(), "recent landed runs are kept");
     let state_before = std::fs::read(warehouse.join("_state/demo/pulse.json")).unwrap();
 

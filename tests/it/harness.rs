@@ -107,6 +107,110 @@ pub fn spawn_paused(env: &HashMap<String, String>, job: &Path, point: &str) -> C
     }
 }
 
+/// As [`spawn_paused`] for any command line (`run JOB`, `schedule JOB …`); also returns the
+/// process's whole stderr, delivered once it has exited.
+pub fn spawn_paused_logged(
+    env: &HashMap<String, String>,
+    args: &[&str],
+    point: &str,
+) -> (Child, std::sync::mpsc::Receiver<String>) {
+    let mut child = binary(env)
+        .args(args)
+        .env(funnelhouse::pause::PAUSE_ENV, point)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("binary starts");
+    let stderr = child.stderr.take().expect("stderr piped");
+    let (paused_tx, paused) = std::sync::mpsc::channel();
+    let (log_tx, log) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut seen = Vec::new();
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains("funnelhouse: paused at") {
+                paused_tx.send(()).ok();
+            }
+            seen.push(line);
+        }
+        log_tx.send(seen.join("\n")).ok();
+    });
+    if paused.recv_timeout(Duration::from_secs(60)).is_err() {
+        child.kill().ok();
+        let seen = log.recv_timeout(Duration::from_secs(5)).unwrap_or_default();
+        panic!("{args:?} never reached pause point `{point}`: {seen}");
+    }
+    (child, log)
+}
+
+/// Send `signal` (`TERM`, `INT`) to `child` and wait, at most 60 s, for it to exit.
+pub fn signal_and_wait(child: &mut Child, signal: &str) -> std::process::ExitStatus {
+    let sent = Command::new("kill")
+        .args(["-s", signal, &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(sent.success(), "kill -s {signal} failed");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(status) = child.try_wait().expect("wait works") {
+            return status;
+        }
+        if Instant::now() > deadline {
+            child.kill().ok();
+            panic!("still running 60 s after SIG{signal}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Every run id that has a file in `folder` (`_runs`, `_rejects`: `<job>.<run_id>.parquet`).
+pub fn run_ids_in(warehouse: &Path, folder: &str) -> std::collections::BTreeSet<String> {
+    walk(&warehouse.join(folder))
+        .iter()
+        .filter_map(|p| {
+            let name = p.file_name()?.to_str()?;
+            Some(
+                name.split_once('.')?
+                    .1
+                    .strip_suffix(".parquet")?
+                    .to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Nothing a killed run leaves stays after the next start: no temporary file (`…#1`)
+/// anywhere, and no `_raw/` run folder or `_rejects` file of a run without a `_runs` row.
+pub fn assert_no_leftovers(warehouse: &Path) {
+    let temporary: Vec<_> = walk(warehouse)
+        .into_iter()
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.rsplit_once('#'))
+                .is_some_and(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        })
+        .collect();
+    assert!(temporary.is_empty(), "temporary files left: {temporary:?}");
+    let recorded = run_ids_in(warehouse, "_runs");
+    let raw: Vec<String> = std::fs::read_dir(warehouse.join("_raw/demo"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    let unrecorded: Vec<_> = raw.iter().filter(|r| !recorded.contains(*r)).collect();
+    assert!(
+        unrecorded.is_empty(),
+        "_raw/ folders of runs that never committed: {unrecorded:?}"
+    );
+    let rejects = run_ids_in(warehouse, "_rejects");
+    let unrecorded: Vec<_> = rejects.difference(&recorded).collect();
+    assert!(
+        unrecorded.is_empty(),
+        "_rejects files of runs with no _runs row: {unrecorded:?}"
+    );
+}
+
 /// `kill -9` and reap.
 pub fn kill9(mut child: Child) {
     child.kill().expect("SIGKILL sent");

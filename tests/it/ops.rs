@@ -491,7 +491,8 @@ async fn sigterm_during_a_run_lets_it_commit_within_the_grace_period_or_aborts_i
         4000
     );
 
-    // No grace: the run is aborted, nothing of it is published, and the exit code says so.
+    // No grace: the run is aborted, nothing of it is published, it is recorded as aborted,
+    // and the exit code says so.
     let dir = tempfile::tempdir().expect("temp dir");
     let (job, warehouse) = write_demo_job(dir.path(), Some("* * * * * *"));
     let daemon = SpawnedDaemon::start(&job, &["--grace-secs", "0"], &env);
@@ -499,8 +500,24 @@ async fn sigterm_during_a_run_lets_it_commit_within_the_grace_period_or_aborts_i
     daemon.wait_for_line("pulling", deadline).await;
     let (status, stderr) = daemon.terminate().await;
     assert_eq!(status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("run aborted at shutdown"), "{stderr}");
-    for t in ["_runs", "leads", "spend", "survey_responses", "_rejects"] {
+    assert!(
+        stderr.contains("run stopped at shutdown before its commit"),
+        "{stderr}"
+    );
+    let statuses = duckdb(&format!(
+        "SELECT status FROM {}",
+        table(&warehouse, "_runs")
+    ));
+    assert_eq!(
+        statuses,
+        vec![vec![serde_json::json!("aborted")]],
+        "{stderr}"
+    );
+    assert!(
+        !warehouse.join("_locks/demo.json").exists(),
+        "lock released"
+    );
+    for t in ["leads", "spend", "survey_responses", "_rejects"] {
         assert_eq!(
             parquet_files(&warehouse, t),
             0,

@@ -1,5 +1,6 @@
-//! One suite — a whole run and a rerun, the commit protocol's roll-forward, the job lock,
-//! incremental state — on every kind of warehouse: a local directory, `memory://`, and a
+//! One suite — a whole run and a rerun, the commit protocol's roll-forward, the sweep of raw
+//! pages of runs that never committed, the job lock, incremental state — on every kind of
+//! warehouse: a local directory, `memory://`, and a
 //! real S3-compatible server on 127.0.0.1 (s3s-fs, started by `./scripts/test`), each with
 //! spaces and unicode in its path or key prefix.
 
@@ -60,6 +61,33 @@ async fn suite(warehouse: Warehouse) {
         .await
         .unwrap();
     assert_eq!(runs.len(), 2, "{what}");
+
+    // Recovery's sweep: raw pages of a run that never committed go, those of the two
+    // committed runs stay.
+    let ghost =
+        Path::from("_raw/demo/20260101T000000Z-dead00/hubspot/contacts/page-000001.json.zst");
+    store
+        .put(&ghost, PutPayload::from_static(b"x"))
+        .await
+        .unwrap();
+    let swept = funnelhouse::sink::sweep_leftovers(&warehouse, "demo", None)
+        .await
+        .unwrap();
+    assert_eq!(swept.raw_runs, 1, "{what}");
+    assert!(
+        store.head(&ghost).await.is_err(),
+        "{what}: ghost raw pages left"
+    );
+    let landed = store
+        .list_with_delimiter(Some(&Path::from("_raw/demo")))
+        .await
+        .unwrap()
+        .common_prefixes;
+    assert_eq!(
+        landed.len(),
+        2,
+        "{what}: committed runs' pages kept: {landed:?}"
+    );
 
     // The commit protocol: a publish killed after its record and one rename is finished by
     // roll_forward, and only the published objects remain.
