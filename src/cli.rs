@@ -1,6 +1,6 @@
 //! The command line: `run`, `reprocess`, `backfill`, `schedule`, `runs`, `validate`,
-//! `sandbox` and `demo`. Each command returns an exit code: 0 ok, 1 the run failed, 2 a
-//! usage or configuration error.
+//! `sandbox`, `demo`, `completions` and `schema`. Each command returns an exit code: 0 ok,
+//! 1 the run failed, 2 a usage or configuration error.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -87,6 +87,10 @@ pub enum Command {
     Validate {
         /// The job file.
         job: PathBuf,
+        /// Don't look at the environment: `${VAR}` references need not be set (for CI,
+        /// which has no secrets); everything else is still checked.
+        #[arg(long)]
+        no_env: bool,
     },
     /// Serve the local imitation of the vendor APIs.
     Sandbox {
@@ -123,6 +127,13 @@ pub enum Command {
         #[arg(long, default_value_t = 2000)]
         scale: usize,
     },
+    /// Print a shell completion script: `funnelhouse completions bash > /etc/bash_completion.d/funnelhouse`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the JSON Schema of a job file, for editors (see the README's "Job files").
+    Schema,
 }
 
 /// Run the parsed command line.
@@ -133,7 +144,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Schedule(args) => crate::scheduler::schedule_command(args).await,
         Command::Runs { job, limit } => crate::ops::runs::runs_command(&job, limit).await,
         Command::Backfill { job, from, to } => backfill_command(&job, from, to).await,
-        Command::Validate { job } => validate_command(&job),
+        Command::Validate { job, no_env } => validate_command(&job, no_env),
         Command::Sandbox {
             record: Some(dir),
             seed,
@@ -151,11 +162,42 @@ pub async fn run(cli: Cli) -> ExitCode {
             ..
         } => crate::demo::sandbox_command(port, seed, scale, malformed_every, faults).await,
         Command::Demo { job, scale } => crate::demo::demo_command(&job, scale).await,
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "funnelhouse", &mut script);
+            write_stdout(&script)
+        }
+        Command::Schema => {
+            let schema = crate::config::job_schema();
+            let mut text = serde_json::to_string_pretty(&schema).unwrap_or_default();
+            text.push('\n');
+            write_stdout(text.as_bytes())
+        }
     }
 }
 
-fn validate_command(path: &std::path::Path) -> ExitCode {
-    match load_job(path) {
+/// Print generated text; a closed pipe (`| head`) is not an error.
+fn write_stdout(bytes: &[u8]) -> ExitCode {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: writing to stdout: {e}");
+            ExitCode::from(EXIT_RUN_FAILED)
+        }
+    }
+}
+
+fn validate_command(path: &std::path::Path, no_env: bool) -> ExitCode {
+    let loaded = if no_env {
+        crate::config::load_job_checked(path, &crate::config::EnvCheck::offline())
+    } else {
+        load_job(path)
+    };
+    match loaded {
         Ok(job) => {
             let kinds: Vec<String> = job
                 .sources

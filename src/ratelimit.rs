@@ -18,7 +18,7 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 /// `[sources.rate_limit]`: the account's limits, as the vendor publishes them.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimitSettings {
     /// Requests allowed in any rolling window of `window_ms`.
