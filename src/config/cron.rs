@@ -5,7 +5,8 @@
 //! ("the hour field `25` is out of range 0–23"), not in the `cron` crate's seven-field form.
 //! The crate numbers weekdays 1–7 from Sunday, so a crontab `1` (Monday) would silently mean
 //! Sunday: the fields are handed to it as explicit lists, weekdays by name. A schedule that
-//! can never fire (`0 3 31 2 *`) is refused too.
+//! can never fire (`0 3 31 2 *`) is refused too, and so is one restricting both the day of
+//! month and the weekday (crontab ORs them, the crate ANDs them).
 
 use std::collections::BTreeSet;
 
@@ -91,6 +92,7 @@ pub fn cron_schedule(expr: &str) -> Result<cron::Schedule, String> {
     if fields.len() == 5 {
         parts.push("0".to_string());
     }
+    let mut restricted = Vec::new();
     for (position, (text, spec)) in fields.iter().zip(specs).enumerate() {
         let values = parse_field(text, spec).map_err(|problem| {
             format!(
@@ -99,7 +101,18 @@ pub fn cron_schedule(expr: &str) -> Result<cron::Schedule, String> {
                 spec.name
             )
         })?;
+        if matches!(values, Values::Some(_)) {
+            restricted.push(spec.name);
+        }
         parts.push(crate_field(&values, spec));
+    }
+    // crontab fires when the day of month OR the weekday matches; the `cron` crate only
+    // when both do. Rather than fire on other days than the user expects, refuse the mix.
+    if restricted.contains(&DAY.name) && restricted.contains(&WEEKDAY.name) {
+        return Err(format!(
+            "`{expr}` restricts both the day of month and the weekday; crontab would fire when \
+             either matches, so this is ambiguous: set one of them to `*`"
+        ));
     }
     let full = parts.join(" ");
     let schedule = full
@@ -107,8 +120,7 @@ pub fn cron_schedule(expr: &str) -> Result<cron::Schedule, String> {
         .map_err(|e| format!("`{expr}` is not a valid cron expression: {e}"))?;
     if schedule.upcoming(chrono::Utc).next().is_none() {
         return Err(format!(
-            "`{expr}` never fires: no date has that day of month in those months \
-             (and on those weekdays)"
+            "`{expr}` never fires: no date has that day of month in those months"
         ));
     }
     Ok(schedule)
@@ -229,6 +241,8 @@ mod tests {
         assert!(e.contains("has 7 fields"), "{e}");
         let e = cron_schedule("0 3 31 2 *").unwrap_err();
         assert!(e.contains("never fires"), "{e}");
+        let e = cron_schedule("0 3 1 * MON").unwrap_err();
+        assert!(e.contains("both the day of month and the weekday"), "{e}");
     }
 
     #[test]
