@@ -2,7 +2,7 @@
 //! weekday`, weekday 0–7 with 0 and 7 both Sunday) or six with seconds first.
 //!
 //! Each field is checked here, so a mistake is reported in the user's own fields and ranges
-//! ("the hour field `25` is out of range 0–23"), not in the `cron` crate's seven-field form.
+//! ("field 2 (hour) `25` is outside 0–23"), not in the `cron` crate's seven-field form.
 //! The crate numbers weekdays 1–7 from Sunday, so a crontab `1` (Monday) would silently mean
 //! Sunday: the fields are handed to it as explicit lists, weekdays by name. A schedule that
 //! can never fire (`0 3 31 2 *`) is refused too, and so is one restricting both the day of
@@ -173,10 +173,8 @@ fn parse_field(text: &str, spec: &Field) -> Result<Values, String> {
             });
             match parsed {
                 Some(n) if (spec.min..=spec.max).contains(&n) => Ok(n),
-                Some(n) => Err(format!(
-                    "is out of range: `{n}` is not in {}{named}",
-                    range()
-                )),
+                Some(_) if v == text => Err(format!("is outside {}{named}", range())),
+                Some(n) => Err(format!("has `{n}`, outside {}{named}", range())),
                 None if v.is_empty() => Err(format!("has an empty part; use {}{named}", range())),
                 None => Err(format!("has `{v}`, not a value in {}{named}", range())),
             }
