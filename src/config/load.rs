@@ -30,6 +30,9 @@ use crate::sink::WarehouseUrl;
 /// wrong path, a generated file gone wrong) would otherwise cost gigabytes to parse.
 pub const MAX_JOB_FILE_BYTES: u64 = 1 << 20;
 
+/// Syntax errors listed one by one; past these, one line counts the rest.
+const MAX_SYNTAX_ERRORS: usize = 20;
+
 /// One problem in a job file, located by line, column and key path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostic {
@@ -193,13 +196,26 @@ pub fn parse_job_checked(
 ) -> std::result::Result<JobConfig, Vec<Diagnostic>> {
     let mut diags = Diagnostics {
         text,
+        line_starts: line_starts(text),
         env: *env,
         list: vec![],
         syntax_failed: false,
     };
     let (mut root, syntax_errors) = DeTable::parse_recoverable(text);
-    for e in &syntax_errors {
+    // The first few syntax errors say what is wrong; a garbled file would otherwise print one
+    // line per byte.
+    for e in syntax_errors.iter().take(MAX_SYNTAX_ERRORS) {
         diags.push_structural(e.span().unwrap_or(0..0), "", e.message().trim().to_string());
+    }
+    if let Some(first_unlisted) = syntax_errors.get(MAX_SYNTAX_ERRORS) {
+        diags.push_structural(
+            first_unlisted.span().unwrap_or(0..0),
+            "",
+            format!(
+                "… and {} more syntax errors from here on (fix the ones above first)",
+                syntax_errors.len() - MAX_SYNTAX_ERRORS
+            ),
+        );
     }
     diags.syntax_failed = !syntax_errors.is_empty();
     let whole = root.clone();
@@ -271,6 +287,7 @@ pub fn parse_job_checked(
 
 struct Diagnostics<'t> {
     text: &'t str,
+    line_starts: Vec<usize>,
     env: EnvCheck<'t>,
     /// Each problem, and whether it is structural (syntax, unknown key, wrong type, missing
     /// key) rather than a value check.
@@ -301,7 +318,7 @@ impl Diagnostics<'_> {
     }
 
     fn push_kind(&mut self, span: Range<usize>, key_path: &str, message: String, structural: bool) {
-        let (line, column) = line_column(self.text, span.start);
+        let (line, column) = line_column(&self.line_starts, self.text.len(), span.start);
         self.list.push((
             Diagnostic {
                 line,
@@ -1029,12 +1046,19 @@ fn human_found(found: &str) -> String {
     }
 }
 
-fn line_column(text: &str, offset: usize) -> (usize, usize) {
-    let offset = offset.min(text.len());
-    let before = &text[..offset];
-    let line = before.matches('\n').count() + 1;
-    let column = before.rfind('\n').map_or(offset, |nl| offset - nl - 1) + 1;
-    (line, column)
+/// Where each line starts, for [`line_column`]: computed once per file, as a file may hold
+/// many mistakes.
+fn line_starts(text: &str) -> Vec<usize> {
+    std::iter::once(0)
+        .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+        .collect()
+}
+
+/// 1-based line and (byte) column of `offset`.
+fn line_column(starts: &[usize], text_len: usize, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text_len);
+    let line = starts.partition_point(|&start| start <= offset).max(1);
+    (line, offset - starts[line - 1] + 1)
 }
 
 #[cfg(test)]

@@ -375,6 +375,29 @@ fn a_huge_job_file_is_refused_fast_in_bounded_memory() {
         "{stderr}"
     );
     assert!(started.elapsed() < std::time::Duration::from_secs(10));
+
+    // Just under the cap, it is parsed: quickly, and reported in a screenful.
+    let max = funnelhouse::config::MAX_JOB_FILE_BYTES as usize;
+    std::fs::write(&path, vec![b'='; max]).unwrap();
+    let started = std::time::Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_funnelhouse"))
+        .arg("validate")
+        .arg(&path)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.lines().count() < 40,
+        "{} lines",
+        stderr.lines().count()
+    );
+    assert!(stderr.contains("more syntax errors"), "{stderr}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[test]
