@@ -988,6 +988,11 @@ fn human_message(message: &str) -> String {
     if let Some(field) = missing_field(message) {
         return format!("missing key `{field}`");
     }
+    if let Some(rest) = message.strip_prefix("invalid length ")
+        && let Some((count, expected)) = rest.split_once(", expected ")
+    {
+        return format!("expected {}, found {count}", human_expected(expected));
+    }
     for prefix in ["invalid type: ", "invalid value: "] {
         if let Some(rest) = message.strip_prefix(prefix)
             && let Some((found, expected)) = rest.rsplit_once(", expected ")
@@ -1126,6 +1131,10 @@ mod tests {
         assert_eq!(
             human_message("unknown field `tokn`, expected one of `token`, `name`"),
             "unknown key `tokn`; did you mean `token`?"
+        );
+        assert_eq!(
+            human_message("invalid length 1, expected an array of length 2"),
+            "expected a list of 2 values, found 1"
         );
         assert_eq!(
             human_message("unknown variant `x`, expected `a` or `b`"),
