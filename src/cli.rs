@@ -1,6 +1,7 @@
 //! The command line: `run`, `reprocess`, `backfill`, `schedule`, `runs`, `validate`,
-//! `sandbox` and `demo`. Each command returns an exit code: 0 ok, 1 the run failed, 2 a
-//! usage or configuration error, 143 / 130 a run stopped by SIGTERM / SIGINT (see `cancel`).
+//! `sandbox`, `demo`, `completions` and `schema`. Each command returns an exit code: 0 ok,
+//! 1 the run failed, 2 a usage or configuration error, 143 / 130 a run stopped by SIGTERM /
+//! SIGINT (see `cancel`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -99,6 +100,10 @@ pub enum Command {
     Validate {
         /// The job file.
         job: PathBuf,
+        /// Don't look at the environment: `${VAR}` references need not be set (for CI,
+        /// which has no secrets); everything else is still checked.
+        #[arg(long)]
+        no_env: bool,
     },
     /// Serve the local imitation of the vendor APIs.
     Sandbox {
@@ -139,6 +144,13 @@ pub enum Command {
         #[arg(long, default_value_t = 2000)]
         scale: usize,
     },
+    /// Print a shell completion script: `funnelhouse completions bash > /etc/bash_completion.d/funnelhouse`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the JSON Schema of a job file, for editors (see the README's "Job files").
+    Schema,
 }
 
 /// Run the parsed command line.
@@ -156,7 +168,7 @@ pub async fn run(cli: Cli) -> ExitCode {
             crate::ops::runs::runs_command(&job, limit, json).await
         }
         Command::Backfill { job, from, to } => backfill_command(&job, from, to).await,
-        Command::Validate { job } => validate_command(&job),
+        Command::Validate { job, no_env } => validate_command(&job, no_env),
         Command::Sandbox {
             record: Some(dir),
             seed,
@@ -174,11 +186,42 @@ pub async fn run(cli: Cli) -> ExitCode {
             ..
         } => crate::demo::sandbox_command(port, seed, scale, malformed_every, faults).await,
         Command::Demo { job, scale } => crate::demo::demo_command(job.as_deref(), scale).await,
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "funnelhouse", &mut script);
+            write_stdout(&script)
+        }
+        Command::Schema => {
+            let schema = crate::config::job_schema();
+            let mut text = serde_json::to_string_pretty(&schema).unwrap_or_default();
+            text.push('\n');
+            write_stdout(text.as_bytes())
+        }
     }
 }
 
-fn validate_command(path: &std::path::Path) -> ExitCode {
-    match load_job(path) {
+/// Print generated text; a closed pipe (`| head`) is not an error.
+fn write_stdout(bytes: &[u8]) -> ExitCode {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: writing to stdout: {e}");
+            ExitCode::from(EXIT_RUN_FAILED)
+        }
+    }
+}
+
+fn validate_command(path: &std::path::Path, no_env: bool) -> ExitCode {
+    let loaded = if no_env {
+        crate::config::load_job_checked(path, &crate::config::EnvCheck::offline())
+    } else {
+        load_job(path)
+    };
+    match loaded {
         Ok(job) => {
             let kinds: Vec<String> = job
                 .sources

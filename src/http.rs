@@ -15,7 +15,7 @@ use serde::Deserialize;
 use crate::error::{Error, Result};
 
 /// Per-source HTTP settings (`[sources.http]` in a job file).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HttpSettings {
     /// Seconds to wait for a TCP/TLS connection.

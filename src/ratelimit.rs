@@ -20,7 +20,7 @@ use tokio::time::Instant;
 use crate::http::{HttpStats, RateWait};
 
 /// `[sources.rate_limit]`: the account's limits, as the vendor publishes them.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimitSettings {
     /// Requests allowed in any rolling window of `window_ms`.

@@ -1,5 +1,5 @@
 //! The typed job model: the job header, the closed set of source kinds, and the
-//! semantic checks that need no network (cron, time zone, currency, names).
+//! name check (cron, currency and suggestions live in `cron` and `words`).
 
 use std::path::PathBuf;
 
@@ -62,7 +62,7 @@ pub struct JobConfig {
 }
 
 /// The top-level keys of a job file other than `[[sources]]`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct JobHeader {
     /// Unique job name.
@@ -196,6 +196,22 @@ impl SourceConfig {
         }
     }
 
+    /// The keys that must hold an `http(s)://` URL: the base URL and, for sources that
+    /// refresh OAuth tokens, `token_url`. (A costs `url` may also be a path: see
+    /// [`CostsConfig`].)
+    pub fn http_urls(&self) -> Vec<(&'static str, &Template)> {
+        match self {
+            SourceConfig::Costs(_) => vec![],
+            SourceConfig::GoogleAds(c) => {
+                vec![("base_url", &c.base_url), ("token_url", &c.token_url)]
+            }
+            SourceConfig::LinkedinAds(c) => {
+                vec![("base_url", &c.base_url), ("token_url", &c.token_url)]
+            }
+            other => vec![("base_url", other.base_url())],
+        }
+    }
+
     /// HTTP settings.
     pub fn http(&self) -> &crate::http::HttpSettings {
         match self {
@@ -243,22 +259,6 @@ impl SourceConfig {
     }
 }
 
-/// Parse a cron expression: standard 5 fields (minute first) or 6 with seconds.
-pub fn cron_schedule(expr: &str) -> Result<cron::Schedule, String> {
-    let fields = expr.split_whitespace().count();
-    let full = match fields {
-        5 => format!("0 {expr}"),
-        6 | 7 => expr.to_string(),
-        n => {
-            return Err(format!(
-                "`{expr}` has {n} fields; expected 5 (min hour day month weekday)"
-            ));
-        }
-    };
-    full.parse::<cron::Schedule>()
-        .map_err(|e| format!("`{expr}` is not a valid cron expression: {e}"))
-}
-
 /// Is this usable as a job or source name (it becomes part of object paths)?
 pub(super) fn check_name(name: &str) -> Result<(), String> {
     if name.is_empty() || name.len() > 64 {
@@ -273,28 +273,4 @@ pub(super) fn check_name(name: &str) -> Result<(), String> {
         ));
     }
     Ok(())
-}
-
-/// Is this an ISO-4217-shaped currency code?
-pub(super) fn check_currency(code: &str) -> Result<(), String> {
-    if code.len() == 3 && code.chars().all(|c| c.is_ascii_uppercase()) {
-        Ok(())
-    } else {
-        Err(format!(
-            "`{code}` is not an ISO-4217 currency code like EUR"
-        ))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cron_accepts_five_and_six_fields() {
-        assert!(cron_schedule("0 3 * * *").is_ok());
-        assert!(cron_schedule("0 0 3 * * *").is_ok());
-        assert!(cron_schedule("0 3 * *").is_err());
-        assert!(cron_schedule("61 3 * * *").is_err());
-    }
 }

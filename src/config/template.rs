@@ -13,7 +13,7 @@ pub fn process_env(name: &str) -> Option<String> {
 }
 
 /// A job-file string that may contain `${VAR}` references, resolved when the job is built.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(transparent)]
 pub struct Template(String);
 

@@ -8,7 +8,9 @@ use serde::Deserialize;
 
 /// A lead stage. `lead → warm → mql → sal → sql → customer` is the path; `disqualified` and
 /// `recycled` sit beside it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Stage {
     /// Any contact.
@@ -76,7 +78,7 @@ pub const PATH: [Stage; 6] = [
 ];
 
 /// A timestamp column of `leads` a condition can test.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DateColumn {
     CreatedAt,
@@ -93,7 +95,7 @@ pub enum DateColumn {
 /// A condition over one lead's canonical columns. Every key given must hold (AND); `any`
 /// holds when at least one of its conditions does. An empty condition always holds.
 /// String lists match case-insensitively, any value of the list.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct Condition {
     /// `source_system` is one of these (`hubspot`, `salesforce`).
@@ -141,7 +143,7 @@ pub struct Condition {
 }
 
 /// One stage rule: the first rule whose `when` holds decides the lead's stage.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StageRule {
     /// Names the rule in `lead_stages.stage_reason`; `<stage>#<position>` when absent.
@@ -155,7 +157,7 @@ pub struct StageRule {
 }
 
 /// Whether a scoring rule counts towards fit or intent (each has its own cap).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ScoreKind {
     /// Who the lead is: title, country, company.
@@ -165,7 +167,7 @@ pub enum ScoreKind {
 }
 
 /// A count column a scoring rule can multiply its points by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CountColumn {
     ContentDownloads,
@@ -174,7 +176,7 @@ pub enum CountColumn {
 }
 
 /// Points for a lead when `when` holds (times `per` when given, at most `cap`).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScoreRule {
     /// For readers of the job file.
@@ -196,7 +198,7 @@ pub struct ScoreRule {
 }
 
 /// `[stages.scoring]`: `score = min(fit, fit_cap) + min(intent, intent_cap)`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct ScoringConfig {
     /// Most points fit rules can give together.
@@ -286,7 +288,7 @@ impl Default for ScoringConfig {
 }
 
 /// `[stages]`: the stage rules (first match wins) and lead scoring.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct StagesConfig {
     /// Ordered rules; the HubSpot and Salesforce defaults when absent.
@@ -460,7 +462,7 @@ pub fn default_stage_rules() -> Vec<StageRule> {
 }
 
 /// `[metrics]`: settings of the metric tables.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct MetricsConfig {
     /// `[metrics.sal]`.
@@ -472,7 +474,7 @@ pub struct MetricsConfig {
 }
 
 /// `[metrics.sal]`: acceptance target and contact SLA.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct SalConfig {
     /// Acceptance rate a month should reach (0–1).
@@ -491,7 +493,7 @@ impl Default for SalConfig {
 }
 
 /// The answer scale of the eNPS question.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 pub enum EnpsScale {
     /// 0–10 (detractors 0–6).
     #[serde(rename = "0-10")]
@@ -502,7 +504,7 @@ pub enum EnpsScale {
 }
 
 /// The reporting period of eNPS.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum EnpsPeriod {
     /// ISO weeks, `2026-W47`.
@@ -514,7 +516,7 @@ pub enum EnpsPeriod {
 }
 
 /// A grouping attribute of `survey_responses`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum EnpsDimension {
     Department,
@@ -534,7 +536,7 @@ impl EnpsDimension {
 }
 
 /// `[metrics.enps]`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct EnpsConfig {
     /// Answer scale; answers outside it are not scored.
@@ -566,7 +568,7 @@ impl Default for EnpsConfig {
 }
 
 /// `[metrics.cpsql]`.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct CpsqlConfig {
     /// Spend `channel` → lead `channel`, for platforms that name channels differently
@@ -584,7 +586,7 @@ impl CpsqlConfig {
 }
 
 /// A rate as written in the job: a string (exact) or a TOML number.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum RateValue {
     /// `"0.9213"`.
@@ -604,7 +606,7 @@ impl RateValue {
 }
 
 /// One inline `[[fx.rates]]` entry.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InlineRate {
     /// First day the rate applies (`YYYY-MM-DD`); it carries forward until the next one.
@@ -616,7 +618,7 @@ pub struct InlineRate {
 }
 
 /// `[fx]`: exchange rates into the reporting currency.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct FxConfig {
     /// A CSV (`date,currency,rate` header) or JSON (array of `{date, currency, rate}`) file:
@@ -638,6 +640,20 @@ pub fn check(
             "stages.rules".to_string(),
             "needs at least one rule (leave `rules` out for the defaults)".to_string(),
         ));
+    }
+    // A rule's name is what `lead_stages.stage_reason` shows: two rules of one name would
+    // make the reason ambiguous.
+    let mut names: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for (i, rule) in stages.rules.iter().enumerate() {
+        if let Some(name) = rule.name.as_deref()
+            && let Some(first) = names.insert(name, i)
+        {
+            names.insert(name, first);
+            problems.push((
+                format!("stages.rules[{i}].name"),
+                format!("duplicate rule name `{name}` (also stages.rules[{first}]); names must be unique"),
+            ));
+        }
     }
     for (key, cap) in [
         ("stages.scoring.fit_cap", stages.scoring.fit_cap),

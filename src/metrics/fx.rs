@@ -249,6 +249,8 @@ pub fn check_fx(cfg: &FxConfig) -> Vec<(String, String)> {
     for (i, r) in cfg.rates.iter().enumerate() {
         if let Err(e) = fx.insert(&r.date, &r.currency, &r.rate.text()) {
             problems.push((format!("fx.rates[{i}]"), e));
+        } else if let Err(e) = crate::config::check_currency(r.currency.trim()) {
+            problems.push((format!("fx.rates[{i}].currency"), e));
         }
         if let RateValue::Number(n) = r.rate
             && !n.is_finite()

@@ -22,7 +22,7 @@ use crate::normalize::{CostRow, CostsBuilder};
 use crate::sink::DatasetOutput;
 
 /// File format of a costs file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CostsFormat {
     /// Comma-separated with a header line (RFC 4180 quoting).
@@ -32,7 +32,7 @@ pub enum CostsFormat {
 }
 
 /// `[[sources]] kind = "costs"`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CostsConfig {
     /// Unique source name.

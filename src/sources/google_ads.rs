@@ -26,7 +26,7 @@ use crate::normalize::{SpendBuilder, SpendRow};
 use crate::sink::DatasetOutput;
 
 /// Which GoogleAdsService method to query through.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum GoogleAdsMethod {
     /// `googleAds:searchStream`: all rows of a query in one response.
@@ -36,7 +36,7 @@ pub enum GoogleAdsMethod {
 }
 
 /// `[[sources]] kind = "google_ads"`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GoogleAdsConfig {
     /// Unique source name.

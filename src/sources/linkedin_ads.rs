@@ -24,7 +24,7 @@ use crate::normalize::{SpendBuilder, SpendRow};
 use crate::sink::DatasetOutput;
 
 /// `[[sources]] kind = "linkedin_ads"`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LinkedinAdsConfig {
     /// Unique source name.

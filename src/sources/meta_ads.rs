@@ -26,7 +26,7 @@ use crate::normalize::{SpendBuilder, SpendRow};
 use crate::sink::DatasetOutput;
 
 /// `[[sources]] kind = "meta_ads"`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MetaAdsConfig {
     /// Unique source name.

@@ -26,7 +26,7 @@ use crate::normalize::{LeadRow, LeadsBuilder, PersonalDataHasher};
 use crate::sink::DatasetOutput;
 
 /// `[[sources]] kind = "salesforce"`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SalesforceConfig {
     /// Unique source name.
@@ -84,7 +84,7 @@ fn default_objects() -> Vec<SalesforceObject> {
 }
 
 /// A Salesforce object pulled into `leads`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 pub enum SalesforceObject {
     /// Leads (the default).
     Lead,
@@ -184,7 +184,7 @@ impl SalesforceConfig {
 
 /// Lead field names (API names; `Relationship.Field` for parents) for each canonical
 /// `leads` column; `""` leaves the column null. Custom fields (`…__c`) welcome.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct SalesforceFields {
     pub email: String,

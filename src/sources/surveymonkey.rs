@@ -24,7 +24,7 @@ use crate::normalize::{PersonalDataHasher, SurveyResponseRow, SurveyResponsesBui
 use crate::sink::DatasetOutput;
 
 /// `[[sources]] kind = "surveymonkey"`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SurveyMonkeyConfig {
     /// Unique source name.
@@ -62,7 +62,7 @@ pub struct SurveyMonkeyConfig {
 }
 
 /// Names of the custom variables funnelhouse reads.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct SurveyMonkeyVariables {
     pub department: String,

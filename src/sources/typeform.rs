@@ -19,7 +19,7 @@ use crate::normalize::{PersonalDataHasher, SurveyResponseRow, SurveyResponsesBui
 use crate::sink::DatasetOutput;
 
 /// `[[sources]] kind = "typeform"`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TypeformConfig {
     /// Unique source name.
@@ -55,7 +55,7 @@ pub struct TypeformConfig {
 }
 
 /// Names of the hidden fields funnelhouse reads.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct TypeformHiddenFields {
     pub department: String,

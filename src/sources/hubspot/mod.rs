@@ -32,7 +32,7 @@ use crate::sink::DatasetOutput;
 use page::{Contact, PropertyIndex, column};
 
 /// `[[sources]] kind = "hubspot"`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HubspotConfig {
     /// Unique source name.
@@ -119,7 +119,7 @@ impl HubspotConfig {
 }
 
 /// HubSpot property names for each canonical `leads` column (custom properties welcome).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct HubspotProperties {
     pub email: String,
