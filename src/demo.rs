@@ -173,6 +173,14 @@ pub async fn demo_command(job_path: &Path, scale: usize) -> ExitCode {
                 "metrics:   duckdb -c \"SELECT month, spend, leads, sqls, cpsql, complete FROM read_parquet('{}/cpsql_monthly/*.parquet') WHERE level = 'total' ORDER BY month\"",
                 relative_warehouse(&report.warehouse)
             );
+            let page = std::path::Path::new(&report.warehouse)
+                .join(crate::report::report_path(&report.job, &report.run_id).as_ref());
+            if page.exists() {
+                println!(
+                    "report:    {}",
+                    relative_warehouse(&page.display().to_string())
+                );
+            }
             if report.succeeded() {
                 ExitCode::SUCCESS
             } else {

@@ -14,6 +14,7 @@ mod job_files;
 mod metrics;
 mod ops;
 mod rejects;
+mod report;
 mod secrets;
 mod spend;
 mod stores;
