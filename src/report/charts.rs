@@ -80,6 +80,13 @@ pub struct Lines {
     pub y_format: fn(f64) -> String,
 }
 
+/// `n` categories on the x axis: plotters' integer ranges include their end, so `0..n - 1`.
+fn categories(
+    n: usize,
+) -> plotters::coord::ranged1d::SegmentedCoord<plotters::coord::types::RangedCoordi32> {
+    (0..(n.max(1) as i32 - 1)).into_segmented()
+}
+
 fn chart_error(e: impl std::fmt::Display) -> Error {
     Error::encode("report chart", e)
 }
@@ -110,7 +117,7 @@ pub fn bar_chart(bars: &Bars) -> Result<String> {
             .margin(12)
             .x_label_area_size(32)
             .y_label_area_size(72)
-            .build_cartesian_2d((0..n as i32).into_segmented(), lo..hi)
+            .build_cartesian_2d(categories(n), lo..hi)
             .map_err(chart_error)?;
         let labels = &bars.labels;
         chart
@@ -204,10 +211,7 @@ pub fn line_chart(lines: &Lines) -> Result<String> {
             .margin(12)
             .x_label_area_size(32)
             .y_label_area_size(72)
-            .build_cartesian_2d(
-                (0..n as i32).into_segmented(),
-                lines.y_range.0..lines.y_range.1,
-            )
+            .build_cartesian_2d(categories(n), lines.y_range.0..lines.y_range.1)
             .map_err(chart_error)?;
         let labels = &lines.labels;
         chart
@@ -349,6 +353,19 @@ mod tests {
         })
         .expect("drawn");
         assert!(svg.contains("<circle") && svg.contains("<polyline"));
+        // One category alone still draws.
+        let one = bar_chart(&Bars {
+            caption: caption(),
+            labels: vec!["only".into()],
+            values: vec![Some(3.0)],
+            muted: vec![false],
+            value_labels: vec!["3".into()],
+            target: None,
+            y_range: None,
+            y_format: |v| format!("{v:.0}"),
+        })
+        .expect("drawn");
+        assert!(one.contains("<rect") && one.contains(">\nonly\n</text>"));
         assert!(svg.contains(">\na\n</text>") && svg.contains(">\nb\n</text>"));
     }
 }
