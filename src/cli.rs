@@ -1,4 +1,4 @@
-//! The command line: `run`, `reprocess`, `backfill`, `schedule`, `runs`, `validate`,
+//! The command line: `run`, `reprocess`, `backfill`, `schedule`, `runs`, `report`, `validate`,
 //! `sandbox`, `demo`, `completions` and `schema`. Each command returns an exit code: 0 ok,
 //! 1 the run failed, 2 a usage or configuration error, 143 / 130 a run stopped by SIGTERM /
 //! SIGINT (see `cancel`).
@@ -96,6 +96,18 @@ pub enum Command {
         #[arg(long, value_name = "DATE")]
         to: chrono::NaiveDate,
     },
+    /// Build a run's HTML report again from the warehouse (`_reports/<job>/<run_id>.html`, and
+    /// `latest.html` for the newest run) and print where it went; opens nothing.
+    Report {
+        /// The job file (its name, warehouse, time zone, currency and source names are used).
+        job: PathBuf,
+        /// The run to report on (see `funnelhouse runs`); the newest by default.
+        #[arg(long = "run", value_name = "RUN_ID")]
+        run_id: Option<String>,
+        /// Write the page to this local file instead of the warehouse.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
     /// Check a job file without touching the network; prints every mistake.
     Validate {
         /// The job file.
@@ -169,6 +181,9 @@ pub async fn run(cli: Cli) -> ExitCode {
         }
         Command::Backfill { job, from, to } => backfill_command(&job, from, to).await,
         Command::Validate { job, no_env } => validate_command(&job, no_env),
+        Command::Report { job, run_id, out } => {
+            crate::report::report_command(&job, run_id.as_deref(), out.as_deref()).await
+        }
         Command::Sandbox {
             record: Some(dir),
             seed,

@@ -242,6 +242,14 @@ pub async fn demo_command(job_path: Option<&Path>, scale: usize) -> ExitCode {
         Ok(report) => {
             print_report(&report);
             print!("{}", closing_hint(&report, &removed));
+            let page = std::path::Path::new(&report.warehouse)
+                .join(crate::report::report_path(&report.job, &report.run_id).as_ref());
+            if page.exists() {
+                println!(
+                    "report:    {} (open it in a browser)",
+                    relative_warehouse(&page.display().to_string())
+                );
+            }
             if report.succeeded() {
                 ExitCode::SUCCESS
             } else {

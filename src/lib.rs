@@ -16,6 +16,7 @@ pub mod ops;
 pub mod pause;
 pub mod pipeline;
 pub mod ratelimit;
+pub mod report;
 pub mod sandbox;
 pub mod scheduler;
 pub mod sink;

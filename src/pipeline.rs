@@ -609,6 +609,9 @@ async fn run_locked(
         }
     }
 
+    // The run is committed and its `_runs` row written: the report shows those numbers.
+    crate::report::after_run(store, job, &run_id).await;
+
     let report = RunReport {
         job: job.name.clone(),
         run_id,

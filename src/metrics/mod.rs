@@ -25,7 +25,7 @@ pub mod stages;
 
 pub use config::{FxConfig, MetricsConfig, Stage, StagesConfig};
 pub use fx::FxRates;
-pub use run::{METRIC_TABLES, stage_metrics};
+pub use run::{METRIC_TABLES, metric_path, stage_metrics};
 
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;

@@ -16,6 +16,7 @@ mod metrics;
 mod ops;
 mod readers;
 mod rejects;
+mod report;
 mod secrets;
 mod spend;
 mod stores;
