@@ -1,4 +1,4 @@
-//! The command line: `run`, `reprocess`, `backfill`, `schedule`, `runs`, `validate`,
+//! The command line: `run`, `metrics`, `reprocess`, `backfill`, `schedule`, `runs`, `validate`,
 //! `sandbox` and `demo`. Each command returns an exit code: 0 ok, 1 the run failed, 2 a
 //! usage or configuration error.
 
@@ -57,6 +57,17 @@ pub enum Command {
         /// watermarks are rewritten when the run commits.
         #[arg(long, conflicts_with = "replay")]
         full_refresh: bool,
+    },
+    /// The metrics step of a fan-out: compute every metric table once over the input tables
+    /// of the pull jobs a `[fan_in]` job names (or of every job in its warehouse), as its
+    /// own committed run; exit 0 only if it committed.
+    Metrics {
+        /// The metrics job file (a `[fan_in]` table, no sources).
+        job: PathBuf,
+        /// Fail (exit 1, nothing written) unless every pull job it reads has a succeeded run
+        /// that started within this many hours — for a metrics step scheduled after the pulls.
+        #[arg(long, value_name = "HOURS", value_parser = clap::value_parser!(u64).range(1..))]
+        fresh_within: Option<u64>,
     },
     /// Re-run a landed run from its raw pages in the warehouse (`_raw/<job>/<run_id>/`), to
     /// re-apply fixed normalization or metric rules without calling the vendors.
@@ -150,6 +161,7 @@ pub async fn run(cli: Cli) -> ExitCode {
             sources,
             full_refresh,
         } => run_command(&job, replay.as_deref(), sources, full_refresh).await,
+        Command::Metrics { job, fresh_within } => metrics_command(&job, fresh_within).await,
         Command::Reprocess { job, run_id } => reprocess_command(&job, &run_id).await,
         Command::Schedule(args) => crate::scheduler::schedule_command(args).await,
         Command::Runs { job, limit, json } => {
@@ -224,6 +236,29 @@ async fn run_command(
         ..RunOptions::default()
     };
     finish(run_job(&job, &process_env, options).await)
+}
+
+async fn metrics_command(path: &std::path::Path, fresh_within_hours: Option<u64>) -> ExitCode {
+    let job = match load_job(path) {
+        Ok(job) => job,
+        Err(e) => return report_error(&e),
+    };
+    let options = crate::metrics::fanin::MetricsOptions {
+        fresh_within: fresh_within_hours.map(|h| std::time::Duration::from_secs(h * 3600)),
+    };
+    let run = async {
+        let warehouse = open_warehouse(&job, &process_env)?;
+        crate::metrics::fanin::run_metrics_step(
+            &job,
+            &process_env,
+            chrono::Utc::now(),
+            &warehouse,
+            std::time::Instant::now(),
+            &options,
+        )
+        .await
+    };
+    finish(run.await)
 }
 
 async fn backfill_command(

@@ -7,6 +7,6 @@ mod paths;
 mod template;
 
 pub use load::{Diagnostic, load_job, load_job_with, parse_job, render_diagnostics};
-pub use model::{JobConfig, SOURCE_KINDS, SourceConfig, cron_schedule};
+pub use model::{FanInConfig, JobConfig, SOURCE_KINDS, SourceConfig, cron_schedule};
 pub use paths::{file_problem, resolve_job_path};
 pub use template::{EnvLookup, Secret, Template, process_env};
