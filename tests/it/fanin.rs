@@ -237,9 +237,11 @@ async fn parallel_pull_jobs_and_one_metrics_step_equal_one_job_pulling_everythin
         "company.toml",
         &fan.job("company", &[], "", "[fan_in]\njobs = [\"crm\", \"ads\"]\n"),
     );
-    ok(
-        &run_binary(&env, &["validate", &company]),
-        "validate company",
+    let validated = run_binary(&env, &["validate", &company]);
+    ok(&validated, "validate company");
+    assert!(
+        String::from_utf8_lossy(&validated.stdout).contains("the metrics step over jobs crm, ads"),
+        "{validated:?}"
     );
 
     // The two pulls in parallel, as two processes.
