@@ -506,3 +506,59 @@ async fn the_first_metrics_step_migrates_a_jobs_own_metric_tables() {
         "{warnings:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_metrics_step_rolls_forward_a_killed_pulls_half_publish_before_reading() {
+    let sandbox = sandbox(100, 0).await;
+    let env = env_for(&sandbox);
+    let dir = tempfile::tempdir().unwrap();
+    let warehouse = dir.path().join("w");
+    let base = write_job(dir.path(), &warehouse.display().to_string(), "", &[]);
+    let text = JobText::parse(&std::fs::read_to_string(&base).unwrap());
+    let costs = "name = \"costs_a\"\nkind = \"costs\"\nurl = \"costs-a.csv\"\n\n[[sources]]\nname = \"costs_b\"\nkind = \"costs\"\nurl = \"costs-b.csv\"\n";
+    let ads_text = JobText {
+        header: text.header.clone(),
+        sources: vec![("costs".into(), costs.into())],
+        trailer: text.trailer.clone(),
+    };
+    let ads_path = dir.path().join("ads.toml");
+    let ads = write(
+        dir.path(),
+        "ads.toml",
+        &ads_text.job(
+            "ads",
+            &["costs"],
+            "compute_metrics = false\nlock_lease_secs = 1",
+            "",
+        ),
+    );
+    let company = write(
+        dir.path(),
+        "company.toml",
+        &ads_text.job("company", &[], "", "[fan_in]\njobs = [\"ads\"]\n"),
+    );
+    let cpsql = || metric_contents(&warehouse, "cpsql_monthly");
+    let metrics = || ok(&run_binary(&env, &["metrics", &company]), "metrics step");
+    write_costs(dir.path(), 1);
+    ok(&run_binary(&env, &["run", &ads]), "ads pull");
+    metrics();
+    let first = cpsql();
+
+    // Killed halfway through publishing: one costs file new, one old, the record left.
+    write_costs(dir.path(), 2);
+    kill9(spawn_paused(&env, &ads_path, "publish"));
+    assert!(!walk(&warehouse.join("_commits")).is_empty());
+    std::thread::sleep(Duration::from_millis(1200));
+    metrics();
+    assert!(
+        walk(&warehouse.join("_commits")).is_empty(),
+        "the metrics step finished the dead pull's publish under its lock"
+    );
+    let rolled = cpsql();
+    assert_ne!(rolled, first, "it read the pull's after state");
+    // The pull job itself is unharmed: its next run commits and agrees.
+    ok(&run_binary(&env, &["run", &ads]), "ads pull after the kill");
+    metrics();
+    assert_eq!(cpsql(), rolled);
+    assert_clean(&warehouse);
+}
