@@ -399,8 +399,13 @@ async fn a_metrics_step_overlapping_a_pull_commit_sees_its_before_or_after_never
     let _pull_lines = until_paused(&mut pull, "the ads pull");
     let mut step = spawn(&env, &["metrics", &company], &[]);
     std::thread::sleep(Duration::from_millis(1500));
+    let waiting = step.try_wait().unwrap().is_none();
+    if !waiting {
+        // Leave no paused pull behind for an hour.
+        pull.kill().ok();
+    }
     assert!(
-        step.try_wait().unwrap().is_none(),
+        waiting,
         "the metrics step must wait for a publish in flight, not read half of it"
     );
     std::fs::write(&resume, b"").unwrap();
@@ -426,8 +431,9 @@ async fn a_metrics_step_overlapping_a_pull_commit_sees_its_before_or_after_never
         ],
     );
     let lines = until_paused(&mut step, "the metrics step");
-    ok(&run_binary(&env, &["run", &ads]), "ads pull");
+    let pulled = run_binary(&env, &["run", &ads]);
     std::fs::write(&resume, b"").unwrap();
+    ok(&pulled, "ads pull");
     ok(&wait(step, "metrics step"), "metrics step");
     let during_read = cpsql();
     metrics();
