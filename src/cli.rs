@@ -1,7 +1,7 @@
-//! The command line: `run`, `reprocess`, `backfill`, `schedule`, `runs`, `report`, `validate`,
-//! `sandbox`, `demo`, `completions` and `schema`. Each command returns an exit code: 0 ok,
-//! 1 the run failed, 2 a usage or configuration error, 143 / 130 a run stopped by SIGTERM /
-//! SIGINT (see `cancel`).
+//! The command line: `run`, `metrics`, `reprocess`, `backfill`, `schedule`, `runs`, `report`,
+//! `validate`, `sandbox`, `demo`, `completions` and `schema`. Each command returns an exit
+//! code: 0 ok, 1 the run failed, 2 a usage or configuration error, 143 / 130 a run stopped by
+//! SIGTERM / SIGINT (see `cancel`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -58,6 +58,17 @@ pub enum Command {
         /// watermarks are rewritten when the run commits.
         #[arg(long, conflicts_with = "replay")]
         full_refresh: bool,
+    },
+    /// The metrics step of a fan-out: compute every metric table once over the input tables
+    /// of the pull jobs a `[fan_in]` job names (or of every job in its warehouse), as its
+    /// own committed run; exit 0 only if it committed.
+    Metrics {
+        /// The metrics job file (a `[fan_in]` table, no sources).
+        job: PathBuf,
+        /// Fail (exit 1, nothing written) unless every pull job it reads has a succeeded run
+        /// that started within this many hours — for a metrics step scheduled after the pulls.
+        #[arg(long, value_name = "HOURS", value_parser = clap::value_parser!(u64).range(1..))]
+        fresh_within: Option<u64>,
     },
     /// Re-run a landed run from its raw pages in the warehouse (`_raw/<job>/<run_id>/`), to
     /// re-apply fixed normalization or metric rules without calling the vendors.
@@ -174,6 +185,7 @@ pub async fn run(cli: Cli) -> ExitCode {
             sources,
             full_refresh,
         } => run_command(&job, replay.as_deref(), sources, full_refresh).await,
+        Command::Metrics { job, fresh_within } => metrics_command(&job, fresh_within).await,
         Command::Reprocess { job, run_id } => reprocess_command(&job, &run_id).await,
         Command::Schedule(args) => crate::scheduler::schedule_command(args).await,
         Command::Runs { job, limit, json } => {
@@ -237,6 +249,25 @@ fn validate_command(path: &std::path::Path, no_env: bool) -> ExitCode {
         load_job(path)
     };
     match loaded {
+        Ok(job) if job.fan_in.is_some() => {
+            let jobs = job
+                .fan_in
+                .as_ref()
+                .map(|f| f.jobs.join(", "))
+                .unwrap_or_default();
+            println!(
+                "{}: job `{}` is valid: the metrics step over {}; warehouse {}",
+                path.display(),
+                job.name,
+                if jobs.is_empty() {
+                    "every job in the warehouse".to_string()
+                } else {
+                    format!("jobs {jobs}")
+                },
+                job.warehouse.raw()
+            );
+            ExitCode::SUCCESS
+        }
         Ok(job) => {
             let kinds: Vec<String> = job
                 .sources
@@ -299,6 +330,31 @@ fn stop_on_signals() -> Option<crate::cancel::Cancel> {
             None
         }
     }
+}
+
+async fn metrics_command(path: &std::path::Path, fresh_within_hours: Option<u64>) -> ExitCode {
+    let job = match load_job(path) {
+        Ok(job) => job,
+        Err(e) => return report_error(&e),
+    };
+    let options = crate::metrics::fanin::MetricsOptions {
+        fresh_within: fresh_within_hours.map(|h| std::time::Duration::from_secs(h * 3600)),
+    };
+    let run = async {
+        let warehouse = open_warehouse(&job, &process_env)?;
+        crate::metrics::fanin::run_metrics_step(
+            &job,
+            &process_env,
+            chrono::Utc::now(),
+            &warehouse,
+            std::time::Instant::now(),
+            &options,
+        )
+        .await
+    };
+    // The metrics step publishes one commit at its end and holds no vendor connection: a
+    // signal ends it like any kill, and its next start rolls forward or discards the staging.
+    finish(run.await, &crate::cancel::Cancel::new())
 }
 
 async fn backfill_command(

@@ -3,7 +3,9 @@
 //! so a test (or an operator rehearsing recovery) can `kill -9` it at that exact step.
 //! Points: `pull` (the first page of a source has been received and landed), `write` (every
 //! source is staged, no commit record yet), `publish` (the commit record is written and the
-//! first file has been renamed onto its table). Unset, it costs one environment lookup.
+//! first file has been renamed onto its table), `read` (a metrics step has read a `costs`
+//! file). With `FUNNELHOUSE_RESUME_FILE` also set, the pause ends as soon as that file exists,
+//! so a test can interleave two processes. Unset, it costs one environment lookup.
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -11,6 +13,9 @@ use std::time::Duration;
 
 /// The environment variable naming the pause point.
 pub const PAUSE_ENV: &str = "FUNNELHOUSE_PAUSE_AT";
+
+/// The environment variable naming a file whose appearance ends the pause.
+pub const RESUME_ENV: &str = "FUNNELHOUSE_RESUME_FILE";
 
 /// Stop at `point` if the environment asks for it (only once per process).
 pub async fn point(point: &str) {
@@ -21,5 +26,13 @@ pub async fn point(point: &str) {
         return;
     }
     eprintln!("funnelhouse: paused at {point} ({PAUSE_ENV})");
-    tokio::time::sleep(Duration::from_secs(3600)).await;
+    let resume = std::env::var_os(RESUME_ENV).map(std::path::PathBuf::from);
+    let started = std::time::Instant::now();
+    while started.elapsed() < Duration::from_secs(3600) {
+        if resume.as_ref().is_some_and(|f| f.exists()) {
+            eprintln!("funnelhouse: resumed at {point}");
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

@@ -292,6 +292,25 @@ async fn run_in_span(
     backfill: Option<Backfill>,
     span: &tracing::Span,
 ) -> Result<RunReport> {
+    // A `[fan_in]` job pulls nothing: `run` (and the daemon) run its metrics step.
+    if job.fan_in.is_some() {
+        if backfill.is_some() || options.replay.is_some() || !options.sources.is_empty() {
+            return Err(Error::Run {
+                job: job.name.clone(),
+                message: "a [fan_in] job pulls nothing: backfill, replay and --source apply to its pull jobs".into(),
+            });
+        }
+        let step = crate::metrics::fanin::MetricsOptions::default();
+        return crate::metrics::fanin::run_metrics_step(
+            job,
+            env,
+            options.now,
+            warehouse,
+            started,
+            &step,
+        )
+        .await;
+    }
     check_source_names(job, &options.sources).map_err(|message| Error::Run {
         job: job.name.clone(),
         message,
@@ -1057,7 +1076,7 @@ async fn prune_raw(
 
 /// `YYYYMMDDTHHMMSSZ-xxxxxx`: sortable by start time, unique even for runs started in the
 /// same second (process id, wall-clock nanoseconds and a counter feed the suffix).
-fn new_run_id(now: DateTime<Utc>) -> String {
+pub(crate) fn new_run_id(now: DateTime<Utc>) -> String {
     use std::hash::{BuildHasher, Hasher};
     use std::sync::atomic::{AtomicU64, Ordering};
     static COUNTER: AtomicU64 = AtomicU64::new(0);

@@ -234,12 +234,20 @@ pub fn parse_job_checked(
     let whole = root.clone();
     diags.check_env_references(root.get_ref(), "");
 
+    // A `[fan_in]` job pulls nothing: it is the metrics step over other jobs' tables.
+    let fan_in = root.get_ref().get_key_value("fan_in").is_some();
     let sources_value = root.get_mut().remove("sources");
     let root_value = Spanned::new(root.span(), DeValue::Table(root.into_inner()));
     let header: Option<JobHeader> = diags.deserialize(&root_value, "");
 
     let mut sources = Vec::new();
     match sources_value {
+        None if fan_in => {}
+        Some(_) if fan_in => diags.push(
+            0..0,
+            "sources",
+            "a [fan_in] job is the metrics step over other jobs' tables and pulls nothing: move its [[sources]] into a pull job".into(),
+        ),
         None => diags.push_structural(
             0..0,
             "sources",
@@ -266,6 +274,7 @@ pub fn parse_job_checked(
         return Err(diags.finish());
     };
     let timezone = diags.header_checks(&header, whole.get_ref());
+    diags.fan_in_checks(&header, whole.get_ref());
     if let Some(problem) = header
         .fx
         .rates_file
@@ -286,7 +295,8 @@ pub fn parse_job_checked(
         timezone: timezone.unwrap_or(chrono_tz::UTC),
         warehouse: header.warehouse,
         reporting_currency: header.reporting_currency,
-        hash_key: header.hash_key,
+        // A `[fan_in]` job hashes nothing; `fan_in_checks` requires the key of every other.
+        hash_key: header.hash_key.unwrap_or_else(|| super::Template::new("")),
         batch_rows: header.batch_rows,
         raw_retention_days: header.raw_retention_days,
         lock_lease_secs: header.lock_lease_secs,
@@ -295,6 +305,8 @@ pub fn parse_job_checked(
         stages: header.stages,
         metrics: header.metrics,
         fx: header.fx,
+        compute_metrics: header.compute_metrics,
+        fan_in: header.fan_in,
     })
 }
 
@@ -591,6 +603,45 @@ impl Diagnostics<'_> {
         }
     }
 
+    /// `[fan_in]` against the rest of the header: a metrics job names other jobs, and a pull
+    /// job keeps its `hash_key`.
+    fn fan_in_checks(&mut self, header: &JobHeader, root: &DeTable<'_>) {
+        let span = |key: &str| path_span(root, key).unwrap_or(0..0);
+        match &header.fan_in {
+            None if header.hash_key.is_none() => {
+                self.push(0..0, "", "missing field `hash_key`".into());
+            }
+            None => {}
+            Some(fan_in) => {
+                if !header.compute_metrics {
+                    self.push(
+                        span("compute_metrics"),
+                        "compute_metrics",
+                        "a [fan_in] job is the metrics step: it cannot turn metrics off".into(),
+                    );
+                }
+                for (i, name) in fan_in.jobs.iter().enumerate() {
+                    let key = format!("fan_in.jobs[{i}]");
+                    if let Err(e) = check_name(name) {
+                        self.push(span("fan_in.jobs"), &key, e);
+                    } else if *name == header.name {
+                        self.push(
+                            span("fan_in.jobs"),
+                            &key,
+                            format!("`{name}` is this job; name the pull jobs it reads"),
+                        );
+                    } else if fan_in.jobs[..i].contains(name) {
+                        self.push(
+                            span("fan_in.jobs"),
+                            &key,
+                            format!("`{name}` is listed twice"),
+                        );
+                    }
+                }
+            }
+        }
+    }
+
     fn header_checks(&mut self, header: &JobHeader, root: &DeTable<'_>) -> Option<chrono_tz::Tz> {
         let env = self.env;
         let span = |key: &str| {
@@ -652,7 +703,9 @@ impl Diagnostics<'_> {
         {
             self.push(span("warehouse"), "warehouse", e);
         }
-        if let Some(problem) = check_secret(&header.hash_key, &env) {
+        if let Some(hash_key) = &header.hash_key
+            && let Some(problem) = check_secret(hash_key, &env)
+        {
             self.push(span("hash_key"), "hash_key", problem);
         }
         for (key, problem) in

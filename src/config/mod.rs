@@ -14,7 +14,7 @@ pub use load::{
     Diagnostic, EnvCheck, MAX_JOB_FILE_BYTES, load_job, load_job_checked, load_job_with, parse_job,
     parse_job_checked, process_env_names, render_diagnostics,
 };
-pub use model::{JobConfig, SOURCE_KINDS, SourceConfig};
+pub use model::{FanInConfig, JobConfig, SOURCE_KINDS, SourceConfig};
 pub use paths::{file_problem, resolve_job_path};
 pub use schema::job_schema;
 pub use template::{EnvLookup, Secret, Template, process_env};

@@ -59,6 +59,22 @@ pub struct JobConfig {
     pub metrics: crate::metrics::MetricsConfig,
     /// `[fx]`: exchange rates into `reporting_currency`.
     pub fx: crate::metrics::FxConfig,
+    /// `false` in a pull job of a fan-out: its runs publish the pulled tables but no metric
+    /// tables, which a `[fan_in]` job computes over the whole warehouse.
+    pub compute_metrics: bool,
+    /// `[fan_in]`: this job pulls nothing and is the metrics step over other jobs' tables
+    /// (`funnelhouse metrics`).
+    pub fan_in: Option<FanInConfig>,
+}
+
+/// `[fan_in]`: which jobs' input tables a metrics job reads.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FanInConfig {
+    /// The pull jobs whose tables to read (their `name`s); empty reads every job that has
+    /// input files in the warehouse.
+    #[serde(default)]
+    pub jobs: Vec<String>,
 }
 
 /// The top-level keys of a job file other than `[[sources]]`.
@@ -78,8 +94,9 @@ pub(super) struct JobHeader {
     /// Reporting currency.
     #[serde(default = "default_reporting_currency")]
     pub reporting_currency: String,
-    /// HMAC key for personal identifiers.
-    pub hash_key: Template,
+    /// HMAC key for personal identifiers (required unless `[fan_in]`).
+    #[serde(default)]
+    pub hash_key: Option<Template>,
     /// Rows per Arrow batch.
     #[serde(default = "default_batch_rows")]
     pub batch_rows: usize,
@@ -101,6 +118,16 @@ pub(super) struct JobHeader {
     /// Share of the previous row count below which a full pull is suspicious.
     #[serde(default = "default_shrink_warn_ratio")]
     pub shrink_warn_ratio: f64,
+    /// Whether runs compute the metric tables (off in the pull jobs of a fan-out).
+    #[serde(default = "default_compute_metrics")]
+    pub compute_metrics: bool,
+    /// The metrics step over other jobs' tables.
+    #[serde(default)]
+    pub fan_in: Option<FanInConfig>,
+}
+
+fn default_compute_metrics() -> bool {
+    true
 }
 
 fn default_shrink_warn_ratio() -> f64 {

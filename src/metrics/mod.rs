@@ -16,6 +16,7 @@ pub mod arrays;
 pub mod config;
 pub mod cpsql;
 pub mod enps;
+pub mod fanin;
 pub mod funnel;
 pub mod fx;
 mod intern;

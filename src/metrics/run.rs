@@ -5,6 +5,10 @@
 //! Spend and costs files staged by this run are rewritten with `spend_reporting` /
 //! `amount_reporting` on the way.
 //!
+//! A `[fan_in]` job runs the same step over a [`Snapshot`](super::fanin::Snapshot) of other
+//! jobs' published files instead ([`Inputs::Snapshot`]); a pull job with
+//! `compute_metrics = false` stops after enriching its staged spend and costs files.
+//!
 //! Every input is streamed batch by batch and every large output (`lead_stages`,
 //! `lead_stage_transitions`, `enps_responses`) is written as it is produced, so memory holds
 //! batches and per-row aggregates, never a whole table: the leads are read twice (see
@@ -49,13 +53,26 @@ pub fn metric_path(table: &str, job: &str) -> Path {
     Path::from(format!("{table}/{job}.parquet"))
 }
 
-/// The job's current files of an input table: final path → where to read it now.
+/// Which input files the metrics step reads.
+#[derive(Debug, Clone, Copy)]
+pub enum Inputs<'a> {
+    /// A job's own run: its published files, with the replacements this run staged.
+    Job,
+    /// The metrics step of a `[fan_in]` job: exactly the files of the snapshot.
+    Snapshot(&'a super::fanin::Snapshot),
+}
+
+/// The current files of an input table: final path → where to read it now.
 async fn current_files(
     store: &Arc<dyn ObjectStore>,
     table: &str,
     job: &str,
     staged: &[StagedFile],
+    inputs: Inputs<'_>,
 ) -> Result<BTreeMap<String, String>> {
+    if let Inputs::Snapshot(snapshot) = inputs {
+        return Ok(snapshot.files(table));
+    }
     let prefix = Path::from(table);
     let listed: Vec<_> = store
         .list(Some(&prefix))
@@ -166,6 +183,21 @@ pub async fn stage_metrics(
     now: DateTime<Utc>,
     files: &mut [StagedFile],
 ) -> Result<Vec<StagedFile>> {
+    stage_metrics_over(job, env, store, stamp, now, files, Inputs::Job).await
+}
+
+/// [`stage_metrics`] over `inputs`: a job's own files, or a fan-in's snapshot.
+pub async fn stage_metrics_over(
+    job: &JobConfig,
+    env: EnvLookup<'_>,
+    store: &Arc<dyn ObjectStore>,
+    stamp: &BatchStamp,
+    now: DateTime<Utc>,
+    files: &mut [StagedFile],
+    inputs: Inputs<'_>,
+) -> Result<Vec<StagedFile>> {
+    // A pull job of a fan-out only enriches what it staged; the fan-in computes the rest.
+    let enrich_only = !job.compute_metrics;
     let rates_file = match &job.fx.rates_file {
         Some(t) => Some(t.resolve(env).map_err(|var| {
             Error::config(
@@ -189,11 +221,14 @@ pub async fn stage_metrics(
     // `date` is the file's `date=` folder (Hive), not one of its columns: it is put back
     // for the day's rate, and left out again when the file is rewritten.
     let spend_table = crate::normalize::spend_schema();
-    let spend_files = current_files(store, "spend", &job.name, files).await?;
+    let spend_files = current_files(store, "spend", &job.name, files, inputs).await?;
     for location in spend_files.values() {
         let path = Path::from(location.as_str());
-        let batches = read_parquet_rows(store, &path).await?;
         let staged_here = files.iter().position(|f| f.staged == *location);
+        if enrich_only && staged_here.is_none() {
+            continue;
+        }
+        let batches = read_parquet_rows(store, &path).await?;
         let mut enriched = Vec::with_capacity(batches.len());
         for batch in &batches {
             let batch = with_partition_columns(batch, location, &spend_table)?;
@@ -212,11 +247,14 @@ pub async fn stage_metrics(
     }
     // Costs (written by the costs source when the job has one): the same, with
     // `amount_reporting` at the rate of the month's first day.
-    let costs_files = current_files(store, "costs", &job.name, files).await?;
+    let costs_files = current_files(store, "costs", &job.name, files, inputs).await?;
     for location in costs_files.values() {
         let path = Path::from(location.as_str());
-        let batches = read_parquet_rows(store, &path).await?;
         let staged_here = files.iter().position(|f| f.staged == *location);
+        if enrich_only && staged_here.is_none() {
+            continue;
+        }
+        let batches = read_parquet_rows(store, &path).await?;
         let mut enriched = Vec::with_capacity(batches.len());
         for batch in &batches {
             cpsql.add_costs(batch, &fx)?;
@@ -230,10 +268,14 @@ pub async fn stage_metrics(
             write_batches(store, &path, first.schema(), &enriched).await?;
             files[index].bytes = object_size(store, &path).await?;
         }
+        crate::pause::point("read").await;
     }
     if !unconverted.is_empty() {
         tracing::warn!(currencies = ?unconverted, reporting = %fx.reporting(),
             "no FX rate for some amounts: their *_reporting is null and cpsql_monthly marks them incomplete");
+    }
+    if enrich_only {
+        return Ok(Vec::new());
     }
 
     let settings = Settings {
@@ -243,13 +285,14 @@ pub async fn stage_metrics(
         now_micros: now.timestamp_micros(),
     };
     let mut previous = PreviousStagesBuilder::new();
-    let previous_path = metric_path("lead_stages", &job.name);
-    let mut batches = stream_file(store, &previous_path, Some(&PREVIOUS_COLUMNS), true).await?;
-    while let Some(batch) = batches.try_next().await? {
-        previous.add_batch(&batch)?;
+    for previous_path in history(&job.name, "lead_stages", inputs) {
+        let mut batches = stream_file(store, &previous_path, Some(&PREVIOUS_COLUMNS), true).await?;
+        while let Some(batch) = batches.try_next().await? {
+            previous.add_batch(&batch)?;
+        }
     }
     let previous = previous.finish();
-    let leads_files = current_files(store, "leads", &job.name, files).await?;
+    let leads_files = current_files(store, "leads", &job.name, files, inputs).await?;
     let mut staged = Vec::with_capacity(METRIC_TABLES.len());
 
     // Pass 1: the aggregates, and enps_responses written as the responses are read.
@@ -268,7 +311,7 @@ pub async fn stage_metrics(
         "enps_responses",
         enps::responses_schema(),
     )?;
-    for location in current_files(store, "survey_responses", &job.name, files)
+    for location in current_files(store, "survey_responses", &job.name, files, inputs)
         .await?
         .values()
     {
@@ -303,16 +346,17 @@ pub async fn stage_metrics(
         "lead_stage_transitions",
         Arc::clone(&transitions_schema),
     )?;
-    let earlier = metric_path("lead_stage_transitions", &job.name);
     let names: Vec<&str> = transitions_schema
         .fields()
         .iter()
         .map(|f| f.name().as_str())
         .collect();
-    let mut batches = stream_file(store, &earlier, Some(&names), true).await?;
-    while let Some(batch) = batches.try_next().await? {
-        let conformed = stages::conform(&batch, &transitions_schema, "lead_stage_transitions")?;
-        transitions.write(&conformed).await?;
+    for earlier in history(&job.name, "lead_stage_transitions", inputs) {
+        let mut batches = stream_file(store, &earlier, Some(&names), true).await?;
+        while let Some(batch) = batches.try_next().await? {
+            let conformed = stages::conform(&batch, &transitions_schema, "lead_stage_transitions")?;
+            transitions.write(&conformed).await?;
+        }
     }
     for location in leads_files.values() {
         let path = Path::from(location.as_str());
@@ -331,6 +375,16 @@ pub async fn stage_metrics(
     // The staged files in the order the tables are listed.
     staged.sort_by_key(|f| METRIC_TABLES.iter().position(|t| *t == f.table));
     Ok(staged)
+}
+
+/// The earlier files of a metric table the step carries forward (`lead_stages` for stage
+/// history, `lead_stage_transitions` to append to): the job's own file, or what the
+/// snapshot says (see [`super::fanin::Snapshot::history`]). Missing files read as empty.
+fn history(job: &str, table: &str, inputs: Inputs<'_>) -> Vec<Path> {
+    match inputs {
+        Inputs::Job => vec![metric_path(table, job)],
+        Inputs::Snapshot(snapshot) => snapshot.history(table),
+    }
 }
 
 async fn object_size(store: &Arc<dyn ObjectStore>, path: &Path) -> Result<u64> {

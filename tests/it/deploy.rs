@@ -896,3 +896,215 @@ fn dockerfile_is_multi_stage_non_root_and_runs_a_command_that_exists() {
         "the build context leaves target/ out"
     );
 }
+
+/// The fan-out of `kubernetes/fanout.yaml`: a CronJob per pull job (`run`, a job with
+/// `compute_metrics = false`), and a metrics CronJob (`metrics`, the `[fan_in]` job naming
+/// exactly those pulls) that fires after every pull's deadline, with a freshness window
+/// that covers their fire time.
+#[test]
+fn fanout_cronjobs_pull_each_account_then_run_one_metrics_step() {
+    let jobs = configmap_jobs();
+    let placeholder = |_: &str| Some("placeholder".to_string());
+    let docs = yaml_documents(&deploy("kubernetes/fanout.yaml"));
+    let reference = chrono::NaiveDate::from_ymd_opt(2026, 6, 1)
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .expect("a date");
+    let mut pulls = Vec::new();
+    let mut metrics = Vec::new();
+    for cron in docs.iter().filter(|d| d["kind"] == "CronJob") {
+        let origin = format!("fanout.yaml {}", cron["metadata"]["name"]);
+        assert_eq!(cron["apiVersion"], "batch/v1", "{origin}");
+        assert_eq!(cron["spec"]["concurrencyPolicy"], "Forbid", "{origin}");
+        let spec = &cron["spec"]["jobTemplate"]["spec"];
+        let pod = &spec["template"]["spec"];
+        assert_eq!(pod["restartPolicy"], "Never", "{origin}");
+        let args = check_pod(pod, &origin);
+        let file = args
+            .iter()
+            .find(|a| a.ends_with(".toml"))
+            .expect("job file");
+        let key = Path::new(file)
+            .file_name()
+            .and_then(|f| f.to_str())
+            .unwrap();
+        let text = jobs
+            .get(key)
+            .unwrap_or_else(|| panic!("{origin} runs {key}, which the ConfigMap lacks"));
+        let job = funnelhouse::config::parse_job(Path::new(key), text, &placeholder)
+            .unwrap_or_else(|d| panic!("{key} is invalid: {d:?}"));
+        let zone: chrono_tz::Tz = cron["spec"]["timeZone"].as_str().unwrap().parse().unwrap();
+        let schedule =
+            funnelhouse::config::cron_schedule(cron["spec"]["schedule"].as_str().unwrap())
+                .expect("valid cron");
+        let fires = schedule
+            .after(&reference.and_local_timezone(zone).unwrap())
+            .next()
+            .expect("it fires");
+        let deadline = spec["activeDeadlineSeconds"].as_i64().expect("a deadline");
+        if args.contains(&"metrics".to_string()) {
+            let fan_in = job
+                .fan_in
+                .clone()
+                .expect("the metrics step runs a [fan_in] job");
+            let hours: i64 = args
+                .iter()
+                .position(|a| a == "--fresh-within")
+                .and_then(|i| args.get(i + 1))
+                .and_then(|h| h.parse().ok())
+                .expect("--fresh-within given");
+            metrics.push((fan_in.jobs, fires, hours, job.warehouse.raw().to_string()));
+        } else {
+            assert!(args.contains(&"run".to_string()), "{origin}");
+            assert!(
+                !job.compute_metrics && job.fan_in.is_none(),
+                "{origin}: a pull job of the fan-out leaves the metric tables to the metrics step"
+            );
+            pulls.push((job.name, fires, deadline, job.warehouse.raw().to_string()));
+        }
+    }
+    assert!(pulls.len() >= 2, "a CronJob per account: {pulls:?}");
+    let [(named, metrics_fires, hours, warehouse)] = &metrics[..] else {
+        panic!("exactly one metrics CronJob: {metrics:?}");
+    };
+    let mut names: Vec<&String> = pulls.iter().map(|p| &p.0).collect();
+    names.sort();
+    let mut named: Vec<&String> = named.iter().collect();
+    named.sort();
+    assert_eq!(
+        names, named,
+        "the metrics job reads exactly the pulled jobs"
+    );
+    for (name, fires, deadline, pulled_into) in &pulls {
+        assert_eq!(pulled_into, warehouse, "{name}: one warehouse");
+        assert!(
+            *fires + chrono::Duration::seconds(*deadline) <= *metrics_fires,
+            "{name} may still run when the metrics step fires"
+        );
+        assert!(
+            *metrics_fires - chrono::Duration::hours(*hours) <= *fires,
+            "{name}'s run is older than --fresh-within accepts"
+        );
+    }
+}
+
+/// The Airflow DAG, read with Python's `ast` (Airflow itself is not installed): every task a
+/// KubernetesPodOperator of the same image with a funnelhouse command line that exists, the
+/// pulls in parallel and the metrics step after all of them, reading exactly those jobs.
+#[test]
+fn airflow_dag_runs_the_pulls_in_parallel_then_the_metrics_step() {
+    const READ: &str = r#"
+import ast, json, sys
+tree = ast.parse(open(sys.argv[1]).read())
+consts, dicts = {}, {}
+for node in ast.walk(tree):
+    if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+        name = node.targets[0].id
+        try:
+            consts[name] = ast.literal_eval(node.value)
+        except ValueError:
+            pass
+        if isinstance(node.value, ast.Call) and getattr(node.value.func, "id", "") == "dict":
+            dicts[name] = {k.arg: k.value for k in node.value.keywords}
+def value(v):
+    if isinstance(v, ast.Name):
+        return consts.get(v.id)
+    return ast.literal_eval(v)
+tasks, edges = {}, []
+for node in ast.walk(tree):
+    if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call) \
+            and getattr(node.value.func, "id", "") == "KubernetesPodOperator":
+        kw = {}
+        for k in node.value.keywords:
+            if k.arg is None:
+                for name, v in dicts[k.value.id].items():
+                    kw[name] = v
+            else:
+                kw[k.arg] = k.value
+        tasks[node.targets[0].id] = {
+            "task_id": value(kw["task_id"]),
+            "image": value(kw["image"]),
+            "arguments": value(kw["arguments"]),
+        }
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.RShift):
+        names = lambda n: [e.id for e in n.elts] if isinstance(n, ast.List) else [n.id]
+        edges.append([names(node.left), names(node.right)])
+print(json.dumps({"tasks": tasks, "edges": edges}))
+"#;
+    let dag = deploy("airflow/funnelhouse_fanout.py");
+    let out = Command::new(python())
+        .args(["-c", READ])
+        .arg(&dag)
+        .output()
+        .expect("python runs");
+    assert!(
+        out.status.success(),
+        "the DAG does not parse:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let read: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let tasks = read["tasks"].as_object().expect("tasks");
+    let jobs = configmap_jobs();
+    let placeholder = |_: &str| Some("placeholder".to_string());
+    let cron = yaml_documents(&deploy("kubernetes/cronjob.yaml"));
+    let image =
+        cron[0]["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["image"]
+            .as_str()
+            .expect("the CronJob's image")
+            .to_string();
+    let mut pulls = Vec::new();
+    let mut metrics = Vec::new();
+    for (var, task) in tasks {
+        assert_eq!(
+            task["image"],
+            image.as_str(),
+            "{var}: the same image everywhere"
+        );
+        let args = strings(&task["arguments"]);
+        assert_command_exists(&args, &format!("funnelhouse_fanout.py {var}"));
+        let file = args
+            .iter()
+            .find(|a| a.ends_with(".toml"))
+            .expect("job file");
+        let key = Path::new(file)
+            .file_name()
+            .and_then(|f| f.to_str())
+            .unwrap();
+        let job = funnelhouse::config::parse_job(Path::new(key), &jobs[key], &placeholder)
+            .unwrap_or_else(|d| panic!("{key} is invalid: {d:?}"));
+        if args.contains(&"metrics".to_string()) {
+            metrics.push((var.clone(), job.fan_in.expect("a [fan_in] job").jobs));
+        } else {
+            assert!(
+                args.contains(&"run".to_string()) && !job.compute_metrics,
+                "{var}"
+            );
+            pulls.push((var.clone(), job.name));
+        }
+    }
+    let [(metrics_var, named)] = &metrics[..] else {
+        panic!("one metrics task: {metrics:?}");
+    };
+    assert!(pulls.len() >= 2, "{pulls:?}");
+    let mut pulled: Vec<&String> = pulls.iter().map(|p| &p.1).collect();
+    pulled.sort();
+    let mut named: Vec<&String> = named.iter().collect();
+    named.sort();
+    assert_eq!(
+        pulled, named,
+        "the metrics step reads exactly the pulled jobs"
+    );
+    // Every pull is upstream of the metrics step, and no pull depends on another.
+    let edges = read["edges"].as_array().expect("edges");
+    for (var, _) in &pulls {
+        assert!(
+            edges
+                .iter()
+                .any(|e| strings(&e[0]).contains(var) && strings(&e[1]).contains(metrics_var)),
+            "{var} >> {metrics_var} is missing: {edges:?}"
+        );
+        assert!(
+            !edges.iter().any(|e| strings(&e[1]).contains(var)),
+            "{var} waits for another task; the pulls run in parallel"
+        );
+    }
+}

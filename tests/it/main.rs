@@ -7,6 +7,7 @@ mod crash;
 mod crm;
 mod demo_job;
 mod deploy;
+mod fanin;
 mod faults;
 mod guarantees;
 mod harness;
