@@ -161,6 +161,11 @@ impl<B: TableRows> DatasetOutput<B> {
         }
     }
 
+    /// The job this output belongs to (for errors that name it).
+    pub fn job(&self) -> &str {
+        &self.job
+    }
+
     /// Declare the table's key: a record whose key was already pulled in this run (a page the
     /// vendor served twice) is counted as a duplicate and written once (the first version).
     /// Holds one key string per row of the run.

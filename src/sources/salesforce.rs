@@ -21,7 +21,7 @@ use super::{SourceContext, join_url};
 use crate::config::{Secret, Template};
 use crate::error::Result;
 use crate::http::{HttpSettings, Verdict, body_excerpt, default_verdict};
-use crate::normalize::parse::{opt_bool, opt_i64, opt_str, opt_timestamp, snake_case};
+use crate::normalize::parse::{opt_bool, opt_i64, opt_money, opt_str, opt_timestamp, snake_case};
 use crate::normalize::{LeadRow, LeadsBuilder, PersonalDataHasher};
 use crate::sink::DatasetOutput;
 
@@ -62,6 +62,14 @@ pub struct SalesforceConfig {
     /// [`SalesforceFields::contact_defaults`]).
     #[serde(default)]
     pub contact_fields: BTreeMap<String, String>,
+    /// ISO-4217 currency of `AnnualRevenue` (the org's currency) when no
+    /// `annual_revenue_currency` field is mapped; the job's `reporting_currency` when absent.
+    #[serde(default)]
+    pub currency: Option<String>,
+    /// Other fields to keep in `leads.custom`, each with its type (for every object in
+    /// `objects`).
+    #[serde(default)]
+    pub custom_properties: crate::sources::custom::CustomProperties,
     /// Timeouts and retries.
     #[serde(default)]
     pub http: HttpSettings,
@@ -151,7 +159,26 @@ impl SalesforceConfig {
                 )),
             }
         }
-        for (column, field) in self.fields.mapped().into_iter().chain(contact.mapped()) {
+        problems.extend(crate::sources::custom::check(&self.custom_properties));
+        if let Some(c) = &self.currency
+            && !(c.len() == 3 && c.bytes().all(|b| b.is_ascii_uppercase()))
+        {
+            problems.push((
+                "currency",
+                format!("`{c}` is not an ISO-4217 code like EUR"),
+            ));
+        }
+        let custom = self
+            .custom_properties
+            .iter()
+            .map(|(name, p)| ("custom_properties", p.property(name)));
+        for (column, field) in self
+            .fields
+            .mapped()
+            .into_iter()
+            .chain(contact.mapped())
+            .chain(custom)
+        {
             if !field
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
@@ -165,8 +192,25 @@ impl SalesforceConfig {
         problems
     }
 
-    /// The field mapping of `object`.
-    pub fn fields_of(&self, object: SalesforceObject) -> SalesforceFields {
+    /// The field mapping of `object`, with the kept custom fields and the currency of
+    /// `AnnualRevenue` (`reporting_currency` unless the source names one).
+    pub fn fields_of(
+        &self,
+        object: SalesforceObject,
+        reporting_currency: &str,
+    ) -> SalesforceFields {
+        let mut fields = self.mapping_of(object);
+        fields.custom = self.custom_properties.clone();
+        fields.currency = Some(
+            self.currency
+                .clone()
+                .unwrap_or_else(|| reporting_currency.to_string()),
+        );
+        fields
+    }
+
+    /// The configured column mapping of `object`.
+    fn mapping_of(&self, object: SalesforceObject) -> SalesforceFields {
         match object {
             SalesforceObject::Lead => self.fields.clone(),
             SalesforceObject::Contact => {
@@ -220,6 +264,21 @@ pub struct SalesforceFields {
     pub first_contacted_at: String,
     /// Latest new-intent signal (recycled leads); unmapped by default.
     pub last_intent_at: String,
+    /// The company's industry.
+    pub industry: String,
+    /// The company's number of employees.
+    pub employee_count: String,
+    /// The company's annual revenue (a currency field).
+    pub annual_revenue: String,
+    /// The ISO code of `annual_revenue` per record (`CurrencyIsoCode`, multi-currency orgs
+    /// only); unmapped by default, when the source's `currency` applies.
+    pub annual_revenue_currency: String,
+    /// Fields kept in `leads.custom` (from `custom_properties`, not a column mapping).
+    #[serde(skip)]
+    pub custom: crate::sources::custom::CustomProperties,
+    /// Currency of `annual_revenue` when no field gives it (set by the pull).
+    #[serde(skip)]
+    pub currency: Option<String>,
 }
 
 impl Default for SalesforceFields {
@@ -256,6 +315,12 @@ impl Default for SalesforceFields {
             customer_at: s(""),
             first_contacted_at: s(""),
             last_intent_at: s(""),
+            industry: s("Industry"),
+            employee_count: s("NumberOfEmployees"),
+            annual_revenue: s("AnnualRevenue"),
+            annual_revenue_currency: s(""),
+            custom: crate::sources::custom::CustomProperties::new(),
+            currency: None,
         }
     }
 }
@@ -272,6 +337,10 @@ impl SalesforceFields {
             is_converted: s(""),
             lead_status: s(""),
             sql_at: s(""),
+            // Contacts carry no firmographics: their Account does.
+            industry: s("Account.Industry"),
+            employee_count: s("Account.NumberOfEmployees"),
+            annual_revenue: s("Account.AnnualRevenue"),
             ..SalesforceFields::default()
         }
     }
@@ -309,13 +378,17 @@ impl SalesforceFields {
             "customer_at" => &mut self.customer_at,
             "first_contacted_at" => &mut self.first_contacted_at,
             "last_intent_at" => &mut self.last_intent_at,
+            "industry" => &mut self.industry,
+            "employee_count" => &mut self.employee_count,
+            "annual_revenue" => &mut self.annual_revenue,
+            "annual_revenue_currency" => &mut self.annual_revenue_currency,
             _ => return None,
         })
     }
 
     /// `(column, field)` for every mapped column.
     pub fn mapped(&self) -> Vec<(&'static str, &str)> {
-        let all: [(&'static str, &String); 30] = [
+        let all: [(&'static str, &String); 34] = [
             ("email", &self.email),
             ("company", &self.company),
             ("job_title", &self.job_title),
@@ -346,6 +419,10 @@ impl SalesforceFields {
             ("customer_at", &self.customer_at),
             ("first_contacted_at", &self.first_contacted_at),
             ("last_intent_at", &self.last_intent_at),
+            ("industry", &self.industry),
+            ("employee_count", &self.employee_count),
+            ("annual_revenue", &self.annual_revenue),
+            ("annual_revenue_currency", &self.annual_revenue_currency),
         ];
         all.into_iter()
             .filter(|(_, f)| !f.is_empty())
@@ -353,10 +430,12 @@ impl SalesforceFields {
             .collect()
     }
 
-    /// The SELECT list: `Id`, `SystemModstamp`, `IsDeleted`, then every mapped field once.
+    /// The SELECT list: `Id`, `SystemModstamp`, `IsDeleted`, then every mapped and kept
+    /// field once.
     pub fn select_list(&self) -> Vec<&str> {
         let mut out = vec!["Id", "SystemModstamp", "IsDeleted"];
-        for (_, field) in self.mapped() {
+        let custom = self.custom.iter().map(|(name, p)| p.property(name));
+        for field in self.mapped().into_iter().map(|(_, f)| f).chain(custom) {
             if !out.contains(&field) {
                 out.push(field);
             }
@@ -423,7 +502,10 @@ pub async fn pull(
     let mut usage = None;
     for &object in &cfg.objects {
         let name = object.api_name();
-        let fields = cfg.fields_of(object);
+        let fields = cfg.fields_of(object, &ctx.reporting_currency);
+        if !fields.custom.is_empty() && !ctx.pages.is_replay() {
+            check_custom_fields(cfg, ctx, &session, object, &fields, out.job()).await?;
+        }
         let select = fields.select_list().join(", ");
         let watermark = ctx.previous.watermark(name).map(str::to_string);
         let since = watermark
@@ -484,6 +566,56 @@ pub async fn pull(
         tracing::info!(source = %ctx.source_name, api_usage = %usage, "Salesforce API usage (Sforce-Limit-Info, rolling 24 hours)");
     }
     Ok(())
+}
+
+/// Check that every kept custom field exists on `object` (`GET …/sobjects/<object>/describe`,
+/// one request per object, not landed with the pages), so a misspelt field is an error that
+/// names it and its close matches rather than SOQL's bare `INVALID_FIELD`.
+async fn check_custom_fields(
+    cfg: &SalesforceConfig,
+    ctx: &SourceContext,
+    session: &Session,
+    object: SalesforceObject,
+    fields: &SalesforceFields,
+    job: &str,
+) -> Result<()> {
+    let path = format!(
+        "services/data/{}/sobjects/{}/describe",
+        cfg.api_version,
+        object.api_name()
+    );
+    let url = join_url(&session.instance_url, &path);
+    let signals = Mutex::new(Signals::default());
+    let classify = |status: StatusCode, headers: &HeaderMap, body: &[u8]| {
+        verdict(status, headers, body, &signals)
+    };
+    let request = ctx
+        .http
+        .inner()
+        .get(&url)
+        .bearer_auth(session.access_token.expose());
+    let response = ctx.http.send_classified(request, &classify).await?;
+    let body: Value = crate::json::from_slice(&response.body)
+        .map_err(|e| ctx.protocol(&url, super::not_json(&e, &response.body)))?;
+    let existing: Vec<(String, String)> = body
+        .get("fields")
+        .and_then(Value::as_array)
+        .ok_or_else(|| ctx.protocol(&url, "the describe answer has no `fields` array"))?
+        .iter()
+        .filter_map(|f| {
+            let name = f.get("name")?.as_str()?;
+            let kind = f.get("type").and_then(Value::as_str).unwrap_or("string");
+            Some((name.to_string(), kind.to_string()))
+        })
+        .collect();
+    crate::sources::custom::verify(
+        job,
+        &ctx.source_name,
+        &format!("Salesforce {} field", object.api_name()),
+        &format!("GET /{path}"),
+        &fields.custom,
+        &existing,
+    )
 }
 
 /// The refresh-token grant: a new access token and the instance URL.
@@ -743,6 +875,10 @@ pub fn decode_lead(
     let get = |path: &str| at(record, path);
     let ts = |path: &str| opt_timestamp(get(path), path);
     let email = opt_str(get(&f.email));
+    let annual_revenue = opt_money(get(&f.annual_revenue), &f.annual_revenue)?;
+    let annual_revenue_currency = annual_revenue
+        .and_then(|_| opt_str(get(&f.annual_revenue_currency)).or_else(|| f.currency.clone()));
+    let custom = crate::sources::custom::decode_all(&f.custom, get)?;
     let converted = opt_bool(get(&f.is_converted), &f.is_converted)?.unwrap_or(false);
     let lifecycle = if converted {
         Some("converted".to_string())
@@ -785,6 +921,11 @@ pub fn decode_lead(
         customer_at: ts(&f.customer_at)?,
         first_contacted_at: ts(&f.first_contacted_at)?,
         last_intent_at: ts(&f.last_intent_at)?,
+        industry: opt_str(get(&f.industry)),
+        employee_count: opt_i64(get(&f.employee_count), &f.employee_count)?,
+        annual_revenue,
+        annual_revenue_currency,
+        custom,
         is_deleted: opt_bool(record.get("IsDeleted"), "IsDeleted")?.unwrap_or(false),
     })
 }
@@ -943,11 +1084,14 @@ vendor_score = "Contact_Score__c"
         )
         .unwrap();
         assert!(cfg.check().is_empty(), "{:?}", cfg.check());
-        let contact = cfg.fields_of(SalesforceObject::Contact);
+        let contact = cfg.fields_of(SalesforceObject::Contact, "EUR");
         assert_eq!(contact.company, "Account.Name");
         assert_eq!(contact.vendor_score, "Contact_Score__c");
         assert_eq!(contact.lead_status, "");
-        assert_eq!(cfg.fields_of(SalesforceObject::Lead).company, "Company");
+        assert_eq!(
+            cfg.fields_of(SalesforceObject::Lead, "EUR").company,
+            "Company"
+        );
         let nested =
             serde_json::json!({"Id": "003x", "Account": {"attributes": {}, "Name": "Acme"}});
         let row = decode_lead(&nested, &contact, &PersonalDataHasher::new(b"k")).unwrap();
