@@ -264,7 +264,9 @@ column_kind!(
     Vec<(String, CustomValue)>,
     MapBuilder<StringBuilder, StructBuilder>,
     custom_type(),
-    false,
+    // Rows always hold a map (empty when nothing is kept); null only in rows carried over
+    // from files written before the column existed.
+    true,
     custom_builder,
     |b, v| append_custom(b, v)
 );
