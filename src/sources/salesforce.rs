@@ -1114,6 +1114,94 @@ nope = "X"
     }
 
     #[test]
+    fn firmographics_and_custom_fields_decode_typed_with_their_currency() {
+        use crate::normalize::CustomValue;
+        let cfg: SalesforceConfig = toml::from_str(
+            r#"name = "sf"
+client_id = "a"
+client_secret = "b"
+refresh_token = "c"
+currency = "USD"
+[custom_properties]
+icp_tier = { property = "ICP_Tier__c", type = "string" }
+seats = { field = "Seats_Requested__c", type = "number" }
+trial = { property = "Trial_Started_At__c", type = "timestamp" }
+"#,
+        )
+        .unwrap();
+        assert!(cfg.check().is_empty(), "{:?}", cfg.check());
+        let fields = cfg.fields_of(SalesforceObject::Lead, "EUR");
+        let select = fields.select_list();
+        for f in [
+            "Industry",
+            "NumberOfEmployees",
+            "AnnualRevenue",
+            "ICP_Tier__c",
+            "Seats_Requested__c",
+        ] {
+            assert!(select.contains(&f), "{f} in {select:?}");
+        }
+        let hasher = PersonalDataHasher::new(b"k");
+        let record = serde_json::json!({
+            "Id": "00Q1", "Industry": "Technology", "NumberOfEmployees": 120,
+            "AnnualRevenue": 1.25E7, "ICP_Tier__c": "A", "Seats_Requested__c": 12.0,
+            "Trial_Started_At__c": "2026-11-02T10:00:00.000+0000"
+        });
+        let row = decode_lead(&record, &fields, &hasher).unwrap();
+        assert_eq!(row.industry.as_deref(), Some("Technology"));
+        assert_eq!(row.employee_count, Some(120));
+        // 12,500,000.000000 exactly, from a JSON double.
+        assert_eq!(row.annual_revenue, Some(12_500_000_000_000));
+        assert_eq!(row.annual_revenue_currency.as_deref(), Some("USD"));
+        assert_eq!(
+            row.custom,
+            vec![
+                ("icp_tier".to_string(), CustomValue::Str("A".into())),
+                ("seats".to_string(), CustomValue::Number(12.0)),
+                // 2026-11-02T10:00:00Z
+                (
+                    "trial".to_string(),
+                    CustomValue::Timestamp(1_793_613_600_000_000)
+                ),
+            ]
+        );
+        // The reporting currency when the source names none; the record's own code when
+        // mapped; no currency without a revenue.
+        let mut plain = cfg.clone();
+        plain.currency = None;
+        let eur = plain.fields_of(SalesforceObject::Lead, "EUR");
+        let row = decode_lead(&record, &eur, &hasher).unwrap();
+        assert_eq!(row.annual_revenue_currency.as_deref(), Some("EUR"));
+        let mut multi = eur.clone();
+        multi.annual_revenue_currency = "CurrencyIsoCode".into();
+        let mut with_code = record.clone();
+        with_code["CurrencyIsoCode"] = serde_json::json!("GBP");
+        let row = decode_lead(&with_code, &multi, &hasher).unwrap();
+        assert_eq!(row.annual_revenue_currency.as_deref(), Some("GBP"));
+        let mut none = record.clone();
+        none["AnnualRevenue"] = Value::Null;
+        let row = decode_lead(&none, &eur, &hasher).unwrap();
+        assert_eq!(
+            (row.annual_revenue, row.annual_revenue_currency),
+            (None, None)
+        );
+        // A value not of its declared type rejects the record, naming the field.
+        let mut bad = record.clone();
+        bad["Seats_Requested__c"] = serde_json::json!("many");
+        let reason = decode_lead(&bad, &fields, &hasher).unwrap_err();
+        assert!(
+            reason.contains("Seats_Requested__c: `many` is not a number"),
+            "{reason}"
+        );
+        // Contacts read firmographics from their Account.
+        let contact = cfg.fields_of(SalesforceObject::Contact, "EUR");
+        assert_eq!(contact.industry, "Account.Industry");
+        let bad_currency: SalesforceConfig =
+            toml::from_str("name = \"sf\"\nclient_id = \"a\"\nclient_secret = \"b\"\nrefresh_token = \"c\"\ncurrency = \"usd\"").unwrap();
+        assert_eq!(bad_currency.check()[0].0, "currency");
+    }
+
+    #[test]
     fn selects_each_mapped_field_once() {
         let fields = SalesforceFields::default();
         let list = fields.select_list();

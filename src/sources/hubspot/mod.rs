@@ -544,4 +544,49 @@ mod tests {
         let kept = redact(&bad, &props.email, &hasher);
         assert!(!kept.to_string().contains("Ann@Example.com"));
     }
+
+    #[test]
+    fn firmographics_and_custom_properties_decode_in_the_portal_currency() {
+        use crate::normalize::CustomValue;
+        use crate::sources::custom::CustomProperties;
+        let hasher = PersonalDataHasher::new(b"k");
+        let props = HubspotProperties::default();
+        let custom: CustomProperties = toml::from_str(
+            "icp_tier = \"string\"\nseats = { property = \"seats_requested\", type = \"number\" }\nis_partner = \"boolean\"",
+        )
+        .unwrap();
+        assert!(props.requested(&custom).ends_with(&[
+            "industry",
+            "numberofemployees",
+            "annualrevenue",
+            "icp_tier",
+            "is_partner",
+            "seats_requested"
+        ]));
+        let record = json!({"id": "7", "properties": {
+            "industry": "COMPUTER_SOFTWARE", "numberofemployees": "250",
+            "annualrevenue": "31250000.5", "icp_tier": "A", "seats_requested": "40",
+            "is_partner": ""
+        }});
+        let text = record.to_string();
+        let contact: Contact<'_> = serde_json::from_str(&text).unwrap();
+        let mut index = PropertyIndex::new(&props, &custom).with_currency("USD");
+        let row = decode_contact(&contact, &mut index, &hasher).0.unwrap();
+        assert_eq!(row.industry.as_deref(), Some("COMPUTER_SOFTWARE"));
+        assert_eq!(row.employee_count, Some(250));
+        assert_eq!(row.annual_revenue, Some(31_250_000_500_000));
+        assert_eq!(row.annual_revenue_currency.as_deref(), Some("USD"));
+        // `is_partner` is cleared (""): no entry.
+        assert_eq!(
+            row.custom,
+            vec![
+                ("icp_tier".to_string(), CustomValue::Str("A".into())),
+                ("seats".to_string(), CustomValue::Number(40.0)),
+            ]
+        );
+        let bad = json!({"id": "8", "properties": {"annualrevenue": "lots"}}).to_string();
+        let contact: Contact<'_> = serde_json::from_str(&bad).unwrap();
+        let reason = decode_contact(&contact, &mut index, &hasher).0.unwrap_err();
+        assert!(reason.contains("annualrevenue"), "{reason}");
+    }
 }
