@@ -514,30 +514,47 @@ impl<'a> IcpColumns<'a> {
             &mut lead.annual_revenue_currency,
             self.currency.and_then(|a| get_str(a, i)),
         );
-        lead.custom.clear();
-        let Some(c) = &self.custom else { return };
-        if c.map.is_null(i) {
-            return;
+        // The entries overwrite the previous lead's in place (no allocation per lead once
+        // the buffers are warm), then the rest is cut off.
+        let mut kept = 0;
+        if let Some(c) = &self.custom
+            && !c.map.is_null(i)
+        {
+            let offsets = c.map.value_offsets();
+            for e in offsets[i] as usize..offsets[i + 1] as usize {
+                let Some(name) = get_str(c.keys, e) else {
+                    continue;
+                };
+                let text = c.string.and_then(|a| get_str(a, e));
+                let other = if text.is_some() {
+                    None
+                } else if let Some(v) = c.number.and_then(|a| (!a.is_null(e)).then(|| a.value(e))) {
+                    Some(CustomValue::Number(v))
+                } else if let Some(v) = c.boolean.and_then(|a| get_bool(a, e)) {
+                    Some(CustomValue::Bool(v))
+                } else {
+                    c.timestamp
+                        .and_then(|a| get_ts(a, e))
+                        .map(CustomValue::Timestamp)
+                };
+                if text.is_none() && other.is_none() {
+                    continue;
+                }
+                if kept == lead.custom.len() {
+                    lead.custom.push((String::new(), CustomValue::Bool(false)));
+                }
+                let (slot_name, slot_value) = &mut lead.custom[kept];
+                set(slot_name, name);
+                match (text, other, slot_value) {
+                    (Some(t), _, CustomValue::Str(buffer)) => set(buffer, t),
+                    (Some(t), _, slot) => *slot = CustomValue::Str(t.to_string()),
+                    (None, Some(v), slot) => *slot = v,
+                    (None, None, _) => {}
+                }
+                kept += 1;
+            }
         }
-        let offsets = c.map.value_offsets();
-        let (from, to) = (offsets[i] as usize, offsets[i + 1] as usize);
-        for e in from..to {
-            let Some(name) = get_str(c.keys, e) else {
-                continue;
-            };
-            let value = if let Some(v) = c.string.and_then(|a| get_str(a, e)) {
-                CustomValue::Str(v.to_string())
-            } else if let Some(v) = c.number.and_then(|a| (!a.is_null(e)).then(|| a.value(e))) {
-                CustomValue::Number(v)
-            } else if let Some(v) = c.boolean.and_then(|a| get_bool(a, e)) {
-                CustomValue::Bool(v)
-            } else if let Some(v) = c.timestamp.and_then(|a| get_ts(a, e)) {
-                CustomValue::Timestamp(v)
-            } else {
-                continue;
-            };
-            lead.custom.push((name.to_string(), value));
-        }
+        lead.custom.truncate(kept);
     }
 }
 

@@ -4,7 +4,7 @@
 
 use super::{lead, stamp, t};
 use crate::metrics::config::{Stage, StagesConfig};
-use crate::metrics::stages::{Lead, classify, leads_from_batches, score};
+use crate::metrics::stages::{Lead, LeadColumns, classify, leads_from_batches, score};
 use crate::normalize::{CustomValue, LeadRow, LeadsBuilder, TableRows};
 
 fn stages(toml_text: &str) -> StagesConfig {
@@ -244,10 +244,22 @@ fn the_custom_column_round_trips_through_arrow_to_the_rules() {
         industry: None,
         ..row.clone()
     };
-    let mut b = LeadsBuilder::new(2);
+    let mut b = LeadsBuilder::new(3);
     b.push(row.clone());
     b.push(empty);
-    let leads = leads_from_batches(&[b.finish(&stamp("r"))]).unwrap();
+    b.push(row.clone());
+    let batch = b.finish(&stamp("r"));
+    // One reused lead, as the stager fills it: each row's entries replace the last's.
+    let columns = LeadColumns::new(&batch).unwrap();
+    let mut reused = Lead::default();
+    for (i, expected) in [&row.custom, &Vec::new(), &row.custom]
+        .into_iter()
+        .enumerate()
+    {
+        assert!(columns.fill(i, &mut reused));
+        assert_eq!(&reused.custom, expected, "row {i}");
+    }
+    let leads = leads_from_batches(&[batch]).unwrap();
     assert_eq!(leads[0].custom, row.custom);
     assert_eq!(leads[0].industry.as_deref(), Some("Technology"));
     assert_eq!(leads[0].employee_count, Some(120));
