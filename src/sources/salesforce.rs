@@ -66,10 +66,13 @@ pub struct SalesforceConfig {
     /// `annual_revenue_currency` field is mapped; the job's `reporting_currency` when absent.
     #[serde(default)]
     pub currency: Option<String>,
-    /// Other fields to keep in `leads.custom`, each with its type (for every object in
-    /// `objects`).
+    /// Other Lead fields to keep in `leads.custom`, each with its type.
     #[serde(default)]
     pub custom_properties: crate::sources::custom::CustomProperties,
+    /// Other Contact fields to keep in `leads.custom` (Contacts have their own custom
+    /// fields; none by default).
+    #[serde(default)]
+    pub contact_custom_properties: crate::sources::custom::CustomProperties,
     /// Timeouts and retries.
     #[serde(default)]
     pub http: HttpSettings,
@@ -160,6 +163,11 @@ impl SalesforceConfig {
             }
         }
         problems.extend(crate::sources::custom::check(&self.custom_properties));
+        problems.extend(
+            crate::sources::custom::check(&self.contact_custom_properties)
+                .into_iter()
+                .map(|(_, p)| ("contact_custom_properties", p)),
+        );
         if let Some(c) = &self.currency
             && !(c.len() == 3 && c.bytes().all(|b| b.is_ascii_uppercase()))
         {
@@ -171,6 +179,7 @@ impl SalesforceConfig {
         let custom = self
             .custom_properties
             .iter()
+            .chain(&self.contact_custom_properties)
             .map(|(name, p)| ("custom_properties", p.property(name)));
         for (column, field) in self
             .fields
@@ -200,7 +209,10 @@ impl SalesforceConfig {
         reporting_currency: &str,
     ) -> SalesforceFields {
         let mut fields = self.mapping_of(object);
-        fields.custom = self.custom_properties.clone();
+        fields.custom = match object {
+            SalesforceObject::Lead => self.custom_properties.clone(),
+            SalesforceObject::Contact => self.contact_custom_properties.clone(),
+        };
         fields.currency = Some(
             self.currency
                 .clone()
@@ -273,7 +285,8 @@ pub struct SalesforceFields {
     /// The ISO code of `annual_revenue` per record (`CurrencyIsoCode`, multi-currency orgs
     /// only); unmapped by default, when the source's `currency` applies.
     pub annual_revenue_currency: String,
-    /// Fields kept in `leads.custom` (from `custom_properties`, not a column mapping).
+    /// Fields kept in `leads.custom` (from `custom_properties` or
+    /// `contact_custom_properties`, not a column mapping).
     #[serde(skip)]
     pub custom: crate::sources::custom::CustomProperties,
     /// Currency of `annual_revenue` when no field gives it (set by the pull).
@@ -1193,9 +1206,11 @@ trial = { property = "Trial_Started_At__c", type = "timestamp" }
             reason.contains("Seats_Requested__c: `many` is not a number"),
             "{reason}"
         );
-        // Contacts read firmographics from their Account.
+        // Contacts read firmographics from their Account, and keep only their own custom
+        // fields (none configured here).
         let contact = cfg.fields_of(SalesforceObject::Contact, "EUR");
         assert_eq!(contact.industry, "Account.Industry");
+        assert!(contact.custom.is_empty());
         let bad_currency: SalesforceConfig =
             toml::from_str("name = \"sf\"\nclient_id = \"a\"\nclient_secret = \"b\"\nrefresh_token = \"c\"\ncurrency = \"usd\"").unwrap();
         assert_eq!(bad_currency.check()[0].0, "currency");
