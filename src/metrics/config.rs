@@ -177,8 +177,7 @@ pub enum CustomLiteral {
 /// of values (`icp_tier = ["A", "B"]`), or a table (`seats = { min = 50, max = 500 }`,
 /// `trial_started_at = { set = true }`). A property without a value (unset, or not kept)
 /// matches only `set = false`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum CustomTest {
     /// Equals this.
     One(CustomLiteral),
@@ -186,6 +185,32 @@ pub enum CustomTest {
     OneOf(Vec<CustomLiteral>),
     /// Every given part holds.
     Test(CustomRange),
+}
+
+/// Parsed through an untagged copy, so a mistake says which shapes are expected (an
+/// untagged enum alone would only say that nothing matched).
+impl<'de> Deserialize<'de> for CustomTest {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            One(CustomLiteral),
+            OneOf(Vec<CustomLiteral>),
+            Test(CustomRange),
+        }
+        Ok(
+            match Raw::deserialize(d).map_err(|_| {
+                serde::de::Error::custom(
+                    "expected a value (\"A\", 50, true), a list of values, or a table of \
+                 `set`, `min`, `max`, `one_of`",
+                )
+            })? {
+                Raw::One(l) => CustomTest::One(l),
+                Raw::OneOf(l) => CustomTest::OneOf(l),
+                Raw::Test(t) => CustomTest::Test(t),
+            },
+        )
+    }
 }
 
 /// The table form of [`CustomTest`].

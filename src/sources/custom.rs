@@ -14,8 +14,7 @@ use crate::normalize::CustomValue;
 use crate::normalize::parse::{JsonLeaf, Leaf, opt_bool, opt_str, opt_timestamp};
 
 /// The type a custom property is kept as.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CustomType {
     /// Text (picklists, multi-selects as the CRM's `a;b` text).
     String,
@@ -28,6 +27,17 @@ pub enum CustomType {
 }
 
 impl CustomType {
+    /// The type named `name` in a job file.
+    fn parse(name: &str) -> Option<Self> {
+        Some(match name {
+            "string" => CustomType::String,
+            "number" => CustomType::Number,
+            "boolean" => CustomType::Boolean,
+            "timestamp" => CustomType::Timestamp,
+            _ => return None,
+        })
+    }
+
     fn as_str(self) -> &'static str {
         match self {
             CustomType::String => "string",
@@ -55,8 +65,7 @@ impl CustomType {
 
 /// One kept property: `name = "string"` (the CRM property is `name` itself) or
 /// `name = { property = "ICP_Tier__c", type = "string" }`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum CustomProperty {
     /// Just the type; the CRM property has the same name.
     Type(CustomType),
@@ -65,15 +74,53 @@ pub enum CustomProperty {
 }
 
 /// `{ property = "…", type = "…" }`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct MappedProperty {
     /// The CRM's name of the property (HubSpot internal name, Salesforce field API name).
-    #[serde(alias = "field")]
     pub property: String,
     /// How it is kept.
-    #[serde(rename = "type")]
     pub kind: CustomType,
+}
+
+/// Parsed by hand so a mistake says what is expected (an untagged enum would only say that
+/// nothing matched).
+impl<'de> Deserialize<'de> for CustomProperty {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error as _;
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Type(String),
+            Mapped(RawMapped),
+        }
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct RawMapped {
+            #[serde(alias = "field")]
+            property: String,
+            #[serde(rename = "type")]
+            kind: String,
+        }
+        let kind = |name: &str| {
+            CustomType::parse(name).ok_or_else(|| {
+                D::Error::custom(format!(
+                    "`{name}` is not a type: use string, number, boolean or timestamp"
+                ))
+            })
+        };
+        match Raw::deserialize(d).map_err(|_| {
+            D::Error::custom(
+                "expected a type (\"string\", \"number\", \"boolean\", \"timestamp\") or \
+                 { property = \"<CRM name>\", type = \"…\" }",
+            )
+        })? {
+            Raw::Type(name) => Ok(CustomProperty::Type(kind(&name)?)),
+            Raw::Mapped(m) => Ok(CustomProperty::Mapped(MappedProperty {
+                property: m.property,
+                kind: kind(&m.kind)?,
+            })),
+        }
+    }
 }
 
 /// A source's `custom_properties`: name in `leads.custom` → the property.
@@ -320,7 +367,10 @@ partner = { field = "Is_Partner__c", type = "boolean" }
         assert_eq!(props["seats"].kind(), CustomType::Number);
         assert_eq!(props["partner"].property("partner"), "Is_Partner__c");
         assert!(check(&props).is_empty());
-        assert!(toml::from_str::<CustomProperties>(r#"x = "text""#).is_err());
+        let e = toml::from_str::<CustomProperties>(r#"x = "text""#).unwrap_err();
+        assert!(e.to_string().contains("`text` is not a type"), "{e}");
+        let e = toml::from_str::<CustomProperties>("x = 3").unwrap_err();
+        assert!(e.to_string().contains("expected a type"), "{e}");
         assert!(
             toml::from_str::<CustomProperties>(r#"x = { property = "a", type = "string", y = 1 }"#)
                 .is_err()

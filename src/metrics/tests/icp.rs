@@ -189,6 +189,19 @@ stage = "lead"
 }
 
 #[test]
+fn a_misshapen_custom_test_says_what_is_expected() {
+    let e = toml::from_str::<StagesConfig>(
+        "[[rules]]\nstage = \"sql\"\nwhen = { custom = { seats = { minimum = 5 } } }\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("a table of `set`, `min`, `max`, `one_of`"),
+        "{e}"
+    );
+}
+
+#[test]
 fn the_custom_column_round_trips_through_arrow_to_the_rules() {
     let row = LeadRow {
         source_system: "salesforce".into(),
