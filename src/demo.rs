@@ -276,6 +276,10 @@ fn closing_hint(report: &crate::pipeline::RunReport, removed: &sandbox::Mutation
     out.push_str(&query(&format!(
         "SELECT channel, count(*) AS leads FROM '{w}/leads/*.parquet' GROUP BY ALL ORDER BY 2 DESC"
     )));
+    out.push_str("ICP: firmographics and a custom CRM property (leads.custom), by industry:\n");
+    out.push_str(&query(&format!(
+        "SELECT industry, custom['icp_tier'].string AS icp_tier, count(*) AS leads, median(employee_count) AS employees FROM '{w}/leads/*.parquet' GROUP BY ALL ORDER BY 3 DESC LIMIT 8"
+    )));
     out.push_str("cost per SQL by month:\n");
     out.push_str(&query(&format!(
         "SELECT month, spend, leads, sqls, cpsql, complete FROM '{w}/cpsql_monthly/*.parquet' WHERE level = 'total' ORDER BY month"

@@ -844,7 +844,8 @@ async fn pull_source(
                 previous,
             )
             .with_clock(now)
-            .with_window(window),
+            .with_window(window)
+            .with_reporting_currency(&job.reporting_currency),
         )
     }
     .await;

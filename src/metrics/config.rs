@@ -112,6 +112,26 @@ pub struct Condition {
     pub authority: Vec<String>,
     /// `job_title` contains one of these words.
     pub job_title_contains: Vec<String>,
+    // Firmographics and custom CRM properties (issue 19): matched by `stages::icp_matches`.
+    /// `industry` is one of these.
+    pub industry: Vec<String>,
+    /// At least this many employees (`employee_count`; unknown never matches).
+    pub min_employee_count: Option<i64>,
+    /// At most this many employees (`employee_count`; unknown never matches).
+    pub max_employee_count: Option<i64>,
+    /// `annual_revenue` is at least this amount (exact decimal, a TOML number or string), in
+    /// the lead's own `annual_revenue_currency`; unknown never matches.
+    #[serde(deserialize_with = "opt_money")]
+    pub min_annual_revenue: Option<i128>,
+    /// `annual_revenue` is at most this amount, as `min_annual_revenue`.
+    #[serde(deserialize_with = "opt_money")]
+    pub max_annual_revenue: Option<i128>,
+    /// `annual_revenue_currency` is one of these (to pair with the revenue bounds when a
+    /// job's CRMs report revenue in different currencies).
+    pub annual_revenue_currency: Vec<String>,
+    /// Tests of kept custom properties (`leads.custom`), by their name in the job; all must
+    /// hold.
+    pub custom: BTreeMap<String, CustomTest>,
     /// These date columns are all set.
     pub set: Vec<DateColumn>,
     /// These date columns are all unset.
@@ -140,6 +160,102 @@ pub struct Condition {
     pub new_intent_after_rejection: Option<bool>,
     /// At least one of these holds.
     pub any: Vec<Condition>,
+}
+
+/// A literal a custom property is compared with.
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
+#[serde(untagged)]
+pub enum CustomLiteral {
+    /// Equals a boolean property.
+    Bool(bool),
+    /// Equals a number property.
+    Number(f64),
+    /// Equals a string property (ignoring case and surrounding spaces), or a timestamp
+    /// property at exactly that instant.
+    Text(String),
+}
+
+/// A test of one custom property: a value (`icp_tier = "A"`, `is_partner = true`), a list
+/// of values (`icp_tier = ["A", "B"]`), or a table (`seats = { min = 50, max = 500 }`,
+/// `trial_started_at = { set = true }`). A property without a value (unset, or not kept)
+/// matches only `set = false`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CustomTest {
+    /// Equals this.
+    One(CustomLiteral),
+    /// Equals one of these.
+    OneOf(Vec<CustomLiteral>),
+    /// Every given part holds.
+    Test(CustomRange),
+}
+
+/// The editor schema of [`CustomTest`]: the three shapes its parser accepts.
+impl schemars::JsonSchema for CustomTest {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "CustomTest".into()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        #[derive(schemars::JsonSchema)]
+        #[serde(untagged)]
+        #[allow(dead_code, reason = "only its schema is used")]
+        enum Shapes {
+            One(CustomLiteral),
+            OneOf(Vec<CustomLiteral>),
+            Test(CustomRange),
+        }
+        Shapes::json_schema(generator)
+    }
+}
+
+/// Parsed through an untagged copy, so a mistake says which shapes are expected (an
+/// untagged enum alone would only say that nothing matched).
+impl<'de> Deserialize<'de> for CustomTest {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            One(CustomLiteral),
+            OneOf(Vec<CustomLiteral>),
+            Test(CustomRange),
+        }
+        Ok(
+            match Raw::deserialize(d).map_err(|_| {
+                serde::de::Error::custom(
+                    "expected a value (\"A\", 50, true), a list of values, or a table of \
+                 `set`, `min`, `max`, `one_of`",
+                )
+            })? {
+                Raw::One(l) => CustomTest::One(l),
+                Raw::OneOf(l) => CustomTest::OneOf(l),
+                Raw::Test(t) => CustomTest::Test(t),
+            },
+        )
+    }
+}
+
+/// The table form of [`CustomTest`].
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, schemars::JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct CustomRange {
+    /// The property has a value (`true`) or has none (`false`).
+    pub set: Option<bool>,
+    /// A number property at least this.
+    pub min: Option<f64>,
+    /// A number property at most this.
+    pub max: Option<f64>,
+    /// Equals one of these.
+    pub one_of: Vec<CustomLiteral>,
+}
+
+/// An optional exact amount written as a TOML number or a decimal string, in millionths.
+fn opt_money<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i128>, D::Error> {
+    let Some(value) = Option::<RateValue>::deserialize(d)? else {
+        return Ok(None);
+    };
+    crate::normalize::parse::decimal_micros(&value.text())
+        .map(Some)
+        .map_err(serde::de::Error::custom)
 }
 
 /// One stage rule: the first rule whose `when` holds decides the lead's stage.
@@ -255,6 +371,15 @@ impl Default for ScoringConfig {
                     10,
                     Condition {
                         authority: words(&["decision_maker", "influencer"]),
+                        ..Condition::default()
+                    },
+                ),
+                fit(
+                    "company_size",
+                    10,
+                    Condition {
+                        min_employee_count: Some(50),
+                        max_employee_count: Some(5_000),
                         ..Condition::default()
                     },
                 ),

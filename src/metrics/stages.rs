@@ -14,22 +14,24 @@ use std::hash::{BuildHasher, RandomState};
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayBuilder, ArrayRef, BooleanArray, Int64Array, Int64Builder, StringArray, StringBuilder,
-    TimestampMicrosecondArray, TimestampMicrosecondBuilder,
+    Array, ArrayBuilder, ArrayRef, BooleanArray, Decimal128Array, Float64Array, Int64Array,
+    Int64Builder, MapArray, StringArray, StringBuilder, StructArray, TimestampMicrosecondArray,
+    TimestampMicrosecondBuilder,
 };
 use arrow::datatypes::{DataType, Field, SchemaRef};
 use arrow::record_batch::RecordBatch;
 
 use super::arrays::{
-    MICROS_PER_DAY, bool_col, get_bool, get_i64, get_str, get_ts, i64_col, metric_batch,
-    metric_schema, opt_ts_col, str_col, timestamp_type, ts_col,
+    MICROS_PER_DAY, bool_col, decimal_col, get_bool, get_i64, get_str, get_ts, i64_col,
+    metric_batch, metric_schema, opt_str_col, opt_ts_col, str_col, timestamp_type, ts_col,
 };
 use super::config::{
-    Condition, CountColumn, DateColumn, PATH, ScoreKind, ScoringConfig, Stage, StagesConfig,
+    Condition, CountColumn, CustomLiteral, CustomTest, DateColumn, PATH, ScoreKind, ScoringConfig,
+    Stage, StagesConfig,
 };
 use super::intern::Interner;
 use crate::error::{Error, Result};
-use crate::normalize::BatchStamp;
+use crate::normalize::{BatchStamp, CustomValue};
 
 /// The stages with a `became_<stage>_at` column, in path order.
 pub const BECAME: [Stage; 5] = [
@@ -70,9 +72,21 @@ pub struct Lead {
     pub customer_at: Option<i64>,
     pub first_contacted_at: Option<i64>,
     pub last_intent_at: Option<i64>,
+    pub industry: Option<String>,
+    pub employee_count: Option<i64>,
+    /// Exact, in millionths of `annual_revenue_currency`.
+    pub annual_revenue: Option<i128>,
+    pub annual_revenue_currency: Option<String>,
+    /// The kept custom properties (`leads.custom`), by their name in the job.
+    pub custom: Vec<(String, CustomValue)>,
 }
 
 impl Lead {
+    /// The value of custom property `name`, when set.
+    pub fn custom_value(&self, name: &str) -> Option<&CustomValue> {
+        self.custom.iter().find(|(n, _)| n == name).map(|(_, v)| v)
+    }
+
     fn date(&self, column: DateColumn) -> Option<i64> {
         match column {
             DateColumn::CreatedAt => self.created_at,
@@ -341,7 +355,7 @@ pub fn previous_stages(batches: &[RecordBatch]) -> Result<PreviousStages> {
 }
 
 /// The `leads` columns the metrics read (a projection for readers: the rest is not decoded).
-pub const LEAD_COLUMNS: [&str; 28] = [
+pub const LEAD_COLUMNS: [&str; 33] = [
     "source_system",
     "lead_id",
     "owner_id",
@@ -370,6 +384,11 @@ pub const LEAD_COLUMNS: [&str; 28] = [
     "customer_at",
     "first_contacted_at",
     "last_intent_at",
+    "industry",
+    "employee_count",
+    "annual_revenue",
+    "annual_revenue_currency",
+    "custom",
 ];
 
 /// The columns of one `leads` batch, looked up and typed once per batch.
@@ -405,6 +424,138 @@ pub struct LeadColumns<'a> {
     contacted: &'a TimestampMicrosecondArray,
     /// Files written before the column existed have no intent date.
     intent: Option<&'a TimestampMicrosecondArray>,
+    /// Firmographics and custom properties; files written before them lack the columns.
+    icp: IcpColumns<'a>,
+}
+
+/// The firmographic and custom-property columns of one `leads` batch, each absent from
+/// files written before it existed.
+#[derive(Debug, Default)]
+struct IcpColumns<'a> {
+    industry: Option<&'a StringArray>,
+    employees: Option<&'a Int64Array>,
+    revenue: Option<&'a Decimal128Array>,
+    currency: Option<&'a StringArray>,
+    custom: Option<CustomColumns<'a>>,
+}
+
+/// `leads.custom` taken apart: per row, the entries `offsets[i]..offsets[i + 1]`.
+#[derive(Debug)]
+struct CustomColumns<'a> {
+    map: &'a MapArray,
+    keys: &'a StringArray,
+    string: Option<&'a StringArray>,
+    number: Option<&'a Float64Array>,
+    boolean: Option<&'a BooleanArray>,
+    timestamp: Option<&'a TimestampMicrosecondArray>,
+}
+
+impl<'a> IcpColumns<'a> {
+    fn new(b: &'a RecordBatch) -> Result<Self> {
+        let t = "leads";
+        let present = |name: &str| b.column_by_name(name).is_some();
+        let custom = match b.column_by_name("custom") {
+            None => None,
+            Some(column) => {
+                let wrong = || Error::encode(t, "column `custom` is not a map of structs");
+                let map = column
+                    .as_any()
+                    .downcast_ref::<MapArray>()
+                    .ok_or_else(wrong)?;
+                let keys = map
+                    .keys()
+                    .as_any()
+                    .downcast_ref::<StringArray>()
+                    .ok_or_else(wrong)?;
+                let values = map
+                    .values()
+                    .as_any()
+                    .downcast_ref::<StructArray>()
+                    .ok_or_else(wrong)?;
+                let field = |name: &str| values.column_by_name(name).map(|c| c.as_any());
+                Some(CustomColumns {
+                    map,
+                    keys,
+                    string: field("string").and_then(|c| c.downcast_ref()),
+                    number: field("number").and_then(|c| c.downcast_ref()),
+                    boolean: field("boolean").and_then(|c| c.downcast_ref()),
+                    timestamp: field("timestamp").and_then(|c| c.downcast_ref()),
+                })
+            }
+        };
+        Ok(IcpColumns {
+            industry: opt_str_col(b, "industry", t)?,
+            employees: if present("employee_count") {
+                Some(i64_col(b, "employee_count", t)?)
+            } else {
+                None
+            },
+            revenue: if present("annual_revenue") {
+                Some(decimal_col(b, "annual_revenue", t)?)
+            } else {
+                None
+            },
+            currency: opt_str_col(b, "annual_revenue_currency", t)?,
+            custom,
+        })
+    }
+
+    /// Overwrite the firmographics and custom properties of `lead` with row `i`.
+    fn fill(&self, i: usize, lead: &mut Lead) {
+        set_opt(
+            &mut lead.industry,
+            self.industry.and_then(|a| get_str(a, i)),
+        );
+        lead.employee_count = self.employees.and_then(|a| get_i64(a, i));
+        lead.annual_revenue = self
+            .revenue
+            .and_then(|a| (!a.is_null(i)).then(|| a.value(i)));
+        set_opt(
+            &mut lead.annual_revenue_currency,
+            self.currency.and_then(|a| get_str(a, i)),
+        );
+        // The entries overwrite the previous lead's in place (no allocation per lead once
+        // the buffers are warm), then the rest is cut off.
+        let mut kept = 0;
+        if let Some(c) = &self.custom
+            && !c.map.is_null(i)
+        {
+            let offsets = c.map.value_offsets();
+            for e in offsets[i] as usize..offsets[i + 1] as usize {
+                let Some(name) = get_str(c.keys, e) else {
+                    continue;
+                };
+                let text = c.string.and_then(|a| get_str(a, e));
+                let other = if text.is_some() {
+                    None
+                } else if let Some(v) = c.number.and_then(|a| (!a.is_null(e)).then(|| a.value(e))) {
+                    Some(CustomValue::Number(v))
+                } else if let Some(v) = c.boolean.and_then(|a| get_bool(a, e)) {
+                    Some(CustomValue::Bool(v))
+                } else {
+                    c.timestamp
+                        .and_then(|a| get_ts(a, e))
+                        .map(CustomValue::Timestamp)
+                };
+                if text.is_none() && other.is_none() {
+                    continue;
+                }
+                if kept == lead.custom.len() {
+                    lead.custom.push((String::new(), CustomValue::Bool(false)));
+                }
+                let (slot_name, slot_value) = &mut lead.custom[kept];
+                set(slot_name, name);
+                match (text, other, slot_value) {
+                    (Some(t), _, CustomValue::Str(buffer)) => set(buffer, t),
+                    (Some(t), _, slot) => *slot = CustomValue::Str(t.to_string()),
+                    (None, Some(v), slot) => *slot = v,
+                    (None, None, _) => {}
+                }
+                kept += 1;
+            }
+        }
+        lead.custom.truncate(kept);
+    }
 }
 
 /// Overwrite `slot` with `value`, reusing its buffer.
@@ -459,6 +610,7 @@ impl<'a> LeadColumns<'a> {
             customer: d("customer_at")?,
             contacted: d("first_contacted_at")?,
             intent: opt_ts_col(b, "last_intent_at", t)?,
+            icp: IcpColumns::new(b)?,
         })
     }
 
@@ -509,6 +661,7 @@ impl<'a> LeadColumns<'a> {
         lead.customer_at = get_ts(self.customer, i);
         lead.first_contacted_at = get_ts(self.contacted, i);
         lead.last_intent_at = self.intent.and_then(|a| get_ts(a, i));
+        self.icp.fill(i, lead);
         true
     }
 }
@@ -617,7 +770,67 @@ fn matches(c: &Condition, lead: &Lead, ctx: &Context<'_>) -> bool {
         && at_least(c.min_email_engagements, lead.email_engagements)
         && c.new_intent_after_rejection
             .is_none_or(|w| w == new_intent_after_rejection(lead, ctx.previous))
+        && icp_matches(c, lead)
         && (c.any.is_empty() || c.any.iter().any(|a| matches(a, lead, ctx)))
+}
+
+/// The firmographic and custom-property parts of a condition (issue 19). An unknown
+/// value never meets a bound or a list.
+fn icp_matches(c: &Condition, lead: &Lead) -> bool {
+    let at_most = |max: Option<i64>, v: Option<i64>| max.is_none_or(|m| v.is_some_and(|v| v <= m));
+    let revenue = lead.annual_revenue;
+    one_of(&c.industry, lead.industry.as_deref())
+        && at_least(c.min_employee_count, lead.employee_count)
+        && at_most(c.max_employee_count, lead.employee_count)
+        && c.min_annual_revenue
+            .is_none_or(|m| revenue.is_some_and(|v| v >= m))
+        && c.max_annual_revenue
+            .is_none_or(|m| revenue.is_some_and(|v| v <= m))
+        && one_of(
+            &c.annual_revenue_currency,
+            lead.annual_revenue_currency.as_deref(),
+        )
+        && c.custom
+            .iter()
+            .all(|(name, test)| custom_matches(test, lead.custom_value(name)))
+}
+
+/// Does a custom property's value equal a literal of the job? Text compares ignoring case
+/// and surrounding spaces; a timestamp equals a text that is the same instant.
+fn literal_eq(literal: &CustomLiteral, value: &CustomValue) -> bool {
+    match (literal, value) {
+        (CustomLiteral::Bool(a), CustomValue::Bool(b)) => a == b,
+        (CustomLiteral::Number(a), CustomValue::Number(b)) => a == b,
+        (CustomLiteral::Text(a), CustomValue::Str(b)) => a.trim().eq_ignore_ascii_case(b.trim()),
+        (CustomLiteral::Text(a), CustomValue::Number(b)) => {
+            a.trim().parse::<f64>().is_ok_and(|a| a == *b)
+        }
+        (CustomLiteral::Text(a), CustomValue::Timestamp(b)) => {
+            crate::normalize::parse::timestamp_micros(a).is_ok_and(|a| a == *b)
+        }
+        _ => false,
+    }
+}
+
+/// Does a custom property (`None`: no value) pass a test?
+fn custom_matches(test: &CustomTest, value: Option<&CustomValue>) -> bool {
+    let any = |list: &[CustomLiteral]| {
+        list.is_empty() || value.is_some_and(|v| list.iter().any(|l| literal_eq(l, v)))
+    };
+    let number = match value {
+        Some(CustomValue::Number(n)) => Some(*n),
+        _ => None,
+    };
+    match test {
+        CustomTest::One(literal) => value.is_some_and(|v| literal_eq(literal, v)),
+        CustomTest::OneOf(list) => any(list),
+        CustomTest::Test(t) => {
+            t.set.is_none_or(|want| want == value.is_some())
+                && t.min.is_none_or(|m| number.is_some_and(|n| n >= m))
+                && t.max.is_none_or(|m| number.is_some_and(|n| n <= m))
+                && any(&t.one_of)
+        }
+    }
 }
 
 /// A lead's score: `(score, fit, intent)`, each part capped.

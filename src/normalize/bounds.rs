@@ -230,6 +230,7 @@ impl Plausible for super::LeadRow {
             (&mut self.lead_status_raw, "lead_status_raw"),
             (&mut self.authority, "authority"),
             (&mut self.rejection_reason, "rejection_reason"),
+            (&mut self.industry, "industry"),
         ] {
             opt_text(value, column, found);
         }
@@ -237,6 +238,7 @@ impl Plausible for super::LeadRow {
             (&mut self.content_downloads, "content_downloads"),
             (&mut self.web_visits, "web_visits"),
             (&mut self.email_engagements, "email_engagements"),
+            (&mut self.employee_count, "employee_count"),
         ] {
             count(value, column, found);
         }
@@ -254,6 +256,31 @@ impl Plausible for super::LeadRow {
         ] {
             timestamp(value, column, bounds, found);
         }
+        if self.annual_revenue.is_some_and(|r| r < 0) {
+            self.annual_revenue = None;
+            found.push(Finding {
+                column: "annual_revenue",
+                rule: Rule::Negative,
+            });
+        }
+        opt_text(
+            &mut self.annual_revenue_currency,
+            "annual_revenue_currency",
+            found,
+        );
+        // An implausible custom date is not kept: its entry goes, as if unset.
+        self.custom.retain_mut(|(_, value)| match value {
+            super::CustomValue::Str(v) => {
+                text(v, "custom", found);
+                true
+            }
+            super::CustomValue::Timestamp(t) => {
+                let mut kept = Some(*t);
+                timestamp(&mut kept, "custom", bounds, found);
+                kept.is_some()
+            }
+            _ => true,
+        });
         Ok(())
     }
 }
@@ -445,6 +472,11 @@ mod tests {
             customer_at: None,
             first_contacted_at: None,
             last_intent_at: None,
+            industry: None,
+            employee_count: None,
+            annual_revenue: None,
+            annual_revenue_currency: None,
+            custom: Vec::new(),
             is_deleted: false,
         }
     }

@@ -4,10 +4,11 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayBuilder, ArrayRef, BooleanBuilder, Date32Builder, Decimal128Builder, Int64Builder,
-    StringBuilder, TimestampMicrosecondArray, TimestampMicrosecondBuilder,
+    ArrayBuilder, ArrayRef, BooleanBuilder, Date32Builder, Decimal128Builder, Float64Builder,
+    Int64Builder, MapBuilder, MapFieldNames, StringBuilder, StructBuilder,
+    TimestampMicrosecondArray, TimestampMicrosecondBuilder,
 };
-use arrow::datatypes::{DataType, TimeUnit};
+use arrow::datatypes::{DataType, Field, Fields, TimeUnit};
 
 /// Precision and scale of every money column: `Decimal128(18, 6)`.
 pub const MONEY_PRECISION: u8 = 18;
@@ -134,6 +135,17 @@ column_kind!(
     |b, v| b.append_value(v)
 );
 column_kind!(
+    OptMoney,
+    Option<i128>,
+    Decimal128Builder,
+    DataType::Decimal128(MONEY_PRECISION, MONEY_SCALE),
+    true,
+    |c| Decimal128Builder::with_capacity(c)
+        .with_precision_and_scale(MONEY_PRECISION, MONEY_SCALE)
+        .expect("18,6 is a valid decimal type"),
+    |b, v| b.append_option(v)
+);
+column_kind!(
     Date,
     i32,
     Date32Builder,
@@ -141,6 +153,122 @@ column_kind!(
     false,
     Date32Builder::with_capacity,
     |b, v| b.append_value(v)
+);
+
+/// One kept custom CRM property value, typed as the job declares it (see [`Custom`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum CustomValue {
+    /// A `string` property (picklists and multi-selects as the CRM's text).
+    Str(String),
+    /// A `number` property. A float, because both CRMs keep number properties as
+    /// floating point (Salesforce sends JSON doubles); money has its own decimal columns.
+    Number(f64),
+    /// A `boolean` property.
+    Bool(bool),
+    /// A `timestamp` property, µs since the epoch (UTC).
+    Timestamp(i64),
+}
+
+/// The fields of one `custom` value: one per type, only the declared type's set.
+pub fn custom_value_fields() -> Fields {
+    Fields::from(vec![
+        Field::new("string", DataType::Utf8, true),
+        Field::new("number", DataType::Float64, true),
+        Field::new("boolean", DataType::Boolean, true),
+        Field::new("timestamp", timestamp_type(), true),
+    ])
+}
+
+/// The type of `leads.custom`: `MAP<VARCHAR, STRUCT<string, number, boolean, timestamp>>`
+/// keyed by the property's name in the job. A map rather than a struct of the configured
+/// properties, so the table's schema is the same for every job and every source (a
+/// struct's shape would change with each job's configuration, and files written before a
+/// property was added would no longer match); a struct value rather than a text value, so
+/// each property keeps its type.
+fn custom_type() -> DataType {
+    // Parquet's own names for a map's parts (`key_value`, `key`, `value`).
+    let entries = Field::new(
+        "key_value",
+        DataType::Struct(Fields::from(vec![
+            Field::new("key", DataType::Utf8, false),
+            Field::new("value", DataType::Struct(custom_value_fields()), true),
+        ])),
+        false,
+    );
+    DataType::Map(Arc::new(entries), false)
+}
+
+fn custom_builder(capacity: usize) -> MapBuilder<StringBuilder, StructBuilder> {
+    let values = StructBuilder::new(
+        custom_value_fields(),
+        vec![
+            Box::new(StringBuilder::with_capacity(capacity, capacity * 4)),
+            Box::new(Float64Builder::with_capacity(capacity)),
+            Box::new(BooleanBuilder::with_capacity(capacity)),
+            Box::new(TimestampMicrosecondBuilder::with_capacity(capacity).with_timezone("UTC")),
+        ],
+    );
+    MapBuilder::with_capacity(
+        Some(MapFieldNames {
+            entry: "key_value".into(),
+            key: "key".into(),
+            value: "value".into(),
+        }),
+        StringBuilder::with_capacity(capacity, capacity * 8),
+        values,
+        capacity,
+    )
+    .with_values_field(Field::new(
+        "value",
+        DataType::Struct(custom_value_fields()),
+        true,
+    ))
+}
+
+fn append_custom(
+    builder: &mut MapBuilder<StringBuilder, StructBuilder>,
+    entries: Vec<(String, CustomValue)>,
+) {
+    for (name, value) in entries {
+        builder.keys().append_value(name);
+        let values = builder.values();
+        let (mut s, mut n, mut b, mut t) = (None, None, None, None);
+        match value {
+            CustomValue::Str(v) => s = Some(v),
+            CustomValue::Number(v) => n = Some(v),
+            CustomValue::Bool(v) => b = Some(v),
+            CustomValue::Timestamp(v) => t = Some(v),
+        }
+        // The builders were made above in this order and types: the casts cannot fail.
+        if let Some(f) = values.field_builder::<StringBuilder>(0) {
+            f.append_option(s);
+        }
+        if let Some(f) = values.field_builder::<Float64Builder>(1) {
+            f.append_option(n);
+        }
+        if let Some(f) = values.field_builder::<BooleanBuilder>(2) {
+            f.append_option(b);
+        }
+        if let Some(f) = values.field_builder::<TimestampMicrosecondBuilder>(3) {
+            f.append_option(t);
+        }
+        values.append(true);
+    }
+    builder
+        .append(true)
+        .expect("keys and values are appended in pairs");
+}
+
+column_kind!(
+    Custom,
+    Vec<(String, CustomValue)>,
+    MapBuilder<StringBuilder, StructBuilder>,
+    custom_type(),
+    // Rows always hold a map (empty when nothing is kept); null only in rows carried over
+    // from files written before the column existed.
+    true,
+    custom_builder,
+    |b, v| append_custom(b, v)
 );
 
 /// A column value as JSON, for `_rejects.record` (timestamps and dates as text, money as
@@ -197,6 +325,30 @@ impl JsonCell for OptTs {
 impl JsonCell for Money {
     fn json(value: &i128) -> serde_json::Value {
         serde_json::Value::String(super::bounds::money_text(*value))
+    }
+}
+impl JsonCell for OptMoney {
+    fn json(value: &Option<i128>) -> serde_json::Value {
+        value.map_or(serde_json::Value::Null, |v| {
+            serde_json::Value::String(super::bounds::money_text(v))
+        })
+    }
+}
+impl JsonCell for Custom {
+    fn json(value: &Vec<(String, CustomValue)>) -> serde_json::Value {
+        let object = value
+            .iter()
+            .map(|(name, v)| {
+                let v = match v {
+                    CustomValue::Str(s) => super::bounds::json_text(s),
+                    CustomValue::Number(n) => serde_json::Value::from(*n),
+                    CustomValue::Bool(b) => serde_json::Value::from(*b),
+                    CustomValue::Timestamp(t) => ts_json(*t),
+                };
+                (name.clone(), v)
+            })
+            .collect();
+        serde_json::Value::Object(object)
     }
 }
 impl JsonCell for Date {

@@ -72,6 +72,20 @@ canonical_table! {
         /// Latest sign of new intent (a form conversion, a demo request) the CRM recorded;
         /// a rejected or disqualified lead with intent after its rejection is recycled.
         last_intent_at: OptTs,
+        /// The company's industry, as the CRM names it (HubSpot `industry`, Salesforce
+        /// `Industry`).
+        industry: OptStr,
+        /// The company's number of employees.
+        employee_count: OptI64,
+        /// The company's annual revenue, exact, in `annual_revenue_currency`.
+        annual_revenue: OptMoney,
+        /// ISO-4217 currency of `annual_revenue` (the source's `currency`, by default the
+        /// job's reporting currency; Salesforce's `CurrencyIsoCode` when mapped).
+        annual_revenue_currency: OptStr,
+        /// The CRM properties the source keeps besides the canonical columns, by their
+        /// name in the job: `MAP<VARCHAR, STRUCT<string, number, boolean, timestamp>>`,
+        /// the field of the declared type set. Unset properties have no entry.
+        custom: Custom,
         /// Archived or deleted in the CRM.
         is_deleted: Bool,
     }

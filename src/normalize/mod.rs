@@ -10,7 +10,7 @@ mod redact;
 mod rejects;
 pub mod scalar;
 
-pub use columns::{BatchStamp, TableRows};
+pub use columns::{BatchStamp, CustomValue, TableRows, custom_value_fields};
 pub use datasets::{
     CostRow, CostsBuilder, Dataset, LeadRow, LeadsBuilder, SpendBuilder, SpendRow,
     SurveyResponseRow, SurveyResponsesBuilder, costs_schema, leads_schema, spend_schema,

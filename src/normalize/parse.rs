@@ -327,6 +327,31 @@ pub fn decimal_micros(text: &str) -> Result<i128, String> {
     Ok(if negative { -value } else { value })
 }
 
+/// An optional amount of money in millionths, sent as a decimal string (HubSpot) or a JSON
+/// number (Salesforce's doubles, written out in full first: never rounded through the
+/// float's binary value beyond what the vendor sent).
+pub fn opt_money<V: JsonLeaf + ?Sized>(
+    value: Option<&V>,
+    field: &str,
+) -> Result<Option<i128>, String> {
+    let Some(value) = value else { return Ok(None) };
+    let text = match value.leaf() {
+        Leaf::Null | Leaf::Str("") => return Ok(None),
+        Leaf::Str(s) => s.to_string(),
+        Leaf::Number(n) => match (n.as_i64(), n.as_f64()) {
+            (Some(i), _) => i.to_string(),
+            // Rust prints a float's shortest round-trip digits, never in exponent form.
+            (None, Some(f)) if f.is_finite() => f.to_string(),
+            _ => n.to_string(),
+        },
+        Leaf::Bool(b) => b.to_string(),
+        Leaf::Nested(text) => text,
+    };
+    decimal_micros(&text)
+        .map(Some)
+        .map_err(|e| format!("{field}: {e}"))
+}
+
 /// Days since 1970-01-01 of a `YYYY-MM-DD` date.
 pub fn date_days(text: &str) -> Result<i32, String> {
     let d = NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")

@@ -12,6 +12,9 @@ const STREAM_IDENTITY: u64 = 0x1001;
 const STREAM_FUNNEL: u64 = 0x1002;
 const STREAM_COMPANY: u64 = 0x1003;
 const STREAM_OWNER: u64 = 0x1004;
+// Streams added later draw apart from the ones above, so existing values stay as they were.
+const STREAM_FIRMOGRAPHICS: u64 = 0x1005;
+const STREAM_CUSTOM: u64 = 0x1006;
 
 /// How far back contacts are created, before `today`.
 pub(crate) const CONTACT_WINDOW_DAYS: i64 = 180;
@@ -53,6 +56,68 @@ pub const HUBSPOT_CONTACT_PROPERTIES: &[&str] = &[
     "sal_rejected_at",
     "sal_rejection_reason",
     "hs_sa_first_engagement_date",
+    "industry",
+    "numberofemployees",
+    "annualrevenue",
+    "icp_tier",
+    "seats_requested",
+    "is_partner",
+    "trial_started_at",
+];
+
+/// HubSpot's `type` of a served contact property (what `GET /crm/v3/properties/contacts`
+/// lists): `string`, `number`, `bool`, `datetime`, `date` or `enumeration`.
+pub(crate) fn hubspot_property_type(name: &str) -> &'static str {
+    match name {
+        "hs_object_id"
+        | "hubspotscore"
+        | "hs_analytics_num_visits"
+        | "num_conversion_events"
+        | "hs_email_open"
+        | "numberofemployees"
+        | "annualrevenue"
+        | "seats_requested" => "number",
+        "demo_requested" | "budget_confirmed" | "need_confirmed" | "timeline_confirmed"
+        | "is_partner" => "bool",
+        "lifecyclestage"
+        | "hs_lead_status"
+        | "hs_analytics_source"
+        | "industry"
+        | "icp_tier"
+        | "decision_authority" => "enumeration",
+        n if n.ends_with("date") || n.ends_with("_at") => "datetime",
+        _ => "string",
+    }
+}
+
+/// Per company suffix: (HubSpot `industry` value, Salesforce `Industry` picklist value).
+const INDUSTRIES: &[(&str, &str)] = &[
+    ("INFORMATION_TECHNOLOGY_AND_SERVICES", "Technology"),
+    ("LOGISTICS_AND_SUPPLY_CHAIN", "Transportation"),
+    ("COMPUTER_SOFTWARE", "Technology"),
+    ("HOSPITAL_HEALTH_CARE", "Healthcare"),
+    ("RESEARCH", "Education"),
+    ("FINANCIAL_SERVICES", "Finance"),
+    ("INDUSTRIAL_AUTOMATION", "Manufacturing"),
+    ("FOOD_BEVERAGES", "Food & Beverage"),
+    ("OIL_ENERGY", "Energy"),
+    ("COMPUTER_SOFTWARE", "Technology"),
+    ("RETAIL", "Retail"),
+    ("MEDIA_PRODUCTION", "Media"),
+    ("MANAGEMENT_CONSULTING", "Consulting"),
+    ("BIOTECHNOLOGY", "Biotechnology"),
+    ("TRANSPORTATION_TRUCKING_RAILROAD", "Transportation"),
+    ("INSURANCE", "Insurance"),
+];
+
+/// Company sizes: (fewest, most employees, weight).
+const COMPANY_SIZES: &[((u32, u32), u32)] = &[
+    ((1, 9), 15),
+    ((10, 49), 25),
+    ((50, 199), 25),
+    ((200, 499), 15),
+    ((500, 1_999), 12),
+    ((2_000, 20_000), 8),
 ];
 
 /// Properties returned when a request names none (HubSpot's default set).
@@ -287,6 +352,55 @@ struct Company {
     prefix: u16,
     suffix: u16,
     tld: u8,
+    firmographics: Firmographics,
+}
+
+/// What the CRM knows of a contact's company (the same for every contact of it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Firmographics {
+    /// Index into `INDUSTRIES` (the company suffix's), `None` when unknown.
+    industry: Option<u8>,
+    pub(crate) employees: Option<u32>,
+    /// Whole units of the portal's currency.
+    pub(crate) revenue: Option<u64>,
+}
+
+impl Firmographics {
+    fn draw(seed: u64, index: u64, suffix: u16) -> Self {
+        let mut r = Rng::for_record(seed, STREAM_FIRMOGRAPHICS, index);
+        let industry = (!r.chance(0.08)).then_some(suffix as u8);
+        let (lo, hi) = r.weighted(COMPANY_SIZES);
+        let employees = r.range(i64::from(lo), i64::from(hi)) as u32;
+        // Revenue per head 60k–250k, rounded to the thousand.
+        let per_head = r.range(60, 250) as u64 * 1_000;
+        let revenue = (u64::from(employees) * per_head).div_ceil(1_000) * 1_000;
+        Firmographics {
+            industry,
+            employees: (!r.chance(0.1)).then_some(employees),
+            revenue: (!r.chance(0.15)).then_some(revenue),
+        }
+    }
+
+    /// HubSpot's `industry` value.
+    pub(crate) fn hubspot_industry(&self) -> Option<&'static str> {
+        self.industry.map(|i| INDUSTRIES[usize::from(i)].0)
+    }
+
+    /// Salesforce's `Industry` value.
+    pub(crate) fn salesforce_industry(&self) -> Option<&'static str> {
+        self.industry.map(|i| INDUSTRIES[usize::from(i)].1)
+    }
+}
+
+/// The custom properties a contact has (HubSpot `icp_tier`, `seats_requested`,
+/// `is_partner`, `trial_started_at`; Salesforce `ICP_Tier__c` and so on).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct CustomFields {
+    /// `A` (50–1,000 employees), `B` (10–49 or 1,001–5,000), `C`; `None` for some.
+    pub(crate) icp_tier: Option<&'static str>,
+    pub(crate) seats_requested: Option<u32>,
+    pub(crate) is_partner: Option<bool>,
+    pub(crate) trial_started_ms: Option<i64>,
 }
 
 /// Everything needed to regenerate any contact.
@@ -341,6 +455,8 @@ pub(crate) struct Contact {
     pub(crate) rejected_ms: Option<i64>,
     pub(crate) rejection_reason: Option<&'static str>,
     pub(crate) first_engagement_ms: Option<i64>,
+    pub(crate) firmographics: Firmographics,
+    pub(crate) custom: CustomFields,
 }
 
 /// The id of contact `index`, the first draw of its identity stream: strictly increasing
@@ -373,10 +489,14 @@ impl ContactModel {
         let companies = (0..company_count as u64)
             .map(|i| {
                 let mut r = Rng::for_record(seed, STREAM_COMPANY, i);
+                let prefix = r.below(COMPANY_PREFIXES.len() as u64) as u16;
+                let suffix = r.below(COMPANY_SUFFIXES.len() as u64) as u16;
+                let tld = r.below(TLDS.len() as u64) as u8;
                 Company {
-                    prefix: r.below(COMPANY_PREFIXES.len() as u64) as u16,
-                    suffix: r.below(COMPANY_SUFFIXES.len() as u64) as u16,
-                    tld: r.below(TLDS.len() as u64) as u8,
+                    prefix,
+                    suffix,
+                    tld,
+                    firmographics: Firmographics::draw(seed, i, suffix),
                 }
             })
             .collect();
@@ -713,6 +833,8 @@ impl ContactModel {
         .max()
         .unwrap_or(created);
         let modified_ms = (latest + r.range(0, 48 * MS_PER_HOUR)).min(end).max(latest);
+        let firmographics = company.firmographics;
+        let custom = self.custom_fields(index, &firmographics, created, end);
 
         Contact {
             id,
@@ -751,6 +873,37 @@ impl ContactModel {
             rejected_ms,
             rejection_reason,
             first_engagement_ms,
+            firmographics,
+            custom,
+        }
+    }
+
+    /// The custom properties of contact `index`, from a stream of their own.
+    fn custom_fields(
+        &self,
+        index: usize,
+        firmographics: &Firmographics,
+        created: i64,
+        end: i64,
+    ) -> CustomFields {
+        let mut r = Rng::for_record(self.seed, STREAM_CUSTOM, index as u64);
+        let tier = match firmographics.employees {
+            Some(50..=1_000) => "A",
+            Some(10..=49 | 1_001..=5_000) => "B",
+            _ => "C",
+        };
+        let icp_tier = (!r.chance(0.15)).then_some(tier);
+        let seats_requested = r.chance(0.4).then(|| r.range(1, 200) as u32);
+        let is_partner = r.weighted(&[(Some(true), 10), (Some(false), 70), (None, 20)]);
+        let trial_started_ms = r
+            .chance(0.25)
+            .then(|| created + r.range(MS_PER_HOUR, 30 * MS_PER_DAY))
+            .filter(|&t| t < end);
+        CustomFields {
+            icp_tier,
+            seats_requested,
+            is_partner,
+            trial_started_ms,
         }
     }
 
@@ -865,6 +1018,13 @@ impl Contact {
             "sal_rejected_at" => time(self.rejected_ms),
             "sal_rejection_reason" => self.rejection_reason.map(str::to_owned),
             "hs_sa_first_engagement_date" => time(self.first_engagement_ms),
+            "industry" => self.firmographics.hubspot_industry().map(str::to_owned),
+            "numberofemployees" => self.firmographics.employees.map(|n| n.to_string()),
+            "annualrevenue" => self.firmographics.revenue.map(|n| n.to_string()),
+            "icp_tier" => self.custom.icp_tier.map(str::to_owned),
+            "seats_requested" => self.custom.seats_requested.map(|n| n.to_string()),
+            "is_partner" => flag(self.custom.is_partner),
+            "trial_started_at" => time(self.custom.trial_started_ms),
             _ => None,
         }
     }

@@ -10,7 +10,9 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use super::contacts::{Contact, DEFAULT_PROPERTIES};
+use super::contacts::{
+    Contact, DEFAULT_PROPERTIES, HUBSPOT_CONTACT_PROPERTIES, hubspot_property_type,
+};
 use super::crm::{HubspotUsage, Refusal};
 use super::data::{HUBSPOT_TOKEN, SandboxData};
 use super::encoding::format_iso_millis;
@@ -262,6 +264,63 @@ pub(crate) async fn list_contacts(
     });
     with_usage(
         (StatusCode::OK, Json(Page { results, paging })).into_response(),
+        usage,
+    )
+}
+
+/// Path of the contact properties endpoint, under the sandbox root.
+pub(crate) const PROPERTIES_PATH: &str = "/hubspot/crm/v3/properties/contacts";
+
+/// `GET /hubspot/crm/v3/properties/contacts`: every contact property the imitation serves,
+/// as HubSpot lists them (`name`, `label`, `type`, `fieldType`, `groupName`), one page.
+pub(crate) async fn list_properties(
+    State(data): State<Arc<SandboxData>>,
+    headers: HeaderMap,
+) -> Response {
+    let seed = data.options().seed;
+    let request_hash = hash_bytes(seed, PROPERTIES_PATH.as_bytes());
+    let correlation = uuid_like(request_hash, hash_bytes(request_hash, b"properties"));
+    if bearer_token(&headers) != Some(HUBSPOT_TOKEN) {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "INVALID_AUTHENTICATION",
+            "Authentication credentials not found.".to_owned(),
+            correlation,
+        );
+    }
+    let usage = match data.crm.hubspot_admit(request_hash) {
+        Ok(usage) => usage,
+        Err((refusal, usage)) => return rate_limited(refusal, usage, correlation),
+    };
+    let results: Vec<serde_json::Value> = HUBSPOT_CONTACT_PROPERTIES
+        .iter()
+        .map(|&name| {
+            let kind = hubspot_property_type(name);
+            let field_type = match kind {
+                "number" => "number",
+                "bool" => "booleancheckbox",
+                "datetime" | "date" => "date",
+                "enumeration" => "select",
+                _ => "text",
+            };
+            serde_json::json!({
+                "name": name,
+                "label": name.replace('_', " "),
+                "type": kind,
+                "fieldType": field_type,
+                "groupName": "contactinformation",
+                "description": "",
+                "hidden": false,
+                "formField": true,
+            })
+        })
+        .collect();
+    with_usage(
+        (
+            StatusCode::OK,
+            Json(serde_json::json!({ "results": results })),
+        )
+            .into_response(),
         usage,
     )
 }

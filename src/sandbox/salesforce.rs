@@ -53,6 +53,13 @@ pub const SALESFORCE_LEAD_FIELDS: &[&str] = &[
     "IsDeleted",
     "Lead_Score__c",
     "Demo_Requested__c",
+    "Industry",
+    "NumberOfEmployees",
+    "AnnualRevenue",
+    "ICP_Tier__c",
+    "Seats_Requested__c",
+    "Is_Partner__c",
+    "Trial_Started_At__c",
 ];
 
 /// Every Contact field the imitation serves; contacts are the converted leads.
@@ -70,7 +77,79 @@ pub const SALESFORCE_CONTACT_FIELDS: &[&str] = &[
     "SystemModstamp",
     "IsDeleted",
     "Account.Name",
+    "Account.Industry",
+    "Account.NumberOfEmployees",
+    "Account.AnnualRevenue",
 ];
+
+/// The describe `type` of a served field.
+fn field_type(name: &str) -> &'static str {
+    match name {
+        "Id" => "id",
+        "Email" => "email",
+        "OwnerId" | "AccountId" => "reference",
+        "Status" | "LeadSource" | "Rating" | "Industry" | "ICP_Tier__c" => "picklist",
+        "IsConverted" | "IsDeleted" | "Demo_Requested__c" | "Is_Partner__c" => "boolean",
+        "ConvertedDate" => "date",
+        "CreatedDate" | "LastModifiedDate" | "SystemModstamp" | "Trial_Started_At__c" => "datetime",
+        "Lead_Score__c" | "Seats_Requested__c" => "double",
+        "NumberOfEmployees" => "int",
+        "AnnualRevenue" => "currency",
+        _ => "string",
+    }
+}
+
+/// `GET /salesforce/services/data/{version}/sobjects/{object}/describe`: the object's
+/// fields (`name`, `label`, `type`, `custom`, `nillable`), as Salesforce describes them.
+pub(crate) async fn describe(
+    State(data): State<Arc<SandboxData>>,
+    Path((_version, object)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let usage = match admit(&data, &headers) {
+        Ok(usage) => usage,
+        Err(response) => return response,
+    };
+    let names: Vec<&str> = match object.as_str() {
+        "Lead" => SALESFORCE_LEAD_FIELDS.to_vec(),
+        // A parent's fields are the parent's: the Contact has the relationship id.
+        "Contact" => SALESFORCE_CONTACT_FIELDS
+            .iter()
+            .copied()
+            .filter(|f| !f.contains('.'))
+            .chain(["AccountId"])
+            .collect(),
+        _ => {
+            return errors(
+                StatusCode::NOT_FOUND,
+                "NOT_FOUND",
+                &format!("The requested resource does not exist: sObject type '{object}'"),
+                Some(usage),
+            );
+        }
+    };
+    let fields: Vec<Value> = names
+        .iter()
+        .map(|&name| {
+            json!({
+                "name": name,
+                "label": name.trim_end_matches("__c").replace('_', " "),
+                "type": field_type(name),
+                "custom": name.ends_with("__c"),
+                "nillable": name != "Id",
+            })
+        })
+        .collect();
+    let mut response = (
+        StatusCode::OK,
+        Json(json!({"name": object, "label": object, "custom": false, "fields": fields})),
+    )
+        .into_response();
+    if let Ok(value) = HeaderValue::from_str(&usage) {
+        response.headers_mut().insert("sforce-limit-info", value);
+    }
+    response
+}
 
 const BASE62: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
@@ -176,6 +255,14 @@ fn field(lead: &Contact, deleted: bool, name: &str) -> Value {
         // Numbers are JSON doubles.
         "Lead_Score__c" => json!(lead.score() as f64),
         "Demo_Requested__c" => json!(lead.demo()),
+        "Industry" => json!(lead.firmographics.salesforce_industry()),
+        "NumberOfEmployees" => json!(lead.firmographics.employees),
+        // A currency field: a JSON double.
+        "AnnualRevenue" => json!(lead.firmographics.revenue.map(|r| r as f64)),
+        "ICP_Tier__c" => json!(lead.custom.icp_tier),
+        "Seats_Requested__c" => json!(lead.custom.seats_requested.map(f64::from)),
+        "Is_Partner__c" => json!(lead.custom.is_partner.unwrap_or(false)),
+        "Trial_Started_At__c" => json!(lead.custom.trial_started_ms.map(sf_datetime)),
         _ => Value::Null,
     }
 }
@@ -204,15 +291,27 @@ fn record(lead: &Contact, deleted: bool, object: &str, fields: &[String], versio
             "Id" => {
                 map.insert(name.clone(), json!(id));
             }
-            // A parent's field arrives nested, with the parent's own attributes.
-            "Account.Name" => {
-                let account = lead.company_name().map(|company| {
-                    json!({
-                        "attributes": {"type": "Account", "url": format!("/services/data/{version}/sobjects/Account/001{}", &id[3..])},
-                        "Name": company
-                    })
+            // A parent's fields arrive nested, with the parent's own attributes; a contact
+            // without a company has no Account (`null`).
+            parent if parent.starts_with("Account.") => {
+                let Some(company) = lead.company_name() else {
+                    map.insert("Account".into(), Value::Null);
+                    continue;
+                };
+                let account = map.entry("Account").or_insert_with(|| {
+                    json!({"attributes": {"type": "Account", "url": format!("/services/data/{version}/sobjects/Account/001{}", &id[3..])}})
                 });
-                map.insert("Account".into(), account.unwrap_or(Value::Null));
+                let f = &lead.firmographics;
+                let value = match &parent["Account.".len()..] {
+                    "Name" => json!(company),
+                    "Industry" => json!(f.salesforce_industry()),
+                    "NumberOfEmployees" => json!(f.employees),
+                    "AnnualRevenue" => json!(f.revenue.map(|r| r as f64)),
+                    _ => Value::Null,
+                };
+                if let Some(account) = account.as_object_mut() {
+                    account.insert(parent["Account.".len()..].to_string(), value);
+                }
             }
             _ => {
                 map.insert(name.clone(), field(lead, deleted, name));

@@ -82,6 +82,7 @@ pub fn router_with_faults(data: Arc<SandboxData>, faults: Arc<Faults>) -> Router
 fn routes(data: Arc<SandboxData>) -> Router {
     Router::new()
         .route(hubspot::CONTACTS_PATH, get(hubspot::list_contacts))
+        .route(hubspot::PROPERTIES_PATH, get(hubspot::list_properties))
         .route(
             hubspot_search::SEARCH_PATH,
             post(hubspot_search::search_contacts),
@@ -94,6 +95,10 @@ fn routes(data: Arc<SandboxData>) -> Router {
         .route(
             "/salesforce/services/data/{version}/{endpoint}/{cursor}",
             get(salesforce::query_more),
+        )
+        .route(
+            "/salesforce/services/data/{version}/sobjects/{object}/describe",
+            get(salesforce::describe),
         )
         .route("/_admin/crm/mutate", post(admin::mutate))
         .route("/_admin/crm/hubspot_limits", post(admin::hubspot_limits))

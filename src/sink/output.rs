@@ -161,6 +161,11 @@ impl<B: TableRows> DatasetOutput<B> {
         }
     }
 
+    /// The job this output belongs to (for errors that name it).
+    pub fn job(&self) -> &str {
+        &self.job
+    }
+
     /// Declare the table's key: a record whose key was already pulled in this run (a page the
     /// vendor served twice) is counted as a duplicate and written once (the first version).
     /// Holds one key string per row of the run.
@@ -316,6 +321,7 @@ impl<B: TableRows> DatasetOutput<B> {
         let mut carried = 0;
         for batch in batches {
             let kept = keep_other_keys(&batch, column, &keys)
+                .and_then(|kept| conform_to(&kept, &self.schema))
                 .map_err(|e| Error::encode(previous.to_string(), e))?;
             if kept.num_rows() == 0 {
                 continue;
@@ -471,6 +477,34 @@ fn fingerprint(states: &[std::hash::RandomState; 2], key: &str) -> u128 {
 }
 
 /// The rows of `batch` whose `column` value is not in `keys`.
+/// A batch of an earlier file in the table's current schema: a nullable column added since
+/// (the firmographics, `custom`) is null for its rows, so upgrading funnelhouse does not
+/// break the next incremental merge. A missing non-nullable column is an error.
+fn conform_to(
+    batch: &arrow::record_batch::RecordBatch,
+    schema: &arrow::datatypes::SchemaRef,
+) -> std::result::Result<arrow::record_batch::RecordBatch, arrow::error::ArrowError> {
+    if batch.schema().fields() == schema.fields() {
+        return Ok(batch.clone());
+    }
+    let columns = schema
+        .fields()
+        .iter()
+        .map(|f| match batch.column_by_name(f.name()) {
+            Some(c) => Ok(Arc::clone(c)),
+            None if f.is_nullable() => Ok(arrow::array::new_null_array(
+                f.data_type(),
+                batch.num_rows(),
+            )),
+            None => Err(arrow::error::ArrowError::SchemaError(format!(
+                "the earlier file has no `{}`",
+                f.name()
+            ))),
+        })
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    arrow::record_batch::RecordBatch::try_new(Arc::clone(schema), columns)
+}
+
 fn keep_other_keys(
     batch: &arrow::record_batch::RecordBatch,
     column: &str,

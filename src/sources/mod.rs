@@ -3,6 +3,7 @@
 
 pub mod answer;
 pub mod costs;
+pub mod custom;
 pub mod google_ads;
 pub mod hubspot;
 pub mod linkedin_ads;
@@ -234,6 +235,8 @@ pub struct SourceContext {
     pub previous: SourceState,
     /// A backfill's inclusive date range, replacing the source's own window.
     pub window: Option<(NaiveDate, NaiveDate)>,
+    /// The job's reporting currency: the currency of CRM amounts whose source names none.
+    pub reporting_currency: String,
     /// The run's clock: no watermark moves past it (see [`SourceContext::advance`]).
     clock: chrono::DateTime<chrono::Utc>,
     next: std::sync::Mutex<SourceState>,
@@ -258,6 +261,7 @@ impl SourceContext {
             hasher,
             today,
             window: None,
+            reporting_currency: "EUR".to_string(),
             // The end of `today` until the run sets its clock (`with_clock`).
             clock: today
                 .and_hms_opt(23, 59, 59)
@@ -271,6 +275,12 @@ impl SourceContext {
     /// Pull exactly `from ..= to` (a backfill) instead of the source's own window.
     pub fn with_window(mut self, window: Option<(NaiveDate, NaiveDate)>) -> Self {
         self.window = window;
+        self
+    }
+
+    /// The job's reporting currency (`EUR` until set).
+    pub fn with_reporting_currency(mut self, currency: &str) -> Self {
+        self.reporting_currency = currency.to_string();
         self
     }
 

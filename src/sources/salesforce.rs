@@ -21,7 +21,7 @@ use super::{SourceContext, answer, join_url};
 use crate::config::{Secret, Template};
 use crate::error::Result;
 use crate::http::{HttpSettings, Verdict, body_excerpt, default_verdict};
-use crate::normalize::parse::{opt_bool, opt_i64, opt_str, opt_timestamp, snake_case};
+use crate::normalize::parse::{opt_bool, opt_i64, opt_money, opt_str, opt_timestamp, snake_case};
 use crate::normalize::{LeadRow, LeadsBuilder, PersonalDataHasher};
 use crate::sink::DatasetOutput;
 
@@ -62,6 +62,17 @@ pub struct SalesforceConfig {
     /// [`SalesforceFields::contact_defaults`]).
     #[serde(default)]
     pub contact_fields: BTreeMap<String, String>,
+    /// ISO-4217 currency of `AnnualRevenue` (the org's currency) when no
+    /// `annual_revenue_currency` field is mapped; the job's `reporting_currency` when absent.
+    #[serde(default)]
+    pub currency: Option<String>,
+    /// Other Lead fields to keep in `leads.custom`, each with its type.
+    #[serde(default)]
+    pub custom_properties: crate::sources::custom::CustomProperties,
+    /// Other Contact fields to keep in `leads.custom` (Contacts have their own custom
+    /// fields; none by default).
+    #[serde(default)]
+    pub contact_custom_properties: crate::sources::custom::CustomProperties,
     /// Timeouts and retries.
     #[serde(default)]
     pub http: HttpSettings,
@@ -151,7 +162,32 @@ impl SalesforceConfig {
                 )),
             }
         }
-        for (column, field) in self.fields.mapped().into_iter().chain(contact.mapped()) {
+        problems.extend(crate::sources::custom::check(&self.custom_properties));
+        problems.extend(
+            crate::sources::custom::check(&self.contact_custom_properties)
+                .into_iter()
+                .map(|(_, p)| ("contact_custom_properties", p)),
+        );
+        if let Some(c) = &self.currency
+            && !(c.len() == 3 && c.bytes().all(|b| b.is_ascii_uppercase()))
+        {
+            problems.push((
+                "currency",
+                format!("`{c}` is not an ISO-4217 code like EUR"),
+            ));
+        }
+        let custom = self
+            .custom_properties
+            .iter()
+            .chain(&self.contact_custom_properties)
+            .map(|(name, p)| ("custom_properties", p.property(name)));
+        for (column, field) in self
+            .fields
+            .mapped()
+            .into_iter()
+            .chain(contact.mapped())
+            .chain(custom)
+        {
             if !field
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
@@ -165,8 +201,28 @@ impl SalesforceConfig {
         problems
     }
 
-    /// The field mapping of `object`.
-    pub fn fields_of(&self, object: SalesforceObject) -> SalesforceFields {
+    /// The field mapping of `object`, with the kept custom fields and the currency of
+    /// `AnnualRevenue` (`reporting_currency` unless the source names one).
+    pub fn fields_of(
+        &self,
+        object: SalesforceObject,
+        reporting_currency: &str,
+    ) -> SalesforceFields {
+        let mut fields = self.mapping_of(object);
+        fields.custom = match object {
+            SalesforceObject::Lead => self.custom_properties.clone(),
+            SalesforceObject::Contact => self.contact_custom_properties.clone(),
+        };
+        fields.currency = Some(
+            self.currency
+                .clone()
+                .unwrap_or_else(|| reporting_currency.to_string()),
+        );
+        fields
+    }
+
+    /// The configured column mapping of `object`.
+    fn mapping_of(&self, object: SalesforceObject) -> SalesforceFields {
         match object {
             SalesforceObject::Lead => self.fields.clone(),
             SalesforceObject::Contact => {
@@ -220,6 +276,22 @@ pub struct SalesforceFields {
     pub first_contacted_at: String,
     /// Latest new-intent signal (recycled leads); unmapped by default.
     pub last_intent_at: String,
+    /// The company's industry.
+    pub industry: String,
+    /// The company's number of employees.
+    pub employee_count: String,
+    /// The company's annual revenue (a currency field).
+    pub annual_revenue: String,
+    /// The ISO code of `annual_revenue` per record (`CurrencyIsoCode`, multi-currency orgs
+    /// only); unmapped by default, when the source's `currency` applies.
+    pub annual_revenue_currency: String,
+    /// Fields kept in `leads.custom` (from `custom_properties` or
+    /// `contact_custom_properties`, not a column mapping).
+    #[serde(skip)]
+    pub custom: crate::sources::custom::CustomProperties,
+    /// Currency of `annual_revenue` when no field gives it (set by the pull).
+    #[serde(skip)]
+    pub currency: Option<String>,
 }
 
 impl Default for SalesforceFields {
@@ -256,6 +328,12 @@ impl Default for SalesforceFields {
             customer_at: s(""),
             first_contacted_at: s(""),
             last_intent_at: s(""),
+            industry: s("Industry"),
+            employee_count: s("NumberOfEmployees"),
+            annual_revenue: s("AnnualRevenue"),
+            annual_revenue_currency: s(""),
+            custom: crate::sources::custom::CustomProperties::new(),
+            currency: None,
         }
     }
 }
@@ -272,6 +350,10 @@ impl SalesforceFields {
             is_converted: s(""),
             lead_status: s(""),
             sql_at: s(""),
+            // Contacts carry no firmographics: their Account does.
+            industry: s("Account.Industry"),
+            employee_count: s("Account.NumberOfEmployees"),
+            annual_revenue: s("Account.AnnualRevenue"),
             ..SalesforceFields::default()
         }
     }
@@ -309,13 +391,17 @@ impl SalesforceFields {
             "customer_at" => &mut self.customer_at,
             "first_contacted_at" => &mut self.first_contacted_at,
             "last_intent_at" => &mut self.last_intent_at,
+            "industry" => &mut self.industry,
+            "employee_count" => &mut self.employee_count,
+            "annual_revenue" => &mut self.annual_revenue,
+            "annual_revenue_currency" => &mut self.annual_revenue_currency,
             _ => return None,
         })
     }
 
     /// `(column, field)` for every mapped column.
     pub fn mapped(&self) -> Vec<(&'static str, &str)> {
-        let all: [(&'static str, &String); 30] = [
+        let all: [(&'static str, &String); 34] = [
             ("email", &self.email),
             ("company", &self.company),
             ("job_title", &self.job_title),
@@ -346,6 +432,10 @@ impl SalesforceFields {
             ("customer_at", &self.customer_at),
             ("first_contacted_at", &self.first_contacted_at),
             ("last_intent_at", &self.last_intent_at),
+            ("industry", &self.industry),
+            ("employee_count", &self.employee_count),
+            ("annual_revenue", &self.annual_revenue),
+            ("annual_revenue_currency", &self.annual_revenue_currency),
         ];
         all.into_iter()
             .filter(|(_, f)| !f.is_empty())
@@ -353,10 +443,12 @@ impl SalesforceFields {
             .collect()
     }
 
-    /// The SELECT list: `Id`, `SystemModstamp`, `IsDeleted`, then every mapped field once.
+    /// The SELECT list: `Id`, `SystemModstamp`, `IsDeleted`, then every mapped and kept
+    /// field once.
     pub fn select_list(&self) -> Vec<&str> {
         let mut out = vec!["Id", "SystemModstamp", "IsDeleted"];
-        for (_, field) in self.mapped() {
+        let custom = self.custom.iter().map(|(name, p)| p.property(name));
+        for field in self.mapped().into_iter().map(|(_, f)| f).chain(custom) {
             if !out.contains(&field) {
                 out.push(field);
             }
@@ -423,7 +515,10 @@ pub async fn pull(
     let mut usage = None;
     for &object in &cfg.objects {
         let name = object.api_name();
-        let fields = cfg.fields_of(object);
+        let fields = cfg.fields_of(object, &ctx.reporting_currency);
+        if !fields.custom.is_empty() && !ctx.pages.is_replay() {
+            check_custom_fields(cfg, ctx, &session, object, &fields, out.job()).await?;
+        }
         let select = fields.select_list().join(", ");
         let watermark = ctx.previous.watermark(name).map(str::to_string);
         let since = watermark
@@ -484,6 +579,56 @@ pub async fn pull(
         tracing::info!(source = %ctx.source_name, api_usage = %usage, "Salesforce API usage (Sforce-Limit-Info, rolling 24 hours)");
     }
     Ok(())
+}
+
+/// Check that every kept custom field exists on `object` (`GET …/sobjects/<object>/describe`,
+/// one request per object, not landed with the pages), so a misspelt field is an error that
+/// names it and its close matches rather than SOQL's bare `INVALID_FIELD`.
+async fn check_custom_fields(
+    cfg: &SalesforceConfig,
+    ctx: &SourceContext,
+    session: &Session,
+    object: SalesforceObject,
+    fields: &SalesforceFields,
+    job: &str,
+) -> Result<()> {
+    let path = format!(
+        "services/data/{}/sobjects/{}/describe",
+        cfg.api_version,
+        object.api_name()
+    );
+    let url = join_url(&session.instance_url, &path);
+    let signals = Mutex::new(Signals::default());
+    let classify = |status: StatusCode, headers: &HeaderMap, body: &[u8]| {
+        verdict(status, headers, body, &signals)
+    };
+    let request = ctx
+        .http
+        .inner()
+        .get(&url)
+        .bearer_auth(session.access_token.expose());
+    let response = ctx.http.send_classified(request, &classify).await?;
+    let body: Value = crate::json::from_slice(&response.body)
+        .map_err(|e| ctx.protocol(&url, super::not_json(&e, &response.body)))?;
+    let existing: Vec<(String, String)> = body
+        .get("fields")
+        .and_then(Value::as_array)
+        .ok_or_else(|| ctx.protocol(&url, "the describe answer has no `fields` array"))?
+        .iter()
+        .filter_map(|f| {
+            let name = f.get("name")?.as_str()?;
+            let kind = f.get("type").and_then(Value::as_str).unwrap_or("string");
+            Some((name.to_string(), kind.to_string()))
+        })
+        .collect();
+    crate::sources::custom::verify(
+        job,
+        &ctx.source_name,
+        &format!("Salesforce {} field", object.api_name()),
+        &format!("GET /{path}"),
+        &fields.custom,
+        &existing,
+    )
 }
 
 /// The refresh-token grant: a new access token and the instance URL.
@@ -783,6 +928,10 @@ pub fn decode_lead(
     let get = |path: &str| at(record, path);
     let ts = |path: &str| opt_timestamp(get(path), path);
     let email = opt_str(get(&f.email));
+    let annual_revenue = opt_money(get(&f.annual_revenue), &f.annual_revenue)?;
+    let annual_revenue_currency = annual_revenue
+        .and_then(|_| opt_str(get(&f.annual_revenue_currency)).or_else(|| f.currency.clone()));
+    let custom = crate::sources::custom::decode_all(&f.custom, get)?;
     let converted = opt_bool(get(&f.is_converted), &f.is_converted)?.unwrap_or(false);
     let lifecycle = if converted {
         Some("converted".to_string())
@@ -825,6 +974,11 @@ pub fn decode_lead(
         customer_at: ts(&f.customer_at)?,
         first_contacted_at: ts(&f.first_contacted_at)?,
         last_intent_at: ts(&f.last_intent_at)?,
+        industry: opt_str(get(&f.industry)),
+        employee_count: opt_i64(get(&f.employee_count), &f.employee_count)?,
+        annual_revenue,
+        annual_revenue_currency,
+        custom,
         is_deleted: opt_bool(record.get("IsDeleted"), "IsDeleted")?.unwrap_or(false),
     })
 }
@@ -983,11 +1137,14 @@ vendor_score = "Contact_Score__c"
         )
         .unwrap();
         assert!(cfg.check().is_empty(), "{:?}", cfg.check());
-        let contact = cfg.fields_of(SalesforceObject::Contact);
+        let contact = cfg.fields_of(SalesforceObject::Contact, "EUR");
         assert_eq!(contact.company, "Account.Name");
         assert_eq!(contact.vendor_score, "Contact_Score__c");
         assert_eq!(contact.lead_status, "");
-        assert_eq!(cfg.fields_of(SalesforceObject::Lead).company, "Company");
+        assert_eq!(
+            cfg.fields_of(SalesforceObject::Lead, "EUR").company,
+            "Company"
+        );
         let nested =
             serde_json::json!({"Id": "003x", "Account": {"attributes": {}, "Name": "Acme"}});
         let row = decode_lead(&nested, &contact, &PersonalDataHasher::new(b"k")).unwrap();
@@ -1007,6 +1164,96 @@ nope = "X"
         .unwrap();
         let keys: Vec<&str> = bad.check().iter().map(|(k, _)| *k).collect();
         assert_eq!(keys, ["batch_size", "objects", "contact_fields"]);
+    }
+
+    #[test]
+    fn firmographics_and_custom_fields_decode_typed_with_their_currency() {
+        use crate::normalize::CustomValue;
+        let cfg: SalesforceConfig = toml::from_str(
+            r#"name = "sf"
+client_id = "a"
+client_secret = "b"
+refresh_token = "c"
+currency = "USD"
+[custom_properties]
+icp_tier = { property = "ICP_Tier__c", type = "string" }
+seats = { field = "Seats_Requested__c", type = "number" }
+trial = { property = "Trial_Started_At__c", type = "timestamp" }
+"#,
+        )
+        .unwrap();
+        assert!(cfg.check().is_empty(), "{:?}", cfg.check());
+        let fields = cfg.fields_of(SalesforceObject::Lead, "EUR");
+        let select = fields.select_list();
+        for f in [
+            "Industry",
+            "NumberOfEmployees",
+            "AnnualRevenue",
+            "ICP_Tier__c",
+            "Seats_Requested__c",
+        ] {
+            assert!(select.contains(&f), "{f} in {select:?}");
+        }
+        let hasher = PersonalDataHasher::new(b"k");
+        let record = serde_json::json!({
+            "Id": "00Q1", "Industry": "Technology", "NumberOfEmployees": 120,
+            "AnnualRevenue": 1.25E7, "ICP_Tier__c": "A", "Seats_Requested__c": 12.0,
+            "Trial_Started_At__c": "2026-11-02T10:00:00.000+0000"
+        });
+        let row = decode_lead(&record, &fields, &hasher).unwrap();
+        assert_eq!(row.industry.as_deref(), Some("Technology"));
+        assert_eq!(row.employee_count, Some(120));
+        // 12,500,000.000000 exactly, from a JSON double.
+        assert_eq!(row.annual_revenue, Some(12_500_000_000_000));
+        assert_eq!(row.annual_revenue_currency.as_deref(), Some("USD"));
+        assert_eq!(
+            row.custom,
+            vec![
+                ("icp_tier".to_string(), CustomValue::Str("A".into())),
+                ("seats".to_string(), CustomValue::Number(12.0)),
+                // 2026-11-02T10:00:00Z
+                (
+                    "trial".to_string(),
+                    CustomValue::Timestamp(1_793_613_600_000_000)
+                ),
+            ]
+        );
+        // The reporting currency when the source names none; the record's own code when
+        // mapped; no currency without a revenue.
+        let mut plain = cfg.clone();
+        plain.currency = None;
+        let eur = plain.fields_of(SalesforceObject::Lead, "EUR");
+        let row = decode_lead(&record, &eur, &hasher).unwrap();
+        assert_eq!(row.annual_revenue_currency.as_deref(), Some("EUR"));
+        let mut multi = eur.clone();
+        multi.annual_revenue_currency = "CurrencyIsoCode".into();
+        let mut with_code = record.clone();
+        with_code["CurrencyIsoCode"] = serde_json::json!("GBP");
+        let row = decode_lead(&with_code, &multi, &hasher).unwrap();
+        assert_eq!(row.annual_revenue_currency.as_deref(), Some("GBP"));
+        let mut none = record.clone();
+        none["AnnualRevenue"] = Value::Null;
+        let row = decode_lead(&none, &eur, &hasher).unwrap();
+        assert_eq!(
+            (row.annual_revenue, row.annual_revenue_currency),
+            (None, None)
+        );
+        // A value not of its declared type rejects the record, naming the field.
+        let mut bad = record.clone();
+        bad["Seats_Requested__c"] = serde_json::json!("many");
+        let reason = decode_lead(&bad, &fields, &hasher).unwrap_err();
+        assert!(
+            reason.contains("Seats_Requested__c: `many` is not a number"),
+            "{reason}"
+        );
+        // Contacts read firmographics from their Account, and keep only their own custom
+        // fields (none configured here).
+        let contact = cfg.fields_of(SalesforceObject::Contact, "EUR");
+        assert_eq!(contact.industry, "Account.Industry");
+        assert!(contact.custom.is_empty());
+        let bad_currency: SalesforceConfig =
+            toml::from_str("name = \"sf\"\nclient_id = \"a\"\nclient_secret = \"b\"\nrefresh_token = \"c\"\ncurrency = \"usd\"").unwrap();
+        assert_eq!(bad_currency.check()[0].0, "currency");
     }
 
     #[test]

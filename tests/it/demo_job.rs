@@ -328,7 +328,8 @@ fn the_demo_runs_from_an_empty_folder_and_shows_deletions_and_rejects() {
         .map(str::trim)
         .filter(|l| l.starts_with("python3 -c "))
         .collect();
-    assert_eq!(commands.len(), 4, "{stdout}");
+    // Leads per channel, ICP by industry, CPSQL, deletions, rejects.
+    assert_eq!(commands.len(), 5, "{stdout}");
     for command in commands {
         let ran = std::process::Command::new("sh")
             .args(["-c", command])

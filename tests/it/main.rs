@@ -12,6 +12,7 @@ mod faults;
 mod guarantees;
 mod harness;
 mod hostile;
+mod icp;
 mod job_files;
 mod metrics;
 mod ops;

@@ -386,6 +386,11 @@ fn deleted_leads_are_left_out() {
         customer_at: None,
         first_contacted_at: None,
         last_intent_at: Some(t("2026-10-02T00:00:00Z")),
+        industry: None,
+        employee_count: None,
+        annual_revenue: None,
+        annual_revenue_currency: None,
+        custom: Vec::new(),
         is_deleted: deleted,
     };
     let mut b = LeadsBuilder::new(2);

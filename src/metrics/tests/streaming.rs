@@ -94,6 +94,11 @@ fn row(id: &str, owner: Option<&str>, visits: i64) -> LeadRow {
         customer_at: None,
         first_contacted_at: None,
         last_intent_at: None,
+        industry: None,
+        employee_count: None,
+        annual_revenue: None,
+        annual_revenue_currency: None,
+        custom: Vec::new(),
         is_deleted: false,
     }
 }

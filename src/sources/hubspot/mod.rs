@@ -23,7 +23,7 @@ use crate::config::{Secret, Template};
 use crate::error::Result;
 use crate::http::HttpSettings;
 use crate::normalize::parse::{
-    Scalar, opt_bool, opt_i64, opt_str, opt_timestamp, snake_case, timestamp_micros,
+    Scalar, opt_bool, opt_i64, opt_money, opt_str, opt_timestamp, snake_case, timestamp_micros,
 };
 use crate::normalize::scalar::Fields;
 use crate::normalize::{LeadRow, LeadsBuilder, PersonalDataHasher};
@@ -61,6 +61,13 @@ pub struct HubspotConfig {
     /// Which HubSpot property feeds each canonical column.
     #[serde(default)]
     pub properties: HubspotProperties,
+    /// ISO-4217 currency of `annualrevenue` (the portal's company currency); the job's
+    /// `reporting_currency` when absent.
+    #[serde(default)]
+    pub currency: Option<String>,
+    /// Other contact properties to keep in `leads.custom`, each with its type.
+    #[serde(default)]
+    pub custom_properties: crate::sources::custom::CustomProperties,
     /// Timeouts and retries.
     #[serde(default)]
     pub http: HttpSettings,
@@ -103,6 +110,15 @@ impl HubspotConfig {
             problems.push((
                 "properties",
                 "updated_at must name a property: incremental search filters on it".to_string(),
+            ));
+        }
+        problems.extend(crate::sources::custom::check(&self.custom_properties));
+        if let Some(c) = &self.currency
+            && !(c.len() == 3 && c.bytes().all(|b| b.is_ascii_uppercase()))
+        {
+            problems.push((
+                "currency",
+                format!("`{c}` is not an ISO-4217 code like EUR"),
             ));
         }
         if self.page_size == 0 || self.page_size > 100 {
@@ -152,6 +168,12 @@ pub struct HubspotProperties {
     pub first_contacted_at: String,
     /// Latest new-intent signal (recycled leads).
     pub last_intent_at: String,
+    /// The company's industry.
+    pub industry: String,
+    /// The company's number of employees (a number property).
+    pub employee_count: String,
+    /// The company's annual revenue, in the source's `currency`.
+    pub annual_revenue: String,
 }
 
 impl Default for HubspotProperties {
@@ -187,6 +209,9 @@ impl Default for HubspotProperties {
             customer_at: s("hs_lifecyclestage_customer_date"),
             first_contacted_at: s("hs_sa_first_engagement_date"),
             last_intent_at: s("recent_conversion_date"),
+            industry: s("industry"),
+            employee_count: s("numberofemployees"),
+            annual_revenue: s("annualrevenue"),
         }
     }
 }
@@ -224,13 +249,21 @@ impl HubspotProperties {
             &self.customer_at,
             &self.first_contacted_at,
             &self.last_intent_at,
+            &self.industry,
+            &self.employee_count,
+            &self.annual_revenue,
         ]
     }
 
-    /// Every property to request, in a stable order, without duplicates.
-    pub fn requested(&self) -> Vec<&str> {
-        let mut out: Vec<&str> = Vec::with_capacity(page::column::COUNT);
-        for p in self.columns() {
+    /// Every property to request (the canonical columns' and the kept custom ones), in a
+    /// stable order, without duplicates.
+    pub fn requested<'a>(
+        &'a self,
+        custom: &'a crate::sources::custom::CustomProperties,
+    ) -> Vec<&'a str> {
+        let mut out: Vec<&str> = Vec::with_capacity(page::column::COUNT + custom.len());
+        let kept = custom.iter().map(|(name, p)| p.property(name));
+        for p in self.columns().into_iter().chain(kept) {
             if !p.is_empty() && !out.contains(&p) {
                 out.push(p);
             }
@@ -261,8 +294,12 @@ pub async fn pull(
         token,
         ctx,
         limiter: RateLimiter::new(&cfg.rate_limit).reporting_to(ctx.http.stats()),
-        index: PropertyIndex::new(&cfg.properties),
+        index: PropertyIndex::new(&cfg.properties, &cfg.custom_properties)
+            .with_currency(cfg.currency.as_deref().unwrap_or(&ctx.reporting_currency)),
     };
+    if !cfg.custom_properties.is_empty() && !ctx.pages.is_replay() {
+        session.check_custom_properties(out.job()).await?;
+    }
     let started_ms = chrono::Utc::now().timestamp_millis();
     let watermark = ctx
         .previous
@@ -344,7 +381,8 @@ pub fn decode_contact(
         return (Err("contact is not a JSON object".into()), None);
     };
     let none = Fields::Other(Scalar::Null);
-    let values = index.resolve(properties.as_ref().unwrap_or(&none));
+    let fields = properties.as_ref().unwrap_or(&none);
+    let values = index.resolve(fields);
     let modified_ms = values[column::UPDATED_AT]
         .and_then(Scalar::as_str)
         .or_else(|| updated_at_member.as_ref().and_then(Scalar::as_str))
@@ -374,6 +412,7 @@ pub fn decode_contact(
             Some(t) => Some(t),
             None => opt_timestamp(updated_at_member.as_ref(), "updatedAt")?,
         };
+        let annual_revenue = opt_money(get(column::ANNUAL_REVENUE), name(column::ANNUAL_REVENUE))?;
         Ok(LeadRow {
             source_system: "hubspot".into(),
             lead_id: id,
@@ -410,6 +449,13 @@ pub fn decode_contact(
             customer_at: ts(column::CUSTOMER_AT)?,
             first_contacted_at: ts(column::FIRST_CONTACTED_AT)?,
             last_intent_at: ts(column::LAST_INTENT_AT)?,
+            industry: text(column::INDUSTRY),
+            employee_count: int(column::EMPLOYEE_COUNT)?,
+            annual_revenue,
+            annual_revenue_currency: annual_revenue
+                .and_then(|_| index.currency())
+                .map(str::to_string),
+            custom: crate::sources::custom::decode_all(index.custom(), |p| fields.get(p))?,
             is_deleted: matches!(archived, Some(Scalar::Bool(true))),
         })
     })();
@@ -453,7 +499,8 @@ mod tests {
         let decode = |record: &Value| {
             let text = record.to_string();
             let contact: Contact<'_> = serde_json::from_str(&text).unwrap();
-            let mut index = PropertyIndex::new(&props);
+            let mut index =
+                PropertyIndex::new(&props, &crate::sources::custom::CustomProperties::new());
             decode_contact(&contact, &mut index, &hasher)
         };
         let (row, modified_ms) = decode(&record);
@@ -496,5 +543,50 @@ mod tests {
         }
         let kept = redact(&bad, &props.email, &hasher);
         assert!(!kept.to_string().contains("Ann@Example.com"));
+    }
+
+    #[test]
+    fn firmographics_and_custom_properties_decode_in_the_portal_currency() {
+        use crate::normalize::CustomValue;
+        use crate::sources::custom::CustomProperties;
+        let hasher = PersonalDataHasher::new(b"k");
+        let props = HubspotProperties::default();
+        let custom: CustomProperties = toml::from_str(
+            "icp_tier = \"string\"\nseats = { property = \"seats_requested\", type = \"number\" }\nis_partner = \"boolean\"",
+        )
+        .unwrap();
+        assert!(props.requested(&custom).ends_with(&[
+            "industry",
+            "numberofemployees",
+            "annualrevenue",
+            "icp_tier",
+            "is_partner",
+            "seats_requested"
+        ]));
+        let record = json!({"id": "7", "properties": {
+            "industry": "COMPUTER_SOFTWARE", "numberofemployees": "250",
+            "annualrevenue": "31250000.5", "icp_tier": "A", "seats_requested": "40",
+            "is_partner": ""
+        }});
+        let text = record.to_string();
+        let contact: Contact<'_> = serde_json::from_str(&text).unwrap();
+        let mut index = PropertyIndex::new(&props, &custom).with_currency("USD");
+        let row = decode_contact(&contact, &mut index, &hasher).0.unwrap();
+        assert_eq!(row.industry.as_deref(), Some("COMPUTER_SOFTWARE"));
+        assert_eq!(row.employee_count, Some(250));
+        assert_eq!(row.annual_revenue, Some(31_250_000_500_000));
+        assert_eq!(row.annual_revenue_currency.as_deref(), Some("USD"));
+        // `is_partner` is cleared (""): no entry.
+        assert_eq!(
+            row.custom,
+            vec![
+                ("icp_tier".to_string(), CustomValue::Str("A".into())),
+                ("seats".to_string(), CustomValue::Number(40.0)),
+            ]
+        );
+        let bad = json!({"id": "8", "properties": {"annualrevenue": "lots"}}).to_string();
+        let contact: Contact<'_> = serde_json::from_str(&bad).unwrap();
+        let reason = decode_contact(&contact, &mut index, &hasher).0.unwrap_err();
+        assert!(reason.contains("annualrevenue"), "{reason}");
     }
 }

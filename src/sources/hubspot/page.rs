@@ -18,6 +18,7 @@ use crate::normalize::parse::Scalar;
 use crate::normalize::scalar::{Fields, Key, ScalarVisitor};
 use crate::normalize::{LeadRow, PersonalDataHasher};
 use crate::sources::DecodedPage;
+use crate::sources::custom::CustomProperties;
 
 /// One element of `results`.
 #[derive(Debug)]
@@ -200,6 +201,10 @@ struct Resolved {
     groups: Vec<Vec<usize>>,
     /// Property names as `HubspotProperties::columns` orders them.
     names: Vec<String>,
+    /// The contact properties kept in `leads.custom`.
+    custom: CustomProperties,
+    /// Currency of `annualrevenue`.
+    currency: Option<String>,
 }
 
 /// Fixed positions of the canonical columns in [`HubspotProperties::columns`].
@@ -233,16 +238,19 @@ pub mod column {
     pub const CUSTOMER_AT: usize = 26;
     pub const FIRST_CONTACTED_AT: usize = 27;
     pub const LAST_INTENT_AT: usize = 28;
+    pub const INDUSTRY: usize = 29;
+    pub const EMPLOYEE_COUNT: usize = 30;
+    pub const ANNUAL_REVENUE: usize = 31;
     /// How many there are.
-    pub const COUNT: usize = 29;
+    pub const COUNT: usize = 32;
 }
 
 /// A contact's property values by canonical column.
 pub type ColumnValues<'p, 'a> = [Option<&'p Scalar<'a>>; column::COUNT];
 
 impl PropertyIndex {
-    /// The index for a job's property names.
-    pub fn new(props: &HubspotProperties) -> Self {
+    /// The index for a job's property names and kept custom properties.
+    pub fn new(props: &HubspotProperties, custom: &CustomProperties) -> Self {
         let names: Vec<String> = props.columns().iter().map(|s| s.to_string()).collect();
         let mut group_of: HashMap<String, usize> = HashMap::new();
         let mut groups: Vec<Vec<usize>> = Vec::new();
@@ -261,9 +269,29 @@ impl PropertyIndex {
                 group_of,
                 groups,
                 names,
+                custom: custom.clone(),
+                currency: None,
             }),
             last_order: Vec::new(),
         }
+    }
+
+    /// The index with `currency` as the currency of `annualrevenue`.
+    pub fn with_currency(mut self, currency: &str) -> Self {
+        if let Some(resolved) = Arc::get_mut(&mut self.resolved) {
+            resolved.currency = Some(currency.to_string());
+        }
+        self
+    }
+
+    /// The currency of `annualrevenue`, when known.
+    pub fn currency(&self) -> Option<&str> {
+        self.resolved.currency.as_deref()
+    }
+
+    /// The kept custom properties.
+    pub fn custom(&self) -> &CustomProperties {
+        &self.resolved.custom
     }
 
     /// The property name feeding `column`.
@@ -372,7 +400,7 @@ mod tests {
         ],"paging":{"next":{"after":"200","link":"x"}}}"#;
         let props = HubspotProperties::default();
         let hasher = PersonalDataHasher::new(b"k");
-        let mut index = PropertyIndex::new(&props);
+        let mut index = PropertyIndex::new(&props, &CustomProperties::new());
         let page = decode_page(body, &mut index, &hasher).unwrap();
         assert_eq!(page.rows.len(), 1);
         assert_eq!(page.rows[0].vendor_score, Some(7));
@@ -433,7 +461,7 @@ mod tests {
     #[test]
     fn properties_in_a_new_order_still_reach_their_columns() {
         let props = HubspotProperties::default();
-        let mut index = PropertyIndex::new(&props);
+        let mut index = PropertyIndex::new(&props, &CustomProperties::new());
         let first: Fields<'_> =
             serde_json::from_str(r#"{"company":"A","country":"DE","jobtitle":"CTO"}"#).unwrap();
         let second: Fields<'_> =

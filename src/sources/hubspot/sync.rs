@@ -122,6 +122,53 @@ impl Session<'_> {
         }
     }
 
+    /// Check that every kept custom property exists as a contact property of the portal
+    /// (`GET /crm/v3/properties/contacts`, one request): HubSpot answers an unknown
+    /// property with `null`, so a misspelt name would otherwise be a column that is never
+    /// set. The answer is not landed with the pages: it is metadata, not contacts.
+    pub(super) async fn check_custom_properties(&self, job: &str) -> Result<()> {
+        let ctx = self.ctx;
+        let url = join_url(self.base_url, "crm/v3/properties/contacts");
+        let _grant = self.limiter.acquire().await.map_err(|spent| {
+            ctx.protocol(
+                &url,
+                format!(
+                    "this source's daily_budget of {} requests is spent before the custom properties could be checked",
+                    spent.budget
+                ),
+            )
+        })?;
+        let daily: Mutex<Option<String>> = Mutex::new(None);
+        let classify = |status: StatusCode, headers: &HeaderMap, body: &[u8]| {
+            verdict(status, headers, body, &daily)
+        };
+        let request = ctx.http.inner().get(&url).bearer_auth(self.token.expose());
+        let response = ctx.http.send_classified(request, &classify).await?;
+        let body: Value = crate::json::from_slice(&response.body)
+            .map_err(|e| not_json(&e, &response.body))
+            .map_err(|m| ctx.protocol(&url, m))?;
+        let results = body
+            .get("results")
+            .and_then(Value::as_array)
+            .ok_or_else(|| ctx.protocol(&url, "no `results` array of properties"))?;
+        let existing: Vec<(String, String)> = results
+            .iter()
+            .filter_map(|p| {
+                let name = p.get("name")?.as_str()?;
+                let kind = p.get("type").and_then(Value::as_str).unwrap_or("string");
+                Some((name.to_string(), kind.to_string()))
+            })
+            .collect();
+        crate::sources::custom::verify(
+            job,
+            &ctx.source_name,
+            "HubSpot contact property",
+            "GET /crm/v3/properties/contacts",
+            &self.cfg.custom_properties,
+            &existing,
+        )
+    }
+
     /// Every page of the contacts list (`archived=true`: the archived ones) into `out`.
     pub(super) async fn list(
         &self,
@@ -135,7 +182,11 @@ impl Session<'_> {
         } else {
             "hubspot/contacts"
         };
-        let properties = self.cfg.properties.requested().join(",");
+        let properties = self
+            .cfg
+            .properties
+            .requested(&self.cfg.custom_properties)
+            .join(",");
         let mut progress = Progress::default();
         let mut after: Option<String> = None;
         let mut page = 0u64;
@@ -316,7 +367,7 @@ impl Session<'_> {
         out: &mut DatasetOutput<LeadsBuilder>,
     ) -> Result<QueryEnd> {
         let limit = u64::from(self.cfg.search_page_size);
-        let properties = self.cfg.properties.requested();
+        let properties = self.cfg.properties.requested(&self.cfg.custom_properties);
         let mut reached = Reached::default();
         let mut after: Option<String> = None;
         loop {
