@@ -255,6 +255,7 @@ impl Diagnostics<'_> {
                 .deserialize(&rest, &base)
                 .map(SourceConfig::LinkedinAds),
             "costs" => self.deserialize(&rest, &base).map(SourceConfig::Costs),
+            "intent" => self.deserialize(&rest, &base).map(SourceConfig::Intent),
             other => {
                 self.push(
                     kind_value.span(),
@@ -277,8 +278,8 @@ impl Diagnostics<'_> {
         if let Err(e) = check_name(source.name()) {
             problems.push(("name", e));
         }
-        // A costs file may be a local path or an object-store URL, not only http(s).
-        if !matches!(source, SourceConfig::Costs(_))
+        // A costs or intent file may be a local path or an object-store URL, not only http(s).
+        if !matches!(source, SourceConfig::Costs(_) | SourceConfig::Intent(_))
             && let Some(problem) = check_http_url(source.base_url(), env)
         {
             problems.push(("base_url", problem));

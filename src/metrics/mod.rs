@@ -18,6 +18,7 @@ pub mod cpsql;
 pub mod enps;
 pub mod funnel;
 pub mod fx;
+pub mod intent;
 mod intern;
 mod run;
 pub mod sal;
@@ -105,6 +106,12 @@ impl<'a> Accumulator<'a> {
             owners: stages::OwnerScores::default(),
             enps: enps::Enps::new(&settings.metrics.enps),
         }
+    }
+
+    /// Join third-party intent to every lead of both passes (`kind = "intent"` sources).
+    pub fn with_intent(mut self, intent: &'a intent::IntentIndex) -> Self {
+        self.stager.set_intent(Some(intent));
+        self
     }
 
     /// Fold in a batch of the current `leads` table.
@@ -269,8 +276,20 @@ pub fn compute(
     settings: Settings<'_>,
     stamp: &BatchStamp,
 ) -> Result<Vec<MetricTable>> {
+    compute_with_intent(inputs, &[], spend, settings, stamp)
+}
+
+/// [`compute`] with the job's `intent_signals` batches joined to the leads.
+pub fn compute_with_intent(
+    inputs: Inputs<'_>,
+    intent_signals: &[RecordBatch],
+    spend: cpsql::Cpsql,
+    settings: Settings<'_>,
+    stamp: &BatchStamp,
+) -> Result<Vec<MetricTable>> {
     let previous = stages::previous_stages(inputs.previous_stages)?;
-    let mut pass1 = Accumulator::new(settings, &previous, spend);
+    let intent = intent::index(intent_signals, &settings.stages.intent, settings.now_micros)?;
+    let mut pass1 = Accumulator::new(settings, &previous, spend).with_intent(&intent);
     for batch in inputs.leads {
         pass1.add_leads(batch)?;
     }

@@ -22,6 +22,7 @@ use object_store::{ObjectStore, ObjectStoreExt};
 
 use super::cpsql::Cpsql;
 use super::fx::{FxRates, add_costs_reporting, add_spend_reporting};
+use super::intent::{IntentIndex, SIGNAL_COLUMNS};
 use super::stages::{LEAD_COLUMNS, PREVIOUS_COLUMNS, PreviousStagesBuilder};
 use super::{Accumulator, MetricTable, Settings, enps, stages};
 use crate::config::{EnvLookup, JobConfig};
@@ -249,11 +250,24 @@ pub async fn stage_metrics(
         previous.add_batch(&batch)?;
     }
     let previous = previous.finish();
+    // Third-party intent (written by the job's `intent` sources): the look-back window's
+    // signals, indexed by domain and e-mail hash, joined to every lead of both passes.
+    let mut intent = IntentIndex::new(&job.stages.intent, settings.now_micros);
+    for location in current_files(store, "intent_signals", &job.name, files)
+        .await?
+        .values()
+    {
+        let path = Path::from(location.as_str());
+        let mut batches = stream_file(store, &path, Some(&SIGNAL_COLUMNS), false).await?;
+        while let Some(batch) = batches.try_next().await? {
+            intent.add_batch(&batch)?;
+        }
+    }
     let leads_files = current_files(store, "leads", &job.name, files).await?;
     let mut staged = Vec::with_capacity(METRIC_TABLES.len());
 
     // Pass 1: the aggregates, and enps_responses written as the responses are read.
-    let mut pass1 = Accumulator::new(settings, &previous, cpsql);
+    let mut pass1 = Accumulator::new(settings, &previous, cpsql).with_intent(&intent);
     for location in leads_files.values() {
         let path = Path::from(location.as_str());
         let mut batches = stream_file(store, &path, Some(&LEAD_COLUMNS), false).await?;

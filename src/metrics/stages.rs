@@ -14,19 +14,20 @@ use std::hash::{BuildHasher, RandomState};
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayBuilder, ArrayRef, BooleanArray, Int64Array, Int64Builder, StringArray, StringBuilder,
-    TimestampMicrosecondArray, TimestampMicrosecondBuilder,
+    ArrayBuilder, ArrayRef, BooleanArray, Float64Builder, Int64Array, Int64Builder, StringArray,
+    StringBuilder, TimestampMicrosecondArray, TimestampMicrosecondBuilder,
 };
 use arrow::datatypes::{DataType, Field, SchemaRef};
 use arrow::record_batch::RecordBatch;
 
 use super::arrays::{
     MICROS_PER_DAY, bool_col, get_bool, get_i64, get_str, get_ts, i64_col, metric_batch,
-    metric_schema, opt_ts_col, str_col, timestamp_type, ts_col,
+    metric_schema, opt_str_col, opt_ts_col, str_col, timestamp_type, ts_col,
 };
 use super::config::{
     Condition, CountColumn, DateColumn, PATH, ScoreKind, ScoringConfig, Stage, StagesConfig,
 };
+use super::intent::IntentIndex;
 use super::intern::Interner;
 use crate::error::{Error, Result};
 use crate::normalize::BatchStamp;
@@ -70,6 +71,13 @@ pub struct Lead {
     pub customer_at: Option<i64>,
     pub first_contacted_at: Option<i64>,
     pub last_intent_at: Option<i64>,
+    /// Joins third-party intent signals by company domain.
+    pub email_domain: Option<String>,
+    /// Joins third-party intent signals by person.
+    pub email_hash: Option<String>,
+    /// Third-party intent: the lead's recent signals, decayed by age (see
+    /// `super::intent`); `None` without any in the look-back window.
+    pub intent_score: Option<f64>,
 }
 
 impl Lead {
@@ -341,7 +349,7 @@ pub fn previous_stages(batches: &[RecordBatch]) -> Result<PreviousStages> {
 }
 
 /// The `leads` columns the metrics read (a projection for readers: the rest is not decoded).
-pub const LEAD_COLUMNS: [&str; 28] = [
+pub const LEAD_COLUMNS: [&str; 30] = [
     "source_system",
     "lead_id",
     "owner_id",
@@ -370,6 +378,8 @@ pub const LEAD_COLUMNS: [&str; 28] = [
     "customer_at",
     "first_contacted_at",
     "last_intent_at",
+    "email_domain",
+    "email_hash",
 ];
 
 /// The columns of one `leads` batch, looked up and typed once per batch.
@@ -405,6 +415,9 @@ pub struct LeadColumns<'a> {
     contacted: &'a TimestampMicrosecondArray,
     /// Files written before the column existed have no intent date.
     intent: Option<&'a TimestampMicrosecondArray>,
+    /// Join third-party intent (optional: a projection may leave them out).
+    domain: Option<&'a StringArray>,
+    email_hash: Option<&'a StringArray>,
 }
 
 /// Overwrite `slot` with `value`, reusing its buffer.
@@ -459,6 +472,8 @@ impl<'a> LeadColumns<'a> {
             customer: d("customer_at")?,
             contacted: d("first_contacted_at")?,
             intent: opt_ts_col(b, "last_intent_at", t)?,
+            domain: opt_str_col(b, "email_domain", t)?,
+            email_hash: opt_str_col(b, "email_hash", t)?,
         })
     }
 
@@ -509,6 +524,15 @@ impl<'a> LeadColumns<'a> {
         lead.customer_at = get_ts(self.customer, i);
         lead.first_contacted_at = get_ts(self.contacted, i);
         lead.last_intent_at = self.intent.and_then(|a| get_ts(a, i));
+        set_opt(
+            &mut lead.email_domain,
+            self.domain.and_then(|a| get_str(a, i)),
+        );
+        set_opt(
+            &mut lead.email_hash,
+            self.email_hash.and_then(|a| get_str(a, i)),
+        );
+        lead.intent_score = None;
         true
     }
 }
@@ -615,6 +639,8 @@ fn matches(c: &Condition, lead: &Lead, ctx: &Context<'_>) -> bool {
         && at_least(c.min_content_downloads, lead.content_downloads)
         && at_least(c.min_web_visits, lead.web_visits)
         && at_least(c.min_email_engagements, lead.email_engagements)
+        && c.min_intent_score
+            .is_none_or(|m| lead.intent_score.is_some_and(|v| v >= m))
         && c.new_intent_after_rejection
             .is_none_or(|w| w == new_intent_after_rejection(lead, ctx.previous))
         && (c.any.is_empty() || c.any.iter().any(|a| matches(a, lead, ctx)))
@@ -832,6 +858,8 @@ pub struct Stager<'a> {
     cfg: &'a StagesConfig,
     previous: &'a PreviousStages,
     now: i64,
+    /// Third-party intent joined to each lead before it is staged.
+    intent: Option<&'a IntentIndex>,
     row: LeadStage,
 }
 
@@ -842,8 +870,20 @@ impl<'a> Stager<'a> {
             cfg,
             previous,
             now,
+            intent: None,
             row: LeadStage::new(Lead::default()),
         }
+    }
+
+    /// Join `intent`'s signals to every lead staged (score and `last_intent_at`).
+    pub fn with_intent(mut self, intent: Option<&'a IntentIndex>) -> Self {
+        self.intent = intent;
+        self
+    }
+
+    /// Like [`Stager::with_intent`], in place.
+    pub fn set_intent(&mut self, intent: Option<&'a IntentIndex>) {
+        self.intent = intent;
     }
 
     /// Stage every lead of a `leads` batch in order, handing each row (its `priority_rank`
@@ -862,10 +902,10 @@ impl<'a> Stager<'a> {
             return self.stage_range(&columns, 0..rows, &mut each);
         }
         let half = rows / 2;
-        let (cfg, previous, now) = (self.cfg, self.previous, self.now);
+        let (cfg, previous, now, intent) = (self.cfg, self.previous, self.now, self.intent);
         std::thread::scope(|scope| {
             let second_half = scope.spawn(|| {
-                let mut helper = Stager::new(cfg, previous, now);
+                let mut helper = Stager::new(cfg, previous, now).with_intent(intent);
                 let mut staged = Vec::with_capacity(rows - half);
                 helper.stage_range(&columns, half..rows, &mut |row, change| {
                     staged.push((row.clone(), change));
@@ -894,6 +934,9 @@ impl<'a> Stager<'a> {
         for i in range {
             if !columns.fill(i, &mut self.row.lead) {
                 continue;
+            }
+            if let Some(intent) = self.intent {
+                intent.apply(&mut self.row.lead);
             }
             let prev = self
                 .previous
@@ -1060,6 +1103,11 @@ pub fn lead_stages_schema() -> SchemaRef {
         ts("first_contacted_at", true),
         ts("last_intent_at", true),
     ]);
+    fields.push(Field::new(
+        "third_party_intent_score",
+        DataType::Float64,
+        true,
+    ));
     metric_schema(fields)
 }
 
@@ -1082,6 +1130,7 @@ pub struct LeadStagesBuilder {
     became: [TimestampMicrosecondBuilder; 5],
     /// sal_rejected_at, first_contacted_at, last_intent_at.
     tail: [TimestampMicrosecondBuilder; 3],
+    third_party_intent: Float64Builder,
 }
 
 impl LeadStagesBuilder {
@@ -1099,6 +1148,7 @@ impl LeadStagesBuilder {
             ints: std::array::from_fn(|_| ints()),
             became: std::array::from_fn(|_| ts()),
             tail: std::array::from_fn(|_| ts()),
+            third_party_intent: Float64Builder::with_capacity(rows),
         }
     }
 
@@ -1133,6 +1183,7 @@ impl LeadStagesBuilder {
         rejected.append_option(l.sal_rejected_at);
         contacted.append_option(l.first_contacted_at);
         intent_at.append_option(l.last_intent_at);
+        self.third_party_intent.append_option(l.intent_score);
     }
 
     /// Rows appended since the last `finish`.
@@ -1147,7 +1198,7 @@ impl LeadStagesBuilder {
 
     /// The rows appended so far as a batch; the builder starts over.
     pub fn finish(&mut self, stamp: &BatchStamp) -> Result<RecordBatch> {
-        let mut columns: Vec<ArrayRef> = Vec::with_capacity(25);
+        let mut columns: Vec<ArrayRef> = Vec::with_capacity(26);
         columns.extend(
             self.strs
                 .iter_mut()
@@ -1164,6 +1215,7 @@ impl LeadStagesBuilder {
         );
         columns.extend(self.became.iter_mut().map(finish_ts));
         columns.extend(self.tail.iter_mut().map(finish_ts));
+        columns.push(Arc::new(self.third_party_intent.finish()));
         metric_batch("lead_stages", &lead_stages_schema(), columns, stamp)
     }
 }

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayBuilder, ArrayRef, BooleanBuilder, Date32Builder, Decimal128Builder, Int64Builder,
-    StringBuilder, TimestampMicrosecondArray, TimestampMicrosecondBuilder,
+    ArrayBuilder, ArrayRef, BooleanBuilder, Date32Builder, Decimal128Builder, Float64Builder,
+    Int64Builder, StringBuilder, TimestampMicrosecondArray, TimestampMicrosecondBuilder,
 };
 use arrow::datatypes::{DataType, TimeUnit};
 
@@ -96,6 +96,15 @@ column_kind!(
     |b, v| b.append_value(v)
 );
 column_kind!(
+    F64,
+    f64,
+    Float64Builder,
+    DataType::Float64,
+    false,
+    Float64Builder::with_capacity,
+    |b, v| b.append_value(v)
+);
+column_kind!(
     Bool,
     bool,
     BooleanBuilder,
@@ -176,6 +185,11 @@ impl JsonCell for OptI64 {
 }
 impl JsonCell for I64 {
     fn json(value: &i64) -> serde_json::Value {
+        serde_json::Value::from(*value)
+    }
+}
+impl JsonCell for F64 {
+    fn json(value: &f64) -> serde_json::Value {
         serde_json::Value::from(*value)
     }
 }

@@ -2,8 +2,10 @@
 //! canonical rows and rejects; the shared HTTP client does retries and counting.
 
 pub mod costs;
+pub mod file;
 pub mod google_ads;
 pub mod hubspot;
+pub mod intent;
 pub mod linkedin_ads;
 pub mod meta_ads;
 pub mod oauth;
@@ -57,8 +59,8 @@ impl ResolvedSecrets {
             secrets.insert(key, Secret::new(resolve(key, template)?));
         }
         let mut base_url = resolve("base_url", source.base_url())?;
-        if matches!(source, SourceConfig::Costs(_)) {
-            // A costs `url` may be a path: relative to the job file, like every path in it.
+        if matches!(source, SourceConfig::Costs(_) | SourceConfig::Intent(_)) {
+            // A costs or intent `url` may be a path: relative to the job file, like every path in it.
             base_url = crate::config::resolve_job_path(&job.path, &base_url);
         }
         Ok(ResolvedSecrets { base_url, secrets })
@@ -133,6 +135,17 @@ pub async fn pull(
                 |_| None,
             );
             costs::pull(cfg, base_url, ctx, &mut out).await?;
+            out.finish().await
+        }
+        SourceConfig::Intent(cfg) => {
+            let mut out = DatasetOutput::new(
+                target,
+                Dataset::IntentSignals,
+                crate::normalize::intent_signals_schema(),
+                crate::normalize::IntentSignalsBuilder::new,
+                |_| None,
+            );
+            intent::pull(cfg, base_url, ctx, &mut out).await?;
             out.finish().await
         }
         SourceConfig::Typeform(cfg) => {

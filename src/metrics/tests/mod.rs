@@ -5,6 +5,7 @@
 mod config;
 mod enps;
 mod funnel_cpsql;
+mod intent;
 mod sal;
 mod stages;
 mod streaming;
