@@ -11,6 +11,7 @@ mod faults;
 mod guarantees;
 mod harness;
 mod hostile;
+mod intent;
 mod job_files;
 mod metrics;
 mod ops;

@@ -135,7 +135,7 @@ fn intent_decays_by_half_life_and_ignores_signals_past_the_lookback() {
 [[scoring.rules]]
 kind = "intent"
 points = 30
-when = { min_intent_score = 40.0 }
+when = { min_intent_score = 40 }   # an integer reads as a number too
 "#,
     )
     .unwrap();
