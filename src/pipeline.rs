@@ -457,7 +457,16 @@ async fn run_locked(
     };
 
     // Metrics over the current input tables, staged to publish in the same commit.
-    match crate::metrics::stage_metrics(job, env, store, &stamp, options.now, &mut files).await {
+    let staged_metrics = crate::metrics::stage_metrics_warning(
+        job,
+        env,
+        store,
+        &stamp,
+        options.now,
+        &mut files,
+        &mut warnings,
+    );
+    match staged_metrics.await {
         Ok(metric_files) => files.extend(metric_files),
         Err(e) => {
             discard_staging(store, &job.name, &run_id).await.ok();

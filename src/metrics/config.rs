@@ -570,24 +570,65 @@ pub enum EnpsPeriod {
     Quarter,
 }
 
-/// A grouping attribute of `survey_responses`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EnpsDimension {
-    Department,
-    Team,
-    Location,
-}
+/// A grouping dimension of `survey_responses`: `department`, `team` and `location` are its
+/// columns; any other name (`tenure`, `role_level`, …) is a key of its `groups` column,
+/// filled by the survey sources' `group_questions`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[serde(try_from = "String")]
+pub struct EnpsDimension(String);
+
+/// The dimensions `survey_responses` has a column for.
+pub const COLUMN_DIMENSIONS: [&str; 3] = ["department", "team", "location"];
 
 impl EnpsDimension {
-    /// Its column name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EnpsDimension::Department => "department",
-            EnpsDimension::Team => "team",
-            EnpsDimension::Location => "location",
-        }
+    /// The `department` column.
+    pub fn department() -> Self {
+        EnpsDimension("department".into())
     }
+
+    /// The `team` column.
+    pub fn team() -> Self {
+        EnpsDimension("team".into())
+    }
+
+    /// The `location` column.
+    pub fn location() -> Self {
+        EnpsDimension("location".into())
+    }
+
+    /// Its name (`enps.dimension`).
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for EnpsDimension {
+    type Error = String;
+
+    fn try_from(name: String) -> Result<Self, String> {
+        check_dimension_name(&name)?;
+        Ok(EnpsDimension(name))
+    }
+}
+
+/// Is `name` usable as a grouping dimension: a snake_case name other than `overall` (the
+/// `enps` table's own) and `respondent`?
+pub fn check_dimension_name(name: &str) -> Result<(), String> {
+    let snake = !name.is_empty()
+        && name.len() <= 64
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if !snake {
+        return Err(format!(
+            "`{name}` is not a dimension name: use snake_case letters, digits and `_` (e.g. `tenure`)"
+        ));
+    }
+    if name == "overall" || name == "respondent" {
+        return Err(format!("`{name}` is reserved"));
+    }
+    Ok(())
 }
 
 /// `[metrics.enps]`.
@@ -614,9 +655,9 @@ impl Default for EnpsConfig {
             anonymity_threshold: 5,
             period: EnpsPeriod::Month,
             group_by: vec![
-                EnpsDimension::Department,
-                EnpsDimension::Team,
-                EnpsDimension::Location,
+                EnpsDimension::department(),
+                EnpsDimension::team(),
+                EnpsDimension::location(),
             ],
         }
     }

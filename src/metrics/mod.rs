@@ -26,7 +26,7 @@ pub mod stages;
 
 pub use config::{FxConfig, MetricsConfig, Stage, StagesConfig};
 pub use fx::FxRates;
-pub use run::{METRIC_TABLES, stage_metrics};
+pub use run::{METRIC_TABLES, stage_metrics, stage_metrics_warning};
 
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
@@ -148,6 +148,12 @@ impl<'a> Accumulator<'a> {
             self.enps.add(r);
         }
         enps::responses_batch(&responses, cfg, stamp)
+    }
+
+    /// What `_runs.warnings` should say about the inputs so far: configured eNPS dimensions
+    /// no response of a survey has a group for.
+    pub fn warnings(&self) -> Vec<String> {
+        self.enps.empty_dimensions()
     }
 
     /// End pass 1: the aggregate tables (`funnel_daily`, `funnel_cohort_monthly`,

@@ -167,6 +167,21 @@ pub async fn stage_metrics(
     now: DateTime<Utc>,
     files: &mut [StagedFile],
 ) -> Result<Vec<StagedFile>> {
+    let mut warnings = Vec::new();
+    stage_metrics_warning(job, env, store, stamp, now, files, &mut warnings).await
+}
+
+/// [`stage_metrics`], adding what `_runs.warnings` should say about the inputs to `warnings`
+/// (an eNPS dimension null in every response of a survey).
+pub async fn stage_metrics_warning(
+    job: &JobConfig,
+    env: EnvLookup<'_>,
+    store: &Arc<dyn ObjectStore>,
+    stamp: &BatchStamp,
+    now: DateTime<Utc>,
+    files: &mut [StagedFile],
+    warnings: &mut Vec<String>,
+) -> Result<Vec<StagedFile>> {
     let rates_file = match &job.fx.rates_file {
         Some(t) => Some(t.resolve(env).map_err(|var| {
             Error::config(
@@ -295,6 +310,10 @@ pub async fn stage_metrics(
         }
     }
     staged.push(responses.close(store).await?);
+    for warning in pass1.warnings() {
+        tracing::warn!("{warning}");
+        warnings.push(warning);
+    }
     let (mut pass2, aggregates) = pass1.finish(stamp)?;
     for table in aggregates {
         staged.push(stage_table(store, &job.name, stamp, table).await?);

@@ -320,6 +320,7 @@ impl Plausible for super::SurveyResponseRow {
         }
         opt_json(&mut self.extra_scores, "extra_scores", found);
         opt_json(&mut self.kept_text, "kept_text", found);
+        opt_json(&mut self.groups, "groups", found);
         Ok(())
     }
 }

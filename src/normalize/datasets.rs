@@ -125,6 +125,9 @@ canonical_table! {
         extra_scores: OptStr,
         /// Free-text answers the job explicitly keeps, as a JSON object `{"ref": "text"}`.
         kept_text: OptStr,
+        /// Grouping dimensions besides department, team and location, from the sources'
+        /// `group_questions`, as a JSON object `{"tenure": "2-5 years"}`; null when none.
+        groups: OptStr,
     }
 }
 
