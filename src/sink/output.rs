@@ -316,6 +316,7 @@ impl<B: TableRows> DatasetOutput<B> {
         let mut carried = 0;
         for batch in batches {
             let kept = keep_other_keys(&batch, column, &keys)
+                .and_then(|kept| with_columns_of(&kept, &self.schema))
                 .map_err(|e| Error::encode(previous.to_string(), e))?;
             if kept.num_rows() == 0 {
                 continue;
@@ -471,6 +472,34 @@ fn fingerprint(states: &[std::hash::RandomState; 2], key: &str) -> u128 {
 }
 
 /// The rows of `batch` whose `column` value is not in `keys`.
+/// `batch` (rows of a file an earlier version wrote) in `schema`'s column order, a column
+/// added since (nullable, like `survey_responses.groups`) null in every row: the previous
+/// file's rows must be written into this run's file, whose schema has it.
+fn with_columns_of(
+    batch: &arrow::record_batch::RecordBatch,
+    schema: &arrow::datatypes::SchemaRef,
+) -> std::result::Result<arrow::record_batch::RecordBatch, arrow::error::ArrowError> {
+    if batch.schema().fields() == schema.fields() {
+        return Ok(batch.clone());
+    }
+    let columns = schema
+        .fields()
+        .iter()
+        .map(|field| match batch.column_by_name(field.name()) {
+            Some(column) => Ok(Arc::clone(column)),
+            None if field.is_nullable() => Ok(arrow::array::new_null_array(
+                field.data_type(),
+                batch.num_rows(),
+            )),
+            None => Err(arrow::error::ArrowError::SchemaError(format!(
+                "the earlier file has no `{}`",
+                field.name()
+            ))),
+        })
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    arrow::record_batch::RecordBatch::try_new(Arc::clone(schema), columns)
+}
+
 fn keep_other_keys(
     batch: &arrow::record_batch::RecordBatch,
     column: &str,
