@@ -137,8 +137,9 @@ pub async fn sandbox_command(
 pub const DEMO_JOB: &str = include_str!("../jobs/demo.toml");
 
 /// The files [`DEMO_JOB`] names, by the relative path it names them with.
-pub const DEMO_FILES: [(&str, &[u8]); 2] = [
+pub const DEMO_FILES: [(&str, &[u8]); 3] = [
     ("demo-costs.csv", include_bytes!("../jobs/demo-costs.csv")),
+    ("demo-intent.csv", include_bytes!("../jobs/demo-intent.csv")),
     ("fx-rates.csv", include_bytes!("../jobs/fx-rates.csv")),
 ];
 

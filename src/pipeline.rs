@@ -511,7 +511,15 @@ async fn run_locked(
         Some(replay) => replay_clock(replay, &sources, options.now).await?,
         None => options.now,
     };
-    let metrics = crate::metrics::stage_metrics(job, env, store, &stamp, metrics_now, &mut files);
+    let metrics = crate::metrics::stage_metrics_warning(
+        job,
+        env,
+        store,
+        &stamp,
+        metrics_now,
+        &mut files,
+        &mut warnings,
+    );
     match options.cancel.or_stop(metrics).await {
         Err(stop) => return abort_run(warehouse, job, &stamp, options.now, started, stop).await,
         Ok(Ok(metric_files)) => files.extend(metric_files),
@@ -576,6 +584,9 @@ async fn run_locked(
         costs_read: as_i64(count(Dataset::Costs).read),
         costs_written: as_i64(count(Dataset::Costs).written),
         costs_rejected: as_i64(count(Dataset::Costs).rejected),
+        intent_signals_read: as_i64(count(Dataset::IntentSignals).read),
+        intent_signals_written: as_i64(count(Dataset::IntentSignals).written),
+        intent_signals_rejected: as_i64(count(Dataset::IntentSignals).rejected),
         requests: as_i64(reports.iter().map(|r| r.requests).sum()),
         retries: as_i64(reports.iter().map(|r| r.retries).sum()),
         bytes_received: as_i64(reports.iter().map(|r| r.bytes).sum()),
@@ -696,6 +707,9 @@ async fn abort_run(
         costs_read: 0,
         costs_written: 0,
         costs_rejected: 0,
+        intent_signals_read: 0,
+        intent_signals_written: 0,
+        intent_signals_rejected: 0,
         requests: 0,
         retries: 0,
         bytes_received: 0,

@@ -516,6 +516,7 @@ impl Diagnostics<'_> {
                 .deserialize(&rest, &base)
                 .map(SourceConfig::LinkedinAds),
             "costs" => self.deserialize(&rest, &base).map(SourceConfig::Costs),
+            "intent" => self.deserialize(&rest, &base).map(SourceConfig::Intent),
             other => {
                 let hint = did_you_mean(other, SOURCE_KINDS.iter().copied())
                     .map(|k| format!("did you mean `{k}`? "))
@@ -546,8 +547,14 @@ impl Diagnostics<'_> {
                 problems.push((key, problem));
             }
         }
-        if let SourceConfig::Costs(costs) = &source
-            && let Some(problem) = check_costs_url(&costs.url, env.lookup)
+        // A costs or intent file may be a local path or an object-store URL, not only http(s).
+        let file_url = match &source {
+            SourceConfig::Costs(costs) => Some(&costs.url),
+            SourceConfig::Intent(intent) => Some(&intent.url),
+            _ => None,
+        };
+        if let Some(url) = file_url
+            && let Some(problem) = check_costs_url(url, env.lookup)
         {
             problems.push(("url", problem));
         }

@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use super::Template;
 use crate::sources::{
-    costs::CostsConfig, google_ads::GoogleAdsConfig, hubspot::HubspotConfig,
+    costs::CostsConfig, google_ads::GoogleAdsConfig, hubspot::HubspotConfig, intent::IntentConfig,
     linkedin_ads::LinkedinAdsConfig, meta_ads::MetaAdsConfig, salesforce::SalesforceConfig,
     surveymonkey::SurveyMonkeyConfig, typeform::TypeformConfig,
 };
@@ -22,6 +22,7 @@ pub const SOURCE_KINDS: &[&str] = &[
     "meta_ads",
     "linkedin_ads",
     "costs",
+    "intent",
 ];
 
 /// A parsed and validated job file.
@@ -177,6 +178,8 @@ pub enum SourceConfig {
     LinkedinAds(LinkedinAdsConfig),
     /// Non-ad costs from a CSV or JSON file → `costs`.
     Costs(CostsConfig),
+    /// Third-party intent signals from a CSV or JSON file → `intent_signals`.
+    Intent(IntentConfig),
 }
 
 impl SourceConfig {
@@ -191,6 +194,7 @@ impl SourceConfig {
             SourceConfig::MetaAds(c) => &c.name,
             SourceConfig::LinkedinAds(c) => &c.name,
             SourceConfig::Costs(c) => &c.name,
+            SourceConfig::Intent(c) => &c.name,
         }
     }
 
@@ -205,6 +209,7 @@ impl SourceConfig {
             SourceConfig::MetaAds(_) => "meta_ads",
             SourceConfig::LinkedinAds(_) => "linkedin_ads",
             SourceConfig::Costs(_) => "costs",
+            SourceConfig::Intent(_) => "intent",
         }
     }
 
@@ -220,6 +225,7 @@ impl SourceConfig {
             SourceConfig::LinkedinAds(c) => &c.base_url,
             // The file's URL plays the base URL's part (resolved the same way).
             SourceConfig::Costs(c) => &c.url,
+            SourceConfig::Intent(c) => &c.url,
         }
     }
 
@@ -250,6 +256,7 @@ impl SourceConfig {
             SourceConfig::MetaAds(c) => &c.http,
             SourceConfig::LinkedinAds(c) => &c.http,
             SourceConfig::Costs(c) => &c.http,
+            SourceConfig::Intent(c) => &c.http,
         }
     }
 
@@ -267,7 +274,7 @@ impl SourceConfig {
             SourceConfig::SurveyMonkey(c) => vec![("token", &c.token)],
             SourceConfig::MetaAds(c) => vec![("access_token", &c.access_token)],
             SourceConfig::LinkedinAds(c) => c.secrets(),
-            SourceConfig::Costs(_) => vec![],
+            SourceConfig::Costs(_) | SourceConfig::Intent(_) => vec![],
         }
     }
 
@@ -282,6 +289,7 @@ impl SourceConfig {
             SourceConfig::MetaAds(c) => c.check(),
             SourceConfig::LinkedinAds(c) => c.check(),
             SourceConfig::Costs(c) => c.check(),
+            SourceConfig::Intent(c) => c.check(),
         }
     }
 }

@@ -154,6 +154,10 @@ pub struct Condition {
     pub min_web_visits: Option<i64>,
     /// At least this many e-mail engagements.
     pub min_email_engagements: Option<i64>,
+    /// The lead's third-party intent score (`lead_stages.third_party_intent_score`: its
+    /// `intent` sources' recent signals, decayed by age, see `[stages.intent]`) is at least
+    /// this; a lead without recent signals never is.
+    pub min_intent_score: Option<f64>,
     /// The lead shows new intent (`last_intent_at`) after it was rejected by sales
     /// (`sal_rejected_at`) or after a run observed it disqualified, and has not moved on
     /// since (no `sql_at`, no `sal_at` after the rejection).
@@ -407,6 +411,17 @@ impl Default for ScoringConfig {
                 per("downloads", 5, CountColumn::ContentDownloads, 20),
                 per("web_visits", 1, CountColumn::WebVisits, 10),
                 per("email_engagements", 1, CountColumn::EmailEngagements, 10),
+                ScoreRule {
+                    name: Some("third_party_intent".into()),
+                    kind: ScoreKind::Intent,
+                    points: 15,
+                    per: None,
+                    cap: None,
+                    when: Condition {
+                        min_intent_score: Some(60.0),
+                        ..Condition::default()
+                    },
+                },
             ],
         }
     }
@@ -420,6 +435,9 @@ pub struct StagesConfig {
     pub rules: Vec<StageRule>,
     /// Lead scoring.
     pub scoring: ScoringConfig,
+    /// How third-party intent signals (`kind = "intent"` sources) become a lead's
+    /// `third_party_intent_score` and `last_intent_at`.
+    pub intent: IntentDecayConfig,
 }
 
 impl Default for StagesConfig {
@@ -427,6 +445,45 @@ impl Default for StagesConfig {
         StagesConfig {
             rules: default_stage_rules(),
             scoring: ScoringConfig::default(),
+            intent: IntentDecayConfig::default(),
+        }
+    }
+}
+
+/// How a lead's signals combine into one score.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum IntentCombine {
+    /// The strongest decayed signal: stays on the provider's 0–100 scale whatever the
+    /// export's cadence (a weekly export repeating a topic does not add up).
+    Max,
+    /// The sum of the decayed signals: breadth counts (many topics, many weeks).
+    Sum,
+}
+
+/// `[stages.intent]`: each signal of the look-back window counts
+/// `score × 0.5^(age_days / half_life_days)`, `age_days` being whole days from the
+/// signal's date to the run's (UTC) day.
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct IntentDecayConfig {
+    /// Days after which a signal counts half.
+    pub half_life_days: f64,
+    /// Signals older than this many days are ignored (score and `last_intent_at`).
+    pub lookback_days: i64,
+    /// `max` (default) or `sum` of a lead's decayed signals.
+    pub combine: IntentCombine,
+    /// Only signals on these topics (case-insensitive); every topic when empty.
+    pub topics: Vec<String>,
+}
+
+impl Default for IntentDecayConfig {
+    fn default() -> Self {
+        IntentDecayConfig {
+            half_life_days: 14.0,
+            lookback_days: 90,
+            combine: IntentCombine::Max,
+            topics: Vec::new(),
         }
     }
 }
@@ -640,24 +697,80 @@ pub enum EnpsPeriod {
     Quarter,
 }
 
-/// A grouping attribute of `survey_responses`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum EnpsDimension {
-    Department,
-    Team,
-    Location,
+/// A grouping dimension of `survey_responses`: `department`, `team` and `location` are its
+/// columns; any other name (`tenure`, `role_level`, …) is a key of its `groups` column,
+/// filled by the survey sources' `group_questions`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[serde(try_from = "String")]
+pub struct EnpsDimension(String);
+
+/// The dimensions `survey_responses` has a column for.
+pub const COLUMN_DIMENSIONS: [&str; 3] = ["department", "team", "location"];
+
+/// The editor schema: a snake_case dimension name.
+impl schemars::JsonSchema for EnpsDimension {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "EnpsDimension".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "pattern": "^[a-z][a-z0-9_]*$",
+            "description": "department, team, location, or any snake_case dimension a survey source's group_questions fills"
+        })
+    }
 }
 
 impl EnpsDimension {
-    /// Its column name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EnpsDimension::Department => "department",
-            EnpsDimension::Team => "team",
-            EnpsDimension::Location => "location",
-        }
+    /// The `department` column.
+    pub fn department() -> Self {
+        EnpsDimension("department".into())
     }
+
+    /// The `team` column.
+    pub fn team() -> Self {
+        EnpsDimension("team".into())
+    }
+
+    /// The `location` column.
+    pub fn location() -> Self {
+        EnpsDimension("location".into())
+    }
+
+    /// Its name (`enps.dimension`).
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for EnpsDimension {
+    type Error = String;
+
+    fn try_from(name: String) -> Result<Self, String> {
+        check_dimension_name(&name)?;
+        Ok(EnpsDimension(name))
+    }
+}
+
+/// Is `name` usable as a grouping dimension: a snake_case name other than `overall` (the
+/// `enps` table's own) and `respondent`?
+pub fn check_dimension_name(name: &str) -> Result<(), String> {
+    let snake = !name.is_empty()
+        && name.len() <= 64
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if !snake {
+        return Err(format!(
+            "`{name}` is not a dimension name: use snake_case letters, digits and `_` (e.g. `tenure`)"
+        ));
+    }
+    if name == "overall" || name == "respondent" {
+        return Err(format!("`{name}` is reserved"));
+    }
+    Ok(())
 }
 
 /// `[metrics.enps]`.
@@ -684,9 +797,9 @@ impl Default for EnpsConfig {
             anonymity_threshold: 5,
             period: EnpsPeriod::Month,
             group_by: vec![
-                EnpsDimension::Department,
-                EnpsDimension::Team,
-                EnpsDimension::Location,
+                EnpsDimension::department(),
+                EnpsDimension::team(),
+                EnpsDimension::location(),
             ],
         }
     }
@@ -787,6 +900,19 @@ pub fn check(
         if cap < 0 {
             problems.push((key.to_string(), "must not be negative".to_string()));
         }
+    }
+    let intent = &stages.intent;
+    if !(intent.half_life_days > 0.0 && intent.half_life_days.is_finite()) {
+        problems.push((
+            "stages.intent.half_life_days".to_string(),
+            format!("{} is not a positive number of days", intent.half_life_days),
+        ));
+    }
+    if intent.lookback_days < 0 {
+        problems.push((
+            "stages.intent.lookback_days".to_string(),
+            "must not be negative".to_string(),
+        ));
     }
     let sal = &metrics.sal;
     if !(sal.target > 0.0 && sal.target <= 1.0) {

@@ -7,6 +7,12 @@
 //! counts, percentages and eNPS null, `suppressed = true`. When exactly one group of a
 //! dimension is suppressed in a period, the next-smallest group is suppressed too, so the
 //! small group cannot be recovered by subtracting the others from the overall row.
+//!
+//! Dimensions: `department`, `team` and `location` are columns of `survey_responses`; any
+//! other (`tenure`, …) is read from its `groups` JSON column (the survey sources fill it
+//! from answers, `group_questions`). A configured dimension that is null in every response
+//! of a survey is reported ([`Enps::empty_dimensions`], into `_runs.warnings`): its eNPS
+//! would otherwise quietly be one null group.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -106,20 +112,24 @@ pub struct Response {
     pub department: Option<String>,
     pub team: Option<String>,
     pub location: Option<String>,
+    /// The other dimensions' groups (`survey_responses.groups`).
+    pub groups: BTreeMap<String, String>,
 }
 
 impl Response {
-    fn group(&self, dimension: EnpsDimension) -> Option<&str> {
-        match dimension {
-            EnpsDimension::Department => self.department.as_deref(),
-            EnpsDimension::Team => self.team.as_deref(),
-            EnpsDimension::Location => self.location.as_deref(),
+    fn group(&self, dimension: &EnpsDimension) -> Option<&str> {
+        match dimension.as_str() {
+            "department" => self.department.as_deref(),
+            "team" => self.team.as_deref(),
+            "location" => self.location.as_deref(),
+            other => self.groups.get(other).map(String::as_str),
         }
     }
 }
 
-/// The `survey_responses` columns `responses` reads (a projection for readers).
-pub const RESPONSE_COLUMNS: [&str; 10] = [
+/// The `survey_responses` columns `responses` reads (a projection for readers; `groups`
+/// may be missing from files written before it existed).
+pub const RESPONSE_COLUMNS: [&str; 11] = [
     "source_system",
     "survey_id",
     "response_id",
@@ -130,6 +140,7 @@ pub const RESPONSE_COLUMNS: [&str; 10] = [
     "location",
     "submitted_at",
     "score",
+    "groups",
 ];
 
 /// The responses of `survey_responses` batches on the configured question, bucketed.
@@ -146,6 +157,7 @@ pub fn responses(batches: &[RecordBatch], cfg: &EnpsConfig) -> Result<Vec<Respon
             s("question_ref")?,
         );
         let (department, team, location) = (s("department")?, s("team")?, s("location")?);
+        let groups = super::arrays::opt_str_col(b, "groups", t)?;
         let submitted = ts_col(b, "submitted_at", t)?;
         let scores = i64_col(b, "score", t)?;
         let owned = |a: &StringArray, i| get_str(a, i).map(str::to_string);
@@ -173,6 +185,10 @@ pub fn responses(batches: &[RecordBatch], cfg: &EnpsConfig) -> Result<Vec<Respon
                 department: owned(department, i),
                 team: owned(team, i),
                 location: owned(location, i),
+                groups: groups
+                    .and_then(|g| get_str(g, i))
+                    .and_then(|json| serde_json::from_str(json).ok())
+                    .unwrap_or_default(),
             });
         }
     }
@@ -210,8 +226,8 @@ impl Counts {
 pub struct EnpsRow {
     pub survey_id: String,
     pub period_start: i32,
-    /// `overall`, or the dimension's column name.
-    pub dimension: &'static str,
+    /// `overall`, or the dimension's name.
+    pub dimension: String,
     /// The group; `None` on the overall row and for responses without the attribute.
     pub group: Option<String>,
     pub counts: Counts,
@@ -226,6 +242,8 @@ type Groups = BTreeMap<Option<String>, Counts>;
 pub struct Enps {
     dims: Vec<EnpsDimension>,
     by_period: BTreeMap<(String, i32), (Counts, Vec<Groups>)>,
+    /// Per survey: responses seen, and per dimension whether any had a group.
+    filled: BTreeMap<String, (u64, Vec<bool>)>,
 }
 
 impl Enps {
@@ -234,11 +252,20 @@ impl Enps {
         Enps {
             dims: cfg.group_by.clone(),
             by_period: BTreeMap::new(),
+            filled: BTreeMap::new(),
         }
     }
 
     /// Count one response (unscored and undated ones count nowhere).
     pub fn add(&mut self, r: &Response) {
+        let filled = self
+            .filled
+            .entry(r.survey_id.clone())
+            .or_insert_with(|| (0, vec![false; self.dims.len()]));
+        filled.0 += 1;
+        for (seen, dim) in filled.1.iter_mut().zip(&self.dims) {
+            *seen = *seen || r.group(dim).is_some();
+        }
         let (Some(start), Some(b)) = (r.period_start, r.bucket) else {
             return;
         };
@@ -250,10 +277,31 @@ impl Enps {
         entry.0.add(b);
         for (groups, dim) in entry.1.iter_mut().zip(dims) {
             groups
-                .entry(r.group(*dim).map(str::to_string))
+                .entry(r.group(dim).map(str::to_string))
                 .or_default()
                 .add(b);
         }
+    }
+
+    /// `(survey, dimension, responses)` for every configured dimension that no response of
+    /// the survey has a group for (its eNPS by that dimension is one null group), as
+    /// `_runs.warnings` words them.
+    pub fn empty_dimensions(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for (survey, (responses, seen)) in &self.filled {
+            for (dim, seen) in self.dims.iter().zip(seen) {
+                if !seen {
+                    out.push(format!(
+                        "enps: survey {survey}: dimension `{}` is null in all {responses} \
+                         responses, so its eNPS is one null group (map it with the source's \
+                         hidden_fields / custom_variables / group_questions, or leave it out \
+                         of metrics.enps.group_by)",
+                        dim.as_str()
+                    ));
+                }
+            }
+        }
+        out
     }
 
     /// The `enps` rows: every period from a survey's first to its last (a period without
@@ -263,6 +311,7 @@ impl Enps {
         let Enps {
             dims,
             mut by_period,
+            ..
         } = self;
         let dims = &dims;
         // Fill the gaps so a period with no responses is visible.
@@ -288,7 +337,7 @@ impl Enps {
             out.push(EnpsRow {
                 survey_id: survey.clone(),
                 period_start: start,
-                dimension: "overall",
+                dimension: "overall".to_string(),
                 group: None,
                 counts: overall,
                 suppressed: overall.respondents < threshold,
@@ -299,7 +348,7 @@ impl Enps {
                     .map(|(group, counts)| EnpsRow {
                         survey_id: survey.clone(),
                         period_start: start,
-                        dimension: dim.as_str(),
+                        dimension: dim.as_str().to_string(),
                         group,
                         counts,
                         suppressed: counts.respondents < threshold,
@@ -347,6 +396,7 @@ pub fn responses_schema() -> SchemaRef {
         s("department", true),
         s("team", true),
         s("location", true),
+        s("groups", true),
     ])
 }
 
@@ -378,6 +428,14 @@ pub fn responses_batch(
         strs(&|r| r.department.as_deref()),
         strs(&|r| r.team.as_deref()),
         strs(&|r| r.location.as_deref()),
+        Arc::new(
+            rows.iter()
+                .map(|r| {
+                    (!r.groups.is_empty())
+                        .then(|| serde_json::to_string(&r.groups).unwrap_or_default())
+                })
+                .collect::<StringArray>(),
+        ),
     ];
     metric_batch("enps_responses", &responses_schema(), columns, stamp)
 }
@@ -441,7 +499,7 @@ pub fn batch(rows: &[EnpsRow], cfg: &EnpsConfig, stamp: &BatchStamp) -> Result<R
         )),
         Arc::new(
             rows.iter()
-                .map(|r| Some(r.dimension))
+                .map(|r| Some(r.dimension.as_str()))
                 .collect::<StringArray>(),
         ),
         Arc::new(

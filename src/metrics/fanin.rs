@@ -385,8 +385,12 @@ async fn step_locked(
     };
     let patience = Duration::from_secs(job.lock_lease_secs);
     let mut attempt = 0;
+    // What the inputs give cause to say (e.g. an eNPS dimension null everywhere), from the
+    // attempt that is kept.
+    let mut input_warnings = Vec::new();
     let (snapshot, metric_files) = loop {
         attempt += 1;
+        input_warnings.clear();
         let snapshot = take_snapshot(store, job, named, &run_id, patience).await?;
         if attempt == 1 {
             if let Some(window) = options.fresh_within {
@@ -411,6 +415,7 @@ async fn step_locked(
             now,
             &mut [],
             Inputs::Snapshot(&snapshot),
+            &mut input_warnings,
         )
         .await;
         let changed = list(store, &job.name, named).await? != snapshot;
@@ -443,7 +448,7 @@ async fn step_locked(
         .iter()
         .map(ToString::to_string)
         .collect();
-    let mut warnings = Vec::new();
+    let mut warnings = input_warnings;
     if !legacy.is_empty() {
         let owners: BTreeSet<&str> = legacy
             .iter()
@@ -489,6 +494,9 @@ async fn step_locked(
         costs_read: 0,
         costs_written: 0,
         costs_rejected: 0,
+        intent_signals_read: 0,
+        intent_signals_written: 0,
+        intent_signals_rejected: 0,
         requests: 0,
         retries: 0,
         bytes_received: 0,

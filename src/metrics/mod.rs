@@ -19,6 +19,7 @@ pub mod enps;
 pub mod fanin;
 pub mod funnel;
 pub mod fx;
+pub mod intent;
 mod intern;
 mod run;
 pub mod sal;
@@ -26,7 +27,7 @@ pub mod stages;
 
 pub use config::{FxConfig, MetricsConfig, Stage, StagesConfig};
 pub use fx::FxRates;
-pub use run::{METRIC_TABLES, metric_path, stage_metrics};
+pub use run::{METRIC_TABLES, metric_path, stage_metrics, stage_metrics_warning};
 
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
@@ -108,6 +109,12 @@ impl<'a> Accumulator<'a> {
         }
     }
 
+    /// Join third-party intent to every lead of both passes (`kind = "intent"` sources).
+    pub fn with_intent(mut self, intent: &'a intent::IntentIndex) -> Self {
+        self.stager.set_intent(Some(intent));
+        self
+    }
+
     /// Fold in a batch of the current `leads` table.
     pub fn add_leads(&mut self, batch: &RecordBatch) -> Result<()> {
         let Accumulator {
@@ -142,6 +149,12 @@ impl<'a> Accumulator<'a> {
             self.enps.add(r);
         }
         enps::responses_batch(&responses, cfg, stamp)
+    }
+
+    /// What `_runs.warnings` should say about the inputs so far: configured eNPS dimensions
+    /// no response of a survey has a group for.
+    pub fn warnings(&self) -> Vec<String> {
+        self.enps.empty_dimensions()
     }
 
     /// End pass 1: the aggregate tables (`funnel_daily`, `funnel_cohort_monthly`,
@@ -270,8 +283,20 @@ pub fn compute(
     settings: Settings<'_>,
     stamp: &BatchStamp,
 ) -> Result<Vec<MetricTable>> {
+    compute_with_intent(inputs, &[], spend, settings, stamp)
+}
+
+/// [`compute`] with the job's `intent_signals` batches joined to the leads.
+pub fn compute_with_intent(
+    inputs: Inputs<'_>,
+    intent_signals: &[RecordBatch],
+    spend: cpsql::Cpsql,
+    settings: Settings<'_>,
+    stamp: &BatchStamp,
+) -> Result<Vec<MetricTable>> {
     let previous = stages::previous_stages(inputs.previous_stages)?;
-    let mut pass1 = Accumulator::new(settings, &previous, spend);
+    let intent = intent::index(intent_signals, &settings.stages.intent, settings.now_micros)?;
+    let mut pass1 = Accumulator::new(settings, &previous, spend).with_intent(&intent);
     for batch in inputs.leads {
         pass1.add_leads(batch)?;
     }

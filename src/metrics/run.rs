@@ -26,6 +26,7 @@ use object_store::{ObjectStore, ObjectStoreExt};
 
 use super::cpsql::Cpsql;
 use super::fx::{FxRates, add_costs_reporting, add_spend_reporting};
+use super::intent::{IntentIndex, SIGNAL_COLUMNS};
 use super::stages::{LEAD_COLUMNS, PREVIOUS_COLUMNS, PreviousStagesBuilder};
 use super::{Accumulator, MetricTable, Settings, enps, stages};
 use crate::config::{EnvLookup, JobConfig};
@@ -183,10 +184,26 @@ pub async fn stage_metrics(
     now: DateTime<Utc>,
     files: &mut [StagedFile],
 ) -> Result<Vec<StagedFile>> {
-    stage_metrics_over(job, env, store, stamp, now, files, Inputs::Job).await
+    let mut warnings = Vec::new();
+    stage_metrics_warning(job, env, store, stamp, now, files, &mut warnings).await
 }
 
-/// [`stage_metrics`] over `inputs`: a job's own files, or a fan-in's snapshot.
+/// [`stage_metrics`], adding what `_runs.warnings` should say about the inputs to `warnings`
+/// (an eNPS dimension null in every response of a survey).
+pub async fn stage_metrics_warning(
+    job: &JobConfig,
+    env: EnvLookup<'_>,
+    store: &Arc<dyn ObjectStore>,
+    stamp: &BatchStamp,
+    now: DateTime<Utc>,
+    files: &mut [StagedFile],
+    warnings: &mut Vec<String>,
+) -> Result<Vec<StagedFile>> {
+    stage_metrics_over(job, env, store, stamp, now, files, Inputs::Job, warnings).await
+}
+
+/// [`stage_metrics_warning`] over `inputs`: a job's own files, or a fan-in's snapshot.
+#[allow(clippy::too_many_arguments, reason = "the run's context, passed through unchanged")]
 pub async fn stage_metrics_over(
     job: &JobConfig,
     env: EnvLookup<'_>,
@@ -195,6 +212,7 @@ pub async fn stage_metrics_over(
     now: DateTime<Utc>,
     files: &mut [StagedFile],
     inputs: Inputs<'_>,
+    warnings: &mut Vec<String>,
 ) -> Result<Vec<StagedFile>> {
     // A pull job of a fan-out only enriches what it staged; the fan-in computes the rest.
     let enrich_only = !job.compute_metrics;
@@ -292,11 +310,24 @@ pub async fn stage_metrics_over(
         }
     }
     let previous = previous.finish();
+    // Third-party intent (written by the job's `intent` sources): the look-back window's
+    // signals, indexed by domain and e-mail hash, joined to every lead of both passes.
+    let mut intent = IntentIndex::new(&job.stages.intent, settings.now_micros);
+    for location in current_files(store, "intent_signals", &job.name, files, inputs)
+        .await?
+        .values()
+    {
+        let path = Path::from(location.as_str());
+        let mut batches = stream_file(store, &path, Some(&SIGNAL_COLUMNS), false).await?;
+        while let Some(batch) = batches.try_next().await? {
+            intent.add_batch(&batch)?;
+        }
+    }
     let leads_files = current_files(store, "leads", &job.name, files, inputs).await?;
     let mut staged = Vec::with_capacity(METRIC_TABLES.len());
 
     // Pass 1: the aggregates, and enps_responses written as the responses are read.
-    let mut pass1 = Accumulator::new(settings, &previous, cpsql);
+    let mut pass1 = Accumulator::new(settings, &previous, cpsql).with_intent(&intent);
     for location in leads_files.values() {
         let path = Path::from(location.as_str());
         let mut batches = stream_file(store, &path, Some(&LEAD_COLUMNS), false).await?;
@@ -324,6 +355,10 @@ pub async fn stage_metrics_over(
         }
     }
     staged.push(responses.close(store).await?);
+    for warning in pass1.warnings() {
+        tracing::warn!("{warning}");
+        warnings.push(warning);
+    }
     let (mut pass2, aggregates) = pass1.finish(stamp)?;
     for table in aggregates {
         staged.push(stage_table(store, &job.name, stamp, table).await?);

@@ -14,9 +14,9 @@ use std::hash::{BuildHasher, RandomState};
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayBuilder, ArrayRef, BooleanArray, Decimal128Array, Float64Array, Int64Array,
-    Int64Builder, MapArray, StringArray, StringBuilder, StructArray, TimestampMicrosecondArray,
-    TimestampMicrosecondBuilder,
+    Array, ArrayBuilder, ArrayRef, BooleanArray, Decimal128Array, Float64Array, Float64Builder,
+    Int64Array, Int64Builder, MapArray, StringArray, StringBuilder, StructArray,
+    TimestampMicrosecondArray, TimestampMicrosecondBuilder,
 };
 use arrow::datatypes::{DataType, Field, SchemaRef};
 use arrow::record_batch::RecordBatch;
@@ -29,6 +29,7 @@ use super::config::{
     Condition, CountColumn, CustomLiteral, CustomTest, DateColumn, PATH, ScoreKind, ScoringConfig,
     Stage, StagesConfig,
 };
+use super::intent::IntentIndex;
 use super::intern::Interner;
 use crate::error::{Error, Result};
 use crate::normalize::{BatchStamp, CustomValue};
@@ -79,6 +80,13 @@ pub struct Lead {
     pub annual_revenue_currency: Option<String>,
     /// The kept custom properties (`leads.custom`), by their name in the job.
     pub custom: Vec<(String, CustomValue)>,
+    /// Joins third-party intent signals by company domain.
+    pub email_domain: Option<String>,
+    /// Joins third-party intent signals by person.
+    pub email_hash: Option<String>,
+    /// Third-party intent: the lead's recent signals, decayed by age (see
+    /// `super::intent`); `None` without any in the look-back window.
+    pub intent_score: Option<f64>,
 }
 
 impl Lead {
@@ -355,7 +363,7 @@ pub fn previous_stages(batches: &[RecordBatch]) -> Result<PreviousStages> {
 }
 
 /// The `leads` columns the metrics read (a projection for readers: the rest is not decoded).
-pub const LEAD_COLUMNS: [&str; 33] = [
+pub const LEAD_COLUMNS: [&str; 35] = [
     "source_system",
     "lead_id",
     "owner_id",
@@ -389,6 +397,8 @@ pub const LEAD_COLUMNS: [&str; 33] = [
     "annual_revenue",
     "annual_revenue_currency",
     "custom",
+    "email_domain",
+    "email_hash",
 ];
 
 /// The columns of one `leads` batch, looked up and typed once per batch.
@@ -424,6 +434,9 @@ pub struct LeadColumns<'a> {
     contacted: &'a TimestampMicrosecondArray,
     /// Files written before the column existed have no intent date.
     intent: Option<&'a TimestampMicrosecondArray>,
+    /// Join third-party intent (optional: a projection may leave them out).
+    domain: Option<&'a StringArray>,
+    email_hash: Option<&'a StringArray>,
     /// Firmographics and custom properties; files written before them lack the columns.
     icp: IcpColumns<'a>,
 }
@@ -611,6 +624,8 @@ impl<'a> LeadColumns<'a> {
             contacted: d("first_contacted_at")?,
             intent: opt_ts_col(b, "last_intent_at", t)?,
             icp: IcpColumns::new(b)?,
+            domain: opt_str_col(b, "email_domain", t)?,
+            email_hash: opt_str_col(b, "email_hash", t)?,
         })
     }
 
@@ -662,6 +677,15 @@ impl<'a> LeadColumns<'a> {
         lead.first_contacted_at = get_ts(self.contacted, i);
         lead.last_intent_at = self.intent.and_then(|a| get_ts(a, i));
         self.icp.fill(i, lead);
+        set_opt(
+            &mut lead.email_domain,
+            self.domain.and_then(|a| get_str(a, i)),
+        );
+        set_opt(
+            &mut lead.email_hash,
+            self.email_hash.and_then(|a| get_str(a, i)),
+        );
+        lead.intent_score = None;
         true
     }
 }
@@ -768,6 +792,8 @@ fn matches(c: &Condition, lead: &Lead, ctx: &Context<'_>) -> bool {
         && at_least(c.min_content_downloads, lead.content_downloads)
         && at_least(c.min_web_visits, lead.web_visits)
         && at_least(c.min_email_engagements, lead.email_engagements)
+        && c.min_intent_score
+            .is_none_or(|m| lead.intent_score.is_some_and(|v| v >= m))
         && c.new_intent_after_rejection
             .is_none_or(|w| w == new_intent_after_rejection(lead, ctx.previous))
         && icp_matches(c, lead)
@@ -1045,6 +1071,8 @@ pub struct Stager<'a> {
     cfg: &'a StagesConfig,
     previous: &'a PreviousStages,
     now: i64,
+    /// Third-party intent joined to each lead before it is staged.
+    intent: Option<&'a IntentIndex>,
     row: LeadStage,
 }
 
@@ -1055,8 +1083,20 @@ impl<'a> Stager<'a> {
             cfg,
             previous,
             now,
+            intent: None,
             row: LeadStage::new(Lead::default()),
         }
+    }
+
+    /// Join `intent`'s signals to every lead staged (score and `last_intent_at`).
+    pub fn with_intent(mut self, intent: Option<&'a IntentIndex>) -> Self {
+        self.intent = intent;
+        self
+    }
+
+    /// Like [`Stager::with_intent`], in place.
+    pub fn set_intent(&mut self, intent: Option<&'a IntentIndex>) {
+        self.intent = intent;
     }
 
     /// Stage every lead of a `leads` batch in order, handing each row (its `priority_rank`
@@ -1075,10 +1115,10 @@ impl<'a> Stager<'a> {
             return self.stage_range(&columns, 0..rows, &mut each);
         }
         let half = rows / 2;
-        let (cfg, previous, now) = (self.cfg, self.previous, self.now);
+        let (cfg, previous, now, intent) = (self.cfg, self.previous, self.now, self.intent);
         std::thread::scope(|scope| {
             let second_half = scope.spawn(|| {
-                let mut helper = Stager::new(cfg, previous, now);
+                let mut helper = Stager::new(cfg, previous, now).with_intent(intent);
                 let mut staged = Vec::with_capacity(rows - half);
                 helper.stage_range(&columns, half..rows, &mut |row, change| {
                     staged.push((row.clone(), change));
@@ -1107,6 +1147,9 @@ impl<'a> Stager<'a> {
         for i in range {
             if !columns.fill(i, &mut self.row.lead) {
                 continue;
+            }
+            if let Some(intent) = self.intent {
+                intent.apply(&mut self.row.lead);
             }
             let prev = self
                 .previous
@@ -1273,6 +1316,11 @@ pub fn lead_stages_schema() -> SchemaRef {
         ts("first_contacted_at", true),
         ts("last_intent_at", true),
     ]);
+    fields.push(Field::new(
+        "third_party_intent_score",
+        DataType::Float64,
+        true,
+    ));
     metric_schema(fields)
 }
 
@@ -1295,6 +1343,7 @@ pub struct LeadStagesBuilder {
     became: [TimestampMicrosecondBuilder; 5],
     /// sal_rejected_at, first_contacted_at, last_intent_at.
     tail: [TimestampMicrosecondBuilder; 3],
+    third_party_intent: Float64Builder,
 }
 
 impl LeadStagesBuilder {
@@ -1312,6 +1361,7 @@ impl LeadStagesBuilder {
             ints: std::array::from_fn(|_| ints()),
             became: std::array::from_fn(|_| ts()),
             tail: std::array::from_fn(|_| ts()),
+            third_party_intent: Float64Builder::with_capacity(rows),
         }
     }
 
@@ -1346,6 +1396,7 @@ impl LeadStagesBuilder {
         rejected.append_option(l.sal_rejected_at);
         contacted.append_option(l.first_contacted_at);
         intent_at.append_option(l.last_intent_at);
+        self.third_party_intent.append_option(l.intent_score);
     }
 
     /// Rows appended since the last `finish`.
@@ -1360,7 +1411,7 @@ impl LeadStagesBuilder {
 
     /// The rows appended so far as a batch; the builder starts over.
     pub fn finish(&mut self, stamp: &BatchStamp) -> Result<RecordBatch> {
-        let mut columns: Vec<ArrayRef> = Vec::with_capacity(25);
+        let mut columns: Vec<ArrayRef> = Vec::with_capacity(26);
         columns.extend(
             self.strs
                 .iter_mut()
@@ -1377,6 +1428,7 @@ impl LeadStagesBuilder {
         );
         columns.extend(self.became.iter_mut().map(finish_ts));
         columns.extend(self.tail.iter_mut().map(finish_ts));
+        columns.push(Arc::new(self.third_party_intent.finish()));
         metric_batch("lead_stages", &lead_stages_schema(), columns, stamp)
     }
 }

@@ -347,6 +347,7 @@ impl Plausible for super::SurveyResponseRow {
         }
         opt_json(&mut self.extra_scores, "extra_scores", found);
         opt_json(&mut self.kept_text, "kept_text", found);
+        opt_json(&mut self.groups, "groups", found);
         Ok(())
     }
 }
@@ -369,6 +370,28 @@ impl Plausible for super::CostRow {
         }
         text(&mut self.category, "category", found);
         opt_text(&mut self.channel, "channel", found);
+        Ok(())
+    }
+}
+
+impl Plausible for super::IntentSignalRow {
+    fn record_id(&self) -> String {
+        format!(
+            "{}/{}",
+            date_text(self.date),
+            self.topic.as_deref().unwrap_or("")
+        )
+    }
+
+    fn check(&mut self, bounds: &Bounds, found: &mut Vec<Finding>) -> Result<(), String> {
+        // A signal is something that happened: a date after the run is a wrong file.
+        if self.date > bounds.today().saturating_add(1) {
+            return Err(format!("date {} is after the run", date_text(self.date)));
+        }
+        if self.date < EARLIEST_DAY {
+            return Err(format!("date {} is before 2000", date_text(self.date)));
+        }
+        opt_text(&mut self.topic, "topic", found);
         Ok(())
     }
 }

@@ -97,6 +97,15 @@ column_kind!(
     |b, v| b.append_value(v)
 );
 column_kind!(
+    F64,
+    f64,
+    Float64Builder,
+    DataType::Float64,
+    false,
+    Float64Builder::with_capacity,
+    |b, v| b.append_value(v)
+);
+column_kind!(
     Bool,
     bool,
     BooleanBuilder,
@@ -304,6 +313,11 @@ impl JsonCell for OptI64 {
 }
 impl JsonCell for I64 {
     fn json(value: &i64) -> serde_json::Value {
+        serde_json::Value::from(*value)
+    }
+}
+impl JsonCell for F64 {
+    fn json(value: &f64) -> serde_json::Value {
         serde_json::Value::from(*value)
     }
 }

@@ -13,6 +13,8 @@ pub enum Dataset {
     SurveyResponses,
     /// Non-ad marketing and sales costs per month.
     Costs,
+    /// Third-party intent signals per company domain or e-mail hash.
+    IntentSignals,
 }
 
 impl Dataset {
@@ -23,6 +25,7 @@ impl Dataset {
             Dataset::Spend => "spend",
             Dataset::SurveyResponses => "survey_responses",
             Dataset::Costs => "costs",
+            Dataset::IntentSignals => "intent_signals",
         }
     }
 }
@@ -136,6 +139,9 @@ canonical_table! {
         extra_scores: OptStr,
         /// Free-text answers the job explicitly keeps, as a JSON object `{"ref": "text"}`.
         kept_text: OptStr,
+        /// Grouping dimensions besides department, team and location, from the sources'
+        /// `group_questions`, as a JSON object `{"tenure": "2-5 years"}`; null when none.
+        groups: OptStr,
     }
 }
 
@@ -152,5 +158,24 @@ canonical_table! {
         currency: Str,
         /// Exact amount in `currency`, 6 decimals.
         amount: Money,
+    }
+}
+
+canonical_table! {
+    /// One third-party intent signal (a Bombora-style "Company Surge" row): a company domain
+    /// or a person's e-mail hash researching a topic, with a score, on a date.
+    IntentSignalRow, IntentSignalsBuilder, intent_signals_schema {
+        /// The `intent` source that read it (its name in the job file).
+        provider: Str,
+        /// Company domain, lower-case, without scheme, `www.` or path; joins `leads.email_domain`.
+        domain: OptStr,
+        /// Keyed hash of an e-mail address (as `leads.email_hash`); joins `leads.email_hash`.
+        email_hash: OptStr,
+        /// The day of the signal (the export's date or week start), days since 1970-01-01.
+        date: Date,
+        /// The researched topic, as the provider names it.
+        topic: OptStr,
+        /// The provider's score, 0 to 100.
+        score: F64,
     }
 }

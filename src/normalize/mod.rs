@@ -16,6 +16,7 @@ pub use datasets::{
     SurveyResponseRow, SurveyResponsesBuilder, costs_schema, leads_schema, spend_schema,
     survey_responses_schema,
 };
+pub use datasets::{IntentSignalRow, IntentSignalsBuilder, intent_signals_schema};
 pub use hash::{DEMO_HASH_KEY, PersonalDataHasher, hash_key_is_demo, scrub_personal_data};
 pub use redact::{redact_text, scrub_text};
 pub use rejects::{RejectRow, RejectsBuilder, RunRow, RunsBuilder, rejects_schema, runs_schema};

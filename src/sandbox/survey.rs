@@ -136,7 +136,24 @@ impl Employee {
     pub(crate) fn location_name(&self) -> &'static str {
         LOCATIONS[self.location].0
     }
+
+    /// The employee's tenure band (asked as a dropdown question, never a hidden field).
+    pub(crate) fn tenure(&self) -> &'static str {
+        TENURES[self.number as usize % TENURES.len()]
+    }
 }
+
+/// Every team, in department order: the choices of the "Which team are you in?" question
+/// both survey tools ask (its answer is the same team the hidden field carries).
+pub(crate) fn all_teams() -> Vec<&'static str> {
+    DEPARTMENTS
+        .iter()
+        .flat_map(|(_, teams, _)| teams.iter().copied())
+        .collect()
+}
+
+/// The choices of the Typeform tenure dropdown.
+pub(crate) const TENURES: [&str; 4] = ["Less than 1 year", "1-2 years", "2-5 years", "5+ years"];
 
 /// One completed response; times are epoch seconds.
 #[derive(Debug, Clone)]

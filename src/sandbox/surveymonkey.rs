@@ -31,6 +31,9 @@ pub const ENPS_QUESTION_ID: &str = "640001001";
 const WORKLOAD_QUESTION_ID: &str = "640001002";
 const MANAGER_QUESTION_ID: &str = "640001003";
 const COMMENT_QUESTION_ID: &str = "640001004";
+/// "Which team are you in?": a single-choice question over every team, so a job can group
+/// by team from the answer (`group_questions`) as well as from the custom variable.
+pub const TEAM_QUESTION_ID: &str = "640001005";
 const PAGE_ID: &str = "59000001";
 /// A choice id no question has: what a malformed response carries.
 pub(crate) const UNKNOWN_CHOICE_ID: &str = "64999999999";
@@ -280,18 +283,30 @@ pub(crate) async fn details(
     if let Some(response) = rejection(&headers, &survey_id) {
         return with_limits(&data, response);
     }
+    let team_choices: Vec<JsonValue> = super::survey::all_teams()
+        .into_iter()
+        .enumerate()
+        .map(|(i, team)| json!({ "id": choice_id(TEAM_QUESTION_ID, i + 1), "text": team, "position": i + 1 }))
+        .collect();
     let manager_choices: Vec<JsonValue> = (1..=5)
         .map(|n: usize| json!({ "id": choice_id(MANAGER_QUESTION_ID, n), "text": n.to_string(), "position": n }))
         .collect();
     let body = json!({
         "id": SURVEYMONKEY_SURVEY_ID,
         "title": "Monthly pulse 2026 (SurveyMonkey)",
-        "question_count": 4,
+        "question_count": 5,
         "page_count": 1,
         "pages": [{
             "id": PAGE_ID,
             "position": 1,
             "questions": [
+                {
+                    "id": TEAM_QUESTION_ID,
+                    "family": "single_choice",
+                    "subtype": "menu",
+                    "headings": [{ "heading": "Which team are you in?" }],
+                    "answers": { "choices": team_choices },
+                },
                 scale_question(WORKLOAD_QUESTION_ID, "How manageable was your workload this month?", false),
                 scale_question(ENPS_QUESTION_ID, "How likely are you to recommend Brightloom as a place to work?", true),
                 {
@@ -317,6 +332,15 @@ fn response_json(data: &SandboxData, r: &SurveyResponse, base: &str) -> JsonValu
     let employee = &data.survey.employees[r.employee];
     let partial = is_partial(r);
     let mut questions = Vec::new();
+    // The team is the first question: partial responses have it too.
+    if let Some(position) = super::survey::all_teams()
+        .iter()
+        .position(|t| *t == employee.team)
+    {
+        questions.push(json!({ "id": TEAM_QUESTION_ID, "answers": [
+            { "choice_id": choice_id(TEAM_QUESTION_ID, position + 1) }
+        ]}));
+    }
     if let Some(v) = r.workload {
         questions.push(json!({ "id": WORKLOAD_QUESTION_ID, "answers": [
             { "choice_id": choice_id(WORKLOAD_QUESTION_ID, usize::from(v) + 1), "row_id": row_id(WORKLOAD_QUESTION_ID) }

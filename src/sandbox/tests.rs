@@ -564,9 +564,16 @@ async fn typeform_filters_and_errors() {
             "enps",
             "manager_support",
             "comment",
-            "work_email"
+            "work_email",
+            "which_team",
+            "tenure"
         ]
     );
+    // The team and tenure questions list their choices, as Typeform's definitions do.
+    let team = &form["fields"][5];
+    assert_eq!(team["type"], "multiple_choice");
+    assert_eq!(team["properties"]["choices"][0]["label"], "Platform");
+    assert_eq!(form["fields"][6]["type"], "dropdown");
 }
 
 #[tokio::test]

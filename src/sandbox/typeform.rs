@@ -21,8 +21,10 @@ const DEFAULT_PAGE_SIZE: usize = 25;
 const MAX_PAGE_SIZE: usize = 1_000;
 
 /// `(ref, field id, field type, title)` in the order answers are listed (workload first:
-/// a second 0–10 question that must not be taken for eNPS).
-const FIELDS: [(&str, &str, &str, &str); 5] = [
+/// a second 0–10 question that must not be taken for eNPS). The team (multiple choice) and
+/// the tenure (dropdown) are asked as questions too: a job can group by them with
+/// `group_questions`.
+const FIELDS: [(&str, &str, &str, &str); 7] = [
     (
         "workload",
         "Wk7LQp2xNf0a",
@@ -53,7 +55,42 @@ const FIELDS: [(&str, &str, &str, &str); 5] = [
         "email",
         "Your work e-mail (optional, if you want a follow-up)",
     ),
+    (
+        "which_team",
+        "Tm8fWc3NaL5f",
+        "multiple_choice",
+        "Which team are you in?",
+    ),
+    (
+        "tenure",
+        "Tn4gXd9PbM6g",
+        "dropdown",
+        "How long have you been with Brightloom?",
+    ),
 ];
+
+/// The choices of a choice field (`which_team`, `tenure`), as `(choice id, label)`.
+fn field_choices(reference: &str) -> Vec<(String, &'static str)> {
+    let labels: Vec<&'static str> = match reference {
+        "which_team" => super::survey::all_teams(),
+        "tenure" => super::survey::TENURES.to_vec(),
+        _ => Vec::new(),
+    };
+    labels
+        .into_iter()
+        .enumerate()
+        .map(|(i, label)| (format!("{reference}-{}", i + 1), label))
+        .collect()
+}
+
+/// A choice answer to field `index`: `{"type": "choice", "choice": {"id", "label"}}`.
+fn choice_answer(index: usize, label: &str) -> JsonValue {
+    let id = field_choices(FIELDS[index].0)
+        .into_iter()
+        .find(|(_, l)| *l == label)
+        .map(|(id, _)| id);
+    answer(index, "choice", json!({ "id": id, "label": label }))
+}
 
 fn error(status: StatusCode, code: &str, description: String) -> Response {
     (
@@ -264,6 +301,8 @@ fn item(data: &SandboxData, r: &SurveyResponse) -> JsonValue {
     if r.work_email {
         answers.push(answer(4, "email", json!(employee.email())));
     }
+    answers.push(choice_answer(5, employee.team));
+    answers.push(choice_answer(6, employee.tenure()));
     let token = r.token_str();
     json!({
         "landing_id": token,
@@ -305,6 +344,12 @@ pub(crate) async fn form_definition(Path(form_id): Path<String>, headers: Header
                     "labels": { "left": "Not at all", "right": "Extremely" },
                 }),
                 "rating" => json!({ "steps": 5, "shape": "star" }),
+                "multiple_choice" | "dropdown" => json!({
+                    "choices": field_choices(reference)
+                        .into_iter()
+                        .map(|(id, label)| json!({ "id": id, "label": label }))
+                        .collect::<Vec<_>>(),
+                }),
                 _ => json!({}),
             };
             json!({

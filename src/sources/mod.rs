@@ -4,8 +4,10 @@
 pub mod answer;
 pub mod costs;
 pub mod custom;
+pub mod file;
 pub mod google_ads;
 pub mod hubspot;
+pub mod intent;
 pub mod linkedin_ads;
 pub mod meta_ads;
 pub mod oauth;
@@ -59,8 +61,8 @@ impl ResolvedSecrets {
             secrets.insert(key, Secret::new(resolve(key, template)?));
         }
         let mut base_url = resolve("base_url", source.base_url())?;
-        if matches!(source, SourceConfig::Costs(_)) {
-            // A costs `url` may be a path: relative to the job file, like every path in it.
+        if matches!(source, SourceConfig::Costs(_) | SourceConfig::Intent(_)) {
+            // A costs or intent `url` may be a path: relative to the job file, like every path in it.
             base_url = crate::config::resolve_job_path(&job.path, &base_url);
         }
         Ok(ResolvedSecrets { base_url, secrets })
@@ -135,6 +137,17 @@ pub async fn pull(
                 |_| None,
             );
             costs::pull(cfg, base_url, ctx, &mut out).await?;
+            out.finish().await
+        }
+        SourceConfig::Intent(cfg) => {
+            let mut out = DatasetOutput::new(
+                target,
+                Dataset::IntentSignals,
+                crate::normalize::intent_signals_schema(),
+                crate::normalize::IntentSignalsBuilder::new,
+                |_| None,
+            );
+            intent::pull(cfg, base_url, ctx, &mut out).await?;
             out.finish().await
         }
         SourceConfig::Typeform(cfg) => {

@@ -48,6 +48,57 @@ impl Scale {
     }
 }
 
+/// `group_questions` of a survey source: grouping dimension → the question (Typeform field
+/// ref, SurveyMonkey question id) whose chosen answer is the respondent's group. The answer
+/// wins over the hidden field or custom variable of the same dimension.
+pub type GroupQuestions = BTreeMap<String, String>;
+
+/// Problems with a source's `group_questions`; `enps` is the eNPS question, which cannot
+/// also be a group.
+pub fn check_group_questions(groups: &GroupQuestions, enps: &str) -> Vec<(&'static str, String)> {
+    let mut problems = Vec::new();
+    for (dimension, question) in groups {
+        if let Err(e) = crate::metrics::config::check_dimension_name(dimension) {
+            problems.push(("group_questions", e));
+        }
+        if question.trim().is_empty() {
+            problems.push((
+                "group_questions",
+                format!("`{dimension}` names no question"),
+            ));
+        } else if question == enps {
+            problems.push((
+                "group_questions",
+                format!("`{dimension}`: `{question}` is the eNPS question"),
+            ));
+        }
+    }
+    problems
+}
+
+/// Sort a response's groups from answers into the three group columns and the `groups`
+/// JSON column: `answers` are `(dimension, chosen answer)`; an answer replaces the column's
+/// hidden-field value, an unanswered question leaves it.
+pub fn place_groups(
+    answers: Vec<(&str, Option<String>)>,
+    columns: [&mut Option<String>; 3],
+) -> Option<String> {
+    let [department, team, location] = columns;
+    let mut others = BTreeMap::new();
+    for (dimension, answer) in answers {
+        let Some(answer) = answer else { continue };
+        match dimension {
+            "department" => *department = Some(answer),
+            "team" => *team = Some(answer),
+            "location" => *location = Some(answer),
+            other => {
+                others.insert(other.to_string(), answer);
+            }
+        }
+    }
+    json_column(others)
+}
+
 /// A JSON object column (`{"ref": value}`), or null when empty; keys sorted so reruns
 /// write identical bytes.
 pub fn json_column<V: serde::Serialize>(values: BTreeMap<String, V>) -> Option<String> {

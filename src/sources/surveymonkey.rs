@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use sonic_rs::{Array as PageArray, JsonContainerTrait, JsonValueTrait, Value as PageValue};
 
-use super::survey::{Scale, json_column};
+use super::survey::{GroupQuestions, Scale, check_group_questions, json_column, place_groups};
 use super::{DecodedPage, SourceContext, answer, join_url};
 use crate::config::{Secret, Template};
 use crate::error::Result;
@@ -47,6 +47,11 @@ pub struct SurveyMonkeyConfig {
     /// Custom variables holding the groups and the respondent identifier.
     #[serde(default)]
     pub custom_variables: SurveyMonkeyVariables,
+    /// Grouping dimensions asked as questions: dimension → question id of a single-choice
+    /// question (`team = "640001010"`); the chosen choice's text (from the survey's
+    /// details) is the group, and wins over the custom variable of the same dimension.
+    #[serde(default)]
+    pub group_questions: GroupQuestions,
     /// Other rating question ids to keep in `extra_scores` (never read as eNPS).
     #[serde(default)]
     pub extra_score_question_ids: Vec<String>,
@@ -116,6 +121,10 @@ impl SurveyMonkeyConfig {
                 "name the eNPS question's id".to_string(),
             ));
         }
+        problems.extend(check_group_questions(
+            &self.group_questions,
+            &self.enps_question_id,
+        ));
         if self
             .extra_score_question_ids
             .contains(&self.enps_question_id)
@@ -131,16 +140,18 @@ impl SurveyMonkeyConfig {
 
 /// A choice of a closed question, from the survey's details.
 #[derive(Debug, Clone)]
-struct Choice {
+pub(crate) struct Choice {
     question_id: String,
     /// 1-based position among the question's choices.
     position: i64,
+    /// The choice as the survey shows it (a group's name for a group question).
+    text: Option<String>,
 }
 
 /// Choice id → choice, for one survey.
-type Catalogue = HashMap<String, Choice>;
+pub(crate) type Catalogue = HashMap<String, Choice>;
 
-fn catalogue(details: &Value) -> Catalogue {
+pub(crate) fn catalogue(details: &Value) -> Catalogue {
     let mut choices = HashMap::new();
     let questions = details
         .get("pages")
@@ -169,6 +180,7 @@ fn catalogue(details: &Value) -> Catalogue {
                 Choice {
                     question_id: question_id.clone(),
                     position,
+                    text: opt_str(choice.get("text")),
                 },
             );
         }
@@ -241,6 +253,16 @@ pub async fn pull(
             ));
         }
 
+        for (dimension, question) in &cfg.group_questions {
+            if !choices.values().any(|c| c.question_id == *question) {
+                return Err(ctx.protocol(
+                    &details_url,
+                    format!(
+                        "survey {survey} has no closed question `{question}` (group_questions.{dimension})"
+                    ),
+                ));
+            }
+        }
         let stream = format!("responses:{survey}");
         let since = ctx.previous.watermark(&stream).map(str::to_string);
         if since.is_some() {
@@ -399,6 +421,16 @@ fn chosen_position(
     question_id: &str,
     choices: &Catalogue,
 ) -> std::result::Result<Option<i64>, String> {
+    Ok(chosen(response, question_id, choices)?.map(|c| c.position))
+}
+
+/// The choice answered to `question_id`, if answered with one (an "Other" text answer
+/// has no `choice_id`: free text is never a group or a score).
+fn chosen<'c>(
+    response: &PageValue,
+    question_id: &str,
+    choices: &'c Catalogue,
+) -> std::result::Result<Option<&'c Choice>, String> {
     let Some(answer) = answers_of(response, question_id).and_then(|a| a.first()) else {
         return Ok(None);
     };
@@ -406,7 +438,7 @@ fn chosen_position(
         return Ok(None);
     };
     match choices.get(&choice_id) {
-        Some(choice) if choice.question_id == question_id => Ok(Some(choice.position)),
+        Some(choice) if choice.question_id == question_id => Ok(Some(choice)),
         _ => Err(format!(
             "choice {choice_id} is not a choice of question {question_id} in the survey's details"
         )),
@@ -426,7 +458,7 @@ fn answers_of<'a>(response: &'a PageValue, question_id: &str) -> Option<&'a Page
 }
 
 /// One response as a `survey_responses` row, or why not.
-fn decode_response(
+pub(crate) fn decode_response(
     response: &PageValue,
     survey: &str,
     cfg: &SurveyMonkeyConfig,
@@ -459,6 +491,17 @@ fn decode_response(
     let variable = |name: &str| opt_str(variables.get(name));
     let respondent = variable(&cfg.custom_variables.respondent)
         .or_else(|| opt_str(response.get("email_address")));
+    let (mut department, mut team, mut location) = (
+        variable(&cfg.custom_variables.department),
+        variable(&cfg.custom_variables.team),
+        variable(&cfg.custom_variables.location),
+    );
+    let mut answers = Vec::with_capacity(cfg.group_questions.len());
+    for (dimension, question) in &cfg.group_questions {
+        let text = chosen(response, question, choices)?.and_then(|c| c.text.clone());
+        answers.push((dimension.as_str(), text));
+    }
+    let groups = place_groups(answers, [&mut department, &mut team, &mut location]);
     Ok(SurveyResponseRow {
         source_system: "surveymonkey".into(),
         survey_id: survey.to_string(),
@@ -469,11 +512,12 @@ fn decode_response(
         // A partial response is counted but never scored.
         score: if completed { enps } else { None },
         response_status: Some(status),
-        department: variable(&cfg.custom_variables.department),
-        team: variable(&cfg.custom_variables.team),
-        location: variable(&cfg.custom_variables.location),
+        department,
+        team,
+        location,
         extra_scores: json_column(extra),
         kept_text: json_column(kept),
+        groups,
     })
 }
 

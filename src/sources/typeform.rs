@@ -9,7 +9,7 @@ use sonic_rs::{JsonContainerTrait, JsonValueTrait, Value as PageValue};
 
 use std::collections::BTreeMap;
 
-use super::survey::{Scale, json_column};
+use super::survey::{GroupQuestions, Scale, check_group_questions, json_column, place_groups};
 use super::{DecodedPage, SourceContext, answer, join_url};
 use crate::config::{Secret, Template};
 use crate::error::Result;
@@ -43,6 +43,11 @@ pub struct TypeformConfig {
     /// Hidden fields holding the grouping attributes and the respondent identifier.
     #[serde(default)]
     pub hidden_fields: TypeformHiddenFields,
+    /// Grouping dimensions asked as questions: dimension → field ref of a multiple-choice
+    /// or dropdown question (`team = "which_team"`, `tenure = "tenure"`); the chosen label
+    /// is the group, and wins over the hidden field of the same dimension.
+    #[serde(default)]
+    pub group_questions: GroupQuestions,
     /// Refs of other number questions to keep in `extra_scores` (never read as eNPS).
     #[serde(default)]
     pub extra_score_refs: Vec<String>,
@@ -106,6 +111,7 @@ impl TypeformConfig {
         if self.enps_ref.is_empty() {
             problems.push(("enps_ref", "name the eNPS question's field ref".to_string()));
         }
+        problems.extend(check_group_questions(&self.group_questions, &self.enps_ref));
         if self.extra_score_refs.contains(&self.enps_ref) {
             problems.push((
                 "extra_score_refs",
@@ -291,6 +297,17 @@ pub fn decode_response(
             kept.insert(field_ref.clone(), text);
         }
     }
+    let (mut department, mut team, mut location) = (
+        hidden_field(&cfg.hidden_fields.department),
+        hidden_field(&cfg.hidden_fields.team),
+        hidden_field(&cfg.hidden_fields.location),
+    );
+    let answers = cfg
+        .group_questions
+        .iter()
+        .map(|(dimension, field_ref)| (dimension.as_str(), choice_answer(item, field_ref)))
+        .collect();
+    let groups = place_groups(answers, [&mut department, &mut team, &mut location]);
     Ok(SurveyResponseRow {
         source_system: "typeform".into(),
         survey_id: form.to_string(),
@@ -300,11 +317,12 @@ pub fn decode_response(
         question_ref: cfg.enps_ref.clone(),
         score,
         response_status: Some("completed".into()),
-        department: hidden_field(&cfg.hidden_fields.department),
-        team: hidden_field(&cfg.hidden_fields.team),
-        location: hidden_field(&cfg.hidden_fields.location),
+        department,
+        team,
+        location,
         extra_scores: json_column(extra),
         kept_text: json_column(kept),
+        groups,
     })
 }
 
@@ -314,6 +332,22 @@ fn answer_of<'a>(item: &'a PageValue, field_ref: &str) -> Option<&'a PageValue> 
         .as_array()?
         .iter()
         .find(|a| a.get("field").get("ref").as_str() == Some(field_ref))
+}
+
+/// The label chosen for the multiple-choice or dropdown field with `field_ref`
+/// (`{"type": "choice", "choice": {"label": …}}`); a multiple-selection answer counts when
+/// it holds one label. `None` when unanswered, or when only "Other" was typed (free text is
+/// never a group).
+fn choice_answer(item: &PageValue, field_ref: &str) -> Option<String> {
+    let answer = answer_of(item, field_ref)?;
+    if let Some(label) = opt_str(answer.get("choice").get("label")) {
+        return Some(label);
+    }
+    let labels = answer.get("choices")?.get("labels")?.as_array()?;
+    match labels.len() {
+        1 => opt_str(labels.iter().next()),
+        _ => None,
+    }
 }
 
 /// The number answered to the field with `field_ref`; `None` when not answered.

@@ -303,7 +303,7 @@ fn validate_prints_a_summary_and_exits_zero() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
-        stdout.contains("job `demo` is valid: 8 source(s)"),
+        stdout.contains("job `demo` is valid: 9 source(s)"),
         "{stdout}"
     );
     assert_eq!(stdout.lines().count(), 1);

@@ -13,6 +13,7 @@ mod guarantees;
 mod harness;
 mod hostile;
 mod icp;
+mod intent;
 mod job_files;
 mod metrics;
 mod ops;

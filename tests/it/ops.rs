@@ -384,7 +384,8 @@ async fn run_summary_matches_runs_row_and_json_logs_hold_no_tokens() {
     let runs = duckdb(&format!(
         "SELECT leads_read, leads_written, leads_rejected, spend_read, spend_written, spend_rejected, \
          survey_responses_read, survey_responses_written, survey_responses_rejected, requests, retries, \
-         costs_read, costs_written, costs_rejected FROM {}",
+         costs_read, costs_written, costs_rejected, \
+         intent_signals_read, intent_signals_written, intent_signals_rejected FROM {}",
         table(&warehouse, "_runs")
     ));
     assert_eq!(runs.len(), 1);
@@ -393,10 +394,11 @@ async fn run_summary_matches_runs_row_and_json_logs_hold_no_tokens() {
     assert_eq!(&row("spend")[..3], &r[3..6]);
     assert_eq!(&row("survey_responses")[..3], &r[6..9]);
     assert_eq!(&row("costs")[..3], &r[11..14]);
+    assert_eq!(&row("intent_signals")[..3], &r[14..17]);
     let total = row("total");
-    assert_eq!(total[0], r[0] + r[3] + r[6] + r[11]);
-    assert_eq!(total[1], r[1] + r[4] + r[7] + r[12]);
-    assert_eq!(total[2], r[2] + r[5] + r[8] + r[13]);
+    assert_eq!(total[0], r[0] + r[3] + r[6] + r[11] + r[14]);
+    assert_eq!(total[1], r[1] + r[4] + r[7] + r[12] + r[15]);
+    assert_eq!(total[2], r[2] + r[5] + r[8] + r[13] + r[16]);
     assert_eq!(&total[3..5], &r[9..11]);
     assert!(r[2] > 0, "malformed records were rejected");
 

@@ -77,6 +77,7 @@ fn every_reader_opens_every_table_of_the_demo_warehouse_with_the_same_rows() {
             "enps_responses",
             "funnel_cohort_monthly",
             "funnel_daily",
+            "intent_signals",
             "lead_stage_transitions",
             "lead_stages",
             "leads",

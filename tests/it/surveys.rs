@@ -214,3 +214,172 @@ pub fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// A job grouping eNPS by `team` from the sandbox's hidden field / custom variable, and one
+/// taking it only from the "Which team are you in?" question of each tool (the hidden
+/// field and custom variable pointed elsewhere), write the same `enps` team rows — groups
+/// at, above and below the anonymity threshold, suppression included. The question job
+/// also groups by `tenure` (a Typeform dropdown with no column of its own); SurveyMonkey
+/// asks no tenure, which `_runs.warnings` says instead of reporting one null group quietly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn team_asked_as_a_question_gives_the_same_enps_as_the_hidden_field() {
+    use funnelhouse::config::parse_job;
+    let sandbox = sandbox(600, 0).await;
+    let env = env_for(&sandbox);
+    let lookup = |name: &str| env.get(name).cloned();
+    let dir = tempfile::tempdir().unwrap();
+    let job = |name: &str, question: bool| {
+        let warehouse = dir.path().join(name);
+        let (tf_groups, sm_groups, group_by) = if question {
+            (
+                "group_questions = { team = \"which_team\", tenure = \"tenure\" }\n\
+                 [sources.hidden_fields]\nteam = \"not_sent\"\n",
+                "group_questions = { team = \"640001005\" }\n\
+                 [sources.custom_variables]\nteam = \"not_sent\"\n",
+                "[\"team\", \"tenure\"]",
+            )
+        } else {
+            ("", "", "[\"team\"]")
+        };
+        let text = format!(
+            "name = {name:?}\nwarehouse = {:?}\nhash_key = \"${{FUNNELHOUSE_HASH_KEY}}\"\n\
+             \n[[sources]]\nname = \"pulse\"\nkind = \"typeform\"\n\
+             base_url = \"${{FUNNELHOUSE_SANDBOX_URL}}/typeform\"\ntoken = \"${{TYPEFORM_TOKEN}}\"\n\
+             form_ids = [\"pulse2026\"]\n{tf_groups}\
+             \n[[sources]]\nname = \"pulse_sm\"\nkind = \"surveymonkey\"\n\
+             base_url = \"${{FUNNELHOUSE_SANDBOX_URL}}/surveymonkey\"\n\
+             token = \"${{SURVEYMONKEY_TOKEN}}\"\nsurvey_ids = [\"318842756\"]\n\
+             enps_question_id = \"640001001\"\n{sm_groups}\
+             \n[metrics.enps]\nperiod = \"quarter\"\ngroup_by = {group_by}\n",
+            warehouse.display().to_string()
+        );
+        let parsed = parse_job(&dir.path().join(format!("{name}.toml")), &text, &lookup)
+            .unwrap_or_else(|d| panic!("test job is valid: {d:?}\n{text}"));
+        (parsed, warehouse)
+    };
+    let mut warehouses = Vec::new();
+    for (name, question) in [("viahidden", false), ("viaquestion", true)] {
+        let (parsed, warehouse) = job(name, question);
+        let report = funnelhouse::pipeline::run_job(&parsed, &lookup, run_options())
+            .await
+            .expect("run completes");
+        assert!(report.succeeded(), "{report:#?}");
+        warehouses.push(warehouse);
+    }
+    let teams = |warehouse: &std::path::Path| {
+        duckdb(&format!(
+            "SELECT survey_id, period, group_value, respondents, enps, suppressed FROM {}
+             WHERE dimension = 'team' ORDER BY ALL",
+            table(warehouse, "enps")
+        ))
+    };
+    let (hidden, question) = (teams(&warehouses[0]), teams(&warehouses[1]));
+    assert_eq!(hidden, question);
+    assert!(
+        question.iter().all(|r| !r[2].is_null()),
+        "every response has a team: {question:?}"
+    );
+    for survey in ["pulse2026", "318842756"] {
+        let of = |suppressed: bool| {
+            question
+                .iter()
+                .filter(|r| r[0] == survey && r[5] == serde_json::json!(suppressed))
+                .count()
+        };
+        assert!(of(true) > 0 && of(false) > 0, "{survey}: {question:?}");
+    }
+    // Suppressed groups show no counts; shown ones have at least the threshold.
+    for row in &question {
+        if row[5] == serde_json::json!(true) {
+            assert!(row[3].is_null() && row[4].is_null(), "{row:?}");
+        } else {
+            assert!(row[3].as_i64().unwrap() >= 5, "{row:?}");
+        }
+    }
+    let tenure = duckdb_count(&format!(
+        "SELECT count(*) FROM {} WHERE dimension = 'tenure' AND survey_id = 'pulse2026'
+         AND group_value IN ('Less than 1 year', '1-2 years', '2-5 years', '5+ years')",
+        table(&warehouses[1], "enps")
+    ));
+    assert!(tenure > 0);
+    let warnings = |warehouse: &std::path::Path| {
+        duckdb(&format!(
+            "SELECT coalesce(warnings, '') FROM {}",
+            table(warehouse, "_runs")
+        ))[0][0]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert!(!warnings(&warehouses[0]).contains("enps:"));
+    let said = warnings(&warehouses[1]);
+    assert!(
+        said.contains("enps: survey 318842756: dimension `tenure` is null in all"),
+        "{said}"
+    );
+    assert!(!said.contains("survey pulse2026: dimension"), "{said}");
+}
+
+/// `survey_responses` files written before the `groups` column existed: the next incremental
+/// run merges their rows into its file (the new column null for them) instead of failing on
+/// the schema difference.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn responses_written_before_the_groups_column_still_merge() {
+    use funnelhouse::config::parse_job;
+    let sandbox = sandbox(300, 0).await;
+    let cutoff = (today() - chrono::Duration::days(20))
+        .and_hms_opt(0, 0, 0)
+        .unwrap()
+        .and_utc()
+        .timestamp();
+    sandbox.data.hold_survey_responses_after(cutoff);
+    let first = sandbox.data.visible_typeform_responses();
+    let env = env_for(&sandbox);
+    let lookup = |name: &str| env.get(name).cloned();
+    let dir = tempfile::tempdir().unwrap();
+    let warehouse = dir.path().join("w");
+    let text = format!(
+        "name = \"old\"\nwarehouse = {:?}\nhash_key = \"${{FUNNELHOUSE_HASH_KEY}}\"\n\
+         \n[[sources]]\nname = \"pulse\"\nkind = \"typeform\"\n\
+         base_url = \"${{FUNNELHOUSE_SANDBOX_URL}}/typeform\"\ntoken = \"${{TYPEFORM_TOKEN}}\"\n\
+         form_ids = [\"pulse2026\"]\ngroup_questions = {{ tenure = \"tenure\" }}\n",
+        warehouse.display().to_string()
+    );
+    let job = parse_job(&dir.path().join("old.toml"), &text, &lookup).unwrap();
+    let report = funnelhouse::pipeline::run_job(&job, &lookup, run_options())
+        .await
+        .unwrap();
+    assert!(report.succeeded(), "{report:#?}");
+    // As an earlier version wrote it: no `groups` column.
+    let file = warehouse.join("survey_responses/old.pulse.parquet");
+    let old = dir.path().join("old.parquet");
+    duckdb(&format!(
+        "COPY (SELECT * EXCLUDE (groups) FROM read_parquet('{}')) TO '{}' (FORMAT parquet, COMPRESSION zstd)",
+        file.display(),
+        old.display()
+    ));
+    std::fs::rename(&old, &file).unwrap();
+
+    sandbox.data.release_survey_responses();
+    let report = funnelhouse::pipeline::run_job(&job, &lookup, run_options())
+        .await
+        .unwrap();
+    assert!(report.succeeded(), "{report:#?}");
+    let all = sandbox.data.totals().survey_responses;
+    let counts = duckdb(&format!(
+        "SELECT count(*), count(groups) FROM {}",
+        table(&warehouse, "survey_responses")
+    ));
+    let (rows, with_groups) = (
+        counts[0][0].as_i64().unwrap(),
+        counts[0][1].as_i64().unwrap(),
+    );
+    assert_eq!(rows as usize, all);
+    // The new responses have their tenure; the carried ones none (the re-read second of
+    // the inclusive `since` may bring one or two back with theirs).
+    let with_groups = with_groups as usize;
+    assert!(
+        with_groups >= all - first && with_groups < all - first + 5 && first > 5,
+        "{with_groups} of {all} rows have groups; {first} came with the first run"
+    );
+}

@@ -41,6 +41,7 @@ fn response(
         location: Some(location.into()),
         extra_scores: None,
         kept_text: None,
+        groups: None,
     }
 }
 
@@ -211,7 +212,7 @@ fn one_to_ten_scale_and_buckets() {
     // On 1–10 People's two 0s are not scored: People has 2 scored respondents.
     let cfg = EnpsConfig {
         scale: EnpsScale::OneToTen,
-        group_by: vec![EnpsDimension::Department],
+        group_by: vec![EnpsDimension::department()],
         ..EnpsConfig::default()
     };
     let rows = aggregate(&responses(&[survey()], &cfg).unwrap(), &cfg);
@@ -263,4 +264,179 @@ fn question_filter_and_periods() {
     let rows = aggregate(&responses(&[survey()], &cfg).unwrap(), &cfg);
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].counts.respondents, 25);
+}
+
+/// Team asked as a question on both tools, and `tenure` (a dimension with no column of its
+/// own), all in November (month period), threshold 5:
+///
+/// Typeform form `f` (team from the multiple-choice field `which_team`, tenure from the
+/// dropdown `tenure`):
+/// - Platform 5 [10, 9, 9, 7, 3] → 3 / 1 / 1, eNPS 40: exactly the threshold, shown (two
+///   other teams are suppressed, so no complementary suppression)
+/// - Data 4 [9, 8, 7, 6] → suppressed (just below); Mobile 1 [10] → suppressed
+/// - Frontend 6 [10, 10, 8, 8, 6, 5] → 2 / 2 / 2, eNPS 0
+/// - overall 16: 7 promoters, 5 passives, 4 detractors → 100 × 3 / 16 = 18.75
+/// - tenure: Platform's five `< 1 year` (eNPS 40), the other eleven `1-2 years`
+///   (4 promoters, 4 passives, 3 detractors → 100 × 1 / 11 = 9.09…)
+///
+/// SurveyMonkey survey `s` (team from the single-choice question `qt`, by choice id):
+/// - North America Sales 7 [10, 10, 10, 7, 7, 6, 6] → 3 / 2 / 2, 100 × 1 / 7 = 14.28…
+/// - EMEA Sales 5 [9, 9, 9, 9, 0] → eNPS 60, but SDR 4 [9, 9, 9, 9] is the only suppressed
+///   team, so EMEA Sales (the next smallest) is suppressed too
+///
+/// Nothing gives a location, and SurveyMonkey no tenure: `_runs.warnings` says so.
+#[test]
+fn enps_by_team_asked_as_a_question_on_both_tools() {
+    use crate::metrics::enps::Enps;
+    use crate::normalize::PersonalDataHasher;
+    use crate::sources::{surveymonkey, typeform};
+    use serde_json::json;
+
+    let hasher = PersonalDataHasher::new(b"k");
+    let mut rows = Vec::new();
+
+    let tf: typeform::TypeformConfig = toml::from_str(
+        r#"name = "pulse"
+token = "t"
+form_ids = ["f"]
+group_questions = { team = "which_team", tenure = "tenure" }"#,
+    )
+    .unwrap();
+    let teams: [(&str, &[i64]); 4] = [
+        ("Platform", &[10, 9, 9, 7, 3]),
+        ("Data", &[9, 8, 7, 6]),
+        ("Mobile", &[10]),
+        ("Frontend", &[10, 10, 8, 8, 6, 5]),
+    ];
+    for (team, scores) in teams {
+        for score in scores {
+            let tenure = if team == "Platform" {
+                "< 1 year"
+            } else {
+                "1-2 years"
+            };
+            let item = json!({
+                "token": format!("f{}", rows.len()),
+                "submitted_at": "2026-11-05T10:00:00Z",
+                "answers": [
+                    {"field": {"id": "a", "type": "opinion_scale", "ref": "enps"}, "type": "number", "number": score},
+                    {"field": {"id": "b", "type": "multiple_choice", "ref": "which_team"}, "type": "choice", "choice": {"id": "c1", "label": team}},
+                    {"field": {"id": "c", "type": "dropdown", "ref": "tenure"}, "type": "choice", "choice": {"label": tenure}}
+                ]
+            });
+            let item = sonic_rs::to_value(&item).unwrap();
+            rows.push(typeform::decode_response(&item, "f", &tf, &hasher).unwrap());
+        }
+    }
+
+    let sm: surveymonkey::SurveyMonkeyConfig = toml::from_str(
+        r#"name = "sm"
+token = "t"
+survey_ids = ["s"]
+enps_question_id = "q1"
+group_questions = { team = "qt" }"#,
+    )
+    .unwrap();
+    let scale: Vec<_> = (0..=10)
+        .map(|s| json!({"id": format!("q1-{s}"), "text": s.to_string(), "position": s + 1}))
+        .collect();
+    let details = json!({"pages": [{"questions": [
+        {"id": "q1", "answers": {"choices": scale}},
+        {"id": "qt", "family": "single_choice", "answers": {"choices": [
+            {"id": "t1", "text": "EMEA Sales", "position": 1},
+            {"id": "t2", "text": "North America Sales", "position": 2},
+            {"id": "t3", "text": "SDR", "position": 3}
+        ]}}
+    ]}]});
+    let choices = surveymonkey::catalogue(&details);
+    let teams: [(&str, &[i64]); 3] = [
+        ("t2", &[10, 10, 10, 7, 7, 6, 6]),
+        ("t1", &[9, 9, 9, 9, 0]),
+        ("t3", &[9, 9, 9, 9]),
+    ];
+    for (choice, scores) in teams {
+        for score in scores {
+            let response = json!({
+                "id": format!("s{}", rows.len()), "response_status": "completed",
+                "date_modified": "2026-11-06T09:00:00+00:00",
+                "pages": [{"questions": [
+                    {"id": "q1", "answers": [{"choice_id": format!("q1-{score}")}]},
+                    {"id": "qt", "answers": [{"choice_id": choice}]}
+                ]}]
+            });
+            let response = sonic_rs::to_value(&response).unwrap();
+            rows.push(
+                surveymonkey::decode_response(&response, "s", &sm, &choices, &hasher).unwrap(),
+            );
+        }
+    }
+    assert_eq!(rows[0].team.as_deref(), Some("Platform"));
+    assert_eq!(rows[0].groups.as_deref(), Some(r#"{"tenure":"< 1 year"}"#));
+    assert_eq!(rows[16].team.as_deref(), Some("North America Sales"));
+    assert_eq!(rows[16].groups, None);
+
+    let mut b = SurveyResponsesBuilder::new(rows.len());
+    for r in rows {
+        b.push(r);
+    }
+    let cfg: EnpsConfig = toml::from_str(r#"group_by = ["team", "tenure", "location"]"#).unwrap();
+    let all = responses(&[b.finish(&stamp("r"))], &cfg).unwrap();
+    assert_eq!(all.len(), 32);
+    let mut enps = Enps::new(&cfg);
+    for r in &all {
+        enps.add(r);
+    }
+    let warnings = enps.empty_dimensions();
+    let rows = enps.rows(&cfg);
+    let nov = "2026-11";
+    let per = |survey: &str, dim: &str, group: Option<&str>| {
+        rows.iter()
+            .find(|r| r.survey_id == survey && r.dimension == dim && r.group.as_deref() == group)
+            .unwrap_or_else(|| panic!("no row {survey} {dim} {group:?}"))
+    };
+    assert_eq!(
+        shown(find(&rows, nov, "team", Some("Platform"))),
+        Some((5, 3, 1, 1, 40.0)),
+        "exactly the threshold: shown"
+    );
+    assert!(per("f", "team", Some("Data")).suppressed, "4: just below");
+    assert_eq!(per("f", "team", Some("Data")).counts.respondents, 4);
+    assert!(per("f", "team", Some("Mobile")).suppressed);
+    assert_eq!(
+        shown(per("f", "team", Some("Frontend"))),
+        Some((6, 2, 2, 2, 0.0))
+    );
+    assert_eq!(shown(per("f", "overall", None)), Some((16, 7, 5, 4, 18.75)));
+    assert_eq!(
+        shown(per("f", "tenure", Some("< 1 year"))),
+        Some((5, 3, 1, 1, 40.0))
+    );
+    assert_eq!(
+        shown(per("f", "tenure", Some("1-2 years"))),
+        Some((11, 4, 4, 3, 100.0 / 11.0))
+    );
+    assert_eq!(
+        shown(per("s", "team", Some("North America Sales"))),
+        Some((7, 3, 2, 2, 100.0 / 7.0))
+    );
+    assert!(per("s", "team", Some("SDR")).suppressed, "4: just below");
+    let emea = per("s", "team", Some("EMEA Sales"));
+    assert!(emea.suppressed, "complementary: SDR is the only small team");
+    assert_eq!(emea.counts.respondents, 5);
+    // All-null dimensions: one null group, and said so.
+    assert_eq!(per("f", "location", None).counts.respondents, 16);
+    assert_eq!(per("s", "tenure", None).counts.respondents, 16);
+    assert_eq!(warnings.len(), 3, "{warnings:?}");
+    assert!(
+        warnings[0].starts_with("enps: survey f: dimension `location` is null in all 16 responses"),
+        "{warnings:?}"
+    );
+    assert!(
+        warnings[1].starts_with("enps: survey s: dimension `tenure` is null in all 16 responses"),
+        "{warnings:?}"
+    );
+    assert!(
+        warnings[2].starts_with("enps: survey s: dimension `location` is null in all 16 responses"),
+        "{warnings:?}"
+    );
 }

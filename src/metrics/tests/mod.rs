@@ -6,6 +6,7 @@ mod config;
 mod enps;
 mod funnel_cpsql;
 mod icp;
+mod intent;
 mod sal;
 mod stages;
 mod streaming;
