@@ -203,7 +203,10 @@ pub async fn stage_metrics_warning(
 }
 
 /// [`stage_metrics_warning`] over `inputs`: a job's own files, or a fan-in's snapshot.
-#[allow(clippy::too_many_arguments, reason = "the run's context, passed through unchanged")]
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the run's context, passed through unchanged"
+)]
 pub async fn stage_metrics_over(
     job: &JobConfig,
     env: EnvLookup<'_>,
