@@ -615,8 +615,12 @@ impl Diagnostics<'_> {
     fn fan_in_checks(&mut self, header: &JobHeader, root: &DeTable<'_>) {
         let span = |key: &str| path_span(root, key).unwrap_or(0..0);
         match &header.fan_in {
+            // A pull job hashes e-mails and respondent ids; a syntax error may have hidden the
+            // key's line, and then the syntax error says enough.
             None if header.hash_key.is_none() => {
-                self.push(0..0, "", "missing field `hash_key`".into());
+                if !self.syntax_failed {
+                    self.push_structural(0..0, "hash_key", "missing key `hash_key`".into());
+                }
             }
             None => {}
             Some(fan_in) => {

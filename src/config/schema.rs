@@ -58,6 +58,10 @@ pub fn job_schema() -> Value {
         generator.root_schema_for::<LinkedinAdsConfig>(),
     );
     add("costs", generator.root_schema_for::<CostsConfig>());
+    add(
+        "intent",
+        generator.root_schema_for::<crate::sources::intent::IntentConfig>(),
+    );
     debug_assert_eq!(kinds.len(), super::SOURCE_KINDS.len());
 
     let mut root = generator.root_schema_for::<JobHeader>().to_value();
@@ -77,9 +81,14 @@ pub fn job_schema() -> Value {
             }),
         );
     }
-    if let Some(Value::Array(required)) = object.get_mut("required") {
-        required.push(json!("sources"));
-    }
+    // A pull job has sources and a hash key; a `[fan_in]` job (the metrics step) has neither.
+    object.insert(
+        "oneOf".into(),
+        json!([
+            { "required": ["sources", "hash_key"], "not": { "required": ["fan_in"] } },
+            { "required": ["fan_in"], "not": { "required": ["sources"] } },
+        ]),
+    );
     root
 }
 
@@ -99,11 +108,11 @@ mod tests {
             assert_eq!(kind["additionalProperties"], json!(false), "{kind}");
             assert!(kind["properties"]["kind"]["const"].is_string());
         }
-        assert!(
-            schema["required"]
-                .as_array()
-                .unwrap()
-                .contains(&json!("sources"))
+        // Either a pull job (sources and a hash key) or a `[fan_in]` metrics job.
+        assert_eq!(
+            schema["oneOf"][0]["required"],
+            json!(["sources", "hash_key"])
         );
+        assert_eq!(schema["oneOf"][1]["required"], json!(["fan_in"]));
     }
 }

@@ -475,31 +475,8 @@ async fn step_locked(
     let mut files = commit.files;
 
     let run_row = RunRow {
-        run_id: run_id.clone(),
-        job: job.name.clone(),
-        status: "succeeded".to_string(),
-        started_at: Some(now.timestamp_micros()),
-        finished_at: Some(Utc::now().timestamp_micros()),
-        error: None,
         warnings: (!warnings.is_empty()).then(|| warnings.join("; ")),
-        leads_read: 0,
-        leads_written: 0,
-        leads_rejected: 0,
-        spend_read: 0,
-        spend_written: 0,
-        spend_rejected: 0,
-        survey_responses_read: 0,
-        survey_responses_written: 0,
-        survey_responses_rejected: 0,
-        costs_read: 0,
-        costs_written: 0,
-        costs_rejected: 0,
-        intent_signals_read: 0,
-        intent_signals_written: 0,
-        intent_signals_rejected: 0,
-        requests: 0,
-        retries: 0,
-        bytes_received: 0,
+        ..RunRow::without_rows(&run_id, &job.name, "succeeded", now.timestamp_micros())
     };
     let mut runs = RunsBuilder::new(1);
     runs.push(run_row);

@@ -54,3 +54,37 @@ canonical_table! {
         bytes_received: I64,
     }
 }
+
+impl RunRow {
+    /// The row of a run that moved no data (a metrics step, a run stopped before its
+    /// commit): every count zero, no error or warning yet.
+    pub fn without_rows(run_id: &str, job: &str, status: &str, started_at: i64) -> Self {
+        RunRow {
+            run_id: run_id.to_string(),
+            job: job.to_string(),
+            status: status.to_string(),
+            started_at: Some(started_at),
+            finished_at: Some(chrono::Utc::now().timestamp_micros()),
+            error: None,
+            warnings: None,
+            leads_read: 0,
+            leads_written: 0,
+            leads_rejected: 0,
+            spend_read: 0,
+            spend_written: 0,
+            spend_rejected: 0,
+            survey_responses_read: 0,
+            survey_responses_written: 0,
+            survey_responses_rejected: 0,
+            costs_read: 0,
+            costs_written: 0,
+            costs_rejected: 0,
+            intent_signals_read: 0,
+            intent_signals_written: 0,
+            intent_signals_rejected: 0,
+            requests: 0,
+            retries: 0,
+            bytes_received: 0,
+        }
+    }
+}
