@@ -850,6 +850,7 @@ async fn pull_source(
         source: source.name().to_string(),
         stamp: stamp.clone(),
         batch_rows: job.batch_rows,
+        clock_micros: now.timestamp_micros(),
         records,
     };
     let result = async {

@@ -617,10 +617,8 @@ impl Diagnostics<'_> {
         match &header.fan_in {
             // A pull job hashes e-mails and respondent ids; a syntax error may have hidden the
             // key's line, and then the syntax error says enough.
-            None if header.hash_key.is_none() => {
-                if !self.syntax_failed {
-                    self.push_structural(0..0, "hash_key", "missing key `hash_key`".into());
-                }
+            None if header.hash_key.is_none() && !self.syntax_failed => {
+                self.push_structural(0..0, "hash_key", "missing key `hash_key`".into());
             }
             None => {}
             Some(fan_in) => {

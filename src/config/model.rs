@@ -234,7 +234,8 @@ impl SourceConfig {
     /// [`CostsConfig`].)
     pub fn http_urls(&self) -> Vec<(&'static str, &Template)> {
         match self {
-            SourceConfig::Costs(_) => vec![],
+            // A file's `url` may be a path or an object-store URL: checked as such elsewhere.
+            SourceConfig::Costs(_) | SourceConfig::Intent(_) => vec![],
             SourceConfig::GoogleAds(c) => {
                 vec![("base_url", &c.base_url), ("token_url", &c.token_url)]
             }

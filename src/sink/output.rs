@@ -42,6 +42,9 @@ pub struct OutputTarget {
     pub stamp: BatchStamp,
     /// Rows per batch.
     pub batch_rows: usize,
+    /// The run's clock in microseconds (a replay's is the recorded run's): the plausibility
+    /// rules judge dates against it, so a reprocess days later keeps exactly what the run kept.
+    pub clock_micros: i64,
     /// Live count of records read (rows and rejects), for progress display.
     pub records: Arc<std::sync::atomic::AtomicU64>,
 }
@@ -134,7 +137,7 @@ impl<B: TableRows> DatasetOutput<B> {
         new_builder: fn(usize) -> B,
         partition_of: PartitionFn<B::Row>,
     ) -> Self {
-        let bounds = Bounds::new(target.stamp.ingested_at_micros);
+        let bounds = Bounds::new(target.clock_micros);
         DatasetOutput {
             store: target.store,
             job: target.job,

@@ -368,6 +368,7 @@ async fn reprocessing_a_run_a_week_later_leaves_the_same_tables() {
         .await
         .expect("run a week ago");
     assert!(a.succeeded(), "{a:#?}");
+    let after_a = all_contents(&warehouse);
     let b = funnelhouse::pipeline::run_job(&job, &lookup, at(0, 4))
         .await
         .expect("run today");
@@ -399,11 +400,17 @@ async fn reprocessing_a_run_a_week_later_leaves_the_same_tables() {
     .await
     .expect("reprocess completes");
     assert!(again.succeeded(), "{again:#?}");
-    assert_same_contents(
-        &all_contents(&warehouse),
-        &want,
-        "reprocessing a week later changed a table",
-    );
+    // `spend` is day-partitioned by window: A's window is replaced, B's later days stay as B
+    // left them. `leads` and `survey_responses` are A's full pulls, replacing the tables, so
+    // they are exactly A's: the replay judged A's records on A's clock (a record dated after
+    // it is mended the same way), not on the later day's.
+    let got = all_contents(&warehouse);
+    let expected: Vec<_> = TABLES
+        .iter()
+        .zip(after_a.iter().zip(&want))
+        .map(|(table, (a, b))| if *table == "spend" { b } else { a }.clone())
+        .collect();
+    assert_same_contents(&got, &expected, "reprocessing a week later changed a table");
 }
 
 /// Issue 15 item 9: a recording with a page missing is an error for its source, naming the
