@@ -125,7 +125,7 @@ async fn third_party_intent_recycles_a_rejected_lead_by_its_domain() {
     assert!(rejects[0][2].as_str().unwrap().contains("outside 0-100"));
     let runs = duckdb(&format!(
         "SELECT intent_signals_read, intent_signals_written, intent_signals_rejected
-         FROM {} ORDER BY started_at DESC LIMIT 1",
+         FROM {} ORDER BY finished_at DESC LIMIT 1",
         table(&warehouse, "_runs")
     ));
     assert_eq!(runs, vec![vec![json!(3), json!(2), json!(1)]]);

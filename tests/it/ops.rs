@@ -546,7 +546,7 @@ fn newest_run(warehouse: &Path) -> serde_json::Map<String, Value> {
         "requests",
     ];
     let row = duckdb(&format!(
-        "SELECT {} FROM {} ORDER BY started_at DESC LIMIT 1",
+        "SELECT {} FROM {} ORDER BY finished_at DESC LIMIT 1",
         COLUMNS.join(", "),
         table(warehouse, "_runs")
     ))
