@@ -105,7 +105,20 @@ pub async fn recent_runs(
             runs.extend(rows_of(&batch));
         }
     }
-    runs.sort_by(|a, b| b.run_id.cmp(&a.run_id));
+    // A run id names its start to the second; two runs in one second (a quick `--source`
+    // rerun) are told apart by when they finished.
+    let second = |run_id: &str| {
+        run_id
+            .split_once('-')
+            .map_or(run_id, |(at, _)| at)
+            .to_string()
+    };
+    runs.sort_by(|a, b| {
+        second(&b.run_id)
+            .cmp(&second(&a.run_id))
+            .then(b.finished_at.cmp(&a.finished_at))
+            .then(b.run_id.cmp(&a.run_id))
+    });
     Ok(runs)
 }
 
