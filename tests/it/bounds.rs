@@ -5,33 +5,14 @@
 //! column, as the README's table says.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use chrono::{TimeZone, Utc};
-use funnelhouse::config::{JobConfig, parse_job};
-use funnelhouse::pipeline::{RunOptions, RunReport};
+use funnelhouse::pipeline::RunOptions;
 use funnelhouse::sandbox::{HubspotRedate, Mutation};
 
 use crate::support::*;
-
-fn job(
-    dir: &Path,
-    name: &str,
-    sources: &str,
-    env: &HashMap<String, String>,
-) -> (JobConfig, PathBuf) {
-    let warehouse = dir.join("w");
-    let text = format!(
-        "name = \"{name}\"\nwarehouse = {:?}\nhash_key = \"${{FUNNELHOUSE_HASH_KEY}}\"\n{sources}",
-        warehouse.display().to_string()
-    );
-    let path = dir.join(format!("{name}.toml"));
-    std::fs::write(&path, &text).unwrap();
-    let lookup = |name: &str| env.get(name).cloned();
-    let job = parse_job(&path, &text, &lookup).unwrap_or_else(|d| panic!("{d:?}\n{text}"));
-    (job, warehouse)
-}
 
 /// The run clock `seconds` after midnight of the sandbox's `today()` (its data ends at that
 /// midnight; its mutation rounds are dated a minute apart after it).
@@ -41,17 +22,6 @@ fn clock(seconds: i64) -> RunOptions {
             + chrono::Duration::seconds(seconds),
         ..RunOptions::default()
     }
-}
-
-async fn run(job: &JobConfig, env: &HashMap<String, String>, options: RunOptions) -> RunReport {
-    let lookup = |name: &str| env.get(name).cloned();
-    tokio::time::timeout(
-        Duration::from_secs(120),
-        funnelhouse::pipeline::run_job(job, &lookup, options),
-    )
-    .await
-    .expect("the run ends within two minutes")
-    .expect("the run completes")
 }
 
 /// `_runs.warnings` of the run `run_id`.
@@ -76,8 +46,8 @@ async fn a_record_dated_2099_neither_poisons_the_watermark_nor_is_lost() {
     let sandbox = sandbox(300, 0).await;
     let dir = tempfile::tempdir().unwrap();
     let env = env_for(&sandbox);
-    let (job, warehouse) = job(dir.path(), "bounded", HUBSPOT, &env);
-    let first = run(&job, &env, clock(10)).await;
+    let (job, warehouse) = job_in(dir.path(), "bounded", HUBSPOT, &env);
+    let first = run_within(&job, &env, clock(10)).await;
     assert!(first.succeeded(), "{first:#?}");
 
     // One contact is modified "in 2099" (a bad import); the next incremental run reads it.
@@ -88,7 +58,7 @@ async fn a_record_dated_2099_neither_poisons_the_watermark_nor_is_lost() {
             modified_at: "2099-01-01T00:00:00Z".into(),
         })
         .unwrap();
-    let second = run(&job, &env, clock(20)).await;
+    let second = run_within(&job, &env, clock(20)).await;
     assert!(second.succeeded(), "{second:#?}");
     let state: serde_json::Value = serde_json::from_slice(
         &std::fs::read(warehouse.join("_state/bounded/hubspot.json")).unwrap(),
@@ -115,7 +85,7 @@ async fn a_record_dated_2099_neither_poisons_the_watermark_nor_is_lost() {
         updates: 25,
         removals: 0,
     });
-    let third = run(&job, &env, clock(120)).await;
+    let third = run_within(&job, &env, clock(120)).await;
     assert!(third.succeeded(), "{third:#?}");
     let modified = chrono::DateTime::parse_from_rfc3339(&changed.modified_at).unwrap();
     let ids = changed
@@ -174,7 +144,7 @@ async fn terse_429s_are_waited_out_on_every_vendor() {
     let sandbox = sandbox(200, 0).await;
     let dir = tempfile::tempdir().unwrap();
     let env = env_for(&sandbox);
-    let (job, warehouse) = job(
+    let (job, warehouse) = job_in(
         dir.path(),
         "limited",
         &RATE_LIMITED.replace("HTTP", HTTP),
@@ -184,7 +154,7 @@ async fn terse_429s_are_waited_out_on_every_vendor() {
         assert!(sandbox.data.rate_limit(vendor, Duration::from_millis(700)));
     }
     let started = Instant::now();
-    let report = run(&job, &env, run_options()).await;
+    let report = run_within(&job, &env, run_options()).await;
     assert!(report.succeeded(), "{report:#?}");
     assert!(
         started.elapsed() < Duration::from_secs(60),
@@ -301,10 +271,10 @@ async fn implausible_values_are_rejected_or_kept_and_counted() {
         "{HUBSPOT}\n[[sources]]\nname = \"meta\"\nkind = \"meta_ads\"\nbase_url = \"${{FUNNELHOUSE_SANDBOX_URL}}/meta\"\naccount_ids = [\"101\"]\naccess_token = \"${{META_ACCESS_TOKEN}}\"\ninitial_days = 10\n\n[[sources]]\nname = \"costs\"\nkind = \"costs\"\nurl = {:?}\n",
         costs.display().to_string()
     );
-    let (job, warehouse) = job(dir.path(), "implausible", &sources, &env);
+    let (job, warehouse) = job_in(dir.path(), "implausible", &sources, &env);
     let mut options = run_options();
     options.replay = Some(funnelhouse::pipeline::Replay::directory(&root).unwrap());
-    let report = run(&job, &env, options).await;
+    let report = run_within(&job, &env, options).await;
     assert!(report.succeeded(), "{report:#?}");
 
     // Leads: every record kept, the implausible values mended and counted.

@@ -7,10 +7,8 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use chrono::{TimeZone, Utc};
-use funnelhouse::config::{JobConfig, parse_job};
 use funnelhouse::normalize::Dataset;
-use funnelhouse::pipeline::{RunOptions, RunReport};
+use funnelhouse::pipeline::RunReport;
 use funnelhouse::sandbox::{HubspotLimits, Mutation, RunningSandbox, SalesforceFaults};
 
 use crate::support::*;
@@ -37,40 +35,6 @@ batch_size = 200
 vendor_score = "Lead_Score__c"
 "#;
 
-/// A job named `crm` writing into `dir/w`, with `sources` (TOML), saved as `dir/crm.toml`.
-fn crm_job(dir: &Path, sources: &str, env: &HashMap<String, String>) -> (JobConfig, PathBuf) {
-    let warehouse = dir.join("w");
-    let text = format!(
-        "name = \"crm\"\nwarehouse = {:?}\nhash_key = \"${{FUNNELHOUSE_HASH_KEY}}\"\n{sources}",
-        warehouse.display().to_string()
-    );
-    let path = dir.join("crm.toml");
-    std::fs::write(&path, &text).unwrap();
-    let lookup = |name: &str| env.get(name).cloned();
-    let job = parse_job(&path, &text, &lookup).unwrap_or_else(|d| panic!("{d:?}"));
-    (job, warehouse)
-}
-
-/// The run clock `minutes` after the pinned run time.
-fn at(minutes: i64) -> RunOptions {
-    RunOptions {
-        now: Utc.from_utc_datetime(&today().and_hms_opt(4, 0, 0).unwrap())
-            + chrono::Duration::minutes(minutes),
-        ..RunOptions::default()
-    }
-}
-
-async fn run(job: &JobConfig, env: &HashMap<String, String>, options: RunOptions) -> RunReport {
-    let lookup = |name: &str| env.get(name).cloned();
-    tokio::time::timeout(
-        Duration::from_secs(120),
-        funnelhouse::pipeline::run_job(job, &lookup, options),
-    )
-    .await
-    .expect("the run ends within two minutes")
-    .expect("the run completes")
-}
-
 fn leads_read(report: &RunReport) -> u64 {
     report.datasets.get(&Dataset::Leads).map_or(0, |c| c.read)
 }
@@ -93,10 +57,10 @@ async fn full_then_incremental_updates_in_place_and_marks_deletions() {
     let totals = sandbox.data.totals();
     let dir = tempfile::tempdir().unwrap();
     let env = env_for(&sandbox);
-    let (job, warehouse) = crm_job(dir.path(), &format!("{HUBSPOT}{SALESFORCE}"), &env);
+    let (job, warehouse) = job_in(dir.path(), "crm", &format!("{HUBSPOT}{SALESFORCE}"), &env);
     let all = totals.contacts + totals.salesforce_leads;
 
-    let first = run(&job, &env, at(0)).await;
+    let first = run_within(&job, &env, at(0)).await;
     assert!(first.succeeded(), "{first:#?}");
     assert_eq!(leads_read(&first) as usize, all);
     let leads = table(&warehouse, "leads");
@@ -111,7 +75,7 @@ async fn full_then_incremental_updates_in_place_and_marks_deletions() {
         updates: 7,
         removals: 3,
     });
-    let second = run(&job, &env, at(60)).await;
+    let second = run_within(&job, &env, at(60)).await;
     assert!(second.succeeded(), "{second:#?}");
     // Only what changed (and the look-back's overlap) is pulled again.
     let reread = leads_read(&second) as usize;
@@ -185,7 +149,7 @@ async fn full_then_incremental_updates_in_place_and_marks_deletions() {
     );
 
     // A third run with nothing new changes nothing.
-    let third = run(&job, &env, at(120)).await;
+    let third = run_within(&job, &env, at(120)).await;
     assert!(third.succeeded());
     assert_eq!(
         duckdb_count(&format!("SELECT count(*) FROM {leads}")) as usize,
@@ -214,7 +178,7 @@ async fn search_everything(sandbox: &RunningSandbox, dir: &Path) -> (RunReport, 
     let sources = format!(
         "{HUBSPOT}search_page_size = 200\n[sources.rate_limit]\nrequests_per_window = 1000\n"
     );
-    let (job, warehouse) = crm_job(dir, &sources, &env);
+    let (job, warehouse) = job_in(dir, "crm", &sources, &env);
     let lookup = |name: &str| env.get(name).cloned();
     let store = funnelhouse::pipeline::open_warehouse(&job, &lookup)
         .unwrap()
@@ -224,7 +188,7 @@ async fn search_everything(sandbox: &RunningSandbox, dir: &Path) -> (RunReport, 
     funnelhouse::state::save(&store, "crm", "hubspot", &old)
         .await
         .unwrap();
-    (run(&job, &env, at(0)).await, warehouse)
+    (run_within(&job, &env, at(0)).await, warehouse)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -325,8 +289,8 @@ async fn daily_limit_commits_what_was_pulled_and_the_next_run_resumes() {
     let dir = tempfile::tempdir().unwrap();
     let env = env_for(&sandbox);
     let sources = format!("{HUBSPOT}search_page_size = 50\n");
-    let (job, warehouse) = crm_job(dir.path(), &sources, &env);
-    assert!(run(&job, &env, at(0)).await.succeeded());
+    let (job, warehouse) = job_in(dir.path(), "crm", &sources, &env);
+    assert!(run_within(&job, &env, at(0)).await.succeeded());
 
     // 150 contacts change at one instant; the day's quota allows one more request.
     let tied = sandbox.data.mutate(Mutation {
@@ -337,7 +301,7 @@ async fn daily_limit_commits_what_was_pulled_and_the_next_run_resumes() {
         daily: 1,
         ..HubspotLimits::default()
     });
-    let cut = run(&job, &env, at(60)).await;
+    let cut = run_within(&job, &env, at(60)).await;
     assert!(
         cut.succeeded(),
         "the daily limit is not a failure: {cut:#?}"
@@ -376,7 +340,7 @@ async fn daily_limit_commits_what_was_pulled_and_the_next_run_resumes() {
 
     // The limit resets; the next run picks up the rest of the tie from the watermark.
     sandbox.data.set_hubspot_limits(HubspotLimits::default());
-    assert!(run(&job, &env, at(120)).await.succeeded());
+    assert!(run_within(&job, &env, at(120)).await.succeeded());
     assert_eq!(updated(&warehouse), 150);
     assert_eq!(
         duckdb_count(&format!("SELECT count(DISTINCT lead_id) FROM {leads}")),
@@ -397,9 +361,9 @@ async fn a_small_burst_limit_is_respected_and_refusals_are_never_repeated() {
     // 300 contacts in pages of 20 plus the archived sweep: 16 requests at 5 per second.
     let sources = HUBSPOT.replace("page_size = 100", "page_size = 20")
         + "[sources.rate_limit]\nrequests_per_window = 5\nwindow_ms = 1000\n";
-    let (job, warehouse) = crm_job(dir.path(), &sources, &env);
+    let (job, warehouse) = job_in(dir.path(), "crm", &sources, &env);
     let started = Instant::now();
-    let report = run(&job, &env, at(0)).await;
+    let report = run_within(&job, &env, at(0)).await;
     let elapsed = started.elapsed();
     assert!(report.succeeded(), "{report:#?}");
     let source = &report.sources[0];
@@ -418,8 +382,8 @@ async fn a_small_burst_limit_is_respected_and_refusals_are_never_repeated() {
     let dir2 = tempfile::tempdir().unwrap();
     let loose = HUBSPOT.replace("page_size = 100", "page_size = 20")
         + "[sources.rate_limit]\nrequests_per_window = 1000\n";
-    let (job2, warehouse2) = crm_job(dir2.path(), &loose, &env);
-    let report = run(&job2, &env, at(0)).await;
+    let (job2, warehouse2) = job_in(dir2.path(), "crm", &loose, &env);
+    let report = run_within(&job2, &env, at(0)).await;
     assert!(report.succeeded(), "{report:#?}");
     let (refused_after, repeated) = sandbox.data.hubspot_refusals();
     assert!(refused_after > refused, "the burst limit was hit");
@@ -442,8 +406,8 @@ async fn salesforce_expired_session_is_refreshed_once() {
     });
     let dir = tempfile::tempdir().unwrap();
     let env = env_for(&sandbox);
-    let (job, warehouse) = crm_job(dir.path(), SALESFORCE, &env);
-    let report = run(&job, &env, at(0)).await;
+    let (job, warehouse) = job_in(dir.path(), "crm", SALESFORCE, &env);
+    let report = run_within(&job, &env, at(0)).await;
     assert!(report.succeeded(), "{report:#?}");
     assert_eq!(sandbox.data.salesforce_sessions_issued(), 2, "one refresh");
     assert_eq!(
@@ -461,8 +425,8 @@ async fn salesforce_invalid_query_locator_restarts_from_the_watermark() {
     let totals = sandbox.data.totals();
     let dir = tempfile::tempdir().unwrap();
     let env = env_for(&sandbox);
-    let (job, warehouse) = crm_job(dir.path(), SALESFORCE, &env);
-    assert!(run(&job, &env, at(0)).await.succeeded());
+    let (job, warehouse) = job_in(dir.path(), "crm", SALESFORCE, &env);
+    assert!(run_within(&job, &env, at(0)).await.succeeded());
 
     // 450 leads change: the incremental query needs three batches of 200.
     let changed = sandbox.data.mutate(Mutation {
@@ -473,7 +437,7 @@ async fn salesforce_invalid_query_locator_restarts_from_the_watermark() {
         invalidate_locator_at: 1,
         ..SalesforceFaults::default()
     });
-    let report = run(&job, &env, at(60)).await;
+    let report = run_within(&job, &env, at(60)).await;
     assert!(report.succeeded(), "{report:#?}");
     let leads = table(&warehouse, "leads");
     assert_eq!(
@@ -500,7 +464,7 @@ async fn salesforce_request_limit_fails_the_source_others_commit_exit_code_1() {
     });
     let dir = tempfile::tempdir().unwrap();
     let env = env_for(&sandbox);
-    let (_, warehouse) = crm_job(dir.path(), &format!("{HUBSPOT}{SALESFORCE}"), &env);
+    let (_, warehouse) = job_in(dir.path(), "crm", &format!("{HUBSPOT}{SALESFORCE}"), &env);
     let path = dir.path().join("crm.toml");
     let binary = env!("CARGO_BIN_EXE_funnelhouse");
     let child_env = env.clone();
@@ -562,14 +526,14 @@ async fn replay_fixtures(vendor: &str, sources: &str) -> (RunReport, PathBuf, te
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
-    let (job, warehouse) = crm_job(dir.path(), sources, &env);
+    let (job, warehouse) = job_in(dir.path(), "crm", sources, &env);
     let root = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures")
         .join(vendor)
         .join("replay");
     let mut options = at(0);
     options.replay = Some(funnelhouse::pipeline::Replay::directory(&root).unwrap());
-    (run(&job, &env, options).await, warehouse, dir)
+    (run_within(&job, &env, options).await, warehouse, dir)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -622,8 +586,8 @@ async fn salesforce_contacts_join_leads_with_their_account_name() {
         "batch_size = 200\n",
         "batch_size = 200\nobjects = [\"Lead\", \"Contact\"]\n",
     );
-    let (job, warehouse) = crm_job(dir.path(), &sources, &env);
-    let report = run(&job, &env, at(0)).await;
+    let (job, warehouse) = job_in(dir.path(), "crm", &sources, &env);
+    let report = run_within(&job, &env, at(0)).await;
     assert!(report.succeeded(), "{report:#?}");
     let leads = table(&warehouse, "leads");
     let by_prefix = duckdb(&format!(

@@ -5,14 +5,8 @@
 //! does not have fails the source at its first run, naming the job, source, property and
 //! close matches; and a `leads` file written before the new columns still merges.
 
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
 
-use chrono::{TimeZone, Utc};
-use funnelhouse::config::{JobConfig, parse_job};
-use funnelhouse::pipeline::{RunOptions, RunReport};
 use funnelhouse::sandbox::Mutation;
 use serde_json::Value;
 
@@ -61,39 +55,6 @@ name = "rest"
 stage = "lead"
 "#;
 
-/// A job named `icp` writing into `dir/w`.
-fn job(dir: &Path, body: &str, env: &HashMap<String, String>) -> (JobConfig, PathBuf) {
-    let warehouse = dir.join("w");
-    let text = format!(
-        "name = \"icp\"\nwarehouse = {:?}\nhash_key = \"${{FUNNELHOUSE_HASH_KEY}}\"\n{body}",
-        warehouse.display().to_string()
-    );
-    let path = dir.join("icp.toml");
-    std::fs::write(&path, &text).unwrap();
-    let lookup = |name: &str| env.get(name).cloned();
-    let job = parse_job(&path, &text, &lookup).unwrap_or_else(|d| panic!("{d:?}"));
-    (job, warehouse)
-}
-
-fn at(minutes: i64) -> RunOptions {
-    RunOptions {
-        now: Utc.from_utc_datetime(&today().and_hms_opt(4, 0, 0).unwrap())
-            + chrono::Duration::minutes(minutes),
-        ..RunOptions::default()
-    }
-}
-
-async fn run(job: &JobConfig, env: &HashMap<String, String>, options: RunOptions) -> RunReport {
-    let lookup = |name: &str| env.get(name).cloned();
-    tokio::time::timeout(
-        Duration::from_secs(120),
-        funnelhouse::pipeline::run_job(job, &lookup, options),
-    )
-    .await
-    .expect("the run ends within two minutes")
-    .expect("the run completes")
-}
-
 /// Run a Python snippet of the test virtualenv with `args`; its stdout.
 fn python_out(code: &str, args: &[&str]) -> String {
     let out = Command::new(python())
@@ -115,8 +76,13 @@ async fn firmographics_and_custom_properties_land_typed_and_drive_a_stage_rule()
     let sandbox = sandbox(300, 0).await;
     let dir = tempfile::tempdir().unwrap();
     let env = env_for(&sandbox);
-    let (job, warehouse) = job(dir.path(), &format!("{HUBSPOT}{SALESFORCE}{RULES}"), &env);
-    let report = run(&job, &env, at(0)).await;
+    let (job, warehouse) = job_in(
+        dir.path(),
+        "icp",
+        &format!("{HUBSPOT}{SALESFORCE}{RULES}"),
+        &env,
+    );
+    let report = run_within(&job, &env, at(0)).await;
     assert!(report.succeeded(), "{report:#?}");
     let leads = table(&warehouse, "leads");
     let stages = table(&warehouse, "lead_stages");
@@ -271,8 +237,8 @@ async fn a_custom_property_the_crm_lacks_fails_the_first_run_naming_it() {
             "seats = { property = \"seats_requested\", type = \"boolean\" }",
         );
     let salesforce = SALESFORCE.replace("ICP_Tier__c", "ICP_Teir__c");
-    let (job, warehouse) = job(dir.path(), &format!("{hubspot}{salesforce}"), &env);
-    let report = run(&job, &env, at(0)).await;
+    let (job, warehouse) = job_in(dir.path(), "icp", &format!("{hubspot}{salesforce}"), &env);
+    let report = run_within(&job, &env, at(0)).await;
     assert_eq!(report.status, "failed", "{report:#?}");
     let error = |name: &str| {
         report
@@ -320,8 +286,8 @@ async fn a_leads_file_from_before_the_new_columns_still_merges() {
         .next()
         .unwrap()
         .to_string();
-    let (job, warehouse) = job(dir.path(), &plain, &env);
-    let first = run(&job, &env, at(0)).await;
+    let (job, warehouse) = job_in(dir.path(), "icp", &plain, &env);
+    let first = run_within(&job, &env, at(0)).await;
     assert!(first.succeeded(), "{first:#?}");
     // The file as an earlier funnelhouse wrote it: without the five new columns.
     let file = warehouse.join("leads/icp.hubspot.parquet");
@@ -339,7 +305,7 @@ pq.write_table(t, sys.argv[1], compression="zstd")
         updates: 5,
         removals: 0,
     });
-    let second = run(&job, &env, at(60)).await;
+    let second = run_within(&job, &env, at(60)).await;
     assert!(second.succeeded(), "{second:#?}");
     let leads = table(&warehouse, "leads");
     let rows = duckdb(&format!(

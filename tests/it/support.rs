@@ -24,6 +24,49 @@ pub fn run_options() -> RunOptions {
     }
 }
 
+/// The run clock `minutes` after `run_options()`'s (today, 04:00).
+pub fn at(minutes: i64) -> RunOptions {
+    let mut options = run_options();
+    options.now += chrono::Duration::minutes(minutes);
+    options
+}
+
+/// A job named `name` writing into `dir/w`: the header, then `body` (TOML), saved as
+/// `dir/<name>.toml` and parsed against `env`. Returns the job and its warehouse folder.
+pub fn job_in(
+    dir: &Path,
+    name: &str,
+    body: &str,
+    env: &HashMap<String, String>,
+) -> (JobConfig, PathBuf) {
+    let warehouse = dir.join("w");
+    let text = format!(
+        "name = \"{name}\"\nwarehouse = {:?}\nhash_key = \"${{FUNNELHOUSE_HASH_KEY}}\"\n{body}",
+        warehouse.display().to_string()
+    );
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(&path, &text).expect("the job file is written");
+    let lookup = |name: &str| env.get(name).cloned();
+    let job = parse_job(&path, &text, &lookup).unwrap_or_else(|d| panic!("{d:?}\n{text}"));
+    (job, warehouse)
+}
+
+/// Run `job` in-process to completion; the test fails if it takes over two minutes.
+pub async fn run_within(
+    job: &JobConfig,
+    env: &HashMap<String, String>,
+    options: RunOptions,
+) -> funnelhouse::pipeline::RunReport {
+    let lookup = |name: &str| env.get(name).cloned();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(120),
+        funnelhouse::pipeline::run_job(job, &lookup, options),
+    )
+    .await
+    .expect("the run ends within two minutes")
+    .expect("the run completes")
+}
+
 /// Start a sandbox with the pinned date.
 pub async fn sandbox(scale: usize, malformed_every: usize) -> RunningSandbox {
     funnelhouse::sandbox::start(SandboxOptions {
