@@ -106,10 +106,143 @@ fn auto_range(values: &[Option<f64>], target: Option<f64>) -> (f64, f64) {
 
 /// Draw a bar chart; returns the `<svg>` element.
 pub fn bar_chart(bars: &Bars) -> Result<String> {
-    let n = bars.labels.len();
     let (lo, hi) = bars
         .y_range
         .unwrap_or_else(|| auto_range(&bars.values, bars.target.as_ref().map(|t| t.0)));
+    category_chart(
+        &bars.caption,
+        &bars.labels,
+        (lo, hi),
+        bars.y_format,
+        bars.target.is_some(),
+        |chart| {
+            for (i, value) in bars.values.iter().enumerate() {
+                let Some(v) = value else { continue };
+                let colour = if bars.muted.get(i).copied().unwrap_or(false) {
+                    BLUE.mix(0.4)
+                } else {
+                    BLUE.mix(1.0)
+                };
+                let mut bar = Rectangle::new(
+                    [
+                        (SegmentValue::Exact(i as i32), 0.0),
+                        (SegmentValue::Exact(i as i32 + 1), *v),
+                    ],
+                    colour.filled(),
+                );
+                bar.set_margin(0, 0, 10, 10);
+                chart
+                    .draw_series(std::iter::once(bar))
+                    .map_err(chart_error)?;
+            }
+            let label_style = (FONT, 16)
+                .into_font()
+                .color(&INK)
+                .pos(Pos::new(HPos::Center, VPos::Bottom));
+            for (i, text) in bars.value_labels.iter().enumerate() {
+                let at = bars
+                    .values
+                    .get(i)
+                    .copied()
+                    .flatten()
+                    .unwrap_or(0.0)
+                    .max(0.0);
+                chart
+                    .draw_series(std::iter::once(Text::new(
+                        text.clone(),
+                        (SegmentValue::CenterOf(i as i32), at),
+                        label_style.clone(),
+                    )))
+                    .map_err(chart_error)?;
+            }
+            if let Some((target, legend)) = &bars.target {
+                chart
+                    .draw_series(std::iter::once(PathElement::new(
+                        vec![
+                            (SegmentValue::Exact(0), *target),
+                            (SegmentValue::Last, *target),
+                        ],
+                        RED.stroke_width(2),
+                    )))
+                    .map_err(chart_error)?
+                    .label(legend.clone())
+                    .legend(|(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 18, y)], RED.stroke_width(2))
+                    });
+            }
+            Ok(())
+        },
+    )
+}
+
+/// Draw a line chart; returns the `<svg>` element.
+pub fn line_chart(lines: &Lines) -> Result<String> {
+    category_chart(
+        &lines.caption,
+        &lines.labels,
+        lines.y_range,
+        lines.y_format,
+        lines.series.len() > 1,
+        |chart| {
+            for (k, (name, values)) in lines.series.iter().enumerate() {
+                let colour = SERIES[k % SERIES.len()];
+                // Consecutive known points form a segment; a gap breaks the line.
+                let mut segments: Vec<Vec<(SegmentValue<i32>, f64)>> = vec![Vec::new()];
+                for (i, v) in values.iter().enumerate() {
+                    match v {
+                        Some(v) => segments
+                            .last_mut()
+                            .expect("one segment at least")
+                            .push((SegmentValue::CenterOf(i as i32), *v)),
+                        None => segments.push(Vec::new()),
+                    }
+                }
+                let points: Vec<(SegmentValue<i32>, f64)> =
+                    segments.iter().flatten().cloned().collect();
+                chart
+                    .draw_series(
+                        segments
+                            .into_iter()
+                            .filter(|s| s.len() > 1)
+                            .map(|s| PathElement::new(s, colour.stroke_width(3))),
+                    )
+                    .map_err(chart_error)?;
+                chart
+                    .draw_series(
+                        points
+                            .into_iter()
+                            .map(|p| Circle::new(p, 5, colour.filled())),
+                    )
+                    .map_err(chart_error)?
+                    .label(name.clone())
+                    .legend(move |(x, y)| Circle::new((x + 8, y), 5, colour.filled()));
+            }
+            Ok(())
+        },
+    )
+}
+
+/// The plotting area of a chart over categories: categories across, numbers up.
+type CategoryChart<'a, 'b> = ChartContext<
+    'a,
+    SVGBackend<'b>,
+    Cartesian2d<
+        plotters::coord::ranged1d::SegmentedCoord<plotters::coord::types::RangedCoordi32>,
+        plotters::coord::types::RangedCoordf64,
+    >,
+>;
+
+/// The frame every chart shares (margins, axes, grid, category labels, y ticks), then
+/// `series` draws into it, then the legend when `legend` is set. Returns the `<svg>` element.
+fn category_chart(
+    caption: &Caption,
+    labels: &[String],
+    (lo, hi): (f64, f64),
+    y_format: fn(f64) -> String,
+    legend: bool,
+    series: impl FnOnce(&mut CategoryChart<'_, '_>) -> Result<()>,
+) -> Result<String> {
+    let n = labels.len();
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
@@ -119,7 +252,6 @@ pub fn bar_chart(bars: &Bars) -> Result<String> {
             .y_label_area_size(72)
             .build_cartesian_2d(categories(n), lo..hi)
             .map_err(chart_error)?;
-        let labels = &bars.labels;
         chart
             .configure_mesh()
             .disable_x_mesh()
@@ -129,64 +261,15 @@ pub fn bar_chart(bars: &Bars) -> Result<String> {
                 _ => String::new(),
             })
             .y_labels(6)
-            .y_label_formatter(&|v| (bars.y_format)(*v))
+            .y_label_formatter(&|v| y_format(*v))
             .axis_style(INK)
             .light_line_style(WHITE.mix(0.0))
             .bold_line_style(GRID)
             .label_style((FONT, 16).into_font().color(&INK))
             .draw()
             .map_err(chart_error)?;
-        for (i, value) in bars.values.iter().enumerate() {
-            let Some(v) = value else { continue };
-            let colour = if bars.muted.get(i).copied().unwrap_or(false) {
-                BLUE.mix(0.4)
-            } else {
-                BLUE.mix(1.0)
-            };
-            let mut bar = Rectangle::new(
-                [
-                    (SegmentValue::Exact(i as i32), 0.0),
-                    (SegmentValue::Exact(i as i32 + 1), *v),
-                ],
-                colour.filled(),
-            );
-            bar.set_margin(0, 0, 10, 10);
-            chart
-                .draw_series(std::iter::once(bar))
-                .map_err(chart_error)?;
-        }
-        let label_style = (FONT, 16)
-            .into_font()
-            .color(&INK)
-            .pos(Pos::new(HPos::Center, VPos::Bottom));
-        for (i, text) in bars.value_labels.iter().enumerate() {
-            let at = bars
-                .values
-                .get(i)
-                .copied()
-                .flatten()
-                .unwrap_or(0.0)
-                .max(0.0);
-            chart
-                .draw_series(std::iter::once(Text::new(
-                    text.clone(),
-                    (SegmentValue::CenterOf(i as i32), at),
-                    label_style.clone(),
-                )))
-                .map_err(chart_error)?;
-        }
-        if let Some((target, legend)) = &bars.target {
-            chart
-                .draw_series(std::iter::once(PathElement::new(
-                    vec![
-                        (SegmentValue::Exact(0), *target),
-                        (SegmentValue::Last, *target),
-                    ],
-                    RED.stroke_width(2),
-                )))
-                .map_err(chart_error)?
-                .label(legend.clone())
-                .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], RED.stroke_width(2)));
+        series(&mut chart)?;
+        if legend {
             chart
                 .configure_series_labels()
                 .position(SeriesLabelPosition::UpperRight)
@@ -198,84 +281,7 @@ pub fn bar_chart(bars: &Bars) -> Result<String> {
         }
         root.present().map_err(chart_error)?;
     }
-    Ok(accessible(svg, &bars.caption))
-}
-
-/// Draw a line chart; returns the `<svg>` element.
-pub fn line_chart(lines: &Lines) -> Result<String> {
-    let n = lines.labels.len();
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
-        let mut chart = ChartBuilder::on(&root)
-            .margin(12)
-            .x_label_area_size(32)
-            .y_label_area_size(72)
-            .build_cartesian_2d(categories(n), lines.y_range.0..lines.y_range.1)
-            .map_err(chart_error)?;
-        let labels = &lines.labels;
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .x_labels(n)
-            .x_label_formatter(&|v| match v {
-                SegmentValue::CenterOf(i) => labels.get(*i as usize).cloned().unwrap_or_default(),
-                _ => String::new(),
-            })
-            .y_labels(6)
-            .y_label_formatter(&|v| (lines.y_format)(*v))
-            .axis_style(INK)
-            .light_line_style(WHITE.mix(0.0))
-            .bold_line_style(GRID)
-            .label_style((FONT, 16).into_font().color(&INK))
-            .draw()
-            .map_err(chart_error)?;
-        for (k, (name, values)) in lines.series.iter().enumerate() {
-            let colour = SERIES[k % SERIES.len()];
-            // Consecutive known points form a segment; a gap breaks the line.
-            let mut segments: Vec<Vec<(SegmentValue<i32>, f64)>> = vec![Vec::new()];
-            for (i, v) in values.iter().enumerate() {
-                match v {
-                    Some(v) => segments
-                        .last_mut()
-                        .expect("one segment at least")
-                        .push((SegmentValue::CenterOf(i as i32), *v)),
-                    None => segments.push(Vec::new()),
-                }
-            }
-            let points: Vec<(SegmentValue<i32>, f64)> =
-                segments.iter().flatten().cloned().collect();
-            chart
-                .draw_series(
-                    segments
-                        .into_iter()
-                        .filter(|s| s.len() > 1)
-                        .map(|s| PathElement::new(s, colour.stroke_width(3))),
-                )
-                .map_err(chart_error)?;
-            chart
-                .draw_series(
-                    points
-                        .into_iter()
-                        .map(|p| Circle::new(p, 5, colour.filled())),
-                )
-                .map_err(chart_error)?
-                .label(name.clone())
-                .legend(move |(x, y)| Circle::new((x + 8, y), 5, colour.filled()));
-        }
-        if lines.series.len() > 1 {
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::UpperRight)
-                .background_style(WHITE.mix(0.0))
-                .border_style(INK.mix(0.0))
-                .label_font((FONT, 16).into_font().color(&INK))
-                .draw()
-                .map_err(chart_error)?;
-        }
-        root.present().map_err(chart_error)?;
-    }
-    Ok(accessible(svg, &lines.caption))
+    Ok(accessible(svg, caption))
 }
 
 /// Make the chart an image to assistive technology, named by its `<title>` and described by
