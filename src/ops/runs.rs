@@ -5,7 +5,6 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
-use std::process::ExitCode;
 use std::sync::Arc;
 
 use arrow::array::{Array, AsArray, RecordBatch};
@@ -18,7 +17,6 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::format::{self, table};
-use crate::cli::report_error;
 use crate::config::{Template, process_env};
 use crate::error::{Error, Result};
 use crate::lock::{LockRecord, lock_path};
@@ -435,22 +433,9 @@ struct JobHeader {
     warehouse: Template,
 }
 
-/// `funnelhouse runs JOB [--limit N] [--json]`.
-pub async fn runs_command(path: &Path, limit: usize, json: bool) -> ExitCode {
-    match list(path, limit).await {
-        Ok(listing) if json => {
-            println!("{:#}", to_json(&listing));
-            ExitCode::SUCCESS
-        }
-        Ok(listing) => {
-            print!("{}", render(&listing));
-            ExitCode::SUCCESS
-        }
-        Err(e) => report_error(&e),
-    }
-}
-
-async fn list(path: &Path, limit: usize) -> Result<Listing> {
+/// The listing of `funnelhouse runs JOB [--limit N]`: the job file's newest `limit` runs,
+/// its watermarks and its lock, read from its warehouse.
+pub async fn list(path: &Path, limit: usize) -> Result<Listing> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| Error::io(format!("reading job file {}", path.display()), e))?;
     let job: JobHeader = toml::from_str(&text).map_err(|e| Error::config(path, e.to_string()))?;
