@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 
 use super::format::{self, table};
 use crate::config::{Template, process_env};
-use crate::error::{Error, Result};
+use crate::error::{Detail, Error, Result};
 use crate::lock::{LockRecord, lock_path};
 use crate::sink::{Warehouse, WarehouseUrl, read_parquet_rows};
 
@@ -149,7 +149,7 @@ pub async fn watermarks(store: &dyn ObjectStore, job: &str) -> Result<Vec<Waterm
         let state: StateFile = serde_json::from_slice(&bytes).map_err(|e| {
             Error::storage(
                 meta.location.to_string(),
-                format!("not a state file ({{\"streams\": {{…}}}}): {e}"),
+                Detail::new(format!("not a state file ({{\"streams\": {{…}}}}): {e}"), e),
             )
         })?;
         for (stream, s) in state.streams {
@@ -231,9 +231,12 @@ pub async fn lock_holder(store: &dyn ObjectStore, job: &str) -> Result<Option<Lo
         Err(object_store::Error::NotFound { .. }) => return Ok(None),
         Err(e) => return Err(Error::storage(path.to_string(), e)),
     };
-    serde_json::from_slice(&bytes)
-        .map(Some)
-        .map_err(|e| Error::storage(path.to_string(), format!("unreadable job lock ({e})")))
+    serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+        Error::storage(
+            path.to_string(),
+            Detail::new(format!("unreadable job lock ({e})"), e),
+        )
+    })
 }
 
 /// What `runs` read: the job's recent runs, watermarks and lock, at `now`.
