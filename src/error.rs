@@ -69,6 +69,15 @@ pub enum Error {
     #[error("job `{job}`: {message}")]
     Run { job: String, message: String },
 
+    /// The scheduler's run slots were closed while a fired run waited for one; the run did
+    /// not start.
+    #[error("job `{job}`: run slots closed: {source}")]
+    RunSlotsClosed {
+        job: String,
+        #[source]
+        source: tokio::sync::AcquireError,
+    },
+
     /// Another run of the same job holds the job's lock; this run wrote nothing.
     #[error(
         "job `{job}` is already running: {holder}. This run stopped without touching the warehouse; if that run was killed, its lock expires when the lease runs out"
@@ -240,6 +249,27 @@ mod tests {
         assert!(
             e.source()
                 .and_then(|c| c.downcast_ref::<serde_json::Error>())
+                .is_some()
+        );
+    }
+
+    #[tokio::test]
+    async fn closed_run_slots_name_the_job_and_keep_the_semaphores_error() {
+        let slots = tokio::sync::Semaphore::new(0);
+        slots.close();
+        let closed = slots.acquire().await.unwrap_err();
+        let text = closed.to_string();
+        let e = Error::RunSlotsClosed {
+            job: "demo".into(),
+            source: closed,
+        };
+        assert_eq!(
+            e.to_string(),
+            format!("job `demo`: run slots closed: {text}")
+        );
+        assert!(
+            e.source()
+                .and_then(|c| c.downcast_ref::<tokio::sync::AcquireError>())
                 .is_some()
         );
     }
