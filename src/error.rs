@@ -25,6 +25,9 @@ pub enum Error {
         message: String,
         /// HTTP status, when the server answered at all.
         status: Option<u16>,
+        /// The HTTP library's error (without the URL), when one caused this.
+        #[source]
+        source: Option<Cause>,
     },
 
     /// A vendor response body was not the shape its API documents.
