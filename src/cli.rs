@@ -9,13 +9,9 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::config::{load_job, process_env};
-use crate::error::Error;
+pub use crate::ops::exit::{EXIT_CONFIG, EXIT_RUN_FAILED};
+use crate::ops::exit::{print_report, report_error, run_exit_code};
 use crate::pipeline::{Replay, RunOptions, RunReport, open_warehouse, run_job, run_job_in};
-
-/// Exit code of a run that did not commit everything.
-pub const EXIT_RUN_FAILED: u8 = 1;
-/// Exit code of a usage or configuration error.
-pub const EXIT_CONFIG: u8 = 2;
 
 /// funnelhouse — CRM leads, ad spend and survey answers into funnel, CPSQL, SAL and eNPS tables.
 #[derive(Debug, Parser)]
@@ -188,13 +184,11 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Metrics { job, fresh_within } => metrics_command(&job, fresh_within).await,
         Command::Reprocess { job, run_id } => reprocess_command(&job, &run_id).await,
         Command::Schedule(args) => crate::scheduler::schedule_command(args).await,
-        Command::Runs { job, limit, json } => {
-            crate::ops::runs::runs_command(&job, limit, json).await
-        }
+        Command::Runs { job, limit, json } => runs_command(&job, limit, json).await,
         Command::Backfill { job, from, to } => backfill_command(&job, from, to).await,
         Command::Validate { job, no_env } => validate_command(&job, no_env),
         Command::Report { job, run_id, out } => {
-            crate::report::report_command(&job, run_id.as_deref(), out.as_deref()).await
+            report_command(&job, run_id.as_deref(), out.as_deref()).await
         }
         Command::Sandbox {
             record: Some(dir),
@@ -239,6 +233,36 @@ fn write_stdout(bytes: &[u8]) -> ExitCode {
             eprintln!("error: writing to stdout: {e}");
             ExitCode::from(EXIT_RUN_FAILED)
         }
+    }
+}
+
+/// `funnelhouse runs JOB [--limit N] [--json]`.
+async fn runs_command(path: &std::path::Path, limit: usize, json: bool) -> ExitCode {
+    match crate::ops::runs::list(path, limit).await {
+        Ok(listing) if json => {
+            println!("{:#}", crate::ops::runs::to_json(&listing));
+            ExitCode::SUCCESS
+        }
+        Ok(listing) => {
+            print!("{}", crate::ops::runs::render(&listing));
+            ExitCode::SUCCESS
+        }
+        Err(e) => report_error(&e),
+    }
+}
+
+/// `funnelhouse report JOB [--run RUN_ID] [--out FILE]`: prints where the page went.
+async fn report_command(
+    path: &std::path::Path,
+    run_id: Option<&str>,
+    out: Option<&std::path::Path>,
+) -> ExitCode {
+    match crate::report::rebuild(path, run_id, out).await {
+        Ok(written) => {
+            println!("{written}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => report_error(&e),
     }
 }
 
@@ -429,27 +453,8 @@ fn finish(outcome: crate::error::Result<RunReport>, cancel: &crate::cancel::Canc
         }
         Ok(report) => {
             print_report(&report);
-            if report.succeeded() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(EXIT_RUN_FAILED)
-            }
+            run_exit_code(&report)
         }
         Err(e) => report_error(&e),
     }
-}
-
-/// Print an error and return its exit code.
-pub fn report_error(e: &Error) -> ExitCode {
-    eprintln!("error: {e}");
-    if e.is_config() {
-        ExitCode::from(EXIT_CONFIG)
-    } else {
-        ExitCode::from(EXIT_RUN_FAILED)
-    }
-}
-
-/// The end-of-run summary (see `ops::summary`).
-pub fn print_report(report: &RunReport) {
-    print!("{}", crate::ops::summary::render(report));
 }

@@ -6,9 +6,9 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::process::ExitCode;
 
-use crate::cli::{EXIT_RUN_FAILED, print_report, report_error};
 use crate::config::{Template, load_job_with, process_env};
 use crate::normalize::DEMO_HASH_KEY;
+use crate::ops::exit::{EXIT_RUN_FAILED, print_report, report_error, run_exit_code};
 use crate::pipeline::{Replay, RunOptions, run_job, run_job_in};
 use crate::sandbox::{self, SandboxData, SandboxOptions};
 use crate::sink::Warehouse;
@@ -251,11 +251,7 @@ pub async fn demo_command(job_path: Option<&Path>, scale: usize) -> ExitCode {
                     relative_warehouse(&page.display().to_string())
                 );
             }
-            if report.succeeded() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(EXIT_RUN_FAILED)
-            }
+            run_exit_code(&report)
         }
         Err(e) => report_error(&e),
     }

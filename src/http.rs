@@ -328,11 +328,15 @@ impl HttpClient {
             .timeout(Duration::from_secs(settings.timeout_secs))
             .user_agent(concat!("funnelhouse/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| Error::Http {
-                source_name: source_name.to_string(),
-                url: String::new(),
-                message: format!("cannot build the HTTP client: {}", e.without_url()),
-                status: None,
+            .map_err(|e| {
+                let e = e.without_url();
+                Error::Http {
+                    source_name: source_name.to_string(),
+                    url: String::new(),
+                    message: format!("cannot build the HTTP client: {e}"),
+                    status: None,
+                    source: Some(Box::new(e)),
+                }
             })?;
         Ok(HttpClient {
             source_name: source_name.to_string(),
@@ -364,9 +368,10 @@ impl HttpClient {
         request: reqwest::RequestBuilder,
         classify: &(dyn Fn(StatusCode, &HeaderMap, &[u8]) -> Verdict + Sync),
     ) -> Result<HttpResponse> {
-        let request = request
-            .build()
-            .map_err(|e| self.error("", e.without_url().to_string(), None))?;
+        let request = request.build().map_err(|e| {
+            let e = e.without_url();
+            self.error_caused_by("", e.to_string(), None, Some(Box::new(e)))
+        })?;
         let url = redact_url(request.url());
         let mut attempt: u32 = 0;
         loop {
@@ -497,12 +502,23 @@ impl HttpClient {
     }
 
     fn error(&self, url: &str, message: String, status: Option<StatusCode>) -> Error {
+        self.error_caused_by(url, message, status, None)
+    }
+
+    fn error_caused_by(
+        &self,
+        url: &str,
+        message: String,
+        status: Option<StatusCode>,
+        source: Option<crate::error::Cause>,
+    ) -> Error {
         Error::Http {
             source_name: self.source_name.clone(),
             url: url.to_string(),
             // A vendor's own message may name a person (`contact jane@… exists`).
             message: crate::normalize::redact_text(&message),
             status: status.map(|s| s.as_u16()),
+            source,
         }
     }
 }
@@ -712,5 +728,20 @@ mod tests {
                 assert!(jitter(max) <= max);
             }
         }
+    }
+
+    #[tokio::test]
+    async fn a_request_that_cannot_be_built_keeps_the_http_librarys_error_as_its_cause() {
+        let client = HttpClient::new("t", &HttpSettings::default()).expect("client");
+        let err = client
+            .send(client.inner().get("http://[not a host/x"))
+            .await
+            .expect_err("an unparsable URL cannot be sent");
+        assert_eq!(client.stats().requests(), 0, "nothing was sent");
+        let cause = std::error::Error::source(&err).expect("the cause is kept");
+        assert!(
+            cause.downcast_ref::<reqwest::Error>().is_some(),
+            "{cause:?}"
+        );
     }
 }

@@ -236,7 +236,10 @@ async fn read(
     let record = serde_json::from_slice(&bytes).map_err(|e| {
         Error::storage(
             path.to_string(),
-            format!("unreadable job lock ({e}); if no run of this job is active, delete it"),
+            crate::error::Detail::new(
+                format!("unreadable job lock ({e}); if no run of this job is active, delete it"),
+                e,
+            ),
         )
     })?;
     Ok(Some((record, version)))

@@ -93,7 +93,10 @@ pub async fn load(store: &Arc<dyn ObjectStore>, job: &str, source: &str) -> Resu
     serde_json::from_slice(&bytes).map_err(|e| {
         Error::storage(
             path.to_string(),
-            format!("unreadable state ({e}); fix or delete it to re-pull in full"),
+            crate::error::Detail::new(
+                format!("unreadable state ({e}); fix or delete it to re-pull in full"),
+                e,
+            ),
         )
     })
 }

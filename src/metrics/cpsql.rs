@@ -336,7 +336,10 @@ pub(crate) fn money_values(
     let cast = match column.data_type() {
         DataType::Decimal128(_, s) if *s == super::fx::MONEY.1 => Arc::clone(column),
         _ => arrow::compute::cast(column, &target).map_err(|e| {
-            Error::encode(table, format!("column `{name}` is not a money amount: {e}"))
+            Error::encode(
+                table,
+                crate::error::Detail::new(format!("column `{name}` is not a money amount: {e}"), e),
+            )
         })?,
     };
     cast.as_any()

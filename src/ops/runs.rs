@@ -5,7 +5,6 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
-use std::process::ExitCode;
 use std::sync::Arc;
 
 use arrow::array::{Array, AsArray, RecordBatch};
@@ -18,9 +17,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::format::{self, table};
-use crate::cli::report_error;
 use crate::config::{Template, process_env};
-use crate::error::{Error, Result};
+use crate::error::{Detail, Error, Result};
 use crate::lock::{LockRecord, lock_path};
 use crate::sink::{Warehouse, WarehouseUrl, read_parquet_rows};
 
@@ -151,7 +149,7 @@ pub async fn watermarks(store: &dyn ObjectStore, job: &str) -> Result<Vec<Waterm
         let state: StateFile = serde_json::from_slice(&bytes).map_err(|e| {
             Error::storage(
                 meta.location.to_string(),
-                format!("not a state file ({{\"streams\": {{…}}}}): {e}"),
+                Detail::new(format!("not a state file ({{\"streams\": {{…}}}}): {e}"), e),
             )
         })?;
         for (stream, s) in state.streams {
@@ -233,9 +231,12 @@ pub async fn lock_holder(store: &dyn ObjectStore, job: &str) -> Result<Option<Lo
         Err(object_store::Error::NotFound { .. }) => return Ok(None),
         Err(e) => return Err(Error::storage(path.to_string(), e)),
     };
-    serde_json::from_slice(&bytes)
-        .map(Some)
-        .map_err(|e| Error::storage(path.to_string(), format!("unreadable job lock ({e})")))
+    serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+        Error::storage(
+            path.to_string(),
+            Detail::new(format!("unreadable job lock ({e})"), e),
+        )
+    })
 }
 
 /// What `runs` read: the job's recent runs, watermarks and lock, at `now`.
@@ -435,22 +436,9 @@ struct JobHeader {
     warehouse: Template,
 }
 
-/// `funnelhouse runs JOB [--limit N] [--json]`.
-pub async fn runs_command(path: &Path, limit: usize, json: bool) -> ExitCode {
-    match list(path, limit).await {
-        Ok(listing) if json => {
-            println!("{:#}", to_json(&listing));
-            ExitCode::SUCCESS
-        }
-        Ok(listing) => {
-            print!("{}", render(&listing));
-            ExitCode::SUCCESS
-        }
-        Err(e) => report_error(&e),
-    }
-}
-
-async fn list(path: &Path, limit: usize) -> Result<Listing> {
+/// The listing of `funnelhouse runs JOB [--limit N]`: the job file's newest `limit` runs,
+/// its watermarks and its lock, read from its warehouse.
+pub async fn list(path: &Path, limit: usize) -> Result<Listing> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| Error::io(format!("reading job file {}", path.display()), e))?;
     let job: JobHeader = toml::from_str(&text).map_err(|e| Error::config(path, e.to_string()))?;

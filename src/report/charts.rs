@@ -87,8 +87,8 @@ fn categories(
     (0..(n.max(1) as i32 - 1)).into_segmented()
 }
 
-fn chart_error(e: impl std::fmt::Display) -> Error {
-    Error::encode("report chart", e)
+fn chart_error(e: impl std::error::Error + Send + Sync + 'static) -> Error {
+    Error::encode("report chart", crate::error::Detail::caused_by(e))
 }
 
 fn auto_range(values: &[Option<f64>], target: Option<f64>) -> (f64, f64) {

@@ -12,7 +12,6 @@ pub mod data;
 pub mod page;
 
 use std::path::Path;
-use std::process::ExitCode;
 use std::sync::Arc;
 
 use chrono::Utc;
@@ -20,7 +19,6 @@ use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use serde::Deserialize;
 
-use crate::cli::report_error;
 use crate::config::{JobConfig, Template, process_env};
 use crate::error::{Error, Result};
 use crate::sink::{Warehouse, WarehouseUrl};
@@ -136,18 +134,9 @@ fn eur() -> String {
     "EUR".into()
 }
 
-/// `funnelhouse report JOB [--run RUN_ID] [--out FILE]`.
-pub async fn report_command(path: &Path, run_id: Option<&str>, out: Option<&Path>) -> ExitCode {
-    match rebuild(path, run_id, out).await {
-        Ok(written) => {
-            println!("{written}");
-            ExitCode::SUCCESS
-        }
-        Err(e) => report_error(&e),
-    }
-}
-
-async fn rebuild(path: &Path, run_id: Option<&str>, out: Option<&Path>) -> Result<String> {
+/// `funnelhouse report JOB [--run RUN_ID] [--out FILE]`: build a run's page again (the newest
+/// run's by default) into the warehouse, or into `out`; returns where it went.
+pub async fn rebuild(path: &Path, run_id: Option<&str>, out: Option<&Path>) -> Result<String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| Error::io(format!("reading job file {}", path.display()), e))?;
     let header: JobHeader =

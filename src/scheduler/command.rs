@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{Daemon, DaemonOptions, Metrics, PipelineRunner, ScheduledJob, SystemClock};
-use crate::cli::{EXIT_RUN_FAILED, report_error};
 use crate::config::load_job;
+use crate::ops::exit::{EXIT_RUN_FAILED, report_error};
 
 /// Arguments of `funnelhouse schedule`.
 #[derive(Debug, Clone, clap::Args)]

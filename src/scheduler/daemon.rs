@@ -333,10 +333,13 @@ impl Daemon {
                 Err(_) => {
                     tracing::info!(job = %name, "all run slots busy: waiting for one");
                     // The semaphore is never closed, so this cannot fail.
-                    permits.acquire_owned().await.map_err(|e| Error::Run {
-                        job: name.clone(),
-                        message: format!("run slots closed: {e}"),
-                    })?
+                    permits
+                        .acquire_owned()
+                        .await
+                        .map_err(|source| Error::RunSlotsClosed {
+                            job: name.clone(),
+                            source,
+                        })?
                 }
             };
             run.await

@@ -138,7 +138,7 @@ pub async fn roll_forward(store: &Arc<dyn ObjectStore>, job: &str) -> Result<usi
         let commit: PendingCommit = serde_json::from_slice(&bytes).map_err(|e| {
             Error::storage(
                 meta.location.to_string(),
-                format!("unreadable commit record: {e}"),
+                crate::error::Detail::new(format!("unreadable commit record: {e}"), e),
             )
         })?;
         tracing::warn!(job, run_id = %commit.run_id, "rolling forward an interrupted publish");

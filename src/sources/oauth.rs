@@ -85,6 +85,7 @@ impl OAuthToken {
                 url: String::new(),
                 message: "no access token and no refresh token configured".into(),
                 status: None,
+                source: None,
             });
         };
         // A replay sends nothing: any token will do.

@@ -245,9 +245,12 @@ impl Pages {
             .await
             .map_err(|e| Error::storage(path.to_string(), e))?;
         if path.as_ref().ends_with(".zst") {
-            zstd::decode_all(&bytes[..])
-                .map(Bytes::from)
-                .map_err(|e| Error::storage(path.to_string(), format!("not zstd: {e}")))
+            zstd::decode_all(&bytes[..]).map(Bytes::from).map_err(|e| {
+                Error::storage(
+                    path.to_string(),
+                    crate::error::Detail::new(format!("not zstd: {e}"), e),
+                )
+            })
         } else {
             Ok(bytes)
         }
