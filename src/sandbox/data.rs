@@ -10,29 +10,15 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use chrono::{Datelike, NaiveDate};
 
 use super::contacts::ContactModel;
+use super::creds::{GOOGLE_ADS_CUSTOMERS, LINKEDIN_ACCOUNTS, META_ACCOUNTS};
 use super::crm::CrmState;
+use super::limits::RateLimitShapes;
 use super::spend::{self, Customer};
-use super::survey::Survey;
-use super::surveymonkey;
+use super::spend_control::{SpendControl, SpendFact};
+use super::survey::{PartialCounts, Survey, is_partial};
 
-/// Bearer token the HubSpot imitation accepts.
-pub const HUBSPOT_TOKEN: &str = "sandbox-hubspot-token";
-/// OAuth access token (`Authorization: Bearer`) the Google Ads imitation accepts.
-pub const GOOGLE_ADS_ACCESS_TOKEN: &str = "sandbox-google-ads-token";
-/// `developer-token` header value the Google Ads imitation accepts.
-pub const GOOGLE_ADS_DEVELOPER_TOKEN: &str = "sandbox-developer-token";
-/// Bearer token the Typeform imitation accepts.
-pub const TYPEFORM_TOKEN: &str = "sandbox-typeform-token";
-/// Google Ads accounts served: `(customer id, currency)`.
-pub const GOOGLE_ADS_CUSTOMERS: &[(&str, &str)] = &[("1112223334", "EUR"), ("5556667778", "USD")];
-/// The one Typeform form served.
-pub const TYPEFORM_FORM_ID: &str = "pulse2026";
-/// The SurveyMonkey token the sandbox accepts.
-pub const SURVEYMONKEY_TOKEN: &str = "sandbox-surveymonkey-token";
-/// The one SurveyMonkey survey the sandbox serves.
-pub const SURVEYMONKEY_SURVEY_ID: &str = "318842756";
-/// Rows per Google Ads `search` page (as the real API); `?sandbox_page_size=N` overrides.
-pub const GOOGLE_ADS_PAGE_SIZE: usize = 10_000;
+/// Mixed into the seed so the Salesforce org's leads are not HubSpot's contacts.
+pub(crate) const SALESFORCE_SEED_XOR: u64 = 0x5346_4443_4c45_4144;
 
 /// Days from 0001-01-01 (CE day 1) to 1970-01-01.
 const UNIX_EPOCH_FROM_CE: i64 = 719_163;
@@ -119,19 +105,19 @@ pub struct SandboxData {
     pub(crate) customers: Vec<Customer>,
     pub(crate) meta_accounts: Vec<Customer>,
     pub(crate) linkedin_accounts: Vec<Customer>,
-    pub(crate) control: super::ads::SpendControl,
+    pub(crate) control: SpendControl,
     pub(crate) survey: Survey,
     /// The CRM twins' simulated edits, limits and sessions.
     pub(crate) crm: CrmState,
     /// 429s in the vendors' terse shapes, armed on demand.
-    pub(crate) rate_limits: super::limits::RateLimitShapes,
+    pub(crate) rate_limits: RateLimitShapes,
     totals: Totals,
     requests: AtomicU64,
     surveymonkey_requests: AtomicU64,
     /// Survey responses submitted after this (epoch seconds) are not served yet.
     survey_cutoff: AtomicI64,
     /// SurveyMonkey's partial responses counted over `survey.responses`, built on first use.
-    pub(crate) surveymonkey_partials: OnceLock<surveymonkey::PartialCounts>,
+    pub(crate) surveymonkey_partials: OnceLock<PartialCounts>,
 }
 
 impl fmt::Debug for SandboxData {
@@ -164,14 +150,14 @@ impl SandboxData {
             opts.scale,
             today_days,
             opts.malformed_every,
-            super::ads::META_ACCOUNTS,
+            META_ACCOUNTS,
         );
         let linkedin_accounts = spend::generate(
             opts.seed ^ 0x4c49_4e4b,
             opts.scale,
             today_days,
             opts.malformed_every,
-            super::ads::LINKEDIN_ACCOUNTS,
+            LINKEDIN_ACCOUNTS,
         );
         let search_campaigns = customers
             .iter()
@@ -194,7 +180,7 @@ impl SandboxData {
             .collect();
         let mut totals = Self::count(&contacts, &all_accounts, &survey);
         let leads = ContactModel::new(
-            opts.seed ^ super::salesforce::SEED_XOR,
+            opts.seed ^ SALESFORCE_SEED_XOR,
             (opts.scale / 2).max(20),
             end_ms,
             opts.malformed_every,
@@ -212,7 +198,7 @@ impl SandboxData {
             customers,
             meta_accounts,
             linkedin_accounts,
-            control: super::ads::SpendControl::default(),
+            control: SpendControl::default(),
             survey,
             crm,
             rate_limits: Default::default(),
@@ -259,7 +245,7 @@ impl SandboxData {
             let employee = &survey.employees[r.employee];
             identifiers.insert(employee.email());
             identifiers.insert(employee.employee_id());
-            if surveymonkey::is_partial(r) {
+            if is_partial(r) {
                 totals.partial += 1;
             } else if r.malformed {
                 totals.malformed += 1;
@@ -313,13 +299,45 @@ impl SandboxData {
     }
 
     /// Restatement and faults of the ad platforms, switched at run time.
-    pub fn control(&self) -> &super::ads::SpendControl {
+    pub fn control(&self) -> &SpendControl {
         &self.control
     }
 
     /// Every ad spend row as served now (restatements applied), for tests to total.
-    pub fn spend_facts(&self) -> Vec<super::ads::SpendFact> {
-        super::ads::facts(self)
+    pub fn spend_facts(&self) -> Vec<SpendFact> {
+        let mut out = Vec::new();
+        for (platform, accounts) in self.platforms() {
+            for account in accounts {
+                for row in &account.rows {
+                    let (cost_micros, impressions, clicks) = self.control.restated(
+                        self.today_days,
+                        row.day,
+                        (row.cost_micros, row.impressions, row.clicks),
+                    );
+                    out.push(SpendFact {
+                        platform,
+                        account_id: account.id.to_string(),
+                        currency: account.currency.to_string(),
+                        campaign_id: account.campaigns[row.campaign].id.to_string(),
+                        date: super::encoding::format_date(row.day),
+                        cost_micros,
+                        impressions,
+                        clicks,
+                        malformed: row.malformed,
+                    });
+                }
+            }
+        }
+        out
+    }
+
+    /// `(platform, accounts)` of every ad platform the sandbox serves.
+    fn platforms(&self) -> [(&'static str, &[Customer]); 3] {
+        [
+            ("google_ads", &self.customers),
+            ("meta_ads", &self.meta_accounts),
+            ("linkedin_ads", &self.linkedin_accounts),
+        ]
     }
 
     /// What the sandbox serves, counted.
@@ -334,6 +352,18 @@ impl SandboxData {
 
     pub(crate) fn count_request(&self) {
         self.requests.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Refuse every request to `vendor` (`salesforce_token`, `meta`, `surveymonkey`) with
+    /// its 429 shape for `window`, counted from the first refusal. `false` for an unknown
+    /// vendor.
+    pub fn rate_limit(&self, vendor: &str, window: std::time::Duration) -> bool {
+        self.rate_limits.arm(vendor, window)
+    }
+
+    /// 429s sent to `vendor` since it was last armed.
+    pub fn rate_limit_refusals(&self, vendor: &str) -> u64 {
+        self.rate_limits.refusals(vendor)
     }
 
     pub(crate) fn options(&self) -> &SandboxOptions {

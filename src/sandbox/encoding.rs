@@ -1,5 +1,6 @@
 //! Text encodings the sandbox serves: base64url for opaque paging cursors, and UTC
-//! timestamps/dates from integer epoch values (infallible, no `Option` in request paths).
+//! timestamps/dates from integer epoch values (infallible, no `Option` in request paths),
+//! costs as the decimal text Meta and LinkedIn send, and Salesforce's 18-character ids.
 
 const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
@@ -151,9 +152,61 @@ pub(crate) fn uuid_like(a: u64, b: u64) -> String {
     )
 }
 
+/// A cost in micros as a decimal string with up to `max_decimals` decimals, trailing
+/// zeros dropped (`12.3`, `5`), as Meta and LinkedIn send them.
+pub(crate) fn decimal_text(micros: i64, max_decimals: u32) -> String {
+    let sign = if micros < 0 { "-" } else { "" };
+    let m = micros.unsigned_abs();
+    let unit = 10u64.pow(6 - max_decimals);
+    let scaled = m / unit;
+    let base = 10u64.pow(max_decimals);
+    let whole = scaled / base;
+    let frac = scaled % base;
+    if frac == 0 {
+        return format!("{sign}{whole}");
+    }
+    let frac = format!("{frac:0width$}", width = max_decimals as usize);
+    format!("{sign}{whole}.{}", frac.trim_end_matches('0'))
+}
+
+const BASE62: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+/// The 18-character id of lead number `n`: `00Q` key prefix, a 15-character case-sensitive
+/// id, and Salesforce's 3-character case-safe suffix.
+pub(crate) fn lead_id(n: u64) -> String {
+    let mut digits = Vec::new();
+    let mut v = n;
+    for _ in 0..7 {
+        digits.push(BASE62[(v % 62) as usize]);
+        v /= 62;
+    }
+    digits.reverse();
+    let id15 = format!("00Q5g000{}", String::from_utf8_lossy(&digits));
+    let mut suffix = String::new();
+    for chunk in id15.as_bytes().chunks(5) {
+        let mut bits = 0usize;
+        for (i, c) in chunk.iter().enumerate() {
+            if c.is_ascii_uppercase() {
+                bits |= 1 << i;
+            }
+        }
+        suffix.push(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"[bits] as char);
+    }
+    id15 + &suffix
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decimals_are_rendered_exactly() {
+        assert_eq!(decimal_text(12_340_000, 2), "12.34");
+        assert_eq!(decimal_text(12_300_000, 2), "12.3");
+        assert_eq!(decimal_text(5_000_000, 2), "5");
+        assert_eq!(decimal_text(1_230_000, 6), "1.23");
+        assert_eq!(decimal_text(-500_000, 2), "-0.5");
+    }
     use chrono::{DateTime, NaiveDate};
 
     #[test]
