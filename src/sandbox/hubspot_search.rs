@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 
 use super::creds::HUBSPOT_TOKEN;
 use super::data::SandboxData;
-use super::encoding::uuid_like;
+use super::encoding::{parse_timestamp_ms, uuid_like};
 use super::hubspot::{error, rate_limited, record, with_usage};
 use super::request::bearer_token;
 use super::rng::hash_bytes;
