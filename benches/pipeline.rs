@@ -95,16 +95,12 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// The environment the bench's jobs need: logs at `info` (the phases are timed by them), and
-/// the credentials the job files name; a replay uses no network, a live run points the
-/// variables at a sandbox (see [`Sandbox::point`]).
+/// the credentials the job files name, as the sandbox hands them out
+/// ([`funnelhouse::sandbox::job_env`]) for a URL nothing listens on: a replay uses no network,
+/// a live run points the variables at a sandbox (see [`Sandbox::point`]).
 fn job_env(cmd: &mut Command) -> &mut Command {
-    cmd.env("FUNNELHOUSE_SANDBOX_URL", "http://127.0.0.1:9")
+    cmd.envs(funnelhouse::sandbox::job_env("http://127.0.0.1:9"))
         .env("FUNNELHOUSE_HASH_KEY", "bench-key")
-        .env("HUBSPOT_TOKEN", "unused")
-        .env("GOOGLE_ADS_ACCESS_TOKEN", "unused")
-        .env("GOOGLE_ADS_DEVELOPER_TOKEN", "unused")
-        .env("TYPEFORM_TOKEN", "unused")
-        .env("SURVEYMONKEY_TOKEN", "unused")
         .env("FUNNELHOUSE_LOG", "info")
 }
 
@@ -478,7 +474,7 @@ impl Sandbox {
 
     /// Point a run's job file at this sandbox, with the sandbox's credentials.
     fn point(&self, cmd: &mut Command) {
-        for (name, value) in funnelhouse::demo::sandbox_env(&format!("http://{}", self.addr)) {
+        for (name, value) in funnelhouse::sandbox::job_env(&format!("http://{}", self.addr)) {
             cmd.env(name, value);
         }
     }
