@@ -28,7 +28,8 @@
 //! Every run's row counts are checked against the sandbox's own totals, so a fast wrong
 //! pipeline cannot pass. Each scale ends with a table of measure, result and target.
 //!
-//! `cargo bench --bench pipeline -- --scale 100000 --scale 1000000`
+//! `cargo bench --bench pipeline -- --scale 100000 --scale 1000000` (`-- --help` lists the
+//! options; an unknown argument is an error).
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -52,29 +53,42 @@ const RATE_LIMIT_SCALE: usize = 20_000;
 /// HubSpot requests per rolling second, in that sandbox and in [`RATE_LIMIT_JOB`].
 const RATE_LIMIT_PER_SECOND: u64 = 100;
 
+/// `cargo bench --bench pipeline -- [OPTIONS]`: the end-to-end benchmark (see the module
+/// documentation for what each scale measures).
+#[derive(Debug, clap::Parser)]
+#[command(
+    name = "pipeline",
+    about = "End-to-end benchmark: record, replay and live-pull the sandbox at each scale"
+)]
 struct Args {
+    /// Leads in the sandbox; repeat for several scales (`_` separators allowed). Default: 100000.
+    #[arg(long = "scale", value_name = "LEADS", value_parser = parse_leads)]
     scales: Vec<usize>,
+    /// Seed of the sandbox's data.
+    #[arg(long, default_value_t = 42)]
     seed: u64,
+    /// What `cargo bench` passes to every benchmark binary; nothing else.
+    #[arg(long, hide = true)]
+    bench: bool,
 }
 
+/// A number of leads, `1000000` or `1_000_000`, at least 1.
+fn parse_leads(text: &str) -> Result<usize, String> {
+    match text.replace('_', "").parse::<usize>() {
+        Ok(0) => Err("a scale is at least 1 lead".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(format!("`{text}` is not a number of leads: {e}")),
+    }
+}
+
+/// The parsed command line; `--help` prints the options and exits, an unknown argument is an
+/// error (exit code 2) rather than a silent full run.
 fn args() -> Args {
-    let mut scales = Vec::new();
-    let mut seed = 42;
-    let mut it = std::env::args().skip(1);
-    while let Some(arg) = it.next() {
-        match arg.as_str() {
-            "--scale" => scales.extend(
-                it.next()
-                    .and_then(|v| v.replace('_', "").parse::<usize>().ok()),
-            ),
-            "--seed" => seed = it.next().and_then(|v| v.parse().ok()).unwrap_or(seed),
-            _ => {} // cargo passes `--bench`
-        }
+    let mut args = <Args as clap::Parser>::parse();
+    if args.scales.is_empty() {
+        args.scales.push(100_000);
     }
-    if scales.is_empty() {
-        scales.push(100_000);
-    }
-    Args { scales, seed }
+    args
 }
 
 fn files_under(dir: &Path) -> Vec<PathBuf> {
