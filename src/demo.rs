@@ -26,6 +26,7 @@ pub async fn sandbox_command(
         scale,
         today: chrono::Utc::now().date_naive(),
         malformed_every,
+        ..SandboxOptions::default()
     };
     let data = std::sync::Arc::new(SandboxData::generate(&options));
     let listener = match tokio::net::TcpListener::bind(("127.0.0.1", port)).await {
@@ -135,6 +136,7 @@ pub async fn demo_command(job_path: Option<&Path>, scale: usize) -> ExitCode {
         scale,
         today: chrono::Utc::now().date_naive(),
         malformed_every: 500,
+        ..SandboxOptions::default()
     };
     let running = match sandbox::start(options).await {
         Ok(r) => r,
@@ -274,6 +276,7 @@ pub async fn record_command(
         scale,
         today: chrono::Utc::now().date_naive(),
         malformed_every,
+        ..SandboxOptions::default()
     };
     let running = match sandbox::start(options).await {
         Ok(r) => r,

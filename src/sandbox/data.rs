@@ -13,7 +13,7 @@ use super::contacts::ContactModel;
 use super::creds::{GOOGLE_ADS_CUSTOMERS, LINKEDIN_ACCOUNTS, META_ACCOUNTS};
 use super::crm::CrmState;
 use super::limits::RateLimitShapes;
-use super::spend::{self, Customer};
+use super::spend::{self, Customer, Volume};
 use super::spend_control::{SpendControl, SpendFact};
 use super::survey::{PartialCounts, Survey, is_partial};
 
@@ -35,6 +35,63 @@ pub struct SandboxOptions {
     pub today: NaiveDate,
     /// `0` = no malformed records; `N` = every Nth record of each vendor is malformed.
     pub malformed_every: usize,
+    /// How much ad spend: campaigns, days and accounts per platform.
+    pub spend: SpendShape,
+}
+
+/// The ad platforms' volume. The default is the small shape: every account of
+/// [`GOOGLE_ADS_CUSTOMERS`], [`META_ACCOUNTS`] and [`LINKEDIN_ACCOUNTS`] with 3–6 campaigns
+/// over the 90 days before `today`. [`SpendShape::heavy`] is the spend-heavy shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SpendShape {
+    /// Campaigns per Google Ads customer; `None` draws 3–6.
+    pub google_campaigns: Option<usize>,
+    /// Campaigns per Meta ad account; `None` draws 3–6.
+    pub meta_campaigns: Option<usize>,
+    /// Campaigns per LinkedIn account; `None` draws 3–6.
+    pub linkedin_campaigns: Option<usize>,
+    /// Days of spend, ending the day before `today`; `None` = 90. Fewer than 30 are taken
+    /// as 30.
+    pub days: Option<u32>,
+    /// Google Ads customers served: the first N of [`GOOGLE_ADS_CUSTOMERS`]; `None` = all.
+    pub google_accounts: Option<usize>,
+    /// Meta ad accounts served: the first N of [`META_ACCOUNTS`]; `None` = all.
+    pub meta_accounts: Option<usize>,
+    /// LinkedIn accounts served: the first N of [`LINKEDIN_ACCOUNTS`]; `None` = all.
+    pub linkedin_accounts: Option<usize>,
+}
+
+impl SpendShape {
+    /// The spend-heavy shape at `leads` leads: one Google Ads customer and one Meta account
+    /// over 365 days, with campaigns growing with the leads — about 880 Google and 590 Meta
+    /// campaigns at a million (at least 10 each). LinkedIn keeps the small shape.
+    pub fn heavy(leads: usize) -> SpendShape {
+        let per_million = |n: usize| (n.saturating_mul(leads) / 1_000_000).max(10);
+        SpendShape {
+            google_campaigns: Some(per_million(880)),
+            meta_campaigns: Some(per_million(590)),
+            linkedin_campaigns: None,
+            days: Some(365),
+            google_accounts: Some(1),
+            meta_accounts: Some(1),
+            linkedin_accounts: None,
+        }
+    }
+
+    fn volume(&self, campaigns: Option<usize>) -> Volume {
+        Volume {
+            campaigns,
+            days: self.days.map_or(Volume::default().days, i64::from),
+        }
+    }
+}
+
+/// The first `n` of `accounts` (all when `None`).
+fn first(
+    accounts: &'static [(&'static str, &'static str)],
+    n: Option<usize>,
+) -> &'static [(&'static str, &'static str)] {
+    &accounts[..n.map_or(accounts.len(), |n| n.min(accounts.len()))]
 }
 
 impl Default for SandboxOptions {
@@ -44,6 +101,7 @@ impl Default for SandboxOptions {
             scale: 1_000,
             today: NaiveDate::from_ymd_opt(2026, 11, 20).unwrap_or_default(),
             malformed_every: 0,
+            spend: SpendShape::default(),
         }
     }
 }
@@ -143,21 +201,24 @@ impl SandboxData {
             opts.scale,
             today_days,
             opts.malformed_every,
-            GOOGLE_ADS_CUSTOMERS,
+            first(GOOGLE_ADS_CUSTOMERS, opts.spend.google_accounts),
+            opts.spend.volume(opts.spend.google_campaigns),
         );
         let meta_accounts = spend::generate(
             opts.seed ^ 0x4d45_5441,
             opts.scale,
             today_days,
             opts.malformed_every,
-            META_ACCOUNTS,
+            first(META_ACCOUNTS, opts.spend.meta_accounts),
+            opts.spend.volume(opts.spend.meta_campaigns),
         );
         let linkedin_accounts = spend::generate(
             opts.seed ^ 0x4c49_4e4b,
             opts.scale,
             today_days,
             opts.malformed_every,
-            LINKEDIN_ACCOUNTS,
+            first(LINKEDIN_ACCOUNTS, opts.spend.linkedin_accounts),
+            opts.spend.volume(opts.spend.linkedin_campaigns),
         );
         let search_campaigns = customers
             .iter()
@@ -401,6 +462,60 @@ mod tests {
         }
         let other = SandboxData::generate(&SandboxOptions { seed: 7, ..opts });
         assert_ne!(a.totals(), other.totals());
+    }
+
+    #[test]
+    fn a_spend_shape_chooses_accounts_campaigns_and_days() {
+        let opts = SandboxOptions {
+            scale: 200,
+            malformed_every: 200,
+            spend: SpendShape {
+                google_campaigns: Some(12),
+                meta_campaigns: Some(7),
+                days: Some(40),
+                google_accounts: Some(1),
+                meta_accounts: Some(1),
+                linkedin_accounts: Some(0),
+                ..SpendShape::default()
+            },
+            ..SandboxOptions::default()
+        };
+        let data = SandboxData::generate(&opts);
+        assert_eq!(data.customers.len(), 1);
+        assert_eq!(data.customers[0].id, GOOGLE_ADS_CUSTOMERS[0].0);
+        assert_eq!(data.customers[0].campaigns.len(), 12);
+        assert_eq!(data.meta_accounts.len(), 1);
+        assert_eq!(data.meta_accounts[0].campaigns.len(), 7);
+        assert!(data.linkedin_accounts.is_empty());
+        let first_day = data.today_days - 40;
+        let facts = data.spend_facts();
+        assert!(
+            facts
+                .iter()
+                .any(|f| f.date == super::super::encoding::format_date(first_day))
+        );
+        let totals = data.totals();
+        assert_eq!(totals.spend_rows, facts.len());
+        assert_eq!(
+            totals.spend_rows_malformed,
+            facts.iter().filter(|f| f.malformed).count()
+        );
+        // Every 200th row of each platform: Google's and Meta's counts round down apart.
+        let every = totals.spend_rows / 200;
+        assert!((every - 1..=every).contains(&totals.spend_rows_malformed));
+    }
+
+    #[test]
+    fn the_heavy_shape_grows_campaigns_with_leads() {
+        let million = SpendShape::heavy(1_000_000);
+        assert_eq!(million.google_campaigns, Some(880));
+        assert_eq!(million.meta_campaigns, Some(590));
+        assert_eq!(
+            (million.days, million.google_accounts),
+            (Some(365), Some(1))
+        );
+        assert_eq!(SpendShape::heavy(100_000).google_campaigns, Some(88));
+        assert_eq!(SpendShape::heavy(1_000).meta_campaigns, Some(10));
     }
 
     /// `cargo test -- --ignored generates_a_million` (about 2 s in a debug build).

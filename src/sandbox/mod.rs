@@ -62,7 +62,7 @@ pub use creds::{
     TYPEFORM_FORM_ID, TYPEFORM_TOKEN, job_env,
 };
 pub use crm::{HubspotLimits, HubspotRedate, Mutation, MutationReport, SalesforceFaults};
-pub use data::{SandboxData, SandboxOptions, SurveyMonkeyTotals, Totals};
+pub use data::{SandboxData, SandboxOptions, SpendShape, SurveyMonkeyTotals, Totals};
 pub use faults::{FaultCounts, FaultProfile, Faults};
 pub use google_ads::GOOGLE_ADS_PAGE_SIZE;
 pub use hubspot_search::SEARCH_CEILING;

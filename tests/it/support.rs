@@ -31,6 +31,7 @@ pub async fn sandbox(scale: usize, malformed_every: usize) -> RunningSandbox {
         scale,
         today: today(),
         malformed_every,
+        ..SandboxOptions::default()
     })
     .await
     .expect("sandbox starts on 127.0.0.1")
