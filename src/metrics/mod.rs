@@ -15,12 +15,15 @@
 pub mod arrays;
 pub mod config;
 pub mod cpsql;
+pub mod dates;
 pub mod enps;
 pub mod fanin;
 pub mod funnel;
 pub mod fx;
 pub mod intent;
 mod intern;
+pub mod lead;
+pub mod money;
 mod run;
 pub mod sal;
 pub mod stages;
