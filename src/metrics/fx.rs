@@ -5,7 +5,6 @@
 //! on or before a date converts to null — callers say so instead of mixing it in.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::path::Path;
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, Decimal128Builder};
@@ -13,7 +12,7 @@ use arrow::datatypes::{DataType, Field, Schema};
 use arrow::record_batch::RecordBatch;
 
 use super::arrays::{date_col, decimal_col, months_of, str_col};
-use super::config::{FxConfig, InlineRate};
+use super::config::InlineRate;
 use super::money::{MONEY, RATE_ONE, money_values, mul_round, parse_rate};
 use crate::error::{Error, Result};
 
@@ -123,56 +122,11 @@ impl FxRates {
         }
         Ok(())
     }
-
-    /// Build the job's rates: the file (a path relative to `job_dir`, or an http(s) URL)
-    /// first, then inline rates over it.
-    pub async fn load(
-        cfg: &FxConfig,
-        reporting: &str,
-        job_path: &Path,
-        rates_file: Option<&str>,
-    ) -> Result<FxRates> {
-        let mut fx = FxRates::new(reporting);
-        if let Some(location) = rates_file {
-            let text = if location.starts_with("http://") || location.starts_with("https://") {
-                let shown = location.split('?').next().unwrap_or(location).to_string();
-                let response = reqwest::get(location)
-                    .await
-                    .and_then(|r| r.error_for_status())
-                    .map_err(|e| Error::config(job_path, format!("fx.rates_file {shown}: {e}")))?;
-                response
-                    .text()
-                    .await
-                    .map_err(|e| Error::config(job_path, format!("fx.rates_file {shown}: {e}")))?
-            } else {
-                let path = crate::config::resolve_job_path(job_path, location);
-                std::fs::read_to_string(&path).map_err(|e| {
-                    Error::config(
-                        job_path,
-                        format!("fx.rates_file: {path} {}", crate::config::file_problem(&e)),
-                    )
-                })?
-            };
-            fx.add_text(&text, "fx.rates_file")
-                .map_err(|e| Error::config(job_path, e))?;
-        }
-        fx.add_inline(&cfg.rates)
-            .map_err(|e| Error::config(job_path, e))?;
-        Ok(fx)
-    }
 }
 
-/// For `validate`: a local rates file (relative to the job file) must exist and parse; URLs
-/// are left to the run (no network while validating).
-pub fn check_local_rates_file(job_path: &Path, location: &str) -> Option<String> {
-    if location.starts_with("http://") || location.starts_with("https://") {
-        return None;
-    }
-    let path = crate::config::resolve_job_path(job_path, location);
-    match std::fs::read_to_string(&path) {
-        Err(e) => Some(format!("{path} {}", crate::config::file_problem(&e))),
-        Ok(text) => FxRates::new("XXX").add_text(&text, &path).err(),
-    }
+/// For `validate`: the text of a rates file must parse (`origin` names it in the problem).
+pub fn check_rates_text(text: &str, origin: &str) -> Option<String> {
+    FxRates::new("XXX").add_text(text, origin).err()
 }
 
 /// `spend` with `spend_reporting` (the amount in the reporting currency at the day's rate,

@@ -10,6 +10,10 @@ use chrono::{DateTime, NaiveDate, Utc};
 use object_store::ObjectStore;
 use tracing::Instrument;
 
+pub mod fanin;
+pub mod metrics;
+mod snapshot;
+
 use crate::config::{EnvLookup, JobConfig, SourceConfig};
 use crate::error::{Error, Result};
 use crate::http::{HttpClient, HttpStats};
@@ -300,16 +304,8 @@ async fn run_in_span(
                 message: "a [fan_in] job pulls nothing: backfill, replay and --source apply to its pull jobs".into(),
             });
         }
-        let step = crate::metrics::fanin::MetricsOptions::default();
-        return crate::metrics::fanin::run_metrics_step(
-            job,
-            env,
-            options.now,
-            warehouse,
-            started,
-            &step,
-        )
-        .await;
+        let step = fanin::MetricsOptions::default();
+        return fanin::run_metrics_step(job, env, options.now, warehouse, started, &step).await;
     }
     check_source_names(job, &options.sources).map_err(|message| Error::Run {
         job: job.name.clone(),
@@ -511,7 +507,7 @@ async fn run_locked(
         Some(replay) => replay_clock(replay, &sources, options.now).await?,
         None => options.now,
     };
-    let metrics = crate::metrics::stage_metrics_warning(
+    let metrics = metrics::stage_metrics_warning(
         job,
         env,
         store,
