@@ -1,8 +1,22 @@
 //! One run of a job: open the warehouse, finish any interrupted publish, pull every source
 //! (concurrently) into staged files, publish what succeeded in one commit, and write the
 //! `_rejects` and `_runs` rows. Returns a `RunReport`.
+//!
+//! This module holds the run's options and entry points and sequences the phases; each phase
+//! lives in its own module: `pull` (one source, live or replayed), `metrics` (the metric
+//! tables over the current inputs), `commit` (the bookkeeping files, an aborted run),
+//! `fanin` (a `[fan_in]` job's metrics step) and `report` (what a run reports). Storage
+//! details (raw landing, recorded state and clock, staged files) are the sink's.
 
-use std::collections::BTreeMap;
+mod commit;
+pub mod fanin;
+pub mod metrics;
+mod pull;
+mod report;
+mod snapshot;
+
+pub use report::{DatasetCounts, RunReport, SourceReport};
+
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -10,25 +24,16 @@ use chrono::{DateTime, NaiveDate, Utc};
 use object_store::ObjectStore;
 use tracing::Instrument;
 
-pub mod fanin;
-pub mod metrics;
-mod snapshot;
+use commit::{abort_run, stage_rejects, stage_run_row};
+use pull::{Pulled, gather, pull_source, replay_clock};
 
 use crate::config::{EnvLookup, JobConfig, SourceConfig};
 use crate::error::{Error, Result};
-use crate::http::{HttpClient, HttpStats};
 use crate::lock::JobLock;
-use crate::normalize::{
-    BatchStamp, Dataset, PersonalDataHasher, RejectRow, RejectsBuilder, RunRow, RunsBuilder,
-    TableRows, hash_key_is_demo, rejects_schema, runs_schema,
-};
+use crate::normalize::{BatchStamp, Dataset, PersonalDataHasher, RunRow, hash_key_is_demo};
 use crate::sink::{
-    OutputSummary, OutputTarget, PendingCommit, StagedFile, Warehouse, WarehouseUrl,
-    discard_staging, publish, rejects_path, roll_forward, runs_path, write_batches,
+    PendingCommit, Warehouse, WarehouseUrl, discard_staging, prune_raw, publish, roll_forward,
 };
-use crate::sources::pages::{Pages, RawLanding, ReplaySource};
-use crate::sources::{self, ResolvedSecrets, SourceContext};
-use crate::state::SourceState;
 
 /// Options of one run that do not come from the job file.
 #[derive(Debug, Clone)]
@@ -140,71 +145,6 @@ impl Replay {
         } else {
             format!("{}/{source}", self.root)
         }
-    }
-}
-
-/// Per-dataset accounting: read = written + rejected.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct DatasetCounts {
-    /// Records received from vendors.
-    pub read: u64,
-    /// Rows written to the dataset's table.
-    pub written: u64,
-    /// Records sent to `_rejects`.
-    pub rejected: u64,
-    /// HTTP requests of the sources that fed it (a failed source's count only in the total).
-    pub requests: u64,
-    /// Retries among them.
-    pub retries: u64,
-    /// The longest pull among those sources (they pull concurrently).
-    pub elapsed: std::time::Duration,
-}
-
-/// How one source did.
-#[derive(Debug, Clone)]
-pub struct SourceReport {
-    /// Source name.
-    pub name: String,
-    /// Source kind.
-    pub kind: &'static str,
-    /// `None` when it succeeded; else why it failed (its data was not committed).
-    pub error: Option<String>,
-    /// Requests sent, retries included.
-    pub requests: u64,
-    /// Retries.
-    pub retries: u64,
-    /// Body bytes received.
-    pub bytes: u64,
-    /// How long its pull took, staging included.
-    pub elapsed: std::time::Duration,
-}
-
-/// What a run did.
-#[derive(Debug, Clone)]
-pub struct RunReport {
-    /// The job.
-    pub job: String,
-    /// The run id.
-    pub run_id: String,
-    /// `succeeded`, `partial`, `failed`, or `aborted` (asked to stop before its commit:
-    /// nothing published).
-    pub status: &'static str,
-    /// Per dataset.
-    pub datasets: BTreeMap<Dataset, DatasetCounts>,
-    /// Per source.
-    pub sources: Vec<SourceReport>,
-    /// Every file the run published (tables, `_rejects`, `_runs`).
-    pub files: Vec<StagedFile>,
-    /// Wall time.
-    pub elapsed: std::time::Duration,
-    /// Where the warehouse is.
-    pub warehouse: String,
-}
-
-impl RunReport {
-    /// Did every source succeed?
-    pub fn succeeded(&self) -> bool {
-        self.status == "succeeded"
     }
 }
 
@@ -424,75 +364,15 @@ async fn run_locked(
         Err(stop) => return abort_run(warehouse, job, &stamp, options.now, started, stop).await,
     };
 
-    let mut datasets: BTreeMap<Dataset, DatasetCounts> = BTreeMap::new();
-    let mut reports = Vec::new();
-    let mut files = Vec::new();
-    let mut rejects: Vec<RejectRow> = Vec::new();
-    let mut next_states = Vec::new();
-    let mut deletes = Vec::new();
-    let mut warnings: Vec<String> = Vec::new();
-    for (source, (outcome, stats, next_state, elapsed)) in sources.iter().zip(outcomes) {
-        let mut report = SourceReport {
-            name: source.name().to_string(),
-            kind: source.kind(),
-            error: None,
-            requests: stats.as_ref().map_or(0, |s| s.requests()),
-            retries: stats.as_ref().map_or(0, |s| s.retries()),
-            bytes: stats.as_ref().map_or(0, |s| s.bytes()),
-            elapsed,
-        };
-        match outcome {
-            Ok(summary) => {
-                let counts = datasets.entry(summary.dataset).or_default();
-                counts.read += summary.read;
-                counts.written += summary.written;
-                counts.rejected += summary.rejects.len() as u64;
-                counts.requests += report.requests;
-                counts.retries += report.retries;
-                counts.elapsed = counts.elapsed.max(elapsed);
-                tracing::info!(source = %summary.source, read = summary.read, written = summary.written,
-                    rejected = summary.rejects.len(), carried = summary.carried, duplicates = summary.duplicates,
-                    requests = report.requests, retries = report.retries, "source pulled");
-                let full_pull = !summary.incremental
-                    && backfill.is_none()
-                    && options.replay.is_none()
-                    && job.shrink_warn_ratio > 0.0
-                    && summary.dataset != Dataset::Spend;
-                for warning in &summary.warnings {
-                    warnings.push(format!("{}: {warning}", summary.source));
-                }
-                if full_pull
-                    && let Some(warning) =
-                        shrink_warning(store, job, &summary, job.shrink_warn_ratio).await?
-                {
-                    tracing::warn!(source = %summary.source, "{warning}");
-                    warnings.push(warning);
-                }
-                // A day the vendor now has no rows for: its old file is deleted rather than
-                // replaced by an empty one.
-                let (emptied, staged): (Vec<StagedFile>, Vec<StagedFile>) = summary
-                    .files
-                    .into_iter()
-                    .partition(|f| f.rows == 0 && f.target.contains("/date="));
-                deletes.extend(emptied.into_iter().map(|f| f.target));
-                if let Some(range) = backfill {
-                    deletes.extend(
-                        emptied_partitions(store, job, source.name(), range, &staged).await?,
-                    );
-                }
-                files.extend(staged);
-                rejects.extend(summary.rejects);
-                if let Some(state) = next_state {
-                    next_states.push((source.name().to_string(), state));
-                }
-            }
-            Err(e) => {
-                tracing::error!(source = %source.name(), error = %e, "source failed; its data is not committed");
-                report.error = Some(e.to_string());
-            }
-        }
-        reports.push(report);
-    }
+    let Pulled {
+        datasets,
+        reports,
+        mut files,
+        rejects,
+        next_states,
+        deletes,
+        mut warnings,
+    } = gather(job, store, &options, backfill, &sources, outcomes).await?;
 
     let failed: Vec<&SourceReport> = reports.iter().filter(|r| r.error.is_some()).collect();
     let status = match failed.len() {
@@ -526,25 +406,7 @@ async fn run_locked(
     }
 
     // The rejects file is part of the commit: it appears with the rows it accounts for.
-    let rejects_target = rejects_path(&job.name, &run_id);
-    let rejects_staged = crate::sink::staging_path(&job.name, &run_id, &rejects_target);
-    let rejects_rows = rejects.len() as u64;
-    let mut builder = RejectsBuilder::new(rejects.len());
-    for row in rejects {
-        builder.push(row);
-    }
-    let batch = builder.finish(&stamp);
-    write_batches(store, &rejects_staged, rejects_schema(), &[batch]).await?;
-    files.push(
-        staged_file(
-            store,
-            "_rejects",
-            rejects_staged.to_string(),
-            rejects_target.to_string(),
-            rejects_rows,
-        )
-        .await?,
-    );
+    files.push(stage_rejects(store, &job.name, &stamp, rejects).await?);
 
     let error = (!failed.is_empty()).then(|| {
         failed
@@ -587,23 +449,7 @@ async fn run_locked(
         retries: as_i64(reports.iter().map(|r| r.retries).sum()),
         bytes_received: as_i64(reports.iter().map(|r| r.bytes).sum()),
     };
-    let mut runs = RunsBuilder::new(1);
-    runs.push(run_row);
-    // Staged and published with the rest: a run that committed is in `_runs`, also when it is
-    // killed after its commit record and the next start rolls it forward.
-    let runs_target = runs_path(&job.name, &run_id);
-    let runs_staged = crate::sink::staging_path(&job.name, &run_id, &runs_target);
-    write_batches(store, &runs_staged, runs_schema(), &[runs.finish(&stamp)]).await?;
-    files.push(
-        staged_file(
-            store,
-            "_runs",
-            runs_staged.to_string(),
-            runs_target.to_string(),
-            1,
-        )
-        .await?,
-    );
+    files.push(stage_run_row(store, &job.name, &stamp, run_row).await?);
 
     // The last moment a stop can take effect: past the commit record the run publishes.
     if let Err(stop) = options.cancel.or_stop(crate::pause::point("write")).await {
@@ -654,413 +500,6 @@ async fn run_locked(
         "run finished"
     );
     Ok(report)
-}
-
-/// A run asked to stop before its commit record: nothing of it is published. What it staged
-/// and the pages it landed are removed (the pages first: a kill in between leaves a raw folder
-/// without a `_runs` row, which the next start removes), then a `_runs` row records it as
-/// `aborted` with the reason. The caller releases the lock.
-async fn abort_run(
-    warehouse: &Warehouse,
-    job: &JobConfig,
-    stamp: &BatchStamp,
-    now: DateTime<Utc>,
-    started: Instant,
-    stop: crate::cancel::Stop,
-) -> Result<RunReport> {
-    let store = &warehouse.store;
-    let run_id = &stamp.run_id;
-    tracing::warn!(
-        reason = stop.describe(),
-        "run stopped before its commit: nothing is published"
-    );
-    crate::sink::remove_prefix(
-        warehouse,
-        &object_store::path::Path::from(format!("_raw/{}/{run_id}", job.name)),
-    )
-    .await?;
-    discard_staging(store, &job.name, run_id).await?;
-    let row = RunRow {
-        error: Some(format!(
-            "stopped by {} before its commit; nothing was published",
-            stop.describe()
-        )),
-        ..RunRow::without_rows(run_id, &job.name, "aborted", now.timestamp_micros())
-    };
-    let mut runs = RunsBuilder::new(1);
-    runs.push(row);
-    let target = runs_path(&job.name, run_id);
-    write_batches(store, &target, runs_schema(), &[runs.finish(stamp)]).await?;
-    let file = staged_file(store, "_runs", target.to_string(), target.to_string(), 1).await?;
-    Ok(RunReport {
-        job: job.name.clone(),
-        run_id: run_id.clone(),
-        status: "aborted",
-        datasets: BTreeMap::new(),
-        sources: Vec::new(),
-        files: vec![file],
-        elapsed: started.elapsed(),
-        warehouse: warehouse.describe(),
-    })
-}
-
-async fn staged_file(
-    store: &Arc<dyn ObjectStore>,
-    table: &str,
-    staged: String,
-    target: String,
-    rows: u64,
-) -> Result<StagedFile> {
-    use object_store::ObjectStoreExt;
-    let path = object_store::path::Path::from(staged.as_str());
-    let bytes = store
-        .head(&path)
-        .await
-        .map_err(|e| Error::storage(staged.clone(), e))?
-        .size;
-    Ok(StagedFile {
-        table: table.to_string(),
-        staged,
-        target,
-        rows,
-        bytes,
-    })
-}
-
-type PullOutcome = (
-    Result<OutputSummary>,
-    Option<Arc<HttpStats>>,
-    Option<SourceState>,
-    std::time::Duration,
-);
-
-#[allow(
-    clippy::too_many_arguments,
-    reason = "borrows the run's pieces; one call site"
-)]
-async fn pull_source(
-    job: &JobConfig,
-    source: &SourceConfig,
-    env: EnvLookup<'_>,
-    hasher: &PersonalDataHasher,
-    store: &Arc<dyn ObjectStore>,
-    stamp: &BatchStamp,
-    options: &RunOptions,
-    window: Option<(NaiveDate, NaiveDate)>,
-) -> PullOutcome {
-    tracing::info!("pulling");
-    let pull_started = Instant::now();
-    let http = match HttpClient::new(source.name(), source.http()) {
-        Ok(h) => h,
-        Err(e) => return (Err(e), None, None, pull_started.elapsed()),
-    };
-    let stats = http.stats();
-    let records = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let _progress = crate::ops::progress::track(
-        source.name(),
-        crate::ops::progress::SourceCounters {
-            http: Arc::clone(&stats),
-            records: Arc::clone(&records),
-        },
-    );
-    let (mut now, mut window) = (options.now, window);
-    let started = async {
-        // A replay starts from the state the recorded run started from, so it merges or
-        // replaces exactly as that run did…
-        let (pages, previous) = match &options.replay {
-            Some(replay) => {
-                let prefix = replay.source_prefix(source.name());
-                let previous = load_recorded_state(&replay.store, &prefix).await?;
-                // …and on the recorded run's clock and window, so a replay on a later day
-                // pulls (and covers) exactly the days that run did.
-                if let Some(clock) = load_recorded_clock(&replay.store, &prefix).await? {
-                    now = clock.now;
-                    window = clock.window;
-                }
-                (
-                    Pages::replay(
-                        source.name(),
-                        ReplaySource {
-                            store: Arc::clone(&replay.store),
-                            prefix,
-                        },
-                    ),
-                    previous,
-                )
-            }
-            None => {
-                // A full refresh starts as if the source had never committed: a full pull
-                // that replaces its table, and a watermark written afresh on commit.
-                let previous = if options.full_refresh {
-                    SourceState::default()
-                } else {
-                    crate::state::load(store, &job.name, source.name()).await?
-                };
-                let landing = match &options.record {
-                    Some(record) => Some(RawLanding {
-                        store: Arc::clone(&record.store),
-                        prefix: record.source_prefix(source.name()),
-                        hasher: hasher.clone(),
-                        verbatim: true,
-                    }),
-                    None => (job.raw_retention_days > 0).then(|| RawLanding {
-                        store: Arc::clone(store),
-                        prefix: format!("_raw/{}/{}/{}", job.name, stamp.run_id, source.name()),
-                        hasher: hasher.clone(),
-                        verbatim: false,
-                    }),
-                };
-                if let Some(landing) = &landing {
-                    record_state(landing, &previous).await?;
-                    let clock = RecordedClock {
-                        now: options.now,
-                        window,
-                    };
-                    record_clock(landing, &clock).await?;
-                }
-                (Pages::live(source.name(), http.clone(), landing), previous)
-            }
-        };
-        Ok::<_, Error>(
-            SourceContext::new(
-                source.name(),
-                http,
-                pages,
-                hasher.clone(),
-                now.date_naive(),
-                previous,
-            )
-            .with_clock(now)
-            .with_window(window)
-            .with_reporting_currency(&job.reporting_currency),
-        )
-    }
-    .await;
-    let ctx = match started {
-        Ok(ctx) => ctx,
-        Err(e) => return (Err(e), Some(stats), None, pull_started.elapsed()),
-    };
-    let target = OutputTarget {
-        store: Arc::clone(store),
-        job: job.name.clone(),
-        source: source.name().to_string(),
-        stamp: stamp.clone(),
-        batch_rows: job.batch_rows,
-        clock_micros: now.timestamp_micros(),
-        records,
-    };
-    let result = async {
-        let resolved = ResolvedSecrets::resolve(job, source, env)?;
-        sources::pull(source, &resolved, &ctx, target).await
-    }
-    .await;
-    let next = result.is_ok().then(|| ctx.next_state());
-    (result, Some(stats), next, pull_started.elapsed())
-}
-
-/// A warning when a full pull wrote fewer than `ratio` × the rows the source's (unpartitioned)
-/// table file held before this run.
-async fn shrink_warning(
-    store: &Arc<dyn ObjectStore>,
-    job: &JobConfig,
-    summary: &OutputSummary,
-    ratio: f64,
-) -> Result<Option<String>> {
-    use object_store::ObjectStoreExt;
-    use parquet::file::reader::FileReader;
-    let table = summary.dataset.table();
-    let path = crate::sink::table_file(table, None, &job.name, &summary.source);
-    let bytes = match store.get(&path).await {
-        Ok(got) => got
-            .bytes()
-            .await
-            .map_err(|e| Error::storage(path.to_string(), e))?,
-        Err(object_store::Error::NotFound { .. }) => return Ok(None),
-        Err(e) => return Err(Error::storage(path.to_string(), e)),
-    };
-    let reader = parquet::file::serialized_reader::SerializedFileReader::new(bytes)
-        .map_err(|e| Error::encode(path.to_string(), e))?;
-    let held = u64::try_from(reader.metadata().file_metadata().num_rows()).unwrap_or(0);
-    let now = summary.written;
-    Ok(((now as f64) < ratio * held as f64).then(|| {
-        format!(
-            "{}: a full pull returned {now} {table} rows, but the table held {held} (below shrink_warn_ratio {ratio}); check the source (filters, permissions, vendor outage) before trusting it",
-            summary.source
-        )
-    }))
-}
-
-/// The day partitions of `source`'s table inside `range` that exist in the warehouse but
-/// that the backfill produced no file for: the vendor has no rows for those days any more.
-async fn emptied_partitions(
-    store: &Arc<dyn ObjectStore>,
-    job: &JobConfig,
-    source: &str,
-    range: Backfill,
-    staged: &[StagedFile],
-) -> Result<Vec<String>> {
-    let table = Dataset::Spend.table();
-    let root = object_store::path::Path::from(table);
-    let listing = store
-        .list_with_delimiter(Some(&root))
-        .await
-        .map_err(|e| Error::storage(root.to_string(), e))?;
-    let mut emptied = Vec::new();
-    for partition in listing.common_prefixes {
-        let Some(day) = partition
-            .filename()
-            .and_then(|f| f.strip_prefix("date="))
-            .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
-        else {
-            continue;
-        };
-        if day < range.from || day > range.to {
-            continue;
-        }
-        let file = crate::sink::table_file(table, Some(&format!("date={day}")), &job.name, source);
-        let target = file.to_string();
-        if staged.iter().any(|f| f.target == target) {
-            continue;
-        }
-        use object_store::ObjectStoreExt;
-        if store.head(&file).await.is_ok() {
-            emptied.push(target);
-        }
-    }
-    Ok(emptied)
-}
-
-/// A landed run keeps the state it started from beside its pages, for faithful replays.
-async fn record_state(landing: &RawLanding, state: &SourceState) -> Result<()> {
-    use object_store::ObjectStoreExt;
-    let path = object_store::path::Path::from(format!("{}/_state.json", landing.prefix));
-    let body = serde_json::to_vec_pretty(state).map_err(|e| Error::storage(path.to_string(), e))?;
-    landing
-        .store
-        .put(&path, object_store::PutPayload::from(body))
-        .await
-        .map_err(|e| Error::storage(path.to_string(), e))?;
-    Ok(())
-}
-
-/// The clock and window a landed run pulled with, kept beside its `_state.json` as
-/// `_clock.json`: a replay on a later day uses them rather than its own clock.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-struct RecordedClock {
-    /// The recorded run's "now".
-    now: DateTime<Utc>,
-    /// A backfill's range, when the recorded run was one.
-    window: Option<(NaiveDate, NaiveDate)>,
-}
-
-async fn record_clock(landing: &RawLanding, clock: &RecordedClock) -> Result<()> {
-    use object_store::ObjectStoreExt;
-    let path = object_store::path::Path::from(format!("{}/_clock.json", landing.prefix));
-    let body = serde_json::to_vec_pretty(clock).map_err(|e| Error::storage(path.to_string(), e))?;
-    landing
-        .store
-        .put(&path, object_store::PutPayload::from(body))
-        .await
-        .map_err(|e| Error::storage(path.to_string(), e))?;
-    Ok(())
-}
-
-/// The recorded clock of one source's pages; `None` for recordings made before clocks were
-/// kept (and hand-written ones): those replay on the current clock.
-async fn load_recorded_clock(
-    store: &Arc<dyn ObjectStore>,
-    prefix: &str,
-) -> Result<Option<RecordedClock>> {
-    use object_store::ObjectStoreExt;
-    let path = object_store::path::Path::from(format!("{prefix}/_clock.json"));
-    match store.get(&path).await {
-        Ok(got) => {
-            let bytes = got
-                .bytes()
-                .await
-                .map_err(|e| Error::storage(path.to_string(), e))?;
-            serde_json::from_slice(&bytes)
-                .map(Some)
-                .map_err(|e| Error::storage(path.to_string(), e))
-        }
-        Err(object_store::Error::NotFound { .. }) => Ok(None),
-        Err(e) => Err(Error::storage(path.to_string(), e)),
-    }
-}
-
-/// The clock the replayed run's metrics use: the latest recorded clock of the sources
-/// replayed, or this run's own when none was recorded.
-async fn replay_clock(
-    replay: &Replay,
-    sources: &[&SourceConfig],
-    own: DateTime<Utc>,
-) -> Result<DateTime<Utc>> {
-    let mut latest: Option<DateTime<Utc>> = None;
-    for source in sources {
-        let prefix = replay.source_prefix(source.name());
-        if let Some(clock) = load_recorded_clock(&replay.store, &prefix).await? {
-            latest = latest.max(Some(clock.now));
-        }
-    }
-    Ok(latest.unwrap_or(own))
-}
-
-async fn load_recorded_state(store: &Arc<dyn ObjectStore>, prefix: &str) -> Result<SourceState> {
-    use object_store::ObjectStoreExt;
-    let path = object_store::path::Path::from(format!("{prefix}/_state.json"));
-    match store.get(&path).await {
-        Ok(got) => {
-            let bytes = got
-                .bytes()
-                .await
-                .map_err(|e| Error::storage(path.to_string(), e))?;
-            serde_json::from_slice(&bytes).map_err(|e| Error::storage(path.to_string(), e))
-        }
-        Err(object_store::Error::NotFound { .. }) => Ok(SourceState::default()),
-        Err(e) => Err(Error::storage(path.to_string(), e)),
-    }
-}
-
-/// Delete landed runs (`_raw/<job>/<run_id>/`) older than `keep_days`; returns how many.
-async fn prune_raw(
-    store: &Arc<dyn ObjectStore>,
-    job: &str,
-    now: DateTime<Utc>,
-    keep_days: u32,
-) -> Result<usize> {
-    use futures::TryStreamExt;
-    use object_store::ObjectStoreExt;
-    let root = object_store::path::Path::from(format!("_raw/{job}"));
-    let listing = store
-        .list_with_delimiter(Some(&root))
-        .await
-        .map_err(|e| Error::storage(root.to_string(), e))?;
-    let cutoff = now - chrono::Duration::days(i64::from(keep_days));
-    let mut pruned = 0;
-    for run in listing.common_prefixes {
-        let Some(run_id) = run.filename() else {
-            continue;
-        };
-        let started = run_id
-            .get(..16)
-            .and_then(|t| chrono::NaiveDateTime::parse_from_str(t, "%Y%m%dT%H%M%SZ").ok());
-        if started.is_none_or(|t| t.and_utc() >= cutoff) {
-            continue;
-        }
-        let objects: Vec<_> = store
-            .list(Some(&run))
-            .try_collect()
-            .await
-            .map_err(|e| Error::storage(run.to_string(), e))?;
-        for meta in objects {
-            store
-                .delete(&meta.location)
-                .await
-                .map_err(|e| Error::storage(meta.location.to_string(), e))?;
-        }
-        pruned += 1;
-    }
-    Ok(pruned)
 }
 
 /// `YYYYMMDDTHHMMSSZ-xxxxxx`: sortable by start time, unique even for runs started in the
