@@ -28,8 +28,8 @@ use futures::TryStreamExt;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 
-use super::RunReport;
 use super::metrics::{Inputs, stage_metrics_over};
+use super::report::{RunReport, new_run_id};
 use super::snapshot::{Snapshot, Version, input_file_job};
 use crate::config::{EnvLookup, JobConfig};
 use crate::error::{Error, Result};
@@ -266,7 +266,7 @@ pub async fn run_metrics_step(
         ));
     };
     let store = &warehouse.store;
-    let run_id = super::new_run_id(now);
+    let run_id = new_run_id(now);
     let lease = Duration::from_secs(job.lock_lease_secs);
     let lock = JobLock::acquire(store, &job.name, &run_id, lease).await?;
     let outcome = async {

@@ -17,6 +17,8 @@ mod snapshot;
 
 pub use report::{DatasetCounts, RunReport, SourceReport};
 
+use report::new_run_id;
+
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -500,27 +502,6 @@ async fn run_locked(
         "run finished"
     );
     Ok(report)
-}
-
-/// `YYYYMMDDTHHMMSSZ-xxxxxx`: sortable by start time, unique even for runs started in the
-/// same second (process id, wall-clock nanoseconds and a counter feed the suffix).
-pub(crate) fn new_run_id(now: DateTime<Utc>) -> String {
-    use std::hash::{BuildHasher, Hasher};
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u32(std::process::id());
-    hasher.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
-    hasher.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos()),
-    );
-    format!(
-        "{}-{:06x}",
-        now.format("%Y%m%dT%H%M%SZ"),
-        hasher.finish() & 0xff_ffff
-    )
 }
 
 /// Peak resident memory of this process (Linux `VmHWM`), for run summaries and benchmarks.

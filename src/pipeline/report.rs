@@ -1,6 +1,9 @@
-//! What a run reports: per-dataset counts, per-source outcomes and the files it published.
+//! What a run reports: its id, per-dataset counts, per-source outcomes and the files it
+//! published.
 
 use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
 
 use crate::normalize::Dataset;
 use crate::sink::StagedFile;
@@ -68,4 +71,25 @@ impl RunReport {
     pub fn succeeded(&self) -> bool {
         self.status == "succeeded"
     }
+}
+
+/// `YYYYMMDDTHHMMSSZ-xxxxxx`: sortable by start time, unique even for runs started in the
+/// same second (process id, wall-clock nanoseconds and a counter feed the suffix).
+pub(super) fn new_run_id(now: DateTime<Utc>) -> String {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u32(std::process::id());
+    hasher.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    format!(
+        "{}-{:06x}",
+        now.format("%Y%m%dT%H%M%SZ"),
+        hasher.finish() & 0xff_ffff
+    )
 }
