@@ -280,7 +280,7 @@ pub fn parse_job_checked(
         .rates_file
         .as_ref()
         .and_then(|t| t.resolve(env.lookup).ok())
-        .and_then(|location| crate::metrics::fx::check_local_rates_file(path, &location))
+        .and_then(|location| check_local_rates_file(path, &location))
     {
         let at = path_span(whole.get_ref(), "fx.rates_file").unwrap_or(0..0);
         diags.push(at, "fx.rates_file", problem);
@@ -1139,6 +1139,19 @@ fn line_column(starts: &[usize], text_len: usize, offset: usize) -> (usize, usiz
     let offset = offset.min(text_len);
     let line = starts.partition_point(|&start| start <= offset).max(1);
     (line, offset - starts[line - 1] + 1)
+}
+
+/// For `validate`: a local rates file (relative to the job file) must exist and parse; URLs
+/// are left to the run (no network while validating).
+fn check_local_rates_file(job_path: &Path, location: &str) -> Option<String> {
+    if location.starts_with("http://") || location.starts_with("https://") {
+        return None;
+    }
+    let path = super::resolve_job_path(job_path, location);
+    match std::fs::read_to_string(&path) {
+        Err(e) => Some(format!("{path} {}", super::file_problem(&e))),
+        Ok(text) => crate::metrics::fx::check_rates_text(&text, &path),
+    }
 }
 
 #[cfg(test)]

@@ -12,8 +12,9 @@ use arrow::array::{ArrayRef, Date32Array, Float64Array, Int64Array, StringArray}
 use arrow::datatypes::{DataType, Field, SchemaRef};
 use arrow::record_batch::RecordBatch;
 
-use super::arrays::{day_of, metric_batch, metric_schema, month_of};
+use super::arrays::{metric_batch, metric_schema};
 use super::config::PATH;
+use super::dates::{day_of, month_of};
 use super::intern::{FastMap, Interner};
 use super::stages::LeadStage;
 use crate::error::Result;

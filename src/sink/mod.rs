@@ -6,8 +6,10 @@ mod layout;
 mod output;
 mod parquet;
 mod partition;
+mod raw;
 mod recover;
 mod seen;
+mod staged;
 mod store;
 
 pub use commit::{
@@ -19,5 +21,9 @@ pub use parquet::{
     ParquetFile, read_parquet_rows, stream_parquet_rows, write_batches, writer_properties,
 };
 pub use partition::{file_batch, file_schema, partition_values, with_partition_columns};
+pub use raw::{
+    RecordedClock, load_recorded_clock, load_recorded_state, prune_raw, record_clock, record_state,
+};
 pub use recover::{Swept, remove_prefix, sweep_leftovers};
+pub use staged::{emptied_partitions, published_rows, staged_file};
 pub use store::{Warehouse, WarehouseUrl};
