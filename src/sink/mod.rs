@@ -8,6 +8,7 @@ mod parquet;
 mod partition;
 mod recover;
 mod seen;
+mod spill;
 mod store;
 
 pub use commit::{
