@@ -45,8 +45,17 @@ struct Run {
 }
 
 impl Spill {
-    /// Write `batches` (all of one schema) as a new run; their segments, in order.
+    /// Write `batches` as a new run (one per stretch of batches of one schema: an IPC file
+    /// has one); their segments, in order.
     pub fn write_run(&mut self, batches: &[RecordBatch]) -> Result<Vec<Segment>, SpillError> {
+        let mut segments = Vec::with_capacity(batches.len());
+        for same_schema in batches.chunk_by(|a, b| a.schema() == b.schema()) {
+            segments.extend(self.write_one_run(same_schema)?);
+        }
+        Ok(segments)
+    }
+
+    fn write_one_run(&mut self, batches: &[RecordBatch]) -> Result<Vec<Segment>, SpillError> {
         let Some(first) = batches.first() else {
             return Ok(Vec::new());
         };
@@ -120,5 +129,17 @@ mod tests {
         assert_eq!(spill.read(first[1]).unwrap(), b);
         assert_eq!(spill.read(first[0]).unwrap(), a);
         assert!(spill.write_run(&[]).unwrap().is_empty());
+        // Batches of another schema (an unpartitioned file keeps its partition column) go
+        // to runs of their own, in order.
+        let other =
+            RecordBatch::try_from_iter([("id", Arc::new(Int64Array::from(vec![7])) as ArrayRef)])
+                .unwrap();
+        let mixed = spill
+            .write_run(&[a.clone(), other.clone(), b.clone()])
+            .unwrap();
+        assert_eq!(mixed.len(), 3);
+        assert_eq!(spill.read(mixed[2]).unwrap(), b);
+        assert_eq!(spill.read(mixed[1]).unwrap(), other);
+        assert_eq!(spill.read(mixed[0]).unwrap(), a);
     }
 }
