@@ -9,6 +9,7 @@ mod partition;
 mod raw;
 mod recover;
 mod seen;
+mod spill;
 mod staged;
 mod store;
 
