@@ -17,7 +17,8 @@ use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 
 use super::HubspotConfig;
-use super::page::{ContactsDecoded, PropertyIndex, Reached, decode_page, peek_paging};
+use super::contact::PropertyIndex;
+use super::page::{ContactsDecoded, Reached, decode_page, peek_paging};
 use crate::config::Secret;
 use crate::error::Result;
 use crate::http::{Verdict, body_excerpt, default_verdict, retry_after};
