@@ -23,7 +23,7 @@ use crate::sink::{
     discard_staging, publish, rejects_path, roll_forward, runs_path, write_batches,
 };
 use crate::sources::pages::{Pages, RawLanding, ReplaySource};
-use crate::sources::{self, ResolvedSecrets, SourceContext};
+use crate::sources::{ResolvedSecrets, SourceContext};
 use crate::state::SourceState;
 
 /// Options of one run that do not come from the job file.
@@ -855,7 +855,7 @@ async fn pull_source(
     };
     let result = async {
         let resolved = ResolvedSecrets::resolve(job, source, env)?;
-        sources::pull(source, &resolved, &ctx, target).await
+        crate::sink::stage_source(source, &resolved, &ctx, target).await
     }
     .await;
     let next = result.is_ok().then(|| ctx.next_state());

@@ -213,6 +213,20 @@ impl SourceConfig {
         }
     }
 
+    /// The dataset its rows fill.
+    pub fn dataset(&self) -> crate::normalize::Dataset {
+        use crate::normalize::Dataset;
+        match self {
+            SourceConfig::Hubspot(_) | SourceConfig::Salesforce(_) => Dataset::Leads,
+            SourceConfig::GoogleAds(_)
+            | SourceConfig::MetaAds(_)
+            | SourceConfig::LinkedinAds(_) => Dataset::Spend,
+            SourceConfig::Typeform(_) | SourceConfig::SurveyMonkey(_) => Dataset::SurveyResponses,
+            SourceConfig::Costs(_) => Dataset::Costs,
+            SourceConfig::Intent(_) => Dataset::IntentSignals,
+        }
+    }
+
     /// The vendor base URL template.
     pub fn base_url(&self) -> &Template {
         match self {

@@ -17,9 +17,9 @@ use super::file::{check_format, text_of};
 use crate::config::Template;
 use crate::error::Result;
 use crate::http::HttpSettings;
+use crate::normalize::CostRow;
 use crate::normalize::parse::{decimal_micros, snake_case};
-use crate::normalize::{CostRow, CostsBuilder};
-use crate::sink::DatasetOutput;
+use crate::sources::RowSink;
 
 /// File format of a costs file.
 pub use super::file::FileFormat as CostsFormat;
@@ -54,7 +54,7 @@ pub async fn pull(
     cfg: &CostsConfig,
     url: &str,
     ctx: &SourceContext,
-    out: &mut DatasetOutput<CostsBuilder>,
+    out: &mut impl RowSink<CostRow>,
 ) -> Result<()> {
     let required: [&[&str]; 4] = [&["month"], &["category"], &["currency"], &["amount"]];
     let (name, records) =

@@ -21,9 +21,9 @@ use super::{SourceContext, answer, join_url};
 use crate::config::Template;
 use crate::error::Result;
 use crate::http::{HttpSettings, Verdict, body_excerpt, retry_after};
+use crate::normalize::SpendRow;
 use crate::normalize::parse::{date_days, opt_i64, opt_str};
-use crate::normalize::{SpendBuilder, SpendRow};
-use crate::sink::DatasetOutput;
+use crate::sources::RowSink;
 
 /// Which GoogleAdsService method to query through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
@@ -196,7 +196,7 @@ pub async fn pull(
     token: &OAuthToken,
     developer_token: &crate::config::Secret,
     ctx: &SourceContext,
-    out: &mut DatasetOutput<SpendBuilder>,
+    out: &mut impl RowSink<SpendRow>,
 ) -> Result<()> {
     let window = Window::for_run(&cfg.window(), ctx);
     let method = match cfg.method {

@@ -18,8 +18,8 @@ use super::file::{FileFormat, check_format, column_name};
 use crate::config::Template;
 use crate::error::Result;
 use crate::http::HttpSettings;
-use crate::normalize::{IntentSignalRow, IntentSignalsBuilder, PersonalDataHasher};
-use crate::sink::DatasetOutput;
+use crate::normalize::{IntentSignalRow, PersonalDataHasher};
+use crate::sources::RowSink;
 
 /// `[[sources]] kind = "intent"`.
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
@@ -65,7 +65,7 @@ pub async fn pull(
     cfg: &IntentConfig,
     url: &str,
     ctx: &SourceContext,
-    out: &mut DatasetOutput<IntentSignalsBuilder>,
+    out: &mut impl RowSink<IntentSignalRow>,
 ) -> Result<()> {
     let key: Vec<&str> = [DOMAIN, EMAIL_HASH, EMAIL].concat();
     let required: [&[&str]; 3] = [&key, DATE, SCORE];

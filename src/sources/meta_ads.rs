@@ -21,9 +21,9 @@ use super::{SourceContext, answer, join_url};
 use crate::config::{Secret, Template};
 use crate::error::Result;
 use crate::http::{HttpSettings, Verdict, body_excerpt, retry_after};
+use crate::normalize::SpendRow;
 use crate::normalize::parse::{date_days, decimal_micros, opt_i64, opt_str};
-use crate::normalize::{SpendBuilder, SpendRow};
-use crate::sink::DatasetOutput;
+use crate::sources::RowSink;
 
 /// `[[sources]] kind = "meta_ads"`.
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
@@ -151,7 +151,7 @@ pub async fn pull(
     base_url: &str,
     token: &Secret,
     ctx: &SourceContext,
-    out: &mut DatasetOutput<SpendBuilder>,
+    out: &mut impl RowSink<SpendRow>,
 ) -> Result<()> {
     let window = Window::for_run(&cfg.window(), ctx);
     let last = answer::LastAnswer::default();

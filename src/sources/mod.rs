@@ -12,6 +12,7 @@ pub mod linkedin_ads;
 pub mod meta_ads;
 pub mod oauth;
 pub mod pages;
+mod rows;
 pub mod salesforce;
 pub mod spend_window;
 pub mod survey;
@@ -26,13 +27,10 @@ use serde_json::Value;
 use crate::config::{EnvLookup, JobConfig, Secret, SourceConfig, Template};
 use crate::error::{Error, Result};
 use crate::http::HttpClient;
-use crate::normalize::{
-    CostsBuilder, Dataset, LeadsBuilder, PersonalDataHasher, SpendBuilder, SpendRow,
-    SurveyResponsesBuilder, costs_schema, leads_schema, spend_schema, survey_responses_schema,
-};
-use crate::sink::{DatasetOutput, OutputSummary, OutputTarget};
+use crate::normalize::PersonalDataHasher;
 use crate::state::SourceState;
 use pages::Pages;
+pub use rows::{MemorySink, Outputs, RowSink};
 
 /// A source's base URL and credentials, resolved from the environment for this run only.
 #[derive(Debug)]
@@ -79,156 +77,64 @@ impl ResolvedSecrets {
     }
 }
 
-/// Pull one source into its dataset's staged output.
-pub async fn pull(
+/// Pull one source into the sink of its dataset (`outputs`); the sink decides how the rows
+/// are stored.
+pub async fn pull<O: Outputs>(
     source: &SourceConfig,
     resolved: &ResolvedSecrets,
     ctx: &SourceContext,
-    target: OutputTarget,
-) -> Result<OutputSummary> {
+    outputs: &mut O,
+) -> Result<()> {
     let base_url = resolved.base_url.as_str();
-    let mut summary = match source {
+    match source {
         SourceConfig::Hubspot(cfg) => {
-            let mut out = leads_output(target);
-            hubspot::pull(cfg, base_url, resolved.secret("token"), ctx, &mut out).await?;
-            out.finish().await
+            hubspot::pull(
+                cfg,
+                base_url,
+                resolved.secret("token"),
+                ctx,
+                outputs.leads(),
+            )
+            .await
         }
         SourceConfig::Salesforce(cfg) => {
-            let mut out = leads_output(target);
             let credentials = salesforce::Credentials {
                 client_id: resolved.secret("client_id"),
                 client_secret: resolved.secret("client_secret"),
                 refresh_token: resolved.secret("refresh_token"),
             };
-            salesforce::pull(cfg, base_url, &credentials, ctx, &mut out).await?;
-            out.finish().await
+            salesforce::pull(cfg, base_url, &credentials, ctx, outputs.leads()).await
         }
         SourceConfig::GoogleAds(cfg) => {
-            let mut out = spend_output(target);
             let token = oauth::from_resolved(resolved);
             let developer = resolved.secret("developer_token");
-            google_ads::pull(cfg, base_url, &token, developer, ctx, &mut out).await?;
-            out.finish().await
+            google_ads::pull(cfg, base_url, &token, developer, ctx, outputs.spend()).await
         }
         SourceConfig::MetaAds(cfg) => {
-            let mut out = spend_output(target);
-            meta_ads::pull(
-                cfg,
-                base_url,
-                resolved.secret("access_token"),
-                ctx,
-                &mut out,
-            )
-            .await?;
-            out.finish().await
+            let token = resolved.secret("access_token");
+            meta_ads::pull(cfg, base_url, token, ctx, outputs.spend()).await
         }
         SourceConfig::LinkedinAds(cfg) => {
-            let mut out = spend_output(target);
             let token = oauth::from_resolved(resolved);
-            linkedin_ads::pull(cfg, base_url, &token, ctx, &mut out).await?;
-            out.finish().await
+            linkedin_ads::pull(cfg, base_url, &token, ctx, outputs.spend()).await
         }
-        SourceConfig::Costs(cfg) => {
-            let mut out = DatasetOutput::new(
-                target,
-                Dataset::Costs,
-                costs_schema(),
-                CostsBuilder::new,
-                |_| None,
-            );
-            costs::pull(cfg, base_url, ctx, &mut out).await?;
-            out.finish().await
-        }
-        SourceConfig::Intent(cfg) => {
-            let mut out = DatasetOutput::new(
-                target,
-                Dataset::IntentSignals,
-                crate::normalize::intent_signals_schema(),
-                crate::normalize::IntentSignalsBuilder::new,
-                |_| None,
-            );
-            intent::pull(cfg, base_url, ctx, &mut out).await?;
-            out.finish().await
-        }
+        SourceConfig::Costs(cfg) => costs::pull(cfg, base_url, ctx, outputs.costs()).await,
+        SourceConfig::Intent(cfg) => intent::pull(cfg, base_url, ctx, outputs.intent()).await,
         SourceConfig::Typeform(cfg) => {
-            let mut out = survey_output(target);
-            typeform::pull(cfg, base_url, resolved.secret("token"), ctx, &mut out).await?;
-            out.finish().await
+            typeform::pull(
+                cfg,
+                base_url,
+                resolved.secret("token"),
+                ctx,
+                outputs.surveys(),
+            )
+            .await
         }
         SourceConfig::SurveyMonkey(cfg) => {
-            let mut out = survey_output(target);
-            surveymonkey::pull(cfg, base_url, resolved.secret("token"), ctx, &mut out).await?;
-            out.finish().await
+            let token = resolved.secret("token");
+            surveymonkey::pull(cfg, base_url, token, ctx, outputs.surveys()).await
         }
-    }?;
-    // The source's own warnings first, then what normalization counted.
-    let mut warnings = ctx.take_warnings();
-    warnings.append(&mut summary.warnings);
-    summary.warnings = warnings;
-    if summary.dataset == Dataset::Spend && summary.duplicates > 0 {
-        // A day's campaign comes once per pull: a second copy means an answer came twice.
-        // Every answer is checked to belong to its request (`answer.rs`), so this should not
-        // happen; kept once, but never silently, as a missing chunk may hide behind it.
-        let warning = format!(
-            "{} spend rows came more than once for the same day and campaign and were kept once: a vendor answer was served twice; compare the spend table with the vendor",
-            summary.duplicates
-        );
-        tracing::warn!(source = %ctx.source_name, duplicates = summary.duplicates, "{warning}");
-        summary.warnings.push(warning);
     }
-    Ok(summary)
-}
-
-/// A CRM's output: current state keyed by lead id (a repeated page keeps one row; an
-/// incremental pull merges into the previous file).
-fn leads_output(target: OutputTarget) -> DatasetOutput<LeadsBuilder> {
-    DatasetOutput::new(
-        target,
-        Dataset::Leads,
-        leads_schema(),
-        LeadsBuilder::new,
-        |_| None,
-    )
-    .with_key(|row| row.lead_id.clone())
-    .with_merge_key("lead_id", |row| row.lead_id.clone())
-}
-
-/// A survey tool's output: one row per response id, merged like leads.
-fn survey_output(target: OutputTarget) -> DatasetOutput<SurveyResponsesBuilder> {
-    DatasetOutput::new(
-        target,
-        Dataset::SurveyResponses,
-        survey_responses_schema(),
-        SurveyResponsesBuilder::new,
-        |_| None,
-    )
-    .with_key(|row| row.response_id.clone())
-    .with_merge_key("response_id", |row| row.response_id.clone())
-}
-
-/// A spend source's output: Hive-partitioned by day, each day's file replaced whole.
-fn spend_output(target: OutputTarget) -> DatasetOutput<SpendBuilder> {
-    DatasetOutput::new(
-        target,
-        Dataset::Spend,
-        spend_schema(),
-        SpendBuilder::new,
-        spend_partition,
-    )
-    // A repeated page must not repeat a day's campaign row.
-    .with_key(|row| {
-        format!(
-            "{}|{}|{}|{}",
-            row.date, row.platform, row.account_id, row.campaign_id
-        )
-    })
-}
-
-/// `date=YYYY-MM-DD`, the Hive partition of a spend row.
-pub fn spend_partition(row: &SpendRow) -> Option<String> {
-    let date = NaiveDate::from_ymd_opt(1970, 1, 1)
-        .and_then(|epoch| epoch.checked_add_signed(chrono::Duration::days(i64::from(row.date))))?;
-    Some(format!("date={date}"))
 }
 
 /// What a source needs from the run.
@@ -331,7 +237,8 @@ impl SourceContext {
             .push(message.into());
     }
 
-    fn take_warnings(&self) -> Vec<String> {
+    /// The warnings so far, for the run's record (taken once, after the pull).
+    pub fn take_warnings(&self) -> Vec<String> {
         std::mem::take(&mut *self.warnings.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
@@ -433,10 +340,7 @@ pub struct DecodedPage<R, N> {
 
 impl<R, N> DecodedPage<R, N> {
     /// Push the rows, then record the rejects, into `out`; hands back `next`.
-    pub async fn write<B>(self, out: &mut DatasetOutput<B>, location: &str) -> Result<N>
-    where
-        B: crate::normalize::TableRows<Row = R>,
-    {
+    pub async fn write(self, out: &mut impl RowSink<R>, location: &str) -> Result<N> {
         for row in self.rows {
             out.push(row).await?;
         }

@@ -15,8 +15,8 @@ use crate::config::{Secret, Template};
 use crate::error::Result;
 use crate::http::HttpSettings;
 use crate::normalize::parse::{opt_str, opt_timestamp};
-use crate::normalize::{PersonalDataHasher, SurveyResponseRow, SurveyResponsesBuilder};
-use crate::sink::DatasetOutput;
+use crate::normalize::{PersonalDataHasher, SurveyResponseRow};
+use crate::sources::RowSink;
 
 /// `[[sources]] kind = "typeform"`.
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
@@ -135,7 +135,7 @@ pub async fn pull(
     base_url: &str,
     token: &Secret,
     ctx: &SourceContext,
-    out: &mut DatasetOutput<SurveyResponsesBuilder>,
+    out: &mut impl RowSink<SurveyResponseRow>,
 ) -> Result<()> {
     for form in &cfg.form_ids {
         let url = join_url(base_url, &format!("forms/{form}/responses"));

@@ -26,10 +26,10 @@ use super::SourceContext;
 use crate::config::{Secret, Template};
 use crate::error::Result;
 use crate::http::HttpSettings;
-use crate::normalize::LeadsBuilder;
+use crate::normalize::LeadRow;
 use crate::normalize::parse::opt_timestamp;
 use crate::ratelimit::{RateLimitSettings, RateLimiter};
-use crate::sink::DatasetOutput;
+use crate::sources::RowSink;
 use contact::PropertyIndex;
 
 /// `[[sources]] kind = "hubspot"`.
@@ -148,7 +148,7 @@ pub async fn pull(
     base_url: &str,
     token: &Secret,
     ctx: &SourceContext,
-    out: &mut DatasetOutput<LeadsBuilder>,
+    out: &mut impl RowSink<LeadRow>,
 ) -> Result<()> {
     let session = sync::Session {
         cfg,
@@ -223,4 +223,48 @@ pub async fn pull(
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sources::MemorySink;
+    use crate::sources::pages::Pages;
+
+    /// The connector contract: a connector runs against an in-memory sink, no warehouse.
+    #[tokio::test]
+    async fn a_full_sync_of_the_sandbox_lands_every_contact_in_an_in_memory_sink() {
+        let opts = crate::sandbox::SandboxOptions {
+            scale: 120,
+            malformed_every: 7,
+            ..Default::default()
+        };
+        let today = opts.today;
+        let sandbox = crate::sandbox::start(opts).await.unwrap();
+        let totals = sandbox.data.totals();
+        let cfg: HubspotConfig = toml::from_str(
+            "name = \"hs\"\ntoken = \"t\"\npage_size = 25\nsweep_archived = false\n",
+        )
+        .unwrap();
+        let http = crate::http::HttpClient::new("hs", &cfg.http).unwrap();
+        let ctx = SourceContext::new(
+            "hs",
+            http.clone(),
+            Pages::live("hs", http, None),
+            crate::normalize::PersonalDataHasher::new(b"k"),
+            today,
+            crate::state::SourceState::default(),
+        );
+        let token = Secret::new(crate::sandbox::HUBSPOT_TOKEN.to_string());
+        let base_url = format!("{}/hubspot", sandbox.base_url());
+        let mut sink = MemorySink::new("job");
+        pull(&cfg, &base_url, &token, &ctx, &mut sink)
+            .await
+            .unwrap();
+        assert!(totals.contacts_malformed > 0);
+        assert_eq!(sink.rejects.len(), totals.contacts_malformed);
+        assert_eq!(sink.rows.len(), totals.contacts - totals.contacts_malformed);
+        assert!(!sink.merged, "a first sync replaces the table");
+        assert!(ctx.next_state().watermark(STREAM).is_some());
+    }
 }
