@@ -12,7 +12,7 @@ use crate::normalize::{
     SurveyResponsesBuilder, costs_schema, intent_signals_schema, leads_schema, spend_schema,
     survey_responses_schema,
 };
-use crate::sources::{self, Outputs, ResolvedSecrets, SourceContext};
+use crate::sources::{Outputs, ResolvedSecrets, SourceContext};
 
 /// Pull one source into its dataset's staged output.
 pub async fn stage_source(
@@ -22,7 +22,7 @@ pub async fn stage_source(
     target: OutputTarget,
 ) -> Result<OutputSummary> {
     let mut outputs = SourceOutputs::new(target, source.dataset());
-    sources::pull(source, resolved, ctx, &mut outputs).await?;
+    source.pull(resolved, ctx, &mut outputs).await?;
     let mut summary = outputs.finish().await?;
     // The source's own warnings first, then what normalization counted.
     let mut warnings = ctx.take_warnings();

@@ -469,6 +469,48 @@ pub fn decode_row(result: &Value, customer: &str) -> std::result::Result<SpendRo
     })
 }
 
+impl super::SourceKind for GoogleAdsConfig {
+    const KIND: &'static str = "google_ads";
+    const DATASET: crate::normalize::Dataset = crate::normalize::Dataset::Spend;
+
+    super::registry::name_and_http!();
+
+    fn base_url(&self) -> &Template {
+        &self.base_url
+    }
+
+    fn http_urls(&self) -> Vec<(&'static str, &Template)> {
+        vec![("base_url", &self.base_url), ("token_url", &self.token_url)]
+    }
+
+    fn secrets(&self) -> Vec<(&'static str, &Template)> {
+        GoogleAdsConfig::secrets(self)
+    }
+
+    fn check(&self) -> Vec<(&'static str, String)> {
+        GoogleAdsConfig::check(self)
+    }
+
+    async fn pull<O: super::Outputs + Send>(
+        &self,
+        resolved: &super::ResolvedSecrets,
+        ctx: &SourceContext,
+        outputs: &mut O,
+    ) -> Result<()> {
+        let token = super::oauth::from_resolved(resolved);
+        let developer = resolved.secret("developer_token");
+        pull(
+            self,
+            &resolved.base_url,
+            &token,
+            developer,
+            ctx,
+            outputs.spend(),
+        )
+        .await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

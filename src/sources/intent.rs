@@ -193,6 +193,41 @@ fn parse_date(text: &str) -> std::result::Result<chrono::NaiveDate, String> {
         .map_err(|_| format!("date `{text}` is not YYYY-MM-DD"))
 }
 
+impl super::SourceKind for IntentConfig {
+    const KIND: &'static str = "intent";
+    const DATASET: crate::normalize::Dataset = crate::normalize::Dataset::IntentSignals;
+    // The file's URL plays the base URL's part; it may be a path (relative to the job
+    // file) or an object-store URL, checked as such elsewhere.
+    const URL_IS_PATH: bool = true;
+
+    super::registry::name_and_http!();
+
+    fn base_url(&self) -> &Template {
+        &self.url
+    }
+
+    fn http_urls(&self) -> Vec<(&'static str, &Template)> {
+        Vec::new()
+    }
+
+    fn secrets(&self) -> Vec<(&'static str, &Template)> {
+        Vec::new()
+    }
+
+    fn check(&self) -> Vec<(&'static str, String)> {
+        IntentConfig::check(self)
+    }
+
+    async fn pull<O: super::Outputs + Send>(
+        &self,
+        resolved: &super::ResolvedSecrets,
+        ctx: &SourceContext,
+        outputs: &mut O,
+    ) -> Result<()> {
+        pull(self, &resolved.base_url, ctx, outputs.intent()).await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -363,6 +363,39 @@ pub fn verdict(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Verdict 
     }
 }
 
+impl super::SourceKind for LinkedinAdsConfig {
+    const KIND: &'static str = "linkedin_ads";
+    const DATASET: crate::normalize::Dataset = crate::normalize::Dataset::Spend;
+
+    super::registry::name_and_http!();
+
+    fn base_url(&self) -> &Template {
+        &self.base_url
+    }
+
+    fn http_urls(&self) -> Vec<(&'static str, &Template)> {
+        vec![("base_url", &self.base_url), ("token_url", &self.token_url)]
+    }
+
+    fn secrets(&self) -> Vec<(&'static str, &Template)> {
+        LinkedinAdsConfig::secrets(self)
+    }
+
+    fn check(&self) -> Vec<(&'static str, String)> {
+        LinkedinAdsConfig::check(self)
+    }
+
+    async fn pull<O: super::Outputs + Send>(
+        &self,
+        resolved: &super::ResolvedSecrets,
+        ctx: &SourceContext,
+        outputs: &mut O,
+    ) -> Result<()> {
+        let token = super::oauth::from_resolved(resolved);
+        pull(self, &resolved.base_url, &token, ctx, outputs.spend()).await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -445,6 +445,35 @@ pub fn scrub_tokens(body: &Bytes) -> Bytes {
     Bytes::from(out)
 }
 
+impl super::SourceKind for MetaAdsConfig {
+    const KIND: &'static str = "meta_ads";
+    const DATASET: crate::normalize::Dataset = crate::normalize::Dataset::Spend;
+
+    super::registry::name_and_http!();
+
+    fn base_url(&self) -> &Template {
+        &self.base_url
+    }
+
+    fn secrets(&self) -> Vec<(&'static str, &Template)> {
+        vec![("access_token", &self.access_token)]
+    }
+
+    fn check(&self) -> Vec<(&'static str, String)> {
+        MetaAdsConfig::check(self)
+    }
+
+    async fn pull<O: super::Outputs + Send>(
+        &self,
+        resolved: &super::ResolvedSecrets,
+        ctx: &SourceContext,
+        outputs: &mut O,
+    ) -> Result<()> {
+        let token = resolved.secret("access_token");
+        pull(self, &resolved.base_url, token, ctx, outputs.spend()).await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

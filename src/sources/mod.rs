@@ -1,5 +1,6 @@
 //! Vendor connectors, one module per source kind. Each turns its vendor's pages into
-//! canonical rows and rejects; the shared HTTP client does retries and counting.
+//! canonical rows and rejects; the shared HTTP client does retries and counting; the sink
+//! behind [`RowSink`] does all storage; [`registry`] lists the kinds.
 
 pub mod answer;
 pub mod costs;
@@ -12,6 +13,7 @@ pub mod linkedin_ads;
 pub mod meta_ads;
 pub mod oauth;
 pub mod pages;
+pub mod registry;
 mod rows;
 pub mod salesforce;
 pub mod spend_window;
@@ -30,6 +32,7 @@ use crate::http::HttpClient;
 use crate::normalize::PersonalDataHasher;
 use crate::state::SourceState;
 use pages::Pages;
+pub use registry::{ReadKind, SourceKind};
 pub use rows::{MemorySink, Outputs, RowSink};
 
 /// A source's base URL and credentials, resolved from the environment for this run only.
@@ -59,7 +62,7 @@ impl ResolvedSecrets {
             secrets.insert(key, Secret::new(resolve(key, template)?));
         }
         let mut base_url = resolve("base_url", source.base_url())?;
-        if matches!(source, SourceConfig::Costs(_) | SourceConfig::Intent(_)) {
+        if source.url_is_path() {
             // A costs or intent `url` may be a path: relative to the job file, like every path in it.
             base_url = crate::config::resolve_job_path(&job.path, &base_url);
         }
@@ -74,66 +77,6 @@ impl ResolvedSecrets {
     /// The credential declared under `key`, when the source declared it (optional ones).
     pub fn optional_secret(&self, key: &str) -> Option<&Secret> {
         self.secrets.get(key)
-    }
-}
-
-/// Pull one source into the sink of its dataset (`outputs`); the sink decides how the rows
-/// are stored.
-pub async fn pull<O: Outputs>(
-    source: &SourceConfig,
-    resolved: &ResolvedSecrets,
-    ctx: &SourceContext,
-    outputs: &mut O,
-) -> Result<()> {
-    let base_url = resolved.base_url.as_str();
-    match source {
-        SourceConfig::Hubspot(cfg) => {
-            hubspot::pull(
-                cfg,
-                base_url,
-                resolved.secret("token"),
-                ctx,
-                outputs.leads(),
-            )
-            .await
-        }
-        SourceConfig::Salesforce(cfg) => {
-            let credentials = salesforce::Credentials {
-                client_id: resolved.secret("client_id"),
-                client_secret: resolved.secret("client_secret"),
-                refresh_token: resolved.secret("refresh_token"),
-            };
-            salesforce::pull(cfg, base_url, &credentials, ctx, outputs.leads()).await
-        }
-        SourceConfig::GoogleAds(cfg) => {
-            let token = oauth::from_resolved(resolved);
-            let developer = resolved.secret("developer_token");
-            google_ads::pull(cfg, base_url, &token, developer, ctx, outputs.spend()).await
-        }
-        SourceConfig::MetaAds(cfg) => {
-            let token = resolved.secret("access_token");
-            meta_ads::pull(cfg, base_url, token, ctx, outputs.spend()).await
-        }
-        SourceConfig::LinkedinAds(cfg) => {
-            let token = oauth::from_resolved(resolved);
-            linkedin_ads::pull(cfg, base_url, &token, ctx, outputs.spend()).await
-        }
-        SourceConfig::Costs(cfg) => costs::pull(cfg, base_url, ctx, outputs.costs()).await,
-        SourceConfig::Intent(cfg) => intent::pull(cfg, base_url, ctx, outputs.intent()).await,
-        SourceConfig::Typeform(cfg) => {
-            typeform::pull(
-                cfg,
-                base_url,
-                resolved.secret("token"),
-                ctx,
-                outputs.surveys(),
-            )
-            .await
-        }
-        SourceConfig::SurveyMonkey(cfg) => {
-            let token = resolved.secret("token");
-            surveymonkey::pull(cfg, base_url, token, ctx, outputs.surveys()).await
-        }
     }
 }
 

@@ -1004,6 +1004,43 @@ fn redact(record: &Value, f: &SalesforceFields, hasher: &PersonalDataHasher) -> 
     copy
 }
 
+impl super::SourceKind for SalesforceConfig {
+    const KIND: &'static str = "salesforce";
+    const DATASET: crate::normalize::Dataset = crate::normalize::Dataset::Leads;
+
+    super::registry::name_and_http!();
+
+    fn base_url(&self) -> &Template {
+        &self.base_url
+    }
+
+    fn secrets(&self) -> Vec<(&'static str, &Template)> {
+        vec![
+            ("client_id", &self.client_id),
+            ("client_secret", &self.client_secret),
+            ("refresh_token", &self.refresh_token),
+        ]
+    }
+
+    fn check(&self) -> Vec<(&'static str, String)> {
+        SalesforceConfig::check(self)
+    }
+
+    async fn pull<O: super::Outputs + Send>(
+        &self,
+        resolved: &super::ResolvedSecrets,
+        ctx: &SourceContext,
+        outputs: &mut O,
+    ) -> Result<()> {
+        let credentials = Credentials {
+            client_id: resolved.secret("client_id"),
+            client_secret: resolved.secret("client_secret"),
+            refresh_token: resolved.secret("refresh_token"),
+        };
+        pull(self, &resolved.base_url, &credentials, ctx, outputs.leads()).await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

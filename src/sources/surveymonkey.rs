@@ -567,6 +567,41 @@ fn redact(response: &PageValue, hasher: &PersonalDataHasher) -> Value {
     copy
 }
 
+impl super::SourceKind for SurveyMonkeyConfig {
+    const KIND: &'static str = "surveymonkey";
+    const DATASET: crate::normalize::Dataset = crate::normalize::Dataset::SurveyResponses;
+
+    super::registry::name_and_http!();
+
+    fn base_url(&self) -> &Template {
+        &self.base_url
+    }
+
+    fn secrets(&self) -> Vec<(&'static str, &Template)> {
+        vec![("token", &self.token)]
+    }
+
+    fn check(&self) -> Vec<(&'static str, String)> {
+        SurveyMonkeyConfig::check(self)
+    }
+
+    async fn pull<O: super::Outputs + Send>(
+        &self,
+        resolved: &super::ResolvedSecrets,
+        ctx: &SourceContext,
+        outputs: &mut O,
+    ) -> Result<()> {
+        pull(
+            self,
+            &resolved.base_url,
+            resolved.secret("token"),
+            ctx,
+            outputs.surveys(),
+        )
+        .await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

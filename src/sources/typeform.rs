@@ -396,6 +396,41 @@ fn redact(item: &PageValue, cfg: &TypeformConfig, hasher: &PersonalDataHasher) -
     copy
 }
 
+impl super::SourceKind for TypeformConfig {
+    const KIND: &'static str = "typeform";
+    const DATASET: crate::normalize::Dataset = crate::normalize::Dataset::SurveyResponses;
+
+    super::registry::name_and_http!();
+
+    fn base_url(&self) -> &Template {
+        &self.base_url
+    }
+
+    fn secrets(&self) -> Vec<(&'static str, &Template)> {
+        vec![("token", &self.token)]
+    }
+
+    fn check(&self) -> Vec<(&'static str, String)> {
+        TypeformConfig::check(self)
+    }
+
+    async fn pull<O: super::Outputs + Send>(
+        &self,
+        resolved: &super::ResolvedSecrets,
+        ctx: &SourceContext,
+        outputs: &mut O,
+    ) -> Result<()> {
+        pull(
+            self,
+            &resolved.base_url,
+            resolved.secret("token"),
+            ctx,
+            outputs.surveys(),
+        )
+        .await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

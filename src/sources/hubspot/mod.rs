@@ -225,6 +225,41 @@ pub async fn pull(
     Ok(())
 }
 
+impl super::SourceKind for HubspotConfig {
+    const KIND: &'static str = "hubspot";
+    const DATASET: crate::normalize::Dataset = crate::normalize::Dataset::Leads;
+
+    super::registry::name_and_http!();
+
+    fn base_url(&self) -> &Template {
+        &self.base_url
+    }
+
+    fn secrets(&self) -> Vec<(&'static str, &Template)> {
+        vec![("token", &self.token)]
+    }
+
+    fn check(&self) -> Vec<(&'static str, String)> {
+        HubspotConfig::check(self)
+    }
+
+    async fn pull<O: super::Outputs + Send>(
+        &self,
+        resolved: &super::ResolvedSecrets,
+        ctx: &SourceContext,
+        outputs: &mut O,
+    ) -> Result<()> {
+        pull(
+            self,
+            &resolved.base_url,
+            resolved.secret("token"),
+            ctx,
+            outputs.leads(),
+        )
+        .await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
