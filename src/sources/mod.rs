@@ -1,6 +1,77 @@
 //! Vendor connectors, one module per source kind. Each turns its vendor's pages into
 //! canonical rows and rejects; the shared HTTP client does retries and counting; the sink
-//! behind [`RowSink`] does all storage; [`registry`] lists the kinds.
+//! behind [`RowSink`] does all storage. The rest of this comment is the guide to writing
+//! one.
+//!
+//! # Writing a source
+//!
+//! **What it takes.** A new CRM (or any vendor filling an existing dataset) is two new
+//! files and one registration line:
+//! 1. `src/sources/<vendor>.rs` — the config struct (`#[derive(Deserialize,
+//!    schemars::JsonSchema)] #[serde(deny_unknown_fields)]`, a doc comment on every field,
+//!    named defaults, a pure `check`), the `pull` function, and `impl SourceKind` (kind
+//!    name, dataset, secrets, URL keys, how `pull` is called with its credentials);
+//! 2. `src/sandbox/<vendor>.rs` — its sandbox twin (below), for the tests;
+//! 3. one line in the `registry!` list of [`registry`] (`Vendor(vendor::VendorConfig)`) and
+//!    `pub mod <vendor>;` above it.
+//!
+//! That is the honest count for the connector itself: the loader, the job-file schema, the
+//! kind names in messages, secret resolution and the pull dispatch all come from the
+//! registry line. Also expect: the twin's routes in `sandbox/server.rs` (one line each)
+//! and its counts in `sandbox/data.rs`; a README section for the job-file keys; a job in
+//! `jobs/` or a test in `tests/it/` using it. A source filling a *new* dataset also needs
+//! its canonical table in `normalize/` and its staging choice in `sink/datasets.rs`.
+//!
+//! **Pages.** Fetch every page through `ctx.pages` ([`pages::Pages`]): live, it sends the
+//! request through the shared client (retries, backoff, `Retry-After`, counting) and lands
+//! the body under `_raw/`; in a replay it hands back the recorded body instead, so the same
+//! loop re-applies a fixed rule without the network. Give each endpoint a fixed name
+//! (`hubspot/contacts`). A body that carries a secret (Meta's `next` links) goes through
+//! `fetch_scrubbed`. Check that an answer belongs to its request ([`answer`]): a vendor or
+//! proxy that serves the wrong page must fail the pull, not fill the table.
+//!
+//! **Verdicts.** How a response is judged is the vendor's business: pass a
+//! `fn(StatusCode, &HeaderMap, &[u8]) -> Verdict` to `fetch_classified` returning
+//! `Accept`, `Retry`, `RateLimited` or `Fatal` (with a message saying what to do), and
+//! fall back to [`crate::http::default_verdict`] for the rest. Never retry inside the
+//! connector: the shared loop owns attempts, so the run report counts them.
+//!
+//! **Decoding.** Decode a page straight into the dataset's row type (`LeadRow`,
+//! `SpendRow`, …) with [`SourceContext::decode_json`] (off the task for large pages), into a
+//! [`DecodedPage`]: the rows, the rejects with their reason, and whatever paging needs
+//! next; then [`DecodedPage::write`] pushes both into the sink. A record that cannot be
+//! decoded is a reject, never an error: the pull goes on. A page that is not the expected
+//! shape at all is an error ([`SourceContext::protocol`]).
+//!
+//! **The sink.** A connector receives `&mut impl RowSink<Row>` and only pushes rows and
+//! rejects; it asks for a merge (`merge_with_previous`) when it pulled changes since a
+//! watermark, and a day-windowed source says which days it covers (`cover_day`). Keys,
+//! de-duplication, partitions, batches and files are the sink's choice, per dataset
+//! (`sink/datasets.rs`). So a connector is tested without a warehouse: [`MemorySink`]
+//! keeps what was pushed (see the HubSpot sandbox test).
+//!
+//! **Watermarks.** Read the last committed position with `ctx.previous.watermark(stream)`
+//! and move it with [`SourceContext::advance`]; it is saved only if the run commits, and
+//! never past the run's clock. Move it to what was *read* (the newest modification seen),
+//! not to "now", and start the next query a little before it when the vendor's index lags.
+//! A pull cut short (a daily limit) keeps what it read, says so with
+//! [`SourceContext::warn`], and leaves the watermark where the next run should resume.
+//!
+//! **Redaction.** No personal value reaches a table, a log or an error in clear: e-mails
+//! and respondent ids go through `ctx.hasher`; a rejected record is kept with those
+//! replaced (see `hubspot::contact::redact`); protocol errors are redacted by
+//! [`SourceContext::protocol`]; credentials are [`crate::config::Secret`]s, resolved per
+//! run and never printed.
+//!
+//! **The sandbox twin.** `src/sandbox/<vendor>.rs` imitates the vendor on 127.0.0.1 with
+//! its real request and response shapes, its paging, its errors and rate-limit answers,
+//! from the shared deterministic world (`sandbox/data.rs`), which also reports the totals
+//! a test asserts against. The twin should read requests with its own code, not the
+//! client's (a parser shared by both hides the bugs both would share).
+//!
+//! **Fixtures.** Hand-written vendor pages for the odd cases the twin does not produce
+//! live in `tests/fixtures/<vendor>/`; `replay/` there holds pages in the recorded-pages
+//! layout, replayed by the integration tests.
 
 pub mod answer;
 pub mod costs;
