@@ -19,7 +19,7 @@ use crate::sink::{
     load_recorded_clock, load_recorded_state, published_rows, record_clock, record_state,
 };
 use crate::sources::pages::{Pages, RawLanding, ReplaySource};
-use crate::sources::{self, ResolvedSecrets, SourceContext};
+use crate::sources::{ResolvedSecrets, SourceContext};
 use crate::state::SourceState;
 
 /// What one source's pull came to: its staged output, HTTP counters, next state, time.
@@ -147,7 +147,7 @@ pub(super) async fn pull_source(
     };
     let result = async {
         let resolved = ResolvedSecrets::resolve(job, source, env)?;
-        sources::pull(source, &resolved, &ctx, target).await
+        crate::sink::stage_source(source, &resolved, &ctx, target).await
     }
     .await;
     let next = result.is_ok().then(|| ctx.next_state());

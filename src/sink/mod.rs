@@ -2,6 +2,7 @@
 //! layout, staged outputs per dataset, and the commit that publishes a run's files.
 
 mod commit;
+mod datasets;
 mod layout;
 mod output;
 mod parquet;
@@ -16,6 +17,7 @@ mod store;
 pub use commit::{
     PendingCommit, StagedFile, discard_abandoned_staging, discard_staging, publish, roll_forward,
 };
+pub use datasets::{day_partition, spend_partition, stage_source};
 pub use layout::{rejects_path, runs_path, staging_path, table_file};
 pub use output::{DatasetOutput, OutputSummary, OutputTarget, PartitionFn};
 pub use parquet::{

@@ -25,6 +25,32 @@ use crate::error::{Error, Result};
 use crate::normalize::bounds::{Bounds, Flags, Plausible, RowJson};
 use crate::normalize::{BatchStamp, Dataset, RejectRow, TableRows};
 
+impl<B> crate::sources::RowSink<B::Row> for DatasetOutput<B>
+where
+    B: TableRows + Send,
+    B::Row: Send,
+{
+    async fn push(&mut self, row: B::Row) -> Result<()> {
+        DatasetOutput::push(self, row).await
+    }
+
+    fn reject(&mut self, location: &str, record: &Value, reason: String) {
+        DatasetOutput::reject(self, location, record, reason);
+    }
+
+    fn merge_with_previous(&mut self) {
+        DatasetOutput::merge_with_previous(self);
+    }
+
+    fn cover_day(&mut self, day: chrono::NaiveDate) {
+        self.cover_partition(super::datasets::day_partition(day));
+    }
+
+    fn job(&self) -> &str {
+        DatasetOutput::job(self)
+    }
+}
+
 /// `_rejects.location` of a record the plausibility rules rejected.
 pub const PLAUSIBILITY_LOCATION: &str = "plausibility check";
 
@@ -706,7 +732,7 @@ mod tests {
             Dataset::Spend,
             spend_schema(),
             SpendBuilder::new,
-            crate::sources::spend_partition,
+            crate::sink::spend_partition,
         )
     }
 
