@@ -2,6 +2,7 @@
 //! current watermarks and the job's lock), and per-source progress while a run pulls.
 
 pub mod format;
+pub mod maintain;
 pub mod progress;
 pub mod runs;
 pub mod summary;

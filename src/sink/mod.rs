@@ -2,6 +2,7 @@
 //! layout, staged outputs per dataset, and the commit that publishes a run's files.
 
 mod commit;
+pub mod delta;
 mod layout;
 mod output;
 mod parquet;
