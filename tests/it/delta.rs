@@ -8,6 +8,8 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use funnelhouse::sink::{Warehouse, WarehouseUrl};
+use futures::TryStreamExt;
 use serde_json::Value;
 
 use crate::harness::*;
@@ -561,4 +563,117 @@ async fn maintenance_compacts_and_vacuums_without_changing_contents() {
     // And the next run commits on top of the maintained tables.
     run_ok(&env, &["run", &job_arg]);
     assert_eq!(delta_contents(&warehouse), before);
+}
+
+/// Rows and version of a table of an S3 warehouse, through `deltalake`.
+const S3_READ: &str = r#"
+import json, os, sys, urllib.parse
+from deltalake import DeltaTable
+uri = "s3://" + urllib.parse.quote(sys.argv[1])
+options = {
+    "AWS_ENDPOINT_URL": os.environ["AWS_ENDPOINT"],
+    "AWS_ACCESS_KEY_ID": os.environ["AWS_ACCESS_KEY_ID"],
+    "AWS_SECRET_ACCESS_KEY": os.environ["AWS_SECRET_ACCESS_KEY"],
+    "AWS_REGION": os.environ.get("AWS_REGION", "us-east-1"),
+    "AWS_ALLOW_HTTP": "true",
+}
+dt = DeltaTable(uri, storage_options=options)
+print(json.dumps({"version": dt.version(), "rows": dt.to_pyarrow_table().num_rows}))
+"#;
+
+/// Two runs of the Delta demo job into `warehouse`: every table at version 1 with the run's
+/// `leads` rows; returns the `leads` row count the log's files hold.
+async fn two_delta_runs(warehouse: &Warehouse, what: &str) -> usize {
+    let sandbox = sandbox(150, 0).await;
+    let totals = sandbox.data.totals();
+    let dir = tempfile::tempdir().unwrap();
+    let env = env_for(&sandbox);
+    let mut job = demo_job_into(dir.path(), &env);
+    job.table_format = funnelhouse::sink::delta::TableFormat::Delta;
+    job.delta.maintain_after_run = false;
+    let lookup = |name: &str| env.get(name).cloned();
+    for round in 0..2 {
+        let report = funnelhouse::pipeline::run_job_in(
+            &job,
+            &lookup,
+            run_options(),
+            warehouse,
+            std::time::Instant::now(),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{what}: run {round}: {e}"));
+        assert!(report.succeeded(), "{what}: {report:#?}");
+    }
+    let store = &warehouse.store;
+    for table in ["leads", "spend", "_runs", "funnel_daily"] {
+        let (version, files) = funnelhouse::sink::delta::current_files(store, table)
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("{what}: {table} has no Delta log"));
+        assert_eq!(version, 1, "{what}: {table}: one commit per run");
+        assert!(!files.is_empty(), "{what}: {table}");
+    }
+    // The log's `leads` files hold the rows of the working copies, which are what the
+    // Parquet format publishes.
+    let count = |files: Vec<String>| async move {
+        let mut rows = 0;
+        for file in files {
+            let path = object_store::path::Path::from(file);
+            let batches = funnelhouse::sink::read_parquet_rows(store, &path)
+                .await
+                .unwrap();
+            rows += batches.iter().map(|b| b.num_rows()).sum::<usize>();
+        }
+        rows
+    };
+    let (_, files) = funnelhouse::sink::delta::current_files(store, "leads")
+        .await
+        .unwrap()
+        .unwrap();
+    let working: Vec<String> = store
+        .list(Some(&object_store::path::Path::from("leads")))
+        .map_ok(|m| m.location.to_string())
+        .try_collect::<Vec<_>>()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|p| p.ends_with(".parquet") && !p.ends_with(".delta.parquet"))
+        .collect();
+    assert_eq!(working.len(), 2, "{what}: {working:?}");
+    let rows = count(files).await;
+    assert!(rows >= totals.contacts, "{what}: {rows} leads");
+    assert_eq!(
+        rows,
+        count(working).await,
+        "{what}: leads rows in the log's files"
+    );
+    rows
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delta_tables_work_in_memory_and_on_s3() {
+    two_delta_runs(
+        &Warehouse::open(WarehouseUrl::parse("memory://").unwrap()).unwrap(),
+        "memory://",
+    )
+    .await;
+
+    let bucket = std::env::var("FUNNELHOUSE_TEST_S3_BUCKET").expect(
+        "the S3 tests need the server ./scripts/test starts (it sets FUNNELHOUSE_TEST_S3_BUCKET and AWS_*)",
+    );
+    let unique = format!(
+        "delta {} ü",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
+    let prefix = format!("{bucket}/{unique}/ware house");
+    let warehouse =
+        Warehouse::open(WarehouseUrl::parse(&format!("s3://{prefix}")).unwrap()).unwrap();
+    let rows = two_delta_runs(&warehouse, "s3").await;
+    // A reader that is not ours finds the same table on the S3 server.
+    let read = python_json(S3_READ, &python(), &[&format!("{prefix}/leads")], None);
+    assert_eq!(read["version"], 1);
+    assert_eq!(read["rows"], rows);
 }

@@ -341,3 +341,26 @@ fn file_at(batch: &RecordBatch, row: usize) -> ActiveFile {
         partition,
     }
 }
+
+/// The latest version of `table` and the data files it holds (paths in the warehouse), as
+/// the kernel reads its log; `None` when the table has no log.
+pub async fn current_files(
+    store: &Arc<dyn ObjectStore>,
+    table: &str,
+) -> crate::error::Result<Option<(u64, Vec<String>)>> {
+    if !exists(store, table).await? {
+        return Ok(None);
+    }
+    let engine = engine(store);
+    let name = table.to_string();
+    let (version, files) = blocking(table, move || {
+        let snapshot = snapshot(&engine, &name, None)?;
+        let files = active_files(&engine, &name, &snapshot)?
+            .into_iter()
+            .map(|(file, _)| format!("{name}/{}", file.path))
+            .collect::<Vec<_>>();
+        Ok((snapshot.version(), files))
+    })
+    .await?;
+    Ok(Some((version, files)))
+}

@@ -10,7 +10,7 @@ mod names;
 mod publish;
 mod settings;
 
-pub use kernel::DeltaError;
+pub use kernel::{DeltaError, current_files};
 pub use maintain::{Maintained, delta_tables, maintain};
 pub use names::{DATA_SUFFIX, data_file, logical_target};
 pub use publish::{ENGINE_INFO, commit_tables, keep_data_file, next_txn_version, tables_of};
