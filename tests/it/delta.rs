@@ -479,11 +479,25 @@ async fn maintenance_compacts_and_vacuums_without_changing_contents() {
     let env = env_for(&sandbox);
     let dir = tempfile::tempdir().unwrap();
     let warehouse = dir.path().join("w");
-    let job = delta_job(
-        dir.path(),
-        &warehouse,
-        "maintain_after_run = false\nvacuum_retention_hours = 0\ncompact_below_bytes = 1048576",
-    );
+    // Every demo source: three ad platforms share each day of `spend`, two CRMs `leads`.
+    let job = dir.path().join("job.toml");
+    let text = std::fs::read_to_string(repo_job("demo.toml"))
+        .unwrap()
+        .replace(
+            "warehouse = \"./warehouse\"",
+            &format!(
+                "warehouse = {:?}\ntable_format = \"delta\"",
+                warehouse.display().to_string()
+            ),
+        );
+    std::fs::write(
+        &job,
+        format!(
+            "{text}\n[delta]\nmaintain_after_run = false\nvacuum_retention_hours = 0\ncompact_below_bytes = 1048576\n"
+        ),
+    )
+    .unwrap();
+    copy_job_assets(dir.path());
     let job_arg = job.display().to_string();
     for _ in 0..3 {
         run_ok(&env, &["run", &job_arg]);
@@ -538,10 +552,23 @@ async fn maintenance_compacts_and_vacuums_without_changing_contents() {
     );
     assert_eq!(tables["leads"]["files"].as_array().unwrap().len(), 1);
     // The replaced files of the earlier runs are gone; every file a table now names is there.
-    assert!(
-        data_files(&warehouse) < files_before,
-        "vacuum removed nothing ({files_before} data files)"
-    );
+    let vacuumed = |table: &str| -> usize {
+        let line = out
+            .lines()
+            .find(|l| l.starts_with(&format!("{table}: ")))
+            .unwrap_or_else(|| panic!("no line for {table}: {out}"));
+        line.rsplit(", ")
+            .next()
+            .and_then(|part| part.split(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{line}"))
+    };
+    // Three runs: the two earlier runs' files of each CRM (and each re-pulled spend day).
+    assert_eq!(vacuumed("leads"), 4, "{out}");
+    assert!(vacuumed("spend") > 0, "{out}");
+    // (The files compaction merged away go at the next vacuum: the version before the
+    // compaction was current after this one's cutoff.)
+    assert!(files_before > 0);
     for (name, t) in &tables {
         for uri in t["files"].as_array().unwrap() {
             let path = uri.as_str().unwrap().trim_start_matches("file://");
@@ -560,9 +587,35 @@ async fn maintenance_compacts_and_vacuums_without_changing_contents() {
         )),
         3
     );
-    // And the next run commits on top of the maintained tables.
+    // Each day of `spend` is one file now, merged from three sources' files.
+    let days = tables["spend"]["files"].as_array().unwrap().len();
+    let folders = std::fs::read_dir(warehouse.join("spend"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("date="))
+        .count();
+    assert_eq!(days, folders, "one compacted file per day");
+    // The next run re-pulls its look-back window source by source: each compacted day is
+    // rewritten without the re-pulled source's rows, in the same commit, so the contents stay.
     run_ok(&env, &["run", &job_arg]);
-    assert_eq!(delta_contents(&warehouse), before);
+    let now = delta_contents(&warehouse);
+    for (i, table) in TABLES.iter().enumerate() {
+        let (a, b) = (now[i].as_array().unwrap(), before[i].as_array().unwrap());
+        let extra: Vec<_> = a.iter().filter(|r| !b.contains(r)).take(3).collect();
+        let missing: Vec<_> = b.iter().filter(|r| !a.contains(r)).take(3).collect();
+        assert!(
+            extra.is_empty() && missing.is_empty() && a.len() == b.len(),
+            "{table}: {} rows, {} before; extra {extra:?}; missing {missing:?}",
+            a.len(),
+            b.len()
+        );
+    }
+    let after = history(&warehouse);
+    assert_eq!(
+        after["spend"]["operations"].as_array().unwrap().last(),
+        Some(&Value::from("WRITE"))
+    );
+    assert_eq!(after["spend"]["rows"], tables["spend"]["rows"]);
 }
 
 /// Rows and version of a table of an S3 warehouse, through `deltalake`.

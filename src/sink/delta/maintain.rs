@@ -2,9 +2,9 @@
 //! the retention period needs. Both are Delta commits (`OPTIMIZE`, `VACUUM END`), so readers
 //! of any version see the same rows before and after.
 //!
-//! Compaction merges only files that no later run replaces (those whose name holds their run
-//! id: `_runs`, `_rejects`, and earlier compactions): a run replaces a source's file by its
-//! published name, and a file merged with another source's rows could not be replaced alone.
+//! Compaction merges a partition's small files whatever their source (the days of `spend`,
+//! the runs of `_runs`); the merged file records which published file each of its rows came
+//! from, so that a later run replacing one of them rewrites it without those rows.
 //! Vacuum deletes only the log's own immutable files (`….delta.parquet`); the working copies
 //! the pipeline merges with and the `_runs` files its bookkeeping reads stay.
 
@@ -21,7 +21,8 @@ use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 
 use super::kernel::{self, ActiveFile, DeltaError, ScanRow};
-use super::names::{DATA_SUFFIX, logical_target};
+use super::members::{COMPACTED_SUFFIX, Member, members_of, relabel, with_members};
+use super::names::DATA_SUFFIX;
 use super::publish::{Add, ENGINE_INFO, add_batch};
 use super::settings::DeltaSettings;
 use crate::error::{Error, Result};
@@ -96,16 +97,17 @@ pub async fn maintain(
 /// A partition's `(column, value)` pairs.
 type Partition = Vec<(String, String)>;
 
-/// The suffix of the files compaction writes.
-const COMPACTED_SUFFIX: &str = ".c.delta.parquet";
-
-/// Whether no run replaces the file at `path`: it stands for itself (its name holds its run
-/// id) or compaction wrote it.
-fn never_replaced(path: &str) -> bool {
-    logical_target(path) == path || path.ends_with(COMPACTED_SUFFIX)
+/// The files of one partition and schema to merge.
+struct SchemaGroup {
+    schema: SchemaRef,
+    batches: Vec<RecordBatch>,
+    rows: Vec<ScanRow>,
+    members: Vec<Member>,
+    count: u64,
 }
 
-/// Merge the small never-replaced files of each partition of `table`, one `OPTIMIZE` commit.
+/// Merge the small files of each partition of `table` into one, recording what each held
+/// (see [`super::members`]); one `OPTIMIZE` commit.
 /// Returns (files merged away, files written).
 async fn compact(
     store: &Arc<dyn ObjectStore>,
@@ -126,7 +128,7 @@ async fn compact(
     // Partition → files; merged below per schema, so that only files of one schema merge.
     let mut groups: BTreeMap<Partition, Vec<(ActiveFile, ScanRow)>> = BTreeMap::new();
     for (file, row) in snapshot_files {
-        if file.size < below && never_replaced(&file.path) {
+        if file.size < below {
             groups
                 .entry(file.partition.clone())
                 .or_default()
@@ -137,30 +139,51 @@ async fn compact(
     let mut removed = Vec::new();
     let mut adds = Vec::new();
     for (partition, files) in groups {
-        let mut by_schema: Vec<(SchemaRef, Vec<RecordBatch>, Vec<ScanRow>, u64)> = Vec::new();
+        let mut by_schema: Vec<SchemaGroup> = Vec::new();
         for (file, row) in files {
             let path = Path::from(format!("{table}/{}", file.path));
             let batches = read_parquet_rows(store, &path).await?;
             let Some(schema) = batches.first().map(RecordBatch::schema) else {
                 continue;
             };
+            let footer = super::footer::arrow_schema(store, &path).await?;
             let rows: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
-            match by_schema.iter_mut().find(|(s, ..)| *s == schema) {
+            let members = members_of(&file.path, &footer, rows);
+            match by_schema
+                .iter_mut()
+                .find(|g| g.schema.fields() == schema.fields())
+            {
                 Some(group) => {
-                    group.1.extend(batches);
-                    group.2.push(row);
-                    group.3 += rows;
+                    group.batches.extend(batches);
+                    group.rows.push(row);
+                    group.members.extend(members);
+                    group.count += rows;
                 }
-                None => by_schema.push((schema, batches, vec![row], rows)),
+                None => by_schema.push(SchemaGroup {
+                    schema,
+                    batches,
+                    rows: vec![row],
+                    members,
+                    count: rows,
+                }),
             }
         }
-        for (n, (schema, batches, rows, count)) in by_schema.into_iter().enumerate() {
+        for (n, group) in by_schema.into_iter().enumerate() {
+            let SchemaGroup {
+                schema,
+                batches,
+                rows,
+                members,
+                count,
+            } = group;
             if rows.len() < 2 {
                 continue;
             }
             let folder: String = partition.iter().map(|(k, v)| format!("{k}={v}/")).collect();
             let name = format!("{folder}part-{stamp}-{n}{COMPACTED_SUFFIX}");
             let path = Path::from(format!("{table}/{name}"));
+            let schema = with_members(&schema, &members);
+            let batches = relabel(&schema, batches)?;
             write_batches(store, &path, schema, &batches).await?;
             let size = store
                 .head(&path)

@@ -6,6 +6,7 @@
 mod footer;
 mod kernel;
 mod maintain;
+mod members;
 mod names;
 mod publish;
 mod settings;

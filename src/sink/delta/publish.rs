@@ -27,6 +27,7 @@ use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 
 use super::kernel::{self, DeltaError, Engine, arrow_err};
+use super::members::{COMPACTED_SUFFIX, rewrite_without};
 use super::names::{app_id, data_file, in_table, logical_target, table_of};
 use crate::error::{Error, Result};
 use crate::sink::commit::{PendingCommit, StagedFile};
@@ -172,6 +173,9 @@ pub async fn commit_tables(store: &Arc<dyn ObjectStore>, commit: &PendingCommit)
             job: commit.job.clone(),
             run_id: commit.run_id.clone(),
             schema,
+            read_version: None,
+            rewritten: Vec::new(),
+            rewrites: Vec::new(),
         };
         commit_table(store, &engine, job).await?;
         crate::pause::point("delta").await;
@@ -187,6 +191,12 @@ struct CommitOf {
     run_id: String,
     /// The table's schema when it has no log yet.
     schema: Option<SchemaRef>,
+    /// The version the compacted files to rewrite were found in (the commit follows it).
+    read_version: Option<u64>,
+    /// Compacted files that held a replaced member (paths relative to the table).
+    rewritten: Vec<String>,
+    /// Their rewrites without those members' rows.
+    rewrites: Vec<Add>,
 }
 
 enum Outcome {
@@ -204,6 +214,10 @@ async fn commit_table(
         let exists = kernel::exists(store, &job.table).await?;
         if exists {
             job.schema = None;
+            if !rewrite_compacted(store, engine, &mut job).await? {
+                tracing::info!(table = %job.table, run_id = %job.run_id, "Delta commit was made before: skipped");
+                return Ok(());
+            }
         } else if job.schema.is_none() {
             job.schema = Some(table_schema(store, &job.table, &job.plan.adds).await?);
         }
@@ -240,7 +254,8 @@ async fn commit_table(
 fn commit_once(engine: &Engine, job: &CommitOf) -> std::result::Result<Outcome, DeltaError> {
     let table = job.table.as_str();
     let (info, info_schema) = commit_info(table, &job.job, &job.run_id)?;
-    let adds = add_batch(table, &job.plan.adds)?;
+    let all: Vec<Add> = job.plan.adds.iter().chain(&job.rewrites).cloned().collect();
+    let adds = add_batch(table, &all)?;
     let result = match &job.schema {
         Some(schema) => {
             let partition_columns: Vec<String> = job
@@ -279,7 +294,7 @@ fn commit_once(engine: &Engine, job: &CommitOf) -> std::result::Result<Outcome, 
             }
         }
         None => {
-            let snapshot = kernel::snapshot(engine, table, None)?;
+            let snapshot = kernel::snapshot(engine, table, job.read_version)?;
             for app in &job.plan.app_ids {
                 let reached = snapshot
                     .get_app_id_version(app, engine)
@@ -290,7 +305,10 @@ fn commit_once(engine: &Engine, job: &CommitOf) -> std::result::Result<Outcome, 
             }
             let replaced: Vec<kernel::ScanRow> = kernel::active_files(engine, table, &snapshot)?
                 .into_iter()
-                .filter(|(file, _)| job.plan.replaced.contains(&logical_target(&file.path)))
+                .filter(|(file, _)| {
+                    job.plan.replaced.contains(&logical_target(&file.path))
+                        || job.rewritten.contains(&file.path)
+                })
                 .map(|(_, row)| row)
                 .collect();
             let mut builder =
@@ -316,6 +334,78 @@ fn commit_once(engine: &Engine, job: &CommitOf) -> std::result::Result<Outcome, 
         }
     };
     Ok(result)
+}
+
+/// Whether `job`'s table still needs this commit (its `txn` version is not in the log); if
+/// so, rewrite each compacted file of a touched partition that holds a replaced member
+/// without that member's rows, recording what the commit removes and adds for it.
+async fn rewrite_compacted(
+    store: &Arc<dyn ObjectStore>,
+    engine: &Arc<Engine>,
+    job: &mut CommitOf,
+) -> Result<bool> {
+    let (version, needed, candidates) = {
+        let engine = Arc::clone(engine);
+        let table = job.table.clone();
+        let apps = job.plan.app_ids.clone();
+        let txn = job.version;
+        let dirs: BTreeSet<String> = job.plan.replaced.iter().map(|r| folder(r)).collect();
+        kernel::blocking(&job.table, move || {
+            let snapshot = kernel::snapshot(&engine, &table, None)?;
+            for app in &apps {
+                let reached = snapshot
+                    .get_app_id_version(app, engine.as_ref())
+                    .map_err(kernel::kernel(&table, "reading txn versions"))?;
+                if reached.is_some_and(|v| v >= txn) {
+                    return Ok((snapshot.version(), false, Vec::new()));
+                }
+            }
+            let candidates: Vec<_> = kernel::active_files(&engine, &table, &snapshot)?
+                .into_iter()
+                .map(|(file, _)| file)
+                .filter(|f| f.path.ends_with(COMPACTED_SUFFIX) && dirs.contains(&folder(&f.path)))
+                .collect();
+            Ok((snapshot.version(), true, candidates))
+        })
+        .await?
+    };
+    job.read_version = Some(version);
+    job.rewritten.clear();
+    job.rewrites.clear();
+    if !needed {
+        return Ok(false);
+    }
+    // A name no version uses yet, also when an attempt is retried.
+    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%6fZ");
+    for (n, file) in candidates.into_iter().enumerate() {
+        let dir = folder(&file.path);
+        let name = if dir.is_empty() {
+            format!("part-{stamp}-r{n}{COMPACTED_SUFFIX}")
+        } else {
+            format!("{dir}/part-{stamp}-r{n}{COMPACTED_SUFFIX}")
+        };
+        if let Some(rewrite) = rewrite_without(
+            store,
+            &job.table,
+            &file.path,
+            &file.partition,
+            &job.plan.replaced,
+            &name,
+        )
+        .await?
+        {
+            job.rewritten.push(file.path);
+            job.rewrites.extend(rewrite);
+        }
+    }
+    Ok(true)
+}
+
+/// The folder part of a path relative to a table (`date=…` or empty).
+fn folder(path: &str) -> String {
+    path.rsplit_once('/')
+        .map(|(dir, _)| dir.to_string())
+        .unwrap_or_default()
 }
 
 /// The run's own fields in `commitInfo`.
