@@ -19,7 +19,8 @@ use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef};
 use delta_kernel::committer::FileSystemCommitter;
 use delta_kernel::engine::arrow_conversion::TryFromArrow;
 use delta_kernel::engine::arrow_data::ArrowEngineData;
-use delta_kernel::schema::StructType;
+use delta_kernel::expressions::ColumnName;
+use delta_kernel::schema::{DataType as KernelType, StructField, StructType};
 use delta_kernel::transaction::create_table::create_table;
 use delta_kernel::transaction::data_layout::DataLayout;
 use delta_kernel::transaction::{CommitResult, UpdateTableOperation};
@@ -172,6 +173,7 @@ pub async fn commit_tables(store: &Arc<dyn ObjectStore>, commit: &PendingCommit)
             version,
             job: commit.job.clone(),
             run_id: commit.run_id.clone(),
+            files_schema: schema.clone(),
             schema,
             read_version: None,
             rewritten: Vec::new(),
@@ -191,6 +193,8 @@ struct CommitOf {
     run_id: String,
     /// The table's schema when it has no log yet.
     schema: Option<SchemaRef>,
+    /// The merged schema of this commit's files: columns the table lacks are added.
+    files_schema: Option<SchemaRef>,
     /// The version the compacted files to rewrite were found in (the commit follows it).
     read_version: Option<u64>,
     /// Compacted files that held a replaced member (paths relative to the table).
@@ -214,6 +218,9 @@ async fn commit_table(
         let exists = kernel::exists(store, &job.table).await?;
         if exists {
             job.schema = None;
+            if job.files_schema.is_none() && !job.plan.adds.is_empty() {
+                job.files_schema = Some(table_schema(store, &job.table, &job.plan.adds).await?);
+            }
             if !rewrite_compacted(store, engine, &mut job).await? {
                 tracing::info!(table = %job.table, run_id = %job.run_id, "Delta commit was made before: skipped");
                 return Ok(());
@@ -313,6 +320,13 @@ fn commit_once(engine: &Engine, job: &CommitOf) -> std::result::Result<Outcome, 
                 .collect();
             let mut builder =
                 Arc::clone(&snapshot).update_table(UpdateTableOperation::Write, ENGINE_INFO, true);
+            if let Some(files) = &job.files_schema {
+                let files = StructType::try_from_arrow(files.as_ref())
+                    .map_err(arrow_err(table, "converting the schema"))?;
+                for (parent, field) in missing_fields(&snapshot.schema(), &files, &[]) {
+                    builder = builder.add_column_at(ColumnName::new(parent), field);
+                }
+            }
             for app in &job.plan.app_ids {
                 builder = builder.with_transaction_id(app.clone(), job.version);
             }
@@ -406,6 +420,36 @@ fn folder(path: &str) -> String {
     path.rsplit_once('/')
         .map(|(dir, _)| dir.to_string())
         .unwrap_or_default()
+}
+
+/// The fields of `new` that `table` lacks, each with the path of the struct it belongs in
+/// (empty: top level), outermost first; every one nullable, since earlier files lack it.
+fn missing_fields(
+    table: &StructType,
+    new: &StructType,
+    parent: &[String],
+) -> Vec<(Vec<String>, StructField)> {
+    let mut missing = Vec::new();
+    for field in new.fields() {
+        let existing = table
+            .fields()
+            .find(|f| f.name().eq_ignore_ascii_case(field.name()));
+        match (existing, field.data_type()) {
+            (None, _) => missing.push((
+                parent.to_vec(),
+                StructField::nullable(field.name().clone(), field.data_type().clone()),
+            )),
+            (Some(have), KernelType::Struct(inner)) => {
+                if let KernelType::Struct(have_inner) = have.data_type() {
+                    let mut path = parent.to_vec();
+                    path.push(have.name().clone());
+                    missing.extend(missing_fields(have_inner, inner, &path));
+                }
+            }
+            _ => {}
+        }
+    }
+    missing
 }
 
 /// The run's own fields in `commitInfo`.
@@ -560,4 +604,75 @@ pub fn tables_of(files: &[StagedFile]) -> Vec<String> {
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sink::commit::publish;
+    use crate::sink::delta::TableFormat;
+    use crate::sink::parquet::write_batches;
+    use arrow::array::Int64Array;
+    use object_store::memory::InMemory;
+
+    async fn run(store: &Arc<dyn ObjectStore>, run_id: &str, batch: RecordBatch) {
+        let staged = format!("_staging/j/{run_id}/t/j.s.parquet");
+        let rows = write_batches(
+            store,
+            &Path::from(staged.as_str()),
+            batch.schema(),
+            &[batch],
+        )
+        .await
+        .unwrap();
+        let bytes = store.head(&Path::from(staged.as_str())).await.unwrap().size;
+        let commit = PendingCommit {
+            job: "j".into(),
+            run_id: run_id.into(),
+            files: vec![StagedFile {
+                table: "t".into(),
+                staged,
+                target: "t/j.s.parquet".into(),
+                rows,
+                bytes,
+            }],
+            deletes: vec![],
+            table_format: TableFormat::Delta,
+            txn_version: None,
+        };
+        publish(store, &commit).await.unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_run_replaces_its_file_and_a_new_column_joins_the_table_schema() {
+        let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+        let a = Arc::new(Schema::new(vec![Field::new("a", DataType::Int64, false)]));
+        let first = RecordBatch::try_new(a, vec![Arc::new(Int64Array::from(vec![1, 2]))]).unwrap();
+        run(&store, "r1", first).await;
+        let ab = Arc::new(Schema::new(vec![
+            Field::new("a", DataType::Int64, false),
+            Field::new("b", DataType::Utf8, true),
+        ]));
+        let second = RecordBatch::try_new(
+            ab,
+            vec![
+                Arc::new(Int64Array::from(vec![3])),
+                Arc::new(StringArray::from(vec!["x"])),
+            ],
+        )
+        .unwrap();
+        run(&store, "r2", second).await;
+
+        let (version, files) = kernel::current_files(&store, "t").await.unwrap().unwrap();
+        assert_eq!(version, 1);
+        assert_eq!(files, ["t/j.s.r2.delta.parquet"]);
+        let engine = kernel::engine(&store);
+        let schema = kernel::blocking("t", move || {
+            Ok(kernel::snapshot(&engine, "t", None)?.schema())
+        })
+        .await
+        .unwrap();
+        let names: Vec<&String> = schema.fields().map(|f| f.name()).collect();
+        assert_eq!(names, ["a", "b"]);
+    }
 }
