@@ -115,6 +115,12 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
     },
+    /// Compact small files and vacuum unneeded ones in every Delta table of the job's
+    /// warehouse (`table_format = "delta"`), under the job's lock; both are Delta commits.
+    Maintain {
+        /// The job file (its name, warehouse and `[delta]` settings are used).
+        job: PathBuf,
+    },
     /// Check a job file without touching the network; prints every mistake.
     Validate {
         /// The job file.
@@ -186,6 +192,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Schedule(args) => crate::scheduler::schedule_command(args).await,
         Command::Runs { job, limit, json } => runs_command(&job, limit, json).await,
         Command::Backfill { job, from, to } => backfill_command(&job, from, to).await,
+        Command::Maintain { job } => crate::ops::maintain::maintain_command(&job).await,
         Command::Validate { job, no_env } => validate_command(&job, no_env),
         Command::Report { job, run_id, out } => {
             report_command(&job, run_id.as_deref(), out.as_deref()).await

@@ -21,7 +21,12 @@ fn main() -> ExitCode {
         }
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("FUNNELHOUSE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        // The Delta kernel logs every log replay at INFO: an operator needs its warnings only.
+        .unwrap_or_else(|_| {
+            tracing_subscriber::EnvFilter::new(
+                "info,delta_kernel=warn,delta_kernel_default_engine=warn",
+            )
+        });
     // Bars only for a person watching one run at a terminal; JSON logs go to shippers and the
     // daemon runs for days, both of which want lines.
     use funnelhouse::ops::progress::{self, ProgressMode};

@@ -3,7 +3,8 @@
 //! so a test (or an operator rehearsing recovery) can `kill -9` it at that exact step.
 //! Points: `pull` (the first page of a source has been received and landed), `write` (every
 //! source is staged, no commit record yet), `publish` (the commit record is written and the
-//! first file has been renamed onto its table), `read` (a metrics step has read a `costs`
+//! first file has been renamed onto its table), `delta` (a Delta job's first table has its
+//! Delta commit, the others not yet), `read` (a metrics step has read a `costs`
 //! file). With `FUNNELHOUSE_RESUME_FILE` also set, the pause ends as soon as that file exists,
 //! so a test can interleave two processes. Unset, it costs one environment lookup.
 

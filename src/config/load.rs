@@ -307,6 +307,8 @@ pub fn parse_job_checked(
         fx: header.fx,
         compute_metrics: header.compute_metrics,
         fan_in: header.fan_in,
+        table_format: header.table_format,
+        delta: header.delta,
     })
 }
 

@@ -49,6 +49,10 @@ pub struct JobConfig {
     /// `[fan_in]`: this job pulls nothing and is the metrics step over other jobs' tables
     /// (`funnelhouse metrics`).
     pub fan_in: Option<FanInConfig>,
+    /// `parquet` (folders of files) or `delta` (Delta Lake tables).
+    pub table_format: crate::sink::delta::TableFormat,
+    /// `[delta]`: maintenance of Delta tables.
+    pub delta: crate::sink::delta::DeltaSettings,
 }
 
 /// `[fan_in]`: which jobs' input tables a metrics job reads.
@@ -108,6 +112,12 @@ pub(super) struct JobHeader {
     /// The metrics step over other jobs' tables.
     #[serde(default)]
     pub fan_in: Option<FanInConfig>,
+    /// How tables are laid out: `parquet` (default) or `delta`.
+    #[serde(default)]
+    pub table_format: crate::sink::delta::TableFormat,
+    /// Maintenance of Delta tables.
+    #[serde(default)]
+    pub delta: crate::sink::delta::DeltaSettings,
 }
 
 fn default_compute_metrics() -> bool {

@@ -3,6 +3,7 @@
 
 pub mod exit;
 pub mod format;
+pub mod maintain;
 pub mod progress;
 pub mod runs;
 pub mod summary;

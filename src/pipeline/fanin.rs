@@ -394,6 +394,8 @@ async fn step_locked(
         run_id: run_id.clone(),
         files: metric_files,
         deletes: legacy,
+        table_format: job.table_format,
+        txn_version: None,
     };
     if let Err(e) = publish(store, &commit).await {
         discard_staging(store, &job.name, &run_id).await.ok();

@@ -17,7 +17,7 @@ mod snapshot;
 
 pub use report::{DatasetCounts, RunReport, SourceReport};
 
-use report::new_run_id;
+pub(crate) use report::new_run_id;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -462,12 +462,22 @@ async fn run_locked(
         run_id: run_id.clone(),
         files,
         deletes,
+        table_format: job.table_format,
+        txn_version: None,
     };
     if let Err(e) = publish(store, &commit).await {
         discard_staging(store, &job.name, &run_id).await.ok();
         return Err(e);
     }
     let files = commit.files;
+    // Compaction and vacuum of the Delta tables this run committed.
+    if job.table_format == crate::sink::delta::TableFormat::Delta && job.delta.maintain_after_run {
+        let tables = crate::sink::delta::tables_of(&files);
+        if let Err(e) = crate::sink::delta::maintain(store, &tables, &job.delta, Utc::now()).await {
+            // The run's data is committed; maintenance is tried again after the next run.
+            tracing::warn!(error = %e, "Delta maintenance failed");
+        }
+    }
 
     // Watermarks move only now that the data they cover is published; a replay re-applies
     // rules to old pages and never moves them.

@@ -42,10 +42,27 @@ pub struct PendingCommit {
     /// nothing (the vendor now has no rows for that day).
     #[serde(default)]
     pub deletes: Vec<String>,
+    /// How the job's tables are laid out; `delta` adds one Delta commit per table.
+    #[serde(default)]
+    pub table_format: super::delta::TableFormat,
+    /// The `txn` version of this commit's Delta commits, fixed before the record is written
+    /// so that a roll-forward commits each table once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub txn_version: Option<i64>,
 }
 
 /// Write the commit record, publish every file, then remove the record and the staging area.
 pub async fn publish(store: &Arc<dyn ObjectStore>, commit: &PendingCommit) -> Result<()> {
+    // --- Delta hook: the version its Delta commits carry, in the record. ---
+    let delta;
+    let commit = if commit.table_format == super::delta::TableFormat::Delta {
+        let mut with_version = commit.clone();
+        with_version.txn_version = Some(super::delta::next_txn_version(store, commit).await?);
+        delta = with_version;
+        &delta
+    } else {
+        commit
+    };
     let record_path = commit_path(&commit.job, &commit.run_id);
     let record = serde_json::to_vec_pretty(commit)
         .map_err(|e| Error::storage(record_path.to_string(), e))?;
@@ -57,7 +74,11 @@ pub async fn publish(store: &Arc<dyn ObjectStore>, commit: &PendingCommit) -> Re
 }
 
 async fn finish_publish(store: &Arc<dyn ObjectStore>, commit: &PendingCommit) -> Result<()> {
+    let delta = commit.table_format == super::delta::TableFormat::Delta;
     for file in &commit.files {
+        if delta {
+            super::delta::keep_data_file(store, commit, file).await?;
+        }
         let staged = Path::from(file.staged.as_str());
         let target = Path::from(file.target.as_str());
         match store.rename(&staged, &target).await {
@@ -73,6 +94,9 @@ async fn finish_publish(store: &Arc<dyn ObjectStore>, commit: &PendingCommit) ->
             Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
             Err(e) => return Err(Error::storage(stale.clone(), e)),
         }
+    }
+    if delta {
+        super::delta::commit_tables(store, commit).await?;
     }
     let record_path = commit_path(&commit.job, &commit.run_id);
     store
@@ -177,6 +201,8 @@ mod tests {
             run_id: "r1".into(),
             files: vec![file("a"), file("b")],
             deletes: vec![],
+            table_format: Default::default(),
+            txn_version: None,
         };
         // Simulate a run killed after the record and the first rename.
         store

@@ -3,6 +3,7 @@
 
 mod commit;
 mod datasets;
+pub mod delta;
 mod layout;
 mod output;
 mod parquet;

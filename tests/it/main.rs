@@ -5,6 +5,7 @@ mod backfill;
 mod bounds;
 mod crash;
 mod crm;
+mod delta;
 mod demo_job;
 mod deploy;
 mod fanin;

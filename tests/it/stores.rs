@@ -116,6 +116,8 @@ async fn suite(warehouse: Warehouse) {
         run_id: "r1".into(),
         files: vec![file("a"), file("b")],
         deletes: vec![],
+        table_format: Default::default(),
+        txn_version: None,
     };
     store
         .put(
