@@ -182,11 +182,6 @@ pub struct Backfill {
     pub to: NaiveDate,
 }
 
-/// Can this source re-pull a date range? (Its table is partitioned by day.)
-pub fn supports_backfill(source: &SourceConfig) -> bool {
-    matches!(source, SourceConfig::GoogleAds(_))
-}
-
 /// Run `job` against an already open warehouse.
 pub async fn run_job_in(
     job: &JobConfig,
@@ -260,7 +255,7 @@ async fn run_in_span(
                 message: format!("backfill range {} .. {} is empty", range.from, range.to),
             });
         }
-        if !job.sources.iter().any(supports_backfill) {
+        if !job.sources.iter().any(SourceConfig::supports_backfill) {
             return Err(Error::Run {
                 job: job.name.clone(),
                 message: "no source of this job can re-pull a date range (google_ads can)".into(),
@@ -345,7 +340,7 @@ async fn run_locked(
     let sources: Vec<&SourceConfig> = job
         .sources
         .iter()
-        .filter(|s| backfill.is_none() || supports_backfill(s))
+        .filter(|s| backfill.is_none() || s.supports_backfill())
         .filter(|s| options.sources.is_empty() || options.sources.iter().any(|n| n == s.name()))
         .collect();
     tracing::info!(sources = sources.len(), warehouse = %warehouse.describe(), backfill = ?backfill,

@@ -472,6 +472,7 @@ pub fn decode_row(result: &Value, customer: &str) -> std::result::Result<SpendRo
 impl super::SourceKind for GoogleAdsConfig {
     const KIND: &'static str = "google_ads";
     const DATASET: crate::normalize::Dataset = crate::normalize::Dataset::Spend;
+    const SUPPORTS_BACKFILL: bool = true;
 
     super::registry::name_and_http!();
 

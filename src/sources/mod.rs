@@ -10,7 +10,8 @@
 //! 1. `src/sources/<vendor>.rs` — the config struct (`#[derive(Deserialize,
 //!    schemars::JsonSchema)] #[serde(deny_unknown_fields)]`, a doc comment on every field,
 //!    named defaults, a pure `check`), the `pull` function, and `impl SourceKind` (kind
-//!    name, dataset, secrets, URL keys, how `pull` is called with its credentials);
+//!    name, dataset, secrets, URL keys, whether it can backfill a date range, how `pull`
+//!    is called with its credentials);
 //! 2. `src/sandbox/<vendor>.rs` — its sandbox twin (below), for the tests;
 //! 3. one line in the `registry!` list of [`registry`] (`Vendor(vendor::VendorConfig)`) and
 //!    `pub mod <vendor>;` above it.
@@ -29,6 +30,14 @@
 //! (`hubspot/contacts`). A body that carries a secret (Meta's `next` links) goes through
 //! `fetch_scrubbed`. Check that an answer belongs to its request ([`answer`]): a vendor or
 //! proxy that serves the wrong page must fail the pull, not fill the table.
+//!
+//! **Credentials.** A vendor with OAuth takes its bearer token from an
+//! [`oauth::OAuthToken`]: a fixed access token, or the refresh-token grant obtained at the
+//! first request and refreshed once after a 401 (`fetch` sends a page that way). Declare
+//! the keys with `oauth::declared_secrets`, check them with `oauth::check_credentials`;
+//! a vendor whose token endpoint needs its own advice passes its verdict
+//! (`with_token_verdict`, as Salesforce does), and one whose answer names the instance to
+//! call reads `granted(..).instance_url`.
 //!
 //! **Verdicts.** How a response is judged is the vendor's business: pass a
 //! `fn(StatusCode, &HeaderMap, &[u8]) -> Verdict` to `fetch_classified` returning

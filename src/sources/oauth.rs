@@ -1,6 +1,7 @@
 //! OAuth bearer tokens for sources: a fixed access token, or one obtained from a refresh
 //! token (`grant_type=refresh_token` at the vendor's token endpoint) at the first request
-//! and again once after a 401. The token endpoint's answer is never landed raw or logged.
+//! and again once after a 401. The token endpoint's answer is never landed raw or logged;
+//! besides the access token, its `instance_url` (where a Salesforce org lives) is kept.
 
 use bytes::Bytes;
 use reqwest::StatusCode;
@@ -26,20 +27,65 @@ pub struct RefreshGrant {
     pub refresh_token: Secret,
 }
 
+/// How a token endpoint's answers are judged.
+pub type TokenVerdict = fn(StatusCode, &HeaderMap, &[u8]) -> Verdict;
+
+/// What the token source holds: the access token and, when the token endpoint names one,
+/// the instance its data calls go to.
+#[derive(Debug)]
+pub struct Granted {
+    /// The access token.
+    pub token: Secret,
+    /// The answer's `instance_url` (Salesforce); `None` for a fixed token or a replay.
+    pub instance_url: Option<String>,
+}
+
+impl Granted {
+    fn copy(&self) -> Self {
+        Granted {
+            token: Secret::new(self.token.expose().to_string()),
+            instance_url: self.instance_url.clone(),
+        }
+    }
+}
+
 /// Where a source's access token comes from.
 #[derive(Debug)]
 pub struct OAuthToken {
-    current: Mutex<Option<Secret>>,
+    current: Mutex<Option<Granted>>,
     grant: Option<RefreshGrant>,
+    verdict: TokenVerdict,
 }
 
 impl OAuthToken {
     /// A token source: `fixed` is used first when given; `grant` refreshes.
     pub fn new(fixed: Option<Secret>, grant: Option<RefreshGrant>) -> Self {
         OAuthToken {
-            current: Mutex::new(fixed),
+            current: Mutex::new(fixed.map(|token| Granted {
+                token,
+                instance_url: None,
+            })),
             grant,
+            verdict: token_verdict,
         }
+    }
+
+    /// The token source judging its token endpoint's answers with `verdict` instead of the
+    /// generic OAuth rule (a vendor whose refusals deserve their own advice).
+    pub fn with_token_verdict(mut self, verdict: TokenVerdict) -> Self {
+        self.verdict = verdict;
+        self
+    }
+
+    /// The token endpoint, when the token refreshes.
+    pub fn token_url(&self) -> Option<&str> {
+        self.grant.as_ref().map(|g| g.token_url.as_str())
+    }
+
+    /// The current grant, obtained first when there is none yet (for calls that are not
+    /// pages, and for the instance a grant names).
+    pub async fn granted(&self, ctx: &SourceContext) -> Result<Granted> {
+        self.access(ctx, false).await
     }
 
     /// Fetch a page of `endpoint` with the current access token (`build` makes the
@@ -56,7 +102,7 @@ impl OAuthToken {
             let access = self.access(ctx, false).await?;
             match ctx
                 .pages
-                .fetch_classified(endpoint, build(access.expose()), classify)
+                .fetch_classified(endpoint, build(access.token.expose()), classify)
                 .await
             {
                 Err(Error::Http {
@@ -72,12 +118,12 @@ impl OAuthToken {
     }
 
     /// The access token, refreshed first when there is none yet or `force` is set.
-    async fn access(&self, ctx: &SourceContext, force: bool) -> Result<Secret> {
+    async fn access(&self, ctx: &SourceContext, force: bool) -> Result<Granted> {
         let mut current = self.current.lock().await;
-        if let Some(token) = current.as_ref()
+        if let Some(granted) = current.as_ref()
             && !force
         {
-            return Ok(Secret::new(token.expose().to_string()));
+            return Ok(granted.copy());
         }
         let Some(grant) = &self.grant else {
             return Err(Error::Http {
@@ -90,17 +136,25 @@ impl OAuthToken {
         };
         // A replay sends nothing: any token will do.
         let fresh = if ctx.pages.is_replay() {
-            Secret::new("replay".into())
+            Granted {
+                token: Secret::new("replay".into()),
+                instance_url: None,
+            }
         } else {
-            refresh(ctx, grant).await?
+            refresh(ctx, grant, self.verdict).await?
         };
-        *current = Some(Secret::new(fresh.expose().to_string()));
+        *current = Some(fresh.copy());
         Ok(fresh)
     }
 }
 
-/// `POST token_url` with the refresh-token grant → `access_token`. `invalid_grant` is fatal.
-async fn refresh(ctx: &SourceContext, grant: &RefreshGrant) -> Result<Secret> {
+/// `POST token_url` with the refresh-token grant → `access_token` (and `instance_url` when
+/// given). `verdict` judges the answer (`invalid_grant` is fatal).
+async fn refresh(
+    ctx: &SourceContext,
+    grant: &RefreshGrant,
+    verdict: TokenVerdict,
+) -> Result<Granted> {
     let form = url::form_urlencoded::Serializer::new(String::new())
         .append_pair("grant_type", "refresh_token")
         .append_pair("client_id", grant.client_id.expose())
@@ -118,13 +172,14 @@ async fn refresh(ctx: &SourceContext, grant: &RefreshGrant) -> Result<Secret> {
         .body(form);
     // Through the client (retries, counting) but never through raw landing: the body is a
     // credential.
-    let response = ctx.http.send_classified(request, &token_verdict).await?;
+    let response = ctx.http.send_classified(request, &verdict).await?;
     let body: Value = crate::json::from_slice(&response.body).map_err(|_| Error::Protocol {
         source_name: ctx.source_name.clone(),
         url: grant.token_url.clone(),
         message: "the token endpoint did not answer JSON".into(),
     })?;
-    body.get("access_token")
+    let token = body
+        .get("access_token")
         .and_then(Value::as_str)
         .filter(|t| !t.is_empty())
         .map(|t| Secret::new(t.to_string()))
@@ -132,7 +187,15 @@ async fn refresh(ctx: &SourceContext, grant: &RefreshGrant) -> Result<Secret> {
             source_name: ctx.source_name.clone(),
             url: grant.token_url.clone(),
             message: "the token endpoint's answer has no access_token".into(),
-        })
+        })?;
+    tracing::debug!(source = %ctx.source_name, "access token refreshed");
+    Ok(Granted {
+        token,
+        instance_url: body
+            .get("instance_url")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+    })
 }
 
 /// Token endpoint errors: `invalid_grant` / `invalid_client` (400/401) are fatal with the

@@ -30,6 +30,9 @@ pub trait SourceKind:
     /// Whether its base URL is a file's `url`, which may be a path relative to the job
     /// file (resolved like every path in it).
     const URL_IS_PATH: bool = false;
+    /// Whether it can re-pull an inclusive date range (`funnelhouse backfill`): its table
+    /// is partitioned by day and its pull honours [`SourceContext::window`].
+    const SUPPORTS_BACKFILL: bool = false;
 
     /// The source's unique name within the job.
     fn name(&self) -> &str;
@@ -114,6 +117,13 @@ macro_rules! registry {
             pub fn url_is_path(&self) -> bool {
                 match self {
                     $( SourceConfig::$variant(_) => <$config as SourceKind>::URL_IS_PATH, )+
+                }
+            }
+
+            /// Whether it can re-pull a date range (see [`SourceKind::SUPPORTS_BACKFILL`]).
+            pub fn supports_backfill(&self) -> bool {
+                match self {
+                    $( SourceConfig::$variant(_) => <$config as SourceKind>::SUPPORTS_BACKFILL, )+
                 }
             }
 

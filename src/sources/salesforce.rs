@@ -1,6 +1,6 @@
 //! Salesforce Lead → `leads`, through the REST API. OAuth 2.0 refresh-token grant against the
-//! configured login server gives an access token and the org's `instance_url` (a 401
-//! `INVALID_SESSION_ID` refreshes once and retries). SOQL runs through
+//! configured login server (the shared [`super::oauth`] token source) gives an access token
+//! and the org's `instance_url` (a 401 `INVALID_SESSION_ID` refreshes once and retries). SOQL runs through
 //! `/services/data/vNN.N/query`, following the relative `nextRecordsUrl` until `done`; later
 //! runs ask for `SystemModstamp >= <watermark>` (an unquoted datetime literal; the overlap is
 //! merged by `Id`), and deleted leads come from `queryAll … IsDeleted = true` as rows with
@@ -17,6 +17,7 @@ use reqwest::header::HeaderMap;
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::oauth::{OAuthToken, RefreshGrant};
 use super::{SourceContext, answer, join_url};
 use crate::config::{Secret, Template};
 use crate::error::Result;
@@ -460,22 +461,22 @@ impl SalesforceFields {
 /// Times one pull re-runs a query whose cursor became invalid.
 const MAX_QUERY_RESTARTS: u32 = 3;
 
-/// The credentials of one pull.
-#[derive(Debug)]
-pub struct Credentials<'a> {
-    /// Consumer key.
-    pub client_id: &'a Secret,
-    /// Consumer secret.
-    pub client_secret: &'a Secret,
-    /// Refresh token.
-    pub refresh_token: &'a Secret,
-}
-
-/// A session: the access token and where the org lives.
-#[derive(Debug)]
-struct Session {
-    access_token: Secret,
-    instance_url: String,
+/// The token source of a pull: the refresh-token grant against the login server, judged
+/// by [`oauth_verdict`].
+pub fn token_source(
+    login_url: &str,
+    client_id: &Secret,
+    client_secret: &Secret,
+    refresh_token: &Secret,
+) -> OAuthToken {
+    let copy = |s: &Secret| Secret::new(s.expose().to_string());
+    let grant = RefreshGrant {
+        token_url: join_url(login_url, "services/oauth2/token"),
+        client_id: copy(client_id),
+        client_secret: copy(client_secret),
+        refresh_token: copy(refresh_token),
+    };
+    OAuthToken::new(None, Some(grant)).with_token_verdict(oauth_verdict)
 }
 
 /// What a classified response told us besides its verdict.
@@ -490,19 +491,15 @@ struct Signals {
 /// its own watermark (state stream `Lead` / `Contact`: `SystemModstamp`, whole seconds).
 pub async fn pull(
     cfg: &SalesforceConfig,
-    login_url: &str,
-    credentials: &Credentials<'_>,
+    token: &OAuthToken,
     ctx: &SourceContext,
     out: &mut impl RowSink<LeadRow>,
 ) -> Result<()> {
-    let mut session = if ctx.pages.is_replay() {
-        // Replays never reach the network: no token needed.
-        Session {
-            access_token: Secret::new(String::new()),
-            instance_url: "http://replay.invalid".into(),
-        }
+    let instance_url = if ctx.pages.is_replay() {
+        // Replays never reach the network: no org to find.
+        "http://replay.invalid".to_string()
     } else {
-        authorize(cfg, login_url, credentials, ctx).await?
+        instance_of(token, ctx).await?
     };
     // Incremental as soon as any object has a watermark: rows merge into the table.
     if cfg
@@ -517,7 +514,8 @@ pub async fn pull(
         let name = object.api_name();
         let fields = cfg.fields_of(object, &ctx.reporting_currency);
         if !fields.custom.is_empty() && !ctx.pages.is_replay() {
-            check_custom_fields(cfg, ctx, &session, object, &fields, out.job()).await?;
+            check_custom_fields(cfg, ctx, (token, &instance_url), object, &fields, out.job())
+                .await?;
         }
         let select = fields.select_list().join(", ");
         let watermark = ctx.previous.watermark(name).map(str::to_string);
@@ -533,10 +531,8 @@ pub async fn pull(
         );
         let mut newest = run_query(
             cfg,
-            login_url,
-            credentials,
             ctx,
-            &mut session,
+            (token, &instance_url),
             ("salesforce/query", "query"),
             (name, &live, &fields),
             &mut usage,
@@ -553,10 +549,8 @@ pub async fn pull(
             );
             let newest_deleted = run_query(
                 cfg,
-                login_url,
-                credentials,
                 ctx,
-                &mut session,
+                (token, &instance_url),
                 ("salesforce/query_all", "queryAll"),
                 (name, &deleted, &fields),
                 &mut usage,
@@ -587,7 +581,7 @@ pub async fn pull(
 async fn check_custom_fields(
     cfg: &SalesforceConfig,
     ctx: &SourceContext,
-    session: &Session,
+    (token, instance_url): (&OAuthToken, &str),
     object: SalesforceObject,
     fields: &SalesforceFields,
     job: &str,
@@ -597,7 +591,7 @@ async fn check_custom_fields(
         cfg.api_version,
         object.api_name()
     );
-    let url = join_url(&session.instance_url, &path);
+    let url = join_url(instance_url, &path);
     let signals = Mutex::new(Signals::default());
     let classify = |status: StatusCode, headers: &HeaderMap, body: &[u8]| {
         verdict(status, headers, body, &signals)
@@ -606,7 +600,7 @@ async fn check_custom_fields(
         .http
         .inner()
         .get(&url)
-        .bearer_auth(session.access_token.expose());
+        .bearer_auth(token.granted(ctx).await?.token.expose());
     let response = ctx.http.send_classified(request, &classify).await?;
     let body: Value = crate::json::from_slice(&response.body)
         .map_err(|e| ctx.protocol(&url, super::not_json(&e, &response.body)))?;
@@ -631,49 +625,20 @@ async fn check_custom_fields(
     )
 }
 
-/// The refresh-token grant: a new access token and the instance URL.
-async fn authorize(
-    cfg: &SalesforceConfig,
-    login_url: &str,
-    credentials: &Credentials<'_>,
-    ctx: &SourceContext,
-) -> Result<Session> {
-    let url = join_url(login_url, "services/oauth2/token");
-    let form = url::form_urlencoded::Serializer::new(String::new())
-        .append_pair("grant_type", "refresh_token")
-        .append_pair("client_id", credentials.client_id.expose())
-        .append_pair("client_secret", credentials.client_secret.expose())
-        .append_pair("refresh_token", credentials.refresh_token.expose())
-        .finish();
-    let request = ctx
-        .http
-        .inner()
-        .post(&url)
-        .header(
-            reqwest::header::CONTENT_TYPE,
-            "application/x-www-form-urlencoded",
-        )
-        .body(form);
-    // The token answer holds the access token: it is never landed with the pages.
-    let response = ctx.http.send_classified(request, &oauth_verdict).await?;
-    // Never quote this body in an error: it carries the access token.
-    let body: Value = crate::json::from_slice(&response.body)
-        .map_err(|e| ctx.protocol(&url, format!("the token answer is not JSON ({e})")))?;
-    let access_token = body
-        .get("access_token")
-        .and_then(Value::as_str)
-        .filter(|t| !t.is_empty())
-        .ok_or_else(|| ctx.protocol(&url, "the token answer has no `access_token`"))?;
-    let instance_url = body
-        .get("instance_url")
-        .and_then(Value::as_str)
+/// The org's instance, from the token endpoint's answer (the first grant is obtained here).
+async fn instance_of(token: &OAuthToken, ctx: &SourceContext) -> Result<String> {
+    let granted = token.granted(ctx).await?;
+    let instance_url = granted
+        .instance_url
+        .as_deref()
         .filter(|u| u.starts_with("http"))
-        .ok_or_else(|| ctx.protocol(&url, "the token answer has no `instance_url`"))?;
-    tracing::debug!(source = %cfg.name, "Salesforce session refreshed");
-    Ok(Session {
-        access_token: Secret::new(access_token.to_string()),
-        instance_url: instance_url.trim_end_matches('/').to_string(),
-    })
+        .ok_or_else(|| {
+            ctx.protocol(
+                token.token_url().unwrap_or_default(),
+                "the token answer has no `instance_url`",
+            )
+        })?;
+    Ok(instance_url.trim_end_matches('/').to_string())
 }
 
 /// One SOQL query through `endpoint` (`query` / `queryAll`), every batch into `out`;
@@ -684,10 +649,8 @@ async fn authorize(
 )]
 async fn run_query(
     cfg: &SalesforceConfig,
-    login_url: &str,
-    credentials: &Credentials<'_>,
     ctx: &SourceContext,
-    session: &mut Session,
+    (token, instance_url): (&OAuthToken, &str),
     (page_endpoint, resource): (&str, &str),
     (object, soql, fields): (&str, &str, &SalesforceFields),
     usage: &mut Option<String>,
@@ -698,10 +661,10 @@ async fn run_query(
     'query: loop {
         let mut next = {
             let mut url = reqwest::Url::parse(&join_url(
-                &session.instance_url,
+                instance_url,
                 &format!("services/data/{}/{resource}", cfg.api_version),
             ))
-            .map_err(|e| ctx.protocol(&session.instance_url, e.to_string()))?;
+            .map_err(|e| ctx.protocol(instance_url, e.to_string()))?;
             url.query_pairs_mut().append_pair("q", soql);
             url
         };
@@ -709,52 +672,48 @@ async fn run_query(
         loop {
             batch += 1;
             let shown = crate::http::redact_url(&next);
-            let mut refreshed = false;
-            let body = loop {
-                let signals = Mutex::new(Signals::default());
-                let classify = |status: StatusCode, headers: &HeaderMap, body: &[u8]| {
-                    verdict(status, headers, body, &signals)
-                };
-                // `query` and `queryAll` serve every object on one path: the last batch of
-                // the Lead query served again would stand for the first of the Contacts.
-                let ours = |body: &[u8]| records_belong(body, object);
-                let classify = answer::checked(ctx, page_endpoint, &classify, ours);
-                let request = ctx
-                    .http
-                    .inner()
-                    .get(next.clone())
-                    .bearer_auth(session.access_token.expose())
-                    .header(
-                        "Sforce-Query-Options",
-                        format!("batchSize={}", cfg.batch_size),
-                    );
-                let result = ctx
-                    .pages
-                    .fetch_classified(page_endpoint, request, &classify)
-                    .await;
-                drop(classify);
-                let signals = signals.into_inner().unwrap_or_else(|p| p.into_inner());
-                if let Some(u) = signals.api_usage {
-                    tracing::debug!(source = %ctx.source_name, api_usage = %u, "Sforce-Limit-Info");
-                    *usage = Some(u);
-                }
-                match result {
-                    Ok(body) => break body,
-                    Err(_) if signals.session_expired && !refreshed => {
-                        tracing::info!(source = %ctx.source_name, "Salesforce session expired (INVALID_SESSION_ID); refreshing once");
-                        *session = authorize(cfg, login_url, credentials, ctx).await?;
-                        refreshed = true;
+            let signals = Mutex::new(Signals::default());
+            let classify = |status: StatusCode, headers: &HeaderMap, body: &[u8]| {
+                verdict(status, headers, body, &signals)
+            };
+            // `query` and `queryAll` serve every object on one path: the last batch of
+            // the Lead query served again would stand for the first of the Contacts.
+            let ours = |body: &[u8]| records_belong(body, object);
+            let classify = answer::checked(ctx, page_endpoint, &classify, ours);
+            // An expired session (401 INVALID_SESSION_ID) is refreshed once by the token
+            // source, which then sends the batch again.
+            let result = token
+                .fetch(ctx, page_endpoint, &classify, |access| {
+                    ctx.http
+                        .inner()
+                        .get(next.clone())
+                        .bearer_auth(access)
+                        .header(
+                            "Sforce-Query-Options",
+                            format!("batchSize={}", cfg.batch_size),
+                        )
+                })
+                .await;
+            drop(classify);
+            let signals = signals.into_inner().unwrap_or_else(|p| p.into_inner());
+            if let Some(u) = signals.api_usage {
+                tracing::debug!(source = %ctx.source_name, api_usage = %u, "Sforce-Limit-Info");
+                *usage = Some(u);
+            }
+            if signals.session_expired {
+                tracing::info!(source = %ctx.source_name, "the Salesforce session had expired (INVALID_SESSION_ID)");
+            }
+            let body = match result {
+                Ok(body) => body,
+                Err(e) if signals.locator_invalid => {
+                    if restarts >= MAX_QUERY_RESTARTS {
+                        return Err(e);
                     }
-                    Err(e) if signals.locator_invalid => {
-                        if restarts >= MAX_QUERY_RESTARTS {
-                            return Err(e);
-                        }
-                        restarts += 1;
-                        tracing::warn!(source = %ctx.source_name, restarts, "query locator no longer valid (INVALID_QUERY_LOCATOR); re-running the query from the watermark");
-                        continue 'query;
-                    }
-                    Err(e) => return Err(e),
+                    restarts += 1;
+                    tracing::warn!(source = %ctx.source_name, restarts, "query locator no longer valid (INVALID_QUERY_LOCATOR); re-running the query from the watermark");
+                    continue 'query;
                 }
+                Err(e) => return Err(e),
             };
             let body = ctx.parse_json(&shown, &body).await?;
             let records = body
@@ -780,7 +739,7 @@ async fn run_query(
                 (true, _) => break 'query,
                 (false, Some(path)) => {
                     // Relative to the instance, followed verbatim.
-                    next = reqwest::Url::parse(&format!("{}{path}", session.instance_url))
+                    next = reqwest::Url::parse(&format!("{instance_url}{path}"))
                         .map_err(|e| ctx.protocol(&shown, format!("bad nextRecordsUrl: {e}")))?;
                 }
                 (false, None) => {
@@ -1032,12 +991,13 @@ impl super::SourceKind for SalesforceConfig {
         ctx: &SourceContext,
         outputs: &mut O,
     ) -> Result<()> {
-        let credentials = Credentials {
-            client_id: resolved.secret("client_id"),
-            client_secret: resolved.secret("client_secret"),
-            refresh_token: resolved.secret("refresh_token"),
-        };
-        pull(self, &resolved.base_url, &credentials, ctx, outputs.leads()).await
+        let token = token_source(
+            &resolved.base_url,
+            resolved.secret("client_id"),
+            resolved.secret("client_secret"),
+            resolved.secret("refresh_token"),
+        );
+        pull(self, &token, ctx, outputs.leads()).await
     }
 }
 
