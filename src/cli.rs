@@ -138,6 +138,9 @@ pub enum Command {
         /// Make every Nth record of each vendor malformed (0 = none).
         #[arg(long, default_value_t = 0)]
         malformed_every: usize,
+        /// How much ad spend the ad platforms serve.
+        #[command(flatten)]
+        spend: SpendArgs,
         /// Instead of serving: pull everything `--job` asks for from an in-process sandbox
         /// and write each response body to DIR/<source>/<endpoint>/page-NNNNNN.json.
         #[arg(long, value_name = "DIR")]
@@ -172,6 +175,77 @@ pub enum Command {
     Schema,
 }
 
+/// `funnelhouse sandbox`'s spend flags: a named shape, then what overrides it.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SpendArgs {
+    /// `small`: every Google Ads customer, Meta and LinkedIn account with 3–6 campaigns over
+    /// 90 days. `heavy`: one Google Ads customer and one Meta account over 365 days with
+    /// campaigns growing with `--scale` (~880 and ~590 at a million leads); LinkedIn small.
+    #[arg(long, value_enum, default_value = "small")]
+    pub spend_shape: SpendShapeName,
+    /// Days of spend ending yesterday (at least 30), instead of the shape's.
+    #[arg(long, value_name = "DAYS")]
+    pub spend_days: Option<u32>,
+    /// Campaigns per Google Ads customer and per Meta account, instead of the shape's.
+    #[arg(long, value_name = "N")]
+    pub spend_campaigns: Option<usize>,
+    /// Accounts served per ad platform (Google Ads, Meta, LinkedIn; at most 2), instead of
+    /// the shape's.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=2))]
+    pub spend_accounts: Option<u8>,
+}
+
+/// The named spend shapes of [`SpendArgs`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SpendShapeName {
+    /// The default: a few campaigns per account over 90 days.
+    Small,
+    /// [`crate::sandbox::SpendShape::heavy`].
+    Heavy,
+}
+
+impl SpendArgs {
+    /// The shape at `leads` leads, overrides applied.
+    pub fn shape(&self, leads: usize) -> crate::sandbox::SpendShape {
+        let mut shape = match self.spend_shape {
+            SpendShapeName::Small => crate::sandbox::SpendShape::default(),
+            SpendShapeName::Heavy => crate::sandbox::SpendShape::heavy(leads),
+        };
+        if let Some(days) = self.spend_days {
+            shape.days = Some(days);
+        }
+        if let Some(n) = self.spend_campaigns {
+            shape.google_campaigns = Some(n);
+            shape.meta_campaigns = Some(n);
+        }
+        if let Some(n) = self.spend_accounts {
+            let n = Some(usize::from(n));
+            (
+                shape.google_accounts,
+                shape.meta_accounts,
+                shape.linkedin_accounts,
+            ) = (n, n, n);
+        }
+        shape
+    }
+}
+
+/// What `funnelhouse sandbox` generates: its flags, ending yesterday.
+fn sandbox_options(
+    seed: u64,
+    scale: usize,
+    malformed_every: usize,
+    spend: &SpendArgs,
+) -> crate::sandbox::SandboxOptions {
+    crate::sandbox::SandboxOptions {
+        seed,
+        scale,
+        today: chrono::Utc::now().date_naive(),
+        malformed_every,
+        spend: spend.shape(scale),
+    }
+}
+
 /// Run the parsed command line.
 pub async fn run(cli: Cli) -> ExitCode {
     match cli.command {
@@ -195,17 +269,25 @@ pub async fn run(cli: Cli) -> ExitCode {
             seed,
             scale,
             malformed_every,
+            spend,
             job,
             ..
-        } => crate::demo::record_command(&dir, &job, seed, scale, malformed_every).await,
+        } => {
+            let options = sandbox_options(seed, scale, malformed_every, &spend);
+            crate::demo::record_command(&dir, &job, options).await
+        }
         Command::Sandbox {
             port,
             seed,
             scale,
             malformed_every,
+            spend,
             faults,
             ..
-        } => crate::demo::sandbox_command(port, seed, scale, malformed_every, faults).await,
+        } => {
+            let options = sandbox_options(seed, scale, malformed_every, &spend);
+            crate::demo::sandbox_command(port, options, faults).await
+        }
         Command::Demo { job, scale } => crate::demo::demo_command(job.as_deref(), scale).await,
         Command::Completions { shell } => {
             use clap::CommandFactory;
