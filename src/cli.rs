@@ -178,9 +178,7 @@ pub enum Command {
 /// `funnelhouse sandbox`'s spend flags: a named shape, then what overrides it.
 #[derive(Debug, Clone, clap::Args)]
 pub struct SpendArgs {
-    /// `small`: every Google Ads customer, Meta and LinkedIn account with 3–6 campaigns over
-    /// 90 days. `heavy`: one Google Ads customer and one Meta account over 365 days with
-    /// campaigns growing with `--scale` (~880 and ~590 at a million leads); LinkedIn small.
+    /// The named spend shape; the flags below override parts of it.
     #[arg(long, value_enum, default_value = "small")]
     pub spend_shape: SpendShapeName,
     /// Days of spend ending yesterday (at least 30), instead of the shape's.
@@ -198,9 +196,10 @@ pub struct SpendArgs {
 /// The named spend shapes of [`SpendArgs`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum SpendShapeName {
-    /// The default: a few campaigns per account over 90 days.
+    /// Every Google Ads customer, Meta and LinkedIn account with 3–6 campaigns over 90 days.
     Small,
-    /// [`crate::sandbox::SpendShape::heavy`].
+    /// One Google Ads customer and one Meta account over 365 days, campaigns growing with
+    /// `--scale` (~880 and ~590 at a million leads); LinkedIn as in `small`.
     Heavy,
 }
 
@@ -538,5 +537,62 @@ fn finish(outcome: crate::error::Result<RunReport>, cancel: &crate::cancel::Canc
             run_exit_code(&report)
         }
         Err(e) => report_error(&e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sandbox::SpendShape;
+
+    /// The spend flags of `funnelhouse sandbox ARGS…`, as the shape at `leads`.
+    fn shape(args: &[&str], leads: usize) -> SpendShape {
+        let cli = Cli::try_parse_from(["funnelhouse", "sandbox"].iter().chain(args))
+            .unwrap_or_else(|e| panic!("{args:?}: {e}"));
+        match cli.command {
+            Command::Sandbox { spend, .. } => spend.shape(leads),
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_sandbox_serves_the_small_spend_shape_unless_told() {
+        assert_eq!(shape(&[], 1_000_000), SpendShape::default());
+        assert_eq!(
+            shape(&["--spend-shape", "heavy"], 1_000_000),
+            SpendShape::heavy(1_000_000)
+        );
+    }
+
+    #[test]
+    fn spend_flags_override_the_named_shape() {
+        let got = shape(
+            &[
+                "--spend-shape",
+                "heavy",
+                "--spend-days",
+                "60",
+                "--spend-campaigns",
+                "40",
+                "--spend-accounts",
+                "2",
+            ],
+            100_000,
+        );
+        assert_eq!(
+            got,
+            SpendShape {
+                google_campaigns: Some(40),
+                meta_campaigns: Some(40),
+                linkedin_campaigns: None,
+                days: Some(60),
+                google_accounts: Some(2),
+                meta_accounts: Some(2),
+                linkedin_accounts: Some(2),
+            }
+        );
+        // The sandbox has two accounts per platform: a third is a usage error.
+        assert!(Cli::try_parse_from(["funnelhouse", "sandbox", "--spend-accounts", "3"]).is_err());
+        assert!(Cli::try_parse_from(["funnelhouse", "sandbox", "--spend-shape", "huge"]).is_err());
     }
 }
