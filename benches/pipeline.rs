@@ -28,6 +28,16 @@
 //! Every run's row counts are checked against the sandbox's own totals, so a fast wrong
 //! pipeline cannot pass. Each scale ends with a table of measure, result and target.
 //!
+//! `--workload spend-heavy` replaces all of the above by the spend-heavy workload (issue 22):
+//! pages recorded from `funnelhouse sandbox --spend-shape heavy --malformed-every 200` (one
+//! Google Ads customer and one Meta account, hundreds of campaigns each over 365 days), and
+//! `jobs/bench-spend.toml` replayed over them — Google `search` pages of 10,000 rows, Meta
+//! insights pages of 500, HubSpot pages of 100, Typeform pages of 1,000. Per scale: the floors,
+//! the whole run and its phases as above, and per dataset its pages, MB of JSON, records read
+//! and rejected and its source's pull time (the sources pull concurrently); every count is
+//! checked against the sandbox's totals, rejects included. Last, peak memory per scale against
+//! the 1 M figure (flat: ≤ 1.25×).
+//!
 //! `cargo bench --bench pipeline -- --scale 100000 --scale 1000000` (`-- --help` lists the
 //! options; an unknown argument is an error).
 
@@ -39,11 +49,15 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, FixedOffset};
-use funnelhouse::sandbox::{SandboxData, SandboxOptions};
+use funnelhouse::sandbox::{SandboxData, SandboxOptions, SpendShape};
 use serde_json::Value;
 
-/// The job every scale runs, replayed and live.
+/// The job every scale of the default workload runs, replayed and live.
 const JOB: &str = "jobs/bench.toml";
+/// The spend-heavy workload's job.
+const SPEND_JOB: &str = "jobs/bench-spend.toml";
+/// Every Nth record of each vendor is malformed in the spend-heavy workload: 0.5 %.
+const SPEND_MALFORMED_EVERY: usize = 200;
 /// The rate-limited pull's job: HubSpot alone, limited to [`RATE_LIMIT_PER_SECOND`].
 const RATE_LIMIT_JOB: &str = "jobs/bench-ratelimit.toml";
 /// HubSpot requests per 10 s `jobs/bench.toml` allows its client, and the live runs' twin.
@@ -67,9 +81,57 @@ struct Args {
     /// Seed of the sandbox's data.
     #[arg(long, default_value_t = 42)]
     seed: u64,
+    /// What to measure: `default` (small spend; replayed, live, incremental and rate-limited
+    /// runs) or `spend-heavy` (the heavy spend shape, replayed; see the module documentation).
+    #[arg(long, value_enum, default_value = "default")]
+    workload: Workload,
     /// What `cargo bench` passes to every benchmark binary; nothing else.
     #[arg(long, hide = true)]
     bench: bool,
+}
+
+/// The named workloads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Workload {
+    /// `jobs/bench.toml` over the sandbox's default data.
+    Default,
+    /// `jobs/bench-spend.toml` over the heavy spend shape with 0.5 % malformed records.
+    SpendHeavy,
+}
+
+impl Workload {
+    fn job(self) -> &'static str {
+        match self {
+            Workload::Default => JOB,
+            Workload::SpendHeavy => SPEND_JOB,
+        }
+    }
+
+    /// Where a scale's recorded pages are cached.
+    fn pages_dir(self, root: &Path, seed: u64, scale: usize) -> PathBuf {
+        let name = match self {
+            Workload::Default => format!("seed{seed}-scale{scale}"),
+            Workload::SpendHeavy => format!("spend-heavy-seed{seed}-scale{scale}"),
+        };
+        root.join("target/bench-pages").join(name)
+    }
+
+    /// `funnelhouse sandbox --record`'s flags besides the directory, scale and seed.
+    fn record_args(self) -> Vec<String> {
+        let mut args = vec!["--job".to_string(), self.job().to_string()];
+        if self == Workload::SpendHeavy {
+            args.extend(
+                [
+                    "--spend-shape",
+                    "heavy",
+                    "--malformed-every",
+                    &SPEND_MALFORMED_EVERY.to_string(),
+                ]
+                .map(String::from),
+            );
+        }
+        args
+    }
 }
 
 /// A number of leads, `1000000` or `1_000_000`, at least 1.
@@ -118,7 +180,7 @@ fn job_env(cmd: &mut Command) -> &mut Command {
         .env("FUNNELHOUSE_LOG", "info")
 }
 
-fn record(bin: &str, dir: &Path, scale: usize, seed: u64) -> String {
+fn record(bin: &str, dir: &Path, scale: usize, seed: u64, workload: Workload) -> String {
     let marker = dir.join("RECORDED");
     if let Ok(line) = std::fs::read_to_string(&marker) {
         return line;
@@ -127,14 +189,8 @@ fn record(bin: &str, dir: &Path, scale: usize, seed: u64) -> String {
     let out = job_env(&mut Command::new(bin))
         .args(["sandbox", "--record"])
         .arg(dir)
-        .args([
-            "--scale",
-            &scale.to_string(),
-            "--seed",
-            &seed.to_string(),
-            "--job",
-            JOB,
-        ])
+        .args(["--scale", &scale.to_string(), "--seed", &seed.to_string()])
+        .args(workload.record_args())
         .output()
         .expect("funnelhouse runs");
     assert!(
@@ -239,15 +295,63 @@ fn run_job_outcome(bin: &str, job: &str, setup: impl FnOnce(&mut Command)) -> Ru
     }
 }
 
-/// A source's line of the run summary (`source <name> <kind> requests N retries R bytes B
-/// 1.23s ok`).
+/// A source's row of the run summary's sources table (`hubspot  hubspot  ok  1000  0
+/// 97.3 MiB  3.2 s`), with when the run's log says the source finished.
 struct SourceLine {
     name: String,
     requests: u64,
     retries: u64,
+    /// Bytes received, to the summary's precision (0.1 KiB/MiB/GiB).
     bytes: u64,
+    /// From `run started` to the source's `source pulled` log line (which come together
+    /// once every source is done).
     secs: f64,
+    /// The source's own pull, as the table prints it (0.1 s below 10 s, else whole seconds).
+    elapsed: f64,
 }
+
+/// `340 ms`, `2.5 s`, `12 s`, `4m 05s`, `1h 02m` as the summary prints durations, in seconds.
+fn parse_duration(tokens: &[&str]) -> Option<f64> {
+    match tokens {
+        [n, "ms"] => Some(n.parse::<f64>().ok()? / 1e3),
+        [n, "s"] => n.parse().ok(),
+        [m, s] if m.ends_with('m') && s.ends_with('s') => Some(
+            m.trim_end_matches('m').parse::<f64>().ok()? * 60.0
+                + s.trim_end_matches('s').parse::<f64>().ok()?,
+        ),
+        [h, m] if h.ends_with('h') && m.ends_with('m') => Some(
+            h.trim_end_matches('h').parse::<f64>().ok()? * 3600.0
+                + m.trim_end_matches('m').parse::<f64>().ok()? * 60.0,
+        ),
+        _ => None,
+    }
+}
+
+/// `512 B`, `1.5 KiB`, `97.3 MiB` as the summary prints sizes.
+fn parse_size(number: &str, unit: &str) -> Option<u64> {
+    let scale = match unit {
+        "B" => 1.0,
+        "KiB" => 1024.0,
+        "MiB" => 1024.0 * 1024.0,
+        "GiB" => 1024.0 * 1024.0 * 1024.0,
+        "TiB" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
+        _ => return None,
+    };
+    Some((number.parse::<f64>().ok()? * scale).round() as u64)
+}
+
+/// What a source's `source pulled` log line says, and when it came.
+struct Pulled {
+    /// Seconds from `run started`.
+    secs: f64,
+    read: u64,
+    rejected: u64,
+}
+
+/// The first line of the summary's sources table.
+const SOURCES_HEADER: [&str; 7] = [
+    "source", "kind", "outcome", "requests", "retries", "received", "elapsed",
+];
 
 /// A run's phases, timed by its JSON log lines.
 struct Phases {
@@ -281,23 +385,26 @@ impl Run {
             .to_string()
     }
 
+    /// The rows of the summary's sources table (header `source kind outcome requests
+    /// retries received elapsed`), up to the blank line that ends it.
     fn sources(&self) -> Vec<SourceLine> {
+        let pulled = self.pulled();
         self.stdout
             .lines()
+            .skip_while(|l| !l.split_whitespace().eq(SOURCES_HEADER))
+            .skip(1)
+            .take_while(|l| !l.trim().is_empty())
             .filter_map(|line| {
                 let fields: Vec<&str> = line.split_whitespace().collect();
                 let [
-                    "source",
                     name,
                     _kind,
-                    "requests",
+                    _outcome,
                     requests,
-                    "retries",
                     retries,
-                    "bytes",
-                    bytes,
-                    secs,
-                    ..,
+                    size,
+                    unit,
+                    elapsed @ ..,
                 ] = fields.as_slice()
                 else {
                     return None;
@@ -306,11 +413,53 @@ impl Run {
                     name: name.to_string(),
                     requests: requests.parse().ok()?,
                     retries: retries.parse().ok()?,
-                    bytes: bytes.parse().ok()?,
-                    secs: secs.trim_end_matches('s').parse().ok()?,
+                    bytes: parse_size(size, unit)?,
+                    secs: pulled.get(*name).map_or(f64::NAN, |p| p.secs),
+                    elapsed: parse_duration(elapsed)?,
                 })
             })
             .collect()
+    }
+
+    /// The JSON log's events with their time, as `(message, fields, time)`.
+    fn events(&self) -> impl Iterator<Item = (String, Value, DateTime<FixedOffset>)> + '_ {
+        self.stderr
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter_map(|mut event| {
+                let time = event["timestamp"]
+                    .as_str()
+                    .and_then(|t| DateTime::parse_from_rfc3339(t).ok())?;
+                let fields = event["fields"].take();
+                let message = fields["message"].as_str()?.to_string();
+                Some((message, fields, time))
+            })
+    }
+
+    /// Each source's `source pulled` line, by source name.
+    fn pulled(&self) -> BTreeMap<String, Pulled> {
+        let mut started = None;
+        let mut out = BTreeMap::new();
+        for (message, fields, time) in self.events() {
+            match message.as_str() {
+                "run started" => started = Some(time),
+                "source pulled" => {
+                    let (Some(started), Some(source)) = (started, fields["source"].as_str()) else {
+                        continue;
+                    };
+                    out.insert(
+                        source.to_string(),
+                        Pulled {
+                            secs: (time - started).num_microseconds().unwrap_or(0) as f64 / 1e6,
+                            read: fields["read"].as_u64().unwrap_or(0),
+                            rejected: fields["rejected"].as_u64().unwrap_or(0),
+                        },
+                    );
+                }
+                _ => {}
+            }
+        }
+        out
     }
 
     fn source(&self, name: &str) -> SourceLine {
@@ -323,21 +472,8 @@ impl Run {
     fn phases(&self) -> Phases {
         let mut at: BTreeMap<&str, DateTime<FixedOffset>> = BTreeMap::new();
         let (mut records, mut metric_rows) = (0, 0);
-        for event in self
-            .stderr
-            .lines()
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        {
-            let fields = &event["fields"];
-            let (Some(message), Some(time)) = (
-                fields["message"].as_str(),
-                event["timestamp"]
-                    .as_str()
-                    .and_then(|t| DateTime::parse_from_rfc3339(t).ok()),
-            ) else {
-                continue;
-            };
-            let key = match message {
+        for (message, fields, time) in self.events() {
+            let key = match message.as_str() {
                 "run started" => "started",
                 "source pulled" => {
                     records += fields["read"].as_u64().unwrap_or(0);
@@ -404,14 +540,64 @@ impl Run {
     }
 }
 
-/// The rows a correct run of [`JOB`] writes, from the sandbox generator's own totals.
+/// The rows a correct run of a workload's job writes, from the sandbox generator's own
+/// totals.
 struct Expected {
     leads: u64,
     spend: u64,
     surveys: u64,
+    /// Rows of `_rejects`, and records each source reads, where the workload checks them.
+    rejects: Option<u64>,
+    reads: BTreeMap<&'static str, u64>,
 }
 
 impl Expected {
+    fn for_workload(workload: Workload, seed: u64, scale: usize) -> Expected {
+        match workload {
+            Workload::Default => Expected::new(seed, scale),
+            Workload::SpendHeavy => Expected::spend_heavy(seed, scale),
+        }
+    }
+
+    /// [`SPEND_JOB`] over the heavy shape: every Google Ads and Meta row of the one account
+    /// each serves, Typeform alone for the surveys; malformed records are rejects.
+    fn spend_heavy(seed: u64, scale: usize) -> Expected {
+        let data = SandboxData::generate(&SandboxOptions {
+            seed,
+            scale,
+            malformed_every: SPEND_MALFORMED_EVERY,
+            spend: SpendShape::heavy(scale),
+            ..SandboxOptions::default()
+        });
+        let totals = data.totals();
+        let facts = data.spend_facts();
+        let count = |platform: &str, malformed: bool| {
+            facts
+                .iter()
+                .filter(|f| f.platform == platform && (!malformed || f.malformed))
+                .count() as u64
+        };
+        let spend_malformed = count("google_ads", true) + count("meta_ads", true);
+        let spend = count("google_ads", false) + count("meta_ads", false);
+        let (contacts, surveys) = (totals.contacts as u64, totals.survey_responses as u64);
+        let (contacts_malformed, surveys_malformed) = (
+            totals.contacts_malformed as u64,
+            totals.survey_responses_malformed as u64,
+        );
+        Expected {
+            leads: contacts - contacts_malformed,
+            spend: spend - spend_malformed,
+            surveys: surveys - surveys_malformed,
+            rejects: Some(contacts_malformed + spend_malformed + surveys_malformed),
+            reads: BTreeMap::from([
+                ("hubspot", contacts),
+                ("google_ads", count("google_ads", false)),
+                ("meta_ads", count("meta_ads", false)),
+                ("pulse", surveys),
+            ]),
+        }
+    }
+
     fn new(seed: u64, scale: usize) -> Expected {
         let data = SandboxData::generate(&SandboxOptions {
             seed,
@@ -429,6 +615,8 @@ impl Expected {
             leads: totals.contacts as u64,
             spend: spend as u64,
             surveys: (totals.survey_responses + totals.surveymonkey.responses) as u64,
+            rejects: None,
+            reads: BTreeMap::new(),
         }
     }
 
@@ -440,6 +628,14 @@ impl Expected {
             self.surveys,
             "{what}: survey rows"
         );
+        if let Some(rejects) = self.rejects {
+            assert_eq!(run.rows("_rejects"), rejects, "{what}: _rejects rows");
+        }
+        let pulled = run.pulled();
+        for (source, read) in &self.reads {
+            let got = pulled.get(*source).map(|p| p.read);
+            assert_eq!(got, Some(*read), "{what}: records {source} read");
+        }
     }
 }
 
@@ -777,12 +973,12 @@ fn print_targets(scale: usize, pages: &Pages, replay: &Run, live: &Live, rate: &
 }
 
 fn bench_scale(bin: &str, root: &Path, seed: u64, scale: usize, rate: &RateLimited) {
-    let dir = root.join(format!("target/bench-pages/seed{seed}-scale{scale}"));
+    let dir = Workload::Default.pages_dir(root, seed, scale);
     println!(
         "\n== {scale} leads (seed {seed}) — pages in {}",
         dir.display()
     );
-    let recorded = record(bin, &dir, scale, seed);
+    let recorded = record(bin, &dir, scale, seed, Workload::Default);
     println!("recording (in-process sandbox): {recorded}");
     let pages = read_and_parse(&dir);
     let expected = Expected::new(seed, scale);
@@ -823,13 +1019,162 @@ fn bench_scale(bin: &str, root: &Path, seed: u64, scale: usize, rate: &RateLimit
     print_targets(scale, &pages, &replay, &live, rate);
 }
 
+/// The figures of one scale of the spend-heavy workload, for the closing comparison.
+struct SpendHeavyScale {
+    scale: usize,
+    secs: f64,
+    json_bytes: u64,
+    peak: String,
+}
+
+/// One scale of the spend-heavy workload: record (cached), floors, the replayed run checked
+/// against the sandbox's totals, its phases and its datasets.
+fn spend_heavy_scale(bin: &str, root: &Path, seed: u64, scale: usize) -> SpendHeavyScale {
+    let workload = Workload::SpendHeavy;
+    let dir = workload.pages_dir(root, seed, scale);
+    let shape = SpendShape::heavy(scale);
+    println!(
+        "\n== spend-heavy, {scale} leads (seed {seed}; {} Google and {} Meta campaigns over {} \
+         days, 1 in {SPEND_MALFORMED_EVERY} records malformed) — pages in {}",
+        shape.google_campaigns.unwrap_or(0),
+        shape.meta_campaigns.unwrap_or(0),
+        shape.days.unwrap_or(0),
+        dir.display()
+    );
+    let recorded = record(bin, &dir, scale, seed, workload);
+    println!("recording (in-process sandbox): {recorded}");
+    let pages = read_and_parse(&dir);
+    let expected = Expected::for_workload(workload, seed, scale);
+
+    std::fs::remove_dir_all(root.join("target/bench-warehouse")).ok();
+    let replay = run_job(bin, workload.job(), |cmd| {
+        cmd.arg("--replay").arg(&dir);
+    });
+    expected.check(&replay, "spend-heavy replay");
+
+    println!(
+        "{} pages, {:.1} MB of JSON, {} records",
+        pages.files,
+        pages.bytes as f64 / 1e6,
+        pages.records
+    );
+    let (records, bytes) = (Some(pages.records), Some(pages.bytes));
+    row("read files", pages.read_secs, records, bytes, "");
+    row(
+        "parse JSON only (1 core, floor)",
+        pages.parse_secs,
+        records,
+        bytes,
+        "serde_json::Value",
+    );
+    row(
+        "whole run, replayed (release)",
+        replay.secs,
+        records,
+        bytes,
+        &format!("peak memory {}", replay.peak()),
+    );
+    replay.print_phases(&replay.phases(), pages.bytes);
+
+    println!(
+        "per dataset (each source's own pull as the summary prints it; they run concurrently):"
+    );
+    let elapsed: BTreeMap<String, f64> = replay
+        .sources()
+        .into_iter()
+        .map(|s| (s.name, s.elapsed))
+        .collect();
+    for (source, pulled) in replay.pulled() {
+        let source_dir = dir.join(&source);
+        let files = files_under(&source_dir);
+        let json: u64 = files
+            .iter()
+            .map(|f| std::fs::metadata(f).map_or(0, |m| m.len()))
+            .sum();
+        row(
+            &format!("  {source}"),
+            elapsed.get(&source).copied().unwrap_or(f64::NAN),
+            Some(pulled.read),
+            Some(json),
+            &format!(
+                "{} pages, {:.1} MB, {} read, {} rejected",
+                files.len(),
+                json as f64 / 1e6,
+                pulled.read,
+                pulled.rejected
+            ),
+        );
+    }
+    println!("row counts (rejects included) match the sandbox's totals");
+    println!(
+        "targets at 1 M leads: ≤ 4 s replayed (≥ 240 MB/s of JSON), peak memory ≤ 256 MiB; \
+         here {:.0} MB/s, {:.2} s, {}",
+        pages.bytes as f64 / 1e6 / replay.secs,
+        replay.secs,
+        replay.peak()
+    );
+    SpendHeavyScale {
+        scale,
+        secs: replay.secs,
+        json_bytes: pages.bytes,
+        peak: replay.peak(),
+    }
+}
+
+/// `12.3 MiB` as the summary prints it, in bytes.
+fn peak_bytes(peak: &str) -> Option<u64> {
+    let (number, unit) = peak.trim().split_once(' ')?;
+    parse_size(number, unit)
+}
+
+/// Every scale's replay side by side, peak memory against the 1 M figure when it was run.
+fn print_spend_heavy(results: &[SpendHeavyScale]) {
+    let million = results
+        .iter()
+        .find(|r| r.scale == 1_000_000)
+        .and_then(|r| peak_bytes(&r.peak));
+    println!("\n== spend-heavy, replayed");
+    println!(
+        "{:>10} | {:>9} | {:>8} | {:>8} | {:>11} | {:>9}",
+        "leads", "JSON MB", "wall s", "MB/s", "peak", "÷ 1 M"
+    );
+    for r in results {
+        let ratio = match (million, peak_bytes(&r.peak)) {
+            (Some(m), Some(p)) => format!("{:.2}×", p as f64 / m as f64),
+            _ => "—".into(),
+        };
+        println!(
+            "{:>10} | {:>9.1} | {:>8.2} | {:>8.0} | {:>11} | {:>9}",
+            r.scale,
+            r.json_bytes as f64 / 1e6,
+            r.secs,
+            r.json_bytes as f64 / 1e6 / r.secs,
+            r.peak,
+            ratio
+        );
+    }
+    println!("targets: ≤ 4 s and ≤ 256 MiB at 1 M leads; peak at 10 M ≤ 1.25× the 1 M figure");
+}
+
 fn main() {
     let args = args();
     let bin = env!("CARGO_BIN_EXE_funnelhouse");
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     std::env::set_current_dir(root).expect("cd to the package root");
-    let rate = rate_limited_pull(bin, root, args.seed);
-    for &scale in &args.scales {
-        bench_scale(bin, root, args.seed, scale, &rate);
+    match args.workload {
+        Workload::Default => {
+            let rate = rate_limited_pull(bin, root, args.seed);
+            for &scale in &args.scales {
+                bench_scale(bin, root, args.seed, scale, &rate);
+            }
+        }
+        Workload::SpendHeavy => {
+            let results: Vec<SpendHeavyScale> = args
+                .scales
+                .iter()
+                .map(|&scale| spend_heavy_scale(bin, root, args.seed, scale))
+                .collect();
+            print_spend_heavy(&results);
+        }
     }
 }

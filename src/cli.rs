@@ -144,6 +144,9 @@ pub enum Command {
         /// Make every Nth record of each vendor malformed (0 = none).
         #[arg(long, default_value_t = 0)]
         malformed_every: usize,
+        /// How much ad spend the ad platforms serve.
+        #[command(flatten)]
+        spend: SpendArgs,
         /// Instead of serving: pull everything `--job` asks for from an in-process sandbox
         /// and write each response body to DIR/<source>/<endpoint>/page-NNNNNN.json.
         #[arg(long, value_name = "DIR")]
@@ -178,6 +181,76 @@ pub enum Command {
     Schema,
 }
 
+/// `funnelhouse sandbox`'s spend flags: a named shape, then what overrides it.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SpendArgs {
+    /// The named spend shape; the flags below override parts of it.
+    #[arg(long, value_enum, default_value = "small")]
+    pub spend_shape: SpendShapeName,
+    /// Days of spend ending yesterday (at least 30), instead of the shape's.
+    #[arg(long, value_name = "DAYS")]
+    pub spend_days: Option<u32>,
+    /// Campaigns per Google Ads customer and per Meta account, instead of the shape's.
+    #[arg(long, value_name = "N")]
+    pub spend_campaigns: Option<usize>,
+    /// Accounts served per ad platform (Google Ads, Meta, LinkedIn; at most 2), instead of
+    /// the shape's.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=2))]
+    pub spend_accounts: Option<u8>,
+}
+
+/// The named spend shapes of [`SpendArgs`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SpendShapeName {
+    /// Every Google Ads customer, Meta and LinkedIn account with 3–6 campaigns over 90 days.
+    Small,
+    /// One Google Ads customer and one Meta account over 365 days, campaigns growing with
+    /// `--scale` (~880 and ~590 at a million leads); LinkedIn as in `small`.
+    Heavy,
+}
+
+impl SpendArgs {
+    /// The shape at `leads` leads, overrides applied.
+    pub fn shape(&self, leads: usize) -> crate::sandbox::SpendShape {
+        let mut shape = match self.spend_shape {
+            SpendShapeName::Small => crate::sandbox::SpendShape::default(),
+            SpendShapeName::Heavy => crate::sandbox::SpendShape::heavy(leads),
+        };
+        if let Some(days) = self.spend_days {
+            shape.days = Some(days);
+        }
+        if let Some(n) = self.spend_campaigns {
+            shape.google_campaigns = Some(n);
+            shape.meta_campaigns = Some(n);
+        }
+        if let Some(n) = self.spend_accounts {
+            let n = Some(usize::from(n));
+            (
+                shape.google_accounts,
+                shape.meta_accounts,
+                shape.linkedin_accounts,
+            ) = (n, n, n);
+        }
+        shape
+    }
+}
+
+/// What `funnelhouse sandbox` generates: its flags, ending yesterday.
+fn sandbox_options(
+    seed: u64,
+    scale: usize,
+    malformed_every: usize,
+    spend: &SpendArgs,
+) -> crate::sandbox::SandboxOptions {
+    crate::sandbox::SandboxOptions {
+        seed,
+        scale,
+        today: chrono::Utc::now().date_naive(),
+        malformed_every,
+        spend: spend.shape(scale),
+    }
+}
+
 /// Run the parsed command line.
 pub async fn run(cli: Cli) -> ExitCode {
     match cli.command {
@@ -202,17 +275,25 @@ pub async fn run(cli: Cli) -> ExitCode {
             seed,
             scale,
             malformed_every,
+            spend,
             job,
             ..
-        } => crate::demo::record_command(&dir, &job, seed, scale, malformed_every).await,
+        } => {
+            let options = sandbox_options(seed, scale, malformed_every, &spend);
+            crate::demo::record_command(&dir, &job, options).await
+        }
         Command::Sandbox {
             port,
             seed,
             scale,
             malformed_every,
+            spend,
             faults,
             ..
-        } => crate::demo::sandbox_command(port, seed, scale, malformed_every, faults).await,
+        } => {
+            let options = sandbox_options(seed, scale, malformed_every, &spend);
+            crate::demo::sandbox_command(port, options, faults).await
+        }
         Command::Demo { job, scale } => crate::demo::demo_command(job.as_deref(), scale).await,
         Command::Completions { shell } => {
             use clap::CommandFactory;
@@ -463,5 +544,62 @@ fn finish(outcome: crate::error::Result<RunReport>, cancel: &crate::cancel::Canc
             run_exit_code(&report)
         }
         Err(e) => report_error(&e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sandbox::SpendShape;
+
+    /// The spend flags of `funnelhouse sandbox ARGS…`, as the shape at `leads`.
+    fn shape(args: &[&str], leads: usize) -> SpendShape {
+        let cli = Cli::try_parse_from(["funnelhouse", "sandbox"].iter().chain(args))
+            .unwrap_or_else(|e| panic!("{args:?}: {e}"));
+        match cli.command {
+            Command::Sandbox { spend, .. } => spend.shape(leads),
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_sandbox_serves_the_small_spend_shape_unless_told() {
+        assert_eq!(shape(&[], 1_000_000), SpendShape::default());
+        assert_eq!(
+            shape(&["--spend-shape", "heavy"], 1_000_000),
+            SpendShape::heavy(1_000_000)
+        );
+    }
+
+    #[test]
+    fn spend_flags_override_the_named_shape() {
+        let got = shape(
+            &[
+                "--spend-shape",
+                "heavy",
+                "--spend-days",
+                "60",
+                "--spend-campaigns",
+                "40",
+                "--spend-accounts",
+                "2",
+            ],
+            100_000,
+        );
+        assert_eq!(
+            got,
+            SpendShape {
+                google_campaigns: Some(40),
+                meta_campaigns: Some(40),
+                linkedin_campaigns: None,
+                days: Some(60),
+                google_accounts: Some(2),
+                meta_accounts: Some(2),
+                linkedin_accounts: Some(2),
+            }
+        );
+        // The sandbox has two accounts per platform: a third is a usage error.
+        assert!(Cli::try_parse_from(["funnelhouse", "sandbox", "--spend-accounts", "3"]).is_err());
+        assert!(Cli::try_parse_from(["funnelhouse", "sandbox", "--spend-shape", "huge"]).is_err());
     }
 }

@@ -16,18 +16,10 @@ use crate::sink::Warehouse;
 /// Serve the sandbox on 127.0.0.1 until Ctrl-C.
 pub async fn sandbox_command(
     port: u16,
-    seed: u64,
-    scale: usize,
-    malformed_every: usize,
+    options: SandboxOptions,
     faults: Option<sandbox::FaultProfile>,
 ) -> ExitCode {
-    let options = SandboxOptions {
-        seed,
-        scale,
-        today: chrono::Utc::now().date_naive(),
-        malformed_every,
-        ..SandboxOptions::default()
-    };
+    let (seed, scale) = (options.seed, options.scale);
     let data = std::sync::Arc::new(SandboxData::generate(&options));
     let listener = match tokio::net::TcpListener::bind(("127.0.0.1", port)).await {
         Ok(l) => l,
@@ -260,20 +252,7 @@ fn relative_warehouse(absolute: &str) -> String {
 /// `funnelhouse sandbox --record DIR`: pull what `job_path` asks for from an in-process
 /// sandbox and keep every body, exactly as received, in the design §9 layout under `dir`.
 /// The job's tables go to a throwaway in-memory warehouse.
-pub async fn record_command(
-    dir: &Path,
-    job_path: &Path,
-    seed: u64,
-    scale: usize,
-    malformed_every: usize,
-) -> ExitCode {
-    let options = SandboxOptions {
-        seed,
-        scale,
-        today: chrono::Utc::now().date_naive(),
-        malformed_every,
-        ..SandboxOptions::default()
-    };
+pub async fn record_command(dir: &Path, job_path: &Path, options: SandboxOptions) -> ExitCode {
     let running = match sandbox::start(options).await {
         Ok(r) => r,
         Err(e) => {
