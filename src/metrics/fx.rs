@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, Decimal128Builder};
-use arrow::datatypes::{DataType, Field, Schema};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 
 use super::arrays::{date_col, decimal_col, months_of, str_col};
@@ -166,11 +166,7 @@ fn add_reporting(
     days: &[Option<i32>],
 ) -> Result<(RecordBatch, BTreeSet<String>)> {
     let currencies = str_col(batch, "currency", table)?;
-    let out_name = if amount == "spend" {
-        "spend_reporting".to_string()
-    } else {
-        format!("{amount}_reporting")
-    };
+    let out_name = reporting_name(amount);
     let mut out = Decimal128Builder::with_capacity(batch.num_rows())
         .with_precision_and_scale(MONEY.0, MONEY.1)
         .map_err(|e| Error::encode(table, e))?;
@@ -190,27 +186,55 @@ fn add_reporting(
     }
     let converted: ArrayRef = Arc::new(out.finish());
     let schema = batch.schema();
-    let mut fields: Vec<Field> = Vec::with_capacity(schema.fields().len() + 1);
-    let mut columns: Vec<ArrayRef> = Vec::with_capacity(fields.capacity());
+    let mut columns: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len() + 1);
     for (i, field) in schema.fields().iter().enumerate() {
         // Re-deriving an already enriched batch replaces the old conversion.
         if *field.name() == out_name {
             continue;
         }
-        fields.push(field.as_ref().clone());
         columns.push(Arc::clone(batch.column(i)));
         if field.name() == amount {
-            fields.push(reporting_field(&out_name));
             columns.push(Arc::clone(&converted));
         }
     }
-    let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
+    let batch = RecordBatch::try_new(with_reporting_field(&schema, amount), columns)
         .map_err(|e| Error::encode(table, e))?;
     Ok((batch, missing))
 }
 
-fn reporting_field(name: &str) -> Field {
-    Field::new(name, DataType::Decimal128(MONEY.0, MONEY.1), true)
+/// The schema of `spend` batches once [`add_spend_reporting`] has run over them.
+pub fn spend_reporting_schema(spend: &Schema) -> SchemaRef {
+    with_reporting_field(spend, "spend")
+}
+
+/// The schema of `costs` batches once [`add_costs_reporting`] has run over them.
+pub fn costs_reporting_schema(costs: &Schema) -> SchemaRef {
+    with_reporting_field(costs, "amount")
+}
+
+/// `schema` with `<amount>_reporting` right after `amount` (an old one dropped), as
+/// [`add_reporting`] lays its batches out: writers declare their files with it up front.
+fn with_reporting_field(schema: &Schema, amount: &str) -> SchemaRef {
+    let out_name = reporting_name(amount);
+    let mut fields: Vec<Field> = Vec::with_capacity(schema.fields().len() + 1);
+    for field in schema.fields() {
+        if *field.name() == out_name {
+            continue;
+        }
+        fields.push(field.as_ref().clone());
+        if field.name() == amount {
+            fields.push(Field::new(
+                out_name.as_str(),
+                DataType::Decimal128(MONEY.0, MONEY.1),
+                true,
+            ));
+        }
+    }
+    Arc::new(Schema::new(fields))
+}
+
+fn reporting_name(amount: &str) -> String {
+    format!("{amount}_reporting")
 }
 
 #[cfg(test)]

@@ -315,6 +315,7 @@ async fn step_locked(
     // What the inputs give cause to say (e.g. an eNPS dimension null everywhere), from the
     // attempt that is kept.
     let mut input_warnings = Vec::new();
+    let fx = super::metrics::load_rates(job, env).await?;
     let (snapshot, metric_files) = loop {
         attempt += 1;
         input_warnings.clear();
@@ -336,11 +337,11 @@ async fn step_locked(
         tracing::info!(attempt, jobs = ?snapshot.jobs(), files = snapshot.input_files(), "metrics step reading a snapshot of the pull jobs' tables");
         let computed = stage_metrics_over(
             job,
-            env,
+            &fx,
             store,
             &stamp,
             now,
-            &mut [],
+            &[],
             Inputs::Snapshot(&snapshot),
             &mut input_warnings,
         )

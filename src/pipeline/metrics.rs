@@ -2,12 +2,13 @@
 //! **current** state of the input tables — for each of the job's files, the replacement this
 //! run staged if there is one, else the published file — compute every metric table and
 //! stage it as `<table>/<job>.parquet`, so it publishes in the same commit as its inputs.
-//! Spend and costs files staged by this run are rewritten with `spend_reporting` /
-//! `amount_reporting` on the way.
+//! The step only reads its inputs: `spend_reporting` / `amount_reporting` are written by the
+//! spend and costs outputs as they stage their files, at the rates [`load_rates`] loaded
+//! before the pulls, and CPSQL converts every amount at those same rates.
 //!
 //! A `[fan_in]` job runs the same step over a [`Snapshot`] of other
 //! jobs' published files instead ([`Inputs::Snapshot`]); a pull job with
-//! `compute_metrics = false` stops after enriching its staged spend and costs files.
+//! `compute_metrics = false` has no metrics step.
 //!
 //! Every input is streamed batch by batch and every large output (`lead_stages`,
 //! `lead_stage_transitions`, `enps_responses`) is written as it is produced, so memory holds
@@ -29,7 +30,7 @@ use crate::config::{EnvLookup, JobConfig};
 use crate::error::{Error, Result};
 use crate::http::{HttpClient, HttpSettings};
 use crate::metrics::cpsql::Cpsql;
-use crate::metrics::fx::{FxRates, add_costs_reporting, add_spend_reporting};
+use crate::metrics::fx::FxRates;
 use crate::metrics::intent::{IntentIndex, SIGNAL_COLUMNS};
 use crate::metrics::stages::{LEAD_COLUMNS, PREVIOUS_COLUMNS, PreviousStagesBuilder};
 use crate::metrics::{
@@ -37,8 +38,7 @@ use crate::metrics::{
 };
 use crate::normalize::BatchStamp;
 use crate::sink::{
-    ParquetFile, StagedFile, file_batch, file_schema, read_parquet_rows, staging_path,
-    stream_parquet_rows, with_partition_columns, write_batches,
+    ParquetFile, StagedFile, staging_path, stream_parquet_rows, with_partition_columns,
 };
 
 /// Which input files the metrics step reads.
@@ -201,33 +201,40 @@ pub async fn load_rates(job: &JobConfig, env: EnvLookup<'_>) -> Result<FxRates> 
     Ok(fx)
 }
 
-/// Compute and stage every metric table for this run; `files` are the run's staged source
-/// files (its spend files gain `spend_reporting`). Returns the staged metric files.
+/// Compute and stage every metric table for this run at the rates `fx`; `files` are the
+/// run's staged source files, read in place of the published files they replace. Returns the
+/// staged metric files.
 pub async fn stage_metrics(
     job: &JobConfig,
-    env: EnvLookup<'_>,
+    fx: &FxRates,
     store: &Arc<dyn ObjectStore>,
     stamp: &BatchStamp,
     now: DateTime<Utc>,
-    files: &mut [StagedFile],
+    files: &[StagedFile],
 ) -> Result<Vec<StagedFile>> {
     let mut warnings = Vec::new();
-    stage_metrics_warning(job, env, store, stamp, now, files, &mut warnings).await
+    stage_metrics_warning(job, fx, store, stamp, now, files, &mut warnings).await
 }
 
 /// [`stage_metrics`], adding what `_runs.warnings` should say about the inputs to `warnings`
 /// (an eNPS dimension null in every response of a survey).
 pub async fn stage_metrics_warning(
     job: &JobConfig,
-    env: EnvLookup<'_>,
+    fx: &FxRates,
     store: &Arc<dyn ObjectStore>,
     stamp: &BatchStamp,
     now: DateTime<Utc>,
-    files: &mut [StagedFile],
+    files: &[StagedFile],
     warnings: &mut Vec<String>,
 ) -> Result<Vec<StagedFile>> {
-    stage_metrics_over(job, env, store, stamp, now, files, Inputs::Job, warnings).await
+    stage_metrics_over(job, fx, store, stamp, now, files, Inputs::Job, warnings).await
 }
+
+/// The spend columns CPSQL reads (`date` from the folder, or from an old file holding it).
+const SPEND_COLUMNS: [&str; 5] = ["date", "campaign_id", "channel", "currency", "spend"];
+
+/// The costs columns CPSQL reads.
+const COSTS_COLUMNS: [&str; 4] = ["month", "channel", "currency", "amount"];
 
 /// [`stage_metrics_warning`] over `inputs`: a job's own files, or a fan-in's snapshot.
 #[allow(
@@ -236,79 +243,49 @@ pub async fn stage_metrics_warning(
 )]
 pub async fn stage_metrics_over(
     job: &JobConfig,
-    env: EnvLookup<'_>,
+    fx: &FxRates,
     store: &Arc<dyn ObjectStore>,
     stamp: &BatchStamp,
     now: DateTime<Utc>,
-    files: &mut [StagedFile],
+    files: &[StagedFile],
     inputs: Inputs<'_>,
     warnings: &mut Vec<String>,
 ) -> Result<Vec<StagedFile>> {
-    // A pull job of a fan-out only enriches what it staged; the fan-in computes the rest.
-    let enrich_only = !job.compute_metrics;
-    let fx = load_rates(job, env).await?;
+    // A pull job of a fan-out stops at its staged tables; the fan-in computes the metrics.
+    if !job.compute_metrics {
+        return Ok(Vec::new());
+    }
 
-    // Spend, file by file: enrich what this run staged, fold everything into CPSQL.
+    // CPSQL folds in every current spend and costs file, converting each amount itself at
+    // `fx`'s rates. The `*_reporting` columns are the sources' (added as they staged their
+    // files): nothing here rewrites a file.
     let mut cpsql = Cpsql::default();
-    let mut unconverted = std::collections::BTreeSet::new();
     // `date` is the file's `date=` folder (Hive), not one of its columns: it is put back
-    // for the day's rate, and left out again when the file is rewritten.
+    // for the day's rate.
     let spend_table = crate::normalize::spend_schema();
-    let spend_files = current_files(store, "spend", &job.name, files, inputs).await?;
-    for location in spend_files.values() {
+    for location in current_files(store, "spend", &job.name, files, inputs)
+        .await?
+        .values()
+    {
         let path = Path::from(location.as_str());
-        let staged_here = files.iter().position(|f| f.staged == *location);
-        if enrich_only && staged_here.is_none() {
-            continue;
-        }
-        let batches = read_parquet_rows(store, &path).await?;
-        let mut enriched = Vec::with_capacity(batches.len());
-        for batch in &batches {
-            let batch = with_partition_columns(batch, location, &spend_table)?;
-            let (with_reporting, missing) = add_spend_reporting(&batch, &fx)?;
-            if staged_here.is_some() {
-                unconverted.extend(missing);
-            }
-            cpsql.add_spend(&with_reporting, &fx, &job.metrics.cpsql)?;
-            enriched.push(file_batch(&with_reporting, location)?);
-        }
-        if let (Some(index), Some(first)) = (staged_here, enriched.first()) {
-            let schema = file_schema(&first.schema(), location);
-            write_batches(store, &path, schema, &enriched).await?;
-            files[index].bytes = object_size(store, &path).await?;
+        let mut batches = stream_file(store, &path, Some(&SPEND_COLUMNS), false).await?;
+        while let Some(batch) = batches.try_next().await? {
+            let batch = with_partition_columns(&batch, location, &spend_table)?;
+            cpsql.add_spend(&batch, fx, &job.metrics.cpsql)?;
         }
     }
-    // Costs (written by the costs source when the job has one): the same, with
-    // `amount_reporting` at the rate of the month's first day.
-    let costs_files = current_files(store, "costs", &job.name, files, inputs).await?;
-    for location in costs_files.values() {
+    // Costs (written by the costs source when the job has one): at the rate of the month's
+    // first day.
+    for location in current_files(store, "costs", &job.name, files, inputs)
+        .await?
+        .values()
+    {
         let path = Path::from(location.as_str());
-        let staged_here = files.iter().position(|f| f.staged == *location);
-        if enrich_only && staged_here.is_none() {
-            continue;
-        }
-        let batches = read_parquet_rows(store, &path).await?;
-        let mut enriched = Vec::with_capacity(batches.len());
-        for batch in &batches {
-            cpsql.add_costs(batch, &fx)?;
-            if staged_here.is_some() {
-                let (with_reporting, missing) = add_costs_reporting(batch, &fx)?;
-                unconverted.extend(missing);
-                enriched.push(with_reporting);
-            }
-        }
-        if let (Some(index), Some(first)) = (staged_here, enriched.first()) {
-            write_batches(store, &path, first.schema(), &enriched).await?;
-            files[index].bytes = object_size(store, &path).await?;
+        let mut batches = stream_file(store, &path, Some(&COSTS_COLUMNS), false).await?;
+        while let Some(batch) = batches.try_next().await? {
+            cpsql.add_costs(&batch, fx)?;
         }
         crate::pause::point("read").await;
-    }
-    if !unconverted.is_empty() {
-        tracing::warn!(currencies = ?unconverted, reporting = %fx.reporting(),
-            "no FX rate for some amounts: their *_reporting is null and cpsql_monthly marks them incomplete");
-    }
-    if enrich_only {
-        return Ok(Vec::new());
     }
 
     let settings = Settings {

@@ -346,10 +346,20 @@ async fn run_locked(
     tracing::info!(sources = sources.len(), warehouse = %warehouse.describe(), backfill = ?backfill,
         full_refresh = options.full_refresh, "run started");
 
+    // The exchange rates first: the spend and costs outputs write `*_reporting` as they
+    // stage, and the metrics step converts at the same rates.
+    let fx = match options.cancel.or_stop(metrics::load_rates(job, env)).await {
+        Ok(fx) => Arc::new(fx?),
+        Err(stop) => return abort_run(warehouse, job, &stamp, options.now, started, stop).await,
+    };
+
     let window = backfill.map(|b| (b.from, b.to));
     let pulls = sources.iter().map(|source| {
         let span = tracing::info_span!("source", source = %source.name(), kind = source.kind());
-        pull_source(job, source, env, hasher, store, &stamp, &options, window).instrument(span)
+        pull_source(
+            job, source, env, hasher, store, &stamp, &options, window, &fx,
+        )
+        .instrument(span)
     });
     // A stop drops every pull where it stands: no request is sent after it.
     let outcomes = match options
@@ -369,7 +379,12 @@ async fn run_locked(
         next_states,
         deletes,
         mut warnings,
+        unconverted,
     } = gather(job, store, &options, backfill, &sources, outcomes).await?;
+    if !unconverted.is_empty() {
+        tracing::warn!(currencies = ?unconverted, reporting = %fx.reporting(),
+            "no FX rate for some amounts: their *_reporting is null and cpsql_monthly marks them incomplete");
+    }
 
     let failed: Vec<&SourceReport> = reports.iter().filter(|r| r.error.is_some()).collect();
     let status = match failed.len() {
@@ -384,15 +399,8 @@ async fn run_locked(
         Some(replay) => replay_clock(replay, &sources, options.now).await?,
         None => options.now,
     };
-    let metrics = metrics::stage_metrics_warning(
-        job,
-        env,
-        store,
-        &stamp,
-        metrics_now,
-        &mut files,
-        &mut warnings,
-    );
+    let metrics =
+        metrics::stage_metrics_warning(job, &fx, store, &stamp, metrics_now, &files, &mut warnings);
     match options.cancel.or_stop(metrics).await {
         Err(stop) => return abort_run(warehouse, job, &stamp, options.now, started, stop).await,
         Ok(Ok(metric_files)) => files.extend(metric_files),

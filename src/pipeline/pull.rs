@@ -2,7 +2,7 @@
 //! recorded pages on the recorded clock, into staged files; and what a pull says about the
 //! table it replaces.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -13,6 +13,7 @@ use super::{Backfill, DatasetCounts, Replay, RunOptions, SourceReport};
 use crate::config::{EnvLookup, JobConfig, SourceConfig};
 use crate::error::{Error, Result};
 use crate::http::{HttpClient, HttpStats};
+use crate::metrics::fx::FxRates;
 use crate::normalize::{BatchStamp, Dataset, PersonalDataHasher, RejectRow};
 use crate::sink::{
     OutputSummary, OutputTarget, RecordedClock, StagedFile, emptied_partitions,
@@ -43,6 +44,7 @@ pub(super) async fn pull_source(
     stamp: &BatchStamp,
     options: &RunOptions,
     window: Option<(NaiveDate, NaiveDate)>,
+    fx: &Arc<FxRates>,
 ) -> PullOutcome {
     tracing::info!("pulling");
     let pull_started = Instant::now();
@@ -144,6 +146,7 @@ pub(super) async fn pull_source(
         batch_rows: job.batch_rows,
         clock_micros: now.timestamp_micros(),
         records,
+        fx: Arc::clone(fx),
     };
     let result = async {
         let resolved = ResolvedSecrets::resolve(job, source, env)?;
@@ -209,6 +212,8 @@ pub(super) struct Pulled {
     pub(super) deletes: Vec<String>,
     /// What `_runs.warnings` should say.
     pub(super) warnings: Vec<String>,
+    /// Currencies of the staged spend and costs rows that had no FX rate.
+    pub(super) unconverted: BTreeSet<String>,
 }
 
 /// Gather the pulls' outcomes: count them per dataset, report each source, warn when a full
@@ -229,6 +234,7 @@ pub(super) async fn gather(
     let mut next_states = Vec::new();
     let mut deletes = Vec::new();
     let mut warnings: Vec<String> = Vec::new();
+    let mut unconverted = BTreeSet::new();
     for (source, (outcome, stats, next_state, elapsed)) in sources.iter().zip(outcomes) {
         let mut report = SourceReport {
             name: source.name().to_string(),
@@ -287,6 +293,7 @@ pub(super) async fn gather(
                 }
                 files.extend(staged);
                 rejects.extend(summary.rejects);
+                unconverted.extend(summary.unconverted);
                 if let Some(state) = next_state {
                     next_states.push((source.name().to_string(), state));
                 }
@@ -306,5 +313,6 @@ pub(super) async fn gather(
         next_states,
         deletes,
         warnings,
+        unconverted,
     })
 }

@@ -1,12 +1,19 @@
 //! How each dataset is staged: its table key (a repeated page keeps one row), whether an
-//! incremental pull merges into the previous file, and its partitions. A connector only
+//! incremental pull merges into the previous file, its partitions, and the amount in the
+//! reporting currency spend and costs files carry (added as each batch is built, at the run's
+//! rates, so those files are written once). A connector only
 //! pushes rows ([`crate::sources::RowSink`]); the choice per dataset is made here.
+
+use std::sync::Arc;
 
 use chrono::NaiveDate;
 
 use super::output::{DatasetOutput, OutputSummary, OutputTarget};
 use crate::config::SourceConfig;
 use crate::error::Result;
+use crate::metrics::fx::{
+    add_costs_reporting, add_spend_reporting, costs_reporting_schema, spend_reporting_schema,
+};
 use crate::normalize::{
     CostsBuilder, Dataset, IntentSignalsBuilder, LeadsBuilder, SpendBuilder, SpendRow,
     SurveyResponsesBuilder, costs_schema, intent_signals_schema, leads_schema, spend_schema,
@@ -146,14 +153,21 @@ fn leads_output(target: OutputTarget) -> DatasetOutput<LeadsBuilder> {
     .with_merge_key("lead_id", |row| row.lead_id.clone())
 }
 
-/// A cost file's output: replaced whole by every pull.
+/// A cost file's output: replaced whole by every pull, with `amount_reporting` (at the rate
+/// of the month's first day).
 fn costs_output(target: OutputTarget) -> DatasetOutput<CostsBuilder> {
+    let fx = Arc::clone(&target.fx);
     DatasetOutput::new(
         target,
         Dataset::Costs,
         costs_schema(),
         CostsBuilder::new,
         |_| None,
+    )
+    .with_reporting(
+        fx,
+        costs_reporting_schema(&costs_schema()),
+        add_costs_reporting,
     )
 }
 
@@ -181,14 +195,21 @@ fn survey_output(target: OutputTarget) -> DatasetOutput<SurveyResponsesBuilder> 
     .with_merge_key("response_id", |row| row.response_id.clone())
 }
 
-/// A spend source's output: Hive-partitioned by day, each day's file replaced whole.
+/// A spend source's output: Hive-partitioned by day, each day's file replaced whole, with
+/// `spend_reporting` (at the day's rate).
 fn spend_output(target: OutputTarget) -> DatasetOutput<SpendBuilder> {
+    let fx = Arc::clone(&target.fx);
     DatasetOutput::new(
         target,
         Dataset::Spend,
         spend_schema(),
         SpendBuilder::new,
         spend_partition,
+    )
+    .with_reporting(
+        fx,
+        spend_reporting_schema(&spend_schema()),
+        add_spend_reporting,
     )
     // A repeated page must not repeat a day's campaign row.
     .with_key(|row| {

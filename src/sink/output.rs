@@ -7,10 +7,11 @@
 //! up to a budget of [`BUFFERED_ROWS`] in all, then the largest are set aside on local disk
 //! (`spill`) and written to their files, in the order they were pushed, when the pull ends.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
 use object_store::ObjectStore;
 use object_store::ObjectStoreExt;
 use serde_json::Value;
@@ -22,6 +23,7 @@ use super::partition::{file_batch, file_schema};
 use super::seen::SeenKeys;
 use super::spill::{Segment, Spill, SpillError};
 use crate::error::{Error, Result};
+use crate::metrics::fx::FxRates;
 use crate::normalize::bounds::{Bounds, Flags, Plausible, RowJson};
 use crate::normalize::{BatchStamp, Dataset, RejectRow, TableRows};
 
@@ -100,6 +102,7 @@ struct Dest<'a> {
     dataset: Dataset,
     schema: &'a SchemaRef,
     stamp: &'a BatchStamp,
+    reporting: Option<&'a mut Reporting>,
 }
 
 /// The output's [`Dest`], as a macro so it borrows only the fields it names.
@@ -112,6 +115,7 @@ macro_rules! dest {
             dataset: $output.dataset,
             schema: &$output.schema,
             stamp: &$output.stamp,
+            reporting: $output.reporting.as_mut(),
         }
     };
 }
@@ -134,6 +138,22 @@ pub struct OutputTarget {
     pub clock_micros: i64,
     /// Live count of records read (rows and rejects), for progress display.
     pub records: Arc<std::sync::atomic::AtomicU64>,
+    /// The job's exchange rates, for the outputs whose files carry an amount in the
+    /// reporting currency (spend, costs).
+    pub fx: Arc<FxRates>,
+}
+
+/// Adds `<amount>_reporting` to a batch of a dataset, returning the currencies that had no
+/// rate (`crate::metrics::fx::add_spend_reporting`, `add_costs_reporting`).
+pub type AddReporting = fn(&RecordBatch, &FxRates) -> Result<(RecordBatch, BTreeSet<String>)>;
+
+/// The reporting-currency column an output's files carry, added to every batch as it is
+/// built, so each file is written once, complete.
+struct Reporting {
+    fx: Arc<FxRates>,
+    add: AddReporting,
+    /// The currencies some row had no rate for.
+    unconverted: BTreeSet<String>,
 }
 
 /// How an incremental pull merges into the table: rows keyed by one string column, the
@@ -185,6 +205,8 @@ pub struct DatasetOutput<B: TableRows> {
     bounds: Bounds,
     /// Records kept with an implausible value mended, for `_runs.warnings`.
     flags: Flags,
+    /// The column in the reporting currency, for spend and costs.
+    reporting: Option<Reporting>,
 }
 
 impl<B: TableRows> std::fmt::Debug for DatasetOutput<B> {
@@ -221,6 +243,8 @@ pub struct OutputSummary {
     /// What the source says the run should know (kept in `_runs.warnings`), e.g. that a
     /// vendor's daily limit ended its pull early.
     pub warnings: Vec<String>,
+    /// Currencies without an FX rate for some row: their `*_reporting` is null.
+    pub unconverted: BTreeSet<String>,
 }
 
 impl<B: TableRows> DatasetOutput<B> {
@@ -260,7 +284,25 @@ impl<B: TableRows> DatasetOutput<B> {
             repeats: 0,
             bounds,
             flags: Flags::default(),
+            reporting: None,
         }
+    }
+
+    /// Give every row `<amount>_reporting` at `fx`'s rates as its batch is built: `add`
+    /// inserts the column, `schema` is the dataset's schema with it.
+    pub fn with_reporting(
+        mut self,
+        fx: Arc<FxRates>,
+        schema: SchemaRef,
+        add: AddReporting,
+    ) -> Self {
+        self.schema = schema;
+        self.reporting = Some(Reporting {
+            fx,
+            add,
+            unconverted: BTreeSet::new(),
+        });
+        self
     }
 
     /// The job this output belongs to (for errors that name it).
@@ -366,7 +408,7 @@ impl<B: TableRows> DatasetOutput<B> {
     /// Partition `key` filled a batch: into its file, opened now if fewer than
     /// [`OPEN_FILES`] are, else aside on disk until the pull ends.
     async fn batch_full(&mut self, key: &Option<String>) -> Result<()> {
-        let dest = dest!(self);
+        let mut dest = dest!(self);
         let part = self.parts.get_mut(key).expect("the row's partition");
         let rows = part.buffered();
         if part.file.is_none() && self.open_files >= OPEN_FILES {
@@ -389,7 +431,7 @@ impl<B: TableRows> DatasetOutput<B> {
     /// Bring the rows held in memory down to half the budget: partitions with an open file
     /// write theirs there, then the largest others are set aside on disk, in one run.
     async fn relieve(&mut self) -> Result<()> {
-        let dest = dest!(self);
+        let mut dest = dest!(self);
         for (key, part) in self.parts.iter_mut() {
             if part.file.is_some() && part.buffered() > 0 {
                 self.buffered -= part.buffered();
@@ -576,6 +618,7 @@ impl<B: TableRows> DatasetOutput<B> {
             files,
             rejects: self.rejects,
             warnings: self.flags.warnings(self.dataset.table()),
+            unconverted: self.reporting.map(|r| r.unconverted).unwrap_or_default(),
         })
     }
 }
@@ -589,7 +632,7 @@ impl Dest<'_> {
     /// Write what partition `key` holds to its file (opened if need be): first the rows set
     /// aside on disk, oldest first, then its builder's, so the file keeps the push order.
     async fn write<B: TableRows>(
-        &self,
+        &mut self,
         key: &Option<String>,
         part: &mut Part<B>,
         spill: &mut Spill,
@@ -616,21 +659,38 @@ impl Dest<'_> {
         if let Some(builder) = part.builder.as_mut()
             && !builder.is_empty()
         {
-            // A partition's column lives in its folder name only (Hive), not in the file.
-            let batch = builder.finish(self.stamp);
-            file.write(&file_batch(&batch, target.as_ref())?).await?;
+            let batch = self.built(builder, &target)?;
+            file.write(&batch).await?;
         }
         Ok(())
     }
 
+    /// The builder's rows as the file at `target` holds them: with the reporting column when
+    /// the output has one, without the partition columns (Hive: those live in the folder
+    /// name only).
+    fn built<B: TableRows>(
+        &mut self,
+        builder: &mut B,
+        target: &object_store::path::Path,
+    ) -> Result<RecordBatch> {
+        let mut batch = builder.finish(self.stamp);
+        if let Some(reporting) = self.reporting.as_deref_mut() {
+            let (with_reporting, missing) = (reporting.add)(&batch, &reporting.fx)?;
+            reporting.unconverted.extend(missing);
+            batch = with_reporting;
+        }
+        file_batch(&batch, target.as_ref())
+    }
+
     /// The builder's rows as the partition's file holds them, giving the builder's memory back.
     fn take_batch<B: TableRows>(
-        &self,
+        &mut self,
         key: &Option<String>,
         part: &mut Part<B>,
-    ) -> Result<arrow::record_batch::RecordBatch> {
+    ) -> Result<RecordBatch> {
         let mut builder = part.builder.take().expect("a partition with rows");
-        file_batch(&builder.finish(self.stamp), self.target(key).as_ref())
+        let target = self.target(key);
+        self.built(&mut builder, &target)
     }
 
     fn spill_error(&self, e: SpillError) -> Error {
@@ -723,6 +783,7 @@ mod tests {
             batch_rows,
             clock_micros: CLOCK_MICROS,
             records: Arc::default(),
+            fx: Arc::new(FxRates::new("EUR")),
         }
     }
 
@@ -815,6 +876,74 @@ mod tests {
             campaigns,
             ["c0", "c1", "c2", "c3", "c4", "c5", "c6", "c7", "c8", "c9"]
         );
+    }
+
+    /// Spend is written once, complete: every file carries `spend_reporting` at the day's
+    /// rate, including rows set aside on disk, and a currency without a rate is reported.
+    #[tokio::test]
+    async fn spend_files_carry_the_reporting_column_and_report_missing_rates() {
+        use crate::metrics::fx::{add_spend_reporting, spend_reporting_schema};
+        use arrow::array::{Array, Decimal128Array};
+        let store: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
+        let mut fx = FxRates::new("EUR");
+        fx.insert("2026-01-01", "USD", "0.5").unwrap();
+        let fx = Arc::new(fx);
+        // A tiny budget over more days than open files: some rows are set aside on disk
+        // before they reach their file.
+        let mut out = spend_output(Arc::clone(&store), 2)
+            .with_buffer_rows(3)
+            .with_reporting(
+                Arc::clone(&fx),
+                spend_reporting_schema(&spend_schema()),
+                add_spend_reporting,
+            );
+        for campaign in 0..6 {
+            for day in 0..6 {
+                let mut row = spend(day, campaign);
+                row.currency = ["EUR", "USD", "GBP"][campaign % 3].into();
+                out.push(row).await.unwrap();
+            }
+        }
+        let summary = out.finish().await.unwrap();
+        assert_eq!(summary.unconverted, BTreeSet::from(["GBP".to_string()]));
+        assert_eq!(summary.files.len(), 6);
+        for file in summary.files {
+            let batches = read_parquet_rows(&store, &Path::from(file.staged.as_str()))
+                .await
+                .unwrap();
+            let rows = arrow::compute::concat_batches(&batches[0].schema(), &batches).unwrap();
+            assert_eq!(rows.num_rows(), 6);
+            let names: Vec<String> = rows
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| f.name().clone())
+                .collect();
+            let at = names.iter().position(|n| n == "spend").unwrap();
+            assert_eq!(names[at + 1], "spend_reporting");
+            let column = |name: &str| {
+                rows.column_by_name(name)
+                    .unwrap()
+                    .as_any()
+                    .downcast_ref::<Decimal128Array>()
+                    .unwrap()
+                    .clone()
+            };
+            let (spend, reporting) = (column("spend"), column("spend_reporting"));
+            let currencies = rows
+                .column_by_name("currency")
+                .unwrap()
+                .as_any()
+                .downcast_ref::<arrow::array::StringArray>()
+                .unwrap();
+            for i in 0..rows.num_rows() {
+                match currencies.value(i) {
+                    "EUR" => assert_eq!(reporting.value(i), spend.value(i)),
+                    "USD" => assert_eq!(reporting.value(i), (spend.value(i) + 1) / 2),
+                    _ => assert!(reporting.is_null(i)),
+                }
+            }
+        }
     }
 
     /// The peak-memory repro of a spend-heavy account: 880 campaigns × 365 days, campaign
