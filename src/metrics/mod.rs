@@ -4,17 +4,20 @@
 //!
 //! - pass 1 (`Accumulator`) stages every lead and folds it into the funnel, CPSQL, SAL and
 //!   per-owner score counts, and folds survey responses into eNPS counts (their
-//!   `enps_responses` rows come out batch by batch);
+//!   `enps_responses` rows come out batch by batch); `funnel_daily`, whose groups grow with
+//!   days × channels × campaigns, is held within a budget and comes out batch by batch too;
 //! - pass 2 (`LeadRows`) reads the leads again, stages them again and emits `lead_stages`
 //!   (now with `priority_rank`) and this run's `lead_stage_transitions` batch by batch, and
 //!   finds the SAL medians.
 //!
 //! `compute` runs both passes over batches in memory (tests); the pipeline's metrics step
-//! (`crate::pipeline::metrics`) runs them over the warehouse's files. Nothing here does I/O.
+//! (`crate::pipeline::metrics`) runs them over the warehouse's files. Nothing here does I/O
+//! but `funnel_daily`'s runs of groups set aside in temporary files (`daily_groups`).
 
 pub mod arrays;
 pub mod config;
 pub mod cpsql;
+mod daily_groups;
 pub mod dates;
 pub mod enps;
 pub mod funnel;
@@ -89,6 +92,45 @@ pub struct MetricTable {
     pub batches: Vec<RecordBatch>,
 }
 
+/// A metric table produced batch by batch (one whose size grows with the inputs): write
+/// each batch as it comes.
+pub struct MetricStream {
+    /// The table (folder) name.
+    pub table: &'static str,
+    /// Its schema.
+    pub schema: SchemaRef,
+    /// Its rows, in order.
+    pub batches: Box<dyn Iterator<Item = Result<RecordBatch>> + Send>,
+}
+
+impl std::fmt::Debug for MetricStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MetricStream")
+            .field("table", &self.table)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MetricStream {
+    /// Every batch, in memory.
+    pub fn collect(self) -> Result<MetricTable> {
+        Ok(MetricTable {
+            table: self.table,
+            schema: self.schema,
+            batches: self.batches.collect::<Result<_>>()?,
+        })
+    }
+}
+
+/// The aggregate tables pass 1 ends with.
+#[derive(Debug)]
+pub struct Aggregates {
+    /// The small ones, whole: `funnel_cohort_monthly`, `cpsql_monthly`, `enps`.
+    pub tables: Vec<MetricTable>,
+    /// The ones that come out batch by batch: `funnel_daily`.
+    pub streams: Vec<MetricStream>,
+}
+
 /// Pass 1 over the inputs: every aggregate metric folded one batch at a time. Feed it all
 /// `leads` batches (`add_leads`) and all `survey_responses` batches (`add_responses`), then
 /// `finish` it for the aggregate tables and the second pass.
@@ -145,7 +187,7 @@ impl<'a> Accumulator<'a> {
         } = self;
         stager.stage_batch(batch, |row, _| {
             *leads += 1;
-            funnel.add(row);
+            funnel.add(row)?;
             cpsql.add_lead(row);
             sal.add(row);
             owners.add(row);
@@ -174,9 +216,9 @@ impl<'a> Accumulator<'a> {
         self.enps.empty_dimensions()
     }
 
-    /// End pass 1: the aggregate tables (`funnel_daily`, `funnel_cohort_monthly`,
+    /// End pass 1: the aggregate tables (`funnel_daily` as a stream, `funnel_cohort_monthly`,
     /// `cpsql_monthly`, `enps`) and the second pass over the leads.
-    pub fn finish(self, stamp: &BatchStamp) -> Result<(LeadRows<'a>, Vec<MetricTable>)> {
+    pub fn finish(self, stamp: &BatchStamp) -> Result<(LeadRows<'a>, Aggregates)> {
         let Accumulator {
             settings,
             stager,
@@ -195,11 +237,6 @@ impl<'a> Accumulator<'a> {
         let enps_cfg = &settings.metrics.enps;
         let tables = vec![
             one(
-                "funnel_daily",
-                funnel::daily_schema(),
-                funnel.daily_batch(stamp)?,
-            ),
-            one(
                 "funnel_cohort_monthly",
                 funnel::cohort_schema(),
                 funnel.cohort_batch(stamp)?,
@@ -215,6 +252,11 @@ impl<'a> Accumulator<'a> {
                 enps::batch(&enps.rows(enps_cfg), enps_cfg, stamp)?,
             ),
         ];
+        let streams = vec![MetricStream {
+            table: "funnel_daily",
+            schema: funnel::daily_schema(),
+            batches: Box::new(funnel.into_daily(stamp)?),
+        }];
         let rows = LeadRows {
             settings,
             stager,
@@ -223,7 +265,7 @@ impl<'a> Accumulator<'a> {
             expected: leads,
             seen: 0,
         };
-        Ok((rows, tables))
+        Ok((rows, Aggregates { tables, streams }))
     }
 }
 
@@ -338,7 +380,10 @@ pub fn compute_with_intent(
     }
     let sal = pass2.finish(stamp)?;
 
-    let mut tables = aggregates;
+    let mut tables = aggregates.tables;
+    for stream in aggregates.streams {
+        tables.push(stream.collect()?);
+    }
     tables.push(sal);
     tables.push(MetricTable {
         table: "lead_stages",

@@ -11,9 +11,9 @@
 //! `compute_metrics = false` has no metrics step.
 //!
 //! Every input is streamed batch by batch and every large output (`lead_stages`,
-//! `lead_stage_transitions`, `enps_responses`) is written as it is produced, so memory holds
-//! batches and per-row aggregates, never a whole table: the leads are read twice (see
-//! `crate::metrics::Accumulator` and `crate::metrics::LeadRows`).
+//! `lead_stage_transitions`, `enps_responses`, `funnel_daily`) is written as it is produced,
+//! so memory holds batches and bounded aggregates, never a whole table: the leads are read
+//! twice (see `crate::metrics::Accumulator` and `crate::metrics::LeadRows`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -34,7 +34,7 @@ use crate::metrics::fx::FxRates;
 use crate::metrics::intent::{IntentIndex, SIGNAL_COLUMNS};
 use crate::metrics::stages::{LEAD_COLUMNS, PREVIOUS_COLUMNS, PreviousStagesBuilder};
 use crate::metrics::{
-    Accumulator, METRIC_TABLES, MetricTable, Settings, enps, metric_path, stages,
+    Accumulator, METRIC_TABLES, MetricStream, MetricTable, Settings, enps, metric_path, stages,
 };
 use crate::normalize::BatchStamp;
 use crate::sink::{
@@ -157,6 +157,20 @@ async fn stage_table(
     let mut file = MetricFile::create(store, job, stamp, table.table, table.schema)?;
     for batch in &table.batches {
         file.write(batch).await?;
+    }
+    file.close(store).await
+}
+
+/// Stage a table computed batch by batch, writing each batch as it comes.
+async fn stage_stream(
+    store: &Arc<dyn ObjectStore>,
+    job: &str,
+    stamp: &BatchStamp,
+    stream: MetricStream,
+) -> Result<StagedFile> {
+    let mut file = MetricFile::create(store, job, stamp, stream.table, stream.schema)?;
+    for batch in stream.batches {
+        file.write(&batch?).await?;
     }
     file.close(store).await
 }
@@ -352,8 +366,11 @@ pub async fn stage_metrics_over(
         warnings.push(warning);
     }
     let (mut pass2, aggregates) = pass1.finish(stamp)?;
-    for table in aggregates {
+    for table in aggregates.tables {
         staged.push(stage_table(store, &job.name, stamp, table).await?);
+    }
+    for stream in aggregates.streams {
+        staged.push(stage_stream(store, &job.name, stamp, stream).await?);
     }
 
     // Pass 2: lead_stages, the transitions — the earlier ones, then this run's — and the

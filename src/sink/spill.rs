@@ -8,6 +8,7 @@
 use std::fs::File;
 use std::io::BufWriter;
 
+use arrow::datatypes::Schema;
 use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
 use arrow_ipc::reader::FileReader;
@@ -59,10 +60,22 @@ impl Spill {
         let Some(first) = batches.first() else {
             return Ok(Vec::new());
         };
+        self.write_run_from(&first.schema(), batches.iter().cloned().map(Ok))
+    }
+
+    /// Write the batches of `schema` that `batches` yields as a new run, taking one at a time
+    /// so only one is held (they may be read from other runs); their segments, in order.
+    pub fn write_run_from(
+        &mut self,
+        schema: &Schema,
+        batches: impl Iterator<Item = Result<RecordBatch, SpillError>>,
+    ) -> Result<Vec<Segment>, SpillError> {
         let file = tempfile::tempfile()?;
-        let mut writer = FileWriter::try_new(BufWriter::new(file.try_clone()?), &first.schema())?;
+        let mut writer = FileWriter::try_new(BufWriter::new(file.try_clone()?), schema)?;
+        let mut written = 0;
         for batch in batches {
-            writer.write(batch)?;
+            writer.write(&batch?)?;
+            written += 1;
         }
         writer.finish()?;
         writer
@@ -71,9 +84,7 @@ impl Spill {
             .map_err(|e| e.into_error())?;
         let run = self.runs.len();
         self.runs.push(Run { file, reader: None });
-        Ok((0..batches.len())
-            .map(|batch| Segment { run, batch })
-            .collect())
+        Ok((0..written).map(|batch| Segment { run, batch }).collect())
     }
 
     /// Read a segment back.

@@ -483,7 +483,7 @@ fn channel_map_joins_spend_to_lead_channels() {
 #[test]
 fn funnel_daily_and_cohorts() {
     let stages = stages_of(leads());
-    let daily = daily(&stages);
+    let daily = daily(&stages).unwrap();
     let key = |day: &str, ch: &str, camp: Option<&str>| {
         (d(day), Some(ch.to_string()), camp.map(str::to_string))
     };
@@ -512,7 +512,7 @@ fn funnel_daily_and_cohorts() {
     });
     assert_eq!(total, [5, 0, 4, 3, 2, 1]);
 
-    let cohorts = cohorts(&stages);
+    let cohorts = cohorts(&stages).unwrap();
     let c = |month: &str, ch: &str| cohorts[&(d(month), Some(ch.to_string()))].reached;
     // leads, warm, mql, sal, sql, customer reached so far
     assert_eq!(c("2026-08-01", "paid_search"), [2, 2, 2, 1, 1, 0]);
