@@ -11,7 +11,7 @@ use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use serde::{Deserialize, Serialize};
 
-use super::layout::{commit_path, commits_prefix};
+use super::layout::{commit_path, commits_prefix, staging_prefix, staging_run_prefix};
 use crate::error::{Error, Result};
 
 /// A file staged by a run, and where it goes.
@@ -84,7 +84,7 @@ async fn finish_publish(store: &Arc<dyn ObjectStore>, commit: &PendingCommit) ->
 
 /// Remove whatever a run left under `_staging/<job>/<run_id>/`.
 pub async fn discard_staging(store: &Arc<dyn ObjectStore>, job: &str, run_id: &str) -> Result<()> {
-    let prefix = Path::from(format!("_staging/{job}/{run_id}"));
+    let prefix = staging_run_prefix(job, run_id);
     let leftovers: Vec<_> = store
         .list(Some(&prefix))
         .try_collect()
@@ -103,7 +103,7 @@ pub async fn discard_staging(store: &Arc<dyn ObjectStore>, job: &str, run_id: &s
 /// [`roll_forward`], when anything still staged belongs to a run that died before its commit
 /// record and will never be published. Returns how many objects were removed.
 pub async fn discard_abandoned_staging(store: &Arc<dyn ObjectStore>, job: &str) -> Result<usize> {
-    let prefix = Path::from(format!("_staging/{job}"));
+    let prefix = staging_prefix(job);
     let leftovers: Vec<_> = store
         .list(Some(&prefix))
         .try_collect()

@@ -2,7 +2,8 @@
 //! layout, staged outputs per dataset, and the commit that publishes a run's files.
 
 mod commit;
-mod layout;
+mod document;
+pub mod layout;
 mod output;
 mod parquet;
 mod partition;
@@ -13,6 +14,7 @@ mod store;
 pub use commit::{
     PendingCommit, StagedFile, discard_abandoned_staging, discard_staging, publish, roll_forward,
 };
+pub use document::{Unreadable, read_json};
 pub use layout::{rejects_path, runs_path, staging_path, table_file};
 pub use output::{DatasetOutput, OutputSummary, OutputTarget, PartitionFn};
 pub use parquet::{
