@@ -4,6 +4,7 @@
 pub mod bounds;
 mod columns;
 pub mod datasets;
+mod enps_scale;
 mod hash;
 pub mod parse;
 mod redact;
@@ -17,6 +18,7 @@ pub use datasets::{
     survey_responses_schema,
 };
 pub use datasets::{IntentSignalRow, IntentSignalsBuilder, intent_signals_schema};
+pub use enps_scale::EnpsScale;
 pub use hash::{DEMO_HASH_KEY, PersonalDataHasher, hash_key_is_demo, scrub_personal_data};
 pub use redact::{redact_text, scrub_text};
 pub use rejects::{RejectRow, RejectsBuilder, RunRow, RunsBuilder, rejects_schema, runs_schema};
