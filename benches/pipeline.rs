@@ -28,7 +28,8 @@
 //! Every run's row counts are checked against the sandbox's own totals, so a fast wrong
 //! pipeline cannot pass. Each scale ends with a table of measure, result and target.
 //!
-//! `cargo bench --bench pipeline -- --scale 100000 --scale 1000000`
+//! `cargo bench --bench pipeline -- --scale 100000 --scale 1000000` (`-- --help` lists the
+//! options; an unknown argument is an error).
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -52,29 +53,42 @@ const RATE_LIMIT_SCALE: usize = 20_000;
 /// HubSpot requests per rolling second, in that sandbox and in [`RATE_LIMIT_JOB`].
 const RATE_LIMIT_PER_SECOND: u64 = 100;
 
+/// `cargo bench --bench pipeline -- [OPTIONS]`: the end-to-end benchmark (see the module
+/// documentation for what each scale measures).
+#[derive(Debug, clap::Parser)]
+#[command(
+    name = "pipeline",
+    about = "End-to-end benchmark: record, replay and live-pull the sandbox at each scale"
+)]
 struct Args {
+    /// Leads in the sandbox; repeat for several scales (`_` separators allowed). Default: 100000.
+    #[arg(long = "scale", value_name = "LEADS", value_parser = parse_leads)]
     scales: Vec<usize>,
+    /// Seed of the sandbox's data.
+    #[arg(long, default_value_t = 42)]
     seed: u64,
+    /// What `cargo bench` passes to every benchmark binary; nothing else.
+    #[arg(long, hide = true)]
+    bench: bool,
 }
 
+/// A number of leads, `1000000` or `1_000_000`, at least 1.
+fn parse_leads(text: &str) -> Result<usize, String> {
+    match text.replace('_', "").parse::<usize>() {
+        Ok(0) => Err("a scale is at least 1 lead".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(format!("`{text}` is not a number of leads: {e}")),
+    }
+}
+
+/// The parsed command line; `--help` prints the options and exits, an unknown argument is an
+/// error (exit code 2) rather than a silent full run.
 fn args() -> Args {
-    let mut scales = Vec::new();
-    let mut seed = 42;
-    let mut it = std::env::args().skip(1);
-    while let Some(arg) = it.next() {
-        match arg.as_str() {
-            "--scale" => scales.extend(
-                it.next()
-                    .and_then(|v| v.replace('_', "").parse::<usize>().ok()),
-            ),
-            "--seed" => seed = it.next().and_then(|v| v.parse().ok()).unwrap_or(seed),
-            _ => {} // cargo passes `--bench`
-        }
+    let mut args = <Args as clap::Parser>::parse();
+    if args.scales.is_empty() {
+        args.scales.push(100_000);
     }
-    if scales.is_empty() {
-        scales.push(100_000);
-    }
-    Args { scales, seed }
+    args
 }
 
 fn files_under(dir: &Path) -> Vec<PathBuf> {
@@ -95,16 +109,12 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// The environment the bench's jobs need: logs at `info` (the phases are timed by them), and
-/// the credentials the job files name; a replay uses no network, a live run points the
-/// variables at a sandbox (see [`Sandbox::point`]).
+/// the credentials the job files name, as the sandbox hands them out
+/// ([`funnelhouse::sandbox::job_env`]) for a URL nothing listens on: a replay uses no network,
+/// a live run points the variables at a sandbox (see [`Sandbox::point`]).
 fn job_env(cmd: &mut Command) -> &mut Command {
-    cmd.env("FUNNELHOUSE_SANDBOX_URL", "http://127.0.0.1:9")
+    cmd.envs(funnelhouse::sandbox::job_env("http://127.0.0.1:9"))
         .env("FUNNELHOUSE_HASH_KEY", "bench-key")
-        .env("HUBSPOT_TOKEN", "unused")
-        .env("GOOGLE_ADS_ACCESS_TOKEN", "unused")
-        .env("GOOGLE_ADS_DEVELOPER_TOKEN", "unused")
-        .env("TYPEFORM_TOKEN", "unused")
-        .env("SURVEYMONKEY_TOKEN", "unused")
         .env("FUNNELHOUSE_LOG", "info")
 }
 
@@ -478,7 +488,7 @@ impl Sandbox {
 
     /// Point a run's job file at this sandbox, with the sandbox's credentials.
     fn point(&self, cmd: &mut Command) {
-        for (name, value) in funnelhouse::demo::sandbox_env(&format!("http://{}", self.addr)) {
+        for (name, value) in funnelhouse::sandbox::job_env(&format!("http://{}", self.addr)) {
             cmd.env(name, value);
         }
     }

@@ -361,12 +361,12 @@ async fn metrics_command(path: &std::path::Path, fresh_within_hours: Option<u64>
         Ok(job) => job,
         Err(e) => return report_error(&e),
     };
-    let options = crate::metrics::fanin::MetricsOptions {
+    let options = crate::pipeline::fanin::MetricsOptions {
         fresh_within: fresh_within_hours.map(|h| std::time::Duration::from_secs(h * 3600)),
     };
     let run = async {
         let warehouse = open_warehouse(&job, &process_env)?;
-        crate::metrics::fanin::run_metrics_step(
+        crate::pipeline::fanin::run_metrics_step(
             &job,
             &process_env,
             chrono::Utc::now(),

@@ -13,68 +13,6 @@ use crate::pipeline::{Replay, RunOptions, run_job, run_job_in};
 use crate::sandbox::{self, SandboxData, SandboxOptions};
 use crate::sink::Warehouse;
 
-/// The variables a job file uses to reach the sandbox, with the sandbox's values.
-pub fn sandbox_env(base_url: &str) -> Vec<(&'static str, String)> {
-    vec![
-        ("FUNNELHOUSE_SANDBOX_URL", base_url.to_string()),
-        ("HUBSPOT_TOKEN", sandbox::HUBSPOT_TOKEN.to_string()),
-        (
-            "GOOGLE_ADS_ACCESS_TOKEN",
-            sandbox::GOOGLE_ADS_ACCESS_TOKEN.to_string(),
-        ),
-        (
-            "GOOGLE_ADS_DEVELOPER_TOKEN",
-            sandbox::GOOGLE_ADS_DEVELOPER_TOKEN.to_string(),
-        ),
-        ("TYPEFORM_TOKEN", sandbox::TYPEFORM_TOKEN.to_string()),
-        (
-            "SURVEYMONKEY_TOKEN",
-            sandbox::SURVEYMONKEY_TOKEN.to_string(),
-        ),
-        (
-            "SALESFORCE_CLIENT_ID",
-            sandbox::SALESFORCE_CLIENT_ID.to_string(),
-        ),
-        (
-            "SALESFORCE_CLIENT_SECRET",
-            sandbox::SALESFORCE_CLIENT_SECRET.to_string(),
-        ),
-        (
-            "SALESFORCE_REFRESH_TOKEN",
-            sandbox::SALESFORCE_REFRESH_TOKEN.to_string(),
-        ),
-        (
-            "GOOGLE_ADS_REFRESH_TOKEN",
-            sandbox::GOOGLE_ADS_REFRESH_TOKEN.to_string(),
-        ),
-        (
-            "GOOGLE_ADS_CLIENT_ID",
-            sandbox::GOOGLE_ADS_CLIENT_ID.to_string(),
-        ),
-        (
-            "GOOGLE_ADS_CLIENT_SECRET",
-            sandbox::GOOGLE_ADS_CLIENT_SECRET.to_string(),
-        ),
-        ("META_ACCESS_TOKEN", sandbox::META_ACCESS_TOKEN.to_string()),
-        (
-            "LINKEDIN_ACCESS_TOKEN",
-            sandbox::LINKEDIN_ACCESS_TOKEN.to_string(),
-        ),
-        (
-            "LINKEDIN_REFRESH_TOKEN",
-            sandbox::LINKEDIN_REFRESH_TOKEN.to_string(),
-        ),
-        (
-            "LINKEDIN_CLIENT_ID",
-            sandbox::LINKEDIN_CLIENT_ID.to_string(),
-        ),
-        (
-            "LINKEDIN_CLIENT_SECRET",
-            sandbox::LINKEDIN_CLIENT_SECRET.to_string(),
-        ),
-    ]
-}
-
 /// Serve the sandbox on 127.0.0.1 until Ctrl-C.
 pub async fn sandbox_command(
     port: u16,
@@ -88,6 +26,7 @@ pub async fn sandbox_command(
         scale,
         today: chrono::Utc::now().date_naive(),
         malformed_every,
+        ..SandboxOptions::default()
     };
     let data = std::sync::Arc::new(SandboxData::generate(&options));
     let listener = match tokio::net::TcpListener::bind(("127.0.0.1", port)).await {
@@ -107,7 +46,7 @@ pub async fn sandbox_command(
         totals.contacts, totals.spend_rows, totals.survey_responses
     );
     println!("# point a job at it (these are sandbox-only credentials):");
-    for (name, value) in sandbox_env(&format!("http://{addr}")) {
+    for (name, value) in sandbox::job_env(&format!("http://{addr}")) {
         println!("export {name}={value}");
     }
     println!("export FUNNELHOUSE_HASH_KEY={DEMO_HASH_KEY}");
@@ -197,6 +136,7 @@ pub async fn demo_command(job_path: Option<&Path>, scale: usize) -> ExitCode {
         scale,
         today: chrono::Utc::now().date_naive(),
         malformed_every: 500,
+        ..SandboxOptions::default()
     };
     let running = match sandbox::start(options).await {
         Ok(r) => r,
@@ -210,7 +150,7 @@ pub async fn demo_command(job_path: Option<&Path>, scale: usize) -> ExitCode {
         removals: DEMO_REMOVALS,
     });
     let mut overrides: HashMap<&str, String> =
-        sandbox_env(&running.base_url()).into_iter().collect();
+        sandbox::job_env(&running.base_url()).into_iter().collect();
     if process_env("FUNNELHOUSE_HASH_KEY").is_none() {
         tracing::warn!("FUNNELHOUSE_HASH_KEY is not set: the demo uses the documented demo key");
         overrides.insert("FUNNELHOUSE_HASH_KEY", DEMO_HASH_KEY.to_string());
@@ -332,6 +272,7 @@ pub async fn record_command(
         scale,
         today: chrono::Utc::now().date_naive(),
         malformed_every,
+        ..SandboxOptions::default()
     };
     let running = match sandbox::start(options).await {
         Ok(r) => r,
@@ -340,7 +281,7 @@ pub async fn record_command(
             return ExitCode::from(EXIT_RUN_FAILED);
         }
     };
-    let overrides: HashMap<&str, String> = sandbox_env(&running.base_url())
+    let overrides: HashMap<&str, String> = sandbox::job_env(&running.base_url())
         .into_iter()
         .chain([("FUNNELHOUSE_HASH_KEY", DEMO_HASH_KEY.to_string())])
         .collect();

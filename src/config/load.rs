@@ -285,7 +285,7 @@ pub fn parse_job_checked(
         .rates_file
         .as_ref()
         .and_then(|t| t.resolve(env.lookup).ok())
-        .and_then(|location| crate::metrics::fx::check_local_rates_file(path, &location))
+        .and_then(|location| check_local_rates_file(path, &location))
     {
         let at = path_span(whole.get_ref(), "fx.rates_file").unwrap_or(0..0);
         diags.push(at, "fx.rates_file", problem);
@@ -332,6 +332,19 @@ struct Diagnostics<'t> {
 const PLACEHOLDERS: &str = "v = [\"\", 0, 0.0, false, [], {}]";
 
 /// A key holding a placeholder: where, and which of [`PLACEHOLDERS`] it holds.
+/// One `[[sources]]` table (without `kind`) handed to the registry, which picks its type.
+struct KindReader<'d, 't, 'v, 'b> {
+    loader: &'d mut Diagnostics<'t>,
+    value: &'v Spanned<DeValue<'v>>,
+    base: &'b str,
+}
+
+impl crate::sources::ReadKind for KindReader<'_, '_, '_, '_> {
+    fn read<T: DeserializeOwned>(&mut self) -> Option<T> {
+        self.loader.deserialize(self.value, self.base)
+    }
+}
+
 struct Placeholder {
     steps: Vec<Step>,
     display: String,
@@ -508,35 +521,26 @@ impl Diagnostics<'_> {
         let mut rest = table.clone();
         rest.remove("kind");
         let rest = Spanned::new(item.span(), DeValue::Table(rest));
-        let source = match kind.as_str() {
-            "hubspot" => self.deserialize(&rest, &base).map(SourceConfig::Hubspot),
-            "salesforce" => self.deserialize(&rest, &base).map(SourceConfig::Salesforce),
-            "google_ads" => self.deserialize(&rest, &base).map(SourceConfig::GoogleAds),
-            "typeform" => self.deserialize(&rest, &base).map(SourceConfig::Typeform),
-            "surveymonkey" => self
-                .deserialize(&rest, &base)
-                .map(SourceConfig::SurveyMonkey),
-            "meta_ads" => self.deserialize(&rest, &base).map(SourceConfig::MetaAds),
-            "linkedin_ads" => self
-                .deserialize(&rest, &base)
-                .map(SourceConfig::LinkedinAds),
-            "costs" => self.deserialize(&rest, &base).map(SourceConfig::Costs),
-            "intent" => self.deserialize(&rest, &base).map(SourceConfig::Intent),
-            other => {
-                let hint = did_you_mean(other, SOURCE_KINDS.iter().copied())
-                    .map(|k| format!("did you mean `{k}`? "))
-                    .unwrap_or_default();
-                self.push_structural(
-                    kind_value.span(),
-                    &format!("{base}.kind"),
-                    format!(
-                        "unknown source kind `{other}`; {hint}expected one of {}",
-                        SOURCE_KINDS.join(", ")
-                    ),
-                );
-                None
-            }
-        }?;
+        let mut reader = KindReader {
+            loader: &mut *self,
+            value: &rest,
+            base: &base,
+        };
+        let Some(source) = SourceConfig::read(&kind, &mut reader) else {
+            let hint = did_you_mean(&kind, SOURCE_KINDS.iter().copied())
+                .map(|k| format!("did you mean `{k}`? "))
+                .unwrap_or_default();
+            self.push_structural(
+                kind_value.span(),
+                &format!("{base}.kind"),
+                format!(
+                    "unknown source kind `{kind}`; {hint}expected one of {}",
+                    SOURCE_KINDS.join(", ")
+                ),
+            );
+            return None;
+        };
+        let source = source?;
         let key_span = |key: &str| {
             table
                 .get_key_value(key)
@@ -553,11 +557,7 @@ impl Diagnostics<'_> {
             }
         }
         // A costs or intent file may be a local path or an object-store URL, not only http(s).
-        let file_url = match &source {
-            SourceConfig::Costs(costs) => Some(&costs.url),
-            SourceConfig::Intent(intent) => Some(&intent.url),
-            _ => None,
-        };
+        let file_url = source.url_is_path().then(|| source.base_url());
         if let Some(url) = file_url
             && let Some(problem) = check_costs_url(url, env.lookup)
         {
@@ -1181,6 +1181,19 @@ fn line_column(starts: &[usize], text_len: usize, offset: usize) -> (usize, usiz
     let offset = offset.min(text_len);
     let line = starts.partition_point(|&start| start <= offset).max(1);
     (line, offset - starts[line - 1] + 1)
+}
+
+/// For `validate`: a local rates file (relative to the job file) must exist and parse; URLs
+/// are left to the run (no network while validating).
+fn check_local_rates_file(job_path: &Path, location: &str) -> Option<String> {
+    if location.starts_with("http://") || location.starts_with("https://") {
+        return None;
+    }
+    let path = super::resolve_job_path(job_path, location);
+    match std::fs::read_to_string(&path) {
+        Err(e) => Some(format!("{path} {}", super::file_problem(&e))),
+        Ok(text) => crate::metrics::fx::check_rates_text(&text, &path),
+    }
 }
 
 #[cfg(test)]

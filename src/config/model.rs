@@ -1,29 +1,12 @@
-//! The typed job model: the job header, the closed set of source kinds, and the
-//! name check (cron, currency and suggestions live in `cron` and `words`).
+//! The typed job model: the job header, the closed set of source kinds (re-exported from
+//! the registry, `sources/registry.rs`), and the name check (cron, currency and suggestions live in `cron` and `words`).
 
 use std::path::PathBuf;
 
 use serde::Deserialize;
 
 use super::Template;
-use crate::sources::{
-    costs::CostsConfig, google_ads::GoogleAdsConfig, hubspot::HubspotConfig, intent::IntentConfig,
-    linkedin_ads::LinkedinAdsConfig, meta_ads::MetaAdsConfig, salesforce::SalesforceConfig,
-    surveymonkey::SurveyMonkeyConfig, typeform::TypeformConfig,
-};
-
-/// Every source kind a job file may name in `kind = "…"`.
-pub const SOURCE_KINDS: &[&str] = &[
-    "hubspot",
-    "salesforce",
-    "google_ads",
-    "typeform",
-    "surveymonkey",
-    "meta_ads",
-    "linkedin_ads",
-    "costs",
-    "intent",
-];
+pub use crate::sources::registry::{SOURCE_KINDS, SourceConfig};
 
 /// A parsed and validated job file.
 #[derive(Debug, Clone)]
@@ -156,143 +139,6 @@ fn default_reporting_currency() -> String {
 
 fn default_batch_rows() -> usize {
     8192
-}
-
-/// One `[[sources]]` entry, by kind.
-#[derive(Debug, Clone)]
-#[allow(clippy::large_enum_variant, reason = "a handful per job, built once")]
-pub enum SourceConfig {
-    /// HubSpot CRM contacts → `leads`.
-    Hubspot(HubspotConfig),
-    /// Salesforce Leads → `leads`.
-    Salesforce(SalesforceConfig),
-    /// Google Ads campaign spend → `spend`.
-    GoogleAds(GoogleAdsConfig),
-    /// Typeform survey responses → `survey_responses`.
-    Typeform(TypeformConfig),
-    /// SurveyMonkey survey responses → `survey_responses`.
-    SurveyMonkey(SurveyMonkeyConfig),
-    /// Meta Ads insights → `spend`.
-    MetaAds(MetaAdsConfig),
-    /// LinkedIn ad analytics → `spend`.
-    LinkedinAds(LinkedinAdsConfig),
-    /// Non-ad costs from a CSV or JSON file → `costs`.
-    Costs(CostsConfig),
-    /// Third-party intent signals from a CSV or JSON file → `intent_signals`.
-    Intent(IntentConfig),
-}
-
-impl SourceConfig {
-    /// The source's unique name within the job.
-    pub fn name(&self) -> &str {
-        match self {
-            SourceConfig::Hubspot(c) => &c.name,
-            SourceConfig::Salesforce(c) => &c.name,
-            SourceConfig::GoogleAds(c) => &c.name,
-            SourceConfig::Typeform(c) => &c.name,
-            SourceConfig::SurveyMonkey(c) => &c.name,
-            SourceConfig::MetaAds(c) => &c.name,
-            SourceConfig::LinkedinAds(c) => &c.name,
-            SourceConfig::Costs(c) => &c.name,
-            SourceConfig::Intent(c) => &c.name,
-        }
-    }
-
-    /// The `kind` it was declared with.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            SourceConfig::Hubspot(_) => "hubspot",
-            SourceConfig::Salesforce(_) => "salesforce",
-            SourceConfig::GoogleAds(_) => "google_ads",
-            SourceConfig::Typeform(_) => "typeform",
-            SourceConfig::SurveyMonkey(_) => "surveymonkey",
-            SourceConfig::MetaAds(_) => "meta_ads",
-            SourceConfig::LinkedinAds(_) => "linkedin_ads",
-            SourceConfig::Costs(_) => "costs",
-            SourceConfig::Intent(_) => "intent",
-        }
-    }
-
-    /// The vendor base URL template.
-    pub fn base_url(&self) -> &Template {
-        match self {
-            SourceConfig::Hubspot(c) => &c.base_url,
-            SourceConfig::Salesforce(c) => &c.base_url,
-            SourceConfig::GoogleAds(c) => &c.base_url,
-            SourceConfig::Typeform(c) => &c.base_url,
-            SourceConfig::SurveyMonkey(c) => &c.base_url,
-            SourceConfig::MetaAds(c) => &c.base_url,
-            SourceConfig::LinkedinAds(c) => &c.base_url,
-            // The file's URL plays the base URL's part (resolved the same way).
-            SourceConfig::Costs(c) => &c.url,
-            SourceConfig::Intent(c) => &c.url,
-        }
-    }
-
-    /// The keys that must hold an `http(s)://` URL: the base URL and, for sources that
-    /// refresh OAuth tokens, `token_url`. (A costs `url` may also be a path: see
-    /// [`CostsConfig`].)
-    pub fn http_urls(&self) -> Vec<(&'static str, &Template)> {
-        match self {
-            // A file's `url` may be a path or an object-store URL: checked as such elsewhere.
-            SourceConfig::Costs(_) | SourceConfig::Intent(_) => vec![],
-            SourceConfig::GoogleAds(c) => {
-                vec![("base_url", &c.base_url), ("token_url", &c.token_url)]
-            }
-            SourceConfig::LinkedinAds(c) => {
-                vec![("base_url", &c.base_url), ("token_url", &c.token_url)]
-            }
-            other => vec![("base_url", other.base_url())],
-        }
-    }
-
-    /// HTTP settings.
-    pub fn http(&self) -> &crate::http::HttpSettings {
-        match self {
-            SourceConfig::Hubspot(c) => &c.http,
-            SourceConfig::Salesforce(c) => &c.http,
-            SourceConfig::GoogleAds(c) => &c.http,
-            SourceConfig::Typeform(c) => &c.http,
-            SourceConfig::SurveyMonkey(c) => &c.http,
-            SourceConfig::MetaAds(c) => &c.http,
-            SourceConfig::LinkedinAds(c) => &c.http,
-            SourceConfig::Costs(c) => &c.http,
-            SourceConfig::Intent(c) => &c.http,
-        }
-    }
-
-    /// Credentials, by key, as templates (resolved per run, never printed).
-    pub fn secrets(&self) -> Vec<(&'static str, &Template)> {
-        match self {
-            SourceConfig::Hubspot(c) => vec![("token", &c.token)],
-            SourceConfig::Salesforce(c) => vec![
-                ("client_id", &c.client_id),
-                ("client_secret", &c.client_secret),
-                ("refresh_token", &c.refresh_token),
-            ],
-            SourceConfig::GoogleAds(c) => c.secrets(),
-            SourceConfig::Typeform(c) => vec![("token", &c.token)],
-            SourceConfig::SurveyMonkey(c) => vec![("token", &c.token)],
-            SourceConfig::MetaAds(c) => vec![("access_token", &c.access_token)],
-            SourceConfig::LinkedinAds(c) => c.secrets(),
-            SourceConfig::Costs(_) | SourceConfig::Intent(_) => vec![],
-        }
-    }
-
-    /// Kind-specific checks: `(key, problem)` pairs.
-    pub(super) fn check(&self) -> Vec<(&'static str, String)> {
-        match self {
-            SourceConfig::Hubspot(c) => c.check(),
-            SourceConfig::Salesforce(c) => c.check(),
-            SourceConfig::GoogleAds(c) => c.check(),
-            SourceConfig::Typeform(c) => c.check(),
-            SourceConfig::SurveyMonkey(c) => c.check(),
-            SourceConfig::MetaAds(c) => c.check(),
-            SourceConfig::LinkedinAds(c) => c.check(),
-            SourceConfig::Costs(c) => c.check(),
-            SourceConfig::Intent(c) => c.check(),
-        }
-    }
 }
 
 /// Is this usable as a job or source name (it becomes part of object paths)?

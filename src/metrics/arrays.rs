@@ -11,6 +11,7 @@ use arrow::array::{
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 
+use super::dates::{epoch_days, month_of_day};
 use crate::error::{Error, Result};
 use crate::normalize::BatchStamp;
 
@@ -140,54 +141,44 @@ pub fn timestamp_type() -> DataType {
     DataType::Timestamp(arrow::datatypes::TimeUnit::Microsecond, Some("UTC".into()))
 }
 
-/// The money type `DECIMAL(18,6)`.
-pub fn money_type() -> DataType {
-    DataType::Decimal128(super::fx::MONEY.0, super::fx::MONEY.1)
-}
-
-/// A money array from micros.
-pub fn money_array(values: Vec<Option<i128>>, table: &str) -> Result<ArrayRef> {
-    Decimal128Array::from(values)
-        .with_precision_and_scale(super::fx::MONEY.0, super::fx::MONEY.1)
-        .map(|a| Arc::new(a) as ArrayRef)
-        .map_err(|e| Error::encode(table, e))
-}
-
 /// A UTC microsecond timestamp array.
 pub fn ts_array(values: Vec<Option<i64>>) -> ArrayRef {
     Arc::new(TimestampMicrosecondArray::from(values).with_timezone("UTC"))
 }
 
-/// Microseconds per day.
-pub const MICROS_PER_DAY: i64 = 86_400_000_000;
-/// Microseconds per hour.
-pub const MICROS_PER_HOUR: i64 = 3_600_000_000;
-
-/// The UTC day (days since epoch) of a timestamp.
-pub fn day_of(micros: i64) -> i32 {
-    i32::try_from(micros.div_euclid(MICROS_PER_DAY)).unwrap_or(i32::MAX)
-}
-
-/// The first day of the UTC month of a timestamp, as days since epoch.
-pub fn month_of(micros: i64) -> i32 {
-    month_of_day(day_of(micros))
-}
-
-/// The first day of the month of a day.
-pub fn month_of_day(day: i32) -> i32 {
-    use chrono::Datelike;
-    let date = super::fx::from_epoch_days(day);
-    super::fx::epoch_days(date.with_day(1).unwrap_or(date))
-}
-
-/// The first day of the month after `month`.
-pub fn next_month(month: i32) -> i32 {
-    use chrono::Datelike;
-    let date = super::fx::from_epoch_days(month);
-    let (y, m) = if date.month() == 12 {
-        (date.year() + 1, 1)
-    } else {
-        (date.year(), date.month() + 1)
-    };
-    chrono::NaiveDate::from_ymd_opt(y, m, 1).map_or(month + 31, super::fx::epoch_days)
+/// The first day of each row's `month`: a `Date32`, or text `YYYY-MM` / `YYYY-MM-DD`.
+pub fn months_of(batch: &RecordBatch, table: &str) -> Result<Vec<Option<i32>>> {
+    let column = batch
+        .column_by_name("month")
+        .ok_or_else(|| Error::encode(table, "input has no `month` column"))?;
+    match column.data_type() {
+        DataType::Date32 => {
+            let dates = date_col(batch, "month", table)?;
+            Ok((0..dates.len())
+                .map(|i| (!dates.is_null(i)).then(|| month_of_day(dates.value(i))))
+                .collect())
+        }
+        DataType::Utf8 => {
+            let text = str_col(batch, "month", table)?;
+            (0..text.len())
+                .map(|i| {
+                    let Some(s) = get_str(text, i) else {
+                        return Ok(None);
+                    };
+                    let full = if s.len() == 7 {
+                        format!("{s}-01")
+                    } else {
+                        s.to_string()
+                    };
+                    chrono::NaiveDate::parse_from_str(&full, "%Y-%m-%d")
+                        .map(|d| Some(month_of_day(epoch_days(d))))
+                        .map_err(|_| Error::encode(table, format!("month `{s}` is not YYYY-MM")))
+                })
+                .collect()
+        }
+        other => Err(Error::encode(
+            table,
+            format!("column `month` is {other}; expected Date32 or YYYY-MM text"),
+        )),
+    }
 }

@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+use super::money::parse_rate;
+
 /// A lead stage. `lead → warm → mql → sal → sql → customer` is the path; `disqualified` and
 /// `recycled` sit beside it.
 #[derive(
@@ -936,6 +938,24 @@ pub fn check(
             ));
         }
     }
-    problems.extend(super::fx::check_fx(fx));
+    problems.extend(check_fx(fx));
+    problems
+}
+
+/// Offline checks of `[fx]` for `validate`: `(key, problem)` pairs.
+fn check_fx(cfg: &FxConfig) -> Vec<(String, String)> {
+    let mut problems = Vec::new();
+    for (i, r) in cfg.rates.iter().enumerate() {
+        if let Err(e) = parse_rate(&r.date, &r.currency, &r.rate.text()) {
+            problems.push((format!("fx.rates[{i}]"), e));
+        } else if let Err(e) = crate::config::check_currency(r.currency.trim()) {
+            problems.push((format!("fx.rates[{i}].currency"), e));
+        }
+        if let RateValue::Number(n) = r.rate
+            && !n.is_finite()
+        {
+            problems.push((format!("fx.rates[{i}].rate"), "must be finite".into()));
+        }
+    }
     problems
 }

@@ -11,21 +11,20 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use arrow::array::{
-    Array, ArrayRef, BooleanArray, Date32Array, Decimal128Array, Int64Array, StringArray,
-};
+use arrow::array::{Array, ArrayRef, BooleanArray, Date32Array, Int64Array, StringArray};
 use arrow::datatypes::{DataType, Field, SchemaRef};
 use arrow::record_batch::RecordBatch;
 
 use super::arrays::{
-    date_col, get_str, metric_batch, metric_schema, money_array, money_type, month_of,
-    month_of_day, next_month, opt_str_col, str_col,
+    date_col, get_str, metric_batch, metric_schema, months_of, opt_str_col, str_col,
 };
 use super::config::{CpsqlConfig, Stage};
-use super::fx::{FxRates, div_round, epoch_days};
+use super::dates::{month_of, month_of_day, next_month};
+use super::fx::FxRates;
 use super::intern::{FastMap, Interner};
+use super::money::{div_round, money_array, money_type, money_values};
 use super::stages::LeadStage;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::normalize::BatchStamp;
 
 /// Money gathered for one output row.
@@ -320,67 +319,4 @@ pub fn schema() -> SchemaRef {
         Field::new("complete", DataType::Boolean, false),
         Field::new("missing_currencies", DataType::Utf8, true),
     ])
-}
-
-/// A money column as `Decimal128` micros, whatever decimal or integer type another writer
-/// chose (`Decimal64`, a different scale): arrow's cast kernel rescales exactly.
-pub(crate) fn money_values(
-    batch: &RecordBatch,
-    name: &str,
-    table: &str,
-) -> Result<Decimal128Array> {
-    let column = batch
-        .column_by_name(name)
-        .ok_or_else(|| Error::encode(table, format!("input has no `{name}` column")))?;
-    let target = DataType::Decimal128(38, super::fx::MONEY.1);
-    let cast = match column.data_type() {
-        DataType::Decimal128(_, s) if *s == super::fx::MONEY.1 => Arc::clone(column),
-        _ => arrow::compute::cast(column, &target).map_err(|e| {
-            Error::encode(
-                table,
-                crate::error::Detail::new(format!("column `{name}` is not a money amount: {e}"), e),
-            )
-        })?,
-    };
-    cast.as_any()
-        .downcast_ref::<Decimal128Array>()
-        .cloned()
-        .ok_or_else(|| Error::encode(table, format!("column `{name}` is not a decimal")))
-}
-
-/// The first day of each row's `month`: a `Date32`, or text `YYYY-MM` / `YYYY-MM-DD`.
-pub(crate) fn months_of(batch: &RecordBatch, table: &str) -> Result<Vec<Option<i32>>> {
-    let column = batch
-        .column_by_name("month")
-        .ok_or_else(|| Error::encode(table, "input has no `month` column"))?;
-    match column.data_type() {
-        DataType::Date32 => {
-            let dates = date_col(batch, "month", table)?;
-            Ok((0..dates.len())
-                .map(|i| (!dates.is_null(i)).then(|| month_of_day(dates.value(i))))
-                .collect())
-        }
-        DataType::Utf8 => {
-            let text = str_col(batch, "month", table)?;
-            (0..text.len())
-                .map(|i| {
-                    let Some(s) = get_str(text, i) else {
-                        return Ok(None);
-                    };
-                    let full = if s.len() == 7 {
-                        format!("{s}-01")
-                    } else {
-                        s.to_string()
-                    };
-                    chrono::NaiveDate::parse_from_str(&full, "%Y-%m-%d")
-                        .map(|d| Some(month_of_day(epoch_days(d))))
-                        .map_err(|_| Error::encode(table, format!("month `{s}` is not YYYY-MM")))
-                })
-                .collect()
-        }
-        other => Err(Error::encode(
-            table,
-            format!("column `month` is {other}; expected Date32 or YYYY-MM text"),
-        )),
-    }
 }

@@ -23,11 +23,12 @@ use arrow::record_batch::RecordBatch;
 use chrono::Datelike;
 
 use super::arrays::{
-    day_of, get_i64, get_str, get_ts, i64_col, metric_batch, metric_schema, month_of_day,
-    next_month, str_col, timestamp_type, ts_array, ts_col,
+    get_i64, get_str, get_ts, i64_col, metric_batch, metric_schema, str_col, timestamp_type,
+    ts_array, ts_col,
 };
 use super::config::{EnpsConfig, EnpsDimension, EnpsPeriod, EnpsScale};
-use super::fx::{epoch_days, from_epoch_days};
+use super::dates::{day_of, month_of_day, next_month};
+use super::dates::{epoch_days, from_epoch_days};
 use crate::error::Result;
 use crate::normalize::BatchStamp;
 

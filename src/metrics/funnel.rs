@@ -3,7 +3,9 @@
 //! `lead` stage at `created_at`); `funnel_cohort_monthly` follows the leads created in a
 //! month (× channel) and counts how many have reached each stage so far, with the
 //! stage-to-stage conversion rates. Both hold one accumulator per output row, folded in one
-//! lead at a time (`Funnel`).
+//! lead at a time (`Funnel`). A `funnel_daily` group is keyed by the day and the interned
+//! channel and campaign ids in 12 bytes; the table is ordered by ranks of the names, so
+//! neither folding nor ordering compares or copies a string.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -12,8 +14,9 @@ use arrow::array::{ArrayRef, Date32Array, Float64Array, Int64Array, StringArray}
 use arrow::datatypes::{DataType, Field, SchemaRef};
 use arrow::record_batch::RecordBatch;
 
-use super::arrays::{day_of, metric_batch, metric_schema, month_of};
+use super::arrays::{metric_batch, metric_schema};
 use super::config::PATH;
+use super::dates::{day_of, month_of};
 use super::intern::{FastMap, Interner};
 use super::stages::LeadStage;
 use crate::error::Result;
@@ -31,13 +34,36 @@ const DAILY_COUNTS: [&str; 6] = [
 
 type DailyKey = (i32, Option<String>, Option<String>);
 
+/// The interned id that stands for a null channel or campaign.
+const NULL: u32 = u32::MAX;
+
+/// A `funnel_daily` group: day, channel id, campaign id ([`NULL`] for none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct DayGroup {
+    day: i32,
+    channel: u32,
+    campaign: u32,
+}
+
+impl std::hash::Hash for DayGroup {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        // Two words, each mixed once by `FastHasher` (a derived hash writes three).
+        state.write_u64((u64::from(self.day as u32) << 32) | u64::from(self.channel));
+        state.write_u32(self.campaign);
+    }
+}
+
+fn id32(id: Option<usize>) -> u32 {
+    id.map_or(NULL, |id| u32::try_from(id).expect("fewer than 2^32 names"))
+}
+
 /// The funnel accumulator: fold staged leads in one at a time, then read the tables.
 #[derive(Debug, Default)]
 pub struct Funnel {
     /// Channels and campaigns.
     names: Interner,
     /// (day, channel, campaign) → leads entering each stage that day.
-    daily: FastMap<(i32, Option<usize>, Option<usize>), [i64; 6]>,
+    daily: FastMap<DayGroup, [i64; 6]>,
     /// (creation month, channel) → cohort.
     cohorts: FastMap<(i32, Option<usize>), Cohort>,
 }
@@ -47,11 +73,15 @@ impl Funnel {
     pub fn add(&mut self, r: &LeadStage) {
         let channel = self.names.opt(r.lead.channel.as_deref());
         let campaign = self.names.opt(r.lead.campaign_id.as_deref());
+        let (channel_id, campaign_id) = (id32(channel), id32(campaign));
         for (i, stage) in PATH.iter().enumerate() {
             let Some(at) = r.became(*stage) else { continue };
-            self.daily
-                .entry((day_of(at), channel, campaign))
-                .or_default()[i] += 1;
+            let group = DayGroup {
+                day: day_of(at),
+                channel: channel_id,
+                campaign: campaign_id,
+            };
+            self.daily.entry(group).or_default()[i] += 1;
         }
         // Leads without a creation date belong to no cohort.
         if let Some(created) = r.lead.created_at {
@@ -69,19 +99,32 @@ impl Funnel {
 
     /// `funnel_daily` rows: (day, channel, campaign) → leads entering each stage that day.
     pub fn daily(&self) -> BTreeMap<DailyKey, [i64; 6]> {
+        let owned = |id: u32| self.name(id).map(str::to_string);
         self.daily
             .iter()
-            .map(|((day, channel, campaign), counts)| {
-                (
-                    (
-                        *day,
-                        self.names.owned(*channel),
-                        self.names.owned(*campaign),
-                    ),
-                    *counts,
-                )
-            })
+            .map(|(g, counts)| ((g.day, owned(g.channel), owned(g.campaign)), *counts))
             .collect()
+    }
+
+    fn name(&self, id: u32) -> Option<&str> {
+        (id != NULL).then(|| self.names.name(id as usize))
+    }
+
+    /// The groups in the table's order: day, then channel, then campaign, a null before any
+    /// name and names in byte order (as the `BTreeMap` of [`Funnel::daily`] orders them).
+    fn ordered_groups(&self) -> Vec<(DayGroup, [i64; 6])> {
+        let ranks = self.names.ranks();
+        let rank = |id: u32| {
+            if id == NULL {
+                0
+            } else {
+                u64::from(ranks[id as usize]) + 1
+            }
+        };
+        let mut groups: Vec<(DayGroup, [i64; 6])> =
+            self.daily.iter().map(|(g, c)| (*g, *c)).collect();
+        groups.sort_unstable_by_key(|(g, _)| (g.day, rank(g.channel), rank(g.campaign)));
+        groups
     }
 
     /// `funnel_cohort_monthly` rows: (creation month, channel) → cohort.
@@ -94,7 +137,30 @@ impl Funnel {
 
     /// `funnel_daily` as one batch.
     pub fn daily_batch(&self, stamp: &BatchStamp) -> Result<RecordBatch> {
-        daily_table(&self.daily(), stamp)
+        let groups = self.ordered_groups();
+        let mut columns: Vec<ArrayRef> = vec![
+            Arc::new(Date32Array::from(
+                groups.iter().map(|(g, _)| g.day).collect::<Vec<_>>(),
+            )),
+            Arc::new(
+                groups
+                    .iter()
+                    .map(|(g, _)| self.name(g.channel))
+                    .collect::<StringArray>(),
+            ),
+            Arc::new(
+                groups
+                    .iter()
+                    .map(|(g, _)| self.name(g.campaign))
+                    .collect::<StringArray>(),
+            ),
+        ];
+        for i in 0..DAILY_COUNTS.len() {
+            columns.push(Arc::new(
+                groups.iter().map(|(_, c)| c[i]).collect::<Int64Array>(),
+            ));
+        }
+        metric_batch("funnel_daily", &daily_schema(), columns, stamp)
     }
 
     /// `funnel_cohort_monthly` as one batch.
@@ -130,20 +196,6 @@ pub fn daily_schema() -> SchemaRef {
 /// `funnel_daily` as one batch.
 pub fn daily_batch(rows: &[LeadStage], stamp: &BatchStamp) -> Result<RecordBatch> {
     fold(rows).daily_batch(stamp)
-}
-
-fn daily_table(agg: &BTreeMap<DailyKey, [i64; 6]>, stamp: &BatchStamp) -> Result<RecordBatch> {
-    let mut columns: Vec<ArrayRef> = vec![
-        Arc::new(Date32Array::from(
-            agg.keys().map(|k| k.0).collect::<Vec<_>>(),
-        )),
-        Arc::new(agg.keys().map(|k| k.1.as_deref()).collect::<StringArray>()),
-        Arc::new(agg.keys().map(|k| k.2.as_deref()).collect::<StringArray>()),
-    ];
-    for i in 0..DAILY_COUNTS.len() {
-        columns.push(Arc::new(agg.values().map(|v| v[i]).collect::<Int64Array>()));
-    }
-    metric_batch("funnel_daily", &daily_schema(), columns, stamp)
 }
 
 /// One cohort: leads created in a month in a channel, and how many reached each stage.
@@ -214,4 +266,66 @@ fn cohort_table(
         ));
     }
     metric_batch("funnel_cohort_monthly", &cohort_schema(), columns, stamp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::Array;
+
+    /// Groups come out by day, then channel, then campaign, nulls first and names in byte
+    /// order — not in the order the names were first seen.
+    #[test]
+    fn daily_rows_are_ordered_by_name_without_comparing_strings() {
+        let mut funnel = Funnel::default();
+        let mut id = |name: Option<&str>| id32(funnel.names.opt(name));
+        let (search, social, b, a, upper, accent) = (
+            id(Some("search")),
+            id(Some("paid_social")),
+            id(Some("b")),
+            id(Some("a")),
+            id(Some("Z")),
+            id(Some("é")),
+        );
+        let groups = [
+            (2, search, a, 1),
+            (1, social, accent, 2),
+            (1, social, b, 3),
+            (1, search, NULL, 4),
+            (1, NULL, upper, 5),
+            (1, social, upper, 6),
+            (1, social, a, 7),
+        ];
+        for (day, channel, campaign, leads) in groups {
+            let group = DayGroup {
+                day,
+                channel,
+                campaign,
+            };
+            funnel.daily.insert(group, [leads, 0, 0, 0, 0, 0]);
+        }
+        let stamp = BatchStamp {
+            run_id: "r".into(),
+            ingested_at_micros: 0,
+        };
+        let batch = funnel.daily_batch(&stamp).unwrap();
+        let leads = batch
+            .column_by_name("new_leads")
+            .unwrap()
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .unwrap();
+        // Day 1: null channel; paid_social with Z < a < b < é; search with a null campaign.
+        assert_eq!(leads.values().to_vec(), vec![5, 6, 7, 3, 2, 4, 1]);
+        let expected: Vec<i64> = funnel.daily().values().map(|c| c[0]).collect();
+        assert_eq!(leads.values().to_vec(), expected);
+        let campaigns = batch
+            .column_by_name("campaign_id")
+            .unwrap()
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .unwrap();
+        assert!(campaigns.is_null(5));
+        assert_eq!(campaigns.value(2), "a");
+    }
 }

@@ -5,23 +5,16 @@
 //! on or before a date converts to null — callers say so instead of mixing it in.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::path::Path;
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, Decimal128Builder};
 use arrow::datatypes::{DataType, Field, Schema};
 use arrow::record_batch::RecordBatch;
-use chrono::NaiveDate;
 
-use super::arrays::{date_col, decimal_col, str_col};
-use super::config::{FxConfig, InlineRate, RateValue};
+use super::arrays::{date_col, decimal_col, months_of, str_col};
+use super::config::InlineRate;
+use super::money::{MONEY, RATE_ONE, money_values, mul_round, parse_rate};
 use crate::error::{Error, Result};
-
-/// Decimal places of a parsed rate.
-const RATE_SCALE: u32 = 10;
-const RATE_ONE: i128 = 10_i128.pow(RATE_SCALE);
-/// Precision and scale of money columns.
-pub const MONEY: (u8, i8) = (18, 6);
 
 /// Exchange rates into one reporting currency.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -29,58 +22,6 @@ pub struct FxRates {
     reporting: String,
     /// currency → (days since epoch → rate × 10^10).
     rates: HashMap<String, BTreeMap<i32, i128>>,
-}
-
-/// Days since 1970-01-01 of a date.
-pub fn epoch_days(date: NaiveDate) -> i32 {
-    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
-    i32::try_from((date - epoch).num_days()).unwrap_or(i32::MAX)
-}
-
-/// The date of days since 1970-01-01.
-pub fn from_epoch_days(days: i32) -> NaiveDate {
-    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
-    epoch + chrono::Duration::days(i64::from(days))
-}
-
-/// Parse a non-negative decimal string into an integer scaled by 10^scale; more decimals
-/// than `scale` are an error rather than a silent rounding.
-pub fn parse_decimal(text: &str, scale: u32) -> std::result::Result<i128, String> {
-    let t = text.trim();
-    let (negative, digits) = match t.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, t.strip_prefix('+').unwrap_or(t)),
-    };
-    let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
-    let ok = |s: &str| s.chars().all(|c| c.is_ascii_digit());
-    if (int.is_empty() && frac.is_empty()) || !ok(int) || !ok(frac) {
-        return Err(format!("`{text}` is not a decimal number"));
-    }
-    if frac.len() > scale as usize {
-        return Err(format!("`{text}` has more than {scale} decimals"));
-    }
-    let mut value: i128 = 0;
-    for c in int.chars().chain(frac.chars()) {
-        value = value
-            .checked_mul(10)
-            .and_then(|v| v.checked_add(i128::from(c as u8 - b'0')))
-            .ok_or_else(|| format!("`{text}` is too large"))?;
-    }
-    value *= 10_i128.pow(scale - frac.len() as u32);
-    Ok(if negative { -value } else { value })
-}
-
-/// `a × b / 10^scale`, rounded half away from zero.
-pub fn mul_round(a: i128, b: i128, scale_one: i128) -> Option<i128> {
-    let product = a.checked_mul(b)?;
-    Some(div_round(product, scale_one))
-}
-
-/// `n / d` rounded half away from zero (`d > 0`).
-pub fn div_round(n: i128, d: i128) -> i128 {
-    let q = n / d;
-    let r = n % d;
-    if r.abs() * 2 >= d { q + n.signum() } else { q }
 }
 
 impl FxRates {
@@ -104,20 +45,11 @@ impl FxRates {
         currency: &str,
         rate: &str,
     ) -> std::result::Result<(), String> {
-        let day = NaiveDate::parse_from_str(date.trim(), "%Y-%m-%d")
-            .map_err(|_| format!("date `{date}` is not YYYY-MM-DD"))?;
-        let currency = currency.trim();
-        if currency.len() != 3 || !currency.chars().all(|c| c.is_ascii_uppercase()) {
-            return Err(format!("`{currency}` is not an ISO-4217 code like USD"));
-        }
-        let scaled = parse_decimal(rate, RATE_SCALE)?;
-        if scaled <= 0 {
-            return Err(format!("rate `{rate}` must be greater than zero"));
-        }
+        let (day, currency, scaled) = parse_rate(date, currency, rate)?;
         self.rates
             .entry(currency.to_string())
             .or_default()
-            .insert(epoch_days(day), scaled);
+            .insert(day, scaled);
         Ok(())
     }
 
@@ -190,75 +122,11 @@ impl FxRates {
         }
         Ok(())
     }
-
-    /// Build the job's rates: the file (a path relative to `job_dir`, or an http(s) URL)
-    /// first, then inline rates over it.
-    pub async fn load(
-        cfg: &FxConfig,
-        reporting: &str,
-        job_path: &Path,
-        rates_file: Option<&str>,
-    ) -> Result<FxRates> {
-        let mut fx = FxRates::new(reporting);
-        if let Some(location) = rates_file {
-            let text = if location.starts_with("http://") || location.starts_with("https://") {
-                let shown = location.split('?').next().unwrap_or(location).to_string();
-                let response = reqwest::get(location)
-                    .await
-                    .and_then(|r| r.error_for_status())
-                    .map_err(|e| Error::config(job_path, format!("fx.rates_file {shown}: {e}")))?;
-                response
-                    .text()
-                    .await
-                    .map_err(|e| Error::config(job_path, format!("fx.rates_file {shown}: {e}")))?
-            } else {
-                let path = crate::config::resolve_job_path(job_path, location);
-                std::fs::read_to_string(&path).map_err(|e| {
-                    Error::config(
-                        job_path,
-                        format!("fx.rates_file: {path} {}", crate::config::file_problem(&e)),
-                    )
-                })?
-            };
-            fx.add_text(&text, "fx.rates_file")
-                .map_err(|e| Error::config(job_path, e))?;
-        }
-        fx.add_inline(&cfg.rates)
-            .map_err(|e| Error::config(job_path, e))?;
-        Ok(fx)
-    }
 }
 
-/// For `validate`: a local rates file (relative to the job file) must exist and parse; URLs
-/// are left to the run (no network while validating).
-pub fn check_local_rates_file(job_path: &Path, location: &str) -> Option<String> {
-    if location.starts_with("http://") || location.starts_with("https://") {
-        return None;
-    }
-    let path = crate::config::resolve_job_path(job_path, location);
-    match std::fs::read_to_string(&path) {
-        Err(e) => Some(format!("{path} {}", crate::config::file_problem(&e))),
-        Ok(text) => FxRates::new("XXX").add_text(&text, &path).err(),
-    }
-}
-
-/// Offline checks of `[fx]` for `validate`: `(key, problem)` pairs.
-pub fn check_fx(cfg: &FxConfig) -> Vec<(String, String)> {
-    let mut fx = FxRates::new("XXX");
-    let mut problems = Vec::new();
-    for (i, r) in cfg.rates.iter().enumerate() {
-        if let Err(e) = fx.insert(&r.date, &r.currency, &r.rate.text()) {
-            problems.push((format!("fx.rates[{i}]"), e));
-        } else if let Err(e) = crate::config::check_currency(r.currency.trim()) {
-            problems.push((format!("fx.rates[{i}].currency"), e));
-        }
-        if let RateValue::Number(n) = r.rate
-            && !n.is_finite()
-        {
-            problems.push((format!("fx.rates[{i}].rate"), "must be finite".into()));
-        }
-    }
-    problems
+/// For `validate`: the text of a rates file must parse (`origin` names it in the problem).
+pub fn check_rates_text(text: &str, origin: &str) -> Option<String> {
+    FxRates::new("XXX").add_text(text, origin).err()
 }
 
 /// `spend` with `spend_reporting` (the amount in the reporting currency at the day's rate,
@@ -282,8 +150,8 @@ pub fn add_costs_reporting(
     batch: &RecordBatch,
     fx: &FxRates,
 ) -> Result<(RecordBatch, BTreeSet<String>)> {
-    let months = super::cpsql::months_of(batch, "costs")?;
-    let amounts = super::cpsql::money_values(batch, "amount", "costs")?;
+    let months = months_of(batch, "costs")?;
+    let amounts = money_values(batch, "amount", "costs")?;
     add_reporting(batch, fx, "costs", &amounts, "amount", &months)
 }
 
@@ -348,6 +216,8 @@ fn reporting_field(name: &str) -> Field {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metrics::dates::epoch_days;
+    use chrono::NaiveDate;
 
     fn day(s: &str) -> i32 {
         epoch_days(NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap())

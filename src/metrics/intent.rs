@@ -15,9 +15,10 @@ use std::collections::HashMap;
 use arrow::array::{Array, Date32Array, Float64Array};
 use arrow::record_batch::RecordBatch;
 
-use super::arrays::{MICROS_PER_DAY, day_of, get_str, opt_str_col};
+use super::arrays::{get_str, opt_str_col};
 use super::config::{IntentCombine, IntentDecayConfig};
-use super::stages::Lead;
+use super::dates::{MICROS_PER_DAY, day_of};
+use super::lead::Lead;
 use crate::error::{Error, Result};
 
 /// The `intent_signals` columns the index reads (a projection for readers).

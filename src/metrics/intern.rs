@@ -93,6 +93,18 @@ impl Interner {
         &self.names[id]
     }
 
+    /// Each id's place among the names in byte order (`str`'s `Ord`): sorting rows by
+    /// these ranks orders them as sorting by the names would, with no string compared.
+    pub fn ranks(&self) -> Vec<u32> {
+        let mut by_name: Vec<usize> = (0..self.names.len()).collect();
+        by_name.sort_unstable_by(|a, b| self.names[*a].cmp(&self.names[*b]));
+        let mut ranks = vec![0; self.names.len()];
+        for (rank, id) in by_name.into_iter().enumerate() {
+            ranks[id] = u32::try_from(rank).expect("fewer than 2^32 names");
+        }
+        ranks
+    }
+
     /// The name of an optional id, as an owned key for the output's ordered maps.
     pub fn owned(&self, id: Option<usize>) -> Option<String> {
         id.map(|i| self.name(i).to_string())

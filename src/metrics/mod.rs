@@ -9,31 +9,48 @@
 //!   (now with `priority_rank`) and this run's `lead_stage_transitions` batch by batch, and
 //!   finds the SAL medians.
 //!
-//! `compute` runs both passes over batches in memory (tests); `stage_metrics` runs them
-//! over the warehouse's files and stages the outputs for the run's commit.
+//! `compute` runs both passes over batches in memory (tests); the pipeline's metrics step
+//! (`crate::pipeline::metrics`) runs them over the warehouse's files. Nothing here does I/O.
 
 pub mod arrays;
 pub mod config;
 pub mod cpsql;
+pub mod dates;
 pub mod enps;
-pub mod fanin;
 pub mod funnel;
 pub mod fx;
 pub mod intent;
 mod intern;
-mod run;
+pub mod lead;
+pub mod money;
 pub mod sal;
 pub mod stages;
 
 pub use config::{FxConfig, MetricsConfig, Stage, StagesConfig};
 pub use fx::FxRates;
-pub use run::{METRIC_TABLES, metric_path, stage_metrics, stage_metrics_warning};
 
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 
 use crate::error::Result;
 use crate::normalize::BatchStamp;
+
+/// Every table the metrics step writes, in the order it lists their staged files.
+pub const METRIC_TABLES: [&str; 8] = [
+    "lead_stages",
+    "lead_stage_transitions",
+    "funnel_daily",
+    "funnel_cohort_monthly",
+    "cpsql_monthly",
+    "sal_acceptance_monthly",
+    "enps_responses",
+    "enps",
+];
+
+/// The final path of a metric table's file: `<table>/<job>.parquet`.
+pub fn metric_path(table: &str, job: &str) -> object_store::path::Path {
+    object_store::path::Path::from(format!("{table}/{job}.parquet"))
+}
 
 /// The canonical inputs the lead and survey metrics read.
 #[derive(Debug, Clone, Copy)]

@@ -17,8 +17,9 @@ use arrow::array::{ArrayRef, BooleanArray, Date32Array, Float64Array, Int64Array
 use arrow::datatypes::{DataType, Field, SchemaRef};
 use arrow::record_batch::RecordBatch;
 
-use super::arrays::{MICROS_PER_HOUR, metric_batch, metric_schema, month_of};
+use super::arrays::{metric_batch, metric_schema};
 use super::config::{SalConfig, Stage};
+use super::dates::{MICROS_PER_HOUR, month_of};
 use super::funnel::rate;
 use super::intern::{FastMap, Interner};
 use super::stages::LeadStage;

@@ -22,15 +22,16 @@ use arrow::datatypes::{DataType, Field, SchemaRef};
 use arrow::record_batch::RecordBatch;
 
 use super::arrays::{
-    MICROS_PER_DAY, bool_col, decimal_col, get_bool, get_i64, get_str, get_ts, i64_col,
-    metric_batch, metric_schema, opt_str_col, opt_ts_col, str_col, timestamp_type, ts_col,
+    bool_col, decimal_col, get_bool, get_i64, get_str, get_ts, i64_col, metric_batch,
+    metric_schema, opt_str_col, opt_ts_col, str_col, timestamp_type, ts_col,
 };
 use super::config::{
-    Condition, CountColumn, CustomLiteral, CustomTest, DateColumn, PATH, ScoreKind, ScoringConfig,
-    Stage, StagesConfig,
+    Condition, CustomLiteral, CustomTest, PATH, ScoreKind, ScoringConfig, Stage, StagesConfig,
 };
+use super::dates::MICROS_PER_DAY;
 use super::intent::IntentIndex;
 use super::intern::Interner;
+use super::lead::Lead;
 use crate::error::{Error, Result};
 use crate::normalize::{BatchStamp, CustomValue};
 
@@ -42,93 +43,6 @@ pub const BECAME: [Stage; 5] = [
     Stage::Sql,
     Stage::Customer,
 ];
-
-/// One lead's canonical columns, as the rules see them.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Lead {
-    pub source_system: String,
-    pub lead_id: String,
-    pub owner_id: Option<String>,
-    pub channel: Option<String>,
-    pub campaign_id: Option<String>,
-    pub country: Option<String>,
-    pub job_title: Option<String>,
-    pub authority: Option<String>,
-    pub lifecycle_stage_raw: Option<String>,
-    pub lead_status_raw: Option<String>,
-    pub vendor_score: Option<i64>,
-    pub demo_requested: Option<bool>,
-    pub content_downloads: Option<i64>,
-    pub web_visits: Option<i64>,
-    pub email_engagements: Option<i64>,
-    pub budget_confirmed: Option<bool>,
-    pub need_confirmed: Option<bool>,
-    pub timeline_confirmed: Option<bool>,
-    pub created_at: Option<i64>,
-    pub mql_at: Option<i64>,
-    pub sal_at: Option<i64>,
-    pub sal_rejected_at: Option<i64>,
-    pub sql_at: Option<i64>,
-    pub opportunity_at: Option<i64>,
-    pub customer_at: Option<i64>,
-    pub first_contacted_at: Option<i64>,
-    pub last_intent_at: Option<i64>,
-    pub industry: Option<String>,
-    pub employee_count: Option<i64>,
-    /// Exact, in millionths of `annual_revenue_currency`.
-    pub annual_revenue: Option<i128>,
-    pub annual_revenue_currency: Option<String>,
-    /// The kept custom properties (`leads.custom`), by their name in the job.
-    pub custom: Vec<(String, CustomValue)>,
-    /// Joins third-party intent signals by company domain.
-    pub email_domain: Option<String>,
-    /// Joins third-party intent signals by person.
-    pub email_hash: Option<String>,
-    /// Third-party intent: the lead's recent signals, decayed by age (see
-    /// `super::intent`); `None` without any in the look-back window.
-    pub intent_score: Option<f64>,
-}
-
-impl Lead {
-    /// The value of custom property `name`, when set.
-    pub fn custom_value(&self, name: &str) -> Option<&CustomValue> {
-        self.custom.iter().find(|(n, _)| n == name).map(|(_, v)| v)
-    }
-
-    fn date(&self, column: DateColumn) -> Option<i64> {
-        match column {
-            DateColumn::CreatedAt => self.created_at,
-            DateColumn::MqlAt => self.mql_at,
-            DateColumn::SalAt => self.sal_at,
-            DateColumn::SalRejectedAt => self.sal_rejected_at,
-            DateColumn::SqlAt => self.sql_at,
-            DateColumn::OpportunityAt => self.opportunity_at,
-            DateColumn::CustomerAt => self.customer_at,
-            DateColumn::FirstContactedAt => self.first_contacted_at,
-            DateColumn::LastIntentAt => self.last_intent_at,
-        }
-    }
-
-    fn count(&self, column: CountColumn) -> i64 {
-        match column {
-            CountColumn::ContentDownloads => self.content_downloads,
-            CountColumn::WebVisits => self.web_visits,
-            CountColumn::EmailEngagements => self.email_engagements,
-        }
-        .unwrap_or(0)
-    }
-
-    /// The CRM's own date for reaching a path stage.
-    fn vendor_became(&self, stage: Stage) -> Option<i64> {
-        match stage {
-            Stage::Mql => self.mql_at,
-            Stage::Sal => self.sal_at,
-            Stage::Sql => self.sql_at.or(self.opportunity_at),
-            Stage::Customer => self.customer_at,
-            _ => None,
-        }
-    }
-}
 
 /// What the previous run wrote for one lead.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -228,7 +228,7 @@ impl CrmState {
             e.modified_ms = at;
             report
                 .salesforce_updated
-                .push(super::salesforce::lead_id(self.leads.contact(i).id));
+                .push(super::encoding::lead_id(self.leads.contact(i).id));
         }
         for i in removed {
             let e = inner.salesforce.entry(i).or_default();
@@ -236,7 +236,7 @@ impl CrmState {
             e.modified_ms = at;
             report
                 .salesforce_deleted
-                .push(super::salesforce::lead_id(self.leads.contact(i).id));
+                .push(super::encoding::lead_id(self.leads.contact(i).id));
         }
         report
     }

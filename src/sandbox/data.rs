@@ -10,29 +10,15 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use chrono::{Datelike, NaiveDate};
 
 use super::contacts::ContactModel;
+use super::creds::{GOOGLE_ADS_CUSTOMERS, LINKEDIN_ACCOUNTS, META_ACCOUNTS};
 use super::crm::CrmState;
-use super::spend::{self, Customer};
-use super::survey::Survey;
-use super::surveymonkey;
+use super::limits::RateLimitShapes;
+use super::spend::{self, Customer, Volume};
+use super::spend_control::{SpendControl, SpendFact};
+use super::survey::{PartialCounts, Survey, is_partial};
 
-/// Bearer token the HubSpot imitation accepts.
-pub const HUBSPOT_TOKEN: &str = "sandbox-hubspot-token";
-/// OAuth access token (`Authorization: Bearer`) the Google Ads imitation accepts.
-pub const GOOGLE_ADS_ACCESS_TOKEN: &str = "sandbox-google-ads-token";
-/// `developer-token` header value the Google Ads imitation accepts.
-pub const GOOGLE_ADS_DEVELOPER_TOKEN: &str = "sandbox-developer-token";
-/// Bearer token the Typeform imitation accepts.
-pub const TYPEFORM_TOKEN: &str = "sandbox-typeform-token";
-/// Google Ads accounts served: `(customer id, currency)`.
-pub const GOOGLE_ADS_CUSTOMERS: &[(&str, &str)] = &[("1112223334", "EUR"), ("5556667778", "USD")];
-/// The one Typeform form served.
-pub const TYPEFORM_FORM_ID: &str = "pulse2026";
-/// The SurveyMonkey token the sandbox accepts.
-pub const SURVEYMONKEY_TOKEN: &str = "sandbox-surveymonkey-token";
-/// The one SurveyMonkey survey the sandbox serves.
-pub const SURVEYMONKEY_SURVEY_ID: &str = "318842756";
-/// Rows per Google Ads `search` page (as the real API); `?sandbox_page_size=N` overrides.
-pub const GOOGLE_ADS_PAGE_SIZE: usize = 10_000;
+/// Mixed into the seed so the Salesforce org's leads are not HubSpot's contacts.
+pub(crate) const SALESFORCE_SEED_XOR: u64 = 0x5346_4443_4c45_4144;
 
 /// Days from 0001-01-01 (CE day 1) to 1970-01-01.
 const UNIX_EPOCH_FROM_CE: i64 = 719_163;
@@ -49,6 +35,63 @@ pub struct SandboxOptions {
     pub today: NaiveDate,
     /// `0` = no malformed records; `N` = every Nth record of each vendor is malformed.
     pub malformed_every: usize,
+    /// How much ad spend: campaigns, days and accounts per platform.
+    pub spend: SpendShape,
+}
+
+/// The ad platforms' volume. The default is the small shape: every account of
+/// [`GOOGLE_ADS_CUSTOMERS`], [`META_ACCOUNTS`] and [`LINKEDIN_ACCOUNTS`] with 3–6 campaigns
+/// over the 90 days before `today`. [`SpendShape::heavy`] is the spend-heavy shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SpendShape {
+    /// Campaigns per Google Ads customer; `None` draws 3–6.
+    pub google_campaigns: Option<usize>,
+    /// Campaigns per Meta ad account; `None` draws 3–6.
+    pub meta_campaigns: Option<usize>,
+    /// Campaigns per LinkedIn account; `None` draws 3–6.
+    pub linkedin_campaigns: Option<usize>,
+    /// Days of spend, ending the day before `today`; `None` = 90. Fewer than 30 are taken
+    /// as 30.
+    pub days: Option<u32>,
+    /// Google Ads customers served: the first N of [`GOOGLE_ADS_CUSTOMERS`]; `None` = all.
+    pub google_accounts: Option<usize>,
+    /// Meta ad accounts served: the first N of [`META_ACCOUNTS`]; `None` = all.
+    pub meta_accounts: Option<usize>,
+    /// LinkedIn accounts served: the first N of [`LINKEDIN_ACCOUNTS`]; `None` = all.
+    pub linkedin_accounts: Option<usize>,
+}
+
+impl SpendShape {
+    /// The spend-heavy shape at `leads` leads: one Google Ads customer and one Meta account
+    /// over 365 days, with campaigns growing with the leads — about 880 Google and 590 Meta
+    /// campaigns at a million (at least 10 each). LinkedIn keeps the small shape.
+    pub fn heavy(leads: usize) -> SpendShape {
+        let per_million = |n: usize| (n.saturating_mul(leads) / 1_000_000).max(10);
+        SpendShape {
+            google_campaigns: Some(per_million(880)),
+            meta_campaigns: Some(per_million(590)),
+            linkedin_campaigns: None,
+            days: Some(365),
+            google_accounts: Some(1),
+            meta_accounts: Some(1),
+            linkedin_accounts: None,
+        }
+    }
+
+    fn volume(&self, campaigns: Option<usize>) -> Volume {
+        Volume {
+            campaigns,
+            days: self.days.map_or(Volume::default().days, i64::from),
+        }
+    }
+}
+
+/// The first `n` of `accounts` (all when `None`).
+fn first(
+    accounts: &'static [(&'static str, &'static str)],
+    n: Option<usize>,
+) -> &'static [(&'static str, &'static str)] {
+    &accounts[..n.map_or(accounts.len(), |n| n.min(accounts.len()))]
 }
 
 impl Default for SandboxOptions {
@@ -58,6 +101,7 @@ impl Default for SandboxOptions {
             scale: 1_000,
             today: NaiveDate::from_ymd_opt(2026, 11, 20).unwrap_or_default(),
             malformed_every: 0,
+            spend: SpendShape::default(),
         }
     }
 }
@@ -119,19 +163,19 @@ pub struct SandboxData {
     pub(crate) customers: Vec<Customer>,
     pub(crate) meta_accounts: Vec<Customer>,
     pub(crate) linkedin_accounts: Vec<Customer>,
-    pub(crate) control: super::ads::SpendControl,
+    pub(crate) control: SpendControl,
     pub(crate) survey: Survey,
     /// The CRM twins' simulated edits, limits and sessions.
     pub(crate) crm: CrmState,
     /// 429s in the vendors' terse shapes, armed on demand.
-    pub(crate) rate_limits: super::limits::RateLimitShapes,
+    pub(crate) rate_limits: RateLimitShapes,
     totals: Totals,
     requests: AtomicU64,
     surveymonkey_requests: AtomicU64,
     /// Survey responses submitted after this (epoch seconds) are not served yet.
     survey_cutoff: AtomicI64,
     /// SurveyMonkey's partial responses counted over `survey.responses`, built on first use.
-    pub(crate) surveymonkey_partials: OnceLock<surveymonkey::PartialCounts>,
+    pub(crate) surveymonkey_partials: OnceLock<PartialCounts>,
 }
 
 impl fmt::Debug for SandboxData {
@@ -157,21 +201,24 @@ impl SandboxData {
             opts.scale,
             today_days,
             opts.malformed_every,
-            GOOGLE_ADS_CUSTOMERS,
+            first(GOOGLE_ADS_CUSTOMERS, opts.spend.google_accounts),
+            opts.spend.volume(opts.spend.google_campaigns),
         );
         let meta_accounts = spend::generate(
             opts.seed ^ 0x4d45_5441,
             opts.scale,
             today_days,
             opts.malformed_every,
-            super::ads::META_ACCOUNTS,
+            first(META_ACCOUNTS, opts.spend.meta_accounts),
+            opts.spend.volume(opts.spend.meta_campaigns),
         );
         let linkedin_accounts = spend::generate(
             opts.seed ^ 0x4c49_4e4b,
             opts.scale,
             today_days,
             opts.malformed_every,
-            super::ads::LINKEDIN_ACCOUNTS,
+            first(LINKEDIN_ACCOUNTS, opts.spend.linkedin_accounts),
+            opts.spend.volume(opts.spend.linkedin_campaigns),
         );
         let search_campaigns = customers
             .iter()
@@ -194,7 +241,7 @@ impl SandboxData {
             .collect();
         let mut totals = Self::count(&contacts, &all_accounts, &survey);
         let leads = ContactModel::new(
-            opts.seed ^ super::salesforce::SEED_XOR,
+            opts.seed ^ SALESFORCE_SEED_XOR,
             (opts.scale / 2).max(20),
             end_ms,
             opts.malformed_every,
@@ -212,7 +259,7 @@ impl SandboxData {
             customers,
             meta_accounts,
             linkedin_accounts,
-            control: super::ads::SpendControl::default(),
+            control: SpendControl::default(),
             survey,
             crm,
             rate_limits: Default::default(),
@@ -259,7 +306,7 @@ impl SandboxData {
             let employee = &survey.employees[r.employee];
             identifiers.insert(employee.email());
             identifiers.insert(employee.employee_id());
-            if surveymonkey::is_partial(r) {
+            if is_partial(r) {
                 totals.partial += 1;
             } else if r.malformed {
                 totals.malformed += 1;
@@ -313,13 +360,45 @@ impl SandboxData {
     }
 
     /// Restatement and faults of the ad platforms, switched at run time.
-    pub fn control(&self) -> &super::ads::SpendControl {
+    pub fn control(&self) -> &SpendControl {
         &self.control
     }
 
     /// Every ad spend row as served now (restatements applied), for tests to total.
-    pub fn spend_facts(&self) -> Vec<super::ads::SpendFact> {
-        super::ads::facts(self)
+    pub fn spend_facts(&self) -> Vec<SpendFact> {
+        let mut out = Vec::new();
+        for (platform, accounts) in self.platforms() {
+            for account in accounts {
+                for row in &account.rows {
+                    let (cost_micros, impressions, clicks) = self.control.restated(
+                        self.today_days,
+                        row.day,
+                        (row.cost_micros, row.impressions, row.clicks),
+                    );
+                    out.push(SpendFact {
+                        platform,
+                        account_id: account.id.to_string(),
+                        currency: account.currency.to_string(),
+                        campaign_id: account.campaigns[row.campaign].id.to_string(),
+                        date: super::encoding::format_date(row.day),
+                        cost_micros,
+                        impressions,
+                        clicks,
+                        malformed: row.malformed,
+                    });
+                }
+            }
+        }
+        out
+    }
+
+    /// `(platform, accounts)` of every ad platform the sandbox serves.
+    fn platforms(&self) -> [(&'static str, &[Customer]); 3] {
+        [
+            ("google_ads", &self.customers),
+            ("meta_ads", &self.meta_accounts),
+            ("linkedin_ads", &self.linkedin_accounts),
+        ]
     }
 
     /// What the sandbox serves, counted.
@@ -334,6 +413,18 @@ impl SandboxData {
 
     pub(crate) fn count_request(&self) {
         self.requests.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Refuse every request to `vendor` (`salesforce_token`, `meta`, `surveymonkey`) with
+    /// its 429 shape for `window`, counted from the first refusal. `false` for an unknown
+    /// vendor.
+    pub fn rate_limit(&self, vendor: &str, window: std::time::Duration) -> bool {
+        self.rate_limits.arm(vendor, window)
+    }
+
+    /// 429s sent to `vendor` since it was last armed.
+    pub fn rate_limit_refusals(&self, vendor: &str) -> u64 {
+        self.rate_limits.refusals(vendor)
     }
 
     pub(crate) fn options(&self) -> &SandboxOptions {
@@ -371,6 +462,60 @@ mod tests {
         }
         let other = SandboxData::generate(&SandboxOptions { seed: 7, ..opts });
         assert_ne!(a.totals(), other.totals());
+    }
+
+    #[test]
+    fn a_spend_shape_chooses_accounts_campaigns_and_days() {
+        let opts = SandboxOptions {
+            scale: 200,
+            malformed_every: 200,
+            spend: SpendShape {
+                google_campaigns: Some(12),
+                meta_campaigns: Some(7),
+                days: Some(40),
+                google_accounts: Some(1),
+                meta_accounts: Some(1),
+                linkedin_accounts: Some(0),
+                ..SpendShape::default()
+            },
+            ..SandboxOptions::default()
+        };
+        let data = SandboxData::generate(&opts);
+        assert_eq!(data.customers.len(), 1);
+        assert_eq!(data.customers[0].id, GOOGLE_ADS_CUSTOMERS[0].0);
+        assert_eq!(data.customers[0].campaigns.len(), 12);
+        assert_eq!(data.meta_accounts.len(), 1);
+        assert_eq!(data.meta_accounts[0].campaigns.len(), 7);
+        assert!(data.linkedin_accounts.is_empty());
+        let first_day = data.today_days - 40;
+        let facts = data.spend_facts();
+        assert!(
+            facts
+                .iter()
+                .any(|f| f.date == super::super::encoding::format_date(first_day))
+        );
+        let totals = data.totals();
+        assert_eq!(totals.spend_rows, facts.len());
+        assert_eq!(
+            totals.spend_rows_malformed,
+            facts.iter().filter(|f| f.malformed).count()
+        );
+        // Every 200th row of each platform: Google's and Meta's counts round down apart.
+        let every = totals.spend_rows / 200;
+        assert!((every - 1..=every).contains(&totals.spend_rows_malformed));
+    }
+
+    #[test]
+    fn the_heavy_shape_grows_campaigns_with_leads() {
+        let million = SpendShape::heavy(1_000_000);
+        assert_eq!(million.google_campaigns, Some(880));
+        assert_eq!(million.meta_campaigns, Some(590));
+        assert_eq!(
+            (million.days, million.google_accounts),
+            (Some(365), Some(1))
+        );
+        assert_eq!(SpendShape::heavy(100_000).google_campaigns, Some(88));
+        assert_eq!(SpendShape::heavy(1_000).meta_campaigns, Some(10));
     }
 
     /// `cargo test -- --ignored generates_a_million` (about 2 s in a debug build).

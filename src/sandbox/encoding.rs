@@ -1,5 +1,6 @@
 //! Text encodings the sandbox serves: base64url for opaque paging cursors, and UTC
-//! timestamps/dates from integer epoch values (infallible, no `Option` in request paths).
+//! timestamps/dates from integer epoch values (infallible, no `Option` in request paths),
+//! costs as the decimal text Meta and LinkedIn send, and Salesforce's 18-character ids.
 
 const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
@@ -151,9 +152,175 @@ pub(crate) fn uuid_like(a: u64, b: u64) -> String {
     )
 }
 
+/// A cost in micros as a decimal string with up to `max_decimals` decimals, trailing
+/// zeros dropped (`12.3`, `5`), as Meta and LinkedIn send them.
+pub(crate) fn decimal_text(micros: i64, max_decimals: u32) -> String {
+    let sign = if micros < 0 { "-" } else { "" };
+    let m = micros.unsigned_abs();
+    let unit = 10u64.pow(6 - max_decimals);
+    let scaled = m / unit;
+    let base = 10u64.pow(max_decimals);
+    let whole = scaled / base;
+    let frac = scaled % base;
+    if frac == 0 {
+        return format!("{sign}{whole}");
+    }
+    let frac = format!("{frac:0width$}", width = max_decimals as usize);
+    format!("{sign}{whole}.{}", frac.trim_end_matches('0'))
+}
+
+const BASE62: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+/// The 18-character id of lead number `n`: `00Q` key prefix, a 15-character case-sensitive
+/// id, and Salesforce's 3-character case-safe suffix.
+pub(crate) fn lead_id(n: u64) -> String {
+    let mut digits = Vec::new();
+    let mut v = n;
+    for _ in 0..7 {
+        digits.push(BASE62[(v % 62) as usize]);
+        v /= 62;
+    }
+    digits.reverse();
+    let id15 = format!("00Q5g000{}", String::from_utf8_lossy(&digits));
+    let mut suffix = String::new();
+    for chunk in id15.as_bytes().chunks(5) {
+        let mut bits = 0usize;
+        for (i, c) in chunk.iter().enumerate() {
+            if c.is_ascii_uppercase() {
+                bits |= 1 << i;
+            }
+        }
+        suffix.push(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"[bits] as char);
+    }
+    id15 + &suffix
+}
+
+/// A HubSpot filter value as epoch milliseconds: what HubSpot accepts for a date-time
+/// property — epoch milliseconds, `YYYY-MM-DD` (midnight UTC) or ISO 8601
+/// `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)`. The twin's own parser, not the client's: a
+/// parser both shared would hide the bugs both would make.
+pub(crate) fn parse_timestamp_ms(text: &str) -> Result<i64, String> {
+    let t = text.trim();
+    let bad = || format!("`{t}` is not epoch milliseconds, a date or an ISO 8601 date-time");
+    if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) {
+        return t.parse::<i64>().map_err(|_| bad());
+    }
+    let number = |s: &str| -> Result<i64, String> {
+        if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(bad());
+        }
+        s.parse::<i64>().map_err(|_| bad())
+    };
+    let (date, time) = t.split_once('T').unwrap_or((t, ""));
+    let mut parts = date.splitn(3, '-');
+    let (Some(y), Some(m), Some(d)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(bad());
+    };
+    if y.len() != 4 || m.len() != 2 || d.len() != 2 {
+        return Err(bad());
+    }
+    let (year, month, day) = (number(y)?, number(m)?, number(d)?);
+    let month = u32::try_from(month).map_err(|_| bad())?;
+    let day = u32::try_from(day).map_err(|_| bad())?;
+    if !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) {
+        return Err(bad());
+    }
+    let midnight = days_from_civil(year, month, day) * MS_PER_DAY;
+    if time.is_empty() {
+        return if t.contains('T') {
+            Err(bad())
+        } else {
+            Ok(midnight)
+        };
+    }
+    // The zone: `Z`, or a sign and `HH:MM` after the seconds.
+    let (clock, offset_ms) = if let Some(clock) = time.strip_suffix('Z') {
+        (clock, 0)
+    } else if time.len() > 6 && matches!(time.as_bytes()[time.len() - 6], b'+' | b'-') {
+        let (clock, zone) = time.split_at(time.len() - 6);
+        let sign = if zone.starts_with('-') { -1 } else { 1 };
+        let (h, m) = zone[1..].split_once(':').ok_or_else(bad)?;
+        let (h, m) = (number(h)?, number(m)?);
+        if h > 23 || m > 59 {
+            return Err(bad());
+        }
+        (clock, sign * (h * MS_PER_HOUR + m * 60_000))
+    } else {
+        return Err(bad());
+    };
+    let (hms, fraction) = clock.split_once('.').unwrap_or((clock, ""));
+    let mut fields = hms.split(':');
+    let (Some(h), Some(m), Some(s), None) =
+        (fields.next(), fields.next(), fields.next(), fields.next())
+    else {
+        return Err(bad());
+    };
+    if h.len() != 2 || m.len() != 2 || s.len() != 2 {
+        return Err(bad());
+    }
+    let (h, m, s) = (number(h)?, number(m)?, number(s)?);
+    if h > 23 || m > 59 || s > 59 {
+        return Err(bad());
+    }
+    let millis = if fraction.is_empty() {
+        0
+    } else {
+        // Digits past the millisecond are dropped, as HubSpot keeps milliseconds.
+        let digits = &fraction[..fraction.len().min(3)];
+        number(fraction)?;
+        number(digits)? * 10i64.pow(3 - digits.len() as u32)
+    };
+    Ok(midnight + h * MS_PER_HOUR + m * 60_000 + s * MS_PER_SEC + millis - offset_ms)
+}
+
+fn days_in_month(year: i64, month: u32) -> u32 {
+    match month {
+        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn filter_timestamps_parse_as_hubspot_accepts_them() {
+        let at = DateTime::parse_from_rfc3339("2026-11-19T10:20:30.456Z")
+            .unwrap()
+            .timestamp_millis();
+        assert_eq!(parse_timestamp_ms(&at.to_string()), Ok(at));
+        assert_eq!(parse_timestamp_ms("2026-11-19T10:20:30.456Z"), Ok(at));
+        assert_eq!(parse_timestamp_ms("2026-11-19T10:20:30.456789Z"), Ok(at));
+        assert_eq!(parse_timestamp_ms("2026-11-19T12:20:30.456+02:00"), Ok(at));
+        assert_eq!(parse_timestamp_ms("2026-11-19T10:20:30Z"), Ok(at - 456));
+        let midnight = DateTime::parse_from_rfc3339("2026-11-19T00:00:00Z")
+            .unwrap()
+            .timestamp_millis();
+        assert_eq!(parse_timestamp_ms("2026-11-19"), Ok(midnight));
+        for bad in [
+            "",
+            "yesterday",
+            "2026-11-19T",
+            "2026-02-30",
+            "2026-11-19T24:00:00Z",
+            "2026-11-19T10:20:30",
+            "2026-11-19T10:20:30.4x6Z",
+            "2026-1-19",
+        ] {
+            assert!(parse_timestamp_ms(bad).is_err(), "{bad:?} was accepted");
+        }
+    }
+    #[test]
+    fn decimals_are_rendered_exactly() {
+        assert_eq!(decimal_text(12_340_000, 2), "12.34");
+        assert_eq!(decimal_text(12_300_000, 2), "12.3");
+        assert_eq!(decimal_text(5_000_000, 2), "5");
+        assert_eq!(decimal_text(1_230_000, 6), "1.23");
+        assert_eq!(decimal_text(-500_000, 2), "-0.5");
+    }
     use chrono::{DateTime, NaiveDate};
 
     #[test]

@@ -17,14 +17,16 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value as JsonValue, json};
 
-use super::data::{
-    GOOGLE_ADS_ACCESS_TOKEN, GOOGLE_ADS_DEVELOPER_TOKEN, GOOGLE_ADS_PAGE_SIZE, SandboxData,
-};
+use super::creds::{GOOGLE_ADS_ACCESS_TOKEN, GOOGLE_ADS_DEVELOPER_TOKEN};
+use super::data::SandboxData;
 use super::encoding::{base64url_decode, base64url_encode, format_date};
 use super::gaql::{self, Field, Query, Value};
+use super::request::{bearer_token, query_pairs};
 use super::rng::hash_bytes;
-use super::server::{bearer_token, query_pairs};
 use super::spend::{Customer, MALFORMED_COST};
+
+/// Rows per Google Ads `search` page (as the real API); `?sandbox_page_size=N` overrides.
+pub const GOOGLE_ADS_PAGE_SIZE: usize = 10_000;
 
 const TOKEN_KEY: u64 = 0x4741_4453_5041_4745;
 
@@ -304,12 +306,12 @@ pub(crate) async fn token(body: Bytes) -> Response {
             "Invalid grant_type: ",
         );
     }
-    if get("client_id") != Some(super::ads::GOOGLE_ADS_CLIENT_ID)
-        || get("client_secret") != Some(super::ads::GOOGLE_ADS_CLIENT_SECRET)
+    if get("client_id") != Some(super::creds::GOOGLE_ADS_CLIENT_ID)
+        || get("client_secret") != Some(super::creds::GOOGLE_ADS_CLIENT_SECRET)
     {
         return bad(StatusCode::UNAUTHORIZED, "invalid_client", "Unauthorized");
     }
-    if get("refresh_token") != Some(super::ads::GOOGLE_ADS_REFRESH_TOKEN) {
+    if get("refresh_token") != Some(super::creds::GOOGLE_ADS_REFRESH_TOKEN) {
         return bad(StatusCode::BAD_REQUEST, "invalid_grant", "Bad Request");
     }
     Json(json!({
@@ -393,7 +395,7 @@ fn prepare<'a>(
     let login = headers
         .get("login-customer-id")
         .and_then(|v| v.to_str().ok());
-    let wrong_manager = login.is_some_and(|id| id != super::ads::GOOGLE_ADS_MANAGER_ID);
+    let wrong_manager = login.is_some_and(|id| id != super::creds::GOOGLE_ADS_MANAGER_ID);
     let found = data.customers.iter().position(|c| c.id == customer_id);
     let Some(customer_index) = found.filter(|_| !wrong_manager) else {
         return Err(GoogleError {

@@ -13,12 +13,13 @@ use serde::Serialize;
 use super::contacts::{
     Contact, DEFAULT_PROPERTIES, HUBSPOT_CONTACT_PROPERTIES, hubspot_property_type,
 };
+use super::creds::HUBSPOT_TOKEN;
 use super::crm::{HubspotUsage, Refusal};
-use super::data::{HUBSPOT_TOKEN, SandboxData};
+use super::data::SandboxData;
 use super::encoding::format_iso_millis;
 use super::encoding::{base64url_decode, base64url_encode, uuid_like};
+use super::request::{bearer_token, query_pairs};
 use super::rng::hash_bytes;
-use super::server::{bearer_token, query_pairs};
 
 /// Path of the list endpoint, under the sandbox root.
 pub(crate) const CONTACTS_PATH: &str = "/hubspot/crm/v3/objects/contacts";

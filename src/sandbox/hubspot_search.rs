@@ -15,11 +15,12 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::data::{HUBSPOT_TOKEN, SandboxData};
-use super::encoding::uuid_like;
+use super::creds::HUBSPOT_TOKEN;
+use super::data::SandboxData;
+use super::encoding::{parse_timestamp_ms, uuid_like};
 use super::hubspot::{error, rate_limited, record, with_usage};
+use super::request::bearer_token;
 use super::rng::hash_bytes;
-use super::server::bearer_token;
 
 /// Path of the search endpoint, under the sandbox root.
 pub(crate) const SEARCH_PATH: &str = "/hubspot/crm/v3/objects/contacts/search";
@@ -86,8 +87,7 @@ fn parse_query(body: &Value) -> Result<Query, String> {
         match property {
             Some("lastmodifieddate") => {
                 let value = filter_value(filter, "lastmodifieddate")?;
-                let ms = crate::normalize::parse::timestamp_micros(&value)
-                    .map(|micros| micros.div_euclid(1_000))
+                let ms = parse_timestamp_ms(&value)
                     .map_err(|e| format!("Invalid value for lastmodifieddate: {e}"))?;
                 let (from, to) = match operator {
                     Some("GTE") => (ms, i64::MAX),

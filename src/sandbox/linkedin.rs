@@ -14,10 +14,10 @@ use axum::response::{IntoResponse, Response};
 use chrono::Datelike;
 use serde_json::{Value, json};
 
-use super::ads::{LINKEDIN_ACCESS_TOKEN, decimal_text};
+use super::creds::LINKEDIN_ACCESS_TOKEN;
 use super::data::SandboxData;
-use super::encoding::{civil_from_days, days_from_civil};
-use super::server::bearer_token;
+use super::encoding::{civil_from_days, days_from_civil, decimal_text};
+use super::request::bearer_token;
 use super::spend::{Customer, MALFORMED_COST};
 
 fn error(status: StatusCode, code: &str, service_code: Option<i64>, message: &str) -> Response {
@@ -245,7 +245,7 @@ pub(crate) async fn ad_analytics(
 
 /// `POST /linkedin/oauth/v2/accessToken`: the refresh-token grant, answered as LinkedIn does.
 pub(crate) async fn access_token(body: axum::body::Bytes) -> Response {
-    let form = super::server::query_pairs(std::str::from_utf8(&body).unwrap_or(""));
+    let form = super::request::query_pairs(std::str::from_utf8(&body).unwrap_or(""));
     let get = |k: &str| {
         form.iter()
             .find(|(key, _)| key == k)
@@ -265,8 +265,8 @@ pub(crate) async fn access_token(body: axum::body::Bytes) -> Response {
             "A required parameter \"grant_type\" is missing or invalid",
         );
     }
-    if get("client_id") != Some(super::ads::LINKEDIN_CLIENT_ID)
-        || get("client_secret") != Some(super::ads::LINKEDIN_CLIENT_SECRET)
+    if get("client_id") != Some(super::creds::LINKEDIN_CLIENT_ID)
+        || get("client_secret") != Some(super::creds::LINKEDIN_CLIENT_SECRET)
     {
         return bad(
             StatusCode::UNAUTHORIZED,
@@ -274,7 +274,7 @@ pub(crate) async fn access_token(body: axum::body::Bytes) -> Response {
             "Client authentication failed",
         );
     }
-    if get("refresh_token") != Some(super::ads::LINKEDIN_REFRESH_TOKEN) {
+    if get("refresh_token") != Some(super::creds::LINKEDIN_REFRESH_TOKEN) {
         return bad(
             StatusCode::BAD_REQUEST,
             "invalid_request",
@@ -284,7 +284,7 @@ pub(crate) async fn access_token(body: axum::body::Bytes) -> Response {
     axum::Json(json!({
         "access_token": LINKEDIN_ACCESS_TOKEN,
         "expires_in": 5_184_000,
-        "refresh_token": super::ads::LINKEDIN_REFRESH_TOKEN,
+        "refresh_token": super::creds::LINKEDIN_REFRESH_TOKEN,
         "refresh_token_expires_in": 31_536_000,
         "scope": "r_ads_reporting",
     }))

@@ -13,10 +13,12 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::ads::{META_ACCESS_TOKEN, decimal_text};
+use super::creds::META_ACCESS_TOKEN;
 use super::data::SandboxData;
-use super::encoding::{base64url_decode, base64url_encode, days_from_civil, format_date};
-use super::server::{bearer_token, query_pairs};
+use super::encoding::{
+    base64url_decode, base64url_encode, days_from_civil, decimal_text, format_date,
+};
+use super::request::{bearer_token, query_pairs};
 use super::spend::MALFORMED_COST;
 
 /// Graph API versions served (older ones are answered with code 2635).

@@ -24,6 +24,7 @@
 mod admin;
 mod ads;
 mod contacts;
+mod creds;
 mod crm;
 mod data;
 mod encoding;
@@ -35,12 +36,15 @@ mod hubspot_search;
 mod limits;
 mod linkedin;
 mod meta;
+mod request;
 mod rng;
 mod salesforce;
 mod server;
 mod spend;
+mod spend_control;
 mod survey;
 mod surveymonkey;
+mod throttle;
 mod typeform;
 
 #[cfg(test)]
@@ -48,26 +52,23 @@ mod crm_tests;
 #[cfg(test)]
 mod tests;
 
-pub use ads::{
-    GOOGLE_ADS_CLIENT_ID, GOOGLE_ADS_CLIENT_SECRET, GOOGLE_ADS_MANAGER_ID,
-    GOOGLE_ADS_REFRESH_TOKEN, LINKEDIN_ACCESS_TOKEN, LINKEDIN_ACCOUNTS, LINKEDIN_CLIENT_ID,
-    LINKEDIN_CLIENT_SECRET, LINKEDIN_REFRESH_TOKEN, META_ACCESS_TOKEN, META_ACCOUNTS, SpendControl,
-    SpendFact,
-};
 pub use contacts::HUBSPOT_CONTACT_PROPERTIES;
+pub use creds::{
+    GOOGLE_ADS_ACCESS_TOKEN, GOOGLE_ADS_CLIENT_ID, GOOGLE_ADS_CLIENT_SECRET, GOOGLE_ADS_CUSTOMERS,
+    GOOGLE_ADS_DEVELOPER_TOKEN, GOOGLE_ADS_MANAGER_ID, GOOGLE_ADS_REFRESH_TOKEN, HUBSPOT_TOKEN,
+    LINKEDIN_ACCESS_TOKEN, LINKEDIN_ACCOUNTS, LINKEDIN_CLIENT_ID, LINKEDIN_CLIENT_SECRET,
+    LINKEDIN_REFRESH_TOKEN, META_ACCESS_TOKEN, META_ACCOUNTS, SALESFORCE_CLIENT_ID,
+    SALESFORCE_CLIENT_SECRET, SALESFORCE_REFRESH_TOKEN, SURVEYMONKEY_SURVEY_ID, SURVEYMONKEY_TOKEN,
+    TYPEFORM_FORM_ID, TYPEFORM_TOKEN, job_env,
+};
 pub use crm::{HubspotLimits, HubspotRedate, Mutation, MutationReport, SalesforceFaults};
-pub use data::{
-    GOOGLE_ADS_ACCESS_TOKEN, GOOGLE_ADS_CUSTOMERS, GOOGLE_ADS_DEVELOPER_TOKEN,
-    GOOGLE_ADS_PAGE_SIZE, HUBSPOT_TOKEN, SURVEYMONKEY_SURVEY_ID, SURVEYMONKEY_TOKEN, SandboxData,
-    SandboxOptions, SurveyMonkeyTotals, TYPEFORM_FORM_ID, TYPEFORM_TOKEN, Totals,
-};
+pub use data::{SandboxData, SandboxOptions, SpendShape, SurveyMonkeyTotals, Totals};
 pub use faults::{FaultCounts, FaultProfile, Faults};
+pub use google_ads::GOOGLE_ADS_PAGE_SIZE;
 pub use hubspot_search::SEARCH_CEILING;
-pub use salesforce::{
-    SALESFORCE_CLIENT_ID, SALESFORCE_CLIENT_SECRET, SALESFORCE_LEAD_FIELDS,
-    SALESFORCE_REFRESH_TOKEN,
-};
+pub use salesforce::SALESFORCE_LEAD_FIELDS;
 pub use server::{
     RunningSandbox, router, router_with_faults, serve, serve_with_faults, start, start_with_faults,
 };
+pub use spend_control::{SpendControl, SpendFact};
 pub use surveymonkey::ENPS_QUESTION_ID as SURVEYMONKEY_ENPS_QUESTION_ID;

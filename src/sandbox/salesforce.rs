@@ -17,19 +17,12 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
 use super::contacts::{Contact, Stage};
+use super::creds::{SALESFORCE_CLIENT_ID, SALESFORCE_CLIENT_SECRET, SALESFORCE_REFRESH_TOKEN};
 use super::crm::{Locator, SfRefusal};
 use super::data::SandboxData;
-use super::encoding::{MS_PER_DAY, civil_from_days};
-use super::server::{bearer_token, query_pairs};
+use super::encoding::{MS_PER_DAY, civil_from_days, lead_id};
+use super::request::{bearer_token, query_pairs};
 
-/// OAuth client id the Salesforce imitation accepts.
-pub const SALESFORCE_CLIENT_ID: &str = "sandbox-salesforce-client-id";
-/// OAuth client secret it accepts.
-pub const SALESFORCE_CLIENT_SECRET: &str = "sandbox-salesforce-client-secret";
-/// Refresh token it accepts.
-pub const SALESFORCE_REFRESH_TOKEN: &str = "sandbox-salesforce-refresh-token";
-/// Mixed into the seed so the org's leads are not HubSpot's contacts.
-pub(crate) const SEED_XOR: u64 = 0x5346_4443_4c45_4144;
 const DEFAULT_BATCH: usize = 2_000;
 
 /// Every Lead field the imitation serves.
@@ -149,32 +142,6 @@ pub(crate) async fn describe(
         response.headers_mut().insert("sforce-limit-info", value);
     }
     response
-}
-
-const BASE62: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-
-/// The 18-character id of lead number `n`: `00Q` key prefix, a 15-character case-sensitive
-/// id, and Salesforce's 3-character case-safe suffix.
-pub(crate) fn lead_id(n: u64) -> String {
-    let mut digits = Vec::new();
-    let mut v = n;
-    for _ in 0..7 {
-        digits.push(BASE62[(v % 62) as usize]);
-        v /= 62;
-    }
-    digits.reverse();
-    let id15 = format!("00Q5g000{}", String::from_utf8_lossy(&digits));
-    let mut suffix = String::new();
-    for chunk in id15.as_bytes().chunks(5) {
-        let mut bits = 0usize;
-        for (i, c) in chunk.iter().enumerate() {
-            if c.is_ascii_uppercase() {
-                bits |= 1 << i;
-            }
-        }
-        suffix.push(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"[bits] as char);
-    }
-    id15 + &suffix
 }
 
 /// The 18-character id of the contact a converted lead became (`003` key prefix).

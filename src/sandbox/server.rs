@@ -1,12 +1,12 @@
-//! The sandbox HTTP server: the axum router over all vendor routes, request counting,
-//! shared request helpers (bearer token, query pairs), and starting/serving on a socket.
+//! The sandbox HTTP server: the axum router over all vendor routes, request counting, and
+//! starting/serving on a socket. It sits on top: it imports the handlers, nothing imports it.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -20,23 +20,6 @@ use super::{
     admin, ads, google_ads, hubspot, hubspot_search, linkedin, meta, salesforce, surveymonkey,
     typeform,
 };
-
-/// The token of an `Authorization: Bearer <token>` header (scheme case-insensitive).
-pub(crate) fn bearer_token(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim())
-        .filter(|t| !t.is_empty())
-}
-
-/// Decoded `key=value` pairs of a raw query string, repeated keys kept in order.
-pub(crate) fn query_pairs(raw: &str) -> Vec<(String, String)> {
-    url::form_urlencoded::parse(raw.as_bytes())
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect()
-}
 
 async fn count_requests(
     State(data): State<Arc<SandboxData>>,
@@ -135,12 +118,12 @@ fn routes(data: Arc<SandboxData>) -> Router {
         )
         .route("/_admin/restate", post(ads::restate))
         .route("/_admin/faults", post(ads::faults))
-        .route("/_admin/rate_limits", post(super::limits::arm))
+        .route("/_admin/rate_limits", post(super::throttle::arm))
         .route("/_admin/crm/hubspot_redate", post(admin::hubspot_redate))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(
             data.clone(),
-            super::limits::enforce,
+            super::throttle::enforce,
         ))
         .layer(middleware::from_fn_with_state(data.clone(), count_requests))
         .with_state(data)

@@ -1,13 +1,35 @@
-//! The Google Ads model: two customer accounts, their campaigns, and one metrics row per
-//! campaign and day over the 90 days before `today` (rows with no activity omitted, as
-//! Google omits them).
+//! The ad accounts' model (Google Ads, and Meta and LinkedIn generated alike): accounts,
+//! their campaigns, and one metrics row per campaign and day over the days before `today`
+//! (rows with no activity omitted, as Google omits them). By default 3–6 campaigns per
+//! account over 90 days; a [`Volume`] asks for hundreds of campaigns over a year.
 //!
-//! Rows are few (a few hundred per account) and stored, ordered by date then campaign id.
+//! Rows are stored, ordered by date then campaign id.
 
 use super::rng::Rng;
 
-/// How many days of spend each account has, ending the day before `today`.
+/// How many days of spend each account has by default, ending the day before `today`.
 pub(crate) const SPEND_WINDOW_DAYS: i64 = 90;
+/// The fewest days an account can have: campaigns start within the first two thirds of the
+/// window and pauses end ten days before its end.
+pub(crate) const MIN_SPEND_DAYS: i64 = 30;
+
+/// How much spend each account of a platform has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Volume {
+    /// Campaigns per account; `None` draws 3–6 of the six kinds.
+    pub(crate) campaigns: Option<usize>,
+    /// Days of spend ending the day before `today` (at least [`MIN_SPEND_DAYS`]).
+    pub(crate) days: i64,
+}
+
+impl Default for Volume {
+    fn default() -> Self {
+        Volume {
+            campaigns: None,
+            days: SPEND_WINDOW_DAYS,
+        }
+    }
+}
 
 const STREAM_CAMPAIGNS: u64 = 0x2001;
 const STREAM_DAILY: u64 = 0x2002;
@@ -117,21 +139,36 @@ pub(crate) fn generate(
     today_days: i64,
     malformed_every: usize,
     accounts: &[(&'static str, &'static str)],
+    volume: Volume,
 ) -> Vec<Customer> {
     let factor = spend_factor(scale);
-    let mut used_ids = Vec::new();
+    let window = volume.days.max(MIN_SPEND_DAYS);
+    // A set, not a list: hundreds of campaigns would make the scan quadratic.
+    let mut used_ids = std::collections::HashSet::new();
     let mut row_number = 0usize;
     let mut customers = Vec::with_capacity(accounts.len());
     for (ci, &(id, currency)) in accounts.iter().enumerate() {
         let mut r = Rng::for_record(seed, STREAM_CAMPAIGNS, ci as u64);
         let region = if currency == "EUR" { "EU" } else { "US" };
-        let count = 3 + r.below(4) as usize;
-        let mut kinds: Vec<&Kind> = vec![&BRAND, &GENERIC];
-        let mut optional: Vec<&Kind> = OPTIONAL_KINDS.iter().collect();
-        while kinds.len() < count && !optional.is_empty() {
-            let i = r.below(optional.len() as u64) as usize;
-            kinds.push(optional.remove(i));
-        }
+        let kinds: Vec<&Kind> = match volume.campaigns {
+            None => {
+                let count = 3 + r.below(4) as usize;
+                let mut kinds: Vec<&Kind> = vec![&BRAND, &GENERIC];
+                let mut optional: Vec<&Kind> = OPTIONAL_KINDS.iter().collect();
+                while kinds.len() < count && !optional.is_empty() {
+                    let i = r.below(optional.len() as u64) as usize;
+                    kinds.push(optional.remove(i));
+                }
+                kinds
+            }
+            // Many campaigns: every kind in turn, so each channel has its share.
+            Some(n) => [&BRAND, &GENERIC]
+                .into_iter()
+                .chain(&OPTIONAL_KINDS)
+                .cycle()
+                .take(n)
+                .collect(),
+        };
         let mut plans: Vec<(Campaign, Plan)> = kinds
             .iter()
             .enumerate()
@@ -140,21 +177,25 @@ pub(crate) fn generate(
                 while used_ids.contains(&cid) {
                     cid = r.range(1_000_000_000, 99_999_999_999) as u64;
                 }
-                used_ids.push(cid);
+                used_ids.insert(cid);
+                let name = match volume.campaigns {
+                    None => format!("{} {region}", kind.stem),
+                    Some(_) => format!("{} {region} {:03}", kind.stem, k + 1),
+                };
                 let campaign = Campaign {
                     id: cid,
-                    name: format!("{} {region}", kind.stem),
+                    name,
                     channel: kind.channel,
                     status: "ENABLED",
                 };
-                (campaign, Plan::new(&mut r, kind, k < 2, factor))
+                (campaign, Plan::new(&mut r, kind, k < 2, factor, window))
             })
             .collect();
         plans.sort_by_key(|(c, _)| c.id);
 
-        let first_day = today_days - SPEND_WINDOW_DAYS;
+        let first_day = today_days - window;
         let mut rows = Vec::new();
-        for offset in 0..SPEND_WINDOW_DAYS {
+        for offset in 0..window {
             let day = first_day + offset;
             for (index, (campaign, plan)) in plans.iter().enumerate() {
                 let mut dr = Rng::for_record(seed ^ campaign.id, STREAM_DAILY, day as u64);
@@ -200,15 +241,15 @@ struct Plan {
 }
 
 impl Plan {
-    fn new(r: &mut Rng, kind: &Kind, always_on: bool, factor: f64) -> Self {
+    fn new(r: &mut Rng, kind: &Kind, always_on: bool, factor: f64, window: i64) -> Self {
         let daily = r.range(kind.daily.0, kind.daily.1) as f64 * factor;
         let first_active = if always_on || r.chance(0.5) {
             0
         } else {
-            r.range(5, 60)
+            r.range(5, window * 2 / 3)
         };
         let paused = if !always_on && r.chance(0.4) {
-            let start = r.range(first_active, SPEND_WINDOW_DAYS - 10);
+            let start = r.range(first_active, window - 10);
             (start, start + r.range(3, 9))
         } else {
             (-1, -1)
@@ -261,7 +302,7 @@ mod tests {
 
     #[test]
     fn campaigns_and_rows_are_plausible() {
-        let customers = generate(42, 1_000, TODAY, 0, &accounts());
+        let customers = generate(42, 1_000, TODAY, 0, &accounts(), Volume::default());
         assert_eq!(customers.len(), 2);
         for c in &customers {
             assert!((3..=6).contains(&c.campaigns.len()));
@@ -289,7 +330,7 @@ mod tests {
     #[test]
     fn some_rows_have_impressions_without_cost() {
         let zero_cost = (0..5)
-            .flat_map(|seed| generate(seed, 1_000, TODAY, 0, &accounts()))
+            .flat_map(|seed| generate(seed, 1_000, TODAY, 0, &accounts(), Volume::default()))
             .flat_map(|c| c.rows)
             .filter(|r| r.cost_micros == 0 && r.impressions > 0)
             .count();
@@ -298,7 +339,7 @@ mod tests {
 
     #[test]
     fn malformed_rows_are_every_nth_across_accounts() {
-        let customers = generate(1, 1_000, TODAY, 25, &accounts());
+        let customers = generate(1, 1_000, TODAY, 25, &accounts(), Volume::default());
         let flags: Vec<bool> = customers
             .iter()
             .flat_map(|c| c.rows.iter().map(|r| r.malformed))
@@ -306,5 +347,43 @@ mod tests {
         for (i, f) in flags.iter().enumerate() {
             assert_eq!(*f, (i + 1) % 25 == 0);
         }
+    }
+
+    #[test]
+    fn a_volume_serves_its_campaigns_over_its_days() {
+        let volume = Volume {
+            campaigns: Some(40),
+            days: 365,
+        };
+        let customers = generate(42, 1_000, TODAY, 200, &accounts()[..1], volume);
+        let c = &customers[0];
+        assert_eq!(c.campaigns.len(), 40);
+        assert!(c.campaigns.windows(2).all(|w| w[0].id < w[1].id));
+        let names: std::collections::HashSet<_> = c.campaigns.iter().map(|k| &k.name).collect();
+        assert_eq!(names.len(), 40, "campaign names are unique");
+        assert!(c.rows.iter().all(|r| r.day < TODAY && r.day >= TODAY - 365));
+        assert!(c.rows.iter().any(|r| r.day == TODAY - 365));
+        // Most campaign-days spend (a few start late or pause).
+        assert!(c.rows.len() > 40 * 365 * 3 / 4, "{} rows", c.rows.len());
+        let malformed = c.rows.iter().filter(|r| r.malformed).count();
+        assert_eq!(malformed, c.rows.len() / 200);
+    }
+
+    #[test]
+    fn the_default_volume_is_the_small_shape() {
+        let default = generate(42, 1_000, TODAY, 0, &accounts(), Volume::default());
+        let explicit = generate(
+            42,
+            1_000,
+            TODAY,
+            0,
+            &accounts(),
+            Volume {
+                campaigns: None,
+                days: 90,
+            },
+        );
+        assert_eq!(default[0].rows.len(), explicit[0].rows.len());
+        assert!(default.iter().all(|c| (3..=6).contains(&c.campaigns.len())));
     }
 }

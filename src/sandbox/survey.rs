@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
-use super::rng::Rng;
+use super::rng::{Rng, hash_bytes};
 
 /// How far back responses are submitted, before `today`.
 pub(crate) const SURVEY_WINDOW_DAYS: i64 = 120;
@@ -337,6 +337,35 @@ impl Survey {
             }
         }
         out.into_iter().collect()
+    }
+}
+
+/// Is this response one the respondent left unfinished (SurveyMonkey-only: Typeform serves
+/// completed responses)? About one in ten.
+pub(crate) fn is_partial(r: &SurveyResponse) -> bool {
+    hash_bytes(0x5301, &r.token).is_multiple_of(10)
+}
+
+/// How many of the survey's responses (newest first) before each position are partial:
+/// `counts[i]` for `responses[..i]`, so any run of responses counts its partial ones in O(1).
+#[derive(Debug)]
+pub(crate) struct PartialCounts(Vec<u32>);
+
+impl PartialCounts {
+    pub(crate) fn of(responses: &[SurveyResponse]) -> Self {
+        let mut counts = Vec::with_capacity(responses.len() + 1);
+        let mut partial = 0u32;
+        counts.push(0);
+        for r in responses {
+            partial += u32::from(is_partial(r));
+            counts.push(partial);
+        }
+        PartialCounts(counts)
+    }
+
+    /// Partial responses among `responses[from..to]`.
+    pub(crate) fn between(&self, from: usize, to: usize) -> usize {
+        (self.0[to] - self.0[from]) as usize
     }
 }
 

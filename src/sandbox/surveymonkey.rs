@@ -14,11 +14,12 @@ use axum::response::{IntoResponse, Response};
 use chrono::NaiveDateTime;
 use serde_json::{Value as JsonValue, json};
 
-use super::data::{SURVEYMONKEY_SURVEY_ID, SURVEYMONKEY_TOKEN, SandboxData};
+use super::creds::{SURVEYMONKEY_SURVEY_ID, SURVEYMONKEY_TOKEN};
+use super::data::SandboxData;
 use super::encoding::{MS_PER_SEC, format_iso_seconds};
+use super::request::{bearer_token, query_pairs};
 use super::rng::hash_bytes;
-use super::server::{bearer_token, query_pairs};
-use super::survey::{COMMENTS, SurveyResponse};
+use super::survey::{COMMENTS, PartialCounts, SurveyResponse, is_partial};
 
 const DEFAULT_PER_PAGE: usize = 50;
 const MAX_PER_PAGE: usize = 100;
@@ -45,30 +46,6 @@ fn choice_id(question: &str, position: usize) -> String {
 
 fn row_id(question: &str) -> String {
     format!("{question}99")
-}
-
-/// Is this response one the respondent left unfinished (SurveyMonkey-only: Typeform serves
-/// completed responses)? About one in ten.
-pub(crate) fn is_partial(r: &SurveyResponse) -> bool {
-    hash_bytes(0x5301, &r.token).is_multiple_of(10)
-}
-
-/// How many of the survey's responses (newest first) before each position are partial:
-/// `counts[i]` for `responses[..i]`, so any run of responses counts its partial ones in O(1).
-#[derive(Debug)]
-pub(crate) struct PartialCounts(Vec<u32>);
-
-impl PartialCounts {
-    fn of(responses: &[SurveyResponse]) -> Self {
-        let mut counts = Vec::with_capacity(responses.len() + 1);
-        let mut partial = 0u32;
-        counts.push(0);
-        for r in responses {
-            partial += u32::from(is_partial(r));
-            counts.push(partial);
-        }
-        PartialCounts(counts)
-    }
 }
 
 /// The responses a bulk query selects: those served by now (`survey_cutoff`), modified at
@@ -109,7 +86,7 @@ impl<'a> Selection<'a> {
 
     /// Matching responses in `responses[from..to]`.
     fn count(&self, from: usize, to: usize) -> usize {
-        let partial = (self.partials.0[to] - self.partials.0[from]) as usize;
+        let partial = self.partials.between(from, to);
         match self.status {
             None => to - from,
             Some(true) => partial,

@@ -12,9 +12,10 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, NaiveDateTime};
 use serde_json::{Value as JsonValue, json};
 
-use super::data::{SandboxData, TYPEFORM_FORM_ID, TYPEFORM_TOKEN};
+use super::creds::{TYPEFORM_FORM_ID, TYPEFORM_TOKEN};
+use super::data::SandboxData;
 use super::encoding::{MS_PER_SEC, format_iso_seconds};
-use super::server::{bearer_token, query_pairs};
+use super::request::{bearer_token, query_pairs};
 use super::survey::{COMMENTS, SurveyResponse};
 
 const DEFAULT_PAGE_SIZE: usize = 25;

@@ -2,18 +2,23 @@
 //! layout, staged outputs per dataset, and the commit that publishes a run's files.
 
 mod commit;
+mod datasets;
 mod document;
 pub mod layout;
 mod output;
 mod parquet;
 mod partition;
+mod raw;
 mod recover;
 mod seen;
+mod spill;
+mod staged;
 mod store;
 
 pub use commit::{
     PendingCommit, StagedFile, discard_abandoned_staging, discard_staging, publish, roll_forward,
 };
+pub use datasets::{day_partition, spend_partition, stage_source};
 pub use document::{Unreadable, read_json};
 pub use layout::{rejects_path, runs_path, staging_path, table_file};
 pub use output::{DatasetOutput, OutputSummary, OutputTarget, PartitionFn};
@@ -21,5 +26,9 @@ pub use parquet::{
     ParquetFile, read_parquet_rows, stream_parquet_rows, write_batches, writer_properties,
 };
 pub use partition::{file_batch, file_schema, partition_values, with_partition_columns};
+pub use raw::{
+    RecordedClock, load_recorded_clock, load_recorded_state, prune_raw, record_clock, record_state,
+};
 pub use recover::{Swept, remove_prefix, sweep_leftovers};
+pub use staged::{emptied_partitions, published_rows, staged_file};
 pub use store::{Warehouse, WarehouseUrl};

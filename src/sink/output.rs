@@ -1,5 +1,11 @@
 //! Where a source's rows go during a run: a dataset builder per partition, flushed batch by
 //! batch into staged Parquet files, plus the source's rejects and its read/written counts.
+//!
+//! Memory stays bounded however many partitions a pull spreads over. A partition that fills a
+//! batch streams into its own file (at most [`OPEN_FILES`] at once); the rows of partitions
+//! that fill none (a year of daily spend is 365 partitions, each a few hundred rows) are held
+//! up to a budget of [`BUFFERED_ROWS`] in all, then the largest are set aside on local disk
+//! (`spill`) and written to their files, in the order they were pushed, when the pull ends.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -14,9 +20,36 @@ use super::layout::{staging_path, table_file};
 use super::parquet::ParquetFile;
 use super::partition::{file_batch, file_schema};
 use super::seen::SeenKeys;
+use super::spill::{Segment, Spill, SpillError};
 use crate::error::{Error, Result};
 use crate::normalize::bounds::{Bounds, Flags, Plausible, RowJson};
 use crate::normalize::{BatchStamp, Dataset, RejectRow, TableRows};
+
+impl<B> crate::sources::RowSink<B::Row> for DatasetOutput<B>
+where
+    B: TableRows + Send,
+    B::Row: Send,
+{
+    async fn push(&mut self, row: B::Row) -> Result<()> {
+        DatasetOutput::push(self, row).await
+    }
+
+    fn reject(&mut self, location: &str, record: &Value, reason: String) {
+        DatasetOutput::reject(self, location, record, reason);
+    }
+
+    fn merge_with_previous(&mut self) {
+        DatasetOutput::merge_with_previous(self);
+    }
+
+    fn cover_day(&mut self, day: chrono::NaiveDate) {
+        self.cover_partition(super::datasets::day_partition(day));
+    }
+
+    fn job(&self) -> &str {
+        DatasetOutput::job(self)
+    }
+}
 
 /// `_rejects.location` of a record the plausibility rules rejected.
 pub const PLAUSIBILITY_LOCATION: &str = "plausibility check";
@@ -24,9 +57,63 @@ pub const PLAUSIBILITY_LOCATION: &str = "plausibility check";
 /// Which Hive partition (`date=2026-11-21`) a row belongs to; `None` for unpartitioned tables.
 pub type PartitionFn<R> = fn(&R) -> Option<String>;
 
+/// Rows held in memory across all the partitions of one output (unless a batch is larger)
+/// before the largest partitions' rows are set aside on disk: a few MiB of builders.
+pub const BUFFERED_ROWS: usize = 65_536;
+
+/// Partition files an output keeps open while its pull streams: each holds a row group in
+/// the making and an upload buffer, so their number is what bounds that memory. A partition
+/// that fills a batch while as many are open sets the batch aside on disk instead.
+pub const OPEN_FILES: usize = 4;
+
+/// First capacity of the builder of any partition but an output's first: most partitioned
+/// outputs have many small partitions, which grow their builders only as far as they need.
+const PARTITION_CAPACITY: usize = 64;
+
 struct Part<B> {
-    builder: B,
+    /// Rows not yet written or set aside (`None` once set aside, to give its memory back).
+    builder: Option<B>,
     file: Option<ParquetFile>,
+    /// Rows set aside on disk before the partition had a file, oldest first.
+    spilled: Vec<Segment>,
+}
+
+impl<B: TableRows> Part<B> {
+    fn new() -> Self {
+        Part {
+            builder: None,
+            file: None,
+            spilled: Vec::new(),
+        }
+    }
+
+    fn buffered(&self) -> usize {
+        self.builder.as_ref().map_or(0, TableRows::len)
+    }
+}
+
+/// What writing a partition's file needs from its output, borrowed apart from the partitions.
+struct Dest<'a> {
+    store: &'a Arc<dyn ObjectStore>,
+    job: &'a str,
+    source: &'a str,
+    dataset: Dataset,
+    schema: &'a SchemaRef,
+    stamp: &'a BatchStamp,
+}
+
+/// The output's [`Dest`], as a macro so it borrows only the fields it names.
+macro_rules! dest {
+    ($output:expr) => {
+        Dest {
+            store: &$output.store,
+            job: &$output.job,
+            source: &$output.source,
+            dataset: $output.dataset,
+            schema: &$output.schema,
+            stamp: &$output.stamp,
+        }
+    };
 }
 
 /// Where and how a source's output is staged.
@@ -76,6 +163,14 @@ pub struct DatasetOutput<B: TableRows> {
     records: Arc<std::sync::atomic::AtomicU64>,
     /// The table's key, to keep a record the vendor served twice (a repeated page) once.
     key_of: Option<fn(&B::Row) -> String>,
+    /// Rows in the partitions' builders.
+    buffered: usize,
+    /// The budget of `buffered` (see [`BUFFERED_ROWS`]).
+    buffer_rows: usize,
+    /// Partition files opened while the pull streams (see [`OPEN_FILES`]).
+    open_files: usize,
+    /// Rows set aside on disk.
+    spill: Spill,
     /// Keys written so far by a full (non-merging) pull, as 128-bit keyed fingerprints (a
     /// collision among 10^9 keys has odds below 10^-20), in bounded memory (see
     /// [`SeenKeys`]).
@@ -146,6 +241,10 @@ impl<B: TableRows> DatasetOutput<B> {
             schema,
             stamp: target.stamp,
             batch_rows: target.batch_rows.max(1),
+            buffered: 0,
+            buffer_rows: BUFFERED_ROWS.max(2 * target.batch_rows),
+            open_files: 0,
+            spill: Spill::default(),
             new_builder,
             partition_of,
             parts: BTreeMap::new(),
@@ -167,6 +266,13 @@ impl<B: TableRows> DatasetOutput<B> {
     /// The job this output belongs to (for errors that name it).
     pub fn job(&self) -> &str {
         &self.job
+    }
+
+    /// Hold at most `rows` rows in memory across partitions (the default is
+    /// [`BUFFERED_ROWS`], or two batches if that is more); tests use tiny budgets.
+    pub fn with_buffer_rows(mut self, rows: usize) -> Self {
+        self.buffer_rows = rows.max(1);
+        self
     }
 
     /// Declare the table's key: a record whose key was already pulled in this run (a page the
@@ -238,38 +344,96 @@ impl<B: TableRows> DatasetOutput<B> {
 
     async fn append(&mut self, row: B::Row) -> Result<()> {
         let key = (self.partition_of)(&row);
-        let batch_rows = self.batch_rows;
+        let capacity = if self.parts.is_empty() {
+            self.batch_rows.min(1024)
+        } else {
+            self.batch_rows.min(PARTITION_CAPACITY)
+        };
         let new_builder = self.new_builder;
-        let part = self.parts.entry(key.clone()).or_insert_with(|| Part {
-            builder: new_builder(batch_rows.min(1024)),
-            file: None,
-        });
-        part.builder.push(row);
-        if part.builder.len() >= batch_rows {
-            let (store, schema, stamp) = (&self.store, &self.schema, &self.stamp);
-            flush(
-                store,
-                &self.job,
-                &self.source,
-                self.dataset,
-                schema,
-                stamp,
-                &key,
-                part,
-            )
-            .await?;
+        let part = self.parts.entry(key.clone()).or_insert_with(Part::new);
+        let builder = part.builder.get_or_insert_with(|| new_builder(capacity));
+        builder.push(row);
+        self.buffered += 1;
+        if builder.len() >= self.batch_rows {
+            self.batch_full(&key).await?;
         }
+        if self.buffered >= self.buffer_rows {
+            self.relieve().await?;
+        }
+        Ok(())
+    }
+
+    /// Partition `key` filled a batch: into its file, opened now if fewer than
+    /// [`OPEN_FILES`] are, else aside on disk until the pull ends.
+    async fn batch_full(&mut self, key: &Option<String>) -> Result<()> {
+        let dest = dest!(self);
+        let part = self.parts.get_mut(key).expect("the row's partition");
+        let rows = part.buffered();
+        if part.file.is_none() && self.open_files >= OPEN_FILES {
+            let batch = dest.take_batch(key, part)?;
+            let segments = self
+                .spill
+                .write_run(std::slice::from_ref(&batch))
+                .map_err(|e| dest.spill_error(e))?;
+            part.spilled.extend(segments);
+        } else {
+            if part.file.is_none() {
+                self.open_files += 1;
+            }
+            dest.write(key, part, &mut self.spill).await?;
+        }
+        self.buffered -= rows;
+        Ok(())
+    }
+
+    /// Bring the rows held in memory down to half the budget: partitions with an open file
+    /// write theirs there, then the largest others are set aside on disk, in one run.
+    async fn relieve(&mut self) -> Result<()> {
+        let dest = dest!(self);
+        for (key, part) in self.parts.iter_mut() {
+            if part.file.is_some() && part.buffered() > 0 {
+                self.buffered -= part.buffered();
+                dest.write(key, part, &mut self.spill).await?;
+            }
+        }
+        let goal = self.buffer_rows / 2;
+        let mut largest: Vec<(usize, &Option<String>)> = self
+            .parts
+            .iter()
+            .filter(|(_, part)| part.buffered() > 0)
+            .map(|(key, part)| (part.buffered(), key))
+            .collect();
+        largest.sort_by_key(|(rows, _)| std::cmp::Reverse(*rows));
+        let mut keys = Vec::new();
+        let mut left = self.buffered;
+        for (rows, key) in largest {
+            if left <= goal {
+                break;
+            }
+            left -= rows;
+            keys.push(key.clone());
+        }
+        let mut batches = Vec::with_capacity(keys.len());
+        for key in &keys {
+            let part = self.parts.get_mut(key).expect("a buffered partition");
+            batches.push(dest.take_batch(key, part)?);
+        }
+        let segments = self
+            .spill
+            .write_run(&batches)
+            .map_err(|e| dest.spill_error(e))?;
+        for (key, segment) in keys.iter().zip(segments) {
+            let part = self.parts.get_mut(key).expect("a buffered partition");
+            part.spilled.push(segment);
+        }
+        self.buffered = left;
         Ok(())
     }
 
     /// Declare that this pull covers partition `key` even if no row lands in it: `finish`
     /// then writes an empty file there, replacing whatever an earlier run wrote.
     pub fn cover_partition(&mut self, key: String) {
-        let new_builder = self.new_builder;
-        self.parts.entry(Some(key)).or_insert_with(|| Part {
-            builder: new_builder(1),
-            file: None,
-        });
+        self.parts.entry(Some(key)).or_insert_with(Part::new);
     }
 
     /// Record a record that could not be normalized; the pull goes on.
@@ -330,21 +494,8 @@ impl<B: TableRows> DatasetOutput<B> {
                 continue;
             }
             carried += kept.num_rows() as u64;
-            let part = self.parts.entry(None).or_insert_with(|| Part {
-                builder: (self.new_builder)(1),
-                file: None,
-            });
-            flush(
-                &self.store,
-                &self.job,
-                &self.source,
-                self.dataset,
-                &self.schema,
-                &self.stamp,
-                &None,
-                part,
-            )
-            .await?;
+            let part = self.parts.entry(None).or_insert_with(Part::new);
+            dest!(self).write(&None, part, &mut self.spill).await?;
             if part.file.is_none() {
                 let staged = staging_path(&self.job, &self.stamp.run_id, &previous);
                 part.file = Some(ParquetFile::create(
@@ -373,17 +524,7 @@ impl<B: TableRows> DatasetOutput<B> {
         duplicates += self.repeats;
         let parts = std::mem::take(&mut self.parts);
         for (key, mut part) in parts {
-            flush(
-                &self.store,
-                &self.job,
-                &self.source,
-                self.dataset,
-                &self.schema,
-                &self.stamp,
-                &key,
-                &mut part,
-            )
-            .await?;
+            dest!(self).write(&key, &mut part, &mut self.spill).await?;
             if part.file.is_none()
                 && let Some(partition) = key.as_deref()
             {
@@ -439,38 +580,70 @@ impl<B: TableRows> DatasetOutput<B> {
     }
 }
 
-#[allow(
-    clippy::too_many_arguments,
-    reason = "borrows disjoint fields of the output"
-)]
-async fn flush<B: TableRows>(
-    store: &Arc<dyn ObjectStore>,
-    job: &str,
-    source: &str,
-    dataset: Dataset,
-    schema: &SchemaRef,
-    stamp: &BatchStamp,
-    key: &Option<String>,
-    part: &mut Part<B>,
-) -> Result<()> {
-    if part.builder.is_empty() {
-        return Ok(());
+impl Dest<'_> {
+    /// The file of partition `key`.
+    fn target(&self, key: &Option<String>) -> object_store::path::Path {
+        table_file(self.dataset.table(), key.as_deref(), self.job, self.source)
     }
-    let batch = part.builder.finish(stamp);
-    // A partition's column lives in its folder name only (Hive), not in the file.
-    let target = table_file(dataset.table(), key.as_deref(), job, source);
-    if part.file.is_none() {
-        let staged = staging_path(job, &stamp.run_id, &target);
-        part.file = Some(ParquetFile::create(
-            store,
-            staged,
-            file_schema(schema, target.as_ref()),
-        )?);
+
+    /// Write what partition `key` holds to its file (opened if need be): first the rows set
+    /// aside on disk, oldest first, then its builder's, so the file keeps the push order.
+    async fn write<B: TableRows>(
+        &self,
+        key: &Option<String>,
+        part: &mut Part<B>,
+        spill: &mut Spill,
+    ) -> Result<()> {
+        if part.spilled.is_empty() && part.buffered() == 0 {
+            return Ok(());
+        }
+        let target = self.target(key);
+        let file = match &mut part.file {
+            Some(file) => file,
+            None => {
+                let staged = staging_path(self.job, &self.stamp.run_id, &target);
+                part.file.insert(ParquetFile::create(
+                    self.store,
+                    staged,
+                    file_schema(self.schema, target.as_ref()),
+                )?)
+            }
+        };
+        for segment in part.spilled.drain(..) {
+            let batch = spill.read(segment).map_err(|e| self.spill_error(e))?;
+            file.write(&batch).await?;
+        }
+        if let Some(builder) = part.builder.as_mut()
+            && !builder.is_empty()
+        {
+            // A partition's column lives in its folder name only (Hive), not in the file.
+            let batch = builder.finish(self.stamp);
+            file.write(&file_batch(&batch, target.as_ref())?).await?;
+        }
+        Ok(())
     }
-    if let Some(file) = part.file.as_mut() {
-        file.write(&file_batch(&batch, target.as_ref())?).await?;
+
+    /// The builder's rows as the partition's file holds them, giving the builder's memory back.
+    fn take_batch<B: TableRows>(
+        &self,
+        key: &Option<String>,
+        part: &mut Part<B>,
+    ) -> Result<arrow::record_batch::RecordBatch> {
+        let mut builder = part.builder.take().expect("a partition with rows");
+        file_batch(&builder.finish(self.stamp), self.target(key).as_ref())
     }
-    Ok(())
+
+    fn spill_error(&self, e: SpillError) -> Error {
+        let context = format!(
+            "{} {}: setting rows aside in the temporary directory (TMPDIR)",
+            self.source,
+            self.dataset.table()
+        );
+        match e {
+            SpillError::Io(e) => Error::io(context, e),
+            SpillError::Arrow(e) => Error::encode(context, e),
+        }
+    }
 }
 
 /// A 128-bit fingerprint of `key` from two independently keyed hashes.
@@ -524,4 +697,166 @@ fn keep_other_keys(
         .map(|i| Some(values.is_null(i) || !keys.contains(values.value(i))))
         .collect();
     arrow::compute::filter_record_batch(batch, &keep)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::normalize::datasets::{SpendBuilder, SpendRow, spend_schema};
+    use crate::sink::read_parquet_rows;
+    use arrow::record_batch::RecordBatch;
+    use object_store::path::Path;
+
+    /// 2026-12-01, the clock of these pulls.
+    const CLOCK_MICROS: i64 = 1_796_083_200_000_000;
+    const TODAY: i32 = 20_788;
+
+    fn target(store: Arc<dyn ObjectStore>, batch_rows: usize) -> OutputTarget {
+        OutputTarget {
+            store,
+            job: "demo".into(),
+            source: "google".into(),
+            stamp: BatchStamp {
+                run_id: "r1".into(),
+                ingested_at_micros: CLOCK_MICROS,
+            },
+            batch_rows,
+            clock_micros: CLOCK_MICROS,
+            records: Arc::default(),
+        }
+    }
+
+    fn spend_output(store: Arc<dyn ObjectStore>, batch_rows: usize) -> DatasetOutput<SpendBuilder> {
+        DatasetOutput::new(
+            target(store, batch_rows),
+            Dataset::Spend,
+            spend_schema(),
+            SpendBuilder::new,
+            crate::sink::spend_partition,
+        )
+    }
+
+    fn spend(day: i32, campaign: usize) -> SpendRow {
+        SpendRow {
+            date: TODAY - day,
+            platform: "google_ads".into(),
+            account_id: "123".into(),
+            campaign_id: format!("c{campaign}"),
+            campaign_name: Some(format!("Campaign {campaign}")),
+            channel: Some("paid_search".into()),
+            currency: "EUR".into(),
+            spend: 1_000_000 + campaign as i128,
+            impressions: 100 + i64::from(day),
+            clicks: 7,
+        }
+    }
+
+    /// Every staged file of a spend pull of 10 campaigns × 6 days (campaign after
+    /// campaign) plus a covered day without rows: its rows by target path.
+    async fn pulled(
+        batch_rows: usize,
+        buffer_rows: usize,
+    ) -> BTreeMap<String, Option<RecordBatch>> {
+        let store: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
+        let mut out = spend_output(Arc::clone(&store), batch_rows).with_buffer_rows(buffer_rows);
+        out.cover_partition("date=2026-11-01".into());
+        for campaign in 0..10 {
+            for day in 0..6 {
+                out.push(spend(day, campaign)).await.unwrap();
+                let held: usize = out.parts.values().map(Part::buffered).sum();
+                assert_eq!(out.buffered, held);
+                assert!(held <= buffer_rows.max(batch_rows));
+            }
+        }
+        if buffer_rows < 10 {
+            // The tiny budget took every path: files opened up to the limit, full batches
+            // and small partitions set aside.
+            assert_eq!(out.open_files, OPEN_FILES);
+            assert!(out.parts.values().any(|p| !p.spilled.is_empty()));
+        }
+        let summary = out.finish().await.unwrap();
+        assert_eq!((summary.read, summary.written), (60, 60));
+        let mut tables = BTreeMap::new();
+        for file in summary.files {
+            let batches = read_parquet_rows(&store, &Path::from(file.staged.as_str()))
+                .await
+                .unwrap();
+            let rows = batches
+                .first()
+                .map(|first| arrow::compute::concat_batches(&first.schema(), &batches).unwrap());
+            assert_eq!(rows.as_ref().map_or(0, |r| r.num_rows() as u64), file.rows);
+            tables.insert(file.target, rows);
+        }
+        tables
+    }
+
+    #[tokio::test]
+    async fn a_tiny_budget_writes_the_same_files_as_holding_every_row() {
+        use arrow::array::{Array, StringArray};
+        let unbounded = pulled(8192, usize::MAX).await;
+        let bounded = pulled(2, 5).await;
+        assert_eq!(bounded, unbounded);
+        // Hand-checked: a file per day plus the covered empty day, each day's campaigns in
+        // the order they were pushed, and no `date` column in the files.
+        assert_eq!(unbounded.len(), 7);
+        assert_eq!(unbounded["spend/date=2026-11-01/demo.google.parquet"], None);
+        let day = unbounded["spend/date=2026-11-28/demo.google.parquet"]
+            .as_ref()
+            .unwrap();
+        assert!(day.schema().column_with_name("date").is_none());
+        let campaigns = day
+            .column_by_name("campaign_id")
+            .unwrap()
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .unwrap();
+        let campaigns: Vec<&str> = (0..campaigns.len()).map(|i| campaigns.value(i)).collect();
+        assert_eq!(
+            campaigns,
+            ["c0", "c1", "c2", "c3", "c4", "c5", "c6", "c7", "c8", "c9"]
+        );
+    }
+
+    /// The peak-memory repro of a spend-heavy account: 880 campaigns × 365 days, campaign
+    /// after campaign (as `googleAds:search` pages them), so no day fills a batch until the
+    /// pull ends. Run it alone under `/usr/bin/time -v` to read the peak RSS.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "a memory repro, run by hand"]
+    async fn spend_heavy_account_repro() {
+        spend_heavy_account(880, BUFFERED_ROWS).await;
+    }
+
+    /// Three times the campaigns: the peak must stay where it was.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "a memory repro, run by hand"]
+    async fn spend_heavy_account_repro_triple() {
+        spend_heavy_account(3 * 880, BUFFERED_ROWS).await;
+    }
+
+    /// The same with every row held until the pull ends, as before the budget: the peak to
+    /// compare with.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "a memory repro, run by hand"]
+    async fn spend_heavy_account_repro_unbounded() {
+        spend_heavy_account(880, usize::MAX).await;
+    }
+
+    async fn spend_heavy_account(campaigns: usize, buffer_rows: usize) {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn ObjectStore> =
+            Arc::new(object_store::local::LocalFileSystem::new_with_prefix(dir.path()).unwrap());
+        let mut out = spend_output(Arc::clone(&store), 8192).with_buffer_rows(buffer_rows);
+        for campaign in 0..campaigns {
+            for day in 0..365 {
+                out.push(spend(day, campaign)).await.unwrap();
+            }
+        }
+        let summary = out.finish().await.unwrap();
+        assert_eq!(summary.written, campaigns as u64 * 365);
+        assert_eq!(summary.files.len(), 365);
+        let _ = store
+            .head(&Path::from(summary.files[0].staged.as_str()))
+            .await
+            .unwrap();
+    }
 }

@@ -17,9 +17,9 @@ use super::file::{check_format, text_of};
 use crate::config::Template;
 use crate::error::Result;
 use crate::http::HttpSettings;
+use crate::normalize::CostRow;
 use crate::normalize::parse::{decimal_micros, snake_case};
-use crate::normalize::{CostRow, CostsBuilder};
-use crate::sink::DatasetOutput;
+use crate::sources::RowSink;
 
 /// File format of a costs file.
 pub use super::file::FileFormat as CostsFormat;
@@ -54,7 +54,7 @@ pub async fn pull(
     cfg: &CostsConfig,
     url: &str,
     ctx: &SourceContext,
-    out: &mut DatasetOutput<CostsBuilder>,
+    out: &mut impl RowSink<CostRow>,
 ) -> Result<()> {
     let required: [&[&str]; 4] = [&["month"], &["category"], &["currency"], &["amount"]];
     let (name, records) =
@@ -101,6 +101,41 @@ fn parse_month(text: &str) -> std::result::Result<NaiveDate, String> {
         return Err(format!("month `{text}` is not the first day of a month"));
     }
     Ok(date)
+}
+
+impl super::SourceKind for CostsConfig {
+    const KIND: &'static str = "costs";
+    const DATASET: crate::normalize::Dataset = crate::normalize::Dataset::Costs;
+    // The file's URL plays the base URL's part; it may be a path (relative to the job
+    // file) or an object-store URL, checked as such elsewhere.
+    const URL_IS_PATH: bool = true;
+
+    super::registry::name_and_http!();
+
+    fn base_url(&self) -> &Template {
+        &self.url
+    }
+
+    fn http_urls(&self) -> Vec<(&'static str, &Template)> {
+        Vec::new()
+    }
+
+    fn secrets(&self) -> Vec<(&'static str, &Template)> {
+        Vec::new()
+    }
+
+    fn check(&self) -> Vec<(&'static str, String)> {
+        CostsConfig::check(self)
+    }
+
+    async fn pull<O: super::Outputs + Send>(
+        &self,
+        resolved: &super::ResolvedSecrets,
+        ctx: &SourceContext,
+        outputs: &mut O,
+    ) -> Result<()> {
+        pull(self, &resolved.base_url, ctx, outputs.costs()).await
+    }
 }
 
 #[cfg(test)]

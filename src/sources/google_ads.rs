@@ -21,9 +21,9 @@ use super::{SourceContext, answer, join_url};
 use crate::config::Template;
 use crate::error::Result;
 use crate::http::{HttpSettings, Verdict, body_excerpt, retry_after};
+use crate::normalize::SpendRow;
 use crate::normalize::parse::{date_days, opt_i64, opt_str};
-use crate::normalize::{SpendBuilder, SpendRow};
-use crate::sink::DatasetOutput;
+use crate::sources::RowSink;
 
 /// Which GoogleAdsService method to query through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
@@ -196,7 +196,7 @@ pub async fn pull(
     token: &OAuthToken,
     developer_token: &crate::config::Secret,
     ctx: &SourceContext,
-    out: &mut DatasetOutput<SpendBuilder>,
+    out: &mut impl RowSink<SpendRow>,
 ) -> Result<()> {
     let window = Window::for_run(&cfg.window(), ctx);
     let method = match cfg.method {
@@ -467,6 +467,48 @@ pub fn decode_row(result: &Value, customer: &str) -> std::result::Result<SpendRo
         .unwrap_or(0),
         clicks: opt_i64(result.pointer("/metrics/clicks"), "metrics.clicks")?.unwrap_or(0),
     })
+}
+
+impl super::SourceKind for GoogleAdsConfig {
+    const KIND: &'static str = "google_ads";
+    const DATASET: crate::normalize::Dataset = crate::normalize::Dataset::Spend;
+
+    super::registry::name_and_http!();
+
+    fn base_url(&self) -> &Template {
+        &self.base_url
+    }
+
+    fn http_urls(&self) -> Vec<(&'static str, &Template)> {
+        vec![("base_url", &self.base_url), ("token_url", &self.token_url)]
+    }
+
+    fn secrets(&self) -> Vec<(&'static str, &Template)> {
+        GoogleAdsConfig::secrets(self)
+    }
+
+    fn check(&self) -> Vec<(&'static str, String)> {
+        GoogleAdsConfig::check(self)
+    }
+
+    async fn pull<O: super::Outputs + Send>(
+        &self,
+        resolved: &super::ResolvedSecrets,
+        ctx: &SourceContext,
+        outputs: &mut O,
+    ) -> Result<()> {
+        let token = super::oauth::from_resolved(resolved);
+        let developer = resolved.secret("developer_token");
+        pull(
+            self,
+            &resolved.base_url,
+            &token,
+            developer,
+            ctx,
+            outputs.spend(),
+        )
+        .await
+    }
 }
 
 #[cfg(test)]

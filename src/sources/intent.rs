@@ -18,8 +18,8 @@ use super::file::{FileFormat, check_format, column_name};
 use crate::config::Template;
 use crate::error::Result;
 use crate::http::HttpSettings;
-use crate::normalize::{IntentSignalRow, IntentSignalsBuilder, PersonalDataHasher};
-use crate::sink::DatasetOutput;
+use crate::normalize::{IntentSignalRow, PersonalDataHasher};
+use crate::sources::RowSink;
 
 /// `[[sources]] kind = "intent"`.
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
@@ -65,7 +65,7 @@ pub async fn pull(
     cfg: &IntentConfig,
     url: &str,
     ctx: &SourceContext,
-    out: &mut DatasetOutput<IntentSignalsBuilder>,
+    out: &mut impl RowSink<IntentSignalRow>,
 ) -> Result<()> {
     let key: Vec<&str> = [DOMAIN, EMAIL_HASH, EMAIL].concat();
     let required: [&[&str]; 3] = [&key, DATE, SCORE];
@@ -191,6 +191,41 @@ fn parse_date(text: &str) -> std::result::Result<chrono::NaiveDate, String> {
             chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S").map(|t| t.date())
         })
         .map_err(|_| format!("date `{text}` is not YYYY-MM-DD"))
+}
+
+impl super::SourceKind for IntentConfig {
+    const KIND: &'static str = "intent";
+    const DATASET: crate::normalize::Dataset = crate::normalize::Dataset::IntentSignals;
+    // The file's URL plays the base URL's part; it may be a path (relative to the job
+    // file) or an object-store URL, checked as such elsewhere.
+    const URL_IS_PATH: bool = true;
+
+    super::registry::name_and_http!();
+
+    fn base_url(&self) -> &Template {
+        &self.url
+    }
+
+    fn http_urls(&self) -> Vec<(&'static str, &Template)> {
+        Vec::new()
+    }
+
+    fn secrets(&self) -> Vec<(&'static str, &Template)> {
+        Vec::new()
+    }
+
+    fn check(&self) -> Vec<(&'static str, String)> {
+        IntentConfig::check(self)
+    }
+
+    async fn pull<O: super::Outputs + Send>(
+        &self,
+        resolved: &super::ResolvedSecrets,
+        ctx: &SourceContext,
+        outputs: &mut O,
+    ) -> Result<()> {
+        pull(self, &resolved.base_url, ctx, outputs.intent()).await
+    }
 }
 
 #[cfg(test)]

@@ -19,9 +19,9 @@ use super::{SourceContext, answer, join_url};
 use crate::config::Template;
 use crate::error::Result;
 use crate::http::{HttpSettings, Verdict, body_excerpt, retry_after};
+use crate::normalize::SpendRow;
 use crate::normalize::parse::{decimal_micros, opt_i64, opt_str};
-use crate::normalize::{SpendBuilder, SpendRow};
-use crate::sink::DatasetOutput;
+use crate::sources::RowSink;
 
 /// `[[sources]] kind = "linkedin_ads"`.
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
@@ -170,7 +170,7 @@ pub async fn pull(
     base_url: &str,
     token: &OAuthToken,
     ctx: &SourceContext,
-    out: &mut DatasetOutput<SpendBuilder>,
+    out: &mut impl RowSink<SpendRow>,
 ) -> Result<()> {
     let window = Window::for_run(&cfg.window(), ctx);
     let get = |url: &str, access: &str| {
@@ -360,6 +360,39 @@ pub fn verdict(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Verdict 
         )),
         s if s >= 500 => Verdict::Retry(retry_after(headers)),
         s => Verdict::Fatal(format!("HTTP {s}: {message}")),
+    }
+}
+
+impl super::SourceKind for LinkedinAdsConfig {
+    const KIND: &'static str = "linkedin_ads";
+    const DATASET: crate::normalize::Dataset = crate::normalize::Dataset::Spend;
+
+    super::registry::name_and_http!();
+
+    fn base_url(&self) -> &Template {
+        &self.base_url
+    }
+
+    fn http_urls(&self) -> Vec<(&'static str, &Template)> {
+        vec![("base_url", &self.base_url), ("token_url", &self.token_url)]
+    }
+
+    fn secrets(&self) -> Vec<(&'static str, &Template)> {
+        LinkedinAdsConfig::secrets(self)
+    }
+
+    fn check(&self) -> Vec<(&'static str, String)> {
+        LinkedinAdsConfig::check(self)
+    }
+
+    async fn pull<O: super::Outputs + Send>(
+        &self,
+        resolved: &super::ResolvedSecrets,
+        ctx: &SourceContext,
+        outputs: &mut O,
+    ) -> Result<()> {
+        let token = super::oauth::from_resolved(resolved);
+        pull(self, &resolved.base_url, &token, ctx, outputs.spend()).await
     }
 }
 

@@ -21,9 +21,9 @@ use super::{SourceContext, answer, join_url};
 use crate::config::{Secret, Template};
 use crate::error::Result;
 use crate::http::{HttpSettings, Verdict, body_excerpt, retry_after};
+use crate::normalize::SpendRow;
 use crate::normalize::parse::{date_days, decimal_micros, opt_i64, opt_str};
-use crate::normalize::{SpendBuilder, SpendRow};
-use crate::sink::DatasetOutput;
+use crate::sources::RowSink;
 
 /// `[[sources]] kind = "meta_ads"`.
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
@@ -151,7 +151,7 @@ pub async fn pull(
     base_url: &str,
     token: &Secret,
     ctx: &SourceContext,
-    out: &mut DatasetOutput<SpendBuilder>,
+    out: &mut impl RowSink<SpendRow>,
 ) -> Result<()> {
     let window = Window::for_run(&cfg.window(), ctx);
     let last = answer::LastAnswer::default();
@@ -443,6 +443,35 @@ pub fn scrub_tokens(body: &Bytes) -> Bytes {
     }
     out.push_str(rest);
     Bytes::from(out)
+}
+
+impl super::SourceKind for MetaAdsConfig {
+    const KIND: &'static str = "meta_ads";
+    const DATASET: crate::normalize::Dataset = crate::normalize::Dataset::Spend;
+
+    super::registry::name_and_http!();
+
+    fn base_url(&self) -> &Template {
+        &self.base_url
+    }
+
+    fn secrets(&self) -> Vec<(&'static str, &Template)> {
+        vec![("access_token", &self.access_token)]
+    }
+
+    fn check(&self) -> Vec<(&'static str, String)> {
+        MetaAdsConfig::check(self)
+    }
+
+    async fn pull<O: super::Outputs + Send>(
+        &self,
+        resolved: &super::ResolvedSecrets,
+        ctx: &SourceContext,
+        outputs: &mut O,
+    ) -> Result<()> {
+        let token = resolved.secret("access_token");
+        pull(self, &resolved.base_url, token, ctx, outputs.spend()).await
+    }
 }
 
 #[cfg(test)]

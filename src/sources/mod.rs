@@ -1,5 +1,77 @@
 //! Vendor connectors, one module per source kind. Each turns its vendor's pages into
-//! canonical rows and rejects; the shared HTTP client does retries and counting.
+//! canonical rows and rejects; the shared HTTP client does retries and counting; the sink
+//! behind [`RowSink`] does all storage. The rest of this comment is the guide to writing
+//! one.
+//!
+//! # Writing a source
+//!
+//! **What it takes.** A new CRM (or any vendor filling an existing dataset) is two new
+//! files and one registration line:
+//! 1. `src/sources/<vendor>.rs` — the config struct (`#[derive(Deserialize,
+//!    schemars::JsonSchema)] #[serde(deny_unknown_fields)]`, a doc comment on every field,
+//!    named defaults, a pure `check`), the `pull` function, and `impl SourceKind` (kind
+//!    name, dataset, secrets, URL keys, how `pull` is called with its credentials);
+//! 2. `src/sandbox/<vendor>.rs` — its sandbox twin (below), for the tests;
+//! 3. one line in the `registry!` list of [`registry`] (`Vendor(vendor::VendorConfig)`) and
+//!    `pub mod <vendor>;` above it.
+//!
+//! That is the honest count for the connector itself: the loader, the job-file schema, the
+//! kind names in messages, secret resolution and the pull dispatch all come from the
+//! registry line. Also expect: the twin's routes in `sandbox/server.rs` (one line each)
+//! and its counts in `sandbox/data.rs`; a README section for the job-file keys; a job in
+//! `jobs/` or a test in `tests/it/` using it. A source filling a *new* dataset also needs
+//! its canonical table in `normalize/` and its staging choice in `sink/datasets.rs`.
+//!
+//! **Pages.** Fetch every page through `ctx.pages` ([`pages::Pages`]): live, it sends the
+//! request through the shared client (retries, backoff, `Retry-After`, counting) and lands
+//! the body under `_raw/`; in a replay it hands back the recorded body instead, so the same
+//! loop re-applies a fixed rule without the network. Give each endpoint a fixed name
+//! (`hubspot/contacts`). A body that carries a secret (Meta's `next` links) goes through
+//! `fetch_scrubbed`. Check that an answer belongs to its request ([`answer`]): a vendor or
+//! proxy that serves the wrong page must fail the pull, not fill the table.
+//!
+//! **Verdicts.** How a response is judged is the vendor's business: pass a
+//! `fn(StatusCode, &HeaderMap, &[u8]) -> Verdict` to `fetch_classified` returning
+//! `Accept`, `Retry`, `RateLimited` or `Fatal` (with a message saying what to do), and
+//! fall back to [`crate::http::default_verdict`] for the rest. Never retry inside the
+//! connector: the shared loop owns attempts, so the run report counts them.
+//!
+//! **Decoding.** Decode a page straight into the dataset's row type (`LeadRow`,
+//! `SpendRow`, …) with [`SourceContext::decode_json`] (off the task for large pages), into a
+//! [`DecodedPage`]: the rows, the rejects with their reason, and whatever paging needs
+//! next; then [`DecodedPage::write`] pushes both into the sink. A record that cannot be
+//! decoded is a reject, never an error: the pull goes on. A page that is not the expected
+//! shape at all is an error ([`SourceContext::protocol`]).
+//!
+//! **The sink.** A connector receives `&mut impl RowSink<Row>` and only pushes rows and
+//! rejects; it asks for a merge (`merge_with_previous`) when it pulled changes since a
+//! watermark, and a day-windowed source says which days it covers (`cover_day`). Keys,
+//! de-duplication, partitions, batches and files are the sink's choice, per dataset
+//! (`sink/datasets.rs`). So a connector is tested without a warehouse: [`MemorySink`]
+//! keeps what was pushed (see the HubSpot sandbox test).
+//!
+//! **Watermarks.** Read the last committed position with `ctx.previous.watermark(stream)`
+//! and move it with [`SourceContext::advance`]; it is saved only if the run commits, and
+//! never past the run's clock. Move it to what was *read* (the newest modification seen),
+//! not to "now", and start the next query a little before it when the vendor's index lags.
+//! A pull cut short (a daily limit) keeps what it read, says so with
+//! [`SourceContext::warn`], and leaves the watermark where the next run should resume.
+//!
+//! **Redaction.** No personal value reaches a table, a log or an error in clear: e-mails
+//! and respondent ids go through `ctx.hasher`; a rejected record is kept with those
+//! replaced (see `hubspot::contact::redact`); protocol errors are redacted by
+//! [`SourceContext::protocol`]; credentials are [`crate::config::Secret`]s, resolved per
+//! run and never printed.
+//!
+//! **The sandbox twin.** `src/sandbox/<vendor>.rs` imitates the vendor on 127.0.0.1 with
+//! its real request and response shapes, its paging, its errors and rate-limit answers,
+//! from the shared deterministic world (`sandbox/data.rs`), which also reports the totals
+//! a test asserts against. The twin should read requests with its own code, not the
+//! client's (a parser shared by both hides the bugs both would share).
+//!
+//! **Fixtures.** Hand-written vendor pages for the odd cases the twin does not produce
+//! live in `tests/fixtures/<vendor>/`; `replay/` there holds pages in the recorded-pages
+//! layout, replayed by the integration tests.
 
 pub mod answer;
 pub mod costs;
@@ -12,6 +84,8 @@ pub mod linkedin_ads;
 pub mod meta_ads;
 pub mod oauth;
 pub mod pages;
+pub mod registry;
+mod rows;
 pub mod salesforce;
 pub mod spend_window;
 pub mod survey;
@@ -26,13 +100,11 @@ use serde_json::Value;
 use crate::config::{EnvLookup, JobConfig, Secret, SourceConfig, Template};
 use crate::error::{Error, Result};
 use crate::http::HttpClient;
-use crate::normalize::{
-    CostsBuilder, Dataset, LeadsBuilder, PersonalDataHasher, SpendBuilder, SpendRow,
-    SurveyResponsesBuilder, costs_schema, leads_schema, spend_schema, survey_responses_schema,
-};
-use crate::sink::{DatasetOutput, OutputSummary, OutputTarget};
+use crate::normalize::PersonalDataHasher;
 use crate::state::SourceState;
 use pages::Pages;
+pub use registry::{ReadKind, SourceKind};
+pub use rows::{MemorySink, Outputs, RowSink};
 
 /// A source's base URL and credentials, resolved from the environment for this run only.
 #[derive(Debug)]
@@ -61,7 +133,7 @@ impl ResolvedSecrets {
             secrets.insert(key, Secret::new(resolve(key, template)?));
         }
         let mut base_url = resolve("base_url", source.base_url())?;
-        if matches!(source, SourceConfig::Costs(_) | SourceConfig::Intent(_)) {
+        if source.url_is_path() {
             // A costs or intent `url` may be a path: relative to the job file, like every path in it.
             base_url = crate::config::resolve_job_path(&job.path, &base_url);
         }
@@ -77,158 +149,6 @@ impl ResolvedSecrets {
     pub fn optional_secret(&self, key: &str) -> Option<&Secret> {
         self.secrets.get(key)
     }
-}
-
-/// Pull one source into its dataset's staged output.
-pub async fn pull(
-    source: &SourceConfig,
-    resolved: &ResolvedSecrets,
-    ctx: &SourceContext,
-    target: OutputTarget,
-) -> Result<OutputSummary> {
-    let base_url = resolved.base_url.as_str();
-    let mut summary = match source {
-        SourceConfig::Hubspot(cfg) => {
-            let mut out = leads_output(target);
-            hubspot::pull(cfg, base_url, resolved.secret("token"), ctx, &mut out).await?;
-            out.finish().await
-        }
-        SourceConfig::Salesforce(cfg) => {
-            let mut out = leads_output(target);
-            let credentials = salesforce::Credentials {
-                client_id: resolved.secret("client_id"),
-                client_secret: resolved.secret("client_secret"),
-                refresh_token: resolved.secret("refresh_token"),
-            };
-            salesforce::pull(cfg, base_url, &credentials, ctx, &mut out).await?;
-            out.finish().await
-        }
-        SourceConfig::GoogleAds(cfg) => {
-            let mut out = spend_output(target);
-            let token = oauth::from_resolved(resolved);
-            let developer = resolved.secret("developer_token");
-            google_ads::pull(cfg, base_url, &token, developer, ctx, &mut out).await?;
-            out.finish().await
-        }
-        SourceConfig::MetaAds(cfg) => {
-            let mut out = spend_output(target);
-            meta_ads::pull(
-                cfg,
-                base_url,
-                resolved.secret("access_token"),
-                ctx,
-                &mut out,
-            )
-            .await?;
-            out.finish().await
-        }
-        SourceConfig::LinkedinAds(cfg) => {
-            let mut out = spend_output(target);
-            let token = oauth::from_resolved(resolved);
-            linkedin_ads::pull(cfg, base_url, &token, ctx, &mut out).await?;
-            out.finish().await
-        }
-        SourceConfig::Costs(cfg) => {
-            let mut out = DatasetOutput::new(
-                target,
-                Dataset::Costs,
-                costs_schema(),
-                CostsBuilder::new,
-                |_| None,
-            );
-            costs::pull(cfg, base_url, ctx, &mut out).await?;
-            out.finish().await
-        }
-        SourceConfig::Intent(cfg) => {
-            let mut out = DatasetOutput::new(
-                target,
-                Dataset::IntentSignals,
-                crate::normalize::intent_signals_schema(),
-                crate::normalize::IntentSignalsBuilder::new,
-                |_| None,
-            );
-            intent::pull(cfg, base_url, ctx, &mut out).await?;
-            out.finish().await
-        }
-        SourceConfig::Typeform(cfg) => {
-            let mut out = survey_output(target);
-            typeform::pull(cfg, base_url, resolved.secret("token"), ctx, &mut out).await?;
-            out.finish().await
-        }
-        SourceConfig::SurveyMonkey(cfg) => {
-            let mut out = survey_output(target);
-            surveymonkey::pull(cfg, base_url, resolved.secret("token"), ctx, &mut out).await?;
-            out.finish().await
-        }
-    }?;
-    // The source's own warnings first, then what normalization counted.
-    let mut warnings = ctx.take_warnings();
-    warnings.append(&mut summary.warnings);
-    summary.warnings = warnings;
-    if summary.dataset == Dataset::Spend && summary.duplicates > 0 {
-        // A day's campaign comes once per pull: a second copy means an answer came twice.
-        // Every answer is checked to belong to its request (`answer.rs`), so this should not
-        // happen; kept once, but never silently, as a missing chunk may hide behind it.
-        let warning = format!(
-            "{} spend rows came more than once for the same day and campaign and were kept once: a vendor answer was served twice; compare the spend table with the vendor",
-            summary.duplicates
-        );
-        tracing::warn!(source = %ctx.source_name, duplicates = summary.duplicates, "{warning}");
-        summary.warnings.push(warning);
-    }
-    Ok(summary)
-}
-
-/// A CRM's output: current state keyed by lead id (a repeated page keeps one row; an
-/// incremental pull merges into the previous file).
-fn leads_output(target: OutputTarget) -> DatasetOutput<LeadsBuilder> {
-    DatasetOutput::new(
-        target,
-        Dataset::Leads,
-        leads_schema(),
-        LeadsBuilder::new,
-        |_| None,
-    )
-    .with_key(|row| row.lead_id.clone())
-    .with_merge_key("lead_id", |row| row.lead_id.clone())
-}
-
-/// A survey tool's output: one row per response id, merged like leads.
-fn survey_output(target: OutputTarget) -> DatasetOutput<SurveyResponsesBuilder> {
-    DatasetOutput::new(
-        target,
-        Dataset::SurveyResponses,
-        survey_responses_schema(),
-        SurveyResponsesBuilder::new,
-        |_| None,
-    )
-    .with_key(|row| row.response_id.clone())
-    .with_merge_key("response_id", |row| row.response_id.clone())
-}
-
-/// A spend source's output: Hive-partitioned by day, each day's file replaced whole.
-fn spend_output(target: OutputTarget) -> DatasetOutput<SpendBuilder> {
-    DatasetOutput::new(
-        target,
-        Dataset::Spend,
-        spend_schema(),
-        SpendBuilder::new,
-        spend_partition,
-    )
-    // A repeated page must not repeat a day's campaign row.
-    .with_key(|row| {
-        format!(
-            "{}|{}|{}|{}",
-            row.date, row.platform, row.account_id, row.campaign_id
-        )
-    })
-}
-
-/// `date=YYYY-MM-DD`, the Hive partition of a spend row.
-pub fn spend_partition(row: &SpendRow) -> Option<String> {
-    let date = NaiveDate::from_ymd_opt(1970, 1, 1)
-        .and_then(|epoch| epoch.checked_add_signed(chrono::Duration::days(i64::from(row.date))))?;
-    Some(format!("date={date}"))
 }
 
 /// What a source needs from the run.
@@ -331,7 +251,8 @@ impl SourceContext {
             .push(message.into());
     }
 
-    fn take_warnings(&self) -> Vec<String> {
+    /// The warnings so far, for the run's record (taken once, after the pull).
+    pub fn take_warnings(&self) -> Vec<String> {
         std::mem::take(&mut *self.warnings.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
@@ -433,10 +354,7 @@ pub struct DecodedPage<R, N> {
 
 impl<R, N> DecodedPage<R, N> {
     /// Push the rows, then record the rejects, into `out`; hands back `next`.
-    pub async fn write<B>(self, out: &mut DatasetOutput<B>, location: &str) -> Result<N>
-    where
-        B: crate::normalize::TableRows<Row = R>,
-    {
+    pub async fn write(self, out: &mut impl RowSink<R>, location: &str) -> Result<N> {
         for row in self.rows {
             out.push(row).await?;
         }

@@ -22,8 +22,8 @@ use crate::config::{Secret, Template};
 use crate::error::Result;
 use crate::http::{HttpSettings, Verdict, body_excerpt, default_verdict};
 use crate::normalize::parse::{opt_bool, opt_i64, opt_money, opt_str, opt_timestamp, snake_case};
-use crate::normalize::{LeadRow, LeadsBuilder, PersonalDataHasher};
-use crate::sink::DatasetOutput;
+use crate::normalize::{LeadRow, PersonalDataHasher};
+use crate::sources::RowSink;
 
 /// `[[sources]] kind = "salesforce"`.
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
@@ -493,7 +493,7 @@ pub async fn pull(
     login_url: &str,
     credentials: &Credentials<'_>,
     ctx: &SourceContext,
-    out: &mut DatasetOutput<LeadsBuilder>,
+    out: &mut impl RowSink<LeadRow>,
 ) -> Result<()> {
     let mut session = if ctx.pages.is_replay() {
         // Replays never reach the network: no token needed.
@@ -691,7 +691,7 @@ async fn run_query(
     (page_endpoint, resource): (&str, &str),
     (object, soql, fields): (&str, &str, &SalesforceFields),
     usage: &mut Option<String>,
-    out: &mut DatasetOutput<LeadsBuilder>,
+    out: &mut impl RowSink<LeadRow>,
 ) -> Result<Option<i64>> {
     let mut newest: Option<i64> = None;
     let mut restarts = 0;
@@ -1002,6 +1002,43 @@ fn redact(record: &Value, f: &SalesforceFields, hasher: &PersonalDataHasher) -> 
         }
     }
     copy
+}
+
+impl super::SourceKind for SalesforceConfig {
+    const KIND: &'static str = "salesforce";
+    const DATASET: crate::normalize::Dataset = crate::normalize::Dataset::Leads;
+
+    super::registry::name_and_http!();
+
+    fn base_url(&self) -> &Template {
+        &self.base_url
+    }
+
+    fn secrets(&self) -> Vec<(&'static str, &Template)> {
+        vec![
+            ("client_id", &self.client_id),
+            ("client_secret", &self.client_secret),
+            ("refresh_token", &self.refresh_token),
+        ]
+    }
+
+    fn check(&self) -> Vec<(&'static str, String)> {
+        SalesforceConfig::check(self)
+    }
+
+    async fn pull<O: super::Outputs + Send>(
+        &self,
+        resolved: &super::ResolvedSecrets,
+        ctx: &SourceContext,
+        outputs: &mut O,
+    ) -> Result<()> {
+        let credentials = Credentials {
+            client_id: resolved.secret("client_id"),
+            client_secret: resolved.secret("client_secret"),
+            refresh_token: resolved.secret("refresh_token"),
+        };
+        pull(self, &resolved.base_url, &credentials, ctx, outputs.leads()).await
+    }
 }
 
 #[cfg(test)]

@@ -8,8 +8,8 @@ use chrono::{Duration, NaiveDate};
 
 use super::SourceContext;
 use crate::error::Result;
-use crate::normalize::SpendBuilder;
-use crate::sink::DatasetOutput;
+use crate::normalize::SpendRow;
+use crate::sources::RowSink;
 
 /// The watermark stream of every spend source: the last day pulled (`YYYY-MM-DD`).
 pub const SPEND_STREAM: &str = "spend";
@@ -112,9 +112,9 @@ impl Window {
 
     /// Make every day of the window a partition of `out` (empty days become empty files,
     /// replacing what an earlier run wrote for them), and move the watermark to `to`.
-    pub fn cover(&self, ctx: &SourceContext, out: &mut DatasetOutput<SpendBuilder>) -> Result<()> {
+    pub fn cover(&self, ctx: &SourceContext, out: &mut impl RowSink<SpendRow>) -> Result<()> {
         for day in self.days() {
-            out.cover_partition(format!("date={day}"));
+            out.cover_day(day);
         }
         ctx.advance(SPEND_STREAM, self.to.to_string());
         Ok(())

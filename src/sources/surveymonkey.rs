@@ -20,8 +20,8 @@ use crate::config::{Secret, Template};
 use crate::error::Result;
 use crate::http::{HttpSettings, Verdict, body_excerpt};
 use crate::normalize::parse::{opt_str, opt_timestamp};
-use crate::normalize::{PersonalDataHasher, SurveyResponseRow, SurveyResponsesBuilder};
-use crate::sink::DatasetOutput;
+use crate::normalize::{PersonalDataHasher, SurveyResponseRow};
+use crate::sources::RowSink;
 
 /// `[[sources]] kind = "surveymonkey"`.
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
@@ -226,7 +226,7 @@ pub async fn pull(
     base_url: &str,
     token: &Secret,
     ctx: &SourceContext,
-    out: &mut DatasetOutput<SurveyResponsesBuilder>,
+    out: &mut impl RowSink<SurveyResponseRow>,
 ) -> Result<()> {
     for survey in &cfg.survey_ids {
         let details_url = join_url(base_url, &format!("v3/surveys/{survey}/details"));
@@ -565,6 +565,41 @@ fn redact(response: &PageValue, hasher: &PersonalDataHasher) -> Value {
         }
     }
     copy
+}
+
+impl super::SourceKind for SurveyMonkeyConfig {
+    const KIND: &'static str = "surveymonkey";
+    const DATASET: crate::normalize::Dataset = crate::normalize::Dataset::SurveyResponses;
+
+    super::registry::name_and_http!();
+
+    fn base_url(&self) -> &Template {
+        &self.base_url
+    }
+
+    fn secrets(&self) -> Vec<(&'static str, &Template)> {
+        vec![("token", &self.token)]
+    }
+
+    fn check(&self) -> Vec<(&'static str, String)> {
+        SurveyMonkeyConfig::check(self)
+    }
+
+    async fn pull<O: super::Outputs + Send>(
+        &self,
+        resolved: &super::ResolvedSecrets,
+        ctx: &SourceContext,
+        outputs: &mut O,
+    ) -> Result<()> {
+        pull(
+            self,
+            &resolved.base_url,
+            resolved.secret("token"),
+            ctx,
+            outputs.surveys(),
+        )
+        .await
+    }
 }
 
 #[cfg(test)]

@@ -15,8 +15,8 @@ use crate::config::{Secret, Template};
 use crate::error::Result;
 use crate::http::HttpSettings;
 use crate::normalize::parse::{opt_str, opt_timestamp};
-use crate::normalize::{PersonalDataHasher, SurveyResponseRow, SurveyResponsesBuilder};
-use crate::sink::DatasetOutput;
+use crate::normalize::{PersonalDataHasher, SurveyResponseRow};
+use crate::sources::RowSink;
 
 /// `[[sources]] kind = "typeform"`.
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
@@ -135,7 +135,7 @@ pub async fn pull(
     base_url: &str,
     token: &Secret,
     ctx: &SourceContext,
-    out: &mut DatasetOutput<SurveyResponsesBuilder>,
+    out: &mut impl RowSink<SurveyResponseRow>,
 ) -> Result<()> {
     for form in &cfg.form_ids {
         let url = join_url(base_url, &format!("forms/{form}/responses"));
@@ -394,6 +394,41 @@ fn redact(item: &PageValue, cfg: &TypeformConfig, hasher: &PersonalDataHasher) -
         }
     }
     copy
+}
+
+impl super::SourceKind for TypeformConfig {
+    const KIND: &'static str = "typeform";
+    const DATASET: crate::normalize::Dataset = crate::normalize::Dataset::SurveyResponses;
+
+    super::registry::name_and_http!();
+
+    fn base_url(&self) -> &Template {
+        &self.base_url
+    }
+
+    fn secrets(&self) -> Vec<(&'static str, &Template)> {
+        vec![("token", &self.token)]
+    }
+
+    fn check(&self) -> Vec<(&'static str, String)> {
+        TypeformConfig::check(self)
+    }
+
+    async fn pull<O: super::Outputs + Send>(
+        &self,
+        resolved: &super::ResolvedSecrets,
+        ctx: &SourceContext,
+        outputs: &mut O,
+    ) -> Result<()> {
+        pull(
+            self,
+            &resolved.base_url,
+            resolved.secret("token"),
+            ctx,
+            outputs.surveys(),
+        )
+        .await
+    }
 }
 
 #[cfg(test)]

@@ -34,6 +34,7 @@ fn options() -> SandboxOptions {
         scale: 400,
         today: today(),
         malformed_every: 13,
+        ..SandboxOptions::default()
     }
 }
 

@@ -37,6 +37,7 @@ async fn run_under(profile: &str, warehouse: &Path, dir: &Path) -> (RunningSandb
             scale: 200,
             today: today(),
             malformed_every: 0,
+            ..SandboxOptions::default()
         },
         Some(FaultProfile::parse(profile).expect("profile parses")),
     )

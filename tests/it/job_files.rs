@@ -287,7 +287,7 @@ fn validate_prints_a_summary_and_exits_zero() {
     let out = Command::new(env!("CARGO_BIN_EXE_funnelhouse"))
         .args(["validate", repo_job("demo.toml").to_str().unwrap()])
         .envs(
-            funnelhouse::demo::sandbox_env("http://127.0.0.1:9")
+            funnelhouse::sandbox::job_env("http://127.0.0.1:9")
                 .into_iter()
                 .map(|(k, _)| (k, "x".to_string())),
         )

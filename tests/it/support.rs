@@ -74,6 +74,7 @@ pub async fn sandbox(scale: usize, malformed_every: usize) -> RunningSandbox {
         scale,
         today: today(),
         malformed_every,
+        ..SandboxOptions::default()
     })
     .await
     .expect("sandbox starts on 127.0.0.1")
@@ -81,7 +82,7 @@ pub async fn sandbox(scale: usize, malformed_every: usize) -> RunningSandbox {
 
 /// The variables a job needs to reach `sandbox`.
 pub fn env_for(sandbox: &RunningSandbox) -> HashMap<String, String> {
-    let mut env: HashMap<String, String> = funnelhouse::demo::sandbox_env(&sandbox.base_url())
+    let mut env: HashMap<String, String> = funnelhouse::sandbox::job_env(&sandbox.base_url())
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
         .collect();

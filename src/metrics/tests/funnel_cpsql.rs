@@ -26,7 +26,8 @@ use crate::metrics::config::{CpsqlConfig, StagesConfig};
 use crate::metrics::cpsql::Cpsql;
 use crate::metrics::funnel::{cohorts, daily};
 use crate::metrics::fx::FxRates;
-use crate::metrics::stages::{Lead, LeadStage, PreviousStages, compute};
+use crate::metrics::lead::Lead;
+use crate::metrics::stages::{LeadStage, PreviousStages, compute};
 use crate::normalize::{SpendBuilder, SpendRow, TableRows};
 
 fn leads() -> Vec<Lead> {
@@ -183,7 +184,7 @@ fn cpsql_rows(stages: &[LeadStage]) -> Vec<Row> {
     (0..b.num_rows())
         .map(|i| {
             (
-                crate::metrics::fx::from_epoch_days(
+                crate::metrics::dates::from_epoch_days(
                     col("month").as_primitive::<Date32Type>().value(i),
                 )
                 .format("%Y-%m")

@@ -4,7 +4,8 @@
 
 use super::{lead, stamp, t};
 use crate::metrics::config::{Stage, StagesConfig};
-use crate::metrics::stages::{Lead, LeadColumns, classify, leads_from_batches, score};
+use crate::metrics::lead::Lead;
+use crate::metrics::stages::{LeadColumns, classify, leads_from_batches, score};
 use crate::normalize::{CustomValue, LeadRow, LeadsBuilder, TableRows};
 
 fn stages(toml_text: &str) -> StagesConfig {

@@ -13,7 +13,7 @@ mod streaming;
 
 use chrono::{DateTime, NaiveDate};
 
-use super::stages::Lead;
+use super::lead::Lead;
 use crate::normalize::BatchStamp;
 
 /// µs since the epoch of an RFC 3339 time.
@@ -25,7 +25,7 @@ pub fn t(s: &str) -> i64 {
 
 /// Days since the epoch of a `YYYY-MM-DD` date.
 pub fn d(s: &str) -> i32 {
-    super::fx::epoch_days(NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap())
+    super::dates::epoch_days(NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap())
 }
 
 /// A HubSpot lead with only an id.
@@ -47,5 +47,5 @@ pub fn stamp(run: &str) -> BatchStamp {
 
 /// `12.345` as micros.
 pub fn money(text: &str) -> i128 {
-    super::fx::parse_decimal(text, 6).unwrap()
+    super::money::parse_decimal(text, 6).unwrap()
 }

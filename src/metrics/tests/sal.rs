@@ -10,10 +10,11 @@
 //! pending → 8 / 9 = 0.888…, misses the target.
 
 use super::{lead, stamp, t};
-use crate::metrics::arrays::MICROS_PER_HOUR;
 use crate::metrics::config::{SalConfig, Stage, StagesConfig};
+use crate::metrics::dates::MICROS_PER_HOUR;
+use crate::metrics::lead::Lead;
 use crate::metrics::sal::{Level, acceptance, batch, median};
-use crate::metrics::stages::{Lead, LeadStage, PreviousStages, compute};
+use crate::metrics::stages::{LeadStage, PreviousStages, compute};
 
 const H: i64 = MICROS_PER_HOUR;
 

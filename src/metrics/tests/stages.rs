@@ -1,11 +1,11 @@
 //! Stage rules, scoring, ranking, became-dates and transitions.
 
 use super::{lead, stamp, t};
-use crate::metrics::arrays::MICROS_PER_DAY;
 use crate::metrics::config::{Stage, StagesConfig};
+use crate::metrics::dates::MICROS_PER_DAY;
+use crate::metrics::lead::Lead;
 use crate::metrics::stages::{
-    Lead, PreviousStage, PreviousStages, classify, compute, lead_stages_batch, previous_stages,
-    score,
+    PreviousStage, PreviousStages, classify, compute, lead_stages_batch, previous_stages, score,
 };
 
 fn stage_of(l: &Lead) -> (Stage, String) {

@@ -17,13 +17,14 @@ use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 
 use super::HubspotConfig;
-use super::page::{ContactsDecoded, PropertyIndex, Reached, decode_page, peek_paging};
+use super::contact::PropertyIndex;
+use super::page::{ContactsDecoded, Reached, decode_page, peek_paging};
 use crate::config::Secret;
 use crate::error::Result;
 use crate::http::{Verdict, body_excerpt, default_verdict, retry_after};
-use crate::normalize::LeadsBuilder;
+use crate::normalize::LeadRow;
 use crate::ratelimit::RateLimiter;
-use crate::sink::DatasetOutput;
+use crate::sources::RowSink;
 use crate::sources::{SourceContext, answer, join_url, not_json};
 
 /// Results one search query can page through; past it HubSpot answers 400.
@@ -173,7 +174,7 @@ impl Session<'_> {
     pub(super) async fn list(
         &self,
         archived: bool,
-        out: &mut DatasetOutput<LeadsBuilder>,
+        out: &mut impl RowSink<LeadRow>,
     ) -> Result<Progress> {
         let ctx = self.ctx;
         let url = join_url(self.base_url, "crm/v3/objects/contacts");
@@ -255,7 +256,7 @@ impl Session<'_> {
     pub(super) async fn search(
         &self,
         from_ms: i64,
-        out: &mut DatasetOutput<LeadsBuilder>,
+        out: &mut impl RowSink<LeadRow>,
     ) -> Result<Progress> {
         let url = join_url(self.base_url, "crm/v3/objects/contacts/search");
         let modified = self.cfg.properties.updated_at.as_str();
@@ -315,7 +316,7 @@ impl Session<'_> {
         at_ms: i64,
         pages: &mut u64,
         progress: &mut Progress,
-        out: &mut DatasetOutput<LeadsBuilder>,
+        out: &mut impl RowSink<LeadRow>,
     ) -> Result<Option<String>> {
         let modified = self.cfg.properties.updated_at.as_str();
         let mut above: Option<u64> = None;
@@ -364,7 +365,7 @@ impl Session<'_> {
         sort_by: &str,
         pages: &mut u64,
         progress: &mut Progress,
-        out: &mut DatasetOutput<LeadsBuilder>,
+        out: &mut impl RowSink<LeadRow>,
     ) -> Result<QueryEnd> {
         let limit = u64::from(self.cfg.search_page_size);
         let properties = self.cfg.properties.requested(&self.cfg.custom_properties);
@@ -445,7 +446,7 @@ impl Session<'_> {
         url: &str,
         in_flight: &mut InFlight,
         progress: &mut Progress,
-        out: &mut DatasetOutput<LeadsBuilder>,
+        out: &mut impl RowSink<LeadRow>,
     ) -> Result<Reached> {
         let Some((location, handle)) = in_flight.pop_front() else {
             return Ok(Reached::default());

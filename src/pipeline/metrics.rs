@@ -5,14 +5,14 @@
 //! Spend and costs files staged by this run are rewritten with `spend_reporting` /
 //! `amount_reporting` on the way.
 //!
-//! A `[fan_in]` job runs the same step over a [`Snapshot`](super::fanin::Snapshot) of other
+//! A `[fan_in]` job runs the same step over a [`Snapshot`] of other
 //! jobs' published files instead ([`Inputs::Snapshot`]); a pull job with
 //! `compute_metrics = false` stops after enriching its staged spend and costs files.
 //!
 //! Every input is streamed batch by batch and every large output (`lead_stages`,
 //! `lead_stage_transitions`, `enps_responses`) is written as it is produced, so memory holds
 //! batches and per-row aggregates, never a whole table: the leads are read twice (see
-//! `super::Accumulator` and `super::LeadRows`).
+//! `crate::metrics::Accumulator` and `crate::metrics::LeadRows`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -24,35 +24,22 @@ use futures::stream::{BoxStream, StreamExt, TryStreamExt};
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 
-use super::cpsql::Cpsql;
-use super::fx::{FxRates, add_costs_reporting, add_spend_reporting};
-use super::intent::{IntentIndex, SIGNAL_COLUMNS};
-use super::stages::{LEAD_COLUMNS, PREVIOUS_COLUMNS, PreviousStagesBuilder};
-use super::{Accumulator, MetricTable, Settings, enps, stages};
+use super::snapshot::Snapshot;
 use crate::config::{EnvLookup, JobConfig};
 use crate::error::{Error, Result};
+use crate::http::{HttpClient, HttpSettings};
+use crate::metrics::cpsql::Cpsql;
+use crate::metrics::fx::{FxRates, add_costs_reporting, add_spend_reporting};
+use crate::metrics::intent::{IntentIndex, SIGNAL_COLUMNS};
+use crate::metrics::stages::{LEAD_COLUMNS, PREVIOUS_COLUMNS, PreviousStagesBuilder};
+use crate::metrics::{
+    Accumulator, METRIC_TABLES, MetricTable, Settings, enps, metric_path, stages,
+};
 use crate::normalize::BatchStamp;
 use crate::sink::{
     ParquetFile, StagedFile, file_batch, file_schema, read_parquet_rows, staging_path,
     stream_parquet_rows, with_partition_columns, write_batches,
 };
-
-/// Every table the metrics step writes, in the order it lists their staged files.
-pub const METRIC_TABLES: [&str; 8] = [
-    "lead_stages",
-    "lead_stage_transitions",
-    "funnel_daily",
-    "funnel_cohort_monthly",
-    "cpsql_monthly",
-    "sal_acceptance_monthly",
-    "enps_responses",
-    "enps",
-];
-
-/// The final path of a metric table's file: `<table>/<job>.parquet`.
-pub fn metric_path(table: &str, job: &str) -> Path {
-    Path::from(format!("{table}/{job}.parquet"))
-}
 
 /// Which input files the metrics step reads.
 #[derive(Debug, Clone, Copy)]
@@ -60,7 +47,7 @@ pub enum Inputs<'a> {
     /// A job's own run: its published files, with the replacements this run staged.
     Job,
     /// The metrics step of a `[fan_in]` job: exactly the files of the snapshot.
-    Snapshot(&'a super::fanin::Snapshot),
+    Snapshot(&'a Snapshot),
 }
 
 /// The current files of an input table: final path → where to read it now.
@@ -174,6 +161,46 @@ async fn stage_table(
     file.close(store).await
 }
 
+/// The job's exchange rates: the `[fx]` rates file (a path relative to the job file, or an
+/// http(s) URL fetched through the shared HTTP client) first, then inline rates over it.
+pub async fn load_rates(job: &JobConfig, env: EnvLookup<'_>) -> Result<FxRates> {
+    let rates_file = match &job.fx.rates_file {
+        Some(t) => Some(t.resolve(env).map_err(|var| {
+            Error::config(
+                &job.path,
+                format!("fx.rates_file: environment variable `{var}` is not set"),
+            )
+        })?),
+        None => None,
+    };
+    let mut fx = FxRates::new(&job.reporting_currency);
+    if let Some(location) = rates_file.as_deref() {
+        let text = if location.starts_with("http://") || location.starts_with("https://") {
+            let shown = location.split('?').next().unwrap_or(location).to_string();
+            let failed = |e: Error| Error::config(&job.path, format!("fx.rates_file {shown}: {e}"));
+            let client = HttpClient::new("fx", &HttpSettings::default()).map_err(failed)?;
+            let response = client
+                .send(client.inner().get(location))
+                .await
+                .map_err(failed)?;
+            String::from_utf8_lossy(&response.body).into_owned()
+        } else {
+            let path = crate::config::resolve_job_path(&job.path, location);
+            std::fs::read_to_string(&path).map_err(|e| {
+                Error::config(
+                    &job.path,
+                    format!("fx.rates_file: {path} {}", crate::config::file_problem(&e)),
+                )
+            })?
+        };
+        fx.add_text(&text, "fx.rates_file")
+            .map_err(|e| Error::config(&job.path, e))?;
+    }
+    fx.add_inline(&job.fx.rates)
+        .map_err(|e| Error::config(&job.path, e))?;
+    Ok(fx)
+}
+
 /// Compute and stage every metric table for this run; `files` are the run's staged source
 /// files (its spend files gain `spend_reporting`). Returns the staged metric files.
 pub async fn stage_metrics(
@@ -219,22 +246,7 @@ pub async fn stage_metrics_over(
 ) -> Result<Vec<StagedFile>> {
     // A pull job of a fan-out only enriches what it staged; the fan-in computes the rest.
     let enrich_only = !job.compute_metrics;
-    let rates_file = match &job.fx.rates_file {
-        Some(t) => Some(t.resolve(env).map_err(|var| {
-            Error::config(
-                &job.path,
-                format!("fx.rates_file: environment variable `{var}` is not set"),
-            )
-        })?),
-        None => None,
-    };
-    let fx = FxRates::load(
-        &job.fx,
-        &job.reporting_currency,
-        &job.path,
-        rates_file.as_deref(),
-    )
-    .await?;
+    let fx = load_rates(job, env).await?;
 
     // Spend, file by file: enrich what this run staged, fold everything into CPSQL.
     let mut cpsql = Cpsql::default();
@@ -417,7 +429,7 @@ pub async fn stage_metrics_over(
 
 /// The earlier files of a metric table the step carries forward (`lead_stages` for stage
 /// history, `lead_stage_transitions` to append to): the job's own file, or what the
-/// snapshot says (see [`super::fanin::Snapshot::history`]). Missing files read as empty.
+/// snapshot says (see [`Snapshot::history`]). Missing files read as empty.
 fn history(job: &str, table: &str, inputs: Inputs<'_>) -> Vec<Path> {
     match inputs {
         Inputs::Job => vec![metric_path(table, job)],

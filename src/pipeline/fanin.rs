@@ -28,12 +28,14 @@ use futures::TryStreamExt;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 
-use super::run::{Inputs, METRIC_TABLES, metric_path, stage_metrics_over};
+use super::metrics::{Inputs, stage_metrics_over};
+use super::report::{RunReport, new_run_id};
+use super::snapshot::{Snapshot, Version, input_file_job};
 use crate::config::{EnvLookup, JobConfig};
 use crate::error::{Error, Result};
 use crate::lock::JobLock;
+use crate::metrics::{METRIC_TABLES, metric_path};
 use crate::normalize::{BatchStamp, RunRow, RunsBuilder, TableRows, runs_schema};
-use crate::pipeline::RunReport;
 use crate::sink::{
     PendingCommit, StagedFile, Warehouse, discard_abandoned_staging, discard_staging, publish,
     roll_forward, runs_path, write_batches,
@@ -44,81 +46,6 @@ pub const ATTEMPTS: usize = 3;
 
 /// How often to look again while a covered job is publishing.
 const POLL: Duration = Duration::from_millis(200);
-
-/// What a listed object was when listed: changes whenever it is replaced.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Version {
-    e_tag: Option<String>,
-    size: u64,
-    last_modified: DateTime<Utc>,
-}
-
-/// The published files a metrics step reads, and the per-job metric files around them.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Snapshot {
-    /// Input table → file path → version (`<table>/[<partition>/]<job>.<source>.parquet`).
-    inputs: BTreeMap<String, BTreeMap<String, Version>>,
-    /// Metric files named after this job or a covered job (`<table>/<job>.parquet`).
-    metric_files: BTreeMap<String, Version>,
-    /// The metrics job itself.
-    me: String,
-    /// The pull jobs read: the named ones, or every job with input files.
-    jobs: BTreeSet<String>,
-}
-
-impl Snapshot {
-    /// The snapshot's files of an input table: path → path (read where published).
-    pub fn files(&self, table: &str) -> BTreeMap<String, String> {
-        self.inputs
-            .get(table)
-            .into_iter()
-            .flat_map(|files| files.keys())
-            .map(|p| (p.clone(), p.clone()))
-            .collect()
-    }
-
-    /// The earlier files of a metric table to carry forward: this job's own, once it has
-    /// one; before its first commit, the covered jobs' per-job files (a warehouse moving
-    /// from one job computing its own metrics to a fan-in keeps its stage history).
-    pub fn history(&self, table: &str) -> Vec<Path> {
-        let own = metric_path(table, &self.me);
-        if self.metric_files.contains_key(own.as_ref()) {
-            return vec![own];
-        }
-        self.legacy_files()
-            .into_iter()
-            .filter(|p| p.as_ref().starts_with(&format!("{table}/")))
-            .collect()
-    }
-
-    /// The covered jobs' own metric files (`<table>/<pull job>.parquet`): left from before
-    /// the fan-out, or written by a pull job that still computes metrics. Each metrics
-    /// commit removes them, so readers of a metric folder see one set of figures.
-    fn legacy_files(&self) -> Vec<Path> {
-        self.metric_files
-            .keys()
-            .filter(|p| !p.ends_with(&format!("/{}.parquet", self.me)))
-            .map(|p| Path::from(p.as_str()))
-            .collect()
-    }
-
-    /// The pull jobs this snapshot covers.
-    pub fn jobs(&self) -> &BTreeSet<String> {
-        &self.jobs
-    }
-
-    /// How many input files it holds.
-    pub fn input_files(&self) -> usize {
-        self.inputs.values().map(BTreeMap::len).sum()
-    }
-}
-
-/// `<job>.<source>.parquet` → `job`.
-fn input_file_job(name: &str) -> Option<&str> {
-    let stem = name.strip_suffix(".parquet")?;
-    let (job, source) = stem.split_once('.')?;
-    (!job.is_empty() && !source.is_empty() && !source.contains('.')).then_some(job)
-}
 
 /// List the warehouse as the metrics job `me` sees it: every input table (each top-level
 /// folder that is neither internal `_…` nor a metric table), kept to the covered jobs'
@@ -339,7 +266,7 @@ pub async fn run_metrics_step(
         ));
     };
     let store = &warehouse.store;
-    let run_id = crate::pipeline::new_run_id(now);
+    let run_id = new_run_id(now);
     let lease = Duration::from_secs(job.lock_lease_secs);
     let lock = JobLock::acquire(store, &job.name, &run_id, lease).await?;
     let outcome = async {

@@ -1,0 +1,120 @@
+//! The end of a run: the `_rejects` and `_runs` files staged beside its tables, and a run
+//! stopped before its commit record recorded as `aborted` with nothing published.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+use object_store::ObjectStore;
+
+use super::RunReport;
+use crate::config::JobConfig;
+use crate::error::Result;
+use crate::normalize::{
+    BatchStamp, RejectRow, RejectsBuilder, RunRow, RunsBuilder, TableRows, rejects_schema,
+    runs_schema,
+};
+use crate::sink::{
+    StagedFile, Warehouse, discard_staging, rejects_path, runs_path, staged_file, staging_path,
+    write_batches,
+};
+
+/// A run asked to stop before its commit record: nothing of it is published. What it staged
+/// and the pages it landed are removed (the pages first: a kill in between leaves a raw folder
+/// without a `_runs` row, which the next start removes), then a `_runs` row records it as
+/// `aborted` with the reason. The caller releases the lock.
+pub(super) async fn abort_run(
+    warehouse: &Warehouse,
+    job: &JobConfig,
+    stamp: &BatchStamp,
+    now: DateTime<Utc>,
+    started: Instant,
+    stop: crate::cancel::Stop,
+) -> Result<RunReport> {
+    let store = &warehouse.store;
+    let run_id = &stamp.run_id;
+    tracing::warn!(
+        reason = stop.describe(),
+        "run stopped before its commit: nothing is published"
+    );
+    crate::sink::remove_prefix(
+        warehouse,
+        &object_store::path::Path::from(format!("_raw/{}/{run_id}", job.name)),
+    )
+    .await?;
+    discard_staging(store, &job.name, run_id).await?;
+    let row = RunRow {
+        error: Some(format!(
+            "stopped by {} before its commit; nothing was published",
+            stop.describe()
+        )),
+        ..RunRow::without_rows(run_id, &job.name, "aborted", now.timestamp_micros())
+    };
+    let mut runs = RunsBuilder::new(1);
+    runs.push(row);
+    let target = runs_path(&job.name, run_id);
+    write_batches(store, &target, runs_schema(), &[runs.finish(stamp)]).await?;
+    let file = staged_file(store, "_runs", target.to_string(), target.to_string(), 1).await?;
+    Ok(RunReport {
+        job: job.name.clone(),
+        run_id: run_id.clone(),
+        status: "aborted",
+        datasets: BTreeMap::new(),
+        sources: Vec::new(),
+        files: vec![file],
+        elapsed: started.elapsed(),
+        warehouse: warehouse.describe(),
+    })
+}
+
+/// Stage the run's `_rejects` file (one, possibly empty): it publishes in the same commit as
+/// the rows it accounts for.
+pub(super) async fn stage_rejects(
+    store: &Arc<dyn ObjectStore>,
+    job: &str,
+    stamp: &BatchStamp,
+    rejects: Vec<RejectRow>,
+) -> Result<StagedFile> {
+    let rejects_target = rejects_path(job, &stamp.run_id);
+    let rejects_staged = staging_path(job, &stamp.run_id, &rejects_target);
+    let rejects_rows = rejects.len() as u64;
+    let mut builder = RejectsBuilder::new(rejects.len());
+    for row in rejects {
+        builder.push(row);
+    }
+    let batch = builder.finish(stamp);
+    write_batches(store, &rejects_staged, rejects_schema(), &[batch]).await?;
+    staged_file(
+        store,
+        "_rejects",
+        rejects_staged.to_string(),
+        rejects_target.to_string(),
+        rejects_rows,
+    )
+    .await
+}
+
+/// Stage the run's `_runs` row. Staged and published with the rest: a run that committed is
+/// in `_runs`, also when it is killed after its commit record and the next start rolls it
+/// forward.
+pub(super) async fn stage_run_row(
+    store: &Arc<dyn ObjectStore>,
+    job: &str,
+    stamp: &BatchStamp,
+    run_row: RunRow,
+) -> Result<StagedFile> {
+    let mut runs = RunsBuilder::new(1);
+    runs.push(run_row);
+    let runs_target = runs_path(job, &stamp.run_id);
+    let runs_staged = staging_path(job, &stamp.run_id, &runs_target);
+    write_batches(store, &runs_staged, runs_schema(), &[runs.finish(stamp)]).await?;
+    staged_file(
+        store,
+        "_runs",
+        runs_staged.to_string(),
+        runs_target.to_string(),
+        1,
+    )
+    .await
+}

@@ -1,0 +1,310 @@
+//! The pull phase: one source pulled live (landing its raw pages when asked) or replayed from
+//! recorded pages on the recorded clock, into staged files; and what a pull says about the
+//! table it replaces.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use object_store::ObjectStore;
+
+use super::{Backfill, DatasetCounts, Replay, RunOptions, SourceReport};
+use crate::config::{EnvLookup, JobConfig, SourceConfig};
+use crate::error::{Error, Result};
+use crate::http::{HttpClient, HttpStats};
+use crate::normalize::{BatchStamp, Dataset, PersonalDataHasher, RejectRow};
+use crate::sink::{
+    OutputSummary, OutputTarget, RecordedClock, StagedFile, emptied_partitions,
+    load_recorded_clock, load_recorded_state, published_rows, record_clock, record_state,
+};
+use crate::sources::pages::{Pages, RawLanding, ReplaySource};
+use crate::sources::{ResolvedSecrets, SourceContext};
+use crate::state::SourceState;
+
+/// What one source's pull came to: its staged output, HTTP counters, next state, time.
+pub(super) type PullOutcome = (
+    Result<OutputSummary>,
+    Option<Arc<HttpStats>>,
+    Option<SourceState>,
+    std::time::Duration,
+);
+
+#[allow(
+    clippy::too_many_arguments,
+    reason = "borrows the run's pieces; one call site"
+)]
+pub(super) async fn pull_source(
+    job: &JobConfig,
+    source: &SourceConfig,
+    env: EnvLookup<'_>,
+    hasher: &PersonalDataHasher,
+    store: &Arc<dyn ObjectStore>,
+    stamp: &BatchStamp,
+    options: &RunOptions,
+    window: Option<(NaiveDate, NaiveDate)>,
+) -> PullOutcome {
+    tracing::info!("pulling");
+    let pull_started = Instant::now();
+    let http = match HttpClient::new(source.name(), source.http()) {
+        Ok(h) => h,
+        Err(e) => return (Err(e), None, None, pull_started.elapsed()),
+    };
+    let stats = http.stats();
+    let records = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let _progress = crate::ops::progress::track(
+        source.name(),
+        crate::ops::progress::SourceCounters {
+            http: Arc::clone(&stats),
+            records: Arc::clone(&records),
+        },
+    );
+    let (mut now, mut window) = (options.now, window);
+    let started = async {
+        // A replay starts from the state the recorded run started from, so it merges or
+        // replaces exactly as that run did…
+        let (pages, previous) = match &options.replay {
+            Some(replay) => {
+                let prefix = replay.source_prefix(source.name());
+                let previous = load_recorded_state(&replay.store, &prefix).await?;
+                // …and on the recorded run's clock and window, so a replay on a later day
+                // pulls (and covers) exactly the days that run did.
+                if let Some(clock) = load_recorded_clock(&replay.store, &prefix).await? {
+                    now = clock.now;
+                    window = clock.window;
+                }
+                (
+                    Pages::replay(
+                        source.name(),
+                        ReplaySource {
+                            store: Arc::clone(&replay.store),
+                            prefix,
+                        },
+                    ),
+                    previous,
+                )
+            }
+            None => {
+                // A full refresh starts as if the source had never committed: a full pull
+                // that replaces its table, and a watermark written afresh on commit.
+                let previous = if options.full_refresh {
+                    SourceState::default()
+                } else {
+                    crate::state::load(store, &job.name, source.name()).await?
+                };
+                let landing = match &options.record {
+                    Some(record) => Some(RawLanding {
+                        store: Arc::clone(&record.store),
+                        prefix: record.source_prefix(source.name()),
+                        hasher: hasher.clone(),
+                        verbatim: true,
+                    }),
+                    None => (job.raw_retention_days > 0).then(|| RawLanding {
+                        store: Arc::clone(store),
+                        prefix: format!("_raw/{}/{}/{}", job.name, stamp.run_id, source.name()),
+                        hasher: hasher.clone(),
+                        verbatim: false,
+                    }),
+                };
+                if let Some(landing) = &landing {
+                    record_state(&landing.store, &landing.prefix, &previous).await?;
+                    let clock = RecordedClock {
+                        now: options.now,
+                        window,
+                    };
+                    record_clock(&landing.store, &landing.prefix, &clock).await?;
+                }
+                (Pages::live(source.name(), http.clone(), landing), previous)
+            }
+        };
+        Ok::<_, Error>(
+            SourceContext::new(
+                source.name(),
+                http,
+                pages,
+                hasher.clone(),
+                now.date_naive(),
+                previous,
+            )
+            .with_clock(now)
+            .with_window(window)
+            .with_reporting_currency(&job.reporting_currency),
+        )
+    }
+    .await;
+    let ctx = match started {
+        Ok(ctx) => ctx,
+        Err(e) => return (Err(e), Some(stats), None, pull_started.elapsed()),
+    };
+    let target = OutputTarget {
+        store: Arc::clone(store),
+        job: job.name.clone(),
+        source: source.name().to_string(),
+        stamp: stamp.clone(),
+        batch_rows: job.batch_rows,
+        clock_micros: now.timestamp_micros(),
+        records,
+    };
+    let result = async {
+        let resolved = ResolvedSecrets::resolve(job, source, env)?;
+        crate::sink::stage_source(source, &resolved, &ctx, target).await
+    }
+    .await;
+    let next = result.is_ok().then(|| ctx.next_state());
+    (result, Some(stats), next, pull_started.elapsed())
+}
+
+/// A warning when a full pull wrote fewer than `ratio` × the rows the source's (unpartitioned)
+/// table file held before this run.
+async fn shrink_warning(
+    store: &Arc<dyn ObjectStore>,
+    job: &JobConfig,
+    summary: &OutputSummary,
+    ratio: f64,
+) -> Result<Option<String>> {
+    let table = summary.dataset.table();
+    let path = crate::sink::table_file(table, None, &job.name, &summary.source);
+    let Some(held) = published_rows(store, &path).await? else {
+        return Ok(None);
+    };
+    let now = summary.written;
+    Ok(((now as f64) < ratio * held as f64).then(|| {
+        format!(
+            "{}: a full pull returned {now} {table} rows, but the table held {held} (below shrink_warn_ratio {ratio}); check the source (filters, permissions, vendor outage) before trusting it",
+            summary.source
+        )
+    }))
+}
+
+/// The clock the replayed run's metrics use: the latest recorded clock of the sources
+/// replayed, or this run's own when none was recorded.
+pub(super) async fn replay_clock(
+    replay: &Replay,
+    sources: &[&SourceConfig],
+    own: DateTime<Utc>,
+) -> Result<DateTime<Utc>> {
+    let mut latest: Option<DateTime<Utc>> = None;
+    for source in sources {
+        let prefix = replay.source_prefix(source.name());
+        if let Some(clock) = load_recorded_clock(&replay.store, &prefix).await? {
+            latest = latest.max(Some(clock.now));
+        }
+    }
+    Ok(latest.unwrap_or(own))
+}
+
+/// What the pulls of a run came to, gathered for the metrics step and the commit.
+pub(super) struct Pulled {
+    /// Per-dataset counts of the sources that succeeded.
+    pub(super) datasets: BTreeMap<Dataset, DatasetCounts>,
+    /// Every source's outcome, in the job's order.
+    pub(super) reports: Vec<SourceReport>,
+    /// The staged table files to publish.
+    pub(super) files: Vec<StagedFile>,
+    /// The records sent to `_rejects`.
+    pub(super) rejects: Vec<RejectRow>,
+    /// The watermarks to save once the commit is published, by source.
+    pub(super) next_states: Vec<(String, SourceState)>,
+    /// Published files to remove in the commit (day partitions the vendor has no rows for).
+    pub(super) deletes: Vec<String>,
+    /// What `_runs.warnings` should say.
+    pub(super) warnings: Vec<String>,
+}
+
+/// Gather the pulls' outcomes: count them per dataset, report each source, warn when a full
+/// pull shrank its table, and sort the staged files into those to publish and the emptied
+/// day partitions to delete.
+pub(super) async fn gather(
+    job: &JobConfig,
+    store: &Arc<dyn ObjectStore>,
+    options: &RunOptions,
+    backfill: Option<Backfill>,
+    sources: &[&SourceConfig],
+    outcomes: Vec<PullOutcome>,
+) -> Result<Pulled> {
+    let mut datasets: BTreeMap<Dataset, DatasetCounts> = BTreeMap::new();
+    let mut reports = Vec::new();
+    let mut files = Vec::new();
+    let mut rejects: Vec<RejectRow> = Vec::new();
+    let mut next_states = Vec::new();
+    let mut deletes = Vec::new();
+    let mut warnings: Vec<String> = Vec::new();
+    for (source, (outcome, stats, next_state, elapsed)) in sources.iter().zip(outcomes) {
+        let mut report = SourceReport {
+            name: source.name().to_string(),
+            kind: source.kind(),
+            error: None,
+            requests: stats.as_ref().map_or(0, |s| s.requests()),
+            retries: stats.as_ref().map_or(0, |s| s.retries()),
+            bytes: stats.as_ref().map_or(0, |s| s.bytes()),
+            elapsed,
+        };
+        match outcome {
+            Ok(summary) => {
+                let counts = datasets.entry(summary.dataset).or_default();
+                counts.read += summary.read;
+                counts.written += summary.written;
+                counts.rejected += summary.rejects.len() as u64;
+                counts.requests += report.requests;
+                counts.retries += report.retries;
+                counts.elapsed = counts.elapsed.max(elapsed);
+                tracing::info!(source = %summary.source, read = summary.read, written = summary.written,
+                    rejected = summary.rejects.len(), carried = summary.carried, duplicates = summary.duplicates,
+                    requests = report.requests, retries = report.retries, "source pulled");
+                let full_pull = !summary.incremental
+                    && backfill.is_none()
+                    && options.replay.is_none()
+                    && job.shrink_warn_ratio > 0.0
+                    && summary.dataset != Dataset::Spend;
+                for warning in &summary.warnings {
+                    warnings.push(format!("{}: {warning}", summary.source));
+                }
+                if full_pull
+                    && let Some(warning) =
+                        shrink_warning(store, job, &summary, job.shrink_warn_ratio).await?
+                {
+                    tracing::warn!(source = %summary.source, "{warning}");
+                    warnings.push(warning);
+                }
+                // A day the vendor now has no rows for: its old file is deleted rather than
+                // replaced by an empty one.
+                let (emptied, staged): (Vec<StagedFile>, Vec<StagedFile>) = summary
+                    .files
+                    .into_iter()
+                    .partition(|f| f.rows == 0 && f.target.contains("/date="));
+                deletes.extend(emptied.into_iter().map(|f| f.target));
+                if let Some(range) = backfill {
+                    deletes.extend(
+                        emptied_partitions(
+                            store,
+                            &job.name,
+                            source.name(),
+                            (range.from, range.to),
+                            &staged,
+                        )
+                        .await?,
+                    );
+                }
+                files.extend(staged);
+                rejects.extend(summary.rejects);
+                if let Some(state) = next_state {
+                    next_states.push((source.name().to_string(), state));
+                }
+            }
+            Err(e) => {
+                tracing::error!(source = %source.name(), error = %e, "source failed; its data is not committed");
+                report.error = Some(e.to_string());
+            }
+        }
+        reports.push(report);
+    }
+    Ok(Pulled {
+        datasets,
+        reports,
+        files,
+        rejects,
+        next_states,
+        deletes,
+        warnings,
+    })
+}

@@ -1,0 +1,85 @@
+//! What a `[fan_in]` metrics step reads: a [`Snapshot`] of the input files other jobs
+//! published, with each file's version when listed, and the per-job metric files around
+//! them. Plain data; `super::fanin` takes it, `super::metrics` reads through it.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Utc};
+use object_store::path::Path;
+
+use crate::metrics::metric_path;
+
+/// What a listed object was when listed: changes whenever it is replaced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Version {
+    pub(super) e_tag: Option<String>,
+    pub(super) size: u64,
+    pub(super) last_modified: DateTime<Utc>,
+}
+
+/// The published files a metrics step reads, and the per-job metric files around them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    /// Input table → file path → version (`<table>/[<partition>/]<job>.<source>.parquet`).
+    pub(super) inputs: BTreeMap<String, BTreeMap<String, Version>>,
+    /// Metric files named after this job or a covered job (`<table>/<job>.parquet`).
+    pub(super) metric_files: BTreeMap<String, Version>,
+    /// The metrics job itself.
+    pub(super) me: String,
+    /// The pull jobs read: the named ones, or every job with input files.
+    pub(super) jobs: BTreeSet<String>,
+}
+
+impl Snapshot {
+    /// The snapshot's files of an input table: path → path (read where published).
+    pub fn files(&self, table: &str) -> BTreeMap<String, String> {
+        self.inputs
+            .get(table)
+            .into_iter()
+            .flat_map(|files| files.keys())
+            .map(|p| (p.clone(), p.clone()))
+            .collect()
+    }
+
+    /// The earlier files of a metric table to carry forward: this job's own, once it has
+    /// one; before its first commit, the covered jobs' per-job files (a warehouse moving
+    /// from one job computing its own metrics to a fan-in keeps its stage history).
+    pub fn history(&self, table: &str) -> Vec<Path> {
+        let own = metric_path(table, &self.me);
+        if self.metric_files.contains_key(own.as_ref()) {
+            return vec![own];
+        }
+        self.legacy_files()
+            .into_iter()
+            .filter(|p| p.as_ref().starts_with(&format!("{table}/")))
+            .collect()
+    }
+
+    /// The covered jobs' own metric files (`<table>/<pull job>.parquet`): left from before
+    /// the fan-out, or written by a pull job that still computes metrics. Each metrics
+    /// commit removes them, so readers of a metric folder see one set of figures.
+    pub(super) fn legacy_files(&self) -> Vec<Path> {
+        self.metric_files
+            .keys()
+            .filter(|p| !p.ends_with(&format!("/{}.parquet", self.me)))
+            .map(|p| Path::from(p.as_str()))
+            .collect()
+    }
+
+    /// The pull jobs this snapshot covers.
+    pub fn jobs(&self) -> &BTreeSet<String> {
+        &self.jobs
+    }
+
+    /// How many input files it holds.
+    pub fn input_files(&self) -> usize {
+        self.inputs.values().map(BTreeMap::len).sum()
+    }
+}
+
+/// `<job>.<source>.parquet` → `job`.
+pub(super) fn input_file_job(name: &str) -> Option<&str> {
+    let stem = name.strip_suffix(".parquet")?;
+    let (job, source) = stem.split_once('.')?;
+    (!job.is_empty() && !source.is_empty() && !source.contains('.')).then_some(job)
+}

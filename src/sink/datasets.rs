@@ -1,0 +1,212 @@
+//! How each dataset is staged: its table key (a repeated page keeps one row), whether an
+//! incremental pull merges into the previous file, and its partitions. A connector only
+//! pushes rows ([`crate::sources::RowSink`]); the choice per dataset is made here.
+
+use chrono::NaiveDate;
+
+use super::output::{DatasetOutput, OutputSummary, OutputTarget};
+use crate::config::SourceConfig;
+use crate::error::Result;
+use crate::normalize::{
+    CostsBuilder, Dataset, IntentSignalsBuilder, LeadsBuilder, SpendBuilder, SpendRow,
+    SurveyResponsesBuilder, costs_schema, intent_signals_schema, leads_schema, spend_schema,
+    survey_responses_schema,
+};
+use crate::sources::{Outputs, ResolvedSecrets, SourceContext};
+
+/// Pull one source into its dataset's staged output.
+pub async fn stage_source(
+    source: &SourceConfig,
+    resolved: &ResolvedSecrets,
+    ctx: &SourceContext,
+    target: OutputTarget,
+) -> Result<OutputSummary> {
+    let mut outputs = SourceOutputs::new(target, source.dataset());
+    source.pull(resolved, ctx, &mut outputs).await?;
+    let mut summary = outputs.finish().await?;
+    // The source's own warnings first, then what normalization counted.
+    let mut warnings = ctx.take_warnings();
+    warnings.append(&mut summary.warnings);
+    summary.warnings = warnings;
+    if summary.dataset == Dataset::Spend && summary.duplicates > 0 {
+        // A day's campaign comes once per pull: a second copy means an answer came twice.
+        // Every answer is checked to belong to its request (`answer.rs`), so this should not
+        // happen; kept once, but never silently, as a missing chunk may hide behind it.
+        let warning = format!(
+            "{} spend rows came more than once for the same day and campaign and were kept once: a vendor answer was served twice; compare the spend table with the vendor",
+            summary.duplicates
+        );
+        tracing::warn!(source = %ctx.source_name, duplicates = summary.duplicates, "{warning}");
+        summary.warnings.push(warning);
+    }
+    Ok(summary)
+}
+
+/// The staged outputs of one source: the one of its dataset, made up front, and any other
+/// made when asked for (a source fills one dataset, so none is).
+struct SourceOutputs {
+    target: OutputTarget,
+    dataset: Dataset,
+    leads: Option<DatasetOutput<LeadsBuilder>>,
+    spend: Option<DatasetOutput<SpendBuilder>>,
+    surveys: Option<DatasetOutput<SurveyResponsesBuilder>>,
+    costs: Option<DatasetOutput<CostsBuilder>>,
+    intent: Option<DatasetOutput<IntentSignalsBuilder>>,
+}
+
+impl SourceOutputs {
+    fn new(target: OutputTarget, dataset: Dataset) -> Self {
+        SourceOutputs {
+            target,
+            dataset,
+            leads: None,
+            spend: None,
+            surveys: None,
+            costs: None,
+            intent: None,
+        }
+    }
+
+    /// The summary of the source's dataset (an empty one if the source pushed nothing).
+    async fn finish(self) -> Result<OutputSummary> {
+        let SourceOutputs {
+            target,
+            dataset,
+            leads,
+            spend,
+            surveys,
+            costs,
+            intent,
+        } = self;
+        match dataset {
+            Dataset::Leads => leads.unwrap_or_else(|| leads_output(target)).finish().await,
+            Dataset::Spend => spend.unwrap_or_else(|| spend_output(target)).finish().await,
+            Dataset::SurveyResponses => {
+                let out = surveys.unwrap_or_else(|| survey_output(target));
+                out.finish().await
+            }
+            Dataset::Costs => costs.unwrap_or_else(|| costs_output(target)).finish().await,
+            Dataset::IntentSignals => {
+                let out = intent.unwrap_or_else(|| intent_output(target));
+                out.finish().await
+            }
+        }
+    }
+}
+
+impl Outputs for SourceOutputs {
+    type Leads = DatasetOutput<LeadsBuilder>;
+    type Spend = DatasetOutput<SpendBuilder>;
+    type Surveys = DatasetOutput<SurveyResponsesBuilder>;
+    type Costs = DatasetOutput<CostsBuilder>;
+    type Intent = DatasetOutput<IntentSignalsBuilder>;
+
+    fn leads(&mut self) -> &mut Self::Leads {
+        let target = &self.target;
+        self.leads
+            .get_or_insert_with(|| leads_output(target.clone()))
+    }
+
+    fn spend(&mut self) -> &mut Self::Spend {
+        let target = &self.target;
+        self.spend
+            .get_or_insert_with(|| spend_output(target.clone()))
+    }
+
+    fn surveys(&mut self) -> &mut Self::Surveys {
+        let target = &self.target;
+        self.surveys
+            .get_or_insert_with(|| survey_output(target.clone()))
+    }
+
+    fn costs(&mut self) -> &mut Self::Costs {
+        let target = &self.target;
+        self.costs
+            .get_or_insert_with(|| costs_output(target.clone()))
+    }
+
+    fn intent(&mut self) -> &mut Self::Intent {
+        let target = &self.target;
+        self.intent
+            .get_or_insert_with(|| intent_output(target.clone()))
+    }
+}
+
+/// A CRM's output: current state keyed by lead id (a repeated page keeps one row; an
+/// incremental pull merges into the previous file).
+fn leads_output(target: OutputTarget) -> DatasetOutput<LeadsBuilder> {
+    DatasetOutput::new(
+        target,
+        Dataset::Leads,
+        leads_schema(),
+        LeadsBuilder::new,
+        |_| None,
+    )
+    .with_key(|row| row.lead_id.clone())
+    .with_merge_key("lead_id", |row| row.lead_id.clone())
+}
+
+/// A cost file's output: replaced whole by every pull.
+fn costs_output(target: OutputTarget) -> DatasetOutput<CostsBuilder> {
+    DatasetOutput::new(
+        target,
+        Dataset::Costs,
+        costs_schema(),
+        CostsBuilder::new,
+        |_| None,
+    )
+}
+
+/// An intent file's output: replaced whole by every pull.
+fn intent_output(target: OutputTarget) -> DatasetOutput<IntentSignalsBuilder> {
+    DatasetOutput::new(
+        target,
+        Dataset::IntentSignals,
+        intent_signals_schema(),
+        IntentSignalsBuilder::new,
+        |_| None,
+    )
+}
+
+/// A survey tool's output: one row per response id, merged like leads.
+fn survey_output(target: OutputTarget) -> DatasetOutput<SurveyResponsesBuilder> {
+    DatasetOutput::new(
+        target,
+        Dataset::SurveyResponses,
+        survey_responses_schema(),
+        SurveyResponsesBuilder::new,
+        |_| None,
+    )
+    .with_key(|row| row.response_id.clone())
+    .with_merge_key("response_id", |row| row.response_id.clone())
+}
+
+/// A spend source's output: Hive-partitioned by day, each day's file replaced whole.
+fn spend_output(target: OutputTarget) -> DatasetOutput<SpendBuilder> {
+    DatasetOutput::new(
+        target,
+        Dataset::Spend,
+        spend_schema(),
+        SpendBuilder::new,
+        spend_partition,
+    )
+    // A repeated page must not repeat a day's campaign row.
+    .with_key(|row| {
+        format!(
+            "{}|{}|{}|{}",
+            row.date, row.platform, row.account_id, row.campaign_id
+        )
+    })
+}
+
+/// `date=YYYY-MM-DD`, the Hive partition of a spend row.
+pub fn spend_partition(row: &SpendRow) -> Option<String> {
+    let date = NaiveDate::from_ymd_opt(1970, 1, 1)
+        .and_then(|epoch| epoch.checked_add_signed(chrono::Duration::days(i64::from(row.date))))?;
+    Some(day_partition(date))
+}
+
+/// The Hive partition of a day-partitioned table.
+pub fn day_partition(day: NaiveDate) -> String {
+    format!("date={day}")
+}

@@ -1,0 +1,132 @@
+//! Landed raw pages (`_raw/<job>/<run_id>/<source>/`) beside the warehouse: the state and clock
+//! a landed run started from, kept for faithful replays, and pruning past retention.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use object_store::{ObjectStore, ObjectStoreExt};
+
+use crate::error::{Error, Result};
+use crate::state::SourceState;
+
+/// A landed run keeps the state it started from beside its pages, for faithful replays.
+pub async fn record_state(
+    store: &Arc<dyn ObjectStore>,
+    prefix: &str,
+    state: &SourceState,
+) -> Result<()> {
+    let path = object_store::path::Path::from(format!("{prefix}/_state.json"));
+    let body = serde_json::to_vec_pretty(state).map_err(|e| Error::storage(path.to_string(), e))?;
+    store
+        .put(&path, object_store::PutPayload::from(body))
+        .await
+        .map_err(|e| Error::storage(path.to_string(), e))?;
+    Ok(())
+}
+
+/// The clock and window a landed run pulled with, kept beside its `_state.json` as
+/// `_clock.json`: a replay on a later day uses them rather than its own clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RecordedClock {
+    /// The recorded run's "now".
+    pub now: DateTime<Utc>,
+    /// A backfill's range, when the recorded run was one.
+    pub window: Option<(NaiveDate, NaiveDate)>,
+}
+
+/// Keep `clock` beside a landed run's pages (see [`RecordedClock`]).
+pub async fn record_clock(
+    store: &Arc<dyn ObjectStore>,
+    prefix: &str,
+    clock: &RecordedClock,
+) -> Result<()> {
+    let path = object_store::path::Path::from(format!("{prefix}/_clock.json"));
+    let body = serde_json::to_vec_pretty(clock).map_err(|e| Error::storage(path.to_string(), e))?;
+    store
+        .put(&path, object_store::PutPayload::from(body))
+        .await
+        .map_err(|e| Error::storage(path.to_string(), e))?;
+    Ok(())
+}
+
+/// The recorded clock of one source's pages; `None` for recordings made before clocks were
+/// kept (and hand-written ones): those replay on the current clock.
+pub async fn load_recorded_clock(
+    store: &Arc<dyn ObjectStore>,
+    prefix: &str,
+) -> Result<Option<RecordedClock>> {
+    let path = object_store::path::Path::from(format!("{prefix}/_clock.json"));
+    match store.get(&path).await {
+        Ok(got) => {
+            let bytes = got
+                .bytes()
+                .await
+                .map_err(|e| Error::storage(path.to_string(), e))?;
+            serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| Error::storage(path.to_string(), e))
+        }
+        Err(object_store::Error::NotFound { .. }) => Ok(None),
+        Err(e) => Err(Error::storage(path.to_string(), e)),
+    }
+}
+
+/// The state a landed run started from; the default for recordings without one.
+pub async fn load_recorded_state(
+    store: &Arc<dyn ObjectStore>,
+    prefix: &str,
+) -> Result<SourceState> {
+    let path = object_store::path::Path::from(format!("{prefix}/_state.json"));
+    match store.get(&path).await {
+        Ok(got) => {
+            let bytes = got
+                .bytes()
+                .await
+                .map_err(|e| Error::storage(path.to_string(), e))?;
+            serde_json::from_slice(&bytes).map_err(|e| Error::storage(path.to_string(), e))
+        }
+        Err(object_store::Error::NotFound { .. }) => Ok(SourceState::default()),
+        Err(e) => Err(Error::storage(path.to_string(), e)),
+    }
+}
+
+/// Delete landed runs (`_raw/<job>/<run_id>/`) older than `keep_days`; returns how many.
+pub async fn prune_raw(
+    store: &Arc<dyn ObjectStore>,
+    job: &str,
+    now: DateTime<Utc>,
+    keep_days: u32,
+) -> Result<usize> {
+    use futures::TryStreamExt;
+    let root = object_store::path::Path::from(format!("_raw/{job}"));
+    let listing = store
+        .list_with_delimiter(Some(&root))
+        .await
+        .map_err(|e| Error::storage(root.to_string(), e))?;
+    let cutoff = now - chrono::Duration::days(i64::from(keep_days));
+    let mut pruned = 0;
+    for run in listing.common_prefixes {
+        let Some(run_id) = run.filename() else {
+            continue;
+        };
+        let started = run_id
+            .get(..16)
+            .and_then(|t| chrono::NaiveDateTime::parse_from_str(t, "%Y%m%dT%H%M%SZ").ok());
+        if started.is_none_or(|t| t.and_utc() >= cutoff) {
+            continue;
+        }
+        let objects: Vec<_> = store
+            .list(Some(&run))
+            .try_collect()
+            .await
+            .map_err(|e| Error::storage(run.to_string(), e))?;
+        for meta in objects {
+            store
+                .delete(&meta.location)
+                .await
+                .map_err(|e| Error::storage(meta.location.to_string(), e))?;
+        }
+        pruned += 1;
+    }
+    Ok(pruned)
+}

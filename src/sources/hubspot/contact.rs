@@ -1,0 +1,479 @@
+//! One HubSpot contact: its borrowed form ([`Contact`], no `serde_json::Value` tree), the
+//! per-source [`PropertyIndex`] that spreads its properties over the canonical columns, and
+//! its decoding into a `leads` row ([`decode_contact`]) or a redacted reject ([`redact`]).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use serde::Deserialize;
+use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde_json::Value;
+
+use super::properties::{HubspotProperties, column};
+use crate::normalize::parse::{
+    Scalar, opt_bool, opt_i64, opt_money, opt_str, opt_timestamp, snake_case, timestamp_micros,
+};
+use crate::normalize::scalar::{Fields, Key, ScalarVisitor};
+use crate::normalize::{LeadRow, PersonalDataHasher};
+use crate::sources::custom::CustomProperties;
+
+/// One element of `results`.
+#[derive(Debug)]
+pub enum Contact<'a> {
+    /// An object, with the members a contact is read from.
+    Record {
+        /// `id`.
+        id: Option<Scalar<'a>>,
+        /// `properties` (every value a string or null).
+        properties: Option<Fields<'a>>,
+        /// `createdAt`.
+        created_at: Option<Scalar<'a>>,
+        /// `updatedAt`.
+        updated_at: Option<Scalar<'a>>,
+        /// `archived`.
+        archived: Option<Scalar<'a>>,
+    },
+    /// Anything else (rejected).
+    Malformed(Scalar<'a>),
+}
+
+impl Contact<'_> {
+    /// The contact as JSON, for `_rejects` (members a contact is not read from are absent).
+    pub fn to_value(&self) -> Value {
+        match self {
+            Contact::Record {
+                id,
+                properties,
+                created_at,
+                updated_at,
+                archived,
+            } => {
+                let mut object = serde_json::Map::new();
+                let mut put = |key: &str, value: Option<Value>| {
+                    if let Some(v) = value {
+                        object.insert(key.to_string(), v);
+                    }
+                };
+                put("id", id.as_ref().map(Scalar::to_value));
+                put("properties", properties.as_ref().map(Fields::to_value));
+                put("createdAt", created_at.as_ref().map(Scalar::to_value));
+                put("updatedAt", updated_at.as_ref().map(Scalar::to_value));
+                put("archived", archived.as_ref().map(Scalar::to_value));
+                Value::Object(object)
+            }
+            Contact::Malformed(other) => other.to_value(),
+        }
+    }
+}
+
+struct ContactVisitor;
+
+impl<'de> Visitor<'de> for ContactVisitor {
+    type Value = Contact<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a contact object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let (mut id, mut properties, mut created_at, mut updated_at, mut archived) =
+            (None, None, None, None, None);
+        while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
+            match key.as_ref() {
+                "id" => id = Some(map.next_value()?),
+                "properties" => properties = Some(map.next_value()?),
+                "createdAt" => created_at = Some(map.next_value()?),
+                "updatedAt" => updated_at = Some(map.next_value()?),
+                "archived" => archived = Some(map.next_value()?),
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(Contact::Record {
+            id,
+            properties,
+            created_at,
+            updated_at,
+            archived,
+        })
+    }
+
+    // Anything but an object is kept whole (and rejected), as a Scalar would keep it.
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+        ScalarVisitor.visit_unit().map(Contact::Malformed)
+    }
+    fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Self::Value, E> {
+        ScalarVisitor.visit_bool(v).map(Contact::Malformed)
+    }
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Self::Value, E> {
+        ScalarVisitor.visit_i64(v).map(Contact::Malformed)
+    }
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        ScalarVisitor.visit_u64(v).map(Contact::Malformed)
+    }
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Self::Value, E> {
+        ScalarVisitor.visit_f64(v).map(Contact::Malformed)
+    }
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        ScalarVisitor.visit_str(v).map(Contact::Malformed)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        ScalarVisitor.visit_seq(seq).map(Contact::Malformed)
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Contact<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(ContactVisitor)
+    }
+}
+
+/// Which `leads` columns each HubSpot property name feeds, resolved once per source and
+/// shared by the decoding threads; plus, per clone, the member order of the last contact
+/// seen (contacts of one portal list their properties in the same order, so most members
+/// are matched by one string comparison, not a hash).
+#[derive(Debug, Clone)]
+pub struct PropertyIndex {
+    resolved: Arc<Resolved>,
+    last_order: Vec<(String, Option<usize>)>,
+}
+
+#[derive(Debug)]
+struct Resolved {
+    /// Property name → its group of columns.
+    group_of: HashMap<String, usize>,
+    /// The columns each group feeds (one, unless a property is mapped twice).
+    groups: Vec<Vec<usize>>,
+    /// Property names as `HubspotProperties::columns` orders them.
+    names: Vec<String>,
+    /// The contact properties kept in `leads.custom`.
+    custom: CustomProperties,
+    /// Currency of `annualrevenue`.
+    currency: Option<String>,
+}
+
+/// A contact's property values by canonical column.
+pub type ColumnValues<'p, 'a> = [Option<&'p Scalar<'a>>; column::COUNT];
+
+impl PropertyIndex {
+    /// The index for a job's property names and kept custom properties.
+    pub fn new(props: &HubspotProperties, custom: &CustomProperties) -> Self {
+        let names: Vec<String> = props.columns().iter().map(|s| s.to_string()).collect();
+        let mut group_of: HashMap<String, usize> = HashMap::new();
+        let mut groups: Vec<Vec<usize>> = Vec::new();
+        for (column, name) in names.iter().enumerate() {
+            if name.is_empty() {
+                continue;
+            }
+            let group = *group_of.entry(name.clone()).or_insert_with(|| {
+                groups.push(Vec::new());
+                groups.len() - 1
+            });
+            groups[group].push(column);
+        }
+        PropertyIndex {
+            resolved: Arc::new(Resolved {
+                group_of,
+                groups,
+                names,
+                custom: custom.clone(),
+                currency: None,
+            }),
+            last_order: Vec::new(),
+        }
+    }
+
+    /// The index with `currency` as the currency of `annualrevenue`.
+    pub fn with_currency(mut self, currency: &str) -> Self {
+        if let Some(resolved) = Arc::get_mut(&mut self.resolved) {
+            resolved.currency = Some(currency.to_string());
+        }
+        self
+    }
+
+    /// The currency of `annualrevenue`, when known.
+    pub fn currency(&self) -> Option<&str> {
+        self.resolved.currency.as_deref()
+    }
+
+    /// The kept custom properties.
+    pub fn custom(&self) -> &CustomProperties {
+        &self.resolved.custom
+    }
+
+    /// The property name feeding `column`.
+    pub fn name(&self, column: usize) -> &str {
+        &self.resolved.names[column]
+    }
+
+    /// Spread `fields` over the canonical columns (a repeated member: the last one wins).
+    pub fn resolve<'p, 'a>(&mut self, fields: &'p Fields<'a>) -> ColumnValues<'p, 'a> {
+        let mut values: ColumnValues<'p, 'a> = [None; column::COUNT];
+        for (position, (key, value)) in fields.members().iter().enumerate() {
+            let group = match self.last_order.get(position) {
+                Some((seen, group)) if seen == key => *group,
+                _ => {
+                    let group = self.resolved.group_of.get(key.as_ref()).copied();
+                    if position < self.last_order.len() {
+                        self.last_order[position] = (key.to_string(), group);
+                    } else if position == self.last_order.len() {
+                        self.last_order.push((key.to_string(), group));
+                    }
+                    group
+                }
+            };
+            if let Some(group) = group {
+                for &column in &self.resolved.groups[group] {
+                    values[column] = Some(value);
+                }
+            }
+        }
+        values
+    }
+}
+
+/// One contact as a `leads` row, or why not; and its `lastmodifieddate` (else
+/// `updatedAt`) in epoch ms whether or not it decodes, for the watermark.
+pub fn decode_contact(
+    contact: &Contact<'_>,
+    index: &mut PropertyIndex,
+    hasher: &PersonalDataHasher,
+) -> (std::result::Result<LeadRow, String>, Option<i64>) {
+    let Contact::Record {
+        id,
+        properties,
+        created_at: created_at_member,
+        updated_at: updated_at_member,
+        archived,
+    } = contact
+    else {
+        return (Err("contact is not a JSON object".into()), None);
+    };
+    let none = Fields::Other(Scalar::Null);
+    let fields = properties.as_ref().unwrap_or(&none);
+    let values = index.resolve(fields);
+    let modified_ms = values[column::UPDATED_AT]
+        .and_then(Scalar::as_str)
+        .or_else(|| updated_at_member.as_ref().and_then(Scalar::as_str))
+        .and_then(|t| timestamp_micros(t).ok())
+        .map(|micros| micros.div_euclid(1_000));
+    let row = (|| {
+        let id = match id {
+            Some(Scalar::Str(s)) if !s.is_empty() => s.to_string(),
+            Some(Scalar::Number(n)) => n.to_string(),
+            _ => return Err("contact has no `id`".to_string()),
+        };
+        if !matches!(properties, Some(Fields::Object(_))) {
+            return Err(format!("contact {id} has no `properties` object"));
+        }
+        let get = |column: usize| values[column];
+        let name = |column: usize| index.name(column);
+        let ts = |column: usize| opt_timestamp(get(column), name(column));
+        let int = |column: usize| opt_i64(get(column), name(column));
+        let flag = |column: usize| opt_bool(get(column), name(column));
+        let text = |column: usize| opt_str(get(column));
+        let email = text(column::EMAIL);
+        let created_at = match ts(column::CREATED_AT)? {
+            Some(t) => Some(t),
+            None => opt_timestamp(created_at_member.as_ref(), "createdAt")?,
+        };
+        let updated_at = match ts(column::UPDATED_AT)? {
+            Some(t) => Some(t),
+            None => opt_timestamp(updated_at_member.as_ref(), "updatedAt")?,
+        };
+        let annual_revenue = opt_money(get(column::ANNUAL_REVENUE), name(column::ANNUAL_REVENUE))?;
+        Ok(LeadRow {
+            source_system: "hubspot".into(),
+            lead_id: id,
+            email_hash: email.as_deref().map(|e| hasher.hash(e)),
+            email_domain: email
+                .as_deref()
+                .and_then(|e| e.rsplit_once('@'))
+                .map(|(_, domain)| domain.trim().to_lowercase()),
+            company: text(column::COMPANY),
+            job_title: text(column::JOB_TITLE),
+            country: text(column::COUNTRY),
+            owner_id: text(column::OWNER_ID),
+            channel: text(column::CHANNEL).map(|c| snake_case(&c)),
+            campaign_id: text(column::CAMPAIGN_ID),
+            lifecycle_stage_raw: text(column::LIFECYCLE_STAGE),
+            lead_status_raw: text(column::LEAD_STATUS),
+            vendor_score: int(column::VENDOR_SCORE)?,
+            demo_requested: flag(column::DEMO_REQUESTED)?,
+            content_downloads: int(column::CONTENT_DOWNLOADS)?,
+            web_visits: int(column::WEB_VISITS)?,
+            email_engagements: int(column::EMAIL_ENGAGEMENTS)?,
+            budget_confirmed: flag(column::BUDGET_CONFIRMED)?,
+            authority: text(column::AUTHORITY).map(|a| snake_case(&a)),
+            need_confirmed: flag(column::NEED_CONFIRMED)?,
+            timeline_confirmed: flag(column::TIMELINE_CONFIRMED)?,
+            created_at,
+            updated_at,
+            mql_at: ts(column::MQL_AT)?,
+            sal_at: ts(column::SAL_AT)?,
+            sal_rejected_at: ts(column::SAL_REJECTED_AT)?,
+            rejection_reason: text(column::REJECTION_REASON),
+            sql_at: ts(column::SQL_AT)?,
+            opportunity_at: ts(column::OPPORTUNITY_AT)?,
+            customer_at: ts(column::CUSTOMER_AT)?,
+            first_contacted_at: ts(column::FIRST_CONTACTED_AT)?,
+            last_intent_at: ts(column::LAST_INTENT_AT)?,
+            industry: text(column::INDUSTRY),
+            employee_count: int(column::EMPLOYEE_COUNT)?,
+            annual_revenue,
+            annual_revenue_currency: annual_revenue
+                .and_then(|_| index.currency())
+                .map(str::to_string),
+            custom: crate::sources::custom::decode_all(index.custom(), |p| fields.get(p))?,
+            is_deleted: matches!(archived, Some(Scalar::Bool(true))),
+        })
+    })();
+    (row, modified_ms)
+}
+
+/// The record as it may be kept in `_rejects`: the e-mail (property `email_property`)
+/// replaced by its keyed hash.
+pub fn redact(record: &Value, email_property: &str, hasher: &PersonalDataHasher) -> Value {
+    let mut copy = record.clone();
+    if let Some(Value::String(email)) = copy.pointer_mut(&format!("/properties/{email_property}")) {
+        *email = format!("hmac:{}", hasher.hash(email));
+    }
+    for name in ["firstname", "lastname", "phone", "mobilephone"] {
+        if let Some(v) = copy.pointer_mut(&format!("/properties/{name}")) {
+            *v = Value::Null;
+        }
+    }
+    copy
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn decodes_string_properties_and_rejects_bad_dates() {
+        let hasher = PersonalDataHasher::new(b"k");
+        let props = HubspotProperties::default();
+        let record = json!({
+            "id": "101", "archived": false,
+            "createdAt": "2026-10-01T10:00:00.000Z", "updatedAt": "2026-10-02T10:00:00Z",
+            "properties": {
+                "email": "Ann@Example.com", "hubspotscore": "42", "demo_requested": "true",
+                "hs_analytics_source": "PAID_SEARCH", "utm_campaign": "", "lifecyclestage": "marketingqualifiedlead",
+                "createdate": "2026-10-01T10:00:00Z",
+                "hs_lifecyclestage_marketingqualifiedlead_date": "2026-10-03T08:30:00.500Z"
+            }
+        });
+        let decode = |record: &Value| {
+            let text = record.to_string();
+            let contact: Contact<'_> = serde_json::from_str(&text).unwrap();
+            let mut index =
+                PropertyIndex::new(&props, &crate::sources::custom::CustomProperties::new());
+            decode_contact(&contact, &mut index, &hasher)
+        };
+        let (row, modified_ms) = decode(&record);
+        let row = row.unwrap();
+        assert_eq!(modified_ms, Some(1_790_935_200_000), "updatedAt, in ms");
+        assert_eq!(row.lead_id, "101");
+        assert_eq!(
+            row.email_hash.as_deref(),
+            Some(hasher.hash("ann@example.com").as_str())
+        );
+        assert_eq!(row.email_domain.as_deref(), Some("example.com"));
+        assert_eq!(row.vendor_score, Some(42));
+        assert_eq!(row.demo_requested, Some(true));
+        assert_eq!(row.channel.as_deref(), Some("paid_search"));
+        assert_eq!(row.campaign_id, None, "\"\" means null");
+        assert_eq!(row.mql_at, Some(1_791_016_200_500_000));
+        assert_eq!(
+            row.updated_at,
+            Some(1_790_935_200_000_000),
+            "falls back to updatedAt"
+        );
+
+        let mut bad = record.clone();
+        bad["properties"]["createdate"] = json!("not-a-date");
+        let reason = decode(&bad).0.unwrap_err();
+        assert!(
+            reason.contains("createdate") && reason.contains("not-a-date"),
+            "{reason}"
+        );
+        for (broken, why) in [
+            (json!({"properties": {}}), "no `id`"),
+            (
+                json!({"id": 7, "properties": "x"}),
+                "contact 7 has no `properties` object",
+            ),
+            (json!("text"), "not a JSON object"),
+        ] {
+            let reason = decode(&broken).0.unwrap_err();
+            assert!(reason.contains(why), "{reason}");
+        }
+        let kept = redact(&bad, &props.email, &hasher);
+        assert!(!kept.to_string().contains("Ann@Example.com"));
+    }
+
+    #[test]
+    fn firmographics_and_custom_properties_decode_in_the_portal_currency() {
+        use crate::normalize::CustomValue;
+        use crate::sources::custom::CustomProperties;
+        let hasher = PersonalDataHasher::new(b"k");
+        let props = HubspotProperties::default();
+        let custom: CustomProperties = toml::from_str(
+            "icp_tier = \"string\"\nseats = { property = \"seats_requested\", type = \"number\" }\nis_partner = \"boolean\"",
+        )
+        .unwrap();
+        assert!(props.requested(&custom).ends_with(&[
+            "industry",
+            "numberofemployees",
+            "annualrevenue",
+            "icp_tier",
+            "is_partner",
+            "seats_requested"
+        ]));
+        let record = json!({"id": "7", "properties": {
+            "industry": "COMPUTER_SOFTWARE", "numberofemployees": "250",
+            "annualrevenue": "31250000.5", "icp_tier": "A", "seats_requested": "40",
+            "is_partner": ""
+        }});
+        let text = record.to_string();
+        let contact: Contact<'_> = serde_json::from_str(&text).unwrap();
+        let mut index = PropertyIndex::new(&props, &custom).with_currency("USD");
+        let row = decode_contact(&contact, &mut index, &hasher).0.unwrap();
+        assert_eq!(row.industry.as_deref(), Some("COMPUTER_SOFTWARE"));
+        assert_eq!(row.employee_count, Some(250));
+        assert_eq!(row.annual_revenue, Some(31_250_000_500_000));
+        assert_eq!(row.annual_revenue_currency.as_deref(), Some("USD"));
+        // `is_partner` is cleared (""): no entry.
+        assert_eq!(
+            row.custom,
+            vec![
+                ("icp_tier".to_string(), CustomValue::Str("A".into())),
+                ("seats".to_string(), CustomValue::Number(40.0)),
+            ]
+        );
+        let bad = json!({"id": "8", "properties": {"annualrevenue": "lots"}}).to_string();
+        let contact: Contact<'_> = serde_json::from_str(&bad).unwrap();
+        let reason = decode_contact(&contact, &mut index, &hasher).0.unwrap_err();
+        assert!(reason.contains("annualrevenue"), "{reason}");
+    }
+
+    #[test]
+    fn properties_in_a_new_order_still_reach_their_columns() {
+        let props = HubspotProperties::default();
+        let mut index = PropertyIndex::new(&props, &CustomProperties::new());
+        let first: Fields<'_> =
+            serde_json::from_str(r#"{"company":"A","country":"DE","jobtitle":"CTO"}"#).unwrap();
+        let second: Fields<'_> =
+            serde_json::from_str(r#"{"country":"FR","zzz":"1","company":"B"}"#).unwrap();
+        let values = index.resolve(&first);
+        assert_eq!(values[column::COUNTRY].and_then(Scalar::as_str), Some("DE"));
+        let values = index.resolve(&second);
+        assert_eq!(values[column::COUNTRY].and_then(Scalar::as_str), Some("FR"));
+        assert_eq!(values[column::COMPANY].and_then(Scalar::as_str), Some("B"));
+        assert_eq!(values[column::JOB_TITLE], None);
+    }
+}
