@@ -294,9 +294,7 @@ fn lost_race(path: &Path, e: object_store::Error) -> Error {
     match e {
         object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. } => {
             Error::Locked {
-                job: path
-                    .filename()
-                    .and_then(|f| f.strip_suffix(".json"))
+                job: crate::sink::layout::lock_job(path)
                     .unwrap_or_default()
                     .to_string(),
                 holder: "another run took it at the same moment".to_string(),

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, Decimal128Builder};
-use arrow::datatypes::{DataType, Field, Schema};
+use arrow::datatypes::{Field, Schema};
 use arrow::record_batch::RecordBatch;
 
 use super::arrays::{date_col, decimal_col, months_of, str_col};
@@ -210,7 +210,7 @@ fn add_reporting(
 }
 
 fn reporting_field(name: &str) -> Field {
-    Field::new(name, DataType::Decimal128(MONEY.0, MONEY.1), true)
+    Field::new(name, crate::normalize::money_type(), true)
 }
 
 #[cfg(test)]

@@ -11,7 +11,10 @@ mod redact;
 mod rejects;
 pub mod scalar;
 
-pub use columns::{BatchStamp, CustomValue, TableRows, custom_value_fields};
+pub use columns::{
+    BatchStamp, CustomValue, MONEY_PRECISION, MONEY_SCALE, TableRows, custom_value_fields,
+    money_type, timestamp_type,
+};
 pub use datasets::{
     CostRow, CostsBuilder, Dataset, LeadRow, LeadsBuilder, SpendBuilder, SpendRow,
     SurveyResponseRow, SurveyResponsesBuilder, costs_schema, leads_schema, spend_schema,

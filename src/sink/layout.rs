@@ -19,6 +19,7 @@
 //! Job, source and run names contain no dots, which is what makes `<job>.<…>.parquet`
 //! parseable: a job named `a` never claims job `a.b`'s files.
 
+use chrono::NaiveDate;
 use object_store::path::Path;
 
 /// The folder of committed watermarks.
@@ -31,10 +32,10 @@ pub const RAW_DIR: &str = "_raw";
 pub const STAGING_DIR: &str = "_staging";
 /// The folder of commit records.
 pub const COMMITS_DIR: &str = "_commits";
-/// The `_rejects` table.
-pub const REJECTS_DIR: &str = "_rejects";
-/// The `_runs` table.
-pub const RUNS_DIR: &str = "_runs";
+/// The `_rejects` table (folder and `StagedFile::table`).
+pub const REJECTS_TABLE: &str = "_rejects";
+/// The `_runs` table (folder and `StagedFile::table`).
+pub const RUNS_TABLE: &str = "_runs";
 
 /// The file one source of one job writes into a table (or one of its partitions):
 /// `<table>/[<partition>/]<job>.<source>.parquet`.
@@ -43,6 +44,17 @@ pub fn table_file(table: &str, partition: Option<&str>, job: &str, source: &str)
         Some(p) => Path::from(format!("{table}/{p}/{job}.{source}.parquet")),
         None => Path::from(format!("{table}/{job}.{source}.parquet")),
     }
+}
+
+/// `date=YYYY-MM-DD`: the Hive partition folder of one day of a day-partitioned table.
+pub fn day_partition(day: NaiveDate) -> String {
+    format!("date={day}")
+}
+
+/// The day a partition folder's name `date=YYYY-MM-DD` holds; `None` for any other name.
+pub fn partition_day(folder: &str) -> Option<NaiveDate> {
+    let day = folder.strip_prefix("date=")?;
+    NaiveDate::parse_from_str(day, "%Y-%m-%d").ok()
 }
 
 /// The job and source of a table file's name `<job>.<source>.parquet`; `None` for any
@@ -87,6 +99,11 @@ pub fn state_file_source(path: &Path) -> Option<&str> {
 /// `_locks/<job>.json`.
 pub fn lock_path(job: &str) -> Path {
     Path::from(format!("{LOCKS_DIR}/{job}.json"))
+}
+
+/// The job a lock object is named after (`_locks/<job>.json` → `job`).
+pub fn lock_job(path: &Path) -> Option<&str> {
+    path.filename()?.strip_suffix(".json")
 }
 
 /// `_raw/<job>`: the folder of every run the job landed.
@@ -141,17 +158,17 @@ pub fn staging_prefix(job: &str) -> Path {
 
 /// The rejects of one run.
 pub fn rejects_path(job: &str, run_id: &str) -> Path {
-    Path::from(format!("{REJECTS_DIR}/{job}.{run_id}.parquet"))
+    Path::from(format!("{REJECTS_TABLE}/{job}.{run_id}.parquet"))
 }
 
 /// The `_runs` row of one run.
 pub fn runs_path(job: &str, run_id: &str) -> Path {
-    Path::from(format!("{RUNS_DIR}/{job}.{run_id}.parquet"))
+    Path::from(format!("{RUNS_TABLE}/{job}.{run_id}.parquet"))
 }
 
 /// The `_runs` folder, every job's rows.
 pub fn runs_prefix() -> Path {
-    Path::from(RUNS_DIR)
+    Path::from(RUNS_TABLE)
 }
 
 /// The run id of `job`'s `_runs` file named `name` (`<job>.<run_id>.parquet`); `None` for
@@ -241,5 +258,10 @@ mod tests {
             state_file_source(&state_path("j", "hubspot")),
             Some("hubspot")
         );
+        assert_eq!(lock_job(&lock_path("j")), Some("j"));
+        let day = NaiveDate::from_ymd_opt(2026, 11, 21).unwrap();
+        assert_eq!(day_partition(day), "date=2026-11-21");
+        assert_eq!(partition_day(&day_partition(day)), Some(day));
+        assert_eq!(partition_day("date=soon"), None);
     }
 }

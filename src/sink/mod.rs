@@ -18,9 +18,9 @@ mod store;
 pub use commit::{
     PendingCommit, StagedFile, discard_abandoned_staging, discard_staging, publish, roll_forward,
 };
-pub use datasets::{day_partition, spend_partition, stage_source};
+pub use datasets::{spend_partition, stage_source};
 pub use document::{Unreadable, read_json};
-pub use layout::{rejects_path, runs_path, staging_path, table_file};
+pub use layout::{day_partition, rejects_path, runs_path, staging_path, table_file};
 pub use output::{DatasetOutput, OutputSummary, OutputTarget, PartitionFn};
 pub use parquet::{
     ParquetFile, read_parquet_rows, stream_parquet_rows, write_batches, writer_properties,
