@@ -9,13 +9,13 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use futures::TryStreamExt;
+use object_store::ObjectStore;
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::sink::layout::{state_file_source, state_path, state_prefix};
-use crate::sink::{Unreadable, read_json};
+use crate::sink::{Unreadable, read_json, write_json};
 
 /// The state of one source: a watermark per stream.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -142,13 +142,7 @@ pub async fn save(
     source: &str,
     state: &SourceState,
 ) -> Result<()> {
-    let path = state_path(job, source);
-    let body = serde_json::to_vec_pretty(state).map_err(|e| Error::storage(path.to_string(), e))?;
-    store
-        .put(&path, PutPayload::from(body))
-        .await
-        .map_err(|e| Error::storage(path.to_string(), e))?;
-    Ok(())
+    write_json(store.as_ref(), &state_path(job, source), state).await
 }
 
 #[cfg(test)]

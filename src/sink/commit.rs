@@ -8,9 +8,10 @@ use std::sync::Arc;
 
 use futures::TryStreamExt;
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use object_store::{ObjectStore, ObjectStoreExt};
 use serde::{Deserialize, Serialize};
 
+use super::document::write_json;
 use super::layout::{commit_path, commits_prefix, staging_prefix, staging_run_prefix};
 use crate::error::{Error, Result};
 
@@ -46,13 +47,12 @@ pub struct PendingCommit {
 
 /// Write the commit record, publish every file, then remove the record and the staging area.
 pub async fn publish(store: &Arc<dyn ObjectStore>, commit: &PendingCommit) -> Result<()> {
-    let record_path = commit_path(&commit.job, &commit.run_id);
-    let record = serde_json::to_vec_pretty(commit)
-        .map_err(|e| Error::storage(record_path.to_string(), e))?;
-    store
-        .put(&record_path, PutPayload::from(record))
-        .await
-        .map_err(|e| Error::storage(record_path.to_string(), e))?;
+    write_json(
+        store.as_ref(),
+        &commit_path(&commit.job, &commit.run_id),
+        commit,
+    )
+    .await?;
     finish_publish(store, commit).await
 }
 
@@ -151,6 +151,7 @@ pub async fn roll_forward(store: &Arc<dyn ObjectStore>, job: &str) -> Result<usi
 #[cfg(test)]
 mod tests {
     use super::*;
+    use object_store::PutPayload;
     use object_store::memory::InMemory;
 
     #[tokio::test]

@@ -1,9 +1,11 @@
 //! The small JSON documents the warehouse keeps beside its tables (a source's state, a job's
-//! lock, the state and clock a landed run recorded): read one, with "not there" as `None`
-//! rather than an error, and a document that does not parse named by its path.
+//! lock, a commit record, the state and clock a landed run recorded): read one, with "not
+//! there" as `None` rather than an error and a document that does not parse named by its
+//! path; write one (pretty-printed, one atomic put).
 
 use object_store::path::Path;
-use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
+use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt, PutPayload};
+use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::{Detail, Error, Result};
@@ -47,10 +49,24 @@ pub async fn read_json<T: DeserializeOwned>(
     Ok(Some((value, meta)))
 }
 
+/// Replace the document at `path` with `value`, pretty-printed (people read these when a
+/// run went wrong), in one put.
+pub async fn write_json<T: Serialize>(
+    store: &dyn ObjectStore,
+    path: &Path,
+    value: &T,
+) -> Result<()> {
+    let body = serde_json::to_vec_pretty(value).map_err(|e| Error::storage(path.to_string(), e))?;
+    store
+        .put(path, PutPayload::from(body))
+        .await
+        .map_err(|e| Error::storage(path.to_string(), e))?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use object_store::PutPayload;
     use object_store::memory::InMemory;
 
     const DOC: Unreadable<'static> = Unreadable {
@@ -64,7 +80,7 @@ mod tests {
         let path = Path::from("_x/a.json");
         let absent: Option<(Vec<u32>, _)> = read_json(&store, &path, DOC).await.unwrap();
         assert!(absent.is_none());
-        store.put(&path, PutPayload::from("[1, 2]")).await.unwrap();
+        write_json(&store, &path, &[1, 2]).await.unwrap();
         let (got, meta): (Vec<u32>, _) = read_json(&store, &path, DOC).await.unwrap().unwrap();
         assert_eq!(got, [1, 2]);
         assert_eq!(meta.location, path);

@@ -19,7 +19,7 @@ pub use commit::{
     PendingCommit, StagedFile, discard_abandoned_staging, discard_staging, publish, roll_forward,
 };
 pub use datasets::{spend_partition, stage_source};
-pub use document::{Unreadable, read_json};
+pub use document::{Unreadable, read_json, write_json};
 pub use layout::{day_partition, rejects_path, runs_path, staging_path, table_file};
 pub use output::{DatasetOutput, OutputSummary, OutputTarget, PartitionFn};
 pub use parquet::{

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use chrono::{DateTime, NaiveDate, Utc};
 use object_store::{ObjectStore, ObjectStoreExt};
 
-use super::document::{Unreadable, read_json};
+use super::document::{Unreadable, read_json, write_json};
 use super::layout::{raw_prefix, recorded_clock_path, recorded_state_path};
 use crate::error::{Error, Result};
 use crate::state::SourceState;
@@ -26,13 +26,7 @@ pub async fn record_state(
     prefix: &str,
     state: &SourceState,
 ) -> Result<()> {
-    let path = recorded_state_path(prefix);
-    let body = serde_json::to_vec_pretty(state).map_err(|e| Error::storage(path.to_string(), e))?;
-    store
-        .put(&path, object_store::PutPayload::from(body))
-        .await
-        .map_err(|e| Error::storage(path.to_string(), e))?;
-    Ok(())
+    write_json(store.as_ref(), &recorded_state_path(prefix), state).await
 }
 
 /// The clock and window a landed run pulled with, kept beside its `_state.json` as
@@ -51,13 +45,7 @@ pub async fn record_clock(
     prefix: &str,
     clock: &RecordedClock,
 ) -> Result<()> {
-    let path = recorded_clock_path(prefix);
-    let body = serde_json::to_vec_pretty(clock).map_err(|e| Error::storage(path.to_string(), e))?;
-    store
-        .put(&path, object_store::PutPayload::from(body))
-        .await
-        .map_err(|e| Error::storage(path.to_string(), e))?;
-    Ok(())
+    write_json(store.as_ref(), &recorded_clock_path(prefix), clock).await
 }
 
 /// The recorded clock of one source's pages; `None` for recordings made before clocks were
