@@ -501,7 +501,7 @@ async fn reprocess_command(path: &std::path::Path, run_id: &str) -> ExitCode {
         Ok(job) => job,
         Err(e) => return report_error(&e),
     };
-    let root = format!("_raw/{}/{run_id}", job.name);
+    let root = crate::sink::layout::raw_run_root(&job.name, run_id);
     let Some(cancel) = stop_on_signals() else {
         return ExitCode::from(EXIT_RUN_FAILED);
     };

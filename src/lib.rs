@@ -5,6 +5,7 @@
 pub mod cancel;
 pub mod cli;
 pub mod config;
+pub mod days;
 pub mod demo;
 pub mod error;
 pub mod http;

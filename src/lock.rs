@@ -30,11 +30,8 @@ use tokio::sync::Mutex;
 use tokio::task::JoinHandle;
 
 use crate::error::{Error, Result};
-
-/// `_locks/<job>.json`.
-pub fn lock_path(job: &str) -> Path {
-    Path::from(format!("_locks/{job}.json"))
-}
+pub use crate::sink::layout::lock_path;
+use crate::sink::{Unreadable, read_json};
 
 /// What the lock object says.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -215,34 +212,32 @@ async fn put(
         .await
 }
 
+/// Who holds the lock of `job`, as the lock object says; `None` when no run holds it.
+pub async fn holder(store: &dyn ObjectStore, job: &str) -> Result<Option<LockRecord>> {
+    Ok(read_json(store, &lock_path(job), UNREADABLE)
+        .await?
+        .map(|(record, _)| record))
+}
+
+const UNREADABLE: Unreadable<'static> = Unreadable {
+    what: "job lock",
+    advice: "if no run of this job is active, delete it",
+};
+
 /// The lock's record and version, `None` when there is no lock.
 async fn read(
     store: &Arc<dyn ObjectStore>,
     path: &Path,
 ) -> Result<Option<(LockRecord, UpdateVersion)>> {
-    let got = match store.get(path).await {
-        Ok(got) => got,
-        Err(object_store::Error::NotFound { .. }) => return Ok(None),
-        Err(e) => return Err(Error::storage(path.to_string(), e)),
-    };
-    let version = UpdateVersion {
-        e_tag: got.meta.e_tag.clone(),
-        version: got.meta.version.clone(),
-    };
-    let bytes = got
-        .bytes()
-        .await
-        .map_err(|e| Error::storage(path.to_string(), e))?;
-    let record = serde_json::from_slice(&bytes).map_err(|e| {
-        Error::storage(
-            path.to_string(),
-            crate::error::Detail::new(
-                format!("unreadable job lock ({e}); if no run of this job is active, delete it"),
-                e,
-            ),
-        )
-    })?;
-    Ok(Some((record, version)))
+    Ok(read_json(store.as_ref(), path, UNREADABLE)
+        .await?
+        .map(|(record, meta)| {
+            let version = UpdateVersion {
+                e_tag: meta.e_tag,
+                version: meta.version,
+            };
+            (record, version)
+        }))
 }
 
 async fn take_over_if_expired(
@@ -299,9 +294,7 @@ fn lost_race(path: &Path, e: object_store::Error) -> Error {
     match e {
         object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. } => {
             Error::Locked {
-                job: path
-                    .filename()
-                    .and_then(|f| f.strip_suffix(".json"))
+                job: crate::sink::layout::lock_job(path)
                     .unwrap_or_default()
                     .to_string(),
                 holder: "another run took it at the same moment".to_string(),

@@ -1,15 +1,21 @@
 //! Incremental state: one JSON object per job and source at `_state/<job>/<source>.json`,
 //! holding a watermark per stream. It is read at the start of a run and written only after
-//! the run's commit, so a failed run leaves every watermark where it was.
+//! the run's commit, so a failed run leaves every watermark where it was. This module owns
+//! the file's format (`{"streams": {"<stream>": {"watermark": "…"}}}`); everything that
+//! reads one (the run, `funnelhouse runs`, a replay's recorded state) reads it through
+//! [`SourceState`].
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use futures::TryStreamExt;
+use object_store::ObjectStore;
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::sink::layout::{state_file_source, state_path, state_prefix};
+use crate::sink::{Unreadable, read_json, write_json};
 
 /// The state of one source: a watermark per stream.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -22,20 +28,39 @@ pub struct SourceState {
 /// Where one stream has got to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StreamState {
-    /// The vendor-shaped watermark (an RFC 3339 timestamp or a date), inclusive.
-    pub watermark: String,
+    /// The vendor-shaped watermark (an RFC 3339 timestamp or a date), inclusive; absent
+    /// for a stream that has none yet (read as no watermark, never written).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watermark: Option<String>,
 }
+
+/// What a state file is, for the error when one does not parse.
+pub const UNREADABLE: Unreadable<'static> = Unreadable {
+    what: "state",
+    advice: "fix or delete it to re-pull in full",
+};
 
 impl SourceState {
     /// The watermark of `stream`, if any run has committed one.
     pub fn watermark(&self, stream: &str) -> Option<&str> {
-        self.streams.get(stream).map(|s| s.watermark.as_str())
+        self.streams.get(stream)?.watermark.as_deref()
+    }
+
+    /// Every stream that has a watermark, with it, in stream order.
+    pub fn watermarks(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.streams
+            .iter()
+            .filter_map(|(stream, s)| Some((stream.as_str(), s.watermark.as_deref()?)))
     }
 
     /// Set the watermark of `stream`.
     pub fn set_watermark(&mut self, stream: &str, watermark: String) {
-        self.streams
-            .insert(stream.to_string(), StreamState { watermark });
+        self.streams.insert(
+            stream.to_string(),
+            StreamState {
+                watermark: Some(watermark),
+            },
+        );
     }
 }
 
@@ -74,31 +99,40 @@ pub fn clamp_watermark(watermark: &str, now: chrono::DateTime<chrono::Utc>) -> O
     )
 }
 
-/// `_state/<job>/<source>.json`.
-pub fn state_path(job: &str, source: &str) -> Path {
-    Path::from(format!("_state/{job}/{source}.json"))
-}
-
 /// The committed state of a source (empty when it never committed).
 pub async fn load(store: &Arc<dyn ObjectStore>, job: &str, source: &str) -> Result<SourceState> {
-    let path = state_path(job, source);
-    let bytes = match store.get(&path).await {
-        Ok(got) => got
-            .bytes()
-            .await
-            .map_err(|e| Error::storage(path.to_string(), e))?,
-        Err(object_store::Error::NotFound { .. }) => return Ok(SourceState::default()),
-        Err(e) => return Err(Error::storage(path.to_string(), e)),
-    };
-    serde_json::from_slice(&bytes).map_err(|e| {
-        Error::storage(
-            path.to_string(),
-            crate::error::Detail::new(
-                format!("unreadable state ({e}); fix or delete it to re-pull in full"),
-                e,
-            ),
-        )
-    })
+    load_from(store.as_ref(), &state_path(job, source)).await
+}
+
+/// The state file at `path` (a committed one, or one recorded beside landed pages); empty
+/// when there is none.
+pub async fn load_from(store: &dyn ObjectStore, path: &Path) -> Result<SourceState> {
+    Ok(read_json(store, path, UNREADABLE)
+        .await?
+        .map(|(state, _)| state)
+        .unwrap_or_default())
+}
+
+/// The committed state of every source of `job`, by source name in name order; empty when
+/// the job keeps none.
+pub async fn load_all(store: &dyn ObjectStore, job: &str) -> Result<Vec<(String, SourceState)>> {
+    let prefix = state_prefix(job);
+    let mut metas = store
+        .list(Some(&prefix))
+        .try_collect::<Vec<_>>()
+        .await
+        .map_err(|e| Error::storage(prefix.to_string(), e))?;
+    metas.sort_by(|a, b| a.location.cmp(&b.location));
+    let mut out = Vec::new();
+    for meta in metas {
+        let Some(source) = state_file_source(&meta.location) else {
+            continue;
+        };
+        if let Some((state, _)) = read_json(store, &meta.location, UNREADABLE).await? {
+            out.push((source.to_string(), state));
+        }
+    }
+    Ok(out)
 }
 
 /// Replace the state of a source (one atomic put).
@@ -108,13 +142,7 @@ pub async fn save(
     source: &str,
     state: &SourceState,
 ) -> Result<()> {
-    let path = state_path(job, source);
-    let body = serde_json::to_vec_pretty(state).map_err(|e| Error::storage(path.to_string(), e))?;
-    store
-        .put(&path, PutPayload::from(body))
-        .await
-        .map_err(|e| Error::storage(path.to_string(), e))?;
-    Ok(())
+    write_json(store.as_ref(), &state_path(job, source), state).await
 }
 
 #[cfg(test)]

@@ -241,6 +241,7 @@ pub fn parse_job_checked(
     let header: Option<JobHeader> = diags.deserialize(&root_value, "");
 
     let mut sources = Vec::new();
+    let mut survey_scales = Vec::new();
     match sources_value {
         None if fan_in => {}
         Some(_) if fan_in => diags.push(
@@ -258,6 +259,9 @@ pub fn parse_job_checked(
                 diags.check_duplicate_names(&items);
                 for (index, item) in items.iter().enumerate() {
                     if let Some(source) = diags.source(index, item) {
+                        if let Some(scale) = survey_scale(&source) {
+                            survey_scales.push((index, scale));
+                        }
                         sources.push(source);
                     }
                 }
@@ -275,6 +279,7 @@ pub fn parse_job_checked(
     };
     let timezone = diags.header_checks(&header, whole.get_ref());
     diags.fan_in_checks(&header, whole.get_ref());
+    diags.enps_scale_checks(&header, &survey_scales, whole.get_ref());
     if let Some(problem) = header
         .fx
         .rates_file
@@ -612,6 +617,34 @@ impl Diagnostics<'_> {
         }
     }
 
+    /// Each survey source's eNPS `scale` against `[metrics.enps] scale`: the source rejects
+    /// answers off its scale and the metric buckets answers on its own, so on different
+    /// scales answers of 0 would pass the source and then go unscored. Only in a job that
+    /// computes metrics (a fan-out's metrics job has its own file).
+    fn enps_scale_checks(
+        &mut self,
+        header: &JobHeader,
+        survey_scales: &[(usize, crate::normalize::EnpsScale)],
+        root: &DeTable<'_>,
+    ) {
+        if !header.compute_metrics {
+            return;
+        }
+        let metric = header.metrics.enps.scale;
+        for &(index, scale) in survey_scales.iter().filter(|(_, s)| *s != metric) {
+            let key = format!("sources[{index}].scale");
+            self.push(
+                path_span(root, &key).unwrap_or(0..0),
+                &key,
+                format!(
+                    "scale \"{}\" differs from [metrics.enps] scale \"{}\": the eNPS metric would score answers on another scale than this source accepts them; set both to the same",
+                    scale.label(),
+                    metric.label()
+                ),
+            );
+        }
+    }
+
     /// `[fan_in]` against the rest of the header: a metrics job names other jobs, and a pull
     /// job keeps its `hash_key`.
     fn fan_in_checks(&mut self, header: &JobHeader, root: &DeTable<'_>) {
@@ -850,6 +883,15 @@ struct Located {
     /// The path for messages, array indices included.
     display: String,
     key_span: Range<usize>,
+}
+
+/// The eNPS scale a survey source checks answers against; `None` for other kinds.
+fn survey_scale(source: &SourceConfig) -> Option<crate::normalize::EnpsScale> {
+    match source {
+        SourceConfig::Typeform(c) => Some(c.scale),
+        SourceConfig::SurveyMonkey(c) => Some(c.scale),
+        _ => None,
+    }
 }
 
 fn contains(outer: &Range<usize>, inner: &Range<usize>) -> bool {
@@ -1202,6 +1244,18 @@ mod tests {
             !diags.iter().any(|d| d.message.starts_with("missing key")),
             "{diags:?}"
         );
+    }
+
+    #[test]
+    fn a_survey_scale_other_than_the_metrics_one_is_named() {
+        let survey = "name = \"t\"\nwarehouse = \"./w\"\nhash_key = \"k\"\n\n[[sources]]\n\
+                      name = \"tf\"\nkind = \"typeform\"\ntoken = \"t\"\nform_ids = [\"f\"]\n\
+                      scale = \"1-10\"\n";
+        assert_eq!(keys(survey), vec![(10, "sources[0].scale".to_string())]);
+        let agreed = format!("{survey}\n[metrics.enps]\nscale = \"1-10\"\n");
+        assert!(parse_job(Path::new("j.toml"), &agreed, &|_| None).is_ok());
+        let no_metrics = survey.replace("hash_key", "compute_metrics = false\nhash_key");
+        assert!(parse_job(Path::new("j.toml"), &no_metrics, &|_| None).is_ok());
     }
 
     #[test]

@@ -136,10 +136,8 @@ pub fn metric_batch(
     RecordBatch::try_new(Arc::clone(schema), columns).map_err(|e| Error::encode(table, e))
 }
 
-/// Canonical timestamps: UTC microseconds.
-pub fn timestamp_type() -> DataType {
-    DataType::Timestamp(arrow::datatypes::TimeUnit::Microsecond, Some("UTC".into()))
-}
+/// Canonical timestamps: UTC microseconds (the canonical tables' own type).
+pub use crate::normalize::timestamp_type;
 
 /// A UTC microsecond timestamp array.
 pub fn ts_array(values: Vec<Option<i64>>) -> ArrayRef {

@@ -676,16 +676,8 @@ impl Default for SalConfig {
     }
 }
 
-/// The answer scale of the eNPS question.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
-pub enum EnpsScale {
-    /// 0–10 (detractors 0–6).
-    #[serde(rename = "0-10")]
-    ZeroToTen,
-    /// 1–10 (detractors 1–6).
-    #[serde(rename = "1-10")]
-    OneToTen,
-}
+/// The answer scale of the eNPS question (the one type the survey sources read too).
+pub use crate::normalize::EnpsScale;
 
 /// The reporting period of eNPS.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, schemars::JsonSchema)]

@@ -1,19 +1,8 @@
 //! Calendar arithmetic shared by the metric tables: days since the epoch, UTC days and months
-//! of microsecond timestamps. A leaf: it imports nothing from the metrics.
+//! of microsecond timestamps. A leaf: it imports nothing from the metrics (the epoch-day
+//! conversion itself is the crate's [`crate::days`]).
 
-use chrono::NaiveDate;
-
-/// Days since 1970-01-01 of a date.
-pub fn epoch_days(date: NaiveDate) -> i32 {
-    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
-    i32::try_from((date - epoch).num_days()).unwrap_or(i32::MAX)
-}
-
-/// The date of days since 1970-01-01.
-pub fn from_epoch_days(days: i32) -> NaiveDate {
-    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
-    epoch + chrono::Duration::days(i64::from(days))
-}
+pub use crate::days::{epoch_days, from_epoch_days};
 
 /// Microseconds per day.
 pub const MICROS_PER_DAY: i64 = 86_400_000_000;

@@ -53,15 +53,11 @@ impl Bucket {
 
 /// The bucket of a score on a scale; `None` outside the scale.
 pub fn bucket(score: i64, scale: EnpsScale) -> Option<Bucket> {
-    let lowest = match scale {
-        EnpsScale::ZeroToTen => 0,
-        EnpsScale::OneToTen => 1,
-    };
     match score {
-        9..=10 => Some(Bucket::Promoter),
+        _ if !scale.contains(score) => None,
+        9.. => Some(Bucket::Promoter),
         7..=8 => Some(Bucket::Passive),
-        s if (lowest..=6).contains(&s) => Some(Bucket::Detractor),
-        _ => None,
+        _ => Some(Bucket::Detractor),
     }
 }
 

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, Decimal128Builder};
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::datatypes::{Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 
 use super::arrays::{date_col, decimal_col, months_of, str_col};
@@ -223,11 +223,7 @@ fn with_reporting_field(schema: &Schema, amount: &str) -> SchemaRef {
         }
         fields.push(field.as_ref().clone());
         if field.name() == amount {
-            fields.push(Field::new(
-                out_name.as_str(),
-                DataType::Decimal128(MONEY.0, MONEY.1),
-                true,
-            ));
+            fields.push(reporting_field(&out_name));
         }
     }
     Arc::new(Schema::new(fields))
@@ -235,6 +231,10 @@ fn with_reporting_field(schema: &Schema, amount: &str) -> SchemaRef {
 
 fn reporting_name(amount: &str) -> String {
     format!("{amount}_reporting")
+}
+
+fn reporting_field(name: &str) -> Field {
+    Field::new(name, crate::normalize::money_type(), true)
 }
 
 #[cfg(test)]

@@ -50,11 +50,6 @@ pub const METRIC_TABLES: [&str; 8] = [
     "enps",
 ];
 
-/// The final path of a metric table's file: `<table>/<job>.parquet`.
-pub fn metric_path(table: &str, job: &str) -> object_store::path::Path {
-    object_store::path::Path::from(format!("{table}/{job}.parquet"))
-}
-
 /// The canonical inputs the lead and survey metrics read.
 #[derive(Debug, Clone, Copy)]
 pub struct Inputs<'a> {

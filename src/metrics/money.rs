@@ -1,6 +1,7 @@
 //! Exact money: `DECIMAL(18,6)` micros, decimal text parsed into scaled integers, products
 //! and quotients rounded half away from zero, never through a float. It imports only
-//! `dates` from the metrics.
+//! `dates` from the metrics; the money type itself is the canonical tables'
+//! ([`crate::normalize::money_type`]).
 
 use std::sync::Arc;
 
@@ -12,9 +13,10 @@ use chrono::NaiveDate;
 use super::dates::epoch_days;
 
 use crate::error::{Error, Result};
+use crate::normalize::{MONEY_PRECISION, MONEY_SCALE};
 
-/// Precision and scale of money columns.
-pub const MONEY: (u8, i8) = (18, 6);
+/// Precision and scale of money columns (the canonical tables' own).
+pub const MONEY: (u8, i8) = (MONEY_PRECISION, MONEY_SCALE);
 /// Decimal places of a parsed exchange rate.
 pub const RATE_SCALE: u32 = 10;
 /// A rate of one at `RATE_SCALE`.
@@ -81,10 +83,7 @@ pub fn div_round(n: i128, d: i128) -> i128 {
     if r.abs() * 2 >= d { q + n.signum() } else { q }
 }
 
-/// The money type `DECIMAL(18,6)`.
-pub fn money_type() -> DataType {
-    DataType::Decimal128(MONEY.0, MONEY.1)
-}
+pub use crate::normalize::money_type;
 
 /// A money array from micros.
 pub fn money_array(values: Vec<Option<i128>>, table: &str) -> Result<ArrayRef> {

@@ -199,9 +199,7 @@ fn timestamp(
 }
 
 fn date_text(days: i32) -> String {
-    chrono::NaiveDate::from_ymd_opt(1970, 1, 1)
-        .and_then(|e| e.checked_add_signed(chrono::Duration::days(i64::from(days))))
-        .map_or_else(|| days.to_string(), |d| d.to_string())
+    crate::days::checked_from_epoch_days(days).map_or_else(|| days.to_string(), |d| d.to_string())
 }
 
 /// Money in micros as a decimal string.

@@ -15,6 +15,12 @@ pub const MONEY_PRECISION: u8 = 18;
 /// Scale of money columns (micros).
 pub const MONEY_SCALE: i8 = 6;
 
+/// The Arrow type of every money column, in the tables the sources fill and in the metric
+/// tables: exact micros, `Decimal128(18, 6)`.
+pub fn money_type() -> DataType {
+    DataType::Decimal128(MONEY_PRECISION, MONEY_SCALE)
+}
+
 /// The Arrow type of canonical timestamps.
 pub fn timestamp_type() -> DataType {
     DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
@@ -136,7 +142,7 @@ column_kind!(
     Money,
     i128,
     Decimal128Builder,
-    DataType::Decimal128(MONEY_PRECISION, MONEY_SCALE),
+    money_type(),
     false,
     |c| Decimal128Builder::with_capacity(c)
         .with_precision_and_scale(MONEY_PRECISION, MONEY_SCALE)
@@ -147,7 +153,7 @@ column_kind!(
     OptMoney,
     Option<i128>,
     Decimal128Builder,
-    DataType::Decimal128(MONEY_PRECISION, MONEY_SCALE),
+    money_type(),
     true,
     |c| Decimal128Builder::with_capacity(c)
         .with_precision_and_scale(MONEY_PRECISION, MONEY_SCALE)

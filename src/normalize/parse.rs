@@ -356,7 +356,7 @@ pub fn opt_money<V: JsonLeaf + ?Sized>(
 pub fn date_days(text: &str) -> Result<i32, String> {
     let d = NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
         .map_err(|_| format!("`{text}` is not a YYYY-MM-DD date"))?;
-    Ok((d - NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default()).num_days() as i32)
+    Ok(crate::days::epoch_days(d))
 }
 
 /// `SCREAMING_CASE` or `Mixed Case` vendor enum values as snake_case channel names.

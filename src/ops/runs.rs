@@ -1,6 +1,6 @@
 //! `funnelhouse runs JOB`: the job's recent runs from `_runs` (newest first), where the job
-//! keeps them its current watermarks from `_state/<job>/<source>.json`, and who holds the
-//! job's lock (`_locks/<job>.json`) — as tables, or with `--json` as one JSON document.
+//! keeps them its current watermarks from its state files, and who holds the job's lock —
+//! as tables, or with `--json` as one JSON document.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -11,16 +11,16 @@ use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{Int64Type, TimestampMicrosecondType};
 use chrono::{DateTime, SecondsFormat, Utc};
 use futures::TryStreamExt;
+use object_store::ObjectStore;
 use object_store::path::Path as ObjectPath;
-use object_store::{ObjectStore, ObjectStoreExt};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::format::{self, table};
 use crate::config::{Template, process_env};
-use crate::error::{Detail, Error, Result};
-use crate::lock::{LockRecord, lock_path};
-use crate::sink::{Warehouse, WarehouseUrl, read_parquet_rows};
+use crate::error::{Error, Result};
+use crate::lock::LockRecord;
+use crate::sink::{Warehouse, WarehouseUrl, layout, read_parquet_rows};
 
 /// One `_runs` row, as listed.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -58,40 +58,23 @@ pub struct Watermark {
     pub watermark: String,
 }
 
-#[derive(Debug, Deserialize)]
-struct StateFile {
-    #[serde(default)]
-    streams: BTreeMap<String, StreamState>,
-}
-
-#[derive(Debug, Deserialize)]
-struct StreamState {
-    watermark: Option<String>,
-}
-
 /// The `limit` newest runs of `job`, newest first.
 pub async fn recent_runs(
     store: &Arc<dyn ObjectStore>,
     job: &str,
     limit: usize,
 ) -> Result<Vec<RunSummary>> {
-    let prefix = ObjectPath::from("_runs");
-    let wanted = format!("{job}.");
+    let prefix = layout::runs_prefix();
     let mut paths: Vec<ObjectPath> = store
         .list(Some(&prefix))
         .map_ok(|meta| meta.location)
         .try_collect::<Vec<_>>()
         .await
-        .map_err(|e| Error::storage("_runs/", e))?
+        .map_err(|e| Error::storage(format!("{prefix}/"), e))?
         .into_iter()
-        // `_runs/<job>.<run_id>.parquet`; a job named `a` must not list job `a.b`'s runs,
-        // and job names cannot hold dots, so the rest must be exactly `<run_id>.parquet`.
         .filter(|p| {
-            p.filename().is_some_and(|f| {
-                f.strip_prefix(&wanted)
-                    .and_then(|rest| rest.strip_suffix(".parquet"))
-                    .is_some_and(|run_id| !run_id.is_empty() && !run_id.contains('.'))
-            })
+            p.filename()
+                .is_some_and(|f| layout::runs_file_run_id(f, job).is_some())
         })
         .collect();
     // Run ids start with the UTC start time, so name order is start order.
@@ -122,45 +105,13 @@ pub async fn recent_runs(
 
 /// The watermarks in `_state/<job>/*.json`; empty when the job keeps none.
 pub async fn watermarks(store: &dyn ObjectStore, job: &str) -> Result<Vec<Watermark>> {
-    let prefix = ObjectPath::from(format!("_state/{job}"));
-    let mut metas = store
-        .list(Some(&prefix))
-        .try_collect::<Vec<_>>()
-        .await
-        .map_err(|e| Error::storage(prefix.to_string(), e))?;
-    metas.sort_by(|a, b| a.location.cmp(&b.location));
     let mut out = Vec::new();
-    for meta in metas {
-        let Some(source) = meta
-            .location
-            .filename()
-            .and_then(|f| f.strip_suffix(".json"))
-            .map(str::to_string)
-        else {
-            continue;
-        };
-        let bytes = store
-            .get(&meta.location)
-            .await
-            .map_err(|e| Error::storage(meta.location.to_string(), e))?
-            .bytes()
-            .await
-            .map_err(|e| Error::storage(meta.location.to_string(), e))?;
-        let state: StateFile = serde_json::from_slice(&bytes).map_err(|e| {
-            Error::storage(
-                meta.location.to_string(),
-                Detail::new(format!("not a state file ({{\"streams\": {{…}}}}): {e}"), e),
-            )
-        })?;
-        for (stream, s) in state.streams {
-            if let Some(watermark) = s.watermark {
-                out.push(Watermark {
-                    source: source.clone(),
-                    stream,
-                    watermark,
-                });
-            }
-        }
+    for (source, state) in crate::state::load_all(store, job).await? {
+        out.extend(state.watermarks().map(|(stream, watermark)| Watermark {
+            source: source.clone(),
+            stream: stream.to_string(),
+            watermark: watermark.to_string(),
+        }));
     }
     Ok(out)
 }
@@ -218,25 +169,6 @@ fn rows_of(batch: &RecordBatch) -> Vec<RunSummary> {
             bytes_received: int("bytes_received", row),
         })
         .collect()
-}
-
-/// Who holds the job's lock, as the lock object says; `None` when no run holds it.
-pub async fn lock_holder(store: &dyn ObjectStore, job: &str) -> Result<Option<LockRecord>> {
-    let path = lock_path(job);
-    let bytes = match store.get(&path).await {
-        Ok(got) => got
-            .bytes()
-            .await
-            .map_err(|e| Error::storage(path.to_string(), e))?,
-        Err(object_store::Error::NotFound { .. }) => return Ok(None),
-        Err(e) => return Err(Error::storage(path.to_string(), e)),
-    };
-    serde_json::from_slice(&bytes).map(Some).map_err(|e| {
-        Error::storage(
-            path.to_string(),
-            Detail::new(format!("unreadable job lock ({e})"), e),
-        )
-    })
 }
 
 /// What `runs` read: the job's recent runs, watermarks and lock, at `now`.
@@ -453,7 +385,7 @@ pub async fn list(path: &Path, limit: usize) -> Result<Listing> {
     let warehouse = Warehouse::open(url)?;
     let runs = recent_runs(&warehouse.store, &job.name, limit).await?;
     let marks = watermarks(warehouse.store.as_ref(), &job.name).await?;
-    let lock = lock_holder(warehouse.store.as_ref(), &job.name).await?;
+    let lock = crate::lock::holder(warehouse.store.as_ref(), &job.name).await?;
     Ok(Listing {
         job: job.name,
         warehouse: warehouse.describe(),
@@ -466,6 +398,7 @@ pub async fn list(path: &Path, limit: usize) -> Result<Listing> {
 
 #[cfg(test)]
 mod tests {
+    use object_store::ObjectStoreExt;
     use object_store::memory::InMemory;
 
     use super::*;

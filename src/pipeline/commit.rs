@@ -15,6 +15,7 @@ use crate::normalize::{
     BatchStamp, RejectRow, RejectsBuilder, RunRow, RunsBuilder, TableRows, rejects_schema,
     runs_schema,
 };
+use crate::sink::layout::{REJECTS_TABLE, RUNS_TABLE, raw_run_root};
 use crate::sink::{
     StagedFile, Warehouse, discard_staging, rejects_path, runs_path, staged_file, staging_path,
     write_batches,
@@ -40,7 +41,7 @@ pub(super) async fn abort_run(
     );
     crate::sink::remove_prefix(
         warehouse,
-        &object_store::path::Path::from(format!("_raw/{}/{run_id}", job.name)),
+        &object_store::path::Path::from(raw_run_root(&job.name, run_id)),
     )
     .await?;
     discard_staging(store, &job.name, run_id).await?;
@@ -55,7 +56,7 @@ pub(super) async fn abort_run(
     runs.push(row);
     let target = runs_path(&job.name, run_id);
     write_batches(store, &target, runs_schema(), &[runs.finish(stamp)]).await?;
-    let file = staged_file(store, "_runs", target.to_string(), target.to_string(), 1).await?;
+    let file = staged_file(store, RUNS_TABLE, target.to_string(), target.to_string(), 1).await?;
     Ok(RunReport {
         job: job.name.clone(),
         run_id: run_id.clone(),
@@ -87,7 +88,7 @@ pub(super) async fn stage_rejects(
     write_batches(store, &rejects_staged, rejects_schema(), &[batch]).await?;
     staged_file(
         store,
-        "_rejects",
+        REJECTS_TABLE,
         rejects_staged.to_string(),
         rejects_target.to_string(),
         rejects_rows,
@@ -111,7 +112,7 @@ pub(super) async fn stage_run_row(
     write_batches(store, &runs_staged, runs_schema(), &[runs.finish(stamp)]).await?;
     staged_file(
         store,
-        "_runs",
+        RUNS_TABLE,
         runs_staged.to_string(),
         runs_target.to_string(),
         1,

@@ -25,7 +25,6 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
-use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 
 use super::metrics::{Inputs, stage_metrics_over};
@@ -34,8 +33,11 @@ use super::snapshot::{Snapshot, Version, input_file_job};
 use crate::config::{EnvLookup, JobConfig};
 use crate::error::{Error, Result};
 use crate::lock::JobLock;
-use crate::metrics::{METRIC_TABLES, metric_path};
+use crate::metrics::METRIC_TABLES;
 use crate::normalize::{BatchStamp, RunRow, RunsBuilder, TableRows, runs_schema};
+use crate::sink::layout::{
+    RUNS_TABLE, commit_record_job, commits_root, metric_file as metric_path, metric_file_owner,
+};
 use crate::sink::{
     PendingCommit, StagedFile, Warehouse, discard_abandoned_staging, discard_staging, publish,
     roll_forward, runs_path, write_batches,
@@ -125,7 +127,7 @@ async fn list(store: &Arc<dyn ObjectStore>, me: &str, named: &[String]) -> Resul
 
 /// The covered jobs that have a commit record (are publishing, or died publishing).
 async fn publishing(store: &Arc<dyn ObjectStore>, snapshot: &Snapshot) -> Result<BTreeSet<String>> {
-    let prefix = Path::from("_commits");
+    let prefix = commits_root();
     let records: Vec<_> = store
         .list(Some(&prefix))
         .try_collect()
@@ -133,8 +135,8 @@ async fn publishing(store: &Arc<dyn ObjectStore>, snapshot: &Snapshot) -> Result
         .map_err(|e| Error::storage(prefix.to_string(), e))?;
     Ok(records
         .iter()
-        .filter_map(|meta| meta.location.parts().nth(1))
-        .map(|part| part.as_ref().to_string())
+        .filter_map(|meta| commit_record_job(&meta.location))
+        .map(str::to_string)
         .filter(|job| *job != snapshot.me && snapshot.jobs.contains(job))
         .collect())
 }
@@ -380,7 +382,7 @@ async fn step_locked(
     if !legacy.is_empty() {
         let owners: BTreeSet<&str> = legacy
             .iter()
-            .filter_map(|p| p.rsplit('/').next()?.strip_suffix(".parquet"))
+            .filter_map(|p| metric_file_owner(p.rsplit('/').next()?))
             .collect();
         let warning = format!(
             "removed the per-job metric tables of {} (the metric tables are this job's now; set compute_metrics = false in those jobs)",
@@ -418,7 +420,7 @@ async fn step_locked(
         .map_err(|e| Error::storage(runs_target.to_string(), e))?
         .size;
     files.push(StagedFile {
-        table: "_runs".into(),
+        table: RUNS_TABLE.into(),
         staged: runs_target.to_string(),
         target: runs_target.to_string(),
         rows: 1,
@@ -443,6 +445,7 @@ mod tests {
     use super::*;
     use object_store::PutPayload;
     use object_store::memory::InMemory;
+    use object_store::path::Path;
 
     async fn put(store: &Arc<dyn ObjectStore>, path: &str, body: &'static [u8]) {
         store

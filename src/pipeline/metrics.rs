@@ -34,9 +34,10 @@ use crate::metrics::fx::FxRates;
 use crate::metrics::intent::{IntentIndex, SIGNAL_COLUMNS};
 use crate::metrics::stages::{LEAD_COLUMNS, PREVIOUS_COLUMNS, PreviousStagesBuilder};
 use crate::metrics::{
-    Accumulator, METRIC_TABLES, MetricStream, MetricTable, Settings, enps, metric_path, stages,
+    Accumulator, METRIC_TABLES, MetricStream, MetricTable, Settings, enps, stages,
 };
 use crate::normalize::BatchStamp;
+use crate::sink::layout::{is_table_file_of, metric_file as metric_path};
 use crate::sink::{
     ParquetFile, StagedFile, staging_path, stream_parquet_rows, with_partition_columns,
 };
@@ -67,13 +68,7 @@ async fn current_files(
         .try_collect()
         .await
         .map_err(|e| Error::storage(prefix.to_string(), e))?;
-    let ours = |name: &str| {
-        // `<job>.<source>.parquet`: job and source names contain no dots.
-        name.strip_prefix(job)
-            .and_then(|rest| rest.strip_prefix('.'))
-            .and_then(|rest| rest.strip_suffix(".parquet"))
-            .is_some_and(|source| !source.is_empty() && !source.contains('.'))
-    };
+    let ours = |name: &str| is_table_file_of(name, job);
     let mut files = BTreeMap::new();
     for meta in listed {
         if meta.location.filename().is_some_and(ours) {

@@ -314,11 +314,10 @@ async fn run_locked(
     }
     // Raw pages of runs that never committed, and temporary files of cut-short writes. Not
     // data: a failure to remove them is worth a warning, not the run.
-    let reprocessed = options.replay.as_ref().and_then(|r| {
-        r.root
-            .strip_prefix(&format!("_raw/{}/", job.name))
-            .map(str::to_string)
-    });
+    let reprocessed = options
+        .replay
+        .as_ref()
+        .and_then(|r| crate::sink::layout::raw_run_of(&r.root, &job.name).map(str::to_string));
     match crate::sink::sweep_leftovers(warehouse, &job.name, reprocessed.as_deref()).await {
         Ok(swept) if swept != crate::sink::Swept::default() => {
             tracing::info!(job = %job.name, raw_runs = swept.raw_runs, temporary = swept.temporary,

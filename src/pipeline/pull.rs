@@ -103,7 +103,11 @@ pub(super) async fn pull_source(
                     }),
                     None => (job.raw_retention_days > 0).then(|| RawLanding {
                         store: Arc::clone(store),
-                        prefix: format!("_raw/{}/{}/{}", job.name, stamp.run_id, source.name()),
+                        prefix: crate::sink::layout::raw_source_root(
+                            &job.name,
+                            &stamp.run_id,
+                            source.name(),
+                        ),
                         hasher: hasher.clone(),
                         verbatim: false,
                     }),

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Utc};
 use object_store::path::Path;
 
-use crate::metrics::metric_path;
+use crate::sink::layout::{metric_file, metric_file_owner, table_file_owner};
 
 /// What a listed object was when listed: changes whenever it is replaced.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,7 +45,7 @@ impl Snapshot {
     /// one; before its first commit, the covered jobs' per-job files (a warehouse moving
     /// from one job computing its own metrics to a fan-in keeps its stage history).
     pub fn history(&self, table: &str) -> Vec<Path> {
-        let own = metric_path(table, &self.me);
+        let own = metric_file(table, &self.me);
         if self.metric_files.contains_key(own.as_ref()) {
             return vec![own];
         }
@@ -61,7 +61,9 @@ impl Snapshot {
     pub(super) fn legacy_files(&self) -> Vec<Path> {
         self.metric_files
             .keys()
-            .filter(|p| !p.ends_with(&format!("/{}.parquet", self.me)))
+            .filter(|p| {
+                metric_file_owner(p.rsplit('/').next().unwrap_or(p)) != Some(self.me.as_str())
+            })
             .map(|p| Path::from(p.as_str()))
             .collect()
     }
@@ -79,7 +81,5 @@ impl Snapshot {
 
 /// `<job>.<source>.parquet` → `job`.
 pub(super) fn input_file_job(name: &str) -> Option<&str> {
-    let stem = name.strip_suffix(".parquet")?;
-    let (job, source) = stem.split_once('.')?;
-    (!job.is_empty() && !source.is_empty() && !source.contains('.')).then_some(job)
+    table_file_owner(name).map(|(job, _)| job)
 }

@@ -13,7 +13,7 @@ use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 
 use crate::error::{Error, Result};
-use crate::metrics::metric_path;
+use crate::sink::layout::metric_file as metric_path;
 use crate::sink::{read_parquet_rows, rejects_path, runs_path};
 
 /// How many months of the funnel, CPSQL and SAL the report shows.
@@ -355,7 +355,7 @@ fn date_at(batch: &RecordBatch, name: &str, row: usize) -> Option<NaiveDate> {
         .as_primitive_opt::<Date32Type>()
         .filter(|c| c.is_valid(row))?
         .value(row);
-    NaiveDate::from_ymd_opt(1970, 1, 1)?.checked_add_signed(chrono::Duration::days(days.into()))
+    crate::days::checked_from_epoch_days(days)
 }
 
 fn time_at(batch: &RecordBatch, name: &str, row: usize) -> Option<DateTime<Utc>> {

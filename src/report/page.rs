@@ -94,9 +94,7 @@ fn money(micros: Micros, currency: &str) -> String {
 
 /// Exact decimal text of micros, as DuckDB prints a `DECIMAL(18, 6)`: `123.456789`.
 pub fn exact(micros: Micros) -> String {
-    let sign = if micros < 0 { "-" } else { "" };
-    let m = micros.unsigned_abs();
-    format!("{sign}{}.{:06}", m / 1_000_000, m % 1_000_000)
+    crate::normalize::bounds::money_text(micros)
 }
 
 fn pct(rate: Option<f64>) -> String {

@@ -8,10 +8,11 @@ use std::sync::Arc;
 
 use futures::TryStreamExt;
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use object_store::{ObjectStore, ObjectStoreExt};
 use serde::{Deserialize, Serialize};
 
-use super::layout::{commit_path, commits_prefix};
+use super::document::write_json;
+use super::layout::{commit_path, commits_prefix, staging_prefix, staging_run_prefix};
 use crate::error::{Error, Result};
 
 /// A file staged by a run, and where it goes.
@@ -63,13 +64,12 @@ pub async fn publish(store: &Arc<dyn ObjectStore>, commit: &PendingCommit) -> Re
     } else {
         commit
     };
-    let record_path = commit_path(&commit.job, &commit.run_id);
-    let record = serde_json::to_vec_pretty(commit)
-        .map_err(|e| Error::storage(record_path.to_string(), e))?;
-    store
-        .put(&record_path, PutPayload::from(record))
-        .await
-        .map_err(|e| Error::storage(record_path.to_string(), e))?;
+    write_json(
+        store.as_ref(),
+        &commit_path(&commit.job, &commit.run_id),
+        commit,
+    )
+    .await?;
     finish_publish(store, commit).await
 }
 
@@ -108,7 +108,7 @@ async fn finish_publish(store: &Arc<dyn ObjectStore>, commit: &PendingCommit) ->
 
 /// Remove whatever a run left under `_staging/<job>/<run_id>/`.
 pub async fn discard_staging(store: &Arc<dyn ObjectStore>, job: &str, run_id: &str) -> Result<()> {
-    let prefix = Path::from(format!("_staging/{job}/{run_id}"));
+    let prefix = staging_run_prefix(job, run_id);
     let leftovers: Vec<_> = store
         .list(Some(&prefix))
         .try_collect()
@@ -127,7 +127,7 @@ pub async fn discard_staging(store: &Arc<dyn ObjectStore>, job: &str, run_id: &s
 /// [`roll_forward`], when anything still staged belongs to a run that died before its commit
 /// record and will never be published. Returns how many objects were removed.
 pub async fn discard_abandoned_staging(store: &Arc<dyn ObjectStore>, job: &str) -> Result<usize> {
-    let prefix = Path::from(format!("_staging/{job}"));
+    let prefix = staging_prefix(job);
     let leftovers: Vec<_> = store
         .list(Some(&prefix))
         .try_collect()
@@ -175,6 +175,7 @@ pub async fn roll_forward(store: &Arc<dyn ObjectStore>, job: &str) -> Result<usi
 #[cfg(test)]
 mod tests {
     use super::*;
+    use object_store::PutPayload;
     use object_store::memory::InMemory;
 
     #[tokio::test]

@@ -6,8 +6,7 @@
 
 use std::sync::Arc;
 
-use chrono::NaiveDate;
-
+use super::layout::day_partition;
 use super::output::{DatasetOutput, OutputSummary, OutputTarget};
 use crate::config::SourceConfig;
 use crate::error::Result;
@@ -222,12 +221,6 @@ fn spend_output(target: OutputTarget) -> DatasetOutput<SpendBuilder> {
 
 /// `date=YYYY-MM-DD`, the Hive partition of a spend row.
 pub fn spend_partition(row: &SpendRow) -> Option<String> {
-    let date = NaiveDate::from_ymd_opt(1970, 1, 1)
-        .and_then(|epoch| epoch.checked_add_signed(chrono::Duration::days(i64::from(row.date))))?;
+    let date = crate::days::checked_from_epoch_days(row.date)?;
     Some(day_partition(date))
-}
-
-/// The Hive partition of a day-partitioned table.
-pub fn day_partition(day: NaiveDate) -> String {
-    format!("date={day}")
 }

@@ -4,7 +4,8 @@
 mod commit;
 mod datasets;
 pub mod delta;
-mod layout;
+mod document;
+pub mod layout;
 mod output;
 mod parquet;
 mod partition;
@@ -18,8 +19,9 @@ mod store;
 pub use commit::{
     PendingCommit, StagedFile, discard_abandoned_staging, discard_staging, publish, roll_forward,
 };
-pub use datasets::{day_partition, spend_partition, stage_source};
-pub use layout::{rejects_path, runs_path, staging_path, table_file};
+pub use datasets::{spend_partition, stage_source};
+pub use document::{Unreadable, read_json, write_json};
+pub use layout::{day_partition, rejects_path, runs_path, staging_path, table_file};
 pub use output::{DatasetOutput, OutputSummary, OutputTarget, PartitionFn};
 pub use parquet::{
     ParquetFile, read_parquet_rows, stream_parquet_rows, write_batches, writer_properties,

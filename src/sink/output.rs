@@ -45,7 +45,7 @@ where
     }
 
     fn cover_day(&mut self, day: chrono::NaiveDate) {
-        self.cover_partition(super::datasets::day_partition(day));
+        self.cover_partition(super::layout::day_partition(day));
     }
 
     fn job(&self) -> &str {

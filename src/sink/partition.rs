@@ -88,7 +88,7 @@ pub fn with_partition_columns(
                         format!("`{column}={value}` is not a date"),
                     )
                 })?;
-                let days = (day - NaiveDate::default()).num_days() as i32;
+                let days = crate::days::epoch_days(day);
                 Arc::new(Date32Array::from(vec![days; rows]))
             }
             DataType::Utf8 => Arc::new(StringArray::from(vec![value; rows])),

@@ -1,4 +1,4 @@
-//! Landed raw pages (`_raw/<job>/<run_id>/<source>/`) beside the warehouse: the state and clock
+//! Landed raw pages (`_raw/<job>/<run_id>/<source>/`, see [`super::layout`]) beside the warehouse: the state and clock
 //! a landed run started from, kept for faithful replays, and pruning past retention.
 
 use std::sync::Arc;
@@ -6,8 +6,19 @@ use std::sync::Arc;
 use chrono::{DateTime, NaiveDate, Utc};
 use object_store::{ObjectStore, ObjectStoreExt};
 
+use super::document::{Unreadable, read_json, write_json};
+use super::layout::{raw_prefix, recorded_clock_path, recorded_state_path};
 use crate::error::{Error, Result};
 use crate::state::SourceState;
+
+const UNREADABLE_CLOCK: Unreadable<'static> = Unreadable {
+    what: "recorded clock",
+    advice: "",
+};
+const UNREADABLE_STATE: Unreadable<'static> = Unreadable {
+    what: "recorded state",
+    advice: "",
+};
 
 /// A landed run keeps the state it started from beside its pages, for faithful replays.
 pub async fn record_state(
@@ -15,13 +26,7 @@ pub async fn record_state(
     prefix: &str,
     state: &SourceState,
 ) -> Result<()> {
-    let path = object_store::path::Path::from(format!("{prefix}/_state.json"));
-    let body = serde_json::to_vec_pretty(state).map_err(|e| Error::storage(path.to_string(), e))?;
-    store
-        .put(&path, object_store::PutPayload::from(body))
-        .await
-        .map_err(|e| Error::storage(path.to_string(), e))?;
-    Ok(())
+    write_json(store.as_ref(), &recorded_state_path(prefix), state).await
 }
 
 /// The clock and window a landed run pulled with, kept beside its `_state.json` as
@@ -40,13 +45,7 @@ pub async fn record_clock(
     prefix: &str,
     clock: &RecordedClock,
 ) -> Result<()> {
-    let path = object_store::path::Path::from(format!("{prefix}/_clock.json"));
-    let body = serde_json::to_vec_pretty(clock).map_err(|e| Error::storage(path.to_string(), e))?;
-    store
-        .put(&path, object_store::PutPayload::from(body))
-        .await
-        .map_err(|e| Error::storage(path.to_string(), e))?;
-    Ok(())
+    write_json(store.as_ref(), &recorded_clock_path(prefix), clock).await
 }
 
 /// The recorded clock of one source's pages; `None` for recordings made before clocks were
@@ -55,20 +54,10 @@ pub async fn load_recorded_clock(
     store: &Arc<dyn ObjectStore>,
     prefix: &str,
 ) -> Result<Option<RecordedClock>> {
-    let path = object_store::path::Path::from(format!("{prefix}/_clock.json"));
-    match store.get(&path).await {
-        Ok(got) => {
-            let bytes = got
-                .bytes()
-                .await
-                .map_err(|e| Error::storage(path.to_string(), e))?;
-            serde_json::from_slice(&bytes)
-                .map(Some)
-                .map_err(|e| Error::storage(path.to_string(), e))
-        }
-        Err(object_store::Error::NotFound { .. }) => Ok(None),
-        Err(e) => Err(Error::storage(path.to_string(), e)),
-    }
+    let path = recorded_clock_path(prefix);
+    Ok(read_json(store.as_ref(), &path, UNREADABLE_CLOCK)
+        .await?
+        .map(|(clock, _)| clock))
 }
 
 /// The state a landed run started from; the default for recordings without one.
@@ -76,18 +65,11 @@ pub async fn load_recorded_state(
     store: &Arc<dyn ObjectStore>,
     prefix: &str,
 ) -> Result<SourceState> {
-    let path = object_store::path::Path::from(format!("{prefix}/_state.json"));
-    match store.get(&path).await {
-        Ok(got) => {
-            let bytes = got
-                .bytes()
-                .await
-                .map_err(|e| Error::storage(path.to_string(), e))?;
-            serde_json::from_slice(&bytes).map_err(|e| Error::storage(path.to_string(), e))
-        }
-        Err(object_store::Error::NotFound { .. }) => Ok(SourceState::default()),
-        Err(e) => Err(Error::storage(path.to_string(), e)),
-    }
+    let path = recorded_state_path(prefix);
+    Ok(read_json(store.as_ref(), &path, UNREADABLE_STATE)
+        .await?
+        .map(|(state, _)| state)
+        .unwrap_or_default())
 }
 
 /// Delete landed runs (`_raw/<job>/<run_id>/`) older than `keep_days`; returns how many.
@@ -98,7 +80,7 @@ pub async fn prune_raw(
     keep_days: u32,
 ) -> Result<usize> {
     use futures::TryStreamExt;
-    let root = object_store::path::Path::from(format!("_raw/{job}"));
+    let root = raw_prefix(job);
     let listing = store
         .list_with_delimiter(Some(&root))
         .await

@@ -13,6 +13,7 @@ use futures::TryStreamExt;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 
+use super::layout::{raw_prefix, runs_file_run_id, runs_prefix};
 use super::store::{Warehouse, WarehouseUrl};
 use crate::error::{Error, Result};
 
@@ -39,7 +40,7 @@ pub async fn sweep_leftovers(
 ) -> Result<Swept> {
     let store = &warehouse.store;
     let committed = committed_runs(store, job).await?;
-    let root = Path::from(format!("_raw/{job}"));
+    let root = raw_prefix(job);
     let landed = store
         .list_with_delimiter(Some(&root))
         .await
@@ -96,22 +97,15 @@ async fn committed_runs(
     store: &std::sync::Arc<dyn ObjectStore>,
     job: &str,
 ) -> Result<HashSet<String>> {
-    let root = Path::from("_runs");
+    let root = runs_prefix();
     let listing = store
         .list_with_delimiter(Some(&root))
         .await
         .map_err(|e| Error::storage(root.to_string(), e))?;
-    let own = format!("{job}.");
     Ok(listing
         .objects
         .iter()
-        .filter_map(|m| {
-            m.location
-                .filename()?
-                .strip_prefix(&own)?
-                .strip_suffix(".parquet")
-                .map(str::to_string)
-        })
+        .filter_map(|m| runs_file_run_id(m.location.filename()?, job).map(str::to_string))
         .collect())
 }
 

@@ -51,17 +51,13 @@ pub async fn emptied_partitions(
         .map_err(|e| Error::storage(root.to_string(), e))?;
     let mut emptied = Vec::new();
     for partition in listing.common_prefixes {
-        let Some(day) = partition
-            .filename()
-            .and_then(|f| f.strip_prefix("date="))
-            .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
-        else {
+        let Some(day) = partition.filename().and_then(super::layout::partition_day) else {
             continue;
         };
         if day < from || day > to {
             continue;
         }
-        let file = table_file(table, Some(&format!("date={day}")), job, source);
+        let file = table_file(table, Some(&super::layout::day_partition(day)), job, source);
         let target = file.to_string();
         if staged.iter().any(|f| f.target == target) {
             continue;

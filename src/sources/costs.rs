@@ -82,9 +82,8 @@ pub fn decode(record: &Map<String, Value>) -> std::result::Result<CostRow, Strin
     }
     let amount_text = text_of(record, "amount").ok_or("amount is missing")?;
     let amount = decimal_micros(&amount_text).map_err(|e| format!("amount: {e}"))?;
-    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
     Ok(CostRow {
-        month: (month - epoch).num_days() as i32,
+        month: crate::days::epoch_days(month),
         category,
         channel: text_of(record, "channel").map(|c| snake_case(&c)),
         currency,

@@ -141,12 +141,11 @@ pub fn decode(
     if !(0.0..=100.0).contains(&score) {
         return Err(format!("score {score_text} is outside 0-100"));
     }
-    let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
     Ok(IntentSignalRow {
         provider: provider.to_string(),
         domain,
         email_hash,
-        date: i32::try_from((date - epoch).num_days()).map_err(|_| "date is out of range")?,
+        date: crate::days::epoch_days(date),
         topic: field(record, TOPIC),
         score,
     })

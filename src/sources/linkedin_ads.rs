@@ -303,9 +303,8 @@ pub fn decode_row(
         None => 0,
         Some(text) => decimal_micros(&text).map_err(|e| format!("costInLocalCurrency: {e}"))?,
     };
-    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
     Ok(SpendRow {
-        date: (date - epoch).num_days() as i32,
+        date: crate::days::epoch_days(date),
         platform: "linkedin_ads".into(),
         account_id: account.to_string(),
         campaign_id: campaign_id.to_string(),

@@ -3,50 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
-
-/// The eNPS answer scale.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
-pub enum Scale {
-    /// 0 to 10 (the standard).
-    #[default]
-    #[serde(rename = "0-10")]
-    ZeroToTen,
-    /// 1 to 10 (some tools).
-    #[serde(rename = "1-10")]
-    OneToTen,
-}
-
-impl Scale {
-    /// The lowest valid answer.
-    pub fn min(self) -> i64 {
-        match self {
-            Scale::ZeroToTen => 0,
-            Scale::OneToTen => 1,
-        }
-    }
-
-    /// `Err` with a reject reason when `score` is off the scale.
-    pub fn check(self, score: i64) -> Result<i64, String> {
-        if (self.min()..=10).contains(&score) {
-            Ok(score)
-        } else {
-            Err(format!(
-                "eNPS answer {score} is outside the {}-10 scale",
-                self.min()
-            ))
-        }
-    }
-
-    /// The score of a choice at 1-based `position` in a list of answer choices: the
-    /// 0-based index on a 0–10 scale, the position itself on a 1–10 scale.
-    pub fn score_of_position(self, position: i64) -> i64 {
-        match self {
-            Scale::ZeroToTen => position - 1,
-            Scale::OneToTen => position,
-        }
-    }
-}
+/// The eNPS answer scale (the one type the eNPS metric reads too).
+pub use crate::normalize::EnpsScale as Scale;
 
 /// `group_questions` of a survey source: grouping dimension → the question (Typeform field
 /// ref, SurveyMonkey question id) whose chosen answer is the respondent's group. The answer
