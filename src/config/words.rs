@@ -43,7 +43,7 @@ pub fn check_currency(code: &str) -> Result<(), String> {
 /// The candidate closest to `word` (ignoring case), if it is close enough to be a typo: at
 /// most a third of the word's length in edits (at least one; a word of one or two letters
 /// only matches in another case).
-pub fn did_you_mean<'a>(
+pub(super) fn did_you_mean<'a>(
     word: &str,
     candidates: impl IntoIterator<Item = &'a str>,
 ) -> Option<&'a str> {
@@ -61,7 +61,7 @@ pub fn did_you_mean<'a>(
 
 /// A time zone for a misspelt or partial name: the closest IANA name, else the one whose
 /// last part is the word (`Berlin` → `Europe/Berlin`).
-pub fn suggest_time_zone(word: &str) -> Option<&'static str> {
+pub(super) fn suggest_time_zone(word: &str) -> Option<&'static str> {
     let names = || chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name());
     did_you_mean(word, names()).or_else(|| {
         names().find(|name| {

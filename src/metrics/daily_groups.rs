@@ -25,24 +25,24 @@ use crate::error::{Error, Result};
 use crate::sink::{Segment, Spill, SpillError};
 
 /// Leads entering each stage of the path that day, in path order.
-pub type Counts = [i64; 6];
+pub(super) type Counts = [i64; 6];
 
 /// The interned id that stands for a null channel or campaign.
-pub const NULL: u32 = u32::MAX;
+pub(super) const NULL: u32 = u32::MAX;
 
 /// Groups the map holds before they are set aside: with the map's spare slots and the
 /// sorted copy written out, about 15 MB, small next to a batch of leads being staged.
-pub const DEFAULT_BUDGET: usize = 100_000;
+pub(super) const DEFAULT_BUDGET: usize = 100_000;
 
 /// Runs set aside before they are merged into one: the final merge reads a batch of each.
-pub const MAX_RUNS: usize = 16;
+pub(super) const MAX_RUNS: usize = 16;
 
 /// Groups per batch of a run, and per chunk the merge hands out.
-pub const CHUNK_ROWS: usize = 4096;
+pub(super) const CHUNK_ROWS: usize = 4096;
 
 /// A `funnel_daily` group: day, channel id, campaign id ([`NULL`] for none).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DayGroup {
+pub(super) struct DayGroup {
     /// Days since the epoch.
     pub day: i32,
     /// Interned channel id.
@@ -76,7 +76,7 @@ fn sort_key(group: &DayGroup, ranks: &[u32]) -> SortKey {
 
 /// The groups folded so far: a map of at most `budget` groups, and the runs set aside.
 #[derive(Debug)]
-pub struct DailyGroups {
+pub(super) struct DailyGroups {
     budget: usize,
     groups: FastMap<DayGroup, Counts>,
     spill: Spill,
@@ -93,7 +93,7 @@ impl Default for DailyGroups {
 
 impl DailyGroups {
     /// Hold at most `budget` groups (at least one) in memory.
-    pub fn new(budget: usize) -> Self {
+    pub(super) fn new(budget: usize) -> Self {
         let counts = (0..6).map(|i| Field::new(format!("n{i}"), DataType::Int64, false));
         let fields = [
             Field::new("day", DataType::Int32, false),
@@ -114,7 +114,7 @@ impl DailyGroups {
     /// Count a lead entering stage `stage` (its index in the path) in `group`. `ranks` gives
     /// the names' current ranks (`Interner::ranks`), asked for
     /// only when the map is full and its groups are set aside.
-    pub fn add(
+    pub(super) fn add(
         &mut self,
         group: DayGroup,
         stage: usize,
@@ -129,7 +129,7 @@ impl DailyGroups {
 
     /// Runs on disk now.
     #[cfg(test)]
-    pub fn runs(&self) -> usize {
+    pub(super) fn runs(&self) -> usize {
         self.runs.len()
     }
 
@@ -167,7 +167,7 @@ impl DailyGroups {
     }
 
     /// Every group, in the table's order under the names' final `ranks`.
-    pub fn finish(mut self, ranks: Vec<u32>) -> Result<SortedGroups> {
+    pub(super) fn finish(mut self, ranks: Vec<u32>) -> Result<SortedGroups> {
         let mut rest: Vec<(DayGroup, Counts)> = self.groups.drain().collect();
         drop(self.groups);
         rest.sort_unstable_by_key(|(g, _)| sort_key(g, &ranks));
@@ -178,13 +178,13 @@ impl DailyGroups {
 
 /// Every `funnel_daily` group in the table's order, handed out a chunk at a time.
 #[derive(Debug)]
-pub struct SortedGroups {
+pub(super) struct SortedGroups {
     merge: Merge,
 }
 
 impl SortedGroups {
     /// The next groups, up to `rows` of them; `None` after the last.
-    pub fn next_chunk(&mut self, rows: usize) -> Result<Option<Vec<(DayGroup, Counts)>>> {
+    pub(super) fn next_chunk(&mut self, rows: usize) -> Result<Option<Vec<(DayGroup, Counts)>>> {
         self.merge.next_chunk(rows).map_err(spill_error)
     }
 }

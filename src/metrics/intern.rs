@@ -10,7 +10,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 /// up several times per lead, where SipHash's cost per lookup shows; their keys are small
 /// (ids, months, dimension names) and few, so resisting crafted collisions is not needed.
 #[derive(Debug, Default, Clone, Copy)]
-pub struct FastHasher(u64);
+pub(super) struct FastHasher(u64);
 
 impl FastHasher {
     fn add(&mut self, word: u64) {
@@ -57,18 +57,18 @@ impl Hasher for FastHasher {
 }
 
 /// A `HashMap` with `FastHasher`.
-pub type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FastHasher>>;
+pub(super) type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FastHasher>>;
 
 /// Names ↔ dense ids, in order of first appearance.
 #[derive(Debug, Default, Clone)]
-pub struct Interner {
+pub(super) struct Interner {
     ids: FastMap<Box<str>, usize>,
     names: Vec<Box<str>>,
 }
 
 impl Interner {
     /// The id of `name`, adding it on first sight.
-    pub fn id(&mut self, name: &str) -> usize {
+    pub(super) fn id(&mut self, name: &str) -> usize {
         if let Some(id) = self.ids.get(name) {
             return *id;
         }
@@ -79,23 +79,23 @@ impl Interner {
     }
 
     /// The id of an optional name.
-    pub fn opt(&mut self, name: Option<&str>) -> Option<usize> {
+    pub(super) fn opt(&mut self, name: Option<&str>) -> Option<usize> {
         name.map(|n| self.id(n))
     }
 
     /// The id of `name` if it was seen.
-    pub fn get(&self, name: &str) -> Option<usize> {
+    pub(super) fn get(&self, name: &str) -> Option<usize> {
         self.ids.get(name).copied()
     }
 
     /// The name of an id this interner handed out.
-    pub fn name(&self, id: usize) -> &str {
+    pub(super) fn name(&self, id: usize) -> &str {
         &self.names[id]
     }
 
     /// Each id's place among the names in byte order (`str`'s `Ord`): sorting rows by
     /// these ranks orders them as sorting by the names would, with no string compared.
-    pub fn ranks(&self) -> Vec<u32> {
+    pub(super) fn ranks(&self) -> Vec<u32> {
         let mut by_name: Vec<usize> = (0..self.names.len()).collect();
         by_name.sort_unstable_by(|a, b| self.names[*a].cmp(&self.names[*b]));
         let mut ranks = vec![0; self.names.len()];
@@ -106,7 +106,7 @@ impl Interner {
     }
 
     /// The name of an optional id, as an owned key for the output's ordered maps.
-    pub fn owned(&self, id: Option<usize>) -> Option<String> {
+    pub(super) fn owned(&self, id: Option<usize>) -> Option<String> {
         id.map(|i| self.name(i).to_string())
     }
 }

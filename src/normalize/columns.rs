@@ -288,7 +288,7 @@ column_kind!(
 
 /// A column value as JSON, for `_rejects.record` (timestamps and dates as text, money as
 /// an exact decimal string, long text cut).
-pub trait JsonCell: ColumnKind {
+pub(super) trait JsonCell: ColumnKind {
     /// `value` as JSON.
     fn json(value: &Self::Value) -> serde_json::Value;
 }

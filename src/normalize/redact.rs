@@ -15,7 +15,7 @@ use super::PersonalDataHasher;
 use super::hash::{PERSONAL_KEYS, scrubbed};
 
 /// What replaces a personal identifier in a message.
-pub const REDACTED: &str = "<redacted>";
+pub(super) const REDACTED: &str = "<redacted>";
 
 /// `text` with e-mail-like tokens and the values of personal keys replaced by `<redacted>`.
 pub fn redact_text(text: &str) -> String {

@@ -344,7 +344,11 @@ async fn hostile(faults: &Faults, deep: bool, request: Request, next: Next) -> R
 }
 
 /// The middleware: injects the profile's faults in front of the vendor routes.
-pub async fn inject(State(faults): State<Arc<Faults>>, request: Request, next: Next) -> Response {
+pub(super) async fn inject(
+    State(faults): State<Arc<Faults>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let n = faults.sequence.fetch_add(1, Ordering::SeqCst);
     let route = request.uri().path().to_string();
     if let Some(deep) = hostile_fault(&faults.profile, &route) {

@@ -33,7 +33,7 @@ struct Limit {
 
 /// The armed rate limits, one per vendor endpoint.
 #[derive(Debug, Default)]
-pub struct RateLimitShapes {
+pub(crate) struct RateLimitShapes {
     limits: Mutex<[Limit; 3]>,
 }
 

@@ -56,7 +56,7 @@ pub const SALESFORCE_LEAD_FIELDS: &[&str] = &[
 ];
 
 /// Every Contact field the imitation serves; contacts are the converted leads.
-pub const SALESFORCE_CONTACT_FIELDS: &[&str] = &[
+pub(super) const SALESFORCE_CONTACT_FIELDS: &[&str] = &[
     "Id",
     "FirstName",
     "LastName",

@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 /// Days one Meta insights request may span before it answers code 1, by default.
-pub const META_DEFAULT_MAX_RANGE_DAYS: u32 = 45;
+pub(super) const META_DEFAULT_MAX_RANGE_DAYS: u32 = 45;
 
 /// One served spend row, as the vendor reports it now (restatement applied).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -34,7 +34,7 @@ const MANAGER_QUESTION_ID: &str = "640001003";
 const COMMENT_QUESTION_ID: &str = "640001004";
 /// "Which team are you in?": a single-choice question over every team, so a job can group
 /// by team from the answer (`group_questions`) as well as from the custom variable.
-pub const TEAM_QUESTION_ID: &str = "640001005";
+pub(super) const TEAM_QUESTION_ID: &str = "640001005";
 const PAGE_ID: &str = "59000001";
 /// A choice id no question has: what a malformed response carries.
 pub(crate) const UNKNOWN_CHOICE_ID: &str = "64999999999";

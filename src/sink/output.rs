@@ -54,19 +54,19 @@ where
 }
 
 /// `_rejects.location` of a record the plausibility rules rejected.
-pub const PLAUSIBILITY_LOCATION: &str = "plausibility check";
+pub(super) const PLAUSIBILITY_LOCATION: &str = "plausibility check";
 
 /// Which Hive partition (`date=2026-11-21`) a row belongs to; `None` for unpartitioned tables.
 pub type PartitionFn<R> = fn(&R) -> Option<String>;
 
 /// Rows held in memory across all the partitions of one output (unless a batch is larger)
 /// before the largest partitions' rows are set aside on disk: a few MiB of builders.
-pub const BUFFERED_ROWS: usize = 65_536;
+pub(super) const BUFFERED_ROWS: usize = 65_536;
 
 /// Partition files an output keeps open while its pull streams: each holds a row group in
 /// the making and an upload buffer, so their number is what bounds that memory. A partition
 /// that fills a batch while as many are open sets the batch aside on disk instead.
-pub const OPEN_FILES: usize = 4;
+pub(super) const OPEN_FILES: usize = 4;
 
 /// First capacity of the builder of any partition but an output's first: most partitioned
 /// outputs have many small partitions, which grow their builders only as far as they need.
@@ -145,7 +145,8 @@ pub struct OutputTarget {
 
 /// Adds `<amount>_reporting` to a batch of a dataset, returning the currencies that had no
 /// rate (`crate::metrics::fx::add_spend_reporting`, `add_costs_reporting`).
-pub type AddReporting = fn(&RecordBatch, &FxRates) -> Result<(RecordBatch, BTreeSet<String>)>;
+pub(super) type AddReporting =
+    fn(&RecordBatch, &FxRates) -> Result<(RecordBatch, BTreeSet<String>)>;
 
 /// The reporting-currency column an output's files carry, added to every batch as it is
 /// built, so each file is written once, complete.

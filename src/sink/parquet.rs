@@ -25,11 +25,11 @@ use parquet::schema::types::ColumnPath;
 use crate::error::{Error, Result};
 
 /// Rows per row group: large enough for good compression, small enough to bound memory.
-pub const ROW_GROUP_ROWS: usize = 131_072;
+pub(super) const ROW_GROUP_ROWS: usize = 131_072;
 
 /// Rows per batch when a file is streamed back: a decoded batch of the widest table stays a
 /// few MiB.
-pub const READ_BATCH_ROWS: usize = 16_384;
+pub(super) const READ_BATCH_ROWS: usize = 16_384;
 
 /// Batches a reader's stream decodes ahead of it (see `read_ahead`).
 const READ_AHEAD_BATCHES: usize = 2;

@@ -23,7 +23,7 @@ const FILTER_BITS_PER_KEY: usize = 16;
 
 /// See the module documentation.
 #[derive(Debug)]
-pub struct SeenKeys {
+pub(super) struct SeenKeys {
     recent: HashSet<u128, BuildHasherDefault<Fingerprinted>>,
     spill_at: usize,
     spilled: Option<Spilled>,
@@ -46,7 +46,7 @@ impl SeenKeys {
     }
 
     /// Record `key`; `true` the first time it is seen.
-    pub fn insert(&mut self, key: u128) -> std::io::Result<bool> {
+    pub(super) fn insert(&mut self, key: u128) -> std::io::Result<bool> {
         if self.recent.contains(&key) {
             return Ok(false);
         }

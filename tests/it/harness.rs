@@ -12,11 +12,11 @@ use serde_json::Value;
 use crate::support::{copy_job_assets, duckdb, repo_job, table};
 
 /// The canonical tables a demo run fills.
-pub const TABLES: [&str; 3] = ["leads", "spend", "survey_responses"];
+pub(crate) const TABLES: [&str; 3] = ["leads", "spend", "survey_responses"];
 
 /// `jobs/demo.toml` with its warehouse moved to `warehouse`, `header` lines added to the
 /// top level, and each `(from, to)` text replacement applied; written into `dir`.
-pub fn write_job(
+pub(crate) fn write_job(
     dir: &Path,
     warehouse: &str,
     header: &str,
@@ -40,13 +40,13 @@ pub fn write_job(
 }
 
 /// The job as the library sees it, with `env` as its environment.
-pub fn load(path: &Path, env: &HashMap<String, String>) -> funnelhouse::config::JobConfig {
+pub(crate) fn load(path: &Path, env: &HashMap<String, String>) -> funnelhouse::config::JobConfig {
     let lookup = |name: &str| env.get(name).cloned();
     funnelhouse::config::load_job_with(path, &lookup).expect("job file is valid")
 }
 
 /// The `funnelhouse` binary with exactly `env` (plus PATH) as its environment.
-pub fn binary(env: &HashMap<String, String>) -> Command {
+pub(crate) fn binary(env: &HashMap<String, String>) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_funnelhouse"));
     cmd.env_clear()
         .envs(env)
@@ -56,7 +56,7 @@ pub fn binary(env: &HashMap<String, String>) -> Command {
 }
 
 /// Run the binary to the end, bounded in time.
-pub fn run_binary(env: &HashMap<String, String>, args: &[&str]) -> Output {
+pub(crate) fn run_binary(env: &HashMap<String, String>, args: &[&str]) -> Output {
     let mut child = binary(env)
         .args(args)
         .stdout(Stdio::piped())
@@ -78,7 +78,7 @@ pub fn run_binary(env: &HashMap<String, String>, args: &[&str]) -> Output {
 
 /// Start `funnelhouse run job` paused at `point` (see `funnelhouse::pause`); returns once
 /// it has reached the point.
-pub fn spawn_paused(env: &HashMap<String, String>, job: &Path, point: &str) -> Child {
+pub(crate) fn spawn_paused(env: &HashMap<String, String>, job: &Path, point: &str) -> Child {
     let mut child = binary(env)
         .args(["run", &job.display().to_string()])
         .env(funnelhouse::pause::PAUSE_ENV, point)
@@ -109,7 +109,7 @@ pub fn spawn_paused(env: &HashMap<String, String>, job: &Path, point: &str) -> C
 
 /// As [`spawn_paused`] for any command line (`run JOB`, `schedule JOB …`); also returns the
 /// process's whole stderr, delivered once it has exited.
-pub fn spawn_paused_logged(
+pub(crate) fn spawn_paused_logged(
     env: &HashMap<String, String>,
     args: &[&str],
     point: &str,
@@ -143,7 +143,7 @@ pub fn spawn_paused_logged(
 }
 
 /// Send `signal` (`TERM`, `INT`) to `child` and wait, at most 60 s, for it to exit.
-pub fn signal_and_wait(child: &mut Child, signal: &str) -> std::process::ExitStatus {
+pub(crate) fn signal_and_wait(child: &mut Child, signal: &str) -> std::process::ExitStatus {
     let sent = Command::new("kill")
         .args(["-s", signal, &child.id().to_string()])
         .status()
@@ -163,7 +163,7 @@ pub fn signal_and_wait(child: &mut Child, signal: &str) -> std::process::ExitSta
 }
 
 /// Every run id that has a file in `folder` (`_runs`, `_rejects`: `<job>.<run_id>.parquet`).
-pub fn run_ids_in(warehouse: &Path, folder: &str) -> std::collections::BTreeSet<String> {
+pub(crate) fn run_ids_in(warehouse: &Path, folder: &str) -> std::collections::BTreeSet<String> {
     walk(&warehouse.join(folder))
         .iter()
         .filter_map(|p| {
@@ -180,7 +180,7 @@ pub fn run_ids_in(warehouse: &Path, folder: &str) -> std::collections::BTreeSet<
 
 /// Nothing a killed run leaves stays after the next start: no temporary file (`…#1`)
 /// anywhere, and no `_raw/` run folder or `_rejects` file of a run without a `_runs` row.
-pub fn assert_no_leftovers(warehouse: &Path) {
+pub(crate) fn assert_no_leftovers(warehouse: &Path) {
     let temporary: Vec<_> = walk(warehouse)
         .into_iter()
         .filter(|p| {
@@ -212,7 +212,7 @@ pub fn assert_no_leftovers(warehouse: &Path) {
 }
 
 /// `kill -9` and reap.
-pub fn kill9(mut child: Child) {
+pub(crate) fn kill9(mut child: Child) {
     child.kill().expect("SIGKILL sent");
     let status = child.wait().expect("reaped");
     assert!(!status.success(), "killed run must not exit cleanly");
@@ -220,7 +220,7 @@ pub fn kill9(mut child: Child) {
 
 /// Every row of a table without the lineage columns (`_run_id`, `_ingested_at`), sorted:
 /// what "the same table contents" means across runs.
-pub fn contents(warehouse: &Path, name: &str) -> Vec<Vec<Value>> {
+pub(crate) fn contents(warehouse: &Path, name: &str) -> Vec<Vec<Value>> {
     duckdb(&format!(
         "SELECT COLUMNS(* EXCLUDE (_run_id, _ingested_at))::VARCHAR FROM {} ORDER BY ALL",
         table(warehouse, name)
@@ -228,12 +228,12 @@ pub fn contents(warehouse: &Path, name: &str) -> Vec<Vec<Value>> {
 }
 
 /// The contents of every canonical table.
-pub fn all_contents(warehouse: &Path) -> Vec<Vec<Vec<Value>>> {
+pub(crate) fn all_contents(warehouse: &Path) -> Vec<Vec<Vec<Value>>> {
     TABLES.iter().map(|t| contents(warehouse, t)).collect()
 }
 
 /// Assert two `all_contents` are equal, naming the table and a few rows that differ.
-pub fn assert_same_contents(got: &[Vec<Vec<Value>>], want: &[Vec<Vec<Value>>], what: &str) {
+pub(crate) fn assert_same_contents(got: &[Vec<Vec<Value>>], want: &[Vec<Vec<Value>>], what: &str) {
     for (name, (g, w)) in TABLES.iter().zip(got.iter().zip(want)) {
         let extra: Vec<_> = g.iter().filter(|r| !w.contains(r)).collect();
         let missing: Vec<_> = w.iter().filter(|r| !g.contains(r)).collect();
@@ -262,7 +262,7 @@ pub fn assert_same_contents(got: &[Vec<Vec<Value>>], want: &[Vec<Vec<Value>>], w
 
 /// `_runs` adds up for every run: read = written + rejected, per dataset. Returns the rows
 /// as `(run_id, status, error)`.
-pub fn assert_runs_add_up(warehouse: &Path) -> Vec<(String, String, Option<String>)> {
+pub(crate) fn assert_runs_add_up(warehouse: &Path) -> Vec<(String, String, Option<String>)> {
     let rows = duckdb(&format!(
         "SELECT run_id, status, error,
                 leads_read - leads_written - leads_rejected,
@@ -291,7 +291,7 @@ pub fn assert_runs_add_up(warehouse: &Path) -> Vec<(String, String, Option<Strin
 }
 
 /// Every file under `dir`.
-pub fn walk(dir: &Path) -> Vec<PathBuf> {
+pub(crate) fn walk(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let Ok(entries) = std::fs::read_dir(dir) else {
         return out;
@@ -309,7 +309,7 @@ pub fn walk(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// Path and bytes of every file under `dir`, for "touched nothing" checks.
-pub fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+pub(crate) fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     walk(dir)
         .into_iter()
         .map(|p| {
@@ -320,7 +320,7 @@ pub fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
 }
 
 /// No commit record, staging file or lock left behind.
-pub fn assert_clean(warehouse: &Path) {
+pub(crate) fn assert_clean(warehouse: &Path) {
     for leftover in ["_staging", "_commits", "_locks"] {
         let files = walk(&warehouse.join(leftover));
         assert!(files.is_empty(), "{leftover} left behind: {files:?}");

@@ -12,12 +12,12 @@ use funnelhouse::sandbox::{RunningSandbox, SandboxOptions};
 use serde_json::Value;
 
 /// The date the sandbox data ends at (the day before), pinned so totals never drift.
-pub fn today() -> NaiveDate {
+pub(crate) fn today() -> NaiveDate {
     NaiveDate::from_ymd_opt(2026, 11, 20).expect("valid date")
 }
 
 /// A run clock on `today()`.
-pub fn run_options() -> RunOptions {
+pub(crate) fn run_options() -> RunOptions {
     RunOptions {
         now: Utc.from_utc_datetime(&today().and_hms_opt(4, 0, 0).expect("valid time")),
         ..RunOptions::default()
@@ -25,7 +25,7 @@ pub fn run_options() -> RunOptions {
 }
 
 /// The run clock `minutes` after `run_options()`'s (today, 04:00).
-pub fn at(minutes: i64) -> RunOptions {
+pub(crate) fn at(minutes: i64) -> RunOptions {
     let mut options = run_options();
     options.now += chrono::Duration::minutes(minutes);
     options
@@ -33,7 +33,7 @@ pub fn at(minutes: i64) -> RunOptions {
 
 /// A job named `name` writing into `dir/w`: the header, then `body` (TOML), saved as
 /// `dir/<name>.toml` and parsed against `env`. Returns the job and its warehouse folder.
-pub fn job_in(
+pub(crate) fn job_in(
     dir: &Path,
     name: &str,
     body: &str,
@@ -52,7 +52,7 @@ pub fn job_in(
 }
 
 /// Run `job` in-process to completion; the test fails if it takes over two minutes.
-pub async fn run_within(
+pub(crate) async fn run_within(
     job: &JobConfig,
     env: &HashMap<String, String>,
     options: RunOptions,
@@ -68,7 +68,7 @@ pub async fn run_within(
 }
 
 /// Start a sandbox with the pinned date.
-pub async fn sandbox(scale: usize, malformed_every: usize) -> RunningSandbox {
+pub(crate) async fn sandbox(scale: usize, malformed_every: usize) -> RunningSandbox {
     funnelhouse::sandbox::start(SandboxOptions {
         seed: 7,
         scale,
@@ -81,7 +81,7 @@ pub async fn sandbox(scale: usize, malformed_every: usize) -> RunningSandbox {
 }
 
 /// The variables a job needs to reach `sandbox`.
-pub fn env_for(sandbox: &RunningSandbox) -> HashMap<String, String> {
+pub(crate) fn env_for(sandbox: &RunningSandbox) -> HashMap<String, String> {
     let mut env: HashMap<String, String> = funnelhouse::sandbox::job_env(&sandbox.base_url())
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
@@ -91,14 +91,14 @@ pub fn env_for(sandbox: &RunningSandbox) -> HashMap<String, String> {
 }
 
 /// `jobs/<name>` of the repository.
-pub fn repo_job(name: &str) -> PathBuf {
+pub(crate) fn repo_job(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("jobs")
         .join(name)
 }
 
 /// The demo job with its warehouse moved into `warehouse`.
-pub fn demo_job_into(warehouse: &Path, env: &HashMap<String, String>) -> JobConfig {
+pub(crate) fn demo_job_into(warehouse: &Path, env: &HashMap<String, String>) -> JobConfig {
     let path = repo_job("demo.toml");
     let text = std::fs::read_to_string(&path).expect("jobs/demo.toml is readable");
     let text = text.replace(
@@ -110,7 +110,7 @@ pub fn demo_job_into(warehouse: &Path, env: &HashMap<String, String>) -> JobConf
 }
 
 /// The Python of the test virtualenv that has DuckDB (made by the README's test command).
-pub fn python() -> PathBuf {
+pub(crate) fn python() -> PathBuf {
     if let Ok(p) = std::env::var("FUNNELHOUSE_TEST_PYTHON") {
         return PathBuf::from(p);
     }
@@ -130,7 +130,7 @@ print(json.dumps([list(r) for r in rows], default=str))
 "#;
 
 /// Run SQL in DuckDB; each row as a JSON array.
-pub fn duckdb(sql: &str) -> Vec<Vec<Value>> {
+pub(crate) fn duckdb(sql: &str) -> Vec<Vec<Value>> {
     let out = Command::new(python())
         .args(["-c", DUCKDB_QUERY, sql])
         .output()
@@ -144,7 +144,7 @@ pub fn duckdb(sql: &str) -> Vec<Vec<Value>> {
 }
 
 /// A single integer from DuckDB.
-pub fn duckdb_count(sql: &str) -> i64 {
+pub(crate) fn duckdb_count(sql: &str) -> i64 {
     let rows = duckdb(sql);
     rows[0][0]
         .as_i64()
@@ -152,7 +152,7 @@ pub fn duckdb_count(sql: &str) -> i64 {
 }
 
 /// `read_parquet` over every file of a table.
-pub fn table(warehouse: &Path, name: &str) -> String {
+pub(crate) fn table(warehouse: &Path, name: &str) -> String {
     format!(
         "read_parquet('{}/{name}/**/*.parquet', hive_partitioning = true, union_by_name = true)",
         warehouse.display()
@@ -160,7 +160,7 @@ pub fn table(warehouse: &Path, name: &str) -> String {
 }
 
 /// Column name → DuckDB type of a table.
-pub fn column_types(warehouse: &Path, name: &str) -> HashMap<String, String> {
+pub(crate) fn column_types(warehouse: &Path, name: &str) -> HashMap<String, String> {
     duckdb(&format!(
         "SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM {})",
         table(warehouse, name)
@@ -177,7 +177,7 @@ pub fn column_types(warehouse: &Path, name: &str) -> HashMap<String, String> {
 
 /// Copy the files `jobs/*.toml` refer to by relative path (FX rates…) into `dir`, so a
 /// job file written there resolves them as it does in `jobs/`.
-pub fn copy_job_assets(dir: &Path) {
+pub(crate) fn copy_job_assets(dir: &Path) {
     let jobs = Path::new(env!("CARGO_MANIFEST_DIR")).join("jobs");
     for entry in std::fs::read_dir(&jobs)
         .expect("jobs/ is readable")

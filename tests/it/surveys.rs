@@ -199,7 +199,7 @@ async fn a_second_run_adds_only_the_new_responses() {
     );
 }
 
-pub fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+pub(crate) fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
     let Ok(entries) = std::fs::read_dir(dir) else {
         return out;

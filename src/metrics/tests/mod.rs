@@ -17,19 +17,19 @@ use super::lead::Lead;
 use crate::normalize::BatchStamp;
 
 /// µs since the epoch of an RFC 3339 time.
-pub fn t(s: &str) -> i64 {
+pub(super) fn t(s: &str) -> i64 {
     DateTime::parse_from_rfc3339(s)
         .unwrap_or_else(|e| panic!("{s}: {e}"))
         .timestamp_micros()
 }
 
 /// Days since the epoch of a `YYYY-MM-DD` date.
-pub fn d(s: &str) -> i32 {
+pub(super) fn d(s: &str) -> i32 {
     super::dates::epoch_days(NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap())
 }
 
 /// A HubSpot lead with only an id.
-pub fn lead(id: &str) -> Lead {
+pub(super) fn lead(id: &str) -> Lead {
     Lead {
         source_system: "hubspot".into(),
         lead_id: id.into(),
@@ -38,7 +38,7 @@ pub fn lead(id: &str) -> Lead {
 }
 
 /// A stamp for test batches.
-pub fn stamp(run: &str) -> BatchStamp {
+pub(super) fn stamp(run: &str) -> BatchStamp {
     BatchStamp {
         run_id: run.into(),
         ingested_at_micros: 0,
@@ -46,6 +46,6 @@ pub fn stamp(run: &str) -> BatchStamp {
 }
 
 /// `12.345` as micros.
-pub fn money(text: &str) -> i128 {
+pub(super) fn money(text: &str) -> i128 {
     super::money::parse_decimal(text, 6).unwrap()
 }

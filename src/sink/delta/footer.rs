@@ -11,7 +11,7 @@ use parquet::file::metadata::{FooterTail, ParquetMetaDataReader};
 use crate::error::{Error, Result};
 
 /// The Arrow schema of the Parquet object at `path`.
-pub async fn arrow_schema(store: &Arc<dyn ObjectStore>, path: &Path) -> Result<SchemaRef> {
+pub(super) async fn arrow_schema(store: &Arc<dyn ObjectStore>, path: &Path) -> Result<SchemaRef> {
     let name = path.to_string();
     let size = store
         .head(path)

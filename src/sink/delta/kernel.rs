@@ -67,7 +67,7 @@ impl From<DeltaError> for Error {
 }
 
 /// A kernel error of `table` while doing `action`.
-pub fn kernel(
+pub(super) fn kernel(
     table: &str,
     action: &'static str,
 ) -> impl FnOnce(delta_kernel::KernelError) -> DeltaError {
@@ -80,7 +80,7 @@ pub fn kernel(
 }
 
 /// An Arrow error of `table` while doing `action`.
-pub fn arrow_err(
+pub(super) fn arrow_err(
     table: &str,
     action: &'static str,
 ) -> impl FnOnce(arrow::error::ArrowError) -> DeltaError {
@@ -97,7 +97,7 @@ pub fn arrow_err(
 /// The kernel needs a table's log listed in name order. S3 and the memory store list in
 /// order; a local directory does not, and the default engine only sorts for `file://` URLs,
 /// which it then resolves as absolute paths — not paths inside the store it was given.
-pub struct Engine {
+pub(super) struct Engine {
     inner: DefaultEngine<TokioBackgroundExecutor>,
     storage: Arc<dyn StorageHandler>,
 }
@@ -172,7 +172,7 @@ impl StorageHandler for SortedListing {
 }
 
 /// The engine over the warehouse's store.
-pub fn engine(store: &Arc<dyn ObjectStore>) -> Arc<Engine> {
+pub(super) fn engine(store: &Arc<dyn ObjectStore>) -> Arc<Engine> {
     use delta_kernel::Engine as _;
     let inner = DefaultEngine::builder(Arc::clone(store)).build();
     let storage = Arc::new(SortedListing(inner.storage_handler()));
@@ -180,14 +180,17 @@ pub fn engine(store: &Arc<dyn ObjectStore>) -> Arc<Engine> {
 }
 
 /// The URL the kernel knows `table` by.
-pub fn table_url(table: &str) -> Url {
+pub(super) fn table_url(table: &str) -> Url {
     let mut url = Url::parse("warehouse:///").expect("a constant URL parses");
     url.set_path(&format!("/{table}/"));
     url
 }
 
 /// Whether `table` has a Delta log.
-pub async fn exists(store: &Arc<dyn ObjectStore>, table: &str) -> crate::error::Result<bool> {
+pub(super) async fn exists(
+    store: &Arc<dyn ObjectStore>,
+    table: &str,
+) -> crate::error::Result<bool> {
     use futures::TryStreamExt;
     let log = Path::from(format!("{table}/_delta_log"));
     let first = store
@@ -199,7 +202,7 @@ pub async fn exists(store: &Arc<dyn ObjectStore>, table: &str) -> crate::error::
 }
 
 /// Run a blocking kernel call for `table` on the blocking pool.
-pub async fn blocking<T: Send + 'static>(
+pub(super) async fn blocking<T: Send + 'static>(
     table: &str,
     call: impl FnOnce() -> Result<T, DeltaError> + Send + 'static,
 ) -> Result<T, DeltaError> {
@@ -212,7 +215,7 @@ pub async fn blocking<T: Send + 'static>(
 }
 
 /// The latest snapshot of `table` (or the one at `version`).
-pub fn snapshot(
+pub(super) fn snapshot(
     engine: &Engine,
     table: &str,
     version: Option<u64>,
@@ -228,7 +231,7 @@ pub fn snapshot(
 
 /// One data file a version holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ActiveFile {
+pub(super) struct ActiveFile {
     /// Path relative to the table folder, as the log has it.
     pub path: String,
     /// Size in bytes.
@@ -238,7 +241,7 @@ pub struct ActiveFile {
 }
 
 /// Every data file of `snapshot`, and the scan rows to hand back to `remove_files`.
-pub fn active_files(
+pub(super) fn active_files(
     engine: &Engine,
     table: &str,
     snapshot: &SnapshotRef,
@@ -278,13 +281,13 @@ pub fn active_files(
 
 /// The scan row of one active file, to remove it.
 #[derive(Debug, Clone)]
-pub struct ScanRow {
+pub(super) struct ScanRow {
     batch: Arc<RecordBatch>,
     row: usize,
 }
 
 /// The scan rows `rows` as the kernel's remove input: each batch with only those rows selected.
-pub fn removal(rows: &[ScanRow]) -> Vec<FilteredEngineData> {
+pub(super) fn removal(rows: &[ScanRow]) -> Vec<FilteredEngineData> {
     let mut by_batch: Vec<(Arc<RecordBatch>, Vec<bool>)> = Vec::new();
     for r in rows {
         let at = by_batch.iter().position(|(b, _)| Arc::ptr_eq(b, &r.batch));

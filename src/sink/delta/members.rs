@@ -18,16 +18,16 @@ use crate::error::{Error, Result};
 use crate::sink::parquet::{read_parquet_rows, write_batches};
 
 /// The metadata key of a compacted file's members.
-pub const MEMBERS_KEY: &str = "funnelhouse.members";
+pub(super) const MEMBERS_KEY: &str = "funnelhouse.members";
 
 /// The suffix of the files compaction writes.
-pub const COMPACTED_SUFFIX: &str = ".c.delta.parquet";
+pub(super) const COMPACTED_SUFFIX: &str = ".c.delta.parquet";
 
 /// One merged file: its published name (relative to the table) and rows.
-pub type Member = (String, u64);
+pub(super) type Member = (String, u64);
 
 /// The members recorded in `schema`'s metadata (none for a file compaction did not write).
-pub fn recorded(schema: &Schema) -> Vec<Member> {
+pub(super) fn recorded(schema: &Schema) -> Vec<Member> {
     schema
         .metadata()
         .get(MEMBERS_KEY)
@@ -36,7 +36,7 @@ pub fn recorded(schema: &Schema) -> Vec<Member> {
 }
 
 /// `schema` without metadata, then with `members` recorded.
-pub fn with_members(schema: &Schema, members: &[Member]) -> SchemaRef {
+pub(super) fn with_members(schema: &Schema, members: &[Member]) -> SchemaRef {
     let mut metadata = HashMap::new();
     metadata.insert(
         MEMBERS_KEY.to_string(),
@@ -48,7 +48,7 @@ pub fn with_members(schema: &Schema, members: &[Member]) -> SchemaRef {
 /// The members of the data file at `path` (relative to its table) holding `rows` rows, with
 /// `schema` as its footer has it (batches read back carry no schema metadata): those recorded
 /// by compaction, or the file itself under its published name.
-pub fn members_of(path: &str, schema: &Schema, rows: u64) -> Vec<Member> {
+pub(super) fn members_of(path: &str, schema: &Schema, rows: u64) -> Vec<Member> {
     let recorded = recorded(schema);
     if path.ends_with(COMPACTED_SUFFIX) && recorded.iter().map(|m| m.1).sum::<u64>() == rows {
         recorded
@@ -58,7 +58,7 @@ pub fn members_of(path: &str, schema: &Schema, rows: u64) -> Vec<Member> {
 }
 
 /// Batches re-labelled with `schema` (same columns, the members' metadata).
-pub fn relabel(schema: &SchemaRef, batches: Vec<RecordBatch>) -> Result<Vec<RecordBatch>> {
+pub(super) fn relabel(schema: &SchemaRef, batches: Vec<RecordBatch>) -> Result<Vec<RecordBatch>> {
     batches
         .into_iter()
         .map(|b| {
@@ -71,7 +71,7 @@ pub fn relabel(schema: &SchemaRef, batches: Vec<RecordBatch>) -> Result<Vec<Reco
 /// If the compacted file `file` (relative to `table`, in `partition`) holds a member named in
 /// `replaced`, write it again without those rows as `new_name` and return what to add (`None`
 /// inside when no rows remain); `Ok(None)` when it holds none of them.
-pub async fn rewrite_without(
+pub(super) async fn rewrite_without(
     store: &Arc<dyn ObjectStore>,
     table: &str,
     file: &str,

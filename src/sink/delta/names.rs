@@ -10,7 +10,7 @@
 pub const DATA_SUFFIX: &str = ".delta.parquet";
 
 /// The table folder a warehouse object belongs to: its first path segment.
-pub fn table_of(target: &str) -> &str {
+pub(super) fn table_of(target: &str) -> &str {
     target.split('/').next().unwrap_or(target)
 }
 
@@ -36,7 +36,7 @@ pub fn logical_target(path: &str) -> String {
 }
 
 /// A path relative to its table's folder (`spend/date=…/f` → `date=…/f`).
-pub fn in_table<'a>(table: &str, path: &'a str) -> &'a str {
+pub(super) fn in_table<'a>(table: &str, path: &'a str) -> &'a str {
     path.strip_prefix(table)
         .and_then(|rest| rest.strip_prefix('/'))
         .unwrap_or(path)
@@ -44,7 +44,7 @@ pub fn in_table<'a>(table: &str, path: &'a str) -> &'a str {
 
 /// The `txn` application id of the files of `stem` in a job's commit: the job and source
 /// (`<job>.<source>`), or the job alone for its metric tables, `_runs` and `_rejects`.
-pub fn app_id(job: &str, target: &str, run_id: &str) -> String {
+pub(super) fn app_id(job: &str, target: &str, run_id: &str) -> String {
     let name = target.rsplit('/').next().unwrap_or(target);
     let stem = name.strip_suffix(".parquet").unwrap_or(name);
     match stem.strip_prefix(job).and_then(|r| r.strip_prefix('.')) {

@@ -20,7 +20,7 @@ use crate::sources::custom::CustomProperties;
 
 /// One element of `results`.
 #[derive(Debug)]
-pub enum Contact<'a> {
+pub(super) enum Contact<'a> {
     /// An object, with the members a contact is read from.
     Record {
         /// `id`.
@@ -40,7 +40,7 @@ pub enum Contact<'a> {
 
 impl Contact<'_> {
     /// The contact as JSON, for `_rejects` (members a contact is not read from are absent).
-    pub fn to_value(&self) -> Value {
+    pub(super) fn to_value(&self) -> Value {
         match self {
             Contact::Record {
                 id,
@@ -135,7 +135,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for Contact<'a> {
 /// seen (contacts of one portal list their properties in the same order, so most members
 /// are matched by one string comparison, not a hash).
 #[derive(Debug, Clone)]
-pub struct PropertyIndex {
+pub(super) struct PropertyIndex {
     resolved: Arc<Resolved>,
     last_order: Vec<(String, Option<usize>)>,
 }
@@ -155,11 +155,11 @@ struct Resolved {
 }
 
 /// A contact's property values by canonical column.
-pub type ColumnValues<'p, 'a> = [Option<&'p Scalar<'a>>; column::COUNT];
+pub(super) type ColumnValues<'p, 'a> = [Option<&'p Scalar<'a>>; column::COUNT];
 
 impl PropertyIndex {
     /// The index for a job's property names and kept custom properties.
-    pub fn new(props: &HubspotProperties, custom: &CustomProperties) -> Self {
+    pub(super) fn new(props: &HubspotProperties, custom: &CustomProperties) -> Self {
         let names: Vec<String> = props.columns().iter().map(|s| s.to_string()).collect();
         let mut group_of: HashMap<String, usize> = HashMap::new();
         let mut groups: Vec<Vec<usize>> = Vec::new();
@@ -186,7 +186,7 @@ impl PropertyIndex {
     }
 
     /// The index with `currency` as the currency of `annualrevenue`.
-    pub fn with_currency(mut self, currency: &str) -> Self {
+    pub(super) fn with_currency(mut self, currency: &str) -> Self {
         if let Some(resolved) = Arc::get_mut(&mut self.resolved) {
             resolved.currency = Some(currency.to_string());
         }
@@ -194,22 +194,22 @@ impl PropertyIndex {
     }
 
     /// The currency of `annualrevenue`, when known.
-    pub fn currency(&self) -> Option<&str> {
+    pub(super) fn currency(&self) -> Option<&str> {
         self.resolved.currency.as_deref()
     }
 
     /// The kept custom properties.
-    pub fn custom(&self) -> &CustomProperties {
+    pub(super) fn custom(&self) -> &CustomProperties {
         &self.resolved.custom
     }
 
     /// The property name feeding `column`.
-    pub fn name(&self, column: usize) -> &str {
+    pub(super) fn name(&self, column: usize) -> &str {
         &self.resolved.names[column]
     }
 
     /// Spread `fields` over the canonical columns (a repeated member: the last one wins).
-    pub fn resolve<'p, 'a>(&mut self, fields: &'p Fields<'a>) -> ColumnValues<'p, 'a> {
+    pub(super) fn resolve<'p, 'a>(&mut self, fields: &'p Fields<'a>) -> ColumnValues<'p, 'a> {
         let mut values: ColumnValues<'p, 'a> = [None; column::COUNT];
         for (position, (key, value)) in fields.members().iter().enumerate() {
             let group = match self.last_order.get(position) {
@@ -236,7 +236,7 @@ impl PropertyIndex {
 
 /// One contact as a `leads` row, or why not; and its `lastmodifieddate` (else
 /// `updatedAt`) in epoch ms whether or not it decodes, for the watermark.
-pub fn decode_contact(
+pub(super) fn decode_contact(
     contact: &Contact<'_>,
     index: &mut PropertyIndex,
     hasher: &PersonalDataHasher,
@@ -335,7 +335,7 @@ pub fn decode_contact(
 
 /// The record as it may be kept in `_rejects`: the e-mail (property `email_property`)
 /// replaced by its keyed hash.
-pub fn redact(record: &Value, email_property: &str, hasher: &PersonalDataHasher) -> Value {
+pub(super) fn redact(record: &Value, email_property: &str, hasher: &PersonalDataHasher) -> Value {
     let mut copy = record.clone();
     if let Some(Value::String(email)) = copy.pointer_mut(&format!("/properties/{email_property}")) {
         *email = format!("hmac:{}", hasher.hash(email));

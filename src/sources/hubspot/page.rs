@@ -15,7 +15,7 @@ use crate::sources::DecodedPage;
 
 /// A contacts page (list or search); its paging is read by [`peek_paging`].
 #[derive(Debug, Deserialize)]
-pub struct ContactsPage<'a> {
+pub(super) struct ContactsPage<'a> {
     /// The contacts; a page without them is a protocol error.
     #[serde(borrow, default)]
     pub results: Option<Vec<Contact<'a>>>,
@@ -23,7 +23,7 @@ pub struct ContactsPage<'a> {
 
 /// Only the paging members of a page (the contacts are skipped over, not built).
 #[derive(Debug, Deserialize)]
-pub struct Paging<'a> {
+pub(super) struct Paging<'a> {
     /// `paging`.
     #[serde(borrow, default)]
     pub paging: Option<Scalar<'a>>,
@@ -34,7 +34,7 @@ pub struct Paging<'a> {
 
 impl Paging<'_> {
     /// `paging.next.after`: a string as is, a number as its text.
-    pub fn after(&self) -> Option<String> {
+    pub(super) fn after(&self) -> Option<String> {
         match &self.paging {
             Some(Scalar::Nested(v)) => match v.pointer("/next/after") {
                 Some(Value::String(s)) => Some(s.clone()),
@@ -46,7 +46,7 @@ impl Paging<'_> {
     }
 
     /// `total` when it is a whole number.
-    pub fn total(&self) -> Option<u64> {
+    pub(super) fn total(&self) -> Option<u64> {
         match &self.total {
             Some(Scalar::Number(n)) => n.as_u64(),
             _ => None,
@@ -57,7 +57,7 @@ impl Paging<'_> {
 /// The cursor and total of a page body, skipping over its contacts (validated, not built:
 /// serde_json's skipping is cheaper here than sonic-rs's lazy lookups, which scan the page
 /// once per path).
-pub fn peek_paging(
+pub(super) fn peek_paging(
     body: &[u8],
 ) -> std::result::Result<(Option<String>, Option<u64>), crate::json::JsonError> {
     let paging: Paging<'_> = crate::json::from_slice(body)?;
@@ -66,7 +66,7 @@ pub fn peek_paging(
 
 /// How far a page reached, over every contact on it (rejected ones included).
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Reached {
+pub(super) struct Reached {
     /// The newest `lastmodifieddate` (or `updatedAt`), epoch ms.
     pub modified_ms: Option<i64>,
     /// The largest `id` (= `hs_object_id`), compared as a number: ids sort as numbers in
@@ -75,7 +75,7 @@ pub struct Reached {
 }
 
 /// A decoded page; `next` is how far it reached.
-pub type ContactsDecoded = DecodedPage<LeadRow, Reached>;
+pub(super) type ContactsDecoded = DecodedPage<LeadRow, Reached>;
 
 /// A contact's `id` as a number (HubSpot sends a string of digits).
 fn numeric_id(contact: &Contact<'_>) -> Option<u64> {
@@ -93,7 +93,7 @@ fn numeric_id(contact: &Contact<'_>) -> Option<u64> {
 }
 
 /// Decode a page body: `Err` names what is wrong with the page as a whole.
-pub fn decode_page(
+pub(super) fn decode_page(
     body: &[u8],
     index: &mut PropertyIndex,
     hasher: &PersonalDataHasher,

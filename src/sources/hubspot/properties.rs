@@ -141,39 +141,39 @@ impl HubspotProperties {
 }
 
 /// Fixed positions of the canonical columns in [`HubspotProperties::columns`].
-pub mod column {
-    pub const EMAIL: usize = 0;
-    pub const COMPANY: usize = 1;
-    pub const JOB_TITLE: usize = 2;
-    pub const COUNTRY: usize = 3;
-    pub const OWNER_ID: usize = 4;
-    pub const CHANNEL: usize = 5;
-    pub const CAMPAIGN_ID: usize = 6;
-    pub const LIFECYCLE_STAGE: usize = 7;
-    pub const LEAD_STATUS: usize = 8;
-    pub const VENDOR_SCORE: usize = 9;
-    pub const DEMO_REQUESTED: usize = 10;
-    pub const CONTENT_DOWNLOADS: usize = 11;
-    pub const WEB_VISITS: usize = 12;
-    pub const EMAIL_ENGAGEMENTS: usize = 13;
-    pub const BUDGET_CONFIRMED: usize = 14;
-    pub const AUTHORITY: usize = 15;
-    pub const NEED_CONFIRMED: usize = 16;
-    pub const TIMELINE_CONFIRMED: usize = 17;
-    pub const CREATED_AT: usize = 18;
-    pub const UPDATED_AT: usize = 19;
-    pub const MQL_AT: usize = 20;
-    pub const SAL_AT: usize = 21;
-    pub const SAL_REJECTED_AT: usize = 22;
-    pub const REJECTION_REASON: usize = 23;
-    pub const SQL_AT: usize = 24;
-    pub const OPPORTUNITY_AT: usize = 25;
-    pub const CUSTOMER_AT: usize = 26;
-    pub const FIRST_CONTACTED_AT: usize = 27;
-    pub const LAST_INTENT_AT: usize = 28;
-    pub const INDUSTRY: usize = 29;
-    pub const EMPLOYEE_COUNT: usize = 30;
-    pub const ANNUAL_REVENUE: usize = 31;
+pub(super) mod column {
+    pub(crate) const EMAIL: usize = 0;
+    pub(crate) const COMPANY: usize = 1;
+    pub(crate) const JOB_TITLE: usize = 2;
+    pub(crate) const COUNTRY: usize = 3;
+    pub(crate) const OWNER_ID: usize = 4;
+    pub(crate) const CHANNEL: usize = 5;
+    pub(crate) const CAMPAIGN_ID: usize = 6;
+    pub(crate) const LIFECYCLE_STAGE: usize = 7;
+    pub(crate) const LEAD_STATUS: usize = 8;
+    pub(crate) const VENDOR_SCORE: usize = 9;
+    pub(crate) const DEMO_REQUESTED: usize = 10;
+    pub(crate) const CONTENT_DOWNLOADS: usize = 11;
+    pub(crate) const WEB_VISITS: usize = 12;
+    pub(crate) const EMAIL_ENGAGEMENTS: usize = 13;
+    pub(crate) const BUDGET_CONFIRMED: usize = 14;
+    pub(crate) const AUTHORITY: usize = 15;
+    pub(crate) const NEED_CONFIRMED: usize = 16;
+    pub(crate) const TIMELINE_CONFIRMED: usize = 17;
+    pub(crate) const CREATED_AT: usize = 18;
+    pub(crate) const UPDATED_AT: usize = 19;
+    pub(crate) const MQL_AT: usize = 20;
+    pub(crate) const SAL_AT: usize = 21;
+    pub(crate) const SAL_REJECTED_AT: usize = 22;
+    pub(crate) const REJECTION_REASON: usize = 23;
+    pub(crate) const SQL_AT: usize = 24;
+    pub(crate) const OPPORTUNITY_AT: usize = 25;
+    pub(crate) const CUSTOMER_AT: usize = 26;
+    pub(crate) const FIRST_CONTACTED_AT: usize = 27;
+    pub(crate) const LAST_INTENT_AT: usize = 28;
+    pub(crate) const INDUSTRY: usize = 29;
+    pub(crate) const EMPLOYEE_COUNT: usize = 30;
+    pub(crate) const ANNUAL_REVENUE: usize = 31;
     /// How many there are.
-    pub const COUNT: usize = 32;
+    pub(crate) const COUNT: usize = 32;
 }
