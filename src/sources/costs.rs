@@ -109,7 +109,7 @@ impl super::SourceKind for CostsConfig {
     // file) or an object-store URL, checked as such elsewhere.
     const URL_IS_PATH: bool = true;
 
-    super::registry::name_and_http!();
+    super::kind::name_and_http!();
 
     fn base_url(&self) -> &Template {
         &self.url

@@ -474,7 +474,7 @@ impl super::SourceKind for GoogleAdsConfig {
     const DATASET: crate::normalize::Dataset = crate::normalize::Dataset::Spend;
     const SUPPORTS_BACKFILL: bool = true;
 
-    super::registry::name_and_http!();
+    super::kind::name_and_http!();
 
     fn base_url(&self) -> &Template {
         &self.base_url

@@ -366,7 +366,7 @@ impl super::SourceKind for LinkedinAdsConfig {
     const KIND: &'static str = "linkedin_ads";
     const DATASET: crate::normalize::Dataset = crate::normalize::Dataset::Spend;
 
-    super::registry::name_and_http!();
+    super::kind::name_and_http!();
 
     fn base_url(&self) -> &Template {
         &self.base_url

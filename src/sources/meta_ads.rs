@@ -449,7 +449,7 @@ impl super::SourceKind for MetaAdsConfig {
     const KIND: &'static str = "meta_ads";
     const DATASET: crate::normalize::Dataset = crate::normalize::Dataset::Spend;
 
-    super::registry::name_and_http!();
+    super::kind::name_and_http!();
 
     fn base_url(&self) -> &Template {
         &self.base_url

@@ -89,6 +89,7 @@ pub mod file;
 pub mod google_ads;
 pub mod hubspot;
 pub mod intent;
+mod kind;
 pub mod linkedin_ads;
 pub mod meta_ads;
 pub mod oauth;
@@ -111,8 +112,8 @@ use crate::error::{Error, Result};
 use crate::http::HttpClient;
 use crate::normalize::PersonalDataHasher;
 use crate::state::SourceState;
+pub use kind::{ReadKind, SourceKind};
 use pages::Pages;
-pub use registry::{ReadKind, SourceKind};
 pub use rows::{MemorySink, Outputs, RowSink};
 
 /// A source's base URL and credentials, resolved from the environment for this run only.

@@ -967,7 +967,7 @@ impl super::SourceKind for SalesforceConfig {
     const KIND: &'static str = "salesforce";
     const DATASET: crate::normalize::Dataset = crate::normalize::Dataset::Leads;
 
-    super::registry::name_and_http!();
+    super::kind::name_and_http!();
 
     fn base_url(&self) -> &Template {
         &self.base_url

@@ -571,7 +571,7 @@ impl super::SourceKind for SurveyMonkeyConfig {
     const KIND: &'static str = "surveymonkey";
     const DATASET: crate::normalize::Dataset = crate::normalize::Dataset::SurveyResponses;
 
-    super::registry::name_and_http!();
+    super::kind::name_and_http!();
 
     fn base_url(&self) -> &Template {
         &self.base_url

@@ -400,7 +400,7 @@ impl super::SourceKind for TypeformConfig {
     const KIND: &'static str = "typeform";
     const DATASET: crate::normalize::Dataset = crate::normalize::Dataset::SurveyResponses;
 
-    super::registry::name_and_http!();
+    super::kind::name_and_http!();
 
     fn base_url(&self) -> &Template {
         &self.base_url

@@ -21,9 +21,10 @@ use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 
 use super::kernel::{self, ActiveFile, DeltaError, ScanRow};
+use super::members::Add;
 use super::members::{COMPACTED_SUFFIX, Member, members_of, relabel, with_members};
 use super::names::DATA_SUFFIX;
-use super::publish::{Add, ENGINE_INFO, add_batch};
+use super::publish::{ENGINE_INFO, add_batch};
 use super::settings::DeltaSettings;
 use crate::error::{Error, Result};
 use crate::sink::parquet::{read_parquet_rows, write_batches};

@@ -13,9 +13,21 @@ use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 
 use super::names::logical_target;
-use super::publish::Add;
 use crate::error::{Error, Result};
 use crate::sink::parquet::{read_parquet_rows, write_batches};
+
+/// One data file to add.
+#[derive(Debug, Clone)]
+pub(super) struct Add {
+    /// Path relative to the table folder.
+    pub path: String,
+    /// Its partition values (column, value).
+    pub partition: Vec<(String, String)>,
+    /// Size in bytes.
+    pub size: u64,
+    /// Rows.
+    pub rows: u64,
+}
 
 /// The metadata key of a compacted file's members.
 pub(super) const MEMBERS_KEY: &str = "funnelhouse.members";

@@ -28,7 +28,7 @@ use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 
 use super::kernel::{self, DeltaError, Engine, arrow_err};
-use super::members::{COMPACTED_SUFFIX, rewrite_without};
+use super::members::{Add, COMPACTED_SUFFIX, rewrite_without};
 use super::names::{app_id, data_file, in_table, logical_target, table_of};
 use crate::error::{Error, Result};
 use crate::sink::commit::{PendingCommit, StagedFile};
@@ -39,19 +39,6 @@ pub const ENGINE_INFO: &str = concat!("funnelhouse/", env!("CARGO_PKG_VERSION"))
 
 /// How often a commit that lost the race for a version is tried again on the newer one.
 const ATTEMPTS: usize = 20;
-
-/// One data file to add.
-#[derive(Debug, Clone)]
-pub(super) struct Add {
-    /// Path relative to the table folder.
-    pub path: String,
-    /// Its partition values (column, value).
-    pub partition: Vec<(String, String)>,
-    /// Size in bytes.
-    pub size: u64,
-    /// Rows.
-    pub rows: u64,
-}
 
 /// One table's part of a run's commit.
 #[derive(Debug, Clone, Default)]
