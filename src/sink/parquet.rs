@@ -150,12 +150,13 @@ impl ParquetFile {
     }
 
     async fn stopped_encoder(&mut self) -> Result<()> {
-        match self.encoder.take() {
-            Some(handle) => handle
-                .await
-                .map_err(|e| Error::encode(self.path.to_string(), e))?,
-            None => Ok(()),
-        }
+        // Awaited in place (not taken) so that dropping this file mid-wait still aborts it.
+        let Some(handle) = self.encoder.as_mut() else {
+            return Ok(());
+        };
+        let joined = handle.await;
+        self.encoder = None;
+        joined.map_err(|e| Error::encode(self.path.to_string(), e))?
     }
 
     /// Finish the file; returns its path and row count.
@@ -164,6 +165,16 @@ impl ParquetFile {
         self.queue = None;
         self.stopped_encoder().await?;
         Ok((self.path.clone(), self.rows))
+    }
+}
+
+impl Drop for ParquetFile {
+    /// A run stopped mid-pull drops its files where they stand: the encoder must not go on
+    /// to upload a staged file after the stop has discarded the run's staging area.
+    fn drop(&mut self) {
+        if let Some(handle) = self.encoder.take() {
+            handle.abort();
+        }
     }
 }
 
