@@ -890,6 +890,34 @@ fn rate_limited_pull(bin: &str, root: &Path, seed: u64) -> RateLimited {
     result
 }
 
+/// The recorded pages, the floors of reading and parsing them, and the replayed run with
+/// its phases: the rows both workloads print.
+fn print_replay(pages: &Pages, replay: &Run) {
+    println!(
+        "{} pages, {:.1} MB of JSON, {} records",
+        pages.files,
+        pages.bytes as f64 / 1e6,
+        pages.records
+    );
+    let (records, bytes) = (Some(pages.records), Some(pages.bytes));
+    row("read files", pages.read_secs, records, bytes, "");
+    row(
+        "parse JSON only (1 core, floor)",
+        pages.parse_secs,
+        records,
+        bytes,
+        "serde_json::Value",
+    );
+    row(
+        "whole run, replayed (release)",
+        replay.secs,
+        records,
+        bytes,
+        &format!("peak memory {}", replay.peak()),
+    );
+    replay.print_phases(&replay.phases(), pages.bytes);
+}
+
 /// The scale's figures against the performance issue's targets.
 fn print_targets(scale: usize, pages: &Pages, replay: &Run, live: &Live, rate: &RateLimited) {
     let known: Vec<(f64, &str)> = live
@@ -990,29 +1018,7 @@ fn bench_scale(bin: &str, root: &Path, seed: u64, scale: usize, rate: &RateLimit
     });
     expected.check(&replay, "replay");
 
-    println!(
-        "{} pages, {:.1} MB of JSON, {} records",
-        pages.files,
-        pages.bytes as f64 / 1e6,
-        pages.records
-    );
-    let (records, bytes) = (Some(pages.records), Some(pages.bytes));
-    row("read files", pages.read_secs, records, bytes, "");
-    row(
-        "parse JSON only (1 core, floor)",
-        pages.parse_secs,
-        records,
-        bytes,
-        "serde_json::Value",
-    );
-    row(
-        "whole run, replayed (release)",
-        replay.secs,
-        records,
-        bytes,
-        &format!("peak memory {}", replay.peak()),
-    );
-    replay.print_phases(&replay.phases(), pages.bytes);
+    print_replay(&pages, &replay);
 
     let live = live_runs(bin, root, scale, seed, &expected);
     println!("row counts of the replayed and the live run match the sandbox's totals");
@@ -1052,29 +1058,7 @@ fn spend_heavy_scale(bin: &str, root: &Path, seed: u64, scale: usize) -> SpendHe
     });
     expected.check(&replay, "spend-heavy replay");
 
-    println!(
-        "{} pages, {:.1} MB of JSON, {} records",
-        pages.files,
-        pages.bytes as f64 / 1e6,
-        pages.records
-    );
-    let (records, bytes) = (Some(pages.records), Some(pages.bytes));
-    row("read files", pages.read_secs, records, bytes, "");
-    row(
-        "parse JSON only (1 core, floor)",
-        pages.parse_secs,
-        records,
-        bytes,
-        "serde_json::Value",
-    );
-    row(
-        "whole run, replayed (release)",
-        replay.secs,
-        records,
-        bytes,
-        &format!("peak memory {}", replay.peak()),
-    );
-    replay.print_phases(&replay.phases(), pages.bytes);
+    print_replay(&pages, &replay);
 
     println!(
         "per dataset (each source's own pull as the summary prints it; they run concurrently):"
