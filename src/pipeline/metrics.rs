@@ -149,11 +149,12 @@ async fn stage_table(
     stamp: &BatchStamp,
     table: MetricTable,
 ) -> Result<StagedFile> {
-    let mut file = MetricFile::create(store, job, stamp, table.table, table.schema)?;
-    for batch in &table.batches {
-        file.write(batch).await?;
-    }
-    file.close(store).await
+    let stream = MetricStream {
+        table: table.table,
+        schema: table.schema,
+        batches: Box::new(table.batches.into_iter().map(Ok)),
+    };
+    stage_stream(store, job, stamp, stream).await
 }
 
 /// Stage a table computed batch by batch, writing each batch as it comes.
