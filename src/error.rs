@@ -58,6 +58,21 @@ pub enum Error {
         source: Option<Cause>,
     },
 
+    /// A file a source reads whole (`costs`, `intent`) could not be read from its object
+    /// store (`s3://`): missing, or the store refused or could not be reached.
+    #[error("source `{source_name}`: {what} {url} {message}")]
+    SourceFile {
+        source_name: String,
+        /// What the file is, e.g. `costs file`.
+        what: String,
+        /// The file's URL without query string or credentials.
+        url: String,
+        message: String,
+        /// The object store's error, when one caused this.
+        #[source]
+        source: Option<Cause>,
+    },
+
     /// Building Arrow batches or Parquet files failed.
     #[error("{table}: {message}")]
     Encode {
@@ -110,6 +125,24 @@ impl Error {
         let Detail { message, source } = detail.into();
         Error::Storage {
             path: path.into(),
+            message,
+            source,
+        }
+    }
+
+    /// Wrap an object-store error (or say what is wrong) reading the file `url` that source
+    /// `source_name` reads whole; `what` names the file (`costs file`).
+    pub fn source_file(
+        source_name: impl Into<String>,
+        what: impl Into<String>,
+        url: impl Into<String>,
+        detail: impl Into<Detail>,
+    ) -> Self {
+        let Detail { message, source } = detail.into();
+        Error::SourceFile {
+            source_name: source_name.into(),
+            what: what.into(),
+            url: url.into(),
             message,
             source,
         }

@@ -31,6 +31,21 @@ pub(super) type PullOutcome = (
     std::time::Duration,
 );
 
+/// How sources open the `s3://` files they read whole: with the warehouse's S3 builder, so
+/// a costs or intent file and the warehouse honour the same environment.
+#[derive(Debug)]
+struct S3Objects;
+
+impl crate::sources::file::ObjectOpener for S3Objects {
+    fn open(
+        &self,
+        url: &str,
+    ) -> std::result::Result<(Arc<dyn ObjectStore>, object_store::path::Path), crate::error::Detail>
+    {
+        crate::sink::open_s3_object(url)
+    }
+}
+
 #[allow(
     clippy::too_many_arguments,
     reason = "borrows the run's pieces; one call site"
@@ -134,7 +149,8 @@ pub(super) async fn pull_source(
             )
             .with_clock(now)
             .with_window(window)
-            .with_reporting_currency(&job.reporting_currency),
+            .with_reporting_currency(&job.reporting_currency)
+            .with_objects(Arc::new(S3Objects)),
         )
     }
     .await;

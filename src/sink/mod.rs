@@ -33,4 +33,4 @@ pub use raw::{
 pub use recover::{Swept, remove_prefix, sweep_leftovers};
 pub use spill::{Segment, Spill, SpillError};
 pub use staged::{emptied_partitions, published_rows, staged_file};
-pub use store::{Warehouse, WarehouseUrl};
+pub use store::{Warehouse, WarehouseUrl, open_s3_object};

@@ -3,14 +3,31 @@
 //! `http(s)` body goes through the run's page landing like any vendor page), telling the
 //! format from the name, and splitting the text into records that keep their line numbers
 //! for `_rejects.location`.
+//!
+//! An `s3://` file is read through the [`ObjectOpener`] the run hands the source (the
+//! warehouse's own S3 settings); a source never builds a store itself.
 
 use std::sync::Arc;
 
+use object_store::ObjectStore;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::SourceContext;
-use crate::error::{Error, Result};
+use crate::error::{Detail, Error, Result};
+
+/// Opens the object an object-store URL (`s3://bucket/key`) names, for a file a source reads
+/// whole. The run provides it, built like its warehouse's store, so both honour the same
+/// environment (endpoint, region, path style, `AWS_ALLOW_HTTP`, credentials) and read a key
+/// written in a URL the same way.
+pub trait ObjectOpener: Send + Sync + std::fmt::Debug {
+    /// The store holding the object `url` names, and the object's key in it; the error
+    /// completes a sentence about the URL (`names no bucket`).
+    fn open(
+        &self,
+        url: &str,
+    ) -> std::result::Result<(Arc<dyn ObjectStore>, object_store::path::Path), Detail>;
+}
 
 /// File format of a CSV-or-JSON source file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
@@ -95,18 +112,7 @@ pub async fn read(
         return ctx.pages.fetch(endpoint, request).await;
     }
     if url.starts_with("s3://") {
-        use object_store::ObjectStoreExt;
-        let parsed = url::Url::parse(url).map_err(|e| Error::storage(url, e))?;
-        let bucket = format!("s3://{}", parsed.host_str().unwrap_or_default());
-        let key = object_store::path::Path::from(parsed.path().trim_start_matches('/'));
-        let store: Arc<dyn object_store::ObjectStore> = Arc::new(
-            object_store::aws::AmazonS3Builder::from_env()
-                .with_url(bucket)
-                .build()
-                .map_err(|e| Error::storage(url, e))?,
-        );
-        let got = store.get(&key).await.map_err(|e| Error::storage(url, e))?;
-        return got.bytes().await.map_err(|e| Error::storage(url, e));
+        return read_object(url, what, ctx).await;
     }
     let path = url.strip_prefix("file://").unwrap_or(url);
     tokio::fs::read(path)
@@ -116,6 +122,28 @@ pub async fn read(
             let problem = crate::config::file_problem(&e);
             Error::io(format!("{what} {path} {problem}"), e)
         })
+}
+
+/// The bytes of the object `url` names, through the run's [`ObjectOpener`]. Errors name the
+/// source and the URL (redacted) and keep the object store's error as their cause.
+async fn read_object(url: &str, what: &str, ctx: &SourceContext) -> Result<bytes::Bytes> {
+    use object_store::ObjectStoreExt;
+    let failed =
+        |detail: Detail| Error::source_file(&ctx.source_name, what, display_name(url), detail);
+    let Some(opener) = &ctx.objects else {
+        return Err(failed(
+            "cannot be read: the run gave this source no object store".into(),
+        ));
+    };
+    let (store, key) = opener.open(url).map_err(failed)?;
+    let not_read = |e: object_store::Error| {
+        failed(match e {
+            object_store::Error::NotFound { .. } => Detail::new("does not exist".into(), e),
+            e => Detail::new(format!("cannot be read: {e}"), e),
+        })
+    };
+    let got = store.get(&key).await.map_err(not_read)?;
+    got.bytes().await.map_err(not_read)
 }
 
 /// One record of a file: its fields by (lower-cased, for CSV) name, or the raw text and why
@@ -323,5 +351,88 @@ pub fn text_of(record: &Map<String, Value>, key: &str) -> Option<String> {
         Value::String(s) => Some(s.trim().to_string()),
         Value::Null => None,
         other => Some(other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use object_store::memory::InMemory;
+    use object_store::{ObjectStoreExt, PutPayload};
+
+    use super::*;
+
+    /// Every URL names its last segment as a key of one in-memory store, whatever its bucket.
+    #[derive(Debug)]
+    struct OneStore(Arc<InMemory>);
+
+    impl ObjectOpener for OneStore {
+        fn open(
+            &self,
+            url: &str,
+        ) -> std::result::Result<(Arc<dyn ObjectStore>, object_store::path::Path), Detail> {
+            let key = url.rsplit('/').next().unwrap_or_default();
+            let key = object_store::path::Path::parse(key).map_err(Detail::caused_by)?;
+            Ok((Arc::clone(&self.0) as Arc<dyn ObjectStore>, key))
+        }
+    }
+
+    fn ctx() -> SourceContext {
+        let http =
+            crate::http::HttpClient::new("costs", &crate::http::HttpSettings::default()).unwrap();
+        SourceContext::new(
+            "costs",
+            http.clone(),
+            super::super::pages::Pages::live("costs", http, None),
+            crate::normalize::PersonalDataHasher::new(b"k"),
+            chrono::NaiveDate::from_ymd_opt(2026, 11, 20).unwrap(),
+            crate::state::SourceState::default(),
+        )
+    }
+
+    #[tokio::test]
+    async fn an_s3_file_is_read_through_the_runs_opener() {
+        let store = Arc::new(InMemory::new());
+        store
+            .put(
+                &object_store::path::Path::parse("costs.csv").unwrap(),
+                PutPayload::from_static(b"month\n"),
+            )
+            .await
+            .unwrap();
+        let ctx = ctx().with_objects(Arc::new(OneStore(store)));
+        let bytes = read("s3://b/costs.csv", "costs/file", "costs file", &ctx)
+            .await
+            .unwrap();
+        assert_eq!(&bytes[..], b"month\n");
+    }
+
+    #[tokio::test]
+    async fn a_missing_object_names_the_source_and_the_redacted_url_and_keeps_the_cause() {
+        let ctx = ctx().with_objects(Arc::new(OneStore(Arc::new(InMemory::new()))));
+        let e = read("s3://user:pw@b/gone.csv", "costs/file", "costs file", &ctx)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "source `costs`: costs file s3://b/gone.csv does not exist"
+        );
+        assert!(matches!(
+            e.source()
+                .and_then(|c| c.downcast_ref::<object_store::Error>()),
+            Some(object_store::Error::NotFound { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_context_without_a_run_cannot_read_s3_files() {
+        let e = read("s3://b/costs.csv", "costs/file", "costs file", &ctx())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&e, Error::SourceFile { source_name, url, .. } if source_name == "costs" && url == "s3://b/costs.csv"),
+            "{e}"
+        );
     }
 }

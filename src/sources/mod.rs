@@ -180,6 +180,9 @@ pub struct SourceContext {
     pub window: Option<(NaiveDate, NaiveDate)>,
     /// The job's reporting currency: the currency of CRM amounts whose source names none.
     pub reporting_currency: String,
+    /// Opens the `s3://` files a source reads whole (costs, intent) with the run's store
+    /// settings; `None` in a context built without a run, which then cannot read them.
+    pub objects: Option<std::sync::Arc<dyn file::ObjectOpener>>,
     /// The run's clock: no watermark moves past it (see [`SourceContext::advance`]).
     clock: chrono::DateTime<chrono::Utc>,
     next: std::sync::Mutex<SourceState>,
@@ -205,6 +208,7 @@ impl SourceContext {
             today,
             window: None,
             reporting_currency: "EUR".to_string(),
+            objects: None,
             // The end of `today` until the run sets its clock (`with_clock`).
             clock: today
                 .and_hms_opt(23, 59, 59)
@@ -224,6 +228,12 @@ impl SourceContext {
     /// The job's reporting currency (`EUR` until set).
     pub fn with_reporting_currency(mut self, currency: &str) -> Self {
         self.reporting_currency = currency.to_string();
+        self
+    }
+
+    /// How the run opens object-store URLs (`s3://…`) of the files a source reads whole.
+    pub fn with_objects(mut self, opener: std::sync::Arc<dyn file::ObjectOpener>) -> Self {
+        self.objects = Some(opener);
         self
     }
 

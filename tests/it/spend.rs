@@ -2,7 +2,8 @@
 //! sandbox: counts and exact per-currency totals equal what the sandbox serves (totalled
 //! here, independently of the pipeline), quota errors and throttles wait as told, Meta's
 //! code 1 splits ranges without changing the result, bad tokens and retired versions fail
-//! cleanly, restated days are replaced whole, and bad costs lines land in `_rejects`.
+//! cleanly, restated days are replaced whole, bad costs lines land in `_rejects`, and costs
+//! and intent files on S3 are read with the warehouse's S3 settings, keys as written.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -514,28 +515,7 @@ async fn a_bad_costs_line_is_rejected_with_its_line_number() {
     )
     .await;
     assert!(report.succeeded(), "{report:#?}");
-    let rows = duckdb(&format!(
-        "SELECT strftime(month, '%Y-%m'), category, channel, currency, CAST(amount AS VARCHAR) FROM {} ORDER BY 1, 2",
-        table(&warehouse, "costs")
-    ));
-    assert_eq!(
-        rows,
-        vec![
-            serde_json::json!(["2026-10", "Salaries", null, "EUR", "42000.000000"]),
-            serde_json::json!(["2026-10", "Tools", null, "USD", "99.990000"]),
-            serde_json::json!([
-                "2026-11",
-                "Agency, social",
-                "paid_social",
-                "GBP",
-                "1500.255000"
-            ]),
-            serde_json::json!(["2026-11", "Salaries", null, "EUR", "42000.000000"]),
-        ]
-        .into_iter()
-        .map(|v| v.as_array().unwrap().clone())
-        .collect::<Vec<_>>()
-    );
+    assert_eq!(costs_rows(&warehouse), with_bad_line_rows());
     let rejects = duckdb(&format!(
         "SELECT dataset, source, location, reason, record FROM {}",
         table(&warehouse, "_rejects")
@@ -637,7 +617,7 @@ async fn a_split_meta_pull_replays_identically_from_its_landed_pages() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_costs_file_over_http_loads_and_is_landed_raw() {
-    let body = std::fs::read_to_string(fixture("with_bad_line.csv")).unwrap();
+    let body = with_bad_line();
     let app = axum::Router::new().route(
         "/exports/costs.csv",
         axum::routing::get(move || {
@@ -712,4 +692,156 @@ async fn an_expired_linkedin_token_is_refreshed_once() {
     assert!(error.contains("token refresh failed"), "{error}");
     assert!(!error.contains("revoked"), "{error}");
     assert_eq!((s.requests, s.retries), (2, 0), "{error}");
+}
+
+/// A fresh folder on the S3 test server (`./scripts/test` starts it): its `s3://` URL and
+/// the bucket's store, to put files there.
+fn s3_folder() -> (
+    String,
+    String,
+    std::sync::Arc<dyn object_store::ObjectStore>,
+) {
+    use funnelhouse::sink::{Warehouse, WarehouseUrl};
+    let bucket = std::env::var("FUNNELHOUSE_TEST_S3_BUCKET").expect(
+        "the S3 tests need the server ./scripts/test starts (it sets FUNNELHOUSE_TEST_S3_BUCKET and AWS_*)",
+    );
+    let folder = format!(
+        "files {}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
+    let store = Warehouse::open(WarehouseUrl::parse(&format!("s3://{bucket}")).unwrap())
+        .unwrap()
+        .store;
+    (format!("s3://{bucket}/{folder}"), folder, store)
+}
+
+async fn put_s3(store: &dyn object_store::ObjectStore, key: &str, body: &str) {
+    use object_store::ObjectStoreExt;
+    store
+        .put(
+            &object_store::path::Path::parse(key).unwrap(),
+            object_store::PutPayload::from(body.to_string()),
+        )
+        .await
+        .unwrap();
+}
+
+fn s3_costs_and_intent(costs_url: &str, intent_url: &str) -> String {
+    format!(
+        "\n[[sources]]\nname = \"costs\"\nkind = \"costs\"\nurl = {costs_url:?}\n\
+         \n[[sources]]\nname = \"bombora\"\nkind = \"intent\"\nurl = {intent_url:?}\n"
+    )
+}
+
+/// The costs fixture with one bad line (line 4).
+fn with_bad_line() -> String {
+    std::fs::read_to_string(fixture("with_bad_line.csv")).unwrap()
+}
+
+/// The rows `with_bad_line.csv` loads as, by hand (its line 4 is rejected).
+fn with_bad_line_rows() -> Vec<Vec<serde_json::Value>> {
+    [
+        serde_json::json!(["2026-10", "Salaries", null, "EUR", "42000.000000"]),
+        serde_json::json!(["2026-10", "Tools", null, "USD", "99.990000"]),
+        serde_json::json!([
+            "2026-11",
+            "Agency, social",
+            "paid_social",
+            "GBP",
+            "1500.255000"
+        ]),
+        serde_json::json!(["2026-11", "Salaries", null, "EUR", "42000.000000"]),
+    ]
+    .into_iter()
+    .map(|v| v.as_array().unwrap().clone())
+    .collect()
+}
+
+fn costs_rows(warehouse: &Path) -> Vec<Vec<serde_json::Value>> {
+    duckdb(&format!(
+        "SELECT strftime(month, '%Y-%m'), category, channel, currency, CAST(amount AS VARCHAR) FROM {} ORDER BY 1, 2",
+        table(warehouse, "costs")
+    ))
+}
+
+/// Costs and intent files on S3 (keys with a space and unicode) load through the store the
+/// run opens for its warehouse: the key is the URL's path as written, `%XX` escapes
+/// decoded, so the literal and the escaped spelling name the same object.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn costs_and_intent_files_on_s3_load_with_spaces_in_their_keys() {
+    let (url, folder, store) = s3_folder();
+    put_s3(&*store, &format!("{folder}/costs q1.csv"), &with_bad_line()).await;
+    put_s3(
+        &*store,
+        &format!("{folder}/surge ü.csv"),
+        "Domain,Topic Name,Composite Score,Date\nacme.com,ETL,82,2026-11-19\n",
+    )
+    .await;
+    let env: HashMap<String, String> =
+        [("FUNNELHOUSE_HASH_KEY".to_string(), "k".to_string())].into();
+    let dir = tempfile::tempdir().unwrap();
+    let warehouse = dir.path().join("w");
+    // The costs key as written, the intent key percent-escaped (as a browser would copy it).
+    let escaped_folder = folder.replace(' ', "%20");
+    let bucket_url = url.trim_end_matches(&folder);
+    let sources = s3_costs_and_intent(
+        &format!("{url}/costs q1.csv"),
+        &format!("{bucket_url}{escaped_folder}/surge%20%C3%BC.csv"),
+    );
+    let report = run(&job(&warehouse, &sources, &env), &env).await;
+    assert!(report.succeeded(), "{report:#?}");
+    assert_eq!(costs_rows(&warehouse), with_bad_line_rows());
+    let location = duckdb(&format!(
+        "SELECT location FROM {} WHERE dataset = 'costs'",
+        table(&warehouse, "_rejects")
+    ));
+    let shown = format!("{url}/costs q1.csv:4").replace(' ', "%20");
+    assert_eq!(location, vec![vec![serde_json::json!(shown)]]);
+    let signals = duckdb(&format!(
+        "SELECT provider, domain, CAST(date AS VARCHAR), topic, score FROM {}",
+        table(&warehouse, "intent_signals")
+    ));
+    assert_eq!(
+        signals,
+        vec![vec![
+            serde_json::json!("bombora"),
+            serde_json::json!("acme.com"),
+            serde_json::json!("2026-11-19"),
+            serde_json::json!("ETL"),
+            serde_json::json!(82.0)
+        ]]
+    );
+}
+
+/// A costs object that is not there fails its source with the source and the URL named, and
+/// the table the last run published stays as it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_costs_object_on_s3_fails_naming_source_and_url_and_keeps_the_table() {
+    let (url, folder, store) = s3_folder();
+    put_s3(&*store, &format!("{folder}/costs q1.csv"), &with_bad_line()).await;
+    let env: HashMap<String, String> =
+        [("FUNNELHOUSE_HASH_KEY".to_string(), "k".to_string())].into();
+    let dir = tempfile::tempdir().unwrap();
+    let warehouse = dir.path().join("w");
+    let costs = |key: &str| {
+        format!("\n[[sources]]\nname = \"costs\"\nkind = \"costs\"\nurl = \"{url}/{key}\"\n")
+    };
+    let report = run(&job(&warehouse, &costs("costs q1.csv"), &env), &env).await;
+    assert!(report.succeeded(), "{report:#?}");
+    assert_eq!(costs_rows(&warehouse), with_bad_line_rows());
+
+    let report = run(&job(&warehouse, &costs("costs q2.csv"), &env), &env).await;
+    assert!(!report.succeeded(), "{report:#?}");
+    let error = source(&report, "costs").error.clone().unwrap_or_default();
+    // The URL as URLs are shown (`_rejects.location` alike): user info and query string
+    // dropped, the path escaped.
+    let shown = format!("{url}/costs q2.csv").replace(' ', "%20");
+    assert_eq!(
+        error,
+        format!("source `costs`: costs file {shown} does not exist"),
+    );
+    assert_eq!(costs_rows(&warehouse), with_bad_line_rows());
 }
