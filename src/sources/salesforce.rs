@@ -703,14 +703,14 @@ pub fn decode_lead(
     if mapped.is_converted == Some(true) {
         mapped.lifecycle_stage = Some("converted".to_string());
     }
-    let record = LeadRecord {
+    let lead = LeadRecord {
         source_system: "salesforce",
         lead_id: id,
         currency: f.currency.as_deref(),
         custom: crate::sources::custom::decode_all(&f.custom, |path| at(record, path))?,
         is_deleted: opt_bool(record.get("IsDeleted"), "IsDeleted")?.unwrap_or(false),
     };
-    Ok(mapped.into_row(record, hasher))
+    Ok(mapped.into_row(lead, hasher))
 }
 
 /// The record as it may be kept in `_rejects`: e-mail hashed, names and phones dropped.

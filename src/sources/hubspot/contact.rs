@@ -275,14 +275,14 @@ pub(super) fn decode_contact(
         if mapped.updated_at.is_none() {
             mapped.updated_at = opt_timestamp(updated_at_member.as_ref(), "updatedAt")?;
         }
-        let record = LeadRecord {
+        let lead = LeadRecord {
             source_system: "hubspot",
             lead_id: id,
             currency: index.currency(),
             custom: crate::sources::custom::decode_all(index.custom(), |p| fields.get(p))?,
             is_deleted: matches!(archived, Some(Scalar::Bool(true))),
         };
-        Ok(mapped.into_row(record, hasher))
+        Ok(mapped.into_row(lead, hasher))
     })();
     (row, modified_ms)
 }
