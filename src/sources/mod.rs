@@ -52,6 +52,13 @@
 //! decoded is a reject, never an error: the pull goes on. A page that is not the expected
 //! shape at all is an error ([`SourceContext::protocol`]).
 //!
+//! **Lead fields.** The `leads` columns a CRM can map are declared once, in
+//! `lead_fields.rs`: per column its reading rule, its default field in each CRM (or none)
+//! and its docs. The job-file mapping tables, the properties to request, the SELECT list
+//! and the reading all derive from it: a CRM hands `LeadValues::read` a closure giving each
+//! column's value and field name, applies its own quirks, then calls `LeadValues::into_row`.
+//! A new column is one entry there; a new CRM also adds its defaults to the entries.
+//!
 //! **The sink.** A connector receives `&mut impl RowSink<Row>` and only pushes rows and
 //! rejects; it asks for a merge (`merge_with_previous`) when it pulled changes since a
 //! watermark, and a day-windowed source says which days it covers (`cover_day`). Keys,
@@ -90,6 +97,7 @@ pub mod google_ads;
 pub mod hubspot;
 pub mod intent;
 mod kind;
+mod lead_fields;
 pub mod linkedin_ads;
 pub mod meta_ads;
 pub mod oauth;

@@ -22,9 +22,11 @@ use super::{SourceContext, answer, join_url};
 use crate::config::{Secret, Template};
 use crate::error::Result;
 use crate::http::{HttpSettings, Verdict, body_excerpt, default_verdict};
-use crate::normalize::parse::{opt_bool, opt_i64, opt_money, opt_str, opt_timestamp, snake_case};
+use crate::normalize::parse::{opt_bool, opt_str, opt_timestamp};
 use crate::normalize::{LeadRow, PersonalDataHasher};
 use crate::sources::RowSink;
+pub use crate::sources::lead_fields::SalesforceFields;
+use crate::sources::lead_fields::{LeadField, LeadRecord, LeadValues};
 
 /// `[[sources]] kind = "salesforce"`.
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
@@ -239,208 +241,18 @@ impl SalesforceConfig {
     }
 }
 
-/// Lead field names (API names; `Relationship.Field` for parents) for each canonical
-/// `leads` column; `""` leaves the column null. Custom fields (`…__c`) welcome.
-#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
-#[serde(default, deny_unknown_fields)]
-pub struct SalesforceFields {
-    pub email: String,
-    pub company: String,
-    pub job_title: String,
-    pub country: String,
-    pub owner_id: String,
-    pub channel: String,
-    pub campaign_id: String,
-    /// Salesforce Leads have no lifecycle stage; `Rating` (Hot / Warm / Cold) by default.
-    pub lifecycle_stage: String,
-    /// A boolean field: when true, `lifecycle_stage_raw` is `converted`.
-    pub is_converted: String,
-    pub lead_status: String,
-    pub vendor_score: String,
-    pub demo_requested: String,
-    pub content_downloads: String,
-    pub web_visits: String,
-    pub email_engagements: String,
-    pub budget_confirmed: String,
-    pub authority: String,
-    pub need_confirmed: String,
-    pub timeline_confirmed: String,
-    pub created_at: String,
-    pub updated_at: String,
-    pub mql_at: String,
-    pub sal_at: String,
-    pub sal_rejected_at: String,
-    pub rejection_reason: String,
-    pub sql_at: String,
-    pub opportunity_at: String,
-    pub customer_at: String,
-    pub first_contacted_at: String,
-    /// Latest new-intent signal (recycled leads); unmapped by default.
-    pub last_intent_at: String,
-    /// The company's industry.
-    pub industry: String,
-    /// The company's number of employees.
-    pub employee_count: String,
-    /// The company's annual revenue (a currency field).
-    pub annual_revenue: String,
-    /// The ISO code of `annual_revenue` per record (`CurrencyIsoCode`, multi-currency orgs
-    /// only); unmapped by default, when the source's `currency` applies.
-    pub annual_revenue_currency: String,
-    /// Fields kept in `leads.custom` (from `custom_properties` or
-    /// `contact_custom_properties`, not a column mapping).
-    #[serde(skip)]
-    pub custom: crate::sources::custom::CustomProperties,
-    /// Currency of `annual_revenue` when no field gives it (set by the pull).
-    #[serde(skip)]
-    pub currency: Option<String>,
-}
-
-impl Default for SalesforceFields {
-    fn default() -> Self {
-        let s = |v: &str| v.to_string();
-        SalesforceFields {
-            email: s("Email"),
-            company: s("Company"),
-            job_title: s("Title"),
-            country: s("Country"),
-            owner_id: s("OwnerId"),
-            channel: s("LeadSource"),
-            campaign_id: s(""),
-            lifecycle_stage: s("Rating"),
-            is_converted: s("IsConverted"),
-            lead_status: s("Status"),
-            vendor_score: s(""),
-            demo_requested: s(""),
-            content_downloads: s(""),
-            web_visits: s(""),
-            email_engagements: s(""),
-            budget_confirmed: s(""),
-            authority: s(""),
-            need_confirmed: s(""),
-            timeline_confirmed: s(""),
-            created_at: s("CreatedDate"),
-            updated_at: s("SystemModstamp"),
-            mql_at: s(""),
-            sal_at: s(""),
-            sal_rejected_at: s(""),
-            rejection_reason: s(""),
-            sql_at: s("ConvertedDate"),
-            opportunity_at: s(""),
-            customer_at: s(""),
-            first_contacted_at: s(""),
-            last_intent_at: s(""),
-            industry: s("Industry"),
-            employee_count: s("NumberOfEmployees"),
-            annual_revenue: s("AnnualRevenue"),
-            annual_revenue_currency: s(""),
-            custom: crate::sources::custom::CustomProperties::new(),
-            currency: None,
-        }
-    }
-}
-
 impl SalesforceFields {
-    /// The standard Contact fields: the company is the parent Account's name, the country
-    /// the mailing country; Contacts have no status, rating or conversion.
-    pub fn contact_defaults() -> Self {
-        let s = |v: &str| v.to_string();
-        SalesforceFields {
-            company: s("Account.Name"),
-            country: s("MailingCountry"),
-            lifecycle_stage: s(""),
-            is_converted: s(""),
-            lead_status: s(""),
-            sql_at: s(""),
-            // Contacts carry no firmographics: their Account does.
-            industry: s("Account.Industry"),
-            employee_count: s("Account.NumberOfEmployees"),
-            annual_revenue: s("Account.AnnualRevenue"),
-            ..SalesforceFields::default()
-        }
-    }
-
-    /// The mapping of `column`, to change it.
+    /// The mapping of `column` (a job-file key), to change it.
     pub fn slot(&mut self, column: &str) -> Option<&mut String> {
-        Some(match column {
-            "email" => &mut self.email,
-            "company" => &mut self.company,
-            "job_title" => &mut self.job_title,
-            "country" => &mut self.country,
-            "owner_id" => &mut self.owner_id,
-            "channel" => &mut self.channel,
-            "campaign_id" => &mut self.campaign_id,
-            "lifecycle_stage" => &mut self.lifecycle_stage,
-            "is_converted" => &mut self.is_converted,
-            "lead_status" => &mut self.lead_status,
-            "vendor_score" => &mut self.vendor_score,
-            "demo_requested" => &mut self.demo_requested,
-            "content_downloads" => &mut self.content_downloads,
-            "web_visits" => &mut self.web_visits,
-            "email_engagements" => &mut self.email_engagements,
-            "budget_confirmed" => &mut self.budget_confirmed,
-            "authority" => &mut self.authority,
-            "need_confirmed" => &mut self.need_confirmed,
-            "timeline_confirmed" => &mut self.timeline_confirmed,
-            "created_at" => &mut self.created_at,
-            "updated_at" => &mut self.updated_at,
-            "mql_at" => &mut self.mql_at,
-            "sal_at" => &mut self.sal_at,
-            "sal_rejected_at" => &mut self.sal_rejected_at,
-            "rejection_reason" => &mut self.rejection_reason,
-            "sql_at" => &mut self.sql_at,
-            "opportunity_at" => &mut self.opportunity_at,
-            "customer_at" => &mut self.customer_at,
-            "first_contacted_at" => &mut self.first_contacted_at,
-            "last_intent_at" => &mut self.last_intent_at,
-            "industry" => &mut self.industry,
-            "employee_count" => &mut self.employee_count,
-            "annual_revenue" => &mut self.annual_revenue,
-            "annual_revenue_currency" => &mut self.annual_revenue_currency,
-            _ => return None,
-        })
+        self.field_mut(LeadField::from_key(column)?)
     }
 
     /// `(column, field)` for every mapped column.
     pub fn mapped(&self) -> Vec<(&'static str, &str)> {
-        let all: [(&'static str, &String); 34] = [
-            ("email", &self.email),
-            ("company", &self.company),
-            ("job_title", &self.job_title),
-            ("country", &self.country),
-            ("owner_id", &self.owner_id),
-            ("channel", &self.channel),
-            ("campaign_id", &self.campaign_id),
-            ("lifecycle_stage", &self.lifecycle_stage),
-            ("is_converted", &self.is_converted),
-            ("lead_status", &self.lead_status),
-            ("vendor_score", &self.vendor_score),
-            ("demo_requested", &self.demo_requested),
-            ("content_downloads", &self.content_downloads),
-            ("web_visits", &self.web_visits),
-            ("email_engagements", &self.email_engagements),
-            ("budget_confirmed", &self.budget_confirmed),
-            ("authority", &self.authority),
-            ("need_confirmed", &self.need_confirmed),
-            ("timeline_confirmed", &self.timeline_confirmed),
-            ("created_at", &self.created_at),
-            ("updated_at", &self.updated_at),
-            ("mql_at", &self.mql_at),
-            ("sal_at", &self.sal_at),
-            ("sal_rejected_at", &self.sal_rejected_at),
-            ("rejection_reason", &self.rejection_reason),
-            ("sql_at", &self.sql_at),
-            ("opportunity_at", &self.opportunity_at),
-            ("customer_at", &self.customer_at),
-            ("first_contacted_at", &self.first_contacted_at),
-            ("last_intent_at", &self.last_intent_at),
-            ("industry", &self.industry),
-            ("employee_count", &self.employee_count),
-            ("annual_revenue", &self.annual_revenue),
-            ("annual_revenue_currency", &self.annual_revenue_currency),
-        ];
-        all.into_iter()
+        LeadField::ALL
+            .iter()
+            .map(|&column| (column.key(), self.field(column)))
             .filter(|(_, f)| !f.is_empty())
-            .map(|(c, f)| (c, f.as_str()))
             .collect()
     }
 
@@ -884,62 +696,21 @@ pub fn decode_lead(
     hasher: &PersonalDataHasher,
 ) -> std::result::Result<LeadRow, String> {
     let id = opt_str(record.get("Id")).ok_or("lead has no `Id`")?;
-    let get = |path: &str| at(record, path);
-    let ts = |path: &str| opt_timestamp(get(path), path);
-    let email = opt_str(get(&f.email));
-    let annual_revenue = opt_money(get(&f.annual_revenue), &f.annual_revenue)?;
-    let annual_revenue_currency = annual_revenue
-        .and_then(|_| opt_str(get(&f.annual_revenue_currency)).or_else(|| f.currency.clone()));
-    let custom = crate::sources::custom::decode_all(&f.custom, get)?;
-    let converted = opt_bool(get(&f.is_converted), &f.is_converted)?.unwrap_or(false);
-    let lifecycle = if converted {
-        Some("converted".to_string())
-    } else {
-        opt_str(get(&f.lifecycle_stage))
-    };
-    Ok(LeadRow {
-        source_system: "salesforce".into(),
+    let mut mapped = LeadValues::read(|column| {
+        let field = f.field(column);
+        (at(record, field), field)
+    })?;
+    if mapped.is_converted == Some(true) {
+        mapped.lifecycle_stage = Some("converted".to_string());
+    }
+    let lead = LeadRecord {
+        source_system: "salesforce",
         lead_id: id,
-        email_hash: email.as_deref().map(|e| hasher.hash(e)),
-        email_domain: email
-            .as_deref()
-            .and_then(|e| e.rsplit_once('@'))
-            .map(|(_, domain)| domain.trim().to_lowercase()),
-        company: opt_str(get(&f.company)),
-        job_title: opt_str(get(&f.job_title)),
-        country: opt_str(get(&f.country)),
-        owner_id: opt_str(get(&f.owner_id)),
-        channel: opt_str(get(&f.channel)).map(|c| snake_case(&c)),
-        campaign_id: opt_str(get(&f.campaign_id)),
-        lifecycle_stage_raw: lifecycle,
-        lead_status_raw: opt_str(get(&f.lead_status)),
-        vendor_score: opt_i64(get(&f.vendor_score), &f.vendor_score)?,
-        demo_requested: opt_bool(get(&f.demo_requested), &f.demo_requested)?,
-        content_downloads: opt_i64(get(&f.content_downloads), &f.content_downloads)?,
-        web_visits: opt_i64(get(&f.web_visits), &f.web_visits)?,
-        email_engagements: opt_i64(get(&f.email_engagements), &f.email_engagements)?,
-        budget_confirmed: opt_bool(get(&f.budget_confirmed), &f.budget_confirmed)?,
-        authority: opt_str(get(&f.authority)).map(|a| snake_case(&a)),
-        need_confirmed: opt_bool(get(&f.need_confirmed), &f.need_confirmed)?,
-        timeline_confirmed: opt_bool(get(&f.timeline_confirmed), &f.timeline_confirmed)?,
-        created_at: ts(&f.created_at)?,
-        updated_at: ts(&f.updated_at)?,
-        mql_at: ts(&f.mql_at)?,
-        sal_at: ts(&f.sal_at)?,
-        sal_rejected_at: ts(&f.sal_rejected_at)?,
-        rejection_reason: opt_str(get(&f.rejection_reason)),
-        sql_at: ts(&f.sql_at)?,
-        opportunity_at: ts(&f.opportunity_at)?,
-        customer_at: ts(&f.customer_at)?,
-        first_contacted_at: ts(&f.first_contacted_at)?,
-        last_intent_at: ts(&f.last_intent_at)?,
-        industry: opt_str(get(&f.industry)),
-        employee_count: opt_i64(get(&f.employee_count), &f.employee_count)?,
-        annual_revenue,
-        annual_revenue_currency,
-        custom,
+        currency: f.currency.as_deref(),
+        custom: crate::sources::custom::decode_all(&f.custom, |path| at(record, path))?,
         is_deleted: opt_bool(record.get("IsDeleted"), "IsDeleted")?.unwrap_or(false),
-    })
+    };
+    Ok(mapped.into_row(lead, hasher))
 }
 
 /// The record as it may be kept in `_rejects`: e-mail hashed, names and phones dropped.

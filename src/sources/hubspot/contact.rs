@@ -10,13 +10,12 @@ use serde::Deserialize;
 use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::Value;
 
-use super::properties::{HubspotProperties, column};
-use crate::normalize::parse::{
-    Scalar, opt_bool, opt_i64, opt_money, opt_str, opt_timestamp, snake_case, timestamp_micros,
-};
+use super::properties::HubspotProperties;
+use crate::normalize::parse::{Scalar, opt_timestamp, timestamp_micros};
 use crate::normalize::scalar::{Fields, Key, ScalarVisitor};
 use crate::normalize::{LeadRow, PersonalDataHasher};
 use crate::sources::custom::CustomProperties;
+use crate::sources::lead_fields::{LeadField, LeadRecord, LeadValues};
 
 /// One element of `results`.
 #[derive(Debug)]
@@ -146,7 +145,7 @@ struct Resolved {
     group_of: HashMap<String, usize>,
     /// The columns each group feeds (one, unless a property is mapped twice).
     groups: Vec<Vec<usize>>,
-    /// Property names as `HubspotProperties::columns` orders them.
+    /// Property names in [`LeadField`] order.
     names: Vec<String>,
     /// The contact properties kept in `leads.custom`.
     custom: CustomProperties,
@@ -154,8 +153,8 @@ struct Resolved {
     currency: Option<String>,
 }
 
-/// A contact's property values by canonical column.
-pub(super) type ColumnValues<'p, 'a> = [Option<&'p Scalar<'a>>; column::COUNT];
+/// A contact's property values by canonical column, in [`LeadField`] order.
+pub(super) type ColumnValues<'p, 'a> = [Option<&'p Scalar<'a>>; LeadField::COUNT];
 
 impl PropertyIndex {
     /// The index for a job's property names and kept custom properties.
@@ -203,14 +202,14 @@ impl PropertyIndex {
         &self.resolved.custom
     }
 
-    /// The property name feeding `column`.
-    pub(super) fn name(&self, column: usize) -> &str {
-        &self.resolved.names[column]
+    /// The property name feeding `field`.
+    pub(super) fn name(&self, field: LeadField) -> &str {
+        &self.resolved.names[field.index()]
     }
 
     /// Spread `fields` over the canonical columns (a repeated member: the last one wins).
     pub(super) fn resolve<'p, 'a>(&mut self, fields: &'p Fields<'a>) -> ColumnValues<'p, 'a> {
-        let mut values: ColumnValues<'p, 'a> = [None; column::COUNT];
+        let mut values: ColumnValues<'p, 'a> = [None; LeadField::COUNT];
         for (position, (key, value)) in fields.members().iter().enumerate() {
             let group = match self.last_order.get(position) {
                 Some((seen, group)) if seen == key => *group,
@@ -254,7 +253,7 @@ pub(super) fn decode_contact(
     let none = Fields::Other(Scalar::Null);
     let fields = properties.as_ref().unwrap_or(&none);
     let values = index.resolve(fields);
-    let modified_ms = values[column::UPDATED_AT]
+    let modified_ms = values[LeadField::UpdatedAt.index()]
         .and_then(Scalar::as_str)
         .or_else(|| updated_at_member.as_ref().and_then(Scalar::as_str))
         .and_then(|t| timestamp_micros(t).ok())
@@ -268,67 +267,22 @@ pub(super) fn decode_contact(
         if !matches!(properties, Some(Fields::Object(_))) {
             return Err(format!("contact {id} has no `properties` object"));
         }
-        let get = |column: usize| values[column];
-        let name = |column: usize| index.name(column);
-        let ts = |column: usize| opt_timestamp(get(column), name(column));
-        let int = |column: usize| opt_i64(get(column), name(column));
-        let flag = |column: usize| opt_bool(get(column), name(column));
-        let text = |column: usize| opt_str(get(column));
-        let email = text(column::EMAIL);
-        let created_at = match ts(column::CREATED_AT)? {
-            Some(t) => Some(t),
-            None => opt_timestamp(created_at_member.as_ref(), "createdAt")?,
-        };
-        let updated_at = match ts(column::UPDATED_AT)? {
-            Some(t) => Some(t),
-            None => opt_timestamp(updated_at_member.as_ref(), "updatedAt")?,
-        };
-        let annual_revenue = opt_money(get(column::ANNUAL_REVENUE), name(column::ANNUAL_REVENUE))?;
-        Ok(LeadRow {
-            source_system: "hubspot".into(),
+        let mut mapped = LeadValues::read(|field| (values[field.index()], index.name(field)))?;
+        // A contact without the mapped property has the object's own `createdAt`/`updatedAt`.
+        if mapped.created_at.is_none() {
+            mapped.created_at = opt_timestamp(created_at_member.as_ref(), "createdAt")?;
+        }
+        if mapped.updated_at.is_none() {
+            mapped.updated_at = opt_timestamp(updated_at_member.as_ref(), "updatedAt")?;
+        }
+        let lead = LeadRecord {
+            source_system: "hubspot",
             lead_id: id,
-            email_hash: email.as_deref().map(|e| hasher.hash(e)),
-            email_domain: email
-                .as_deref()
-                .and_then(|e| e.rsplit_once('@'))
-                .map(|(_, domain)| domain.trim().to_lowercase()),
-            company: text(column::COMPANY),
-            job_title: text(column::JOB_TITLE),
-            country: text(column::COUNTRY),
-            owner_id: text(column::OWNER_ID),
-            channel: text(column::CHANNEL).map(|c| snake_case(&c)),
-            campaign_id: text(column::CAMPAIGN_ID),
-            lifecycle_stage_raw: text(column::LIFECYCLE_STAGE),
-            lead_status_raw: text(column::LEAD_STATUS),
-            vendor_score: int(column::VENDOR_SCORE)?,
-            demo_requested: flag(column::DEMO_REQUESTED)?,
-            content_downloads: int(column::CONTENT_DOWNLOADS)?,
-            web_visits: int(column::WEB_VISITS)?,
-            email_engagements: int(column::EMAIL_ENGAGEMENTS)?,
-            budget_confirmed: flag(column::BUDGET_CONFIRMED)?,
-            authority: text(column::AUTHORITY).map(|a| snake_case(&a)),
-            need_confirmed: flag(column::NEED_CONFIRMED)?,
-            timeline_confirmed: flag(column::TIMELINE_CONFIRMED)?,
-            created_at,
-            updated_at,
-            mql_at: ts(column::MQL_AT)?,
-            sal_at: ts(column::SAL_AT)?,
-            sal_rejected_at: ts(column::SAL_REJECTED_AT)?,
-            rejection_reason: text(column::REJECTION_REASON),
-            sql_at: ts(column::SQL_AT)?,
-            opportunity_at: ts(column::OPPORTUNITY_AT)?,
-            customer_at: ts(column::CUSTOMER_AT)?,
-            first_contacted_at: ts(column::FIRST_CONTACTED_AT)?,
-            last_intent_at: ts(column::LAST_INTENT_AT)?,
-            industry: text(column::INDUSTRY),
-            employee_count: int(column::EMPLOYEE_COUNT)?,
-            annual_revenue,
-            annual_revenue_currency: annual_revenue
-                .and_then(|_| index.currency())
-                .map(str::to_string),
+            currency: index.currency(),
             custom: crate::sources::custom::decode_all(index.custom(), |p| fields.get(p))?,
             is_deleted: matches!(archived, Some(Scalar::Bool(true))),
-        })
+        };
+        Ok(mapped.into_row(lead, hasher))
     })();
     (row, modified_ms)
 }
@@ -470,10 +424,19 @@ mod tests {
         let second: Fields<'_> =
             serde_json::from_str(r#"{"country":"FR","zzz":"1","company":"B"}"#).unwrap();
         let values = index.resolve(&first);
-        assert_eq!(values[column::COUNTRY].and_then(Scalar::as_str), Some("DE"));
+        assert_eq!(
+            values[LeadField::Country.index()].and_then(Scalar::as_str),
+            Some("DE")
+        );
         let values = index.resolve(&second);
-        assert_eq!(values[column::COUNTRY].and_then(Scalar::as_str), Some("FR"));
-        assert_eq!(values[column::COMPANY].and_then(Scalar::as_str), Some("B"));
-        assert_eq!(values[column::JOB_TITLE], None);
+        assert_eq!(
+            values[LeadField::Country.index()].and_then(Scalar::as_str),
+            Some("FR")
+        );
+        assert_eq!(
+            values[LeadField::Company.index()].and_then(Scalar::as_str),
+            Some("B")
+        );
+        assert_eq!(values[LeadField::JobTitle.index()], None);
     }
 }

@@ -8,10 +8,10 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::contact::{Contact, PropertyIndex, decode_contact, redact};
-use super::properties::column;
 use crate::normalize::parse::Scalar;
 use crate::normalize::{LeadRow, PersonalDataHasher};
 use crate::sources::DecodedPage;
+use crate::sources::lead_fields::LeadField;
 
 /// A contacts page (list or search); its paging is read by [`peek_paging`].
 #[derive(Debug, Deserialize)]
@@ -118,7 +118,7 @@ pub(super) fn decode_page(
         match decoded {
             Ok(row) => out.rows.push(row),
             Err(reason) => out.rejects.push((
-                redact(&contact.to_value(), index.name(column::EMAIL), hasher),
+                redact(&contact.to_value(), index.name(LeadField::Email), hasher),
                 reason,
             )),
         }
