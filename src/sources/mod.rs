@@ -85,11 +85,13 @@
 pub mod answer;
 pub mod costs;
 pub mod custom;
+mod decoded_once;
 pub mod file;
 pub mod google_ads;
 pub mod hubspot;
 pub mod intent;
 mod kind;
+mod lenient;
 pub mod linkedin_ads;
 pub mod meta_ads;
 pub mod oauth;
