@@ -17,7 +17,7 @@ use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
 use super::decoded_once::DecodedOnce;
-use super::lenient::{RawRecords, anything_else_is, lenient_object, record_value};
+use super::lenient::{RawRecords, anything_else_is, decode_each, lenient_object, read_each};
 use super::oauth::OAuthToken;
 use super::spend_window::{Window, WindowSettings};
 use super::{DecodedPage, SourceContext, answer, join_url};
@@ -407,12 +407,7 @@ impl<'a> Answer<'a> {
                 answer.results_not_array = true;
                 continue;
             };
-            answer.results.reserve(records.len());
-            for raw in records {
-                // Valid JSON already: the lenient row cannot fail to read.
-                let row = serde_json::from_str(raw.get()).unwrap_or_default();
-                answer.results.push((raw, row));
-            }
+            answer.results.extend(read_each(records));
         }
         Ok(answer)
     }
@@ -428,23 +423,15 @@ impl<'a> Answer<'a> {
         if self.results_not_array {
             return Err("`results` is not an array".to_string());
         }
-        let mut page = DecodedPage {
-            rows: Vec::with_capacity(self.results.len()),
-            rejects: Vec::new(),
-            next: self
-                .next_page_token
-                .as_ref()
-                .and_then(Scalar::as_str)
-                .filter(|t| !t.is_empty())
-                .map(str::to_string),
-        };
-        for (raw, row) in &self.results {
-            match decode_row(row, customer) {
-                Ok(row) => page.rows.push(row),
-                Err(reason) => page.rejects.push((record_value(raw), reason)),
-            }
-        }
-        Ok(page)
+        let next = self
+            .next_page_token
+            .as_ref()
+            .and_then(Scalar::as_str)
+            .filter(|t| !t.is_empty())
+            .map(str::to_string);
+        Ok(decode_each(&self.results, next, |row| {
+            decode_row(row, customer)
+        }))
     }
 }
 

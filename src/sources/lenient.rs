@@ -2,8 +2,9 @@
 //! `pointer`, `as_array`) saw it, without building the tree: [`lenient_object!`] declares a
 //! struct of optional members (the last of a repeated member wins, unknown members are
 //! skipped, anything but an object reads as no members), and [`RawRecords`] keeps the
-//! records of an array as raw JSON slices, each decoded on its own (a rejected one is
-//! parsed into a `Value` for `_rejects`, and only it). A vendor's odd page therefore meets
+//! records of an array as raw JSON slices, each read on its own ([`read_each`]) and
+//! decoded into a row or a reject ([`decode_each`]: a rejected record is parsed into a
+//! `Value` for `_rejects`, and only it). A vendor's odd page therefore meets
 //! the same rules, and the same reject reasons, as when it was walked as a `Value`.
 
 use std::fmt;
@@ -13,6 +14,7 @@ use serde::Deserializer;
 use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
+use super::DecodedPage;
 use crate::normalize::scalar::Key;
 
 /// A struct read member by member from a JSON object (see [`lenient_object!`]).
@@ -128,9 +130,42 @@ impl<'de> serde::Deserialize<'de> for RawRecords<'de> {
     }
 }
 
+/// Each raw record read as `T`, kept with its raw JSON. `T` is a lenient shape (any JSON
+/// value reads as one), so a record of a page that parsed does not fail to read; if one
+/// did, it would read as `T::default()`: no members, rejected by the decoding.
+pub(crate) fn read_each<'a, T: serde::Deserialize<'a> + Default>(
+    records: Vec<&'a RawValue>,
+) -> impl Iterator<Item = (&'a RawValue, T)> {
+    records
+        .into_iter()
+        .map(|raw| (raw, serde_json::from_str(raw.get()).unwrap_or_default()))
+}
+
+/// Decode each record with `decode`: the rows, and each record it rejects as the `Value`
+/// `_rejects` keeps, with why (only a rejected record is parsed into a `Value`); `next` is
+/// what the source's paging reads next.
+pub(crate) fn decode_each<T, R, N>(
+    records: &[(&RawValue, T)],
+    next: N,
+    decode: impl Fn(&T) -> Result<R, String>,
+) -> DecodedPage<R, N> {
+    let mut page = DecodedPage {
+        rows: Vec::with_capacity(records.len()),
+        rejects: Vec::new(),
+        next,
+    };
+    for (raw, record) in records {
+        match decode(record) {
+            Ok(row) => page.rows.push(row),
+            Err(reason) => page.rejects.push((record_value(raw), reason)),
+        }
+    }
+    page
+}
+
 /// A rejected record as the `Value` `_rejects` keeps (the record was valid JSON inside a
 /// page that parsed, so this does not fail in practice; if it did, the text is kept).
-pub(crate) fn record_value(record: &RawValue) -> serde_json::Value {
+fn record_value(record: &RawValue) -> serde_json::Value {
     serde_json::from_str(record.get())
         .unwrap_or_else(|_| serde_json::Value::String(record.get().to_string()))
 }

@@ -15,7 +15,7 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 
 use super::decoded_once::DecodedOnce;
-use super::lenient::{RawRecords, anything_else_is, lenient_object, record_value};
+use super::lenient::{RawRecords, anything_else_is, decode_each, lenient_object, read_each};
 use super::oauth::OAuthToken;
 use super::spend_window::{Window, WindowSettings};
 use super::{DecodedPage, SourceContext, answer, join_url};
@@ -356,13 +356,10 @@ impl<'a> Analytics<'a> {
     fn parse(body: &'a [u8]) -> std::result::Result<Analytics<'a>, String> {
         let parts: AnalyticsParts<'a> =
             crate::json::from_slice(body).map_err(|e| super::not_json(&e, body))?;
-        let elements = parts.elements.and_then(|e| e.0).map(|records| {
-            records
-                .into_iter()
-                // Valid JSON already: the lenient element cannot fail to read.
-                .map(|raw| (raw, serde_json::from_str(raw.get()).unwrap_or_default()))
-                .collect()
-        });
+        let elements = parts
+            .elements
+            .and_then(|e| e.0)
+            .map(|r| read_each(r).collect());
         Ok(Analytics { elements })
     }
 
@@ -373,18 +370,9 @@ impl<'a> Analytics<'a> {
         currency: &str,
     ) -> std::result::Result<DecodedPage<SpendRow, ()>, String> {
         let elements = self.elements.ok_or("no `elements` array")?;
-        let mut page = DecodedPage {
-            rows: Vec::with_capacity(elements.len()),
-            rejects: Vec::new(),
-            next: (),
-        };
-        for (raw, element) in &elements {
-            match decode_row(element, account, currency) {
-                Ok(row) => page.rows.push(row),
-                Err(reason) => page.rejects.push((record_value(raw), reason)),
-            }
-        }
-        Ok(page)
+        Ok(decode_each(&elements, (), |element| {
+            decode_row(element, account, currency)
+        }))
     }
 }
 

@@ -18,7 +18,7 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 
 use super::decoded_once::DecodedOnce;
-use super::lenient::{RawRecords, lenient_object, record_value};
+use super::lenient::{RawRecords, decode_each, lenient_object, read_each};
 use super::spend_window::{Window, WindowSettings, halve};
 use super::{DecodedPage, SourceContext, answer, join_url};
 use crate::config::{Secret, Template};
@@ -343,13 +343,7 @@ impl<'a> Answer<'a> {
     fn parse(body: &'a [u8]) -> std::result::Result<Answer<'a>, String> {
         let parts: AnswerParts<'a> =
             crate::json::from_slice(body).map_err(|e| super::not_json(&e, body))?;
-        let rows = parts.data.and_then(|d| d.0).map(|records| {
-            records
-                .into_iter()
-                // Valid JSON already: the lenient row cannot fail to read.
-                .map(|raw| (raw, serde_json::from_str(raw.get()).unwrap_or_default()))
-                .collect()
-        });
+        let rows = parts.data.and_then(|d| d.0).map(|r| read_each(r).collect());
         Ok(Answer {
             error: parts.error,
             rows,
@@ -396,17 +390,7 @@ impl<'a> Answer<'a> {
             .and_then(Scalar::as_str)
             .filter(|n| !n.is_empty() && !rows.is_empty())
             .map(str::to_string);
-        let mut page = DecodedPage {
-            rows: Vec::with_capacity(rows.len()),
-            rejects: Vec::new(),
-            next,
-        };
-        for (raw, row) in &rows {
-            match decode_row(row, account) {
-                Ok(row) => page.rows.push(row),
-                Err(reason) => page.rejects.push((record_value(raw), reason)),
-            }
-        }
+        let page = decode_each(&rows, next, |row| decode_row(row, account));
         Ok(Insights::Page(page))
     }
 }
