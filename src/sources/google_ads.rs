@@ -13,16 +13,19 @@ use chrono::NaiveDate;
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
+use super::decoded_once::DecodedOnce;
+use super::lenient::{RawRecords, anything_else_is, decode_each, lenient_object, read_each};
 use super::oauth::OAuthToken;
 use super::spend_window::{Window, WindowSettings};
-use super::{SourceContext, answer, join_url};
+use super::{DecodedPage, SourceContext, answer, join_url};
 use crate::config::Template;
 use crate::error::Result;
 use crate::http::{HttpSettings, Verdict, body_excerpt, retry_after};
 use crate::normalize::SpendRow;
-use crate::normalize::parse::{date_days, opt_i64, opt_str};
+use crate::normalize::parse::{Scalar, date_days, opt_i64, opt_str};
 use crate::sources::RowSink;
 
 /// Which GoogleAdsService method to query through.
@@ -228,16 +231,20 @@ pub async fn pull(
                 );
                 // Rows dated outside the query's window, or an empty answer the same as the
                 // previous query's: maybe not the answer to this query (a cache or the API
-                // serving an earlier response again); see `answer.rs`.
-                let ours = |body: &[u8]| match crate::json::from_slice::<Value>(body) {
-                    Ok(parsed) => {
-                        answer::days_within(result_dates(&parsed), from, to)?;
-                        let has_data = result_dates(&parsed).next().is_some();
-                        last.check(&key, body, has_data)
-                    }
-                    Err(_) => Ok(()),
+                // serving an earlier response again); see `answer.rs`. Checking reads the
+                // rows, so the page is decoded there, once.
+                let once = DecodedOnce::default();
+                let ours = |body: &[u8]| {
+                    let answer = match Answer::parse(body) {
+                        Ok(answer) => answer,
+                        // Not JSON: reported once the loop hands the body back.
+                        Err(not_json) => return Ok(Err(not_json)),
+                    };
+                    answer::days_within(answer.dates(), from, to)?;
+                    last.check(&key, body, answer.dates().next().is_some())?;
+                    Ok(answer.decode(customer))
                 };
-                let classify = answer::checked(ctx, "google_ads/search", &verdict, ours);
+                let classify = once.checked(ctx, "google_ads/search", &verdict, ours);
                 let page_body = token
                     .fetch(ctx, "google_ads/search", &classify, |access| {
                         let mut request = ctx
@@ -255,32 +262,12 @@ pub async fn pull(
                     .await?;
                 drop(classify);
                 last.accepted(&key, &page_body);
-                let parsed = ctx.parse_json(&url, &page_body).await?;
+                let decoded = once
+                    .take(&page_body)
+                    .unwrap_or_else(|| decode_answer(&page_body, customer))
+                    .map_err(|message| ctx.protocol(&url, message))?;
                 let location = format!("customer {customer} {from}..{to} page {page}");
-                // searchStream: an array of batches; search: one page object.
-                let batches: Vec<&Value> = match &parsed {
-                    Value::Array(items) => items.iter().collect(),
-                    other => vec![other],
-                };
-                for batch in batches {
-                    let Some(results) = batch.get("results") else {
-                        continue;
-                    };
-                    let rows = results
-                        .as_array()
-                        .ok_or_else(|| ctx.protocol(&url, "`results` is not an array"))?;
-                    for result in rows {
-                        match decode_row(result, customer) {
-                            Ok(row) => out.push(row).await?,
-                            Err(reason) => out.reject(&location, result, reason),
-                        }
-                    }
-                }
-                page_token = parsed
-                    .get("nextPageToken")
-                    .and_then(Value::as_str)
-                    .filter(|t| !t.is_empty())
-                    .map(str::to_string);
+                page_token = decoded.write(out, &location).await?;
                 if page_token.is_none() {
                     break;
                 }
@@ -290,17 +277,169 @@ pub async fn pull(
     window.cover(ctx, out)
 }
 
-/// Every `segments.date` of a response (searchStream batches or a search page).
-fn result_dates(parsed: &Value) -> impl Iterator<Item = &str> {
-    let batches: Vec<&Value> = match parsed {
-        Value::Array(items) => items.iter().collect(),
-        other => vec![other],
-    };
-    batches
-        .into_iter()
-        .filter_map(|batch| batch.get("results")?.as_array())
-        .flatten()
-        .filter_map(|row| row.pointer("/segments/date")?.as_str())
+/// A decoded answer: its rows and rejects, and the `nextPageToken` to send next.
+type GooglePage = DecodedPage<SpendRow, Option<String>>;
+
+/// Decode an answer, or say why it is not a page at all.
+fn decode_answer(body: &[u8], customer: &str) -> std::result::Result<GooglePage, String> {
+    Answer::parse(body)?.decode(customer)
+}
+
+/// An answer borrowed from its body: a `search` page, or the batches of a `searchStream`
+/// answer (a JSON array), each result parsed into a borrowed [`Row`].
+#[derive(Debug, Default)]
+struct Answer<'a> {
+    /// Every result of every batch with a `results` array, in order, with its raw JSON.
+    results: Vec<(&'a RawValue, Row<'a>)>,
+    /// A batch whose `results` is there but not an array.
+    results_not_array: bool,
+    /// A `search` page's `nextPageToken`.
+    next_page_token: Option<Scalar<'a>>,
+}
+
+lenient_object! {
+    /// One `searchStream` batch, or a `search` page.
+    struct Batch<'a> {
+        "results" => results: RawRecords<'a>,
+        "nextPageToken" => next_page_token: Scalar<'a>,
+    }
+}
+
+/// A `search` page is one batch; a `searchStream` answer an array of them (any other
+/// element, or any other body, holds none).
+enum Batches<'a> {
+    Stream(Vec<Batch<'a>>),
+    Page(Batch<'a>),
+}
+
+impl<'de> Deserialize<'de> for Batches<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct BatchesVisitor;
+        impl<'de> serde::de::Visitor<'de> for BatchesVisitor {
+            type Value = Batches<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> std::result::Result<Self::Value, A::Error> {
+                let mut batches = Vec::new();
+                while let Some(batch) = seq.next_element()? {
+                    batches.push(batch);
+                }
+                Ok(Batches::Stream(batches))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> std::result::Result<Self::Value, A::Error> {
+                let deserializer = serde::de::value::MapAccessDeserializer::new(map);
+                Batch::deserialize(deserializer).map(Batches::Page)
+            }
+            // Any other body holds no batch.
+            anything_else_is!('de, Batches::Stream(Vec::new()));
+        }
+        d.deserialize_any(BatchesVisitor)
+    }
+}
+
+lenient_object! {
+    /// One search result, as the GAQL query selects it.
+    struct Row<'a> {
+        "customer" => customer: CustomerPart<'a>,
+        "campaign" => campaign: CampaignPart<'a>,
+        "segments" => segments: SegmentsPart<'a>,
+        "metrics" => metrics: MetricsPart<'a>,
+    }
+}
+
+lenient_object! {
+    /// `customer`.
+    struct CustomerPart<'a> {
+        "currencyCode" => currency_code: Scalar<'a>,
+    }
+}
+
+lenient_object! {
+    /// `campaign`.
+    struct CampaignPart<'a> {
+        "id" => id: Scalar<'a>,
+        "name" => name: Scalar<'a>,
+        "advertisingChannelType" => channel_type: Scalar<'a>,
+    }
+}
+
+lenient_object! {
+    /// `segments`.
+    struct SegmentsPart<'a> {
+        "date" => date: Scalar<'a>,
+    }
+}
+
+lenient_object! {
+    /// `metrics`.
+    struct MetricsPart<'a> {
+        "costMicros" => cost_micros: Scalar<'a>,
+        "impressions" => impressions: Scalar<'a>,
+        "clicks" => clicks: Scalar<'a>,
+    }
+}
+
+impl<'a> Answer<'a> {
+    /// Parse a body and each of its results; `Err` when the body is not JSON.
+    fn parse(body: &'a [u8]) -> std::result::Result<Answer<'a>, String> {
+        let batches: Batches<'a> =
+            crate::json::from_slice(body).map_err(|e| super::not_json(&e, body))?;
+        let (batches, next_page_token) = match batches {
+            Batches::Stream(batches) => (batches, None),
+            Batches::Page(page) => {
+                let token = page.next_page_token.clone();
+                (vec![page], token)
+            }
+        };
+        let mut answer = Answer {
+            next_page_token,
+            ..Answer::default()
+        };
+        for results in batches.into_iter().filter_map(|b| b.results) {
+            let Some(records) = results.0 else {
+                answer.results_not_array = true;
+                continue;
+            };
+            answer.results.extend(read_each(records));
+        }
+        Ok(answer)
+    }
+
+    /// Every result's `segments.date` string, in order.
+    fn dates(&self) -> impl Iterator<Item = &str> {
+        self.results.iter().filter_map(|(_, row)| row.date())
+    }
+
+    /// The rows and rejects, and the next page's token; `Err` when a batch's `results` is
+    /// not an array.
+    fn decode(self, customer: &str) -> std::result::Result<GooglePage, String> {
+        if self.results_not_array {
+            return Err("`results` is not an array".to_string());
+        }
+        let next = self
+            .next_page_token
+            .as_ref()
+            .and_then(Scalar::as_str)
+            .filter(|t| !t.is_empty())
+            .map(str::to_string);
+        Ok(decode_each(&self.results, next, |row| {
+            decode_row(row, customer)
+        }))
+    }
+}
+
+impl Row<'_> {
+    /// `segments.date` when it is a string.
+    fn date(&self) -> Option<&str> {
+        self.segments.as_ref()?.date.as_ref()?.as_str()
+    }
 }
 
 /// Google's error classification: quota errors (429 `RESOURCE_EXHAUSTED`) wait their
@@ -437,35 +576,41 @@ pub fn channel_of(channel_type: &str) -> String {
 }
 
 /// One search result row as a `spend` row, or why not.
-pub fn decode_row(result: &Value, customer: &str) -> std::result::Result<SpendRow, String> {
-    let date = result
-        .pointer("/segments/date")
-        .and_then(Value::as_str)
-        .ok_or("row has no segments.date")?;
-    let campaign_id = opt_str(result.pointer("/campaign/id")).ok_or("row has no campaign.id")?;
-    let currency = opt_str(result.pointer("/customer/currencyCode"))
+fn decode_row(row: &Row<'_>, customer: &str) -> std::result::Result<SpendRow, String> {
+    let (customer_part, campaign, metrics) = (
+        row.customer.as_ref(),
+        row.campaign.as_ref(),
+        row.metrics.as_ref(),
+    );
+    let date = row.date().ok_or("row has no segments.date")?;
+    let campaign_id =
+        opt_str(campaign.and_then(|c| c.id.as_ref())).ok_or("row has no campaign.id")?;
+    let currency = opt_str(customer_part.and_then(|c| c.currency_code.as_ref()))
         .ok_or("row has no customer.currencyCode (select customer.currency_code)")?;
-    let cost_micros =
-        opt_i64(result.pointer("/metrics/costMicros"), "metrics.costMicros")?.unwrap_or(0);
+    let cost_micros = opt_i64(
+        metrics.and_then(|m| m.cost_micros.as_ref()),
+        "metrics.costMicros",
+    )?
+    .unwrap_or(0);
     Ok(SpendRow {
         date: date_days(date)?,
         platform: "google_ads".into(),
         account_id: customer.to_string(),
         campaign_id,
-        campaign_name: opt_str(result.pointer("/campaign/name")),
-        channel: result
-            .pointer("/campaign/advertisingChannelType")
-            .and_then(Value::as_str)
+        campaign_name: opt_str(campaign.and_then(|c| c.name.as_ref())),
+        channel: campaign
+            .and_then(|c| c.channel_type.as_ref())
+            .and_then(Scalar::as_str)
             .map(channel_of),
         currency,
         // Micros are exactly the Decimal128(18, 6) representation.
         spend: i128::from(cost_micros),
         impressions: opt_i64(
-            result.pointer("/metrics/impressions"),
+            metrics.and_then(|m| m.impressions.as_ref()),
             "metrics.impressions",
         )?
         .unwrap_or(0),
-        clicks: opt_i64(result.pointer("/metrics/clicks"), "metrics.clicks")?.unwrap_or(0),
+        clicks: opt_i64(metrics.and_then(|m| m.clicks.as_ref()), "metrics.clicks")?.unwrap_or(0),
     })
 }
 
@@ -516,13 +661,22 @@ impl super::SourceKind for GoogleAdsConfig {
 mod tests {
     use super::*;
 
+    /// `decode_row` of a result given as a `Value`.
+    fn decode_value(result: &Value) -> std::result::Result<SpendRow, String> {
+        let text = result.to_string();
+        let row: Row<'_> = serde_json::from_str(&text).unwrap();
+        decode_row(&row, "1112223334")
+    }
+
     #[test]
     fn an_answer_about_other_dates_is_noticed() {
         let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
         let row = |date: &str| json!({"segments": {"date": date}});
         let stream = json!([{"results": [row("2026-10-01"), row("2026-10-31")]}]);
         let outside = |v: &Value, from: &str, to: &str| {
-            answer::days_within(result_dates(v), d(from), d(to)).err()
+            let body = v.to_string();
+            let answer = Answer::parse(body.as_bytes()).unwrap();
+            answer::days_within(answer.dates(), d(from), d(to)).err()
         };
         assert_eq!(outside(&stream, "2026-10-01", "2026-10-31"), None);
         assert!(
@@ -537,26 +691,76 @@ mod tests {
 
     #[test]
     fn micros_are_exact_and_missing_metrics_are_zero() {
-        let row = decode_row(
-            &json!({
-                "customer": {"resourceName": "customers/1112223334", "currencyCode": "EUR"},
-                "campaign": {"resourceName": "x", "id": "20000000001", "name": "Brand", "advertisingChannelType": "SEARCH"},
-                "segments": {"date": "2026-11-01"},
-                "metrics": {"costMicros": "12345678901", "impressions": "1000"}
-            }),
-            "1112223334",
-        )
+        let row = decode_value(&json!({
+            "customer": {"resourceName": "customers/1112223334", "currencyCode": "EUR"},
+            "campaign": {"resourceName": "x", "id": "20000000001", "name": "Brand", "advertisingChannelType": "SEARCH"},
+            "segments": {"date": "2026-11-01"},
+            "metrics": {"costMicros": "12345678901", "impressions": "1000"}
+        }))
         .unwrap();
         assert_eq!(row.spend, 12_345_678_901);
         assert_eq!(row.clicks, 0);
         assert_eq!(row.channel.as_deref(), Some("paid_search"));
         assert_eq!(row.date, date_days("2026-11-01").unwrap());
-        let bad = decode_row(
+        let bad = decode_value(
             &json!({"customer": {"currencyCode": "EUR"}, "campaign": {"id": "1"}, "segments": {"date": "2026-11-01"},
                     "metrics": {"costMicros": "12x5"}}),
-            "1112223334",
         );
         assert!(bad.unwrap_err().contains("12x5"));
+    }
+
+    #[test]
+    fn a_malformed_result_is_rejected_whole_among_good_rows() {
+        let good = |campaign: &str| {
+            json!({"customer": {"resourceName": "customers/1112223334", "currencyCode": "EUR"},
+                   "campaign": {"resourceName": "c", "id": campaign, "name": "Br\u{e4}nd \"A\"", "advertisingChannelType": "VIDEO"},
+                   "segments": {"date": "2026-11-01"},
+                   "metrics": {"costMicros": "1500000", "impressions": "10", "clicks": 2}})
+        };
+        let malformed = json!({"customer": {"currencyCode": "EUR"}, "campaign": {"id": "3"},
+            "segments": {"date": "2026-11-01"}, "metrics": {"costMicros": "12x5", "clicks": 1}});
+        let body = json!({"results": [good("1"), malformed, good("2")], "nextPageToken": "n2"})
+            .to_string();
+        let page = decode_answer(body.as_bytes(), "1112223334").unwrap();
+        assert_eq!(page.rows.len(), 2);
+        assert_eq!(page.rows[1].campaign_id, "2");
+        assert_eq!(
+            page.rows[0].campaign_name.as_deref(),
+            Some("Br\u{e4}nd \"A\"")
+        );
+        assert_eq!(page.rows[0].channel.as_deref(), Some("video"));
+        assert_eq!((page.rows[0].spend, page.rows[0].clicks), (1_500_000, 2));
+        assert_eq!(
+            page.rejects,
+            vec![(
+                malformed,
+                "metrics.costMicros: `12x5` is not an integer".to_string()
+            )]
+        );
+        assert_eq!(page.next.as_deref(), Some("n2"));
+
+        // searchStream: batches in an array, odd elements and results skipped or rejected
+        // as a `Value` walk saw them; the last of a repeated member wins.
+        let stream = br#"[{"results":[7,{"segments":{"date":"2026-11-01"},"segments":{"date":5}}]},
+            "x", {"nextPageToken":"ignored"}, {"results":[]}]"#;
+        let page = decode_answer(stream, "1112223334").unwrap();
+        let reasons: Vec<&str> = page.rejects.iter().map(|(_, r)| r.as_str()).collect();
+        assert_eq!(reasons, ["row has no segments.date"; 2]);
+        assert_eq!(page.rejects[0].0, json!(7));
+        assert_eq!(page.rejects[1].0, json!({"segments": {"date": 5}}));
+        assert_eq!(page.next, None);
+
+        // Not a page at all.
+        let not_array = decode_answer(br#"{"results":{"a":1}}"#, "1").unwrap_err();
+        assert_eq!(not_array, "`results` is not an array");
+        assert!(decode_answer(br#"{"results":null}"#, "1").is_err());
+        assert!(
+            decode_answer(b"<html>", "1")
+                .unwrap_err()
+                .contains("not JSON")
+        );
+        let empty = decode_answer(br#"{"nextPageToken":""}"#, "1").unwrap();
+        assert!(empty.rows.is_empty() && empty.next.is_none());
     }
 
     #[test]

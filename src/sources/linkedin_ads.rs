@@ -12,15 +12,19 @@ use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use serde::Deserialize;
 use serde_json::Value;
+use serde_json::value::RawValue;
 
+use super::decoded_once::DecodedOnce;
+use super::lenient::{RawRecords, anything_else_is, decode_each, lenient_object, read_each};
 use super::oauth::OAuthToken;
 use super::spend_window::{Window, WindowSettings};
-use super::{SourceContext, answer, join_url};
+use super::{DecodedPage, SourceContext, answer, join_url};
 use crate::config::Template;
 use crate::error::Result;
 use crate::http::{HttpSettings, Verdict, body_excerpt, retry_after};
 use crate::normalize::SpendRow;
-use crate::normalize::parse::{decimal_micros, opt_i64, opt_str};
+use crate::normalize::parse::{Scalar, decimal_micros, opt_i64, opt_str};
+use crate::normalize::scalar::Key;
 use crate::sources::RowSink;
 
 /// `[[sources]] kind = "linkedin_ads"`.
@@ -199,26 +203,32 @@ pub async fn pull(
             .ok_or_else(|| ctx.protocol(&account_url, "the ad account has no `currency`"))?;
         for (from, to) in window.chunks(cfg.chunk_days) {
             let url = analytics_url(base_url, account, from, to);
-            let ours = |body: &[u8]| analytics_belong(body, from, to, &url, &last_analytics);
-            let classify = answer::checked(ctx, "linkedin_ads/ad_analytics", &verdict, ours);
+            // Checking that the answer is this request's reads its elements, so the page
+            // is decoded there, once.
+            let once = DecodedOnce::default();
+            let ours = |body: &[u8]| {
+                let answer = match Analytics::parse(body) {
+                    Ok(answer) => answer,
+                    // Not JSON: reported once the loop hands the body back.
+                    Err(not_json) => return Ok(Err(not_json)),
+                };
+                analytics_belong(&answer, body, from, to, &url, &last_analytics)?;
+                Ok(answer.decode(account, &currency))
+            };
+            let classify = once.checked(ctx, "linkedin_ads/ad_analytics", &verdict, ours);
             let body = token
                 .fetch(ctx, "linkedin_ads/ad_analytics", &classify, |access| {
                     get(&url, access)
                 })
                 .await?;
+            drop(classify);
             last_analytics.accepted(&url, &body);
-            let parsed = ctx.parse_json(&url, &body).await?;
-            let elements = parsed
-                .get("elements")
-                .and_then(Value::as_array)
-                .ok_or_else(|| ctx.protocol(&url, "no `elements` array"))?;
+            let decoded = once
+                .take(&body)
+                .unwrap_or_else(|| Analytics::parse(&body)?.decode(account, &currency))
+                .map_err(|message| ctx.protocol(&url, message))?;
             let location = format!("account {account} {from}..{to}");
-            for element in elements {
-                match decode_row(element, account, &currency) {
-                    Ok(row) => out.push(row).await?,
-                    Err(reason) => out.reject(&location, element, reason),
-                }
-            }
+            decoded.write(out, &location).await?;
         }
     }
     window.cover(ctx, out)
@@ -237,28 +247,152 @@ fn account_belongs(body: &[u8], account: &str) -> std::result::Result<(), String
     }
 }
 
+/// An analytics answer borrowed from its body, each element parsed into a borrowed
+/// [`Element`]; `elements` is `None` when the answer has no `elements` array.
+#[derive(Debug)]
+struct Analytics<'a> {
+    elements: Option<Vec<(&'a RawValue, Element<'a>)>>,
+}
+
+lenient_object! {
+    /// An analytics answer.
+    struct AnalyticsParts<'a> {
+        "elements" => elements: RawRecords<'a>,
+    }
+}
+
+lenient_object! {
+    /// One analytics element, as the request's `fields` ask for it.
+    struct Element<'a> {
+        "dateRange" => date_range: DateRangePart<'a>,
+        "pivotValues" => pivot_values: FirstPivot<'a>,
+        "costInLocalCurrency" => cost: Scalar<'a>,
+        "impressions" => impressions: Scalar<'a>,
+        "clicks" => clicks: Scalar<'a>,
+    }
+}
+
+lenient_object! {
+    /// `dateRange`.
+    struct DateRangePart<'a> {
+        "start" => start: DatePart<'a>,
+    }
+}
+
+lenient_object! {
+    /// `dateRange.start`.
+    struct DatePart<'a> {
+        "year" => year: Scalar<'a>,
+        "month" => month: Scalar<'a>,
+        "day" => day: Scalar<'a>,
+    }
+}
+
+/// What a `/pivotValues/0` pointer finds: an array's first element, or an object's member
+/// `"0"` (the last one if repeated).
+#[derive(Debug, Default)]
+struct FirstPivot<'a>(Option<Scalar<'a>>);
+
+impl<'de> Deserialize<'de> for FirstPivot<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct PivotVisitor;
+        impl<'de> serde::de::Visitor<'de> for PivotVisitor {
+            type Value = FirstPivot<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> std::result::Result<Self::Value, A::Error> {
+                let first = seq.next_element()?;
+                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(FirstPivot(first))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> std::result::Result<Self::Value, A::Error> {
+                let mut zero = None;
+                while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
+                    if key == "0" {
+                        zero = Some(map.next_value()?);
+                    } else {
+                        map.next_value::<serde::de::IgnoredAny>()?;
+                    }
+                }
+                Ok(FirstPivot(zero))
+            }
+            anything_else_is!('de, FirstPivot(None));
+        }
+        d.deserialize_any(PivotVisitor)
+    }
+}
+
+impl DatePart<'_> {
+    /// `year`, `month` or `day` as a whole number, when it is one.
+    fn part(&self, k: &str) -> Option<&serde_json::Number> {
+        let value = match k {
+            "year" => &self.year,
+            "month" => &self.month,
+            _ => &self.day,
+        };
+        match value.as_ref()? {
+            Scalar::Number(n) => Some(n),
+            _ => None,
+        }
+    }
+}
+
+impl Element<'_> {
+    /// `dateRange.start`, when present (even as something other than an object).
+    fn start(&self) -> Option<&DatePart<'_>> {
+        self.date_range.as_ref()?.start.as_ref()
+    }
+}
+
+impl<'a> Analytics<'a> {
+    /// Parse a body and each of its elements; `Err` when the body is not JSON.
+    fn parse(body: &'a [u8]) -> std::result::Result<Analytics<'a>, String> {
+        let parts: AnalyticsParts<'a> =
+            crate::json::from_slice(body).map_err(|e| super::not_json(&e, body))?;
+        let elements = parts
+            .elements
+            .and_then(|e| e.0)
+            .map(|r| read_each(r).collect());
+        Ok(Analytics { elements })
+    }
+
+    /// The rows and rejects; `Err` when there is no `elements` array.
+    fn decode(
+        self,
+        account: &str,
+        currency: &str,
+    ) -> std::result::Result<DecodedPage<SpendRow, ()>, String> {
+        let elements = self.elements.ok_or("no `elements` array")?;
+        Ok(decode_each(&elements, (), |element| {
+            decode_row(element, account, currency)
+        }))
+    }
+}
+
 /// Is this analytics answer the one for `url` (`from..=to` of one account)? Every element
 /// starts inside the range, and an answer with elements is not the previous, different
 /// request's answer again.
 fn analytics_belong(
+    answer: &Analytics<'_>,
     body: &[u8],
     from: NaiveDate,
     to: NaiveDate,
     url: &str,
     last: &answer::LastAnswer,
 ) -> std::result::Result<(), String> {
-    let Ok(parsed) = crate::json::from_slice::<Value>(body) else {
-        return Ok(());
-    };
-    let elements = parsed
-        .get("elements")
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or_default();
+    let elements = answer.elements.as_deref().unwrap_or_default();
     let days: Vec<String> = elements
         .iter()
-        .filter_map(|element| {
-            let part = |k: &str| element.pointer(&format!("/dateRange/start/{k}"))?.as_i64();
+        .filter_map(|(_, element)| {
+            let start = element.start()?;
+            let part = |k: &str| start.part(k)?.as_i64();
             let day = NaiveDate::from_ymd_opt(
                 i32::try_from(part("year")?).ok()?,
                 u32::try_from(part("month")?).ok()?,
@@ -272,18 +406,16 @@ fn analytics_belong(
 }
 
 /// One analytics element as a `spend` row, or why not.
-pub fn decode_row(
-    element: &Value,
+fn decode_row(
+    element: &Element<'_>,
     account: &str,
     currency: &str,
 ) -> std::result::Result<SpendRow, String> {
-    let start = element
-        .pointer("/dateRange/start")
-        .ok_or("element has no dateRange.start")?;
+    let start = element.start().ok_or("element has no dateRange.start")?;
     let part = |k: &str| {
         start
-            .get(k)
-            .and_then(Value::as_u64)
+            .part(k)
+            .and_then(serde_json::Number::as_u64)
             .ok_or_else(|| format!("dateRange.start.{k} is missing"))
     };
     let date = NaiveDate::from_ymd_opt(
@@ -293,13 +425,15 @@ pub fn decode_row(
     )
     .ok_or("dateRange.start is not a date")?;
     let urn = element
-        .pointer("/pivotValues/0")
-        .and_then(Value::as_str)
+        .pivot_values
+        .as_ref()
+        .and_then(|p| p.0.as_ref())
+        .and_then(Scalar::as_str)
         .ok_or("element has no pivotValues")?;
     let campaign_id = urn
         .strip_prefix("urn:li:sponsoredCampaign:")
         .ok_or_else(|| format!("`{urn}` is not a sponsoredCampaign URN"))?;
-    let spend = match opt_str(element.get("costInLocalCurrency")) {
+    let spend = match opt_str(element.cost.as_ref()) {
         None => 0,
         Some(text) => decimal_micros(&text).map_err(|e| format!("costInLocalCurrency: {e}"))?,
     };
@@ -312,8 +446,8 @@ pub fn decode_row(
         channel: Some("paid_social".into()),
         currency: currency.to_string(),
         spend,
-        impressions: opt_i64(element.get("impressions"), "impressions")?.unwrap_or(0),
-        clicks: opt_i64(element.get("clicks"), "clicks")?.unwrap_or(0),
+        impressions: opt_i64(element.impressions.as_ref(), "impressions")?.unwrap_or(0),
+        clicks: opt_i64(element.clicks.as_ref(), "clicks")?.unwrap_or(0),
     })
 }
 
@@ -417,19 +551,71 @@ mod tests {
         assert_eq!(parsed.as_str(), url);
     }
 
+    /// `decode_row` of an element given as a `Value`.
+    fn decode_value(element: &Value) -> std::result::Result<SpendRow, String> {
+        let text = element.to_string();
+        let element: Element<'_> = serde_json::from_str(&text).unwrap();
+        decode_row(&element, "508123456", "USD")
+    }
+
     #[test]
     fn cost_tails_round_last() {
-        let row = decode_row(
+        let row = decode_value(
             &json!({"dateRange": {"start": {"year": 2026, "month": 11, "day": 3}, "end": {"year": 2026, "month": 11, "day": 3}},
                     "pivotValues": ["urn:li:sponsoredCampaign:61234567"], "impressions": 1200,
                     "costInLocalCurrency": "6.300000000000001"}),
-            "508123456",
-            "USD",
         )
         .unwrap();
         assert_eq!(row.spend, 6_300_000);
         assert_eq!(row.clicks, 0);
         assert_eq!(row.campaign_id, "61234567");
+    }
+
+    #[test]
+    fn a_malformed_element_is_rejected_whole_among_good_rows() {
+        let good = |campaign: u64| {
+            json!({"dateRange": {"start": {"year": 2026, "month": 11, "day": 3}},
+                   "pivotValues": [format!("urn:li:sponsoredCampaign:{campaign}"), "urn:li:other:1"],
+                   "impressions": 10, "clicks": "2", "costInLocalCurrency": "1.5"})
+        };
+        let malformed = json!({"dateRange": {"start": {"year": 2026, "month": 11, "day": 3}},
+            "pivotValues": ["urn:li:sponsoredCampaign:3"], "costInLocalCurrency": "1.5.0"});
+        let body =
+            json!({"elements": [good(1), malformed, good(2)], "paging": {"count": 10}}).to_string();
+        let page = Analytics::parse(body.as_bytes())
+            .unwrap()
+            .decode("508123456", "USD")
+            .unwrap();
+        assert_eq!(page.rows.len(), 2);
+        assert_eq!(page.rows[1].campaign_id, "2");
+        assert_eq!((page.rows[0].spend, page.rows[0].clicks), (1_500_000, 2));
+        assert_eq!(
+            page.rejects,
+            vec![(
+                malformed,
+                "costInLocalCurrency: `1.5.0` is not a decimal number".to_string()
+            )]
+        );
+        // `pivotValues/0` as a pointer saw it: an object's member "0" too.
+        let odd = br#"{"elements":[{"dateRange":{"start":{"year":2026,"month":2,"day":30}}},
+            {"dateRange":{"start":{"year":2026,"month":2,"day":3}},"pivotValues":{"0":"urn:li:sponsoredCampaign:7"}},
+            {"dateRange":{"start":null}}, "x"]}"#;
+        let page = Analytics::parse(odd).unwrap().decode("1", "USD").unwrap();
+        assert_eq!(page.rows[0].campaign_id, "7");
+        let reasons: Vec<&str> = page.rejects.iter().map(|(_, r)| r.as_str()).collect();
+        assert_eq!(
+            reasons,
+            [
+                "dateRange.start is not a date",
+                "dateRange.start.year is missing",
+                "element has no dateRange.start"
+            ]
+        );
+        let no_elements = Analytics::parse(br#"{"elements":{}}"#)
+            .unwrap()
+            .decode("1", "USD");
+        assert_eq!(no_elements.unwrap_err(), "no `elements` array");
+        assert!(Analytics::parse(b"{").unwrap_err().contains("not JSON"));
     }
 
     #[test]
@@ -454,6 +640,10 @@ mod tests {
         let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
         let body = br#"{"elements":[{"dateRange":{"start":{"year":2026,"month":10,"day":3}}}]}"#;
         let last = answer::LastAnswer::default();
+        let analytics_belong = |body: &[u8], from, to, url: &str, last: &answer::LastAnswer| {
+            let answer = Analytics::parse(body).unwrap();
+            analytics_belong(&answer, body, from, to, url, last)
+        };
         assert!(analytics_belong(body, d("2026-10-01"), d("2026-10-31"), "a", &last).is_ok());
         assert!(analytics_belong(body, d("2026-11-01"), d("2026-11-30"), "b", &last).is_err());
         last.accepted("a", body);

@@ -15,14 +15,17 @@ use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use serde::Deserialize;
 use serde_json::Value;
+use serde_json::value::RawValue;
 
+use super::decoded_once::DecodedOnce;
+use super::lenient::{RawRecords, decode_each, lenient_object, read_each};
 use super::spend_window::{Window, WindowSettings, halve};
-use super::{SourceContext, answer, join_url};
+use super::{DecodedPage, SourceContext, answer, join_url};
 use crate::config::{Secret, Template};
 use crate::error::Result;
 use crate::http::{HttpSettings, Verdict, body_excerpt, retry_after};
 use crate::normalize::SpendRow;
-use crate::normalize::parse::{date_days, decimal_micros, opt_i64, opt_str};
+use crate::normalize::parse::{Scalar, date_days, decimal_micros, opt_i64, opt_str};
 use crate::sources::RowSink;
 
 /// `[[sources]] kind = "meta_ads"`.
@@ -139,8 +142,8 @@ const FIELDS: &str = "account_currency,campaign_id,campaign_name,spend,impressio
 
 /// What one request for a date range brought back.
 enum RangeOutcome {
-    /// Every page of the range: decoded rows and rejects.
-    Done(Vec<std::result::Result<SpendRow, (String, Value, String)>>),
+    /// Every page of the range, decoded, with where each was read.
+    Done(Vec<(String, InsightsPage)>),
     /// Code 1: ask for less.
     TooMuchData(String),
 }
@@ -166,14 +169,9 @@ pub async fn pull(
             let mut pending = vec![chunk];
             while let Some((from, to)) = pending.pop() {
                 match pull_range(cfg, (&url, account), token, ctx, (from, to), &last).await? {
-                    RangeOutcome::Done(rows) => {
-                        for row in rows {
-                            match row {
-                                Ok(row) => out.push(row).await?,
-                                Err((location, record, reason)) => {
-                                    out.reject(&location, &record, reason)
-                                }
-                            }
+                    RangeOutcome::Done(pages) => {
+                        for (location, page) in pages {
+                            page.write(out, &location).await?;
                         }
                     }
                     RangeOutcome::TooMuchData(message) => match halve(from, to) {
@@ -219,14 +217,25 @@ async fn pull_range(
     let mut request = ctx.http.inner().get(format!("{url}?{query}"));
     // The `after` cursor the request is sent with (none on a range's first page).
     let mut sent_after: Option<String> = None;
-    let mut rows = Vec::new();
+    let mut pages = Vec::new();
     let mut page = 0u64;
     loop {
         page += 1;
+        // Checking that the answer is this request's reads its rows, so the page is
+        // decoded there, once.
+        let once = DecodedOnce::default();
         let body = {
             let key = request_key(account, (from, to), sent_after.as_deref());
-            let ours = |body: &[u8]| belongs(body, (from, to), sent_after.as_deref(), (&key, last));
-            let classify = answer::checked(ctx, "meta_ads/insights", &verdict, ours);
+            let ours = |body: &[u8]| {
+                checked_decode(
+                    body,
+                    account,
+                    (from, to),
+                    sent_after.as_deref(),
+                    (&key, last),
+                )
+            };
+            let classify = once.checked(ctx, "meta_ads/insights", &verdict, ours);
             ctx.pages
                 .fetch_scrubbed(
                     "meta_ads/insights",
@@ -240,42 +249,167 @@ async fn pull_range(
             &request_key(account, (from, to), sent_after.as_deref()),
             &body,
         );
-        let parsed = ctx.parse_json(url, &body).await?;
-        if let Some(error) = parsed.get("error") {
-            if error.get("code").and_then(Value::as_i64) == Some(1) {
-                let message = opt_str(error.get("message")).unwrap_or_default();
-                return Ok(RangeOutcome::TooMuchData(message));
-            }
-            return Err(ctx.protocol(url, format!("error body: {}", body_excerpt(&body))));
-        }
-        let data = parsed
-            .get("data")
-            .and_then(Value::as_array)
-            .ok_or_else(|| ctx.protocol(url, "no `data` array"))?;
-        let location = format!("act_{account} {from}..{to} page {page}");
-        for record in data {
-            rows.push(
-                decode_row(record, account)
-                    .map_err(|reason| (location.clone(), record.clone(), reason)),
-            );
-        }
-        let next = parsed
-            .pointer("/paging/next")
-            .and_then(Value::as_str)
-            .filter(|n| !n.is_empty());
+        // An error body the verdict accepts (code 1) was not decoded while judged.
+        let decoded = once
+            .take(&body)
+            .unwrap_or_else(|| Answer::parse(&body).and_then(|a| a.decode(account, &body)))
+            .map_err(|message| ctx.protocol(url, message))?;
+        let mut page_rows = match decoded {
+            Insights::TooMuchData(message) => return Ok(RangeOutcome::TooMuchData(message)),
+            Insights::Page(page_rows) => page_rows,
+        };
+        // The link holds the token: it is not kept with the rows.
+        let next = page_rows.next.take();
+        pages.push((format!("act_{account} {from}..{to} page {page}"), page_rows));
         match next {
-            Some(next) if !data.is_empty() => {
+            Some(next) => {
                 // Verbatim: the cursor is opaque; the link is never logged (it holds the token).
-                request = ctx.http.inner().get(next);
-                sent_after = reqwest::Url::parse(next).ok().and_then(|link| {
+                request = ctx.http.inner().get(&next);
+                sent_after = reqwest::Url::parse(&next).ok().and_then(|link| {
                     link.query_pairs()
                         .find(|(k, _)| k == "after")
                         .map(|(_, v)| v.into_owned())
                 });
             }
-            _ => return Ok(RangeOutcome::Done(rows)),
+            None => return Ok(RangeOutcome::Done(pages)),
         }
     }
+}
+
+/// A decoded insights page: rows and rejects, and the `next` link to follow (none on the
+/// last page: no link, or no rows).
+type InsightsPage = DecodedPage<SpendRow, Option<String>>;
+
+/// What one insights answer holds.
+#[derive(Debug)]
+enum Insights {
+    /// Code 1, with Meta's message: ask for less data.
+    TooMuchData(String),
+    /// A page of rows.
+    Page(InsightsPage),
+}
+
+lenient_object! {
+    /// An insights answer: its rows and paging, or an error.
+    struct AnswerParts<'a> {
+        "error" => error: Scalar<'a>,
+        "data" => data: RawRecords<'a>,
+        "paging" => paging: PagingPart<'a>,
+    }
+}
+
+lenient_object! {
+    /// `paging`.
+    struct PagingPart<'a> {
+        "next" => next: Scalar<'a>,
+        "cursors" => cursors: CursorsPart<'a>,
+    }
+}
+
+lenient_object! {
+    /// `paging.cursors`.
+    struct CursorsPart<'a> {
+        "after" => after: Scalar<'a>,
+    }
+}
+
+lenient_object! {
+    /// One insights row, as [`FIELDS`] asks for it.
+    struct Row<'a> {
+        "date_start" => date_start: Scalar<'a>,
+        "date_stop" => date_stop: Scalar<'a>,
+        "campaign_id" => campaign_id: Scalar<'a>,
+        "campaign_name" => campaign_name: Scalar<'a>,
+        "account_currency" => account_currency: Scalar<'a>,
+        "spend" => spend: Scalar<'a>,
+        "impressions" => impressions: Scalar<'a>,
+        "clicks" => clicks: Scalar<'a>,
+    }
+}
+
+/// An insights answer borrowed from its body, each row parsed into a borrowed [`Row`].
+#[derive(Debug)]
+struct Answer<'a> {
+    /// `error`, when there is one (even `null`).
+    error: Option<Scalar<'a>>,
+    /// The rows of `data` with their raw JSON; `None` when `data` is no array.
+    rows: Option<Vec<(&'a RawValue, Row<'a>)>>,
+    /// `paging`.
+    paging: Option<PagingPart<'a>>,
+}
+
+impl<'a> Answer<'a> {
+    /// Parse a body and each of its rows; `Err` when the body is not JSON.
+    fn parse(body: &'a [u8]) -> std::result::Result<Answer<'a>, String> {
+        let parts: AnswerParts<'a> =
+            crate::json::from_slice(body).map_err(|e| super::not_json(&e, body))?;
+        let rows = parts.data.and_then(|d| d.0).map(|r| read_each(r).collect());
+        Ok(Answer {
+            error: parts.error,
+            rows,
+            paging: parts.paging,
+        })
+    }
+
+    /// Every row's `date_start` and `date_stop` strings, in order.
+    fn dates(&self) -> impl Iterator<Item = &str> {
+        self.rows
+            .iter()
+            .flatten()
+            .flat_map(|(_, row)| [row.date_start.as_ref(), row.date_stop.as_ref()])
+            .filter_map(|day| day?.as_str())
+    }
+
+    /// `paging.cursors.after`.
+    fn after(&self) -> Option<&str> {
+        self.paging
+            .as_ref()?
+            .cursors
+            .as_ref()?
+            .after
+            .as_ref()?
+            .as_str()
+    }
+
+    /// The page's rows or what its error asks for; `Err` when it is neither (`body` is
+    /// quoted, redacted, in the error).
+    fn decode(self, account: &str, body: &[u8]) -> std::result::Result<Insights, String> {
+        if let Some(error) = self.error {
+            let error = error.to_value();
+            if error.get("code").and_then(Value::as_i64) == Some(1) {
+                let message = opt_str(error.get("message")).unwrap_or_default();
+                return Ok(Insights::TooMuchData(message));
+            }
+            return Err(format!("error body: {}", body_excerpt(body)));
+        }
+        let rows = self.rows.ok_or("no `data` array")?;
+        let next = self
+            .paging
+            .as_ref()
+            .and_then(|p| p.next.as_ref())
+            .and_then(Scalar::as_str)
+            .filter(|n| !n.is_empty() && !rows.is_empty())
+            .map(str::to_string);
+        let page = decode_each(&rows, next, |row| decode_row(row, account));
+        Ok(Insights::Page(page))
+    }
+}
+
+/// Judge an answer (see [`belongs`]) and decode it: `Err` when it is not this request's
+/// answer, else the decoded page or why the body is no page (reported once accepted).
+fn checked_decode(
+    body: &[u8],
+    account: &str,
+    range: (NaiveDate, NaiveDate),
+    sent_after: Option<&str>,
+    request: (&str, &answer::LastAnswer),
+) -> std::result::Result<std::result::Result<Insights, String>, String> {
+    let answer = match Answer::parse(body) {
+        Ok(answer) => answer,
+        Err(not_json) => return Ok(Err(not_json)),
+    };
+    belongs(&answer, body, range, sent_after, request)?;
+    Ok(answer.decode(account, body))
 }
 
 /// Is this insights answer the one asked for: every row dated inside `from..=to`, and a
@@ -285,26 +419,15 @@ async fn pull_range(
 /// An empty page names nothing: one that repeats the previous, different request's answer
 /// (`last`; `key` names this request) is asked for once more.
 fn belongs(
+    answer: &Answer<'_>,
     body: &[u8],
     (from, to): (NaiveDate, NaiveDate),
     sent_after: Option<&str>,
     (key, last): (&str, &answer::LastAnswer),
 ) -> std::result::Result<(), String> {
-    let Ok(parsed) = crate::json::from_slice::<Value>(body) else {
-        return Ok(());
-    };
-    let rows = parsed.get("data").and_then(Value::as_array);
-    let days = rows
-        .into_iter()
-        .flatten()
-        .flat_map(|row| [row.get("date_start"), row.get("date_stop")])
-        .filter_map(|day| day?.as_str());
-    answer::days_within(days, from, to)?;
-    let after = parsed
-        .pointer("/paging/cursors/after")
-        .and_then(Value::as_str);
-    answer::cursor_advanced(sent_after, after)?;
-    let has_data = rows.is_some_and(|r| !r.is_empty());
+    answer::days_within(answer.dates(), from, to)?;
+    answer::cursor_advanced(sent_after, answer.after())?;
+    let has_data = answer.rows.as_ref().is_some_and(|r| !r.is_empty());
     last.check(key, body, has_data)
 }
 
@@ -315,15 +438,16 @@ fn request_key(account: &str, (from, to): (NaiveDate, NaiveDate), after: Option<
 }
 
 /// One insights row as a `spend` row, or why not.
-pub fn decode_row(record: &Value, account: &str) -> std::result::Result<SpendRow, String> {
-    let date = record
-        .get("date_start")
-        .and_then(Value::as_str)
+fn decode_row(row: &Row<'_>, account: &str) -> std::result::Result<SpendRow, String> {
+    let date = row
+        .date_start
+        .as_ref()
+        .and_then(Scalar::as_str)
         .ok_or("row has no date_start")?;
-    let campaign_id = opt_str(record.get("campaign_id")).ok_or("row has no campaign_id")?;
-    let currency = opt_str(record.get("account_currency"))
+    let campaign_id = opt_str(row.campaign_id.as_ref()).ok_or("row has no campaign_id")?;
+    let currency = opt_str(row.account_currency.as_ref())
         .ok_or("row has no account_currency (request the field)")?;
-    let spend = match opt_str(record.get("spend")) {
+    let spend = match opt_str(row.spend.as_ref()) {
         None => 0,
         Some(text) => decimal_micros(&text).map_err(|e| format!("spend: {e}"))?,
     };
@@ -332,12 +456,12 @@ pub fn decode_row(record: &Value, account: &str) -> std::result::Result<SpendRow
         platform: "meta_ads".into(),
         account_id: account.to_string(),
         campaign_id,
-        campaign_name: opt_str(record.get("campaign_name")),
+        campaign_name: opt_str(row.campaign_name.as_ref()),
         channel: Some("paid_social".into()),
         currency,
         spend,
-        impressions: opt_i64(record.get("impressions"), "impressions")?.unwrap_or(0),
-        clicks: opt_i64(record.get("clicks"), "clicks")?.unwrap_or(0),
+        impressions: opt_i64(row.impressions.as_ref(), "impressions")?.unwrap_or(0),
+        clicks: opt_i64(row.clicks.as_ref(), "clicks")?.unwrap_or(0),
     })
 }
 
@@ -479,9 +603,21 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// `decode_row` of a row given as a `Value`.
+    fn decode_value(record: &Value, account: &str) -> std::result::Result<SpendRow, String> {
+        let text = record.to_string();
+        let row: Row<'_> = serde_json::from_str(&text).unwrap();
+        decode_row(&row, account)
+    }
+
+    /// The decoded page of an answer taken as this request's.
+    fn decode_body(body: &[u8]) -> std::result::Result<Insights, String> {
+        Answer::parse(body)?.decode("101", body)
+    }
+
     #[test]
     fn spend_is_exact_and_missing_clicks_are_zero() {
-        let row = decode_row(
+        let row = decode_value(
             &json!({"date_start": "2026-11-01", "date_stop": "2026-11-01", "campaign_id": "120210000000001",
                     "campaign_name": "Prospecting", "spend": "1234.5", "impressions": "1000",
                     "account_currency": "GBP"}),
@@ -491,7 +627,78 @@ mod tests {
         assert_eq!(row.spend, 1_234_500_000);
         assert_eq!(row.clicks, 0);
         assert_eq!(row.currency, "GBP");
-        assert!(decode_row(&json!({"date_start": "2026-11-01", "campaign_id": "1", "account_currency": "GBP", "spend": "1,5"}), "1").is_err());
+        assert!(decode_value(&json!({"date_start": "2026-11-01", "campaign_id": "1", "account_currency": "GBP", "spend": "1,5"}), "1").is_err());
+    }
+
+    #[test]
+    fn a_malformed_row_is_rejected_whole_among_good_rows() {
+        let good = |campaign: &str| {
+            json!({"date_start": "2026-11-01", "date_stop": "2026-11-01", "campaign_id": campaign,
+                   "campaign_name": "Pro\"spect", "spend": "12.345", "impressions": "10", "clicks": "3",
+                   "account_currency": "EUR"})
+        };
+        let malformed = json!({"date_start": "2026-11-01", "date_stop": "2026-11-01", "campaign_id": "9",
+            "spend": "12,50", "account_currency": "EUR"});
+        let next = "https://graph.facebook.com/v23.0/act_101/insights?access_token=T&after=QQ";
+        let body = json!({"data": [good("1"), malformed, good("2")],
+            "paging": {"cursors": {"before": "P", "after": "QQ"}, "next": next}})
+        .to_string();
+        let Ok(Insights::Page(page)) = decode_body(body.as_bytes()) else {
+            panic!("a page of rows");
+        };
+        assert_eq!(page.rows.len(), 2);
+        assert_eq!(page.rows[1].campaign_id, "2");
+        assert_eq!(page.rows[0].campaign_name.as_deref(), Some("Pro\"spect"));
+        assert_eq!((page.rows[0].spend, page.rows[0].clicks), (12_345_000, 3));
+        assert_eq!(
+            page.rejects,
+            vec![(
+                malformed,
+                "spend: `12,50` is not a decimal number".to_string()
+            )]
+        );
+        assert_eq!(page.next.as_deref(), Some(next));
+
+        // Meta writes `/` as `\/`: the link is read unescaped. An empty page ends the range.
+        let escaped =
+            br#"{"data":[7],"paging":{"next":"https:\/\/graph.facebook.com\/x?after=A"}}"#;
+        let Ok(Insights::Page(page)) = decode_body(escaped) else {
+            panic!("a page of rows");
+        };
+        assert_eq!(
+            page.rejects,
+            vec![(json!(7), "row has no date_start".to_string())]
+        );
+        assert_eq!(
+            page.next.as_deref(),
+            Some("https://graph.facebook.com/x?after=A")
+        );
+        let last = br#"{"data":[],"paging":{"next":"https://graph.facebook.com/x?after=B"}}"#;
+        assert!(matches!(decode_body(last), Ok(Insights::Page(p)) if p.next.is_none()));
+
+        // Errors and bodies that are no page.
+        let reduce = br#"{"error":{"message":"Please reduce the amount of data","code":1}}"#;
+        assert!(
+            matches!(decode_body(reduce), Ok(Insights::TooMuchData(m)) if m == "Please reduce the amount of data")
+        );
+        assert!(
+            decode_body(br#"{"error":null,"data":[]}"#)
+                .unwrap_err()
+                .starts_with("error body: ")
+        );
+        assert_eq!(
+            decode_body(br#"{"data":{}}"#).unwrap_err(),
+            "no `data` array"
+        );
+        assert_eq!(
+            decode_body(br#"[{"data":[]}]"#).unwrap_err(),
+            "no `data` array"
+        );
+        assert!(
+            decode_body(b"{\"data\":[")
+                .unwrap_err()
+                .contains("not JSON")
+        );
     }
 
     #[test]
@@ -539,12 +746,16 @@ mod tests {
             .unwrap()
         };
         let last = answer::LastAnswer::default();
+        let belongs = |body: &[u8], range, sent_after, request| {
+            checked_decode(body, "1", range, sent_after, request).map(|_| ())
+        };
         let (range, fresh) = ((from, to), ("k", &last));
         assert!(belongs(&page("2026-10-02", "b"), range, None, fresh).is_ok());
         assert!(belongs(&page("2026-10-02", "b"), range, Some("a"), fresh).is_ok());
         assert!(belongs(&page("2026-09-30", "b"), range, None, fresh).is_err());
         assert!(belongs(&page("2026-10-02", "a"), range, Some("a"), fresh).is_err());
         assert!(belongs(br#"{"error":{"code":1}}"#, range, Some("a"), fresh).is_ok());
+        assert!(belongs(b"not json", range, Some("a"), fresh).is_ok());
         // The previous range's empty page again: asked for once more.
         let empty = br#"{"data":[],"paging":{"cursors":{"after":"x"}}}"#;
         last.accepted("k", empty);

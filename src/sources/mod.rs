@@ -92,12 +92,14 @@
 pub mod answer;
 pub mod costs;
 pub mod custom;
+mod decoded_once;
 pub mod file;
 pub mod google_ads;
 pub mod hubspot;
 pub mod intent;
 mod kind;
 mod lead_fields;
+mod lenient;
 pub mod linkedin_ads;
 pub mod meta_ads;
 pub mod oauth;
