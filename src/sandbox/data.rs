@@ -3,19 +3,21 @@
 //!
 //! Everything is a pure function of `(seed, scale, today, malformed_every)`.
 
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
 use std::fmt;
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use chrono::{Datelike, NaiveDate};
 
+use super::accounts::{GOOGLE_ADS_CUSTOMERS, LINKEDIN_ACCOUNTS, META_ACCOUNTS};
 use super::contacts::ContactModel;
-use super::creds::{GOOGLE_ADS_CUSTOMERS, LINKEDIN_ACCOUNTS, META_ACCOUNTS};
 use super::crm::CrmState;
 use super::limits::RateLimitShapes;
 use super::spend::{self, Customer, Volume};
 use super::spend_control::{SpendControl, SpendFact};
-use super::survey::{PartialCounts, Survey, is_partial};
+use super::survey::{Survey, is_partial};
 
 /// Mixed into the seed so the Salesforce org's leads are not HubSpot's contacts.
 pub(crate) const SALESFORCE_SEED_XOR: u64 = 0x5346_4443_4c45_4144;
@@ -171,11 +173,10 @@ pub struct SandboxData {
     pub(crate) rate_limits: RateLimitShapes,
     totals: Totals,
     requests: AtomicU64,
-    surveymonkey_requests: AtomicU64,
     /// Survey responses submitted after this (epoch seconds) are not served yet.
     survey_cutoff: AtomicI64,
-    /// SurveyMonkey's partial responses counted over `survey.responses`, built on first use.
-    pub(crate) surveymonkey_partials: OnceLock<PartialCounts>,
+    /// What each twin keeps for itself, by type (see [`SandboxData::twin_state`]).
+    twin_states: Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
 }
 
 impl fmt::Debug for SandboxData {
@@ -265,9 +266,8 @@ impl SandboxData {
             rate_limits: Default::default(),
             totals,
             requests: AtomicU64::new(0),
-            surveymonkey_requests: AtomicU64::new(0),
             survey_cutoff: AtomicI64::new(i64::MAX),
-            surveymonkey_partials: OnceLock::new(),
+            twin_states: Mutex::default(),
         }
     }
 
@@ -350,13 +350,25 @@ impl SandboxData {
         Self::count_surveymonkey(&self.survey, self.survey_cutoff())
     }
 
-    /// Requests the SurveyMonkey twin answered (drives its rate-limit headers).
-    pub fn surveymonkey_requests(&self) -> u64 {
-        self.surveymonkey_requests.load(Ordering::Relaxed)
-    }
-
-    pub(crate) fn count_surveymonkey_request(&self) {
-        self.surveymonkey_requests.fetch_add(1, Ordering::Relaxed);
+    /// The state of type `T` a twin keeps for itself (its request counter, a cache), made
+    /// with `T::default()` on first use. The type is the key: each twin declares its own, so
+    /// the shared world never names a vendor's counters.
+    pub(crate) fn twin_state<T: Any + Default + Send + Sync>(&self) -> Arc<T> {
+        let state = {
+            let mut states = self
+                .twin_states
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            Arc::clone(
+                states
+                    .entry(TypeId::of::<T>())
+                    .or_insert_with(|| Arc::new(T::default())),
+            )
+        };
+        match state.downcast::<T>() {
+            Ok(state) => state,
+            Err(_) => unreachable!("twin states are keyed by their own TypeId"),
+        }
     }
 
     /// Restatement and faults of the ad platforms, switched at run time.
@@ -546,6 +558,26 @@ mod tests {
             "generated in {elapsed:?}; last page of 100 contacts in {:?}",
             page_started.elapsed()
         );
+    }
+
+    #[test]
+    fn each_twin_state_type_is_made_once_and_shared() {
+        #[derive(Default)]
+        struct Counter(AtomicU64);
+        #[derive(Default)]
+        struct Other(AtomicU64);
+        let data = SandboxData::generate(&SandboxOptions {
+            scale: 30,
+            ..SandboxOptions::default()
+        });
+        data.twin_state::<Counter>()
+            .0
+            .fetch_add(2, Ordering::Relaxed);
+        data.twin_state::<Counter>()
+            .0
+            .fetch_add(1, Ordering::Relaxed);
+        assert_eq!(data.twin_state::<Counter>().0.load(Ordering::Relaxed), 3);
+        assert_eq!(data.twin_state::<Other>().0.load(Ordering::Relaxed), 0);
     }
 
     #[test]

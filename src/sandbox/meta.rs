@@ -8,18 +8,34 @@
 
 use std::sync::Arc;
 
+use axum::Router;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::routing::get;
 use serde_json::{Value, json};
 
-use super::creds::META_ACCESS_TOKEN;
 use super::data::SandboxData;
 use super::encoding::{
     base64url_decode, base64url_encode, days_from_civil, decimal_text, format_date,
 };
 use super::request::{bearer_token, query_pairs};
 use super::spend::MALFORMED_COST;
+use super::twin::Twin;
+
+/// Bearer token (or `access_token` parameter) the Meta imitation accepts.
+pub const META_ACCESS_TOKEN: &str = "sandbox-meta-token";
+
+/// The Meta Ads twin.
+pub(crate) const TWIN: Twin = Twin {
+    prefixes: &["/meta"],
+    routes,
+    env: &[("META_ACCESS_TOKEN", META_ACCESS_TOKEN)],
+};
+
+fn routes() -> Router<Arc<SandboxData>> {
+    Router::new().route("/meta/{version}/{account}/insights", get(insights))
+}
 
 /// Graph API versions served (older ones are answered with code 2635).
 const SUPPORTED_MAJOR: std::ops::RangeInclusive<u32> = 21..=24;

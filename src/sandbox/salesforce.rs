@@ -11,17 +11,55 @@
 use std::sync::Arc;
 
 use axum::Json;
+use axum::Router;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
 use serde_json::{Map, Value, json};
 
 use super::contacts::{Contact, Stage};
-use super::creds::{SALESFORCE_CLIENT_ID, SALESFORCE_CLIENT_SECRET, SALESFORCE_REFRESH_TOKEN};
 use super::crm::{Locator, SfRefusal};
 use super::data::SandboxData;
 use super::encoding::{MS_PER_DAY, civil_from_days, lead_id};
 use super::request::{bearer_token, query_pairs};
+use super::twin::Twin;
+
+/// OAuth client id the Salesforce imitation accepts.
+pub const SALESFORCE_CLIENT_ID: &str = "sandbox-salesforce-client-id";
+/// OAuth client secret it accepts.
+pub const SALESFORCE_CLIENT_SECRET: &str = "sandbox-salesforce-client-secret";
+/// Refresh token it accepts.
+pub const SALESFORCE_REFRESH_TOKEN: &str = "sandbox-salesforce-refresh-token";
+
+/// The Salesforce twin, with its admin route that injects faults.
+pub(crate) const TWIN: Twin = Twin {
+    prefixes: &["/salesforce"],
+    routes,
+    env: &[
+        ("SALESFORCE_CLIENT_ID", SALESFORCE_CLIENT_ID),
+        ("SALESFORCE_CLIENT_SECRET", SALESFORCE_CLIENT_SECRET),
+        ("SALESFORCE_REFRESH_TOKEN", SALESFORCE_REFRESH_TOKEN),
+    ],
+};
+
+fn routes() -> Router<Arc<SandboxData>> {
+    Router::new()
+        .route("/salesforce/services/oauth2/token", post(token))
+        .route("/salesforce/services/data/{version}/{endpoint}", get(query))
+        .route(
+            "/salesforce/services/data/{version}/{endpoint}/{cursor}",
+            get(query_more),
+        )
+        .route(
+            "/salesforce/services/data/{version}/sobjects/{object}/describe",
+            get(describe),
+        )
+        .route(
+            "/_admin/crm/salesforce",
+            post(super::admin::salesforce_faults),
+        )
+}
 
 const DEFAULT_BATCH: usize = 2_000;
 

@@ -1,6 +1,6 @@
-//! The HubSpot CRM v3 imitation: `GET /hubspot/crm/v3/objects/contacts` with bearer auth,
+//! The HubSpot CRM v3 contacts list: `GET /hubspot/crm/v3/objects/contacts` with bearer auth,
 //! `limit`/`properties`/`archived`, opaque `after` cursors that must be echoed byte for
-//! byte, and HubSpot-shaped error bodies.
+//! byte, HubSpot-shaped error bodies, and the properties `GET /hubspot/crm/v3/properties/contacts`.
 
 use std::sync::Arc;
 
@@ -10,18 +10,20 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use super::contacts::{
+use crate::sandbox::contacts::{
     Contact, DEFAULT_PROPERTIES, HUBSPOT_CONTACT_PROPERTIES, hubspot_property_type,
 };
-use super::creds::HUBSPOT_TOKEN;
-use super::crm::{HubspotUsage, Refusal};
-use super::data::SandboxData;
-use super::encoding::format_iso_millis;
-use super::encoding::{base64url_decode, base64url_encode, uuid_like};
-use super::request::{bearer_token, query_pairs};
-use super::rng::hash_bytes;
+use crate::sandbox::crm::{HubspotUsage, Refusal};
+use crate::sandbox::data::SandboxData;
+use crate::sandbox::encoding::format_iso_millis;
+use crate::sandbox::encoding::{base64url_decode, base64url_encode, uuid_like};
+use crate::sandbox::request::{bearer_token, query_pairs};
+use crate::sandbox::rng::hash_bytes;
 
 /// Path of the list endpoint, under the sandbox root.
+/// Bearer token the HubSpot imitation accepts.
+pub const HUBSPOT_TOKEN: &str = "sandbox-hubspot-token";
+
 pub(crate) const CONTACTS_PATH: &str = "/hubspot/crm/v3/objects/contacts";
 const DEFAULT_LIMIT: usize = 10;
 const MAX_LIMIT: usize = 100;
