@@ -7,7 +7,7 @@ use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use chrono::{Datelike, NaiveDate};
 
@@ -154,6 +154,14 @@ pub struct Totals {
     pub salesforce_leads: usize,
     /// Salesforce leads whose `CreatedDate` is `"not-a-date"`.
     pub salesforce_leads_malformed: usize,
+}
+
+/// State one twin keeps for itself beside the shared world: made from the data on first
+/// use ([`SandboxData::twin_state`]), then shared by every request; interior mutability
+/// (atomics, a mutex) for whatever changes.
+pub(crate) trait TwinState: Send + Sync + 'static {
+    /// The state before the twin's first request, from the data (its options, the world).
+    fn new(data: &SandboxData) -> Self;
 }
 
 /// The generated data, immutable once built and shared by every request handler.
@@ -350,25 +358,32 @@ impl SandboxData {
         Self::count_surveymonkey(&self.survey, self.survey_cutoff())
     }
 
-    /// The state of type `T` a twin keeps for itself (its request counter, a cache), made
-    /// with `T::default()` on first use. The type is the key: each twin declares its own, so
-    /// the shared world never names a vendor's counters.
-    pub(crate) fn twin_state<T: Any + Default + Send + Sync>(&self) -> Arc<T> {
-        let state = {
-            let mut states = self
-                .twin_states
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            Arc::clone(
-                states
-                    .entry(TypeId::of::<T>())
-                    .or_insert_with(|| Arc::new(T::default())),
-            )
+    /// The state of type `T` a twin keeps for itself (its request counter, its own records),
+    /// made by [`TwinState::new`] on first use and shared from then on. The type is the key:
+    /// each twin declares its own, so the shared world never names a vendor's counters.
+    pub(crate) fn twin_state<T: TwinState>(&self) -> Arc<T> {
+        let key = TypeId::of::<T>();
+        let found = self.twin_states().get(&key).map(Arc::clone);
+        let state = match found {
+            Some(state) => state,
+            None => {
+                // Made outside the lock, so a state may read another twin's; if two requests
+                // race, both make the same value (it is a function of the data) and the
+                // first one stored is kept.
+                let made: Arc<dyn Any + Send + Sync> = Arc::new(T::new(self));
+                Arc::clone(self.twin_states().entry(key).or_insert(made))
+            }
         };
         match state.downcast::<T>() {
             Ok(state) => state,
             Err(_) => unreachable!("twin states are keyed by their own TypeId"),
         }
+    }
+
+    fn twin_states(&self) -> MutexGuard<'_, HashMap<TypeId, Arc<dyn Any + Send + Sync>>> {
+        self.twin_states
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Restatement and faults of the ad platforms, switched at run time.
@@ -562,10 +577,21 @@ mod tests {
 
     #[test]
     fn each_twin_state_type_is_made_once_and_shared() {
-        #[derive(Default)]
         struct Counter(AtomicU64);
-        #[derive(Default)]
+        impl TwinState for Counter {
+            fn new(data: &SandboxData) -> Self {
+                Counter(AtomicU64::new(data.options().scale as u64))
+            }
+        }
         struct Other(AtomicU64);
+        impl TwinState for Other {
+            fn new(data: &SandboxData) -> Self {
+                // A state may read another twin's while it is made.
+                Other(AtomicU64::new(
+                    data.twin_state::<Counter>().0.load(Ordering::Relaxed),
+                ))
+            }
+        }
         let data = SandboxData::generate(&SandboxOptions {
             scale: 30,
             ..SandboxOptions::default()
@@ -576,8 +602,11 @@ mod tests {
         data.twin_state::<Counter>()
             .0
             .fetch_add(1, Ordering::Relaxed);
-        assert_eq!(data.twin_state::<Counter>().0.load(Ordering::Relaxed), 3);
-        assert_eq!(data.twin_state::<Other>().0.load(Ordering::Relaxed), 0);
+        assert_eq!(data.twin_state::<Counter>().0.load(Ordering::Relaxed), 33);
+        assert_eq!(data.twin_state::<Other>().0.load(Ordering::Relaxed), 33);
+        data.twin_state::<Other>().0.fetch_add(1, Ordering::Relaxed);
+        assert_eq!(data.twin_state::<Counter>().0.load(Ordering::Relaxed), 33);
+        assert_eq!(data.twin_state::<Other>().0.load(Ordering::Relaxed), 34);
     }
 
     #[test]

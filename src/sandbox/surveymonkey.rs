@@ -5,8 +5,8 @@
 //! on the last page, `start_modified_at`, `sort_by=date_modified`, ascending), with
 //! partial responses, rate-limit headers on every answer and SurveyMonkey's error envelope.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
 
 use axum::Json;
 use axum::Router;
@@ -17,7 +17,7 @@ use axum::routing::get;
 use chrono::NaiveDateTime;
 use serde_json::{Value as JsonValue, json};
 
-use super::data::SandboxData;
+use super::data::{SandboxData, TwinState};
 use super::encoding::{MS_PER_SEC, format_iso_seconds};
 use super::request::{bearer_token, query_pairs};
 use super::rng::hash_bytes;
@@ -64,17 +64,19 @@ const PAGE_ID: &str = "59000001";
 pub(crate) const UNKNOWN_CHOICE_ID: &str = "64999999999";
 
 /// What only this twin keeps: the requests it answered (its rate-limit headers count them)
-/// and the survey's partial responses, counted on first use.
-#[derive(Debug, Default)]
+/// and the survey's partial responses, counted at its first request.
+#[derive(Debug)]
 struct SurveyMonkeyState {
     requests: AtomicU64,
-    partials: OnceLock<PartialCounts>,
+    partials: PartialCounts,
 }
 
-impl SurveyMonkeyState {
-    /// The partial responses of `responses` (always the survey's), counted once.
-    fn partials(&self, responses: &[SurveyResponse]) -> &PartialCounts {
-        self.partials.get_or_init(|| PartialCounts::of(responses))
+impl TwinState for SurveyMonkeyState {
+    fn new(data: &SandboxData) -> Self {
+        SurveyMonkeyState {
+            requests: AtomicU64::new(0),
+            partials: PartialCounts::of(&data.survey.responses),
+        }
     }
 }
 
@@ -132,7 +134,7 @@ impl<'a> Selection<'a> {
 
     /// Matching responses in `responses[from..to]`.
     fn count(&self, from: usize, to: usize) -> usize {
-        let partial = self.state.partials(self.responses).between(from, to);
+        let partial = self.state.partials.between(from, to);
         match self.status {
             None => to - from,
             Some(true) => partial,

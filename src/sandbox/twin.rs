@@ -4,8 +4,9 @@
 //! place a twin is registered — the router, [`job_env`](super::job_env) and the not-found
 //! message are built from it.
 //!
-//! A twin also keeps whatever state only it needs (a request counter, a cache) for itself:
-//! any `Default + Send + Sync` type, created on first use by
+//! A twin also keeps whatever state only it needs (a request counter, its own records) for
+//! itself: a type of its module implementing [`TwinState`](super::data::TwinState), made
+//! from the data (options, shared world) on first use by
 //! [`SandboxData::twin_state`](super::data::SandboxData::twin_state). The shared world
 //! (contacts, spend, the survey) stays in `data.rs`.
 
