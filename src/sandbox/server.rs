@@ -19,18 +19,19 @@ use tokio::task::JoinHandle;
 use super::data::{SandboxData, SandboxOptions};
 use super::faults::{FaultProfile, Faults};
 use super::twin::{self, Twin};
-use super::{admin, ads, google_ads, hubspot, linkedin, meta, salesforce, surveymonkey, typeform};
+use super::{admin, ads};
 
-/// Every vendor twin the sandbox serves, one line each: a new twin is registered here (and
-/// declared with `mod` in `sandbox/mod.rs`), nowhere else.
+/// Every vendor twin the sandbox serves, one line each (the full path, so a new line needs
+/// no import): a new twin is registered here, and declared with `mod` in `sandbox/mod.rs`,
+/// nowhere else. The not-found message lists their prefixes in this order.
 const TWINS: &[Twin] = &[
-    hubspot::TWIN,
-    salesforce::TWIN,
-    google_ads::TWIN,
-    meta::TWIN,
-    linkedin::TWIN,
-    typeform::TWIN,
-    surveymonkey::TWIN,
+    super::hubspot::TWIN,
+    super::salesforce::TWIN,
+    super::google_ads::TWIN,
+    super::meta::TWIN,
+    super::linkedin::TWIN,
+    super::typeform::TWIN,
+    super::surveymonkey::TWIN,
 ];
 
 /// The variables a job file uses to reach a sandbox serving at `base_url`
@@ -203,7 +204,7 @@ mod tests {
         assert_eq!(names.len(), env.len(), "a variable is named twice");
         assert!(env.contains(&(
             "SALESFORCE_CLIENT_SECRET",
-            salesforce::SALESFORCE_CLIENT_SECRET.into()
+            super::super::SALESFORCE_CLIENT_SECRET.into()
         )));
         assert!(env.iter().all(|(_, v)| !v.is_empty()));
         assert_eq!(env.len(), 17);
