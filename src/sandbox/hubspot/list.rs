@@ -274,6 +274,27 @@ pub(crate) async fn list_contacts(
 /// Path of the contact properties endpoint, under the sandbox root.
 pub(crate) const PROPERTIES_PATH: &str = "/hubspot/crm/v3/properties/contacts";
 
+/// What a HubSpot request without query errors to report goes through first: the bearer
+/// token (a 401), then the burst and daily limits (a 429); the usage to report if both pass.
+pub(crate) fn admit(
+    data: &SandboxData,
+    headers: &HeaderMap,
+    request_hash: u64,
+    correlation: &str,
+) -> Result<HubspotUsage, Box<Response>> {
+    if bearer_token(headers) != Some(HUBSPOT_TOKEN) {
+        return Err(Box::new(error(
+            StatusCode::UNAUTHORIZED,
+            "INVALID_AUTHENTICATION",
+            "Authentication credentials not found.".to_owned(),
+            correlation.to_owned(),
+        )));
+    }
+    data.crm
+        .hubspot_admit(request_hash)
+        .map_err(|(refusal, usage)| Box::new(rate_limited(refusal, usage, correlation.to_owned())))
+}
+
 /// `GET /hubspot/crm/v3/properties/contacts`: every contact property the imitation serves,
 /// as HubSpot lists them (`name`, `label`, `type`, `fieldType`, `groupName`), one page.
 pub(crate) async fn list_properties(
@@ -283,17 +304,9 @@ pub(crate) async fn list_properties(
     let seed = data.options().seed;
     let request_hash = hash_bytes(seed, PROPERTIES_PATH.as_bytes());
     let correlation = uuid_like(request_hash, hash_bytes(request_hash, b"properties"));
-    if bearer_token(&headers) != Some(HUBSPOT_TOKEN) {
-        return error(
-            StatusCode::UNAUTHORIZED,
-            "INVALID_AUTHENTICATION",
-            "Authentication credentials not found.".to_owned(),
-            correlation,
-        );
-    }
-    let usage = match data.crm.hubspot_admit(request_hash) {
+    let usage = match admit(&data, &headers, request_hash, &correlation) {
         Ok(usage) => usage,
-        Err((refusal, usage)) => return rate_limited(refusal, usage, correlation),
+        Err(refused) => return *refused,
     };
     let results: Vec<serde_json::Value> = HUBSPOT_CONTACT_PROPERTIES
         .iter()

@@ -15,11 +15,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::list::HUBSPOT_TOKEN;
-use super::list::{error, rate_limited, record, with_usage};
+use super::list::{admit, error, record, with_usage};
 use crate::sandbox::data::SandboxData;
 use crate::sandbox::encoding::{parse_timestamp_ms, uuid_like};
-use crate::sandbox::request::bearer_token;
 use crate::sandbox::rng::hash_bytes;
 
 /// Path of the search endpoint, under the sandbox root.
@@ -159,17 +157,9 @@ pub(crate) async fn search_contacts(
         request_hash,
         hash_bytes(request_hash, SEARCH_PATH.as_bytes()),
     );
-    if bearer_token(&headers) != Some(HUBSPOT_TOKEN) {
-        return error(
-            StatusCode::UNAUTHORIZED,
-            "INVALID_AUTHENTICATION",
-            "Authentication credentials not found.".to_owned(),
-            correlation,
-        );
-    }
-    let usage = match data.crm.hubspot_admit(request_hash) {
+    let usage = match admit(&data, &headers, request_hash, &correlation) {
         Ok(usage) => usage,
-        Err((refusal, usage)) => return rate_limited(refusal, usage, correlation),
+        Err(refused) => return *refused,
     };
     let invalid = |message: String| {
         with_usage(
