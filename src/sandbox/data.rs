@@ -442,13 +442,6 @@ impl SandboxData {
         self.requests.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Refuse every request to `vendor` (`salesforce_token`, `meta`, `surveymonkey`) with
-    /// its 429 shape for `window`, counted from the first refusal. `false` for an unknown
-    /// vendor.
-    pub fn rate_limit(&self, vendor: &str, window: std::time::Duration) -> bool {
-        self.rate_limits.arm(vendor, window)
-    }
-
     /// 429s sent to `vendor` since it was last armed.
     pub fn rate_limit_refusals(&self, vendor: &str) -> u64 {
         self.rate_limits.refusals(vendor)

@@ -52,6 +52,7 @@ pub(crate) const TWIN: Twin = Twin {
         ("GOOGLE_ADS_CLIENT_ID", GOOGLE_ADS_CLIENT_ID),
         ("GOOGLE_ADS_CLIENT_SECRET", GOOGLE_ADS_CLIENT_SECRET),
     ],
+    terse_429: None,
 };
 
 fn routes() -> Router<Arc<SandboxData>> {

@@ -41,6 +41,7 @@ pub(crate) const TWIN: Twin = Twin {
         ("LINKEDIN_CLIENT_ID", LINKEDIN_CLIENT_ID),
         ("LINKEDIN_CLIENT_SECRET", LINKEDIN_CLIENT_SECRET),
     ],
+    terse_429: None,
 };
 
 fn routes() -> Router<Arc<SandboxData>> {

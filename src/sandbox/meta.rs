@@ -21,7 +21,7 @@ use super::encoding::{
 };
 use super::request::{bearer_token, query_pairs};
 use super::spend::MALFORMED_COST;
-use super::twin::Twin;
+use super::twin::{Terse429, Twin};
 
 /// Bearer token (or `access_token` parameter) the Meta imitation accepts.
 pub const META_ACCESS_TOKEN: &str = "sandbox-meta-token";
@@ -31,10 +31,30 @@ pub(crate) const TWIN: Twin = Twin {
     prefixes: &["/meta"],
     routes,
     env: &[("META_ACCESS_TOKEN", META_ACCESS_TOKEN)],
+    terse_429: Some(EDGE_RATE_LIMIT),
 };
 
 fn routes() -> Router<Arc<SandboxData>> {
     Router::new().route("/meta/{version}/{account}/insights", get(insights))
+}
+
+/// Meta's insights behind a proxy's or CDN's 429: no Graph error object, no usage header.
+const EDGE_RATE_LIMIT: Terse429 = Terse429 {
+    name: "meta",
+    endpoint: is_insights,
+    answer: edge_rate_limited,
+};
+
+fn is_insights(path: &str) -> bool {
+    path.starts_with("/meta/") && path.ends_with("/insights")
+}
+
+fn edge_rate_limited() -> Response {
+    (
+        StatusCode::TOO_MANY_REQUESTS,
+        axum::Json(json!({"error": "Too Many Requests", "message": "rate limited at the edge"})),
+    )
+        .into_response()
 }
 
 /// Graph API versions served (older ones are answered with code 2635).

@@ -23,7 +23,7 @@ use super::crm::{Locator, SfRefusal};
 use super::data::SandboxData;
 use super::encoding::{MS_PER_DAY, civil_from_days, lead_id};
 use super::request::{bearer_token, query_pairs};
-use super::twin::Twin;
+use super::twin::{Terse429, Twin};
 
 /// OAuth client id the Salesforce imitation accepts.
 pub const SALESFORCE_CLIENT_ID: &str = "sandbox-salesforce-client-id";
@@ -41,6 +41,7 @@ pub(crate) const TWIN: Twin = Twin {
         ("SALESFORCE_CLIENT_SECRET", SALESFORCE_CLIENT_SECRET),
         ("SALESFORCE_REFRESH_TOKEN", SALESFORCE_REFRESH_TOKEN),
     ],
+    terse_429: Some(TOKEN_RATE_LIMIT),
 };
 
 fn routes() -> Router<Arc<SandboxData>> {
@@ -59,6 +60,29 @@ fn routes() -> Router<Arc<SandboxData>> {
             "/_admin/crm/salesforce",
             post(super::admin::salesforce_faults),
         )
+}
+
+/// Salesforce's token endpoint out of requests: its OAuth error and no `Retry-After`
+/// (Salesforce sends none).
+const TOKEN_RATE_LIMIT: Terse429 = Terse429 {
+    name: "salesforce_token",
+    endpoint: is_token_endpoint,
+    answer: token_rate_limited,
+};
+
+fn is_token_endpoint(path: &str) -> bool {
+    path == "/salesforce/services/oauth2/token"
+}
+
+fn token_rate_limited() -> Response {
+    (
+        StatusCode::TOO_MANY_REQUESTS,
+        Json(json!({
+            "error": "rate_limit_exceeded",
+            "error_description": "too many token requests from this client; try again later",
+        })),
+    )
+        .into_response()
 }
 
 const DEFAULT_BATCH: usize = 2_000;

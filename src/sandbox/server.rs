@@ -19,7 +19,7 @@ use tokio::task::JoinHandle;
 use super::data::{SandboxData, SandboxOptions};
 use super::faults::{FaultProfile, Faults};
 use super::twin::{self, Twin};
-use super::{admin, ads};
+use super::{admin, ads, throttle};
 
 /// Every vendor twin the sandbox serves, one line each (the full path, so a new line needs
 /// no import): a new twin is registered here, and declared with `mod` in `sandbox/mod.rs`,
@@ -75,6 +75,16 @@ async fn not_found(request: Request) -> Response {
         .into_response()
 }
 
+impl SandboxData {
+    /// Refuse every request to one endpoint with its vendor's terse 429 for `window`,
+    /// counted from the first refusal: `salesforce_token` (the OAuth token endpoint),
+    /// `meta` (insights), `surveymonkey` (responses) — whatever the twins declare. `false`
+    /// for a name no twin declares.
+    pub fn rate_limit(&self, vendor: &str, window: std::time::Duration) -> bool {
+        throttle::arm_named(self, TWINS, vendor, window)
+    }
+}
+
 /// All vendor routes over `data`; every request (including 401s and 404s) is counted in
 /// [`SandboxData::requests_served`].
 pub fn router(data: Arc<SandboxData>) -> Router {
@@ -98,14 +108,18 @@ fn routes(data: Arc<SandboxData>) -> Router {
         .route("/_admin/crm/stats", get(admin::stats))
         .route("/_admin/restate", post(ads::restate))
         .route("/_admin/faults", post(ads::faults))
-        .route("/_admin/rate_limits", post(super::throttle::arm));
+        .merge(
+            Router::new()
+                .route("/_admin/rate_limits", post(throttle::arm))
+                .with_state((Arc::clone(&data), TWINS)),
+        );
     TWINS
         .iter()
         .fold(shared, |router, twin| router.merge((twin.routes)()))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(
-            data.clone(),
-            super::throttle::enforce,
+            (Arc::clone(&data), TWINS),
+            throttle::enforce,
         ))
         .layer(middleware::from_fn_with_state(data.clone(), count_requests))
         .with_state(data)
@@ -229,6 +243,43 @@ mod tests {
              /google_ads, /google_oauth, /meta, /linkedin, /typeform and /surveymonkey"
         );
         assert_eq!(sandbox.data.requests_served(), 1);
+    }
+
+    #[tokio::test]
+    async fn only_the_terse_429s_the_twins_declare_can_be_armed() {
+        let sandbox = start(SandboxOptions {
+            scale: 30,
+            ..SandboxOptions::default()
+        })
+        .await
+        .expect("sandbox starts");
+        let window = std::time::Duration::from_secs(60);
+        assert!(!sandbox.data.rate_limit("hubspot", window));
+        let arm = |vendor: &str| {
+            reqwest::Client::new()
+                .post(format!("{}/_admin/rate_limits", sandbox.base_url()))
+                .json(&json!({ "vendor": vendor, "window_ms": 60_000 }))
+                .send()
+        };
+        let refused = arm("hubspot").await.expect("sandbox answers");
+        assert_eq!(refused.status(), reqwest::StatusCode::BAD_REQUEST);
+        let body: serde_json::Value = refused.json().await.expect("a JSON body");
+        assert_eq!(
+            body["error"],
+            r#"vendor must be one of ["salesforce_token", "meta", "surveymonkey"]"#
+        );
+        assert!(
+            arm("meta")
+                .await
+                .expect("sandbox answers")
+                .status()
+                .is_success()
+        );
+        let insights = format!("{}/meta/v21.0/act_1/insights", sandbox.base_url());
+        let answer = reqwest::get(&insights).await.expect("sandbox answers");
+        assert_eq!(answer.status(), reqwest::StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(sandbox.data.rate_limit_refusals("meta"), 1);
+        assert_eq!(sandbox.data.rate_limit_refusals("surveymonkey"), 0);
     }
 
     #[test]

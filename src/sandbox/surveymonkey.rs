@@ -22,7 +22,7 @@ use super::encoding::{MS_PER_SEC, format_iso_seconds};
 use super::request::{bearer_token, query_pairs};
 use super::rng::hash_bytes;
 use super::survey::{COMMENTS, PartialCounts, SurveyResponse, is_partial};
-use super::twin::Twin;
+use super::twin::{Terse429, Twin};
 
 /// The SurveyMonkey token the sandbox accepts.
 pub const SURVEYMONKEY_TOKEN: &str = "sandbox-surveymonkey-token";
@@ -34,6 +34,7 @@ pub(crate) const TWIN: Twin = Twin {
     prefixes: &["/surveymonkey"],
     routes,
     env: &[("SURVEYMONKEY_TOKEN", SURVEYMONKEY_TOKEN)],
+    terse_429: Some(RESPONSES_RATE_LIMIT),
 };
 
 fn routes() -> Router<Arc<SandboxData>> {
@@ -43,6 +44,33 @@ fn routes() -> Router<Arc<SandboxData>> {
             "/surveymonkey/v3/surveys/{survey_id}/responses/bulk",
             get(bulk),
         )
+}
+
+/// SurveyMonkey's responses out of requests: error 1040 with
+/// `X-Ratelimit-App-Global-Minute-Remaining: 0` but no `…-Minute-Reset`.
+const RESPONSES_RATE_LIMIT: Terse429 = Terse429 {
+    name: "surveymonkey",
+    endpoint: is_bulk_responses,
+    answer: responses_rate_limited,
+};
+
+fn is_bulk_responses(path: &str) -> bool {
+    path.starts_with("/surveymonkey/") && path.ends_with("/responses/bulk")
+}
+
+fn responses_rate_limited() -> Response {
+    (
+        StatusCode::TOO_MANY_REQUESTS,
+        [("x-ratelimit-app-global-minute-remaining", "0")],
+        Json(json!({"error": {
+            "id": "1040",
+            "name": "Rate limit reached",
+            "docs": "https://developer.surveymonkey.com/api/v3/#error-codes",
+            "message": "Too many requests were made, try again later.",
+            "http_status_code": 429,
+        }})),
+    )
+        .into_response()
 }
 
 const DEFAULT_PER_PAGE: usize = 50;

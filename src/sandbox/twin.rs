@@ -1,8 +1,9 @@
 //! What a vendor twin declares about itself, in one place: the path prefixes it serves, its
-//! routes (admin routes included), and the variables a job needs to reach it. Each twin
-//! module has one `pub(crate) const TWIN: Twin`; the list of them in `server.rs` is the only
-//! place a twin is registered — the router, [`job_env`](super::job_env) and the not-found
-//! message are built from it.
+//! routes (admin routes included), the variables a job needs to reach it, and the terse 429
+//! it answers on demand. Each twin module has one `pub(crate) const TWIN: Twin`; the list of
+//! them in `server.rs` is the only place a twin is registered — the router,
+//! [`job_env`](super::job_env), the not-found message and the rate limits that can be armed
+//! are built from it.
 //!
 //! A twin also keeps whatever state only it needs (a request counter, its own records) for
 //! itself: a type of its module implementing [`TwinState`](super::data::TwinState), made
@@ -13,6 +14,7 @@
 use std::sync::Arc;
 
 use axum::Router;
+use axum::response::Response;
 
 use super::data::SandboxData;
 
@@ -27,6 +29,22 @@ pub(crate) struct Twin {
     /// The variables a job file reads to reach it, with the values it accepts: tokens,
     /// client ids, secrets, refresh tokens.
     pub(crate) env: &'static [(&'static str, &'static str)],
+    /// The terse 429 it can be told to answer for a while (`POST /_admin/rate_limits`), if
+    /// it has one.
+    pub(crate) terse_429: Option<Terse429>,
+}
+
+/// A 429 the way a vendor really sends it on one endpoint — saying little or nothing
+/// about when to come back — armed on demand for a window of time (`limits.rs`) and
+/// answered before the request reaches the twin (`throttle.rs`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Terse429 {
+    /// Its name in `POST /_admin/rate_limits` and `SandboxData::rate_limit`.
+    pub(crate) name: &'static str,
+    /// Whether a request path is the endpoint it refuses.
+    pub(crate) endpoint: fn(&str) -> bool,
+    /// The refusal.
+    pub(crate) answer: fn() -> Response,
 }
 
 /// `/a, /b and /c`: every prefix of `twins`, in order, for a message.
@@ -51,6 +69,7 @@ mod tests {
             prefixes,
             routes: Router::new,
             env: &[],
+            terse_429: None,
         }
     }
 

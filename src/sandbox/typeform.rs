@@ -30,6 +30,7 @@ pub(crate) const TWIN: Twin = Twin {
     prefixes: &["/typeform"],
     routes,
     env: &[("TYPEFORM_TOKEN", TYPEFORM_TOKEN)],
+    terse_429: None,
 };
 
 fn routes() -> Router<Arc<SandboxData>> {

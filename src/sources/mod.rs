@@ -84,17 +84,17 @@
 //! shapes, its paging, its errors and rate-limit answers. It declares itself in one
 //! `pub(crate) const TWIN: Twin` (`sandbox/twin.rs`): the path prefixes it serves (the first
 //! is the base URL a job names, `${FUNNELHOUSE_SANDBOX_URL}/<vendor>`), a `routes()` with
-//! its routes and its own `/_admin/…` controls, and the variables a job needs with the
-//! values it accepts (the tokens are constants of its module). It serves from the shared
-//! deterministic world (`sandbox/data.rs`: contacts, spend, the survey, and the totals a
-//! test asserts against); what only it needs — a request counter, records of its own drawn
-//! from the seed and scale — is a type of its module implementing `TwinState`, made from
-//! the data on first use by `data.twin_state::<S>()` (see SurveyMonkey's). Two things stay
-//! shared and are edited only when a twin wants them: a terse 429 on demand
-//! (`/_admin/rate_limits`, listed in `sandbox/limits.rs` and answered in
-//! `sandbox/throttle.rs`) and the CRM edits between runs (`/_admin/crm/mutate`, in
-//! `sandbox/crm.rs`). The twin should read requests with its own code, not the client's (a
-//! parser shared by both hides the bugs both would share).
+//! its routes and its own `/_admin/…` controls, the variables a job needs with the values it
+//! accepts (the tokens are constants of its module), and the terse 429 it answers when
+//! armed through `/_admin/rate_limits`, if any. It serves from the shared deterministic
+//! world (`sandbox/data.rs`: contacts, spend, the survey, and the totals a test asserts
+//! against); what only it needs — a request counter, records of its own drawn from the seed
+//! and scale — is a type of its module implementing `TwinState`, made from the data on
+//! first use by `data.twin_state::<S>()` (see SurveyMonkey's). One thing stays shared and
+//! is edited only when a CRM twin wants it: the simulated edits between runs
+//! (`/_admin/crm/mutate`, in `sandbox/crm.rs`, today HubSpot's and Salesforce's). The twin
+//! should read requests with its own code, not the client's (a parser shared by both hides
+//! the bugs both would share).
 //!
 //! **Fixtures.** Hand-written vendor pages for the odd cases the twin does not produce
 //! live in `tests/fixtures/<vendor>/`; `replay/` there holds pages in the recorded-pages

@@ -22,6 +22,7 @@ pub(crate) const TWIN: Twin = Twin {
     prefixes: &["/hubspot"],
     routes,
     env: &[("HUBSPOT_TOKEN", HUBSPOT_TOKEN)],
+    terse_429: None,
 };
 
 fn routes() -> Router<Arc<SandboxData>> {
