@@ -1,9 +1,8 @@
 //! What a vendor twin declares about itself, in one place: the path prefixes it serves, its
 //! routes (admin routes included), the variables a job needs to reach it, and the terse 429
 //! it answers on demand. Each twin module has one `pub(crate) const TWIN: Twin`; the list of
-//! them in `server.rs` is the only place a twin is registered — the router,
-//! [`job_env`](super::job_env), the not-found message and the rate limits that can be armed
-//! are built from it.
+//! them in `server.rs` is the only place a twin is registered — the router, `job_env`, the
+//! not-found message and the rate limits that can be armed are built from it.
 //!
 //! A twin also keeps whatever state only it needs (a request counter, its own records) for
 //! itself: a type of its module implementing [`TwinState`](super::data::TwinState), made
