@@ -207,6 +207,15 @@ mod tests {
 
     use super::*;
 
+    async fn small() -> RunningSandbox {
+        start(SandboxOptions {
+            scale: 30,
+            ..SandboxOptions::default()
+        })
+        .await
+        .expect("sandbox starts")
+    }
+
     #[test]
     fn job_env_names_every_variable_once_with_the_sandbox_url_first() {
         let env = job_env("http://127.0.0.1:9");
@@ -226,12 +235,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_unknown_path_is_told_every_twins_prefix() {
-        let sandbox = start(SandboxOptions {
-            scale: 30,
-            ..SandboxOptions::default()
-        })
-        .await
-        .expect("sandbox starts");
+        let sandbox = small().await;
         let answer = reqwest::get(format!("{}/nowhere", sandbox.base_url()))
             .await
             .expect("sandbox answers");
@@ -247,12 +251,7 @@ mod tests {
 
     #[tokio::test]
     async fn only_the_terse_429s_the_twins_declare_can_be_armed() {
-        let sandbox = start(SandboxOptions {
-            scale: 30,
-            ..SandboxOptions::default()
-        })
-        .await
-        .expect("sandbox starts");
+        let sandbox = small().await;
         let window = std::time::Duration::from_secs(60);
         assert!(!sandbox.data.rate_limit("hubspot", window));
         let arm = |vendor: &str| {
