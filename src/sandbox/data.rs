@@ -3,19 +3,21 @@
 //!
 //! Everything is a pure function of `(seed, scale, today, malformed_every)`.
 
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
 use std::fmt;
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use chrono::{Datelike, NaiveDate};
 
+use super::accounts::{GOOGLE_ADS_CUSTOMERS, LINKEDIN_ACCOUNTS, META_ACCOUNTS};
 use super::contacts::ContactModel;
-use super::creds::{GOOGLE_ADS_CUSTOMERS, LINKEDIN_ACCOUNTS, META_ACCOUNTS};
 use super::crm::CrmState;
 use super::limits::RateLimitShapes;
 use super::spend::{self, Customer, Volume};
 use super::spend_control::{SpendControl, SpendFact};
-use super::survey::{PartialCounts, Survey, is_partial};
+use super::survey::{Survey, is_partial};
 
 /// Mixed into the seed so the Salesforce org's leads are not HubSpot's contacts.
 pub(crate) const SALESFORCE_SEED_XOR: u64 = 0x5346_4443_4c45_4144;
@@ -154,6 +156,14 @@ pub struct Totals {
     pub salesforce_leads_malformed: usize,
 }
 
+/// State one twin keeps for itself beside the shared world: made from the data on first
+/// use ([`SandboxData::twin_state`]), then shared by every request; interior mutability
+/// (atomics, a mutex) for whatever changes.
+pub(crate) trait TwinState: Send + Sync + 'static {
+    /// The state before the twin's first request, from the data (its options, the world).
+    fn new(data: &SandboxData) -> Self;
+}
+
 /// The generated data, immutable once built and shared by every request handler.
 pub struct SandboxData {
     pub(crate) options: SandboxOptions,
@@ -171,11 +181,10 @@ pub struct SandboxData {
     pub(crate) rate_limits: RateLimitShapes,
     totals: Totals,
     requests: AtomicU64,
-    surveymonkey_requests: AtomicU64,
     /// Survey responses submitted after this (epoch seconds) are not served yet.
     survey_cutoff: AtomicI64,
-    /// SurveyMonkey's partial responses counted over `survey.responses`, built on first use.
-    pub(crate) surveymonkey_partials: OnceLock<PartialCounts>,
+    /// What each twin keeps for itself, by type (see [`SandboxData::twin_state`]).
+    twin_states: Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
 }
 
 impl fmt::Debug for SandboxData {
@@ -265,9 +274,8 @@ impl SandboxData {
             rate_limits: Default::default(),
             totals,
             requests: AtomicU64::new(0),
-            surveymonkey_requests: AtomicU64::new(0),
             survey_cutoff: AtomicI64::new(i64::MAX),
-            surveymonkey_partials: OnceLock::new(),
+            twin_states: Mutex::default(),
         }
     }
 
@@ -350,13 +358,32 @@ impl SandboxData {
         Self::count_surveymonkey(&self.survey, self.survey_cutoff())
     }
 
-    /// Requests the SurveyMonkey twin answered (drives its rate-limit headers).
-    pub fn surveymonkey_requests(&self) -> u64 {
-        self.surveymonkey_requests.load(Ordering::Relaxed)
+    /// The state of type `T` a twin keeps for itself (its request counter, its own records),
+    /// made by [`TwinState::new`] on first use and shared from then on. The type is the key:
+    /// each twin declares its own, so the shared world never names a vendor's counters.
+    pub(crate) fn twin_state<T: TwinState>(&self) -> Arc<T> {
+        let key = TypeId::of::<T>();
+        let found = self.twin_states().get(&key).map(Arc::clone);
+        let state = match found {
+            Some(state) => state,
+            None => {
+                // Made outside the lock, so a state may read another twin's; if two requests
+                // race, both make the same value (it is a function of the data) and the
+                // first one stored is kept.
+                let made: Arc<dyn Any + Send + Sync> = Arc::new(T::new(self));
+                Arc::clone(self.twin_states().entry(key).or_insert(made))
+            }
+        };
+        match state.downcast::<T>() {
+            Ok(state) => state,
+            Err(_) => unreachable!("twin states are keyed by their own TypeId"),
+        }
     }
 
-    pub(crate) fn count_surveymonkey_request(&self) {
-        self.surveymonkey_requests.fetch_add(1, Ordering::Relaxed);
+    fn twin_states(&self) -> MutexGuard<'_, HashMap<TypeId, Arc<dyn Any + Send + Sync>>> {
+        self.twin_states
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Restatement and faults of the ad platforms, switched at run time.
@@ -413,13 +440,6 @@ impl SandboxData {
 
     pub(crate) fn count_request(&self) {
         self.requests.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// Refuse every request to `vendor` (`salesforce_token`, `meta`, `surveymonkey`) with
-    /// its 429 shape for `window`, counted from the first refusal. `false` for an unknown
-    /// vendor.
-    pub fn rate_limit(&self, vendor: &str, window: std::time::Duration) -> bool {
-        self.rate_limits.arm(vendor, window)
     }
 
     /// 429s sent to `vendor` since it was last armed.
@@ -546,6 +566,40 @@ mod tests {
             "generated in {elapsed:?}; last page of 100 contacts in {:?}",
             page_started.elapsed()
         );
+    }
+
+    #[test]
+    fn each_twin_state_type_is_made_once_and_shared() {
+        struct Counter(AtomicU64);
+        impl TwinState for Counter {
+            fn new(data: &SandboxData) -> Self {
+                Counter(AtomicU64::new(data.options().scale as u64))
+            }
+        }
+        struct Other(AtomicU64);
+        impl TwinState for Other {
+            fn new(data: &SandboxData) -> Self {
+                // A state may read another twin's while it is made.
+                Other(AtomicU64::new(
+                    data.twin_state::<Counter>().0.load(Ordering::Relaxed),
+                ))
+            }
+        }
+        let data = SandboxData::generate(&SandboxOptions {
+            scale: 30,
+            ..SandboxOptions::default()
+        });
+        data.twin_state::<Counter>()
+            .0
+            .fetch_add(2, Ordering::Relaxed);
+        data.twin_state::<Counter>()
+            .0
+            .fetch_add(1, Ordering::Relaxed);
+        assert_eq!(data.twin_state::<Counter>().0.load(Ordering::Relaxed), 33);
+        assert_eq!(data.twin_state::<Other>().0.load(Ordering::Relaxed), 33);
+        data.twin_state::<Other>().0.fetch_add(1, Ordering::Relaxed);
+        assert_eq!(data.twin_state::<Counter>().0.load(Ordering::Relaxed), 33);
+        assert_eq!(data.twin_state::<Other>().0.load(Ordering::Relaxed), 34);
     }
 
     #[test]

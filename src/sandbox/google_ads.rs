@@ -11,19 +11,62 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::Json;
+use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::routing::post;
 use serde_json::{Map, Value as JsonValue, json};
 
-use super::creds::{GOOGLE_ADS_ACCESS_TOKEN, GOOGLE_ADS_DEVELOPER_TOKEN};
 use super::data::SandboxData;
 use super::encoding::{base64url_decode, base64url_encode, format_date};
 use super::gaql::{self, Field, Query, Value};
 use super::request::{bearer_token, query_pairs};
 use super::rng::hash_bytes;
 use super::spend::{Customer, MALFORMED_COST};
+use super::twin::Twin;
+
+/// OAuth access token (`Authorization: Bearer`) the Google Ads imitation accepts.
+pub const GOOGLE_ADS_ACCESS_TOKEN: &str = "sandbox-google-ads-token";
+/// `developer-token` header value the Google Ads imitation accepts.
+pub const GOOGLE_ADS_DEVELOPER_TOKEN: &str = "sandbox-developer-token";
+/// The manager account of the Google Ads customers; a `login-customer-id` naming any other
+/// account is denied.
+pub const GOOGLE_ADS_MANAGER_ID: &str = "9990001112";
+/// OAuth client id the Google token endpoint imitation accepts.
+pub const GOOGLE_ADS_CLIENT_ID: &str = "sandbox-client-id.apps.googleusercontent.com";
+/// OAuth client secret the Google token endpoint imitation accepts.
+pub const GOOGLE_ADS_CLIENT_SECRET: &str = "sandbox-client-secret";
+/// Refresh token the Google token endpoint imitation accepts.
+pub const GOOGLE_ADS_REFRESH_TOKEN: &str = "sandbox-refresh-token";
+
+/// The Google Ads twin and Google's OAuth token endpoint.
+pub(crate) const TWIN: Twin = Twin {
+    prefixes: &["/google_ads", "/google_oauth"],
+    routes,
+    env: &[
+        ("GOOGLE_ADS_ACCESS_TOKEN", GOOGLE_ADS_ACCESS_TOKEN),
+        ("GOOGLE_ADS_DEVELOPER_TOKEN", GOOGLE_ADS_DEVELOPER_TOKEN),
+        ("GOOGLE_ADS_REFRESH_TOKEN", GOOGLE_ADS_REFRESH_TOKEN),
+        ("GOOGLE_ADS_CLIENT_ID", GOOGLE_ADS_CLIENT_ID),
+        ("GOOGLE_ADS_CLIENT_SECRET", GOOGLE_ADS_CLIENT_SECRET),
+    ],
+    terse_429: None,
+};
+
+fn routes() -> Router<Arc<SandboxData>> {
+    Router::new()
+        .route(
+            "/google_ads/{version}/customers/{customer_id}/googleAds:search",
+            post(search),
+        )
+        .route(
+            "/google_ads/{version}/customers/{customer_id}/googleAds:searchStream",
+            post(search_stream),
+        )
+        .route("/google_oauth/token", post(token))
+}
 
 /// Rows per Google Ads `search` page (as the real API); `?sandbox_page_size=N` overrides.
 pub const GOOGLE_ADS_PAGE_SIZE: usize = 10_000;
@@ -306,12 +349,12 @@ pub(crate) async fn token(body: Bytes) -> Response {
             "Invalid grant_type: ",
         );
     }
-    if get("client_id") != Some(super::creds::GOOGLE_ADS_CLIENT_ID)
-        || get("client_secret") != Some(super::creds::GOOGLE_ADS_CLIENT_SECRET)
+    if get("client_id") != Some(GOOGLE_ADS_CLIENT_ID)
+        || get("client_secret") != Some(GOOGLE_ADS_CLIENT_SECRET)
     {
         return bad(StatusCode::UNAUTHORIZED, "invalid_client", "Unauthorized");
     }
-    if get("refresh_token") != Some(super::creds::GOOGLE_ADS_REFRESH_TOKEN) {
+    if get("refresh_token") != Some(GOOGLE_ADS_REFRESH_TOKEN) {
         return bad(StatusCode::BAD_REQUEST, "invalid_grant", "Bad Request");
     }
     Json(json!({
@@ -395,7 +438,7 @@ fn prepare<'a>(
     let login = headers
         .get("login-customer-id")
         .and_then(|v| v.to_str().ok());
-    let wrong_manager = login.is_some_and(|id| id != super::creds::GOOGLE_ADS_MANAGER_ID);
+    let wrong_manager = login.is_some_and(|id| id != GOOGLE_ADS_MANAGER_ID);
     let found = data.customers.iter().position(|c| c.id == customer_id);
     let Some(customer_index) = found.filter(|_| !wrong_manager) else {
         return Err(GoogleError {

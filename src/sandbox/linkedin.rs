@@ -8,17 +8,48 @@
 
 use std::sync::Arc;
 
+use axum::Router;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
 use chrono::Datelike;
 use serde_json::{Value, json};
 
-use super::creds::LINKEDIN_ACCESS_TOKEN;
 use super::data::SandboxData;
 use super::encoding::{civil_from_days, days_from_civil, decimal_text};
 use super::request::bearer_token;
 use super::spend::{Customer, MALFORMED_COST};
+use super::twin::Twin;
+
+/// Bearer token the LinkedIn imitation accepts.
+pub const LINKEDIN_ACCESS_TOKEN: &str = "sandbox-linkedin-token";
+/// OAuth client id the LinkedIn token endpoint imitation accepts.
+pub const LINKEDIN_CLIENT_ID: &str = "sandbox-linkedin-client";
+/// OAuth client secret the LinkedIn token endpoint imitation accepts.
+pub const LINKEDIN_CLIENT_SECRET: &str = "sandbox-linkedin-secret";
+/// Refresh token the LinkedIn token endpoint imitation accepts.
+pub const LINKEDIN_REFRESH_TOKEN: &str = "sandbox-linkedin-refresh-token";
+
+/// The LinkedIn Ads twin and its OAuth token endpoint.
+pub(crate) const TWIN: Twin = Twin {
+    prefixes: &["/linkedin"],
+    routes,
+    env: &[
+        ("LINKEDIN_ACCESS_TOKEN", LINKEDIN_ACCESS_TOKEN),
+        ("LINKEDIN_REFRESH_TOKEN", LINKEDIN_REFRESH_TOKEN),
+        ("LINKEDIN_CLIENT_ID", LINKEDIN_CLIENT_ID),
+        ("LINKEDIN_CLIENT_SECRET", LINKEDIN_CLIENT_SECRET),
+    ],
+    terse_429: None,
+};
+
+fn routes() -> Router<Arc<SandboxData>> {
+    Router::new()
+        .route("/linkedin/rest/adAccounts/{id}", get(ad_account))
+        .route("/linkedin/rest/adAnalytics", get(ad_analytics))
+        .route("/linkedin/oauth/v2/accessToken", post(access_token))
+}
 
 fn error(status: StatusCode, code: &str, service_code: Option<i64>, message: &str) -> Response {
     let mut body = json!({ "status": status.as_u16(), "code": code, "message": message });
@@ -265,8 +296,8 @@ pub(crate) async fn access_token(body: axum::body::Bytes) -> Response {
             "A required parameter \"grant_type\" is missing or invalid",
         );
     }
-    if get("client_id") != Some(super::creds::LINKEDIN_CLIENT_ID)
-        || get("client_secret") != Some(super::creds::LINKEDIN_CLIENT_SECRET)
+    if get("client_id") != Some(LINKEDIN_CLIENT_ID)
+        || get("client_secret") != Some(LINKEDIN_CLIENT_SECRET)
     {
         return bad(
             StatusCode::UNAUTHORIZED,
@@ -274,7 +305,7 @@ pub(crate) async fn access_token(body: axum::body::Bytes) -> Response {
             "Client authentication failed",
         );
     }
-    if get("refresh_token") != Some(super::creds::LINKEDIN_REFRESH_TOKEN) {
+    if get("refresh_token") != Some(LINKEDIN_REFRESH_TOKEN) {
         return bad(
             StatusCode::BAD_REQUEST,
             "invalid_request",
@@ -284,7 +315,7 @@ pub(crate) async fn access_token(body: axum::body::Bytes) -> Response {
     axum::Json(json!({
         "access_token": LINKEDIN_ACCESS_TOKEN,
         "expires_in": 5_184_000,
-        "refresh_token": super::creds::LINKEDIN_REFRESH_TOKEN,
+        "refresh_token": LINKEDIN_REFRESH_TOKEN,
         "refresh_token_expires_in": 31_536_000,
         "scope": "r_ads_reporting",
     }))

@@ -8,18 +8,54 @@
 
 use std::sync::Arc;
 
+use axum::Router;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::routing::get;
 use serde_json::{Value, json};
 
-use super::creds::META_ACCESS_TOKEN;
 use super::data::SandboxData;
 use super::encoding::{
     base64url_decode, base64url_encode, days_from_civil, decimal_text, format_date,
 };
 use super::request::{bearer_token, query_pairs};
 use super::spend::MALFORMED_COST;
+use super::twin::{Terse429, Twin};
+
+/// Bearer token (or `access_token` parameter) the Meta imitation accepts.
+pub const META_ACCESS_TOKEN: &str = "sandbox-meta-token";
+
+/// The Meta Ads twin.
+pub(crate) const TWIN: Twin = Twin {
+    prefixes: &["/meta"],
+    routes,
+    env: &[("META_ACCESS_TOKEN", META_ACCESS_TOKEN)],
+    terse_429: Some(EDGE_RATE_LIMIT),
+};
+
+fn routes() -> Router<Arc<SandboxData>> {
+    Router::new().route("/meta/{version}/{account}/insights", get(insights))
+}
+
+/// Meta's insights behind a proxy's or CDN's 429: no Graph error object, no usage header.
+const EDGE_RATE_LIMIT: Terse429 = Terse429 {
+    name: "meta",
+    endpoint: is_insights,
+    answer: edge_rate_limited,
+};
+
+fn is_insights(path: &str) -> bool {
+    path.starts_with("/meta/") && path.ends_with("/insights")
+}
+
+fn edge_rate_limited() -> Response {
+    (
+        StatusCode::TOO_MANY_REQUESTS,
+        axum::Json(json!({"error": "Too Many Requests", "message": "rate limited at the edge"})),
+    )
+        .into_response()
+}
 
 /// Graph API versions served (older ones are answered with code 2635).
 const SUPPORTED_MAJOR: std::ops::RangeInclusive<u32> = 21..=24;

@@ -20,11 +20,15 @@
 //!
 //! The data is a pure function of [`SandboxOptions`]; [`SandboxData::totals`] says what a
 //! pipeline should find.
+//!
+//! Each vendor twin declares itself in its own module (a `TWIN`: prefixes, routes, the job
+//! environment it hands out; see `twin.rs`) and is registered by one line in the `TWINS`
+//! list of `server.rs`, from which the router, [`job_env`] and the not-found answer are built.
 
+mod accounts;
 mod admin;
 mod ads;
 mod contacts;
-mod creds;
 mod crm;
 mod data;
 mod encoding;
@@ -32,7 +36,6 @@ mod faults;
 mod gaql;
 mod google_ads;
 mod hubspot;
-mod hubspot_search;
 mod limits;
 mod linkedin;
 mod meta;
@@ -45,6 +48,7 @@ mod spend_control;
 mod survey;
 mod surveymonkey;
 mod throttle;
+mod twin;
 mod typeform;
 
 #[cfg(test)]
@@ -52,23 +56,31 @@ mod crm_tests;
 #[cfg(test)]
 mod tests;
 
+pub use accounts::{GOOGLE_ADS_CUSTOMERS, LINKEDIN_ACCOUNTS, META_ACCOUNTS};
 pub use contacts::HUBSPOT_CONTACT_PROPERTIES;
-pub use creds::{
-    GOOGLE_ADS_ACCESS_TOKEN, GOOGLE_ADS_CLIENT_ID, GOOGLE_ADS_CLIENT_SECRET, GOOGLE_ADS_CUSTOMERS,
-    GOOGLE_ADS_DEVELOPER_TOKEN, GOOGLE_ADS_MANAGER_ID, GOOGLE_ADS_REFRESH_TOKEN, HUBSPOT_TOKEN,
-    LINKEDIN_ACCESS_TOKEN, LINKEDIN_ACCOUNTS, LINKEDIN_CLIENT_ID, LINKEDIN_CLIENT_SECRET,
-    LINKEDIN_REFRESH_TOKEN, META_ACCESS_TOKEN, META_ACCOUNTS, SALESFORCE_CLIENT_ID,
-    SALESFORCE_CLIENT_SECRET, SALESFORCE_REFRESH_TOKEN, SURVEYMONKEY_SURVEY_ID, SURVEYMONKEY_TOKEN,
-    TYPEFORM_FORM_ID, TYPEFORM_TOKEN, job_env,
-};
 pub use crm::{HubspotLimits, HubspotRedate, Mutation, MutationReport, SalesforceFaults};
 pub use data::{SandboxData, SandboxOptions, SpendShape, SurveyMonkeyTotals, Totals};
 pub use faults::{FaultCounts, FaultProfile, Faults};
-pub use google_ads::GOOGLE_ADS_PAGE_SIZE;
-pub use hubspot_search::SEARCH_CEILING;
-pub use salesforce::SALESFORCE_LEAD_FIELDS;
+pub use google_ads::{
+    GOOGLE_ADS_ACCESS_TOKEN, GOOGLE_ADS_CLIENT_ID, GOOGLE_ADS_CLIENT_SECRET,
+    GOOGLE_ADS_DEVELOPER_TOKEN, GOOGLE_ADS_MANAGER_ID, GOOGLE_ADS_PAGE_SIZE,
+    GOOGLE_ADS_REFRESH_TOKEN,
+};
+pub use hubspot::{HUBSPOT_TOKEN, SEARCH_CEILING};
+pub use linkedin::{
+    LINKEDIN_ACCESS_TOKEN, LINKEDIN_CLIENT_ID, LINKEDIN_CLIENT_SECRET, LINKEDIN_REFRESH_TOKEN,
+};
+pub use meta::META_ACCESS_TOKEN;
+pub use salesforce::{
+    SALESFORCE_CLIENT_ID, SALESFORCE_CLIENT_SECRET, SALESFORCE_LEAD_FIELDS,
+    SALESFORCE_REFRESH_TOKEN,
+};
 pub use server::{
-    RunningSandbox, router, router_with_faults, serve, serve_with_faults, start, start_with_faults,
+    RunningSandbox, job_env, router, router_with_faults, serve, serve_with_faults, start,
+    start_with_faults,
 };
 pub use spend_control::{SpendControl, SpendFact};
-pub use surveymonkey::ENPS_QUESTION_ID as SURVEYMONKEY_ENPS_QUESTION_ID;
+pub use surveymonkey::{
+    ENPS_QUESTION_ID as SURVEYMONKEY_ENPS_QUESTION_ID, SURVEYMONKEY_SURVEY_ID, SURVEYMONKEY_TOKEN,
+};
+pub use typeform::{TYPEFORM_FORM_ID, TYPEFORM_TOKEN};

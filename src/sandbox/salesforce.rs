@@ -11,17 +11,79 @@
 use std::sync::Arc;
 
 use axum::Json;
+use axum::Router;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
 use serde_json::{Map, Value, json};
 
 use super::contacts::{Contact, Stage};
-use super::creds::{SALESFORCE_CLIENT_ID, SALESFORCE_CLIENT_SECRET, SALESFORCE_REFRESH_TOKEN};
 use super::crm::{Locator, SfRefusal};
 use super::data::SandboxData;
 use super::encoding::{MS_PER_DAY, civil_from_days, lead_id};
 use super::request::{bearer_token, query_pairs};
+use super::twin::{Terse429, Twin};
+
+/// OAuth client id the Salesforce imitation accepts.
+pub const SALESFORCE_CLIENT_ID: &str = "sandbox-salesforce-client-id";
+/// OAuth client secret it accepts.
+pub const SALESFORCE_CLIENT_SECRET: &str = "sandbox-salesforce-client-secret";
+/// Refresh token it accepts.
+pub const SALESFORCE_REFRESH_TOKEN: &str = "sandbox-salesforce-refresh-token";
+
+/// The Salesforce twin, with its admin route that injects faults.
+pub(crate) const TWIN: Twin = Twin {
+    prefixes: &["/salesforce"],
+    routes,
+    env: &[
+        ("SALESFORCE_CLIENT_ID", SALESFORCE_CLIENT_ID),
+        ("SALESFORCE_CLIENT_SECRET", SALESFORCE_CLIENT_SECRET),
+        ("SALESFORCE_REFRESH_TOKEN", SALESFORCE_REFRESH_TOKEN),
+    ],
+    terse_429: Some(TOKEN_RATE_LIMIT),
+};
+
+fn routes() -> Router<Arc<SandboxData>> {
+    Router::new()
+        .route("/salesforce/services/oauth2/token", post(token))
+        .route("/salesforce/services/data/{version}/{endpoint}", get(query))
+        .route(
+            "/salesforce/services/data/{version}/{endpoint}/{cursor}",
+            get(query_more),
+        )
+        .route(
+            "/salesforce/services/data/{version}/sobjects/{object}/describe",
+            get(describe),
+        )
+        .route(
+            "/_admin/crm/salesforce",
+            post(super::admin::salesforce_faults),
+        )
+}
+
+/// Salesforce's token endpoint out of requests: its OAuth error and no `Retry-After`
+/// (Salesforce sends none).
+const TOKEN_RATE_LIMIT: Terse429 = Terse429 {
+    name: "salesforce_token",
+    endpoint: is_token_endpoint,
+    answer: token_rate_limited,
+};
+
+fn is_token_endpoint(path: &str) -> bool {
+    path == "/salesforce/services/oauth2/token"
+}
+
+fn token_rate_limited() -> Response {
+    (
+        StatusCode::TOO_MANY_REQUESTS,
+        Json(json!({
+            "error": "rate_limit_exceeded",
+            "error_description": "too many token requests from this client; try again later",
+        })),
+    )
+        .into_response()
+}
 
 const DEFAULT_BATCH: usize = 2_000;
 

@@ -1,5 +1,7 @@
-//! The sandbox HTTP server: the axum router over all vendor routes, request counting, and
-//! starting/serving on a socket. It sits on top: it imports the handlers, nothing imports it.
+//! The sandbox HTTP server: [`TWINS`], the one list of vendor twins; the router built from
+//! it (each twin's routes, the shared admin routes, request counting, the not-found answer
+//! naming every twin's prefix); the environment a job needs ([`job_env`]); and
+//! starting/serving on a socket. It sits on top: it imports the twins, nothing imports it.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -16,10 +18,37 @@ use tokio::task::JoinHandle;
 
 use super::data::{SandboxData, SandboxOptions};
 use super::faults::{FaultProfile, Faults};
-use super::{
-    admin, ads, google_ads, hubspot, hubspot_search, linkedin, meta, salesforce, surveymonkey,
-    typeform,
-};
+use super::twin::{self, Twin};
+use super::{admin, ads, throttle};
+
+/// Every vendor twin the sandbox serves, one line each (the full path, so a new line needs
+/// no import): a new twin is registered here, and declared with `mod` in `sandbox/mod.rs`,
+/// nowhere else. The not-found message lists their prefixes in this order.
+const TWINS: &[Twin] = &[
+    super::hubspot::TWIN,
+    super::salesforce::TWIN,
+    super::google_ads::TWIN,
+    super::meta::TWIN,
+    super::linkedin::TWIN,
+    super::typeform::TWIN,
+    super::surveymonkey::TWIN,
+];
+
+/// The variables a job file uses to reach a sandbox serving at `base_url`
+/// (`http://127.0.0.1:PORT`), with the sandbox's values: its URL
+/// (`FUNNELHOUSE_SANDBOX_URL`; each twin lives under its prefix, `/hubspot`, `/google_ads`,
+/// …) and every token, client id, client secret and refresh token its twins accept. The
+/// hash key is not the sandbox's to give: callers set `FUNNELHOUSE_HASH_KEY` themselves.
+pub fn job_env(base_url: &str) -> Vec<(&'static str, String)> {
+    std::iter::once(("FUNNELHOUSE_SANDBOX_URL", base_url.to_string()))
+        .chain(
+            TWINS
+                .iter()
+                .flat_map(|t| t.env)
+                .map(|&(name, value)| (name, value.to_string())),
+        )
+        .collect()
+}
 
 async fn count_requests(
     State(data): State<Arc<SandboxData>>,
@@ -36,13 +65,24 @@ async fn not_found(request: Request) -> Response {
         axum::Json(json!({
             "error": "not_found",
             "message": format!(
-                "no sandbox route for {} {}; vendors live under /hubspot, /salesforce, /google_ads, /google_oauth, /meta, /linkedin, /typeform and /surveymonkey",
+                "no sandbox route for {} {}; vendors live under {}",
                 request.method(),
-                request.uri().path()
+                request.uri().path(),
+                twin::prefix_list(TWINS),
             ),
         })),
     )
         .into_response()
+}
+
+impl SandboxData {
+    /// Refuse every request to one endpoint with its vendor's terse 429 for `window`,
+    /// counted from the first refusal: `salesforce_token` (the OAuth token endpoint),
+    /// `meta` (insights), `surveymonkey` (responses) — whatever the twins declare. `false`
+    /// for a name no twin declares.
+    pub fn rate_limit(&self, vendor: &str, window: std::time::Duration) -> bool {
+        throttle::arm_named(self, TWINS, vendor, window)
+    }
 }
 
 /// All vendor routes over `data`; every request (including 401s and 404s) is counted in
@@ -63,67 +103,23 @@ pub fn router_with_faults(data: Arc<SandboxData>, faults: Arc<Faults>) -> Router
 }
 
 fn routes(data: Arc<SandboxData>) -> Router {
-    Router::new()
-        .route(hubspot::CONTACTS_PATH, get(hubspot::list_contacts))
-        .route(hubspot::PROPERTIES_PATH, get(hubspot::list_properties))
-        .route(
-            hubspot_search::SEARCH_PATH,
-            post(hubspot_search::search_contacts),
-        )
-        .route("/salesforce/services/oauth2/token", post(salesforce::token))
-        .route(
-            "/salesforce/services/data/{version}/{endpoint}",
-            get(salesforce::query),
-        )
-        .route(
-            "/salesforce/services/data/{version}/{endpoint}/{cursor}",
-            get(salesforce::query_more),
-        )
-        .route(
-            "/salesforce/services/data/{version}/sobjects/{object}/describe",
-            get(salesforce::describe),
-        )
+    let shared = Router::new()
         .route("/_admin/crm/mutate", post(admin::mutate))
-        .route("/_admin/crm/hubspot_limits", post(admin::hubspot_limits))
-        .route("/_admin/crm/salesforce", post(admin::salesforce_faults))
         .route("/_admin/crm/stats", get(admin::stats))
-        .route(
-            "/google_ads/{version}/customers/{customer_id}/googleAds:search",
-            post(google_ads::search),
-        )
-        .route(
-            "/google_ads/{version}/customers/{customer_id}/googleAds:searchStream",
-            post(google_ads::search_stream),
-        )
-        .route(
-            "/typeform/forms/{form_id}/responses",
-            get(typeform::list_responses),
-        )
-        .route("/typeform/forms/{form_id}", get(typeform::form_definition))
-        .route(
-            "/surveymonkey/v3/surveys/{survey_id}/details",
-            get(surveymonkey::details),
-        )
-        .route(
-            "/surveymonkey/v3/surveys/{survey_id}/responses/bulk",
-            get(surveymonkey::bulk),
-        )
-        .route("/google_oauth/token", post(google_ads::token))
-        .route("/meta/{version}/{account}/insights", get(meta::insights))
-        .route("/linkedin/rest/adAccounts/{id}", get(linkedin::ad_account))
-        .route("/linkedin/rest/adAnalytics", get(linkedin::ad_analytics))
-        .route(
-            "/linkedin/oauth/v2/accessToken",
-            post(linkedin::access_token),
-        )
         .route("/_admin/restate", post(ads::restate))
         .route("/_admin/faults", post(ads::faults))
-        .route("/_admin/rate_limits", post(super::throttle::arm))
-        .route("/_admin/crm/hubspot_redate", post(admin::hubspot_redate))
+        .merge(
+            Router::new()
+                .route("/_admin/rate_limits", post(throttle::arm))
+                .with_state((Arc::clone(&data), TWINS)),
+        );
+    TWINS
+        .iter()
+        .fold(shared, |router, twin| router.merge((twin.routes)()))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(
-            data.clone(),
-            super::throttle::enforce,
+            (Arc::clone(&data), TWINS),
+            throttle::enforce,
         ))
         .layer(middleware::from_fn_with_state(data.clone(), count_requests))
         .with_state(data)
@@ -156,8 +152,8 @@ pub struct RunningSandbox {
 }
 
 impl RunningSandbox {
-    /// `http://127.0.0.1:PORT`; vendor base URLs are this plus `/hubspot`, `/google_ads`,
-    /// `/typeform`.
+    /// `http://127.0.0.1:PORT`; vendor base URLs are this plus a twin's prefix (`/hubspot`,
+    /// `/google_ads`, `/typeform`, …).
     pub fn base_url(&self) -> String {
         format!("http://{}", self.addr)
     }
@@ -203,4 +199,100 @@ pub async fn start_with_faults(
         faults,
         task,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    async fn small() -> RunningSandbox {
+        start(SandboxOptions {
+            scale: 30,
+            ..SandboxOptions::default()
+        })
+        .await
+        .expect("sandbox starts")
+    }
+
+    #[test]
+    fn job_env_names_every_variable_once_with_the_sandbox_url_first() {
+        let env = job_env("http://127.0.0.1:9");
+        assert_eq!(
+            env[0],
+            ("FUNNELHOUSE_SANDBOX_URL", "http://127.0.0.1:9".into())
+        );
+        let names: BTreeSet<_> = env.iter().map(|(n, _)| *n).collect();
+        assert_eq!(names.len(), env.len(), "a variable is named twice");
+        assert!(env.contains(&(
+            "SALESFORCE_CLIENT_SECRET",
+            super::super::SALESFORCE_CLIENT_SECRET.into()
+        )));
+        assert!(env.iter().all(|(_, v)| !v.is_empty()));
+        assert_eq!(env.len(), 17);
+    }
+
+    #[tokio::test]
+    async fn an_unknown_path_is_told_every_twins_prefix() {
+        let sandbox = small().await;
+        let answer = reqwest::get(format!("{}/nowhere", sandbox.base_url()))
+            .await
+            .expect("sandbox answers");
+        assert_eq!(answer.status(), reqwest::StatusCode::NOT_FOUND);
+        let body: serde_json::Value = answer.json().await.expect("a JSON body");
+        assert_eq!(
+            body["message"],
+            "no sandbox route for GET /nowhere; vendors live under /hubspot, /salesforce, \
+             /google_ads, /google_oauth, /meta, /linkedin, /typeform and /surveymonkey"
+        );
+        assert_eq!(sandbox.data.requests_served(), 1);
+    }
+
+    #[tokio::test]
+    async fn only_the_terse_429s_the_twins_declare_can_be_armed() {
+        let sandbox = small().await;
+        let window = std::time::Duration::from_secs(60);
+        assert!(!sandbox.data.rate_limit("hubspot", window));
+        let arm = |vendor: &str| {
+            reqwest::Client::new()
+                .post(format!("{}/_admin/rate_limits", sandbox.base_url()))
+                .json(&json!({ "vendor": vendor, "window_ms": 60_000 }))
+                .send()
+        };
+        let refused = arm("hubspot").await.expect("sandbox answers");
+        assert_eq!(refused.status(), reqwest::StatusCode::BAD_REQUEST);
+        let body: serde_json::Value = refused.json().await.expect("a JSON body");
+        assert_eq!(
+            body["error"],
+            r#"vendor must be one of ["salesforce_token", "meta", "surveymonkey"]"#
+        );
+        assert!(
+            arm("meta")
+                .await
+                .expect("sandbox answers")
+                .status()
+                .is_success()
+        );
+        let insights = format!("{}/meta/v21.0/act_1/insights", sandbox.base_url());
+        let answer = reqwest::get(&insights).await.expect("sandbox answers");
+        assert_eq!(answer.status(), reqwest::StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(sandbox.data.rate_limit_refusals("meta"), 1);
+        assert_eq!(sandbox.data.rate_limit_refusals("surveymonkey"), 0);
+    }
+
+    #[test]
+    fn no_two_twins_share_a_prefix() {
+        let prefixes: Vec<&str> = TWINS
+            .iter()
+            .flat_map(|t| t.prefixes.iter().copied())
+            .collect();
+        let distinct: BTreeSet<&str> = prefixes.iter().copied().collect();
+        assert_eq!(distinct.len(), prefixes.len(), "{prefixes:?}");
+        assert!(
+            prefixes
+                .iter()
+                .all(|p| p.starts_with('/') && !p.ends_with('/'))
+        );
+    }
 }

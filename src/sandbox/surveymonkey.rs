@@ -6,20 +6,72 @@
 //! partial responses, rate-limit headers on every answer and SurveyMonkey's error envelope.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::Json;
+use axum::Router;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::routing::get;
 use chrono::NaiveDateTime;
 use serde_json::{Value as JsonValue, json};
 
-use super::creds::{SURVEYMONKEY_SURVEY_ID, SURVEYMONKEY_TOKEN};
-use super::data::SandboxData;
+use super::data::{SandboxData, TwinState};
 use super::encoding::{MS_PER_SEC, format_iso_seconds};
 use super::request::{bearer_token, query_pairs};
 use super::rng::hash_bytes;
 use super::survey::{COMMENTS, PartialCounts, SurveyResponse, is_partial};
+use super::twin::{Terse429, Twin};
+
+/// The SurveyMonkey token the sandbox accepts.
+pub const SURVEYMONKEY_TOKEN: &str = "sandbox-surveymonkey-token";
+/// The one SurveyMonkey survey the sandbox serves.
+pub const SURVEYMONKEY_SURVEY_ID: &str = "318842756";
+
+/// The SurveyMonkey twin.
+pub(crate) const TWIN: Twin = Twin {
+    prefixes: &["/surveymonkey"],
+    routes,
+    env: &[("SURVEYMONKEY_TOKEN", SURVEYMONKEY_TOKEN)],
+    terse_429: Some(RESPONSES_RATE_LIMIT),
+};
+
+fn routes() -> Router<Arc<SandboxData>> {
+    Router::new()
+        .route("/surveymonkey/v3/surveys/{survey_id}/details", get(details))
+        .route(
+            "/surveymonkey/v3/surveys/{survey_id}/responses/bulk",
+            get(bulk),
+        )
+}
+
+/// SurveyMonkey's responses out of requests: error 1040 with
+/// `X-Ratelimit-App-Global-Minute-Remaining: 0` but no `…-Minute-Reset`.
+const RESPONSES_RATE_LIMIT: Terse429 = Terse429 {
+    name: "surveymonkey",
+    endpoint: is_bulk_responses,
+    answer: responses_rate_limited,
+};
+
+fn is_bulk_responses(path: &str) -> bool {
+    path.starts_with("/surveymonkey/") && path.ends_with("/responses/bulk")
+}
+
+fn responses_rate_limited() -> Response {
+    (
+        StatusCode::TOO_MANY_REQUESTS,
+        [("x-ratelimit-app-global-minute-remaining", "0")],
+        Json(json!({"error": {
+            "id": "1040",
+            "name": "Rate limit reached",
+            "docs": "https://developer.surveymonkey.com/api/v3/#error-codes",
+            "message": "Too many requests were made, try again later.",
+            "http_status_code": 429,
+        }})),
+    )
+        .into_response()
+}
 
 const DEFAULT_PER_PAGE: usize = 50;
 const MAX_PER_PAGE: usize = 100;
@@ -39,6 +91,32 @@ const PAGE_ID: &str = "59000001";
 /// A choice id no question has: what a malformed response carries.
 pub(crate) const UNKNOWN_CHOICE_ID: &str = "64999999999";
 
+/// What only this twin keeps: the requests it answered (its rate-limit headers count them)
+/// and the survey's partial responses, counted at its first request.
+#[derive(Debug)]
+struct SurveyMonkeyState {
+    requests: AtomicU64,
+    partials: PartialCounts,
+}
+
+impl TwinState for SurveyMonkeyState {
+    fn new(data: &SandboxData) -> Self {
+        SurveyMonkeyState {
+            requests: AtomicU64::new(0),
+            partials: PartialCounts::of(&data.survey.responses),
+        }
+    }
+}
+
+impl SandboxData {
+    /// Requests the SurveyMonkey twin answered (drives its rate-limit headers).
+    pub fn surveymonkey_requests(&self) -> u64 {
+        self.twin_state::<SurveyMonkeyState>()
+            .requests
+            .load(Ordering::Relaxed)
+    }
+}
+
 fn choice_id(question: &str, position: usize) -> String {
     // position is 1-based, as SurveyMonkey numbers choices.
     format!("{question}{position:02}")
@@ -55,7 +133,7 @@ fn row_id(question: &str) -> String {
 /// survey's (a million-lead survey has hundreds of thousands of responses).
 struct Selection<'a> {
     responses: &'a [SurveyResponse],
-    partials: &'a PartialCounts,
+    state: Arc<SurveyMonkeyState>,
     newest: usize,
     oldest_end: usize,
     status: Option<bool>,
@@ -71,9 +149,7 @@ impl<'a> Selection<'a> {
         });
         Selection {
             responses,
-            partials: data
-                .surveymonkey_partials
-                .get_or_init(|| PartialCounts::of(responses)),
+            state: data.twin_state(),
             newest,
             oldest_end: oldest_end.max(newest),
             status,
@@ -86,7 +162,7 @@ impl<'a> Selection<'a> {
 
     /// Matching responses in `responses[from..to]`.
     fn count(&self, from: usize, to: usize) -> usize {
-        let partial = self.partials.between(from, to);
+        let partial = self.state.partials.between(from, to);
         match self.status {
             None => to - from,
             Some(true) => partial,
@@ -256,7 +332,9 @@ pub(crate) async fn details(
     Path(survey_id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    data.count_surveymonkey_request();
+    data.twin_state::<SurveyMonkeyState>()
+        .requests
+        .fetch_add(1, Ordering::Relaxed);
     if let Some(response) = rejection(&headers, &survey_id) {
         return with_limits(&data, response);
     }
@@ -389,7 +467,9 @@ pub(crate) async fn bulk(
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Response {
-    data.count_surveymonkey_request();
+    data.twin_state::<SurveyMonkeyState>()
+        .requests
+        .fetch_add(1, Ordering::Relaxed);
     if let Some(response) = rejection(&headers, &survey_id) {
         return with_limits(&data, response);
     }

@@ -201,6 +201,41 @@ async fn hubspot_returns_requested_properties_only() {
 }
 
 #[tokio::test]
+async fn hubspot_properties_and_search_answer_401_before_spending_the_limits() {
+    let sandbox = start(options(30, 0)).await.expect("start");
+    let client = Client::new();
+    let base = sandbox.base_url();
+    sandbox.data.set_hubspot_limits(HubspotLimits {
+        burst: 1,
+        interval_ms: 60_000,
+        daily: 1_000,
+    });
+    let properties = format!("{base}/hubspot/crm/v3/properties/contacts");
+    let search = format!("{base}/hubspot/crm/v3/objects/contacts/search");
+    let wrong_search = |token: &'static str| {
+        client
+            .post(&search)
+            .bearer_auth(token)
+            .json(&json!({ "limit": 1 }))
+            .send()
+    };
+    for _ in 0..2 {
+        let (status, body) = get(&client, &properties, "nope").await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(body["message"], "Authentication credentials not found.");
+        let answer = wrong_search("nope").await.expect("request");
+        assert_eq!(answer.status(), StatusCode::UNAUTHORIZED);
+        let body: Value = answer.json().await.expect("json body");
+        assert_eq!(body["category"], "INVALID_AUTHENTICATION");
+    }
+    // Refused requests spent nothing: the one request of the burst is still there.
+    let (status, _) = get(&client, &properties, HUBSPOT_TOKEN).await;
+    assert_eq!(status, StatusCode::OK);
+    let answer = wrong_search(HUBSPOT_TOKEN).await.expect("request");
+    assert_eq!(answer.status(), StatusCode::TOO_MANY_REQUESTS);
+}
+
+#[tokio::test]
 async fn every_vendor_answers_401_on_a_wrong_token() {
     let sandbox = start(options(30, 0)).await.expect("start");
     let client = Client::new();

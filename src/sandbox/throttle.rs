@@ -1,5 +1,7 @@
 //! The rate-limit middleware and its admin endpoint: a request to an endpoint whose window
-//! is armed (see `limits.rs`) gets that vendor's terse 429 and never reaches the handler.
+//! is armed (see `limits.rs`) gets that twin's terse 429 and never reaches the handler.
+//! Which endpoints there are comes from the twins (their [`Terse429`]), handed in by the
+//! router.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,59 +15,47 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::data::SandboxData;
-use super::limits::VENDORS;
+use super::twin::{Terse429, Twin};
 
-/// Which vendor endpoint a request path is, if one of [`VENDORS`] (its index).
-fn vendor_of(path: &str) -> Option<usize> {
-    if path == "/salesforce/services/oauth2/token" {
-        Some(0)
-    } else if path.starts_with("/meta/") && path.ends_with("/insights") {
-        Some(1)
-    } else if path.starts_with("/surveymonkey/") && path.ends_with("/responses/bulk") {
-        Some(2)
-    } else {
-        None
-    }
+/// What the middleware and the admin endpoint need: the data (its armed windows) and the
+/// twins (their terse 429s).
+pub(crate) type Throttled = (Arc<SandboxData>, &'static [Twin]);
+
+fn terse_429s(twins: &'static [Twin]) -> impl Iterator<Item = &'static Terse429> {
+    twins.iter().filter_map(|t| t.terse_429.as_ref())
 }
 
-/// The middleware: a refused request gets its vendor's 429 and never reaches the handler.
+/// The middleware: a refused request gets its twin's 429 and never reaches the handler.
 pub(crate) async fn enforce(
-    State(data): State<Arc<SandboxData>>,
+    State((data, twins)): State<Throttled>,
     request: Request,
     next: Next,
 ) -> Response {
-    let Some(vendor) = vendor_of(request.uri().path()) else {
+    let path = request.uri().path();
+    let Some(limit) = terse_429s(twins).find(|l| (l.endpoint)(path)) else {
         return next.run(request).await;
     };
-    if !data.rate_limits.refuse(vendor) {
-        return next.run(request).await;
+    if data.rate_limits.refuse(limit.name) {
+        (limit.answer)()
+    } else {
+        next.run(request).await
     }
-    match vendor {
-        0 => (
-            StatusCode::TOO_MANY_REQUESTS,
-            Json(json!({
-                "error": "rate_limit_exceeded",
-                "error_description": "too many token requests from this client; try again later",
-            })),
-        )
-            .into_response(),
-        1 => (
-            StatusCode::TOO_MANY_REQUESTS,
-            Json(json!({"error": "Too Many Requests", "message": "rate limited at the edge"})),
-        )
-            .into_response(),
-        _ => (
-            StatusCode::TOO_MANY_REQUESTS,
-            [("x-ratelimit-app-global-minute-remaining", "0")],
-            Json(json!({"error": {
-                "id": "1040",
-                "name": "Rate limit reached",
-                "docs": "https://developer.surveymonkey.com/api/v3/#error-codes",
-                "message": "Too many requests were made, try again later.",
-                "http_status_code": 429,
-            }})),
-        )
-            .into_response(),
+}
+
+/// Arm the terse 429 named `name` for `window`; `false` when no twin declares one by that
+/// name.
+pub(crate) fn arm_named(
+    data: &SandboxData,
+    twins: &'static [Twin],
+    name: &str,
+    window: Duration,
+) -> bool {
+    match terse_429s(twins).find(|l| l.name == name) {
+        Some(limit) => {
+            data.rate_limits.arm(limit.name, window);
+            true
+        }
+        None => false,
     }
 }
 
@@ -79,15 +69,17 @@ pub(crate) struct RateLimitRequest {
 
 /// `POST /_admin/rate_limits` `{"vendor": "meta", "window_ms": 1500}`.
 pub(crate) async fn arm(
-    State(data): State<Arc<SandboxData>>,
+    State((data, twins)): State<Throttled>,
     Json(request): Json<RateLimitRequest>,
 ) -> Response {
-    if data.rate_limit(&request.vendor, Duration::from_millis(request.window_ms)) {
+    let window = Duration::from_millis(request.window_ms);
+    if arm_named(&data, twins, &request.vendor, window) {
         Json(json!({"ok": true})).into_response()
     } else {
+        let names: Vec<&str> = terse_429s(twins).map(|l| l.name).collect();
         (
             StatusCode::BAD_REQUEST,
-            Json(json!({"error": format!("vendor must be one of {VENDORS:?}")})),
+            Json(json!({"error": format!("vendor must be one of {names:?}")})),
         )
             .into_response()
     }

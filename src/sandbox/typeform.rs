@@ -6,17 +6,38 @@
 use std::sync::Arc;
 
 use axum::Json;
+use axum::Router;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::routing::get;
 use chrono::{DateTime, NaiveDateTime};
 use serde_json::{Value as JsonValue, json};
 
-use super::creds::{TYPEFORM_FORM_ID, TYPEFORM_TOKEN};
 use super::data::SandboxData;
 use super::encoding::{MS_PER_SEC, format_iso_seconds};
 use super::request::{bearer_token, query_pairs};
 use super::survey::{COMMENTS, SurveyResponse};
+use super::twin::Twin;
+
+/// Bearer token the Typeform imitation accepts.
+pub const TYPEFORM_TOKEN: &str = "sandbox-typeform-token";
+/// The one Typeform form served.
+pub const TYPEFORM_FORM_ID: &str = "pulse2026";
+
+/// The Typeform twin.
+pub(crate) const TWIN: Twin = Twin {
+    prefixes: &["/typeform"],
+    routes,
+    env: &[("TYPEFORM_TOKEN", TYPEFORM_TOKEN)],
+    terse_429: None,
+};
+
+fn routes() -> Router<Arc<SandboxData>> {
+    Router::new()
+        .route("/typeform/forms/{form_id}/responses", get(list_responses))
+        .route("/typeform/forms/{form_id}", get(form_definition))
+}
 
 const DEFAULT_PAGE_SIZE: usize = 25;
 const MAX_PAGE_SIZE: usize = 1_000;

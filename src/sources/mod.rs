@@ -6,20 +6,27 @@
 //! # Writing a source
 //!
 //! **What it takes.** A new CRM (or any vendor filling an existing dataset) is two new
-//! files and one registration line:
+//! files, each registered by one line — and, because Rust finds a file only through its
+//! `mod` line, one `mod` line each:
 //! 1. `src/sources/<vendor>.rs` — the config struct (`#[derive(Deserialize,
 //!    schemars::JsonSchema)] #[serde(deny_unknown_fields)]`, a doc comment on every field,
 //!    named defaults, a pure `check`), the `pull` function, and `impl SourceKind` (kind
 //!    name, dataset, secrets, URL keys, whether it can backfill a date range, how `pull`
-//!    is called with its credentials);
-//! 2. `src/sandbox/<vendor>.rs` — its sandbox twin (below), for the tests;
-//! 3. one line in the `registry!` list of [`registry`] (`Vendor(vendor::VendorConfig)`) and
-//!    `pub mod <vendor>;` above it.
+//!    is called with its credentials); registered by one line in the `registry!` list of
+//!    [`registry`] (`Vendor(super::vendor::VendorConfig)`: with the full path no `use`
+//!    there needs extending) and declared by `pub mod <vendor>;` in this file;
+//! 2. `src/sandbox/<vendor>.rs` — its sandbox twin (below), for the tests; registered by one
+//!    line in the `TWINS` list of `sandbox/server.rs` (`super::<vendor>::TWIN,`) and
+//!    declared by `mod <vendor>;` in `sandbox/mod.rs`.
 //!
-//! That is the honest count for the connector itself: the loader, the job-file schema, the
-//! kind names in messages, secret resolution and the pull dispatch all come from the
-//! registry line. Also expect: the twin's routes in `sandbox/server.rs` (one line each)
-//! and its counts in `sandbox/data.rs`; a README section for the job-file keys; a job in
+//! That is the honest count: two new files and four one-line edits, in
+//! `sources/registry.rs`, `sources/mod.rs`, `sandbox/server.rs` and `sandbox/mod.rs`. The
+//! connector and its twin are registered apart because the pipeline does not depend on the
+//! sandbox. The loader, the job-file schema, the kind names in messages, secret resolution
+//! and the pull dispatch all come from the registry line; the twin's routes (its admin
+//! routes too), the environment the sandbox hands a job (`sandbox::job_env`, so the demo's
+//! and the tests' tokens) and the prefixes the not-found answer lists all come from the
+//! twin's line. Besides code, expect a README section for the job-file keys and a job in
 //! `jobs/` or a test in `tests/it/` using it. A source filling a *new* dataset also needs
 //! its canonical table in `normalize/` and its staging choice in `sink/datasets.rs`.
 //!
@@ -79,11 +86,22 @@
 //! [`SourceContext::protocol`]; credentials are [`crate::config::Secret`]s, resolved per
 //! run and never printed.
 //!
-//! **The sandbox twin.** `src/sandbox/<vendor>.rs` imitates the vendor on 127.0.0.1 with
-//! its real request and response shapes, its paging, its errors and rate-limit answers,
-//! from the shared deterministic world (`sandbox/data.rs`), which also reports the totals
-//! a test asserts against. The twin should read requests with its own code, not the
-//! client's (a parser shared by both hides the bugs both would share).
+//! **The sandbox twin.** `src/sandbox/<vendor>.rs` (a folder once it grows, like
+//! `sandbox/hubspot/`) imitates the vendor on 127.0.0.1 with its real request and response
+//! shapes, its paging, its errors and rate-limit answers. It declares itself in one
+//! `pub(crate) const TWIN: Twin` (`sandbox/twin.rs`): the path prefixes it serves (the first
+//! is the base URL a job names, `${FUNNELHOUSE_SANDBOX_URL}/<vendor>`), a `routes()` with
+//! its routes and its own `/_admin/…` controls, the variables a job needs with the values it
+//! accepts (the tokens are constants of its module), and the terse 429 it answers when
+//! armed through `/_admin/rate_limits`, if any. It serves from the shared deterministic
+//! world (`sandbox/data.rs`: contacts, spend, the survey, and the totals a test asserts
+//! against); what only it needs — a request counter, records of its own drawn from the seed
+//! and scale — is a type of its module implementing `TwinState`, made from the data on
+//! first use by `data.twin_state::<S>()` (see SurveyMonkey's). One thing stays shared and
+//! is edited only when a CRM twin wants it: the simulated edits between runs
+//! (`/_admin/crm/mutate`, in `sandbox/crm.rs`, today HubSpot's and Salesforce's). The twin
+//! should read requests with its own code, not the client's (a parser shared by both hides
+//! the bugs both would share).
 //!
 //! **Fixtures.** Hand-written vendor pages for the odd cases the twin does not produce
 //! live in `tests/fixtures/<vendor>/`; `replay/` there holds pages in the recorded-pages

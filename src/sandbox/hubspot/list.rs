@@ -1,6 +1,6 @@
-//! The HubSpot CRM v3 imitation: `GET /hubspot/crm/v3/objects/contacts` with bearer auth,
+//! The HubSpot CRM v3 contacts list: `GET /hubspot/crm/v3/objects/contacts` with bearer auth,
 //! `limit`/`properties`/`archived`, opaque `after` cursors that must be echoed byte for
-//! byte, and HubSpot-shaped error bodies.
+//! byte, HubSpot-shaped error bodies, and the properties `GET /hubspot/crm/v3/properties/contacts`.
 
 use std::sync::Arc;
 
@@ -10,18 +10,20 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use super::contacts::{
+use crate::sandbox::contacts::{
     Contact, DEFAULT_PROPERTIES, HUBSPOT_CONTACT_PROPERTIES, hubspot_property_type,
 };
-use super::creds::HUBSPOT_TOKEN;
-use super::crm::{HubspotUsage, Refusal};
-use super::data::SandboxData;
-use super::encoding::format_iso_millis;
-use super::encoding::{base64url_decode, base64url_encode, uuid_like};
-use super::request::{bearer_token, query_pairs};
-use super::rng::hash_bytes;
+use crate::sandbox::crm::{HubspotUsage, Refusal};
+use crate::sandbox::data::SandboxData;
+use crate::sandbox::encoding::format_iso_millis;
+use crate::sandbox::encoding::{base64url_decode, base64url_encode, uuid_like};
+use crate::sandbox::request::{bearer_token, query_pairs};
+use crate::sandbox::rng::hash_bytes;
 
 /// Path of the list endpoint, under the sandbox root.
+/// Bearer token the HubSpot imitation accepts.
+pub const HUBSPOT_TOKEN: &str = "sandbox-hubspot-token";
+
 pub(crate) const CONTACTS_PATH: &str = "/hubspot/crm/v3/objects/contacts";
 const DEFAULT_LIMIT: usize = 10;
 const MAX_LIMIT: usize = 100;
@@ -272,6 +274,27 @@ pub(crate) async fn list_contacts(
 /// Path of the contact properties endpoint, under the sandbox root.
 pub(crate) const PROPERTIES_PATH: &str = "/hubspot/crm/v3/properties/contacts";
 
+/// What a HubSpot request without query errors to report goes through first: the bearer
+/// token (a 401), then the burst and daily limits (a 429); the usage to report if both pass.
+pub(crate) fn admit(
+    data: &SandboxData,
+    headers: &HeaderMap,
+    request_hash: u64,
+    correlation: &str,
+) -> Result<HubspotUsage, Box<Response>> {
+    if bearer_token(headers) != Some(HUBSPOT_TOKEN) {
+        return Err(Box::new(error(
+            StatusCode::UNAUTHORIZED,
+            "INVALID_AUTHENTICATION",
+            "Authentication credentials not found.".to_owned(),
+            correlation.to_owned(),
+        )));
+    }
+    data.crm
+        .hubspot_admit(request_hash)
+        .map_err(|(refusal, usage)| Box::new(rate_limited(refusal, usage, correlation.to_owned())))
+}
+
 /// `GET /hubspot/crm/v3/properties/contacts`: every contact property the imitation serves,
 /// as HubSpot lists them (`name`, `label`, `type`, `fieldType`, `groupName`), one page.
 pub(crate) async fn list_properties(
@@ -281,17 +304,9 @@ pub(crate) async fn list_properties(
     let seed = data.options().seed;
     let request_hash = hash_bytes(seed, PROPERTIES_PATH.as_bytes());
     let correlation = uuid_like(request_hash, hash_bytes(request_hash, b"properties"));
-    if bearer_token(&headers) != Some(HUBSPOT_TOKEN) {
-        return error(
-            StatusCode::UNAUTHORIZED,
-            "INVALID_AUTHENTICATION",
-            "Authentication credentials not found.".to_owned(),
-            correlation,
-        );
-    }
-    let usage = match data.crm.hubspot_admit(request_hash) {
+    let usage = match admit(&data, &headers, request_hash, &correlation) {
         Ok(usage) => usage,
-        Err((refusal, usage)) => return rate_limited(refusal, usage, correlation),
+        Err(refused) => return *refused,
     };
     let results: Vec<serde_json::Value> = HUBSPOT_CONTACT_PROPERTIES
         .iter()

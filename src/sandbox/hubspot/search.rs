@@ -15,12 +15,10 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::creds::HUBSPOT_TOKEN;
-use super::data::SandboxData;
-use super::encoding::{parse_timestamp_ms, uuid_like};
-use super::hubspot::{error, rate_limited, record, with_usage};
-use super::request::bearer_token;
-use super::rng::hash_bytes;
+use super::list::{admit, error, record, with_usage};
+use crate::sandbox::data::SandboxData;
+use crate::sandbox::encoding::{parse_timestamp_ms, uuid_like};
+use crate::sandbox::rng::hash_bytes;
 
 /// Path of the search endpoint, under the sandbox root.
 pub(crate) const SEARCH_PATH: &str = "/hubspot/crm/v3/objects/contacts/search";
@@ -159,17 +157,9 @@ pub(crate) async fn search_contacts(
         request_hash,
         hash_bytes(request_hash, SEARCH_PATH.as_bytes()),
     );
-    if bearer_token(&headers) != Some(HUBSPOT_TOKEN) {
-        return error(
-            StatusCode::UNAUTHORIZED,
-            "INVALID_AUTHENTICATION",
-            "Authentication credentials not found.".to_owned(),
-            correlation,
-        );
-    }
-    let usage = match data.crm.hubspot_admit(request_hash) {
+    let usage = match admit(&data, &headers, request_hash, &correlation) {
         Ok(usage) => usage,
-        Err((refusal, usage)) => return rate_limited(refusal, usage, correlation),
+        Err(refused) => return *refused,
     };
     let invalid = |message: String| {
         with_usage(
@@ -224,7 +214,7 @@ pub(crate) async fn search_contacts(
                 .collect()
         })
         .unwrap_or_default();
-    let properties = super::hubspot::sorted_properties(properties);
+    let properties = super::list::sorted_properties(properties);
 
     let mut hits = data.crm.hubspot_search(&data.contacts, query.from_ms);
     hits.retain(|&(ms, i)| ms <= query.to_ms && data.contacts.id(i) >= query.min_id);
