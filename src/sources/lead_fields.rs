@@ -1,19 +1,17 @@
-//! The `leads` columns a CRM maps, declared once: each column's reading rule, its default
-//! HubSpot property and Salesforce Lead and Contact fields, and its docs. From that one
-//! list come the job-file mapping structs ([`HubspotProperties`], [`SalesforceFields`]),
-//! their defaults, the per-column lookups the connectors request and decode by
-//! ([`LeadField`]), and the one reading of a record into a `leads` row ([`LeadValues`]).
-//! Vendor quirks (Salesforce's `IsConverted`, HubSpot's `createdAt` fallback, currencies,
-//! custom properties) stay in the connectors, applied between [`LeadValues::read`] and
-//! [`LeadValues::into_row`].
-
-use serde::Deserialize;
+//! The `leads` columns a CRM maps, declared once: each column's key, its reading rule and
+//! its docs. From that one list come the per-column lookups the connectors request and
+//! decode by ([`LeadField`]) and the one reading of a record into a `leads` row
+//! ([`LeadValues`]). Each CRM declares its own job-file mapping table, with its default
+//! field per column, in its own module through [`crm_fields!`] (HubSpot's
+//! `HubspotProperties`, Salesforce's `SalesforceFields`); a key that is no column here does
+//! not compile. Vendor quirks (Salesforce's `IsConverted`, HubSpot's `createdAt` fallback,
+//! currencies, custom properties) stay in the connectors, applied between
+//! [`LeadValues::read`] and [`LeadValues::into_row`].
 
 use crate::normalize::parse::{
     JsonLeaf, opt_bool, opt_i64, opt_money, opt_str, opt_timestamp, snake_case,
 };
 use crate::normalize::{CustomValue, LeadRow, PersonalDataHasher};
-use crate::sources::custom::CustomProperties;
 
 /// How a mapped column's value is read from the CRM's JSON.
 pub(crate) trait Rule {
@@ -62,27 +60,14 @@ rule!(
     Money: Option<i128> = |v, name| opt_money(v, name)
 );
 
-/// Generates, from one list of columns, everything that is per column (see the module doc).
-/// A column a vendor cannot fill omits that vendor; its job-file key then does not exist.
+/// Generates, from the one list of columns, everything that is per column (see the module
+/// doc), and [`lead_field!`], which turns a column's key into its [`LeadField`].
 macro_rules! lead_fields {
     (
-        $(#[doc = $hubspot_doc:literal])*
-        pub struct $Hubspot:ident;
-
-        $(#[doc = $salesforce_doc:literal])*
-        pub struct $Salesforce:ident {
-            $( $(#[$extra_meta:meta])* pub $extra:ident: $extra_ty:ty = $extra_default:expr, )*
-        }
-
-        columns {
-            $(
-                $(#[doc = $doc:literal])*
-                $Variant:ident $key:ident: $rule:ident
-                $(, hubspot $(#[doc = $hdoc:literal])* $hub:literal)?
-                $(, salesforce $(#[doc = $sdoc:literal])* $lead:literal, contact $contact:literal)?
-                ;
-            )*
-        }
+        $(
+            $(#[doc = $doc:literal])*
+            $Variant:ident $key:ident: $rule:ident;
+        )*
     ) => {
         /// A `leads` column a CRM can map, in the order properties are requested and
         /// fields selected.
@@ -134,235 +119,142 @@ macro_rules! lead_fields {
             }
         }
 
-        $(#[doc = $hubspot_doc])*
-        #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
+        /// The [`LeadField`] of a column's key, usable as a pattern: what lets
+        /// [`crm_fields!`] refuse, at compile time, a key that is no declared column.
+        macro_rules! lead_field {
+            $( ($key) => { $crate::sources::lead_fields::LeadField::$Variant }; )*
+            ($other:ident) => {
+                compile_error!(concat!(
+                    "`", stringify!($other), "` is not a `leads` column: the columns a CRM can map ",
+                    "are declared in sources/lead_fields.rs"
+                ))
+            };
+        }
+        pub(crate) use lead_field;
+    };
+}
+
+/// Declares a CRM's job-file mapping table, in the CRM's own module: one `key = "Field"`
+/// per column its job file can map (`""` leaves it unmapped by default), each key a column
+/// declared here (else it does not compile) with an optional doc, then optionally
+/// `extra { … }` fields that are no column mapping (`pub name: Type = default,`, usually
+/// `#[serde(skip)]`). It generates the struct (serde defaults, `deny_unknown_fields`,
+/// schema docs), its `Default` (the declared fields), and the per-column lookups `field`
+/// and `field_mut`. A column the CRM cannot fill at all is left out: its job file then has
+/// no such key, and `field` gives `""`.
+macro_rules! crm_fields {
+    (
+        $(#[doc = $doc:literal])*
+        pub struct $Name:ident {
+            $( $(#[doc = $key_doc:literal])* $key:ident = $default:literal, )*
+        }
+        $(
+            extra {
+                $( $(#[$extra_meta:meta])* pub $extra:ident: $extra_ty:ty = $extra_default:expr, )*
+            }
+        )?
+    ) => {
+        $(#[doc = $doc])*
+        #[derive(Debug, Clone, ::serde::Deserialize, ::schemars::JsonSchema)]
         #[serde(default, deny_unknown_fields)]
-        pub struct $Hubspot {
-            $( $( $(#[doc = $hdoc])* pub $key: String, )? )*
+        pub struct $Name {
+            $( $(#[doc = $key_doc])* pub $key: String, )*
+            $($( $(#[$extra_meta])* pub $extra: $extra_ty, )*)?
         }
 
-        impl Default for $Hubspot {
+        impl Default for $Name {
+            /// Each column's declared field.
             fn default() -> Self {
-                $Hubspot {
-                    $( $( $key: $hub.to_string(), )? )*
+                $Name {
+                    $( $key: $default.to_string(), )*
+                    $($( $extra: $extra_default, )*)?
                 }
             }
         }
 
-        impl $Hubspot {
-            /// The property feeding `field`; `""` when unmapped or HubSpot has none.
-            pub(crate) fn property(&self, field: LeadField) -> &str {
+        impl $Name {
+            /// The field feeding `field`; `""` when unmapped or this CRM has none.
+            #[allow(
+                unreachable_patterns,
+                reason = "a CRM that maps every column leaves no column without a field"
+            )]
+            pub(crate) fn field(&self, field: $crate::sources::lead_fields::LeadField) -> &str {
                 match field {
-                    $( LeadField::$Variant => lead_fields!(@mapped self.$key $(, $hub)?), )*
-                }
-            }
-        }
-
-        $(#[doc = $salesforce_doc])*
-        #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
-        #[serde(default, deny_unknown_fields)]
-        pub struct $Salesforce {
-            $( $( $(#[doc = $sdoc])* pub $key: String, )? )*
-            $( $(#[$extra_meta])* pub $extra: $extra_ty, )*
-        }
-
-        impl Default for $Salesforce {
-            /// The standard Lead fields.
-            fn default() -> Self {
-                $Salesforce {
-                    $( $( $key: $lead.to_string(), )? )*
-                    $( $extra: $extra_default, )*
-                }
-            }
-        }
-
-        impl $Salesforce {
-            /// The standard Contact fields (each column's `contact` default).
-            pub fn contact_defaults() -> Self {
-                $Salesforce {
-                    $( $( $key: $contact.to_string(), )? )*
-                    $( $extra: $extra_default, )*
+                    $( $crate::sources::lead_fields::lead_field!($key) => self.$key.as_str(), )*
+                    _ => "",
                 }
             }
 
-            /// The field feeding `field`; `""` when unmapped or Salesforce has none.
-            pub(crate) fn field(&self, field: LeadField) -> &str {
+            /// The mapping of `field`, to change it; `None` when this CRM has none.
+            #[allow(
+                unreachable_patterns,
+                reason = "a CRM that maps every column leaves no column without a field"
+            )]
+            #[allow(
+                dead_code,
+                reason = "only a CRM that remaps columns in code (Salesforce's Contacts) uses it"
+            )]
+            pub(crate) fn field_mut(
+                &mut self,
+                field: $crate::sources::lead_fields::LeadField,
+            ) -> Option<&mut String> {
                 match field {
-                    $( LeadField::$Variant => lead_fields!(@mapped self.$key $(, $lead)?), )*
-                }
-            }
-
-            /// The mapping of `field`, to change it; `None` when Salesforce has none.
-            pub(crate) fn field_mut(&mut self, field: LeadField) -> Option<&mut String> {
-                match field {
-                    $( LeadField::$Variant => lead_fields!(@mapped_mut self.$key $(, $lead)?), )*
+                    $( $crate::sources::lead_fields::lead_field!($key) => Some(&mut self.$key), )*
+                    _ => None,
                 }
             }
         }
     };
-    // A vendor's mapping of a column: its struct field when the column declares a default
-    // for that vendor, nothing otherwise.
-    (@mapped $s:ident.$key:ident, $default:literal) => { $s.$key.as_str() };
-    (@mapped $s:ident.$key:ident) => { "" };
-    (@mapped_mut $s:ident.$key:ident, $default:literal) => { Some(&mut $s.$key) };
-    (@mapped_mut $s:ident.$key:ident) => { None };
 }
+pub(crate) use crm_fields;
 
 lead_fields! {
-    /// HubSpot property names for each canonical `leads` column (custom properties welcome).
-    pub struct HubspotProperties;
-
-    /// Lead field names (API names; `Relationship.Field` for parents) for each canonical
-    /// `leads` column; `""` leaves the column null. Custom fields (`…__c`) welcome.
-    pub struct SalesforceFields {
-        /// Fields kept in `leads.custom` (from `custom_properties` or
-        /// `contact_custom_properties`, not a column mapping).
-        #[serde(skip)]
-        pub custom: CustomProperties = CustomProperties::new(),
-        /// Currency of `annual_revenue` when no field gives it (set by the pull).
-        #[serde(skip)]
-        pub currency: Option<String> = None,
-    }
-
-    // Contacts carry no status, rating, conversion or firmographics of their own: the
-    // company and its firmographics are the parent Account's, the country the mailing one.
-    columns {
-        /// The e-mail address: kept only as `email_hash` and `email_domain`.
-        Email email: Text,
-            hubspot "email",
-            salesforce "Email", contact "Email";
-        /// The company's name.
-        Company company: Text,
-            hubspot "company",
-            salesforce "Company", contact "Account.Name";
-        JobTitle job_title: Text,
-            hubspot "jobtitle",
-            salesforce "Title", contact "Title";
-        Country country: Text,
-            hubspot "country",
-            salesforce "Country", contact "MailingCountry";
-        OwnerId owner_id: Text,
-            hubspot "hubspot_owner_id",
-            salesforce "OwnerId", contact "OwnerId";
-        /// Acquisition channel.
-        Channel channel: Label,
-            hubspot "hs_analytics_source",
-            salesforce "LeadSource", contact "LeadSource";
-        CampaignId campaign_id: Text,
-            hubspot "utm_campaign",
-            salesforce "", contact "";
-        /// Into `lifecycle_stage_raw`.
-        LifecycleStage lifecycle_stage: Text,
-            hubspot "lifecyclestage",
-            salesforce
-                /// Salesforce Leads have no lifecycle stage; `Rating` (Hot / Warm / Cold) by default.
-                "Rating", contact "";
-        /// Salesforce only: when true, the Salesforce connector sets the lifecycle stage to
-        /// `converted`.
-        IsConverted is_converted: Flag,
-            salesforce
-                /// A boolean field: when true, `lifecycle_stage_raw` is `converted`.
-                "IsConverted", contact "";
-        /// Into `lead_status_raw`.
-        LeadStatus lead_status: Text,
-            hubspot "hs_lead_status",
-            salesforce "Status", contact "";
-        VendorScore vendor_score: Integer,
-            hubspot "hubspotscore",
-            salesforce "", contact "";
-        DemoRequested demo_requested: Flag,
-            hubspot "demo_requested",
-            salesforce "", contact "";
-        ContentDownloads content_downloads: Integer,
-            hubspot "num_conversion_events",
-            salesforce "", contact "";
-        WebVisits web_visits: Integer,
-            hubspot "hs_analytics_num_visits",
-            salesforce "", contact "";
-        EmailEngagements email_engagements: Integer,
-            hubspot "hs_email_open",
-            salesforce "", contact "";
-        BudgetConfirmed budget_confirmed: Flag,
-            hubspot "budget_confirmed",
-            salesforce "", contact "";
-        /// `decision_maker`, `influencer` or `none`.
-        Authority authority: Label,
-            hubspot "decision_authority",
-            salesforce "", contact "";
-        NeedConfirmed need_confirmed: Flag,
-            hubspot "need_confirmed",
-            salesforce "", contact "";
-        TimelineConfirmed timeline_confirmed: Flag,
-            hubspot "timeline_confirmed",
-            salesforce "", contact "";
-        CreatedAt created_at: Timestamp,
-            hubspot "createdate",
-            salesforce "CreatedDate", contact "CreatedDate";
-        /// The modification time incremental pulls filter on.
-        UpdatedAt updated_at: Timestamp,
-            hubspot "lastmodifieddate",
-            salesforce "SystemModstamp", contact "SystemModstamp";
-        MqlAt mql_at: Timestamp,
-            hubspot "hs_lifecyclestage_marketingqualifiedlead_date",
-            salesforce "", contact "";
-        SalAt sal_at: Timestamp,
-            hubspot "sal_accepted_at",
-            salesforce "", contact "";
-        SalRejectedAt sal_rejected_at: Timestamp,
-            hubspot "sal_rejected_at",
-            salesforce "", contact "";
-        RejectionReason rejection_reason: Text,
-            hubspot "sal_rejection_reason",
-            salesforce "", contact "";
-        SqlAt sql_at: Timestamp,
-            hubspot "hs_lifecyclestage_salesqualifiedlead_date",
-            salesforce "ConvertedDate", contact "";
-        OpportunityAt opportunity_at: Timestamp,
-            hubspot "hs_lifecyclestage_opportunity_date",
-            salesforce "", contact "";
-        CustomerAt customer_at: Timestamp,
-            hubspot "hs_lifecyclestage_customer_date",
-            salesforce "", contact "";
-        FirstContactedAt first_contacted_at: Timestamp,
-            hubspot "hs_sa_first_engagement_date",
-            salesforce "", contact "";
-        /// Latest sign of new intent (recycles a rejected or disqualified lead).
-        LastIntentAt last_intent_at: Timestamp,
-            hubspot
-                /// Latest new-intent signal (recycled leads).
-                "recent_conversion_date",
-            salesforce
-                /// Latest new-intent signal (recycled leads); unmapped by default.
-                "", contact "";
-        Industry industry: Text,
-            hubspot
-                /// The company's industry.
-                "industry",
-            salesforce
-                /// The company's industry.
-                "Industry", contact "Account.Industry";
-        EmployeeCount employee_count: Integer,
-            hubspot
-                /// The company's number of employees (a number property).
-                "numberofemployees",
-            salesforce
-                /// The company's number of employees.
-                "NumberOfEmployees", contact "Account.NumberOfEmployees";
-        /// In `annual_revenue_currency`, else the source's `currency`.
-        AnnualRevenue annual_revenue: Money,
-            hubspot
-                /// The company's annual revenue, in the source's `currency`.
-                "annualrevenue",
-            salesforce
-                /// The company's annual revenue (a currency field).
-                "AnnualRevenue", contact "Account.AnnualRevenue";
-        /// Salesforce only (multi-currency orgs): the currency of `annual_revenue` per record.
-        AnnualRevenueCurrency annual_revenue_currency: Text,
-            salesforce
-                /// The ISO code of `annual_revenue` per record (`CurrencyIsoCode`, multi-currency orgs
-                /// only); unmapped by default, when the source's `currency` applies.
-                "", contact "";
-    }
+    /// The e-mail address: kept only as `email_hash` and `email_domain`.
+    Email email: Text;
+    /// The company's name.
+    Company company: Text;
+    JobTitle job_title: Text;
+    Country country: Text;
+    OwnerId owner_id: Text;
+    /// Acquisition channel.
+    Channel channel: Label;
+    CampaignId campaign_id: Text;
+    /// Into `lifecycle_stage_raw`.
+    LifecycleStage lifecycle_stage: Text;
+    /// Salesforce only: when true, the Salesforce connector sets the lifecycle stage to
+    /// `converted`.
+    IsConverted is_converted: Flag;
+    /// Into `lead_status_raw`.
+    LeadStatus lead_status: Text;
+    VendorScore vendor_score: Integer;
+    DemoRequested demo_requested: Flag;
+    ContentDownloads content_downloads: Integer;
+    WebVisits web_visits: Integer;
+    EmailEngagements email_engagements: Integer;
+    BudgetConfirmed budget_confirmed: Flag;
+    /// `decision_maker`, `influencer` or `none`.
+    Authority authority: Label;
+    NeedConfirmed need_confirmed: Flag;
+    TimelineConfirmed timeline_confirmed: Flag;
+    CreatedAt created_at: Timestamp;
+    /// The modification time incremental pulls filter on.
+    UpdatedAt updated_at: Timestamp;
+    MqlAt mql_at: Timestamp;
+    SalAt sal_at: Timestamp;
+    SalRejectedAt sal_rejected_at: Timestamp;
+    RejectionReason rejection_reason: Text;
+    SqlAt sql_at: Timestamp;
+    OpportunityAt opportunity_at: Timestamp;
+    CustomerAt customer_at: Timestamp;
+    FirstContactedAt first_contacted_at: Timestamp;
+    /// Latest sign of new intent (recycles a rejected or disqualified lead).
+    LastIntentAt last_intent_at: Timestamp;
+    Industry industry: Text;
+    EmployeeCount employee_count: Integer;
+    /// In `annual_revenue_currency`, else the source's `currency`.
+    AnnualRevenue annual_revenue: Money;
+    /// Salesforce only (multi-currency orgs): the currency of `annual_revenue` per record.
+    AnnualRevenueCurrency annual_revenue_currency: Text;
 }
 
 impl LeadField {
@@ -445,6 +337,9 @@ impl LeadValues {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sources::custom::CustomProperties;
+    use crate::sources::hubspot::HubspotProperties;
+    use crate::sources::salesforce::SalesforceFields;
 
     #[test]
     fn default_mappings_request_and_select_in_the_declared_order() {
@@ -535,9 +430,9 @@ mod tests {
             assert_eq!(LeadField::from_key(field.key()), Some(field));
         }
         let hubspot = HubspotProperties::default();
-        assert_eq!(hubspot.property(LeadField::IsConverted), "");
-        assert_eq!(hubspot.property(LeadField::AnnualRevenueCurrency), "");
-        assert_eq!(hubspot.property(LeadField::UpdatedAt), "lastmodifieddate");
+        assert_eq!(hubspot.field(LeadField::IsConverted), "");
+        assert_eq!(hubspot.field(LeadField::AnnualRevenueCurrency), "");
+        assert_eq!(hubspot.field(LeadField::UpdatedAt), "lastmodifieddate");
         let unknown = toml::from_str::<HubspotProperties>("is_converted = \"x\"")
             .unwrap_err()
             .to_string();
@@ -552,6 +447,19 @@ mod tests {
         *salesforce.slot("is_converted").unwrap() = "Converted__c".into();
         assert_eq!(salesforce.field(LeadField::IsConverted), "Converted__c");
         assert!(salesforce.slot("custom").is_none() && salesforce.slot("currency").is_none());
+    }
+
+    #[test]
+    fn a_crm_changes_only_the_columns_it_declares() {
+        let mut hubspot = HubspotProperties::default();
+        assert!(hubspot.field_mut(LeadField::IsConverted).is_none());
+        *hubspot.field_mut(LeadField::Country).unwrap() = "country_code".into();
+        assert_eq!(hubspot.field(LeadField::Country), "country_code");
+        assert_eq!(hubspot.country, "country_code");
+        let mut salesforce = SalesforceFields::contact_defaults();
+        *salesforce.field_mut(LeadField::VendorScore).unwrap() = "Score__c".into();
+        assert_eq!(salesforce.vendor_score, "Score__c");
+        assert_eq!(salesforce.field(LeadField::Company), "Account.Name");
     }
 
     #[test]

@@ -59,12 +59,14 @@
 //! decoded is a reject, never an error: the pull goes on. A page that is not the expected
 //! shape at all is an error ([`SourceContext::protocol`]).
 //!
-//! **Lead fields.** The `leads` columns a CRM can map are declared once, in
-//! `lead_fields.rs`: per column its reading rule, its default field in each CRM (or none)
-//! and its docs. The job-file mapping tables, the properties to request, the SELECT list
-//! and the reading all derive from it: a CRM hands `LeadValues::read` a closure giving each
-//! column's value and field name, applies its own quirks, then calls `LeadValues::into_row`.
-//! A new column is one entry there; a new CRM also adds its defaults to the entries.
+//! **Lead fields.** The `leads` columns a CRM can map, with their reading rules and docs,
+//! are declared once and shared, in `lead_fields.rs`. A new CRM declares its default
+//! mapping in its own file with `crm_fields!` (one `key = "Field"` per column it can map;
+//! a key that is no declared column does not compile), which gives it its job-file mapping
+//! table and the per-column `field` lookup; from those come the properties to request or
+//! the SELECT list. It hands `LeadValues::read` a closure giving each column's value and
+//! field name, applies its own quirks, then calls `LeadValues::into_row`. A new column is
+//! one entry in `lead_fields.rs` (plus a key in each CRM that can fill it).
 //!
 //! **The sink.** A connector receives `&mut impl RowSink<Row>` and only pushes rows and
 //! rejects; it asks for a merge (`merge_with_previous`) when it pulled changes since a

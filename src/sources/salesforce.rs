@@ -25,8 +25,8 @@ use crate::http::{HttpSettings, Verdict, body_excerpt, default_verdict};
 use crate::normalize::parse::{opt_bool, opt_str, opt_timestamp};
 use crate::normalize::{LeadRow, PersonalDataHasher};
 use crate::sources::RowSink;
-pub use crate::sources::lead_fields::SalesforceFields;
-use crate::sources::lead_fields::{LeadField, LeadRecord, LeadValues};
+use crate::sources::custom::CustomProperties;
+use crate::sources::lead_fields::{LeadField, LeadRecord, LeadValues, crm_fields};
 
 /// `[[sources]] kind = "salesforce"`.
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
@@ -241,7 +241,83 @@ impl SalesforceConfig {
     }
 }
 
+crm_fields! {
+    /// Lead field names (API names; `Relationship.Field` for parents) for each canonical
+    /// `leads` column; `""` leaves the column null. Custom fields (`…__c`) welcome.
+    pub struct SalesforceFields {
+        email = "Email",
+        company = "Company",
+        job_title = "Title",
+        country = "Country",
+        owner_id = "OwnerId",
+        channel = "LeadSource",
+        campaign_id = "",
+        /// Salesforce Leads have no lifecycle stage; `Rating` (Hot / Warm / Cold) by default.
+        lifecycle_stage = "Rating",
+        /// A boolean field: when true, `lifecycle_stage_raw` is `converted`.
+        is_converted = "IsConverted",
+        lead_status = "Status",
+        vendor_score = "",
+        demo_requested = "",
+        content_downloads = "",
+        web_visits = "",
+        email_engagements = "",
+        budget_confirmed = "",
+        authority = "",
+        need_confirmed = "",
+        timeline_confirmed = "",
+        created_at = "CreatedDate",
+        updated_at = "SystemModstamp",
+        mql_at = "",
+        sal_at = "",
+        sal_rejected_at = "",
+        rejection_reason = "",
+        sql_at = "ConvertedDate",
+        opportunity_at = "",
+        customer_at = "",
+        first_contacted_at = "",
+        /// Latest new-intent signal (recycled leads); unmapped by default.
+        last_intent_at = "",
+        /// The company's industry.
+        industry = "Industry",
+        /// The company's number of employees.
+        employee_count = "NumberOfEmployees",
+        /// The company's annual revenue (a currency field).
+        annual_revenue = "AnnualRevenue",
+        /// The ISO code of `annual_revenue` per record (`CurrencyIsoCode`, multi-currency orgs
+        /// only); unmapped by default, when the source's `currency` applies.
+        annual_revenue_currency = "",
+    }
+    extra {
+        /// Fields kept in `leads.custom` (from `custom_properties` or
+        /// `contact_custom_properties`, not a column mapping).
+        #[serde(skip)]
+        pub custom: CustomProperties = CustomProperties::new(),
+        /// Currency of `annual_revenue` when no field gives it (set by the pull).
+        #[serde(skip)]
+        pub currency: Option<String> = None,
+    }
+}
+
 impl SalesforceFields {
+    /// The standard Contact fields. Contacts carry no status, rating, conversion or
+    /// firmographics of their own: the company and its firmographics are the parent
+    /// Account's, the country the mailing one.
+    pub fn contact_defaults() -> Self {
+        SalesforceFields {
+            company: "Account.Name".into(),
+            country: "MailingCountry".into(),
+            lifecycle_stage: String::new(),
+            is_converted: String::new(),
+            lead_status: String::new(),
+            sql_at: String::new(),
+            industry: "Account.Industry".into(),
+            employee_count: "Account.NumberOfEmployees".into(),
+            annual_revenue: "Account.AnnualRevenue".into(),
+            ..SalesforceFields::default()
+        }
+    }
+
     /// The mapping of `column` (a job-file key), to change it.
     pub fn slot(&mut self, column: &str) -> Option<&mut String> {
         self.field_mut(LeadField::from_key(column)?)
