@@ -52,17 +52,7 @@ fn check_depth_within(body: &[u8], limit: usize) -> Result<(), JsonError> {
     let mut i = 0;
     while i < body.len() {
         match body[i] {
-            b'"' => {
-                // Skip the string: to the next quote not escaped by a backslash.
-                i += 1;
-                while i < body.len() {
-                    match body[i] {
-                        b'\\' => i += 2,
-                        b'"' => break,
-                        _ => i += 1,
-                    }
-                }
-            }
+            b'"' => i = string_end(body, i + 1),
             b'[' | b'{' => {
                 depth += 1;
                 if depth > limit {
@@ -75,6 +65,24 @@ fn check_depth_within(body: &[u8], limit: usize) -> Result<(), JsonError> {
         i += 1;
     }
     Ok(())
+}
+
+/// Where the string whose contents start at `from` ends: its closing quote (the next one
+/// not escaped by a backslash), or the body's length if it is cut off. Strings are most of a
+/// vendor page's bytes, so they are skipped with `memchr` rather than byte by byte.
+fn string_end(body: &[u8], mut from: usize) -> usize {
+    while let Some(found) = body
+        .get(from..)
+        .and_then(|rest| memchr::memchr2(b'"', b'\\', rest))
+    {
+        let at = from + found;
+        if body[at] == b'"' {
+            return at;
+        }
+        // A backslash escapes the byte after it, whatever it is.
+        from = at + 2;
+    }
+    body.len()
 }
 
 /// serde_json's `from_slice` behind the depth check, its error redacted.
@@ -143,6 +151,21 @@ mod tests {
         assert!(check_depth(text.as_bytes()).is_ok());
         let value: serde_json::Value = from_str(&text).unwrap();
         assert_eq!(value["b"][0], 1);
+    }
+
+    #[test]
+    fn a_string_ends_at_its_first_unescaped_quote() {
+        // `"\\"` is one backslash: the quote after it closes the string, so the brackets
+        // after it count; `"\""` escapes its quote, so the brackets stay inside.
+        assert!(matches!(
+            check_depth_within(br#"{"a":"x\\","b":[[1]]}"#, 2),
+            Err(JsonError::TooDeep { offset: 16, .. })
+        ));
+        assert!(check_depth_within(br#"{"a":"x\"[[[[","b":1}"#, 1).is_ok());
+        // Cut off inside a string or right after a backslash: nothing more counts.
+        assert!(check_depth_within(br#"{"a":"[[["#, 1).is_ok());
+        assert!(check_depth_within(b"{\"a\":\"x\\", 1).is_ok());
+        assert_eq!(string_end(br#"ab\"c"d"#, 0), 5);
     }
 
     #[test]

@@ -49,18 +49,23 @@ impl<T: Send> DecodedOnce<T> {
         decode: impl Fn(&[u8]) -> Result<T, String> + Sync + 'a,
     ) -> impl Fn(StatusCode, &HeaderMap, &[u8]) -> Verdict + Sync + 'a {
         let judged = answer::checked(ctx, endpoint, classify, move |body: &[u8]| {
-            let value = decode(body)?;
-            *self.lock() = Some(Kept {
-                at: body.as_ptr() as usize,
-                len: body.len(),
-                value,
-            });
+            self.keep(body, decode(body)?);
             Ok(())
         });
         move |status: StatusCode, headers: &HeaderMap, body: &[u8]| {
             *self.lock() = None;
             judged(status, headers, body)
         }
+    }
+
+    /// Keep `value`, decoded from `body`, for [`DecodedOnce::take`]: for a check called
+    /// with each answer it accepts by a loop that [`DecodedOnce::checked`] does not wrap.
+    pub(crate) fn keep(&self, body: &[u8], value: T) {
+        *self.lock() = Some(Kept {
+            at: body.as_ptr() as usize,
+            len: body.len(),
+            value,
+        });
     }
 
     /// What was decoded from `body` (the accepted answer) while it was judged; `None`

@@ -45,6 +45,11 @@ impl Paging<'_> {
         }
     }
 
+    /// [`Paging::after`] and [`Paging::total`].
+    pub(super) fn cursor(&self) -> Cursor {
+        (self.after(), self.total())
+    }
+
     /// `total` when it is a whole number.
     pub(super) fn total(&self) -> Option<u64> {
         match &self.total {
@@ -57,12 +62,13 @@ impl Paging<'_> {
 /// The cursor and total of a page body, skipping over its contacts (validated, not built:
 /// serde_json's skipping is cheaper here than sonic-rs's lazy lookups, which scan the page
 /// once per path).
-pub(super) fn peek_paging(
-    body: &[u8],
-) -> std::result::Result<(Option<String>, Option<u64>), crate::json::JsonError> {
+pub(super) fn peek_paging(body: &[u8]) -> std::result::Result<Cursor, crate::json::JsonError> {
     let paging: Paging<'_> = crate::json::from_slice(body)?;
-    Ok((paging.after(), paging.total()))
+    Ok(paging.cursor())
 }
+
+/// A page's cursor (`paging.next.after`) and `total`, as [`peek_paging`] reads them.
+pub(super) type Cursor = (Option<String>, Option<u64>);
 
 /// How far a page reached, over every contact on it (rejected ones included).
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]

@@ -18,13 +18,15 @@ use tokio::task::JoinHandle;
 
 use super::HubspotConfig;
 use super::contact::PropertyIndex;
-use super::page::{ContactsDecoded, Reached, decode_page, peek_paging};
+use super::page::{ContactsDecoded, Cursor, Paging, Reached, decode_page, peek_paging};
 use crate::config::Secret;
 use crate::error::Result;
 use crate::http::{Verdict, body_excerpt, default_verdict, retry_after};
 use crate::normalize::LeadRow;
+use crate::normalize::parse::Scalar;
 use crate::ratelimit::RateLimiter;
 use crate::sources::RowSink;
+use crate::sources::decoded_once::DecodedOnce;
 use crate::sources::{SourceContext, answer, join_url, not_json};
 
 /// Results one search query can page through; past it HubSpot answers 400.
@@ -212,7 +214,14 @@ impl Session<'_> {
                 .get(request_url)
                 .bearer_auth(self.token.expose());
             let sent = after.clone();
-            let ours = |body: &[u8]| list_page_belongs(body, archived, sent.as_deref());
+            // The check reads the cursor too: kept, so the page is not parsed again for it.
+            let cursors = DecodedOnce::default();
+            let ours = |body: &[u8]| {
+                if let Some(cursor) = list_page_belongs(body, archived, sent.as_deref())? {
+                    cursors.keep(body, cursor);
+                }
+                Ok(())
+            };
             let body = match self.fetch(endpoint, request, &ours).await? {
                 Fetched::Page(body) => body,
                 Fetched::DailyLimit(message) => {
@@ -230,7 +239,10 @@ impl Session<'_> {
             );
             // Only the cursor is read here; the contacts decode on another thread while
             // the next pages are fetched.
-            (after, _) = self.peek(&url, &body)?;
+            (after, _) = match cursors.take(&body) {
+                Some(cursor) => cursor,
+                None => self.peek(&url, &body)?,
+            };
             in_flight.push_back((location, self.decode_on_a_thread(body)));
             if in_flight.len() >= DECODE_AHEAD {
                 self.write_oldest(&url, &mut in_flight, &mut progress, out)
@@ -390,7 +402,13 @@ impl Session<'_> {
                 .bearer_auth(self.token.expose())
                 .json(&body);
             let sent: u64 = after.as_deref().and_then(|a| a.parse().ok()).unwrap_or(0);
-            let ours = |body: &[u8]| search_page_belongs(body, sent, limit);
+            let cursors = DecodedOnce::default();
+            let ours = |body: &[u8]| {
+                if let Some(cursor) = search_page_belongs(body, sent, limit)? {
+                    cursors.keep(body, cursor);
+                }
+                Ok(())
+            };
             let response = match self
                 .fetch("hubspot/contacts_search", request, &ours)
                 .await?
@@ -401,7 +419,10 @@ impl Session<'_> {
             let location = format!("contacts search page {pages}");
             // Follow the cursor even after a short or empty page; stop only without one.
             let total;
-            (after, total) = self.peek(url, &response)?;
+            (after, total) = match cursors.take(&response) {
+                Some(cursor) => cursor,
+                None => self.peek(url, &response)?,
+            };
             // A restart needs this page's newest date and largest id: decode it first.
             let mut one = InFlight::new();
             one.push_back((location, self.decode_on_a_thread(response)));
@@ -466,11 +487,13 @@ impl Session<'_> {
 
 /// What ties a list page to its request: each contact's `archived` flag and the cursor.
 #[derive(serde::Deserialize)]
-struct ListPage {
+struct ListPage<'a> {
     #[serde(default)]
     results: Vec<Listed>,
-    #[serde(default)]
-    paging: Option<Value>,
+    #[serde(borrow, default)]
+    paging: Option<Scalar<'a>>,
+    #[serde(borrow, default)]
+    total: Option<Scalar<'a>>,
 }
 
 #[derive(serde::Deserialize)]
@@ -486,9 +509,9 @@ fn list_page_belongs(
     body: &[u8],
     archived: bool,
     sent: Option<&str>,
-) -> std::result::Result<(), String> {
+) -> std::result::Result<Option<Cursor>, String> {
     let Ok(page) = crate::json::from_slice::<ListPage>(body) else {
-        return Ok(());
+        return Ok(None);
     };
     if let Some(other) = page
         .results
@@ -500,30 +523,32 @@ fn list_page_belongs(
             "it lists contacts with archived={other} for a request with archived={archived}"
         ));
     }
-    let next = page
-        .paging
-        .as_ref()
-        .and_then(|p| match p.pointer("/next/after") {
-            Some(Value::String(s)) => Some(s.clone()),
-            Some(Value::Number(n)) => Some(n.to_string()),
-            _ => None,
-        });
-    answer::cursor_advanced(sent, next.as_deref())
+    let cursor = Paging {
+        paging: page.paging,
+        total: page.total,
+    }
+    .cursor();
+    answer::cursor_advanced(sent, cursor.0.as_deref())?;
+    Ok(Some(cursor))
 }
 
 /// Is this search page the one asked for? Search cursors are offsets: the answer to a
 /// request at offset `sent` points on to an offset after it and at most `limit` further
 /// (the previous page again points to `sent`; a page of another query, e.g. the last page
 /// of the query before a restart, points far beyond).
-fn search_page_belongs(body: &[u8], sent: u64, limit: u64) -> std::result::Result<(), String> {
-    let Ok((Some(next), _)) = peek_paging(body) else {
-        return Ok(());
+fn search_page_belongs(
+    body: &[u8],
+    sent: u64,
+    limit: u64,
+) -> std::result::Result<Option<Cursor>, String> {
+    let Ok(cursor) = peek_paging(body) else {
+        return Ok(None);
     };
-    match next.parse::<u64>() {
-        Ok(next) if next <= sent || next > sent + limit => Err(format!(
+    match cursor.0.as_deref().map(str::parse::<u64>) {
+        Some(Ok(next)) if next <= sent || next > sent + limit => Err(format!(
             "its next offset {next} does not follow the requested offset {sent} (page size {limit})"
         )),
-        _ => Ok(()),
+        _ => Ok(Some(cursor)),
     }
 }
 
