@@ -22,6 +22,7 @@ pub mod sandbox;
 pub mod scheduler;
 pub mod sink;
 pub mod sources;
+pub mod spill;
 pub mod state;
 
 pub use error::{Error, Result};

@@ -22,7 +22,7 @@ use arrow::record_batch::RecordBatch;
 
 use super::intern::FastMap;
 use crate::error::{Error, Result};
-use crate::sink::{Segment, Spill, SpillError};
+use crate::spill::{Segment, Spill, SpillError};
 
 /// Leads entering each stage of the path that day, in path order.
 pub(super) type Counts = [i64; 6];

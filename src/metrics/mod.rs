@@ -11,8 +11,8 @@
 //!   finds the SAL medians.
 //!
 //! `compute` runs both passes over batches in memory (tests); the pipeline's metrics step
-//! (`crate::pipeline::metrics`) runs them over the warehouse's files. Nothing here does I/O
-//! but `funnel_daily`'s runs of groups set aside in temporary files (`daily_groups`).
+//! (`crate::pipeline::metrics`) runs them over the warehouse's files. Nothing here does I/O:
+//! `funnel_daily`'s runs of groups are set aside in temporary files through `crate::spill`.
 
 pub mod arrays;
 pub mod config;

@@ -12,7 +12,6 @@ mod partition;
 mod raw;
 mod recover;
 mod seen;
-mod spill;
 mod staged;
 mod store;
 
@@ -31,6 +30,5 @@ pub use raw::{
     RecordedClock, load_recorded_clock, load_recorded_state, prune_raw, record_clock, record_state,
 };
 pub use recover::{Swept, remove_prefix, sweep_leftovers};
-pub use spill::{Segment, Spill, SpillError};
 pub use staged::{emptied_partitions, published_rows, staged_file};
 pub use store::{Warehouse, WarehouseUrl, open_s3_object};

@@ -21,11 +21,11 @@ use super::layout::{staging_path, table_file};
 use super::parquet::ParquetFile;
 use super::partition::{file_batch, file_schema};
 use super::seen::SeenKeys;
-use super::spill::{Segment, Spill, SpillError};
 use crate::error::{Error, Result};
 use crate::metrics::fx::FxRates;
 use crate::normalize::bounds::{Bounds, Flags, Plausible, RowJson};
 use crate::normalize::{BatchStamp, Dataset, RejectRow, TableRows};
+use crate::spill::{Segment, Spill, SpillError};
 
 impl<B> crate::sources::RowSink<B::Row> for DatasetOutput<B>
 where

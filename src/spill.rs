@@ -1,9 +1,11 @@
-//! Rows a dataset output sets aside on local disk so its memory stays bounded however many
-//! partitions a pull spreads over (a year of daily spend is 365 partitions per platform, none
-//! of which fills a batch before the pull ends). Each spill is a run: an Arrow IPC file in an
-//! anonymous temporary file (TMPDIR, gone when dropped), one batch per partition set aside.
-//! A partition's batches are read back one at a time, in the order they were set aside, when
-//! its Parquet file is written, so its rows keep the order they were pushed in.
+//! Arrow batches set aside on local disk so that memory stays bounded, for the two places
+//! whose state would otherwise grow with the data: a dataset output's partitions (a year of
+//! daily spend is 365 partitions per platform, none of which fills a batch before the pull
+//! ends; `sink::output`) and `funnel_daily`'s sorted runs of groups (`metrics::daily_groups`).
+//! Each spill is a run: an Arrow IPC file in an anonymous temporary file (TMPDIR, gone when
+//! dropped); a [`Segment`] names one batch of it, read back one at a time. A leaf: it knows
+//! neither the warehouse nor the metrics, so both can use it without one depending on the
+//! other.
 
 use std::fs::File;
 use std::io::BufWriter;
