@@ -14,9 +14,9 @@ use crate::config::{EnvLookup, JobConfig, SourceConfig};
 use crate::error::{Error, Result};
 use crate::http::{HttpClient, HttpStats};
 use crate::metrics::fx::FxRates;
-use crate::normalize::{BatchStamp, Dataset, PersonalDataHasher, RejectRow};
+use crate::normalize::{BatchStamp, Dataset, PersonalDataHasher};
 use crate::sink::{
-    OutputSummary, OutputTarget, RecordedClock, StagedFile, emptied_partitions,
+    OutputSummary, OutputTarget, RecordedClock, Rejects, StagedFile, emptied_partitions,
     load_recorded_clock, load_recorded_state, published_rows, record_clock, record_state,
 };
 use crate::sources::pages::{Pages, RawLanding, ReplaySource};
@@ -225,7 +225,7 @@ pub(super) struct Pulled {
     /// The staged table files to publish.
     pub(super) files: Vec<StagedFile>,
     /// The records sent to `_rejects`.
-    pub(super) rejects: Vec<RejectRow>,
+    pub(super) rejects: Vec<Rejects>,
     /// The watermarks to save once the commit is published, by source.
     pub(super) next_states: Vec<(String, SourceState)>,
     /// Published files to remove in the commit (day partitions the vendor has no rows for).
@@ -250,7 +250,7 @@ pub(super) async fn gather(
     let mut datasets: BTreeMap<Dataset, DatasetCounts> = BTreeMap::new();
     let mut reports = Vec::new();
     let mut files = Vec::new();
-    let mut rejects: Vec<RejectRow> = Vec::new();
+    let mut rejects: Vec<Rejects> = Vec::new();
     let mut next_states = Vec::new();
     let mut deletes = Vec::new();
     let mut warnings: Vec<String> = Vec::new();
@@ -270,7 +270,7 @@ pub(super) async fn gather(
                 let counts = datasets.entry(summary.dataset).or_default();
                 counts.read += summary.read;
                 counts.written += summary.written;
-                counts.rejected += summary.rejects.len() as u64;
+                counts.rejected += summary.rejects.len();
                 counts.requests += report.requests;
                 counts.retries += report.retries;
                 counts.elapsed = counts.elapsed.max(elapsed);
@@ -312,7 +312,7 @@ pub(super) async fn gather(
                     );
                 }
                 files.extend(staged);
-                rejects.extend(summary.rejects);
+                rejects.push(summary.rejects);
                 unconverted.extend(summary.unconverted);
                 if let Some(state) = next_state {
                     next_states.push((source.name().to_string(), state));

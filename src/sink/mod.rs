@@ -11,6 +11,7 @@ mod parquet;
 mod partition;
 mod raw;
 mod recover;
+mod rejects;
 mod seen;
 mod staged;
 mod store;
@@ -30,5 +31,6 @@ pub use raw::{
     RecordedClock, load_recorded_clock, load_recorded_state, prune_raw, record_clock, record_state,
 };
 pub use recover::{Swept, remove_prefix, sweep_leftovers};
+pub use rejects::Rejects;
 pub use staged::{emptied_partitions, published_rows, staged_file};
 pub use store::{Warehouse, WarehouseUrl, open_s3_object};

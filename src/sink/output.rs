@@ -20,6 +20,7 @@ use super::commit::StagedFile;
 use super::layout::{staging_path, table_file};
 use super::parquet::ParquetFile;
 use super::partition::{file_batch, file_schema};
+use super::rejects::Rejects;
 use super::seen::SeenKeys;
 use crate::error::{Error, Result};
 use crate::metrics::fx::FxRates;
@@ -176,7 +177,7 @@ pub struct DatasetOutput<B: TableRows> {
     new_builder: fn(usize) -> B,
     partition_of: PartitionFn<B::Row>,
     parts: BTreeMap<Option<String>, Part<B>>,
-    rejects: Vec<RejectRow>,
+    rejects: Rejects,
     read: u64,
     merge_key: Option<MergeKey<B::Row>>,
     /// Merging: the pulled rows by key (later pulls of a key replace earlier ones).
@@ -240,7 +241,7 @@ pub struct OutputSummary {
     /// The staged files.
     pub files: Vec<StagedFile>,
     /// Records that could not be normalized.
-    pub rejects: Vec<RejectRow>,
+    pub rejects: Rejects,
     /// What the source says the run should know (kept in `_runs.warnings`), e.g. that a
     /// vendor's daily limit ended its pull early.
     pub warnings: Vec<String>,
@@ -273,7 +274,7 @@ impl<B: TableRows> DatasetOutput<B> {
             new_builder,
             partition_of,
             parts: BTreeMap::new(),
-            rejects: Vec::new(),
+            rejects: Rejects::default(),
             read: 0,
             merge_key: None,
             merging: None,
@@ -497,13 +498,14 @@ impl<B: TableRows> DatasetOutput<B> {
         self.records
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         tracing::debug!(source = %self.source, %location, %reason, "record rejected");
-        self.rejects.push(RejectRow {
+        let row = RejectRow {
             dataset: self.dataset.table().to_string(),
             source: self.source.clone(),
             location: location.to_string(),
             record: text,
             reason,
-        });
+        };
+        self.rejects.push(row, &self.stamp);
     }
 
     /// Write the pulled rows, then the previous file's rows with other keys. Returns how
@@ -515,7 +517,7 @@ impl<B: TableRows> DatasetOutput<B> {
             .as_ref()
             .expect("merging implies a merge key");
         let column = merge_key.column;
-        let repeats = self.read - self.rejects.len() as u64 - pulled.len() as u64;
+        let repeats = self.read - self.rejects.len() - pulled.len() as u64;
         // A record re-read by an overlapping window counts once.
         self.read -= repeats;
         let keys: std::collections::HashSet<String> = pulled.keys().cloned().collect();
