@@ -27,6 +27,17 @@ pub enum SpillError {
     Arrow(#[from] ArrowError),
 }
 
+impl SpillError {
+    /// This failure as the crate's error; `context` says what was being set aside (and
+    /// names the temporary directory, `TMPDIR`, an operator can fix).
+    pub fn into_error(self, context: impl Into<String>) -> crate::error::Error {
+        match self {
+            SpillError::Io(e) => crate::error::Error::io(context, e),
+            SpillError::Arrow(e) => crate::error::Error::encode(context, e),
+        }
+    }
+}
+
 /// One set-aside batch: which run, which batch of it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Segment {

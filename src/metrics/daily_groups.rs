@@ -190,11 +190,7 @@ impl SortedGroups {
 }
 
 fn spill_error(e: SpillError) -> Error {
-    let context = "funnel_daily: setting groups aside in the temporary directory (TMPDIR)";
-    match e {
-        SpillError::Io(e) => Error::io(context, e),
-        SpillError::Arrow(e) => Error::encode(context, e),
-    }
+    e.into_error("funnel_daily: setting groups aside in the temporary directory (TMPDIR)")
 }
 
 /// A chunk of sorted groups as a batch of a run.

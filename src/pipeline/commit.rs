@@ -11,15 +11,12 @@ use object_store::ObjectStore;
 use super::RunReport;
 use crate::config::JobConfig;
 use crate::error::Result;
-use crate::normalize::{
-    BatchStamp, RejectsBuilder, RunRow, RunsBuilder, TableRows, rejects_schema, runs_schema,
-};
+use crate::normalize::{BatchStamp, RunRow, RunsBuilder, TableRows, rejects_schema, runs_schema};
 use crate::sink::layout::{REJECTS_TABLE, RUNS_TABLE, raw_run_root};
 use crate::sink::{
     ParquetFile, Rejects, StagedFile, Warehouse, discard_staging, rejects_path, runs_path,
     staged_file, staging_path, write_batches,
 };
-use crate::spill::SpillError;
 
 /// A run asked to stop before its commit record: nothing of it is published. What it staged
 /// and the pages it landed are removed (the pages first: a kill in between leaves a raw folder
@@ -80,18 +77,18 @@ pub(super) async fn stage_rejects(
     let rejects_target = rejects_path(job, &stamp.run_id);
     let rejects_staged = staging_path(job, &stamp.run_id, &rejects_target);
     let rejects_rows: u64 = rejects.iter().map(Rejects::len).sum();
-    if rejects_rows == 0 {
-        let empty = RejectsBuilder::new(0).finish(stamp);
-        write_batches(store, &rejects_staged, rejects_schema(), &[empty]).await?;
-    } else {
-        // Batch by batch, as each source set them aside: never all of them in memory.
-        let mut file = ParquetFile::create(store, rejects_staged.clone(), rejects_schema())?;
-        for batch in rejects.into_iter().flat_map(|r| r.into_batches(stamp)) {
-            let batch = batch.map_err(|e| set_aside_error(&rejects_staged, e))?;
-            file.write(&batch).await?;
-        }
-        file.close().await?;
+    // Batch by batch, as each source set them aside: never all of them in memory. No
+    // rejects, no batch: the file is still written, with no rows.
+    let mut file = ParquetFile::create(store, rejects_staged.clone(), rejects_schema())?;
+    for batch in rejects.into_iter().flat_map(|r| r.into_batches(stamp)) {
+        let batch = batch.map_err(|e| {
+            e.into_error(format!(
+                "{rejects_staged}: rejects set aside in the temporary directory (TMPDIR)"
+            ))
+        })?;
+        file.write(&batch).await?;
     }
+    file.close().await?;
     staged_file(
         store,
         REJECTS_TABLE,
@@ -124,13 +121,4 @@ pub(super) async fn stage_run_row(
         1,
     )
     .await
-}
-
-/// A reject set aside in the temporary directory that could not be written or read back.
-fn set_aside_error(staged: &object_store::path::Path, e: SpillError) -> crate::error::Error {
-    let context = format!("{staged}: rejects set aside in the temporary directory (TMPDIR)");
-    match e {
-        SpillError::Io(e) => crate::error::Error::io(context, e),
-        SpillError::Arrow(e) => crate::error::Error::encode(context, e),
-    }
 }

@@ -697,15 +697,11 @@ impl Dest<'_> {
     }
 
     fn spill_error(&self, e: SpillError) -> Error {
-        let context = format!(
+        e.into_error(format!(
             "{} {}: setting rows aside in the temporary directory (TMPDIR)",
             self.source,
             self.dataset.table()
-        );
-        match e {
-            SpillError::Io(e) => Error::io(context, e),
-            SpillError::Arrow(e) => Error::encode(context, e),
-        }
+        ))
     }
 }
 
