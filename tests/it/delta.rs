@@ -731,16 +731,8 @@ async fn delta_tables_work_in_memory_and_on_s3() {
     )
     .await;
 
-    let bucket = std::env::var("FUNNELHOUSE_TEST_S3_BUCKET").expect(
-        "the S3 tests need the server ./scripts/test starts (it sets FUNNELHOUSE_TEST_S3_BUCKET and AWS_*)",
-    );
-    let unique = format!(
-        "delta {} ü",
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    );
+    let (bucket, unique) = crate::support::s3_bucket_and_folder("delta");
+    let unique = format!("{unique} ü");
     let prefix = format!("{bucket}/{unique}/ware house");
     let warehouse =
         Warehouse::open(WarehouseUrl::parse(&format!("s3://{prefix}")).unwrap()).unwrap();

@@ -702,16 +702,7 @@ fn s3_folder() -> (
     std::sync::Arc<dyn object_store::ObjectStore>,
 ) {
     use funnelhouse::sink::{Warehouse, WarehouseUrl};
-    let bucket = std::env::var("FUNNELHOUSE_TEST_S3_BUCKET").expect(
-        "the S3 tests need the server ./scripts/test starts (it sets FUNNELHOUSE_TEST_S3_BUCKET and AWS_*)",
-    );
-    let folder = format!(
-        "files {}",
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    );
+    let (bucket, folder) = crate::support::s3_bucket_and_folder("files");
     let store = Warehouse::open(WarehouseUrl::parse(&format!("s3://{bucket}")).unwrap())
         .unwrap()
         .store;

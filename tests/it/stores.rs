@@ -203,16 +203,8 @@ async fn suite_in_memory() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn suite_on_s3() {
-    let bucket = std::env::var("FUNNELHOUSE_TEST_S3_BUCKET").expect(
-        "the S3 tests need the server ./scripts/test starts (it sets FUNNELHOUSE_TEST_S3_BUCKET and AWS_*)",
-    );
-    let unique = format!(
-        "run {} ü",
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    );
+    let (bucket, unique) = crate::support::s3_bucket_and_folder("run");
+    let unique = format!("{unique} ü");
     let url = format!("s3://{bucket}/{unique}/ware house");
     suite(Warehouse::open(WarehouseUrl::parse(&url).unwrap()).unwrap()).await;
 

@@ -189,3 +189,17 @@ pub(crate) fn copy_job_assets(dir: &Path) {
         }
     }
 }
+
+/// The S3 test server's bucket (`./scripts/test` starts the server and sets
+/// `FUNNELHOUSE_TEST_S3_BUCKET` and `AWS_*`) and a folder name no other test run uses,
+/// `<label> <nanoseconds>` (labels with spaces or unicode test keys written as they are).
+pub(crate) fn s3_bucket_and_folder(label: &str) -> (String, String) {
+    let bucket = std::env::var("FUNNELHOUSE_TEST_S3_BUCKET").expect(
+        "the S3 tests need the server ./scripts/test starts (it sets FUNNELHOUSE_TEST_S3_BUCKET and AWS_*)",
+    );
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    (bucket, format!("{label} {nanos}"))
+}
