@@ -27,7 +27,7 @@ use object_store::ObjectStore;
 use tracing::Instrument;
 
 use commit::{abort_run, stage_rejects, stage_run_row};
-use pull::{Pulled, gather, pull_source, replay_clock};
+use pull::{PullRun, Pulled, Pulls, gather, replay_clock};
 
 use crate::config::{EnvLookup, JobConfig, SourceConfig};
 use crate::error::{Error, Result};
@@ -352,22 +352,23 @@ async fn run_locked(
         Err(stop) => return abort_run(warehouse, job, &stamp, options.now, started, stop).await,
     };
 
-    let window = backfill.map(|b| (b.from, b.to));
-    let pulls = sources.iter().map(|source| {
-        let span = tracing::info_span!("source", source = %source.name(), kind = source.kind());
-        pull_source(
-            job, source, env, hasher, store, &stamp, &options, window, &fx,
-        )
-        .instrument(span)
-    });
-    // A stop drops every pull where it stands: no request is sent after it.
-    let outcomes = match options
-        .cancel
-        .or_stop(futures::future::join_all(pulls))
-        .await
-    {
+    let run = PullRun {
+        job: Arc::new(job.clone()),
+        hasher: hasher.clone(),
+        store: Arc::clone(store),
+        stamp: stamp.clone(),
+        options: options.clone(),
+        window: backfill.map(|b| (b.from, b.to)),
+        fx: Arc::clone(&fx),
+    };
+    let mut pulls = Pulls::spawn(&run, &sources, env);
+    // A stop aborts every pull where it stands: no request is sent after it.
+    let outcomes = match options.cancel.or_stop(pulls.join()).await {
         Ok(outcomes) => outcomes,
-        Err(stop) => return abort_run(warehouse, job, &stamp, options.now, started, stop).await,
+        Err(stop) => {
+            pulls.stop().await;
+            return abort_run(warehouse, job, &stamp, options.now, started, stop).await;
+        }
     };
 
     let Pulled {

@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use object_store::ObjectStore;
+use tracing::Instrument;
 
 use super::{Backfill, DatasetCounts, Replay, RunOptions, SourceReport};
 use crate::config::{EnvLookup, JobConfig, SourceConfig};
@@ -31,6 +32,102 @@ pub(super) type PullOutcome = (
     std::time::Duration,
 );
 
+/// The run's pulls, one task each. Joined inside the run's own task they took turns on one
+/// thread (the one driving the run), so four sources decoding, checking and buffering rows
+/// used little more than one core; as tasks of their own they run on every worker.
+/// Dropping it aborts the pulls still running.
+pub(super) struct Pulls {
+    job: String,
+    tasks: Vec<(String, Option<tokio::task::JoinHandle<PullOutcome>>)>,
+}
+
+/// What a pull task shares of the run: the job, the run's pieces, owned.
+pub(super) struct PullRun {
+    pub job: Arc<JobConfig>,
+    pub hasher: PersonalDataHasher,
+    pub store: Arc<dyn ObjectStore>,
+    pub stamp: BatchStamp,
+    pub options: RunOptions,
+    pub window: Option<(NaiveDate, NaiveDate)>,
+    pub fx: Arc<FxRates>,
+}
+
+impl Pulls {
+    /// Start pulling `sources`, each in a task of its own (with its span); the credentials
+    /// are resolved from `env` here, before the task starts.
+    pub(super) fn spawn(run: &PullRun, sources: &[&SourceConfig], env: EnvLookup<'_>) -> Self {
+        let tasks = sources
+            .iter()
+            .map(|source| {
+                let span =
+                    tracing::info_span!("source", source = %source.name(), kind = source.kind());
+                let secrets = ResolvedSecrets::resolve(&run.job, source, env);
+                let name = source.name().to_string();
+                let (source, job) = ((*source).clone(), Arc::clone(&run.job));
+                let (hasher, store, stamp) = (
+                    run.hasher.clone(),
+                    Arc::clone(&run.store),
+                    run.stamp.clone(),
+                );
+                let (options, window, fx) = (run.options.clone(), run.window, Arc::clone(&run.fx));
+                let pull = async move {
+                    pull_source(
+                        &job, &source, secrets, &hasher, &store, &stamp, &options, window, &fx,
+                    )
+                    .await
+                };
+                (name, Some(tokio::spawn(pull.instrument(span))))
+            })
+            .collect();
+        Pulls {
+            job: run.job.name.clone(),
+            tasks,
+        }
+    }
+
+    /// Every pull's outcome, in the order the sources were given. A pull that panicked is
+    /// that source's error; the run goes on with the others.
+    pub(super) async fn join(&mut self) -> Vec<PullOutcome> {
+        let mut outcomes = Vec::with_capacity(self.tasks.len());
+        for (name, task) in &mut self.tasks {
+            let Some(handle) = task.as_mut() else {
+                continue;
+            };
+            let outcome = handle.await;
+            *task = None;
+            outcomes.push(outcome.unwrap_or_else(|e| {
+                let error = Error::Run {
+                    job: self.job.clone(),
+                    message: format!("source `{name}`: its pull stopped: {e}"),
+                };
+                (Err(error), None, None, std::time::Duration::ZERO)
+            }));
+        }
+        outcomes
+    }
+
+    /// Abort the pulls still running and wait until each has stopped, so nothing is
+    /// written after this returns.
+    pub(super) async fn stop(mut self) {
+        for (_, task) in &mut self.tasks {
+            if let Some(handle) = task.take() {
+                handle.abort();
+                handle.await.ok();
+            }
+        }
+    }
+}
+
+impl Drop for Pulls {
+    fn drop(&mut self) {
+        for (_, task) in &self.tasks {
+            if let Some(handle) = task {
+                handle.abort();
+            }
+        }
+    }
+}
+
 /// How sources open the `s3://` files they read whole: with the warehouse's S3 builder, so
 /// a costs or intent file and the warehouse honour the same environment.
 #[derive(Debug)]
@@ -50,10 +147,10 @@ impl crate::sources::file::ObjectOpener for S3Objects {
     clippy::too_many_arguments,
     reason = "borrows the run's pieces; one call site"
 )]
-pub(super) async fn pull_source(
+async fn pull_source(
     job: &JobConfig,
     source: &SourceConfig,
-    env: EnvLookup<'_>,
+    secrets: Result<ResolvedSecrets>,
     hasher: &PersonalDataHasher,
     store: &Arc<dyn ObjectStore>,
     stamp: &BatchStamp,
@@ -169,7 +266,7 @@ pub(super) async fn pull_source(
         fx: Arc::clone(fx),
     };
     let result = async {
-        let resolved = ResolvedSecrets::resolve(job, source, env)?;
+        let resolved = secrets?;
         crate::sink::stage_source(source, &resolved, &ctx, target).await
     }
     .await;

@@ -210,24 +210,14 @@ pub async fn pull(
 /// Is this the page asked for? The answer to `before=T` holds responses older than T, never
 /// T itself (the page before served again ends with it).
 fn page_belongs(body: &[u8], before: Option<&str>) -> std::result::Result<(), String> {
-    #[derive(Deserialize)]
-    struct Items {
-        #[serde(default)]
-        items: Vec<Item>,
-    }
-    #[derive(Deserialize)]
-    struct Item {
-        #[serde(default)]
-        token: Option<String>,
-    }
-    let (Some(before), Ok(page)) = (before, crate::json::from_slice::<Items>(body)) else {
+    // Skimmed, not parsed: the page is parsed whole on a decoding thread.
+    let (Some(before), Ok(page)) = (before, crate::json::skim(body, Some(("items", "token"))))
+    else {
         return Ok(());
     };
-    if page
-        .items
-        .iter()
-        .any(|i| i.token.as_deref() == Some(before))
-    {
+    if page.item_values.iter().any(|token| {
+        serde_json::from_slice::<std::borrow::Cow<'_, str>>(token).is_ok_and(|t| t == before)
+    }) {
         return Err("it holds the response this page was asked to start before".to_string());
     }
     Ok(())

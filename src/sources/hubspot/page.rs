@@ -1,8 +1,8 @@
 //! A HubSpot contacts page decoded straight into `leads` rows: the body is parsed into
 //! borrowed [`Contact`]s (see `contact.rs`), and the rows, rejects, newest
 //! `lastmodifieddate` and largest numeric id of the page come back together. It runs on a
-//! blocking thread while the source fetches the next pages ([`peek_paging`] reads only the
-//! cursor).
+//! blocking thread while the source fetches the next pages ([`skim_page`] reads only the
+//! cursor, and the contacts' `archived` flags).
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -13,7 +13,7 @@ use crate::normalize::{LeadRow, PersonalDataHasher};
 use crate::sources::DecodedPage;
 use crate::sources::lead_fields::LeadField;
 
-/// A contacts page (list or search); its paging is read by [`peek_paging`].
+/// A contacts page (list or search); its paging is read by [`skim_page`].
 #[derive(Debug, Deserialize)]
 pub(super) struct ContactsPage<'a> {
     /// The contacts; a page without them is a protocol error.
@@ -21,50 +21,63 @@ pub(super) struct ContactsPage<'a> {
     pub results: Option<Vec<Contact<'a>>>,
 }
 
-/// Only the paging members of a page (the contacts are skipped over, not built).
-#[derive(Debug, Deserialize)]
-pub(super) struct Paging<'a> {
-    /// `paging`.
-    #[serde(borrow, default)]
-    pub paging: Option<Scalar<'a>>,
-    /// `total`.
-    #[serde(borrow, default)]
-    pub total: Option<Scalar<'a>>,
+/// What the source's own task reads of a page before a decoding thread parses it whole:
+/// its cursor and `total`, and, for a list page, the first contact whose `archived` flag
+/// is not the one the request asked for (see `sync::list_page_belongs`).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(super) struct Skim {
+    /// `paging.next.after` (a string as is, a number as its text) and `total` when it is a
+    /// whole number.
+    pub cursor: Cursor,
+    /// The first `archived` flag that differs from the one asked for.
+    pub other_archived: Option<bool>,
 }
 
-impl Paging<'_> {
-    /// `paging.next.after`: a string as is, a number as its text.
-    pub(super) fn after(&self) -> Option<String> {
-        match &self.paging {
-            Some(Scalar::Nested(v)) => match v.pointer("/next/after") {
-                Some(Value::String(s)) => Some(s.clone()),
-                Some(Value::Number(n)) => Some(n.to_string()),
-                _ => None,
-            },
-            _ => None,
-        }
-    }
-
-    /// [`Paging::after`] and [`Paging::total`].
-    pub(super) fn cursor(&self) -> Cursor {
-        (self.after(), self.total())
-    }
-
-    /// `total` when it is a whole number.
-    pub(super) fn total(&self) -> Option<u64> {
-        match &self.total {
-            Some(Scalar::Number(n)) => n.as_u64(),
-            _ => None,
-        }
-    }
-}
-
-/// The cursor and total of a page body, skipping over its contacts (validated, not built:
-/// serde_json's skipping is cheaper here than sonic-rs's lazy lookups, which scan the page
-/// once per path).
+/// The cursor and total of a page body: [`skim_page`] without the `archived` flags.
 pub(super) fn peek_paging(body: &[u8]) -> std::result::Result<Cursor, crate::json::JsonError> {
-    let paging: Paging<'_> = crate::json::from_slice(body)?;
-    Ok(paging.cursor())
+    Ok(skim_page(body, None)?.cursor)
+}
+
+/// Skim a page on the source's task ([`crate::json::skim`]: one pass over the bytes that
+/// also checks their nesting, the contacts skipped, not built): its cursor and total, and,
+/// when `archived` is given, the first contact `archived` flag that is not that. A body
+/// that is not a JSON object is an error; the contacts are parsed, and judged, on a
+/// decoding thread.
+pub(super) fn skim_page(
+    body: &[u8],
+    archived: Option<bool>,
+) -> std::result::Result<Skim, crate::json::JsonError> {
+    let found = crate::json::skim(body, archived.map(|_| ("results", "archived")))?;
+    let flag = |text: &[u8]| match text {
+        b"true" => Some(true),
+        b"false" => Some(false),
+        _ => None,
+    };
+    Ok(Skim {
+        cursor: (
+            found.member("paging").and_then(next_after),
+            found
+                .member("total")
+                .and_then(|t| std::str::from_utf8(t).ok()?.parse().ok()),
+        ),
+        other_archived: archived.and_then(|archived| {
+            found
+                .item_values
+                .iter()
+                .filter_map(|text| flag(text))
+                .find(|flag| *flag != archived)
+        }),
+    })
+}
+
+/// `next.after` of a `paging` member's text: a string as is, a number as its text.
+fn next_after(paging: &[u8]) -> Option<String> {
+    let paging: Value = serde_json::from_slice(paging).ok()?;
+    match paging.pointer("/next/after") {
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        _ => None,
+    }
 }
 
 /// A page's cursor (`paging.next.after`) and `total`, as [`peek_paging`] reads them.

@@ -18,12 +18,11 @@ use tokio::task::JoinHandle;
 
 use super::HubspotConfig;
 use super::contact::PropertyIndex;
-use super::page::{ContactsDecoded, Cursor, Paging, Reached, decode_page, peek_paging};
+use super::page::{ContactsDecoded, Cursor, Reached, decode_page, peek_paging, skim_page};
 use crate::config::Secret;
 use crate::error::Result;
 use crate::http::{Verdict, body_excerpt, default_verdict, retry_after};
 use crate::normalize::LeadRow;
-use crate::normalize::parse::Scalar;
 use crate::ratelimit::RateLimiter;
 use crate::sources::RowSink;
 use crate::sources::decoded_once::DecodedOnce;
@@ -485,23 +484,6 @@ impl Session<'_> {
     }
 }
 
-/// What ties a list page to its request: each contact's `archived` flag and the cursor.
-#[derive(serde::Deserialize)]
-struct ListPage<'a> {
-    #[serde(default)]
-    results: Vec<Listed>,
-    #[serde(borrow, default)]
-    paging: Option<Scalar<'a>>,
-    #[serde(borrow, default)]
-    total: Option<Scalar<'a>>,
-}
-
-#[derive(serde::Deserialize)]
-struct Listed {
-    #[serde(default)]
-    archived: Option<bool>,
-}
-
 /// Is this list page the one asked for: contacts of the list asked for (the live and the
 /// archived list share one path, so the last live page served again would end the archived
 /// sweep with no archived contact), and a cursor that moved on from `sent`?
@@ -510,24 +492,15 @@ fn list_page_belongs(
     archived: bool,
     sent: Option<&str>,
 ) -> std::result::Result<Option<Cursor>, String> {
-    let Ok(page) = crate::json::from_slice::<ListPage>(body) else {
+    let Ok(skim) = skim_page(body, Some(archived)) else {
         return Ok(None);
     };
-    if let Some(other) = page
-        .results
-        .iter()
-        .filter_map(|c| c.archived)
-        .find(|a| *a != archived)
-    {
+    if let Some(other) = skim.other_archived {
         return Err(format!(
             "it lists contacts with archived={other} for a request with archived={archived}"
         ));
     }
-    let cursor = Paging {
-        paging: page.paging,
-        total: page.total,
-    }
-    .cursor();
+    let cursor = skim.cursor;
     answer::cursor_advanced(sent, cursor.0.as_deref())?;
     Ok(Some(cursor))
 }

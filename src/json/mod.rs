@@ -14,6 +14,10 @@
 //! around the error, serde_json's names a mistyped value; both are cut and redacted here
 //! ([`crate::normalize::redact_text`]), so an e-mail in a broken body stays out of errors.
 
+mod skim;
+
+pub use skim::{Skimmed, skim};
+
 use crate::normalize::redact_text;
 
 /// The deepest nesting of arrays and objects a body may have: far beyond any vendor page,
@@ -105,7 +109,7 @@ pub fn sonic_from_slice<'a, T: serde::Deserialize<'a>>(body: &'a [u8]) -> Result
 
 /// A parser's message without the input it may quote: sonic-rs appends the bytes around the
 /// error after a blank line; a mistyped value (`invalid type: string "…"`) is redacted.
-fn invalid(error: &dyn std::fmt::Display) -> JsonError {
+pub(crate) fn invalid(error: &dyn std::fmt::Display) -> JsonError {
     let text = error.to_string();
     let message = text.split("\n\n").next().unwrap_or_default().trim();
     JsonError::Invalid(redact_text(message))

@@ -1,0 +1,202 @@
+//! A page's few members a source's own task needs before a decoding thread parses the page
+//! whole: its cursor, its total, and one member of each listed record (HubSpot's
+//! `results[].archived`, Typeform's `items[].token`), found in the same single pass over the
+//! bytes as the nesting check ([`super::check_depth`]), without building anything.
+//!
+//! Strings are skipped with `memchr` and nothing else is looked at: on a contacts page that
+//! is a fifth of the cost of serde_json's skipping deserializer (which validates every
+//! value) and a tenth of sonic-rs's checked lazy iterators. This is not a validator: keys
+//! are compared as written (escapes are not decoded) and a body that is not JSON may skim
+//! without an error. The page is parsed, and judged, whole on the decoding thread.
+
+use super::{JsonError, MAX_DEPTH, string_end};
+
+/// What [`skim`] found: raw JSON texts, borrowed from the body.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Skimmed<'a> {
+    /// The top-level members in order: key (as written, without its quotes) and value
+    /// text (whitespace around it trimmed).
+    pub members: Vec<(&'a [u8], &'a [u8])>,
+    /// For [`skim`]'s `item_member = (list, member)`: the value text of `member` in each
+    /// object element of the top-level array `list` that has one, in order.
+    pub item_values: Vec<&'a [u8]>,
+}
+
+impl<'a> Skimmed<'a> {
+    /// The value text of top-level member `key` (the last one when repeated).
+    pub fn member(&self, key: &str) -> Option<&'a [u8]> {
+        self.members
+            .iter()
+            .rev()
+            .find(|(k, _)| *k == key.as_bytes())
+            .map(|(_, v)| *v)
+    }
+}
+
+/// Skim `body`, a JSON object: its top-level members and, when `item_member` is
+/// `Some((list, member))`, `member` of each object in the array `list`. Refuses, like
+/// [`super::check_depth`], a body nested deeper than [`MAX_DEPTH`]; refuses a body that
+/// is not an object or is cut off.
+pub fn skim<'a>(
+    body: &'a [u8],
+    item_member: Option<(&str, &str)>,
+) -> Result<Skimmed<'a>, JsonError> {
+    let (list, member) =
+        item_member.map_or((&b""[..], &b""[..]), |(l, m)| (l.as_bytes(), m.as_bytes()));
+    let mut found = Skimmed::default();
+    let mut start = skip_space(body, 0);
+    if body.get(start) != Some(&b'{') {
+        return Err(JsonError::Invalid("not a JSON object".into()));
+    }
+    // Whether each open level is an object (`true`) or an array.
+    let mut objects = [false; MAX_DEPTH + 1];
+    let mut depth = 0usize;
+    // The top-level member being read: its key and where its value starts.
+    let mut top: Option<(&[u8], usize)> = None;
+    let mut in_list = false;
+    // Where the wanted member's value starts, in the list element being read.
+    let mut item_at: Option<usize> = None;
+    let mut i = start;
+    while i < body.len() {
+        match body[i] {
+            b'"' => {
+                let end = string_end(body, i + 1);
+                if end >= body.len() {
+                    return Err(cut_off());
+                }
+                let after = skip_space(body, end + 1);
+                if objects[depth] && body.get(after) == Some(&b':') {
+                    let key = &body[i + 1..end];
+                    let value_at = skip_space(body, after + 1);
+                    if depth == 1 {
+                        top = Some((key, value_at));
+                        in_list = !list.is_empty() && key == list;
+                    } else if depth == 3 && in_list && !objects[2] && key == member {
+                        item_at = Some(value_at);
+                    }
+                    i = after;
+                } else {
+                    i = end;
+                }
+            }
+            open @ (b'{' | b'[') => {
+                depth += 1;
+                if depth > MAX_DEPTH {
+                    return Err(JsonError::TooDeep {
+                        limit: MAX_DEPTH,
+                        offset: i,
+                    });
+                }
+                objects[depth] = open == b'{';
+            }
+            close @ (b'}' | b']' | b',') => {
+                if depth == 0 {
+                    return Err(JsonError::Invalid("unbalanced brackets".into()));
+                }
+                if depth == 1
+                    && let Some((key, at)) = top.take()
+                {
+                    found.members.push((key, trim(&body[at..i])));
+                    in_list = false;
+                }
+                if depth == 3
+                    && let Some(at) = item_at.take()
+                {
+                    found.item_values.push(trim(&body[at..i]));
+                }
+                if close != b',' {
+                    depth -= 1;
+                    if depth == 0 {
+                        start = skip_space(body, i + 1);
+                        if start < body.len() {
+                            return Err(JsonError::Invalid(
+                                "trailing characters after the object".into(),
+                            ));
+                        }
+                        return Ok(found);
+                    }
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    Err(cut_off())
+}
+
+fn cut_off() -> JsonError {
+    JsonError::Invalid("the body ends inside its object (cut off)".into())
+}
+
+/// The first byte at or after `from` that is not JSON whitespace.
+fn skip_space(body: &[u8], mut from: usize) -> usize {
+    while body
+        .get(from)
+        .is_some_and(|b| matches!(b, b' ' | b'\n' | b'\r' | b'\t'))
+    {
+        from += 1;
+    }
+    from
+}
+
+fn trim(text: &[u8]) -> &[u8] {
+    text.trim_ascii()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_top_level_members_and_one_member_of_each_listed_object() {
+        let body = br#" { "results" : [ {"id":"1","archived": false ,"properties":{"archived":"x","paging":1}},
+            42, ["archived", true], {"archived":true}, {"x":{"archived":null}} ],
+            "paging": {"next": {"after": "a\"b,}"}}, "total":12000 } "#;
+        let found = skim(body, Some(("results", "archived"))).unwrap();
+        let keys: Vec<&[u8]> = found.members.iter().map(|(k, _)| *k).collect();
+        assert_eq!(keys, [&b"results"[..], b"paging", b"total"]);
+        assert_eq!(
+            found.member("paging"),
+            Some(&br#"{"next": {"after": "a\"b,}"}}"#[..])
+        );
+        assert_eq!(found.member("total"), Some(&b"12000"[..]));
+        assert!(found.member("results").unwrap().starts_with(b"[ {\"id\""));
+        assert_eq!(found.item_values, [&b"false"[..], b"true"]);
+        // Without a list asked for, nothing inside the members is read.
+        assert!(skim(body, None).unwrap().item_values.is_empty());
+        assert_eq!(skim(b"{}", None).unwrap(), Skimmed::default());
+    }
+
+    #[test]
+    fn refuses_what_is_not_a_whole_object_or_too_deep() {
+        for body in [
+            &b"<html>"[..],
+            b"",
+            b"[1]",
+            b"{\"a\":[1,2",
+            b"{\"a\":\"cut",
+            b"{\"a\":1}}",
+            b"{\"a\":1} x",
+        ] {
+            assert!(
+                skim(body, None).is_err(),
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
+        let mut deep = b"{\"a\":".to_vec();
+        deep.extend(std::iter::repeat_n(b'[', 1_000_000));
+        assert!(matches!(
+            skim(&deep, None),
+            Err(JsonError::TooDeep {
+                limit: MAX_DEPTH,
+                ..
+            })
+        ));
+        let mut fits = b"{\"a\":".to_vec();
+        fits.extend(std::iter::repeat_n(b'[', MAX_DEPTH - 1));
+        fits.extend(std::iter::repeat_n(b']', MAX_DEPTH - 1));
+        fits.push(b'}');
+        assert!(skim(&fits, None).is_ok());
+    }
+}
