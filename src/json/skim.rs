@@ -44,7 +44,7 @@ pub fn skim<'a>(
     let (list, member) =
         item_member.map_or((&b""[..], &b""[..]), |(l, m)| (l.as_bytes(), m.as_bytes()));
     let mut found = Skimmed::default();
-    let mut start = skip_space(body, 0);
+    let start = skip_space(body, 0);
     if body.get(start) != Some(&b'{') {
         return Err(JsonError::Invalid("not a JSON object".into()));
     }
@@ -96,19 +96,18 @@ pub fn skim<'a>(
                 if depth == 1
                     && let Some((key, at)) = top.take()
                 {
-                    found.members.push((key, trim(&body[at..i])));
+                    found.members.push((key, body[at..i].trim_ascii()));
                     in_list = false;
                 }
                 if depth == 3
                     && let Some(at) = item_at.take()
                 {
-                    found.item_values.push(trim(&body[at..i]));
+                    found.item_values.push(body[at..i].trim_ascii());
                 }
                 if close != b',' {
                     depth -= 1;
                     if depth == 0 {
-                        start = skip_space(body, i + 1);
-                        if start < body.len() {
+                        if skip_space(body, i + 1) < body.len() {
                             return Err(JsonError::Invalid(
                                 "trailing characters after the object".into(),
                             ));
@@ -137,10 +136,6 @@ fn skip_space(body: &[u8], mut from: usize) -> usize {
         from += 1;
     }
     from
-}
-
-fn trim(text: &[u8]) -> &[u8] {
-    text.trim_ascii()
 }
 
 #[cfg(test)]
