@@ -42,6 +42,7 @@ pub(super) struct Pulls {
 }
 
 /// What a pull task shares of the run: the job, the run's pieces, owned.
+#[derive(Clone)]
 pub(super) struct PullRun {
     pub job: Arc<JobConfig>,
     pub hasher: PersonalDataHasher,
@@ -63,19 +64,8 @@ impl Pulls {
                     tracing::info_span!("source", source = %source.name(), kind = source.kind());
                 let secrets = ResolvedSecrets::resolve(&run.job, source, env);
                 let name = source.name().to_string();
-                let (source, job) = ((*source).clone(), Arc::clone(&run.job));
-                let (hasher, store, stamp) = (
-                    run.hasher.clone(),
-                    Arc::clone(&run.store),
-                    run.stamp.clone(),
-                );
-                let (options, window, fx) = (run.options.clone(), run.window, Arc::clone(&run.fx));
-                let pull = async move {
-                    pull_source(
-                        &job, &source, secrets, &hasher, &store, &stamp, &options, window, &fx,
-                    )
-                    .await
-                };
+                let (source, run) = ((*source).clone(), run.clone());
+                let pull = async move { pull_source(&run, &source, secrets).await };
                 (name, Some(tokio::spawn(pull.instrument(span))))
             })
             .collect();
@@ -143,21 +133,21 @@ impl crate::sources::file::ObjectOpener for S3Objects {
     }
 }
 
-#[allow(
-    clippy::too_many_arguments,
-    reason = "borrows the run's pieces; one call site"
-)]
 async fn pull_source(
-    job: &JobConfig,
+    run: &PullRun,
     source: &SourceConfig,
     secrets: Result<ResolvedSecrets>,
-    hasher: &PersonalDataHasher,
-    store: &Arc<dyn ObjectStore>,
-    stamp: &BatchStamp,
-    options: &RunOptions,
-    window: Option<(NaiveDate, NaiveDate)>,
-    fx: &Arc<FxRates>,
 ) -> PullOutcome {
+    let PullRun {
+        job,
+        hasher,
+        store,
+        stamp,
+        options,
+        window,
+        fx,
+    } = run;
+    let window = *window;
     tracing::info!("pulling");
     let pull_started = Instant::now();
     let http = match HttpClient::new(source.name(), source.http()) {
