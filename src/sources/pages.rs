@@ -5,7 +5,7 @@
 //! without spending vendor quota. Sources run the same loop either way: replay hands back the
 //! next recorded body of the endpoint instead of sending the request.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -16,6 +16,7 @@ use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use tokio::sync::Mutex;
+use tokio::task::JoinHandle;
 
 use crate::error::{Error, Result};
 use crate::http::{HttpClient, Verdict, default_verdict};
@@ -51,8 +52,9 @@ pub struct Pages {
     mode: Mode,
     /// Next page number per endpoint (1-based), for landing and replay alike.
     counters: Mutex<HashMap<String, usize>>,
-    /// Replay: the sorted file list per endpoint, listed once.
-    listings: Mutex<HashMap<String, Vec<Path>>>,
+    /// Replay: per endpoint, the sorted file list (listed once) and the pages being read
+    /// ahead.
+    listings: Mutex<HashMap<String, Listing>>,
     pages: AtomicU64,
 }
 
@@ -206,7 +208,7 @@ impl Pages {
         number: usize,
     ) -> Result<Bytes> {
         let folder = Path::from(format!("{}/{endpoint}", replay.prefix));
-        let path = {
+        let reading = {
             let mut listings = self.listings.lock().await;
             if !listings.contains_key(endpoint) {
                 let mut files: Vec<Path> = replay
@@ -223,11 +225,18 @@ impl Pages {
                 });
                 files.sort_by(|a, b| a.as_ref().cmp(b.as_ref()));
                 self.check_numbering(endpoint, &files)?;
-                listings.insert(endpoint.to_string(), files);
+                listings.insert(
+                    endpoint.to_string(),
+                    Listing {
+                        files,
+                        ahead: VecDeque::new(),
+                    },
+                );
             }
-            listings[endpoint].get(number - 1).cloned()
+            let listing = listings.get_mut(endpoint).expect("listed above");
+            listing.take(&replay.store, number)
         };
-        let Some(path) = path else {
+        let Some(reading) = reading else {
             return Err(Error::Protocol {
                 source_name: self.source_name.clone(),
                 url: folder.to_string(),
@@ -236,24 +245,83 @@ impl Pages {
                 ),
             });
         };
-        let bytes = replay
-            .store
-            .get(&path)
+        reading
             .await
-            .map_err(|e| Error::storage(path.to_string(), e))?
-            .bytes()
-            .await
-            .map_err(|e| Error::storage(path.to_string(), e))?;
-        if path.as_ref().ends_with(".zst") {
-            zstd::decode_all(&bytes[..]).map(Bytes::from).map_err(|e| {
-                Error::storage(
-                    path.to_string(),
-                    crate::error::Detail::new(format!("not zstd: {e}"), e),
-                )
-            })
-        } else {
-            Ok(bytes)
+            .map_err(|e| Error::storage(folder.to_string(), format!("reading stopped: {e}")))?
+    }
+}
+
+/// How many recorded pages of an endpoint are read (and unzipped) ahead of the one asked
+/// for: a cursor-paged source asks for its pages one after another, and a replay knows them
+/// all, so the next ones are read while this one is decoded.
+const REPLAY_READ_AHEAD: usize = 3;
+
+/// A replayed endpoint: its page files, and the next ones being read.
+#[derive(Debug)]
+struct Listing {
+    files: Vec<Path>,
+    /// Page number (1-based) → its read, in order.
+    ahead: VecDeque<(usize, JoinHandle<Result<Bytes>>)>,
+}
+
+impl Listing {
+    /// The read of page `number` (started now unless already ahead), and the reads of the
+    /// pages after it started; `None` past the last page.
+    fn take(
+        &mut self,
+        store: &Arc<dyn ObjectStore>,
+        number: usize,
+    ) -> Option<JoinHandle<Result<Bytes>>> {
+        let read = |n: usize| {
+            let path = self.files.get(n - 1)?.clone();
+            Some(tokio::spawn(read_page(Arc::clone(store), path)))
+        };
+        // A page asked for again or out of order (never by the sources' loops) is read anew.
+        while self.ahead.front().is_some_and(|(n, _)| *n < number) {
+            if let Some((_, stale)) = self.ahead.pop_front() {
+                stale.abort();
+            }
         }
+        let this = match self.ahead.front() {
+            Some((n, _)) if *n == number => self.ahead.pop_front().map(|(_, r)| r),
+            _ => read(number),
+        }?;
+        let mut next = self.ahead.back().map_or(number, |(n, _)| *n) + 1;
+        while self.ahead.len() < REPLAY_READ_AHEAD {
+            let Some(reading) = read(next) else { break };
+            self.ahead.push_back((next, reading));
+            next += 1;
+        }
+        Some(this)
+    }
+}
+
+impl Drop for Listing {
+    fn drop(&mut self) {
+        for (_, reading) in &self.ahead {
+            reading.abort();
+        }
+    }
+}
+
+/// A recorded page's body, unzipped when it is `.json.zst`.
+async fn read_page(store: Arc<dyn ObjectStore>, path: Path) -> Result<Bytes> {
+    let bytes = store
+        .get(&path)
+        .await
+        .map_err(|e| Error::storage(path.to_string(), e))?
+        .bytes()
+        .await
+        .map_err(|e| Error::storage(path.to_string(), e))?;
+    if path.as_ref().ends_with(".zst") {
+        zstd::decode_all(&bytes[..]).map(Bytes::from).map_err(|e| {
+            Error::storage(
+                path.to_string(),
+                crate::error::Detail::new(format!("not zstd: {e}"), e),
+            )
+        })
+    } else {
+        Ok(bytes)
     }
 }
 
