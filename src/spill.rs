@@ -51,6 +51,42 @@ pub struct Spill {
     runs: Vec<Run>,
 }
 
+/// A run being written one batch at a time, for batches that come from an async loop;
+/// [`Spill::add_run`] closes it.
+pub struct RunWriter {
+    file: File,
+    writer: FileWriter<BufWriter<File>>,
+    written: usize,
+}
+
+impl std::fmt::Debug for RunWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunWriter")
+            .field("written", &self.written)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RunWriter {
+    /// A new run of batches of `schema`, in a new anonymous temporary file.
+    pub fn new(schema: &Schema) -> Result<Self, SpillError> {
+        let file = tempfile::tempfile()?;
+        let writer = FileWriter::try_new(BufWriter::new(file.try_clone()?), schema)?;
+        Ok(RunWriter {
+            file,
+            writer,
+            written: 0,
+        })
+    }
+
+    /// Append a batch.
+    pub fn write(&mut self, batch: &RecordBatch) -> Result<(), SpillError> {
+        self.writer.write(batch)?;
+        self.written += 1;
+        Ok(())
+    }
+}
+
 #[derive(Debug)]
 struct Run {
     file: File,
@@ -83,13 +119,20 @@ impl Spill {
         schema: &Schema,
         batches: impl Iterator<Item = Result<RecordBatch, SpillError>>,
     ) -> Result<Vec<Segment>, SpillError> {
-        let file = tempfile::tempfile()?;
-        let mut writer = FileWriter::try_new(BufWriter::new(file.try_clone()?), schema)?;
-        let mut written = 0;
+        let mut run = RunWriter::new(schema)?;
         for batch in batches {
-            writer.write(&batch?)?;
-            written += 1;
+            run.write(&batch?)?;
         }
+        self.add_run(run)
+    }
+
+    /// Close a run written batch by batch and add it; its segments, in order.
+    pub fn add_run(&mut self, run: RunWriter) -> Result<Vec<Segment>, SpillError> {
+        let RunWriter {
+            file,
+            mut writer,
+            written,
+        } = run;
         writer.finish()?;
         writer
             .into_inner()?

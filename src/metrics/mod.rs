@@ -2,13 +2,15 @@
 //! acceptance and eNPS, plus currency conversion. Each is computed streaming, one input
 //! batch at a time, so memory follows the batch size rather than the table size:
 //!
-//! - pass 1 (`Accumulator`) stages every lead and folds it into the funnel, CPSQL, SAL and
-//!   per-owner score counts, and folds survey responses into eNPS counts (their
-//!   `enps_responses` rows come out batch by batch); `funnel_daily`, whose groups grow with
-//!   days × channels × campaigns, is held within a budget and comes out batch by batch too;
-//! - pass 2 (`LeadRows`) reads the leads again, stages them again and emits `lead_stages`
-//!   (now with `priority_rank`) and this run's `lead_stage_transitions` batch by batch, and
-//!   finds the SAL medians.
+//! - pass 1 (`Accumulator`) stages every lead once and folds it into the funnel, CPSQL, SAL
+//!   and per-owner score counts; each batch of leads comes back as its `lead_stages` rows,
+//!   `priority_rank` still null, and this run's `lead_stage_transitions` rows. Survey
+//!   responses fold into eNPS counts (their `enps_responses` rows come out batch by batch);
+//!   `funnel_daily`, whose groups grow with days × channels × campaigns, is held within a
+//!   budget and comes out batch by batch too;
+//! - pass 2 (`LeadRows`) goes over pass 1's `lead_stages` rows again (the caller sets them
+//!   aside, on disk in the pipeline), fills in `priority_rank` from the owners' score counts
+//!   and finds the SAL medians. The leads are read and classified once.
 //!
 //! `compute` runs both passes over batches in memory (tests); the pipeline's metrics step
 //! (`crate::pipeline::metrics`) runs them over the warehouse's files. Nothing here does I/O:
@@ -169,8 +171,14 @@ impl<'a> Accumulator<'a> {
         self
     }
 
-    /// Fold in a batch of the current `leads` table.
-    pub fn add_leads(&mut self, batch: &RecordBatch) -> Result<()> {
+    /// Fold in a batch of the current `leads` table: its `lead_stages` rows with
+    /// `priority_rank` null (for the second pass, [`LeadRows::rank`]) and its leads'
+    /// `lead_stage_transitions` rows (empty when none changed stage).
+    pub fn add_leads(
+        &mut self,
+        batch: &RecordBatch,
+        stamp: &BatchStamp,
+    ) -> Result<(RecordBatch, RecordBatch)> {
         let Accumulator {
             stager,
             leads,
@@ -180,14 +188,21 @@ impl<'a> Accumulator<'a> {
             owners,
             ..
         } = self;
-        stager.stage_batch(batch, |row, _| {
+        let mut stages = stages::LeadStagesBuilder::new(batch.num_rows());
+        let mut transitions = stages::TransitionsBuilder::new(0);
+        stager.stage_batch(batch, |row, change| {
             *leads += 1;
             funnel.add(row)?;
             cpsql.add_lead(row);
             sal.add(row);
             owners.add(row);
+            stages.push_ranked(row, None);
+            if let Some(change) = change {
+                transitions.push_change(row, change);
+            }
             Ok(())
-        })
+        })?;
+        Ok((stages.finish(stamp)?, transitions.finish(stamp)?))
     }
 
     /// Fold in a batch of the current `survey_responses` table; returns its
@@ -216,13 +231,13 @@ impl<'a> Accumulator<'a> {
     pub fn finish(self, stamp: &BatchStamp) -> Result<(LeadRows<'a>, Aggregates)> {
         let Accumulator {
             settings,
-            stager,
             leads,
             funnel,
             cpsql,
             sal,
             owners,
             enps,
+            ..
         } = self;
         let one = |table, schema, batch| MetricTable {
             table,
@@ -254,7 +269,6 @@ impl<'a> Accumulator<'a> {
         }];
         let rows = LeadRows {
             settings,
-            stager,
             ranks: owners.ranks(),
             sal: sal.medians(),
             expected: leads,
@@ -264,13 +278,11 @@ impl<'a> Accumulator<'a> {
     }
 }
 
-/// Pass 2 over the `leads` batches, in any order: their `lead_stages` rows, ranked with the
-/// owner counts of pass 1, this run's `lead_stage_transitions` rows, and at the end
-/// `sal_acceptance_monthly` with its medians.
+/// Pass 2 over the `lead_stages` batches pass 1 returned, in any order: each ranked with
+/// the owner counts of pass 1, and at the end `sal_acceptance_monthly` with its medians.
 #[derive(Debug)]
 pub struct LeadRows<'a> {
     settings: Settings<'a>,
-    stager: stages::Stager<'a>,
     ranks: stages::OwnerRanks,
     sal: sal::SalMedians,
     /// Leads pass 1 staged.
@@ -279,36 +291,15 @@ pub struct LeadRows<'a> {
 }
 
 impl LeadRows<'_> {
-    /// The `lead_stages` rows of a batch of leads, and its leads' `lead_stage_transitions`
-    /// rows (empty when none changed stage).
-    pub fn rows(
-        &mut self,
-        batch: &RecordBatch,
-        stamp: &BatchStamp,
-    ) -> Result<(RecordBatch, RecordBatch)> {
-        let LeadRows {
-            stager,
-            ranks,
-            sal,
-            seen,
-            ..
-        } = self;
-        let mut stages = stages::LeadStagesBuilder::new(batch.num_rows());
-        let mut transitions = stages::TransitionsBuilder::new(0);
-        stager.stage_batch(batch, |row, change| {
-            *seen += 1;
-            sal.add(row);
-            stages.push_ranked(row, ranks.rank(row)?);
-            if let Some(change) = change {
-                transitions.push_change(row, change);
-            }
-            Ok(())
-        })?;
-        Ok((stages.finish(stamp)?, transitions.finish(stamp)?))
+    /// A `lead_stages` batch of pass 1 with its `priority_rank` filled in.
+    pub fn rank(&mut self, unranked: &RecordBatch) -> Result<RecordBatch> {
+        self.seen += unranked.num_rows() as u64;
+        self.sal.add_batch(unranked)?;
+        self.ranks.rank_batch(unranked)
     }
 
-    /// End pass 2: `sal_acceptance_monthly`; an error when it did not see the leads pass 1
-    /// saw (the table changed between the passes).
+    /// End pass 2: `sal_acceptance_monthly`; an error when it did not see the rows pass 1
+    /// staged.
     pub fn finish(self, stamp: &BatchStamp) -> Result<MetricTable> {
         if self.seen == self.expected {
             return Ok(MetricTable {
@@ -320,8 +311,8 @@ impl LeadRows<'_> {
         Err(crate::Error::encode(
             "lead_stages",
             format!(
-                "the first pass over `leads` staged {} leads, the second {}: the table changed \
-                 while the metrics read it",
+                "the first pass over `leads` staged {} leads, the second ranked {}: the passes \
+                 saw different rows",
                 self.expected, self.seen
             ),
         ))
@@ -350,9 +341,18 @@ pub fn compute_with_intent(
 ) -> Result<Vec<MetricTable>> {
     let previous = stages::previous_stages(inputs.previous_stages)?;
     let intent = intent::index(intent_signals, &settings.stages.intent, settings.now_micros)?;
+    let transitions_schema = stages::transitions_schema();
+    let mut transitions = inputs
+        .previous_transitions
+        .iter()
+        .map(|b| stages::conform(b, &transitions_schema, "lead_stage_transitions"))
+        .collect::<Result<Vec<_>>>()?;
     let mut pass1 = Accumulator::new(settings, &previous, spend).with_intent(&intent);
+    let mut unranked = Vec::with_capacity(inputs.leads.len());
     for batch in inputs.leads {
-        pass1.add_leads(batch)?;
+        let (stages, changes) = pass1.add_leads(batch, stamp)?;
+        unranked.push(stages);
+        transitions.push(changes);
     }
     let enps_responses = inputs
         .survey_responses
@@ -360,19 +360,10 @@ pub fn compute_with_intent(
         .map(|b| pass1.add_responses(b, stamp))
         .collect::<Result<Vec<_>>>()?;
     let (mut pass2, aggregates) = pass1.finish(stamp)?;
-
-    let transitions_schema = stages::transitions_schema();
-    let mut transitions = inputs
-        .previous_transitions
+    let lead_stages = unranked
         .iter()
-        .map(|b| stages::conform(b, &transitions_schema, "lead_stage_transitions"))
+        .map(|b| pass2.rank(b))
         .collect::<Result<Vec<_>>>()?;
-    let mut lead_stages = Vec::new();
-    for batch in inputs.leads {
-        let (stages, changes) = pass2.rows(batch, stamp)?;
-        lead_stages.push(stages);
-        transitions.push(changes);
-    }
     let sal = pass2.finish(stamp)?;
 
     let mut tables = aggregates.tables;

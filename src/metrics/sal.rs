@@ -17,7 +17,7 @@ use arrow::array::{ArrayRef, BooleanArray, Date32Array, Float64Array, Int64Array
 use arrow::datatypes::{DataType, Field, SchemaRef};
 use arrow::record_batch::RecordBatch;
 
-use super::arrays::{metric_batch, metric_schema};
+use super::arrays::{get_str, get_ts, metric_batch, metric_schema, str_col, ts_col};
 use super::config::{SalConfig, Stage};
 use super::dates::{MICROS_PER_HOUR, month_of};
 use super::funnel::rate;
@@ -76,12 +76,16 @@ struct Handoff {
 impl Handoff {
     /// `None` when the lead was never handed off.
     fn of(r: &LeadStage) -> Option<Self> {
-        let at = r.became(Stage::Mql)?;
-        Some(Handoff {
+        Some(Handoff::new(r.became(Stage::Mql)?, r.became(Stage::Sal)))
+    }
+
+    /// Handed off at `at`, accepted at `accepted`.
+    fn new(at: i64, accepted: Option<i64>) -> Self {
+        Handoff {
             month: month_of(at),
             at,
-            accepted: r.became(Stage::Sal),
-        })
+            accepted,
+        }
     }
 
     /// Hours from hand-off to acceptance, if accepted.
@@ -259,9 +263,31 @@ pub struct SalMedians {
 impl SalMedians {
     /// Keep the hours of one staged lead where a median needs them.
     pub fn add(&mut self, r: &LeadStage) {
-        let Some(handoff) = Handoff::of(r) else {
-            return;
-        };
+        if let Some(handoff) = Handoff::of(r) {
+            self.keep(
+                &handoff,
+                r.lead.owner_id.as_deref(),
+                r.lead.channel.as_deref(),
+            );
+        }
+    }
+
+    /// Keep the hours of the leads of a `lead_stages` batch (the first pass's rows).
+    pub fn add_batch(&mut self, batch: &RecordBatch) -> Result<()> {
+        const TABLE: &str = "lead_stages";
+        let mql = ts_col(batch, "became_mql_at", TABLE)?;
+        let sal = ts_col(batch, "became_sal_at", TABLE)?;
+        let owner = str_col(batch, "owner_id", TABLE)?;
+        let channel = str_col(batch, "channel", TABLE)?;
+        for i in 0..batch.num_rows() {
+            let Some(at) = get_ts(mql, i) else { continue };
+            let handoff = Handoff::new(at, get_ts(sal, i));
+            self.keep(&handoff, get_str(owner, i), get_str(channel, i));
+        }
+        Ok(())
+    }
+
+    fn keep(&mut self, handoff: &Handoff, owner: Option<&str>, channel: Option<&str>) {
         let Some(hours) = handoff.hours() else {
             return;
         };
@@ -271,10 +297,7 @@ impl SalMedians {
             Some(name) => names.get(name).map(Some),
             None => Some(None),
         };
-        let (Some(owner), Some(channel)) = (
-            id(r.lead.owner_id.as_deref()),
-            id(r.lead.channel.as_deref()),
-        ) else {
+        let (Some(owner), Some(channel)) = (id(owner), id(channel)) else {
             return;
         };
         for level in [

@@ -1014,10 +1014,12 @@ impl<'a> Stager<'a> {
     }
 
     /// Stage every lead of a `leads` batch in order, handing each row (its `priority_rank`
-    /// unset) and its change, if any, to `each`. A large batch is staged by two threads:
-    /// this one stages its first half and hands those rows on as they come, a scoped
-    /// helper stages the second half into owned rows meanwhile (classification is most of
-    /// the metrics' work, and the two passes would otherwise run it on one core).
+    /// unset) and its change, if any, to `each`. A large batch is staged by two threads
+    /// working from its two ends: this one claims rows from the front, stages them and hands
+    /// them on as it goes; a scoped helper claims rows from the back into owned rows
+    /// meanwhile; they stop where they meet, and this thread then hands on the helper's rows
+    /// in order. Whatever `each` costs, the split follows it (classification is most of the
+    /// metrics' work, and the two passes would otherwise run it on one core).
     pub fn stage_batch(
         &mut self,
         batch: &RecordBatch,
@@ -1025,26 +1027,34 @@ impl<'a> Stager<'a> {
     ) -> Result<()> {
         let columns = LeadColumns::new(batch)?;
         let rows = columns.len();
-        if rows < SPLIT_BATCH_ROWS {
+        // `Ends` packs row numbers in 32 bits.
+        if rows < SPLIT_BATCH_ROWS || u32::try_from(rows).is_err() {
             return self.stage_range(&columns, 0..rows, &mut each);
         }
-        let half = rows / 2;
+        let ends = Ends::new(rows);
         let (cfg, previous, now, intent) = (self.cfg, self.previous, self.now, self.intent);
         std::thread::scope(|scope| {
-            let second_half = scope.spawn(|| {
+            let from_the_back = scope.spawn(|| {
                 let mut helper = Stager::new(cfg, previous, now).with_intent(intent);
-                let mut staged = Vec::with_capacity(rows - half);
-                helper.stage_range(&columns, half..rows, &mut |row, change| {
-                    staged.push((row.clone(), change));
-                    Ok(())
-                })?;
-                Ok::<_, crate::Error>(staged)
+                // Claimed stretches, last first; each in row order.
+                let mut stretches = Vec::new();
+                while let Some(range) = ends.claim_back() {
+                    let mut staged = Vec::with_capacity(range.len());
+                    helper.stage_range(&columns, range, &mut |row, change| {
+                        staged.push((row.clone(), change));
+                        Ok(())
+                    })?;
+                    stretches.push(staged);
+                }
+                Ok::<_, crate::Error>(stretches)
             });
-            self.stage_range(&columns, 0..half, &mut each)?;
-            let staged = second_half
+            while let Some(range) = ends.claim_front() {
+                self.stage_range(&columns, range, &mut each)?;
+            }
+            let stretches = from_the_back
                 .join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
-            for (row, change) in &staged {
+            for (row, change) in stretches.iter().rev().flatten() {
                 each(row, *change)?;
             }
             Ok(())
@@ -1078,6 +1088,59 @@ impl<'a> Stager<'a> {
 /// Leads a batch needs before [`Stager::stage_batch`] splits it across two threads: below
 /// it, starting a thread costs more than it saves.
 const SPLIT_BATCH_ROWS: usize = 4_096;
+
+/// Rows one claim of [`Ends`] takes: few enough that the two threads finish together,
+/// enough that claiming costs nothing next to staging.
+const CLAIM_ROWS: usize = 128;
+
+/// The rows of a batch not claimed yet, `front..back`, packed in one atomic so that the
+/// two ends are claimed without a lock.
+struct Ends(std::sync::atomic::AtomicU64);
+
+impl Ends {
+    fn new(rows: usize) -> Self {
+        Ends(std::sync::atomic::AtomicU64::new(rows as u64))
+    }
+
+    fn claim_front(&self) -> Option<std::ops::Range<usize>> {
+        self.claim(|front, back| {
+            let end = back.min(front + CLAIM_ROWS as u64);
+            (front..end, (end, back))
+        })
+    }
+
+    fn claim_back(&self) -> Option<std::ops::Range<usize>> {
+        self.claim(|front, back| {
+            let start = front.max(back.saturating_sub(CLAIM_ROWS as u64));
+            (start..back, (front, start))
+        })
+    }
+
+    /// Claim what `take(front, back)` says (the rows and the new ends), unless none is left.
+    fn claim(
+        &self,
+        take: impl Fn(u64, u64) -> (std::ops::Range<u64>, (u64, u64)),
+    ) -> Option<std::ops::Range<usize>> {
+        use std::sync::atomic::Ordering;
+        let mut current = self.0.load(Ordering::Relaxed);
+        loop {
+            let (front, back) = (current >> 32, current & u64::from(u32::MAX));
+            if front >= back {
+                return None;
+            }
+            let (rows, (front, back)) = take(front, back);
+            match self.0.compare_exchange_weak(
+                current,
+                (front << 32) | back,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return Some(rows.start as usize..rows.end as usize),
+                Err(now) => current = now,
+            }
+        }
+    }
+}
 
 /// Classify, score, date and rank every lead; `now` is the run's clock (µs). The in-memory
 /// form of the two passes the metrics step makes over the `leads` table.
@@ -1180,25 +1243,71 @@ impl OwnerRanks {
     /// pass did not count an open lead with this owner and score — the leads changed between
     /// the passes.
     pub fn rank(&self, row: &LeadStage) -> Result<Option<i64>> {
-        if !row.is_open() {
-            return Ok(None);
+        let l = &row.lead;
+        self.rank_of(row.is_open(), l.owner_id.as_deref(), row.score)
+            .ok_or_else(|| {
+                unseen(
+                    &l.source_system,
+                    &l.lead_id,
+                    l.owner_id.as_deref(),
+                    row.score,
+                )
+            })
+    }
+
+    /// The rank of an open (`open`) lead of `owner` with `score`; `Some(None)` for a closed
+    /// lead, `None` when the first pass counted no open lead like it.
+    fn rank_of(&self, open: bool, owner: Option<&str>, score: i64) -> Option<Option<i64>> {
+        if !open {
+            return Some(None);
         }
-        let ranks = match row.lead.owner_id.as_deref() {
+        let ranks = match owner {
             Some(owner) => self.owners.get(owner).map(|id| &self.owned[id]),
             None => Some(&self.unowned),
         };
-        match ranks.and_then(|r| r.get(&row.score)) {
-            Some(rank) => Ok(Some(*rank)),
-            None => Err(Error::encode(
-                "lead_stages",
-                format!(
-                    "lead {}/{} (owner {:?}, score {}) was not seen by the first pass over \
-                     `leads`: the table changed while the metrics read it",
-                    row.lead.source_system, row.lead.lead_id, row.lead.owner_id, row.score
-                ),
-            )),
-        }
+        ranks.and_then(|r| r.get(&score)).map(|rank| Some(*rank))
     }
+
+    /// A `lead_stages` batch as the first pass built it (`priority_rank` null) with its
+    /// ranks filled in.
+    pub fn rank_batch(&self, batch: &RecordBatch) -> Result<RecordBatch> {
+        const TABLE: &str = "lead_stages";
+        let owner = str_col(batch, "owner_id", TABLE)?;
+        let stage = str_col(batch, "stage", TABLE)?;
+        let score = i64_col(batch, "score", TABLE)?;
+        let mut ranks = Int64Builder::with_capacity(batch.num_rows());
+        for i in 0..batch.num_rows() {
+            let open = Stage::parse(stage.value(i))
+                .is_some_and(|s| !matches!(s, Stage::Customer | Stage::Disqualified));
+            let (owner, score) = (get_str(owner, i), score.value(i));
+            match self.rank_of(open, owner, score) {
+                Some(rank) => ranks.append_option(rank),
+                None => {
+                    let system = str_col(batch, "source_system", TABLE)?.value(i);
+                    let id = str_col(batch, "lead_id", TABLE)?.value(i);
+                    return Err(unseen(system, id, owner, score));
+                }
+            }
+        }
+        let at = batch
+            .schema()
+            .index_of("priority_rank")
+            .map_err(|e| Error::encode(TABLE, e))?;
+        let mut columns = batch.columns().to_vec();
+        columns[at] = Arc::new(ranks.finish());
+        RecordBatch::try_new(batch.schema(), columns).map_err(|e| Error::encode(TABLE, e))
+    }
+}
+
+/// An open lead the first pass did not count: the passes saw different leads.
+fn unseen(system: &str, id: &str, owner: Option<&str>, score: i64) -> Error {
+    Error::encode(
+        "lead_stages",
+        format!(
+            "lead {system}/{id} (owner {owner:?}, score {score}) was not seen by the first pass \
+             over `leads`: the passes saw different leads"
+        ),
+    )
 }
 
 /// The `lead_stages` schema.
@@ -1478,4 +1587,31 @@ pub fn conform(batch: &RecordBatch, schema: &SchemaRef, table: &str) -> Result<R
         })
         .collect::<Result<Vec<_>>>()?;
     RecordBatch::try_new(Arc::clone(schema), columns).map_err(|e| Error::encode(table, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two threads claiming from the two ends take every row once: the front's stretches
+    /// ascend, the back's descend, and they meet without overlapping.
+    #[test]
+    fn the_two_ends_claim_every_row_once() {
+        for rows in [0, 1, CLAIM_ROWS - 1, CLAIM_ROWS, 2 * CLAIM_ROWS + 1, 16_384] {
+            let ends = Ends::new(rows);
+            let (front, back) = std::thread::scope(|scope| {
+                let back = scope.spawn(|| std::iter::from_fn(|| ends.claim_back()).collect());
+                let front: Vec<_> = std::iter::from_fn(|| ends.claim_front()).collect();
+                (front, back.join().unwrap())
+            });
+            let back: Vec<std::ops::Range<usize>> = back;
+            let claimed: Vec<usize> = front
+                .iter()
+                .chain(back.iter().rev())
+                .flat_map(|r| r.clone())
+                .collect();
+            assert_eq!(claimed, (0..rows).collect::<Vec<_>>(), "{rows} rows");
+            assert!(front.iter().chain(&back).all(|r| r.len() <= CLAIM_ROWS));
+        }
+    }
 }

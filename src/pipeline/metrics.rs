@@ -13,7 +13,9 @@
 //! Every input is streamed batch by batch and every large output (`lead_stages`,
 //! `lead_stage_transitions`, `enps_responses`, `funnel_daily`) is written as it is produced,
 //! so memory holds batches and bounded aggregates, never a whole table: the leads are read
-//! twice (see `crate::metrics::Accumulator` and `crate::metrics::LeadRows`).
+//! and classified once, and their `lead_stages` rows wait in a temporary file for the ranks
+//! only the whole table gives (see `crate::metrics::Accumulator` and
+//! `crate::metrics::LeadRows`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -41,6 +43,7 @@ use crate::sink::layout::{is_table_file_of, metric_file as metric_path};
 use crate::sink::{
     ParquetFile, StagedFile, staging_path, stream_parquet_rows, with_partition_columns,
 };
+use crate::spill::{RunWriter, Spill, SpillError};
 
 /// Which input files the metrics step reads.
 #[derive(Debug, Clone, Copy)]
@@ -240,6 +243,59 @@ pub async fn stage_metrics_warning(
     stage_metrics_over(job, fx, store, stamp, now, files, Inputs::Job, warnings).await
 }
 
+/// What a failure to set `lead_stages` rows aside between the passes was doing.
+const SPILL_CONTEXT: &str = "lead_stages rows set aside between the metrics' passes (a \
+                             temporary file in TMPDIR)";
+
+/// Pass 1's `lead_stages` rows written to their temporary file by a blocking thread of their
+/// own, so that encoding them does not hold up the classification.
+struct SetAside {
+    rows: tokio::sync::mpsc::Sender<RecordBatch>,
+    writing: tokio::task::JoinHandle<std::result::Result<RunWriter, SpillError>>,
+}
+
+impl SetAside {
+    fn start(schema: &arrow::datatypes::Schema) -> Result<Self> {
+        let mut run = RunWriter::new(schema).map_err(|e| e.into_error(SPILL_CONTEXT))?;
+        let (rows, mut received) = tokio::sync::mpsc::channel::<RecordBatch>(2);
+        let writing = tokio::task::spawn_blocking(move || {
+            while let Some(batch) = received.blocking_recv() {
+                run.write(&batch)?;
+            }
+            Ok(run)
+        });
+        Ok(SetAside { rows, writing })
+    }
+
+    async fn write(&mut self, batch: RecordBatch) -> Result<()> {
+        if self.rows.send(batch).await.is_ok() {
+            return Ok(());
+        }
+        // The writer stopped: its error says why.
+        Err(match Self::written(&mut self.writing).await {
+            Err(e) => e,
+            Ok(_) => Error::encode(SPILL_CONTEXT, "the writer stopped early"),
+        })
+    }
+
+    async fn finish(mut self) -> Result<RunWriter> {
+        drop(self.rows);
+        Self::written(&mut self.writing).await
+    }
+
+    async fn written(
+        writing: &mut tokio::task::JoinHandle<std::result::Result<RunWriter, SpillError>>,
+    ) -> Result<RunWriter> {
+        match writing.await {
+            Ok(written) => written.map_err(|e| e.into_error(SPILL_CONTEXT)),
+            Err(e) => Err(Error::encode(
+                SPILL_CONTEXT,
+                format!("the writer stopped: {e}"),
+            )),
+        }
+    }
+}
+
 /// The spend columns CPSQL reads (`date` from the folder, or from an old file holding it).
 const SPEND_COLUMNS: [&str; 5] = ["date", "campaign_id", "channel", "currency", "spend"];
 
@@ -328,13 +384,39 @@ pub async fn stage_metrics_over(
     let leads_files = current_files(store, "leads", &job.name, files, inputs).await?;
     let mut staged = Vec::with_capacity(METRIC_TABLES.len());
 
-    // Pass 1: the aggregates, and enps_responses written as the responses are read.
+    // This run's transitions come out of pass 1, after the earlier ones.
+    let transitions_schema = stages::transitions_schema();
+    let mut transitions = MetricFile::create(
+        store,
+        &job.name,
+        stamp,
+        "lead_stage_transitions",
+        Arc::clone(&transitions_schema),
+    )?;
+    let names: Vec<&str> = transitions_schema
+        .fields()
+        .iter()
+        .map(|f| f.name().as_str())
+        .collect();
+    for earlier in history(&job.name, "lead_stage_transitions", inputs) {
+        let mut batches = stream_file(store, &earlier, Some(&names), true).await?;
+        while let Some(batch) = batches.try_next().await? {
+            let conformed = stages::conform(&batch, &transitions_schema, "lead_stage_transitions")?;
+            transitions.write(&conformed).await?;
+        }
+    }
+
+    // Pass 1: the aggregates, the transitions, and the `lead_stages` rows set aside on local
+    // disk until pass 2 can rank them; enps_responses written as the responses are read.
+    let mut unranked = SetAside::start(&stages::lead_stages_schema())?;
     let mut pass1 = Accumulator::new(settings, &previous, cpsql).with_intent(&intent);
     for location in leads_files.values() {
         let path = Path::from(location.as_str());
         let mut batches = stream_file(store, &path, Some(&LEAD_COLUMNS), false).await?;
         while let Some(batch) = batches.try_next().await? {
-            pass1.add_leads(&batch)?;
+            let (rows, changes) = pass1.add_leads(&batch, stamp)?;
+            unranked.write(rows).await?;
+            transitions.write(&changes).await?;
         }
     }
     let mut responses = MetricFile::create(
@@ -369,8 +451,7 @@ pub async fn stage_metrics_over(
         staged.push(stage_stream(store, &job.name, stamp, stream).await?);
     }
 
-    // Pass 2: lead_stages, the transitions — the earlier ones, then this run's — and the
-    // SAL medians.
+    // Pass 2: pass 1's lead_stages rows ranked, and the SAL medians.
     let mut lead_stages = MetricFile::create(
         store,
         &job.name,
@@ -378,34 +459,11 @@ pub async fn stage_metrics_over(
         "lead_stages",
         stages::lead_stages_schema(),
     )?;
-    let transitions_schema = stages::transitions_schema();
-    let mut transitions = MetricFile::create(
-        store,
-        &job.name,
-        stamp,
-        "lead_stage_transitions",
-        Arc::clone(&transitions_schema),
-    )?;
-    let names: Vec<&str> = transitions_schema
-        .fields()
-        .iter()
-        .map(|f| f.name().as_str())
-        .collect();
-    for earlier in history(&job.name, "lead_stage_transitions", inputs) {
-        let mut batches = stream_file(store, &earlier, Some(&names), true).await?;
-        while let Some(batch) = batches.try_next().await? {
-            let conformed = stages::conform(&batch, &transitions_schema, "lead_stage_transitions")?;
-            transitions.write(&conformed).await?;
-        }
-    }
-    for location in leads_files.values() {
-        let path = Path::from(location.as_str());
-        let mut batches = stream_file(store, &path, Some(&LEAD_COLUMNS), false).await?;
-        while let Some(batch) = batches.try_next().await? {
-            let (rows, changes) = pass2.rows(&batch, stamp)?;
-            lead_stages.write(&rows).await?;
-            transitions.write(&changes).await?;
-        }
+    let spilled = |e: SpillError| e.into_error(SPILL_CONTEXT);
+    let mut spill = Spill::default();
+    for segment in spill.add_run(unranked.finish().await?).map_err(spilled)? {
+        let rows = spill.read(segment).map_err(spilled)?;
+        lead_stages.write(&pass2.rank(&rows)?).await?;
     }
     let sal = pass2.finish(stamp)?;
     staged.push(lead_stages.close(store).await?);
