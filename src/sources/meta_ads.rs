@@ -3,8 +3,9 @@
 //! is absent or `data` is empty. Spend is a decimal string in the account currency (parsed
 //! exactly), a missing `clicks` is 0. Throttles (codes 4, 17, 32, 613, 80000-range) wait the
 //! `estimated_time_to_regain_access` of the usage headers; code 1 ("reduce the amount of
-//! data") splits the date range in halves and pulls each; an invalid or expired token (190)
-//! fails the source at once. `next` links carry the access token: they are followed but
+//! data") splits the date range in halves and pulls each, and so does a range that holds
+//! more rows than it may keep waiting for its last page (later ranges of the account then
+//! start that short); an invalid or expired token (190) fails the source at once. `next` links carry the access token: they are followed but
 //! never logged, and redacted before a body is landed raw.
 
 use std::time::Duration;
@@ -142,11 +143,20 @@ const FIELDS: &str = "account_currency,campaign_id,campaign_name,spend,impressio
 
 /// What one request for a date range brought back.
 enum RangeOutcome {
-    /// Every page of the range, decoded, with where each was read.
+    /// Every page of the range, decoded, with where each was read (none when they were
+    /// written as they came: a single day is never split).
     Done(Vec<(String, InsightsPage)>),
     /// Code 1: ask for less.
     TooMuchData(String),
+    /// The range holds more rows than [`HELD_ROWS`]: pull it in halves instead.
+    TooLarge,
 }
+
+/// Rows a range of several days holds before its pages are written (a code 1 on a later
+/// page splits the range, and the rows read so far must then not be written). Past it the
+/// range is pulled in halves, and later ranges of the account start no longer than that:
+/// what a range holds stays bounded however many campaigns an account runs.
+const HELD_ROWS: usize = 20_000;
 
 /// Pull the window for every account into `out`.
 pub async fn pull(
@@ -164,14 +174,41 @@ pub async fn pull(
             base_url,
             &format!("{}/act_{account}/insights", cfg.api_version),
         );
+        // Days a range of this account may span: halved each time one held too many rows.
+        let mut span = i64::from(cfg.chunk_days.max(1));
         for chunk in window.chunks(cfg.chunk_days) {
             // Ranges still to pull, first on top; code 1 replaces a range by its halves.
             let mut pending = vec![chunk];
             while let Some((from, to)) = pending.pop() {
-                match pull_range(cfg, (&url, account), token, ctx, (from, to), &last).await? {
+                if (to - from).num_days() + 1 > span
+                    && let Some((first, second)) = halve(from, to)
+                {
+                    pending.push(second);
+                    pending.push(first);
+                    continue;
+                }
+                match pull_range(cfg, (&url, account), token, ctx, (from, to), &last, out).await? {
                     RangeOutcome::Done(pages) => {
                         for (location, page) in pages {
                             page.write(out, &location).await?;
+                        }
+                    }
+                    RangeOutcome::TooLarge => {
+                        match halve(from, to) {
+                            Some((first, second)) => {
+                                tracing::debug!(source = %ctx.source_name, account, %from, %to,
+                                held = HELD_ROWS, "a date range holds too many rows to wait for its last page; splitting it");
+                                span = span.min((first.1 - first.0).num_days() + 1);
+                                pending.push(second);
+                                pending.push(first);
+                            }
+                            // `pull_range` holds rows only for ranges of several days.
+                            None => {
+                                return Err(ctx.protocol(
+                                &url,
+                                format!("the single day {from} was held instead of written as it came"),
+                            ));
+                            }
                         }
                     }
                     RangeOutcome::TooMuchData(message) => match halve(from, to) {
@@ -195,8 +232,14 @@ pub async fn pull(
     window.cover(ctx, out)
 }
 
-/// All pages of one account and range; rows are held until the range is complete, so a
-/// code 1 on a later page never leaves half a range behind.
+/// All pages of one account and range. The rows of a range of several days are held until
+/// the range is complete, so a code 1 on a later page never leaves half a range behind (at
+/// most [`HELD_ROWS`]: past it the range is given up, to be pulled in halves); a single day
+/// cannot be split, so its pages go to `out` as they come (a code 1 there fails the source).
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the range's request context, passed through from the account loop"
+)]
 async fn pull_range(
     cfg: &MetaAdsConfig,
     (url, account): (&str, &str),
@@ -204,7 +247,10 @@ async fn pull_range(
     ctx: &SourceContext,
     (from, to): (NaiveDate, NaiveDate),
     last: &answer::LastAnswer,
+    out: &mut impl RowSink<SpendRow>,
 ) -> Result<RangeOutcome> {
+    let hold = from < to;
+    let mut held = 0usize;
     let time_range = format!(r#"{{"since":"{from}","until":"{to}"}}"#);
     let limit = cfg.page_size.to_string();
     let query = url::form_urlencoded::Serializer::new(String::new())
@@ -260,7 +306,16 @@ async fn pull_range(
         };
         // The link holds the token: it is not kept with the rows.
         let next = page_rows.next.take();
-        pages.push((format!("act_{account} {from}..{to} page {page}"), page_rows));
+        let location = format!("act_{account} {from}..{to} page {page}");
+        if !hold {
+            page_rows.write(out, &location).await?;
+        } else {
+            held += page_rows.rows.len() + page_rows.rejects.len();
+            pages.push((location, page_rows));
+            if held > HELD_ROWS && next.is_some() {
+                return Ok(RangeOutcome::TooLarge);
+            }
+        }
         match next {
             Some(next) => {
                 // Verbatim: the cursor is opaque; the link is never logged (it holds the token).

@@ -341,6 +341,60 @@ async fn meta_code_1_splits_the_range_with_the_same_result() {
     }
 }
 
+/// A Meta account whose date ranges hold more rows than a range may keep waiting for its
+/// last page (`HELD_ROWS`, 20,000: 1,000 campaigns, each spending on about 4 days in 5,
+/// hold about 24,500 rows in 31 days) is pulled in smaller ranges, with the same rows as a
+/// pull whose ranges never held that many.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_meta_range_too_large_to_hold_is_pulled_in_halves_with_the_same_result() {
+    let sandbox = funnelhouse::sandbox::start(funnelhouse::sandbox::SandboxOptions {
+        seed: 7,
+        scale: 300,
+        today: today(),
+        spend: funnelhouse::sandbox::SpendShape {
+            meta_campaigns: Some(1_000),
+            meta_accounts: Some(1),
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let env = env_for(&sandbox);
+    let dir = tempfile::tempdir().unwrap();
+    let meta = |chunk_days: u32| {
+        format!(
+            "\n[[sources]]\nname = \"meta\"\nkind = \"meta_ads\"\nbase_url = \"${{FUNNELHOUSE_SANDBOX_URL}}/meta\"\naccount_ids = [\"act_101000000000001\"]\naccess_token = \"${{META_ACCESS_TOKEN}}\"\npage_size = 500\nchunk_days = {chunk_days}\n"
+        )
+    };
+    let (large, small) = (dir.path().join("large"), dir.path().join("small"));
+    // 8-day ranges hold at most 8,000 rows: never split.
+    let unsplit = run(&job(&small, &meta(8), &env), &env).await;
+    assert!(unsplit.succeeded(), "{unsplit:#?}");
+    let split = run(&job(&large, &meta(31), &env), &env).await;
+    assert!(split.succeeded(), "{split:#?}");
+    let rows = |w: &Path| duckdb_count(&format!("SELECT count(*) FROM {}", table(w, "spend")));
+    assert!(rows(&large) > 60_000, "{} rows", rows(&large));
+    // The first 31-day range was given up after 41 pages of 500 rows and pulled in halves.
+    assert!(
+        source(&split, "meta").requests > source(&unsplit, "meta").requests + 20,
+        "{} requests split, {} unsplit",
+        source(&split, "meta").requests,
+        source(&unsplit, "meta").requests
+    );
+    let cols = "date, platform, account_id, campaign_id, campaign_name, channel, currency, spend, impressions, clicks";
+    for (x, y) in [(&large, &small), (&small, &large)] {
+        assert_eq!(
+            duckdb_count(&format!(
+                "SELECT count(*) FROM (SELECT {cols} FROM {} EXCEPT ALL SELECT {cols} FROM {})",
+                table(x, "spend"),
+                table(y, "spend")
+            )),
+            0
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn meta_throttle_waits_the_time_to_regain_access() {
     let sandbox = sandbox(200, 0).await;
