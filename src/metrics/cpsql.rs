@@ -34,20 +34,28 @@ pub struct Money {
     pub ad_spend: i128,
     /// Converted non-ad costs.
     pub other_costs: i128,
-    /// Currencies that had no rate.
-    pub missing: BTreeSet<String>,
+    /// Currencies that had no rate, each once, interned by the accumulator: a row per
+    /// campaign and month is many rows, and a set of strings in each was most of their
+    /// memory when a currency had no rate.
+    missing: Vec<usize>,
     /// Whether any spend or cost row counted here at all.
     pub any: bool,
 }
 
 impl Money {
-    fn add(&mut self, converted: Option<i128>, currency: &str, ad: bool) {
+    /// Count an amount: `converted` to the reporting currency, or `None` when its currency
+    /// (`currency`, interned) has no rate.
+    fn add(&mut self, converted: Option<i128>, currency: Option<usize>, ad: bool) {
         self.any = true;
         match converted {
             Some(v) if ad => self.ad_spend += v,
             Some(v) => self.other_costs += v,
             None => {
-                self.missing.insert(currency.to_string());
+                if let Some(currency) = currency
+                    && !self.missing.contains(&currency)
+                {
+                    self.missing.push(currency);
+                }
             }
         }
     }
@@ -94,6 +102,11 @@ impl Cpsql {
         self.rows.entry((month, level)).or_default()
     }
 
+    /// The interned currency of an amount that did not convert (`None` when it did).
+    fn unconverted(&mut self, converted: Option<i128>, currency: &str) -> Option<usize> {
+        converted.is_none().then(|| self.names.id(currency))
+    }
+
     /// Fold in a batch of `spend`.
     pub fn add_spend(
         &mut self,
@@ -115,17 +128,18 @@ impl Cpsql {
             let month = month_of_day(day);
             let currency = get_str(currencies, i).unwrap_or("");
             let converted = fx.convert(amounts.value(i), currency, day);
+            let unconverted = self.unconverted(converted, currency);
             let channel = get_str(channels, i).map(|c| self.names.id(cfg.lead_channel(c)));
             self.row(month, LevelId::Total)
                 .money
-                .add(converted, currency, true);
+                .add(converted, unconverted, true);
             self.row(month, LevelId::Channel(channel))
                 .money
-                .add(converted, currency, true);
+                .add(converted, unconverted, true);
             if let Some(campaign) = get_str(campaigns, i) {
                 let campaign = self.names.id(campaign);
                 let row = self.row(month, LevelId::Campaign(campaign));
-                row.money.add(converted, currency, true);
+                row.money.add(converted, unconverted, true);
                 if row.channel.is_none() {
                     row.channel = channel;
                 }
@@ -149,14 +163,17 @@ impl Cpsql {
             let currency = get_str(currencies, i).unwrap_or("");
             // A monthly cost converts at the rate in effect on the month's first day.
             let converted = fx.convert(amounts.value(i), currency, month);
+            let unconverted = self.unconverted(converted, currency);
             self.row(month, LevelId::Total)
                 .money
-                .add(converted, currency, false);
+                .add(converted, unconverted, false);
             if let Some(channel) = channels.and_then(|c| get_str(c, i)) {
                 let channel = self.names.id(channel);
-                self.row(month, LevelId::Channel(Some(channel)))
-                    .money
-                    .add(converted, currency, false);
+                self.row(month, LevelId::Channel(Some(channel))).money.add(
+                    converted,
+                    unconverted,
+                    false,
+                );
             }
         }
         Ok(())
@@ -260,12 +277,10 @@ impl Cpsql {
             }
             complete.push(is_complete);
             missing.push((!is_complete).then(|| {
-                row.money
-                    .missing
-                    .iter()
-                    .cloned()
-                    .collect::<Vec<_>>()
-                    .join(",")
+                let mut codes: Vec<&str> =
+                    row.money.missing.iter().map(|c| names.name(*c)).collect();
+                codes.sort_unstable();
+                codes.join(",")
             }));
         }
         let t = "cpsql_monthly";
