@@ -5,8 +5,9 @@
 //! `estimated_time_to_regain_access` of the usage headers; code 1 ("reduce the amount of
 //! data") splits the date range in halves and pulls each, and so does a range that holds
 //! more rows than it may keep waiting for its last page (later ranges of the account then
-//! start that short); an invalid or expired token (190) fails the source at once. `next` links carry the access token: they are followed but
-//! never logged, and redacted before a body is landed raw.
+//! start that short); an invalid or expired token (190) fails the source at once. `next`
+//! links carry the access token: they are followed but never logged, and redacted before a
+//! body is landed raw.
 
 use std::time::Duration;
 
@@ -187,45 +188,39 @@ pub async fn pull(
                     pending.push(first);
                     continue;
                 }
-                match pull_range(cfg, (&url, account), token, ctx, (from, to), &last, out).await? {
-                    RangeOutcome::Done(pages) => {
-                        for (location, page) in pages {
-                            page.write(out, &location).await?;
-                        }
-                    }
-                    RangeOutcome::TooLarge => {
-                        match halve(from, to) {
-                            Some((first, second)) => {
-                                tracing::debug!(source = %ctx.source_name, account, %from, %to,
-                                held = HELD_ROWS, "a date range holds too many rows to wait for its last page; splitting it");
-                                span = span.min((first.1 - first.0).num_days() + 1);
-                                pending.push(second);
-                                pending.push(first);
+                let code_1 =
+                    match pull_range(cfg, (&url, account), token, ctx, (from, to), &last, out)
+                        .await?
+                    {
+                        RangeOutcome::Done(pages) => {
+                            for (location, page) in pages {
+                                page.write(out, &location).await?;
                             }
-                            // `pull_range` holds rows only for ranges of several days.
-                            None => {
-                                return Err(ctx.protocol(
-                                &url,
-                                format!("the single day {from} was held instead of written as it came"),
-                            ));
-                            }
+                            continue;
                         }
-                    }
-                    RangeOutcome::TooMuchData(message) => match halve(from, to) {
-                        Some((first, second)) => {
-                            tracing::info!(source = %ctx.source_name, account, %from, %to,
-                                "Meta asks for less data (code 1); splitting the date range");
-                            pending.push(second);
-                            pending.push(first);
-                        }
-                        None => {
-                            return Err(ctx.protocol(
-                                &url,
-                                format!("Meta asks for less data even for the single day {from} (code 1): {message}; lower page_size"),
-                            ));
-                        }
-                    },
+                        RangeOutcome::TooLarge => None,
+                        RangeOutcome::TooMuchData(message) => Some(message),
+                    };
+                // Only code 1 can come back for a single day: its pages are never held.
+                let Some((first, second)) = halve(from, to) else {
+                    return Err(ctx.protocol(
+                        &url,
+                        format!(
+                            "Meta asks for less data even for the single day {from} (code 1): {}; lower page_size",
+                            code_1.unwrap_or_default()
+                        ),
+                    ));
+                };
+                if code_1.is_some() {
+                    tracing::info!(source = %ctx.source_name, account, %from, %to,
+                        "Meta asks for less data (code 1); splitting the date range");
+                } else {
+                    tracing::debug!(source = %ctx.source_name, account, %from, %to, held = HELD_ROWS,
+                        "a date range holds too many rows to wait for its last page; splitting it");
+                    span = span.min((first.1 - first.0).num_days() + 1);
                 }
+                pending.push(second);
+                pending.push(first);
             }
         }
     }

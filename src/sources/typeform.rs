@@ -216,7 +216,7 @@ fn page_belongs(body: &[u8], before: Option<&str>) -> std::result::Result<(), St
         return Ok(());
     };
     if page.item_values.iter().any(|token| {
-        serde_json::from_slice::<std::borrow::Cow<'_, str>>(token).is_ok_and(|t| t == before)
+        crate::json::from_slice::<std::borrow::Cow<'_, str>>(token).is_ok_and(|t| t == before)
     }) {
         return Err("it holds the response this page was asked to start before".to_string());
     }

@@ -72,7 +72,7 @@ pub(super) fn skim_page(
 
 /// `next.after` of a `paging` member's text: a string as is, a number as its text.
 fn next_after(paging: &[u8]) -> Option<String> {
-    let paging: Value = serde_json::from_slice(paging).ok()?;
+    let paging: Value = crate::json::from_slice(paging).ok()?;
     match paging.pointer("/next/after") {
         Some(Value::String(s)) => Some(s.clone()),
         Some(Value::Number(n)) => Some(n.to_string()),
