@@ -27,6 +27,19 @@ use crate::error::{Error, Result};
 /// Rows per row group: large enough for good compression, small enough to bound memory.
 pub(super) const ROW_GROUP_ROWS: usize = 131_072;
 
+/// Bytes a file's row group in the making may hold (its encoded pages, dictionaries and
+/// page buffers, `ArrowWriter::memory_size`) before it is written out early: wide rows
+/// (a lead's 131,072 rows are ~17 MB uncompressed) would otherwise make each open file hold
+/// several MiB, and several files are open at once.
+pub(super) const ROW_GROUP_BYTES: usize = 4 << 20;
+
+/// Bytes a file's upload buffers before it becomes a multipart upload, and each part's size
+/// after: S3's smallest part. With [`UPLOAD_PARTS_IN_FLIGHT`] it bounds a file's upload side.
+const UPLOAD_PART_BYTES: usize = 5 << 20;
+
+/// Parts of one file uploaded at once.
+const UPLOAD_PARTS_IN_FLIGHT: usize = 2;
+
 /// Rows per batch when a file is streamed back: a decoded batch of the widest table stays a
 /// few MiB.
 pub(super) const READ_BATCH_ROWS: usize = 16_384;
@@ -100,7 +113,8 @@ impl std::fmt::Debug for ParquetFile {
 impl ParquetFile {
     /// Start a file at `path` with `schema`.
     pub fn create(store: &Arc<dyn ObjectStore>, path: Path, schema: SchemaRef) -> Result<Self> {
-        let sink = BufWriter::new(Arc::clone(store), path.clone());
+        let sink = BufWriter::with_capacity(Arc::clone(store), path.clone(), UPLOAD_PART_BYTES)
+            .with_max_concurrency(UPLOAD_PARTS_IN_FLIGHT);
         let mut writer = AsyncArrowWriter::try_new(sink, schema, Some(writer_properties()))
             .map_err(|e| Error::encode(path.to_string(), e))?;
         let (queue, mut received) = tokio::sync::mpsc::channel(QUEUED_BATCHES);
@@ -108,10 +122,18 @@ impl ParquetFile {
         let encoder = tokio::spawn(async move {
             while let Some(message) = received.recv().await {
                 match message {
-                    Message::Batch(batch) => writer
-                        .write(&batch)
-                        .await
-                        .map_err(|e| Error::encode(at.clone(), e))?,
+                    Message::Batch(batch) => {
+                        writer
+                            .write(&batch)
+                            .await
+                            .map_err(|e| Error::encode(at.clone(), e))?;
+                        if writer.memory_size() > ROW_GROUP_BYTES {
+                            writer
+                                .flush()
+                                .await
+                                .map_err(|e| Error::encode(at.clone(), e))?;
+                        }
+                    }
                     Message::Finish => {
                         writer.close().await.map_err(|e| Error::encode(at, e))?;
                         return Ok(());
@@ -353,5 +375,54 @@ mod tests {
         };
         assert!(!dictionary(&encodings(0)), "lead_id: {:?}", encodings(0));
         assert!(dictionary(&encodings(1)), "channel: {:?}", encodings(1));
+    }
+
+    /// Wide rows end a row group by its size, long before `ROW_GROUP_ROWS`; every row reads
+    /// back in order.
+    #[tokio::test]
+    async fn a_row_group_of_wide_rows_ends_at_its_byte_budget() {
+        let store: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
+        // 40,000 rows of ~400 bytes that do not compress (a xorshift's hex): ~8 MB compressed,
+        // in far fewer than ROW_GROUP_ROWS rows.
+        let mut state = 0x9E37_79B9_7F4A_7C15_u64;
+        let mut noise = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let batches: Vec<RecordBatch> = (0..10)
+            .map(|b| {
+                let ids: Vec<String> = (0..4_000)
+                    .map(|i| {
+                        let tail: String = (0..25).map(|_| format!("{:016x}", noise())).collect();
+                        format!("lead-{b}-{i}-{tail}")
+                    })
+                    .collect();
+                RecordBatch::try_from_iter([(
+                    "lead_id",
+                    Arc::new(StringArray::from(ids)) as ArrayRef,
+                )])
+                .unwrap()
+            })
+            .collect();
+        let path = Path::from("t/wide.parquet");
+        let rows = write_batches(&store, &path, batches[0].schema(), &batches)
+            .await
+            .unwrap();
+        assert_eq!(rows, 40_000);
+        let schema = batches[0].schema();
+        let concat = |b: &[RecordBatch]| arrow::compute::concat_batches(&schema, b).unwrap();
+        let read = read_parquet_rows(&store, &path).await.unwrap();
+        assert_eq!(concat(&read), concat(&batches));
+
+        let bytes = store.get(&path).await.unwrap().bytes().await.unwrap();
+        let reader = SerializedFileReader::new(bytes).unwrap();
+        let groups = reader.metadata().row_groups();
+        assert!(groups.len() >= 2, "{} row groups", groups.len());
+        for group in groups {
+            assert!(group.num_rows() < ROW_GROUP_ROWS as i64);
+        }
+        assert_eq!(groups.iter().map(|g| g.num_rows()).sum::<i64>(), 40_000);
     }
 }
