@@ -28,6 +28,7 @@ pub mod intent;
 mod intern;
 pub mod lead;
 pub mod money;
+pub mod partitions;
 pub mod sal;
 pub mod stages;
 
@@ -150,7 +151,7 @@ impl<'a> Accumulator<'a> {
     /// `lead_stages` (empty on the first run).
     pub fn new(
         settings: Settings<'a>,
-        previous: &'a stages::PreviousStages,
+        previous: std::sync::Arc<stages::PreviousStages>,
         spend: cpsql::Cpsql,
     ) -> Self {
         Accumulator {
@@ -163,6 +164,12 @@ impl<'a> Accumulator<'a> {
             owners: stages::OwnerScores::default(),
             enps: enps::Enps::new(&settings.metrics.enps),
         }
+    }
+
+    /// Classify the leads that follow against `previous` instead: pass 1 taken a hash
+    /// partition of the leads at a time (`partitions`).
+    pub fn set_previous(&mut self, previous: std::sync::Arc<stages::PreviousStages>) {
+        self.stager.set_previous(previous);
     }
 
     /// Join third-party intent to every lead of both passes (`kind = "intent"` sources).
@@ -339,7 +346,30 @@ pub fn compute_with_intent(
     settings: Settings<'_>,
     stamp: &BatchStamp,
 ) -> Result<Vec<MetricTable>> {
-    let previous = stages::previous_stages(inputs.previous_stages)?;
+    let previous_rows = inputs
+        .previous_stages
+        .iter()
+        .map(|b| b.num_rows() as u64)
+        .sum();
+    let count = partitions::partitions_for(previous_rows, partitions::PREVIOUS_HELD);
+    compute_in_partitions(inputs, intent_signals, spend, settings, stamp, count)
+}
+
+/// [`compute_with_intent`] with pass 1 over `count` hash partitions of the leads (1: none),
+/// as `stage_metrics` goes when the previous `lead_stages` is too large to hold.
+pub fn compute_in_partitions(
+    inputs: Inputs<'_>,
+    intent_signals: &[RecordBatch],
+    spend: cpsql::Cpsql,
+    settings: Settings<'_>,
+    stamp: &BatchStamp,
+    count: usize,
+) -> Result<Vec<MetricTable>> {
+    let previous = if count == 1 {
+        stages::previous_stages(inputs.previous_stages)?
+    } else {
+        stages::PreviousStages::new()
+    };
     let intent = intent::index(intent_signals, &settings.stages.intent, settings.now_micros)?;
     let transitions_schema = stages::transitions_schema();
     let mut transitions = inputs
@@ -347,12 +377,31 @@ pub fn compute_with_intent(
         .iter()
         .map(|b| stages::conform(b, &transitions_schema, "lead_stage_transitions"))
         .collect::<Result<Vec<_>>>()?;
-    let mut pass1 = Accumulator::new(settings, &previous, spend).with_intent(&intent);
+    let mut pass1 =
+        Accumulator::new(settings, std::sync::Arc::new(previous), spend).with_intent(&intent);
     let mut unranked = Vec::with_capacity(inputs.leads.len());
-    for batch in inputs.leads {
+    let mut add = |pass1: &mut Accumulator<'_>, batch: &RecordBatch| -> Result<()> {
         let (stages, changes) = pass1.add_leads(batch, stamp)?;
         unranked.push(stages);
         transitions.push(changes);
+        Ok(())
+    };
+    if count == 1 {
+        for batch in inputs.leads {
+            add(&mut pass1, batch)?;
+        }
+    } else {
+        let mut split = partitions::Partitioner::new(count);
+        for batch in inputs.previous_stages {
+            split.add_previous(batch)?;
+        }
+        for batch in inputs.leads {
+            split.add_leads(batch)?;
+        }
+        let mut split = split.finish()?;
+        while let Some(batch) = split.next_leads(&mut pass1)? {
+            add(&mut pass1, &batch)?;
+        }
     }
     let enps_responses = inputs
         .survey_responses

@@ -149,6 +149,17 @@ impl PreviousStagesBuilder {
         Self::default()
     }
 
+    /// An empty builder for `leads` leads: their entries allocated once rather than doubled
+    /// as they come (a doubling holds the old and new list at once).
+    pub fn with_capacity(leads: usize) -> Self {
+        PreviousStagesBuilder {
+            entries: Vec::with_capacity(leads),
+            // Most leads have an entry date and one or two `became_*` dates.
+            dates: Vec::with_capacity(leads.saturating_mul(2)),
+            ..Self::default()
+        }
+    }
+
     /// Record a lead's previous state; a later entry for the same lead replaces it.
     pub fn insert(
         &mut self,
@@ -983,7 +994,9 @@ fn stage_row(
 #[derive(Debug)]
 pub struct Stager<'a> {
     cfg: &'a StagesConfig,
-    previous: &'a PreviousStages,
+    /// Shared, so that pass 1 can take the leads a hash partition at a time and hold only
+    /// that partition's state (`metrics::partitions`).
+    previous: Arc<PreviousStages>,
     now: i64,
     /// Third-party intent joined to each lead before it is staged.
     intent: Option<&'a IntentIndex>,
@@ -992,7 +1005,7 @@ pub struct Stager<'a> {
 
 impl<'a> Stager<'a> {
     /// A stager for the job's rules, the previous run's state and the run's clock (µs).
-    pub fn new(cfg: &'a StagesConfig, previous: &'a PreviousStages, now: i64) -> Self {
+    pub fn new(cfg: &'a StagesConfig, previous: Arc<PreviousStages>, now: i64) -> Self {
         Stager {
             cfg,
             previous,
@@ -1006,6 +1019,11 @@ impl<'a> Stager<'a> {
     pub fn with_intent(mut self, intent: Option<&'a IntentIndex>) -> Self {
         self.intent = intent;
         self
+    }
+
+    /// Stage the leads that follow against `previous` instead.
+    pub fn set_previous(&mut self, previous: Arc<PreviousStages>) {
+        self.previous = previous;
     }
 
     /// Like [`Stager::with_intent`], in place.
@@ -1032,7 +1050,8 @@ impl<'a> Stager<'a> {
             return self.stage_range(&columns, 0..rows, &mut each);
         }
         let ends = Ends::new(rows);
-        let (cfg, previous, now, intent) = (self.cfg, self.previous, self.now, self.intent);
+        let (cfg, now, intent) = (self.cfg, self.now, self.intent);
+        let previous = Arc::clone(&self.previous);
         std::thread::scope(|scope| {
             let from_the_back = scope.spawn(|| {
                 let mut helper = Stager::new(cfg, previous, now).with_intent(intent);

@@ -34,6 +34,7 @@ use crate::http::{HttpClient, HttpSettings};
 use crate::metrics::cpsql::Cpsql;
 use crate::metrics::fx::FxRates;
 use crate::metrics::intent::{IntentIndex, SIGNAL_COLUMNS};
+use crate::metrics::partitions::{self, Partitioner};
 use crate::metrics::stages::{LEAD_COLUMNS, PREVIOUS_COLUMNS, PreviousStagesBuilder};
 use crate::metrics::{
     Accumulator, METRIC_TABLES, MetricStream, MetricTable, Settings, enps, stages,
@@ -41,7 +42,8 @@ use crate::metrics::{
 use crate::normalize::BatchStamp;
 use crate::sink::layout::{is_table_file_of, metric_file as metric_path};
 use crate::sink::{
-    ParquetFile, StagedFile, staging_path, stream_parquet_rows, with_partition_columns,
+    ParquetFile, StagedFile, parquet_row_count, staging_path, stream_parquet_rows,
+    with_partition_columns,
 };
 use crate::spill::{RunWriter, Spill, SpillError};
 
@@ -360,14 +362,27 @@ pub async fn stage_metrics_over(
         reporting_currency: &job.reporting_currency,
         now_micros: now.timestamp_micros(),
     };
+    // The previous run's state of every lead: held whole when small enough, else pass 1 goes
+    // a hash partition of the leads at a time (`partitions`).
+    let previous_paths = history(&job.name, "lead_stages", inputs);
+    let mut previous_rows = 0;
+    for path in &previous_paths {
+        previous_rows += row_count(store, path).await?;
+    }
+    let partitions = partitions::partitions_for(previous_rows, partitions::PREVIOUS_HELD);
     let mut previous = PreviousStagesBuilder::new();
-    for previous_path in history(&job.name, "lead_stages", inputs) {
-        let mut batches = stream_file(store, &previous_path, Some(&PREVIOUS_COLUMNS), true).await?;
-        while let Some(batch) = batches.try_next().await? {
-            previous.add_batch(&batch)?;
+    if partitions == 1 {
+        previous = PreviousStagesBuilder::with_capacity(
+            usize::try_from(previous_rows).unwrap_or(usize::MAX),
+        );
+        for path in &previous_paths {
+            let mut batches = stream_file(store, path, Some(&PREVIOUS_COLUMNS), true).await?;
+            while let Some(batch) = batches.try_next().await? {
+                previous.add_batch(&batch)?;
+            }
         }
     }
-    let previous = previous.finish();
+    let previous = Arc::new(previous.finish());
     // Third-party intent (written by the job's `intent` sources): the look-back window's
     // signals, indexed by domain and e-mail hash, joined to every lead of both passes.
     let mut intent = IntentIndex::new(&job.stages.intent, settings.now_micros);
@@ -409,11 +424,40 @@ pub async fn stage_metrics_over(
     // Pass 1: the aggregates, the transitions, and the `lead_stages` rows set aside on local
     // disk until pass 2 can rank them; enps_responses written as the responses are read.
     let mut unranked = SetAside::start(&stages::lead_stages_schema())?;
-    let mut pass1 = Accumulator::new(settings, &previous, cpsql).with_intent(&intent);
-    for location in leads_files.values() {
-        let path = Path::from(location.as_str());
-        let mut batches = stream_file(store, &path, Some(&LEAD_COLUMNS), false).await?;
-        while let Some(batch) = batches.try_next().await? {
+    let mut pass1 = Accumulator::new(settings, previous, cpsql).with_intent(&intent);
+    if partitions == 1 {
+        for location in leads_files.values() {
+            let path = Path::from(location.as_str());
+            let mut batches = stream_file(store, &path, Some(&LEAD_COLUMNS), false).await?;
+            while let Some(batch) = batches.try_next().await? {
+                let (rows, changes) = pass1.add_leads(&batch, stamp)?;
+                unranked.write(rows).await?;
+                transitions.write(&changes).await?;
+            }
+        }
+    } else {
+        tracing::info!(
+            previous_rows,
+            partitions,
+            "the previous lead_stages is too large to hold: the leads are classified a hash \
+             partition at a time"
+        );
+        let mut split = Partitioner::new(partitions);
+        for path in &previous_paths {
+            let mut batches = stream_file(store, path, Some(&PREVIOUS_COLUMNS), true).await?;
+            while let Some(batch) = batches.try_next().await? {
+                split.add_previous(&batch)?;
+            }
+        }
+        for location in leads_files.values() {
+            let path = Path::from(location.as_str());
+            let mut batches = stream_file(store, &path, Some(&LEAD_COLUMNS), false).await?;
+            while let Some(batch) = batches.try_next().await? {
+                split.add_leads(&batch)?;
+            }
+        }
+        let mut split = split.finish()?;
+        while let Some(batch) = split.next_leads(&mut pass1)? {
             let (rows, changes) = pass1.add_leads(&batch, stamp)?;
             unranked.write(rows).await?;
             transitions.write(&changes).await?;
@@ -482,6 +526,15 @@ fn history(job: &str, table: &str, inputs: Inputs<'_>) -> Vec<Path> {
     match inputs {
         Inputs::Job => vec![metric_path(table, job)],
         Inputs::Snapshot(snapshot) => snapshot.history(table),
+    }
+}
+
+/// The rows of a history file; 0 when it does not exist (a first run).
+async fn row_count(store: &Arc<dyn ObjectStore>, path: &Path) -> Result<u64> {
+    match store.head(path).await {
+        Ok(meta) => parquet_row_count(store, path, meta.size).await,
+        Err(object_store::Error::NotFound { .. }) => Ok(0),
+        Err(e) => Err(Error::storage(path.to_string(), e)),
     }
 }
 

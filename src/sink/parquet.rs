@@ -287,6 +287,25 @@ impl AsyncFileReader for ObjectReader {
     }
 }
 
+/// The rows of a Parquet object, from its footer alone; `size` is the object's size.
+pub async fn parquet_row_count(
+    store: &Arc<dyn ObjectStore>,
+    path: &Path,
+    size: u64,
+) -> Result<u64> {
+    let mut reader = ObjectReader {
+        store: Arc::clone(store),
+        path: path.clone(),
+        size,
+    };
+    let metadata = reader
+        .get_metadata(None)
+        .await
+        .map_err(|e| Error::encode(path.to_string(), e))?;
+    // A count is never negative in a file we can read.
+    Ok(u64::try_from(metadata.file_metadata().num_rows()).unwrap_or(0))
+}
+
 /// Stream a Parquet object back in batches of at most `READ_BATCH_ROWS` rows, decoding only
 /// `columns` when given (names the file lacks are skipped: the reader of the batches reports
 /// what it misses). `size` is the object's size, from a listing or `head`.

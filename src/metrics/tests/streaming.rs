@@ -21,7 +21,9 @@ use super::{stamp, t};
 use crate::metrics::config::{MetricsConfig, StagesConfig};
 use crate::metrics::cpsql::Cpsql;
 use crate::metrics::stages::PreviousStages;
-use crate::metrics::{Accumulator, Inputs, LeadRows, MetricTable, Settings, compute};
+use crate::metrics::{
+    Accumulator, Inputs, LeadRows, MetricTable, Settings, compute, compute_in_partitions,
+};
 use crate::normalize::{LeadRow, LeadsBuilder, TableRows};
 
 fn stages_config() -> StagesConfig {
@@ -378,12 +380,13 @@ fn a_second_pass_over_rows_the_first_did_not_stage_is_an_error() {
         reporting_currency: "EUR",
         now_micros: t("2026-11-01T04:00:00Z"),
     };
-    let previous = PreviousStages::new();
+    let previous = std::sync::Arc::new(PreviousStages::new());
     let batches = split(&leads(false), 3);
     // Pass 1 over `fed`; pass 2 over the rows a full pass 1 staged.
     let pass2 = |fed: &[RecordBatch]| -> crate::Result<()> {
         let staged = |fed: &[RecordBatch]| {
-            let mut pass1 = Accumulator::new(settings, &previous, Cpsql::default());
+            let mut pass1 =
+                Accumulator::new(settings, std::sync::Arc::clone(&previous), Cpsql::default());
             let rows = fed
                 .iter()
                 .map(|b| pass1.add_leads(b, &stamp("r")).map(|(rows, _)| rows))
@@ -416,4 +419,94 @@ fn a_second_pass_over_rows_the_first_did_not_stage_is_an_error() {
     ];
     let miscount = pass2(&closed_only).unwrap_err().to_string();
     assert!(miscount.contains("saw different rows"), "{miscount}");
+}
+
+/// Rows in a canonical order (every column, in turn), for tables whose row order depends on
+/// how the leads were taken.
+fn sorted(batch: &RecordBatch) -> RecordBatch {
+    use arrow::row::{RowConverter, SortField};
+    let fields = batch
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| SortField::new(f.data_type().clone()))
+        .collect();
+    let rows = RowConverter::new(fields)
+        .unwrap()
+        .convert_columns(batch.columns())
+        .unwrap();
+    let mut order: Vec<u32> = (0..batch.num_rows() as u32).collect();
+    order.sort_by(|a, b| rows.row(*a as usize).cmp(&rows.row(*b as usize)));
+    arrow::compute::take_record_batch(batch, &arrow::array::UInt32Array::from(order)).unwrap()
+}
+
+/// A second run whose pass 1 takes the leads a hash partition at a time (as it does when the
+/// previous `lead_stages` is too large to hold) gives the tables of one taken whole: the
+/// aggregates exactly, `lead_stages` and the transitions as the same rows in another order.
+/// The rows of the module doc 600 times over, in batches of 1,000, the previous rows in
+/// batches of 700; 2, 5 and 16 partitions.
+#[test]
+fn a_second_run_in_hash_partitions_equals_one_taken_whole() {
+    let cfg = stages_config();
+    let metrics = MetricsConfig::default();
+    let survey = super::enps::survey();
+    let copies = |second_run: bool| {
+        let rows = (0..600).flat_map(|copy| {
+            lead_rows(second_run).into_iter().map(move |mut r| {
+                r.lead_id = format!("{}-{copy}", r.lead_id);
+                r
+            })
+        });
+        batch_of(rows.collect())
+    };
+    let (run1, run2) = ("2026-11-01T04:00:00Z", "2026-11-02T04:00:00Z");
+    let one = copies(false);
+    let first = run(
+        &cfg,
+        &metrics,
+        Inputs {
+            leads: std::slice::from_ref(&one),
+            previous_stages: &[],
+            previous_transitions: &[],
+            survey_responses: &[],
+        },
+        run1,
+    );
+    let previous_stages = split(table(&first, "lead_stages"), 700);
+    let previous_transitions = split(table(&first, "lead_stage_transitions"), 700);
+    let two = split(&copies(true), 1_000);
+    let settings = Settings {
+        stages: &cfg,
+        metrics: &metrics,
+        reporting_currency: "EUR",
+        now_micros: t(run2),
+    };
+    let second = |count: usize| {
+        let inputs = Inputs {
+            leads: &two,
+            previous_stages: &previous_stages,
+            previous_transitions: &previous_transitions,
+            survey_responses: std::slice::from_ref(&survey),
+        };
+        let tables =
+            compute_in_partitions(inputs, &[], Cpsql::default(), settings, &stamp(run2), count)
+                .unwrap();
+        whole(tables)
+            .into_iter()
+            .map(|(name, batch)| match name {
+                "lead_stages" | "lead_stage_transitions" => (name, sorted(&batch)),
+                _ => (name, batch),
+            })
+            .collect::<Vec<_>>()
+    };
+    let taken_whole = second(1);
+    // a40's 600 copies move from lead to MQL: 6,000 earlier transitions and 600 new.
+    assert_eq!(
+        table(&taken_whole, "lead_stage_transitions").num_rows(),
+        6_600
+    );
+    assert_eq!(table(&taken_whole, "lead_stages").num_rows(), 6_000);
+    for count in [2, 5, 16] {
+        assert_eq!(second(count), taken_whole, "{count} partitions");
+    }
 }
