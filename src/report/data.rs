@@ -9,12 +9,13 @@ use std::sync::Arc;
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Date32Type, Float64Type, Int64Type, TimestampMicrosecondType};
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use futures::TryStreamExt;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 
 use crate::error::{Error, Result};
 use crate::sink::layout::metric_file as metric_path;
-use crate::sink::{read_parquet_rows, rejects_path, runs_path};
+use crate::sink::{read_parquet_rows, rejects_path, runs_path, stream_parquet_rows};
 
 /// How many months of the funnel, CPSQL and SAL the report shows.
 pub const RECENT_MONTHS: usize = 6;
@@ -193,10 +194,15 @@ pub async fn load(
     let run = read_optional(store, runs_path(job, run_id))
         .await?
         .and_then(|batches| batches.iter().find_map(run_health));
-    let rejects = match read_optional(store, rejects_path(job, run_id)).await? {
-        Some(batches) => rejects_of(&batches),
-        None => Rejects::default(),
-    };
+    // `_rejects` and `cpsql_monthly` grow with the rejects and the campaigns: streamed, only
+    // what the page shows kept.
+    let mut rejects = RejectCounts::default();
+    stream_optional(store, rejects_path(job, run_id), &REJECT_COLUMNS, |batch| {
+        rejects.add(batch);
+        Ok(())
+    })
+    .await?;
+    let rejects = rejects.top();
     let sources = source_names
         .iter()
         .map(|name| SourceOutcome {
@@ -214,7 +220,20 @@ pub async fn load(
 
     let table = |name: &str| read_optional(store, metric_path(name, job));
     let cohort = table("funnel_cohort_monthly").await?.unwrap_or_default();
-    let cpsql = table("cpsql_monthly").await?.unwrap_or_default();
+    let mut cpsql = Vec::new();
+    stream_optional(
+        store,
+        metric_path("cpsql_monthly", job),
+        &CPSQL_COLUMNS,
+        |batch| {
+            let shown = shown_cpsql_rows(batch)?;
+            if shown.num_rows() > 0 {
+                cpsql.push(shown);
+            }
+            Ok(())
+        },
+    )
+    .await?;
     let sal = table("sal_acceptance_monthly").await?.unwrap_or_default();
     let enps = table("enps").await?.unwrap_or_default();
     let metrics_run_id = [&cpsql, &cohort, &sal, &enps]
@@ -306,6 +325,25 @@ async fn read_optional(
         Err(object_store::Error::NotFound { .. }) => Ok(None),
         Err(e) => Err(Error::storage(path.to_string(), e)),
     }
+}
+
+/// Fold the batches of an object, only `columns`, if it exists.
+async fn stream_optional(
+    store: &Arc<dyn ObjectStore>,
+    path: Path,
+    columns: &[&str],
+    mut each: impl FnMut(&RecordBatch) -> Result<()>,
+) -> Result<()> {
+    let size = match store.head(&path).await {
+        Ok(meta) => meta.size,
+        Err(object_store::Error::NotFound { .. }) => return Ok(()),
+        Err(e) => return Err(Error::storage(path.to_string(), e)),
+    };
+    let mut batches = stream_parquet_rows(store, &path, size, Some(columns)).await?;
+    while let Some(batch) = batches.try_next().await? {
+        each(&batch)?;
+    }
+    Ok(())
 }
 
 fn column<'a>(batch: &'a RecordBatch, name: &str) -> Option<&'a ArrayRef> {
@@ -406,24 +444,42 @@ fn run_health(batch: &RecordBatch) -> Option<RunHealth> {
     })
 }
 
-fn rejects_of(batches: &[RecordBatch]) -> Rejects {
-    let mut counts: BTreeMap<(String, String), u64> = BTreeMap::new();
-    let mut total = 0;
-    for batch in batches {
+/// The `_rejects` columns the run health counts.
+const REJECT_COLUMNS: [&str; 2] = ["dataset", "reason"];
+
+/// Rejects counted by (dataset, reason), batch by batch.
+#[derive(Debug, Default)]
+struct RejectCounts {
+    counts: BTreeMap<(String, String), u64>,
+    total: u64,
+}
+
+impl RejectCounts {
+    fn add(&mut self, batch: &RecordBatch) {
         for row in 0..batch.num_rows() {
-            total += 1;
+            self.total += 1;
             let key = (
                 string_at(batch, "dataset", row).unwrap_or_default(),
                 string_at(batch, "reason", row).unwrap_or_default(),
             );
-            *counts.entry(key).or_default() += 1;
+            *self.counts.entry(key).or_default() += 1;
         }
     }
-    let mut top: Vec<(String, String, u64)> =
-        counts.into_iter().map(|((d, r), n)| (d, r, n)).collect();
-    top.sort_by(|a, b| b.2.cmp(&a.2).then_with(|| (&a.0, &a.1).cmp(&(&b.0, &b.1))));
-    top.truncate(TOP_REJECT_REASONS);
-    Rejects { total, top }
+
+    /// The total and the most frequent reasons.
+    fn top(self) -> Rejects {
+        let mut top: Vec<(String, String, u64)> = self
+            .counts
+            .into_iter()
+            .map(|((d, r), n)| (d, r, n))
+            .collect();
+        top.sort_by(|a, b| b.2.cmp(&a.2).then_with(|| (&a.0, &a.1).cmp(&(&b.0, &b.1))));
+        top.truncate(TOP_REJECT_REASONS);
+        Rejects {
+            total: self.total,
+            top,
+        }
+    }
 }
 
 const REACHED: [&str; 6] = [
@@ -452,6 +508,34 @@ fn funnel_months(batches: &[RecordBatch]) -> Vec<FunnelMonth> {
         .into_iter()
         .map(|(month, reached)| FunnelMonth { month, reached })
         .collect()
+}
+
+/// The `cpsql_monthly` columns the page shows.
+const CPSQL_COLUMNS: [&str; 9] = [
+    "month",
+    "level",
+    "channel",
+    "spend",
+    "sqls",
+    "cpsql",
+    "complete",
+    "missing_currencies",
+    "_run_id",
+];
+
+/// The rows of a `cpsql_monthly` batch the page shows: the total and channel levels (a
+/// handful a month), not the campaigns (thousands).
+fn shown_cpsql_rows(batch: &RecordBatch) -> Result<RecordBatch> {
+    let shown: arrow::array::BooleanArray = (0..batch.num_rows())
+        .map(|row| {
+            Some(matches!(
+                string_at(batch, "level", row).as_deref(),
+                Some("total" | "channel")
+            ))
+        })
+        .collect();
+    arrow::compute::filter_record_batch(batch, &shown)
+        .map_err(|e| Error::encode("cpsql_monthly", e))
 }
 
 /// (total rows, channel rows) of `cpsql_monthly`, each by month.
