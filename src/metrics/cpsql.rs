@@ -210,7 +210,18 @@ impl Cpsql {
 
     /// The table: total rows for every month from the first to the last with any data
     /// (so an empty month shows as zeros), channel and campaign rows where there is data.
-    pub fn finish(mut self, reporting: &str, stamp: &BatchStamp) -> Result<RecordBatch> {
+    pub fn finish(self, reporting: &str, stamp: &BatchStamp) -> Result<RecordBatch> {
+        let batches = self
+            .into_batches(reporting, stamp)
+            .collect::<Result<Vec<_>>>()?;
+        arrow::compute::concat_batches(&schema(), &batches)
+            .map_err(|e| crate::Error::encode("cpsql_monthly", e))
+    }
+
+    /// [`Cpsql::finish`] as batches of at most [`CHUNK_ROWS`] rows, each built as it is
+    /// asked for: the rows grow with months × campaigns, and their columns are built a
+    /// chunk at a time rather than all at once.
+    pub fn into_batches(mut self, reporting: &str, stamp: &BatchStamp) -> CpsqlRows {
         let first = self.rows.keys().map(|k| k.0).min();
         let last = self.rows.keys().map(|k| k.0).max();
         if let (Some(first), Some(last)) = (first, last) {
@@ -229,20 +240,55 @@ impl Cpsql {
             .map(|((month, _), _)| *month)
             .collect();
         // The output is ordered by (month, level) with the names themselves.
-        let names = &self.names;
-        let mut rows: Vec<((i32, Level), &Row)> = self
+        let names = self.names;
+        let mut rows: Vec<((i32, Level), Row)> = self
             .rows
-            .iter()
+            .into_iter()
             .map(|((month, level), row)| {
-                let level = match *level {
+                let level = match level {
                     LevelId::Total => Level::Total,
                     LevelId::Channel(c) => Level::Channel(names.owned(c)),
                     LevelId::Campaign(c) => Level::Campaign(names.name(c).to_string()),
                 };
-                ((*month, level), row)
+                ((month, level), row)
             })
             .collect();
         rows.sort_by(|a, b| a.0.cmp(&b.0));
+        CpsqlRows {
+            rows: rows.into_iter(),
+            names,
+            months_with_money,
+            reporting: reporting.to_string(),
+            stamp: stamp.clone(),
+        }
+    }
+}
+
+/// Rows per batch of [`Cpsql::into_batches`].
+pub const CHUNK_ROWS: usize = 8_192;
+
+/// `cpsql_monthly`'s rows in order, a batch at a time (see [`Cpsql::into_batches`]).
+#[derive(Debug)]
+pub struct CpsqlRows {
+    rows: std::vec::IntoIter<((i32, Level), Row)>,
+    names: Interner,
+    months_with_money: BTreeSet<i32>,
+    reporting: String,
+    stamp: BatchStamp,
+}
+
+impl Iterator for CpsqlRows {
+    type Item = Result<RecordBatch>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let chunk: Vec<_> = self.rows.by_ref().take(CHUNK_ROWS).collect();
+        (!chunk.is_empty()).then(|| self.batch(chunk))
+    }
+}
+
+impl CpsqlRows {
+    fn batch(&self, rows: Vec<((i32, Level), Row)>) -> Result<RecordBatch> {
+        let names = &self.names;
         let n = rows.len();
         let mut month = Vec::with_capacity(n);
         let mut level = Vec::with_capacity(n);
@@ -267,7 +313,7 @@ impl Cpsql {
             other.push(Some(row.money.other_costs));
             spend.push(Some(total));
             let is_complete = row.money.missing.is_empty();
-            let known = is_complete && months_with_money.contains(&m);
+            let known = is_complete && self.months_with_money.contains(&m);
             for i in 0..4 {
                 counts[i].push(row.counts[i]);
                 per[i].push(
@@ -291,7 +337,7 @@ impl Cpsql {
             Arc::new(StringArray::from(level)),
             Arc::new(StringArray::from(channel)),
             Arc::new(StringArray::from(campaign)),
-            Arc::new(StringArray::from(vec![reporting; n])),
+            Arc::new(StringArray::from(vec![self.reporting.as_str(); n])),
             money_array(ad, t)?,
             money_array(other, t)?,
             money_array(spend, t)?,
@@ -306,7 +352,7 @@ impl Cpsql {
             Arc::new(BooleanArray::from(complete)),
             Arc::new(StringArray::from(missing)),
         ];
-        metric_batch(t, &schema(), columns, stamp)
+        metric_batch(t, &schema(), columns, &self.stamp)
     }
 }
 

@@ -233,8 +233,8 @@ impl<'a> Accumulator<'a> {
         self.enps.empty_dimensions()
     }
 
-    /// End pass 1: the aggregate tables (`funnel_daily` as a stream, `funnel_cohort_monthly`,
-    /// `cpsql_monthly`, `enps`) and the second pass over the leads.
+    /// End pass 1: the aggregate tables (`cpsql_monthly` and `funnel_daily` as streams,
+    /// `funnel_cohort_monthly`, `enps`) and the second pass over the leads.
     pub fn finish(self, stamp: &BatchStamp) -> Result<(LeadRows<'a>, Aggregates)> {
         let Accumulator {
             settings,
@@ -259,21 +259,23 @@ impl<'a> Accumulator<'a> {
                 funnel.cohort_batch(stamp)?,
             ),
             one(
-                "cpsql_monthly",
-                cpsql::schema(),
-                cpsql.finish(settings.reporting_currency, stamp)?,
-            ),
-            one(
                 "enps",
                 enps::schema(),
                 enps::batch(&enps.rows(enps_cfg), enps_cfg, stamp)?,
             ),
         ];
-        let streams = vec![MetricStream {
-            table: "funnel_daily",
-            schema: funnel::daily_schema(),
-            batches: Box::new(funnel.into_daily(stamp)?),
-        }];
+        let streams = vec![
+            MetricStream {
+                table: "cpsql_monthly",
+                schema: cpsql::schema(),
+                batches: Box::new(cpsql.into_batches(settings.reporting_currency, stamp)),
+            },
+            MetricStream {
+                table: "funnel_daily",
+                schema: funnel::daily_schema(),
+                batches: Box::new(funnel.into_daily(stamp)?),
+            },
+        ];
         let rows = LeadRows {
             settings,
             ranks: owners.ranks(),

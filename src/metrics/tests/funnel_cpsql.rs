@@ -681,3 +681,86 @@ fn months_without_any_spend_data_have_no_cost_per_figures() {
         .value(0);
     assert_eq!(leads, 3);
 }
+
+/// More campaign rows than one batch holds come as several batches in the table's order
+/// across their boundaries: 2 months × 5,000 campaigns (10,000 campaign rows, plus a total
+/// and a channel row a month) in batches of at most `CHUNK_ROWS`, every campaign's spend
+/// where it belongs. Campaign `c` spent c + 9 EUR in September and c + 10 in October.
+#[test]
+fn cpsql_rows_past_one_batch_come_in_order_a_batch_at_a_time() {
+    use crate::metrics::cpsql::CHUNK_ROWS;
+    use arrow::array::{Array, AsArray};
+    use arrow::datatypes::Date32Type;
+    let mut b = SpendBuilder::new(10_000);
+    for (day, month) in [("2026-09-03", 9), ("2026-10-03", 10)] {
+        for c in 0..5_000 {
+            b.push(SpendRow {
+                date: d(day),
+                platform: "google_ads".into(),
+                account_id: "a".into(),
+                campaign_id: format!("C{c:05}"),
+                campaign_name: None,
+                channel: Some("paid_search".into()),
+                currency: "EUR".into(),
+                spend: money(&format!("{}.00", c + month)),
+                impressions: 0,
+                clicks: 0,
+            });
+        }
+    }
+    let mut acc = Cpsql::default();
+    acc.add_spend(&b.finish(&stamp("r")), &fx(), &CpsqlConfig::default())
+        .unwrap();
+    let batches: Vec<RecordBatch> = acc
+        .into_batches("EUR", &stamp("r"))
+        .collect::<crate::Result<_>>()
+        .unwrap();
+    assert_eq!(batches.len(), 10_004_usize.div_ceil(CHUNK_ROWS));
+    assert!(batches.iter().all(|b| b.num_rows() <= CHUNK_ROWS));
+    let mut rows = Vec::new();
+    for b in &batches {
+        let month = b
+            .column_by_name("month")
+            .unwrap()
+            .as_primitive::<Date32Type>();
+        let level = b.column_by_name("level").unwrap().as_string::<i32>();
+        let campaign = b.column_by_name("campaign_id").unwrap().as_string::<i32>();
+        let spend = b
+            .column_by_name("spend")
+            .unwrap()
+            .as_primitive::<arrow::datatypes::Decimal128Type>();
+        for i in 0..b.num_rows() {
+            rows.push((
+                month.value(i),
+                level.value(i).to_string(),
+                campaign.is_valid(i).then(|| campaign.value(i).to_string()),
+                spend.value(i),
+            ));
+        }
+    }
+    assert_eq!(rows.len(), 10_004);
+    // The table's order: month, then the total, the channels and the campaigns by name.
+    let rank = |level: &str| {
+        ["total", "channel", "campaign"]
+            .iter()
+            .position(|l| *l == level)
+    };
+    let mut sorted = rows.clone();
+    sorted.sort_by(|a, b| (a.0, rank(&a.1), &a.2).cmp(&(b.0, rank(&b.1), &b.2)));
+    assert!(
+        rows == sorted,
+        "in (month, level, name) order across the batches"
+    );
+    // September's total is 9 + 10 + … + 5,008 = 5,000 × 9 + 4,999 × 5,000 / 2.
+    let (september, october) = (d("2026-09-01"), d("2026-10-01"));
+    let total = rows
+        .iter()
+        .find(|r| r.0 == september && r.1 == "total")
+        .unwrap();
+    assert_eq!(total.3, money(&(5_000 * 9 + 4_999 * 5_000 / 2).to_string()));
+    let c4999 = rows
+        .iter()
+        .find(|r| r.0 == october && r.2.as_deref() == Some("C04999"))
+        .unwrap();
+    assert_eq!((c4999.1.as_str(), c4999.3), ("campaign", money("5009.00")));
+}
