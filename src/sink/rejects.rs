@@ -9,8 +9,8 @@ use arrow::record_batch::RecordBatch;
 use crate::normalize::{BatchStamp, RejectRow, RejectsBuilder, TableRows};
 use crate::spill::{Segment, Spill, SpillError};
 
-/// Rejects held in memory before they are set aside as one batch (a few MB of records).
-const HELD: usize = 4096;
+/// Rejects held in memory before they are set aside as one batch (about a MB of records).
+const HELD: usize = 1024;
 
 /// See the module documentation. Rows keep the order they were rejected in.
 #[derive(Debug, Default)]
