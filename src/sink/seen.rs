@@ -13,9 +13,10 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
 
-/// Keys held exactly before they are spilled: 7/8 of a 2^19-slot table, so the set never
-/// grows past its first allocation (about 9 MB).
-const SPILL_AT: usize = (1 << 19) / 8 * 7;
+/// Keys held exactly before they are spilled: 7/8 of a 2^18-slot table, so the set never
+/// grows past its first allocation (about 4.5 MB, and as much again for the sorted copy a
+/// spill writes). Every source of a run holds one, all at once while they pull together.
+const SPILL_AT: usize = (1 << 18) / 8 * 7;
 /// Keys per block of a run: a lookup reads one block (4 KiB) of each run.
 const BLOCK_KEYS: usize = 256;
 /// Bloom filter bits per key it is sized for: about 0.1 % false positives.
