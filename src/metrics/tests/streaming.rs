@@ -311,6 +311,18 @@ fn many_small_batches_equal_one_batch_across_two_runs() {
     );
 }
 
+/// The leads of [`leads`] 600 times over as one batch (6,600 leads), the copies' ids suffixed
+/// `-0` to `-599`.
+fn six_hundred_copies(second_run: bool) -> RecordBatch {
+    let rows = (0..600).flat_map(|copy| {
+        lead_rows(second_run).into_iter().map(move |mut r| {
+            r.lead_id = format!("{}-{copy}", r.lead_id);
+            r
+        })
+    });
+    batch_of(rows.collect())
+}
+
 /// A batch large enough for `Stager::stage_batch` to split across two threads gives the
 /// tables that batches too small to split give, on a first and a second run: the rows of the
 /// module doc, 600 times over (6,600 leads; ranks tie across the halves).
@@ -318,17 +330,8 @@ fn many_small_batches_equal_one_batch_across_two_runs() {
 fn a_batch_staged_by_two_threads_equals_small_batches() {
     let cfg = stages_config();
     let metrics = MetricsConfig::default();
-    let copies = |second_run: bool| {
-        let rows = (0..600).flat_map(|copy| {
-            lead_rows(second_run).into_iter().map(move |mut r| {
-                r.lead_id = format!("{}-{copy}", r.lead_id);
-                r
-            })
-        });
-        batch_of(rows.collect())
-    };
     let (run1, run2) = ("2026-11-01T04:00:00Z", "2026-11-02T04:00:00Z");
-    let one = copies(false);
+    let one = six_hundred_copies(false);
     assert_eq!(one.num_rows(), 6_600);
     let first = |leads: &[RecordBatch]| {
         let inputs = Inputs {
@@ -350,7 +353,7 @@ fn a_batch_staged_by_two_threads_equals_small_batches() {
 
     let previous_stages = table(&big, "lead_stages").clone();
     let previous_transitions = table(&big, "lead_stage_transitions").clone();
-    let two = copies(true);
+    let two = six_hundred_copies(true);
     let second = |leads: &[RecordBatch]| {
         run(
             &cfg,
@@ -450,17 +453,8 @@ fn a_second_run_in_hash_partitions_equals_one_taken_whole() {
     let cfg = stages_config();
     let metrics = MetricsConfig::default();
     let survey = super::enps::survey();
-    let copies = |second_run: bool| {
-        let rows = (0..600).flat_map(|copy| {
-            lead_rows(second_run).into_iter().map(move |mut r| {
-                r.lead_id = format!("{}-{copy}", r.lead_id);
-                r
-            })
-        });
-        batch_of(rows.collect())
-    };
     let (run1, run2) = ("2026-11-01T04:00:00Z", "2026-11-02T04:00:00Z");
-    let one = copies(false);
+    let one = six_hundred_copies(false);
     let first = run(
         &cfg,
         &metrics,
@@ -474,7 +468,7 @@ fn a_second_run_in_hash_partitions_equals_one_taken_whole() {
     );
     let previous_stages = split(table(&first, "lead_stages"), 700);
     let previous_transitions = split(table(&first, "lead_stage_transitions"), 700);
-    let two = split(&copies(true), 1_000);
+    let two = split(&six_hundred_copies(true), 1_000);
     let settings = Settings {
         stages: &cfg,
         metrics: &metrics,
