@@ -188,7 +188,7 @@ impl Partitioned {
             if p == self.leads.segments.len() {
                 return Ok(None);
             }
-            if i == 0 {
+            if i == 0 && !self.leads.segments[p].is_empty() {
                 pass1.set_previous(self.previous(p)?);
             }
             if let Some(&segment) = self.leads.segments[p].get(i) {

@@ -23,7 +23,7 @@ use std::sync::Arc;
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use chrono::{DateTime, Utc};
-use futures::stream::{BoxStream, StreamExt, TryStreamExt};
+use futures::stream::TryStreamExt;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 
@@ -42,7 +42,7 @@ use crate::metrics::{
 use crate::normalize::BatchStamp;
 use crate::sink::layout::{is_table_file_of, metric_file as metric_path};
 use crate::sink::{
-    ParquetFile, StagedFile, parquet_row_count, staging_path, stream_parquet_rows,
+    ParquetFile, StagedFile, parquet_row_count, staging_path, stream_parquet_file,
     with_partition_columns,
 };
 use crate::spill::{RunWriter, Spill, SpillError};
@@ -84,23 +84,6 @@ async fn current_files(
         files.insert(file.target.clone(), file.staged.clone());
     }
     Ok(files)
-}
-
-/// The batches of a Parquet object, streamed (only `columns` when given); an empty stream
-/// when `optional` and the object does not exist.
-async fn stream_file(
-    store: &Arc<dyn ObjectStore>,
-    path: &Path,
-    columns: Option<&[&str]>,
-    optional: bool,
-) -> Result<BoxStream<'static, Result<RecordBatch>>> {
-    match store.head(path).await {
-        Ok(meta) => stream_parquet_rows(store, path, meta.size, columns).await,
-        Err(object_store::Error::NotFound { .. }) if optional => {
-            Ok(futures::stream::empty().boxed())
-        }
-        Err(e) => Err(Error::storage(path.to_string(), e)),
-    }
 }
 
 /// A metric table being written to its staging path.
@@ -336,7 +319,7 @@ pub async fn stage_metrics_over(
         .values()
     {
         let path = Path::from(location.as_str());
-        let mut batches = stream_file(store, &path, Some(&SPEND_COLUMNS), false).await?;
+        let mut batches = stream_parquet_file(store, &path, Some(&SPEND_COLUMNS), false).await?;
         while let Some(batch) = batches.try_next().await? {
             let batch = with_partition_columns(&batch, location, &spend_table)?;
             cpsql.add_spend(&batch, fx, &job.metrics.cpsql)?;
@@ -349,7 +332,7 @@ pub async fn stage_metrics_over(
         .values()
     {
         let path = Path::from(location.as_str());
-        let mut batches = stream_file(store, &path, Some(&COSTS_COLUMNS), false).await?;
+        let mut batches = stream_parquet_file(store, &path, Some(&COSTS_COLUMNS), false).await?;
         while let Some(batch) = batches.try_next().await? {
             cpsql.add_costs(&batch, fx)?;
         }
@@ -367,16 +350,16 @@ pub async fn stage_metrics_over(
     let previous_paths = history(&job.name, "lead_stages", inputs);
     let mut previous_rows = 0;
     for path in &previous_paths {
-        previous_rows += row_count(store, path).await?;
+        previous_rows += parquet_row_count(store, path).await?;
     }
     let partitions = partitions::partitions_for(previous_rows, partitions::PREVIOUS_HELD);
     let mut previous = PreviousStagesBuilder::new();
     if partitions == 1 {
-        previous = PreviousStagesBuilder::with_capacity(
-            usize::try_from(previous_rows).unwrap_or(usize::MAX),
-        );
+        previous =
+            PreviousStagesBuilder::with_capacity(usize::try_from(previous_rows).unwrap_or(0));
         for path in &previous_paths {
-            let mut batches = stream_file(store, path, Some(&PREVIOUS_COLUMNS), true).await?;
+            let mut batches =
+                stream_parquet_file(store, path, Some(&PREVIOUS_COLUMNS), true).await?;
             while let Some(batch) = batches.try_next().await? {
                 previous.add_batch(&batch)?;
             }
@@ -391,7 +374,7 @@ pub async fn stage_metrics_over(
         .values()
     {
         let path = Path::from(location.as_str());
-        let mut batches = stream_file(store, &path, Some(&SIGNAL_COLUMNS), false).await?;
+        let mut batches = stream_parquet_file(store, &path, Some(&SIGNAL_COLUMNS), false).await?;
         while let Some(batch) = batches.try_next().await? {
             intent.add_batch(&batch)?;
         }
@@ -414,7 +397,7 @@ pub async fn stage_metrics_over(
         .map(|f| f.name().as_str())
         .collect();
     for earlier in history(&job.name, "lead_stage_transitions", inputs) {
-        let mut batches = stream_file(store, &earlier, Some(&names), true).await?;
+        let mut batches = stream_parquet_file(store, &earlier, Some(&names), true).await?;
         while let Some(batch) = batches.try_next().await? {
             let conformed = stages::conform(&batch, &transitions_schema, "lead_stage_transitions")?;
             transitions.write(&conformed).await?;
@@ -428,7 +411,7 @@ pub async fn stage_metrics_over(
     if partitions == 1 {
         for location in leads_files.values() {
             let path = Path::from(location.as_str());
-            let mut batches = stream_file(store, &path, Some(&LEAD_COLUMNS), false).await?;
+            let mut batches = stream_parquet_file(store, &path, Some(&LEAD_COLUMNS), false).await?;
             while let Some(batch) = batches.try_next().await? {
                 let (rows, changes) = pass1.add_leads(&batch, stamp)?;
                 unranked.write(rows).await?;
@@ -444,14 +427,15 @@ pub async fn stage_metrics_over(
         );
         let mut split = Partitioner::new(partitions);
         for path in &previous_paths {
-            let mut batches = stream_file(store, path, Some(&PREVIOUS_COLUMNS), true).await?;
+            let mut batches =
+                stream_parquet_file(store, path, Some(&PREVIOUS_COLUMNS), true).await?;
             while let Some(batch) = batches.try_next().await? {
                 split.add_previous(&batch)?;
             }
         }
         for location in leads_files.values() {
             let path = Path::from(location.as_str());
-            let mut batches = stream_file(store, &path, Some(&LEAD_COLUMNS), false).await?;
+            let mut batches = stream_parquet_file(store, &path, Some(&LEAD_COLUMNS), false).await?;
             while let Some(batch) = batches.try_next().await? {
                 split.add_leads(&batch)?;
             }
@@ -475,7 +459,8 @@ pub async fn stage_metrics_over(
         .values()
     {
         let path = Path::from(location.as_str());
-        let mut batches = stream_file(store, &path, Some(&enps::RESPONSE_COLUMNS), false).await?;
+        let mut batches =
+            stream_parquet_file(store, &path, Some(&enps::RESPONSE_COLUMNS), false).await?;
         while let Some(batch) = batches.try_next().await? {
             responses
                 .write(&pass1.add_responses(&batch, stamp)?)
@@ -526,15 +511,6 @@ fn history(job: &str, table: &str, inputs: Inputs<'_>) -> Vec<Path> {
     match inputs {
         Inputs::Job => vec![metric_path(table, job)],
         Inputs::Snapshot(snapshot) => snapshot.history(table),
-    }
-}
-
-/// The rows of a history file; 0 when it does not exist (a first run).
-async fn row_count(store: &Arc<dyn ObjectStore>, path: &Path) -> Result<u64> {
-    match store.head(path).await {
-        Ok(meta) => parquet_row_count(store, path, meta.size).await,
-        Err(object_store::Error::NotFound { .. }) => Ok(0),
-        Err(e) => Err(Error::storage(path.to_string(), e)),
     }
 }
 

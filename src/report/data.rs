@@ -15,7 +15,7 @@ use object_store::{ObjectStore, ObjectStoreExt};
 
 use crate::error::{Error, Result};
 use crate::sink::layout::metric_file as metric_path;
-use crate::sink::{read_parquet_rows, rejects_path, runs_path, stream_parquet_rows};
+use crate::sink::{read_parquet_rows, rejects_path, runs_path, stream_parquet_file};
 
 /// How many months of the funnel, CPSQL and SAL the report shows.
 pub const RECENT_MONTHS: usize = 6;
@@ -334,12 +334,7 @@ async fn stream_optional(
     columns: &[&str],
     mut each: impl FnMut(&RecordBatch) -> Result<()>,
 ) -> Result<()> {
-    let size = match store.head(&path).await {
-        Ok(meta) => meta.size,
-        Err(object_store::Error::NotFound { .. }) => return Ok(()),
-        Err(e) => return Err(Error::storage(path.to_string(), e)),
-    };
-    let mut batches = stream_parquet_rows(store, &path, size, Some(columns)).await?;
+    let mut batches = stream_parquet_file(store, &path, Some(columns), true).await?;
     while let Some(batch) = batches.try_next().await? {
         each(&batch)?;
     }

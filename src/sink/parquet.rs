@@ -287,12 +287,13 @@ impl AsyncFileReader for ObjectReader {
     }
 }
 
-/// The rows of a Parquet object, from its footer alone; `size` is the object's size.
-pub async fn parquet_row_count(
-    store: &Arc<dyn ObjectStore>,
-    path: &Path,
-    size: u64,
-) -> Result<u64> {
+/// The rows of a Parquet object, from its footer alone; 0 when it does not exist.
+pub async fn parquet_row_count(store: &Arc<dyn ObjectStore>, path: &Path) -> Result<u64> {
+    let size = match store.head(path).await {
+        Ok(meta) => meta.size,
+        Err(object_store::Error::NotFound { .. }) => return Ok(0),
+        Err(e) => return Err(Error::storage(path.to_string(), e)),
+    };
     let mut reader = ObjectReader {
         store: Arc::clone(store),
         path: path.clone(),
@@ -304,6 +305,23 @@ pub async fn parquet_row_count(
         .map_err(|e| Error::encode(path.to_string(), e))?;
     // A count is never negative in a file we can read.
     Ok(u64::try_from(metadata.file_metadata().num_rows()).unwrap_or(0))
+}
+
+/// [`stream_parquet_rows`] of the object at `path`, its size asked of the store; an empty
+/// stream when `optional` and the object does not exist.
+pub async fn stream_parquet_file(
+    store: &Arc<dyn ObjectStore>,
+    path: &Path,
+    columns: Option<&[&str]>,
+    optional: bool,
+) -> Result<BoxStream<'static, Result<RecordBatch>>> {
+    match store.head(path).await {
+        Ok(meta) => stream_parquet_rows(store, path, meta.size, columns).await,
+        Err(object_store::Error::NotFound { .. }) if optional => {
+            Ok(futures::stream::empty().boxed())
+        }
+        Err(e) => Err(Error::storage(path.to_string(), e)),
+    }
 }
 
 /// Stream a Parquet object back in batches of at most `READ_BATCH_ROWS` rows, decoding only
