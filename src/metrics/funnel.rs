@@ -17,8 +17,9 @@ use arrow::datatypes::{DataType, Field, SchemaRef};
 use arrow::record_batch::RecordBatch;
 
 use super::arrays::{metric_batch, metric_schema};
+use super::bounded_groups::{CHUNK_ROWS, SortedGroups};
 use super::config::PATH;
-use super::daily_groups::{CHUNK_ROWS, Counts, DailyGroups, DayGroup, NULL, SortedGroups};
+use super::daily_groups::{Counts, DailyGroups, DayGroup, NULL};
 use super::dates::{day_of, month_of};
 use super::intern::{FastMap, Interner};
 use super::stages::LeadStage;
@@ -74,8 +75,9 @@ impl Funnel {
                 channel: channel_id,
                 campaign: campaign_id,
             };
-            self.daily.add(group, i, || self.names.ranks())?;
+            self.daily.get(group)[i] += 1;
         }
+        self.daily.bound(|| self.names.ranks())?;
         // Leads without a creation date belong to no cohort.
         if let Some(created) = r.lead.created_at {
             let cohort = self
@@ -140,7 +142,7 @@ fn name(names: &Interner, id: u32) -> Option<&str> {
 /// groups: only that chunk's names are copied.
 #[derive(Debug)]
 pub struct DailyRows {
-    groups: SortedGroups,
+    groups: SortedGroups<DayGroup>,
     names: Interner,
     stamp: BatchStamp,
     batch_rows: usize,
@@ -284,7 +286,8 @@ fn cohort_table(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::daily_groups::{DEFAULT_BUDGET, MAX_RUNS};
+    use crate::metrics::bounded_groups::MAX_RUNS;
+    use crate::metrics::daily_groups::DEFAULT_BUDGET;
     use arrow::array::{Array, AsArray};
     use arrow::compute::concat_batches;
     use arrow::datatypes::Int64Type;
@@ -303,10 +306,8 @@ mod tests {
                 campaign: id32(funnel.names.opt(campaign)),
             };
             for _ in 0..leads {
-                funnel
-                    .daily
-                    .add(group, stage, || funnel.names.ranks())
-                    .unwrap();
+                funnel.daily.get(group)[stage] += 1;
+                funnel.daily.bound(|| funnel.names.ranks()).unwrap();
             }
         }
         funnel
@@ -469,7 +470,8 @@ mod tests {
                     channel,
                     campaign,
                 };
-                funnel.daily.add(group, 0, || funnel.names.ranks()).unwrap();
+                funnel.daily.get(group)[0] += 1;
+                funnel.daily.bound(|| funnel.names.ranks()).unwrap();
             }
         }
         let rows = funnel.into_daily(&stamp()).unwrap();

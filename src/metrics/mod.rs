@@ -17,6 +17,7 @@
 //! `funnel_daily`'s runs of groups are set aside in temporary files through `crate::spill`.
 
 pub mod arrays;
+mod bounded_groups;
 pub mod config;
 pub mod cpsql;
 mod daily_groups;
@@ -200,7 +201,7 @@ impl<'a> Accumulator<'a> {
         stager.stage_batch(batch, |row, change| {
             *leads += 1;
             funnel.add(row)?;
-            cpsql.add_lead(row);
+            cpsql.add_lead(row)?;
             sal.add(row);
             owners.add(row);
             stages.push_ranked(row, None);
@@ -268,7 +269,7 @@ impl<'a> Accumulator<'a> {
             MetricStream {
                 table: "cpsql_monthly",
                 schema: cpsql::schema(),
-                batches: Box::new(cpsql.into_batches(settings.reporting_currency, stamp)),
+                batches: Box::new(cpsql.into_batches(settings.reporting_currency, stamp)?),
             },
             MetricStream {
                 table: "funnel_daily",

@@ -167,7 +167,7 @@ fn cpsql_rows(stages: &[LeadStage]) -> Vec<Row> {
     acc.add_spend(&spend(), &fx, &CpsqlConfig::default())
         .unwrap();
     acc.add_costs(&costs(), &fx).unwrap();
-    acc.add_leads(stages);
+    acc.add_leads(stages).unwrap();
     let b = acc.finish("EUR", &stamp("r")).unwrap();
     let col = |n: &str| b.column_by_name(n).unwrap().clone();
     let s = |n: &str, i| {
@@ -665,7 +665,7 @@ fn costs_gain_amount_reporting_at_the_months_rate() {
 fn months_without_any_spend_data_have_no_cost_per_figures() {
     // Leads only (say, older than the spend look-back): spend 0, but unknown, so null.
     let mut acc = Cpsql::default();
-    acc.add_leads(&stages_of(leads()));
+    acc.add_leads(&stages_of(leads())).unwrap();
     let b = acc.finish("EUR", &stamp("r")).unwrap();
     for name in ["cost_per_lead", "cost_per_mql", "cost_per_sal", "cpsql"] {
         let column = b.column_by_name(name).unwrap();
@@ -713,6 +713,7 @@ fn cpsql_rows_past_one_batch_come_in_order_a_batch_at_a_time() {
         .unwrap();
     let batches: Vec<RecordBatch> = acc
         .into_batches("EUR", &stamp("r"))
+        .unwrap()
         .collect::<crate::Result<_>>()
         .unwrap();
     assert_eq!(batches.len(), 10_004_usize.div_ceil(CHUNK_ROWS));
@@ -763,4 +764,65 @@ fn cpsql_rows_past_one_batch_come_in_order_a_batch_at_a_time() {
         .find(|r| r.0 == october && r.2.as_deref() == Some("C04999"))
         .unwrap();
     assert_eq!((c4999.1.as_str(), c4999.3), ("campaign", money("5009.00")));
+}
+
+/// Rows set aside on disk within a budget and merged back give the table the accumulator
+/// gives holding every row: sums across runs, currencies without a rate gathered from
+/// several runs (GBP and JPY, in different months), the first channel a campaign was seen
+/// with (C-campaigns first spend without one), an empty month filled, and campaign names
+/// that first arrive after runs were written (in reverse name order). Budgets of 1 to 40
+/// rows; at 1 and 2 there are more runs than `MAX_RUNS`, so runs are merged on the way too.
+#[test]
+fn cpsql_rows_set_aside_within_a_budget_equal_the_rows_held_whole() {
+    let mut b = SpendBuilder::new(0);
+    for (day, currency) in [
+        ("2026-08-20", "EUR"),
+        ("2026-10-21", "GBP"),
+        ("2026-11-22", "JPY"),
+    ] {
+        for c in (0..30).rev() {
+            for channel in [None, Some("display"), Some("paid_search")] {
+                b.push(SpendRow {
+                    date: d(day),
+                    platform: "meta_ads".into(),
+                    account_id: "m".into(),
+                    campaign_id: format!("M{c:02}"),
+                    campaign_name: None,
+                    channel: channel.filter(|_| c % 3 != 0).map(str::to_string),
+                    currency: if c % 5 == 0 { currency } else { "EUR" }.into(),
+                    spend: money(&format!("{c}.25")),
+                    impressions: 0,
+                    clicks: 0,
+                });
+            }
+        }
+    }
+    let more = b.finish(&stamp("r"));
+    let fold = |mut acc: Cpsql| {
+        let fx = fx();
+        acc.add_spend(&spend(), &fx, &CpsqlConfig::default())
+            .unwrap();
+        acc.add_leads(&stages_of(leads())).unwrap();
+        acc.add_spend(&more, &fx, &CpsqlConfig::default()).unwrap();
+        acc.add_costs(&costs(), &fx).unwrap();
+        let runs = acc.runs();
+        (acc.finish("EUR", &stamp("r")).unwrap(), runs)
+    };
+    let (whole, runs) = fold(Cpsql::default());
+    assert_eq!(runs, 0);
+    // Four months (August to November), three of them with 30 M-campaigns each.
+    assert!(whole.num_rows() > 3 * 30 + 4, "{}", whole.num_rows());
+    let missing = whole
+        .column_by_name("missing_currencies")
+        .unwrap()
+        .as_any()
+        .downcast_ref::<StringArray>()
+        .unwrap();
+    let missing: std::collections::BTreeSet<_> = missing.iter().flatten().collect();
+    assert_eq!(missing, ["GBP", "JPY"].into());
+    for budget in [1, 2, 7, 40] {
+        let (set_aside, runs) = fold(Cpsql::with_budget(budget));
+        assert!(runs > 0, "budget {budget} set nothing aside");
+        assert_eq!(set_aside, whole, "budget {budget}");
+    }
 }
