@@ -139,7 +139,9 @@ impl Spilled {
         });
         self.keys += run.len();
         if self.keys > self.filter.capacity {
-            // Outgrown: a filter for twice as many keys, from every run on disk.
+            // Outgrown: a filter for twice as many keys, from every run on disk. The old
+            // one goes first: both at once were a third more than the filter at its peak.
+            self.filter = Bloom::for_keys(0);
             self.filter = Bloom::for_keys(self.keys * 2);
             self.file.seek(SeekFrom::Start(0))?;
             let mut reader = std::io::BufReader::with_capacity(1 << 16, &self.file);
