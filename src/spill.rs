@@ -1,10 +1,11 @@
 //! Arrow batches set aside on local disk so that memory stays bounded, for the places whose
 //! state would otherwise grow with the data: a dataset output's partitions (a year of daily
 //! spend is 365 partitions per platform, none of which fills a batch before the pull ends;
-//! `sink::output`), `funnel_daily`'s sorted runs of groups (`metrics::daily_groups`), and the
-//! `lead_stages` rows of the metrics' first pass waiting for their ranks
-//! (`pipeline::metrics`), a pull's rejects past their bound (`sink::rejects`), and the hash
-//! partitions of a large previous `lead_stages` and the leads (`metrics::partitions`).
+//! `sink::output`), the sorted runs of groups of `funnel_daily` and `cpsql_monthly`
+//! (`metrics::bounded_groups`), the `lead_stages` rows of the metrics' first pass waiting
+//! for their ranks (`pipeline::metrics`), a pull's rejects past their bound
+//! (`sink::rejects`), and the hash partitions of a large previous `lead_stages` and the
+//! leads (`metrics::partitions`).
 //! Each spill is a run: an Arrow IPC file in an anonymous temporary file (TMPDIR, gone when
 //! dropped); a [`Segment`] names one batch of it, read back one at a time. A leaf: it knows
 //! neither the warehouse nor the metrics, so both can use it without one depending on the
