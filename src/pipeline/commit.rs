@@ -12,7 +12,7 @@ use super::RunReport;
 use crate::config::JobConfig;
 use crate::error::Result;
 use crate::normalize::{BatchStamp, RunRow, RunsBuilder, TableRows, rejects_schema, runs_schema};
-use crate::sink::layout::{REJECTS_TABLE, RUNS_TABLE, raw_run_root};
+use crate::sink::layout::{REJECTS_TABLE, RUNS_TABLE, raw_run_root, staging_run_prefix};
 use crate::sink::{
     ParquetFile, Rejects, StagedFile, Warehouse, discard_staging, rejects_path, runs_path,
     staged_file, staging_path, write_batches,
@@ -36,12 +36,7 @@ pub(super) async fn abort_run(
         reason = stop.describe(),
         "run stopped before its commit: nothing is published"
     );
-    crate::sink::remove_prefix(
-        warehouse,
-        &object_store::path::Path::from(raw_run_root(&job.name, run_id)),
-    )
-    .await?;
-    discard_staging(store, &job.name, run_id).await?;
+    remove_run_files(warehouse, job, run_id).await?;
     let row = RunRow {
         error: Some(format!(
             "stopped by {} before its commit; nothing was published",
@@ -64,6 +59,42 @@ pub(super) async fn abort_run(
         elapsed: started.elapsed(),
         warehouse: warehouse.describe(),
     })
+}
+
+/// Looks at a stopped run's files: how often, and how long apart, before the removal gives
+/// up waiting for writes still landing (the next start removes anything later still).
+const REMOVAL_PASSES: usize = 20;
+const QUIET_PERIOD: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Remove a stopped run's landed pages (first) and staged files, until a look a quiet
+/// period later finds nothing of them. A write the stop cut short can land after a first
+/// removal: on a local warehouse object_store writes on blocking threads, which run to the
+/// end (and rename their file into place) even once the task awaiting them is aborted.
+async fn remove_run_files(warehouse: &Warehouse, job: &JobConfig, run_id: &str) -> Result<()> {
+    let store = &warehouse.store;
+    let raw = object_store::path::Path::from(raw_run_root(&job.name, run_id));
+    let staging = staging_run_prefix(&job.name, run_id);
+    for _ in 0..REMOVAL_PASSES {
+        crate::sink::remove_prefix(warehouse, &raw).await?;
+        discard_staging(store, &job.name, run_id).await?;
+        tokio::time::sleep(QUIET_PERIOD).await;
+        if !holds_objects(store, &raw).await? && !holds_objects(store, &staging).await? {
+            break;
+        }
+    }
+    Ok(())
+}
+
+async fn holds_objects(
+    store: &Arc<dyn ObjectStore>,
+    prefix: &object_store::path::Path,
+) -> Result<bool> {
+    use futures::StreamExt;
+    match store.list(Some(prefix)).next().await {
+        None => Ok(false),
+        Some(Ok(_)) => Ok(true),
+        Some(Err(e)) => Err(crate::error::Error::storage(prefix.to_string(), e)),
+    }
 }
 
 /// Stage the run's `_rejects` file (one, possibly empty): it publishes in the same commit as
