@@ -14,7 +14,8 @@
 //!
 //! `compute` runs both passes over batches in memory (tests); the pipeline's metrics step
 //! (`crate::pipeline::metrics`) runs them over the warehouse's files. Nothing here does I/O:
-//! `funnel_daily`'s runs of groups are set aside in temporary files through `crate::spill`.
+//! the runs of groups of `funnel_daily` and `cpsql_monthly` (`bounded_groups`) are set aside in
+//! temporary files through `crate::spill`.
 
 pub mod arrays;
 mod bounded_groups;
