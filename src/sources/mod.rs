@@ -273,6 +273,12 @@ impl SourceContext {
         self
     }
 
+    /// The run's clock: set when the run starts, before any request (a replay's is the
+    /// recorded run's).
+    pub fn clock(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock
+    }
+
     /// Move `stream`'s watermark to `watermark`; it is saved only if the run commits. Every
     /// source's watermarks pass here, so none moves past the run's clock: one record dated
     /// in the future (a vendor bug, a typo, year 9999) would otherwise make every later

@@ -1,8 +1,9 @@
 //! HubSpot CRM v3 contacts → `leads`. The first run syncs fully through the contacts list
 //! endpoint (bearer token, `limit`, `properties`, the opaque `after` cursor sent back exactly
 //! as received until `paging.next` is absent); later runs search for contacts whose
-//! `lastmodifieddate` is at or after the watermark minus a look-back, ascending, and merge
-//! them into the table by id. A search cannot page past 10,000 results, so a query that gets
+//! `lastmodifieddate` is after the watermark, or within the look-back of when the last run
+//! read (the search index lags behind writes), ascending, and merge them into the table by
+//! id. A search cannot page past 10,000 results, so a query that gets
 //! there starts again from the last `lastmodifieddate` it read; when more than 10,000
 //! contacts share that instant (a bulk import), they are read by ascending numeric
 //! `hs_object_id`, each query starting after the largest id read, and the search then goes
@@ -49,8 +50,9 @@ pub struct HubspotConfig {
     /// Contacts per search page (`limit`, at most 200), for incremental runs.
     #[serde(default = "default_search_page_size")]
     pub search_page_size: u32,
-    /// Incremental searches start this many minutes before the watermark: the search
-    /// index lags behind writes.
+    /// How far behind writes the search index may lag, in minutes: an incremental search
+    /// reads again the contacts modified this long before the last run began (the
+    /// watermark minus this when the last run's start is not known).
     #[serde(default = "default_lookback_minutes")]
     pub lookback_minutes: u32,
     /// Sweep the archived contacts on every run (they become `is_deleted = true` rows).
@@ -138,6 +140,36 @@ impl HubspotConfig {
 const STREAM: &str = "contacts";
 /// State stream recording whether the last full sync was cut short by the daily limit.
 const FULL_SYNC_STREAM: &str = "contacts_full_sync";
+/// State stream of the instant before which every contact's last modification had been
+/// read: the last complete run's clock minus the look-back (RFC 3339 with ms), or
+/// [`READ_BEFORE_UNKNOWN`] after a run the daily limit stopped.
+const READ_BEFORE_STREAM: &str = "contacts_read_before";
+/// [`READ_BEFORE_STREAM`] after a run that stopped early: contacts sharing the watermark's
+/// instant may be unread, so the next search starts a look-back before the watermark.
+const READ_BEFORE_UNKNOWN: &str = "unknown";
+
+/// Where an incremental search starts, epoch ms (`GTE`). A contact the last run did not read
+/// was either modified after the watermark (the newest modification read), or not yet in
+/// the search index when that run searched: modified at most `lookback_ms` before the run
+/// began, since the index lags writes by less than that. So the search starts at the
+/// earlier of the two; when nothing changed since a run long after the last modification,
+/// that is one request. Without the last run's start (a state written before it was kept,
+/// or a run the daily limit stopped, which can leave contacts of the watermark's own instant
+/// unread), it starts the look-back before the watermark.
+fn search_from(watermark_ms: i64, read_before_ms: Option<i64>, lookback_ms: i64) -> i64 {
+    match read_before_ms {
+        Some(read_before) => (watermark_ms + 1).min(read_before),
+        None => watermark_ms - lookback_ms,
+    }
+}
+
+/// A stream's RFC 3339 watermark as epoch ms.
+fn watermark_ms(ctx: &SourceContext, stream: &str) -> Option<i64> {
+    ctx.previous
+        .watermark(stream)
+        .and_then(|w| opt_timestamp(Some(&Value::String(w.to_string())), stream).ok()?)
+        .map(|micros| micros.div_euclid(1_000))
+}
 
 /// Pull contacts into `out`: the full list the first time, then an incremental search from
 /// the watermark; then the archived sweep. A daily rate limit ends the pull early without
@@ -163,15 +195,12 @@ pub async fn pull(
         session.check_custom_properties(out.job()).await?;
     }
     let started_ms = chrono::Utc::now().timestamp_millis();
-    let watermark = ctx
-        .previous
-        .watermark(STREAM)
-        .and_then(|w| opt_timestamp(Some(&Value::String(w.to_string())), STREAM).ok()?)
-        .map(|micros| micros.div_euclid(1_000));
+    let lookback_ms = i64::from(cfg.lookback_minutes) * 60_000;
+    let watermark = watermark_ms(ctx, STREAM);
     let (progress, full) = match watermark {
         Some(wm) => {
             out.merge_with_previous();
-            let from = wm - i64::from(cfg.lookback_minutes) * 60_000;
+            let from = search_from(wm, watermark_ms(ctx, READ_BEFORE_STREAM), lookback_ms);
             (session.search(from, out).await?, false)
         }
         None => {
@@ -190,6 +219,16 @@ pub async fn pull(
         chrono::DateTime::from_timestamp_millis(ms)
             .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
     };
+    // Every contact modified a look-back before this run began was in the index when it
+    // read, and was read, unless the daily limit stopped the read.
+    let read_before = if progress.stopped.is_some() {
+        Some(READ_BEFORE_UNKNOWN.to_string())
+    } else {
+        format_ms(ctx.clock().timestamp_millis() - lookback_ms)
+    };
+    if let Some(read_before) = read_before {
+        ctx.advance(READ_BEFORE_STREAM, read_before);
+    }
     if full {
         if progress.stopped.is_some() {
             ctx.advance(FULL_SYNC_STREAM, "incomplete".into());
@@ -265,6 +304,22 @@ mod tests {
     use super::*;
     use crate::sources::MemorySink;
     use crate::sources::pages::Pages;
+
+    #[test]
+    fn the_search_starts_after_the_watermark_or_a_look_back_before_the_last_run() {
+        let minute = 60_000;
+        let lookback = 10 * minute;
+        let wm = 1_000 * minute;
+        // The last run began long after the newest modification: only what is newer.
+        assert_eq!(search_from(wm, Some(wm + 60 * minute), lookback), wm + 1);
+        // It began within the look-back of it: from a look-back before that run began.
+        assert_eq!(search_from(wm, Some(wm - 4 * minute), lookback), wm - 4 * minute);
+        assert_eq!(search_from(wm, Some(wm + 1), lookback), wm + 1);
+        assert_eq!(search_from(wm, Some(wm), lookback), wm);
+        // Unknown (an older state, or a run the daily limit stopped): a look-back before
+        // the watermark.
+        assert_eq!(search_from(wm, None, lookback), wm - lookback);
+    }
 
     /// The connector contract: a connector runs against an in-memory sink, no warehouse.
     #[tokio::test]
