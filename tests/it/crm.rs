@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 
 use funnelhouse::normalize::Dataset;
 use funnelhouse::pipeline::RunReport;
-use funnelhouse::sandbox::{HubspotLimits, Mutation, RunningSandbox, SalesforceFaults};
+use funnelhouse::sandbox::{
+    HubspotLimits, HubspotRedate, Mutation, RunningSandbox, SalesforceFaults,
+};
 
 use crate::support::*;
 
@@ -280,6 +282,76 @@ async fn more_contacts_than_the_ceiling_sharing_one_date_are_read_by_id() {
     assert_eq!(
         state(&warehouse, "hubspot")["streams"]["contacts"]["watermark"],
         tied.modified_at
+    );
+}
+
+/// An incremental HubSpot run asks for what changed, not for a fixed look-back before the
+/// watermark: one search request when nothing did (issue 22), and still every contact
+/// modified shortly before the last run began that the search index held back until after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hubspot_incremental_runs_search_what_changed_and_what_the_index_held_back() {
+    let sandbox = sandbox(600, 0).await;
+    let dir = tempfile::tempdir().unwrap();
+    let env = env_for(&sandbox);
+    let body = format!("{HUBSPOT}sweep_archived = false\n");
+    let (job, warehouse) = job_in(dir.path(), "crm", &body, &env);
+    let leads = table(&warehouse, "leads");
+    let first = run_within(&job, &env, at(0)).await;
+    assert!(first.succeeded(), "{first:#?}");
+    // (requests, contacts read); a short search page may still carry a cursor (as HubSpot's
+    // do), so a run that reads a few contacts may ask a second time.
+    let hubspot = |report: &RunReport| (report.sources[0].requests, leads_read(report));
+    let requests = |report: &RunReport| report.sources[0].requests;
+    let updated_at = |id: &str| {
+        duckdb(&format!(
+            "SELECT strftime(updated_at, '%H:%M') FROM {leads} WHERE lead_id = '{id}'"
+        ))
+    };
+    let redate = |index: usize, hh_mm: &str| {
+        sandbox
+            .data
+            .redate_hubspot(&HubspotRedate {
+                index,
+                modified_at: format!("{}T{hh_mm}:00.000Z", today()),
+            })
+            .unwrap()
+    };
+
+    // Nothing changed since a run long after the last modification: one empty search page.
+    let second = run_within(&job, &env, at(30)).await;
+    assert!(second.succeeded(), "{second:#?}");
+    assert_eq!(hubspot(&second), (1, 0));
+
+    // A contact modified two minutes before the next run (04:58; it begins at 05:00) is read,
+    // and becomes the watermark.
+    let early = redate(3, "04:58");
+    let third = run_within(&job, &env, at(60)).await;
+    assert!(third.succeeded(), "{third:#?}");
+    assert_eq!(leads_read(&third), 1);
+    assert!(requests(&third) <= 2, "{third:#?}");
+    assert_eq!(
+        state(&warehouse, "hubspot")["streams"]["contacts"]["watermark"],
+        "2026-11-20T04:58:00.000Z"
+    );
+    assert_eq!(updated_at(&early), [[serde_json::json!("04:58")]]);
+
+    // One modified at 04:55, before the watermark, reaches the index only after that run
+    // (the sandbox serves it from now on, as a lagging index would): the next run reads it,
+    // with the 04:58 one again, as both are within the look-back of 05:00 (10 minutes).
+    let late = redate(5, "04:55");
+    let fourth = run_within(&job, &env, at(120)).await;
+    assert!(fourth.succeeded(), "{fourth:#?}");
+    assert_eq!(leads_read(&fourth), 2);
+    assert!(requests(&fourth) <= 2, "{fourth:#?}");
+    assert_eq!(updated_at(&late), [[serde_json::json!("04:55")]]);
+
+    // That run began an hour after the watermark: the next one reads only what is newer.
+    let fifth = run_within(&job, &env, at(180)).await;
+    assert!(fifth.succeeded(), "{fifth:#?}");
+    assert_eq!(hubspot(&fifth), (1, 0));
+    assert_eq!(
+        state(&warehouse, "hubspot")["streams"]["contacts_read_before"]["watermark"],
+        "2026-11-20T06:50:00.000Z"
     );
 }
 

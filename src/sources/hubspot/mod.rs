@@ -313,7 +313,10 @@ mod tests {
         // The last run began long after the newest modification: only what is newer.
         assert_eq!(search_from(wm, Some(wm + 60 * minute), lookback), wm + 1);
         // It began within the look-back of it: from a look-back before that run began.
-        assert_eq!(search_from(wm, Some(wm - 4 * minute), lookback), wm - 4 * minute);
+        assert_eq!(
+            search_from(wm, Some(wm - 4 * minute), lookback),
+            wm - 4 * minute
+        );
         assert_eq!(search_from(wm, Some(wm + 1), lookback), wm + 1);
         assert_eq!(search_from(wm, Some(wm), lookback), wm);
         // Unknown (an older state, or a run the daily limit stopped): a look-back before
