@@ -261,6 +261,8 @@ async fn pull_source(
     }
     .await;
     let next = result.is_ok().then(|| ctx.next_state());
+    let pages = ctx.pages.per_endpoint().await;
+    tracing::info!(source = %source.name(), %pages, "pages per endpoint");
     (result, Some(stats), next, pull_started.elapsed())
 }
 

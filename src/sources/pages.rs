@@ -99,6 +99,19 @@ impl Pages {
         self.pages.load(Ordering::Relaxed)
     }
 
+    /// Pages fetched or replayed so far per endpoint (`hubspot/contacts_search=1 …`, in
+    /// endpoint order), for the log: which of a source's streams cost the requests.
+    pub async fn per_endpoint(&self) -> String {
+        let counters = self.counters.lock().await;
+        let mut endpoints: Vec<_> = counters.iter().collect();
+        endpoints.sort();
+        endpoints
+            .iter()
+            .map(|(endpoint, n)| format!("{endpoint}={n}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
     /// The next page of `endpoint` (a fixed name such as `hubspot/contacts`): sends `request`
     /// live, or returns the next recorded body when replaying.
     pub async fn fetch(&self, endpoint: &str, request: reqwest::RequestBuilder) -> Result<Bytes> {
