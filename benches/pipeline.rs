@@ -879,7 +879,10 @@ fn streams(job: &str) -> BTreeMap<String, u64> {
             ],
             Some("google_ads") => vec![("google_ads/search", ids("customer_ids"))],
             Some("typeform") => vec![("typeform/responses", ids("form_ids"))],
-            Some("surveymonkey") => vec![("surveymonkey/responses", ids("survey_ids"))],
+            Some("surveymonkey") => vec![
+                ("surveymonkey/survey_details", ids("survey_ids")),
+                ("surveymonkey/responses", ids("survey_ids")),
+            ],
             _ => vec![],
         };
         for (endpoint, n) in endpoints {
