@@ -221,7 +221,20 @@ impl Session<'_> {
                 }
                 Ok(())
             };
-            let body = match self.fetch(endpoint, request, &ours).await? {
+            let fetch = self.fetch(endpoint, request, &ours);
+            // The oldest decoded page is written while this request is answered: the cursor
+            // allows one request in flight, and writing rows need not wait for it.
+            let fetched = if in_flight.len() >= DECODE_AHEAD {
+                let (fetched, written) = tokio::join!(
+                    fetch,
+                    self.write_oldest(&url, &mut in_flight, &mut progress, out)
+                );
+                written?;
+                fetched?
+            } else {
+                fetch.await?
+            };
+            let body = match fetched {
                 Fetched::Page(body) => body,
                 Fetched::DailyLimit(message) => {
                     progress.stopped = Some(message);
@@ -243,10 +256,6 @@ impl Session<'_> {
                 None => self.peek(&url, &body)?,
             };
             in_flight.push_back((location, self.decode_on_a_thread(body)));
-            if in_flight.len() >= DECODE_AHEAD {
-                self.write_oldest(&url, &mut in_flight, &mut progress, out)
-                    .await?;
-            }
             if after.is_none() {
                 break;
             }
