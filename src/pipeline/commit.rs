@@ -74,12 +74,24 @@ async fn remove_run_files(warehouse: &Warehouse, job: &JobConfig, run_id: &str) 
     let store = &warehouse.store;
     let raw = object_store::path::Path::from(raw_run_root(&job.name, run_id));
     let staging = staging_run_prefix(&job.name, run_id);
-    for _ in 0..REMOVAL_PASSES {
-        crate::sink::remove_prefix(warehouse, &raw).await?;
-        discard_staging(store, &job.name, run_id).await?;
+    for pass in 1..=REMOVAL_PASSES {
+        // A write landing during the removal fails it too (a local folder no longer empty
+        // when it is removed): that pass is looked at again like one that left files.
+        let removed = async {
+            crate::sink::remove_prefix(warehouse, &raw).await?;
+            discard_staging(store, &job.name, run_id).await
+        }
+        .await;
         tokio::time::sleep(QUIET_PERIOD).await;
-        if !holds_objects(store, &raw).await? && !holds_objects(store, &staging).await? {
-            break;
+        match removed {
+            Ok(())
+                if !holds_objects(store, &raw).await?
+                    && !holds_objects(store, &staging).await? =>
+            {
+                return Ok(());
+            }
+            Err(e) if pass == REMOVAL_PASSES => return Err(e),
+            _ => {}
         }
     }
     Ok(())
