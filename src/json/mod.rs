@@ -107,18 +107,6 @@ pub fn sonic_from_slice<'a, T: serde::Deserialize<'a>>(body: &'a [u8]) -> Result
     sonic_rs::from_slice(body).map_err(|e| invalid(&e))
 }
 
-/// sonic-rs's `from_slice` into serde types for a body [`skim`] has already read: the skim
-/// refused a body nested deeper than [`MAX_DEPTH`] in the same pass that found its cursor,
-/// so the nesting is not scanned a second time (on a HubSpot contacts page that second scan
-/// was 4 % of a replayed run's CPU). Should a body reach it unskimmed, sonic-rs's serde path
-/// still stops at 255 levels with an error of its own: no stack can overflow. Never for
-/// sonic-rs's tree (`sonic_rs::Value`), which has no limit: use [`sonic_from_slice`].
-pub fn sonic_from_skimmed_slice<'a, T: serde::Deserialize<'a>>(
-    body: &'a [u8],
-) -> Result<T, JsonError> {
-    sonic_rs::from_slice(body).map_err(|e| invalid(&e))
-}
-
 /// A parser's message without the input it may quote: sonic-rs appends the bytes around the
 /// error after a blank line; a mistyped value (`invalid type: string "…"`) is redacted.
 pub(crate) fn invalid(error: &dyn std::fmt::Display) -> JsonError {

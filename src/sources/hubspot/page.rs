@@ -111,15 +111,14 @@ fn numeric_id(contact: &Contact<'_>) -> Option<u64> {
     }
 }
 
-/// Decode a page body the source's task has skimmed ([`skim_page`] or [`peek_paging`],
-/// which also checked its nesting): `Err` names what is wrong with the page as a whole.
+/// Decode a page body: `Err` names what is wrong with the page as a whole.
 pub(super) fn decode_page(
     body: &[u8],
     index: &mut PropertyIndex,
     hasher: &PersonalDataHasher,
 ) -> Result<ContactsDecoded, String> {
     // sonic-rs: the same serde types, a third faster than serde_json on these pages.
-    let page: ContactsPage<'_> = crate::json::sonic_from_skimmed_slice(body).map_err(|e| {
+    let page: ContactsPage<'_> = crate::json::sonic_from_slice(body).map_err(|e| {
         format!(
             "body is not a contacts page ({e}): {}",
             crate::http::body_excerpt(body)
@@ -216,33 +215,5 @@ mod tests {
             );
         }
         assert!(peek_paging(b"<html>").is_err());
-    }
-
-    /// The decoding thread does not scan a page's nesting again: the skim on the source's
-    /// task refuses a hostile page, and a page that reached the decoder unskimmed is still
-    /// refused by sonic-rs's own depth limit, an error rather than an overflowed stack.
-    #[test]
-    fn a_page_nested_too_deep_is_refused_by_the_skim_and_by_the_decoder() {
-        for depth in [101, 300, 100_000] {
-            let body = format!(
-                r#"{{"results":[{{"id":"1","properties":{{"email":{}1{}}}}}]}}"#,
-                "[".repeat(depth),
-                "]".repeat(depth)
-            );
-            assert!(
-                matches!(
-                    skim_page(body.as_bytes(), Some(false)),
-                    Err(crate::json::JsonError::TooDeep { .. })
-                ),
-                "depth {depth}"
-            );
-            let props = HubspotProperties::default();
-            let mut index = PropertyIndex::new(&props, &CustomProperties::new());
-            let decoded = decode_page(body.as_bytes(), &mut index, &PersonalDataHasher::new(b"k"));
-            if depth > 255 {
-                let err = decoded.err().unwrap_or_default();
-                assert!(err.contains("not a contacts page"), "depth {depth}: {err}");
-            }
-        }
     }
 }
