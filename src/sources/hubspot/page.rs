@@ -216,4 +216,28 @@ mod tests {
         }
         assert!(peek_paging(b"<html>").is_err());
     }
+
+    /// The decoding thread checks a page's nesting itself, though the skim on the source's
+    /// task already did: sonic-rs's own limit (255 levels) is too deep to be a safety net,
+    /// 300 levels overflowed a 2 MiB thread's stack in a debug build.
+    #[test]
+    fn a_page_nested_too_deep_is_refused_before_the_decoder_parses_it() {
+        let props = HubspotProperties::default();
+        let hasher = PersonalDataHasher::new(b"k");
+        for depth in [101, 300, 100_000] {
+            let body = format!(
+                r#"{{"results":[{{"id":"1","properties":{{"email":{}1{}}}}}]}}"#,
+                "[".repeat(depth),
+                "]".repeat(depth)
+            );
+            let mut index = PropertyIndex::new(&props, &CustomProperties::new());
+            let err = decode_page(body.as_bytes(), &mut index, &hasher)
+                .err()
+                .unwrap_or_default();
+            assert!(
+                err.contains("nested deeper than 100"),
+                "depth {depth}: {err}"
+            );
+        }
+    }
 }
