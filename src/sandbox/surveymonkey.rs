@@ -479,10 +479,7 @@ fn bulk_response<'a>(data: &'a SandboxData, r: &SurveyResponse, base: &str) -> B
         text: None,
     };
     // The team is the first question: partial responses have it too.
-    if let Some(position) = super::survey::all_teams()
-        .iter()
-        .position(|t| *t == employee.team)
-    {
+    if let Some(position) = super::survey::teams().position(|t| t == employee.team) {
         ask(
             TEAM_QUESTION_ID,
             choice(TEAM_QUESTION_ID, position + 1, false),

@@ -93,21 +93,27 @@ const FIELDS: [(&str, &str, &str, &str); 7] = [
     ),
 ];
 
-/// The labels of a choice field (`which_team`, `tenure`), in choice order.
-fn field_labels(reference: &str) -> Vec<&'static str> {
-    match reference {
-        "which_team" => super::survey::all_teams(),
-        "tenure" => super::survey::TENURES.to_vec(),
-        _ => Vec::new(),
-    }
+/// The labels of a choice field (`which_team`, `tenure`), in choice order; none for another
+/// field. Nothing is allocated: every choice answer of every response looks its label up.
+fn field_labels(reference: &str) -> impl Iterator<Item = &'static str> {
+    let teams = (reference == "which_team").then(super::survey::teams);
+    let tenures = (reference == "tenure").then(|| super::survey::TENURES.iter().copied());
+    teams
+        .into_iter()
+        .flatten()
+        .chain(tenures.into_iter().flatten())
+}
+
+/// The id of the choice at `position` (0-based) of field `reference`: `<ref>-<n>`.
+fn choice_id(reference: &str, position: usize) -> String {
+    format!("{reference}-{}", position + 1)
 }
 
 /// The choices of a choice field (`which_team`, `tenure`), as `(choice id, label)`.
 fn field_choices(reference: &str) -> Vec<(String, &'static str)> {
     field_labels(reference)
-        .into_iter()
         .enumerate()
-        .map(|(i, label)| (format!("{reference}-{}", i + 1), label))
+        .map(|(i, label)| (choice_id(reference, i), label))
         .collect()
 }
 
@@ -373,9 +379,8 @@ struct AnswerField {
 fn choice_answer(index: usize, label: &'static str) -> Answer {
     let reference = FIELDS[index].0;
     let id = field_labels(reference)
-        .iter()
-        .position(|l| *l == label)
-        .map(|i| format!("{reference}-{}", i + 1));
+        .position(|l| l == label)
+        .map(|i| choice_id(reference, i));
     Answer {
         field: index,
         value: AnswerValue::Choice { id, label },
