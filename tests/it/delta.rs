@@ -25,7 +25,9 @@ from deltalake import DeltaTable
 
 parquet_root, delta_root = sys.argv[1], sys.argv[2]
 LINEAGE = {"_run_id", "_ingested_at", "run_id"}
+# No progress bar: DuckDB draws one on stdout once a query runs past 2 s; stdout is our JSON.
 con = duckdb.connect()
+con.execute("SET enable_progress_bar = false")
 
 def diff(name, sql_a, sql_b, cols):
     sel = ", ".join(f'"{c}"::VARCHAR' for c in cols)
@@ -91,7 +93,9 @@ import glob, json, os, sys
 import duckdb
 parquet_root, delta_root, ext_root = sys.argv[1], sys.argv[2], sys.argv[3]
 LINEAGE = {"_run_id", "_ingested_at", "run_id"}
+# No progress bar: DuckDB draws one on stdout once a query runs past 2 s; stdout is our JSON.
 con = duckdb.connect()
+con.execute("SET enable_progress_bar = false")
 # The package ships the extension file only: load it from where pip put it.
 con.execute(f"LOAD '{glob.glob(os.path.join(ext_root, 'duckdb_ext/extensions/*/*/delta.duckdb_extension'))[0]}'")
 out = {"version": duckdb.__version__}
@@ -121,7 +125,9 @@ import json, os, sys
 import duckdb
 from deltalake import DeltaTable
 root = sys.argv[1]
+# No progress bar: DuckDB draws one on stdout once a query runs past 2 s; stdout is our JSON.
 con = duckdb.connect()
+con.execute("SET enable_progress_bar = false")
 out = []
 for table in sys.argv[2:]:
     t = DeltaTable(os.path.join(root, table)).to_pyarrow_table()

@@ -13,6 +13,10 @@ import json, os, sys
 import duckdb, pandas as pd, polars as pl, pyarrow as pa
 import pyarrow.dataset as ds, pyarrow.parquet as pq
 
+# DuckDB draws a progress bar on stdout once a query runs past 2 s; stdout is our JSON.
+duck = duckdb.connect()
+duck.execute("SET enable_progress_bar = false")
+
 root = sys.argv[1]
 out = {"counts": {}, "date_types": {}, "files_with_date": []}
 for table in sorted(os.listdir(root)):
@@ -22,7 +26,7 @@ for table in sorted(os.listdir(root)):
         continue  # _raw, _state, _locks: not tables
     glob = f"{path}/**/*.parquet"
     out["counts"][table] = {
-        "duckdb": duckdb.sql(f"SELECT count(*) FROM read_parquet('{glob}', hive_partitioning = true)").fetchone()[0],
+        "duckdb": duck.sql(f"SELECT count(*) FROM read_parquet('{glob}', hive_partitioning = true)").fetchone()[0],
         "pyarrow.dataset": ds.dataset(path, format="parquet", partitioning="hive").count_rows(),
         "pyarrow.parquet.read_table": pq.read_table(path).num_rows,
         "pandas.read_parquet": len(pd.read_parquet(path)),
@@ -34,7 +38,7 @@ for table in sorted(os.listdir(root)):
 spend = os.path.join(root, "spend")
 typed = ds.partitioning(pa.schema([("date", pa.date32())]), flavor="hive")
 out["date_types"] = {
-    "duckdb": duckdb.sql(f"SELECT typeof(date) FROM read_parquet('{spend}/**/*.parquet', hive_partitioning = true) LIMIT 1").fetchone()[0],
+    "duckdb": duck.sql(f"SELECT typeof(date) FROM read_parquet('{spend}/**/*.parquet', hive_partitioning = true) LIMIT 1").fetchone()[0],
     "polars": str(pl.scan_parquet(f"{spend}/**/*.parquet", hive_partitioning=True).collect_schema()["date"]),
     "pyarrow.dataset (typed hive)": str(ds.dataset(spend, format="parquet", partitioning=typed).schema.field("date").type),
     "pandas": str(pd.read_parquet(spend)["date"].dtype),

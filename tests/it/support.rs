@@ -124,7 +124,9 @@ pub(crate) fn python() -> PathBuf {
 
 const DUCKDB_QUERY: &str = r#"
 import duckdb, json, sys
+# No progress bar: DuckDB draws one on stdout once a query runs past 2 s; stdout is our JSON.
 con = duckdb.connect()
+con.execute("SET enable_progress_bar = false")
 rows = con.execute(sys.argv[1]).fetchall()
 print(json.dumps([list(r) for r in rows], default=str))
 "#;
