@@ -73,8 +73,41 @@ fn check_depth_within(body: &[u8], limit: usize) -> Result<(), JsonError> {
 
 /// Where the string whose contents start at `from` ends: its closing quote (the next one
 /// not escaped by a backslash), or the body's length if it is cut off. Strings are most of a
-/// vendor page's bytes, so they are skipped with `memchr` rather than byte by byte.
+/// vendor page's bytes, and most are short (a property name, a date, a number as text): the
+/// first [`INLINE_WORDS`] words of one are searched eight bytes at a time in place, which
+/// on a HubSpot contacts page is a third faster than a `memchr` call per string; a longer
+/// string goes on with `memchr`'s vector search. Inlined into the scanning loops, as the
+/// call would cost about what a short string's search does.
+#[inline(always)]
 fn string_end(body: &[u8], mut from: usize) -> usize {
+    let mut words = 0;
+    while let Some(chunk) = body.get(from..from + 8) {
+        let word = u64::from_le_bytes(chunk.try_into().expect("a slice of eight bytes"));
+        let found = bytes_equal_to(word, b'"') | bytes_equal_to(word, b'\\');
+        if found != 0 {
+            // The first flagged byte is exact (see `bytes_equal_to`).
+            let at = from + (found.trailing_zeros() / 8) as usize;
+            if body[at] == b'"' {
+                return at;
+            }
+            // A backslash escapes the byte after it, whatever it is.
+            from = at + 2;
+            continue;
+        }
+        from += 8;
+        words += 1;
+        if words == INLINE_WORDS {
+            break;
+        }
+    }
+    string_end_memchr(body, from.min(body.len()))
+}
+
+/// Words of a string [`string_end`] searches itself before handing the rest to `memchr`.
+const INLINE_WORDS: usize = 4;
+
+/// [`string_end`] with a `memchr` call per quote or backslash.
+fn string_end_memchr(body: &[u8], mut from: usize) -> usize {
     while let Some(found) = body
         .get(from..)
         .and_then(|rest| memchr::memchr2(b'"', b'\\', rest))
@@ -83,10 +116,20 @@ fn string_end(body: &[u8], mut from: usize) -> usize {
         if body[at] == b'"' {
             return at;
         }
-        // A backslash escapes the byte after it, whatever it is.
         from = at + 2;
     }
     body.len()
+}
+
+/// The bytes of `word` (little-endian) equal to `byte`, as the high bit of each: exact up to
+/// and including the first such byte (the borrow of the subtraction can flag a byte after
+/// it, never one before), which is all [`string_end`] reads.
+#[inline(always)]
+fn bytes_equal_to(word: u64, byte: u8) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let zero_where_equal = word ^ (ONES * u64::from(byte));
+    zero_where_equal.wrapping_sub(ONES) & !zero_where_equal & HIGHS
 }
 
 /// serde_json's `from_slice` behind the depth check, its error redacted.
@@ -118,6 +161,52 @@ pub(crate) fn invalid(error: &dyn std::fmt::Display) -> JsonError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The closing quote found byte by byte: what [`string_end`] must agree with.
+    fn string_end_bytewise(body: &[u8], mut from: usize) -> usize {
+        while from < body.len() {
+            match body[from] {
+                b'"' => return from,
+                b'\\' => from += 2,
+                _ => from += 1,
+            }
+        }
+        body.len()
+    }
+
+    #[test]
+    fn string_ends_are_found_across_words_escapes_and_cut_off_bodies() {
+        // Quotes, backslashes, bytes just above and below them, bytes with the high bit set
+        // and a multi-byte character, in bodies up to 80 bytes (past the inline words), from
+        // every start: a pseudo-random sequence, the same on every run.
+        let alphabet = [
+            b'a', b'"', b'\\', b'!', b'#', b'[', b']', 0x80, 0xff, 0xc3, 0xa9,
+        ];
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        for _ in 0..20_000 {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            let len = (state >> 57) as usize % 81;
+            let mut body = Vec::with_capacity(len);
+            for _ in 0..len {
+                state = state
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1_442_695_040_888_963_407);
+                // Mostly plain bytes, so that long strings occur too.
+                let pick = (state >> 33) as usize % 40;
+                body.push(alphabet.get(pick).copied().unwrap_or(b'x'));
+            }
+            for from in 0..=body.len() + 1 {
+                assert_eq!(
+                    string_end(&body, from),
+                    string_end_bytewise(&body, from),
+                    "{:?} from {from}",
+                    String::from_utf8_lossy(&body)
+                );
+            }
+        }
+    }
 
     fn nested(levels: usize) -> Vec<u8> {
         let mut body = b"{\"a\":".to_vec();
