@@ -183,20 +183,21 @@ mod tests {
             b'a', b'"', b'\\', b'!', b'#', b'[', b']', 0x80, 0xff, 0xc3, 0xa9,
         ];
         let mut state = 0x9e37_79b9_7f4a_7c15_u64;
-        for _ in 0..20_000 {
+        let mut next = || {
             state = state
                 .wrapping_mul(6_364_136_223_846_793_005)
                 .wrapping_add(1_442_695_040_888_963_407);
-            let len = (state >> 57) as usize % 81;
-            let mut body = Vec::with_capacity(len);
-            for _ in 0..len {
-                state = state
-                    .wrapping_mul(6_364_136_223_846_793_005)
-                    .wrapping_add(1_442_695_040_888_963_407);
-                // Mostly plain bytes, so that long strings occur too.
-                let pick = (state >> 33) as usize % 40;
-                body.push(alphabet.get(pick).copied().unwrap_or(b'x'));
-            }
+            state
+        };
+        for _ in 0..20_000 {
+            let len = (next() >> 57) as usize % 81;
+            // Mostly plain bytes, so that long strings occur too.
+            let body: Vec<u8> = (0..len)
+                .map(|_| {
+                    let pick = (next() >> 33) as usize % 40;
+                    alphabet.get(pick).copied().unwrap_or(b'x')
+                })
+                .collect();
             for from in 0..=body.len() + 1 {
                 assert_eq!(
                     string_end(&body, from),

@@ -4,9 +4,9 @@
 //! bytes as the nesting check ([`super::check_depth`]), without building anything.
 //!
 //! Strings are skipped ([`super::string_end`]: eight bytes at a time, then `memchr`) and
-//! nothing else is looked at: on a contacts page that
-//! is a fifth of the cost of serde_json's skipping deserializer (which validates every
-//! value) and a tenth of sonic-rs's checked lazy iterators. This is not a validator: keys
+//! nothing else is looked at: on a contacts page that is a fifth of the cost of serde_json's
+//! skipping deserializer (which validates every value) and a tenth of sonic-rs's checked
+//! lazy iterators. This is not a validator: keys
 //! are compared as written (escapes are not decoded) and a body that is not JSON may skim
 //! without an error. The page is parsed, and judged, whole on the decoding thread.
 

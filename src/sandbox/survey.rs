@@ -144,12 +144,8 @@ impl Employee {
 }
 
 /// Every team, in department order: the choices of the "Which team are you in?" question
-/// both survey tools ask (its answer is the same team the hidden field carries).
-pub(crate) fn all_teams() -> Vec<&'static str> {
-    teams().collect()
-}
-
-/// [`all_teams`] without building the list: a twin looks a team's position up per response.
+/// both survey tools ask (its answer is the same team the hidden field carries). An
+/// iterator, not a list: a twin looks a team's position up per response.
 pub(crate) fn teams() -> impl Iterator<Item = &'static str> {
     DEPARTMENTS
         .iter()

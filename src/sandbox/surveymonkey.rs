@@ -339,8 +339,7 @@ pub(crate) async fn details(
     if let Some(response) = rejection(&headers, &survey_id) {
         return with_limits(&data, response);
     }
-    let team_choices: Vec<JsonValue> = super::survey::all_teams()
-        .into_iter()
+    let team_choices: Vec<JsonValue> = super::survey::teams()
         .enumerate()
         .map(|(i, team)| json!({ "id": choice_id(TEAM_QUESTION_ID, i + 1), "text": team, "position": i + 1 }))
         .collect();
