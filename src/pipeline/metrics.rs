@@ -23,7 +23,7 @@ use std::sync::Arc;
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use chrono::{DateTime, Utc};
-use futures::stream::TryStreamExt;
+use futures::stream::{BoxStream, StreamExt, TryStreamExt};
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 
@@ -46,6 +46,30 @@ use crate::sink::{
     with_partition_columns,
 };
 use crate::spill::{RunWriter, Spill, SpillError};
+
+/// Files of a day-partitioned input table opened ahead of the one being read: a year of
+/// spend is 730 small files, and opening one (its size, its footer, its first row group,
+/// each a read of the store) costs more wall time than folding in its few hundred rows, so
+/// one file after another left a core idle. Each opened file decodes at most
+/// `READ_AHEAD_BATCHES` batches ahead (`sink::parquet`), so memory holds this many files'
+/// batches, not the table.
+const FILES_OPENED_AHEAD: usize = 4;
+
+/// The batches of every file of `files` (final path → where to read it), file by file in
+/// order, each with where it was read, [`FILES_OPENED_AHEAD`] files opened ahead.
+fn opened_ahead<'a>(
+    store: &'a Arc<dyn ObjectStore>,
+    files: BTreeMap<String, String>,
+    columns: &'a [&'a str],
+) -> impl futures::Stream<Item = Result<(String, BoxStream<'static, Result<RecordBatch>>)>> + 'a {
+    futures::stream::iter(files.into_values())
+        .map(move |location| async move {
+            let path = Path::from(location.as_str());
+            let batches = stream_parquet_file(store, &path, Some(columns), false).await?;
+            Ok((location, batches))
+        })
+        .buffered(FILES_OPENED_AHEAD)
+}
 
 /// Which input files the metrics step reads.
 #[derive(Debug, Clone, Copy)]
@@ -314,25 +338,19 @@ pub async fn stage_metrics_over(
     // `date` is the file's `date=` folder (Hive), not one of its columns: it is put back
     // for the day's rate.
     let spend_table = crate::normalize::spend_schema();
-    for location in current_files(store, "spend", &job.name, files, inputs)
-        .await?
-        .values()
-    {
-        let path = Path::from(location.as_str());
-        let mut batches = stream_parquet_file(store, &path, Some(&SPEND_COLUMNS), false).await?;
+    let spend_files = current_files(store, "spend", &job.name, files, inputs).await?;
+    let mut spend = opened_ahead(store, spend_files, &SPEND_COLUMNS);
+    while let Some((location, mut batches)) = spend.try_next().await? {
         while let Some(batch) = batches.try_next().await? {
-            let batch = with_partition_columns(&batch, location, &spend_table)?;
+            let batch = with_partition_columns(&batch, &location, &spend_table)?;
             cpsql.add_spend(&batch, fx, &job.metrics.cpsql)?;
         }
     }
     // Costs (written by the costs source when the job has one): at the rate of the month's
     // first day.
-    for location in current_files(store, "costs", &job.name, files, inputs)
-        .await?
-        .values()
-    {
-        let path = Path::from(location.as_str());
-        let mut batches = stream_parquet_file(store, &path, Some(&COSTS_COLUMNS), false).await?;
+    let costs_files = current_files(store, "costs", &job.name, files, inputs).await?;
+    let mut costs = opened_ahead(store, costs_files, &COSTS_COLUMNS);
+    while let Some((_, mut batches)) = costs.try_next().await? {
         while let Some(batch) = batches.try_next().await? {
             cpsql.add_costs(&batch, fx)?;
         }
@@ -369,12 +387,9 @@ pub async fn stage_metrics_over(
     // Third-party intent (written by the job's `intent` sources): the look-back window's
     // signals, indexed by domain and e-mail hash, joined to every lead of both passes.
     let mut intent = IntentIndex::new(&job.stages.intent, settings.now_micros);
-    for location in current_files(store, "intent_signals", &job.name, files, inputs)
-        .await?
-        .values()
-    {
-        let path = Path::from(location.as_str());
-        let mut batches = stream_parquet_file(store, &path, Some(&SIGNAL_COLUMNS), false).await?;
+    let signal_files = current_files(store, "intent_signals", &job.name, files, inputs).await?;
+    let mut signals = opened_ahead(store, signal_files, &SIGNAL_COLUMNS);
+    while let Some((_, mut batches)) = signals.try_next().await? {
         while let Some(batch) = batches.try_next().await? {
             intent.add_batch(&batch)?;
         }
