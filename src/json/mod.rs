@@ -10,6 +10,10 @@
 //! nested deeper than [`MAX_DEPTH`]: the page (and its source) fails with a clear error, the
 //! run goes on. Vendor pages are a handful of levels deep.
 //!
+//! A body [`skim`]med on its source's task for its cursor had its nesting checked by that
+//! same pass: it goes on to its decoding thread as [`Checked`], which the parser takes
+//! without a second scan.
+//!
 //! A parse error never quotes the body: sonic-rs's message carries a fragment of the input
 //! around the error, serde_json's names a mistyped value; both are cut and redacted here
 //! ([`crate::normalize::redact_text`]), so an e-mail in a broken body stays out of errors.
@@ -148,6 +152,53 @@ pub fn from_str<'a, T: serde::Deserialize<'a>>(text: &'a str) -> Result<T, JsonE
 pub fn sonic_from_slice<'a, T: serde::Deserialize<'a>>(body: &'a [u8]) -> Result<T, JsonError> {
     check_depth(body)?;
     sonic_rs::from_slice(body).map_err(|e| invalid(&e))
+}
+
+/// [`sonic_from_slice`] of a body already known to be shallow enough: not scanned again.
+pub fn sonic_from_checked<'a, T: serde::Deserialize<'a>>(
+    body: &'a Checked,
+) -> Result<T, JsonError> {
+    sonic_rs::from_slice(&body.0).map_err(|e| invalid(&e))
+}
+
+/// A body whose nesting is known to be within [`MAX_DEPTH`], to be parsed on another thread
+/// without a second scan (a HubSpot page is skimmed on its source's task for its cursor, and
+/// that one pass checks the nesting too). Only [`Checked::after_skim`] makes one.
+#[derive(Debug, Clone)]
+pub struct Checked(bytes::Bytes);
+
+impl Checked {
+    /// `body`, checked: by `skimmed` when that is the [`skim`] of these very bytes (the same
+    /// address and length: `body` is alive, so no other body can be there now, and the
+    /// caller skimmed the body it holds), else by a scan of its own.
+    pub fn after_skim(body: bytes::Bytes, skimmed: SkimProof) -> Result<Self, JsonError> {
+        if skimmed != SkimProof::of(&body) {
+            check_depth(&body)?;
+        }
+        Ok(Checked(body))
+    }
+
+    /// The body's bytes.
+    pub fn bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+/// That [`skim`] read some bytes to their end without finding them nested too deep: where
+/// they were and how many. Only a skim makes one; the default is no body's (address 0).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SkimProof {
+    at: usize,
+    len: usize,
+}
+
+impl SkimProof {
+    fn of(body: &[u8]) -> Self {
+        SkimProof {
+            at: body.as_ptr() as usize,
+            len: body.len(),
+        }
+    }
 }
 
 /// A parser's message without the input it may quote: sonic-rs appends the bytes around the

@@ -10,7 +10,7 @@
 //! are compared as written (escapes are not decoded) and a body that is not JSON may skim
 //! without an error. The page is parsed, and judged, whole on the decoding thread.
 
-use super::{JsonError, MAX_DEPTH, string_end};
+use super::{JsonError, MAX_DEPTH, SkimProof, string_end};
 
 /// What [`skim`] found: raw JSON texts, borrowed from the body.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -21,6 +21,9 @@ pub struct Skimmed<'a> {
     /// For [`skim`]'s `item_member = (list, member)`: the value text of `member` in each
     /// object element of the top-level array `list` that has one, in order.
     pub item_values: Vec<&'a [u8]>,
+    /// That the body was read to its end within [`MAX_DEPTH`]: a parser of the same bytes
+    /// elsewhere need not scan them again ([`super::Checked::after_skim`]).
+    pub proof: SkimProof,
 }
 
 impl<'a> Skimmed<'a> {
@@ -113,6 +116,7 @@ pub fn skim<'a>(
                                 "trailing characters after the object".into(),
                             ));
                         }
+                        found.proof = SkimProof::of(body);
                         return Ok(found);
                     }
                 }
@@ -160,7 +164,8 @@ mod tests {
         assert_eq!(found.item_values, [&b"false"[..], b"true"]);
         // Without a list asked for, nothing inside the members is read.
         assert!(skim(body, None).unwrap().item_values.is_empty());
-        assert_eq!(skim(b"{}", None).unwrap(), Skimmed::default());
+        let empty = skim(b"{}", None).unwrap();
+        assert!(empty.members.is_empty() && empty.item_values.is_empty());
     }
 
     #[test]

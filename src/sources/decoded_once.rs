@@ -53,7 +53,7 @@ impl<T: Send> DecodedOnce<T> {
             Ok(())
         });
         move |status: StatusCode, headers: &HeaderMap, body: &[u8]| {
-            *self.lock() = None;
+            self.clear();
             judged(status, headers, body)
         }
     }
@@ -66,6 +66,12 @@ impl<T: Send> DecodedOnce<T> {
             len: body.len(),
             value,
         });
+    }
+
+    /// Forget what was kept: a check that keeps only some bodies' values calls it first, so
+    /// that what is kept always comes from the last body judged.
+    pub(crate) fn clear(&self) {
+        *self.lock() = None;
     }
 
     /// What was decoded from `body` (the accepted answer) while it was judged; `None`

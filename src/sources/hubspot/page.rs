@@ -2,12 +2,14 @@
 //! borrowed [`Contact`]s (see `contact.rs`), and the rows, rejects, newest
 //! `lastmodifieddate` and largest numeric id of the page come back together. It runs on a
 //! blocking thread while the source fetches the next pages ([`skim_page`] reads only the
-//! cursor, and the contacts' `archived` flags).
+//! cursor, and the contacts' `archived` flags, and in the same pass checks the nesting: the
+//! decoding thread gets the body as [`Checked`] and does not scan it again).
 
 use serde::Deserialize;
 use serde_json::Value;
 
 use super::contact::{Contact, PropertyIndex, decode_contact, redact};
+use crate::json::{Checked, SkimProof};
 use crate::normalize::parse::Scalar;
 use crate::normalize::{LeadRow, PersonalDataHasher};
 use crate::sources::DecodedPage;
@@ -31,11 +33,8 @@ pub(super) struct Skim {
     pub cursor: Cursor,
     /// The first `archived` flag that differs from the one asked for.
     pub other_archived: Option<bool>,
-}
-
-/// The cursor and total of a page body: [`skim_page`] without the `archived` flags.
-pub(super) fn peek_paging(body: &[u8]) -> std::result::Result<Cursor, crate::json::JsonError> {
-    Ok(skim_page(body, None)?.cursor)
+    /// That the skim checked the body's nesting: its decoding thread does not scan it again.
+    pub proof: SkimProof,
 }
 
 /// Skim a page on the source's task ([`crate::json::skim`]: one pass over the bytes that
@@ -67,6 +66,7 @@ pub(super) fn skim_page(
                 .filter_map(|text| flag(text))
                 .find(|flag| *flag != archived)
         }),
+        proof: found.proof,
     })
 }
 
@@ -80,7 +80,7 @@ fn next_after(paging: &[u8]) -> Option<String> {
     }
 }
 
-/// A page's cursor (`paging.next.after`) and `total`, as [`peek_paging`] reads them.
+/// A page's cursor (`paging.next.after`) and `total`, as [`skim_page`] reads them.
 pub(super) type Cursor = (Option<String>, Option<u64>);
 
 /// How far a page reached, over every contact on it (rejected ones included).
@@ -111,17 +111,18 @@ fn numeric_id(contact: &Contact<'_>) -> Option<u64> {
     }
 }
 
-/// Decode a page body: `Err` names what is wrong with the page as a whole.
+/// Decode a page body, its nesting checked (by the skim that read its cursor): `Err` names
+/// what is wrong with the page as a whole.
 pub(super) fn decode_page(
-    body: &[u8],
+    body: &Checked,
     index: &mut PropertyIndex,
     hasher: &PersonalDataHasher,
 ) -> Result<ContactsDecoded, String> {
     // sonic-rs: the same serde types, a third faster than serde_json on these pages.
-    let page: ContactsPage<'_> = crate::json::sonic_from_slice(body).map_err(|e| {
+    let page: ContactsPage<'_> = crate::json::sonic_from_checked(body).map_err(|e| {
         format!(
             "body is not a contacts page ({e}): {}",
-            crate::http::body_excerpt(body)
+            crate::http::body_excerpt(body.bytes())
         )
     })?;
     let results = page.results.ok_or("no `results` array")?;
@@ -149,6 +150,18 @@ mod tests {
     use super::*;
     use crate::sources::custom::CustomProperties;
     use crate::sources::hubspot::HubspotProperties;
+    use bytes::Bytes;
+
+    /// The cursor and total of a page body: [`skim_page`] without the `archived` flags.
+    fn peek_paging(body: &[u8]) -> std::result::Result<Cursor, crate::json::JsonError> {
+        Ok(skim_page(body, None)?.cursor)
+    }
+
+    /// `body` as the decoding thread gets it: its nesting checked by a scan of its own (no
+    /// skim of these bytes vouches for it).
+    fn checked(body: &[u8]) -> Checked {
+        Checked::after_skim(Bytes::copy_from_slice(body), SkimProof::default()).unwrap()
+    }
 
     #[test]
     fn a_page_decodes_to_rows_rejects_and_its_newest_modification() {
@@ -160,7 +173,7 @@ mod tests {
         let props = HubspotProperties::default();
         let hasher = PersonalDataHasher::new(b"k");
         let mut index = PropertyIndex::new(&props, &CustomProperties::new());
-        let page = decode_page(body, &mut index, &hasher).unwrap();
+        let page = decode_page(&checked(body), &mut index, &hasher).unwrap();
         assert_eq!(page.rows.len(), 1);
         assert_eq!(page.rows[0].vendor_score, Some(7));
         assert_eq!(page.rejects.len(), 2);
@@ -188,10 +201,10 @@ mod tests {
         // Ids compare as numbers, whether sent as strings or numbers; others are skipped.
         let ids = br#"{"results":[{"id":"1000","properties":{}},{"id":"999","properties":{}},
             {"id":"x7","properties":{}},{"id":998,"properties":{}}]}"#;
-        let page = decode_page(ids, &mut index, &hasher).unwrap();
+        let page = decode_page(&checked(ids), &mut index, &hasher).unwrap();
         assert_eq!(page.next.id, Some(1000));
-        assert!(decode_page(b"{\"paging\":{}}", &mut index, &hasher).is_err());
-        assert!(decode_page(b"{\"results\":[", &mut index, &hasher).is_err());
+        assert!(decode_page(&checked(b"{\"paging\":{}}"), &mut index, &hasher).is_err());
+        assert!(decode_page(&checked(b"{\"results\":["), &mut index, &hasher).is_err());
         for (body, expected) in [
             (&br#"{"results":[],"paging":null}"#[..], (None, None)),
             (
@@ -217,27 +230,44 @@ mod tests {
         assert!(peek_paging(b"<html>").is_err());
     }
 
-    /// The decoding thread checks a page's nesting itself, though the skim on the source's
-    /// task already did: sonic-rs's own limit (255 levels) is too deep to be a safety net,
-    /// 300 levels overflowed a 2 MiB thread's stack in a debug build.
+    /// A page reaches its decoding thread only as a [`Checked`] body: nested too deep, it is
+    /// refused before the decoder parses it — by the skim that reads its cursor, and by
+    /// `Checked::after_skim`'s own scan when no skim of those very bytes vouches for it (a
+    /// skim of an equal copy elsewhere does not). sonic-rs's own limit (255 levels) is too
+    /// deep to be a safety net: 300 levels overflowed a 2 MiB thread's stack in a debug build.
     #[test]
     fn a_page_nested_too_deep_is_refused_before_the_decoder_parses_it() {
-        let props = HubspotProperties::default();
-        let hasher = PersonalDataHasher::new(b"k");
         for depth in [101, 300, 100_000] {
             let body = format!(
                 r#"{{"results":[{{"id":"1","properties":{{"email":{}1{}}}}}]}}"#,
                 "[".repeat(depth),
                 "]".repeat(depth)
             );
-            let mut index = PropertyIndex::new(&props, &CustomProperties::new());
-            let err = decode_page(body.as_bytes(), &mut index, &hasher)
-                .err()
-                .unwrap_or_default();
+            let skimmed = skim_page(body.as_bytes(), Some(false)).unwrap_err();
             assert!(
-                err.contains("nested deeper than 100"),
-                "depth {depth}: {err}"
+                skimmed.to_string().contains("nested deeper than 100"),
+                "{skimmed}"
             );
+            let copy_proof = skim_page(br#"{"results":[]}"#, None).unwrap().proof;
+            for proof in [SkimProof::default(), copy_proof] {
+                let err = Checked::after_skim(Bytes::from(body.clone()), proof).unwrap_err();
+                assert!(
+                    err.to_string().contains("nested deeper than 100"),
+                    "depth {depth}: {err}"
+                );
+            }
         }
+        // The skim's proof spares the scan only for the bytes it read.
+        let body = Bytes::from_static(br#"{"results":[],"paging":{"next":{"after":"7"}}}"#);
+        let proof = skim_page(&body, None).unwrap().proof;
+        assert_eq!(proof, skim_page(&body, Some(true)).unwrap().proof);
+        let copy = body.to_vec();
+        assert_ne!(proof, skim_page(&copy, None).unwrap().proof);
+        assert_ne!(
+            proof,
+            skim_page(&body[..body.len() - 1], None)
+                .unwrap_or_default()
+                .proof
+        );
     }
 }

@@ -18,10 +18,11 @@ use tokio::task::JoinHandle;
 
 use super::HubspotConfig;
 use super::contact::PropertyIndex;
-use super::page::{ContactsDecoded, Cursor, Reached, decode_page, peek_paging, skim_page};
+use super::page::{ContactsDecoded, Cursor, Reached, Skim, decode_page, skim_page};
 use crate::config::Secret;
 use crate::error::Result;
 use crate::http::{Verdict, body_excerpt, default_verdict, retry_after};
+use crate::json::{Checked, JsonError, SkimProof};
 use crate::normalize::LeadRow;
 use crate::ratelimit::RateLimiter;
 use crate::sources::RowSink;
@@ -34,6 +35,10 @@ pub const SEARCH_CEILING: u64 = 10_000;
 /// Pages decoded ahead of the one being written: enough to keep both cores busy, few
 /// enough that memory holds a handful of pages, not the pull.
 const DECODE_AHEAD: usize = 4;
+
+/// A page's cursor and total as its skim read them, and the proof that the skim checked the
+/// page's nesting.
+type Skimmed = (Cursor, SkimProof);
 
 /// A page handed to a decoding thread, with where it came from (for rejects and errors).
 type InFlight = VecDeque<(
@@ -213,11 +218,14 @@ impl Session<'_> {
                 .get(request_url)
                 .bearer_auth(self.token.expose());
             let sent = after.clone();
-            // The check reads the cursor too: kept, so the page is not parsed again for it.
+            // The check reads the cursor too, and checks the nesting: kept, so the page is
+            // not skimmed again for the cursor, nor scanned again before it is decoded.
             let cursors = DecodedOnce::default();
             let ours = |body: &[u8]| {
-                if let Some(cursor) = list_page_belongs(body, archived, sent.as_deref())? {
-                    cursors.keep(body, cursor);
+                // Only what this body showed is kept (see `Checked::after_skim`).
+                cursors.clear();
+                if let Some(skimmed) = list_page_belongs(body, archived, sent.as_deref())? {
+                    cursors.keep(body, skimmed);
                 }
                 Ok(())
             };
@@ -251,11 +259,12 @@ impl Session<'_> {
             );
             // Only the cursor is read here; the contacts decode on another thread while
             // the next pages are fetched.
-            (after, _) = match cursors.take(&body) {
-                Some(cursor) => cursor,
+            let proof;
+            ((after, _), proof) = match cursors.take(&body) {
+                Some(skimmed) => skimmed,
                 None => self.peek(&url, &body)?,
             };
-            in_flight.push_back((location, self.decode_on_a_thread(body)));
+            in_flight.push_back((location, self.decode_on_a_thread(body, proof)));
             if after.is_none() {
                 break;
             }
@@ -412,8 +421,9 @@ impl Session<'_> {
             let sent: u64 = after.as_deref().and_then(|a| a.parse().ok()).unwrap_or(0);
             let cursors = DecodedOnce::default();
             let ours = |body: &[u8]| {
-                if let Some(cursor) = search_page_belongs(body, sent, limit)? {
-                    cursors.keep(body, cursor);
+                cursors.clear();
+                if let Some(skimmed) = search_page_belongs(body, sent, limit)? {
+                    cursors.keep(body, skimmed);
                 }
                 Ok(())
             };
@@ -426,14 +436,14 @@ impl Session<'_> {
             };
             let location = format!("contacts search page {pages}");
             // Follow the cursor even after a short or empty page; stop only without one.
-            let total;
-            (after, total) = match cursors.take(&response) {
-                Some(cursor) => cursor,
+            let (total, proof);
+            ((after, total), proof) = match cursors.take(&response) {
+                Some(skimmed) => skimmed,
                 None => self.peek(url, &response)?,
             };
             // A restart needs this page's newest date and largest id: decode it first.
             let mut one = InFlight::new();
-            one.push_back((location, self.decode_on_a_thread(response)));
+            one.push_back((location, self.decode_on_a_thread(response, proof)));
             let page = self.write_oldest(url, &mut one, progress, out).await?;
             reached.modified_ms = reached.modified_ms.max(page.modified_ms);
             reached.id = reached.id.max(page.id);
@@ -452,20 +462,35 @@ impl Session<'_> {
         }
     }
 
-    /// A page's cursor and total.
-    fn peek(&self, url: &str, body: &[u8]) -> Result<(Option<String>, Option<u64>)> {
-        peek_paging(body).map_err(|e| self.ctx.protocol(url, not_json(&e, body)))
+    /// A page's cursor and total, and the proof that the skim reading them checked its
+    /// nesting.
+    fn peek(&self, url: &str, body: &[u8]) -> Result<Skimmed> {
+        skim_page(body, None)
+            .map(|skim| (skim.cursor, skim.proof))
+            .map_err(|e| self.ctx.protocol(url, not_json(&e, body)))
     }
 
-    /// Decode a page body on a blocking thread.
+    /// Decode a page body on a blocking thread; `skimmed` spares it a second scan of its
+    /// nesting when it is the proof of the skim of this very body.
     fn decode_on_a_thread(
         &self,
         body: Bytes,
+        skimmed: SkimProof,
     ) -> JoinHandle<std::result::Result<ContactsDecoded, String>> {
         // Cheap: the resolved names are shared, only the member-order cache is per page.
         let mut index = self.index.clone();
         let hasher = self.ctx.hasher.clone();
-        tokio::task::spawn_blocking(move || decode_page(&body, &mut index, &hasher))
+        tokio::task::spawn_blocking(move || {
+            let excerpt = |e: JsonError, body: &[u8]| {
+                format!(
+                    "body is not a contacts page ({e}): {}",
+                    crate::http::body_excerpt(body)
+                )
+            };
+            let checked =
+                Checked::after_skim(body.clone(), skimmed).map_err(|e| excerpt(e, &body))?;
+            decode_page(&checked, &mut index, &hasher)
+        })
     }
 
     /// Wait for the oldest page in flight and push its rows and rejects, in page order;
@@ -500,7 +525,7 @@ fn list_page_belongs(
     body: &[u8],
     archived: bool,
     sent: Option<&str>,
-) -> std::result::Result<Option<Cursor>, String> {
+) -> std::result::Result<Option<Skimmed>, String> {
     let Ok(skim) = skim_page(body, Some(archived)) else {
         return Ok(None);
     };
@@ -509,9 +534,8 @@ fn list_page_belongs(
             "it lists contacts with archived={other} for a request with archived={archived}"
         ));
     }
-    let cursor = skim.cursor;
-    answer::cursor_advanced(sent, cursor.0.as_deref())?;
-    Ok(Some(cursor))
+    answer::cursor_advanced(sent, skim.cursor.0.as_deref())?;
+    Ok(Some((skim.cursor, skim.proof)))
 }
 
 /// Is this search page the one asked for? Search cursors are offsets: the answer to a
@@ -522,15 +546,15 @@ fn search_page_belongs(
     body: &[u8],
     sent: u64,
     limit: u64,
-) -> std::result::Result<Option<Cursor>, String> {
-    let Ok(cursor) = peek_paging(body) else {
+) -> std::result::Result<Option<Skimmed>, String> {
+    let Ok(Skim { cursor, proof, .. }) = skim_page(body, None) else {
         return Ok(None);
     };
     match cursor.0.as_deref().map(str::parse::<u64>) {
         Some(Ok(next)) if next <= sent || next > sent + limit => Err(format!(
             "its next offset {next} does not follow the requested offset {sent} (page size {limit})"
         )),
-        _ => Ok(Some(cursor)),
+        _ => Ok(Some((cursor, proof))),
     }
 }
 
