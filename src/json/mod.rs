@@ -171,11 +171,11 @@ impl Checked {
     /// `body`, checked: by `skimmed` when that is the [`skim`] of these very bytes (the same
     /// address and length: `body` is alive, so no other body can be there now, and the
     /// caller skimmed the body it holds), else by a scan of its own.
-    pub fn after_skim(body: bytes::Bytes, skimmed: SkimProof) -> Result<Self, JsonError> {
-        if skimmed != SkimProof::of(&body) {
-            check_depth(&body)?;
+    pub fn after_skim(body: &bytes::Bytes, skimmed: SkimProof) -> Result<Self, JsonError> {
+        if skimmed != SkimProof::of(body) {
+            check_depth(body)?;
         }
-        Ok(Checked(body))
+        Ok(Checked(body.clone()))
     }
 
     /// The body's bytes.

@@ -47,8 +47,8 @@ use crate::sink::{
 };
 use crate::spill::{RunWriter, Spill, SpillError};
 
-/// Files of a day-partitioned input table opened ahead of the one being read: a year of
-/// spend is 730 small files, and opening one (its size, its footer, its first row group,
+/// Files of an input table of many small files opened ahead of the one being read: a year
+/// of spend is 730 day files, and opening one (its size, its footer, its first row group,
 /// each a read of the store) costs more wall time than folding in its few hundred rows, so
 /// one file after another left a core idle. Each opened file decodes at most
 /// `READ_AHEAD_BATCHES` batches ahead (`sink::parquet`), so memory holds this many files'

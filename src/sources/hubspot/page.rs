@@ -111,6 +111,14 @@ fn numeric_id(contact: &Contact<'_>) -> Option<u64> {
     }
 }
 
+/// Why `body` is not a contacts page, with an excerpt of it.
+pub(super) fn not_a_page(e: &crate::json::JsonError, body: &[u8]) -> String {
+    format!(
+        "body is not a contacts page ({e}): {}",
+        crate::http::body_excerpt(body)
+    )
+}
+
 /// Decode a page body, its nesting checked (by the skim that read its cursor): `Err` names
 /// what is wrong with the page as a whole.
 pub(super) fn decode_page(
@@ -119,12 +127,8 @@ pub(super) fn decode_page(
     hasher: &PersonalDataHasher,
 ) -> Result<ContactsDecoded, String> {
     // sonic-rs: the same serde types, a third faster than serde_json on these pages.
-    let page: ContactsPage<'_> = crate::json::sonic_from_checked(body).map_err(|e| {
-        format!(
-            "body is not a contacts page ({e}): {}",
-            crate::http::body_excerpt(body.bytes())
-        )
-    })?;
+    let page: ContactsPage<'_> =
+        crate::json::sonic_from_checked(body).map_err(|e| not_a_page(&e, body.bytes()))?;
     let results = page.results.ok_or("no `results` array")?;
     let mut out = DecodedPage {
         rows: Vec::with_capacity(results.len()),
@@ -160,7 +164,7 @@ mod tests {
     /// `body` as the decoding thread gets it: its nesting checked by a scan of its own (no
     /// skim of these bytes vouches for it).
     fn checked(body: &[u8]) -> Checked {
-        Checked::after_skim(Bytes::copy_from_slice(body), SkimProof::default()).unwrap()
+        Checked::after_skim(&Bytes::copy_from_slice(body), SkimProof::default()).unwrap()
     }
 
     #[test]
@@ -250,7 +254,7 @@ mod tests {
             );
             let copy_proof = skim_page(br#"{"results":[]}"#, None).unwrap().proof;
             for proof in [SkimProof::default(), copy_proof] {
-                let err = Checked::after_skim(Bytes::from(body.clone()), proof).unwrap_err();
+                let err = Checked::after_skim(&Bytes::from(body.clone()), proof).unwrap_err();
                 assert!(
                     err.to_string().contains("nested deeper than 100"),
                     "depth {depth}: {err}"

@@ -18,11 +18,11 @@ use tokio::task::JoinHandle;
 
 use super::HubspotConfig;
 use super::contact::PropertyIndex;
-use super::page::{ContactsDecoded, Cursor, Reached, Skim, decode_page, skim_page};
+use super::page::{ContactsDecoded, Reached, Skim, decode_page, not_a_page, skim_page};
 use crate::config::Secret;
 use crate::error::Result;
 use crate::http::{Verdict, body_excerpt, default_verdict, retry_after};
-use crate::json::{Checked, JsonError, SkimProof};
+use crate::json::{Checked, SkimProof};
 use crate::normalize::LeadRow;
 use crate::ratelimit::RateLimiter;
 use crate::sources::RowSink;
@@ -35,10 +35,6 @@ pub const SEARCH_CEILING: u64 = 10_000;
 /// Pages decoded ahead of the one being written: enough to keep both cores busy, few
 /// enough that memory holds a handful of pages, not the pull.
 const DECODE_AHEAD: usize = 4;
-
-/// A page's cursor and total as its skim read them, and the proof that the skim checked the
-/// page's nesting.
-type Skimmed = (Cursor, SkimProof);
 
 /// A page handed to a decoding thread, with where it came from (for rejects and errors).
 type InFlight = VecDeque<(
@@ -224,8 +220,8 @@ impl Session<'_> {
             let ours = |body: &[u8]| {
                 // Only what this body showed is kept (see `Checked::after_skim`).
                 cursors.clear();
-                if let Some(skimmed) = list_page_belongs(body, archived, sent.as_deref())? {
-                    cursors.keep(body, skimmed);
+                if let Some(skim) = list_page_belongs(body, archived, sent.as_deref())? {
+                    cursors.keep(body, skim);
                 }
                 Ok(())
             };
@@ -259,12 +255,12 @@ impl Session<'_> {
             );
             // Only the cursor is read here; the contacts decode on another thread while
             // the next pages are fetched.
-            let proof;
-            ((after, _), proof) = match cursors.take(&body) {
-                Some(skimmed) => skimmed,
+            let skim = match cursors.take(&body) {
+                Some(skim) => skim,
                 None => self.peek(&url, &body)?,
             };
-            in_flight.push_back((location, self.decode_on_a_thread(body, proof)));
+            (after, _) = skim.cursor;
+            in_flight.push_back((location, self.decode_on_a_thread(body, skim.proof)));
             if after.is_none() {
                 break;
             }
@@ -422,8 +418,8 @@ impl Session<'_> {
             let cursors = DecodedOnce::default();
             let ours = |body: &[u8]| {
                 cursors.clear();
-                if let Some(skimmed) = search_page_belongs(body, sent, limit)? {
-                    cursors.keep(body, skimmed);
+                if let Some(skim) = search_page_belongs(body, sent, limit)? {
+                    cursors.keep(body, skim);
                 }
                 Ok(())
             };
@@ -436,14 +432,15 @@ impl Session<'_> {
             };
             let location = format!("contacts search page {pages}");
             // Follow the cursor even after a short or empty page; stop only without one.
-            let (total, proof);
-            ((after, total), proof) = match cursors.take(&response) {
-                Some(skimmed) => skimmed,
+            let skim = match cursors.take(&response) {
+                Some(skim) => skim,
                 None => self.peek(url, &response)?,
             };
+            let total;
+            (after, total) = skim.cursor;
             // A restart needs this page's newest date and largest id: decode it first.
             let mut one = InFlight::new();
-            one.push_back((location, self.decode_on_a_thread(response, proof)));
+            one.push_back((location, self.decode_on_a_thread(response, skim.proof)));
             let page = self.write_oldest(url, &mut one, progress, out).await?;
             reached.modified_ms = reached.modified_ms.max(page.modified_ms);
             reached.id = reached.id.max(page.id);
@@ -464,10 +461,8 @@ impl Session<'_> {
 
     /// A page's cursor and total, and the proof that the skim reading them checked its
     /// nesting.
-    fn peek(&self, url: &str, body: &[u8]) -> Result<Skimmed> {
-        skim_page(body, None)
-            .map(|skim| (skim.cursor, skim.proof))
-            .map_err(|e| self.ctx.protocol(url, not_json(&e, body)))
+    fn peek(&self, url: &str, body: &[u8]) -> Result<Skim> {
+        skim_page(body, None).map_err(|e| self.ctx.protocol(url, not_json(&e, body)))
     }
 
     /// Decode a page body on a blocking thread; `skimmed` spares it a second scan of its
@@ -481,14 +476,7 @@ impl Session<'_> {
         let mut index = self.index.clone();
         let hasher = self.ctx.hasher.clone();
         tokio::task::spawn_blocking(move || {
-            let excerpt = |e: JsonError, body: &[u8]| {
-                format!(
-                    "body is not a contacts page ({e}): {}",
-                    crate::http::body_excerpt(body)
-                )
-            };
-            let checked =
-                Checked::after_skim(body.clone(), skimmed).map_err(|e| excerpt(e, &body))?;
+            let checked = Checked::after_skim(&body, skimmed).map_err(|e| not_a_page(&e, &body))?;
             decode_page(&checked, &mut index, &hasher)
         })
     }
@@ -525,7 +513,7 @@ fn list_page_belongs(
     body: &[u8],
     archived: bool,
     sent: Option<&str>,
-) -> std::result::Result<Option<Skimmed>, String> {
+) -> std::result::Result<Option<Skim>, String> {
     let Ok(skim) = skim_page(body, Some(archived)) else {
         return Ok(None);
     };
@@ -535,7 +523,7 @@ fn list_page_belongs(
         ));
     }
     answer::cursor_advanced(sent, skim.cursor.0.as_deref())?;
-    Ok(Some((skim.cursor, skim.proof)))
+    Ok(Some(skim))
 }
 
 /// Is this search page the one asked for? Search cursors are offsets: the answer to a
@@ -546,15 +534,15 @@ fn search_page_belongs(
     body: &[u8],
     sent: u64,
     limit: u64,
-) -> std::result::Result<Option<Skimmed>, String> {
-    let Ok(Skim { cursor, proof, .. }) = skim_page(body, None) else {
+) -> std::result::Result<Option<Skim>, String> {
+    let Ok(skim) = skim_page(body, None) else {
         return Ok(None);
     };
-    match cursor.0.as_deref().map(str::parse::<u64>) {
+    match skim.cursor.0.as_deref().map(str::parse::<u64>) {
         Some(Ok(next)) if next <= sent || next > sent + limit => Err(format!(
             "its next offset {next} does not follow the requested offset {sent} (page size {limit})"
         )),
-        _ => Ok(Some((cursor, proof))),
+        _ => Ok(Some(skim)),
     }
 }
 
