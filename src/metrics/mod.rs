@@ -19,6 +19,7 @@
 
 pub mod arrays;
 mod bounded_groups;
+mod conditions;
 pub mod config;
 pub mod cpsql;
 mod daily_groups;

@@ -7,6 +7,7 @@
 //! Leads are staged one at a time from their batches (`Stager`), so no table of leads is
 //! ever held; `priority_rank` needs all of an owner's leads, so it takes two passes
 //! (`OwnerScores`, then `OwnerRanks`). Only the previous run's state is kept per lead, packed.
+//! The rules' conditions are compiled once per stager (`conditions::Test`).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -25,9 +26,8 @@ use super::arrays::{
     bool_col, decimal_col, get_bool, get_i64, get_str, get_ts, i64_col, metric_batch,
     metric_schema, opt_str_col, opt_ts_col, str_col, timestamp_type, ts_col,
 };
-use super::config::{
-    Condition, CustomLiteral, CustomTest, PATH, ScoreKind, ScoringConfig, Stage, StagesConfig,
-};
+use super::conditions::{Context, Test};
+use super::config::{PATH, ScoreKind, ScoringConfig, Stage, StagesConfig};
 use super::dates::MICROS_PER_DAY;
 use super::intent::IntentIndex;
 use super::intern::Interner;
@@ -630,170 +630,27 @@ pub fn leads_from_batches(batches: &[RecordBatch]) -> Result<Vec<Lead>> {
     Ok(out)
 }
 
-/// What a condition may look at besides the lead itself.
-struct Context<'a> {
-    score: i64,
-    previous: Option<&'a PreviousStage>,
-}
-
-fn one_of(list: &[String], value: Option<&str>) -> bool {
-    list.is_empty()
-        || value.is_some_and(|v| {
-            let v = v.trim();
-            list.iter().any(|w| w.trim().eq_ignore_ascii_case(v))
-        })
-}
-
-/// Does `title` contain one of `words`, ignoring case? ASCII text (the usual case) is
-/// compared in place, without lowercased copies; anything else is lowercased first.
-fn contains_any_word(title: &str, words: &[String]) -> bool {
-    if title.is_ascii() && words.iter().all(|w| w.is_ascii()) {
-        let title = title.as_bytes();
-        return words.iter().any(|w| {
-            !w.is_empty()
-                && title
-                    .windows(w.len())
-                    .any(|part| part.eq_ignore_ascii_case(w.as_bytes()))
-        });
-    }
-    let title = title.to_lowercase();
-    words
-        .iter()
-        .any(|w| !w.is_empty() && title.contains(&w.to_lowercase()))
-}
-
-fn flag(want: Option<bool>, value: Option<bool>) -> bool {
-    want.is_none_or(|w| w == value.unwrap_or(false))
-}
-
-fn at_least(min: Option<i64>, value: Option<i64>) -> bool {
-    min.is_none_or(|m| value.is_some_and(|v| v >= m))
-}
-
-/// New intent after a rejection by sales, or after a run observed the lead disqualified —
-/// unless the lead has moved on since (an SQL date, or accepted again after the rejection):
-/// then the later rules place it.
-fn new_intent_after_rejection(lead: &Lead, previous: Option<&PreviousStage>) -> bool {
-    let Some(intent) = lead.last_intent_at else {
-        return false;
-    };
-    let accepted_again = match (lead.sal_at, lead.sal_rejected_at) {
-        (Some(accepted), Some(rejected)) => accepted > rejected,
-        _ => false,
-    };
-    if lead.sql_at.is_some() || accepted_again {
-        return false;
-    }
-    if lead.sal_rejected_at.is_some_and(|r| intent > r) {
-        return true;
-    }
-    match previous {
-        Some(p) if p.stage == Stage::Disqualified => p.entered_at.is_some_and(|e| intent > e),
-        Some(p) if p.stage == Stage::Recycled => p.entered_at.is_some_and(|e| intent >= e),
-        _ => false,
-    }
-}
-
-fn matches(c: &Condition, lead: &Lead, ctx: &Context<'_>) -> bool {
-    one_of(&c.source_system, Some(&lead.source_system))
-        && one_of(&c.lifecycle_stage_raw, lead.lifecycle_stage_raw.as_deref())
-        && one_of(&c.lead_status_raw, lead.lead_status_raw.as_deref())
-        && one_of(&c.channel, lead.channel.as_deref())
-        && one_of(&c.country, lead.country.as_deref())
-        && one_of(&c.authority, lead.authority.as_deref())
-        && (c.job_title_contains.is_empty()
-            || lead
-                .job_title
-                .as_deref()
-                .is_some_and(|t| contains_any_word(t, &c.job_title_contains)))
-        && c.set.iter().all(|d| lead.date(*d).is_some())
-        && c.unset.iter().all(|d| lead.date(*d).is_none())
-        && flag(c.demo_requested, lead.demo_requested)
-        && flag(c.budget_confirmed, lead.budget_confirmed)
-        && flag(c.need_confirmed, lead.need_confirmed)
-        && flag(c.timeline_confirmed, lead.timeline_confirmed)
-        && at_least(c.min_score, Some(ctx.score))
-        && at_least(c.min_vendor_score, lead.vendor_score)
-        && at_least(c.min_content_downloads, lead.content_downloads)
-        && at_least(c.min_web_visits, lead.web_visits)
-        && at_least(c.min_email_engagements, lead.email_engagements)
-        && c.min_intent_score
-            .is_none_or(|m| lead.intent_score.is_some_and(|v| v >= m))
-        && c.new_intent_after_rejection
-            .is_none_or(|w| w == new_intent_after_rejection(lead, ctx.previous))
-        && icp_matches(c, lead)
-        && (c.any.is_empty() || c.any.iter().any(|a| matches(a, lead, ctx)))
-}
-
-/// The firmographic and custom-property parts of a condition (issue 19). An unknown
-/// value never meets a bound or a list.
-fn icp_matches(c: &Condition, lead: &Lead) -> bool {
-    let at_most = |max: Option<i64>, v: Option<i64>| max.is_none_or(|m| v.is_some_and(|v| v <= m));
-    let revenue = lead.annual_revenue;
-    one_of(&c.industry, lead.industry.as_deref())
-        && at_least(c.min_employee_count, lead.employee_count)
-        && at_most(c.max_employee_count, lead.employee_count)
-        && c.min_annual_revenue
-            .is_none_or(|m| revenue.is_some_and(|v| v >= m))
-        && c.max_annual_revenue
-            .is_none_or(|m| revenue.is_some_and(|v| v <= m))
-        && one_of(
-            &c.annual_revenue_currency,
-            lead.annual_revenue_currency.as_deref(),
-        )
-        && c.custom
-            .iter()
-            .all(|(name, test)| custom_matches(test, lead.custom_value(name)))
-}
-
-/// Does a custom property's value equal a literal of the job? Text compares ignoring case
-/// and surrounding spaces; a timestamp equals a text that is the same instant.
-fn literal_eq(literal: &CustomLiteral, value: &CustomValue) -> bool {
-    match (literal, value) {
-        (CustomLiteral::Bool(a), CustomValue::Bool(b)) => a == b,
-        (CustomLiteral::Number(a), CustomValue::Number(b)) => a == b,
-        (CustomLiteral::Text(a), CustomValue::Str(b)) => a.trim().eq_ignore_ascii_case(b.trim()),
-        (CustomLiteral::Text(a), CustomValue::Number(b)) => {
-            a.trim().parse::<f64>().is_ok_and(|a| a == *b)
-        }
-        (CustomLiteral::Text(a), CustomValue::Timestamp(b)) => {
-            crate::normalize::parse::timestamp_micros(a).is_ok_and(|a| a == *b)
-        }
-        _ => false,
-    }
-}
-
-/// Does a custom property (`None`: no value) pass a test?
-fn custom_matches(test: &CustomTest, value: Option<&CustomValue>) -> bool {
-    let any = |list: &[CustomLiteral]| {
-        list.is_empty() || value.is_some_and(|v| list.iter().any(|l| literal_eq(l, v)))
-    };
-    let number = match value {
-        Some(CustomValue::Number(n)) => Some(*n),
-        _ => None,
-    };
-    match test {
-        CustomTest::One(literal) => value.is_some_and(|v| literal_eq(literal, v)),
-        CustomTest::OneOf(list) => any(list),
-        CustomTest::Test(t) => {
-            t.set.is_none_or(|want| want == value.is_some())
-                && t.min.is_none_or(|m| number.is_some_and(|n| n >= m))
-                && t.max.is_none_or(|m| number.is_some_and(|n| n <= m))
-                && any(&t.one_of)
-        }
-    }
-}
-
 /// A lead's score: `(score, fit, intent)`, each part capped.
 pub fn score(
     lead: &Lead,
     cfg: &ScoringConfig,
     previous: Option<&PreviousStage>,
 ) -> (i64, i64, i64) {
+    let tests: Vec<Test<'_>> = cfg.rules.iter().map(|r| Test::compile(&r.when)).collect();
+    score_with(lead, cfg, &tests, previous)
+}
+
+/// [`score`] with the rules' conditions compiled (`tests`, in rule order).
+fn score_with(
+    lead: &Lead,
+    cfg: &ScoringConfig,
+    tests: &[Test<'_>],
+    previous: Option<&PreviousStage>,
+) -> (i64, i64, i64) {
     let ctx = Context { score: 0, previous };
     let (mut fit, mut intent) = (0_i64, 0_i64);
-    for rule in &cfg.rules {
-        if !matches(&rule.when, lead, &ctx) {
+    for (rule, test) in cfg.rules.iter().zip(tests) {
+        if !test.holds(lead, &ctx) {
             continue;
         }
         let units = rule.per.map_or(1, |c| lead.count(c).max(0));
@@ -811,18 +668,45 @@ pub fn score(
     (fit + intent, fit, intent)
 }
 
-/// The index of the rule that decides a lead's stage (first match wins); `None` when no
-/// rule matches.
-fn deciding_rule(
-    lead: &Lead,
-    cfg: &StagesConfig,
-    score: i64,
-    previous: Option<&PreviousStage>,
-) -> Option<usize> {
-    let ctx = Context { score, previous };
-    cfg.rules
-        .iter()
-        .position(|rule| matches(&rule.when, lead, &ctx))
+/// A job's stage and scoring rules, their conditions compiled once for all the leads.
+#[derive(Debug)]
+struct Rules<'a> {
+    cfg: &'a StagesConfig,
+    /// The stage rules' conditions, in rule order.
+    stages: Vec<Test<'a>>,
+    /// The scoring rules' conditions, in rule order.
+    scoring: Vec<Test<'a>>,
+}
+
+impl<'a> Rules<'a> {
+    fn new(cfg: &'a StagesConfig) -> Self {
+        Rules {
+            cfg,
+            stages: cfg.rules.iter().map(|r| Test::compile(&r.when)).collect(),
+            scoring: cfg
+                .scoring
+                .rules
+                .iter()
+                .map(|r| Test::compile(&r.when))
+                .collect(),
+        }
+    }
+
+    fn score(&self, lead: &Lead, previous: Option<&PreviousStage>) -> (i64, i64, i64) {
+        score_with(lead, &self.cfg.scoring, &self.scoring, previous)
+    }
+
+    /// The index of the rule that decides a lead's stage (first match wins); `None` when
+    /// no rule matches.
+    fn deciding_rule(
+        &self,
+        lead: &Lead,
+        score: i64,
+        previous: Option<&PreviousStage>,
+    ) -> Option<usize> {
+        let ctx = Context { score, previous };
+        self.stages.iter().position(|test| test.holds(lead, &ctx))
+    }
 }
 
 /// Write the `stage_reason` of the deciding rule into `out`: the rule's name, else its stage
@@ -849,7 +733,7 @@ pub fn classify(
     score: i64,
     previous: Option<&PreviousStage>,
 ) -> (Stage, String) {
-    let rule = deciding_rule(lead, cfg, score, previous);
+    let rule = Rules::new(cfg).deciding_rule(lead, score, previous);
     let mut reason = String::new();
     write_reason(cfg, rule, &mut reason);
     (rule.map_or(Stage::Lead, |i| cfg.rules[i].stage), reason)
@@ -940,13 +824,14 @@ pub struct Change {
 /// stage differs from the previous run's.
 fn stage_row(
     row: &mut LeadStage,
-    cfg: &StagesConfig,
+    rules: &Rules<'_>,
     prev: Option<&PreviousStage>,
     now: i64,
 ) -> Option<Change> {
+    let cfg = rules.cfg;
     let lead = &row.lead;
-    let (total, fit, intent) = score(lead, &cfg.scoring, prev);
-    let rule = deciding_rule(lead, cfg, total, prev);
+    let (total, fit, intent) = rules.score(lead, prev);
+    let rule = rules.deciding_rule(lead, total, prev);
     let stage = rule.map_or(Stage::Lead, |i| cfg.rules[i].stage);
     write_reason(cfg, rule, &mut row.stage_reason);
     let mut became = [None; 5];
@@ -993,7 +878,8 @@ fn stage_row(
 /// use it: classification is deterministic, so the second pass sees what the first did.
 #[derive(Debug)]
 pub struct Stager<'a> {
-    cfg: &'a StagesConfig,
+    /// The job's rules, compiled.
+    rules: Rules<'a>,
     /// Shared, so that pass 1 can take the leads a hash partition at a time and hold only
     /// that partition's state (`metrics::partitions`).
     previous: Arc<PreviousStages>,
@@ -1007,7 +893,7 @@ impl<'a> Stager<'a> {
     /// A stager for the job's rules, the previous run's state and the run's clock (µs).
     pub fn new(cfg: &'a StagesConfig, previous: Arc<PreviousStages>, now: i64) -> Self {
         Stager {
-            cfg,
+            rules: Rules::new(cfg),
             previous,
             now,
             intent: None,
@@ -1050,7 +936,7 @@ impl<'a> Stager<'a> {
             return self.stage_range(&columns, 0..rows, &mut each);
         }
         let ends = Ends::new(rows);
-        let (cfg, now, intent) = (self.cfg, self.now, self.intent);
+        let (cfg, now, intent) = (self.rules.cfg, self.now, self.intent);
         let previous = Arc::clone(&self.previous);
         std::thread::scope(|scope| {
             let from_the_back = scope.spawn(|| {
@@ -1097,7 +983,7 @@ impl<'a> Stager<'a> {
             let prev = self
                 .previous
                 .get(&self.row.lead.source_system, &self.row.lead.lead_id);
-            let change = stage_row(&mut self.row, self.cfg, prev.as_ref(), self.now);
+            let change = stage_row(&mut self.row, &self.rules, prev.as_ref(), self.now);
             each(&self.row, change)?;
         }
         Ok(())
@@ -1172,10 +1058,11 @@ pub fn compute(
     let mut rows = Vec::with_capacity(leads.len());
     let mut transitions = Vec::new();
     let mut owners = OwnerScores::default();
+    let rules = Rules::new(cfg);
     for lead in leads {
         let prev = previous.get(&lead.source_system, &lead.lead_id);
         let mut row = LeadStage::new(lead);
-        if let Some(change) = stage_row(&mut row, cfg, prev.as_ref(), now) {
+        if let Some(change) = stage_row(&mut row, &rules, prev.as_ref(), now) {
             transitions.push(Transition {
                 source_system: row.lead.source_system.clone(),
                 lead_id: row.lead.lead_id.clone(),
