@@ -139,13 +139,61 @@ pub struct Aggregates {
 pub struct Accumulator<'a> {
     settings: Settings<'a>,
     stager: stages::Stager<'a>,
-    /// Leads staged, for the second pass to check it saw the same.
+    leads: LeadAggregates,
+    enps: enps::Enps,
+}
+
+/// What pass 1 folds every staged lead into, apart from the classification that stages it
+/// (so the two can run on two threads: [`Accumulator::step`]).
+#[derive(Debug)]
+struct LeadAggregates {
+    /// Leads folded, for the second pass to check it saw the same.
     leads: u64,
     funnel: funnel::Funnel,
     cpsql: cpsql::Cpsql,
     sal: sal::Sal,
     owners: stages::OwnerScores,
-    enps: enps::Enps,
+    /// The row each staged lead is read back into, its buffers reused.
+    row: stages::LeadStage,
+}
+
+impl LeadAggregates {
+    /// Fold in pass 1's `lead_stages` rows of a batch, in their order.
+    fn fold(&mut self, staged: &RecordBatch) -> Result<()> {
+        let columns = stages::StagedColumns::new(staged)?;
+        for i in 0..staged.num_rows() {
+            columns.fill(i, &mut self.row)?;
+            let row = &self.row;
+            self.leads += 1;
+            self.funnel.add(row)?;
+            self.cpsql.add_lead(row)?;
+            self.sal.add(row);
+            self.owners.add(row);
+        }
+        Ok(())
+    }
+}
+
+/// A batch of leads classified: its `lead_stages` rows with `priority_rank` null and its
+/// `lead_stage_transitions` rows (empty when none changed stage).
+pub type Staged = (RecordBatch, RecordBatch);
+
+/// Classify a batch of the current `leads` table (not yet folded into the aggregates).
+fn classify(
+    stager: &mut stages::Stager<'_>,
+    batch: &RecordBatch,
+    stamp: &BatchStamp,
+) -> Result<Staged> {
+    let mut stages = stages::LeadStagesBuilder::new(batch.num_rows());
+    let mut transitions = stages::TransitionsBuilder::new(0);
+    stager.stage_batch(batch, |row, change| {
+        stages.push_ranked(row, None);
+        if let Some(change) = change {
+            transitions.push_change(row, change);
+        }
+        Ok(())
+    })?;
+    Ok((stages.finish(stamp)?, transitions.finish(stamp)?))
 }
 
 impl<'a> Accumulator<'a> {
@@ -160,11 +208,14 @@ impl<'a> Accumulator<'a> {
         Accumulator {
             settings,
             stager: stages::Stager::new(settings.stages, previous, settings.now_micros),
-            leads: 0,
-            funnel: funnel::Funnel::default(),
-            cpsql: spend,
-            sal: sal::Sal::new(&settings.metrics.sal, settings.now_micros),
-            owners: stages::OwnerScores::default(),
+            leads: LeadAggregates {
+                leads: 0,
+                funnel: funnel::Funnel::default(),
+                cpsql: spend,
+                sal: sal::Sal::new(&settings.metrics.sal, settings.now_micros),
+                owners: stages::OwnerScores::default(),
+                row: stages::LeadStage::new(lead::Lead::default()),
+            },
             enps: enps::Enps::new(&settings.metrics.enps),
         }
     }
@@ -184,35 +235,40 @@ impl<'a> Accumulator<'a> {
     /// Fold in a batch of the current `leads` table: its `lead_stages` rows with
     /// `priority_rank` null (for the second pass, [`LeadRows::rank`]) and its leads'
     /// `lead_stage_transitions` rows (empty when none changed stage).
-    pub fn add_leads(
+    pub fn add_leads(&mut self, batch: &RecordBatch, stamp: &BatchStamp) -> Result<Staged> {
+        let staged = classify(&mut self.stager, batch, stamp)?;
+        self.leads.fold(&staged.0)?;
+        Ok(staged)
+    }
+
+    /// [`Accumulator::add_leads`] for a stream of batches, a step behind: classify `next`
+    /// on a thread of its own while this one folds `staged`, the rows the previous step
+    /// returned, into the aggregates; returns `next`'s rows, for the following step to
+    /// fold. Classification is most of pass 1 (and itself splits a large batch over two
+    /// threads); folding every lead into the aggregates is the rest, and in step with it
+    /// one thread folded while the other waited. Rows are folded in the order they come,
+    /// as `add_leads` folds them. Feed the stream, then one step with no `next` to fold
+    /// the last batch.
+    pub fn step(
         &mut self,
-        batch: &RecordBatch,
+        next: Option<&RecordBatch>,
+        staged: Option<&RecordBatch>,
         stamp: &BatchStamp,
-    ) -> Result<(RecordBatch, RecordBatch)> {
-        let Accumulator {
-            stager,
-            leads,
-            funnel,
-            cpsql,
-            sal,
-            owners,
-            ..
-        } = self;
-        let mut stages = stages::LeadStagesBuilder::new(batch.num_rows());
-        let mut transitions = stages::TransitionsBuilder::new(0);
-        stager.stage_batch(batch, |row, change| {
-            *leads += 1;
-            funnel.add(row)?;
-            cpsql.add_lead(row)?;
-            sal.add(row);
-            owners.add(row);
-            stages.push_ranked(row, None);
-            if let Some(change) = change {
-                transitions.push_change(row, change);
-            }
-            Ok(())
-        })?;
-        Ok((stages.finish(stamp)?, transitions.finish(stamp)?))
+    ) -> Result<Option<Staged>> {
+        let Accumulator { stager, leads, .. } = self;
+        std::thread::scope(|scope| {
+            let classifying = next.map(|batch| scope.spawn(|| classify(stager, batch, stamp)));
+            let folded = staged.map_or(Ok(()), |rows| leads.fold(rows));
+            let classified = classifying
+                .map(|thread| {
+                    thread
+                        .join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                })
+                .transpose();
+            folded?;
+            classified
+        })
     }
 
     /// Fold in a batch of the current `survey_responses` table; returns its
@@ -241,11 +297,15 @@ impl<'a> Accumulator<'a> {
     pub fn finish(self, stamp: &BatchStamp) -> Result<(LeadRows<'a>, Aggregates)> {
         let Accumulator {
             settings,
-            leads,
-            funnel,
-            cpsql,
-            sal,
-            owners,
+            leads:
+                LeadAggregates {
+                    leads,
+                    funnel,
+                    cpsql,
+                    sal,
+                    owners,
+                    ..
+                },
             enps,
             ..
         } = self;
@@ -385,15 +445,20 @@ pub fn compute_in_partitions(
     let mut pass1 =
         Accumulator::new(settings, std::sync::Arc::new(previous), spend).with_intent(&intent);
     let mut unranked = Vec::with_capacity(inputs.leads.len());
-    let mut add = |pass1: &mut Accumulator<'_>, batch: &RecordBatch| -> Result<()> {
-        let (stages, changes) = pass1.add_leads(batch, stamp)?;
-        unranked.push(stages);
-        transitions.push(changes);
+    // As `stage_metrics` goes: each batch classified while the one before is folded in.
+    let mut classified: Option<Staged> = None;
+    let mut add = |pass1: &mut Accumulator<'_>, next: Option<&RecordBatch>| -> Result<()> {
+        let folding = classified.take();
+        classified = pass1.step(next, folding.as_ref().map(|(rows, _)| rows), stamp)?;
+        if let Some((stages, changes)) = folding {
+            unranked.push(stages);
+            transitions.push(changes);
+        }
         Ok(())
     };
     if count == 1 {
         for batch in inputs.leads {
-            add(&mut pass1, batch)?;
+            add(&mut pass1, Some(batch))?;
         }
     } else {
         let mut split = partitions::Partitioner::new(count);
@@ -405,9 +470,10 @@ pub fn compute_in_partitions(
         }
         let mut split = split.finish()?;
         while let Some(batch) = split.next_leads(&mut pass1)? {
-            add(&mut pass1, &batch)?;
+            add(&mut pass1, Some(&batch))?;
         }
     }
+    add(&mut pass1, None)?;
     let enps_responses = inputs
         .survey_responses
         .iter()

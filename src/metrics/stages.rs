@@ -326,6 +326,66 @@ pub const LEAD_COLUMNS: [&str; 35] = [
     "email_hash",
 ];
 
+/// The columns of a `lead_stages` batch of pass 1 that folding its rows into the
+/// aggregates reads (`LeadAggregates::fold` in `metrics`), looked up and typed once per batch.
+#[derive(Debug)]
+pub struct StagedColumns<'a> {
+    owner: &'a StringArray,
+    channel: &'a StringArray,
+    campaign: &'a StringArray,
+    created: &'a TimestampMicrosecondArray,
+    stage: &'a StringArray,
+    score: &'a Int64Array,
+    became: [&'a TimestampMicrosecondArray; 5],
+    rejected: &'a TimestampMicrosecondArray,
+    contacted: &'a TimestampMicrosecondArray,
+}
+
+impl<'a> StagedColumns<'a> {
+    /// The columns of `b`, or an error naming the first missing or mistyped one.
+    pub fn new(b: &'a RecordBatch) -> Result<Self> {
+        let t = "lead_stages";
+        let mut became = Vec::with_capacity(BECAME.len());
+        for stage in BECAME {
+            became.push(ts_col(b, &format!("became_{}_at", stage.as_str()), t)?);
+        }
+        Ok(StagedColumns {
+            owner: str_col(b, "owner_id", t)?,
+            channel: str_col(b, "channel", t)?,
+            campaign: str_col(b, "campaign_id", t)?,
+            created: ts_col(b, "created_at", t)?,
+            stage: str_col(b, "stage", t)?,
+            score: i64_col(b, "score", t)?,
+            became: became
+                .try_into()
+                .map_err(|_| Error::encode(t, "the became_*_at columns"))?,
+            rejected: ts_col(b, "sal_rejected_at", t)?,
+            contacted: ts_col(b, "first_contacted_at", t)?,
+        })
+    }
+
+    /// Put row `i` into `row`: the members the aggregates read (owner, channel, campaign,
+    /// creation, stage, score, the dates it became each stage, rejection and first
+    /// contact), reusing its buffers. The row's other members are left as they were.
+    pub fn fill(&self, i: usize, row: &mut LeadStage) -> Result<()> {
+        let stage = self.stage.value(i);
+        row.stage = Stage::parse(stage)
+            .ok_or_else(|| Error::encode("lead_stages", format!("unknown stage {stage:?}")))?;
+        row.score = self.score.value(i);
+        for (slot, column) in row.became.iter_mut().zip(self.became) {
+            *slot = get_ts(column, i);
+        }
+        let lead = &mut row.lead;
+        set_opt(&mut lead.owner_id, get_str(self.owner, i));
+        set_opt(&mut lead.channel, get_str(self.channel, i));
+        set_opt(&mut lead.campaign_id, get_str(self.campaign, i));
+        lead.created_at = get_ts(self.created, i);
+        lead.sal_rejected_at = get_ts(self.rejected, i);
+        lead.first_contacted_at = get_ts(self.contacted, i);
+        Ok(())
+    }
+}
+
 /// The columns of one `leads` batch, looked up and typed once per batch.
 #[derive(Debug)]
 pub struct LeadColumns<'a> {
@@ -757,7 +817,7 @@ pub struct LeadStage {
 
 impl LeadStage {
     /// A row for `lead`, not yet staged.
-    fn new(lead: Lead) -> Self {
+    pub(super) fn new(lead: Lead) -> Self {
         LeadStage {
             lead,
             stage: Stage::Lead,

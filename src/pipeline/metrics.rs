@@ -37,7 +37,7 @@ use crate::metrics::intent::{IntentIndex, SIGNAL_COLUMNS};
 use crate::metrics::partitions::{self, Partitioner};
 use crate::metrics::stages::{LEAD_COLUMNS, PREVIOUS_COLUMNS, PreviousStagesBuilder};
 use crate::metrics::{
-    Accumulator, METRIC_TABLES, MetricStream, MetricTable, Settings, enps, stages,
+    Accumulator, METRIC_TABLES, MetricStream, MetricTable, Settings, Staged, enps, stages,
 };
 use crate::normalize::BatchStamp;
 use crate::sink::layout::{is_table_file_of, metric_file as metric_path};
@@ -305,6 +305,32 @@ impl SetAside {
     }
 }
 
+/// Where pass 1 puts each batch's rows once folded: the `lead_stages` rows set aside for
+/// pass 2, the transitions written.
+struct PassOneOut {
+    unranked: SetAside,
+    transitions: MetricFile,
+}
+
+/// One step of pass 1 ([`Accumulator::step`]): `next` classified while the batch
+/// `classified` holds is folded in; that batch's rows are then set aside and written, and
+/// `classified` holds `next`'s.
+async fn pass1_step(
+    pass1: &mut Accumulator<'_>,
+    next: Option<&RecordBatch>,
+    classified: &mut Option<Staged>,
+    out: &mut PassOneOut,
+    stamp: &BatchStamp,
+) -> Result<()> {
+    let folding = classified.take();
+    *classified = pass1.step(next, folding.as_ref().map(|(rows, _)| rows), stamp)?;
+    if let Some((rows, changes)) = folding {
+        out.unranked.write(rows).await?;
+        out.transitions.write(&changes).await?;
+    }
+    Ok(())
+}
+
 /// The spend columns CPSQL reads (`date` from the folder, or from an old file holding it).
 const SPEND_COLUMNS: [&str; 5] = ["date", "campaign_id", "channel", "currency", "spend"];
 
@@ -421,16 +447,27 @@ pub async fn stage_metrics_over(
 
     // Pass 1: the aggregates, the transitions, and the `lead_stages` rows set aside on local
     // disk until pass 2 can rank them; enps_responses written as the responses are read.
-    let mut unranked = SetAside::start(&stages::lead_stages_schema())?;
+    let unranked = SetAside::start(&stages::lead_stages_schema())?;
     let mut pass1 = Accumulator::new(settings, previous, cpsql).with_intent(&intent);
+    // Each step classifies a batch while the one before is folded in (`Accumulator::step`).
+    let mut classified: Option<Staged> = None;
+    let mut written = PassOneOut {
+        unranked,
+        transitions,
+    };
     if partitions == 1 {
         for location in leads_files.values() {
             let path = Path::from(location.as_str());
             let mut batches = stream_parquet_file(store, &path, Some(&LEAD_COLUMNS), false).await?;
             while let Some(batch) = batches.try_next().await? {
-                let (rows, changes) = pass1.add_leads(&batch, stamp)?;
-                unranked.write(rows).await?;
-                transitions.write(&changes).await?;
+                pass1_step(
+                    &mut pass1,
+                    Some(&batch),
+                    &mut classified,
+                    &mut written,
+                    stamp,
+                )
+                .await?;
             }
         }
     } else {
@@ -457,11 +494,22 @@ pub async fn stage_metrics_over(
         }
         let mut split = split.finish()?;
         while let Some(batch) = split.next_leads(&mut pass1)? {
-            let (rows, changes) = pass1.add_leads(&batch, stamp)?;
-            unranked.write(rows).await?;
-            transitions.write(&changes).await?;
+            pass1_step(
+                &mut pass1,
+                Some(&batch),
+                &mut classified,
+                &mut written,
+                stamp,
+            )
+            .await?;
         }
     }
+    // The last batch classified is folded in.
+    pass1_step(&mut pass1, None, &mut classified, &mut written, stamp).await?;
+    let PassOneOut {
+        unranked,
+        transitions,
+    } = written;
     let mut responses = MetricFile::create(
         store,
         &job.name,

@@ -424,6 +424,63 @@ fn a_second_pass_over_rows_the_first_did_not_stage_is_an_error() {
     assert!(miscount.contains("saw different rows"), "{miscount}");
 }
 
+#[test]
+fn stepping_a_batch_behind_folds_every_lead_once_in_order() {
+    let cfg = stages_config();
+    let metrics = MetricsConfig::default();
+    let settings = Settings {
+        stages: &cfg,
+        metrics: &metrics,
+        reporting_currency: "EUR",
+        now_micros: t("2026-11-01T04:00:00Z"),
+    };
+    let previous = std::sync::Arc::new(PreviousStages::new());
+    let batches = split(&leads(false), 3);
+    let accumulator =
+        || Accumulator::new(settings, std::sync::Arc::clone(&previous), Cpsql::default());
+    // One batch at a time, classified and folded in step.
+    let mut in_step = accumulator();
+    let expected = batches
+        .iter()
+        .map(|b| in_step.add_leads(b, &stamp("r")).unwrap())
+        .collect::<Vec<_>>();
+    // A step behind: each step returns the batch it classified, the next step folds it.
+    // `last` says whether the closing step (no next batch) is taken.
+    let stepped = |last: bool| {
+        let mut pass1 = accumulator();
+        let mut out = Vec::new();
+        let mut classified = None;
+        let nexts = batches.iter().map(Some).chain(last.then_some(None));
+        for next in nexts {
+            let folding: Option<(RecordBatch, RecordBatch)> = classified.take();
+            classified = pass1
+                .step(next, folding.as_ref().map(|(rows, _)| rows), &stamp("r"))
+                .unwrap();
+            out.extend(folding);
+        }
+        (pass1, out)
+    };
+    let (pass1, staged) = stepped(true);
+    assert_eq!(staged, expected, "the same rows, batch for batch, in order");
+    let rank_all = |pass1: Accumulator<'_>| -> crate::Result<()> {
+        let (mut pass2, _) = pass1.finish(&stamp("r"))?;
+        for (rows, _) in &expected {
+            pass2.rank(rows)?;
+        }
+        pass2.finish(&stamp("r")).map(|_| ())
+    };
+    rank_all(pass1).unwrap();
+    // Without the closing step the last batch is classified but never folded: pass 2,
+    // which ranks every staged row, finds pass 1 saw fewer.
+    let (unclosed, staged) = stepped(false);
+    assert_eq!(staged.len(), batches.len() - 1);
+    let missed = rank_all(unclosed).unwrap_err().to_string();
+    assert!(
+        missed.contains("saw different rows") || missed.contains("not seen by the first pass"),
+        "{missed}"
+    );
+}
+
 /// Rows in a canonical order (every column, in turn), for tables whose row order depends on
 /// how the leads were taken.
 fn sorted(batch: &RecordBatch) -> RecordBatch {
