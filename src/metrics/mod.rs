@@ -178,6 +178,29 @@ impl LeadAggregates {
 /// `lead_stage_transitions` rows (empty when none changed stage).
 pub type Staged = (RecordBatch, RecordBatch);
 
+/// Pass 1 over a stream of `leads` batches a step behind ([`Accumulator::step`]): the batch
+/// classified but not yet folded in.
+#[derive(Debug, Default)]
+pub struct StepBehind {
+    classified: Option<Staged>,
+}
+
+impl StepBehind {
+    /// Classify `next` while the batch classified by the step before is folded in; returns
+    /// that batch's rows, now folded, to set aside and write. After the last batch, one
+    /// step with no `next` folds it in.
+    pub fn step(
+        &mut self,
+        pass1: &mut Accumulator<'_>,
+        next: Option<&RecordBatch>,
+        stamp: &BatchStamp,
+    ) -> Result<Option<Staged>> {
+        let folding = self.classified.take();
+        self.classified = pass1.step(next, folding.as_ref().map(|(rows, _)| rows), stamp)?;
+        Ok(folding)
+    }
+}
+
 /// Classify a batch of the current `leads` table (not yet folded into the aggregates).
 fn classify(
     stager: &mut stages::Stager<'_>,
@@ -446,11 +469,9 @@ pub fn compute_in_partitions(
         Accumulator::new(settings, std::sync::Arc::new(previous), spend).with_intent(&intent);
     let mut unranked = Vec::with_capacity(inputs.leads.len());
     // As `stage_metrics` goes: each batch classified while the one before is folded in.
-    let mut classified: Option<Staged> = None;
+    let mut behind = StepBehind::default();
     let mut add = |pass1: &mut Accumulator<'_>, next: Option<&RecordBatch>| -> Result<()> {
-        let folding = classified.take();
-        classified = pass1.step(next, folding.as_ref().map(|(rows, _)| rows), stamp)?;
-        if let Some((stages, changes)) = folding {
+        if let Some((stages, changes)) = behind.step(pass1, next, stamp)? {
             unranked.push(stages);
             transitions.push(changes);
         }

@@ -37,7 +37,7 @@ use crate::metrics::intent::{IntentIndex, SIGNAL_COLUMNS};
 use crate::metrics::partitions::{self, Partitioner};
 use crate::metrics::stages::{LEAD_COLUMNS, PREVIOUS_COLUMNS, PreviousStagesBuilder};
 use crate::metrics::{
-    Accumulator, METRIC_TABLES, MetricStream, MetricTable, Settings, Staged, enps, stages,
+    Accumulator, METRIC_TABLES, MetricStream, MetricTable, Settings, StepBehind, enps, stages,
 };
 use crate::normalize::BatchStamp;
 use crate::sink::layout::{is_table_file_of, metric_file as metric_path};
@@ -305,30 +305,29 @@ impl SetAside {
     }
 }
 
-/// Where pass 1 puts each batch's rows once folded: the `lead_stages` rows set aside for
-/// pass 2, the transitions written.
-struct PassOneOut {
+/// Pass 1 a step behind ([`StepBehind`]), and where each batch's rows go once folded in:
+/// the `lead_stages` rows set aside for pass 2, the transitions written.
+struct PassOne {
+    behind: StepBehind,
     unranked: SetAside,
     transitions: MetricFile,
 }
 
-/// One step of pass 1 ([`Accumulator::step`]): `next` classified while the batch
-/// `classified` holds is folded in; that batch's rows are then set aside and written, and
-/// `classified` holds `next`'s.
-async fn pass1_step(
-    pass1: &mut Accumulator<'_>,
-    next: Option<&RecordBatch>,
-    classified: &mut Option<Staged>,
-    out: &mut PassOneOut,
-    stamp: &BatchStamp,
-) -> Result<()> {
-    let folding = classified.take();
-    *classified = pass1.step(next, folding.as_ref().map(|(rows, _)| rows), stamp)?;
-    if let Some((rows, changes)) = folding {
-        out.unranked.write(rows).await?;
-        out.transitions.write(&changes).await?;
+impl PassOne {
+    /// Classify `next` (none: the leads have ended) while the batch before is folded in,
+    /// then set that batch's rows aside and write its transitions.
+    async fn step(
+        &mut self,
+        pass1: &mut Accumulator<'_>,
+        next: Option<&RecordBatch>,
+        stamp: &BatchStamp,
+    ) -> Result<()> {
+        if let Some((rows, changes)) = self.behind.step(pass1, next, stamp)? {
+            self.unranked.write(rows).await?;
+            self.transitions.write(&changes).await?;
+        }
+        Ok(())
     }
-    Ok(())
 }
 
 /// The spend columns CPSQL reads (`date` from the folder, or from an old file holding it).
@@ -450,8 +449,8 @@ pub async fn stage_metrics_over(
     let unranked = SetAside::start(&stages::lead_stages_schema())?;
     let mut pass1 = Accumulator::new(settings, previous, cpsql).with_intent(&intent);
     // Each step classifies a batch while the one before is folded in (`Accumulator::step`).
-    let mut classified: Option<Staged> = None;
-    let mut written = PassOneOut {
+    let mut one = PassOne {
+        behind: StepBehind::default(),
         unranked,
         transitions,
     };
@@ -460,14 +459,7 @@ pub async fn stage_metrics_over(
             let path = Path::from(location.as_str());
             let mut batches = stream_parquet_file(store, &path, Some(&LEAD_COLUMNS), false).await?;
             while let Some(batch) = batches.try_next().await? {
-                pass1_step(
-                    &mut pass1,
-                    Some(&batch),
-                    &mut classified,
-                    &mut written,
-                    stamp,
-                )
-                .await?;
+                one.step(&mut pass1, Some(&batch), stamp).await?;
             }
         }
     } else {
@@ -494,22 +486,16 @@ pub async fn stage_metrics_over(
         }
         let mut split = split.finish()?;
         while let Some(batch) = split.next_leads(&mut pass1)? {
-            pass1_step(
-                &mut pass1,
-                Some(&batch),
-                &mut classified,
-                &mut written,
-                stamp,
-            )
-            .await?;
+            one.step(&mut pass1, Some(&batch), stamp).await?;
         }
     }
     // The last batch classified is folded in.
-    pass1_step(&mut pass1, None, &mut classified, &mut written, stamp).await?;
-    let PassOneOut {
+    one.step(&mut pass1, None, stamp).await?;
+    let PassOne {
         unranked,
         transitions,
-    } = written;
+        ..
+    } = one;
     let mut responses = MetricFile::create(
         store,
         &job.name,

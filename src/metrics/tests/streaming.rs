@@ -22,7 +22,8 @@ use crate::metrics::config::{MetricsConfig, StagesConfig};
 use crate::metrics::cpsql::Cpsql;
 use crate::metrics::stages::PreviousStages;
 use crate::metrics::{
-    Accumulator, Inputs, LeadRows, MetricTable, Settings, compute, compute_in_partitions,
+    Accumulator, Inputs, LeadRows, MetricTable, Settings, StepBehind, compute,
+    compute_in_partitions,
 };
 use crate::normalize::{LeadRow, LeadsBuilder, TableRows};
 
@@ -173,12 +174,7 @@ fn run(
     inputs: Inputs<'_>,
     now: &str,
 ) -> Vec<(&'static str, RecordBatch)> {
-    let settings = Settings {
-        stages: cfg,
-        metrics,
-        reporting_currency: "EUR",
-        now_micros: t(now),
-    };
+    let settings = settings(cfg, metrics, now);
     whole(compute(inputs, Cpsql::default(), settings, &stamp(now)).unwrap())
 }
 
@@ -377,12 +373,7 @@ fn a_batch_staged_by_two_threads_equals_small_batches() {
 fn a_second_pass_over_rows_the_first_did_not_stage_is_an_error() {
     let cfg = stages_config();
     let metrics = MetricsConfig::default();
-    let settings = Settings {
-        stages: &cfg,
-        metrics: &metrics,
-        reporting_currency: "EUR",
-        now_micros: t("2026-11-01T04:00:00Z"),
-    };
+    let settings = settings(&cfg, &metrics, "2026-11-01T04:00:00Z");
     let previous = std::sync::Arc::new(PreviousStages::new());
     let batches = split(&leads(false), 3);
     // Pass 1 over `fed`; pass 2 over the rows a full pass 1 staged.
@@ -428,12 +419,7 @@ fn a_second_pass_over_rows_the_first_did_not_stage_is_an_error() {
 fn stepping_a_batch_behind_folds_every_lead_once_in_order() {
     let cfg = stages_config();
     let metrics = MetricsConfig::default();
-    let settings = Settings {
-        stages: &cfg,
-        metrics: &metrics,
-        reporting_currency: "EUR",
-        now_micros: t("2026-11-01T04:00:00Z"),
-    };
+    let settings = settings(&cfg, &metrics, "2026-11-01T04:00:00Z");
     let previous = std::sync::Arc::new(PreviousStages::new());
     let batches = split(&leads(false), 3);
     let accumulator =
@@ -444,20 +430,15 @@ fn stepping_a_batch_behind_folds_every_lead_once_in_order() {
         .iter()
         .map(|b| in_step.add_leads(b, &stamp("r")).unwrap())
         .collect::<Vec<_>>();
-    // A step behind: each step returns the batch it classified, the next step folds it.
-    // `last` says whether the closing step (no next batch) is taken.
+    // A step behind: each step folds the batch the step before classified and hands it
+    // back. `last` says whether the closing step (no next batch) is taken.
     let stepped = |last: bool| {
         let mut pass1 = accumulator();
-        let mut out = Vec::new();
-        let mut classified = None;
+        let mut behind = StepBehind::default();
         let nexts = batches.iter().map(Some).chain(last.then_some(None));
-        for next in nexts {
-            let folding: Option<(RecordBatch, RecordBatch)> = classified.take();
-            classified = pass1
-                .step(next, folding.as_ref().map(|(rows, _)| rows), &stamp("r"))
-                .unwrap();
-            out.extend(folding);
-        }
+        let out = nexts
+            .filter_map(|next| behind.step(&mut pass1, next, &stamp("r")).unwrap())
+            .collect::<Vec<_>>();
         (pass1, out)
     };
     let (pass1, staged) = stepped(true);
@@ -479,6 +460,16 @@ fn stepping_a_batch_behind_folds_every_lead_once_in_order() {
         missed.contains("saw different rows") || missed.contains("not seen by the first pass"),
         "{missed}"
     );
+}
+
+/// The settings of these tests: `cfg`'s stages, `metrics`, EUR, run at `now`.
+fn settings<'a>(cfg: &'a StagesConfig, metrics: &'a MetricsConfig, now: &str) -> Settings<'a> {
+    Settings {
+        stages: cfg,
+        metrics,
+        reporting_currency: "EUR",
+        now_micros: t(now),
+    }
 }
 
 /// Rows in a canonical order (every column, in turn), for tables whose row order depends on
@@ -526,12 +517,7 @@ fn a_second_run_in_hash_partitions_equals_one_taken_whole() {
     let previous_stages = split(table(&first, "lead_stages"), 700);
     let previous_transitions = split(table(&first, "lead_stage_transitions"), 700);
     let two = split(&six_hundred_copies(true), 1_000);
-    let settings = Settings {
-        stages: &cfg,
-        metrics: &metrics,
-        reporting_currency: "EUR",
-        now_micros: t(run2),
-    };
+    let settings = settings(&cfg, &metrics, run2);
     let second = |count: usize| {
         let inputs = Inputs {
             leads: &two,
