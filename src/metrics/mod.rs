@@ -140,6 +140,8 @@ pub struct Accumulator<'a> {
     settings: Settings<'a>,
     stager: stages::Stager<'a>,
     leads: LeadAggregates,
+    /// The batch the last [`Accumulator::step`] classified, for the next to fold in.
+    classified: Option<Staged>,
     enps: enps::Enps,
 }
 
@@ -177,29 +179,6 @@ impl LeadAggregates {
 /// A batch of leads classified: its `lead_stages` rows with `priority_rank` null and its
 /// `lead_stage_transitions` rows (empty when none changed stage).
 pub type Staged = (RecordBatch, RecordBatch);
-
-/// Pass 1 over a stream of `leads` batches a step behind ([`Accumulator::step`]): the batch
-/// classified but not yet folded in.
-#[derive(Debug, Default)]
-pub struct StepBehind {
-    classified: Option<Staged>,
-}
-
-impl StepBehind {
-    /// Classify `next` while the batch classified by the step before is folded in; returns
-    /// that batch's rows, now folded, to set aside and write. After the last batch, one
-    /// step with no `next` folds it in.
-    pub fn step(
-        &mut self,
-        pass1: &mut Accumulator<'_>,
-        next: Option<&RecordBatch>,
-        stamp: &BatchStamp,
-    ) -> Result<Option<Staged>> {
-        let folding = self.classified.take();
-        self.classified = pass1.step(next, folding.as_ref().map(|(rows, _)| rows), stamp)?;
-        Ok(folding)
-    }
-}
 
 /// Classify a batch of the current `leads` table (not yet folded into the aggregates).
 fn classify(
@@ -239,6 +218,7 @@ impl<'a> Accumulator<'a> {
                 owners: stages::OwnerScores::default(),
                 row: stages::LeadStage::new(lead::Lead::default()),
             },
+            classified: None,
             enps: enps::Enps::new(&settings.metrics.enps),
         }
     }
@@ -257,31 +237,34 @@ impl<'a> Accumulator<'a> {
 
     /// Fold in a batch of the current `leads` table: its `lead_stages` rows with
     /// `priority_rank` null (for the second pass, [`LeadRows::rank`]) and its leads'
-    /// `lead_stage_transitions` rows (empty when none changed stage).
-    pub fn add_leads(&mut self, batch: &RecordBatch, stamp: &BatchStamp) -> Result<Staged> {
+    /// `lead_stage_transitions` rows (empty when none changed stage). In step, for tests to
+    /// compare [`Accumulator::step`] with.
+    #[cfg(test)]
+    pub(crate) fn add_leads(&mut self, batch: &RecordBatch, stamp: &BatchStamp) -> Result<Staged> {
         let staged = classify(&mut self.stager, batch, stamp)?;
         self.leads.fold(&staged.0)?;
         Ok(staged)
     }
 
-    /// [`Accumulator::add_leads`] for a stream of batches, a step behind: classify `next`
-    /// on a thread of its own while this one folds `staged`, the rows the previous step
-    /// returned, into the aggregates; returns `next`'s rows, for the following step to
-    /// fold. Classification is most of pass 1 (and itself splits a large batch over two
-    /// threads); folding every lead into the aggregates is the rest, and in step with it
-    /// one thread folded while the other waited. Rows are folded in the order they come,
-    /// as `add_leads` folds them. Feed the stream, then one step with no `next` to fold
-    /// the last batch.
+    /// Pass 1 over a stream of `leads` batches, a step behind: classify `next` on a thread
+    /// of its own while this one folds in the batch the step before classified; returns
+    /// that batch's rows (as `add_leads` would have), now folded, to set aside and write.
+    /// Classification is most of pass 1 (and itself splits a large batch over two threads);
+    /// folding every lead into the aggregates is the rest, and in step with it one thread
+    /// folded while the other waited. Rows are folded in the order they come. Feed the
+    /// stream, then one step with no `next` to fold the last batch.
     pub fn step(
         &mut self,
         next: Option<&RecordBatch>,
-        staged: Option<&RecordBatch>,
         stamp: &BatchStamp,
     ) -> Result<Option<Staged>> {
+        let folding = self.classified.take();
         let Accumulator { stager, leads, .. } = self;
-        std::thread::scope(|scope| {
+        let classified = std::thread::scope(|scope| {
             let classifying = next.map(|batch| scope.spawn(|| classify(stager, batch, stamp)));
-            let folded = staged.map_or(Ok(()), |rows| leads.fold(rows));
+            let folded = folding
+                .as_ref()
+                .map_or(Ok(()), |(rows, _)| leads.fold(rows));
             let classified = classifying
                 .map(|thread| {
                     thread
@@ -289,9 +272,10 @@ impl<'a> Accumulator<'a> {
                         .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
                 })
                 .transpose();
-            folded?;
-            classified
-        })
+            folded.and(classified)
+        })?;
+        self.classified = classified;
+        Ok(folding)
     }
 
     /// Fold in a batch of the current `survey_responses` table; returns its
@@ -469,9 +453,8 @@ pub fn compute_in_partitions(
         Accumulator::new(settings, std::sync::Arc::new(previous), spend).with_intent(&intent);
     let mut unranked = Vec::with_capacity(inputs.leads.len());
     // As `stage_metrics` goes: each batch classified while the one before is folded in.
-    let mut behind = StepBehind::default();
     let mut add = |pass1: &mut Accumulator<'_>, next: Option<&RecordBatch>| -> Result<()> {
-        if let Some((stages, changes)) = behind.step(pass1, next, stamp)? {
+        if let Some((stages, changes)) = pass1.step(next, stamp)? {
             unranked.push(stages);
             transitions.push(changes);
         }

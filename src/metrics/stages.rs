@@ -938,8 +938,8 @@ fn stage_row(
 /// use it: classification is deterministic, so the second pass sees what the first did.
 #[derive(Debug)]
 pub struct Stager<'a> {
-    /// The job's rules, compiled.
-    rules: Rules<'a>,
+    /// The job's rules, compiled once and shared with the helper of [`Stager::stage_batch`].
+    rules: Arc<Rules<'a>>,
     /// Shared, so that pass 1 can take the leads a hash partition at a time and hold only
     /// that partition's state (`metrics::partitions`).
     previous: Arc<PreviousStages>,
@@ -953,10 +953,21 @@ impl<'a> Stager<'a> {
     /// A stager for the job's rules, the previous run's state and the run's clock (µs).
     pub fn new(cfg: &'a StagesConfig, previous: Arc<PreviousStages>, now: i64) -> Self {
         Stager {
-            rules: Rules::new(cfg),
+            rules: Arc::new(Rules::new(cfg)),
             previous,
             now,
             intent: None,
+            row: LeadStage::new(Lead::default()),
+        }
+    }
+
+    /// A stager with the same rules, state, clock and intent, and a row of its own.
+    fn helper(&self) -> Self {
+        Stager {
+            rules: Arc::clone(&self.rules),
+            previous: Arc::clone(&self.previous),
+            now: self.now,
+            intent: self.intent,
             row: LeadStage::new(Lead::default()),
         }
     }
@@ -996,11 +1007,9 @@ impl<'a> Stager<'a> {
             return self.stage_range(&columns, 0..rows, &mut each);
         }
         let ends = Ends::new(rows);
-        let (cfg, now, intent) = (self.rules.cfg, self.now, self.intent);
-        let previous = Arc::clone(&self.previous);
+        let mut helper = self.helper();
         std::thread::scope(|scope| {
             let from_the_back = scope.spawn(|| {
-                let mut helper = Stager::new(cfg, previous, now).with_intent(intent);
                 // Claimed stretches, last first; each in row order.
                 let mut stretches = Vec::new();
                 while let Some(range) = ends.claim_back() {

@@ -37,7 +37,7 @@ use crate::metrics::intent::{IntentIndex, SIGNAL_COLUMNS};
 use crate::metrics::partitions::{self, Partitioner};
 use crate::metrics::stages::{LEAD_COLUMNS, PREVIOUS_COLUMNS, PreviousStagesBuilder};
 use crate::metrics::{
-    Accumulator, METRIC_TABLES, MetricStream, MetricTable, Settings, StepBehind, enps, stages,
+    Accumulator, METRIC_TABLES, MetricStream, MetricTable, Settings, enps, stages,
 };
 use crate::normalize::BatchStamp;
 use crate::sink::layout::{is_table_file_of, metric_file as metric_path};
@@ -305,10 +305,9 @@ impl SetAside {
     }
 }
 
-/// Pass 1 a step behind ([`StepBehind`]), and where each batch's rows go once folded in:
-/// the `lead_stages` rows set aside for pass 2, the transitions written.
+/// Where pass 1 puts each batch's rows once folded in: the `lead_stages` rows set aside for
+/// pass 2, the transitions written.
 struct PassOne {
-    behind: StepBehind,
     unranked: SetAside,
     transitions: MetricFile,
 }
@@ -322,7 +321,7 @@ impl PassOne {
         next: Option<&RecordBatch>,
         stamp: &BatchStamp,
     ) -> Result<()> {
-        if let Some((rows, changes)) = self.behind.step(pass1, next, stamp)? {
+        if let Some((rows, changes)) = pass1.step(next, stamp)? {
             self.unranked.write(rows).await?;
             self.transitions.write(&changes).await?;
         }
@@ -450,7 +449,6 @@ pub async fn stage_metrics_over(
     let mut pass1 = Accumulator::new(settings, previous, cpsql).with_intent(&intent);
     // Each step classifies a batch while the one before is folded in (`Accumulator::step`).
     let mut one = PassOne {
-        behind: StepBehind::default(),
         unranked,
         transitions,
     };
@@ -494,7 +492,6 @@ pub async fn stage_metrics_over(
     let PassOne {
         unranked,
         transitions,
-        ..
     } = one;
     let mut responses = MetricFile::create(
         store,

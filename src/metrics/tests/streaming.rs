@@ -22,8 +22,7 @@ use crate::metrics::config::{MetricsConfig, StagesConfig};
 use crate::metrics::cpsql::Cpsql;
 use crate::metrics::stages::PreviousStages;
 use crate::metrics::{
-    Accumulator, Inputs, LeadRows, MetricTable, Settings, StepBehind, compute,
-    compute_in_partitions,
+    Accumulator, Inputs, LeadRows, MetricTable, Settings, compute, compute_in_partitions,
 };
 use crate::normalize::{LeadRow, LeadsBuilder, TableRows};
 
@@ -434,10 +433,9 @@ fn stepping_a_batch_behind_folds_every_lead_once_in_order() {
     // back. `last` says whether the closing step (no next batch) is taken.
     let stepped = |last: bool| {
         let mut pass1 = accumulator();
-        let mut behind = StepBehind::default();
         let nexts = batches.iter().map(Some).chain(last.then_some(None));
         let out = nexts
-            .filter_map(|next| behind.step(&mut pass1, next, &stamp("r")).unwrap())
+            .filter_map(|next| pass1.step(next, &stamp("r")).unwrap())
             .collect::<Vec<_>>();
         (pass1, out)
     };
