@@ -19,6 +19,7 @@
 //! ([`crate::normalize::redact_text`]), so an e-mail in a broken body stays out of errors.
 
 mod skim;
+mod structural;
 
 pub use skim::{Skimmed, skim};
 
@@ -48,31 +49,40 @@ pub enum JsonError {
 }
 
 /// Refuse `body` if its arrays and objects nest deeper than [`MAX_DEPTH`]. One pass over
-/// the bytes with a counter (brackets inside strings do not count), so it cannot itself
-/// run out of stack, whatever the body holds; a cut-off or malformed body is left for the
-/// parser to judge.
+/// the bytes with a counter (brackets inside strings do not count; the pass steps from
+/// bracket to bracket, [`structural`]), so it cannot itself run out of stack, whatever the
+/// body holds; a cut-off or malformed body is left for the parser to judge.
 pub fn check_depth(body: &[u8]) -> Result<(), JsonError> {
     check_depth_within(body, MAX_DEPTH)
 }
 
 fn check_depth_within(body: &[u8], limit: usize) -> Result<(), JsonError> {
+    if let Ok(checked) = depth_with(body, limit, structural::Tokens::new(body)) {
+        return checked;
+    }
+    let Ok(checked) = depth_with(body, limit, structural::ByteScan::new(body));
+    checked
+}
+
+/// [`check_depth_within`] with `scan`; `Err` when the scan gives up on the body.
+fn depth_with<S: structural::Scan>(
+    body: &[u8],
+    limit: usize,
+    mut scan: S,
+) -> Result<Result<(), JsonError>, S::GaveUp> {
     let mut depth = 0usize;
-    let mut i = 0;
-    while i < body.len() {
+    while let Some(i) = scan.next_bracket()? {
         match body[i] {
-            b'"' => i = string_end(body, i + 1),
             b'[' | b'{' => {
                 depth += 1;
                 if depth > limit {
-                    return Err(JsonError::TooDeep { limit, offset: i });
+                    return Ok(Err(JsonError::TooDeep { limit, offset: i }));
                 }
             }
-            b']' | b'}' => depth = depth.saturating_sub(1),
-            _ => {}
+            _ => depth = depth.saturating_sub(1),
         }
-        i += 1;
     }
-    Ok(())
+    Ok(Ok(()))
 }
 
 /// Where the string whose contents start at `from` ends: its closing quote (the next one
@@ -311,6 +321,12 @@ mod tests {
         assert!(check_depth_within(br#"{"a":"[[["#, 1).is_ok());
         assert!(check_depth_within(b"{\"a\":\"x\\", 1).is_ok());
         assert_eq!(string_end(br#"ab\"c"d"#, 0), 5);
+        // A backslash outside strings (not JSON): its quote still opens a string, as the
+        // byte-by-byte scan has always read it, so the brackets after `"b":` count.
+        assert!(matches!(
+            check_depth_within(br#"{"a":1,\"b":[[[1]]]}"#, 3),
+            Err(JsonError::TooDeep { offset: 14, .. })
+        ));
     }
 
     #[test]
