@@ -1,18 +1,19 @@
 //! Where a body's strings and brackets are, found 64 bytes at a time: the positions, in
 //! order, of every quote that opens or closes a string and of every `{ } [ ] ,` outside
 //! strings ([`Tokens`]). The scans of [`super::skim`] and [`super::check_depth`] step from
-//! one such position to the next instead of visiting every byte and searching every string
-//! for its end.
+//! one such position to the next, or from bracket to bracket where only the nesting counts
+//! ([`Scan::next_bracket`]), instead of visiting every byte and searching every string for
+//! its end.
 //!
-//! Each block of 64 bytes becomes three bit masks (quotes, backslashes, brackets and
-//! commas; SSE2 compares on x86-64, a byte loop elsewhere). Which quotes a backslash
-//! escapes, and which bytes lie inside strings, then follow from a few whole-word
-//! operations, carried from block to block (the technique of simdjson's first stage: Langdale
-//! and Lemire, "Parsing Gigabytes of JSON per Second", 2019). A string is thereby what the
-//! byte-by-byte scans take it to be — from a quote to the next quote no backslash escapes —
-//! as long as no backslash stands outside a string; JSON has none there, and a body that
-//! has one makes [`Tokens::next`] say so ([`OutsideBackslash`]), so that the caller scans
-//! it byte by byte instead and every body gets exactly the answer it always got.
+//! Each block of 64 bytes becomes bit masks of its quotes, backslashes, brackets and commas
+//! (SSE2 compares on x86-64, a byte loop elsewhere). Which quotes a backslash escapes, and
+//! which bytes lie inside strings, then follow from a few whole-word operations, carried
+//! from block to block (the technique of simdjson's first stage: Langdale and Lemire,
+//! "Parsing Gigabytes of JSON per Second", 2019). A string is thereby what the byte-by-byte
+//! scans take it to be — from a quote to the next quote no backslash escapes — as long as
+//! no backslash stands outside a string; JSON has none there, and a body that has one makes
+//! [`Tokens`] give up ([`OutsideBackslash`]), so that the caller scans it byte by byte
+//! instead ([`ByteScan`]) and every body gets exactly the answer it always got.
 
 /// A scan of a body from token to token: [`Tokens`], or [`ByteScan`] for a body it gives up
 /// on. The scans built on it are written once, over this.
