@@ -196,8 +196,7 @@ fn one_of(list: &[&str], value: Option<&str>) -> bool {
 
 /// The words of `job_title_contains`, with, when they are all ASCII, one automaton that
 /// finds any of them, ignoring ASCII case, in a single pass over a title (the default
-/// `senior_title` rule has nine words: searched one by one, at every position of the title,
-/// they were most of the conditions' time).
+/// `senior_title` rule has nine words, which were each compared at every position of it).
 #[derive(Debug)]
 struct TitleWords<'a> {
     words: &'a [String],
