@@ -225,7 +225,7 @@ fn prefix_xor(mut bits: u64) -> u64 {
 }
 
 /// One block's bytes of each kind, one bit per byte (bit `i` = byte `i`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 struct Masks {
     quotes: u64,
     backslashes: u64,
@@ -259,12 +259,7 @@ impl Masks {
         let (quote, backslash, comma, case) = (byte(b'"'), byte(b'\\'), byte(b','), byte(0x20));
         // `[` `]` are `{` `}` with bit 0x20 cleared: one compare each catches both.
         let (open, close) = (byte(b'{'), byte(b'}'));
-        let mut masks = Masks {
-            quotes: 0,
-            backslashes: 0,
-            brackets: 0,
-            commas: 0,
-        };
+        let mut masks = Masks::default();
         for (lane, sixteen) in block.chunks_exact(16).enumerate() {
             let word = |from: usize| {
                 i64::from_le_bytes(sixteen[from..from + 8].try_into().expect("eight bytes"))
@@ -293,12 +288,7 @@ impl Masks {
     /// agree with.
     #[cfg_attr(all(target_arch = "x86_64", target_feature = "sse2"), allow(dead_code))]
     fn bytewise(block: &[u8; BLOCK]) -> Masks {
-        let mut masks = Masks {
-            quotes: 0,
-            backslashes: 0,
-            brackets: 0,
-            commas: 0,
-        };
+        let mut masks = Masks::default();
         for (i, b) in block.iter().enumerate() {
             let bit = 1u64 << i;
             match b {
