@@ -18,9 +18,11 @@
 //! around the error, serde_json's names a mistyped value; both are cut and redacted here
 //! ([`crate::normalize::redact_text`]), so an e-mail in a broken body stays out of errors.
 
+mod ondemand;
 mod skim;
 mod structural;
 
+pub(crate) use ondemand::{OnDemand, Read, Start, Unsupported};
 pub use skim::{Skimmed, skim};
 
 use crate::normalize::redact_text;

@@ -13,6 +13,7 @@
 
 mod contact;
 mod page;
+mod page_tokens;
 mod properties;
 mod sync;
 

@@ -1,5 +1,5 @@
-//! A HubSpot contacts page decoded straight into `leads` rows: the body is parsed into
-//! borrowed [`Contact`]s (see `contact.rs`), and the rows, rejects, newest
+//! A HubSpot contacts page decoded straight into `leads` rows: the body is read into
+//! borrowed [`Contact`]s (from its tokens, `page_tokens.rs`, else by serde, `contact.rs`), and the rows, rejects, newest
 //! `lastmodifieddate` and largest numeric id of the page come back together. It runs on a
 //! blocking thread while the source fetches the next pages ([`skim_page`] reads only the
 //! cursor, and the contacts' `archived` flags, and in the same pass checks the nesting: the
@@ -126,10 +126,15 @@ pub(super) fn decode_page(
     index: &mut PropertyIndex,
     hasher: &PersonalDataHasher,
 ) -> Result<ContactsDecoded, String> {
-    // sonic-rs: the same serde types, a third faster than serde_json on these pages.
-    let page: ContactsPage<'_> =
-        crate::json::sonic_from_checked(body).map_err(|e| not_a_page(&e, body.bytes()))?;
-    let results = page.results.ok_or("no `results` array")?;
+    let results = match super::page_tokens::read_contacts(body) {
+        Some(contacts) => contacts,
+        None => {
+            // sonic-rs: the same serde types, a third faster than serde_json on these pages.
+            let page: ContactsPage<'_> =
+                crate::json::sonic_from_checked(body).map_err(|e| not_a_page(&e, body.bytes()))?;
+            page.results.ok_or("no `results` array")?
+        }
+    };
     let mut out = DecodedPage {
         rows: Vec::with_capacity(results.len()),
         rejects: Vec::new(),
