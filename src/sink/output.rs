@@ -37,6 +37,10 @@ where
         DatasetOutput::push(self, row).await
     }
 
+    async fn push_all(&mut self, rows: Vec<B::Row>) -> Result<()> {
+        DatasetOutput::push_all(self, rows).await
+    }
+
     fn reject(&mut self, location: &str, record: &Value, reason: String) {
         DatasetOutput::reject(self, location, record, reason);
     }
@@ -80,6 +84,9 @@ const PARTITION_CAPACITY: usize = 64;
 struct Part<B> {
     /// Rows not yet written or set aside (`None` once set aside, to give its memory back).
     builder: Option<B>,
+    /// This partition filled a whole batch: its next builder is made that size at once
+    /// rather than grown to it by doubling (copying every column's buffers on the way).
+    fills_batches: bool,
     file: Option<ParquetFile>,
     /// Rows set aside on disk before the partition had a file, oldest first.
     spilled: Vec<Segment>,
@@ -89,6 +96,7 @@ impl<B: TableRows> Part<B> {
     fn new() -> Self {
         Part {
             builder: None,
+            fills_batches: false,
             file: None,
             spilled: Vec::new(),
         }
@@ -97,6 +105,12 @@ impl<B: TableRows> Part<B> {
     fn buffered(&self) -> usize {
         self.builder.as_ref().map_or(0, TableRows::len)
     }
+}
+
+/// What is due after a row was buffered (see `DatasetOutput::admit`).
+struct Due {
+    /// The partition whose batch is full.
+    full: Option<Option<String>>,
 }
 
 /// What writing a partition's file needs from its output, borrowed apart from the partitions.
@@ -350,12 +364,32 @@ impl<B: TableRows> DatasetOutput<B> {
     /// Add one decoded row; writes a batch out when the builder is full. The row first
     /// passes the dataset's plausibility rules (`normalize::bounds`): an impossible record
     /// goes to the rejects with the reason, an implausible value is mended and counted.
-    pub async fn push(&mut self, mut row: B::Row) -> Result<()> {
+    pub async fn push(&mut self, row: B::Row) -> Result<()> {
+        match self.admit(row)? {
+            Some(due) => self.settle(due).await,
+            None => Ok(()),
+        }
+    }
+
+    /// [`Self::push`] every row of a page, in order. Each row is taken in by plain calls and
+    /// only the rare batch to write is awaited: a row (hundreds of bytes) is not copied
+    /// into one future after another on its way to the builder.
+    pub async fn push_all(&mut self, rows: Vec<B::Row>) -> Result<()> {
+        for row in rows {
+            if let Some(due) = self.admit(row)? {
+                self.settle(due).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Check, de-duplicate and buffer one row; what is then due to be written, if anything.
+    fn admit(&mut self, mut row: B::Row) -> Result<Option<Due>> {
         let mut found = Vec::new();
         if let Err(reason) = row.check(&self.bounds, &mut found) {
             let record = row.to_json();
             self.reject(PLAUSIBILITY_LOCATION, &record, reason);
-            return Ok(());
+            return Ok(None);
         }
         if !found.is_empty() {
             self.flags.record(&row.record_id(), &found);
@@ -365,7 +399,7 @@ impl<B: TableRows> DatasetOutput<B> {
         if let (Some(merging), Some(merge_key)) = (self.merging.as_mut(), self.merge_key.as_ref()) {
             self.read += 1;
             merging.insert((merge_key.key_of)(&row), row);
-            return Ok(());
+            return Ok(None);
         }
         if let Some(key_of) = self.key_of
             && !self
@@ -384,26 +418,41 @@ impl<B: TableRows> DatasetOutput<B> {
         {
             // Read = distinct records: a repeat is counted apart, like the merge path does.
             self.repeats += 1;
-            return Ok(());
+            return Ok(None);
         }
         self.read += 1;
-        self.append(row).await
+        Ok(self.buffer(row))
     }
 
-    async fn append(&mut self, row: B::Row) -> Result<()> {
+    /// Add a checked row to its partition's builder; what is then due, if anything.
+    fn buffer(&mut self, row: B::Row) -> Option<Due> {
         let key = (self.partition_of)(&row);
-        let capacity = if self.parts.is_empty() {
+        let first = self.parts.is_empty();
+        let part = self.parts.entry(key.clone()).or_insert_with(Part::new);
+        let capacity = if part.fills_batches {
+            self.batch_rows
+        } else if first {
             self.batch_rows.min(1024)
         } else {
             self.batch_rows.min(PARTITION_CAPACITY)
         };
         let new_builder = self.new_builder;
-        let part = self.parts.entry(key.clone()).or_insert_with(Part::new);
         let builder = part.builder.get_or_insert_with(|| new_builder(capacity));
         builder.push(row);
         self.buffered += 1;
-        if builder.len() >= self.batch_rows {
-            self.batch_full(&key).await?;
+        let full = builder.len() >= self.batch_rows;
+        if !full && self.buffered < self.buffer_rows {
+            return None;
+        }
+        Some(Due {
+            full: full.then_some(key),
+        })
+    }
+
+    /// Write what [`Self::admit`] left due: the full batch, then relief of the budget.
+    async fn settle(&mut self, due: Due) -> Result<()> {
+        if let Some(key) = &due.full {
+            self.batch_full(key).await?;
         }
         if self.buffered >= self.buffer_rows {
             self.relieve().await?;
@@ -416,6 +465,7 @@ impl<B: TableRows> DatasetOutput<B> {
     async fn batch_full(&mut self, key: &Option<String>) -> Result<()> {
         let mut dest = dest!(self);
         let part = self.parts.get_mut(key).expect("the row's partition");
+        part.fills_batches = true;
         let rows = part.buffered();
         if part.file.is_none() && self.open_files >= OPEN_FILES {
             let batch = dest.take_batch(key, part)?;
@@ -526,7 +576,9 @@ impl<B: TableRows> DatasetOutput<B> {
         self.read -= repeats;
         let keys: std::collections::HashSet<String> = pulled.keys().cloned().collect();
         for row in pulled.into_values() {
-            self.append(row).await?;
+            if let Some(due) = self.buffer(row) {
+                self.settle(due).await?;
+            }
         }
         let previous = table_file(self.dataset.table(), None, &self.job, &self.source);
         let batches = match crate::sink::read_parquet_rows(&self.store, &previous).await {

@@ -411,9 +411,7 @@ pub struct DecodedPage<R, N> {
 impl<R, N> DecodedPage<R, N> {
     /// Push the rows, then record the rejects, into `out`; hands back `next`.
     pub async fn write(self, out: &mut impl RowSink<R>, location: &str) -> Result<N> {
-        for row in self.rows {
-            out.push(row).await?;
-        }
+        out.push_all(self.rows).await?;
         for (record, reason) in self.rejects {
             out.reject(location, &record, reason);
         }

@@ -16,6 +16,9 @@ pub trait RowSink<R> {
     /// Add one decoded row (the sink may write a batch out, hence async).
     fn push(&mut self, row: R) -> impl Future<Output = Result<()>> + Send;
 
+    /// Add a page's decoded rows, in order, as [`Self::push`] of each would.
+    fn push_all(&mut self, rows: Vec<R>) -> impl Future<Output = Result<()>> + Send;
+
     /// A record that could not be decoded, redacted, with why; the pull goes on.
     fn reject(&mut self, location: &str, record: &Value, reason: String);
 
@@ -88,6 +91,11 @@ impl<R> MemorySink<R> {
 impl<R: Send> RowSink<R> for MemorySink<R> {
     async fn push(&mut self, row: R) -> Result<()> {
         self.rows.push(row);
+        Ok(())
+    }
+
+    async fn push_all(&mut self, rows: Vec<R>) -> Result<()> {
+        self.rows.extend(rows);
         Ok(())
     }
 
