@@ -24,5 +24,7 @@ pub mod sink;
 pub mod sources;
 pub mod spill;
 pub mod state;
+#[cfg(test)]
+mod test_support;
 
 pub use error::{Error, Result};

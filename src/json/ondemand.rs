@@ -417,13 +417,7 @@ mod tests {
             b"\"\"",
             b"false",
         ];
-        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
-        let mut next = || {
-            state = state
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            (state >> 33) as usize
-        };
+        let mut next = crate::test_support::pseudo_random(0x9e37_79b9_7f4a_7c15_u64);
         let (mut read, mut plain) = (0, 0);
         for _ in 0..30_000 {
             let mut body = Vec::new();

@@ -214,20 +214,14 @@ mod tests {
             b"{\"archived\":false}",
             b"\"long string of text\"",
         ];
-        let mut state = 0x2545_f491_4f6c_dd1d_u64;
-        let mut next = || {
-            state = state
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            (state >> 33) as usize
-        };
+        let mut next = crate::test_support::pseudo_random(0x2545_f491_4f6c_dd1d_u64);
         let mut skimmed = 0;
         for _ in 0..20_000 {
             let mut body = b"{\"results\":[".to_vec();
             for _ in 0..next() % 60 {
                 body.extend_from_slice(pieces[next() % pieces.len()]);
             }
-            if next() % 2 == 0 {
+            if next().is_multiple_of(2) {
                 body.extend_from_slice(b"]}");
             }
             let fast = skim(&body, Some(("results", "archived")));

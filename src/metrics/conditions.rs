@@ -446,13 +446,7 @@ mod tests {
             "AD",
             "é",
         ];
-        let mut state = 0x853c_49e6_748f_ea9b_u64;
-        let mut next = || {
-            state = state
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            (state >> 33) as usize
-        };
+        let mut next = crate::test_support::pseudo_random(0x853c_49e6_748f_ea9b_u64);
         for _ in 0..5_000 {
             // Up to fifteen pieces; the sequence moves on for every title, empty ones too.
             let mut title = String::new();

@@ -185,13 +185,7 @@ mod tests {
             "archived",
             "other",
         ];
-        let mut state = 0x2545_f491_4f6c_dd1d_u64;
-        let mut next = || {
-            state = state
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            (state >> 33) as usize
-        };
+        let mut next = crate::test_support::pseudo_random(0x2545_f491_4f6c_dd1d_u64);
         let (mut read, mut plain) = (0, 0);
         for _ in 0..10_000 {
             let mut body = String::from("{\"results\":[");
@@ -207,7 +201,7 @@ mod tests {
                     }
                     let key = keys[next() % keys.len()];
                     body.push_str(&format!("\"{key}\":"));
-                    if key == "properties" && next() % 4 != 0 {
+                    if key == "properties" && !next().is_multiple_of(4) {
                         body.push('{');
                         for p in 0..next() % 4 {
                             let value = values[next() % values.len()];
