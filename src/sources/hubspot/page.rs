@@ -1,9 +1,10 @@
 //! A HubSpot contacts page decoded straight into `leads` rows: the body is read into
-//! borrowed [`Contact`]s (from its tokens, `page_tokens.rs`, else by serde, `contact.rs`), and the rows, rejects, newest
-//! `lastmodifieddate` and largest numeric id of the page come back together. It runs on a
-//! blocking thread while the source fetches the next pages ([`skim_page`] reads only the
-//! cursor, and the contacts' `archived` flags, and in the same pass checks the nesting: the
-//! decoding thread gets the body as [`Checked`] and does not scan it again).
+//! borrowed [`Contact`]s (from its tokens, `page_tokens.rs`, else by serde, `contact.rs`),
+//! and the rows, rejects, newest `lastmodifieddate` and largest numeric id of the page come
+//! back together. It runs on a blocking thread while the source fetches the next pages
+//! ([`skim_page`] reads only the cursor, and the contacts' `archived` flags, and in the same
+//! pass checks the nesting: the decoding thread gets the body as [`Checked`] and does not
+//! scan it again).
 
 use serde::Deserialize;
 use serde_json::Value;
