@@ -50,6 +50,11 @@ pub enum JsonError {
     Invalid(String),
 }
 
+/// Is `byte` JSON whitespace (space, tab, line feed, carriage return; nothing else)?
+fn is_space(byte: u8) -> bool {
+    matches!(byte, b' ' | b'\n' | b'\r' | b'\t')
+}
+
 /// Refuse `body` if its arrays and objects nest deeper than [`MAX_DEPTH`]. One pass over
 /// the bytes with a counter (brackets inside strings do not count; the pass steps from
 /// bracket to bracket, [`structural`]), so it cannot itself run out of stack, whatever the

@@ -150,10 +150,7 @@ fn cut_off() -> JsonError {
 
 /// The first byte at or after `from` that is not JSON whitespace.
 fn skip_space(body: &[u8], mut from: usize) -> usize {
-    while body
-        .get(from)
-        .is_some_and(|b| matches!(b, b' ' | b'\n' | b'\r' | b'\t'))
-    {
+    while body.get(from).is_some_and(|&b| super::is_space(b)) {
         from += 1;
     }
     from

@@ -41,7 +41,7 @@ enum Check<'a> {
     /// trimmed once, here).
     OneOf(Text, Vec<&'a str>),
     /// `job_title` contains one of these words.
-    TitleContains(TitleWords<'a>),
+    TitleContains(TitleWords),
     /// These dates are all set.
     Set(&'a [DateColumn]),
     /// These dates are all unset.
@@ -198,13 +198,14 @@ fn one_of(list: &[&str], value: Option<&str>) -> bool {
 /// finds any of them, ignoring ASCII case, in a single pass over a title (the default
 /// `senior_title` rule has nine words, which were each compared at every position of it).
 #[derive(Debug)]
-struct TitleWords<'a> {
-    words: &'a [String],
+struct TitleWords {
+    /// The words lowercased (once, here), for a title that is not ASCII.
+    lowercase: Vec<String>,
     ascii: Option<aho_corasick::AhoCorasick>,
 }
 
-impl<'a> TitleWords<'a> {
-    fn new(words: &'a [String]) -> Self {
+impl TitleWords {
+    fn new(words: &[String]) -> Self {
         let ascii = if words.iter().all(|w| w.is_ascii()) {
             aho_corasick::AhoCorasick::builder()
                 .ascii_case_insensitive(true)
@@ -213,7 +214,12 @@ impl<'a> TitleWords<'a> {
         } else {
             None
         };
-        TitleWords { words, ascii }
+        let lowercase = words
+            .iter()
+            .filter(|w| !w.is_empty())
+            .map(|w| w.to_lowercase())
+            .collect();
+        TitleWords { lowercase, ascii }
     }
 
     /// Does `title` contain one of the words, ignoring case? An ASCII title is searched by
@@ -225,9 +231,7 @@ impl<'a> TitleWords<'a> {
             return automaton.is_match(title);
         }
         let title = title.to_lowercase();
-        self.words
-            .iter()
-            .any(|w| !w.is_empty() && title.contains(&w.to_lowercase()))
+        self.lowercase.iter().any(|w| title.contains(w.as_str()))
     }
 }
 
