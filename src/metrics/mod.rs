@@ -4,10 +4,10 @@
 //!
 //! - pass 1 (`Accumulator`) stages every lead once and folds it into the funnel, CPSQL, SAL
 //!   and per-owner score counts; each batch of leads comes back as its `lead_stages` rows,
-//!   `priority_rank` still null, and this run's `lead_stage_transitions` rows. Survey
-//!   responses fold into eNPS counts (their `enps_responses` rows come out batch by batch);
+//!   `priority_rank` still null, and this run's `lead_stage_transitions` rows;
 //!   `funnel_daily`, whose groups grow with days × channels × campaigns, is held within a
-//!   budget and comes out batch by batch too;
+//!   budget and comes out batch by batch too. Beside it, `Surveys` folds survey responses
+//!   into eNPS counts (their `enps_responses` rows come out batch by batch);
 //! - pass 2 (`LeadRows`) goes over pass 1's `lead_stages` rows again (the caller sets them
 //!   aside, on disk in the pipeline), fills in `priority_rank` from the owners' score counts
 //!   and finds the SAL medians. The leads are read and classified once.
@@ -126,15 +126,15 @@ impl MetricStream {
 /// The aggregate tables pass 1 ends with.
 #[derive(Debug)]
 pub struct Aggregates {
-    /// The small ones, whole: `funnel_cohort_monthly`, `cpsql_monthly`, `enps`.
+    /// The small one, whole: `funnel_cohort_monthly`.
     pub tables: Vec<MetricTable>,
-    /// The ones that come out batch by batch: `funnel_daily`.
+    /// The ones that come out batch by batch: `cpsql_monthly`, `funnel_daily`.
     pub streams: Vec<MetricStream>,
 }
 
-/// Pass 1 over the inputs: every aggregate metric folded one batch at a time. Feed it all
-/// `leads` batches (`add_leads`) and all `survey_responses` batches (`add_responses`), then
-/// `finish` it for the aggregate tables and the second pass.
+/// Pass 1 over the leads: every lead aggregate folded one batch at a time. Feed it all
+/// `leads` batches ([`Accumulator::step`]), then `finish` it for the aggregate tables and
+/// the second pass. (The surveys' side of pass 1 is [`Surveys`].)
 #[derive(Debug)]
 pub struct Accumulator<'a> {
     settings: Settings<'a>,
@@ -142,7 +142,6 @@ pub struct Accumulator<'a> {
     leads: LeadAggregates,
     /// The batch the last [`Accumulator::step`] classified, for the next to fold in.
     classified: Option<Staged>,
-    enps: enps::Enps,
 }
 
 /// What pass 1 folds every staged lead into, apart from the classification that stages it
@@ -219,7 +218,6 @@ impl<'a> Accumulator<'a> {
                 row: stages::LeadStage::new(lead::Lead::default()),
             },
             classified: None,
-            enps: enps::Enps::new(&settings.metrics.enps),
         }
     }
 
@@ -278,29 +276,8 @@ impl<'a> Accumulator<'a> {
         Ok(folding)
     }
 
-    /// Fold in a batch of the current `survey_responses` table; returns its
-    /// `enps_responses` rows.
-    pub fn add_responses(
-        &mut self,
-        batch: &RecordBatch,
-        stamp: &BatchStamp,
-    ) -> Result<RecordBatch> {
-        let cfg = &self.settings.metrics.enps;
-        let responses = enps::responses(std::slice::from_ref(batch), cfg)?;
-        for r in &responses {
-            self.enps.add(r);
-        }
-        enps::responses_batch(&responses, cfg, stamp)
-    }
-
-    /// What `_runs.warnings` should say about the inputs so far: configured eNPS dimensions
-    /// no response of a survey has a group for.
-    pub fn warnings(&self) -> Vec<String> {
-        self.enps.empty_dimensions()
-    }
-
     /// End pass 1: the aggregate tables (`cpsql_monthly` and `funnel_daily` as streams,
-    /// `funnel_cohort_monthly`, `enps`) and the second pass over the leads.
+    /// `funnel_cohort_monthly`) and the second pass over the leads.
     pub fn finish(self, stamp: &BatchStamp) -> Result<(LeadRows<'a>, Aggregates)> {
         let Accumulator {
             settings,
@@ -313,27 +290,13 @@ impl<'a> Accumulator<'a> {
                     owners,
                     ..
                 },
-            enps,
             ..
         } = self;
-        let one = |table, schema, batch| MetricTable {
-            table,
-            schema,
-            batches: vec![batch],
-        };
-        let enps_cfg = &settings.metrics.enps;
-        let tables = vec![
-            one(
-                "funnel_cohort_monthly",
-                funnel::cohort_schema(),
-                funnel.cohort_batch(stamp)?,
-            ),
-            one(
-                "enps",
-                enps::schema(),
-                enps::batch(&enps.rows(enps_cfg), enps_cfg, stamp)?,
-            ),
-        ];
+        let tables = vec![MetricTable {
+            table: "funnel_cohort_monthly",
+            schema: funnel::cohort_schema(),
+            batches: vec![funnel.cohort_batch(stamp)?],
+        }];
         let streams = vec![
             MetricStream {
                 table: "cpsql_monthly",
@@ -354,6 +317,54 @@ impl<'a> Accumulator<'a> {
             seen: 0,
         };
         Ok((rows, Aggregates { tables, streams }))
+    }
+}
+
+/// The survey side of pass 1: `survey_responses` batches fold into eNPS counts, each
+/// coming back as its `enps_responses` rows, and `finish` gives the `enps` table. Nothing
+/// here touches the leads, so the pipeline runs it beside them, on a core of its own.
+#[derive(Debug)]
+pub struct Surveys {
+    cfg: config::EnpsConfig,
+    enps: enps::Enps,
+}
+
+impl Surveys {
+    /// No responses yet, for the job's `[metrics.enps]`.
+    pub fn new(cfg: &config::EnpsConfig) -> Self {
+        Surveys {
+            cfg: cfg.clone(),
+            enps: enps::Enps::new(cfg),
+        }
+    }
+
+    /// Fold in a batch of the current `survey_responses` table; returns its
+    /// `enps_responses` rows.
+    pub fn add_responses(
+        &mut self,
+        batch: &RecordBatch,
+        stamp: &BatchStamp,
+    ) -> Result<RecordBatch> {
+        let responses = enps::responses(std::slice::from_ref(batch), &self.cfg)?;
+        for r in &responses {
+            self.enps.add(r);
+        }
+        enps::responses_batch(&responses, &self.cfg, stamp)
+    }
+
+    /// What `_runs.warnings` should say about the responses so far: configured eNPS
+    /// dimensions no response of a survey has a group for.
+    pub fn warnings(&self) -> Vec<String> {
+        self.enps.empty_dimensions()
+    }
+
+    /// The `enps` table.
+    pub fn finish(self, stamp: &BatchStamp) -> Result<MetricTable> {
+        Ok(MetricTable {
+            table: "enps",
+            schema: enps::schema(),
+            batches: vec![enps::batch(&self.enps.rows(&self.cfg), &self.cfg, stamp)?],
+        })
     }
 }
 
@@ -478,10 +489,11 @@ pub fn compute_in_partitions(
         }
     }
     add(&mut pass1, None)?;
+    let mut surveys = Surveys::new(&settings.metrics.enps);
     let enps_responses = inputs
         .survey_responses
         .iter()
-        .map(|b| pass1.add_responses(b, stamp))
+        .map(|b| surveys.add_responses(b, stamp))
         .collect::<Result<Vec<_>>>()?;
     let (mut pass2, aggregates) = pass1.finish(stamp)?;
     let lead_stages = unranked
@@ -491,6 +503,7 @@ pub fn compute_in_partitions(
     let sal = pass2.finish(stamp)?;
 
     let mut tables = aggregates.tables;
+    tables.push(surveys.finish(stamp)?);
     for stream in aggregates.streams {
         tables.push(stream.collect()?);
     }
