@@ -8,6 +8,7 @@ mod document;
 pub mod layout;
 mod output;
 mod parquet;
+mod parquet_columns;
 mod partition;
 mod raw;
 mod recover;

@@ -1,6 +1,7 @@
-//! Parquet settings in one place, the streaming writer and the streaming reader. Batches go
-//! through `AsyncArrowWriter` onto object_store's `BufWriter` (a multipart upload), so a file
-//! is visible only once complete and memory holds at most one row group; reading back streams
+//! Parquet settings in one place, the streaming writer and the streaming reader. Batches are
+//! encoded in memory, their columns over two threads (`parquet_columns`), and each finished
+//! row group goes onto object_store's `BufWriter` (a multipart upload), so a file is visible
+//! only once complete and memory holds at most one row group; reading back streams
 //! one row group's column chunks at a time, decoded in batches of bounded size.
 
 use std::sync::Arc;
@@ -15,13 +16,16 @@ use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
 use parquet::arrow::async_reader::AsyncFileReader;
-use parquet::arrow::{AsyncArrowWriter, ParquetRecordBatchStreamBuilder, ProjectionMask};
+use parquet::arrow::{ParquetRecordBatchStreamBuilder, ProjectionMask};
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::errors::ParquetError;
 use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
 use parquet::file::properties::WriterProperties;
 use parquet::schema::types::ColumnPath;
 
+use tokio::io::AsyncWriteExt;
+
+use super::parquet_columns::ColumnsWriter;
 use crate::error::{Error, Result};
 
 /// Rows per row group: large enough for good compression, small enough to bound memory.
@@ -150,31 +154,39 @@ impl std::fmt::Debug for ParquetFile {
 impl ParquetFile {
     /// Start a file at `path` with `schema`.
     pub fn create(store: &Arc<dyn ObjectStore>, path: Path, schema: SchemaRef) -> Result<Self> {
-        let sink = BufWriter::with_capacity(Arc::clone(store), path.clone(), UPLOAD_PART_BYTES)
+        let mut sink = BufWriter::with_capacity(Arc::clone(store), path.clone(), UPLOAD_PART_BYTES)
             .with_max_concurrency(UPLOAD_PARTS_IN_FLIGHT);
-        let mut writer = AsyncArrowWriter::try_new(sink, schema, Some(writer_properties()))
+        let mut columns = ColumnsWriter::try_new(schema, writer_properties())
             .map_err(|e| Error::encode(path.to_string(), e))?;
         let (queue, mut received) = tokio::sync::mpsc::channel(QUEUED_BATCHES);
         let at = path.to_string();
         let encoder = tokio::spawn(async move {
+            let encoded = |e| Error::encode(at.clone(), e);
             while let Some(message) = received.recv().await {
-                match message {
+                let finished = match message {
                     Message::Batch(batch) => {
-                        writer
-                            .write(&batch)
-                            .await
-                            .map_err(|e| Error::encode(at.clone(), e))?;
-                        if writer.memory_size() > ROW_GROUP_BYTES {
-                            writer
-                                .flush()
-                                .await
-                                .map_err(|e| Error::encode(at.clone(), e))?;
+                        columns.write(&batch).map_err(encoded)?;
+                        if columns.memory_size() > ROW_GROUP_BYTES {
+                            columns.flush().map_err(encoded)?;
                         }
+                        false
                     }
                     Message::Finish => {
-                        writer.close().await.map_err(|e| Error::encode(at, e))?;
-                        return Ok(());
+                        columns.finish().map_err(encoded)?;
+                        true
                     }
+                };
+                let bytes = columns.take_bytes();
+                if !bytes.is_empty() {
+                    sink.write_all(&bytes)
+                        .await
+                        .map_err(|e| Error::encode(at.clone(), e))?;
+                }
+                if finished {
+                    sink.shutdown()
+                        .await
+                        .map_err(|e| Error::encode(at.clone(), e))?;
+                    return Ok(());
                 }
             }
             Ok(())
