@@ -90,7 +90,10 @@ impl ColumnsWriter {
         let Some((writers, rows)) = self.open.take() else {
             return Ok(());
         };
-        let chunks = on_two_threads(writers, rows >= SPLIT_ROWS, ArrowColumnWriter::close)?;
+        // Closing compresses what each writer still buffers.
+        let costs: Vec<usize> = writers.iter().map(ArrowColumnWriter::memory_size).collect();
+        let split = (rows >= SPLIT_ROWS).then_some(costs.as_slice());
+        let chunks = on_two_threads(writers, split, ArrowColumnWriter::close)?;
         let mut group = self.file.next_row_group()?;
         for chunk in chunks {
             chunk.append_to_row_group(&mut group)?;
@@ -121,37 +124,58 @@ fn encode(
     batch: &RecordBatch,
 ) -> Result<()> {
     let mut leaves = Vec::with_capacity(writers.len());
+    // A leaf's work is about its column's bytes (a nested column's shared by its leaves).
+    let mut costs = Vec::with_capacity(writers.len());
     for (field, column) in schema.fields().iter().zip(batch.columns()) {
-        leaves.extend(compute_leaves(field, column)?);
+        let field_leaves = compute_leaves(field, column)?;
+        let bytes = column.get_buffer_memory_size() / field_leaves.len().max(1);
+        costs.extend(std::iter::repeat_n(bytes, field_leaves.len()));
+        leaves.extend(field_leaves);
     }
+    let split = (batch.num_rows() >= SPLIT_ROWS).then_some(costs.as_slice());
     let pairs: Vec<_> = writers.iter_mut().zip(&leaves).collect();
-    on_two_threads(pairs, batch.num_rows() >= SPLIT_ROWS, |(writer, leaf)| {
-        writer.write(leaf)
-    })?;
+    on_two_threads(pairs, split, |(writer, leaf)| writer.write(leaf))?;
     Ok(())
 }
 
+/// Which items go to the thread beside this one, so that both threads get about the same
+/// work: the costliest first, each to the side with less so far. (Alternating columns left
+/// one thread waiting on the other: a column of unique ids outweighs several of repeated
+/// codes.)
+fn beside(costs: &[usize]) -> Vec<bool> {
+    let mut order: Vec<usize> = (0..costs.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(costs[i]));
+    let (mut here, mut there) = (0usize, 0usize);
+    let mut sides = vec![false; costs.len()];
+    for i in order {
+        if there < here {
+            sides[i] = true;
+            there += costs[i];
+        } else {
+            here += costs[i];
+        }
+    }
+    sides
+}
+
 /// `work` on every item, the results in the items' order: on this thread alone, or when
-/// `split`, every other item (columns alternate, so wide and narrow ones share out) on a
-/// scoped thread beside this one.
+/// `costs` are given, split by [`beside`] between this thread and a scoped one.
 fn on_two_threads<T: Send, R: Send>(
     items: Vec<T>,
-    split: bool,
+    costs: Option<&[usize]>,
     work: impl Fn(T) -> Result<R> + Sync,
 ) -> Result<Vec<R>> {
-    if !split || items.len() < 2 {
-        return items.into_iter().map(&work).collect();
-    }
+    let sides = match costs {
+        Some(costs) if items.len() >= 2 => beside(costs),
+        _ => return items.into_iter().map(&work).collect(),
+    };
     let count = items.len();
-    let (mut here, mut there) = (
-        Vec::with_capacity(count / 2 + 1),
-        Vec::with_capacity(count / 2),
-    );
-    for (i, item) in items.into_iter().enumerate() {
-        if i % 2 == 0 {
-            here.push(item);
-        } else {
+    let (mut here, mut there) = (Vec::with_capacity(count), Vec::with_capacity(count));
+    for (item, &away) in items.into_iter().zip(&sides) {
+        if away {
             there.push(item);
+        } else {
+            here.push(item);
         }
     }
     let work = &work;
@@ -164,16 +188,10 @@ fn on_two_threads<T: Send, R: Send>(
         (here, there)
     });
     let (mut here, mut there) = (here?.into_iter(), there?.into_iter());
-    let mut results = Vec::with_capacity(count);
-    for i in 0..count {
-        let next = if i % 2 == 0 {
-            here.next()
-        } else {
-            there.next()
-        };
-        results.extend(next);
-    }
-    Ok(results)
+    Ok(sides
+        .iter()
+        .filter_map(|&away| if away { there.next() } else { here.next() })
+        .collect())
 }
 
 #[cfg(test)]
@@ -297,14 +315,27 @@ mod tests {
     }
 
     #[test]
+    fn the_costliest_items_are_shared_out_first() {
+        // One id column outweighs the codes: it goes alone, the rest beside it.
+        assert_eq!(
+            beside(&[10, 90, 10, 10, 10, 10]),
+            [true, false, true, true, true, true]
+        );
+        assert_eq!(beside(&[4, 3, 3, 2, 2]), [false, true, true, false, false]);
+        assert_eq!(beside(&[]), Vec::<bool>::new());
+    }
+
+    #[test]
     fn two_threads_keep_the_items_order_and_the_first_error() {
-        for split in [false, true] {
+        let costs = [5, 1, 1, 9, 2, 2, 7];
+        for split in [None, Some(&costs[..])] {
             for count in 0..7 {
                 let items: Vec<usize> = (0..count).collect();
+                let split = split.map(|c| &c[..count]);
                 let doubled = on_two_threads(items, split, |i| Ok(i * 2)).unwrap();
                 assert_eq!(doubled, (0..count).map(|i| i * 2).collect::<Vec<_>>());
             }
-            let failed = on_two_threads((0..6).collect(), split, |i: usize| {
+            let failed = on_two_threads((0..6).collect(), split.map(|c| &c[..6]), |i: usize| {
                 if i == 3 {
                     Err(parquet::errors::ParquetError::General(format!("item {i}")))
                 } else {
