@@ -9,6 +9,8 @@
 //! are Parquet's own (`ArrowRowGroupWriterFactory`), the row groups are cut where
 //! `ArrowWriter` cuts them, so the file is the one `ArrowWriter` writes, byte for byte.
 
+use std::time::Instant;
+
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use parquet::arrow::ArrowWriter;
@@ -33,6 +35,11 @@ pub(super) struct ColumnsWriter {
     open: Option<(Vec<ArrowColumnWriter>, usize)>,
     /// Row groups written.
     row_groups: usize,
+    /// What encoding a batch cost each leaf column lately, in nanoseconds: how the next
+    /// batch's columns are shared out. (Neither a column's bytes nor its type say it well: a
+    /// dictionary column of short codes costs a hash per value, more than a plain column of
+    /// timestamps twice its size.)
+    costs: Vec<u64>,
 }
 
 impl ColumnsWriter {
@@ -53,6 +60,7 @@ impl ColumnsWriter {
             max_rows,
             open: None,
             row_groups: 0,
+            costs: Vec::new(),
         })
     }
 
@@ -67,7 +75,7 @@ impl ColumnsWriter {
                 }
             };
             let take = rest.num_rows().min(self.max_rows - *rows);
-            encode(writers, &self.schema, &rest.slice(0, take))?;
+            encode(writers, &self.schema, &rest.slice(0, take), &mut self.costs)?;
             *rows += take;
             let full = *rows >= self.max_rows;
             rest = rest.slice(take, rest.num_rows() - take);
@@ -91,7 +99,7 @@ impl ColumnsWriter {
             return Ok(());
         };
         // Closing compresses what each writer still buffers.
-        let costs: Vec<usize> = writers.iter().map(ArrowColumnWriter::memory_size).collect();
+        let costs: Vec<u64> = writers.iter().map(|w| w.memory_size() as u64).collect();
         let split = (rows >= SPLIT_ROWS).then_some(costs.as_slice());
         let chunks = on_two_threads(writers, split, ArrowColumnWriter::close)?;
         let mut group = self.file.next_row_group()?;
@@ -117,24 +125,34 @@ impl ColumnsWriter {
     }
 }
 
-/// Encode `batch` (at most the rows left in the row group) into `writers`.
+/// Encode `batch` (at most the rows left in the row group) into `writers`, shared out by
+/// `costs` and each column's time then folded into them.
 fn encode(
     writers: &mut [ArrowColumnWriter],
     schema: &SchemaRef,
     batch: &RecordBatch,
+    costs: &mut Vec<u64>,
 ) -> Result<()> {
     let mut leaves = Vec::with_capacity(writers.len());
-    // A leaf's work is about its column's bytes (a nested column's shared by its leaves).
-    let mut costs = Vec::with_capacity(writers.len());
     for (field, column) in schema.fields().iter().zip(batch.columns()) {
-        let field_leaves = compute_leaves(field, column)?;
-        let bytes = column.get_buffer_memory_size() / field_leaves.len().max(1);
-        costs.extend(std::iter::repeat_n(bytes, field_leaves.len()));
-        leaves.extend(field_leaves);
+        leaves.extend(compute_leaves(field, column)?);
     }
+    costs.resize(leaves.len(), 0);
     let split = (batch.num_rows() >= SPLIT_ROWS).then_some(costs.as_slice());
     let pairs: Vec<_> = writers.iter_mut().zip(&leaves).collect();
-    on_two_threads(pairs, split, |(writer, leaf)| writer.write(leaf))?;
+    let took = on_two_threads(pairs, split, |(writer, leaf)| {
+        let started = Instant::now();
+        writer.write(leaf)?;
+        Ok(u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX))
+    })?;
+    // Smoothed, so one page's compression landing in this batch does not swing the split.
+    for (cost, took) in costs.iter_mut().zip(took) {
+        *cost = if *cost == 0 {
+            took
+        } else {
+            (*cost * 3 + took) / 4
+        };
+    }
     Ok(())
 }
 
@@ -142,10 +160,10 @@ fn encode(
 /// work: the costliest first, each to the side with less so far. (Alternating columns left
 /// one thread waiting on the other: a column of unique ids outweighs several of repeated
 /// codes.)
-fn beside(costs: &[usize]) -> Vec<bool> {
+fn beside(costs: &[u64]) -> Vec<bool> {
     let mut order: Vec<usize> = (0..costs.len()).collect();
     order.sort_by_key(|&i| std::cmp::Reverse(costs[i]));
-    let (mut here, mut there) = (0usize, 0usize);
+    let (mut here, mut there) = (0u64, 0u64);
     let mut sides = vec![false; costs.len()];
     for i in order {
         if there < here {
@@ -162,7 +180,7 @@ fn beside(costs: &[usize]) -> Vec<bool> {
 /// `costs` are given, split by [`beside`] between this thread and a scoped one.
 fn on_two_threads<T: Send, R: Send>(
     items: Vec<T>,
-    costs: Option<&[usize]>,
+    costs: Option<&[u64]>,
     work: impl Fn(T) -> Result<R> + Sync,
 ) -> Result<Vec<R>> {
     let sides = match costs {
