@@ -361,13 +361,16 @@ pub async fn stage_metrics_over(
 
     // The surveys' side of pass 1 needs nothing from the leads: it runs on a task of its own
     // from here to the end of pass 2, on the core the spend files' reads leave idle.
-    let surveys = Beside(tokio::spawn(stage_surveys(
-        Arc::clone(store),
-        job.name.clone(),
-        stamp.clone(),
-        current_files(store, "survey_responses", &job.name, files, inputs).await?,
-        job.metrics.enps.clone(),
-    )));
+    let surveys = Beside {
+        what: "enps_responses",
+        task: tokio::spawn(stage_surveys(
+            Arc::clone(store),
+            job.name.clone(),
+            stamp.clone(),
+            current_files(store, "survey_responses", &job.name, files, inputs).await?,
+            job.metrics.enps.clone(),
+        )),
+    };
 
     // CPSQL folds in every current spend and costs file, converting each amount itself at
     // `fx`'s rates. The `*_reporting` columns are the sources' (added as they staged their
@@ -545,21 +548,26 @@ pub async fn stage_metrics_over(
     Ok(staged)
 }
 
-/// A task that is stopped when dropped: a metrics step that fails part-way leaves nothing
-/// of its own running (and staging files) behind it.
-struct Beside<T>(tokio::task::JoinHandle<Result<T>>);
+/// A task of the metrics step (`what` it writes), stopped when dropped: a step that fails
+/// part-way leaves nothing of its own still running and staging files behind it.
+struct Beside<T> {
+    what: &'static str,
+    task: tokio::task::JoinHandle<Result<T>>,
+}
 
 impl<T> Beside<T> {
+    /// Its result; an error naming what it wrote when it panicked or was stopped.
     async fn finish(mut self) -> Result<T> {
-        (&mut self.0)
+        let what = self.what;
+        (&mut self.task)
             .await
-            .unwrap_or_else(|e| Err(Error::encode("the metrics step", format!("stopped: {e}"))))
+            .unwrap_or_else(|e| Err(Error::encode(what, format!("the task stopped: {e}"))))
     }
 }
 
 impl<T> Drop for Beside<T> {
     fn drop(&mut self) {
-        self.0.abort();
+        self.task.abort();
     }
 }
 

@@ -22,7 +22,6 @@ use parquet::errors::ParquetError;
 use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
 use parquet::file::properties::WriterProperties;
 use parquet::schema::types::ColumnPath;
-
 use tokio::io::AsyncWriteExt;
 
 use super::parquet_columns::ColumnsWriter;
