@@ -187,6 +187,10 @@ fn on_two_threads<T: Send, R: Send>(
         Some(costs) if items.len() >= 2 => beside(costs),
         _ => return items.into_iter().map(&work).collect(),
     };
+    // Nothing measured yet (every cost 0) puts everything here: no thread for nothing.
+    if !sides.contains(&true) {
+        return items.into_iter().map(&work).collect();
+    }
     let count = items.len();
     let (mut here, mut there) = (Vec::with_capacity(count), Vec::with_capacity(count));
     for (item, &away) in items.into_iter().zip(&sides) {
