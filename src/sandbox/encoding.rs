@@ -127,7 +127,8 @@ fn format_time(ms: i64, millis: bool) -> String {
         out.copy_within(23..24, 19);
         &out[..20]
     };
-    String::from_utf8_lossy(text).into_owned()
+    // Digits and separators only: ASCII, so valid UTF-8.
+    String::from_utf8(text.to_vec()).unwrap_or_default()
 }
 
 /// `2026-10-01T12:34:56.789Z` for epoch milliseconds.

@@ -19,6 +19,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde_json::{Map, Value as JsonValue, json};
 
+use super::answer::{LastSize, json_page};
 use super::data::SandboxData;
 use super::encoding::{base64url_decode, base64url_encode, format_date};
 use super::gaql::{self, Field, Query, Value};
@@ -72,6 +73,8 @@ fn routes() -> Router<Arc<SandboxData>> {
 pub const GOOGLE_ADS_PAGE_SIZE: usize = 10_000;
 
 const TOKEN_KEY: u64 = 0x4741_4453_5041_4745;
+static SEARCH_PAGE_SIZE: LastSize = LastSize::new();
+static STREAM_SIZE: LastSize = LastSize::new();
 
 /// An error in Google's shape; `failure` adds a `GoogleAdsFailure` detail
 /// `(errorCode kind, enum name, message)`.
@@ -253,7 +256,7 @@ pub(crate) async fn search(
         false,
     );
     match prepared.and_then(|p| search_page(&data, p)) {
-        Ok(page) => (StatusCode::OK, Json(page)).into_response(),
+        Ok(page) => json_page(StatusCode::OK, &page, &SEARCH_PAGE_SIZE),
         Err(e) => e.respond(&version, &request_id, false),
     }
 }
@@ -279,7 +282,11 @@ pub(crate) async fn search_stream(
         &body,
         true,
     ) {
-        Ok(p) => (StatusCode::OK, Json(stream_batches(&p, &request_id))).into_response(),
+        Ok(p) => json_page(
+            StatusCode::OK,
+            &stream_batches(&p, &request_id),
+            &STREAM_SIZE,
+        ),
         Err(e) => e.respond(&version, &request_id, true),
     }
 }

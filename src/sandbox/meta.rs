@@ -15,6 +15,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Value, json};
 
+use super::answer::{LastSize, json_page};
 use super::data::SandboxData;
 use super::encoding::{
     base64url_decode, base64url_encode, days_from_civil, decimal_text, format_date,
@@ -59,6 +60,8 @@ fn edge_rate_limited() -> Response {
 
 /// Graph API versions served (older ones are answered with code 2635).
 const SUPPORTED_MAJOR: std::ops::RangeInclusive<u32> = 21..=24;
+/// The size of the last answer, so the next insights page is written without growing.
+static PAGE_SIZE: LastSize = LastSize::new();
 
 fn graph_error(
     status: StatusCode,
@@ -106,7 +109,7 @@ fn usage_headers(account: &str, regain_minutes: f64, pct: u32) -> Vec<(&'static 
 }
 
 fn respond(status: StatusCode, body: Value, headers: Vec<(&'static str, String)>) -> Response {
-    let mut response = (status, axum::Json(body)).into_response();
+    let mut response = json_page(status, &body, &PAGE_SIZE);
     for (name, value) in headers {
         if let Ok(v) = HeaderValue::from_str(&value) {
             response.headers_mut().insert(name, v);

@@ -28,6 +28,7 @@
 mod accounts;
 mod admin;
 mod ads;
+mod answer;
 mod contacts;
 mod crm;
 mod data;

@@ -18,6 +18,7 @@ use chrono::NaiveDateTime;
 use serde::Serialize;
 use serde_json::{Value as JsonValue, json};
 
+use super::answer::{LastSize, json_page};
 use super::data::{SandboxData, TwinState};
 use super::encoding::{MS_PER_SEC, format_iso_seconds};
 use super::request::{bearer_token, query_pairs};
@@ -76,6 +77,7 @@ fn responses_rate_limited() -> Response {
 
 const DEFAULT_PER_PAGE: usize = 50;
 const MAX_PER_PAGE: usize = 100;
+static PAGE_SIZE: LastSize = LastSize::new();
 /// The app limits the headers advertise (draft apps: 120 per minute, 500 per day).
 const MINUTE_LIMIT: u64 = 120;
 const DAY_LIMIT: u64 = 500;
@@ -653,7 +655,7 @@ pub(crate) async fn bulk(
         per_page,
         total,
     };
-    with_limits(&data, (StatusCode::OK, Json(body)).into_response())
+    with_limits(&data, json_page(StatusCode::OK, &body, &PAGE_SIZE))
 }
 
 fn url_escape(value: &str) -> String {

@@ -16,6 +16,7 @@ use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
 use serde_json::{Value as JsonValue, json};
 
+use super::answer::{LastSize, json_page};
 use super::data::SandboxData;
 use super::encoding::{MS_PER_SEC, format_iso_seconds};
 use super::request::{bearer_token, query_pairs};
@@ -43,6 +44,7 @@ fn routes() -> Router<Arc<SandboxData>> {
 
 const DEFAULT_PAGE_SIZE: usize = 25;
 const MAX_PAGE_SIZE: usize = 1_000;
+static PAGE_SIZE: LastSize = LastSize::new();
 
 /// `(ref, field id, field type, title)` in the order answers are listed (workload first:
 /// a second 0–10 question that must not be taken for eNPS). The team (multiple choice) and
@@ -285,15 +287,15 @@ pub(crate) async fn list_responses(
         .map(|r| item(&data, r))
         .collect();
     let total = selected.len();
-    (
+    json_page(
         StatusCode::OK,
-        Json(ResponsesPage {
+        &ResponsesPage {
             items,
             page_count: total.div_ceil(page_size),
             total_items: total,
-        }),
+        },
+        &PAGE_SIZE,
     )
-        .into_response()
 }
 
 /// One answer of a response item: `{"field": {id, ref, type}, "<kind>": value, "type": kind}`.

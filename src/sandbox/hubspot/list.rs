@@ -2,6 +2,7 @@
 //! `limit`/`properties`/`archived`, opaque `after` cursors that must be echoed byte for
 //! byte, HubSpot-shaped error bodies, and the properties `GET /hubspot/crm/v3/properties/contacts`.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use axum::Json;
@@ -10,6 +11,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+use crate::sandbox::answer::{LastSize, json_page};
 use crate::sandbox::contacts::{
     Contact, DEFAULT_PROPERTIES, HUBSPOT_CONTACT_PROPERTIES, hubspot_property_type,
 };
@@ -28,6 +30,7 @@ pub(crate) const CONTACTS_PATH: &str = "/hubspot/crm/v3/objects/contacts";
 const DEFAULT_LIMIT: usize = 10;
 const MAX_LIMIT: usize = 100;
 const CURSOR_KEY: u64 = 0x4855_4253_504f_5421;
+static PAGE_SIZE: LastSize = LastSize::new();
 
 #[derive(Serialize)]
 struct ErrorBody {
@@ -53,7 +56,7 @@ pub(crate) struct Record<'a> {
 
 /// A record's properties in name order (what a sorted map gives), borrowing the names from
 /// the request instead of copying them into a map per contact.
-pub(crate) struct Properties<'a>(Vec<(&'a str, Option<String>)>);
+pub(crate) struct Properties<'a>(Vec<(&'a str, Option<Cow<'static, str>>)>);
 
 impl Serialize for Properties<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
@@ -266,7 +269,7 @@ pub(crate) async fn list_contacts(
         }
     });
     with_usage(
-        (StatusCode::OK, Json(Page { results, paging })).into_response(),
+        json_page(StatusCode::OK, &Page { results, paging }, &PAGE_SIZE),
         usage,
     )
 }

@@ -8,14 +8,14 @@
 
 use std::sync::Arc;
 
-use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde_json::{Value, json};
 
 use super::list::{admit, error, record, with_usage};
+use crate::sandbox::answer::{LastSize, json_page};
 use crate::sandbox::data::SandboxData;
 use crate::sandbox::encoding::{parse_timestamp_ms, uuid_like};
 use crate::sandbox::rng::hash_bytes;
@@ -29,6 +29,7 @@ const DEFAULT_LIMIT: usize = 10;
 
 /// The contact property every search may sort and filter on as the contact's id.
 const OBJECT_ID: &str = "hs_object_id";
+static PAGE_SIZE: LastSize = LastSize::new();
 
 /// A search as the sandbox understands it: the filters of one group (ANDed) narrowed to a
 /// `lastmodifieddate` range and an `hs_object_id` floor, and its one ascending sort.
@@ -246,7 +247,7 @@ pub(crate) async fn search_contacts(
     if let Some(after) = next {
         page["paging"] = json!({ "next": { "after": after.to_string(), "link": Value::Null } });
     }
-    with_usage((StatusCode::OK, Json(page)).into_response(), usage)
+    with_usage(json_page(StatusCode::OK, &page, &PAGE_SIZE), usage)
 }
 
 #[cfg(test)]
