@@ -507,10 +507,7 @@ async fn reprocess_command(path: &std::path::Path, run_id: &str) -> ExitCode {
     };
     let run = async {
         let warehouse = open_warehouse(&job, &process_env)?;
-        let replay = Replay {
-            store: std::sync::Arc::clone(&warehouse.store),
-            root,
-        };
+        let replay = Replay::in_store(std::sync::Arc::clone(&warehouse.store), root);
         let options = RunOptions {
             replay: Some(replay),
             cancel: cancel.clone(),

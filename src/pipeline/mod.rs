@@ -128,17 +128,32 @@ pub struct Replay {
     pub store: Arc<dyn ObjectStore>,
     /// The root folder inside that store (`""` for the store's root).
     pub root: String,
+    /// The same store when it is a local directory: its pages are then read with one
+    /// blocking call each (see [`ReplaySource`](crate::sources::pages::ReplaySource)).
+    pub local: Option<Arc<object_store::local::LocalFileSystem>>,
 }
 
 impl Replay {
     /// Replay a local directory.
     pub fn directory(dir: &std::path::Path) -> Result<Self> {
-        let fs = object_store::local::LocalFileSystem::new_with_prefix(dir)
-            .map_err(|e| Error::storage(dir.display().to_string(), e))?;
+        let fs = Arc::new(
+            object_store::local::LocalFileSystem::new_with_prefix(dir)
+                .map_err(|e| Error::storage(dir.display().to_string(), e))?,
+        );
         Ok(Replay {
-            store: Arc::new(fs),
+            store: Arc::clone(&fs) as Arc<dyn ObjectStore>,
             root: String::new(),
+            local: Some(fs),
         })
+    }
+
+    /// Replay the pages under `root` in `store` (a warehouse's landed `_raw/` pages).
+    pub fn in_store(store: Arc<dyn ObjectStore>, root: String) -> Self {
+        Replay {
+            store,
+            root,
+            local: None,
+        }
     }
 
     fn source_prefix(&self, source: &str) -> String {

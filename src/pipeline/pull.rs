@@ -183,6 +183,7 @@ async fn pull_source(
                         ReplaySource {
                             store: Arc::clone(&replay.store),
                             prefix,
+                            local: replay.local.clone(),
                         },
                     ),
                     previous,

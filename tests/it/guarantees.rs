@@ -382,10 +382,10 @@ async fn reprocessing_a_run_a_week_later_leaves_the_same_tables() {
     assert!(last_week > 0, "run B wrote the last week's spend");
 
     let opened = funnelhouse::pipeline::open_warehouse(&job, &lookup).unwrap();
-    let replay = funnelhouse::pipeline::Replay {
-        store: std::sync::Arc::clone(&opened.store),
-        root: format!("_raw/{}/{}", job.name, a.run_id),
-    };
+    let replay = funnelhouse::pipeline::Replay::in_store(
+        std::sync::Arc::clone(&opened.store),
+        format!("_raw/{}/{}", job.name, a.run_id),
+    );
     let options = funnelhouse::pipeline::RunOptions {
         replay: Some(replay),
         ..at(0, 6)
