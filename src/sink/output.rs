@@ -84,8 +84,9 @@ const PARTITION_CAPACITY: usize = 64;
 struct Part<B> {
     /// Rows not yet written or set aside (`None` once set aside, to give its memory back).
     builder: Option<B>,
-    /// This partition filled a whole batch: its next builder is made that size at once
-    /// rather than grown to it by doubling (copying every column's buffers on the way).
+    /// This partition filled a whole batch: while it is its output's only partition (an
+    /// unpartitioned table), its next builder is made that size at once rather than grown
+    /// to it by doubling (copying every column's buffers on the way).
     fills_batches: bool,
     file: Option<ParquetFile>,
     /// Rows set aside on disk before the partition had a file, oldest first.
@@ -104,6 +105,22 @@ impl<B: TableRows> Part<B> {
 
     fn buffered(&self) -> usize {
         self.builder.as_ref().map_or(0, TableRows::len)
+    }
+}
+
+/// The rows a partition's new builder is made for. Only a lone partition (`lone`: the
+/// output's only one, as in an unpartitioned table) that filled a batch before starts at a
+/// full batch; where many partitions fill batches (a 10 M-lead year of spend: thousands of
+/// campaigns a day), each day's few rows past its batch would hold a whole batch's buffers
+/// until set aside. Hundreds of them were 124 MB at the peak of such a pull, memory that
+/// grew with the campaigns; grown by doubling, they hold about what they buffer.
+fn builder_capacity(batch_rows: usize, first: bool, lone: bool, fills_batches: bool) -> usize {
+    if fills_batches && lone {
+        batch_rows
+    } else if first {
+        batch_rows.min(1024)
+    } else {
+        batch_rows.min(PARTITION_CAPACITY)
     }
 }
 
@@ -428,14 +445,9 @@ impl<B: TableRows> DatasetOutput<B> {
     fn buffer(&mut self, row: B::Row) -> Option<Due> {
         let key = (self.partition_of)(&row);
         let first = self.parts.is_empty();
+        let lone = first || (self.parts.len() == 1 && self.parts.contains_key(&key));
         let part = self.parts.entry(key.clone()).or_insert_with(Part::new);
-        let capacity = if part.fills_batches {
-            self.batch_rows
-        } else if first {
-            self.batch_rows.min(1024)
-        } else {
-            self.batch_rows.min(PARTITION_CAPACITY)
-        };
+        let capacity = builder_capacity(self.batch_rows, first, lone, part.fills_batches);
         let new_builder = self.new_builder;
         let builder = part.builder.get_or_insert_with(|| new_builder(capacity));
         builder.push(row);
@@ -821,6 +833,24 @@ mod tests {
     use crate::sink::read_parquet_rows;
     use arrow::record_batch::RecordBatch;
     use object_store::path::Path;
+
+    /// A full batch's builder is for a lone partition that fills batches; among many, a
+    /// partition past its batch grows from a small builder like any other, so memory follows
+    /// the rows held, not the partitions that once filled a batch.
+    #[test]
+    fn only_a_lone_partition_that_filled_a_batch_starts_at_a_full_batch() {
+        assert_eq!(builder_capacity(8192, false, true, true), 8192);
+        assert_eq!(
+            builder_capacity(8192, false, false, true),
+            PARTITION_CAPACITY
+        );
+        assert_eq!(builder_capacity(8192, true, true, false), 1024);
+        assert_eq!(
+            builder_capacity(8192, false, false, false),
+            PARTITION_CAPACITY
+        );
+        assert_eq!(builder_capacity(16, false, false, false), 16);
+    }
 
     /// 2026-12-01, the clock of these pulls.
     const CLOCK_MICROS: i64 = 1_796_083_200_000_000;
