@@ -541,7 +541,7 @@ impl ContactModel {
 
     /// `first.last.id@prefix-suffix.tld`, pushed piece by piece into one string: every
     /// contact of every page served is given its e-mail, and `format!` twice was a tenth of
-    /// the HubSpot twin's work.
+    /// the sandbox's work in a live pull.
     fn email_address(first: &str, last: &str, id: u64, company: Company) -> String {
         let (prefix, suffix, tld) = (
             COMPANY_PREFIXES[usize::from(company.prefix)].1,
