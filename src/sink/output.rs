@@ -7,7 +7,7 @@
 //! up to a budget of [`BUFFERED_ROWS`] in all, then the largest are set aside on local disk
 //! (`spill`) and written to their files, in the order they were pushed, when the pull ends.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, btree_map};
 use std::sync::Arc;
 
 use arrow::datatypes::SchemaRef;
@@ -444,9 +444,13 @@ impl<B: TableRows> DatasetOutput<B> {
     /// Add a checked row to its partition's builder; what is then due, if anything.
     fn buffer(&mut self, row: B::Row) -> Option<Due> {
         let key = (self.partition_of)(&row);
-        let first = self.parts.is_empty();
-        let lone = first || (self.parts.len() == 1 && self.parts.contains_key(&key));
-        let part = self.parts.entry(key.clone()).or_insert_with(Part::new);
+        let before = self.parts.len();
+        // One lookup per row: whether the partition is new tells whether it is the only one.
+        let (part, new) = match self.parts.entry(key.clone()) {
+            btree_map::Entry::Occupied(held) => (held.into_mut(), false),
+            btree_map::Entry::Vacant(slot) => (slot.insert(Part::new()), true),
+        };
+        let (first, lone) = (before == 0, before == 0 || (before == 1 && !new));
         let capacity = builder_capacity(self.batch_rows, first, lone, part.fills_batches);
         let new_builder = self.new_builder;
         let builder = part.builder.get_or_insert_with(|| new_builder(capacity));

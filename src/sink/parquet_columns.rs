@@ -99,9 +99,9 @@ impl ColumnsWriter {
             return Ok(());
         };
         // Closing compresses what each writer still buffers.
-        let costs: Vec<u64> = writers.iter().map(|w| w.memory_size() as u64).collect();
-        let split = (rows >= SPLIT_ROWS).then_some(costs.as_slice());
-        let chunks = on_two_threads(writers, split, ArrowColumnWriter::close)?;
+        let costs: Option<Vec<u64>> =
+            (rows >= SPLIT_ROWS).then(|| writers.iter().map(|w| w.memory_size() as u64).collect());
+        let chunks = on_two_threads(writers, costs.as_deref(), ArrowColumnWriter::close)?;
         let mut group = self.file.next_row_group()?;
         for chunk in chunks {
             chunk.append_to_row_group(&mut group)?;
