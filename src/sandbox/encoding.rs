@@ -87,48 +87,71 @@ pub(crate) fn format_date(days: i64) -> String {
     format!("{y:04}-{m:02}-{d:02}")
 }
 
-/// `YYYY-MM-DDTHH:MM:SS[.mmm]Z`, written digit by digit: a page of contacts carries a
-/// dozen timestamps each, and `format!` made them a quarter of the twin's work.
-fn format_time(ms: i64, millis: bool) -> String {
-    let days = ms.div_euclid(MS_PER_DAY);
-    let in_day = ms.rem_euclid(MS_PER_DAY);
-    let (y, m, d) = civil_from_days(days);
-    if !(0..=9999).contains(&y) {
-        let (h, mi, s, frac) = (
-            in_day / MS_PER_HOUR,
-            in_day / 60_000 % 60,
-            in_day / 1_000 % 60,
-            in_day % 1_000,
-        );
-        let fraction = if millis {
-            format!(".{frac:03}")
-        } else {
-            String::new()
-        };
-        return format!("{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{s:02}{fraction}Z");
-    }
-    let mut out = *b"0000-00-00T00:00:00.000Z";
-    let mut put = |at: usize, width: usize, mut value: i64| {
-        for i in (at..at + width).rev() {
-            out[i] = b'0' + (value % 10) as u8;
-            value /= 10;
+/// An instant as `YYYY-MM-DDTHH:MM:SS[.mmm]Z` text, written digit by digit on the stack: a
+/// page of contacts carries a dozen timestamps each, and `format!` made them a quarter of
+/// the twin's work. Years outside 0–9999 (no four-digit form) are formatted the slow way.
+pub(crate) enum TimeText {
+    Short { bytes: [u8; 24], len: u8 },
+    Wide(String),
+}
+
+impl TimeText {
+    pub(crate) fn new(ms: i64, millis: bool) -> Self {
+        let days = ms.div_euclid(MS_PER_DAY);
+        let in_day = ms.rem_euclid(MS_PER_DAY);
+        let (y, m, d) = civil_from_days(days);
+        if !(0..=9999).contains(&y) {
+            let (h, mi, s, frac) = (
+                in_day / MS_PER_HOUR,
+                in_day / 60_000 % 60,
+                in_day / 1_000 % 60,
+                in_day % 1_000,
+            );
+            let fraction = if millis {
+                format!(".{frac:03}")
+            } else {
+                String::new()
+            };
+            return Self::Wide(format!(
+                "{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{s:02}{fraction}Z"
+            ));
         }
-    };
-    put(0, 4, y);
-    put(5, 2, i64::from(m));
-    put(8, 2, i64::from(d));
-    put(11, 2, in_day / MS_PER_HOUR);
-    put(14, 2, in_day / 60_000 % 60);
-    put(17, 2, in_day / 1_000 % 60);
-    put(20, 3, in_day % 1_000);
-    let text = if millis {
-        &out[..]
-    } else {
-        out.copy_within(23..24, 19);
-        &out[..20]
-    };
-    // Digits and separators only: ASCII, so valid UTF-8.
-    String::from_utf8(text.to_vec()).unwrap_or_default()
+        let mut bytes = *b"0000-00-00T00:00:00.000Z";
+        let mut put = |at: usize, width: usize, mut value: i64| {
+            for i in (at..at + width).rev() {
+                bytes[i] = b'0' + (value % 10) as u8;
+                value /= 10;
+            }
+        };
+        put(0, 4, y);
+        put(5, 2, i64::from(m));
+        put(8, 2, i64::from(d));
+        put(11, 2, in_day / MS_PER_HOUR);
+        put(14, 2, in_day / 60_000 % 60);
+        put(17, 2, in_day / 1_000 % 60);
+        put(20, 3, in_day % 1_000);
+        let len = if millis {
+            24
+        } else {
+            bytes.copy_within(23..24, 19);
+            20
+        };
+        Self::Short { bytes, len }
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        match self {
+            // Digits and separators only: ASCII, so valid UTF-8.
+            Self::Short { bytes, len } => {
+                std::str::from_utf8(&bytes[..usize::from(*len)]).unwrap_or_default()
+            }
+            Self::Wide(text) => text,
+        }
+    }
+}
+
+fn format_time(ms: i64, millis: bool) -> String {
+    TimeText::new(ms, millis).as_str().to_owned()
 }
 
 /// `2026-10-01T12:34:56.789Z` for epoch milliseconds.

@@ -40,6 +40,7 @@ mod hubspot;
 mod limits;
 mod linkedin;
 mod meta;
+mod property_value;
 mod request;
 mod rng;
 mod salesforce;

@@ -2,7 +2,6 @@
 //! `limit`/`properties`/`archived`, opaque `after` cursors that must be echoed byte for
 //! byte, HubSpot-shaped error bodies, and the properties `GET /hubspot/crm/v3/properties/contacts`.
 
-use std::borrow::Cow;
 use std::sync::Arc;
 
 use axum::Json;
@@ -10,15 +9,16 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use serde::ser::SerializeMap;
 
 use crate::sandbox::answer::{LastSize, json_page};
 use crate::sandbox::contacts::{
-    Contact, DEFAULT_PROPERTIES, HUBSPOT_CONTACT_PROPERTIES, hubspot_property_type,
+    Contact, DEFAULT_PROPERTIES, HUBSPOT_CONTACT_PROPERTIES, HubspotProperty, hubspot_property_type,
 };
 use crate::sandbox::crm::{HubspotUsage, Refusal};
 use crate::sandbox::data::SandboxData;
-use crate::sandbox::encoding::format_iso_millis;
 use crate::sandbox::encoding::{base64url_decode, base64url_encode, uuid_like};
+use crate::sandbox::property_value::PropertyValue;
 use crate::sandbox::request::{bearer_token, query_pairs};
 use crate::sandbox::rng::hash_bytes;
 
@@ -41,26 +41,67 @@ struct ErrorBody {
     category: &'static str,
 }
 
-#[derive(Serialize)]
+/// A contact as a record of a list or search page: `id`, the requested `properties`,
+/// `createdAt`, `updatedAt`, `archived` and, for an archived contact, `archivedAt` — in that
+/// order, every value written straight from the contact.
 pub(crate) struct Record<'a> {
-    id: String,
-    properties: Properties<'a>,
-    #[serde(rename = "createdAt")]
-    created_at: String,
-    #[serde(rename = "updatedAt")]
-    updated_at: String,
-    archived: bool,
-    #[serde(rename = "archivedAt", skip_serializing_if = "Option::is_none")]
-    archived_at: Option<String>,
+    contact: Contact,
+    properties: &'a Requested,
+    archived_at: Option<i64>,
 }
 
-/// A record's properties in name order (what a sorted map gives), borrowing the names from
-/// the request instead of copying them into a map per contact.
-pub(crate) struct Properties<'a>(Vec<(&'a str, Option<Cow<'static, str>>)>);
+/// The property names a request asked for, in the order HubSpot's JSON lists them (by name),
+/// each resolved once for the whole page.
+pub(crate) struct Requested(Vec<(String, HubspotProperty)>);
 
-impl Serialize for Properties<'_> {
+impl Requested {
+    /// `names` once each, by name; HubSpot's default set when none were asked for.
+    pub(crate) fn new(mut names: Vec<String>) -> Self {
+        if names.is_empty() {
+            names = DEFAULT_PROPERTIES.iter().map(|&p| p.to_owned()).collect();
+        }
+        names.sort_unstable();
+        names.dedup();
+        Self(
+            names
+                .into_iter()
+                .map(|name| {
+                    let property = HubspotProperty::named(&name);
+                    (name, property)
+                })
+                .collect(),
+        )
+    }
+}
+
+impl Serialize for Record<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_map(self.0.iter().map(|(name, value)| (name, value)))
+        let c = &self.contact;
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("id", &PropertyValue::Unsigned(c.id))?;
+        map.serialize_entry("properties", &PropertiesOf(c, self.properties))?;
+        map.serialize_entry("createdAt", &PropertyValue::time(Some(c.created_ms)))?;
+        map.serialize_entry("updatedAt", &PropertyValue::time(Some(c.modified_ms)))?;
+        map.serialize_entry("archived", &self.archived_at.is_some())?;
+        if let Some(at) = self.archived_at {
+            map.serialize_entry("archivedAt", &PropertyValue::time(Some(at)))?;
+        }
+        map.end()
+    }
+}
+
+/// A contact's requested properties as a JSON object.
+struct PropertiesOf<'a>(&'a Contact, &'a Requested);
+
+impl Serialize for PropertiesOf<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let Self(contact, requested) = self;
+        serializer.collect_map(
+            requested
+                .0
+                .iter()
+                .map(|(name, property)| (name, contact.hubspot_value(*property))),
+        )
     }
 }
 
@@ -117,17 +158,6 @@ pub(crate) fn decode_cursor(seed: u64, text: &str) -> Option<usize> {
     let pos: usize = pos_text.parse().ok()?;
     let check = u64::from_str_radix(check_text, 16).ok()?;
     (check == hash_bytes(seed ^ CURSOR_KEY, &(pos as u64).to_le_bytes())).then_some(pos)
-}
-
-/// The requested property names in the order HubSpot's JSON lists them (by name), once
-/// each; the defaults when none were asked for.
-pub(crate) fn sorted_properties(mut properties: Vec<String>) -> Vec<String> {
-    if properties.is_empty() {
-        properties = DEFAULT_PROPERTIES.iter().map(|&p| p.to_owned()).collect();
-    }
-    properties.sort_unstable();
-    properties.dedup();
-    properties
 }
 
 /// `GET /hubspot/crm/v3/objects/contacts`.
@@ -197,7 +227,7 @@ pub(crate) async fn list_contacts(
             _ => {}
         }
     }
-    let properties = sorted_properties(properties);
+    let properties = Requested::new(properties);
 
     let usage = match data.crm.hubspot_admit(request_hash) {
         Ok(usage) => usage,
@@ -232,17 +262,16 @@ pub(crate) async fn list_contacts(
     let results = match &archived_records {
         Some(list) => list[start..end]
             .iter()
-            .map(|(contact, at)| {
-                let mut r = record(contact, &properties);
-                r.archived = true;
-                r.archived_at = Some(format_iso_millis(*at));
-                r
+            .map(|(contact, at)| Record {
+                contact: contact.clone(),
+                properties: &properties,
+                archived_at: Some(*at),
             })
             .collect(),
         None => (start..end)
             .filter_map(|pos| data.crm.hubspot_live_index(&data.contacts, pos))
             .filter_map(|i| data.crm.hubspot_contact(&data.contacts, i))
-            .map(|c| record(&c, &properties))
+            .map(|contact| record(contact, &properties))
             .collect(),
     };
     let paging = (end < total).then(|| {
@@ -396,18 +425,11 @@ pub(crate) fn with_usage(mut response: Response, usage: HubspotUsage) -> Respons
 
 /// `contact` as HubSpot returns it; `properties` sorted and without repeats (see
 /// [`sorted_properties`]).
-pub(crate) fn record<'a>(contact: &Contact, properties: &'a [String]) -> Record<'a> {
+/// A live contact's record.
+pub(crate) fn record(contact: Contact, properties: &Requested) -> Record<'_> {
     Record {
-        id: contact.id.to_string(),
-        properties: Properties(
-            properties
-                .iter()
-                .map(|name| (name.as_str(), contact.property(name)))
-                .collect(),
-        ),
-        created_at: contact.created_at(),
-        updated_at: contact.updated_at(),
-        archived: false,
+        contact,
+        properties,
         archived_at: None,
     }
 }
@@ -415,6 +437,7 @@ pub(crate) fn record<'a>(contact: &Contact, properties: &'a [String]) -> Record<
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sandbox::encoding::format_iso_millis;
 
     #[test]
     fn cursors_round_trip_and_carry_a_percent_escape() {
@@ -431,5 +454,64 @@ mod tests {
         altered[3] = if altered[3] == b'A' { b'B' } else { b'A' };
         let altered = String::from_utf8(altered).unwrap_or_default();
         assert_eq!(decode_cursor(42, &altered), None);
+    }
+
+    #[test]
+    fn a_record_writes_each_requested_property_and_a_valid_envelope_even_when_malformed() {
+        use crate::sandbox::contacts::ContactModel;
+        // 2026-11-20T00:00:00Z; every 10th contact has a malformed `createdate`.
+        let model = ContactModel::new(7, 50, 1_795_132_800_000, 10, vec![1]);
+        let contact = model.contact(9);
+        assert!(contact.malformed);
+        let requested = Requested::new(
+            [
+                "lastname",
+                "createdate",
+                "nosuch",
+                "hs_object_id",
+                "createdate",
+            ]
+            .map(str::to_owned)
+            .to_vec(),
+        );
+        let id = contact.id;
+        let (created, modified) = (contact.created_ms, contact.modified_ms);
+        let text = sonic_rs::to_string(&record(contact.clone(), &requested)).unwrap_or_default();
+        let json: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+        let last = contact.last_name();
+        assert_eq!(
+            text,
+            format!(
+                r#"{{"id":"{id}","properties":{{"createdate":"not-a-date","hs_object_id":"{id}","lastname":"{last}","nosuch":null}},"createdAt":"{}","updatedAt":"{}","archived":false}}"#,
+                format_iso_millis(created),
+                format_iso_millis(modified)
+            ),
+            "names sorted once each, the envelope in HubSpot's order"
+        );
+        assert_eq!(json["id"], id.to_string());
+        assert_eq!(json["properties"]["createdate"], "not-a-date");
+        assert_eq!(json["properties"]["hs_object_id"], id.to_string());
+        assert!(json["properties"]["nosuch"].is_null());
+        assert_eq!(json["createdAt"], format_iso_millis(created));
+        assert_eq!(json["updatedAt"], format_iso_millis(modified));
+        assert_eq!(json["archived"], false);
+        assert!(json.get("archivedAt").is_none());
+
+        let archived = Record {
+            contact,
+            properties: &requested,
+            archived_at: Some(modified),
+        };
+        let json = serde_json::to_value(&archived).unwrap_or_default();
+        assert_eq!(json["archived"], true);
+        assert_eq!(json["archivedAt"], format_iso_millis(modified));
+        let defaults = Requested::new(Vec::new());
+        assert_eq!(defaults.0.len(), DEFAULT_PROPERTIES.len());
+        assert!(
+            defaults
+                .0
+                .iter()
+                .all(|(_, p)| *p != HubspotProperty::Unknown)
+        );
     }
 }

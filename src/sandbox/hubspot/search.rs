@@ -215,7 +215,7 @@ pub(crate) async fn search_contacts(
                 .collect()
         })
         .unwrap_or_default();
-    let properties = super::list::sorted_properties(properties);
+    let properties = super::list::Requested::new(properties);
 
     let mut hits = data.crm.hubspot_search(&data.contacts, query.from_ms);
     hits.retain(|&(ms, i)| ms <= query.to_ms && data.contacts.id(i) >= query.min_id);
@@ -232,7 +232,7 @@ pub(crate) async fn search_contacts(
     let results: Vec<_> = hits[start..end]
         .iter()
         .filter_map(|&(_, i)| data.crm.hubspot_contact(&data.contacts, i))
-        .map(|c| record(&c, &properties))
+        .map(|contact| record(contact, &properties))
         .collect();
     // A short last page may still point at one more (empty) page.
     let next = if end < reachable
