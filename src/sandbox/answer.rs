@@ -23,27 +23,36 @@ impl LastSize {
 /// `body` as an `application/json` answer with `status`, written the way `axum::Json` writes
 /// it (the same bytes: see the tests), into a buffer of the route's last size plus an eighth.
 pub(crate) fn json_page<T: Serialize>(status: StatusCode, body: &T, last: &LastSize) -> Response {
-    let hint = last.0.load(Ordering::Relaxed);
-    let mut bytes = Vec::with_capacity(hint + hint / 8 + 128);
+    let mut bytes = page_buffer(last);
     match sonic_rs::to_writer(&mut bytes, body) {
-        Ok(()) => {
-            last.0.store(bytes.len(), Ordering::Relaxed);
-            (
-                status,
-                [(
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("application/json"),
-                )],
-                bytes,
-            )
-                .into_response()
-        }
+        Ok(()) => json_answer(status, bytes, last),
         Err(e) => (
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("the sandbox could not write its answer: {e}"),
         )
             .into_response(),
     }
+}
+
+/// An empty buffer for the route's next answer: its last size plus an eighth.
+pub(crate) fn page_buffer(last: &LastSize) -> Vec<u8> {
+    let hint = last.0.load(Ordering::Relaxed);
+    Vec::with_capacity(hint + hint / 8 + 128)
+}
+
+/// JSON already written as an `application/json` answer with `status`; its size is kept
+/// for the route's next buffer.
+pub(crate) fn json_answer(status: StatusCode, bytes: Vec<u8>, last: &LastSize) -> Response {
+    last.0.store(bytes.len(), Ordering::Relaxed);
+    (
+        status,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        bytes,
+    )
+        .into_response()
 }
 
 #[cfg(test)]

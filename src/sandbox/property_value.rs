@@ -1,9 +1,7 @@
 //! One CRM property value as the twins send it — text, a whole number or an instant, each a
-//! JSON string the way HubSpot writes them, or `null` — serialized straight into the page
+//! JSON string the way HubSpot writes them, or `null` — written straight into the page
 //! without a `String` of its own. A HubSpot page of 100 contacts carries about 4,000 values;
 //! giving each its own allocation was a sixth of the twin's work in a live pull.
-
-use serde::{Serialize, Serializer};
 
 use super::encoding::TimeText;
 
@@ -59,18 +57,56 @@ impl<'a> PropertyValue<'a> {
     }
 }
 
-impl Serialize for PropertyValue<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        match *self {
-            Self::Null => serializer.serialize_none(),
-            Self::Text(text) => serializer.serialize_str(text),
-            Self::Unsigned(n) => serializer.serialize_str(itoa::Buffer::new().format(n)),
-            Self::Signed(n) => serializer.serialize_str(itoa::Buffer::new().format(n)),
+impl PropertyValue<'_> {
+    /// Append the value as JSON: `null`, or a string (numbers and instants too).
+    pub(crate) fn write_json(self, out: &mut Vec<u8>) {
+        match self {
+            Self::Null => out.extend_from_slice(b"null"),
+            Self::Text(text) => write_json_string(out, text),
+            Self::Unsigned(n) => quoted(out, itoa::Buffer::new().format(n).as_bytes()),
+            Self::Signed(n) => quoted(out, itoa::Buffer::new().format(n).as_bytes()),
             Self::Time { ms, millis } => {
-                serializer.serialize_str(TimeText::new(ms, millis).as_str())
+                quoted(out, TimeText::new(ms, millis).as_str().as_bytes());
             }
         }
     }
+}
+
+/// Bytes that need no escaping, between quotes.
+fn quoted(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.push(b'"');
+    out.extend_from_slice(bytes);
+    out.push(b'"');
+}
+
+/// Append `text` as a JSON string, escaped the way serde_json (and axum's `Json`) escape:
+/// a quote and a backslash with a backslash, the short forms `\b \f \n \r \t`, other control
+/// characters as `\u00XX`, everything else (non-ASCII included) as it is.
+pub(crate) fn write_json_string(out: &mut Vec<u8>, text: &str) {
+    let bytes = text.as_bytes();
+    if !bytes.iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\') {
+        return quoted(out, bytes);
+    }
+    out.push(b'"');
+    for &b in bytes {
+        match b {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            0x08 => out.extend_from_slice(b"\\b"),
+            0x0c => out.extend_from_slice(b"\\f"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            0..=0x1f => {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                out.extend_from_slice(b"\\u00");
+                out.push(HEX[usize::from(b >> 4)]);
+                out.push(HEX[usize::from(b & 0xf)]);
+            }
+            _ => out.push(b),
+        }
+    }
+    out.push(b'"');
 }
 
 #[cfg(test)]
@@ -115,9 +151,27 @@ mod tests {
             (PropertyValue::time(None), "null", None),
         ];
         for (value, json, text) in cases {
-            assert_eq!(sonic_rs::to_string(&value).unwrap(), json, "{value:?}");
-            assert_eq!(serde_json::to_string(&value).unwrap(), json, "{value:?}");
+            let mut out = Vec::new();
+            value.write_json(&mut out);
+            assert_eq!(String::from_utf8_lossy(&out), json, "{value:?}");
             assert_eq!(value.to_text().as_deref(), text, "{value:?}");
+        }
+    }
+
+    #[test]
+    fn strings_are_escaped_exactly_as_serde_json_escapes_them() {
+        let every_control: String = (0u8..0x20).map(char::from).collect();
+        for text in [
+            "plain",
+            "",
+            "quote \" backslash \\ slash / tab \t newline \n",
+            "del \u{7f} é ü 漢字 😀 \u{2028} end",
+            every_control.as_str(),
+        ] {
+            let mut out = Vec::new();
+            write_json_string(&mut out, text);
+            let expected = serde_json::to_string(text).unwrap_or_default();
+            assert_eq!(String::from_utf8_lossy(&out), expected);
         }
     }
 }

@@ -9,16 +9,14 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use serde::ser::SerializeMap;
 
-use crate::sandbox::answer::{LastSize, json_page};
-use crate::sandbox::contacts::{
-    Contact, DEFAULT_PROPERTIES, HUBSPOT_CONTACT_PROPERTIES, HubspotProperty, hubspot_property_type,
-};
+use super::record::{Requested, write_record};
+use crate::sandbox::answer::{LastSize, json_answer, page_buffer};
+use crate::sandbox::contacts::{Contact, HUBSPOT_CONTACT_PROPERTIES, hubspot_property_type};
 use crate::sandbox::crm::{HubspotUsage, Refusal};
 use crate::sandbox::data::SandboxData;
 use crate::sandbox::encoding::{base64url_decode, base64url_encode, uuid_like};
-use crate::sandbox::property_value::PropertyValue;
+use crate::sandbox::property_value::write_json_string;
 use crate::sandbox::request::{bearer_token, query_pairs};
 use crate::sandbox::rng::hash_bytes;
 
@@ -39,88 +37,6 @@ struct ErrorBody {
     #[serde(rename = "correlationId")]
     correlation_id: String,
     category: &'static str,
-}
-
-/// A contact as a record of a list or search page: `id`, the requested `properties`,
-/// `createdAt`, `updatedAt`, `archived` and, for an archived contact, `archivedAt` — in that
-/// order, every value written straight from the contact.
-pub(crate) struct Record<'a> {
-    contact: Contact,
-    properties: &'a Requested,
-    archived_at: Option<i64>,
-}
-
-/// The property names a request asked for, in the order HubSpot's JSON lists them (by name),
-/// each resolved once for the whole page.
-pub(crate) struct Requested(Vec<(String, HubspotProperty)>);
-
-impl Requested {
-    /// `names` once each, by name; HubSpot's default set when none were asked for.
-    pub(crate) fn new(mut names: Vec<String>) -> Self {
-        if names.is_empty() {
-            names = DEFAULT_PROPERTIES.iter().map(|&p| p.to_owned()).collect();
-        }
-        names.sort_unstable();
-        names.dedup();
-        Self(
-            names
-                .into_iter()
-                .map(|name| {
-                    let property = HubspotProperty::named(&name);
-                    (name, property)
-                })
-                .collect(),
-        )
-    }
-}
-
-impl Serialize for Record<'_> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let c = &self.contact;
-        let mut map = serializer.serialize_map(None)?;
-        map.serialize_entry("id", &PropertyValue::Unsigned(c.id))?;
-        map.serialize_entry("properties", &PropertiesOf(c, self.properties))?;
-        map.serialize_entry("createdAt", &PropertyValue::time(Some(c.created_ms)))?;
-        map.serialize_entry("updatedAt", &PropertyValue::time(Some(c.modified_ms)))?;
-        map.serialize_entry("archived", &self.archived_at.is_some())?;
-        if let Some(at) = self.archived_at {
-            map.serialize_entry("archivedAt", &PropertyValue::time(Some(at)))?;
-        }
-        map.end()
-    }
-}
-
-/// A contact's requested properties as a JSON object.
-struct PropertiesOf<'a>(&'a Contact, &'a Requested);
-
-impl Serialize for PropertiesOf<'_> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let Self(contact, requested) = self;
-        serializer.collect_map(
-            requested
-                .0
-                .iter()
-                .map(|(name, property)| (name, contact.hubspot_value(*property))),
-        )
-    }
-}
-
-#[derive(Serialize)]
-struct Next {
-    after: String,
-    link: String,
-}
-
-#[derive(Serialize)]
-struct Paging {
-    next: Next,
-}
-
-#[derive(Serialize)]
-struct Page<'a> {
-    results: Vec<Record<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    paging: Option<Paging>,
 }
 
 pub(crate) fn error(
@@ -259,22 +175,33 @@ pub(crate) async fn list_contacts(
         },
     };
     let end = (start + limit).min(total);
-    let results = match &archived_records {
-        Some(list) => list[start..end]
-            .iter()
-            .map(|(contact, at)| Record {
-                contact: contact.clone(),
-                properties: &properties,
-                archived_at: Some(*at),
-            })
-            .collect(),
-        None => (start..end)
-            .filter_map(|pos| data.crm.hubspot_live_index(&data.contacts, pos))
-            .filter_map(|i| data.crm.hubspot_contact(&data.contacts, i))
-            .map(|contact| record(contact, &properties))
-            .collect(),
+    let mut page = page_buffer(&PAGE_SIZE);
+    page.extend_from_slice(b"{\"results\":[");
+    let mut records = 0usize;
+    let mut put = |contact: &Contact, archived_at: Option<i64>| {
+        if records > 0 {
+            page.push(b',');
+        }
+        records += 1;
+        write_record(&mut page, contact, &properties, archived_at);
     };
-    let paging = (end < total).then(|| {
+    match &archived_records {
+        Some(list) => {
+            for (contact, at) in &list[start..end] {
+                put(contact, Some(*at));
+            }
+        }
+        None => {
+            for contact in (start..end)
+                .filter_map(|pos| data.crm.hubspot_live_index(&data.contacts, pos))
+                .filter_map(|i| data.crm.hubspot_contact(&data.contacts, i))
+            {
+                put(&contact, None);
+            }
+        }
+    }
+    page.push(b']');
+    if end < total {
         let cursor = encode_cursor(seed, end);
         let host = headers
             .get(header::HOST)
@@ -290,17 +217,14 @@ pub(crate) async fn list_contacts(
         }
         query.push_str("after=");
         query.push_str(&cursor);
-        Paging {
-            next: Next {
-                link: format!("http://{host}{CONTACTS_PATH}?{query}"),
-                after: cursor,
-            },
-        }
-    });
-    with_usage(
-        json_page(StatusCode::OK, &Page { results, paging }, &PAGE_SIZE),
-        usage,
-    )
+        page.extend_from_slice(b",\"paging\":{\"next\":{\"after\":");
+        write_json_string(&mut page, &cursor);
+        page.extend_from_slice(b",\"link\":");
+        write_json_string(&mut page, &format!("http://{host}{CONTACTS_PATH}?{query}"));
+        page.extend_from_slice(b"}}");
+    }
+    page.push(b'}');
+    with_usage(json_answer(StatusCode::OK, page, &PAGE_SIZE), usage)
 }
 
 /// Path of the contact properties endpoint, under the sandbox root.
@@ -423,21 +347,9 @@ pub(crate) fn with_usage(mut response: Response, usage: HubspotUsage) -> Respons
     response
 }
 
-/// `contact` as HubSpot returns it; `properties` sorted and without repeats (see
-/// [`sorted_properties`]).
-/// A live contact's record.
-pub(crate) fn record(contact: Contact, properties: &Requested) -> Record<'_> {
-    Record {
-        contact,
-        properties,
-        archived_at: None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sandbox::encoding::format_iso_millis;
 
     #[test]
     fn cursors_round_trip_and_carry_a_percent_escape() {
@@ -454,64 +366,5 @@ mod tests {
         altered[3] = if altered[3] == b'A' { b'B' } else { b'A' };
         let altered = String::from_utf8(altered).unwrap_or_default();
         assert_eq!(decode_cursor(42, &altered), None);
-    }
-
-    #[test]
-    fn a_record_writes_each_requested_property_and_a_valid_envelope_even_when_malformed() {
-        use crate::sandbox::contacts::ContactModel;
-        // 2026-11-20T00:00:00Z; every 10th contact has a malformed `createdate`.
-        let model = ContactModel::new(7, 50, 1_795_132_800_000, 10, vec![1]);
-        let contact = model.contact(9);
-        assert!(contact.malformed);
-        let requested = Requested::new(
-            [
-                "lastname",
-                "createdate",
-                "nosuch",
-                "hs_object_id",
-                "createdate",
-            ]
-            .map(str::to_owned)
-            .to_vec(),
-        );
-        let id = contact.id;
-        let (created, modified) = (contact.created_ms, contact.modified_ms);
-        let text = sonic_rs::to_string(&record(contact.clone(), &requested)).unwrap_or_default();
-        let json: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
-        let last = contact.last_name();
-        assert_eq!(
-            text,
-            format!(
-                r#"{{"id":"{id}","properties":{{"createdate":"not-a-date","hs_object_id":"{id}","lastname":"{last}","nosuch":null}},"createdAt":"{}","updatedAt":"{}","archived":false}}"#,
-                format_iso_millis(created),
-                format_iso_millis(modified)
-            ),
-            "names sorted once each, the envelope in HubSpot's order"
-        );
-        assert_eq!(json["id"], id.to_string());
-        assert_eq!(json["properties"]["createdate"], "not-a-date");
-        assert_eq!(json["properties"]["hs_object_id"], id.to_string());
-        assert!(json["properties"]["nosuch"].is_null());
-        assert_eq!(json["createdAt"], format_iso_millis(created));
-        assert_eq!(json["updatedAt"], format_iso_millis(modified));
-        assert_eq!(json["archived"], false);
-        assert!(json.get("archivedAt").is_none());
-
-        let archived = Record {
-            contact,
-            properties: &requested,
-            archived_at: Some(modified),
-        };
-        let json = serde_json::to_value(&archived).unwrap_or_default();
-        assert_eq!(json["archived"], true);
-        assert_eq!(json["archivedAt"], format_iso_millis(modified));
-        let defaults = Requested::new(Vec::new());
-        assert_eq!(defaults.0.len(), DEFAULT_PROPERTIES.len());
-        assert!(
-            defaults
-                .0
-                .iter()
-                .all(|(_, p)| *p != HubspotProperty::Unknown)
-        );
     }
 }

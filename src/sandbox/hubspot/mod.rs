@@ -1,8 +1,9 @@
 //! The HubSpot twin, under `/hubspot`: the contacts list and properties (`list.rs`) and the
-//! contacts search (`search.rs`), with the admin routes that set its limits and redate a
+//! contacts search (`search.rs`), both answering with records written by `record.rs`, with the admin routes that set its limits and redate a
 //! contact. Its simulated edits and limits live with Salesforce's in `crm.rs`.
 
 mod list;
+mod record;
 mod search;
 
 use std::sync::Arc;

@@ -14,7 +14,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde_json::{Value, json};
 
-use super::list::{admit, error, record, with_usage};
+use super::list::{admit, error, with_usage};
+use super::record::{Requested, write_record};
 use crate::sandbox::answer::{LastSize, json_page};
 use crate::sandbox::data::SandboxData;
 use crate::sandbox::encoding::{parse_timestamp_ms, uuid_like};
@@ -215,7 +216,7 @@ pub(crate) async fn search_contacts(
                 .collect()
         })
         .unwrap_or_default();
-    let properties = super::list::Requested::new(properties);
+    let properties = Requested::new(properties);
 
     let mut hits = data.crm.hubspot_search(&data.contacts, query.from_ms);
     hits.retain(|&(ms, i)| ms <= query.to_ms && data.contacts.id(i) >= query.min_id);
@@ -229,10 +230,15 @@ pub(crate) async fn search_contacts(
     let served = if short { (limit / 2).max(1) } else { limit };
     let start = offset.min(reachable);
     let end = (start + served).min(reachable);
-    let results: Vec<_> = hits[start..end]
+    // Through a `Value`, whose keys are sorted: the search page lists them by name.
+    let results: Vec<Value> = hits[start..end]
         .iter()
         .filter_map(|&(_, i)| data.crm.hubspot_contact(&data.contacts, i))
-        .map(|contact| record(contact, &properties))
+        .filter_map(|contact| {
+            let mut record = Vec::new();
+            write_record(&mut record, &contact, &properties, None);
+            serde_json::from_slice(&record).ok()
+        })
         .collect();
     // A short last page may still point at one more (empty) page.
     let next = if end < reachable
