@@ -2,6 +2,7 @@
 //! from ad platforms and answers from survey tools, normalizes them into canonical Arrow
 //! batches, and writes ZSTD Parquet tables that DuckDB, Spark and BI tools read directly.
 
+pub mod background;
 pub mod cancel;
 pub mod cli;
 pub mod config;

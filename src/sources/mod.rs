@@ -361,7 +361,7 @@ impl SourceContext {
         const OFF_THREAD_BYTES: usize = 64 * 1024;
         let done = if body.len() >= OFF_THREAD_BYTES {
             let owned = body.clone();
-            tokio::task::spawn_blocking(move || work(&owned))
+            crate::background::spawn(move || work(&owned))
                 .await
                 .unwrap_or_else(|e| Err(format!("decoding stopped: {e}")))
         } else {

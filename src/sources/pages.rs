@@ -336,7 +336,7 @@ async fn read_page(store: Arc<dyn ObjectStore>, path: Path) -> Result<Bytes> {
 /// [`read_page`] from a local directory, on one blocking thread from open to unzip.
 fn read_local_page(local: &LocalFileSystem, path: Path) -> JoinHandle<Result<Bytes>> {
     let file = local.path_to_filesystem(&path);
-    tokio::task::spawn_blocking(move || {
+    crate::background::spawn(move || {
         let file = file.map_err(|e| Error::storage(path.to_string(), e))?;
         let bytes = std::fs::read(&file).map_err(|e| Error::storage(path.to_string(), e))?;
         unzipped(&path, Bytes::from(bytes))

@@ -475,7 +475,7 @@ impl Session<'_> {
         // Cheap: the resolved names are shared, only the member-order cache is per page.
         let mut index = self.index.clone();
         let hasher = self.ctx.hasher.clone();
-        tokio::task::spawn_blocking(move || {
+        crate::background::spawn(move || {
             let checked = Checked::after_skim(&body, skimmed).map_err(|e| not_a_page(&e, &body))?;
             decode_page(&checked, &mut index, &hasher)
         })
