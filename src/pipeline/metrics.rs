@@ -271,7 +271,7 @@ impl SetAside {
     fn start(schema: &arrow::datatypes::Schema) -> Result<Self> {
         let mut run = RunWriter::new(schema).map_err(|e| e.into_error(SPILL_CONTEXT))?;
         let (rows, mut received) = tokio::sync::mpsc::channel::<RecordBatch>(2);
-        let writing = crate::background::spawn(move || {
+        let writing = tokio::task::spawn_blocking(move || {
             while let Some(batch) = received.blocking_recv() {
                 run.write(&batch)?;
             }

@@ -150,16 +150,6 @@ impl std::fmt::Debug for ParquetFile {
     }
 }
 
-/// Batches being encoded at once, over every file of the process: one per core. A spend-heavy
-/// run writes hundreds of day files at a time, and each encoding holds its batch and its
-/// column buffers; unbounded, the encoders' memory grew with the number of files.
-fn encoding_permits() -> &'static tokio::sync::Semaphore {
-    static PERMITS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
-    PERMITS.get_or_init(|| {
-        tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, usize::from))
-    })
-}
-
 impl ParquetFile {
     /// Start a file at `path` with `schema`.
     pub fn create(store: &Arc<dyn ObjectStore>, path: Path, schema: SchemaRef) -> Result<Self> {
@@ -170,31 +160,22 @@ impl ParquetFile {
         let (queue, mut received) = tokio::sync::mpsc::channel(QUEUED_BATCHES);
         let at = path.to_string();
         let encoder = tokio::spawn(async move {
+            let encoded = |e| Error::encode(at.clone(), e);
             while let Some(message) = received.recv().await {
-                let finished = matches!(message, Message::Finish);
-                // Encoding is CPU work of milliseconds a batch: on a background thread, not
-                // on the worker this task runs on (see `background.rs`), as many at once as
-                // there are cores.
-                let permit = encoding_permits().acquire().await;
-                let (back, bytes) = crate::background::spawn(move || {
-                    let step = match message {
-                        Message::Batch(batch) => columns.write(&batch).and_then(|()| {
-                            if columns.memory_size() > ROW_GROUP_BYTES {
-                                columns.flush()
-                            } else {
-                                Ok(())
-                            }
-                        }),
-                        Message::Finish => columns.finish(),
-                    };
-                    let bytes = step.map(|()| columns.take_bytes());
-                    (columns, bytes)
-                })
-                .await
-                .map_err(|e| Error::encode(at.clone(), std::io::Error::other(e)))?;
-                drop(permit);
-                columns = back;
-                let bytes = bytes.map_err(|e| Error::encode(at.clone(), e))?;
+                let finished = match message {
+                    Message::Batch(batch) => {
+                        columns.write(&batch).map_err(encoded)?;
+                        if columns.memory_size() > ROW_GROUP_BYTES {
+                            columns.flush().map_err(encoded)?;
+                        }
+                        false
+                    }
+                    Message::Finish => {
+                        columns.finish().map_err(encoded)?;
+                        true
+                    }
+                };
+                let bytes = columns.take_bytes();
                 if !bytes.is_empty() {
                     sink.write_all(&bytes)
                         .await
