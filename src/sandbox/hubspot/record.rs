@@ -32,11 +32,6 @@ impl Requested {
                 .collect(),
         )
     }
-
-    #[cfg(test)]
-    pub(crate) fn len(&self) -> usize {
-        self.0.len()
-    }
 }
 
 /// Append `contact` as a record; `archived_at` (epoch ms) for a contact of the archived list.
@@ -119,7 +114,7 @@ mod tests {
         );
 
         let defaults = Requested::new(Vec::new());
-        assert_eq!(defaults.len(), DEFAULT_PROPERTIES.len());
+        assert_eq!(defaults.0.len(), DEFAULT_PROPERTIES.len());
         assert!(
             defaults
                 .0
