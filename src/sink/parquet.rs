@@ -33,13 +33,8 @@ pub(super) const ROW_GROUP_ROWS: usize = 131_072;
 /// Bytes a file's row group in the making may hold (its encoded pages, dictionaries and
 /// page buffers, `ArrowWriter::memory_size`) before it is written out early: wide rows
 /// (a lead's 131,072 rows are ~17 MB uncompressed) would otherwise make each open file hold
-/// that much, and several files are open at once. At 4 MiB a `leads` row group was one
-/// batch (16,384 rows; 61 row groups at 1 M leads), and each of its 44 column chunks paid
-/// for its compression contexts, dictionary and statistics anew. At 16 MiB `leads` and
-/// `lead_stages` have full row groups of [`ROW_GROUP_ROWS`] (8 at 1 M), the spend-heavy
-/// replay at 1 M used 0.4–0.7 CPU-s less (3 pairs, each faster), `leads` was 4 % smaller,
-/// and the peak rose by at most 14 MiB (the 10 M replay peaked at 217.9 MiB).
-pub(super) const ROW_GROUP_BYTES: usize = 16 << 20;
+/// several MiB, and several files are open at once.
+pub(super) const ROW_GROUP_BYTES: usize = 4 << 20;
 
 /// Bytes a file's upload buffers before it becomes a multipart upload, and each part's size
 /// after: S3's smallest part. With [`UPLOAD_PARTS_IN_FLIGHT`] it bounds a file's upload side.
@@ -528,8 +523,8 @@ mod tests {
     #[tokio::test]
     async fn a_row_group_of_wide_rows_ends_at_its_byte_budget() {
         let store: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
-        // Rows of ~420 bytes that do not compress (a xorshift's hex), ~2.5 budgets of them
-        // compressed, in far fewer than ROW_GROUP_ROWS rows.
+        // 40,000 rows of ~400 bytes that do not compress (a xorshift's hex): ~8 MB compressed,
+        // in far fewer than ROW_GROUP_ROWS rows.
         let mut state = 0x9E37_79B9_7F4A_7C15_u64;
         let mut noise = move || {
             state ^= state << 13;
@@ -537,8 +532,7 @@ mod tests {
             state ^= state << 17;
             state
         };
-        let batch_count = (5 * ROW_GROUP_BYTES / 2).div_ceil(4_000 * 420);
-        let batches: Vec<RecordBatch> = (0..batch_count)
+        let batches: Vec<RecordBatch> = (0..10)
             .map(|b| {
                 let ids: Vec<String> = (0..4_000)
                     .map(|i| {
@@ -557,8 +551,7 @@ mod tests {
         let rows = write_batches(&store, &path, batches[0].schema(), &batches)
             .await
             .unwrap();
-        let total = 4_000 * batch_count as u64;
-        assert_eq!(rows, total);
+        assert_eq!(rows, 40_000);
         let schema = batches[0].schema();
         let concat = |b: &[RecordBatch]| arrow::compute::concat_batches(&schema, b).unwrap();
         let read = read_parquet_rows(&store, &path).await.unwrap();
@@ -571,9 +564,6 @@ mod tests {
         for group in groups {
             assert!(group.num_rows() < ROW_GROUP_ROWS as i64);
         }
-        assert_eq!(
-            groups.iter().map(|g| g.num_rows()).sum::<i64>(),
-            total as i64
-        );
+        assert_eq!(groups.iter().map(|g| g.num_rows()).sum::<i64>(), 40_000);
     }
 }

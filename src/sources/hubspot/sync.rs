@@ -33,12 +33,8 @@ use crate::sources::{SourceContext, answer, join_url, not_json};
 pub const SEARCH_CEILING: u64 = 10_000;
 
 /// Pages decoded ahead of the one being written: enough to keep both cores busy, few
-/// enough that memory holds a handful of pages, not the pull. With 4, a scheduler trace
-/// of the spend-heavy replay at 1 M showed both cores idle 16 % of the time while
-/// HubSpot's pages were the only ones left (gaps of 0.2–5 ms: every decoder done, the
-/// source waiting on the oldest); with 8 the whole run's idle share went from 12.6 % to
-/// 11.3 % (3 pairs).
-const DECODE_AHEAD: usize = 8;
+/// enough that memory holds a handful of pages, not the pull.
+const DECODE_AHEAD: usize = 4;
 
 /// A page handed to a decoding thread, with where it came from (for rejects and errors).
 type InFlight = VecDeque<(
