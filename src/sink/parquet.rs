@@ -523,8 +523,8 @@ mod tests {
     #[tokio::test]
     async fn a_row_group_of_wide_rows_ends_at_its_byte_budget() {
         let store: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
-        // 40,000 rows of ~400 bytes that do not compress (a xorshift's hex): ~8 MB compressed,
-        // in far fewer than ROW_GROUP_ROWS rows.
+        // Rows of ~420 bytes that do not compress (a xorshift's hex), ~2.5 budgets of them
+        // compressed, in far fewer than ROW_GROUP_ROWS rows.
         let mut state = 0x9E37_79B9_7F4A_7C15_u64;
         let mut noise = move || {
             state ^= state << 13;
@@ -532,7 +532,8 @@ mod tests {
             state ^= state << 17;
             state
         };
-        let batches: Vec<RecordBatch> = (0..10)
+        let batch_count = (5 * ROW_GROUP_BYTES / 2).div_ceil(4_000 * 420);
+        let batches: Vec<RecordBatch> = (0..batch_count)
             .map(|b| {
                 let ids: Vec<String> = (0..4_000)
                     .map(|i| {
@@ -551,7 +552,8 @@ mod tests {
         let rows = write_batches(&store, &path, batches[0].schema(), &batches)
             .await
             .unwrap();
-        assert_eq!(rows, 40_000);
+        let total = 4_000 * batch_count as u64;
+        assert_eq!(rows, total);
         let schema = batches[0].schema();
         let concat = |b: &[RecordBatch]| arrow::compute::concat_batches(&schema, b).unwrap();
         let read = read_parquet_rows(&store, &path).await.unwrap();
@@ -564,6 +566,9 @@ mod tests {
         for group in groups {
             assert!(group.num_rows() < ROW_GROUP_ROWS as i64);
         }
-        assert_eq!(groups.iter().map(|g| g.num_rows()).sum::<i64>(), 40_000);
+        assert_eq!(
+            groups.iter().map(|g| g.num_rows()).sum::<i64>(),
+            total as i64
+        );
     }
 }
