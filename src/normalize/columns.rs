@@ -38,8 +38,8 @@ pub trait ColumnKind {
     fn nullable() -> bool;
     /// A builder with room for `capacity` rows.
     fn builder(capacity: usize) -> Self::Builder;
-    /// Append one value.
-    fn append(builder: &mut Self::Builder, value: Self::Value);
+    /// Append one value (copied into the builder: the row keeps its own).
+    fn append(builder: &mut Self::Builder, value: &Self::Value);
 }
 
 macro_rules! column_kind {
@@ -59,7 +59,7 @@ macro_rules! column_kind {
             fn builder(capacity: usize) -> Self::Builder {
                 $new(capacity)
             }
-            fn append($b: &mut Self::Builder, $v: Self::Value) {
+            fn append($b: &mut Self::Builder, $v: &Self::Value) {
                 $append
             }
         }
@@ -82,7 +82,7 @@ column_kind!(
     DataType::Utf8,
     true,
     |c| StringBuilder::with_capacity(c, c * 8),
-    |b, v| b.append_option(v)
+    |b, v| b.append_option(v.as_deref())
 );
 column_kind!(
     OptI64,
@@ -91,7 +91,7 @@ column_kind!(
     DataType::Int64,
     true,
     Int64Builder::with_capacity,
-    |b, v| b.append_option(v)
+    |b, v| b.append_option(*v)
 );
 column_kind!(
     I64,
@@ -100,7 +100,7 @@ column_kind!(
     DataType::Int64,
     false,
     Int64Builder::with_capacity,
-    |b, v| b.append_value(v)
+    |b, v| b.append_value(*v)
 );
 column_kind!(
     F64,
@@ -109,7 +109,7 @@ column_kind!(
     DataType::Float64,
     false,
     Float64Builder::with_capacity,
-    |b, v| b.append_value(v)
+    |b, v| b.append_value(*v)
 );
 column_kind!(
     Bool,
@@ -118,7 +118,7 @@ column_kind!(
     DataType::Boolean,
     false,
     BooleanBuilder::with_capacity,
-    |b, v| b.append_value(v)
+    |b, v| b.append_value(*v)
 );
 column_kind!(
     OptBool,
@@ -127,7 +127,7 @@ column_kind!(
     DataType::Boolean,
     true,
     BooleanBuilder::with_capacity,
-    |b, v| b.append_option(v)
+    |b, v| b.append_option(*v)
 );
 column_kind!(
     OptTs,
@@ -136,7 +136,7 @@ column_kind!(
     timestamp_type(),
     true,
     |c| TimestampMicrosecondBuilder::with_capacity(c).with_timezone("UTC"),
-    |b, v| b.append_option(v)
+    |b, v| b.append_option(*v)
 );
 column_kind!(
     Money,
@@ -147,7 +147,7 @@ column_kind!(
     |c| Decimal128Builder::with_capacity(c)
         .with_precision_and_scale(MONEY_PRECISION, MONEY_SCALE)
         .expect("18,6 is a valid decimal type"),
-    |b, v| b.append_value(v)
+    |b, v| b.append_value(*v)
 );
 column_kind!(
     OptMoney,
@@ -158,7 +158,7 @@ column_kind!(
     |c| Decimal128Builder::with_capacity(c)
         .with_precision_and_scale(MONEY_PRECISION, MONEY_SCALE)
         .expect("18,6 is a valid decimal type"),
-    |b, v| b.append_option(v)
+    |b, v| b.append_option(*v)
 );
 column_kind!(
     Date,
@@ -167,7 +167,7 @@ column_kind!(
     DataType::Date32,
     false,
     Date32Builder::with_capacity,
-    |b, v| b.append_value(v)
+    |b, v| b.append_value(*v)
 );
 
 /// One kept custom CRM property value, typed as the job declares it (see [`Custom`]).
@@ -242,17 +242,17 @@ fn custom_builder(capacity: usize) -> MapBuilder<StringBuilder, StructBuilder> {
 
 fn append_custom(
     builder: &mut MapBuilder<StringBuilder, StructBuilder>,
-    entries: Vec<(String, CustomValue)>,
+    entries: &[(String, CustomValue)],
 ) {
     for (name, value) in entries {
         builder.keys().append_value(name);
         let values = builder.values();
         let (mut s, mut n, mut b, mut t) = (None, None, None, None);
         match value {
-            CustomValue::Str(v) => s = Some(v),
-            CustomValue::Number(v) => n = Some(v),
-            CustomValue::Bool(v) => b = Some(v),
-            CustomValue::Timestamp(v) => t = Some(v),
+            CustomValue::Str(v) => s = Some(v.as_str()),
+            CustomValue::Number(v) => n = Some(*v),
+            CustomValue::Bool(v) => b = Some(*v),
+            CustomValue::Timestamp(v) => t = Some(*v),
         }
         // The builders were made above in this order and types: the casts cannot fail.
         if let Some(f) = values.field_builder::<StringBuilder>(0) {
@@ -413,8 +413,9 @@ pub trait TableRows {
     /// The row type sources decode into, with its plausibility rules.
     type Row: super::bounds::Plausible;
     /// Append one fully decoded row (a row is decoded whole first, so a bad record never
-    /// leaves half a row behind).
-    fn push(&mut self, row: Self::Row);
+    /// leaves half a row behind). Its values are copied: the caller keeps the row, and
+    /// chooses where its memory is given back.
+    fn push(&mut self, row: &Self::Row);
     /// Rows buffered so far.
     fn len(&self) -> usize;
     /// Nothing buffered?
@@ -486,9 +487,9 @@ macro_rules! canonical_table {
         impl $crate::normalize::columns::TableRows for $builder {
             type Row = $row;
 
-            fn push(&mut self, row: $row) {
+            fn push(&mut self, row: &$row) {
                 use $crate::normalize::columns::ColumnKind;
-                $( $crate::normalize::columns::$kind::append(&mut self.$field, row.$field); )+
+                $( $crate::normalize::columns::$kind::append(&mut self.$field, &row.$field); )+
                 self.rows += 1;
             }
 

@@ -407,7 +407,7 @@ mod tests {
 
     async fn put_run(store: &Arc<dyn ObjectStore>, job: &str, run_id: &str, status: &str) {
         let mut rows = RunsBuilder::new(1);
-        rows.push(RunRow {
+        rows.push(&RunRow {
             run_id: run_id.into(),
             job: job.into(),
             status: status.into(),

@@ -45,7 +45,7 @@ pub(super) async fn abort_run(
         ..RunRow::without_rows(run_id, &job.name, "aborted", now.timestamp_micros())
     };
     let mut runs = RunsBuilder::new(1);
-    runs.push(row);
+    runs.push(&row);
     let target = runs_path(&job.name, run_id);
     write_batches(store, &target, runs_schema(), &[runs.finish(stamp)]).await?;
     let file = staged_file(store, RUNS_TABLE, target.to_string(), target.to_string(), 1).await?;
@@ -152,7 +152,7 @@ pub(super) async fn stage_run_row(
     run_row: RunRow,
 ) -> Result<StagedFile> {
     let mut runs = RunsBuilder::new(1);
-    runs.push(run_row);
+    runs.push(&run_row);
     let runs_target = runs_path(job, &stamp.run_id);
     let runs_staged = staging_path(job, &stamp.run_id, &runs_target);
     write_batches(store, &runs_staged, runs_schema(), &[runs.finish(stamp)]).await?;

@@ -411,7 +411,7 @@ async fn step_locked(
         ..RunRow::without_rows(&run_id, &job.name, "succeeded", now.timestamp_micros())
     };
     let mut runs = RunsBuilder::new(1);
-    runs.push(run_row);
+    runs.push(&run_row);
     let runs_target = runs_path(&job.name, &run_id);
     write_batches(store, &runs_target, runs_schema(), &[runs.finish(&stamp)]).await?;
     let bytes = store

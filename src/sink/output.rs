@@ -31,7 +31,7 @@ use crate::spill::{Segment, Spill, SpillError};
 impl<B> crate::sources::RowSink<B::Row> for DatasetOutput<B>
 where
     B: TableRows + Send,
-    B::Row: Send,
+    B::Row: Send + 'static,
 {
     async fn push(&mut self, row: B::Row) -> Result<()> {
         DatasetOutput::push(self, row).await
@@ -57,6 +57,20 @@ where
         DatasetOutput::job(self)
     }
 }
+
+/// What [`DatasetOutput::admit`] made of a row.
+enum Admitted {
+    /// Rejected, or a repeat of a key already written: nothing more to do.
+    Skipped,
+    /// In its partition's builder; what is then due to be written, if anything.
+    Buffered(Option<Due>),
+    /// An incremental pull's row, checked: the caller hands it over to the merge.
+    ToMerge,
+}
+
+/// Rows of a page from which freeing them is handed to a background thread: below it, the
+/// hand-over costs about what it saves.
+const FREED_ELSEWHERE_ROWS: usize = 32;
 
 /// `_rejects.location` of a record the plausibility rules rejected.
 pub(super) const PLAUSIBILITY_LOCATION: &str = "plausibility check";
@@ -381,47 +395,65 @@ impl<B: TableRows> DatasetOutput<B> {
     /// Add one decoded row; writes a batch out when the builder is full. The row first
     /// passes the dataset's plausibility rules (`normalize::bounds`): an impossible record
     /// goes to the rejects with the reason, an implausible value is mended and counted.
-    pub async fn push(&mut self, row: B::Row) -> Result<()> {
-        match self.admit(row)? {
-            Some(due) => self.settle(due).await,
-            None => Ok(()),
+    pub async fn push(&mut self, mut row: B::Row) -> Result<()> {
+        match self.admit(&mut row)? {
+            Admitted::Buffered(Some(due)) => self.settle(due).await,
+            Admitted::ToMerge => {
+                self.hold_for_merge(row);
+                Ok(())
+            }
+            Admitted::Buffered(None) | Admitted::Skipped => Ok(()),
         }
     }
 
     /// [`Self::push`] every row of a page, in order. Each row is taken in by plain calls and
-    /// only the rare batch to write is awaited: a row (hundreds of bytes) is not copied
-    /// into one future after another on its way to the builder.
-    pub async fn push_all(&mut self, rows: Vec<B::Row>) -> Result<()> {
-        for row in rows {
-            if let Some(due) = self.admit(row)? {
+    /// only the rare batch to write is awaited, and read where it lies: a row (hundreds of
+    /// bytes) is not moved out of the page, nor into one future after another, on its way to
+    /// the builder, which copies its values. The page's rows (a few allocations each) are
+    /// then freed on a background thread: this runs on the source's own task, which a
+    /// cursor-paged pull waits on.
+    pub async fn push_all(&mut self, mut rows: Vec<B::Row>) -> Result<()>
+    where
+        B::Row: Send + 'static,
+    {
+        if self.merging.is_some() {
+            // An incremental pull keeps its rows until the merge; it is small.
+            for row in rows {
+                self.push(row).await?;
+            }
+            return Ok(());
+        }
+        for row in &mut rows {
+            if let Admitted::Buffered(Some(due)) = self.admit(row)? {
                 self.settle(due).await?;
             }
+        }
+        if rows.len() >= FREED_ELSEWHERE_ROWS {
+            drop(crate::background::spawn(move || drop(rows)));
         }
         Ok(())
     }
 
-    /// Check, de-duplicate and buffer one row; what is then due to be written, if anything.
-    fn admit(&mut self, mut row: B::Row) -> Result<Option<Due>> {
+    /// Check, de-duplicate and buffer one row (its implausible values mended in place).
+    fn admit(&mut self, row: &mut B::Row) -> Result<Admitted> {
         let mut found = Vec::new();
         if let Err(reason) = row.check(&self.bounds, &mut found) {
             let record = row.to_json();
             self.reject(PLAUSIBILITY_LOCATION, &record, reason);
-            return Ok(None);
+            return Ok(Admitted::Skipped);
         }
         if !found.is_empty() {
             self.flags.record(&row.record_id(), &found);
         }
         self.records
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        if let (Some(merging), Some(merge_key)) = (self.merging.as_mut(), self.merge_key.as_ref()) {
-            self.read += 1;
-            merging.insert((merge_key.key_of)(&row), row);
-            return Ok(None);
+        if self.merging.is_some() {
+            return Ok(Admitted::ToMerge);
         }
         if let Some(key_of) = self.key_of
             && !self
                 .seen
-                .insert(fingerprint(&self.fingerprint, &key_of(&row)))
+                .insert(fingerprint(&self.fingerprint, &key_of(row)))
                 .map_err(|e| {
                     Error::io(
                         format!(
@@ -435,15 +467,24 @@ impl<B: TableRows> DatasetOutput<B> {
         {
             // Read = distinct records: a repeat is counted apart, like the merge path does.
             self.repeats += 1;
-            return Ok(None);
+            return Ok(Admitted::Skipped);
         }
         self.read += 1;
-        Ok(self.buffer(row))
+        Ok(Admitted::Buffered(self.buffer(row)))
+    }
+
+    /// Keep an admitted row of an incremental pull for the merge (the last version of a key
+    /// wins).
+    fn hold_for_merge(&mut self, row: B::Row) {
+        if let (Some(merging), Some(merge_key)) = (self.merging.as_mut(), self.merge_key.as_ref()) {
+            self.read += 1;
+            merging.insert((merge_key.key_of)(&row), row);
+        }
     }
 
     /// Add a checked row to its partition's builder; what is then due, if anything.
-    fn buffer(&mut self, row: B::Row) -> Option<Due> {
-        let key = (self.partition_of)(&row);
+    fn buffer(&mut self, row: &B::Row) -> Option<Due> {
+        let key = (self.partition_of)(row);
         let before = self.parts.len();
         // One lookup per row: whether the partition is new tells whether it is the only one.
         let (part, new) = match self.parts.entry(key.clone()) {
@@ -591,7 +632,7 @@ impl<B: TableRows> DatasetOutput<B> {
         // A record re-read by an overlapping window counts once.
         self.read -= repeats;
         let keys: std::collections::HashSet<String> = pulled.keys().cloned().collect();
-        for row in pulled.into_values() {
+        for row in pulled.values() {
             if let Some(due) = self.buffer(row) {
                 self.settle(due).await?;
             }
@@ -938,6 +979,47 @@ mod tests {
             tables.insert(file.target, rows);
         }
         tables
+    }
+
+    /// A page pushed whole (`push_all`: each row read where it lies, the page then freed on
+    /// a background thread) is kept exactly as its rows pushed one at a time: the same
+    /// files with the same rows, the same counts, a key served twice written once.
+    #[tokio::test]
+    async fn a_page_pushed_whole_is_kept_as_its_rows_pushed_one_by_one() {
+        // 10 campaigns × 6 days, then one of them again: 61 rows, one repeated key.
+        let page = || {
+            let mut rows: Vec<SpendRow> = (0..10)
+                .flat_map(|campaign| (0..6).map(move |day| spend(day, campaign)))
+                .collect();
+            rows.push(spend(2, 3));
+            rows
+        };
+        assert!(page().len() >= FREED_ELSEWHERE_ROWS);
+        let kept = |whole: bool| async move {
+            let store: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
+            let mut out = spend_output(Arc::clone(&store), 8192)
+                .with_key(|r| format!("{}/{}", r.date, r.campaign_id));
+            if whole {
+                out.push_all(page()).await.unwrap();
+            } else {
+                for row in page() {
+                    out.push(row).await.unwrap();
+                }
+            }
+            let summary = out.finish().await.unwrap();
+            let mut files = BTreeMap::new();
+            for file in &summary.files {
+                let batches = read_parquet_rows(&store, &Path::from(file.staged.as_str()))
+                    .await
+                    .unwrap();
+                files.insert(file.target.clone(), batches);
+            }
+            ((summary.read, summary.duplicates, summary.written), files)
+        };
+        let (counts, files) = kept(true).await;
+        assert_eq!(counts, (60, 1, 60));
+        assert_eq!(files.len(), 6, "a file per day");
+        assert_eq!((counts, files), kept(false).await);
     }
 
     #[tokio::test]

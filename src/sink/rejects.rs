@@ -75,7 +75,7 @@ impl Rejects {
 
 fn batch_of(rows: Vec<RejectRow>, stamp: &BatchStamp) -> RecordBatch {
     let mut builder = RejectsBuilder::new(rows.len());
-    for row in rows {
+    for row in &rows {
         builder.push(row);
     }
     builder.finish(stamp)

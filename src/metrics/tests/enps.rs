@@ -85,7 +85,7 @@ pub(super) fn survey() -> arrow::record_batch::RecordBatch {
     }
     let mut b = SurveyResponsesBuilder::new(rows.len());
     for r in rows {
-        b.push(r);
+        b.push(&r);
     }
     b.finish(&stamp("r"))
 }
@@ -377,7 +377,7 @@ group_questions = { team = "qt" }"#,
 
     let mut b = SurveyResponsesBuilder::new(rows.len());
     for r in rows {
-        b.push(r);
+        b.push(&r);
     }
     let cfg: EnpsConfig = toml::from_str(r#"group_by = ["team", "tenure", "location"]"#).unwrap();
     let all = responses(&[b.finish(&stamp("r"))], &cfg).unwrap();

@@ -85,7 +85,7 @@ fn spend() -> RecordBatch {
             clicks: 0,
         };
     let mut b = SpendBuilder::new(4);
-    b.push(row(
+    b.push(&row(
         "2026-08-10",
         "eur",
         "C1",
@@ -93,7 +93,7 @@ fn spend() -> RecordBatch {
         "EUR",
         "100.00",
     ));
-    b.push(row(
+    b.push(&row(
         "2026-09-05",
         "eur",
         "C1",
@@ -101,7 +101,7 @@ fn spend() -> RecordBatch {
         "EUR",
         "50.00",
     ));
-    b.push(row(
+    b.push(&row(
         "2026-10-02",
         "usd",
         "C2",
@@ -109,7 +109,7 @@ fn spend() -> RecordBatch {
         "USD",
         "200.00",
     ));
-    b.push(row("2026-10-03", "gbp", "C3", "display", "GBP", "10.00"));
+    b.push(&row("2026-10-03", "gbp", "C3", "display", "GBP", "10.00"));
     b.finish(&stamp("r"))
 }
 
@@ -694,7 +694,7 @@ fn cpsql_rows_past_one_batch_come_in_order_a_batch_at_a_time() {
     let mut b = SpendBuilder::new(10_000);
     for (day, month) in [("2026-09-03", 9), ("2026-10-03", 10)] {
         for c in 0..5_000 {
-            b.push(SpendRow {
+            b.push(&SpendRow {
                 date: d(day),
                 platform: "google_ads".into(),
                 account_id: "a".into(),
@@ -782,7 +782,7 @@ fn cpsql_rows_set_aside_within_a_budget_equal_the_rows_held_whole() {
     ] {
         for c in (0..30).rev() {
             for channel in [None, Some("display"), Some("paid_search")] {
-                b.push(SpendRow {
+                b.push(&SpendRow {
                     date: d(day),
                     platform: "meta_ads".into(),
                     account_id: "m".into(),

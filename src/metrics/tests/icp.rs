@@ -259,9 +259,9 @@ fn the_custom_column_round_trips_through_arrow_to_the_rules() {
         ..row.clone()
     };
     let mut b = LeadsBuilder::new(3);
-    b.push(row.clone());
-    b.push(empty);
-    b.push(row.clone());
+    b.push(&row);
+    b.push(&empty);
+    b.push(&row);
     let batch = b.finish(&stamp("r"));
     // One reused lead, as the stager fills it: each row's entries replace the last's.
     let columns = LeadColumns::new(&batch).unwrap();

@@ -22,7 +22,7 @@ use crate::normalize::{IntentSignalRow, IntentSignalsBuilder, TableRows, leads_s
 fn signals(rows: &[(Option<&str>, Option<&str>, &str, f64)]) -> RecordBatch {
     let mut b = IntentSignalsBuilder::new(rows.len());
     for (domain, email_hash, date, score) in rows {
-        b.push(IntentSignalRow {
+        b.push(&IntentSignalRow {
             provider: "bombora".into(),
             domain: domain.map(str::to_string),
             email_hash: email_hash.map(str::to_string),

@@ -394,8 +394,8 @@ fn deleted_leads_are_left_out() {
         is_deleted: deleted,
     };
     let mut b = LeadsBuilder::new(2);
-    b.push(row("kept", false));
-    b.push(row("gone", true));
+    b.push(&row("kept", false));
+    b.push(&row("gone", true));
     let leads = crate::metrics::stages::leads_from_batches(&[b.finish(&stamp("r"))]).unwrap();
     assert_eq!(leads.len(), 1);
     assert_eq!(leads[0].lead_id, "kept");

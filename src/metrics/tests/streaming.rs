@@ -113,7 +113,7 @@ fn leads(second_run: bool) -> RecordBatch {
 fn batch_of(rows: Vec<LeadRow>) -> RecordBatch {
     let mut b = LeadsBuilder::new(rows.len());
     for r in rows {
-        b.push(r);
+        b.push(&r);
     }
     b.finish(&stamp("pull"))
 }
