@@ -632,8 +632,9 @@ impl<B: TableRows> DatasetOutput<B> {
         // A record re-read by an overlapping window counts once.
         self.read -= repeats;
         let keys: std::collections::HashSet<String> = pulled.keys().cloned().collect();
-        for row in pulled.values() {
-            if let Some(due) = self.buffer(row) {
+        // Taken out of the map one by one, so each row's memory goes as it is written.
+        for row in pulled.into_values() {
+            if let Some(due) = self.buffer(&row) {
                 self.settle(due).await?;
             }
         }
