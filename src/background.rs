@@ -1,6 +1,7 @@
-//! Where a pull decodes its pages: tokio's blocking threads, each lowered once to a
-//! background priority (nice +10, on Linux) below the runtime's workers, which send requests,
-//! read answers and push rows.
+//! Where a pull decodes its pages, reads recorded ones, and frees a page's rows once they are
+//! in the builders (`DatasetOutput::push_all`): tokio's blocking threads, each lowered once to
+//! a background priority (nice +10, on Linux) below the runtime's workers, which send
+//! requests, read answers and push rows.
 //!
 //! A cursor-paged pull (HubSpot's contacts) is a chain of round trips: the next request
 //! cannot leave before the last answer is read. With both cores decoding, a worker woken to

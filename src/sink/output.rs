@@ -417,9 +417,12 @@ impl<B: TableRows> DatasetOutput<B> {
         B::Row: Send + 'static,
     {
         if self.merging.is_some() {
-            // An incremental pull keeps its rows until the merge; it is small.
-            for row in rows {
-                self.push(row).await?;
+            // An incremental pull keeps its rows, checked, until the merge: nothing is
+            // written here, so nothing is awaited.
+            for mut row in rows {
+                if let Admitted::ToMerge = self.admit(&mut row)? {
+                    self.hold_for_merge(row);
+                }
             }
             return Ok(());
         }
