@@ -40,7 +40,16 @@ impl PersonalDataHasher {
             return hex.to_string();
         }
         let mut mac = self.keyed.clone();
-        mac.update(identifier.trim().to_lowercase().as_bytes());
+        let identifier = identifier.trim();
+        // Most identifiers are lower-case ASCII already: hashed as they are, not copied.
+        if identifier
+            .bytes()
+            .any(|b| b.is_ascii_uppercase() || !b.is_ascii())
+        {
+            mac.update(identifier.to_lowercase().as_bytes());
+        } else {
+            mac.update(identifier.as_bytes());
+        }
         let digest = mac.finalize().into_bytes();
         let mut out = String::with_capacity(64);
         for byte in digest.iter() {

@@ -361,16 +361,17 @@ pub fn date_days(text: &str) -> Result<i32, String> {
 
 /// `SCREAMING_CASE` or `Mixed Case` vendor enum values as snake_case channel names.
 pub fn snake_case(text: &str) -> String {
-    text.trim()
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                '_'
-            }
-        })
-        .collect()
+    let text = text.trim();
+    // Sized once: every character becomes one of at most its own bytes.
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        out.push(if c.is_ascii_alphanumeric() {
+            c.to_ascii_lowercase()
+        } else {
+            '_'
+        });
+    }
+    out
 }
 
 #[cfg(test)]

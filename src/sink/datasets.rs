@@ -148,8 +148,8 @@ fn leads_output(target: OutputTarget) -> DatasetOutput<LeadsBuilder> {
         LeadsBuilder::new,
         |_| None,
     )
-    .with_key(|row| row.lead_id.clone())
-    .with_merge_key("lead_id", |row| row.lead_id.clone())
+    .with_key(|row| row.lead_id.as_str().into())
+    .with_merge_key("lead_id", |row| row.lead_id.as_str().into())
 }
 
 /// A cost file's output: replaced whole by every pull, with `amount_reporting` (at the rate
@@ -190,8 +190,8 @@ fn survey_output(target: OutputTarget) -> DatasetOutput<SurveyResponsesBuilder> 
         SurveyResponsesBuilder::new,
         |_| None,
     )
-    .with_key(|row| row.response_id.clone())
-    .with_merge_key("response_id", |row| row.response_id.clone())
+    .with_key(|row| row.response_id.as_str().into())
+    .with_merge_key("response_id", |row| row.response_id.as_str().into())
 }
 
 /// A spend source's output: Hive-partitioned by day, each day's file replaced whole, with
@@ -216,6 +216,7 @@ fn spend_output(target: OutputTarget) -> DatasetOutput<SpendBuilder> {
             "{}|{}|{}|{}",
             row.date, row.platform, row.account_id, row.campaign_id
         )
+        .into()
     })
 }
 

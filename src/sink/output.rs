@@ -7,6 +7,7 @@
 //! up to a budget of [`BUFFERED_ROWS`] in all, then the largest are set aside on local disk
 //! (`spill`) and written to their files, in the order they were pushed, when the pull ends.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, btree_map};
 use std::sync::Arc;
 
@@ -211,8 +212,12 @@ struct Reporting {
 /// newest version of a key wins, and the previous file's other rows are kept.
 struct MergeKey<R> {
     column: &'static str,
-    key_of: fn(&R) -> String,
+    key_of: KeyFn<R>,
 }
+
+/// A row's key: borrowed from the row where one column is the key (no allocation per row
+/// just to fingerprint it), built where it is several.
+pub(crate) type KeyFn<R> = fn(&R) -> Cow<'_, str>;
 
 /// The staged output of one source for one dataset.
 pub struct DatasetOutput<B: TableRows> {
@@ -233,7 +238,7 @@ pub struct DatasetOutput<B: TableRows> {
     merging: Option<BTreeMap<String, B::Row>>,
     records: Arc<std::sync::atomic::AtomicU64>,
     /// The table's key, to keep a record the vendor served twice (a repeated page) once.
-    key_of: Option<fn(&B::Row) -> String>,
+    key_of: Option<KeyFn<B::Row>>,
     /// Rows in the partitions' builders.
     buffered: usize,
     /// The budget of `buffered` (see [`BUFFERED_ROWS`]).
@@ -371,13 +376,13 @@ impl<B: TableRows> DatasetOutput<B> {
     /// Declare the table's key: a record whose key was already pulled in this run (a page the
     /// vendor served twice) is counted as a duplicate and written once (the first version).
     /// Holds one key string per row of the run.
-    pub fn with_key(mut self, key_of: fn(&B::Row) -> String) -> Self {
+    pub fn with_key(mut self, key_of: KeyFn<B::Row>) -> Self {
         self.key_of = Some(key_of);
         self
     }
 
     /// Declare the table's key so incremental pulls can merge into it.
-    pub fn with_merge_key(mut self, column: &'static str, key_of: fn(&B::Row) -> String) -> Self {
+    pub fn with_merge_key(mut self, column: &'static str, key_of: KeyFn<B::Row>) -> Self {
         self.merge_key = Some(MergeKey { column, key_of });
         self.key_of = Some(key_of);
         self
@@ -481,7 +486,7 @@ impl<B: TableRows> DatasetOutput<B> {
     fn hold_for_merge(&mut self, row: B::Row) {
         if let (Some(merging), Some(merge_key)) = (self.merging.as_mut(), self.merge_key.as_ref()) {
             self.read += 1;
-            merging.insert((merge_key.key_of)(&row), row);
+            merging.insert((merge_key.key_of)(&row).into_owned(), row);
         }
     }
 
@@ -1002,7 +1007,7 @@ mod tests {
         let kept = |whole: bool| async move {
             let store: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
             let mut out = spend_output(Arc::clone(&store), 8192)
-                .with_key(|r| format!("{}/{}", r.date, r.campaign_id));
+                .with_key(|r| format!("{}/{}", r.date, r.campaign_id).into());
             if whole {
                 out.push_all(page()).await.unwrap();
             } else {

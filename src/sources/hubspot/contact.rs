@@ -18,7 +18,7 @@ use crate::sources::custom::CustomProperties;
 use crate::sources::lead_fields::{LeadField, LeadRecord, LeadValues};
 
 /// One element of `results`.
-#[derive(Debug, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub(super) enum Contact<'a> {
     /// An object, with the members a contact is read from.
     Record {

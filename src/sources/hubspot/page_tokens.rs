@@ -4,6 +4,10 @@
 //! escaped string, a number or an object where a contact value is kept, a body that is not
 //! JSON) is `None`, and [`super::page::decode_page`] parses it with serde instead, so every
 //! page decodes exactly as serde decodes it.
+//!
+//! Each contact is handed on as soon as it is read, and the vector of its properties is
+//! then reused for the next one: a page is not first built whole (a hundred contacts of
+//! some forty members, a vector each) only to be read once and freed.
 
 use std::borrow::Cow;
 
@@ -12,19 +16,28 @@ use crate::json::{Checked, OnDemand, Read, Start, Unsupported};
 use crate::normalize::parse::Scalar;
 use crate::normalize::scalar::Fields;
 
-/// The page's `results`, read from its tokens; `None` when the page is left to serde
-/// (including a page without `results`, whose error serde words).
-pub(super) fn read_contacts(body: &Checked) -> Option<Vec<Contact<'_>>> {
-    read_page(body).ok()
+/// The members of one contact's `properties`, reused from contact to contact.
+type Members<'a> = Vec<(Cow<'a, str>, Scalar<'a>)>;
+
+/// Read the page's `results` from its tokens, handing each contact to `each` in order;
+/// `None` when the page is left to serde (including a page without `results`, whose error
+/// serde words). `each` may have seen some of the contacts by then: what it made of them
+/// is to be thrown away.
+pub(super) fn for_each_contact<'a>(
+    body: &'a Checked,
+    each: impl FnMut(&Contact<'a>),
+) -> Option<()> {
+    read_page(body, each).ok()
 }
 
-fn read_page(body: &Checked) -> Read<Vec<Contact<'_>>> {
+fn read_page<'a>(body: &'a Checked, mut each: impl FnMut(&Contact<'a>)) -> Read<()> {
     let mut page = OnDemand::new(body)?;
     if page.value()? != Start::Object {
         return Err(Unsupported);
     }
-    let mut results = None;
+    let mut results = false;
     let mut first = true;
+    let mut members: Members<'a> = Vec::with_capacity(48);
     while let Some(key) = page.next_key(first)? {
         first = false;
         let start = page.value()?;
@@ -33,24 +46,37 @@ fn read_page(body: &Checked) -> Read<Vec<Contact<'_>>> {
             continue;
         }
         // A second `results` replaces the first for serde: rare enough to leave to it.
-        if results.is_some() || start != Start::Array {
+        if results || start != Start::Array {
             return Err(Unsupported);
         }
-        let mut contacts = Vec::with_capacity(100);
+        results = true;
         let mut first_contact = true;
         while page.next_element(first_contact)? {
             first_contact = false;
             let start = page.value()?;
-            contacts.push(contact(&mut page, start)?);
+            let contact = contact(&mut page, start, std::mem::take(&mut members))?;
+            each(&contact);
+            if let Contact::Record {
+                properties: Some(Fields::Object(used)),
+                ..
+            } = contact
+            {
+                members = used;
+                members.clear();
+            }
         }
-        results = Some(contacts);
     }
     page.end()?;
-    results.ok_or(Unsupported)
+    if results { Ok(()) } else { Err(Unsupported) }
 }
 
-/// One element of `results`, as `ContactVisitor` builds it.
-fn contact<'a>(page: &mut OnDemand<'a>, start: Start<'a>) -> Read<Contact<'a>> {
+/// One element of `results`, as `ContactVisitor` builds it; its properties go into
+/// `members` (empty, its capacity kept from the contact before).
+fn contact<'a>(
+    page: &mut OnDemand<'a>,
+    start: Start<'a>,
+    mut members: Members<'a>,
+) -> Read<Contact<'a>> {
     if start != Start::Object {
         return scalar(start).map(Contact::Malformed);
     }
@@ -62,7 +88,9 @@ fn contact<'a>(page: &mut OnDemand<'a>, start: Start<'a>) -> Read<Contact<'a>> {
         let value = page.value()?;
         match key {
             "id" => id = Some(scalar(value)?),
-            "properties" => properties = Some(fields(page, value)?),
+            "properties" => {
+                properties = Some(fields(page, value, std::mem::take(&mut members))?);
+            }
             "createdAt" => created_at = Some(scalar(value)?),
             "updatedAt" => updated_at = Some(scalar(value)?),
             "archived" => archived = Some(scalar(value)?),
@@ -78,12 +106,17 @@ fn contact<'a>(page: &mut OnDemand<'a>, start: Start<'a>) -> Read<Contact<'a>> {
     })
 }
 
-/// `properties`: its members in order, or the value standing where an object was expected.
-fn fields<'a>(page: &mut OnDemand<'a>, start: Start<'a>) -> Read<Fields<'a>> {
+/// `properties`: its members in order (into `members`), or the value standing where an
+/// object was expected.
+fn fields<'a>(
+    page: &mut OnDemand<'a>,
+    start: Start<'a>,
+    mut members: Members<'a>,
+) -> Read<Fields<'a>> {
     if start != Start::Object {
         return scalar(start).map(Fields::Other);
     }
-    let mut members = Vec::with_capacity(32);
+    members.clear();
     let mut first = true;
     while let Some(key) = page.next_key(first)? {
         first = false;
@@ -108,6 +141,13 @@ mod tests {
     use super::*;
     use crate::json::SkimProof;
     use bytes::Bytes;
+
+    /// The contacts read from `body`'s tokens, collected (`None` when left to serde).
+    fn read_contacts(body: &Checked) -> Option<Vec<Contact<'_>>> {
+        let mut contacts = Vec::new();
+        for_each_contact(body, |contact| contacts.push(contact.clone()))?;
+        Some(contacts)
+    }
 
     fn checked(body: &[u8]) -> Option<Checked> {
         Checked::after_skim(&Bytes::copy_from_slice(body), SkimProof::default()).ok()
