@@ -362,7 +362,7 @@ pub fn date_days(text: &str) -> Result<i32, String> {
 /// `SCREAMING_CASE` or `Mixed Case` vendor enum values as snake_case channel names.
 pub fn snake_case(text: &str) -> String {
     let text = text.trim();
-    // Sized once: every character becomes one of at most its own bytes.
+    // Sized once: each character becomes a single byte, never more than it took.
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         out.push(if c.is_ascii_alphanumeric() {

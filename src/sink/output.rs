@@ -375,7 +375,7 @@ impl<B: TableRows> DatasetOutput<B> {
 
     /// Declare the table's key: a record whose key was already pulled in this run (a page the
     /// vendor served twice) is counted as a duplicate and written once (the first version).
-    /// Holds one key string per row of the run.
+    /// Holds a 128-bit fingerprint per row of the run, in bounded memory ([`SeenKeys`]).
     pub fn with_key(mut self, key_of: KeyFn<B::Row>) -> Self {
         self.key_of = Some(key_of);
         self

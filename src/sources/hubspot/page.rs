@@ -171,6 +171,7 @@ fn add(
         )),
     }
 }
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -61,8 +61,8 @@ fn read_page<'a>(body: &'a Checked, mut each: impl FnMut(&Contact<'a>)) -> Read<
                 ..
             } = contact
             {
+                // Cleared by `fields` when the next contact's properties are read.
                 members = used;
-                members.clear();
             }
         }
     }
@@ -71,7 +71,7 @@ fn read_page<'a>(body: &'a Checked, mut each: impl FnMut(&Contact<'a>)) -> Read<
 }
 
 /// One element of `results`, as `ContactVisitor` builds it; its properties go into
-/// `members` (empty, its capacity kept from the contact before).
+/// `members` (the vector of the contact before, its capacity kept).
 fn contact<'a>(
     page: &mut OnDemand<'a>,
     start: Start<'a>,
@@ -106,8 +106,8 @@ fn contact<'a>(
     })
 }
 
-/// `properties`: its members in order (into `members`), or the value standing where an
-/// object was expected.
+/// `properties`: its members in order (into `members`, cleared first), or the value standing
+/// where an object was expected.
 fn fields<'a>(
     page: &mut OnDemand<'a>,
     start: Start<'a>,
