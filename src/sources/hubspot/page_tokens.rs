@@ -7,7 +7,7 @@
 //!
 //! Each contact is handed on as soon as it is read, and the vector of its properties is
 //! then reused for the next one: a page is not first built whole (a hundred contacts of
-//! some forty members, a vector each) only to be read once and freed.
+//! some thirty-six members, a vector each) only to be read once and freed.
 
 use std::borrow::Cow;
 
