@@ -315,7 +315,7 @@ fn children_cpu() -> Option<(f64, f64)> {
     let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
     // The command name (field 2) is in parentheses and may hold spaces; count after it.
     let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-    // Fields 16 and 17 of the line, 14 and 15 after the name and the state.
+    // Fields 16 and 17 of the line: indexes 13 and 14 of what follows the name (the state is 0).
     let ticks = |i: usize| fields.get(i)?.parse::<f64>().ok().map(|t| t / 100.0);
     Some((ticks(13)?, ticks(14)?))
 }

@@ -1,6 +1,8 @@
 //! Parsers for the value shapes vendors send: timestamps in every documented form, integers
 //! and booleans as strings, exact decimals. Errors are short phrases used in reject reasons.
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use serde_json::Value;
 
@@ -77,12 +79,18 @@ impl JsonLeaf for Scalar<'_> {
 
 /// A string field where `""` and `null` both mean "no value".
 pub fn opt_str<V: JsonLeaf + ?Sized>(value: Option<&V>) -> Option<String> {
+    opt_text(value).map(Cow::into_owned)
+}
+
+/// [`opt_str`]'s text, borrowed from the value where it is a string: for a caller that
+/// derives its own string from it (a label, snake-cased) and would otherwise copy it first.
+pub fn opt_text<V: JsonLeaf + ?Sized>(value: Option<&V>) -> Option<Cow<'_, str>> {
     match value?.leaf() {
         Leaf::Str("") | Leaf::Null => None,
-        Leaf::Str(s) => Some(s.to_string()),
-        Leaf::Bool(b) => Some(b.to_string()),
-        Leaf::Number(n) => Some(n.to_string()),
-        Leaf::Nested(text) => Some(text),
+        Leaf::Str(s) => Some(Cow::Borrowed(s)),
+        Leaf::Bool(b) => Some(Cow::Owned(b.to_string())),
+        Leaf::Number(n) => Some(Cow::Owned(n.to_string())),
+        Leaf::Nested(text) => Some(Cow::Owned(text)),
     }
 }
 

@@ -9,7 +9,7 @@
 //! [`LeadValues::read`] and [`LeadValues::into_row`].
 
 use crate::normalize::parse::{
-    JsonLeaf, Leaf, opt_bool, opt_i64, opt_money, opt_str, opt_timestamp, snake_case,
+    JsonLeaf, opt_bool, opt_i64, opt_money, opt_str, opt_text, opt_timestamp, snake_case,
 };
 use crate::normalize::{CustomValue, LeadRow, PersonalDataHasher};
 
@@ -41,11 +41,7 @@ rule!(
 );
 rule!(
     /// A label, snake_cased (`PAID_SEARCH` → `paid_search`).
-    Label: Option<String> = |v, _name| Ok(match v.map(JsonLeaf::leaf) {
-        // Snake-cased from the page's own text: one string, not a copy and then another.
-        Some(Leaf::Str(text)) if !text.is_empty() => Some(snake_case(text)),
-        _ => opt_str(v).map(|t| snake_case(&t)),
-    })
+    Label: Option<String> = |v, _name| Ok(opt_text(v).map(|t| snake_case(&t)))
 );
 rule!(
     /// A timestamp in any documented vendor form, in microseconds.
