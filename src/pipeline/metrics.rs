@@ -260,24 +260,34 @@ pub async fn stage_metrics_warning(
 const SPILL_CONTEXT: &str = "lead_stages rows set aside between the metrics' passes (a \
                              temporary file in TMPDIR)";
 
-/// Pass 1's `lead_stages` rows written to their temporary file by a blocking thread of their
-/// own, so that encoding them does not hold up the classification.
+/// Pass 1's `lead_stages` rows written to their temporary file by a thread of their own, so
+/// that encoding them does not hold up the classification. A thread, not a task of the
+/// blocking pool: it waits for rows the whole pass, and the pool is bounded (`main.rs`) on
+/// the understanding that its tasks never wait on others.
 struct SetAside {
     rows: tokio::sync::mpsc::Sender<RecordBatch>,
-    writing: tokio::task::JoinHandle<std::result::Result<RunWriter, SpillError>>,
+    written: tokio::sync::oneshot::Receiver<std::result::Result<RunWriter, SpillError>>,
 }
 
 impl SetAside {
     fn start(schema: &arrow::datatypes::Schema) -> Result<Self> {
         let mut run = RunWriter::new(schema).map_err(|e| e.into_error(SPILL_CONTEXT))?;
         let (rows, mut received) = tokio::sync::mpsc::channel::<RecordBatch>(2);
-        let writing = tokio::task::spawn_blocking(move || {
-            while let Some(batch) = received.blocking_recv() {
-                run.write(&batch)?;
-            }
-            Ok(run)
-        });
-        Ok(SetAside { rows, writing })
+        let (done, written) = tokio::sync::oneshot::channel();
+        std::thread::Builder::new()
+            .name("lead-stages-set-aside".into())
+            .spawn(move || {
+                let writing = || {
+                    while let Some(batch) = received.blocking_recv() {
+                        run.write(&batch)?;
+                    }
+                    Ok(run)
+                };
+                // Nobody waits for it when the step failed and dropped its end.
+                let _ = done.send(writing());
+            })
+            .map_err(|e| Error::io(SPILL_CONTEXT, e))?;
+        Ok(SetAside { rows, written })
     }
 
     async fn write(&mut self, batch: RecordBatch) -> Result<()> {
@@ -285,7 +295,7 @@ impl SetAside {
             return Ok(());
         }
         // The writer stopped: its error says why.
-        Err(match Self::written(&mut self.writing).await {
+        Err(match Self::result(&mut self.written).await {
             Err(e) => e,
             Ok(_) => Error::encode(SPILL_CONTEXT, "the writer stopped early"),
         })
@@ -293,17 +303,17 @@ impl SetAside {
 
     async fn finish(mut self) -> Result<RunWriter> {
         drop(self.rows);
-        Self::written(&mut self.writing).await
+        Self::result(&mut self.written).await
     }
 
-    async fn written(
-        writing: &mut tokio::task::JoinHandle<std::result::Result<RunWriter, SpillError>>,
+    async fn result(
+        written: &mut tokio::sync::oneshot::Receiver<std::result::Result<RunWriter, SpillError>>,
     ) -> Result<RunWriter> {
-        match writing.await {
+        match written.await {
             Ok(written) => written.map_err(|e| e.into_error(SPILL_CONTEXT)),
-            Err(e) => Err(Error::encode(
+            Err(_) => Err(Error::encode(
                 SPILL_CONTEXT,
-                format!("the writer stopped: {e}"),
+                "the writer stopped without an answer (it panicked)",
             )),
         }
     }
