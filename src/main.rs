@@ -31,9 +31,10 @@ static MALLOC_CONF: &[u8] = b"narenas:2,dirty_decay_ms:1000,muzzy_decay_ms:0\0";
 /// nothing that waits on other blocking work (the one long wait of a run, the metrics step's
 /// set-aside writer, has a thread of its own), so a bounded pool only queues work, never
 /// deadlocks. Unbounded, a pull's bursts of reads and decodes grew it to 80–100 threads that
-/// each kept a thread cache of freed memory: the spend-heavy benchmark at 1 M leads peaked at
-/// 190–202 MiB, and 157–167 MiB with 8 threads on its 2 cores, wall and CPU time unchanged
-/// (five interleaved runs each). Four per core keep every core decoding while others read.
+/// each kept a thread cache of freed memory: a 1 M spend-heavy replay peaked at 187–202 MiB,
+/// and at 157–168 MiB with 8 threads on its 2 cores, wall and CPU time unchanged (seven
+/// interleaved runs each; README, "The blocking pool bounded"). Four per core keep every
+/// core decoding while others read.
 const BLOCKING_THREADS_PER_CORE: usize = 4;
 
 /// The blocking pool's cap on this machine: [`BLOCKING_THREADS_PER_CORE`] per core, and
