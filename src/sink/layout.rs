@@ -47,8 +47,27 @@ pub fn table_file(table: &str, partition: Option<&str>, job: &str, source: &str)
 }
 
 /// `date=YYYY-MM-DD`: the Hive partition folder of one day of a day-partitioned table.
+/// Spend asks this of every row, so a year of four digits (chrono's `{:04}` form) is written
+/// digit by digit instead of through `fmt`; any other year as chrono writes it.
 pub fn day_partition(day: NaiveDate) -> String {
-    format!("date={day}")
+    use chrono::Datelike;
+    let year = day.year();
+    if !(0..=9999).contains(&year) {
+        return format!("date={day}");
+    }
+    let mut out = String::with_capacity(15);
+    out.push_str("date=");
+    let digits = |out: &mut String, n: u32, width: u32| {
+        for place in (0..width).rev() {
+            out.push(char::from(b'0' + (n / 10u32.pow(place) % 10) as u8));
+        }
+    };
+    digits(&mut out, year.unsigned_abs(), 4);
+    out.push('-');
+    digits(&mut out, day.month(), 2);
+    out.push('-');
+    digits(&mut out, day.day(), 2);
+    out
 }
 
 /// The day a partition folder's name `date=YYYY-MM-DD` holds; `None` for any other name.
@@ -263,5 +282,26 @@ mod tests {
         assert_eq!(day_partition(day), "date=2026-11-21");
         assert_eq!(partition_day(&day_partition(day)), Some(day));
         assert_eq!(partition_day("date=soon"), None);
+    }
+
+    /// The partition written digit by digit is the one chrono's `Display` writes, for every
+    /// day of ten years, the ends of the four-digit years, and years outside them.
+    #[test]
+    fn a_day_partition_is_chrono_s_own_form() {
+        let start = NaiveDate::from_ymd_opt(2020, 1, 1).unwrap();
+        let days = (0..3_700).map(|n| start + chrono::Days::new(n));
+        let edges = [
+            (0, 1, 1),
+            (9, 2, 3),
+            (999, 12, 31),
+            (1000, 1, 1),
+            (9999, 12, 31),
+        ]
+        .into_iter()
+        .chain([(10_000, 1, 1), (-1, 6, 15), (-44, 3, 15), (262_000, 7, 4)])
+        .map(|(y, m, d)| NaiveDate::from_ymd_opt(y, m, d).unwrap());
+        for day in days.chain(edges) {
+            assert_eq!(day_partition(day), format!("date={day}"), "{day:?}");
+        }
     }
 }
