@@ -23,7 +23,8 @@ mod skim;
 mod structural;
 
 pub(crate) use ondemand::{OnDemand, Read, Start, Unsupported};
-pub use skim::{Skimmed, skim};
+pub use skim::{Skimmed, skim, skim_keeping_tokens};
+use structural::RecordedTokens;
 
 use crate::normalize::redact_text;
 
@@ -175,45 +176,73 @@ pub fn sonic_from_slice<'a, T: serde::Deserialize<'a>>(body: &'a [u8]) -> Result
 pub fn sonic_from_checked<'a, T: serde::Deserialize<'a>>(
     body: &'a Checked,
 ) -> Result<T, JsonError> {
-    sonic_rs::from_slice(&body.0).map_err(|e| invalid(&e))
+    sonic_rs::from_slice(&body.body).map_err(|e| invalid(&e))
 }
 
 /// A body whose nesting is known to be within [`MAX_DEPTH`], to be parsed on another thread
 /// without a second scan (a HubSpot page is skimmed on its source's task for its cursor, and
-/// that one pass checks the nesting too). Only [`Checked::after_skim`] makes one.
+/// that one pass checks the nesting too), with the tokens that skim found, when it kept
+/// them. Only [`Checked::after_skim`] makes one.
 #[derive(Debug, Clone)]
-pub struct Checked(bytes::Bytes);
+pub struct Checked {
+    body: bytes::Bytes,
+    tokens: Option<std::sync::Arc<RecordedTokens>>,
+}
 
 impl Checked {
     /// `body`, checked: by `skimmed` when that is the [`skim`] of these very bytes (the same
     /// address and length: `body` is alive, so no other body can be there now, and the
-    /// caller skimmed the body it holds), else by a scan of its own.
+    /// caller skimmed the body it holds), else by a scan of its own. The skim's tokens are
+    /// kept only in the first case: they are those of these bytes.
     pub fn after_skim(body: &bytes::Bytes, skimmed: SkimProof) -> Result<Self, JsonError> {
-        if skimmed != SkimProof::of(body) {
+        let tokens = if skimmed == SkimProof::of(body) {
+            skimmed.tokens
+        } else {
             check_depth(body)?;
-        }
-        Ok(Checked(body.clone()))
+            None
+        };
+        Ok(Checked {
+            body: body.clone(),
+            tokens,
+        })
     }
 
     /// The body's bytes.
     pub fn bytes(&self) -> &[u8] {
-        &self.0
+        &self.body
+    }
+
+    /// The tokens its skim found ([`skim_keeping_tokens`]), if it kept them.
+    pub(crate) fn tokens(&self) -> Option<&RecordedTokens> {
+        self.tokens.as_deref()
     }
 }
 
 /// That [`skim`] read some bytes to their end without finding them nested too deep: where
-/// they were and how many. Only a skim makes one; the default is no body's (address 0).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// they were and how many (two proofs are equal when they vouch for the same bytes), and,
+/// from [`skim_keeping_tokens`], the tokens it found. Only a skim makes one; the default is
+/// no body's (address 0).
+#[derive(Debug, Clone, Default)]
 pub struct SkimProof {
     at: usize,
     len: usize,
+    tokens: Option<std::sync::Arc<RecordedTokens>>,
 }
+
+impl PartialEq for SkimProof {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at, self.len) == (other.at, other.len)
+    }
+}
+
+impl Eq for SkimProof {}
 
 impl SkimProof {
     fn of(body: &[u8]) -> Self {
         SkimProof {
             at: body.as_ptr() as usize,
             len: body.len(),
+            tokens: None,
         }
     }
 }

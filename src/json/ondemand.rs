@@ -59,7 +59,11 @@ impl<'a> OnDemand<'a> {
         let text = std::str::from_utf8(body.bytes()).map_err(|_| Unsupported)?;
         Ok(OnDemand {
             text,
-            tokens: Tokens::new(text.as_bytes()),
+            // The tokens the page's skim found, when it kept them: not found again.
+            tokens: match body.tokens() {
+                Some(recorded) => Tokens::replaying(text.as_bytes(), recorded),
+                None => Tokens::new(text.as_bytes()),
+            },
             at: 0,
             pending: None,
             after_key: false,

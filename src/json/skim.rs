@@ -45,18 +45,38 @@ pub fn skim<'a>(
     body: &'a [u8],
     item_member: Option<(&str, &str)>,
 ) -> Result<Skimmed<'a>, JsonError> {
-    if let Ok(found) = skim_with(body, item_member, Tokens::new(body)) {
+    if let Ok(found) = skim_with(body, item_member, &mut Tokens::new(body)) {
         return found;
     }
-    let Ok(found) = skim_with(body, item_member, ByteScan::new(body));
+    let Ok(found) = skim_with(body, item_member, &mut ByteScan::new(body));
     found
+}
+
+/// [`skim`], its proof carrying the tokens it found, so that the parser of the same bytes
+/// on another thread takes them instead of finding them again ([`super::Checked::tokens`]).
+pub fn skim_keeping_tokens<'a>(
+    body: &'a [u8],
+    item_member: Option<(&str, &str)>,
+) -> Result<Skimmed<'a>, JsonError> {
+    let mut tokens = Tokens::recording(body);
+    match skim_with(body, item_member, &mut tokens) {
+        Ok(Ok(mut found)) => {
+            found.proof.tokens = tokens.recorded().map(std::sync::Arc::new);
+            Ok(found)
+        }
+        Ok(Err(e)) => Err(e),
+        Err(_) => {
+            let Ok(found) = skim_with(body, item_member, &mut ByteScan::new(body));
+            found
+        }
+    }
 }
 
 /// [`skim`] with `scan`; `Err` when the scan gives up on the body.
 fn skim_with<'a, S: Scan>(
     body: &'a [u8],
     item_member: Option<(&str, &str)>,
-    mut scan: S,
+    scan: &mut S,
 ) -> Result<Result<Skimmed<'a>, JsonError>, S::GaveUp> {
     let (list, member) =
         item_member.map_or((&b""[..], &b""[..]), |(l, m)| (l.as_bytes(), m.as_bytes()));
@@ -222,8 +242,11 @@ mod tests {
                 body.extend_from_slice(b"]}");
             }
             let fast = skim(&body, Some(("results", "archived")));
-            let Ok(bytewise) =
-                skim_with(&body, Some(("results", "archived")), ByteScan::new(&body));
+            let Ok(bytewise) = skim_with(
+                &body,
+                Some(("results", "archived")),
+                &mut ByteScan::new(&body),
+            );
             assert_eq!(fast, bytewise, "{:?}", String::from_utf8_lossy(&body));
             skimmed += usize::from(fast.is_ok());
         }

@@ -136,7 +136,31 @@ pub(super) struct Tokens<'a> {
     escaped_carry: u64,
     /// All ones when the next block starts inside a string, else zero.
     in_string_carry: u64,
+    /// Each block's tokens as they were read, when kept for another reader of the body.
+    record: Option<Vec<[u64; 2]>>,
+    /// Another reader's tokens of this very body (its first blocks), taken instead of
+    /// reading those blocks again.
+    replay: &'a RecordedTokens,
 }
+
+/// A body's tokens as a [`Tokens`] read them: per block, its tokens and which of them are
+/// brackets, for the blocks read; and the carries after the last of them, from which a
+/// reader of the same body goes on past them. A HubSpot page is read twice — skimmed on its
+/// source's task, then decoded on another thread — and the second reader takes the first
+/// one's tokens instead of finding them again.
+#[derive(Debug, Default)]
+pub(crate) struct RecordedTokens {
+    blocks: Vec<[u64; 2]>,
+    escaped_carry: u64,
+    in_string_carry: u64,
+}
+
+/// No body's tokens: what a [`Tokens`] that replays nothing replays.
+static NOTHING_RECORDED: RecordedTokens = RecordedTokens {
+    blocks: Vec::new(),
+    escaped_carry: 0,
+    in_string_carry: 0,
+};
 
 /// Bytes per block: one bit each in a `u64`.
 const BLOCK: usize = 64;
@@ -152,7 +176,35 @@ impl<'a> Tokens<'a> {
             next_block: 0,
             escaped_carry: 0,
             in_string_carry: 0,
+            record: None,
+            replay: &NOTHING_RECORDED,
         }
+    }
+
+    /// The tokens of `body`, each block's kept as it is read ([`Tokens::recorded`]).
+    pub(super) fn recording(body: &'a [u8]) -> Self {
+        Tokens {
+            record: Some(Vec::with_capacity(body.len().div_ceil(BLOCK))),
+            ..Tokens::new(body)
+        }
+    }
+
+    /// The tokens of `body`, taking those of its first blocks from `recorded`: what a
+    /// [`Tokens::recording`] of these very bytes kept. The blocks after them are read.
+    pub(super) fn replaying(body: &'a [u8], recorded: &'a RecordedTokens) -> Self {
+        Tokens {
+            replay: recorded,
+            ..Tokens::new(body)
+        }
+    }
+
+    /// What a [`Tokens::recording`] kept of the blocks it read (`None` for any other).
+    pub(super) fn recorded(self) -> Option<RecordedTokens> {
+        Some(RecordedTokens {
+            blocks: self.record?,
+            escaped_carry: self.escaped_carry,
+            in_string_carry: self.in_string_carry,
+        })
     }
 
     /// The next token's position, `None` at the end of the body.
@@ -171,6 +223,17 @@ impl<'a> Tokens<'a> {
 
     fn read_block(&mut self) -> Result<(), OutsideBackslash> {
         let at = self.next_block;
+        let replayed = self.replay.blocks.len();
+        if let Some(&[bits, brackets]) = self.replay.blocks.get(at / BLOCK) {
+            (self.block_at, self.bits, self.brackets) = (at, bits, brackets);
+            self.next_block = at + BLOCK;
+            if self.next_block / BLOCK == replayed {
+                // Past the recording, blocks are read from where its reader stopped.
+                self.escaped_carry = self.replay.escaped_carry;
+                self.in_string_carry = self.replay.in_string_carry;
+            }
+            return Ok(());
+        }
         let rest = &self.body[at..];
         let masks = if let Some(block) = rest.first_chunk::<BLOCK>() {
             Masks::of(block)
@@ -192,6 +255,9 @@ impl<'a> Tokens<'a> {
         self.brackets = masks.brackets & !in_string;
         self.bits = quotes | self.brackets | (masks.commas & !in_string);
         self.next_block = at + BLOCK;
+        if let Some(record) = &mut self.record {
+            record.push([self.bits, self.brackets]);
+        }
         Ok(())
     }
 
@@ -430,6 +496,56 @@ mod tests {
             }
         }
         assert!(outside > 1_000 && outside < 39_000, "{outside}");
+    }
+
+    /// A reader that takes another's recorded tokens finds every token and bracket that a
+    /// reader of its own finds, whether the recorder read the whole body or stopped after any
+    /// token (the rest is then read from where it stopped), and gives up where it gives up.
+    #[test]
+    fn replayed_tokens_are_the_tokens_read_afresh() {
+        let alphabet = b"\"\"\"\\\\\\{}[],:a 0\xc3\xa9";
+        let mut next = sequence();
+        let mut partial = 0;
+        for _ in 0..20_000 {
+            let len = next() as usize % 330;
+            let body: Vec<u8> = (0..len)
+                .map(|_| {
+                    let pick = next() as usize % (alphabet.len() + 12);
+                    alphabet.get(pick).copied().unwrap_or(b'x')
+                })
+                .collect();
+            let expected = bytewise_tokens(&body);
+            let text = String::from_utf8_lossy(&body);
+            // The recorder stops after `stop` tokens (all of them, often).
+            let stop = next() as usize % (len / 4 + 2);
+            let mut recorder = Tokens::recording(&body);
+            let mut read = 0;
+            while read < stop && matches!(recorder.next(), Ok(Some(_))) {
+                read += 1;
+            }
+            let Some(recorded) = recorder.recorded() else {
+                panic!("a recording Tokens keeps what it read")
+            };
+            if recorded.blocks.len() < body.len().div_ceil(BLOCK) {
+                partial += 1;
+            }
+            assert_eq!(
+                scanned(&body, Tokens::replaying(&body, &recorded)),
+                expected,
+                "{text:?} after {stop}"
+            );
+            let brackets = expected.as_ref().map(|tokens| {
+                let bracket = |at: &&usize| matches!(body[**at], b'{' | b'}' | b'[' | b']');
+                tokens.iter().filter(bracket).copied().collect::<Vec<_>>()
+            });
+            assert_eq!(
+                bracket_scan(Tokens::replaying(&body, &recorded)),
+                brackets,
+                "{text:?} after {stop}"
+            );
+        }
+        assert!(partial > 1_000, "{partial}");
+        assert!(Tokens::new(b"{}").recorded().is_none());
     }
 
     #[test]

@@ -47,7 +47,8 @@ pub(super) fn skim_page(
     body: &[u8],
     archived: Option<bool>,
 ) -> std::result::Result<Skim, crate::json::JsonError> {
-    let found = crate::json::skim(body, archived.map(|_| ("results", "archived")))?;
+    // The tokens found are kept for the decoding thread, which reads the same bytes.
+    let found = crate::json::skim_keeping_tokens(body, archived.map(|_| ("results", "archived")))?;
     let flag = |text: &[u8]| match text {
         b"true" => Some(true),
         b"false" => Some(false),

@@ -223,7 +223,7 @@ mod tests {
             "other",
         ];
         let mut next = crate::test_support::pseudo_random(0x2545_f491_4f6c_dd1d_u64);
-        let (mut read, mut plain) = (0, 0);
+        let (mut read, mut plain, mut skimmed_pages) = (0, 0, 0);
         for _ in 0..10_000 {
             let mut body = String::from("{\"results\":[");
             let mut is_plain = true;
@@ -270,6 +270,17 @@ mod tests {
             }
             let checked = checked(body.as_bytes()).unwrap();
             let ours = read_contacts(&checked);
+            // The page's skim keeps its tokens for the decoder, which reads the same contacts
+            // from them.
+            let bytes = Bytes::copy_from_slice(body.as_bytes());
+            if let Ok(skimmed) =
+                crate::json::skim_keeping_tokens(&bytes, Some(("results", "archived")))
+            {
+                let kept = Checked::after_skim(&bytes, skimmed.proof).unwrap();
+                assert!(kept.tokens().is_some(), "{body}");
+                assert_eq!(read_contacts(&kept), ours, "{body}");
+                skimmed_pages += 1;
+            }
             if ours.is_some() {
                 read += 1;
                 assert_eq!(ours, by_serde(&checked), "{body}");
@@ -280,6 +291,7 @@ mod tests {
             }
         }
         assert!(read > 2_000 && plain > 2_000, "{read} read, {plain} plain");
+        assert!(skimmed_pages > 5_000, "{skimmed_pages} skimmed");
     }
 
     /// Is `value` one the token reader keeps (a string without escapes, null, a boolean)?
