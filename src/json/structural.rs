@@ -14,6 +14,10 @@
 //! no backslash stands outside a string; JSON has none there, and a body that has one makes
 //! [`Tokens`] give up ([`OutsideBackslash`]), so that the caller scans it byte by byte
 //! instead ([`ByteScan`]) and every body gets exactly the answer it always got.
+//!
+//! A reader can keep the tokens it found ([`Tokens::recording`]) for a second reader of the
+//! same bytes ([`Tokens::replaying`], [`RecordedTokens`]): a HubSpot page's skim and its
+//! decoder find them once.
 
 /// A scan of a body from token to token: [`Tokens`], or [`ByteScan`] for a body it gives up
 /// on. The scans built on it are written once, over this.
