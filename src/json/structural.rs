@@ -439,6 +439,27 @@ mod tests {
         }
     }
 
+    /// A body of fewer than `max_len` bytes, mostly quotes, backslashes and brackets: short
+    /// strings, runs of backslashes of every length, strings and escapes across blocks.
+    fn generated_body(next: &mut impl FnMut() -> u64, max_len: usize) -> Vec<u8> {
+        let alphabet = b"\"\"\"\\\\\\{}[],:a 0\xc3\xa9";
+        let len = next() as usize % max_len;
+        (0..len)
+            .map(|_| {
+                let pick = next() as usize % (alphabet.len() + 12);
+                alphabet.get(pick).copied().unwrap_or(b'x')
+            })
+            .collect()
+    }
+
+    /// The brackets among `tokens` of `body`.
+    fn brackets_of(body: &[u8], tokens: Option<&Vec<usize>>) -> Option<Vec<usize>> {
+        tokens.map(|tokens| {
+            let bracket = |at: &&usize| matches!(body[**at], b'{' | b'}' | b'[' | b']');
+            tokens.iter().filter(bracket).copied().collect()
+        })
+    }
+
     /// A pseudo-random sequence, the same on every run.
     fn sequence() -> impl FnMut() -> u64 {
         let mut state = 0x9e37_79b9_7f4a_7c15_u64;
@@ -469,17 +490,10 @@ mod tests {
         // Short strings, runs of backslashes of every length (inside strings: a body with one
         // outside must say so), and bodies up to four blocks long, so that strings, escapes and
         // runs cross block boundaries.
-        let alphabet = b"\"\"\"\\\\\\{}[],:a 0\xc3\xa9";
         let mut next = sequence();
         let mut outside = 0;
         for _ in 0..40_000 {
-            let len = next() as usize % 260;
-            let body: Vec<u8> = (0..len)
-                .map(|_| {
-                    let pick = next() as usize % (alphabet.len() + 12);
-                    alphabet.get(pick).copied().unwrap_or(b'x')
-                })
-                .collect();
+            let body = generated_body(&mut next, 260);
             let expected = bytewise_tokens(&body);
             if expected.is_none() {
                 outside += 1;
@@ -490,10 +504,7 @@ mod tests {
             if expected.is_some() {
                 assert_eq!(scanned(&body, ByteScan::new(&body)), expected, "{text:?}");
             }
-            let brackets = expected.as_ref().map(|tokens| {
-                let bracket = |at: &&usize| matches!(body[**at], b'{' | b'}' | b'[' | b']');
-                tokens.iter().filter(bracket).copied().collect::<Vec<_>>()
-            });
+            let brackets = brackets_of(&body, expected.as_ref());
             assert_eq!(bracket_scan(Tokens::new(&body)), brackets, "{text:?}");
             if brackets.is_some() {
                 assert_eq!(bracket_scan(ByteScan::new(&body)), brackets, "{text:?}");
@@ -507,17 +518,11 @@ mod tests {
     /// token (the rest is then read from where it stopped), and gives up where it gives up.
     #[test]
     fn replayed_tokens_are_the_tokens_read_afresh() {
-        let alphabet = b"\"\"\"\\\\\\{}[],:a 0\xc3\xa9";
         let mut next = sequence();
         let mut partial = 0;
         for _ in 0..20_000 {
-            let len = next() as usize % 330;
-            let body: Vec<u8> = (0..len)
-                .map(|_| {
-                    let pick = next() as usize % (alphabet.len() + 12);
-                    alphabet.get(pick).copied().unwrap_or(b'x')
-                })
-                .collect();
+            let body = generated_body(&mut next, 330);
+            let len = body.len();
             let expected = bytewise_tokens(&body);
             let text = String::from_utf8_lossy(&body);
             // The recorder stops after `stop` tokens (all of them, often).
@@ -538,10 +543,7 @@ mod tests {
                 expected,
                 "{text:?} after {stop}"
             );
-            let brackets = expected.as_ref().map(|tokens| {
-                let bracket = |at: &&usize| matches!(body[**at], b'{' | b'}' | b'[' | b']');
-                tokens.iter().filter(bracket).copied().collect::<Vec<_>>()
-            });
+            let brackets = brackets_of(&body, expected.as_ref());
             assert_eq!(
                 bracket_scan(Tokens::replaying(&body, &recorded)),
                 brackets,
