@@ -45,11 +45,7 @@ pub fn skim<'a>(
     body: &'a [u8],
     item_member: Option<(&str, &str)>,
 ) -> Result<Skimmed<'a>, JsonError> {
-    if let Ok(found) = skim_with(body, item_member, &mut Tokens::new(body)) {
-        return found;
-    }
-    let Ok(found) = skim_with(body, item_member, &mut ByteScan::new(body));
-    found
+    skim_from(body, item_member, Tokens::new(body))
 }
 
 /// [`skim`], its proof carrying the tokens it found, so that the parser of the same bytes
@@ -58,7 +54,16 @@ pub fn skim_keeping_tokens<'a>(
     body: &'a [u8],
     item_member: Option<(&str, &str)>,
 ) -> Result<Skimmed<'a>, JsonError> {
-    let mut tokens = Tokens::recording(body);
+    skim_from(body, item_member, Tokens::recording(body))
+}
+
+/// [`skim`] stepping with `tokens` (what a recording one kept goes into the proof), or byte
+/// by byte when they give up on the body.
+fn skim_from<'a>(
+    body: &'a [u8],
+    item_member: Option<(&str, &str)>,
+    mut tokens: Tokens<'a>,
+) -> Result<Skimmed<'a>, JsonError> {
     match skim_with(body, item_member, &mut tokens) {
         Ok(Ok(mut found)) => {
             found.proof.tokens = tokens.recorded().map(std::sync::Arc::new);
