@@ -152,7 +152,7 @@ pub(super) struct Tokens<'a> {
 /// reader of the same body goes on past them. A HubSpot page is read twice — skimmed on its
 /// source's task, then decoded on another thread — and the second reader takes the first
 /// one's tokens instead of finding them again.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct RecordedTokens {
     blocks: Vec<[u64; 2]>,
     escaped_carry: u64,
