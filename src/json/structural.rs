@@ -315,7 +315,7 @@ impl Masks {
             // SAFETY: `avx2` is the function's one target feature, and the processor has
             // it (checked on the line above): the call cannot reach an instruction the
             // processor lacks. With the one below, the crate's second exception to
-            // `unsafe_code = "deny"` (Cargo.toml).
+            // `unsafe_code = "deny"` (Cargo.toml): the calls of the vector scans.
             #[allow(unsafe_code)]
             unsafe {
                 Masks::avx2(block)
