@@ -227,11 +227,10 @@ impl<'a> Tokens<'a> {
 
     fn read_block(&mut self) -> Result<(), OutsideBackslash> {
         let at = self.next_block;
-        let replayed = self.replay.blocks.len();
         if let Some(&[bits, brackets]) = self.replay.blocks.get(at / BLOCK) {
             (self.block_at, self.bits, self.brackets) = (at, bits, brackets);
             self.next_block = at + BLOCK;
-            if self.next_block / BLOCK == replayed {
+            if self.next_block / BLOCK == self.replay.blocks.len() {
                 // Past the recording, blocks are read from where its reader stopped.
                 self.escaped_carry = self.replay.escaped_carry;
                 self.in_string_carry = self.replay.in_string_carry;
