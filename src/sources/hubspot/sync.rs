@@ -33,8 +33,15 @@ use crate::sources::{SourceContext, answer, join_url, not_json};
 pub const SEARCH_CEILING: u64 = 10_000;
 
 /// Pages decoded ahead of the one being written: enough to keep both cores busy, few
-/// enough that memory holds a handful of pages, not the pull.
-const DECODE_AHEAD: usize = 4;
+/// enough that memory holds a handful of pages, not the pull. Pages are written in order,
+/// so one page whose decoding thread was preempted (they run below the workers, see
+/// `crate::background`) held up the rest: with four ahead, a HubSpot-only 1 M replay kept
+/// 1.76–1.78 of the 2 cores busy in its pull (the process's CPU time sampled every 20 ms),
+/// with eight 1.80–1.82, its pull shorter in 9 of 11 interleaved pairs; the whole
+/// spend-heavy replay 1.82–1.86 against 1.87–1.89 cores in 7 of 7 pairs, its peak memory
+/// unchanged. Sixteen and 32 kept more cores busy (1.86, 1.90) but spent as much more CPU,
+/// the pages' rows colder by the time they are written.
+const DECODE_AHEAD: usize = 8;
 
 /// A page handed to a decoding thread, with where it came from (for rejects and errors).
 type InFlight = VecDeque<(
