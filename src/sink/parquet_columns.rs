@@ -4,11 +4,14 @@
 //! `ArrowWriter` encodes and compresses one column after another on the thread that calls
 //! it. A file written while the other core has nothing to do (the `lead_stages` rows ranked
 //! at the end of the metrics step, 995,000 rows × 27 columns at 1 M leads) was then one
-//! core's work. Here a batch's leaf columns are split between the calling thread and one
-//! scoped thread, and so is closing them (the last page, the dictionary); the column writers
-//! are Parquet's own (`ArrowRowGroupWriterFactory`), the row groups are cut where
-//! `ArrowWriter` cuts them, so the file is the one `ArrowWriter` writes, byte for byte.
+//! core's work. Here a batch's leaf columns are shared by the calling thread and one scoped
+//! thread, each claiming the next column, costliest first, and so is closing them (the last
+//! page, the dictionary); the column writers are Parquet's own
+//! (`ArrowRowGroupWriterFactory`), the row groups are cut where `ArrowWriter` cuts them, so
+//! the file is the one `ArrowWriter` writes, byte for byte.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::Instant;
 
 use arrow::datatypes::SchemaRef;
@@ -35,10 +38,10 @@ pub(super) struct ColumnsWriter {
     open: Option<(Vec<ArrowColumnWriter>, usize)>,
     /// Row groups written.
     row_groups: usize,
-    /// What encoding a batch cost each leaf column lately, in nanoseconds: how the next
-    /// batch's columns are shared out. (Neither a column's bytes nor its type say it well: a
-    /// dictionary column of short codes costs a hash per value, more than a plain column of
-    /// timestamps twice its size.)
+    /// What encoding a batch cost each leaf column lately, in nanoseconds: the order in which
+    /// the next batch's columns are claimed. (Neither a column's bytes nor its type say it
+    /// well: a dictionary column of short codes costs a hash per value, more than a plain
+    /// column of timestamps twice its size.)
     costs: Vec<u64>,
 }
 
@@ -125,8 +128,8 @@ impl ColumnsWriter {
     }
 }
 
-/// Encode `batch` (at most the rows left in the row group) into `writers`, shared out by
-/// `costs` and each column's time then folded into them.
+/// Encode `batch` (at most the rows left in the row group) into `writers`, claimed in the
+/// order of `costs`, and each column's time then folded into them.
 fn encode(
     writers: &mut [ArrowColumnWriter],
     schema: &SchemaRef,
@@ -156,64 +159,69 @@ fn encode(
     Ok(())
 }
 
-/// Which items go to the thread beside this one, so that both threads get about the same
-/// work: the costliest first, each to the side with less so far. (Alternating columns left
-/// one thread waiting on the other: a column of unique ids outweighs several of repeated
-/// codes.)
-fn beside(costs: &[u64]) -> Vec<bool> {
+/// The items in the order both threads claim them: the costliest first, so that what is
+/// left when one thread runs out of work is small.
+fn costliest_first(costs: &[u64]) -> Vec<usize> {
     let mut order: Vec<usize> = (0..costs.len()).collect();
     order.sort_by_key(|&i| std::cmp::Reverse(costs[i]));
-    let (mut here, mut there) = (0u64, 0u64);
-    let mut sides = vec![false; costs.len()];
-    for i in order {
-        if there < here {
-            sides[i] = true;
-            there += costs[i];
-        } else {
-            here += costs[i];
-        }
-    }
-    sides
+    order
 }
 
-/// `work` on every item, the results in the items' order: on this thread alone, or when
-/// `costs` are given, split by [`beside`] between this thread and a scoped one.
+/// `work` on every item, the results in the items' order (an error: the first one in that
+/// order): on this thread alone, or when `costs` are given, by this thread and a scoped one,
+/// each claiming the next item, costliest first, until none is left.
+///
+/// The items were first shared out by cost, half to each thread. Both halves cost about the
+/// same, but the scoped thread, started when both cores were busy, began a while after this
+/// one: in a 1 M spend-heavy replay the thread beside started 1.5 ms late on average over
+/// 400 batches, and this thread, a runtime worker, then waited for it 2.9 ms per batch
+/// (1.16 s in all, against 1.95 s of its own work). Claimed one by one, the items a late
+/// thread does not reach are done here, and what is left to wait for is the item it is on.
 fn on_two_threads<T: Send, R: Send>(
     items: Vec<T>,
     costs: Option<&[u64]>,
     work: impl Fn(T) -> Result<R> + Sync,
 ) -> Result<Vec<R>> {
-    let sides = match costs {
-        Some(costs) if items.len() >= 2 => beside(costs),
+    let order = match costs {
+        Some(costs) if items.len() >= 2 && costs.len() == items.len() => costliest_first(costs),
         _ => return items.into_iter().map(&work).collect(),
     };
-    // Nothing measured yet (every cost 0) puts everything here: no thread for nothing.
-    if !sides.contains(&true) {
+    // Nothing measured yet (every cost 0): everything here, no thread for nothing.
+    if costs.is_some_and(|c| c.iter().all(|&cost| cost == 0)) {
         return items.into_iter().map(&work).collect();
     }
-    let count = items.len();
-    let (mut here, mut there) = (Vec::with_capacity(count), Vec::with_capacity(count));
-    for (item, &away) in items.into_iter().zip(&sides) {
-        if away {
-            there.push(item);
-        } else {
-            here.push(item);
+    let slots: Vec<Mutex<Option<T>>> = items.into_iter().map(|i| Mutex::new(Some(i))).collect();
+    let done: Vec<Mutex<Option<Result<R>>>> = slots.iter().map(|_| Mutex::new(None)).collect();
+    let next = AtomicUsize::new(0);
+    let claim = || {
+        while let Some(&at) = order.get(next.fetch_add(1, Ordering::Relaxed)) {
+            // Each slot is claimed once (the counter hands each position out once), so
+            // neither lock is ever contended: a poisoned one is only a panic elsewhere,
+            // which the scope passes on.
+            let item = slots[at]
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take();
+            if let Some(item) = item {
+                *done[at].lock().unwrap_or_else(PoisonError::into_inner) = Some(work(item));
+            }
         }
-    }
-    let work = &work;
-    let (here, there) = std::thread::scope(|scope| {
-        let beside = scope.spawn(move || there.into_iter().map(work).collect::<Result<Vec<_>>>());
-        let here = here.into_iter().map(work).collect::<Result<Vec<_>>>();
-        let there = beside
+    };
+    std::thread::scope(|scope| {
+        let beside = scope.spawn(claim);
+        claim();
+        beside
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        (here, there)
     });
-    let (mut here, mut there) = (here?.into_iter(), there?.into_iter());
-    Ok(sides
-        .iter()
-        .filter_map(|&away| if away { there.next() } else { here.next() })
-        .collect())
+    done.into_iter()
+        .map(|result| {
+            result
+                .into_inner()
+                .unwrap_or_else(PoisonError::into_inner)
+                .expect("every item was claimed")
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -337,14 +345,32 @@ mod tests {
     }
 
     #[test]
-    fn the_costliest_items_are_shared_out_first() {
-        // One id column outweighs the codes: it goes alone, the rest beside it.
+    fn the_costliest_items_are_claimed_first() {
+        assert_eq!(costliest_first(&[10, 90, 10, 30, 10]), [1, 3, 0, 2, 4]);
+        assert_eq!(costliest_first(&[]), Vec::<usize>::new());
+    }
+
+    #[test]
+    fn a_late_thread_beside_leaves_its_share_to_this_one() {
+        // The thread beside is slow on whatever it claims (as one started late on a busy
+        // machine is): this thread, not waiting for it, does every other item.
+        let here = std::thread::current().id();
+        let costs = [3; 12];
+        let items: Vec<usize> = (0..12).collect();
+        let done = on_two_threads(items, Some(&costs[..]), |i| {
+            let on_this_thread = std::thread::current().id() == here;
+            if !on_this_thread {
+                std::thread::sleep(std::time::Duration::from_millis(200));
+            }
+            Ok((i, on_this_thread))
+        })
+        .unwrap();
         assert_eq!(
-            beside(&[10, 90, 10, 10, 10, 10]),
-            [true, false, true, true, true, true]
+            done.iter().map(|(i, _)| *i).collect::<Vec<_>>(),
+            (0..12).collect::<Vec<_>>()
         );
-        assert_eq!(beside(&[4, 3, 3, 2, 2]), [false, true, true, false, false]);
-        assert_eq!(beside(&[]), Vec::<bool>::new());
+        let beside = done.iter().filter(|(_, here)| !here).count();
+        assert!(beside <= 1, "the thread beside did {beside} of 12 items");
     }
 
     #[test]
