@@ -360,7 +360,7 @@ mod tests {
         let done = on_two_threads(items, Some(&costs[..]), |i| {
             let on_this_thread = std::thread::current().id() == here;
             if !on_this_thread {
-                std::thread::sleep(std::time::Duration::from_millis(200));
+                std::thread::sleep(std::time::Duration::from_millis(500));
             }
             Ok((i, on_this_thread))
         })
