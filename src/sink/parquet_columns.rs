@@ -182,14 +182,15 @@ fn on_two_threads<T: Send, R: Send>(
     costs: Option<&[u64]>,
     work: impl Fn(T) -> Result<R> + Sync,
 ) -> Result<Vec<R>> {
+    // Nothing measured yet (every cost 0) also runs everything here: no thread for nothing.
     let order = match costs {
-        Some(costs) if items.len() >= 2 && costs.len() == items.len() => costliest_first(costs),
+        Some(costs)
+            if items.len() >= 2 && costs.len() == items.len() && costs.iter().any(|&c| c > 0) =>
+        {
+            costliest_first(costs)
+        }
         _ => return items.into_iter().map(&work).collect(),
     };
-    // Nothing measured yet (every cost 0): everything here, no thread for nothing.
-    if costs.is_some_and(|c| c.iter().all(|&cost| cost == 0)) {
-        return items.into_iter().map(&work).collect();
-    }
     let slots: Vec<Mutex<Option<T>>> = items.into_iter().map(|i| Mutex::new(Some(i))).collect();
     let done: Vec<Mutex<Option<Result<R>>>> = slots.iter().map(|_| Mutex::new(None)).collect();
     let next = AtomicUsize::new(0);
