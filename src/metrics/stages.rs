@@ -614,6 +614,17 @@ impl<'a> LeadColumns<'a> {
         })
     }
 
+    /// The same columns without the e-mail domain and hash: only third-party intent joins
+    /// by them, and a job without intent signals need not copy them into every lead (two
+    /// strings a lead, one of 64 bytes, in both passes). Its leads have neither.
+    pub fn without_emails(self) -> Self {
+        LeadColumns {
+            domain: None,
+            email_hash: None,
+            ..self
+        }
+    }
+
     /// Rows in the batch.
     pub fn len(&self) -> usize {
         self.rows
@@ -1000,7 +1011,10 @@ impl<'a> Stager<'a> {
         batch: &RecordBatch,
         mut each: impl FnMut(&LeadStage, Option<Change>) -> Result<()>,
     ) -> Result<()> {
-        let columns = LeadColumns::new(batch)?;
+        let mut columns = LeadColumns::new(batch)?;
+        if self.intent.is_none_or(IntentIndex::is_empty) {
+            columns = columns.without_emails();
+        }
         let rows = columns.len();
         // `Ends` packs row numbers in 32 bits.
         if rows < SPLIT_BATCH_ROWS || u32::try_from(rows).is_err() {

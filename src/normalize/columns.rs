@@ -40,10 +40,23 @@ pub trait ColumnKind {
     fn builder(capacity: usize) -> Self::Builder;
     /// Append one value (copied into the builder: the row keeps its own).
     fn append(builder: &mut Self::Builder, value: &Self::Value);
+    /// Bytes of values held so far by a variable-width column (0 for the others).
+    fn value_bytes(_builder: &Self::Builder) -> usize {
+        0
+    }
+    /// A builder with room for `capacity` rows and, in a variable-width column, for
+    /// `value_bytes` bytes of values.
+    fn builder_with_room(capacity: usize, _value_bytes: usize) -> Self::Builder {
+        Self::builder(capacity)
+    }
 }
 
 macro_rules! column_kind {
-    ($name:ident, $value:ty, $builder:ty, $dt:expr, $nullable:expr, $new:expr, |$b:ident, $v:ident| $append:expr) => {
+    (
+        $name:ident, $value:ty, $builder:ty, $dt:expr, $nullable:expr, $new:expr,
+        |$b:ident, $v:ident| $append:expr
+        $(, room: |$rb:ident| $bytes:expr, |$rc:ident, $rn:ident| $room:expr)?
+    ) => {
         #[doc = concat!("Column kind `", stringify!($name), "`.")]
         #[derive(Debug)]
         pub struct $name;
@@ -62,6 +75,14 @@ macro_rules! column_kind {
             fn append($b: &mut Self::Builder, $v: &Self::Value) {
                 $append
             }
+            $(
+                fn value_bytes($rb: &Self::Builder) -> usize {
+                    $bytes
+                }
+                fn builder_with_room($rc: usize, $rn: usize) -> Self::Builder {
+                    $room
+                }
+            )?
         }
     };
 }
@@ -73,7 +94,8 @@ column_kind!(
     DataType::Utf8,
     false,
     |c| StringBuilder::with_capacity(c, c * 8),
-    |b, v| b.append_value(v)
+    |b, v| b.append_value(v),
+    room: |b| b.values_slice().len(), |c, bytes| StringBuilder::with_capacity(c, bytes)
 );
 column_kind!(
     OptStr,
@@ -82,7 +104,8 @@ column_kind!(
     DataType::Utf8,
     true,
     |c| StringBuilder::with_capacity(c, c * 8),
-    |b, v| b.append_option(v.as_deref())
+    |b, v| b.append_option(v.as_deref()),
+    room: |b| b.values_slice().len(), |c, bytes| StringBuilder::with_capacity(c, bytes)
 );
 column_kind!(
     OptI64,
@@ -424,6 +447,15 @@ pub trait TableRows {
     }
     /// Take the buffered rows as a batch, stamped with the run's lineage columns.
     fn finish(&mut self, stamp: &BatchStamp) -> arrow::record_batch::RecordBatch;
+    /// Bytes of values each column holds so far, in column order (0 for fixed-width
+    /// columns): what the next builder of like rows can be sized by.
+    fn value_bytes(&self) -> Vec<usize>;
+    /// A builder for `rows` rows with room, in each variable-width column, for
+    /// `value_bytes[i]` bytes of values; without them, for a guess of 8 bytes a value (a
+    /// column then grows by doubling, copying what it holds each time).
+    fn with_room(rows: usize, value_bytes: Option<&[usize]>) -> Self
+    where
+        Self: Sized;
 }
 
 /// Declare a canonical dataset: row struct, schema function and builder.
@@ -495,6 +527,27 @@ macro_rules! canonical_table {
 
             fn len(&self) -> usize {
                 self.rows
+            }
+
+            fn value_bytes(&self) -> Vec<usize> {
+                use $crate::normalize::columns::ColumnKind;
+                vec![ $( $crate::normalize::columns::$kind::value_bytes(&self.$field), )+ ]
+            }
+
+            fn with_room(rows: usize, value_bytes: Option<&[usize]>) -> Self {
+                use $crate::normalize::columns::ColumnKind;
+                let Some(value_bytes) = value_bytes else {
+                    return Self::new(rows);
+                };
+                // Fields are built in the order written, which is the columns' order.
+                let mut room = value_bytes.iter().copied();
+                Self {
+                    rows: 0,
+                    $( $field: $crate::normalize::columns::$kind::builder_with_room(
+                        rows,
+                        room.next().unwrap_or(0),
+                    ), )+
+                }
             }
 
             fn finish(&mut self, stamp: &$crate::normalize::columns::BatchStamp) -> arrow::record_batch::RecordBatch {

@@ -362,9 +362,31 @@ pub fn opt_money<V: JsonLeaf + ?Sized>(
 
 /// Days since 1970-01-01 of a `YYYY-MM-DD` date.
 pub fn date_days(text: &str) -> Result<i32, String> {
-    let d = NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
-        .map_err(|_| format!("`{text}` is not a YYYY-MM-DD date"))?;
+    let trimmed = text.trim();
+    // Every spend row has one, and chrono's `parse_from_str` reads its format string again
+    // on each call: the exact `YYYY-MM-DD` shape is read here, anything else by chrono.
+    let d = match ymd_fast(trimmed.as_bytes()) {
+        Some(ymd) => ymd,
+        None => NaiveDate::parse_from_str(trimmed, "%Y-%m-%d").ok(),
+    }
+    .ok_or_else(|| format!("`{text}` is not a YYYY-MM-DD date"))?;
     Ok(crate::days::epoch_days(d))
+}
+
+/// `Some(date)` of exactly `YYYY-MM-DD` (`Some(None)` when that names no day, as
+/// `2023-02-29`); `None` for any other shape.
+fn ymd_fast(b: &[u8]) -> Option<Option<NaiveDate>> {
+    let [y0, y1, y2, y3, b'-', m0, m1, b'-', d0, d1] = *b else {
+        return None;
+    };
+    let digit = |c: u8| c.is_ascii_digit().then(|| u32::from(c - b'0'));
+    let year = ((digit(y0)? * 10 + digit(y1)?) * 10 + digit(y2)?) * 10 + digit(y3)?;
+    let (month, day) = (digit(m0)? * 10 + digit(m1)?, digit(d0)? * 10 + digit(d1)?);
+    Some(NaiveDate::from_ymd_opt(
+        i32::try_from(year).ok()?,
+        month,
+        day,
+    ))
 }
 
 /// `SCREAMING_CASE` or `Mixed Case` vendor enum values as snake_case channel names.
@@ -468,6 +490,53 @@ mod tests {
         assert!(opt_bool(Some(&json!("maybe")), "x").is_err());
         assert_eq!(date_days("1970-01-02"), Ok(1));
         assert_eq!(snake_case("PAID_SEARCH"), "paid_search");
+    }
+
+    #[test]
+    fn the_fast_date_path_agrees_with_chrono() {
+        let chrono_days = |t: &str| {
+            NaiveDate::parse_from_str(t.trim(), "%Y-%m-%d")
+                .ok()
+                .map(crate::days::epoch_days)
+        };
+        for text in [
+            "2026-11-24",
+            "1970-01-01",
+            "1969-12-31",
+            "2024-02-29",
+            "2000-02-29",
+            " 2026-03-01 ",
+            "0001-01-01",
+            "9999-12-31",
+        ] {
+            assert!(ymd_fast(text.trim().as_bytes()).is_some(), "{text}");
+            assert_eq!(date_days(text).ok(), chrono_days(text), "{text}");
+            assert!(chrono_days(text).is_some(), "{text}");
+        }
+        // Days that do not exist are refused by both, naming the text.
+        for text in [
+            "2023-02-29",
+            "1900-02-29",
+            "2026-13-01",
+            "2026-00-10",
+            "2026-04-31",
+        ] {
+            assert_eq!(chrono_days(text), None, "{text}");
+            let error = date_days(text).unwrap_err();
+            assert!(error.contains(text), "{error}");
+        }
+        // Other shapes go to chrono, which decides.
+        for text in [
+            "2026-1-5",
+            "+2026-01-05",
+            "2026/01/05",
+            "20260105",
+            "2026-01-05T00",
+            "",
+        ] {
+            assert_eq!(ymd_fast(text.as_bytes()), None, "{text}");
+            assert_eq!(date_days(text).ok(), chrono_days(text), "{text}");
+        }
     }
 
     #[test]

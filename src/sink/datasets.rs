@@ -141,53 +141,39 @@ impl Outputs for SourceOutputs {
 /// A CRM's output: current state keyed by lead id (a repeated page keeps one row; an
 /// incremental pull merges into the previous file).
 fn leads_output(target: OutputTarget) -> DatasetOutput<LeadsBuilder> {
-    DatasetOutput::new(
-        target,
-        Dataset::Leads,
-        leads_schema(),
-        LeadsBuilder::new,
-        |_| None,
-    )
-    .with_key(|row| row.lead_id.as_str().into())
-    .with_merge_key("lead_id", |row| row.lead_id.as_str().into())
+    DatasetOutput::<LeadsBuilder>::new(target, Dataset::Leads, leads_schema(), |_| None)
+        .with_key(|row| row.lead_id.as_str().into())
+        .with_merge_key("lead_id", |row| row.lead_id.as_str().into())
 }
 
 /// A cost file's output: replaced whole by every pull, with `amount_reporting` (at the rate
 /// of the month's first day).
 fn costs_output(target: OutputTarget) -> DatasetOutput<CostsBuilder> {
     let fx = Arc::clone(&target.fx);
-    DatasetOutput::new(
-        target,
-        Dataset::Costs,
-        costs_schema(),
-        CostsBuilder::new,
-        |_| None,
-    )
-    .with_reporting(
-        fx,
-        costs_reporting_schema(&costs_schema()),
-        add_costs_reporting,
-    )
+    DatasetOutput::<CostsBuilder>::new(target, Dataset::Costs, costs_schema(), |_| None)
+        .with_reporting(
+            fx,
+            costs_reporting_schema(&costs_schema()),
+            add_costs_reporting,
+        )
 }
 
 /// An intent file's output: replaced whole by every pull.
 fn intent_output(target: OutputTarget) -> DatasetOutput<IntentSignalsBuilder> {
-    DatasetOutput::new(
+    DatasetOutput::<IntentSignalsBuilder>::new(
         target,
         Dataset::IntentSignals,
         intent_signals_schema(),
-        IntentSignalsBuilder::new,
         |_| None,
     )
 }
 
 /// A survey tool's output: one row per response id, merged like leads.
 fn survey_output(target: OutputTarget) -> DatasetOutput<SurveyResponsesBuilder> {
-    DatasetOutput::new(
+    DatasetOutput::<SurveyResponsesBuilder>::new(
         target,
         Dataset::SurveyResponses,
         survey_responses_schema(),
-        SurveyResponsesBuilder::new,
         |_| None,
     )
     .with_key(|row| row.response_id.as_str().into())
@@ -198,20 +184,14 @@ fn survey_output(target: OutputTarget) -> DatasetOutput<SurveyResponsesBuilder> 
 /// `spend_reporting` (at the day's rate).
 fn spend_output(target: OutputTarget) -> DatasetOutput<SpendBuilder> {
     let fx = Arc::clone(&target.fx);
-    DatasetOutput::new(
-        target,
-        Dataset::Spend,
-        spend_schema(),
-        SpendBuilder::new,
-        spend_partition,
-    )
-    .with_reporting(
-        fx,
-        spend_reporting_schema(&spend_schema()),
-        add_spend_reporting,
-    )
-    // A repeated page must not repeat a day's campaign row.
-    .with_key(|row| spend_key(row).into())
+    DatasetOutput::<SpendBuilder>::new(target, Dataset::Spend, spend_schema(), spend_partition)
+        .with_reporting(
+            fx,
+            spend_reporting_schema(&spend_schema()),
+            add_spend_reporting,
+        )
+        // A repeated page must not repeat a day's campaign row.
+        .with_key(|row| spend_key(row).into())
 }
 
 /// `date|platform|account_id|campaign_id`, a spend row's key: put together without `fmt`,
