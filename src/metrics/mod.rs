@@ -185,16 +185,40 @@ fn classify(
     batch: &RecordBatch,
     stamp: &BatchStamp,
 ) -> Result<Staged> {
-    let mut stages = stages::LeadStagesBuilder::new(batch.num_rows());
-    let mut transitions = stages::TransitionsBuilder::new(0);
-    stager.stage_batch(batch, |row, change| {
-        stages.push_ranked(row, None);
-        if let Some(change) = change {
-            transitions.push_change(row, change);
-        }
-        Ok(())
-    })?;
-    Ok((stages.finish(stamp)?, transitions.finish(stamp)?))
+    let parts = stager.stage_batch(
+        batch,
+        |rows| {
+            (
+                stages::LeadStagesBuilder::new(rows),
+                stages::TransitionsBuilder::new(0),
+            )
+        },
+        |(stages, transitions), row, change| {
+            stages.push_ranked(row, None);
+            if let Some(change) = change {
+                transitions.push_change(row, change);
+            }
+            Ok(())
+        },
+    )?;
+    let (mut rows, mut changes) = (Vec::new(), Vec::new());
+    for (mut stages, mut transitions) in parts {
+        rows.push(stages.finish(stamp)?);
+        changes.push(transitions.finish(stamp)?);
+    }
+    Ok((
+        one_batch("lead_stages", rows)?,
+        one_batch("lead_stage_transitions", changes)?,
+    ))
+}
+
+/// `batches` of `table` (at least one, all of one schema) as one batch.
+fn one_batch(table: &str, mut batches: Vec<RecordBatch>) -> Result<RecordBatch> {
+    if batches.len() == 1 {
+        return Ok(batches.remove(0));
+    }
+    let schema = batches[0].schema();
+    arrow::compute::concat_batches(&schema, &batches).map_err(|e| crate::Error::encode(table, e))
 }
 
 impl<'a> Accumulator<'a> {

@@ -999,18 +999,22 @@ impl<'a> Stager<'a> {
         self.intent = intent;
     }
 
-    /// Stage every lead of a `leads` batch in order, handing each row (its `priority_rank`
-    /// unset) and its change, if any, to `each`. A large batch is staged by two threads
-    /// working from its two ends: this one claims rows from the front, stages them and hands
-    /// them on as it goes; a scoped helper claims rows from the back into owned rows
-    /// meanwhile; they stop where they meet, and this thread then hands on the helper's rows
-    /// in order. Whatever `each` costs, the split follows it (classification is most of the
+    /// Stage every lead of a `leads` batch in order, each row (its `priority_rank` unset)
+    /// and its change, if any, handed to `each` with the collector it goes into: collectors
+    /// made by `new` (for about that many rows), returned in row order. A large batch is
+    /// staged by two threads working from its two ends: this one claims rows from the front
+    /// into one collector; a scoped helper claims rows from the back, a collector for each
+    /// stretch it claims; they stop where they meet. The helper's rows are collected where
+    /// it stages them, not copied and handed on by this thread after the meeting (that was
+    /// a lead's every string cloned, and a stretch of one-core work at the end of each
+    /// batch). Whatever `each` costs, the split follows it (classification is most of the
     /// metrics' work, and the two passes would otherwise run it on one core).
-    pub fn stage_batch(
+    pub fn stage_batch<T: Send>(
         &mut self,
         batch: &RecordBatch,
-        mut each: impl FnMut(&LeadStage, Option<Change>) -> Result<()>,
-    ) -> Result<()> {
+        new: impl Fn(usize) -> T + Sync,
+        each: impl Fn(&mut T, &LeadStage, Option<Change>) -> Result<()> + Sync,
+    ) -> Result<Vec<T>> {
         let mut columns = LeadColumns::new(batch)?;
         if self.intent.is_none_or(IntentIndex::is_empty) {
             columns = columns.without_emails();
@@ -1018,34 +1022,41 @@ impl<'a> Stager<'a> {
         let rows = columns.len();
         // `Ends` packs row numbers in 32 bits.
         if rows < SPLIT_BATCH_ROWS || u32::try_from(rows).is_err() {
-            return self.stage_range(&columns, 0..rows, &mut each);
+            let mut all = new(rows);
+            self.stage_range(&columns, 0..rows, &mut |row, change| {
+                each(&mut all, row, change)
+            })?;
+            return Ok(vec![all]);
         }
         let ends = Ends::new(rows);
         let mut helper = self.helper();
+        let (new, each) = (&new, &each);
         std::thread::scope(|scope| {
             let from_the_back = scope.spawn(|| {
-                // Claimed stretches, last first; each in row order.
+                // Claimed stretches, last first.
                 let mut stretches = Vec::new();
                 while let Some(range) = ends.claim_back() {
-                    let mut staged = Vec::with_capacity(range.len());
+                    let mut stretch = new(range.len());
                     helper.stage_range(&columns, range, &mut |row, change| {
-                        staged.push((row.clone(), change));
-                        Ok(())
+                        each(&mut stretch, row, change)
                     })?;
-                    stretches.push(staged);
+                    stretches.push(stretch);
                 }
                 Ok::<_, crate::Error>(stretches)
             });
+            let mut front = new(rows / 2 + CLAIM_ROWS);
             while let Some(range) = ends.claim_front() {
-                self.stage_range(&columns, range, &mut each)?;
+                self.stage_range(&columns, range, &mut |row, change| {
+                    each(&mut front, row, change)
+                })?;
             }
             let stretches = from_the_back
                 .join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
-            for (row, change) in stretches.iter().rev().flatten() {
-                each(row, *change)?;
-            }
-            Ok(())
+            let mut all = Vec::with_capacity(1 + stretches.len());
+            all.push(front);
+            all.extend(stretches.into_iter().rev());
+            Ok(all)
         })
     }
 
