@@ -61,18 +61,20 @@ impl SeenKeys {
 
     /// Record `key`; `true` the first time it is seen.
     pub(super) fn insert(&mut self, key: u128) -> std::io::Result<bool> {
-        if self.recent.contains(&key) {
+        if self.recent.is_empty() {
+            self.recent.reserve(self.spill_at);
+        }
+        // One probe of the table (a cache miss a key, the table being megabytes): the key
+        // goes in at once, and out again in the rare case a spilled run holds it.
+        if !self.recent.insert(key) {
             return Ok(false);
         }
         if let Some(spilled) = &self.spilled
             && spilled.contains(key)?
         {
+            self.recent.remove(&key);
             return Ok(false);
         }
-        if self.recent.is_empty() {
-            self.recent.reserve(self.spill_at);
-        }
-        self.recent.insert(key);
         if self.recent.len() >= self.spill_at {
             let mut run: Vec<u128> = self.recent.drain().collect();
             run.sort_unstable();
