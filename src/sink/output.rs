@@ -990,6 +990,30 @@ mod tests {
         }
     }
 
+    /// A builder's string columns report the bytes they hold, and the next builder is
+    /// sized from them for its own number of rows, with a sixteenth and 64 bytes to spare.
+    #[test]
+    fn a_new_builder_has_room_for_rows_like_the_last_full_batch() {
+        let mut builder = SpendBuilder::with_room(4, None);
+        for campaign in [1, 2, 12] {
+            builder.push(&spend(0, campaign));
+        }
+        // date, platform ("google_ads"), account ("123"), campaign ("c1", "c2", "c12"),
+        // name ("Campaign 1", "Campaign 2", "Campaign 12"), channel ("paid_search"),
+        // currency ("EUR"), spend, impressions, clicks.
+        assert_eq!(builder.value_bytes(), vec![0, 30, 9, 7, 31, 33, 9, 0, 0, 0]);
+        let room = ValueRoom::of(&builder);
+        // 30 bytes for 3 rows is 600 for 60: +37 (a sixteenth) +64.
+        assert_eq!(
+            room.for_rows(60),
+            vec![64, 701, 255, 212, 722, 765, 255, 64, 64, 64]
+        );
+        let mut sized = SpendBuilder::with_room(60, Some(&room.for_rows(60)));
+        assert!(sized.is_empty());
+        sized.push(&spend(0, 3));
+        assert_eq!(sized.value_bytes(), vec![0, 10, 3, 2, 10, 11, 3, 0, 0, 0]);
+    }
+
     /// Every staged file of a spend pull of 10 campaigns × 6 days (campaign after
     /// campaign) plus a covered day without rows: its rows by target path.
     async fn pulled(
