@@ -253,11 +253,6 @@ pub(super) fn decode_contact(
     let none = Fields::Other(Scalar::Null);
     let fields = properties.as_ref().unwrap_or(&none);
     let values = index.resolve(fields);
-    let modified_ms = values[LeadField::UpdatedAt.index()]
-        .and_then(Scalar::as_str)
-        .or_else(|| updated_at_member.as_ref().and_then(Scalar::as_str))
-        .and_then(|t| timestamp_micros(t).ok())
-        .map(|micros| micros.div_euclid(1_000));
     let row = (|| {
         let id = match id {
             Some(Scalar::Str(s)) if !s.is_empty() => s.to_string(),
@@ -284,7 +279,15 @@ pub(super) fn decode_contact(
         };
         Ok(mapped.into_row(lead, hasher))
     })();
-    (row, modified_ms)
+    let property = values[LeadField::UpdatedAt.index()].and_then(Scalar::as_str);
+    let modified_micros = match (&row, property) {
+        // The row's `updated_at` is that text's time, already read: not parsed twice.
+        (Ok(row), Some(text)) if !text.is_empty() => row.updated_at,
+        _ => property
+            .or_else(|| updated_at_member.as_ref().and_then(Scalar::as_str))
+            .and_then(|t| timestamp_micros(t).ok()),
+    };
+    (row, modified_micros.map(|micros| micros.div_euclid(1_000)))
 }
 
 /// The record as it may be kept in `_rejects`: the e-mail (property `email_property`)
@@ -347,6 +350,18 @@ mod tests {
             Some(1_790_935_200_000_000),
             "falls back to updatedAt"
         );
+
+        // `lastmodifieddate`, when set, is the watermark's time and the row's `updated_at`;
+        // empty, it counts as absent for the row and gives no watermark time.
+        let mut modified = record.clone();
+        modified["properties"]["lastmodifieddate"] = json!("2026-10-04T00:00:00.001Z");
+        let (row, modified_ms) = decode(&modified);
+        assert_eq!(modified_ms, Some(1_791_072_000_001));
+        assert_eq!(row.unwrap().updated_at, Some(1_791_072_000_001_000));
+        modified["properties"]["lastmodifieddate"] = json!("");
+        let (row, modified_ms) = decode(&modified);
+        assert_eq!(modified_ms, None);
+        assert_eq!(row.unwrap().updated_at, Some(1_790_935_200_000_000));
 
         let mut bad = record.clone();
         bad["properties"]["createdate"] = json!("not-a-date");
