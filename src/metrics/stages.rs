@@ -1005,9 +1005,8 @@ impl<'a> Stager<'a> {
     /// staged by two threads working from its two ends: this one claims rows from the front
     /// into one collector; a scoped helper claims rows from the back, a collector for each
     /// stretch it claims; they stop where they meet. The helper's rows are collected where
-    /// it stages them, not copied and handed on by this thread after the meeting (that was
-    /// a lead's every string cloned, and a stretch of one-core work at the end of each
-    /// batch). Whatever `each` costs, the split follows it (classification is most of the
+    /// it stages them, not cloned (each lead with its strings) for this thread to hand on
+    /// after the meeting. Whatever `each` costs, the split follows it (classification is most of the
     /// metrics' work, and the two passes would otherwise run it on one core).
     pub fn stage_batch<T: Send>(
         &mut self,
