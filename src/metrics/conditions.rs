@@ -189,7 +189,7 @@ fn trimmed(list: &[String]) -> Vec<&str> {
 fn one_of(list: &[&str], value: Option<&str>) -> bool {
     list.is_empty()
         || value.is_some_and(|v| {
-            let v = v.trim();
+            let v = crate::normalize::parse::trim(v);
             list.iter().any(|w| w.eq_ignore_ascii_case(v))
         })
 }

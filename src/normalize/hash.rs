@@ -40,7 +40,7 @@ impl PersonalDataHasher {
             return hex.to_string();
         }
         let mut mac = self.keyed.clone();
-        let identifier = identifier.trim();
+        let identifier = super::parse::trim(identifier);
         // Most identifiers are lower-case ASCII already: hashed as they are, not copied.
         if identifier
             .bytes()
@@ -62,7 +62,7 @@ impl PersonalDataHasher {
 
 /// The hash inside a scrubbed value, if it is one.
 fn already_hashed(value: &str) -> Option<&str> {
-    let hex = value.trim().strip_prefix("hmac:")?.get(..64)?;
+    let hex = super::parse::trim(value).strip_prefix("hmac:")?.get(..64)?;
     hex.bytes().all(|b| b.is_ascii_hexdigit()).then_some(hex)
 }
 

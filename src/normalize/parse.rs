@@ -94,11 +94,25 @@ pub fn opt_text<V: JsonLeaf + ?Sized>(value: Option<&V>) -> Option<Cow<'_, str>>
     }
 }
 
+/// `text` without the whitespace around it, exactly as [`str::trim`] gives it. Almost every
+/// vendor value has none, and `trim` walks characters in from both ends to find that out
+/// (0.7 % of a 1 M replay's samples, a few calls per field): when both end bytes are ASCII
+/// and not whitespace, nothing is cut and `text` comes back as it is.
+#[inline]
+pub fn trim(text: &str) -> &str {
+    let solid = |b: u8| b.is_ascii() && !matches!(b, b'\t'..=b'\r' | b' ');
+    match text.as_bytes() {
+        [first, .., last] if solid(*first) && solid(*last) => text,
+        [only] if solid(*only) => text,
+        _ => text.trim(),
+    }
+}
+
 /// A timestamp in microseconds since the epoch, UTC, from any documented vendor form:
 /// RFC 3339 with `Z` or an offset (with or without fraction), Salesforce's `+0000`,
 /// a naive `YYYY-MM-DDTHH:MM:SS` (taken as UTC), a date (midnight UTC) or epoch milliseconds.
 pub fn timestamp_micros(text: &str) -> Result<i64, String> {
-    let t = text.trim();
+    let t = trim(text);
     if let Some(micros) = rfc3339_fast(t.as_bytes()) {
         return Ok(micros);
     }
@@ -248,7 +262,7 @@ pub fn opt_i64<V: JsonLeaf + ?Sized>(
             .map(Some)
             .ok_or_else(|| format!("{field}: `{n}` is not an integer")),
         Leaf::Str(s) => {
-            let t = s.trim();
+            let t = trim(s);
             t.parse::<i64>()
                 .or_else(|_| {
                     // HubSpot sends some counts as "3.0".
@@ -280,7 +294,7 @@ pub fn opt_bool<V: JsonLeaf + ?Sized>(
     match value.leaf() {
         Leaf::Null => Ok(None),
         Leaf::Bool(b) => Ok(Some(b)),
-        Leaf::Str(s) => match s.trim() {
+        Leaf::Str(s) => match trim(s) {
             "" => Ok(None),
             t if ["true", "yes", "1"]
                 .iter()
@@ -304,7 +318,7 @@ pub fn opt_bool<V: JsonLeaf + ?Sized>(
 /// An exact decimal string (`"12.34"`, `"-0.5"`, `"3"`, `"1.2345678901"`) in millionths,
 /// rounded half away from zero at the sixth decimal. Never goes through a float.
 pub fn decimal_micros(text: &str) -> Result<i128, String> {
-    let t = text.trim();
+    let t = trim(text);
     let (negative, digits) = match t.strip_prefix('-') {
         Some(rest) => (true, rest),
         None => (false, t.strip_prefix('+').unwrap_or(t)),
@@ -362,7 +376,7 @@ pub fn opt_money<V: JsonLeaf + ?Sized>(
 
 /// Days since 1970-01-01 of a `YYYY-MM-DD` date.
 pub fn date_days(text: &str) -> Result<i32, String> {
-    let trimmed = text.trim();
+    let trimmed = trim(text);
     // Every spend row has one, and chrono's `parse_from_str` reads its format string again
     // on each call: the exact `YYYY-MM-DD` shape is read here, anything else by chrono.
     let d = match ymd_fast(trimmed.as_bytes()) {
@@ -391,7 +405,7 @@ fn ymd_fast(b: &[u8]) -> Option<Option<NaiveDate>> {
 
 /// `SCREAMING_CASE` or `Mixed Case` vendor enum values as snake_case channel names.
 pub fn snake_case(text: &str) -> String {
-    let text = text.trim();
+    let text = trim(text);
     // Sized once: each character becomes a single byte, never more than it took.
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
@@ -490,6 +504,29 @@ mod tests {
         assert!(opt_bool(Some(&json!("maybe")), "x").is_err());
         assert_eq!(date_days("1970-01-02"), Ok(1));
         assert_eq!(snake_case("PAID_SEARCH"), "paid_search");
+    }
+
+    #[test]
+    fn trim_cuts_what_str_trim_cuts() {
+        for text in [
+            "",
+            " ",
+            "a",
+            " a",
+            "a ",
+            "\u{b}a\u{c}",
+            "\ta b\r\n",
+            "\u{a0}a",
+            "a\u{3000}",
+            "\u{85}",
+            "é",
+            " é ",
+            "2026-11-24T16:00:00Z",
+            "x\u{2028}",
+            "\u{1c}a\u{1f}",
+        ] {
+            assert_eq!(trim(text), text.trim(), "{text:?}");
+        }
     }
 
     #[test]

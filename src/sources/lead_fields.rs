@@ -295,7 +295,7 @@ impl LeadValues {
             email_domain: email
                 .as_deref()
                 .and_then(|e| e.rsplit_once('@'))
-                .map(|(_, domain)| domain.trim().to_lowercase()),
+                .map(|(_, domain)| crate::normalize::parse::trim(domain).to_lowercase()),
             company: self.company,
             job_title: self.job_title,
             country: self.country,
