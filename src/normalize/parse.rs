@@ -100,11 +100,12 @@ pub fn opt_text<V: JsonLeaf + ?Sized>(value: Option<&V>) -> Option<Cow<'_, str>>
 /// and not whitespace, nothing is cut and `text` comes back as it is.
 #[inline]
 pub fn trim(text: &str) -> &str {
-    let solid = |b: u8| b.is_ascii() && !matches!(b, b'\t'..=b'\r' | b' ');
-    match text.as_bytes() {
-        [first, .., last] if solid(*first) && solid(*last) => text,
-        [only] if solid(*only) => text,
-        _ => text.trim(),
+    let solid = |b: &u8| b.is_ascii() && !matches!(b, b'\t'..=b'\r' | b' ');
+    let bytes = text.as_bytes();
+    if bytes.first().is_some_and(solid) && bytes.last().is_some_and(solid) {
+        text
+    } else {
+        text.trim()
     }
 }
 

@@ -163,9 +163,8 @@ impl ValueRoom {
         self.bytes
             .iter()
             .map(|&bytes| {
-                let scaled = u128::from(bytes as u64) * rows as u128 / self.rows as u128;
-                let scaled = usize::try_from(scaled).unwrap_or(usize::MAX / 2);
-                scaled + scaled / 16 + 64
+                let scaled = bytes.saturating_mul(rows) / self.rows;
+                scaled.saturating_add(scaled / 16 + 64)
             })
             .collect()
     }

@@ -191,6 +191,8 @@ fn on_two_threads<T: Send, R: Send>(
         }
         _ => return items.into_iter().map(&work).collect(),
     };
+    // Mutexes, not `OnceLock`s, for the results too: a result need only be `Send`, and a
+    // `OnceLock` shared between threads asks it to be `Sync` as well.
     let slots: Vec<Mutex<Option<T>>> = items.into_iter().map(|i| Mutex::new(Some(i))).collect();
     let done: Vec<Mutex<Option<Result<R>>>> = slots.iter().map(|_| Mutex::new(None)).collect();
     let next = AtomicUsize::new(0);

@@ -99,18 +99,19 @@ struct LastState {
     doubted: Option<(String, u64)>,
 }
 
-/// A 64-bit hash of a whole answer. Every spend page is hashed (a year of a large Google Ads
-/// account is tens of MB), where SipHash took a third of a percent of a spend-heavy run;
-/// aHash reads it several times faster. Fixed seeds: the hashes are only compared within
-/// the run.
+/// How answers are hashed. Every spend page is (a year of a large Google Ads account is tens
+/// of MB), where SipHash took a third of a percent of a spend-heavy run; aHash reads them
+/// several times faster. Fixed seeds: the hashes are only compared within the run.
+const ANSWER_HASH: ahash::RandomState = ahash::RandomState::with_seeds(
+    0x243f_6a88_85a3_08d3,
+    0x1319_8a2e_0370_7344,
+    0xa409_3822_299f_31d0,
+    0x082e_fa98_ec4e_6c89,
+);
+
+/// A 64-bit hash of a whole answer.
 fn hash_of(body: &[u8]) -> u64 {
-    ahash::RandomState::with_seeds(
-        0x243f_6a88_85a3_08d3,
-        0x1319_8a2e_0370_7344,
-        0xa409_3822_299f_31d0,
-        0x082e_fa98_ec4e_6c89,
-    )
-    .hash_one(body)
+    ANSWER_HASH.hash_one(body)
 }
 
 impl LastAnswer {
