@@ -333,15 +333,24 @@ impl SourceContext {
     /// when the page is large. A data page is read once and dropped, so the tree that is
     /// cheapest to build wins: sonic-rs's is about ten times faster to build than a
     /// `serde_json::Value` (no per-member `String` and map node). `decode`'s `Err` is a
-    /// protocol error about the page.
+    /// protocol error about the page. `skimmed` is the proof of the skim that judged the
+    /// answer, when one did: that pass checked the nesting, so the bytes are not scanned for
+    /// it again (a proof of other bytes is ignored and the body scanned).
     pub async fn decode_json<T: Send + 'static>(
         &self,
         url: &str,
         body: &bytes::Bytes,
+        skimmed: Option<crate::json::SkimProof>,
         decode: impl FnOnce(sonic_rs::Value) -> std::result::Result<T, String> + Send + 'static,
     ) -> Result<T> {
+        let shared = body.clone();
         self.off_task(url, body, move |body| {
-            match crate::json::sonic_from_slice::<sonic_rs::Value>(body) {
+            let parsed = match skimmed {
+                Some(proof) => crate::json::Checked::after_skim(&shared, proof)
+                    .and_then(|checked| crate::json::sonic_from_checked(&checked)),
+                None => crate::json::sonic_from_slice::<sonic_rs::Value>(body),
+            };
+            match parsed {
                 Ok(value) => decode(value),
                 Err(e) => Err(not_json(&e, body)),
             }

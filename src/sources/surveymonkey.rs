@@ -14,11 +14,13 @@ use serde::Deserialize;
 use serde_json::Value;
 use sonic_rs::{Array as PageArray, JsonContainerTrait, JsonValueTrait, Value as PageValue};
 
+use super::decoded_once::DecodedOnce;
 use super::survey::{GroupQuestions, Scale, check_group_questions, json_column, place_groups};
-use super::{DecodedPage, SourceContext, answer, join_url};
+use super::{DecodedPage, SourceContext, join_url};
 use crate::config::{Secret, Template};
 use crate::error::Result;
 use crate::http::{HttpSettings, Verdict, body_excerpt};
+use crate::json::SkimProof;
 use crate::normalize::parse::{opt_str, opt_timestamp};
 use crate::normalize::{PersonalDataHasher, SurveyResponseRow};
 use crate::sources::RowSink;
@@ -301,13 +303,15 @@ pub async fn pull(
                 .inner()
                 .get(request_url)
                 .bearer_auth(token.expose());
+            let skimmed = DecodedOnce::<Option<SkimProof>>::default();
             let fetched = {
                 let ours = |body: &[u8]| page_belongs(body, asked);
-                let checked = answer::checked(ctx, "surveymonkey/responses", &classify, ours);
+                let checked = skimmed.checked(ctx, "surveymonkey/responses", &classify, ours);
                 ctx.pages
                     .fetch_page("surveymonkey/responses", request, &checked)
                     .await?
             };
+            let skimmed = skimmed.take(&fetched.body).flatten();
             let (survey_id, page_cfg, page_choices, hasher) = (
                 survey.clone(),
                 cfg.clone(),
@@ -315,7 +319,7 @@ pub async fn pull(
                 ctx.hasher.clone(),
             );
             let decoded = ctx
-                .decode_json(&shown, &fetched.body, move |body| {
+                .decode_json(&shown, &fetched.body, skimmed, move |body| {
                     decode_page(&body, &survey_id, &page_cfg, &page_choices, &hasher)
                 })
                 .await?;
@@ -350,16 +354,18 @@ type ResponsesPage = DecodedPage<SurveyResponseRow, (Option<String>, Option<Stri
 /// check runs on every answer before the page is decoded, and a whole parse just to read
 /// one top-level number was a tenth of the source's own work. A body that does not skim,
 /// or whose `page` is not a whole number, is left to the decoding to judge.
-fn page_belongs(body: &[u8], asked: u64) -> std::result::Result<(), String> {
-    let page = crate::json::skim(body, None)
-        .ok()
-        .and_then(|skimmed| skimmed.member("page"))
+fn page_belongs(body: &[u8], asked: u64) -> std::result::Result<Option<SkimProof>, String> {
+    let Ok(skimmed) = crate::json::skim(body, None) else {
+        return Ok(None);
+    };
+    let page = skimmed
+        .member("page")
         .and_then(|text| std::str::from_utf8(text).ok()?.parse::<u64>().ok());
     match page {
         Some(page) if page != asked => {
             Err(format!("it is page {page}, not the page {asked} asked for"))
         }
-        _ => Ok(()),
+        _ => Ok(Some(skimmed.proof)),
     }
 }
 

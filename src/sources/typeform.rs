@@ -9,11 +9,13 @@ use sonic_rs::{JsonContainerTrait, JsonValueTrait, Value as PageValue};
 
 use std::collections::BTreeMap;
 
+use super::decoded_once::DecodedOnce;
 use super::survey::{GroupQuestions, Scale, check_group_questions, json_column, place_groups};
-use super::{DecodedPage, SourceContext, answer, join_url};
+use super::{DecodedPage, SourceContext, join_url};
 use crate::config::{Secret, Template};
 use crate::error::Result;
 use crate::http::HttpSettings;
+use crate::json::SkimProof;
 use crate::normalize::parse::{opt_str, opt_timestamp};
 use crate::normalize::{PersonalDataHasher, SurveyResponseRow};
 use crate::sources::RowSink;
@@ -166,9 +168,10 @@ pub async fn pull(
                 .inner()
                 .get(request_url)
                 .bearer_auth(token.expose());
+            let skimmed = DecodedOnce::<Option<SkimProof>>::default();
             let page_body = {
                 let ours = |body: &[u8]| page_belongs(body, before.as_deref());
-                let classify = answer::checked(
+                let classify = skimmed.checked(
                     ctx,
                     "typeform/responses",
                     &crate::http::default_verdict,
@@ -178,9 +181,10 @@ pub async fn pull(
                     .fetch_classified("typeform/responses", request, &classify)
                     .await?
             };
+            let skimmed = skimmed.take(&page_body).flatten();
             let (form_id, page_cfg, hasher) = (form.clone(), cfg.clone(), ctx.hasher.clone());
             let decoded = ctx
-                .decode_json(&url, &page_body, move |body| {
+                .decode_json(&url, &page_body, skimmed, move |body| {
                     decode_page(&body, &form_id, &page_cfg, &hasher)
                 })
                 .await?;
@@ -208,19 +212,23 @@ pub async fn pull(
 }
 
 /// Is this the page asked for? The answer to `before=T` holds responses older than T, never
-/// T itself (the page before served again ends with it).
-fn page_belongs(body: &[u8], before: Option<&str>) -> std::result::Result<(), String> {
+/// T itself (the page before served again ends with it). `Ok` carries the skim's proof when
+/// the page was skimmed (the page asked with `before`), for its parser.
+fn page_belongs(
+    body: &[u8],
+    before: Option<&str>,
+) -> std::result::Result<Option<SkimProof>, String> {
     // Skimmed, not parsed: the page is parsed whole on a decoding thread.
     let (Some(before), Ok(page)) = (before, crate::json::skim(body, Some(("items", "token"))))
     else {
-        return Ok(());
+        return Ok(None);
     };
     if page.item_values.iter().any(|token| {
         crate::json::from_slice::<std::borrow::Cow<'_, str>>(token).is_ok_and(|t| t == before)
     }) {
         return Err("it holds the response this page was asked to start before".to_string());
     }
-    Ok(())
+    Ok(Some(page.proof))
 }
 
 /// A responses page: its rows and rejects, then (items on the page, the last item's
@@ -434,6 +442,57 @@ token = "t"
 form_ids = ["f"]"#,
         )
         .unwrap()
+    }
+
+    /// A page asked for with `before` is skimmed for its tokens, and that skim's proof spares
+    /// its parser a second scan of the same bytes; a page nested too deep gets no proof (its
+    /// skim fails), and neither it nor a proof of other bytes lets it past the depth check.
+    #[tokio::test]
+    async fn a_skimmed_page_is_parsed_without_a_second_scan_never_past_the_depth_check() {
+        let http = crate::http::HttpClient::new("pulse", &HttpSettings::default()).unwrap();
+        let ctx = SourceContext::new(
+            "pulse",
+            http.clone(),
+            super::super::pages::Pages::live("pulse", http, None),
+            PersonalDataHasher::new(b"k"),
+            chrono::NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(),
+            crate::state::SourceState::default(),
+        );
+        let items = |body: sonic_rs::Value| Ok(body.get("items").as_array().map_or(0, |a| a.len()));
+        let body = bytes::Bytes::from_static(br#"{"items":[{"token":"b"},{"token":"c"}]}"#);
+        assert_eq!(
+            page_belongs(&body, None),
+            Ok(None),
+            "a first page is not skimmed"
+        );
+        let proof = page_belongs(&body, Some("a")).unwrap().expect("skimmed");
+        assert_eq!(
+            ctx.decode_json("u", &body, Some(proof), items)
+                .await
+                .unwrap(),
+            2
+        );
+        assert!(
+            page_belongs(&body, Some("c")).is_err(),
+            "holds the token it starts before"
+        );
+
+        let deep = format!(
+            r#"{{"items":[{{"token":{}1{}}}]}}"#,
+            "[".repeat(101),
+            "]".repeat(101)
+        );
+        let deep = bytes::Bytes::from(deep);
+        assert_eq!(
+            page_belongs(&deep, Some("a")),
+            Ok(None),
+            "its skim fails: no proof"
+        );
+        let other = page_belongs(&body, Some("a")).unwrap();
+        for proof in [None, other] {
+            let err = ctx.decode_json("u", &deep, proof, items).await.unwrap_err();
+            assert!(err.to_string().contains("nested deeper than 100"), "{err}");
+        }
     }
 
     #[test]
