@@ -131,15 +131,14 @@ pub(super) async fn stage_rejects(
         })?;
         file.write(&batch).await?;
     }
-    file.close().await?;
-    staged_file(
-        store,
-        REJECTS_TABLE,
-        rejects_staged.to_string(),
-        rejects_target.to_string(),
-        rejects_rows,
-    )
-    .await
+    let closed = file.close().await?;
+    Ok(StagedFile {
+        table: REJECTS_TABLE.to_string(),
+        staged: rejects_staged.to_string(),
+        target: rejects_target.to_string(),
+        rows: rejects_rows,
+        bytes: closed.bytes,
+    })
 }
 
 /// Stage the run's `_runs` row. Staged and published with the rest: a run that committed is

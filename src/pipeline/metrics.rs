@@ -25,8 +25,8 @@ use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use chrono::{DateTime, Utc};
 use futures::stream::{BoxStream, StreamExt, TryStreamExt};
+use object_store::ObjectStore;
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt};
 
 use super::snapshot::Snapshot;
 use crate::config::{EnvLookup, JobConfig};
@@ -145,15 +145,19 @@ impl MetricFile {
         self.file.write(batch).await
     }
 
-    async fn close(self, store: &Arc<dyn ObjectStore>) -> Result<StagedFile> {
-        let (path, rows) = self.file.close().await?;
-        tracing::info!(table = self.table, rows, "metric table staged");
+    async fn close(self) -> Result<StagedFile> {
+        let closed = self.file.close().await?;
+        tracing::info!(
+            table = self.table,
+            rows = closed.rows,
+            "metric table staged"
+        );
         Ok(StagedFile {
             table: self.table.to_string(),
-            staged: path.to_string(),
+            staged: closed.path.to_string(),
             target: self.target.to_string(),
-            rows,
-            bytes: object_size(store, &path).await?,
+            rows: closed.rows,
+            bytes: closed.bytes,
         })
     }
 }
@@ -184,7 +188,7 @@ async fn stage_stream(
     for batch in stream.batches {
         file.write(&batch?).await?;
     }
-    file.close(store).await
+    file.close().await
 }
 
 /// The job's exchange rates: the `[fx]` rates file (a path relative to the job file, or an
@@ -543,8 +547,8 @@ pub async fn stage_metrics_over(
         lead_stages.write(&pass2.rank(&rows)?).await?;
     }
     let sal = pass2.finish(stamp)?;
-    staged.push(lead_stages.close(store).await?);
-    staged.push(transitions.close(store).await?);
+    staged.push(lead_stages.close().await?);
+    staged.push(transitions.close().await?);
     staged.push(stage_table(store, &job.name, stamp, sal).await?);
     let (surveys_staged, survey_warnings) = surveys.finish().await?;
     staged.extend(surveys_staged);
@@ -612,7 +616,7 @@ async fn stage_surveys(
     }
     let warnings = surveys.warnings();
     let staged = vec![
-        responses.close(&store).await?,
+        responses.close().await?,
         stage_table(&store, &job, &stamp, surveys.finish(&stamp)?).await?,
     ];
     Ok((staged, warnings))
@@ -626,12 +630,4 @@ fn history(job: &str, table: &str, inputs: Inputs<'_>) -> Vec<Path> {
         Inputs::Job => vec![metric_path(table, job)],
         Inputs::Snapshot(snapshot) => snapshot.history(table),
     }
-}
-
-async fn object_size(store: &Arc<dyn ObjectStore>, path: &Path) -> Result<u64> {
-    Ok(store
-        .head(path)
-        .await
-        .map_err(|e| Error::storage(path.to_string(), e))?
-        .size)
 }

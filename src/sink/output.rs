@@ -19,7 +19,7 @@ use serde_json::Value;
 
 use super::commit::StagedFile;
 use super::layout::{staging_path, table_file};
-use super::parquet::ParquetFile;
+use super::parquet::{ClosedFile, ParquetFile};
 use super::partition::{file_batch, file_schema};
 use super::rejects::Rejects;
 use super::seen::SeenKeys;
@@ -721,7 +721,8 @@ impl<B: TableRows> DatasetOutput<B> {
     /// Flush what is buffered and close every file.
     pub async fn finish(mut self) -> Result<OutputSummary> {
         let mut files = Vec::new();
-        let mut written = 0;
+        // Dropped (a stopped run), it aborts the uploads in flight.
+        let mut closing = tokio::task::JoinSet::new();
         let (mut duplicates, mut carried) = (0, 0);
         let incremental = self.merging.is_some();
         if let Some(merging) = self.merging.take() {
@@ -729,18 +730,16 @@ impl<B: TableRows> DatasetOutput<B> {
         }
         duplicates += self.repeats;
         let parts = std::mem::take(&mut self.parts);
-        for (key, mut part) in parts {
+        for (index, (key, mut part)) in parts.into_iter().enumerate() {
             dest!(self).write(&key, &mut part, &mut self.spill).await?;
-            if part.file.is_none()
-                && let Some(partition) = key.as_deref()
-            {
+            let target = table_file(
+                self.dataset.table(),
+                key.as_deref(),
+                &self.job,
+                &self.source,
+            );
+            if part.file.is_none() && key.is_some() {
                 // A covered partition with no rows: an empty file replaces the old one.
-                let target = table_file(
-                    self.dataset.table(),
-                    Some(partition),
-                    &self.job,
-                    &self.source,
-                );
                 let staged = staging_path(&self.job, &self.stamp.run_id, &target);
                 part.file = Some(ParquetFile::create(
                     &self.store,
@@ -749,28 +748,19 @@ impl<B: TableRows> DatasetOutput<B> {
                 )?);
             }
             let Some(file) = part.file else { continue };
-            let (staged, rows) = file.close().await?;
-            let final_path = table_file(
-                self.dataset.table(),
-                key.as_deref(),
-                &self.job,
-                &self.source,
-            );
-            let bytes = self
-                .store
-                .head(&staged)
-                .await
-                .map_err(|e| Error::storage(staged.to_string(), e))?
-                .size;
-            written += rows;
-            files.push(StagedFile {
-                table: self.dataset.table().to_string(),
-                staged: staged.to_string(),
-                target: final_path.to_string(),
-                rows,
-                bytes,
-            });
+            closing.spawn(async move { file.close().await.map(|closed| (index, closed, target)) });
+            // A few at once, not every partition: each open file holds its encoder.
+            while closing.len() >= FILES_CLOSING_AT_ONCE {
+                files.push(self.closed(closing.join_next().await)?);
+            }
         }
+        while !closing.is_empty() {
+            files.push(self.closed(closing.join_next().await)?);
+        }
+        // In partition order, whatever order the uploads ended in.
+        files.sort_by_key(|(index, _)| *index);
+        let files: Vec<StagedFile> = files.into_iter().map(|(_, file)| file).collect();
+        let written: u64 = files.iter().map(|f| f.rows).sum();
         Ok(OutputSummary {
             dataset: self.dataset,
             source: self.source,
@@ -784,6 +774,37 @@ impl<B: TableRows> DatasetOutput<B> {
             warnings: self.flags.warnings(self.dataset.table()),
             unconverted: self.reporting.map(|r| r.unconverted).unwrap_or_default(),
         })
+    }
+}
+
+/// A partition file closed: its place among the partitions, the file, its final path.
+type Closing = Result<(usize, ClosedFile, object_store::path::Path)>;
+
+/// What a task of a `JoinSet` ends with.
+type Joined<T> = std::result::Result<T, tokio::task::JoinError>;
+
+/// Partition files finished and uploaded at once when a dataset's pull ends. A year of
+/// spend is 730 day files, most of them written only now; one after the other, each waited
+/// on its upload (a round trip to the object store) before the next began.
+const FILES_CLOSING_AT_ONCE: usize = 8;
+
+impl<B: TableRows> DatasetOutput<B> {
+    /// The [`StagedFile`] of a closed partition file (with its place among the partitions),
+    /// from `JoinSet::join_next`.
+    fn closed(&self, joined: Option<Joined<Closing>>) -> Result<(usize, StagedFile)> {
+        let (index, closed, target) = joined
+            .ok_or_else(|| Error::encode(self.dataset.table(), "no partition file was closing"))?
+            .map_err(|e| Error::encode(self.dataset.table(), e))??;
+        Ok((
+            index,
+            StagedFile {
+                table: self.dataset.table().to_string(),
+                staged: closed.path.to_string(),
+                target: target.to_string(),
+                rows: closed.rows,
+                bytes: closed.bytes,
+            },
+        ))
     }
 }
 

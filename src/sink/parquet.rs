@@ -128,7 +128,19 @@ pub struct ParquetFile {
     path: Path,
     rows: u64,
     queue: Option<tokio::sync::mpsc::Sender<Message>>,
-    encoder: Option<tokio::task::JoinHandle<Result<()>>>,
+    /// The encoding task; it ends with the bytes it wrote.
+    encoder: Option<tokio::task::JoinHandle<Result<u64>>>,
+}
+
+/// A written file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClosedFile {
+    /// Where it was written.
+    pub path: Path,
+    /// Its rows.
+    pub rows: u64,
+    /// Its size in bytes.
+    pub bytes: u64,
 }
 
 /// What the encoding task is sent.
@@ -162,6 +174,7 @@ impl ParquetFile {
         let at = path.to_string();
         let encoder = tokio::spawn(async move {
             let encoded = |e| Error::encode(at.clone(), e);
+            let mut written = 0u64;
             while let Some(message) = received.recv().await {
                 let finished = match message {
                     Message::Batch(batch) => {
@@ -181,15 +194,16 @@ impl ParquetFile {
                     sink.write_all(&bytes)
                         .await
                         .map_err(|e| Error::encode(at.clone(), e))?;
+                    written += bytes.len() as u64;
                 }
                 if finished {
                     sink.shutdown()
                         .await
                         .map_err(|e| Error::encode(at.clone(), e))?;
-                    return Ok(());
+                    return Ok(written);
                 }
             }
-            Ok(())
+            Ok(written)
         });
         Ok(ParquetFile {
             path,
@@ -220,22 +234,27 @@ impl ParquetFile {
         }))
     }
 
-    async fn stopped_encoder(&mut self) -> Result<()> {
+    async fn stopped_encoder(&mut self) -> Result<u64> {
         // Awaited in place (not taken) so that dropping this file mid-wait still aborts it.
         let Some(handle) = self.encoder.as_mut() else {
-            return Ok(());
+            return Ok(0);
         };
         let joined = handle.await;
         self.encoder = None;
         joined.map_err(|e| Error::encode(self.path.to_string(), e))?
     }
 
-    /// Finish the file; returns its path and row count.
-    pub async fn close(mut self) -> Result<(Path, u64)> {
+    /// Finish the file: its path, rows and size (the bytes written, so no request asks the
+    /// store for it).
+    pub async fn close(mut self) -> Result<ClosedFile> {
         self.send(Message::Finish).await?;
         self.queue = None;
-        self.stopped_encoder().await?;
-        Ok((self.path.clone(), self.rows))
+        let bytes = self.stopped_encoder().await?;
+        Ok(ClosedFile {
+            path: self.path.clone(),
+            rows: self.rows,
+            bytes,
+        })
     }
 }
 
@@ -260,7 +279,7 @@ pub async fn write_batches(
     for batch in batches {
         file.write(batch).await?;
     }
-    Ok(file.close().await?.1)
+    Ok(file.close().await?.rows)
 }
 
 /// Read a whole Parquet object back into batches (small tables, tests).
@@ -613,10 +632,11 @@ mod tests {
         );
     }
 
-    /// A small file is fetched whole and a large one read by ranges; either way the columns
-    /// asked for come back, every row in order, and a missing optional file is no rows.
+    /// A closed file knows its size without asking the store. A small file is fetched whole
+    /// and a large one read by ranges; either way the columns asked for come back, every row
+    /// in order, and a missing optional file is no rows.
     #[tokio::test]
-    async fn small_files_are_read_whole_large_ones_by_ranges_with_the_same_rows() {
+    async fn small_files_are_read_whole_large_ones_by_ranges_with_the_same_rows_and_size() {
         let store: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
         let mut state = 0x2545_F491_4F6C_DD1D_u64;
         let mut noise = move || {
@@ -640,10 +660,16 @@ mod tests {
         for (name, rows) in [("small", 1_000), ("large", 120_000)] {
             let batch = table(rows);
             let path = Path::from(format!("t/{name}.parquet"));
-            write_batches(&store, &path, batch.schema(), std::slice::from_ref(&batch))
-                .await
-                .unwrap();
+            let mut file = ParquetFile::create(&store, path.clone(), batch.schema()).unwrap();
+            file.write(&batch).await.unwrap();
+            let closed = file.close().await.unwrap();
             let size = store.head(&path).await.unwrap().size;
+            let expected = ClosedFile {
+                path: path.clone(),
+                rows: rows as u64,
+                bytes: size,
+            };
+            assert_eq!(closed, expected, "the size written is the object's");
             assert_eq!(
                 size > WHOLE_READ_BYTES,
                 name == "large",
