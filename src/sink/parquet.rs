@@ -15,7 +15,9 @@ use futures::stream::{BoxStream, StreamExt, TryStreamExt};
 use object_store::buffered::BufWriter;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
-use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
+use parquet::arrow::arrow_reader::{
+    ArrowReaderBuilder, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
+};
 use parquet::arrow::async_reader::AsyncFileReader;
 use parquet::arrow::{ParquetRecordBatchStreamBuilder, ProjectionMask};
 use parquet::basic::{Compression, ZstdLevel};
@@ -411,10 +413,7 @@ pub async fn stream_parquet_file(
     let name = path.to_string();
     let builder =
         ParquetRecordBatchReaderBuilder::try_new(bytes).map_err(|e| Error::encode(&name, e))?;
-    let projection = projection(builder.parquet_schema(), columns);
-    let reader = builder
-        .with_batch_size(READ_BATCH_ROWS)
-        .with_projection(projection)
+    let reader = for_reading(builder, columns)
         .build()
         .map_err(|e| Error::encode(&name, e))?;
     Ok(read_ahead(
@@ -423,20 +422,24 @@ pub async fn stream_parquet_file(
     ))
 }
 
-/// The leaves of `columns` (all when `None`; names the file lacks are skipped: the reader
-/// of the batches reports what it misses).
-fn projection(
-    schema: &parquet::schema::types::SchemaDescriptor,
+/// A reader (from memory or by ranges) of batches of at most [`READ_BATCH_ROWS`] rows and
+/// of the leaves of `columns` only (all when `None`; names the file lacks are skipped: the
+/// reader of the batches reports what it misses).
+fn for_reading<T>(
+    builder: ArrowReaderBuilder<T>,
     columns: Option<&[&str]>,
-) -> ProjectionMask {
-    match columns {
-        Some(names) => ProjectionMask::columns(schema, names.iter().copied()),
+) -> ArrowReaderBuilder<T> {
+    let projection = match columns {
+        Some(names) => ProjectionMask::columns(builder.parquet_schema(), names.iter().copied()),
         None => ProjectionMask::all(),
-    }
+    };
+    builder
+        .with_batch_size(READ_BATCH_ROWS)
+        .with_projection(projection)
 }
 
 /// Stream a Parquet object back in batches of at most `READ_BATCH_ROWS` rows, decoding only
-/// `columns` when given (see [`projection`]). `size` is the object's size, from a listing or
+/// `columns` when given (see [`for_reading`]). `size` is the object's size, from a listing or
 /// `head`.
 pub async fn stream_parquet_rows(
     store: &Arc<dyn ObjectStore>,
@@ -453,10 +456,7 @@ pub async fn stream_parquet_rows(
     let builder = ParquetRecordBatchStreamBuilder::new(reader)
         .await
         .map_err(|e| Error::encode(&name, e))?;
-    let projection = projection(builder.parquet_schema(), columns);
-    let stream = builder
-        .with_batch_size(READ_BATCH_ROWS)
-        .with_projection(projection)
+    let stream = for_reading(builder, columns)
         .build()
         .map_err(|e| Error::encode(&name, e))?;
     Ok(read_ahead(
@@ -578,6 +578,17 @@ mod tests {
         );
     }
 
+    /// Numbers that do not compress, from `seed` (a xorshift).
+    fn xorshift(seed: u64) -> impl FnMut() -> u64 {
+        let mut state = seed;
+        move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        }
+    }
+
     /// Wide rows end a row group by its size, long before `ROW_GROUP_ROWS`; every row reads
     /// back in order.
     #[tokio::test]
@@ -585,13 +596,7 @@ mod tests {
         let store: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
         // Rows of ~420 bytes that do not compress (a xorshift's hex), ~2.5 budgets of them
         // compressed, in far fewer than ROW_GROUP_ROWS rows.
-        let mut state = 0x9E37_79B9_7F4A_7C15_u64;
-        let mut noise = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut noise = xorshift(0x9E37_79B9_7F4A_7C15);
         let batch_count = (5 * ROW_GROUP_BYTES / 2).div_ceil(4_000 * 420);
         let batches: Vec<RecordBatch> = (0..batch_count)
             .map(|b| {
@@ -638,13 +643,7 @@ mod tests {
     #[tokio::test]
     async fn small_files_are_read_whole_large_ones_by_ranges_with_the_same_rows_and_size() {
         let store: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
-        let mut state = 0x2545_F491_4F6C_DD1D_u64;
-        let mut noise = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut noise = xorshift(0x2545_F491_4F6C_DD1D);
         let mut table = |rows: usize| {
             let ids: Vec<String> = (0..rows).map(|i| format!("{i}-{:016x}", noise())).collect();
             let scores: Vec<i64> = (0..rows as i64).collect();

@@ -353,7 +353,8 @@ type ResponsesPage = DecodedPage<SurveyResponseRow, (Option<String>, Option<Stri
 /// Is this the page asked for? A bulk page says its own number. Skimmed, not parsed: the
 /// check runs on every answer before the page is decoded, and a whole parse just to read
 /// one top-level number was a tenth of the source's own work. A body that does not skim,
-/// or whose `page` is not a whole number, is left to the decoding to judge.
+/// or whose `page` is not a whole number, is left to the decoding to judge. `Ok` carries
+/// the skim's proof, so the decoding does not scan the page's nesting again.
 fn page_belongs(body: &[u8], asked: u64) -> std::result::Result<Option<SkimProof>, String> {
     let Ok(skimmed) = crate::json::skim(body, None) else {
         return Ok(None);
