@@ -49,11 +49,11 @@ use crate::sink::{
 use crate::spill::{RunWriter, Spill, SpillError};
 
 /// Files of an input table of many small files opened ahead of the one being read: a year
-/// of spend is 730 day files, and opening one (its size, its footer, its first row group,
-/// each a read of the store) costs more wall time than folding in its few hundred rows, so
-/// one file after another left a core idle. Each opened file decodes at most
-/// `READ_AHEAD_BATCHES` batches ahead (`sink::parquet`), so memory holds this many files'
-/// batches, not the table. Four ahead still waited on the store's reads (each a blocking
+/// of spend is 730 day files, and opening one (a read of the store: the whole object when
+/// small, else its size, its footer and its first row group) costs more wall time than
+/// folding in its few hundred rows, so one file after another left a core idle. Each opened
+/// file decodes at most `READ_AHEAD_BATCHES` batches ahead (`sink::parquet`), so memory
+/// holds this many files' batches (and a small file's bytes), not the table. Four ahead still waited on the store's reads (each a blocking
 /// task on the local file system): sixteen took the 1 M spend-heavy replay's metrics step
 /// from 4.4 to 4.0 s (median of six interleaved runs each), and a day file's batches are a
 /// few hundred rows.
