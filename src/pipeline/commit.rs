@@ -133,11 +133,8 @@ pub(super) async fn stage_rejects(
     }
     let closed = file.close().await?;
     Ok(StagedFile {
-        table: REJECTS_TABLE.to_string(),
-        staged: rejects_staged.to_string(),
-        target: rejects_target.to_string(),
         rows: rejects_rows,
-        bytes: closed.bytes,
+        ..closed.staged(REJECTS_TABLE, rejects_target.as_ref())
     })
 }
 

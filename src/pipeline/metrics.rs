@@ -53,10 +53,10 @@ use crate::spill::{RunWriter, Spill, SpillError};
 /// small, else its size, its footer and its first row group) costs more wall time than
 /// folding in its few hundred rows, so one file after another left a core idle. Each opened
 /// file decodes at most `READ_AHEAD_BATCHES` batches ahead (`sink::parquet`), so memory
-/// holds this many files' batches (and a small file's bytes), not the table. Four ahead still waited on the store's reads (each a blocking
-/// task on the local file system): sixteen took the 1 M spend-heavy replay's metrics step
-/// from 4.4 to 4.0 s (median of six interleaved runs each), and a day file's batches are a
-/// few hundred rows.
+/// holds this many files' batches (and a small file's bytes), not the table. Four ahead
+/// still waited on the store's reads (each a blocking task on the local file system):
+/// sixteen took the 1 M spend-heavy replay's metrics step from 4.4 to 4.0 s (median of six
+/// interleaved runs each), and a day file's batches are a few hundred rows.
 const FILES_OPENED_AHEAD: usize = 16;
 
 /// The batches of every file of `files` (final path → where to read it), file by file in
@@ -152,13 +152,7 @@ impl MetricFile {
             rows = closed.rows,
             "metric table staged"
         );
-        Ok(StagedFile {
-            table: self.table.to_string(),
-            staged: closed.path.to_string(),
-            target: self.target.to_string(),
-            rows: closed.rows,
-            bytes: closed.bytes,
-        })
+        Ok(closed.staged(self.table, self.target.as_ref()))
     }
 }
 

@@ -795,16 +795,7 @@ impl<B: TableRows> DatasetOutput<B> {
         let (index, closed, target) = joined
             .ok_or_else(|| Error::encode(self.dataset.table(), "no partition file was closing"))?
             .map_err(|e| Error::encode(self.dataset.table(), e))??;
-        Ok((
-            index,
-            StagedFile {
-                table: self.dataset.table().to_string(),
-                staged: closed.path.to_string(),
-                target: target.to_string(),
-                rows: closed.rows,
-                bytes: closed.bytes,
-            },
-        ))
+        Ok((index, closed.staged(self.dataset.table(), target.as_ref())))
     }
 }
 

@@ -145,6 +145,19 @@ pub struct ClosedFile {
     pub bytes: u64,
 }
 
+impl ClosedFile {
+    /// The file as staged for table `table`, to be published as `target`.
+    pub fn staged(&self, table: &str, target: &str) -> super::commit::StagedFile {
+        super::commit::StagedFile {
+            table: table.to_string(),
+            staged: self.path.to_string(),
+            target: target.to_string(),
+            rows: self.rows,
+            bytes: self.bytes,
+        }
+    }
+}
+
 /// What the encoding task is sent.
 enum Message {
     Batch(RecordBatch),

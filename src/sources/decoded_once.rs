@@ -91,13 +91,8 @@ mod tests {
     use super::*;
 
     fn ctx() -> SourceContext {
-        let http = crate::http::HttpClient::new("s", &crate::http::HttpSettings::default())
-            .expect("client");
-        SourceContext::new(
+        SourceContext::for_test(
             "s",
-            http.clone(),
-            super::super::pages::Pages::live("s", http, None),
-            crate::normalize::PersonalDataHasher::new(b"k"),
             chrono::NaiveDate::from_ymd_opt(2026, 11, 1).expect("date"),
             crate::state::SourceState::default(),
         )

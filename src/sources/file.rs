@@ -379,13 +379,8 @@ mod tests {
     }
 
     fn ctx() -> SourceContext {
-        let http =
-            crate::http::HttpClient::new("costs", &crate::http::HttpSettings::default()).unwrap();
-        SourceContext::new(
+        SourceContext::for_test(
             "costs",
-            http.clone(),
-            super::super::pages::Pages::live("costs", http, None),
-            crate::normalize::PersonalDataHasher::new(b"k"),
             chrono::NaiveDate::from_ymd_opt(2026, 11, 20).unwrap(),
             crate::state::SourceState::default(),
         )

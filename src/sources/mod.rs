@@ -249,6 +249,21 @@ impl SourceContext {
         }
     }
 
+    /// A context for a test: a live client with default settings, the hash key `k`.
+    #[cfg(test)]
+    pub(crate) fn for_test(source_name: &str, today: NaiveDate, previous: SourceState) -> Self {
+        let http = HttpClient::new(source_name, &crate::http::HttpSettings::default())
+            .expect("a client with default settings");
+        SourceContext::new(
+            source_name,
+            http.clone(),
+            Pages::live(source_name, http, None),
+            PersonalDataHasher::new(b"k"),
+            today,
+            previous,
+        )
+    }
+
     /// Pull exactly `from ..= to` (a backfill) instead of the source's own window.
     pub fn with_window(mut self, window: Option<(NaiveDate, NaiveDate)>) -> Self {
         self.window = window;

@@ -144,20 +144,11 @@ mod tests {
     }
 
     fn ctx(today: &str, watermark: Option<&str>) -> SourceContext {
-        let http =
-            crate::http::HttpClient::new("s", &crate::http::HttpSettings::default()).unwrap();
         let mut previous = crate::state::SourceState::default();
         if let Some(w) = watermark {
             previous.set_watermark(SPEND_STREAM, w.to_string());
         }
-        SourceContext::new(
-            "s",
-            http.clone(),
-            super::super::pages::Pages::live("s", http, None),
-            crate::normalize::PersonalDataHasher::new(b"k"),
-            d(today),
-            previous,
-        )
+        SourceContext::for_test("s", d(today), previous)
     }
 
     #[test]

@@ -449,12 +449,8 @@ form_ids = ["f"]"#,
     /// skim fails), and neither it nor a proof of other bytes lets it past the depth check.
     #[tokio::test]
     async fn a_skimmed_page_is_parsed_without_a_second_scan_never_past_the_depth_check() {
-        let http = crate::http::HttpClient::new("pulse", &HttpSettings::default()).unwrap();
-        let ctx = SourceContext::new(
+        let ctx = SourceContext::for_test(
             "pulse",
-            http.clone(),
-            super::super::pages::Pages::live("pulse", http, None),
-            PersonalDataHasher::new(b"k"),
             chrono::NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(),
             crate::state::SourceState::default(),
         );
