@@ -28,7 +28,7 @@ use futures::stream::{BoxStream, StreamExt, TryStreamExt};
 use object_store::ObjectStore;
 use object_store::path::Path;
 
-use super::snapshot::Snapshot;
+use super::snapshot::{InputFile, Snapshot};
 use crate::config::{EnvLookup, JobConfig};
 use crate::error::{Error, Result};
 use crate::http::{HttpClient, HttpSettings};
@@ -48,31 +48,47 @@ use crate::sink::{
 };
 use crate::spill::{RunWriter, Spill, SpillError};
 
-/// Files of an input table of many small files opened ahead of the one being read: a year
-/// of spend is 730 day files, and opening one (a read of the store: the whole object when
-/// small, else its size, its footer and its first row group) costs more wall time than
-/// folding in its few hundred rows, so one file after another left a core idle. Each opened
-/// file decodes at most `READ_AHEAD_BATCHES` batches ahead (`sink::parquet`), so memory
-/// holds this many files' batches (and a small file's bytes), not the table. Four ahead
-/// still waited on the store's reads (each a blocking task on the local file system):
-/// sixteen took the 1 M spend-heavy replay's metrics step from 4.4 to 4.0 s (median of six
-/// interleaved runs each), and a day file's batches are a few hundred rows.
-const FILES_OPENED_AHEAD: usize = 16;
+/// Bytes of an input table's files opened at once ahead of the one being read, which sets
+/// how many are open (see [`files_opened_ahead`]). Opening a file is a read of the store
+/// (the whole object when small, else its footer and its first row groups), a round trip
+/// that costs more wall time than folding in a day file's few hundred rows: one file after
+/// another left a core idle locally, and on object storage, where a round trip is tens of
+/// milliseconds, sixteen at a time kept the 1 M spend-heavy run's metrics step waiting two
+/// seconds on 730 spend day files. Each opened file decodes at most `READ_AHEAD_BATCHES`
+/// batches ahead (`sink::parquet`), so memory holds the open files' bytes and batches, not
+/// the table.
+const OPENED_AHEAD_BYTES: u64 = 16 << 20;
 
-/// The batches of every file of `files` (final path → where to read it), file by file in
-/// order, each with where it was read, [`FILES_OPENED_AHEAD`] files opened ahead.
+/// Fewest and most files opened ahead, whatever their size: sixteen took the local 1 M
+/// replay's metrics step from 4.4 to 4.0 s against four (median of six interleaved runs
+/// each); sixty-four day files of spend are about a megabyte.
+const FEWEST_FILES_OPENED_AHEAD: usize = 4;
+const MOST_FILES_OPENED_AHEAD: usize = 64;
+
+/// How many of `files` to open at once: as many of the largest as fit in
+/// [`OPENED_AHEAD_BYTES`], within the fewest and the most.
+fn files_opened_ahead(files: &BTreeMap<String, InputFile>) -> usize {
+    let largest = files.values().map(|f| f.bytes).max().unwrap_or(0).max(1);
+    usize::try_from(OPENED_AHEAD_BYTES / largest)
+        .unwrap_or(usize::MAX)
+        .clamp(FEWEST_FILES_OPENED_AHEAD, MOST_FILES_OPENED_AHEAD)
+}
+
+/// The batches of every file of `files` (final path → the file), file by file in order,
+/// each with where it was read, [`files_opened_ahead`] files opened ahead.
 fn opened_ahead<'a>(
     store: &'a Arc<dyn ObjectStore>,
-    files: BTreeMap<String, String>,
+    files: BTreeMap<String, InputFile>,
     columns: &'a [&'a str],
 ) -> impl futures::Stream<Item = Result<(String, BoxStream<'static, Result<RecordBatch>>)>> + 'a {
+    let ahead = files_opened_ahead(&files);
     futures::stream::iter(files.into_values())
-        .map(move |location| async move {
-            let path = Path::from(location.as_str());
+        .map(move |file| async move {
+            let path = Path::from(file.location.as_str());
             let batches = stream_parquet_file(store, &path, Some(columns), false).await?;
-            Ok((location, batches))
+            Ok((file.location, batches))
         })
-        .buffered(FILES_OPENED_AHEAD)
+        .buffered(ahead)
 }
 
 /// Which input files the metrics step reads.
@@ -84,14 +100,14 @@ pub enum Inputs<'a> {
     Snapshot(&'a Snapshot),
 }
 
-/// The current files of an input table: final path → where to read it now.
+/// The current files of an input table: final path → the file to read now.
 async fn current_files(
     store: &Arc<dyn ObjectStore>,
     table: &str,
     job: &str,
     staged: &[StagedFile],
     inputs: Inputs<'_>,
-) -> Result<BTreeMap<String, String>> {
+) -> Result<BTreeMap<String, InputFile>> {
     if let Inputs::Snapshot(snapshot) = inputs {
         return Ok(snapshot.files(table));
     }
@@ -105,11 +121,19 @@ async fn current_files(
     let mut files = BTreeMap::new();
     for meta in listed {
         if meta.location.filename().is_some_and(ours) {
-            files.insert(meta.location.to_string(), meta.location.to_string());
+            let file = InputFile {
+                location: meta.location.to_string(),
+                bytes: meta.size,
+            };
+            files.insert(meta.location.to_string(), file);
         }
     }
     for file in staged.iter().filter(|f| f.table == table) {
-        files.insert(file.target.clone(), file.staged.clone());
+        let input = InputFile {
+            location: file.staged.clone(),
+            bytes: file.bytes,
+        };
+        files.insert(file.target.clone(), input);
     }
     Ok(files)
 }
@@ -478,8 +502,8 @@ pub async fn stage_metrics_over(
         transitions,
     };
     if partitions == 1 {
-        for location in leads_files.values() {
-            let path = Path::from(location.as_str());
+        for file in leads_files.values() {
+            let path = Path::from(file.location.as_str());
             let mut batches = stream_parquet_file(store, &path, Some(&LEAD_COLUMNS), false).await?;
             while let Some(batch) = batches.try_next().await? {
                 one.step(&mut pass1, Some(&batch), stamp).await?;
@@ -500,8 +524,8 @@ pub async fn stage_metrics_over(
                 split.add_previous(&batch)?;
             }
         }
-        for location in leads_files.values() {
-            let path = Path::from(location.as_str());
+        for file in leads_files.values() {
+            let path = Path::from(file.location.as_str());
             let mut batches = stream_parquet_file(store, &path, Some(&LEAD_COLUMNS), false).await?;
             while let Some(batch) = batches.try_next().await? {
                 split.add_leads(&batch)?;
@@ -587,7 +611,7 @@ async fn stage_surveys(
     store: Arc<dyn ObjectStore>,
     job: String,
     stamp: BatchStamp,
-    files: BTreeMap<String, String>,
+    files: BTreeMap<String, InputFile>,
     cfg: crate::metrics::config::EnpsConfig,
 ) -> Result<(Vec<StagedFile>, Vec<String>)> {
     let mut surveys = Surveys::new(&cfg);
@@ -598,8 +622,8 @@ async fn stage_surveys(
         "enps_responses",
         enps::responses_schema(),
     )?;
-    for location in files.values() {
-        let path = Path::from(location.as_str());
+    for file in files.values() {
+        let path = Path::from(file.location.as_str());
         let mut batches =
             stream_parquet_file(&store, &path, Some(&enps::RESPONSE_COLUMNS), false).await?;
         while let Some(batch) = batches.try_next().await? {
@@ -623,5 +647,35 @@ fn history(job: &str, table: &str, inputs: Inputs<'_>) -> Vec<Path> {
     match inputs {
         Inputs::Job => vec![metric_path(table, job)],
         Inputs::Snapshot(snapshot) => snapshot.history(table),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn files(sizes: &[u64]) -> BTreeMap<String, InputFile> {
+        sizes
+            .iter()
+            .enumerate()
+            .map(|(i, &bytes)| {
+                let location = format!("spend/date={i}/job.parquet");
+                (location.clone(), InputFile { location, bytes })
+            })
+            .collect()
+    }
+
+    /// Day files of a few KB are opened sixty-four at a time; larger files as many as fit in
+    /// 16 MiB, never fewer than four.
+    #[test]
+    fn files_are_opened_ahead_as_many_as_their_bytes_allow() {
+        assert_eq!(files_opened_ahead(&files(&[18_395; 730])), 64);
+        assert_eq!(files_opened_ahead(&files(&[])), 64);
+        // One large file among small ones sets the count.
+        assert_eq!(files_opened_ahead(&files(&[30_000, 1 << 20, 500])), 16);
+        assert_eq!(files_opened_ahead(&files(&[(1 << 20) + 1])), 15);
+        assert_eq!(files_opened_ahead(&files(&[256 << 10])), 64);
+        assert_eq!(files_opened_ahead(&files(&[(256 << 10) + 1])), 63);
+        assert_eq!(files_opened_ahead(&files(&[100 << 20])), 4);
     }
 }

@@ -17,6 +17,15 @@ pub(super) struct Version {
     pub(super) last_modified: DateTime<Utc>,
 }
 
+/// A file an input table is read from now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputFile {
+    /// Where to read it: the published path, or the staged file replacing it this run.
+    pub location: String,
+    /// Its size in bytes.
+    pub bytes: u64,
+}
+
 /// The published files a metrics step reads, and the per-job metric files around them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Snapshot {
@@ -31,13 +40,19 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    /// The snapshot's files of an input table: path → path (read where published).
-    pub fn files(&self, table: &str) -> BTreeMap<String, String> {
+    /// The snapshot's files of an input table: path → the file (read where published).
+    pub fn files(&self, table: &str) -> BTreeMap<String, InputFile> {
         self.inputs
             .get(table)
             .into_iter()
-            .flat_map(|files| files.keys())
-            .map(|p| (p.clone(), p.clone()))
+            .flatten()
+            .map(|(path, version)| {
+                let file = InputFile {
+                    location: path.clone(),
+                    bytes: version.size,
+                };
+                (path.clone(), file)
+            })
             .collect()
     }
 
