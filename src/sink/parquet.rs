@@ -1,9 +1,9 @@
 //! Parquet settings in one place, the streaming writer and the streaming reader. Batches are
 //! encoded in memory, their columns over two threads (`parquet_columns`), and each finished
 //! row group goes onto object_store's `BufWriter` (a multipart upload), so a file is visible
-//! only once complete and memory holds at most one row group; reading back streams
-//! one row group's column chunks at a time, decoded in batches of bounded size (a small file
-//! is fetched whole, in one request, and decoded from memory).
+//! only once complete and memory holds at most one row group; reading back fetches a few
+//! row groups' column chunks ahead of the one decoded, in batches of bounded size (a small
+//! file is fetched whole, in one request, and decoded from memory).
 
 use std::sync::Arc;
 
