@@ -10,12 +10,12 @@ use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Date32Type, Float64Type, Int64Type, TimestampMicrosecondType};
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use futures::TryStreamExt;
+use object_store::ObjectStore;
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt};
 
 use crate::error::{Error, Result};
 use crate::sink::layout::metric_file as metric_path;
-use crate::sink::{read_parquet_rows, rejects_path, runs_path, stream_parquet_file};
+use crate::sink::{rejects_path, runs_path, stream_parquet_file};
 
 /// How many months of the funnel, CPSQL and SAL the report shows.
 pub const RECENT_MONTHS: usize = 6;
@@ -191,18 +191,47 @@ pub async fn load(
     timezone: chrono_tz::Tz,
     currency: &str,
 ) -> Result<ReportData> {
-    let run = read_optional(store, runs_path(job, run_id))
-        .await?
-        .and_then(|batches| batches.iter().find_map(run_health));
+    // Every input at once: on object storage each read is a round trip or two, and one
+    // after another they were most of the report's time.
+    let run = read_optional(store, runs_path(job, run_id));
     // `_rejects` and `cpsql_monthly` grow with the rejects and the campaigns: streamed, only
     // what the page shows kept.
-    let mut rejects = RejectCounts::default();
-    stream_optional(store, rejects_path(job, run_id), &REJECT_COLUMNS, |batch| {
-        rejects.add(batch);
-        Ok(())
-    })
-    .await?;
-    let rejects = rejects.top();
+    let rejects = async {
+        let mut rejects = RejectCounts::default();
+        stream_optional(store, rejects_path(job, run_id), &REJECT_COLUMNS, |batch| {
+            rejects.add(batch);
+            Ok(())
+        })
+        .await?;
+        Ok(rejects.top())
+    };
+    let table = |name: &str| read_optional(store, metric_path(name, job));
+    let cpsql = async {
+        let mut cpsql = Vec::new();
+        stream_optional(
+            store,
+            metric_path("cpsql_monthly", job),
+            &CPSQL_COLUMNS,
+            |batch| {
+                let shown = shown_cpsql_rows(batch)?;
+                if shown.num_rows() > 0 {
+                    cpsql.push(shown);
+                }
+                Ok(())
+            },
+        )
+        .await?;
+        Ok(cpsql)
+    };
+    let (run, rejects, cohort, cpsql, sal, enps) = futures::try_join!(
+        run,
+        rejects,
+        table("funnel_cohort_monthly"),
+        cpsql,
+        table("sal_acceptance_monthly"),
+        table("enps"),
+    )?;
+    let run = run.iter().find_map(run_health);
     let sources = source_names
         .iter()
         .map(|name| SourceOutcome {
@@ -218,24 +247,6 @@ pub async fn load(
         .and_then(|r| r.started_at)
         .map(|t| first_of_month(t.date_naive()));
 
-    let table = |name: &str| read_optional(store, metric_path(name, job));
-    let cohort = table("funnel_cohort_monthly").await?.unwrap_or_default();
-    let mut cpsql = Vec::new();
-    stream_optional(
-        store,
-        metric_path("cpsql_monthly", job),
-        &CPSQL_COLUMNS,
-        |batch| {
-            let shown = shown_cpsql_rows(batch)?;
-            if shown.num_rows() > 0 {
-                cpsql.push(shown);
-            }
-            Ok(())
-        },
-    )
-    .await?;
-    let sal = table("sal_acceptance_monthly").await?.unwrap_or_default();
-    let enps = table("enps").await?.unwrap_or_default();
     let metrics_run_id = [&cpsql, &cohort, &sal, &enps]
         .into_iter()
         .flatten()
@@ -316,15 +327,12 @@ fn first_of_month(day: NaiveDate) -> NaiveDate {
     day.with_day(1).unwrap_or(day)
 }
 
-async fn read_optional(
-    store: &Arc<dyn ObjectStore>,
-    path: Path,
-) -> Result<Option<Vec<RecordBatch>>> {
-    match store.head(&path).await {
-        Ok(_) => Ok(Some(read_parquet_rows(store, &path).await?)),
-        Err(object_store::Error::NotFound { .. }) => Ok(None),
-        Err(e) => Err(Error::storage(path.to_string(), e)),
-    }
+/// Every batch of an object; none when it does not exist.
+async fn read_optional(store: &Arc<dyn ObjectStore>, path: Path) -> Result<Vec<RecordBatch>> {
+    stream_parquet_file(store, &path, None, true)
+        .await?
+        .try_collect()
+        .await
 }
 
 /// Fold the batches of an object, only `columns`, if it exists.
