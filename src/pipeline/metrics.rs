@@ -391,6 +391,17 @@ pub async fn stage_metrics_over(
         return Ok(Vec::new());
     }
 
+    // Every input table's current files, listed at once: on object storage a listing is a
+    // round trip, and each waited for the table before it to be read.
+    let current = |table| current_files(store, table, &job.name, files, inputs);
+    let (survey_files, spend_files, costs_files, signal_files, leads_files) = futures::try_join!(
+        current("survey_responses"),
+        current("spend"),
+        current("costs"),
+        current("intent_signals"),
+        current("leads"),
+    )?;
+
     // The surveys' side of pass 1 needs nothing from the leads: it runs on a task of its own
     // from here to the end of pass 2, on the core the spend files' reads leave idle.
     let surveys = Beside {
@@ -399,7 +410,7 @@ pub async fn stage_metrics_over(
             Arc::clone(store),
             job.name.clone(),
             stamp.clone(),
-            current_files(store, "survey_responses", &job.name, files, inputs).await?,
+            survey_files,
             job.metrics.enps.clone(),
         )),
     };
@@ -411,7 +422,6 @@ pub async fn stage_metrics_over(
     // `date` is the file's `date=` folder (Hive), not one of its columns: it is put back
     // for the day's rate.
     let spend_table = crate::normalize::spend_schema();
-    let spend_files = current_files(store, "spend", &job.name, files, inputs).await?;
     let mut spend = opened_ahead(store, spend_files, &SPEND_COLUMNS);
     while let Some((location, mut batches)) = spend.try_next().await? {
         while let Some(batch) = batches.try_next().await? {
@@ -421,7 +431,6 @@ pub async fn stage_metrics_over(
     }
     // Costs (written by the costs source when the job has one): at the rate of the month's
     // first day.
-    let costs_files = current_files(store, "costs", &job.name, files, inputs).await?;
     let mut costs = opened_ahead(store, costs_files, &COSTS_COLUMNS);
     while let Some((_, mut batches)) = costs.try_next().await? {
         while let Some(batch) = batches.try_next().await? {
@@ -460,14 +469,12 @@ pub async fn stage_metrics_over(
     // Third-party intent (written by the job's `intent` sources): the look-back window's
     // signals, indexed by domain and e-mail hash, joined to every lead of both passes.
     let mut intent = IntentIndex::new(&job.stages.intent, settings.now_micros);
-    let signal_files = current_files(store, "intent_signals", &job.name, files, inputs).await?;
     let mut signals = opened_ahead(store, signal_files, &SIGNAL_COLUMNS);
     while let Some((_, mut batches)) = signals.try_next().await? {
         while let Some(batch) = batches.try_next().await? {
             intent.add_batch(&batch)?;
         }
     }
-    let leads_files = current_files(store, "leads", &job.name, files, inputs).await?;
     let mut staged = Vec::with_capacity(METRIC_TABLES.len());
 
     // This run's transitions come out of pass 1, after the earlier ones.
