@@ -650,15 +650,7 @@ mod tests {
         assert_eq!(read, batch);
 
         // The file as our settings write it, and as they would with level 3 for it too.
-        let size = |properties: WriterProperties| {
-            let mut buffer = Vec::new();
-            let mut writer =
-                parquet::arrow::ArrowWriter::try_new(&mut buffer, batch.schema(), Some(properties))
-                    .unwrap();
-            writer.write(&batch).unwrap();
-            writer.close().unwrap();
-            buffer.len()
-        };
+        let size = |properties: WriterProperties| encoded(&batch, properties).len();
         let ours = size(writer_properties());
         let level_3 = size(
             writer_properties()
@@ -795,6 +787,17 @@ mod tests {
         );
     }
 
+    /// `batch` as parquet's own writer writes it with `properties`.
+    fn encoded(batch: &RecordBatch, properties: WriterProperties) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        let mut writer =
+            parquet::arrow::ArrowWriter::try_new(&mut bytes, batch.schema(), Some(properties))
+                .unwrap();
+        writer.write(batch).unwrap();
+        writer.close().unwrap();
+        bytes
+    }
+
     /// A large object of many row groups, written by parquet's own writer with small ones.
     async fn many_row_groups(store: &Arc<dyn ObjectStore>, path: &Path) -> RecordBatch {
         let mut noise = xorshift(0xD1B5_4A32_D192_ED03);
@@ -813,12 +816,7 @@ mod tests {
             .set_max_row_group_row_count(Some(5_000))
             .set_dictionary_enabled(false)
             .build();
-        let mut bytes = Vec::new();
-        let mut writer =
-            parquet::arrow::ArrowWriter::try_new(&mut bytes, batch.schema(), Some(properties))
-                .unwrap();
-        writer.write(&batch).unwrap();
-        writer.close().unwrap();
+        let bytes = encoded(&batch, properties);
         assert!(
             bytes.len() as u64 > WHOLE_READ_BYTES,
             "{} bytes",
