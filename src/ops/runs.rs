@@ -10,7 +10,7 @@ use std::sync::Arc;
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{Int64Type, TimestampMicrosecondType};
 use chrono::{DateTime, SecondsFormat, Utc};
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 use object_store::ObjectStore;
 use object_store::path::Path as ObjectPath;
 use serde::Deserialize;
@@ -58,6 +58,10 @@ pub struct Watermark {
     pub watermark: String,
 }
 
+/// `_runs` files read at once. Each is one row, and on object storage a round trip: one
+/// after another, a fan-in's look at fifty runs of each job it covers waited on fifty.
+const RUN_FILES_READ_AT_ONCE: usize = 16;
+
 /// The `limit` newest runs of `job`, newest first.
 pub async fn recent_runs(
     store: &Arc<dyn ObjectStore>,
@@ -80,11 +84,19 @@ pub async fn recent_runs(
     // Run ids start with the UTC start time, so name order is start order.
     paths.sort_by(|a, b| b.as_ref().cmp(a.as_ref()));
     paths.truncate(limit);
+    // Collected first: a stream mapping by closure over borrowed paths is not `Send` for
+    // every lifetime, which the scheduler's spawned runs (a fan-in reads runs) need.
+    let reads: Vec<_> = paths
+        .iter()
+        .map(|path| read_parquet_rows(store, path))
+        .collect();
+    let files: Vec<Vec<RecordBatch>> = futures::stream::iter(reads)
+        .buffered(RUN_FILES_READ_AT_ONCE)
+        .try_collect()
+        .await?;
     let mut runs = Vec::with_capacity(paths.len());
-    for path in &paths {
-        for batch in read_parquet_rows(store, path).await? {
-            runs.extend(rows_of(&batch));
-        }
+    for batch in files.iter().flatten() {
+        runs.extend(rows_of(batch));
     }
     // A run id names its start to the second; two runs in one second (a quick `--source`
     // rerun) are told apart by when they finished.
