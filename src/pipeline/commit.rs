@@ -15,7 +15,7 @@ use crate::normalize::{BatchStamp, RunRow, RunsBuilder, TableRows, rejects_schem
 use crate::sink::layout::{REJECTS_TABLE, RUNS_TABLE, raw_run_root, staging_run_prefix};
 use crate::sink::{
     ParquetFile, Rejects, StagedFile, Warehouse, discard_staging, rejects_path, runs_path,
-    staged_file, staging_path, write_batches,
+    staging_path, write_batches,
 };
 
 /// A run asked to stop before its commit record: nothing of it is published. What it staged
@@ -47,8 +47,9 @@ pub(super) async fn abort_run(
     let mut runs = RunsBuilder::new(1);
     runs.push(&row);
     let target = runs_path(&job.name, run_id);
-    write_batches(store, &target, runs_schema(), &[runs.finish(stamp)]).await?;
-    let file = staged_file(store, RUNS_TABLE, target.to_string(), target.to_string(), 1).await?;
+    let file = write_batches(store, &target, runs_schema(), &[runs.finish(stamp)])
+        .await?
+        .staged(RUNS_TABLE, target.as_ref());
     Ok(RunReport {
         job: job.name.clone(),
         run_id: run_id.clone(),
@@ -151,13 +152,6 @@ pub(super) async fn stage_run_row(
     runs.push(&run_row);
     let runs_target = runs_path(job, &stamp.run_id);
     let runs_staged = staging_path(job, &stamp.run_id, &runs_target);
-    write_batches(store, &runs_staged, runs_schema(), &[runs.finish(stamp)]).await?;
-    staged_file(
-        store,
-        RUNS_TABLE,
-        runs_staged.to_string(),
-        runs_target.to_string(),
-        1,
-    )
-    .await
+    let written = write_batches(store, &runs_staged, runs_schema(), &[runs.finish(stamp)]).await?;
+    Ok(written.staged(RUNS_TABLE, runs_target.as_ref()))
 }

@@ -39,8 +39,8 @@ use crate::sink::layout::{
     RUNS_TABLE, commit_record_job, commits_root, metric_file as metric_path, metric_file_owner,
 };
 use crate::sink::{
-    PendingCommit, StagedFile, Warehouse, discard_abandoned_staging, discard_staging, publish,
-    roll_forward, runs_path, write_batches,
+    PendingCommit, Warehouse, discard_abandoned_staging, discard_staging, publish, roll_forward,
+    runs_path, write_batches,
 };
 
 /// How many times the step starts over when pulls keep publishing while it reads.
@@ -413,19 +413,8 @@ async fn step_locked(
     let mut runs = RunsBuilder::new(1);
     runs.push(&run_row);
     let runs_target = runs_path(&job.name, &run_id);
-    write_batches(store, &runs_target, runs_schema(), &[runs.finish(&stamp)]).await?;
-    let bytes = store
-        .head(&runs_target)
-        .await
-        .map_err(|e| Error::storage(runs_target.to_string(), e))?
-        .size;
-    files.push(StagedFile {
-        table: RUNS_TABLE.into(),
-        staged: runs_target.to_string(),
-        target: runs_target.to_string(),
-        rows: 1,
-        bytes,
-    });
+    let written = write_batches(store, &runs_target, runs_schema(), &[runs.finish(&stamp)]).await?;
+    files.push(written.staged(RUNS_TABLE, runs_target.as_ref()));
     let report = RunReport {
         job: job.name.clone(),
         run_id,

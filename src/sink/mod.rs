@@ -34,5 +34,5 @@ pub use raw::{
 };
 pub use recover::{Swept, remove_prefix, sweep_leftovers};
 pub use rejects::Rejects;
-pub use staged::{emptied_partitions, published_rows, staged_file};
+pub use staged::{emptied_partitions, published_rows};
 pub use store::{Warehouse, WarehouseUrl, open_s3_object};

@@ -284,18 +284,18 @@ impl Drop for ParquetFile {
     }
 }
 
-/// Write `batches` as one Parquet file at `path`; returns the row count.
+/// Write `batches` as one Parquet file at `path`; returns it closed (its rows and size).
 pub async fn write_batches(
     store: &Arc<dyn ObjectStore>,
     path: &Path,
     schema: SchemaRef,
     batches: &[RecordBatch],
-) -> Result<u64> {
+) -> Result<ClosedFile> {
     let mut file = ParquetFile::create(store, path.clone(), schema)?;
     for batch in batches {
         file.write(batch).await?;
     }
-    Ok(file.close().await?.rows)
+    file.close().await
 }
 
 /// Read a whole Parquet object back into batches (small tables, tests).
@@ -702,7 +702,8 @@ mod tests {
         let path = Path::from("t/wide.parquet");
         let rows = write_batches(&store, &path, batches[0].schema(), &batches)
             .await
-            .unwrap();
+            .unwrap()
+            .rows;
         let total = 4_000 * batch_count as u64;
         assert_eq!(rows, total);
         let schema = batches[0].schema();

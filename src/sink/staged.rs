@@ -1,5 +1,6 @@
-//! Files a run stages, seen from the store: a staged object's size, the published day
-//! partitions a backfill leaves without a replacement, and a published file's row count.
+//! Files a run stages, seen from the store: the published day partitions a backfill leaves
+//! without a replacement, and a published file's row count. (A staged file's size is the
+//! bytes its writer wrote: `ClosedFile`.)
 
 use std::sync::Arc;
 
@@ -10,29 +11,6 @@ use super::commit::StagedFile;
 use super::layout::table_file;
 use crate::error::{Error, Result};
 use crate::normalize::Dataset;
-
-/// A staged object as a [`StagedFile`]: its size read from the store.
-pub async fn staged_file(
-    store: &Arc<dyn ObjectStore>,
-    table: &str,
-    staged: String,
-    target: String,
-    rows: u64,
-) -> Result<StagedFile> {
-    let path = object_store::path::Path::from(staged.as_str());
-    let bytes = store
-        .head(&path)
-        .await
-        .map_err(|e| Error::storage(staged.clone(), e))?
-        .size;
-    Ok(StagedFile {
-        table: table.to_string(),
-        staged,
-        target,
-        rows,
-        bytes,
-    })
-}
 
 /// The day partitions of `source`'s spend table between `from` and `to` that exist in the warehouse but
 /// that the backfill produced no file for: the vendor has no rows for those days any more.

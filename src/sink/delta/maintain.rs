@@ -185,12 +185,7 @@ async fn compact(
             let path = Path::from(format!("{table}/{name}"));
             let schema = with_members(&schema, &members);
             let batches = relabel(&schema, batches)?;
-            write_batches(store, &path, schema, &batches).await?;
-            let size = store
-                .head(&path)
-                .await
-                .map_err(|e| Error::storage(path.to_string(), e))?
-                .size;
+            let size = write_batches(store, &path, schema, &batches).await?.bytes;
             adds.push(Add {
                 path: name,
                 partition: partition.clone(),

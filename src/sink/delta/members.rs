@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use arrow::datatypes::{Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
+use object_store::ObjectStore;
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt};
 
 use super::names::logical_target;
 use crate::error::{Error, Result};
@@ -122,16 +122,11 @@ pub(super) async fn rewrite_without(
     let schema = with_members(&schema, &kept_members);
     let kept = relabel(&schema, kept)?;
     let target = Path::from(format!("{table}/{new_name}"));
-    let rows = write_batches(store, &target, schema, &kept).await?;
-    let size = store
-        .head(&target)
-        .await
-        .map_err(|e| Error::storage(target.to_string(), e))?
-        .size;
+    let written = write_batches(store, &target, schema, &kept).await?;
     Ok(Some(Some(Add {
         path: new_name.to_string(),
         partition: partition.to_vec(),
-        size,
-        rows,
+        size: written.bytes,
+        rows: written.rows,
     })))
 }

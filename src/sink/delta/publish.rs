@@ -604,7 +604,7 @@ mod tests {
 
     async fn run(store: &Arc<dyn ObjectStore>, run_id: &str, batch: RecordBatch) {
         let staged = format!("_staging/j/{run_id}/t/j.s.parquet");
-        let rows = write_batches(
+        let written = write_batches(
             store,
             &Path::from(staged.as_str()),
             batch.schema(),
@@ -612,7 +612,7 @@ mod tests {
         )
         .await
         .unwrap();
-        let bytes = store.head(&Path::from(staged.as_str())).await.unwrap().size;
+        let (rows, bytes) = (written.rows, written.bytes);
         let commit = PendingCommit {
             job: "j".into(),
             run_id: run_id.into(),
