@@ -43,8 +43,8 @@ use crate::metrics::{
 use crate::normalize::BatchStamp;
 use crate::sink::layout::{is_table_file_of, metric_file as metric_path};
 use crate::sink::{
-    ParquetFile, StagedFile, parquet_row_count, staging_path, stream_parquet_file,
-    with_partition_columns,
+    ParquetFile, ParquetObject, StagedFile, staging_path, stream_parquet_file,
+    stream_parquet_sized, with_partition_columns,
 };
 use crate::spill::{RunWriter, Spill, SpillError};
 
@@ -86,7 +86,7 @@ fn opened_ahead<'a>(
     futures::stream::iter(files.into_values())
         .map(move |file| async move {
             let path = Path::from(file.location.as_str());
-            let batches = stream_parquet_file(store, &path, Some(columns), false).await?;
+            let batches = stream_parquet_sized(store, &path, file.bytes, Some(columns)).await?;
             Ok((file.location, batches))
         })
         .buffered(ahead)
@@ -448,19 +448,24 @@ pub async fn stage_metrics_over(
     };
     // The previous run's state of every lead: held whole when small enough, else pass 1 goes
     // a hash partition of the leads at a time (`partitions`).
-    let previous_paths = history(&job.name, "lead_stages", inputs);
-    let mut previous_rows = 0;
-    for path in &previous_paths {
-        previous_rows += parquet_row_count(store, path).await?;
-    }
+    // Each file's footer is read once, for its count and then its rows.
+    let mut previous_files: Vec<ParquetObject> = futures::future::try_join_all(
+        history(&job.name, "lead_stages", inputs)
+            .iter()
+            .map(|path| ParquetObject::open(store, path)),
+    )
+    .await?
+    .into_iter()
+    .flatten()
+    .collect();
+    let previous_rows: u64 = previous_files.iter().map(ParquetObject::rows).sum();
     let partitions = partitions::partitions_for(previous_rows, partitions::PREVIOUS_HELD);
     let mut previous = PreviousStagesBuilder::new();
     if partitions == 1 {
         previous =
             PreviousStagesBuilder::with_capacity(usize::try_from(previous_rows).unwrap_or(0));
-        for path in &previous_paths {
-            let mut batches =
-                stream_parquet_file(store, path, Some(&PREVIOUS_COLUMNS), true).await?;
+        for file in std::mem::take(&mut previous_files) {
+            let mut batches = file.stream(Some(&PREVIOUS_COLUMNS));
             while let Some(batch) = batches.try_next().await? {
                 previous.add_batch(&batch)?;
             }
@@ -512,7 +517,8 @@ pub async fn stage_metrics_over(
     if partitions == 1 {
         for file in leads_files.values() {
             let path = Path::from(file.location.as_str());
-            let mut batches = stream_parquet_file(store, &path, Some(&LEAD_COLUMNS), false).await?;
+            let mut batches =
+                stream_parquet_sized(store, &path, file.bytes, Some(&LEAD_COLUMNS)).await?;
             while let Some(batch) = batches.try_next().await? {
                 one.step(&mut pass1, Some(&batch), stamp).await?;
             }
@@ -525,16 +531,16 @@ pub async fn stage_metrics_over(
              partition at a time"
         );
         let mut split = Partitioner::new(partitions);
-        for path in &previous_paths {
-            let mut batches =
-                stream_parquet_file(store, path, Some(&PREVIOUS_COLUMNS), true).await?;
+        for file in previous_files {
+            let mut batches = file.stream(Some(&PREVIOUS_COLUMNS));
             while let Some(batch) = batches.try_next().await? {
                 split.add_previous(&batch)?;
             }
         }
         for file in leads_files.values() {
             let path = Path::from(file.location.as_str());
-            let mut batches = stream_parquet_file(store, &path, Some(&LEAD_COLUMNS), false).await?;
+            let mut batches =
+                stream_parquet_sized(store, &path, file.bytes, Some(&LEAD_COLUMNS)).await?;
             while let Some(batch) = batches.try_next().await? {
                 split.add_leads(&batch)?;
             }

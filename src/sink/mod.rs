@@ -25,8 +25,8 @@ pub use document::{Unreadable, read_json, write_json};
 pub use layout::{day_partition, rejects_path, runs_path, staging_path, table_file};
 pub use output::{DatasetOutput, OutputSummary, OutputTarget, PartitionFn};
 pub use parquet::{
-    ClosedFile, ParquetFile, parquet_row_count, read_parquet_rows, stream_parquet_file,
-    stream_parquet_rows, write_batches, writer_properties,
+    ClosedFile, ParquetFile, ParquetObject, read_parquet_rows, stream_parquet_file,
+    stream_parquet_sized, write_batches, writer_properties,
 };
 pub use partition::{file_batch, file_schema, partition_values, with_partition_columns};
 pub use raw::{

@@ -372,24 +372,92 @@ impl AsyncFileReader for ObjectReader {
     }
 }
 
-/// The rows of a Parquet object, from its footer alone; 0 when it does not exist.
-pub async fn parquet_row_count(store: &Arc<dyn ObjectStore>, path: &Path) -> Result<u64> {
-    let size = match store.head(path).await {
-        Ok(meta) => meta.size,
-        Err(object_store::Error::NotFound { .. }) => return Ok(0),
-        Err(e) => return Err(Error::storage(path.to_string(), e)),
-    };
-    let mut reader = ObjectReader {
-        store: Arc::clone(store),
-        path: path.clone(),
-        size,
-    };
-    let metadata = reader
-        .get_metadata(None)
-        .await
-        .map_err(|e| Error::encode(path.to_string(), e))?;
-    // A count is never negative in a file we can read.
-    Ok(u64::try_from(metadata.file_metadata().num_rows()).unwrap_or(0))
+/// A Parquet object whose footer has been read: its row count is known, and its rows can
+/// be streamed without reading the footer again. For a table read twice in a step (counted,
+/// then streamed), this is one look at the object, not two.
+#[derive(Debug)]
+pub struct ParquetObject {
+    reader: ObjectReader,
+    metadata: ArrowReaderMetadata,
+}
+
+impl ParquetObject {
+    /// The object at `path` (its size from `head`, then its footer); `None` when it does not
+    /// exist.
+    pub async fn open(store: &Arc<dyn ObjectStore>, path: &Path) -> Result<Option<Self>> {
+        match store.head(path).await {
+            Ok(meta) => Self::open_sized(store, path, meta.size).await.map(Some),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(Error::storage(path.to_string(), e)),
+        }
+    }
+
+    /// The object at `path` of `size` bytes (from a listing or `head`): its footer read in
+    /// one request for any footer up to [`FOOTER_PREFETCH_BYTES`].
+    pub async fn open_sized(store: &Arc<dyn ObjectStore>, path: &Path, size: u64) -> Result<Self> {
+        let mut reader = ObjectReader {
+            store: Arc::clone(store),
+            path: path.clone(),
+            size,
+        };
+        let metadata = ArrowReaderMetadata::load_async(&mut reader, ArrowReaderOptions::new())
+            .await
+            .map_err(|e| Error::encode(path.to_string(), e))?;
+        Ok(ParquetObject { reader, metadata })
+    }
+
+    /// Its rows, as its footer counts them.
+    pub fn rows(&self) -> u64 {
+        // A count is never negative in a file we can read.
+        u64::try_from(self.metadata.metadata().file_metadata().num_rows()).unwrap_or(0)
+    }
+
+    /// Its rows in batches of at most `READ_BATCH_ROWS`, decoding only `columns` when given
+    /// (see [`for_reading`]): its row groups fetched [`ROW_GROUPS_FETCHED_AHEAD`] at a time,
+    /// in order, while the batches of the earlier ones are decoded.
+    pub fn stream(self, columns: Option<&[&str]>) -> BoxStream<'static, Result<RecordBatch>> {
+        let ParquetObject { reader, metadata } = self;
+        let name = reader.path.to_string();
+        let projection = projection(metadata.parquet_schema(), columns);
+        let groups = metadata.metadata().num_row_groups();
+        let fetch_name = name.clone();
+        let fetched = futures::stream::iter(0..groups)
+            .map(move |group| {
+                let builder = ParquetRecordBatchStreamBuilder::new_with_metadata(
+                    reader.clone(),
+                    metadata.clone(),
+                )
+                .with_row_groups(vec![group])
+                .with_batch_size(READ_BATCH_ROWS)
+                .with_projection(projection.clone());
+                let name = fetch_name.clone();
+                Fetch {
+                    task: tokio::spawn(async move {
+                        let mut groups = builder.build().map_err(|e| Error::encode(&name, e))?;
+                        groups
+                            .next_row_group()
+                            .await
+                            .map_err(|e| Error::encode(&name, e))
+                    }),
+                    name: fetch_name.clone(),
+                }
+            })
+            .buffered(ROW_GROUPS_FETCHED_AHEAD);
+        let batches = fetched
+            .map(move |group| match group {
+                Ok(Some(group)) => {
+                    let name = name.clone();
+                    futures::stream::iter(
+                        group.map(move |b| b.map_err(|e| Error::encode(&name, e))),
+                    )
+                    .boxed()
+                }
+                Ok(None) => futures::stream::empty().boxed(),
+                Err(e) => futures::stream::once(async move { Err(e) }).boxed(),
+            })
+            .flatten();
+        read_ahead(batches.boxed())
+    }
 }
 
 /// Objects at most this large are read back with one request for the whole object; larger
@@ -402,7 +470,8 @@ const WHOLE_READ_BYTES: u64 = 1 << 20;
 /// [`stream_parquet_rows`] of the object at `path`; an empty stream when `optional` and the
 /// object does not exist. A small object (up to [`WHOLE_READ_BYTES`]) is fetched whole in
 /// one request and decoded from memory; the answer for a larger one is dropped unread and
-/// the object streamed by ranges.
+/// the object streamed by ranges. (A caller that knows the size, from a listing, asks
+/// [`stream_parquet_sized`] and spares that request.)
 pub async fn stream_parquet_file(
     store: &Arc<dyn ObjectStore>,
     path: &Path,
@@ -425,6 +494,37 @@ pub async fn stream_parquet_file(
         .bytes()
         .await
         .map_err(|e| Error::storage(path.to_string(), e))?;
+    decode_whole(path, bytes, columns)
+}
+
+/// The rows of the object at `path` of `size` bytes (from a listing), as
+/// [`stream_parquet_file`] reads them: a small object whole in one request, a larger one
+/// straight by ranges.
+pub async fn stream_parquet_sized(
+    store: &Arc<dyn ObjectStore>,
+    path: &Path,
+    size: u64,
+    columns: Option<&[&str]>,
+) -> Result<BoxStream<'static, Result<RecordBatch>>> {
+    if size > WHOLE_READ_BYTES {
+        return stream_parquet_rows(store, path, size, columns).await;
+    }
+    let bytes = store
+        .get(path)
+        .await
+        .map_err(|e| Error::storage(path.to_string(), e))?
+        .bytes()
+        .await
+        .map_err(|e| Error::storage(path.to_string(), e))?;
+    decode_whole(path, bytes, columns)
+}
+
+/// The batches of a whole object held in memory, decoded ahead of their reader.
+fn decode_whole(
+    path: &Path,
+    bytes: Bytes,
+    columns: Option<&[&str]>,
+) -> Result<BoxStream<'static, Result<RecordBatch>>> {
     let name = path.to_string();
     let builder =
         ParquetRecordBatchReaderBuilder::try_new(bytes).map_err(|e| Error::encode(&name, e))?;
@@ -470,63 +570,17 @@ const ROW_GROUPS_FETCHED_AHEAD: usize = 4;
 /// for the footer and its length together, not two, for any footer up to this size.
 const FOOTER_PREFETCH_BYTES: usize = 64 << 10;
 
-/// Stream a Parquet object back in batches of at most `READ_BATCH_ROWS` rows, decoding only
-/// `columns` when given (see [`for_reading`]). `size` is the object's size, from a listing or
-/// `head`. Its footer is read first, then its row groups fetched
-/// [`ROW_GROUPS_FETCHED_AHEAD`] at a time, in order, while the batches of the earlier ones
-/// are decoded.
-pub async fn stream_parquet_rows(
+/// Stream a Parquet object of `size` bytes (from a listing or `head`) back by ranges, as
+/// [`ParquetObject::stream`] does: its footer first, then its row groups.
+async fn stream_parquet_rows(
     store: &Arc<dyn ObjectStore>,
     path: &Path,
     size: u64,
     columns: Option<&[&str]>,
 ) -> Result<BoxStream<'static, Result<RecordBatch>>> {
-    let name = path.to_string();
-    let mut reader = ObjectReader {
-        store: Arc::clone(store),
-        path: path.clone(),
-        size,
-    };
-    let metadata = ArrowReaderMetadata::load_async(&mut reader, ArrowReaderOptions::new())
-        .await
-        .map_err(|e| Error::encode(&name, e))?;
-    let projection = projection(metadata.parquet_schema(), columns);
-    let groups = metadata.metadata().num_row_groups();
-    let fetch_name = name.clone();
-    let fetched = futures::stream::iter(0..groups)
-        .map(move |group| {
-            let builder = ParquetRecordBatchStreamBuilder::new_with_metadata(
-                reader.clone(),
-                metadata.clone(),
-            )
-            .with_row_groups(vec![group])
-            .with_batch_size(READ_BATCH_ROWS)
-            .with_projection(projection.clone());
-            let name = fetch_name.clone();
-            Fetch {
-                task: tokio::spawn(async move {
-                    let mut groups = builder.build().map_err(|e| Error::encode(&name, e))?;
-                    groups
-                        .next_row_group()
-                        .await
-                        .map_err(|e| Error::encode(&name, e))
-                }),
-                name: fetch_name.clone(),
-            }
-        })
-        .buffered(ROW_GROUPS_FETCHED_AHEAD);
-    let batches = fetched
-        .map(move |group| match group {
-            Ok(Some(group)) => {
-                let name = name.clone();
-                futures::stream::iter(group.map(move |b| b.map_err(|e| Error::encode(&name, e))))
-                    .boxed()
-            }
-            Ok(None) => futures::stream::empty().boxed(),
-            Err(e) => futures::stream::once(async move { Err(e) }).boxed(),
-        })
-        .flatten();
-    Ok(read_ahead(batches.boxed()))
+    Ok(ParquetObject::open_sized(store, path, size)
+        .await?
+        .stream(columns))
 }
 
 /// A row group being fetched by a task of its own ([`stream_parquet_rows`]); dropping it
@@ -725,8 +779,9 @@ mod tests {
     }
 
     /// A closed file knows its size without asking the store. A small file is fetched whole
-    /// and a large one read by ranges; either way the columns asked for come back, every row
-    /// in order, and a missing optional file is no rows.
+    /// and a large one read by ranges; either way (and whether its size is known, or its
+    /// footer was read first for its count) the columns asked for come back, every row in
+    /// order, and a missing optional file is no rows.
     #[tokio::test]
     async fn small_files_are_read_whole_large_ones_by_ranges_with_the_same_rows_and_size() {
         let store: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
@@ -772,8 +827,31 @@ mod tests {
             let ids = batch.project(&[0]).unwrap();
             let read = arrow::compute::concat_batches(&ids.schema(), &read).unwrap();
             assert_eq!(read, ids, "{name}");
+
+            // The same rows when the size is known (a listing's), and from an object whose
+            // footer was read first for its count.
+            let sized: Vec<RecordBatch> =
+                stream_parquet_sized(&store, &path, size, Some(&["lead_id"]))
+                    .await
+                    .unwrap()
+                    .try_collect()
+                    .await
+                    .unwrap();
+            let sized = arrow::compute::concat_batches(&ids.schema(), &sized).unwrap();
+            assert_eq!(sized, ids, "{name}, sized");
+            let object = ParquetObject::open(&store, &path).await.unwrap().unwrap();
+            assert_eq!(object.rows(), rows as u64, "{name}");
+            let opened: Vec<RecordBatch> = object.stream(None).try_collect().await.unwrap();
+            let opened = arrow::compute::concat_batches(&batch.schema(), &opened).unwrap();
+            assert_eq!(opened, batch, "{name}, opened");
         }
         let missing = Path::from("t/missing.parquet");
+        assert!(
+            ParquetObject::open(&store, &missing)
+                .await
+                .unwrap()
+                .is_none()
+        );
         let none: Vec<RecordBatch> = stream_parquet_file(&store, &missing, None, true)
             .await
             .unwrap()
