@@ -310,18 +310,23 @@ pub async fn write_batches(
     file.close().await
 }
 
-/// Read a whole Parquet object back into batches (small tables, tests).
-pub async fn read_parquet_rows(
-    store: &Arc<dyn ObjectStore>,
-    path: &Path,
-) -> Result<Vec<RecordBatch>> {
-    let bytes = store
+/// The bytes of the object at `path`, in one request.
+async fn get_whole(store: &Arc<dyn ObjectStore>, path: &Path) -> Result<Bytes> {
+    store
         .get(path)
         .await
         .map_err(|e| Error::storage(path.to_string(), e))?
         .bytes()
         .await
-        .map_err(|e| Error::storage(path.to_string(), e))?;
+        .map_err(|e| Error::storage(path.to_string(), e))
+}
+
+/// Read a whole Parquet object back into batches (small tables, tests).
+pub async fn read_parquet_rows(
+    store: &Arc<dyn ObjectStore>,
+    path: &Path,
+) -> Result<Vec<RecordBatch>> {
+    let bytes = get_whole(store, path).await?;
     let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
         .and_then(|b| b.build())
         .map_err(|e| Error::encode(path.to_string(), e))?;
@@ -521,14 +526,7 @@ pub async fn stream_parquet_sized(
     if size > WHOLE_READ_BYTES {
         return stream_parquet_rows(store, path, size, columns).await;
     }
-    let bytes = store
-        .get(path)
-        .await
-        .map_err(|e| Error::storage(path.to_string(), e))?
-        .bytes()
-        .await
-        .map_err(|e| Error::storage(path.to_string(), e))?;
-    decode_whole(path, bytes, columns)
+    decode_whole(path, get_whole(store, path).await?, columns)
 }
 
 /// The batches of a whole object held in memory, decoded ahead of their reader.
