@@ -32,11 +32,14 @@ use super::snapshot::{InputFile, Snapshot};
 use crate::config::{EnvLookup, JobConfig};
 use crate::error::{Error, Result};
 use crate::http::{HttpClient, HttpSettings};
+use crate::metrics::config::IntentDecayConfig;
 use crate::metrics::cpsql::Cpsql;
 use crate::metrics::fx::FxRates;
 use crate::metrics::intent::{IntentIndex, SIGNAL_COLUMNS};
 use crate::metrics::partitions::{self, Partitioner};
-use crate::metrics::stages::{LEAD_COLUMNS, PREVIOUS_COLUMNS, PreviousStagesBuilder};
+use crate::metrics::stages::{
+    LEAD_COLUMNS, PREVIOUS_COLUMNS, PreviousStages, PreviousStagesBuilder,
+};
 use crate::metrics::{
     Accumulator, METRIC_TABLES, MetricStream, MetricTable, Settings, Surveys, enps, stages,
 };
@@ -416,71 +419,27 @@ pub async fn stage_metrics_over(
         )),
     };
 
-    // CPSQL folds in every current spend and costs file, converting each amount itself at
-    // `fx`'s rates. The `*_reporting` columns are the sources' (added as they staged their
-    // files): nothing here rewrites a file.
-    let mut cpsql = Cpsql::default();
-    // `date` is the file's `date=` folder (Hive), not one of its columns: it is put back
-    // for the day's rate.
-    let spend_table = crate::normalize::spend_schema();
-    let mut spend = opened_ahead(store, spend_files, &SPEND_COLUMNS);
-    while let Some((location, mut batches)) = spend.try_next().await? {
-        while let Some(batch) = batches.try_next().await? {
-            let batch = with_partition_columns(&batch, &location, &spend_table)?;
-            cpsql.add_spend(&batch, fx, &job.metrics.cpsql)?;
-        }
-    }
-    // Costs (written by the costs source when the job has one): at the rate of the month's
-    // first day.
-    let mut costs = opened_ahead(store, costs_files, &COSTS_COLUMNS);
-    while let Some((_, mut batches)) = costs.try_next().await? {
-        while let Some(batch) = batches.try_next().await? {
-            cpsql.add_costs(&batch, fx)?;
-        }
-        crate::pause::point("read").await;
-    }
-
     let settings = Settings {
         stages: &job.stages,
         metrics: &job.metrics,
         reporting_currency: &job.reporting_currency,
         now_micros: now.timestamp_micros(),
     };
-    // The previous run's state of every lead: held whole when small enough, else pass 1 goes
-    // a hash partition of the leads at a time (`partitions`).
-    // Each file's footer is read once, for its count and then its rows.
-    let mut previous_files: Vec<ParquetObject> = futures::future::try_join_all(
-        history(&job.name, "lead_stages", inputs)
-            .iter()
-            .map(|path| ParquetObject::open(store, path)),
-    )
-    .await?
-    .into_iter()
-    .flatten()
-    .collect();
-    let previous_rows: u64 = previous_files.iter().map(ParquetObject::rows).sum();
-    let partitions = partitions::partitions_for(previous_rows, partitions::PREVIOUS_HELD);
-    let mut previous = PreviousStagesBuilder::new();
-    if partitions == 1 {
-        previous =
-            PreviousStagesBuilder::with_capacity(usize::try_from(previous_rows).unwrap_or(0));
-        for file in std::mem::take(&mut previous_files) {
-            let mut batches = file.stream(Some(&PREVIOUS_COLUMNS));
-            while let Some(batch) = batches.try_next().await? {
-                previous.add_batch(&batch)?;
-            }
-        }
-    }
-    let previous = Arc::new(previous.finish());
-    // Third-party intent (written by the job's `intent` sources): the look-back window's
-    // signals, indexed by domain and e-mail hash, joined to every lead of both passes.
-    let mut intent = IntentIndex::new(&job.stages.intent, settings.now_micros);
-    let mut signals = opened_ahead(store, signal_files, &SIGNAL_COLUMNS);
-    while let Some((_, mut batches)) = signals.try_next().await? {
-        while let Some(batch) = batches.try_next().await? {
-            intent.add_batch(&batch)?;
-        }
-    }
+    // What pass 1 starts from, read at once, each part needing nothing of the others: the
+    // money, the previous run's stages, the intent signals. On object storage each is
+    // round trips (730 spend day files a year; the previous `lead_stages`' footer and row
+    // groups), and each waited for the one before.
+    let (cpsql, previous, intent) = futures::try_join!(
+        read_money(store, fx, job, spend_files, costs_files),
+        read_previous(store, &job.name, inputs),
+        read_signals(store, &job.stages.intent, settings.now_micros, signal_files),
+    )?;
+    let Previous {
+        unread: previous_files,
+        rows: previous_rows,
+        partitions,
+        held: previous,
+    } = previous;
     let mut staged = Vec::with_capacity(METRIC_TABLES.len());
 
     // This run's transitions come out of pass 1, after the earlier ones.
@@ -652,6 +611,107 @@ async fn stage_surveys(
         stage_table(&store, &job, &stamp, surveys.finish(&stamp)?).await?,
     ];
     Ok((staged, warnings))
+}
+
+/// CPSQL's money: every current spend and costs file folded in, each amount converted at
+/// `fx`'s rates. The `*_reporting` columns are the sources' (added as they staged their
+/// files): nothing here rewrites a file.
+async fn read_money(
+    store: &Arc<dyn ObjectStore>,
+    fx: &FxRates,
+    job: &JobConfig,
+    spend_files: BTreeMap<String, InputFile>,
+    costs_files: BTreeMap<String, InputFile>,
+) -> Result<Cpsql> {
+    let mut cpsql = Cpsql::default();
+    // `date` is the file's `date=` folder (Hive), not one of its columns: it is put back
+    // for the day's rate.
+    let spend_table = crate::normalize::spend_schema();
+    let mut spend = opened_ahead(store, spend_files, &SPEND_COLUMNS);
+    while let Some((location, mut batches)) = spend.try_next().await? {
+        while let Some(batch) = batches.try_next().await? {
+            let batch = with_partition_columns(&batch, &location, &spend_table)?;
+            cpsql.add_spend(&batch, fx, &job.metrics.cpsql)?;
+        }
+    }
+    // Costs (written by the costs source when the job has one): at the rate of the month's
+    // first day.
+    let mut costs = opened_ahead(store, costs_files, &COSTS_COLUMNS);
+    while let Some((_, mut batches)) = costs.try_next().await? {
+        while let Some(batch) = batches.try_next().await? {
+            cpsql.add_costs(&batch, fx)?;
+        }
+        crate::pause::point("read").await;
+    }
+    Ok(cpsql)
+}
+
+/// The previous run's state of every lead (its `lead_stages`), as [`read_previous`] leaves
+/// it for pass 1.
+struct Previous {
+    /// The files still to read: all of them when pass 1 goes a hash partition at a time,
+    /// else none. (Each file's footer was read once, for its count; its rows follow.)
+    unread: Vec<ParquetObject>,
+    /// The rows of every file.
+    rows: u64,
+    /// The hash partitions pass 1 goes through ([`partitions::partitions_for`]).
+    partitions: usize,
+    /// The state, when held whole (one partition); else empty.
+    held: Arc<PreviousStages>,
+}
+
+/// The previous run's state of every lead: held whole when small enough, else left to pass
+/// 1 a hash partition of the leads at a time.
+async fn read_previous(
+    store: &Arc<dyn ObjectStore>,
+    job: &str,
+    inputs: Inputs<'_>,
+) -> Result<Previous> {
+    let mut files: Vec<ParquetObject> = futures::future::try_join_all(
+        history(job, "lead_stages", inputs)
+            .iter()
+            .map(|path| ParquetObject::open(store, path)),
+    )
+    .await?
+    .into_iter()
+    .flatten()
+    .collect();
+    let rows: u64 = files.iter().map(ParquetObject::rows).sum();
+    let partitions = partitions::partitions_for(rows, partitions::PREVIOUS_HELD);
+    let mut previous = PreviousStagesBuilder::new();
+    if partitions == 1 {
+        previous = PreviousStagesBuilder::with_capacity(usize::try_from(rows).unwrap_or(0));
+        for file in std::mem::take(&mut files) {
+            let mut batches = file.stream(Some(&PREVIOUS_COLUMNS));
+            while let Some(batch) = batches.try_next().await? {
+                previous.add_batch(&batch)?;
+            }
+        }
+    }
+    Ok(Previous {
+        unread: files,
+        rows,
+        partitions,
+        held: Arc::new(previous.finish()),
+    })
+}
+
+/// Third-party intent (written by the job's `intent` sources): the look-back window's
+/// signals, indexed by domain and e-mail hash, joined to every lead of both passes.
+async fn read_signals(
+    store: &Arc<dyn ObjectStore>,
+    cfg: &IntentDecayConfig,
+    now_micros: i64,
+    signal_files: BTreeMap<String, InputFile>,
+) -> Result<IntentIndex> {
+    let mut intent = IntentIndex::new(cfg, now_micros);
+    let mut signals = opened_ahead(store, signal_files, &SIGNAL_COLUMNS);
+    while let Some((_, mut batches)) = signals.try_next().await? {
+        while let Some(batch) = batches.try_next().await? {
+            intent.add_batch(&batch)?;
+        }
+    }
+    Ok(intent)
 }
 
 /// The earlier files of a metric table the step carries forward (`lead_stages` for stage
