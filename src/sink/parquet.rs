@@ -722,6 +722,47 @@ mod tests {
         assert!(!encodings(4).contains(&Encoding::DELTA_BINARY_PACKED));
     }
 
+    /// Deltas of instants at the ends of the range overflow 64 bits; they wrap, as the
+    /// format says, and every value reads back (a hostile date is a reject long before, but
+    /// the file must not depend on that).
+    #[tokio::test]
+    async fn event_times_at_the_ends_of_the_range_read_back() {
+        let store: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
+        let values = vec![
+            Some(i64::MAX),
+            Some(i64::MIN),
+            None,
+            Some(0),
+            Some(-1),
+            Some(1_767_225_600_000_000),
+            Some(i64::MIN),
+            Some(i64::MAX),
+        ];
+        let batch = RecordBatch::try_from_iter([(
+            "created_at",
+            Arc::new(arrow::array::TimestampMicrosecondArray::from(values).with_timezone("UTC"))
+                as ArrayRef,
+        )])
+        .unwrap();
+        let path = Path::from("t/ends.parquet");
+        write_batches(&store, &path, batch.schema(), std::slice::from_ref(&batch))
+            .await
+            .unwrap();
+        let bytes = store.get(&path).await.unwrap().bytes().await.unwrap();
+        let reader = SerializedFileReader::new(bytes).unwrap();
+        let encodings: Vec<_> = reader
+            .metadata()
+            .row_group(0)
+            .column(0)
+            .encodings()
+            .collect();
+        assert!(
+            encodings.contains(&Encoding::DELTA_BINARY_PACKED),
+            "{encodings:?}"
+        );
+        assert_eq!(read_parquet_rows(&store, &path).await.unwrap(), vec![batch]);
+    }
+
     /// Keyed hashes are compressed at level 1: smaller than level 3 makes them (their bytes
     /// repeat nothing, so level 3's match search buys nothing), and they read back whole.
     #[tokio::test]
