@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use bytes::Bytes;
 use futures::future::{BoxFuture, FutureExt, TryFutureExt};
@@ -21,7 +21,7 @@ use parquet::arrow::arrow_reader::{
 };
 use parquet::arrow::async_reader::AsyncFileReader;
 use parquet::arrow::{ParquetRecordBatchStreamBuilder, ProjectionMask};
-use parquet::basic::{Compression, Encoding, ZstdLevel};
+use parquet::basic::{Compression, ZstdLevel};
 use parquet::errors::ParquetError;
 use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
 use parquet::file::properties::WriterProperties;
@@ -54,44 +54,46 @@ pub(super) const READ_BATCH_ROWS: usize = 16_384;
 /// Batches a reader's stream decodes ahead of it (see `read_ahead`).
 const READ_AHEAD_BATCHES: usize = 2;
 
-/// Columns written plain, without a dictionary. Ids and the e-mail hash are unique per
-/// row: a dictionary for them is built only to be thrown away (Parquet falls back to plain
+/// Columns whose values are (nearly) unique per row: ids, the e-mail hash and event times.
+/// A dictionary for them is built only to be thrown away (Parquet falls back to plain
 /// encoding once it outgrows its page, row group after row group) and costs a hash and a
-/// comparison per value; ZSTD compresses them as well or better. The instants the metrics
-/// stamp when they first see a lead in a stage, `stage_entered_at` (`lead_stages`) and
-/// `changed_at` (`lead_stage_transitions`), are the run's own instant for many rows (57 % of
-/// the 1 M-lead bench's first `lead_stages`) and unique otherwise: plain under ZSTD is
-/// smallest (pyarrow, ZSTD 3: 2.99 MB, with a dictionary 3.83, delta encoded 4.23, its
-/// deltas jumping between the run and older dates). Every other column but the event
-/// times ([`is_event_time`]) keeps dictionary encoding, which is what the low-cardinality
-/// ones (stages, channels, countries, owners, run ids, `_ingested_at`) want.
-const UNIQUE_COLUMNS: [&str; 5] = [
+/// comparison per value, so they are written plain; ZSTD compresses them as well or better
+/// (pyarrow, the 1 M-lead bench's `leads` and `lead_stages`, ZSTD 3: `mql_at` 3.51 MB with
+/// a dictionary, 2.90 MB plain, in half the time; `stage_entered_at` 3.82 → 3.00 MB; none
+/// of these columns larger plain). Every other column keeps dictionary encoding, which is
+/// what the low-cardinality ones (stages, channels, countries, owners, run ids) want.
+///
+/// The event times stay PLAIN although DELTA_BINARY_PACKED would be smaller and cheaper to
+/// write (the 1 M-lead bench: `leads` 77.1 → 74.3 MB, `created_at` 3.89 → 3.16 MB, the
+/// replay's CPU about 3 % less): Spark's vectorized reader before 3.3 (AWS Glue 3.0, older
+/// Databricks and Synapse runtimes), Iceberg's vectorized Arrow reader before mid-2025 and
+/// StarRocks refuse a column so encoded ("Unsupported encoding: DELTA_BINARY_PACKED"), and
+/// these tables are for whatever reader a team has.
+const UNIQUE_COLUMNS: [&str; 21] = [
     "lead_id",
     "email_hash",
     "response_id",
+    "created_at",
+    "updated_at",
+    "last_intent_at",
+    "submitted_at",
+    // A lead's funnel dates (`leads`), and the stage history made of them (`lead_stages`,
+    // `lead_stage_transitions`).
+    "mql_at",
+    "sal_at",
+    "sal_rejected_at",
+    "sql_at",
+    "opportunity_at",
+    "customer_at",
+    "first_contacted_at",
     "stage_entered_at",
     "changed_at",
+    "became_warm_at",
+    "became_mql_at",
+    "became_sal_at",
+    "became_sql_at",
+    "became_customer_at",
 ];
-
-/// The lineage column every table carries: one instant per run, which a dictionary holds
-/// in one entry.
-const INGESTED_AT: &str = "_ingested_at";
-
-/// Is `field` an event time of a lead or a response: a timestamp other than
-/// [`INGESTED_AT`] and the [`UNIQUE_COLUMNS`] (`created_at`, `updated_at`, a lead's funnel
-/// dates, `last_intent_at`, `submitted_at`)? These are written with DELTA_BINARY_PACKED and
-/// no dictionary. A dictionary of unique instants is thrown away; and microsecond instants
-/// differ from one row to the next in fewer bits than their 64, least of all where rows
-/// come in the order they were made (`created_at`, by id): on the 1 M-lead bench's `leads`
-/// (pyarrow, ZSTD 3, plain → delta) `created_at` 3.89 → 3.16 MB, `updated_at` 5.73 → 5.43,
-/// `mql_at` 2.89 → 2.43, `last_intent_at` 5.16 → 5.27; our file 77.1 → 74.3 MB, written
-/// with less work. Every reader we test with (DuckDB, pyarrow, pandas, Polars,
-/// `deltalake`) decodes it, as do Spark and Trino.
-fn is_event_time(field: &Field) -> bool {
-    matches!(field.data_type(), DataType::Timestamp(..))
-        && field.name() != INGESTED_AT
-        && !UNIQUE_COLUMNS.contains(&field.name().as_str())
-}
 
 /// Columns of keyed hashes (64 hex digits of HMAC-SHA-256 per value). Their bytes repeat
 /// nothing for ZSTD's match finder to use; all it can gain is the entropy coding of 16
@@ -110,10 +112,10 @@ fn zstd(level: i32) -> Compression {
     Compression::ZSTD(ZstdLevel::try_new(level).expect("a valid zstd level"))
 }
 
-/// The Parquet settings of a table of `schema`: ZSTD (level 1 for [`HASH_COLUMNS`], else
-/// [`ZSTD_LEVEL`]), bounded row groups, statistics, event times ([`is_event_time`]) delta
-/// encoded, dictionaries for all else but [`UNIQUE_COLUMNS`].
-pub fn writer_properties(schema: &Schema) -> WriterProperties {
+/// The Parquet settings every table uses: ZSTD (level 1 for [`HASH_COLUMNS`], else
+/// [`ZSTD_LEVEL`]), bounded row groups, statistics, dictionaries for all but
+/// [`UNIQUE_COLUMNS`].
+pub fn writer_properties() -> WriterProperties {
     let builder = WriterProperties::builder()
         .set_compression(zstd(ZSTD_LEVEL))
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
@@ -121,17 +123,10 @@ pub fn writer_properties(schema: &Schema) -> WriterProperties {
     let builder = HASH_COLUMNS.iter().fold(builder, |b, column| {
         b.set_column_compression(ColumnPath::from(*column), zstd(1))
     });
-    let builder = UNIQUE_COLUMNS.iter().fold(builder, |b, column| {
-        b.set_column_dictionary_enabled(ColumnPath::from(*column), false)
-    });
-    schema
-        .fields()
+    UNIQUE_COLUMNS
         .iter()
-        .filter(|field| is_event_time(field))
-        .fold(builder, |b, field| {
-            let column = ColumnPath::from(field.name().as_str());
-            b.set_column_dictionary_enabled(column.clone(), false)
-                .set_column_encoding(column, Encoding::DELTA_BINARY_PACKED)
+        .fold(builder, |b, column| {
+            b.set_column_dictionary_enabled(ColumnPath::from(*column), false)
         })
         .build()
 }
@@ -196,7 +191,7 @@ impl ParquetFile {
     pub fn create(store: &Arc<dyn ObjectStore>, path: Path, schema: SchemaRef) -> Result<Self> {
         let mut sink = BufWriter::with_capacity(Arc::clone(store), path.clone(), UPLOAD_PART_BYTES)
             .with_max_concurrency(UPLOAD_PARTS_IN_FLIGHT);
-        let mut columns = ColumnsWriter::try_new(Arc::clone(&schema), writer_properties(&schema))
+        let mut columns = ColumnsWriter::try_new(schema, writer_properties())
             .map_err(|e| Error::encode(path.to_string(), e))?;
         let (queue, mut received) = tokio::sync::mpsc::channel(QUEUED_BATCHES);
         let at = path.to_string();
@@ -650,11 +645,10 @@ mod tests {
     use parquet::basic::Encoding;
     use parquet::file::reader::{FileReader, SerializedFileReader};
 
-    /// Unique ids and stamped instants are written plain, event times delta encoded,
-    /// repeated values (the run's `_ingested_at` among them) with a dictionary; all read
-    /// back.
+    /// Unique ids and event times are written plain, repeated values with a dictionary; all
+    /// read back.
     #[tokio::test]
-    async fn ids_are_plain_event_times_deltas_and_repeated_values_have_a_dictionary() {
+    async fn ids_are_plain_and_repeated_strings_have_a_dictionary() {
         let store: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
         let ids: Vec<String> = (0..1_000).map(|i| format!("lead-{i}")).collect();
         let channels: Vec<&str> = (0..1_000)
@@ -664,26 +658,13 @@ mod tests {
         let mql_at: Vec<Option<i64>> = (0..1_000_i64)
             .map(|i| (i % 2 == 0).then_some(1_767_225_600_000_000 + i * 7_919_000))
             .collect();
-        let timestamps = |values: Vec<Option<i64>>| {
-            Arc::new(arrow::array::TimestampMicrosecondArray::from(values).with_timezone("UTC"))
-                as ArrayRef
-        };
         let batch = RecordBatch::try_from_iter([
             ("lead_id", Arc::new(StringArray::from(ids)) as ArrayRef),
             ("channel", Arc::new(StringArray::from(channels)) as ArrayRef),
-            ("mql_at", timestamps(mql_at)),
             (
-                INGESTED_AT,
-                timestamps(vec![Some(1_767_300_000_000_000); 1_000]),
-            ),
-            // A stamped instant: the run's for some leads, each its own for others.
-            (
-                "stage_entered_at",
-                timestamps(
-                    (0..1_000_i64)
-                        .map(|i| Some(1_767_300_000_000_000 - (i % 3) * i * 86_400_000_000))
-                        .collect(),
-                ),
+                "mql_at",
+                Arc::new(arrow::array::TimestampMicrosecondArray::from(mql_at).with_timezone("UTC"))
+                    as ArrayRef,
             ),
         ])
         .unwrap();
@@ -703,64 +684,6 @@ mod tests {
         assert!(!dictionary(&encodings(0)), "lead_id: {:?}", encodings(0));
         assert!(dictionary(&encodings(1)), "channel: {:?}", encodings(1));
         assert!(!dictionary(&encodings(2)), "mql_at: {:?}", encodings(2));
-        assert!(
-            encodings(2).contains(&Encoding::DELTA_BINARY_PACKED),
-            "mql_at: {:?}",
-            encodings(2)
-        );
-        assert!(
-            dictionary(&encodings(3)),
-            "_ingested_at: {:?}",
-            encodings(3)
-        );
-        assert!(!encodings(3).contains(&Encoding::DELTA_BINARY_PACKED));
-        assert!(
-            !dictionary(&encodings(4)),
-            "stage_entered_at: {:?}",
-            encodings(4)
-        );
-        assert!(!encodings(4).contains(&Encoding::DELTA_BINARY_PACKED));
-    }
-
-    /// Deltas of instants at the ends of the range overflow 64 bits; they wrap, as the
-    /// format says, and every value reads back (a hostile date is a reject long before, but
-    /// the file must not depend on that).
-    #[tokio::test]
-    async fn event_times_at_the_ends_of_the_range_read_back() {
-        let store: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
-        let values = vec![
-            Some(i64::MAX),
-            Some(i64::MIN),
-            None,
-            Some(0),
-            Some(-1),
-            Some(1_767_225_600_000_000),
-            Some(i64::MIN),
-            Some(i64::MAX),
-        ];
-        let batch = RecordBatch::try_from_iter([(
-            "created_at",
-            Arc::new(arrow::array::TimestampMicrosecondArray::from(values).with_timezone("UTC"))
-                as ArrayRef,
-        )])
-        .unwrap();
-        let path = Path::from("t/ends.parquet");
-        write_batches(&store, &path, batch.schema(), std::slice::from_ref(&batch))
-            .await
-            .unwrap();
-        let bytes = store.get(&path).await.unwrap().bytes().await.unwrap();
-        let reader = SerializedFileReader::new(bytes).unwrap();
-        let encodings: Vec<_> = reader
-            .metadata()
-            .row_group(0)
-            .column(0)
-            .encodings()
-            .collect();
-        assert!(
-            encodings.contains(&Encoding::DELTA_BINARY_PACKED),
-            "{encodings:?}"
-        );
-        assert_eq!(read_parquet_rows(&store, &path).await.unwrap(), vec![batch]);
     }
 
     /// Keyed hashes are compressed at level 1: smaller than level 3 makes them (their bytes
@@ -787,9 +710,9 @@ mod tests {
 
         // The file as our settings write it, and as they would with level 3 for it too.
         let size = |properties: WriterProperties| encoded(&batch, properties).len();
-        let ours = size(writer_properties(&batch.schema()));
+        let ours = size(writer_properties());
         let level_3 = size(
-            writer_properties(&batch.schema())
+            writer_properties()
                 .into_builder()
                 .set_column_compression(ColumnPath::from("email_hash"), zstd(ZSTD_LEVEL))
                 .build(),
