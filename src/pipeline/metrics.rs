@@ -598,7 +598,7 @@ async fn stage_surveys(
     for file in files.values() {
         let path = Path::from(file.location.as_str());
         let mut batches =
-            stream_parquet_file(&store, &path, Some(&enps::RESPONSE_COLUMNS), false).await?;
+            stream_parquet_sized(&store, &path, file.bytes, Some(&enps::RESPONSE_COLUMNS)).await?;
         while let Some(batch) = batches.try_next().await? {
             responses
                 .write(&surveys.add_responses(&batch, &stamp)?)

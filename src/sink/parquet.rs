@@ -479,7 +479,8 @@ impl ParquetObject {
 /// where each is a round trip, the metrics step spent its time waiting on them.
 const WHOLE_READ_BYTES: u64 = 1 << 20;
 
-/// [`stream_parquet_rows`] of the object at `path`; an empty stream when `optional` and the
+/// The rows of the object at `path` in batches of at most `READ_BATCH_ROWS`, decoding only
+/// `columns` when given (see [`for_reading`]); an empty stream when `optional` and the
 /// object does not exist. A small object (up to [`WHOLE_READ_BYTES`]) is fetched whole in
 /// one request and decoded from memory; the answer for a larger one is dropped unread and
 /// the object streamed by ranges. (A caller that knows the size, from a listing, asks
@@ -500,7 +501,7 @@ pub async fn stream_parquet_file(
     let size = got.meta.size;
     if size > WHOLE_READ_BYTES {
         drop(got);
-        return stream_parquet_rows(store, path, size, columns).await;
+        return stream_parquet_sized(store, path, size, columns).await;
     }
     let bytes = got
         .bytes()
@@ -519,7 +520,9 @@ pub async fn stream_parquet_sized(
     columns: Option<&[&str]>,
 ) -> Result<BoxStream<'static, Result<RecordBatch>>> {
     if size > WHOLE_READ_BYTES {
-        return stream_parquet_rows(store, path, size, columns).await;
+        return Ok(ParquetObject::open_sized(store, path, size)
+            .await?
+            .stream(columns));
     }
     decode_whole(path, get_whole(store, path).await?, columns)
 }
@@ -575,20 +578,7 @@ const ROW_GROUPS_FETCHED_AHEAD: usize = 4;
 /// for the footer and its length together, not two, for any footer up to this size.
 const FOOTER_PREFETCH_BYTES: usize = 64 << 10;
 
-/// Stream a Parquet object of `size` bytes (from a listing or `head`) back by ranges, as
-/// [`ParquetObject::stream`] does: its footer first, then its row groups.
-async fn stream_parquet_rows(
-    store: &Arc<dyn ObjectStore>,
-    path: &Path,
-    size: u64,
-    columns: Option<&[&str]>,
-) -> Result<BoxStream<'static, Result<RecordBatch>>> {
-    Ok(ParquetObject::open_sized(store, path, size)
-        .await?
-        .stream(columns))
-}
-
-/// A row group being fetched by a task of its own ([`stream_parquet_rows`]); dropping it
+/// A row group being fetched by a task of its own ([`ParquetObject::stream`]); dropping it
 /// (a reader that stopped early) aborts the fetch.
 struct Fetch {
     task: tokio::task::JoinHandle<Result<Option<ParquetRecordBatchReader>>>,

@@ -47,24 +47,41 @@ pub async fn emptied_partitions(
     Ok(emptied)
 }
 
-/// The row count a published Parquet file's metadata states (no data pages read); `None`
-/// when there is no such file.
+/// The row count a published Parquet file's metadata states (its footer only: no data
+/// pages read); `None` when there is no such file.
 pub async fn published_rows(
     store: &Arc<dyn ObjectStore>,
     path: &object_store::path::Path,
 ) -> Result<Option<u64>> {
-    use parquet::file::reader::FileReader;
-    let bytes = match store.get(path).await {
-        Ok(got) => got
-            .bytes()
+    Ok(super::ParquetObject::open(store, path)
+        .await?
+        .map(|file| file.rows()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{ArrayRef, Int64Array};
+    use arrow::record_batch::RecordBatch;
+
+    /// A published file's count comes from its footer; a missing file has none.
+    #[tokio::test]
+    async fn a_published_files_rows_are_counted_and_a_missing_file_has_none() {
+        let store: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
+        let batch = |n: i64| {
+            RecordBatch::try_from_iter([(
+                "score",
+                Arc::new(Int64Array::from_iter_values(0..n)) as ArrayRef,
+            )])
+            .unwrap()
+        };
+        let path = object_store::path::Path::from("leads/job.hubspot.parquet");
+        let batches = [batch(3), batch(4)];
+        super::super::write_batches(&store, &path, batches[0].schema(), &batches)
             .await
-            .map_err(|e| Error::storage(path.to_string(), e))?,
-        Err(object_store::Error::NotFound { .. }) => return Ok(None),
-        Err(e) => return Err(Error::storage(path.to_string(), e)),
-    };
-    let reader = parquet::file::serialized_reader::SerializedFileReader::new(bytes)
-        .map_err(|e| Error::encode(path.to_string(), e))?;
-    Ok(Some(
-        u64::try_from(reader.metadata().file_metadata().num_rows()).unwrap_or(0),
-    ))
+            .unwrap();
+        assert_eq!(published_rows(&store, &path).await.unwrap(), Some(7));
+        let missing = object_store::path::Path::from("leads/job.salesforce.parquet");
+        assert_eq!(published_rows(&store, &missing).await.unwrap(), None);
+    }
 }
