@@ -124,8 +124,28 @@ fn id(value: &str, column: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Text a row holds, owned: a `String`, or a short string held inline.
+trait OwnedText: std::ops::Deref<Target = str> {
+    /// Cut to its first `len` bytes (at a character boundary) and give back the room.
+    fn cut(&mut self, len: usize);
+}
+
+impl OwnedText for String {
+    fn cut(&mut self, len: usize) {
+        self.truncate(len);
+        self.shrink_to_fit();
+    }
+}
+
+impl OwnedText for compact_str::CompactString {
+    fn cut(&mut self, len: usize) {
+        self.truncate(len);
+        self.shrink_to_fit();
+    }
+}
+
 /// An optional id: too long is nulled.
-fn opt_id(value: &mut Option<String>, column: &'static str, found: &mut Vec<Finding>) {
+fn opt_id<T: OwnedText>(value: &mut Option<T>, column: &'static str, found: &mut Vec<Finding>) {
     if value.as_ref().is_some_and(|v| v.len() > MAX_ID_BYTES) {
         *value = None;
         found.push(Finding {
@@ -136,14 +156,13 @@ fn opt_id(value: &mut Option<String>, column: &'static str, found: &mut Vec<Find
 }
 
 /// Free text: cut to [`MAX_TEXT_CHARS`].
-fn text(value: &mut String, column: &'static str, found: &mut Vec<Finding>) {
+fn text<T: OwnedText>(value: &mut T, column: &'static str, found: &mut Vec<Finding>) {
     // Bytes first: a short string needs no character walk.
     if value.len() <= MAX_TEXT_CHARS {
         return;
     }
     if let Some((cut, _)) = value.char_indices().nth(MAX_TEXT_CHARS) {
-        value.truncate(cut);
-        value.shrink_to_fit();
+        value.cut(cut);
         found.push(Finding {
             column,
             rule: Rule::TooLong,
@@ -151,7 +170,7 @@ fn text(value: &mut String, column: &'static str, found: &mut Vec<Finding>) {
     }
 }
 
-fn opt_text(value: &mut Option<String>, column: &'static str, found: &mut Vec<Finding>) {
+fn opt_text<T: OwnedText>(value: &mut Option<T>, column: &'static str, found: &mut Vec<Finding>) {
     if let Some(v) = value.as_mut() {
         text(v, column, found);
     }
@@ -211,7 +230,7 @@ pub(crate) fn money_text(micros: i128) -> String {
 
 impl Plausible for super::LeadRow {
     fn record_id(&self) -> String {
-        self.lead_id.clone()
+        self.lead_id.to_string()
     }
 
     fn check(&mut self, bounds: &Bounds, found: &mut Vec<Finding>) -> Result<(), String> {
@@ -506,7 +525,7 @@ mod tests {
     fn a_lead_keeps_its_record_and_loses_only_the_implausible_values() {
         let bounds = Bounds::new(NOW);
         let mut row = lead();
-        row.company = Some("é".repeat(MAX_TEXT_CHARS + 5));
+        row.company = Some("é".repeat(MAX_TEXT_CHARS + 5).into());
         let mut found = Vec::new();
         row.check(&bounds, &mut found).unwrap();
         assert_eq!(
@@ -533,7 +552,7 @@ mod tests {
             ]
         );
         let mut row = lead();
-        row.lead_id = "9".repeat(MAX_ID_BYTES + 1);
+        row.lead_id = "9".repeat(MAX_ID_BYTES + 1).into();
         assert!(
             row.check(&bounds, &mut Vec::new())
                 .unwrap_err()

@@ -34,24 +34,24 @@ canonical_table! {
     /// One CRM lead or contact as the CRM currently has it.
     LeadRow, LeadsBuilder, leads_schema {
         /// The CRM: `hubspot`, `salesforce`.
-        source_system: Str,
+        source_system: SmallStr,
         /// The CRM's record id.
-        lead_id: Str,
+        lead_id: SmallStr,
         /// HMAC-SHA256 of the lower-cased e-mail address.
         email_hash: OptStr,
         /// Domain part of the e-mail address (not personal on its own).
-        email_domain: OptStr,
-        company: OptStr,
-        job_title: OptStr,
+        email_domain: OptSmallStr,
+        company: OptSmallStr,
+        job_title: OptSmallStr,
         /// ISO-3166 alpha-2 where the CRM gives one.
-        country: OptStr,
-        owner_id: OptStr,
+        country: OptSmallStr,
+        owner_id: OptSmallStr,
         /// Acquisition channel, snake_case (`paid_search`, `organic_search`, …).
-        channel: OptStr,
+        channel: OptSmallStr,
         /// Ad campaign id the lead is attributed to.
-        campaign_id: OptStr,
-        lifecycle_stage_raw: OptStr,
-        lead_status_raw: OptStr,
+        campaign_id: OptSmallStr,
+        lifecycle_stage_raw: OptSmallStr,
+        lead_status_raw: OptSmallStr,
         vendor_score: OptI64,
         demo_requested: OptBool,
         content_downloads: OptI64,
@@ -59,7 +59,7 @@ canonical_table! {
         email_engagements: OptI64,
         budget_confirmed: OptBool,
         /// `decision_maker`, `influencer` or `none`.
-        authority: OptStr,
+        authority: OptSmallStr,
         need_confirmed: OptBool,
         timeline_confirmed: OptBool,
         created_at: OptTs,
@@ -67,7 +67,7 @@ canonical_table! {
         mql_at: OptTs,
         sal_at: OptTs,
         sal_rejected_at: OptTs,
-        rejection_reason: OptStr,
+        rejection_reason: OptSmallStr,
         sql_at: OptTs,
         opportunity_at: OptTs,
         customer_at: OptTs,
@@ -77,14 +77,14 @@ canonical_table! {
         last_intent_at: OptTs,
         /// The company's industry, as the CRM names it (HubSpot `industry`, Salesforce
         /// `Industry`).
-        industry: OptStr,
+        industry: OptSmallStr,
         /// The company's number of employees.
         employee_count: OptI64,
         /// The company's annual revenue, exact, in `annual_revenue_currency`.
         annual_revenue: OptMoney,
         /// ISO-4217 currency of `annual_revenue` (the source's `currency`, by default the
         /// job's reporting currency; Salesforce's `CurrencyIsoCode` when mapped).
-        annual_revenue_currency: OptStr,
+        annual_revenue_currency: OptSmallStr,
         /// The CRM properties the source keeps besides the canonical columns, by their
         /// name in the job: `MAP<VARCHAR, STRUCT<string, number, boolean, timestamp>>`,
         /// the field of the declared type set. Unset properties have no entry.

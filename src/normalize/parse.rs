@@ -404,6 +404,20 @@ fn ymd_fast(b: &[u8]) -> Option<Option<NaiveDate>> {
     ))
 }
 
+/// [`snake_case`] held inline when short (a label is a few bytes: no allocation).
+pub fn snake_case_compact(text: &str) -> compact_str::CompactString {
+    trim(text)
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
 /// `SCREAMING_CASE` or `Mixed Case` vendor enum values as snake_case channel names.
 pub fn snake_case(text: &str) -> String {
     let text = trim(text);
@@ -505,6 +519,15 @@ mod tests {
         assert!(opt_bool(Some(&json!("maybe")), "x").is_err());
         assert_eq!(date_days("1970-01-02"), Ok(1));
         assert_eq!(snake_case("PAID_SEARCH"), "paid_search");
+        for text in [
+            "PAID_SEARCH",
+            " Paid Search ",
+            "Réseaux sociaux",
+            "",
+            "a-very-long-label-past-24-bytes",
+        ] {
+            assert_eq!(snake_case_compact(text), snake_case(text), "{text:?}");
+        }
     }
 
     #[test]

@@ -8,8 +8,10 @@
 //! currencies, custom properties) stay in the connectors, applied between
 //! [`LeadValues::read`] and [`LeadValues::into_row`].
 
+use compact_str::CompactString;
+
 use crate::normalize::parse::{
-    JsonLeaf, opt_bool, opt_i64, opt_money, opt_str, opt_text, opt_timestamp, snake_case,
+    JsonLeaf, opt_bool, opt_i64, opt_money, opt_text, opt_timestamp, snake_case_compact,
 };
 use crate::normalize::{CustomValue, LeadRow, PersonalDataHasher};
 
@@ -37,11 +39,11 @@ macro_rules! rule {
 
 rule!(
     /// Text; `""` and `null` are no value.
-    Text: Option<String> = |v, _name| Ok(opt_str(v))
+    Text: Option<CompactString> = |v, _name| Ok(opt_text(v).map(CompactString::from))
 );
 rule!(
     /// A label, snake_cased (`PAID_SEARCH` → `paid_search`).
-    Label: Option<String> = |v, _name| Ok(opt_text(v).map(|t| snake_case(&t)))
+    Label: Option<CompactString> = |v, _name| Ok(opt_text(v).map(|t| snake_case_compact(&t)))
 );
 rule!(
     /// A timestamp in any documented vendor form, in microseconds.
@@ -270,7 +272,7 @@ pub(crate) struct LeadRecord<'a> {
     /// `hubspot`, `salesforce`.
     pub(crate) source_system: &'static str,
     /// The CRM's record id.
-    pub(crate) lead_id: String,
+    pub(crate) lead_id: CompactString,
     /// Currency of `annual_revenue` when no mapped field gives it.
     pub(crate) currency: Option<&'a str>,
     /// The kept custom properties, decoded.
@@ -286,7 +288,7 @@ impl LeadValues {
         let email = self.email;
         let annual_revenue_currency = self.annual_revenue.and(
             self.annual_revenue_currency
-                .or_else(|| record.currency.map(str::to_string)),
+                .or_else(|| record.currency.map(CompactString::from)),
         );
         LeadRow {
             source_system: record.source_system.into(),
@@ -295,7 +297,7 @@ impl LeadValues {
             email_domain: email
                 .as_deref()
                 .and_then(|e| e.rsplit_once('@'))
-                .map(|(_, domain)| crate::normalize::parse::trim(domain).to_lowercase()),
+                .map(|(_, domain)| lower_case(crate::normalize::parse::trim(domain))),
             company: self.company,
             job_title: self.job_title,
             country: self.country,
@@ -331,6 +333,19 @@ impl LeadValues {
             custom: record.custom,
             is_deleted: record.is_deleted,
         }
+    }
+}
+
+/// `text` lower-cased as [`str::to_lowercase`] does it, held inline when short; most
+/// domains are lower-case already and are only copied.
+fn lower_case(text: &str) -> CompactString {
+    if text
+        .bytes()
+        .any(|b| b.is_ascii_uppercase() || !b.is_ascii())
+    {
+        CompactString::from(text.to_lowercase())
+    } else {
+        CompactString::from(text)
     }
 }
 

@@ -777,11 +777,11 @@ pub fn decode_lead(
         (at(record, field), field)
     })?;
     if mapped.is_converted == Some(true) {
-        mapped.lifecycle_stage = Some("converted".to_string());
+        mapped.lifecycle_stage = Some("converted".into());
     }
     let lead = LeadRecord {
         source_system: "salesforce",
-        lead_id: id,
+        lead_id: id.into(),
         currency: f.currency.as_deref(),
         custom: crate::sources::custom::decode_all(&f.custom, |path| at(record, path))?,
         is_deleted: opt_bool(record.get("IsDeleted"), "IsDeleted")?.unwrap_or(false),

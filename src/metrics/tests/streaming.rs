@@ -64,7 +64,7 @@ fn row(id: &str, owner: Option<&str>, visits: i64) -> LeadRow {
         company: None,
         job_title: None,
         country: None,
-        owner_id: owner.map(str::to_string),
+        owner_id: owner.map(Into::into),
         channel: Some(
             if visits % 20 == 0 {
                 "paid_search"
@@ -73,7 +73,7 @@ fn row(id: &str, owner: Option<&str>, visits: i64) -> LeadRow {
             }
             .into(),
         ),
-        campaign_id: (visits >= 50).then(|| "C1".to_string()),
+        campaign_id: (visits >= 50).then(|| "C1".into()),
         lifecycle_stage_raw: None,
         lead_status_raw: None,
         vendor_score: None,
@@ -311,7 +311,7 @@ fn many_small_batches_equal_one_batch_across_two_runs() {
 fn six_hundred_copies(second_run: bool) -> RecordBatch {
     let rows = (0..600).flat_map(|copy| {
         lead_rows(second_run).into_iter().map(move |mut r| {
-            r.lead_id = format!("{}-{copy}", r.lead_id);
+            r.lead_id = format!("{}-{copy}", r.lead_id).into();
             r
         })
     });

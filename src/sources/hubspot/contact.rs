@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
+use compact_str::CompactString;
 use serde::Deserialize;
 use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::Value;
@@ -255,8 +256,8 @@ pub(super) fn decode_contact(
     let values = index.resolve(fields);
     let row = (|| {
         let id = match id {
-            Some(Scalar::Str(s)) if !s.is_empty() => s.to_string(),
-            Some(Scalar::Number(n)) => n.to_string(),
+            Some(Scalar::Str(s)) if !s.is_empty() => CompactString::from(s.as_ref()),
+            Some(Scalar::Number(n)) => CompactString::from(n.to_string()),
             _ => return Err("contact has no `id`".to_string()),
         };
         if !matches!(properties, Some(Fields::Object(_))) {
