@@ -109,10 +109,10 @@ column_kind!(
     |b, v| b.append_option(v.as_deref()),
     room: |b| b.values_slice().len(), |c, bytes| StringBuilder::with_capacity(c, bytes)
 );
-// Short text held in the row itself, not on the heap: a lead's ids, codes and names are
-// mostly under 24 bytes, and a `String` each cost an allocation when a page was decoded and
-// a free, on another thread, once its rows were written (about 2 % of a spend-heavy run's
-// CPU in the allocator, perf). Same Arrow type as `Str`/`OptStr`.
+// Short text held in the row itself, not on the heap: the ids, codes, labels and names of
+// `leads` and `spend` rows are mostly under 24 bytes, and a `String` each cost an allocation
+// when a page was decoded and a free, on another thread, once its rows were written (about
+// 2 % of a spend-heavy run's CPU in the allocator, perf). Same Arrow type as `Str`/`OptStr`.
 column_kind!(
     SmallStr,
     CompactString,

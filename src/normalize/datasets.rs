@@ -100,14 +100,14 @@ canonical_table! {
         /// Days since 1970-01-01 in the ad account's time zone.
         date: Date,
         /// `google_ads`, `meta_ads`, `linkedin_ads`.
-        platform: Str,
-        account_id: Str,
-        campaign_id: Str,
-        campaign_name: OptStr,
+        platform: SmallStr,
+        account_id: SmallStr,
+        campaign_id: SmallStr,
+        campaign_name: OptSmallStr,
         /// Channel, snake_case (`paid_search`, `display`, …).
-        channel: OptStr,
+        channel: OptSmallStr,
         /// ISO-4217 currency of `spend`.
-        currency: Str,
+        currency: SmallStr,
         /// Exact amount in `currency`, 6 decimals.
         spend: Money,
         impressions: I64,

@@ -82,6 +82,13 @@ pub fn opt_str<V: JsonLeaf + ?Sized>(value: Option<&V>) -> Option<String> {
     opt_text(value).map(Cow::into_owned)
 }
 
+/// [`opt_str`] held inline when short (ids, codes and names mostly are: no allocation).
+pub fn opt_small_str<V: JsonLeaf + ?Sized>(
+    value: Option<&V>,
+) -> Option<compact_str::CompactString> {
+    opt_text(value).map(compact_str::CompactString::from)
+}
+
 /// [`opt_str`]'s text, borrowed from the value where it is a string: for a caller that
 /// derives its own string from it (a label, snake-cased) and would otherwise copy it first.
 pub fn opt_text<V: JsonLeaf + ?Sized>(value: Option<&V>) -> Option<Cow<'_, str>> {

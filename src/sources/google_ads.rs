@@ -25,8 +25,9 @@ use crate::config::Template;
 use crate::error::Result;
 use crate::http::{HttpSettings, Verdict, body_excerpt, retry_after};
 use crate::normalize::SpendRow;
-use crate::normalize::parse::{Scalar, date_days, opt_i64, opt_str};
+use crate::normalize::parse::{Scalar, date_days, opt_i64, opt_small_str, opt_str};
 use crate::sources::RowSink;
+use compact_str::CompactString;
 
 /// Which GoogleAdsService method to query through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
@@ -565,13 +566,13 @@ pub fn parse_duration(text: &str) -> Option<StdDuration> {
 }
 
 /// `advertisingChannelType` as our channel names.
-pub fn channel_of(channel_type: &str) -> String {
+pub fn channel_of(channel_type: &str) -> CompactString {
     match channel_type {
-        "SEARCH" => "paid_search".to_string(),
-        "DISPLAY" => "display".to_string(),
-        "VIDEO" => "video".to_string(),
-        "SHOPPING" => "shopping".to_string(),
-        other => crate::normalize::parse::snake_case(other),
+        "SEARCH" => "paid_search".into(),
+        "DISPLAY" => "display".into(),
+        "VIDEO" => "video".into(),
+        "SHOPPING" => "shopping".into(),
+        other => crate::normalize::parse::snake_case_compact(other),
     }
 }
 
@@ -584,8 +585,8 @@ fn decode_row(row: &Row<'_>, customer: &str) -> std::result::Result<SpendRow, St
     );
     let date = row.date().ok_or("row has no segments.date")?;
     let campaign_id =
-        opt_str(campaign.and_then(|c| c.id.as_ref())).ok_or("row has no campaign.id")?;
-    let currency = opt_str(customer_part.and_then(|c| c.currency_code.as_ref()))
+        opt_small_str(campaign.and_then(|c| c.id.as_ref())).ok_or("row has no campaign.id")?;
+    let currency = opt_small_str(customer_part.and_then(|c| c.currency_code.as_ref()))
         .ok_or("row has no customer.currencyCode (select customer.currency_code)")?;
     let cost_micros = opt_i64(
         metrics.and_then(|m| m.cost_micros.as_ref()),
@@ -595,9 +596,9 @@ fn decode_row(row: &Row<'_>, customer: &str) -> std::result::Result<SpendRow, St
     Ok(SpendRow {
         date: date_days(date)?,
         platform: "google_ads".into(),
-        account_id: customer.to_string(),
+        account_id: customer.into(),
         campaign_id,
-        campaign_name: opt_str(campaign.and_then(|c| c.name.as_ref())),
+        campaign_name: opt_small_str(campaign.and_then(|c| c.name.as_ref())),
         channel: campaign
             .and_then(|c| c.channel_type.as_ref())
             .and_then(Scalar::as_str)

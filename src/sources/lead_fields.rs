@@ -11,7 +11,8 @@
 use compact_str::CompactString;
 
 use crate::normalize::parse::{
-    JsonLeaf, opt_bool, opt_i64, opt_money, opt_text, opt_timestamp, snake_case_compact,
+    JsonLeaf, opt_bool, opt_i64, opt_money, opt_small_str, opt_text, opt_timestamp,
+    snake_case_compact,
 };
 use crate::normalize::{CustomValue, LeadRow, PersonalDataHasher};
 
@@ -39,7 +40,7 @@ macro_rules! rule {
 
 rule!(
     /// Text; `""` and `null` are no value.
-    Text: Option<CompactString> = |v, _name| Ok(opt_text(v).map(CompactString::from))
+    Text: Option<CompactString> = |v, _name| Ok(opt_small_str(v))
 );
 rule!(
     /// A label, snake_cased (`PAID_SEARCH` → `paid_search`).

@@ -27,7 +27,7 @@ use crate::config::{Secret, Template};
 use crate::error::Result;
 use crate::http::{HttpSettings, Verdict, body_excerpt, retry_after};
 use crate::normalize::SpendRow;
-use crate::normalize::parse::{Scalar, date_days, decimal_micros, opt_i64, opt_str};
+use crate::normalize::parse::{Scalar, date_days, decimal_micros, opt_i64, opt_small_str, opt_str};
 use crate::sources::RowSink;
 
 /// `[[sources]] kind = "meta_ads"`.
@@ -494,8 +494,8 @@ fn decode_row(row: &Row<'_>, account: &str) -> std::result::Result<SpendRow, Str
         .as_ref()
         .and_then(Scalar::as_str)
         .ok_or("row has no date_start")?;
-    let campaign_id = opt_str(row.campaign_id.as_ref()).ok_or("row has no campaign_id")?;
-    let currency = opt_str(row.account_currency.as_ref())
+    let campaign_id = opt_small_str(row.campaign_id.as_ref()).ok_or("row has no campaign_id")?;
+    let currency = opt_small_str(row.account_currency.as_ref())
         .ok_or("row has no account_currency (request the field)")?;
     let spend = match opt_str(row.spend.as_ref()) {
         None => 0,
@@ -504,9 +504,9 @@ fn decode_row(row: &Row<'_>, account: &str) -> std::result::Result<SpendRow, Str
     Ok(SpendRow {
         date: date_days(date)?,
         platform: "meta_ads".into(),
-        account_id: account.to_string(),
+        account_id: account.into(),
         campaign_id,
-        campaign_name: opt_str(row.campaign_name.as_ref()),
+        campaign_name: opt_small_str(row.campaign_name.as_ref()),
         channel: Some("paid_social".into()),
         currency,
         spend,
