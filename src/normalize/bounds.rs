@@ -347,7 +347,7 @@ impl Plausible for super::SpendRow {
 
 impl Plausible for super::SurveyResponseRow {
     fn record_id(&self) -> String {
-        self.response_id.clone()
+        self.response_id.to_string()
     }
 
     fn check(&mut self, bounds: &Bounds, found: &mut Vec<Finding>) -> Result<(), String> {

@@ -110,9 +110,10 @@ column_kind!(
     room: |b| b.values_slice().len(), |c, bytes| StringBuilder::with_capacity(c, bytes)
 );
 // Short text held in the row itself, not on the heap: the ids, codes, labels and names of
-// `leads` and `spend` rows are mostly under 24 bytes, and a `String` each cost an allocation
-// when a page was decoded and a free, on another thread, once its rows were written (about
-// 2 % of a spend-heavy run's CPU in the allocator, perf). Same Arrow type as `Str`/`OptStr`.
+// `leads`, `spend` and `survey_responses` rows are mostly under 24 bytes, and a `String`
+// each cost an allocation when a page was decoded and a free, on another thread, once its
+// rows were written (about 2 % of a spend-heavy run's CPU in the allocator, perf). Same
+// Arrow type as `Str`/`OptStr`.
 column_kind!(
     SmallStr,
     CompactString,

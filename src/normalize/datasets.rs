@@ -119,22 +119,22 @@ canonical_table! {
     /// One survey response, scored on the eNPS question.
     SurveyResponseRow, SurveyResponsesBuilder, survey_responses_schema {
         /// `typeform`, `surveymonkey`.
-        source_system: Str,
+        source_system: SmallStr,
         /// Form or survey id.
-        survey_id: Str,
-        response_id: Str,
+        survey_id: SmallStr,
+        response_id: SmallStr,
         /// HMAC-SHA256 of the respondent identifier (e-mail, employee id or network id).
         respondent_hash: OptStr,
         submitted_at: OptTs,
         /// The eNPS question's field ref, as configured.
-        question_ref: Str,
+        question_ref: SmallStr,
         /// The eNPS answer; null when not answered or the response is partial.
         score: OptI64,
         /// `completed` or `partial` (partial responses are counted, never scored).
-        response_status: OptStr,
-        department: OptStr,
-        team: OptStr,
-        location: OptStr,
+        response_status: OptSmallStr,
+        department: OptSmallStr,
+        team: OptSmallStr,
+        location: OptSmallStr,
         /// Other rating answers the job keeps, as a JSON object `{"ref": score}`.
         extra_scores: OptStr,
         /// Free-text answers the job explicitly keeps, as a JSON object `{"ref": "text"}`.

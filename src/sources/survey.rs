@@ -3,6 +3,8 @@
 
 use std::collections::BTreeMap;
 
+use compact_str::CompactString;
+
 /// The eNPS answer scale (the one type the eNPS metric reads too).
 pub use crate::normalize::EnpsScale as Scale;
 
@@ -39,16 +41,16 @@ pub fn check_group_questions(groups: &GroupQuestions, enps: &str) -> Vec<(&'stat
 /// hidden-field value, an unanswered question leaves it.
 pub fn place_groups(
     answers: Vec<(&str, Option<String>)>,
-    columns: [&mut Option<String>; 3],
+    columns: [&mut Option<CompactString>; 3],
 ) -> Option<String> {
     let [department, team, location] = columns;
     let mut others = BTreeMap::new();
     for (dimension, answer) in answers {
         let Some(answer) = answer else { continue };
         match dimension {
-            "department" => *department = Some(answer),
-            "team" => *team = Some(answer),
-            "location" => *location = Some(answer),
+            "department" => *department = Some(answer.into()),
+            "team" => *team = Some(answer.into()),
+            "location" => *location = Some(answer.into()),
             other => {
                 others.insert(other.to_string(), answer);
             }

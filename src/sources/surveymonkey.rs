@@ -21,7 +21,7 @@ use crate::config::{Secret, Template};
 use crate::error::Result;
 use crate::http::{HttpSettings, Verdict, body_excerpt};
 use crate::json::SkimProof;
-use crate::normalize::parse::{opt_str, opt_timestamp};
+use crate::normalize::parse::{opt_small_str, opt_str, opt_timestamp};
 use crate::normalize::{PersonalDataHasher, SurveyResponseRow};
 use crate::sources::RowSink;
 
@@ -474,8 +474,9 @@ pub(crate) fn decode_response(
     choices: &Catalogue,
     hasher: &PersonalDataHasher,
 ) -> std::result::Result<SurveyResponseRow, String> {
-    let id = opt_str(response.get("id")).ok_or("response has no `id`")?;
-    let status = opt_str(response.get("response_status")).unwrap_or_else(|| "completed".into());
+    let id = opt_small_str(response.get("id")).ok_or("response has no `id`")?;
+    let status =
+        opt_small_str(response.get("response_status")).unwrap_or_else(|| "completed".into());
     let completed = status == "completed";
     let enps = chosen_position(response, &cfg.enps_question_id, choices)?
         .map(|position| cfg.scale.check(cfg.scale.score_of_position(position)))
@@ -497,9 +498,9 @@ pub(crate) fn decode_response(
         }
     }
     let variables = response.get("custom_variables");
-    let variable = |name: &str| opt_str(variables.get(name));
+    let variable = |name: &str| opt_small_str(variables.get(name));
     let respondent = variable(&cfg.custom_variables.respondent)
-        .or_else(|| opt_str(response.get("email_address")));
+        .or_else(|| opt_small_str(response.get("email_address")));
     let (mut department, mut team, mut location) = (
         variable(&cfg.custom_variables.department),
         variable(&cfg.custom_variables.team),
@@ -513,11 +514,11 @@ pub(crate) fn decode_response(
     let groups = place_groups(answers, [&mut department, &mut team, &mut location]);
     Ok(SurveyResponseRow {
         source_system: "surveymonkey".into(),
-        survey_id: survey.to_string(),
+        survey_id: survey.into(),
         response_id: id,
         respondent_hash: respondent.map(|r| hasher.hash(&r)),
         submitted_at: opt_timestamp(response.get("date_modified"), "date_modified")?,
-        question_ref: cfg.enps_question_id.clone(),
+        question_ref: cfg.enps_question_id.as_str().into(),
         // A partial response is counted but never scored.
         score: if completed { enps } else { None },
         response_status: Some(status),

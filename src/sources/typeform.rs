@@ -16,7 +16,7 @@ use crate::config::{Secret, Template};
 use crate::error::Result;
 use crate::http::HttpSettings;
 use crate::json::SkimProof;
-use crate::normalize::parse::{opt_str, opt_timestamp};
+use crate::normalize::parse::{opt_small_str, opt_str, opt_timestamp};
 use crate::normalize::{PersonalDataHasher, SurveyResponseRow};
 use crate::sources::RowSink;
 
@@ -273,13 +273,13 @@ pub fn decode_response(
     cfg: &TypeformConfig,
     hasher: &PersonalDataHasher,
 ) -> std::result::Result<SurveyResponseRow, String> {
-    let response_id = opt_str(item.get("response_id"))
-        .or_else(|| opt_str(item.get("token")))
+    let response_id = opt_small_str(item.get("response_id"))
+        .or_else(|| opt_small_str(item.get("token")))
         .ok_or("response has no `token`")?;
     let hidden = item.get("hidden");
-    let hidden_field = |name: &str| opt_str(hidden.get(name));
+    let hidden_field = |name: &str| opt_small_str(hidden.get(name));
     let respondent = hidden_field(&cfg.hidden_fields.respondent)
-        .or_else(|| opt_str(item.get("metadata").get("network_id")));
+        .or_else(|| opt_small_str(item.get("metadata").get("network_id")));
     let score = number_answer(item, &cfg.enps_ref)?
         .map(|s| cfg.scale.check(s))
         .transpose()?;
@@ -308,11 +308,11 @@ pub fn decode_response(
     let groups = place_groups(answers, [&mut department, &mut team, &mut location]);
     Ok(SurveyResponseRow {
         source_system: "typeform".into(),
-        survey_id: form.to_string(),
+        survey_id: form.into(),
         response_id,
         respondent_hash: respondent.map(|r| hasher.hash(&r)),
         submitted_at: opt_timestamp(item.get("submitted_at"), "submitted_at")?,
-        question_ref: cfg.enps_ref.clone(),
+        question_ref: cfg.enps_ref.as_str().into(),
         score,
         response_status: Some("completed".into()),
         department,

@@ -30,7 +30,7 @@ fn response(
     SurveyResponseRow {
         source_system: "typeform".into(),
         survey_id: "pulse".into(),
-        response_id: format!("r{id}"),
+        response_id: format!("r{id}").into(),
         respondent_hash: Some(format!("h{id}")),
         submitted_at: Some(t(at)),
         question_ref: "enps".into(),
