@@ -89,51 +89,44 @@ macro_rules! column_kind {
     };
 }
 
-column_kind!(
-    Str,
-    String,
-    StringBuilder,
-    DataType::Utf8,
-    false,
-    |c| StringBuilder::with_capacity(c, c * 8),
-    |b, v| b.append_value(v),
-    room: |b| b.values_slice().len(), |c, bytes| StringBuilder::with_capacity(c, bytes)
-);
-column_kind!(
-    OptStr,
-    Option<String>,
-    StringBuilder,
-    DataType::Utf8,
-    true,
-    |c| StringBuilder::with_capacity(c, c * 8),
-    |b, v| b.append_option(v.as_deref()),
-    room: |b| b.values_slice().len(), |c, bytes| StringBuilder::with_capacity(c, bytes)
-);
+/// A text column kind (`Utf8`): `$value` is the text a row holds (`String` or an inline
+/// `CompactString`, read through `Deref<Target = str>`); `optional` when it may be null.
+macro_rules! text_kind {
+    ($name:ident, $value:ty) => {
+        column_kind!(
+            $name,
+            $value,
+            StringBuilder,
+            DataType::Utf8,
+            false,
+            |c| StringBuilder::with_capacity(c, c * 8),
+            |b, v| b.append_value(v),
+            room: |b| b.values_slice().len(), |c, bytes| StringBuilder::with_capacity(c, bytes)
+        );
+    };
+    ($name:ident, $value:ty, optional) => {
+        column_kind!(
+            $name,
+            Option<$value>,
+            StringBuilder,
+            DataType::Utf8,
+            true,
+            |c| StringBuilder::with_capacity(c, c * 8),
+            |b, v| b.append_option(v.as_deref()),
+            room: |b| b.values_slice().len(), |c, bytes| StringBuilder::with_capacity(c, bytes)
+        );
+    };
+}
+
+text_kind!(Str, String);
+text_kind!(OptStr, String, optional);
 // Short text held in the row itself, not on the heap: the ids, codes, labels and names of
 // `leads`, `spend` and `survey_responses` rows are mostly under 24 bytes, and a `String`
 // each cost an allocation when a page was decoded and a free, on another thread, once its
 // rows were written (about 2 % of a spend-heavy run's CPU in the allocator, perf). Same
 // Arrow type as `Str`/`OptStr`.
-column_kind!(
-    SmallStr,
-    CompactString,
-    StringBuilder,
-    DataType::Utf8,
-    false,
-    |c| StringBuilder::with_capacity(c, c * 8),
-    |b, v| b.append_value(v),
-    room: |b| b.values_slice().len(), |c, bytes| StringBuilder::with_capacity(c, bytes)
-);
-column_kind!(
-    OptSmallStr,
-    Option<CompactString>,
-    StringBuilder,
-    DataType::Utf8,
-    true,
-    |c| StringBuilder::with_capacity(c, c * 8),
-    |b, v| b.append_option(v.as_deref()),
-    room: |b| b.values_slice().len(), |c, bytes| StringBuilder::with_capacity(c, bytes)
-);
+text_kind!(SmallStr, CompactString);
+text_kind!(OptSmallStr, CompactString, optional);
 column_kind!(
     OptI64,
     Option<i64>,
