@@ -147,7 +147,7 @@ impl Partitioner {
         self.previous.add(&mut self.spill, batch, partition)
     }
 
-    /// Set aside a batch of the current `leads` (its `LEAD_COLUMNS`).
+    /// Set aside a batch of the current `leads` (the columns `stages::lead_columns` gives).
     pub fn add_leads(&mut self, batch: &RecordBatch) -> Result<()> {
         let partition = self.partition_fn();
         self.leads.add(&mut self.spill, batch, partition)

@@ -37,9 +37,7 @@ use crate::metrics::cpsql::Cpsql;
 use crate::metrics::fx::FxRates;
 use crate::metrics::intent::{IntentIndex, SIGNAL_COLUMNS};
 use crate::metrics::partitions::{self, Partitioner};
-use crate::metrics::stages::{
-    LEAD_COLUMNS, PREVIOUS_COLUMNS, PreviousStages, PreviousStagesBuilder,
-};
+use crate::metrics::stages::{PREVIOUS_COLUMNS, PreviousStages, PreviousStagesBuilder};
 use crate::metrics::{
     Accumulator, METRIC_TABLES, MetricStream, MetricTable, Settings, Surveys, enps, stages,
 };
@@ -467,6 +465,7 @@ pub async fn stage_metrics_over(
     // Pass 1: the aggregates, the transitions, and the `lead_stages` rows set aside on local
     // disk until pass 2 can rank them; enps_responses written as the responses are read.
     let unranked = SetAside::start(&stages::lead_stages_schema())?;
+    let lead_columns = stages::lead_columns(!intent.is_empty());
     let mut pass1 = Accumulator::new(settings, previous, cpsql).with_intent(&intent);
     // Each step classifies a batch while the one before is folded in (`Accumulator::step`).
     let mut one = PassOne {
@@ -477,7 +476,7 @@ pub async fn stage_metrics_over(
         for file in leads_files.values() {
             let path = Path::from(file.location.as_str());
             let mut batches =
-                stream_parquet_sized(store, &path, file.bytes, Some(&LEAD_COLUMNS)).await?;
+                stream_parquet_sized(store, &path, file.bytes, Some(lead_columns)).await?;
             while let Some(batch) = batches.try_next().await? {
                 one.step(&mut pass1, Some(&batch), stamp).await?;
             }
@@ -499,7 +498,7 @@ pub async fn stage_metrics_over(
         for file in leads_files.values() {
             let path = Path::from(file.location.as_str());
             let mut batches =
-                stream_parquet_sized(store, &path, file.bytes, Some(&LEAD_COLUMNS)).await?;
+                stream_parquet_sized(store, &path, file.bytes, Some(lead_columns)).await?;
             while let Some(batch) = batches.try_next().await? {
                 split.add_leads(&batch)?;
             }
