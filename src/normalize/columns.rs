@@ -89,8 +89,9 @@ macro_rules! column_kind {
     };
 }
 
-/// A text column kind (`Utf8`): `$value` is the text a row holds (`String` or an inline
-/// `CompactString`, read through `Deref<Target = str>`); `optional` when it may be null.
+/// A text column kind (`Utf8`) and its JSON form for `_rejects`: `$value` is the text a row
+/// holds (`String` or an inline `CompactString`, read through `Deref<Target = str>`);
+/// `optional` when it may be null.
 macro_rules! text_kind {
     ($name:ident, $value:ty) => {
         column_kind!(
@@ -103,6 +104,11 @@ macro_rules! text_kind {
             |b, v| b.append_value(v),
             room: |b| b.values_slice().len(), |c, bytes| StringBuilder::with_capacity(c, bytes)
         );
+        impl JsonCell for $name {
+            fn json(value: &$value) -> serde_json::Value {
+                super::bounds::json_text(value)
+            }
+        }
     };
     ($name:ident, $value:ty, optional) => {
         column_kind!(
@@ -115,6 +121,13 @@ macro_rules! text_kind {
             |b, v| b.append_option(v.as_deref()),
             room: |b| b.values_slice().len(), |c, bytes| StringBuilder::with_capacity(c, bytes)
         );
+        impl JsonCell for $name {
+            fn json(value: &Option<$value>) -> serde_json::Value {
+                value
+                    .as_deref()
+                    .map_or(serde_json::Value::Null, super::bounds::json_text)
+            }
+        }
     };
 }
 
@@ -343,30 +356,6 @@ fn ts_json(micros: i64) -> serde_json::Value {
     )
 }
 
-impl JsonCell for Str {
-    fn json(value: &String) -> serde_json::Value {
-        super::bounds::json_text(value)
-    }
-}
-impl JsonCell for OptStr {
-    fn json(value: &Option<String>) -> serde_json::Value {
-        value
-            .as_deref()
-            .map_or(serde_json::Value::Null, super::bounds::json_text)
-    }
-}
-impl JsonCell for SmallStr {
-    fn json(value: &CompactString) -> serde_json::Value {
-        super::bounds::json_text(value)
-    }
-}
-impl JsonCell for OptSmallStr {
-    fn json(value: &Option<CompactString>) -> serde_json::Value {
-        value
-            .as_deref()
-            .map_or(serde_json::Value::Null, super::bounds::json_text)
-    }
-}
 impl JsonCell for OptI64 {
     fn json(value: &Option<i64>) -> serde_json::Value {
         serde_json::Value::from(*value)
