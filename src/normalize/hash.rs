@@ -40,16 +40,8 @@ impl PersonalDataHasher {
             return hex.to_string();
         }
         let mut mac = self.keyed.clone();
-        let identifier = super::parse::trim(identifier);
         // Most identifiers are lower-case ASCII already: hashed as they are, not copied.
-        if identifier
-            .bytes()
-            .any(|b| b.is_ascii_uppercase() || !b.is_ascii())
-        {
-            mac.update(identifier.to_lowercase().as_bytes());
-        } else {
-            mac.update(identifier.as_bytes());
-        }
+        mac.update(super::parse::lower_case(super::parse::trim(identifier)).as_bytes());
         let digest = mac.finalize().into_bytes();
         let mut out = String::with_capacity(64);
         for byte in digest.iter() {

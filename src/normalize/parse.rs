@@ -411,10 +411,19 @@ fn ymd_fast(b: &[u8]) -> Option<Option<NaiveDate>> {
     ))
 }
 
-/// [`snake_case`] held inline when short (a label is a few bytes: no allocation). Each
-/// character becomes one byte, so a text that fits inline is written into a buffer on the
-/// stack and checked as UTF-8 once (collecting `char`s into the string cost twice the
-/// `String` version's time).
+/// The byte a character of a label becomes in [`snake_case`]: a letter or digit in lower
+/// case, anything else `_` (one byte per character, whatever it took).
+fn snake_byte(c: char) -> u8 {
+    if c.is_ascii_alphanumeric() {
+        c.to_ascii_lowercase() as u8
+    } else {
+        b'_'
+    }
+}
+
+/// [`snake_case`] held inline when short (a label is a few bytes: no allocation). A text
+/// that fits inline is written into a buffer on the stack and checked as UTF-8 once
+/// (collecting `char`s into the string cost twice the `String` version's time).
 pub fn snake_case_compact(text: &str) -> compact_str::CompactString {
     const INLINE: usize = 24;
     let text = trim(text);
@@ -424,11 +433,7 @@ pub fn snake_case_compact(text: &str) -> compact_str::CompactString {
     let mut bytes = [0u8; INLINE];
     let mut len = 0;
     for c in text.chars() {
-        bytes[len] = if c.is_ascii_alphanumeric() {
-            c.to_ascii_lowercase() as u8
-        } else {
-            b'_'
-        };
+        bytes[len] = snake_byte(c);
         len += 1;
     }
     compact_str::CompactString::from_utf8(&bytes[..len]).expect("ASCII bytes are UTF-8")
@@ -440,13 +445,22 @@ pub fn snake_case(text: &str) -> String {
     // Sized once: each character becomes a single byte, never more than it took.
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
-        out.push(if c.is_ascii_alphanumeric() {
-            c.to_ascii_lowercase()
-        } else {
-            '_'
-        });
+        out.push(char::from(snake_byte(c)));
     }
     out
+}
+
+/// `text` lower-cased exactly as [`str::to_lowercase`] does it, borrowed when there is
+/// nothing to change: most e-mail addresses and domains are lower-case ASCII already.
+pub fn lower_case(text: &str) -> Cow<'_, str> {
+    if text
+        .bytes()
+        .any(|b| b.is_ascii_uppercase() || !b.is_ascii())
+    {
+        Cow::Owned(text.to_lowercase())
+    } else {
+        Cow::Borrowed(text)
+    }
 }
 
 #[cfg(test)]

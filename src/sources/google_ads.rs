@@ -10,6 +10,7 @@
 use std::time::Duration as StdDuration;
 
 use chrono::NaiveDate;
+use compact_str::CompactString;
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use serde::Deserialize;
@@ -27,7 +28,6 @@ use crate::http::{HttpSettings, Verdict, body_excerpt, retry_after};
 use crate::normalize::SpendRow;
 use crate::normalize::parse::{Scalar, date_days, opt_i64, opt_small_str, opt_str};
 use crate::sources::RowSink;
-use compact_str::CompactString;
 
 /// Which GoogleAdsService method to query through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, schemars::JsonSchema)]

@@ -11,8 +11,8 @@
 use compact_str::CompactString;
 
 use crate::normalize::parse::{
-    JsonLeaf, opt_bool, opt_i64, opt_money, opt_small_str, opt_text, opt_timestamp,
-    snake_case_compact,
+    JsonLeaf, lower_case, opt_bool, opt_i64, opt_money, opt_small_str, opt_text, opt_timestamp,
+    snake_case_compact, trim,
 };
 use crate::normalize::{CustomValue, LeadRow, PersonalDataHasher};
 
@@ -298,7 +298,7 @@ impl LeadValues {
             email_domain: email
                 .as_deref()
                 .and_then(|e| e.rsplit_once('@'))
-                .map(|(_, domain)| lower_case(crate::normalize::parse::trim(domain))),
+                .map(|(_, domain)| CompactString::from(lower_case(trim(domain)))),
             company: self.company,
             job_title: self.job_title,
             country: self.country,
@@ -334,19 +334,6 @@ impl LeadValues {
             custom: record.custom,
             is_deleted: record.is_deleted,
         }
-    }
-}
-
-/// `text` lower-cased as [`str::to_lowercase`] does it, held inline when short; most
-/// domains are lower-case already and are only copied.
-fn lower_case(text: &str) -> CompactString {
-    if text
-        .bytes()
-        .any(|b| b.is_ascii_uppercase() || !b.is_ascii())
-    {
-        CompactString::from(text.to_lowercase())
-    } else {
-        CompactString::from(text)
     }
 }
 
