@@ -38,6 +38,9 @@
 //! checked against the sandbox's totals, rejects included. Last, peak memory per scale against
 //! the 1 M figure (flat: ≤ 1.25×).
 //!
+//! The release binary timed is the one `cargo bench` builds (LTO), or with `--binary PATH`
+//! another: `scripts/release-build`'s, which adds profile-guided optimisation.
+//!
 //! `cargo bench --bench pipeline -- --scale 100000 --scale 1000000` (`-- --help` lists the
 //! options; an unknown argument is an error).
 
@@ -85,6 +88,11 @@ struct Args {
     /// runs) or `spend-heavy` (the heavy spend shape, replayed; see the module documentation).
     #[arg(long, value_enum, default_value = "default")]
     workload: Workload,
+    /// Time this funnelhouse binary instead of the one `cargo bench` built: the release build
+    /// with profile-guided optimisation, `target/pgo/release/funnelhouse` from
+    /// `scripts/release-build`, is what the README's figures measure.
+    #[arg(long, value_name = "PATH")]
+    binary: Option<PathBuf>,
     /// What `cargo bench` passes to every benchmark binary; nothing else.
     #[arg(long, hide = true)]
     bench: bool,
@@ -1257,8 +1265,19 @@ fn print_spend_heavy(results: &[SpendHeavyScale]) {
 
 fn main() {
     let args = args();
-    let bin = env!("CARGO_BIN_EXE_funnelhouse");
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    // Made absolute before the working directory becomes the package root.
+    let binary = args.binary.as_ref().map(|path| {
+        std::path::absolute(path).unwrap_or_else(|e| panic!("--binary {}: {e}", path.display()))
+    });
+    let bin = match &binary {
+        Some(path) => {
+            assert!(path.is_file(), "--binary {}: no such file", path.display());
+            path.to_str().expect("a UTF-8 path")
+        }
+        None => env!("CARGO_BIN_EXE_funnelhouse"),
+    };
+    println!("binary: {bin}");
     std::env::set_current_dir(root).expect("cd to the package root");
     match args.workload {
         Workload::Default => {

@@ -154,6 +154,11 @@ pub enum Command {
         /// The job whose pull `--record` records.
         #[arg(long, default_value = "jobs/demo.toml")]
         job: PathBuf,
+        /// Instead of serving: print the environment a job needs to pull from a sandbox on
+        /// `--port` (`NAME=value` lines: its URL and the credentials it hands out), for
+        /// `export $(funnelhouse sandbox --print-env)`.
+        #[arg(long, conflicts_with = "record")]
+        print_env: bool,
         /// Inject faults: `chaos`, or `errors=0.1,storm=40x3,resets=0.05,truncate=0.05,
         /// slow=0.03,slow_ms=1500,repeat=0.05,seed=1` (shares per request); hostile bodies
         /// from one vendor: `deep=hubspot` (nested 20,000 levels), `cut=typeform` (a 200 cut
@@ -269,6 +274,16 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Validate { job, no_env } => validate_command(&job, no_env),
         Command::Report { job, run_id, out } => {
             report_command(&job, run_id.as_deref(), out.as_deref()).await
+        }
+        Command::Sandbox {
+            print_env: true,
+            port,
+            ..
+        } => {
+            for (name, value) in crate::sandbox::job_env(&format!("http://127.0.0.1:{port}")) {
+                println!("{name}={value}");
+            }
+            ExitCode::SUCCESS
         }
         Command::Sandbox {
             record: Some(dir),

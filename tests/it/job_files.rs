@@ -309,6 +309,67 @@ fn validate_prints_a_summary_and_exits_zero() {
     assert_eq!(stdout.lines().count(), 1);
 }
 
+/// `sandbox --print-env` is the environment the repository's jobs need to pull from a sandbox
+/// on that port (`scripts/release-build` replays its training pages with it): with it and a
+/// hash key, the benchmark jobs validate; without it, they do not.
+#[test]
+fn the_sandbox_prints_the_environment_its_jobs_need() {
+    let out = Command::new(env!("CARGO_BIN_EXE_funnelhouse"))
+        .args(["sandbox", "--print-env", "--port", "8123"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let printed = String::from_utf8_lossy(&out.stdout).into_owned();
+    let env: Vec<(String, String)> = printed
+        .lines()
+        .map(|line| {
+            let (name, value) = line
+                .split_once('=')
+                .unwrap_or_else(|| panic!("not NAME=value: {line}"));
+            assert!(!value.is_empty() && !value.contains(' '), "{line}");
+            (name.to_string(), value.to_string())
+        })
+        .collect();
+    assert_eq!(
+        env.first(),
+        Some(&(
+            "FUNNELHOUSE_SANDBOX_URL".to_string(),
+            "http://127.0.0.1:8123".to_string()
+        ))
+    );
+    for job in ["bench-spend.toml", "bench.toml", "demo.toml"] {
+        let validate = |with_env: bool| {
+            let mut cmd = Command::new(env!("CARGO_BIN_EXE_funnelhouse"));
+            cmd.args(["validate", repo_job(job).to_str().unwrap()])
+                .env_clear()
+                .env("FUNNELHOUSE_HASH_KEY", "k");
+            if with_env {
+                cmd.envs(env.iter().cloned());
+            }
+            cmd.output().unwrap()
+        };
+        let with = validate(true);
+        assert_eq!(
+            with.status.code(),
+            Some(0),
+            "{job}: {}",
+            String::from_utf8_lossy(&with.stderr)
+        );
+        let without = validate(false);
+        assert_eq!(without.status.code(), Some(2), "{job}");
+        assert!(
+            String::from_utf8_lossy(&without.stderr).contains("FUNNELHOUSE_SANDBOX_URL"),
+            "{job}: {}",
+            String::from_utf8_lossy(&without.stderr)
+        );
+    }
+    let both = Command::new(env!("CARGO_BIN_EXE_funnelhouse"))
+        .args(["sandbox", "--print-env", "--record", "x"])
+        .output()
+        .unwrap();
+    assert_eq!(both.status.code(), Some(2), "--print-env does not record");
+}
+
 /// Every line of a `validate` report after the first names the file, line and column.
 fn assert_every_line_is_located(stderr: &str, file: &str) {
     for line in stderr.lines().skip(1).filter(|l| !l.trim().is_empty()) {
