@@ -194,6 +194,12 @@ impl<'a> OnDemand<'a> {
         self.token().map(Some)
     }
 
+    /// The first byte not yet read: just after the `{` or `[` of a value [`Self::value`]
+    /// opened, or after the `}` or `]` that ended what was being read.
+    pub(crate) fn position(&self) -> usize {
+        self.at
+    }
+
     /// Pass over the rest of a value whose start was read, checking it as a parser would.
     pub(crate) fn skip(&mut self, start: Start<'a>) -> Read<()> {
         match start {

@@ -12,7 +12,7 @@ use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::Value;
 
 use super::properties::HubspotProperties;
-use crate::normalize::parse::{Scalar, opt_timestamp, timestamp_micros};
+use crate::normalize::parse::{JsonLeaf, Leaf, Scalar, opt_timestamp, timestamp_micros};
 use crate::normalize::scalar::{Fields, Key, ScalarVisitor};
 use crate::normalize::{LeadRow, PersonalDataHasher};
 use crate::sources::custom::CustomProperties;
@@ -154,8 +154,8 @@ struct Resolved {
     currency: Option<String>,
 }
 
-/// A contact's property values by canonical column, in [`LeadField`] order.
-pub(super) type ColumnValues<'p, 'a> = [Option<&'p Scalar<'a>>; LeadField::COUNT];
+/// A contact's property values by slot ([`PropertyIndex::slots`]).
+pub(super) type SlotValues<'p, 'a> = Vec<Option<&'p Scalar<'a>>>;
 
 impl PropertyIndex {
     /// The index for a job's property names and kept custom properties.
@@ -163,15 +163,18 @@ impl PropertyIndex {
         let names: Vec<String> = props.columns().iter().map(|s| s.to_string()).collect();
         let mut group_of: HashMap<String, usize> = HashMap::new();
         let mut groups: Vec<Vec<usize>> = Vec::new();
-        for (column, name) in names.iter().enumerate() {
+        // A contact's values go to slots: the canonical columns in [`LeadField`] order, then
+        // the kept custom properties in their (sorted) order.
+        let custom_properties = custom.iter().map(|(name, p)| p.property(name).to_string());
+        for (slot, name) in names.iter().cloned().chain(custom_properties).enumerate() {
             if name.is_empty() {
                 continue;
             }
-            let group = *group_of.entry(name.clone()).or_insert_with(|| {
+            let group = *group_of.entry(name).or_insert_with(|| {
                 groups.push(Vec::new());
                 groups.len() - 1
             });
-            groups[group].push(column);
+            groups[group].push(slot);
         }
         PropertyIndex {
             resolved: Arc::new(Resolved {
@@ -208,34 +211,67 @@ impl PropertyIndex {
         &self.resolved.names[field.index()]
     }
 
-    /// Spread `fields` over the canonical columns (a repeated member: the last one wins).
-    pub(super) fn resolve<'p, 'a>(&mut self, fields: &'p Fields<'a>) -> ColumnValues<'p, 'a> {
-        let mut values: ColumnValues<'p, 'a> = [None; LeadField::COUNT];
+    /// How many slots a contact's values fill: the canonical columns, then the kept custom
+    /// properties.
+    pub(super) fn slots(&self) -> usize {
+        LeadField::COUNT + self.resolved.custom.len()
+    }
+
+    /// The slot holding property `name`'s value, when it is requested.
+    fn slot_of(&self, name: &str) -> Option<usize> {
+        let group = *self.resolved.group_of.get(name)?;
+        self.resolved.groups[group].first().copied()
+    }
+
+    /// The slots the member `key`, at `position` among its contact's properties, fills (none
+    /// when no column or kept custom property reads it).
+    #[inline]
+    pub(super) fn slots_of(&mut self, position: usize, key: &str) -> &[usize] {
+        let group = match self.last_order.get(position) {
+            Some((seen, group)) if seen == key => *group,
+            _ => {
+                let group = self.resolved.group_of.get(key).copied();
+                if position < self.last_order.len() {
+                    self.last_order[position] = (key.to_string(), group);
+                } else if position == self.last_order.len() {
+                    self.last_order.push((key.to_string(), group));
+                }
+                group
+            }
+        };
+        group.map_or(&[], |group| &self.resolved.groups[group])
+    }
+
+    /// Spread `fields` over the slots (a repeated member: the last one wins).
+    pub(super) fn resolve<'p, 'a>(&mut self, fields: &'p Fields<'a>) -> SlotValues<'p, 'a> {
+        let mut values: SlotValues<'p, 'a> = vec![None; self.slots()];
         for (position, (key, value)) in fields.members().iter().enumerate() {
-            let group = match self.last_order.get(position) {
-                Some((seen, group)) if seen == key => *group,
-                _ => {
-                    let group = self.resolved.group_of.get(key.as_ref()).copied();
-                    if position < self.last_order.len() {
-                        self.last_order[position] = (key.to_string(), group);
-                    } else if position == self.last_order.len() {
-                        self.last_order.push((key.to_string(), group));
-                    }
-                    group
-                }
-            };
-            if let Some(group) = group {
-                for &column in &self.resolved.groups[group] {
-                    values[column] = Some(value);
-                }
+            for &slot in self.slots_of(position, key) {
+                values[slot] = Some(value);
             }
         }
         values
     }
 }
 
-/// One contact as a `leads` row, or why not; and its `lastmodifieddate` (else
-/// `updatedAt`) in epoch ms whether or not it decodes, for the watermark.
+/// The members of a contact object a row is read from besides its properties.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct RecordMembers<'m, 'a> {
+    /// `id`.
+    pub id: Option<&'m Scalar<'a>>,
+    /// Whether `properties` is an object.
+    pub has_properties: bool,
+    /// `createdAt`.
+    pub created_at: Option<&'m Scalar<'a>>,
+    /// `updatedAt`.
+    pub updated_at: Option<&'m Scalar<'a>>,
+    /// `archived`.
+    pub archived: Option<&'m Scalar<'a>>,
+}
+
+/// One contact, as serde reads it, as a `leads` row or why not; and its
+/// `lastmodifieddate` (else `updatedAt`) in epoch ms whether or not it decodes, for the
+/// watermark.
 pub(super) fn decode_contact(
     contact: &Contact<'_>,
     index: &mut PropertyIndex,
@@ -244,48 +280,72 @@ pub(super) fn decode_contact(
     let Contact::Record {
         id,
         properties,
-        created_at: created_at_member,
-        updated_at: updated_at_member,
+        created_at,
+        updated_at,
         archived,
     } = contact
     else {
         return (Err("contact is not a JSON object".into()), None);
     };
     let none = Fields::Other(Scalar::Null);
-    let fields = properties.as_ref().unwrap_or(&none);
-    let values = index.resolve(fields);
+    let values = index.resolve(properties.as_ref().unwrap_or(&none));
+    let members = RecordMembers {
+        id: id.as_ref(),
+        has_properties: matches!(properties, Some(Fields::Object(_))),
+        created_at: created_at.as_ref(),
+        updated_at: updated_at.as_ref(),
+        archived: archived.as_ref(),
+    };
+    decode_record(members, |slot| values[slot], index, hasher)
+}
+
+/// A contact object as a `leads` row, or why not, from its members and its property values
+/// by slot ([`PropertyIndex::slots`]); and its `lastmodifieddate` (else `updatedAt`) in
+/// epoch ms whether or not it decodes, for the watermark. Both ways of reading a page (its
+/// tokens, serde) end here.
+pub(super) fn decode_record<'v, V: JsonLeaf + ?Sized + 'v>(
+    members: RecordMembers<'_, '_>,
+    value: impl Fn(usize) -> Option<&'v V>,
+    index: &PropertyIndex,
+    hasher: &PersonalDataHasher,
+) -> (std::result::Result<LeadRow, String>, Option<i64>) {
     let row = (|| {
-        let id = match id {
+        let id = match members.id {
             Some(Scalar::Str(s)) if !s.is_empty() => CompactString::from(s.as_ref()),
             Some(Scalar::Number(n)) => CompactString::from(n.to_string()),
             _ => return Err("contact has no `id`".to_string()),
         };
-        if !matches!(properties, Some(Fields::Object(_))) {
+        if !members.has_properties {
             return Err(format!("contact {id} has no `properties` object"));
         }
-        let mut mapped = LeadValues::read(|field| (values[field.index()], index.name(field)))?;
+        let mut mapped = LeadValues::read(|field| (value(field.index()), index.name(field)))?;
         // A contact without the mapped property has the object's own `createdAt`/`updatedAt`.
         if mapped.created_at.is_none() {
-            mapped.created_at = opt_timestamp(created_at_member.as_ref(), "createdAt")?;
+            mapped.created_at = opt_timestamp(members.created_at, "createdAt")?;
         }
         if mapped.updated_at.is_none() {
-            mapped.updated_at = opt_timestamp(updated_at_member.as_ref(), "updatedAt")?;
+            mapped.updated_at = opt_timestamp(members.updated_at, "updatedAt")?;
         }
         let lead = LeadRecord {
             source_system: "hubspot",
             lead_id: id,
             currency: index.currency(),
-            custom: crate::sources::custom::decode_all(index.custom(), |p| fields.get(p))?,
-            is_deleted: matches!(archived, Some(Scalar::Bool(true))),
+            custom: crate::sources::custom::decode_all(index.custom(), |p| {
+                index.slot_of(p).and_then(&value)
+            })?,
+            is_deleted: matches!(members.archived, Some(Scalar::Bool(true))),
         };
         Ok(mapped.into_row(lead, hasher))
     })();
-    let property = values[LeadField::UpdatedAt.index()].and_then(Scalar::as_str);
+    let property = value(LeadField::UpdatedAt.index()).and_then(|v| match v.leaf() {
+        Leaf::Str(text) => Some(text),
+        _ => None,
+    });
     let modified_micros = match (&row, property) {
         // The row's `updated_at` is that text's time, already read: not parsed twice.
         (Ok(row), Some(text)) if !text.is_empty() => row.updated_at,
         _ => property
-            .or_else(|| updated_at_member.as_ref().and_then(Scalar::as_str))
+            .or_else(|| members.updated_at.and_then(Scalar::as_str))
             .and_then(|t| timestamp_micros(t).ok()),
     };
     (row, modified_micros.map(|micros| micros.div_euclid(1_000)))

@@ -1,6 +1,7 @@
-//! A HubSpot contacts page decoded straight into `leads` rows: the body is read into
-//! borrowed [`Contact`]s (from its tokens, `page_tokens.rs`, else by serde, `contact.rs`),
-//! and the rows, rejects, newest `lastmodifieddate` and largest numeric id of the page come
+//! A HubSpot contacts page decoded straight into `leads` rows: the body is read from its
+//! tokens (`page_tokens.rs`, each contact's properties into the columns that read them),
+//! else by serde into borrowed [`Contact`]s (`contact.rs`); both end in
+//! [`decode_record`]. The rows, rejects, newest `lastmodifieddate` and largest numeric id of the page come
 //! back together. It runs on a blocking thread while the source fetches the next pages
 //! ([`skim_page`] reads only the cursor, and the contacts' `archived` flags, and in the same
 //! pass checks the nesting: the decoding thread gets the body as [`Checked`] and does not
@@ -9,8 +10,9 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::contact::{Contact, PropertyIndex, decode_contact, redact};
-use crate::json::{Checked, SkimProof};
+use super::contact::{Contact, PropertyIndex, decode_contact, decode_record, redact};
+use super::page_tokens::TokenContact;
+use crate::json::{Checked, SkimProof, Unsupported};
 use crate::normalize::parse::Scalar;
 use crate::normalize::{LeadRow, PersonalDataHasher};
 use crate::sources::DecodedPage;
@@ -99,16 +101,10 @@ pub(super) struct Reached {
 pub(super) type ContactsDecoded = DecodedPage<LeadRow, Reached>;
 
 /// A contact's `id` as a number (HubSpot sends a string of digits).
-fn numeric_id(contact: &Contact<'_>) -> Option<u64> {
-    match contact {
-        Contact::Record {
-            id: Some(Scalar::Str(s)),
-            ..
-        } => s.parse().ok(),
-        Contact::Record {
-            id: Some(Scalar::Number(n)),
-            ..
-        } => n.as_u64(),
+fn numeric_id(id: Option<&Scalar<'_>>) -> Option<u64> {
+    match id {
+        Some(Scalar::Str(s)) => s.parse().ok(),
+        Some(Scalar::Number(n)) => n.as_u64(),
         _ => None,
     }
 }
@@ -130,12 +126,59 @@ pub(super) fn decode_page(
     index: &mut PropertyIndex,
     hasher: &PersonalDataHasher,
 ) -> Result<ContactsDecoded, String> {
-    let mut out = empty_page();
-    if super::page_tokens::for_each_contact(body, |contact| add(&mut out, contact, index, hasher))
-        .is_some()
-    {
-        return Ok(out);
+    match decode_by_tokens(body, index, hasher) {
+        Some(out) => Ok(out),
+        None => decode_by_serde(body, index, hasher),
     }
+}
+
+/// [`decode_page`] from the page's tokens; `None` when they cannot be read.
+pub(super) fn decode_by_tokens(
+    body: &Checked,
+    index: &mut PropertyIndex,
+    hasher: &PersonalDataHasher,
+) -> Option<ContactsDecoded> {
+    let mut out = empty_page();
+    super::page_tokens::for_each_contact(body, index, |contact, index| {
+        let (members, values, span) = match contact {
+            TokenContact::Record {
+                members,
+                values,
+                span,
+            } => (members, values, span),
+            TokenContact::Malformed(other) => {
+                add(&mut out, &Contact::Malformed(other), index, hasher);
+                return Ok(());
+            }
+        };
+        let (decoded, modified_ms) =
+            decode_record(members, |slot| values[slot].as_ref(), index, hasher);
+        reached(&mut out, members.id, modified_ms);
+        match decoded {
+            Ok(row) => out.rows.push(row),
+            Err(reason) => {
+                // Kept whole in `_rejects`: the contact alone, parsed by serde (its kept
+                // members are strings, nulls and booleans, which serde_json reads as
+                // sonic-rs does).
+                let contact: Contact<'_> =
+                    serde_json::from_slice(&body.bytes()[span]).map_err(|_| Unsupported)?;
+                out.rejects.push((
+                    redact(&contact.to_value(), index.name(LeadField::Email), hasher),
+                    reason,
+                ));
+            }
+        }
+        Ok(())
+    })?;
+    Some(out)
+}
+
+/// [`decode_page`] by serde.
+pub(super) fn decode_by_serde(
+    body: &Checked,
+    index: &mut PropertyIndex,
+    hasher: &PersonalDataHasher,
+) -> Result<ContactsDecoded, String> {
     // sonic-rs: the same serde types, a third faster than serde_json on these pages.
     let page: ContactsPage<'_> =
         crate::json::sonic_from_checked(body).map_err(|e| not_a_page(&e, body.bytes()))?;
@@ -154,7 +197,14 @@ fn empty_page() -> ContactsDecoded {
     }
 }
 
-/// One contact of a page into `out`: its row or its reject, and how far it reached.
+/// How far the page reached, with a contact's `id` and modification time.
+fn reached(out: &mut ContactsDecoded, id: Option<&Scalar<'_>>, modified_ms: Option<i64>) {
+    out.next.modified_ms = out.next.modified_ms.max(modified_ms);
+    out.next.id = out.next.id.max(numeric_id(id));
+}
+
+/// One contact of a page read by serde into `out`: its row or its reject, and how far it
+/// reached.
 fn add(
     out: &mut ContactsDecoded,
     contact: &Contact<'_>,
@@ -162,8 +212,11 @@ fn add(
     hasher: &PersonalDataHasher,
 ) {
     let (decoded, modified_ms) = decode_contact(contact, index, hasher);
-    out.next.modified_ms = out.next.modified_ms.max(modified_ms);
-    out.next.id = out.next.id.max(numeric_id(contact));
+    let id = match contact {
+        Contact::Record { id, .. } => id.as_ref(),
+        Contact::Malformed(_) => None,
+    };
+    reached(out, id, modified_ms);
     match decoded {
         Ok(row) => out.rows.push(row),
         Err(reason) => out.rejects.push((

@@ -1,43 +1,86 @@
-//! A contacts page read from its tokens ([`crate::json::OnDemand`]) into the same borrowed
-//! [`Contact`]s serde builds (`contact.rs`), for the common page: string and null
-//! properties, string ids and dates, a boolean `archived`. A page with anything else (an
-//! escaped string, a number or an object where a contact value is kept, a body that is not
-//! JSON) is `None`, and [`super::page::decode_page`] parses it with serde instead, so every
-//! page decodes exactly as serde decodes it.
+//! A contacts page read from its tokens ([`crate::json::OnDemand`]), for the common page:
+//! string and null properties, string ids and dates, a boolean `archived`. A page with
+//! anything else (an escaped string, a number or an object where a contact value is kept, a
+//! body that is not JSON) is `None`, and [`super::page::decode_page`] parses it with serde
+//! instead, so every page decodes exactly as serde decodes it.
 //!
-//! Each contact is handed on as soon as it is read, and the vector of its properties is
-//! then reused for the next one: a page is not first built whole (a hundred contacts of
-//! some thirty-six members, a vector each) only to be read once and freed.
+//! Each contact's properties go straight to the slots of the columns that read them
+//! ([`PropertyIndex::slots_of`], matched as each key is read): no vector of a contact's
+//! thirty-odd members is built only to be matched and read once. The few members the row
+//! needs besides (`id`, `createdAt`, `updatedAt`, `archived`) are kept as [`Scalar`]s, and the
+//! contact's bytes, so that the rare contact that is rejected is parsed again, alone, by
+//! serde, and kept in `_rejects` whole.
 
 use std::borrow::Cow;
+use std::ops::Range;
 
-use super::contact::Contact;
+use super::contact::{PropertyIndex, RecordMembers};
 use crate::json::{Checked, OnDemand, Read, Start, Unsupported};
-use crate::normalize::parse::Scalar;
-use crate::normalize::scalar::Fields;
+use crate::normalize::parse::{JsonLeaf, Leaf, Scalar};
 
-/// The members of one contact's `properties`, reused from contact to contact.
-type Members<'a> = Vec<(Cow<'a, str>, Scalar<'a>)>;
+/// A property value the token reader keeps: a string without escapes, `null` or a boolean.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Plain<'a> {
+    /// `null`.
+    Null,
+    /// `true` / `false`.
+    Bool(bool),
+    /// A string.
+    Str(&'a str),
+}
+
+impl JsonLeaf for Plain<'_> {
+    fn leaf(&self) -> Leaf<'_> {
+        match *self {
+            Plain::Null => Leaf::Null,
+            Plain::Bool(flag) => Leaf::Bool(flag),
+            Plain::Str(text) => Leaf::Str(text),
+        }
+    }
+}
+
+/// One element of `results` as read from the tokens.
+#[derive(Debug)]
+pub(super) enum TokenContact<'a, 's> {
+    /// An object: its members, its property values by slot, and where it is in the body.
+    Record {
+        /// `id`, `createdAt`, `updatedAt`, `archived` (the last of each if repeated), and
+        /// whether the last `properties` is an object.
+        members: RecordMembers<'s, 'a>,
+        /// The values of its properties, by [`PropertyIndex::slots`].
+        values: &'s [Option<Plain<'a>>],
+        /// The object's bytes in the body.
+        span: Range<usize>,
+    },
+    /// Anything else (rejected).
+    Malformed(Scalar<'a>),
+}
 
 /// Read the page's `results` from its tokens, handing each contact to `each` in order;
 /// `None` when the page is left to serde (including a page without `results`, whose error
-/// serde words). `each` may have seen some of the contacts by then: what it made of them
-/// is to be thrown away.
+/// serde words, and a page `each` gave up on). `each` may have seen some of the contacts by
+/// then: what it made of them is to be thrown away.
 pub(super) fn for_each_contact<'a>(
     body: &'a Checked,
-    each: impl FnMut(&Contact<'a>),
+    index: &mut PropertyIndex,
+    each: impl FnMut(TokenContact<'a, '_>, &mut PropertyIndex) -> Read<()>,
 ) -> Option<()> {
-    read_page(body, each).ok()
+    read_page(body, index, each).ok()
 }
 
-fn read_page<'a>(body: &'a Checked, mut each: impl FnMut(&Contact<'a>)) -> Read<()> {
+fn read_page<'a>(
+    body: &'a Checked,
+    index: &mut PropertyIndex,
+    mut each: impl FnMut(TokenContact<'a, '_>, &mut PropertyIndex) -> Read<()>,
+) -> Read<()> {
     let mut page = OnDemand::new(body)?;
     if page.value()? != Start::Object {
         return Err(Unsupported);
     }
     let mut results = false;
     let mut first = true;
-    let mut members: Members<'a> = Vec::with_capacity(48);
+    // Reused from contact to contact.
+    let mut values: Vec<Option<Plain<'a>>> = vec![None; index.slots()];
     while let Some(key) = page.next_key(first)? {
         first = false;
         let start = page.value()?;
@@ -54,110 +97,180 @@ fn read_page<'a>(body: &'a Checked, mut each: impl FnMut(&Contact<'a>)) -> Read<
         while page.next_element(first_contact)? {
             first_contact = false;
             let start = page.value()?;
-            let contact = contact(&mut page, start, std::mem::take(&mut members))?;
-            each(&contact);
-            if let Contact::Record {
-                properties: Some(Fields::Object(used)),
-                ..
-            } = contact
-            {
-                // Cleared by `fields` when the next contact's properties are read.
-                members = used;
+            if start != Start::Object {
+                each(TokenContact::Malformed(scalar(start)?), index)?;
+                continue;
             }
+            let opened = page.position() - 1;
+            let read = contact(&mut page, index, &mut values)?;
+            let members = RecordMembers {
+                id: read.id.as_ref(),
+                has_properties: read.has_properties,
+                created_at: read.created_at.as_ref(),
+                updated_at: read.updated_at.as_ref(),
+                archived: read.archived.as_ref(),
+            };
+            let span = opened..page.position();
+            each(
+                TokenContact::Record {
+                    members,
+                    values: &values,
+                    span,
+                },
+                index,
+            )?;
         }
     }
     page.end()?;
     if results { Ok(()) } else { Err(Unsupported) }
 }
 
-/// One element of `results`, as `ContactVisitor` builds it; its properties go into
-/// `members` (the vector of the contact before, its capacity kept).
+/// The members of a contact object read besides its properties.
+#[derive(Default)]
+struct ContactMembers<'a> {
+    id: Option<Scalar<'a>>,
+    has_properties: bool,
+    created_at: Option<Scalar<'a>>,
+    updated_at: Option<Scalar<'a>>,
+    archived: Option<Scalar<'a>>,
+}
+
+/// The rest of a contact object whose `{` was read, as `ContactVisitor` reads it: its
+/// members, and its properties' values into `values` (all cleared first).
 fn contact<'a>(
     page: &mut OnDemand<'a>,
-    start: Start<'a>,
-    mut members: Members<'a>,
-) -> Read<Contact<'a>> {
-    if start != Start::Object {
-        return scalar(start).map(Contact::Malformed);
-    }
-    let (mut id, mut properties, mut created_at, mut updated_at, mut archived) =
-        (None, None, None, None, None);
+    index: &mut PropertyIndex,
+    values: &mut [Option<Plain<'a>>],
+) -> Read<ContactMembers<'a>> {
+    values.fill(None);
+    let mut read = ContactMembers::default();
     let mut first = true;
     while let Some(key) = page.next_key(first)? {
         first = false;
         let value = page.value()?;
         match key {
-            "id" => id = Some(scalar(value)?),
+            "id" => read.id = Some(scalar(value)?),
             "properties" => {
-                properties = Some(fields(page, value, std::mem::take(&mut members))?);
+                // A repeated `properties` replaces the one before, as for serde.
+                values.fill(None);
+                read.has_properties = value == Start::Object;
+                if read.has_properties {
+                    properties(page, index, values)?;
+                } else {
+                    scalar(value)?;
+                }
             }
-            "createdAt" => created_at = Some(scalar(value)?),
-            "updatedAt" => updated_at = Some(scalar(value)?),
-            "archived" => archived = Some(scalar(value)?),
+            "createdAt" => read.created_at = Some(scalar(value)?),
+            "updatedAt" => read.updated_at = Some(scalar(value)?),
+            "archived" => read.archived = Some(scalar(value)?),
             _ => page.skip(value)?,
         }
     }
-    Ok(Contact::Record {
-        id,
-        properties,
-        created_at,
-        updated_at,
-        archived,
-    })
+    Ok(read)
 }
 
-/// `properties`: its members in order (into `members`, cleared first), or the value standing
-/// where an object was expected.
-fn fields<'a>(
+/// The members of `properties`, whose `{` was read, each into the slots that read it (a
+/// repeated member: the last one wins).
+fn properties<'a>(
     page: &mut OnDemand<'a>,
-    start: Start<'a>,
-    mut members: Members<'a>,
-) -> Read<Fields<'a>> {
-    if start != Start::Object {
-        return scalar(start).map(Fields::Other);
+    index: &mut PropertyIndex,
+    values: &mut [Option<Plain<'a>>],
+) -> Read<()> {
+    let mut position = 0;
+    while let Some(key) = page.next_key(position == 0)? {
+        let value = plain(page.value()?)?;
+        for &slot in index.slots_of(position, key) {
+            values[slot] = Some(value);
+        }
+        position += 1;
     }
-    members.clear();
-    let mut first = true;
-    while let Some(key) = page.next_key(first)? {
-        first = false;
-        let value = page.value()?;
-        members.push((Cow::Borrowed(key), scalar(value)?));
-    }
-    Ok(Fields::Object(members))
+    Ok(())
 }
 
-/// A kept value: a string, `null` or a boolean; numbers and nested values are serde's.
-fn scalar(start: Start<'_>) -> Read<Scalar<'_>> {
+/// A property value: a string, `null` or a boolean; numbers and nested values are serde's.
+fn plain(start: Start<'_>) -> Read<Plain<'_>> {
     match start {
-        Start::Str(text) => Ok(Scalar::Str(Cow::Borrowed(text))),
-        Start::Null => Ok(Scalar::Null),
-        Start::Bool(flag) => Ok(Scalar::Bool(flag)),
+        Start::Str(text) => Ok(Plain::Str(text)),
+        Start::Null => Ok(Plain::Null),
+        Start::Bool(flag) => Ok(Plain::Bool(flag)),
         Start::Number(_) | Start::Object | Start::Array => Err(Unsupported),
     }
 }
 
+/// A kept member's value: a string, `null` or a boolean; numbers and nested values are
+/// serde's.
+fn scalar(start: Start<'_>) -> Read<Scalar<'_>> {
+    Ok(match plain(start)? {
+        Plain::Str(text) => Scalar::Str(Cow::Borrowed(text)),
+        Plain::Null => Scalar::Null,
+        Plain::Bool(flag) => Scalar::Bool(flag),
+    })
+}
+
 #[cfg(test)]
 mod tests {
+    use super::super::page::{ContactsDecoded, Reached, decode_by_serde, decode_by_tokens};
     use super::*;
     use crate::json::SkimProof;
+    use crate::normalize::{LeadRow, PersonalDataHasher};
+    use crate::sources::custom::CustomProperties;
+    use crate::sources::hubspot::HubspotProperties;
     use bytes::Bytes;
+    use serde_json::Value;
 
-    /// The contacts read from `body`'s tokens, collected (`None` when left to serde).
-    fn read_contacts(body: &Checked) -> Option<Vec<Contact<'_>>> {
-        let mut contacts = Vec::new();
-        for_each_contact(body, |contact| contacts.push(contact.clone()))?;
-        Some(contacts)
+    /// What a page decodes to, comparable.
+    type Decoded = (Vec<LeadRow>, Vec<(Value, String)>, Reached);
+
+    fn parts(page: ContactsDecoded) -> Decoded {
+        (page.rows, page.rejects, page.next)
+    }
+
+    /// Decodes pages with the default properties, or with `p0`–`p2` mapped (`p1` to two
+    /// columns, `p2` to a column and a kept custom property).
+    struct Decoder {
+        index: PropertyIndex,
+        hasher: PersonalDataHasher,
+    }
+
+    impl Decoder {
+        fn default_properties() -> Self {
+            Decoder {
+                index: PropertyIndex::new(&HubspotProperties::default(), &CustomProperties::new()),
+                hasher: PersonalDataHasher::new(b"k"),
+            }
+        }
+
+        fn generated_properties() -> Self {
+            let props = HubspotProperties {
+                email: "p0".into(),
+                company: "p1".into(),
+                job_title: "p1".into(),
+                country: "p2".into(),
+                ..HubspotProperties::default()
+            };
+            let custom: CustomProperties =
+                toml::from_str("tier = { property = \"p2\", type = \"string\" }").unwrap();
+            Decoder {
+                index: PropertyIndex::new(&props, &custom),
+                hasher: PersonalDataHasher::new(b"k"),
+            }
+        }
+
+        /// The page read from its tokens (`None` when left to serde).
+        fn by_tokens(&mut self, body: &Checked) -> Option<Decoded> {
+            decode_by_tokens(body, &mut self.index, &self.hasher).map(parts)
+        }
+
+        /// The page read by serde (`None` when it is no contacts page).
+        fn by_serde(&mut self, body: &Checked) -> Option<Decoded> {
+            decode_by_serde(body, &mut self.index, &self.hasher)
+                .ok()
+                .map(parts)
+        }
     }
 
     fn checked(body: &[u8]) -> Option<Checked> {
         Checked::after_skim(&Bytes::copy_from_slice(body), SkimProof::default()).ok()
-    }
-
-    /// The contacts serde reads from `body` (`None` when it does not take it whole).
-    fn by_serde(body: &Checked) -> Option<Vec<Contact<'_>>> {
-        let page: super::super::page::ContactsPage<'_> =
-            crate::json::sonic_from_checked(body).ok()?;
-        page.results
     }
 
     #[test]
@@ -169,8 +282,10 @@ mod tests {
             {}
         ],"paging":{"next":{"after":"200","link":"x?a=1"}},"total":12000}"#;
         let body = checked(body).unwrap();
-        let ours = read_contacts(&body).expect("read from its tokens");
-        assert_eq!(Some(ours), by_serde(&body));
+        let mut decoder = Decoder::default_properties();
+        let ours = decoder.by_tokens(&body).expect("read from its tokens");
+        assert_eq!((ours.0.len(), ours.1.len()), (1, 5), "{:?}", ours.1);
+        assert_eq!(Some(ours), decoder.by_serde(&body));
     }
 
     #[test]
@@ -189,7 +304,7 @@ mod tests {
         ] {
             let checked = checked(body).unwrap();
             assert_eq!(
-                read_contacts(&checked),
+                Decoder::default_properties().by_tokens(&checked),
                 None,
                 "{}",
                 String::from_utf8_lossy(body)
@@ -201,7 +316,8 @@ mod tests {
     fn generated_pages_read_as_serde_reads_them() {
         // Page-shaped bodies from pieces (contacts of string, null, boolean, numeric and
         // nested values; escapes; stray commas and brackets): whenever the tokens are read,
-        // serde reads the same contacts; and the plain pages are read from their tokens.
+        // serde decodes them alike (rows, rejects and all); and the plain pages are read from
+        // their tokens.
         let values: [&str; 10] = [
             "\"x\"",
             "null",
@@ -223,7 +339,9 @@ mod tests {
             "other",
         ];
         let mut next = crate::test_support::pseudo_random(0x2545_f491_4f6c_dd1d_u64);
+        let mut decoder = Decoder::generated_properties();
         let (mut read, mut plain, mut skimmed_pages) = (0, 0, 0);
+        let (mut rows, mut rejects) = (0, 0);
         for _ in 0..10_000 {
             let mut body = String::from("{\"results\":[");
             let mut is_plain = true;
@@ -269,7 +387,7 @@ mod tests {
                 _ => body.push('}'),
             }
             let checked = checked(body.as_bytes()).unwrap();
-            let ours = read_contacts(&checked);
+            let ours = decoder.by_tokens(&checked);
             // The page's skim keeps its tokens for the decoder, which reads the same contacts
             // from them.
             let bytes = Bytes::copy_from_slice(body.as_bytes());
@@ -278,19 +396,26 @@ mod tests {
             {
                 let kept = Checked::after_skim(&bytes, skimmed.proof).unwrap();
                 assert!(kept.tokens().is_some(), "{body}");
-                assert_eq!(read_contacts(&kept), ours, "{body}");
+                assert_eq!(decoder.by_tokens(&kept), ours, "{body}");
                 skimmed_pages += 1;
             }
-            if ours.is_some() {
+            let taken = ours.is_some();
+            if let Some(ours) = ours {
                 read += 1;
-                assert_eq!(ours, by_serde(&checked), "{body}");
+                rows += ours.0.len();
+                rejects += ours.1.len();
+                assert_eq!(Some(ours), decoder.by_serde(&checked), "{body}");
             }
             if is_plain {
                 plain += 1;
-                assert!(ours.is_some(), "a plain page left to serde: {body}");
+                assert!(taken, "a plain page left to serde: {body}");
             }
         }
         assert!(read > 2_000 && plain > 2_000, "{read} read, {plain} plain");
+        assert!(
+            rows > 40 && rejects > 2_000,
+            "{rows} rows, {rejects} rejects"
+        );
         assert!(skimmed_pages > 5_000, "{skimmed_pages} skimmed");
     }
 
