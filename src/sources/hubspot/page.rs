@@ -1,8 +1,8 @@
 //! A HubSpot contacts page decoded straight into `leads` rows: the body is read from its
 //! tokens (`page_tokens.rs`, each contact's properties into the columns that read them),
-//! else by serde into borrowed [`Contact`]s (`contact.rs`); both end in
-//! [`decode_record`]. The rows, rejects, newest `lastmodifieddate` and largest numeric id of the page come
-//! back together. It runs on a blocking thread while the source fetches the next pages
+//! else by serde into borrowed [`Contact`]s (`contact.rs`); both end in [`decode_record`].
+//! The rows, rejects, newest `lastmodifieddate` and largest numeric id of the page come back
+//! together. It runs on a blocking thread while the source fetches the next pages
 //! ([`skim_page`] reads only the cursor, and the contacts' `archived` flags, and in the same
 //! pass checks the nesting: the decoding thread gets the body as [`Checked`] and does not
 //! scan it again).

@@ -103,17 +103,10 @@ fn read_page<'a>(
             }
             let opened = page.position() - 1;
             let read = contact(&mut page, index, &mut values)?;
-            let members = RecordMembers {
-                id: read.id.as_ref(),
-                has_properties: read.has_properties,
-                created_at: read.created_at.as_ref(),
-                updated_at: read.updated_at.as_ref(),
-                archived: read.archived.as_ref(),
-            };
             let span = opened..page.position();
             each(
                 TokenContact::Record {
-                    members,
+                    members: read.as_record(),
                     values: &values,
                     span,
                 },
@@ -129,10 +122,25 @@ fn read_page<'a>(
 #[derive(Default)]
 struct ContactMembers<'a> {
     id: Option<Scalar<'a>>,
+    /// A `properties` member was read (a second one clears the first one's values).
+    properties_read: bool,
     has_properties: bool,
     created_at: Option<Scalar<'a>>,
     updated_at: Option<Scalar<'a>>,
     archived: Option<Scalar<'a>>,
+}
+
+impl<'a> ContactMembers<'a> {
+    /// As the row's decoding borrows them.
+    fn as_record(&self) -> RecordMembers<'_, 'a> {
+        RecordMembers {
+            id: self.id.as_ref(),
+            has_properties: self.has_properties,
+            created_at: self.created_at.as_ref(),
+            updated_at: self.updated_at.as_ref(),
+            archived: self.archived.as_ref(),
+        }
+    }
 }
 
 /// The rest of a contact object whose `{` was read, as `ContactVisitor` reads it: its
@@ -152,7 +160,9 @@ fn contact<'a>(
             "id" => read.id = Some(scalar(value)?),
             "properties" => {
                 // A repeated `properties` replaces the one before, as for serde.
-                values.fill(None);
+                if std::mem::replace(&mut read.properties_read, true) {
+                    values.fill(None);
+                }
                 read.has_properties = value == Start::Object;
                 if read.has_properties {
                     properties(page, index, values)?;
